@@ -1,0 +1,15 @@
+import type { Action } from './types.js';
+import { runAction } from './run.js';
+import { drainAction, restoreAction, relabelAction } from './provider-steps.js';
+
+/** Every step kind a pipeline can use: one line per action. */
+export const actions: Action[] = [
+  runAction,
+  drainAction,
+  restoreAction,
+  relabelAction,
+];
+
+export function findAction(key: string): Action | undefined {
+  return actions.find((a) => a.key === key);
+}

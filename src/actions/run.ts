@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { ProviderError } from '../errors.js';
+import type { Action } from './types.js';
+
+interface RunParams {
+  run: string;
+  undo?: string;
+}
+
+async function shell(ctx: Parameters<Action['do']>[0], template: string): Promise<void> {
+  const res = await ctx.sh(ctx.renderShell(template));
+  if (res.code === 0) return;
+  const why = res.timedOut ? 'timed out' : res.code === null ? `killed by ${res.signal}` : `exit ${res.code}`;
+  throw new ProviderError(`command failed (${why})`);
+}
+
+/** `run: "systemctl stop app"` with optional `undo:` — a plain shell command through the transport. */
+export const runAction: Action<RunParams> = {
+  key: 'run',
+  stepLevel: true,
+  params: z.object({ run: z.string().min(1), undo: z.string().min(1).optional() }).strict(),
+  defaultName: (p) => p.run.split(/\s+/)[0] ?? 'run',
+  describe: (p, ctx) => ctx.renderShell(p.run) + (p.undo ? `   (undo: ${ctx.renderShell(p.undo)})` : ''),
+  async do(ctx, p) {
+    await shell(ctx, p.run);
+    return null;
+  },
+  async undo(ctx, p) {
+    if (p.undo) await shell(ctx, p.undo);
+  },
+  hasUndo: (p) => p.undo !== undefined,
+};

@@ -1,0 +1,18 @@
+import { z } from 'zod';
+import type { Gate } from './types.js';
+
+/** `- name: smoke\n  run: "curl -fsS …"`: passes when the command exits 0. */
+export const runGate: Gate<{ run: string }> = {
+  key: 'run',
+  stepLevel: true,
+  params: z.object({ run: z.string().min(1) }).strict(),
+  defaultName: () => 'run',
+  describe: (p) => p.run,
+  async run(ctx, p) {
+    const res = await ctx.sh(ctx.renderShell(p.run));
+    const tail = (res.stderr || res.stdout).trim().split('\n').slice(-3).join(' | ');
+    if (res.code === 0) return { ok: true, observed: 'exit 0' };
+    const why = res.timedOut ? 'timed out' : res.code === null ? `killed by ${res.signal}` : `exit ${res.code}`;
+    return { ok: false, observed: tail ? `${why}: ${tail}` : why };
+  },
+};

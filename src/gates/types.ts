@@ -1,0 +1,44 @@
+import type { z } from 'zod';
+import type { Host, Playbook } from '../playbook/types.js';
+import type { Monitor } from '../providers/types.js';
+import type { ExecResult } from '../transport/types.js';
+
+export interface GateResult {
+  ok: boolean;
+  /** What was measured ("status 500 on 3/20 requests", "error rate 0.034 > 0.01"). */
+  observed: string;
+  /** Measured values, recorded in the journal and the report. */
+  values?: Record<string, number | string>;
+}
+
+export interface GateContext {
+  playbook: Playbook;
+  wave: number;
+  /** Hosts of the wave just finished. */
+  hosts: Host[];
+  /** Set when the gate runs once per host. */
+  host?: Host;
+  render(template: string): string;
+  renderShell(template: string): string;
+  /** Run a shell command (per-host gates: on that host through the transport; otherwise locally). */
+  sh(command: string, opts?: { timeoutMs?: number }): Promise<ExecResult>;
+  monitor(name: string): Monitor;
+  signal: AbortSignal;
+  log(line: string): void;
+  progress(observed: string): void;
+  /** Ask a person (terminal prompt). Resolves false when nobody can be asked (then the engine pauses, exit 4). */
+  approve?(question: string): Promise<boolean>;
+}
+
+/**
+ * A verification gate kind (`run`, `http`, `query`, `compare`, `approve`): one file in src/gates/ plus one line in src/gates/index.ts.
+ */
+export interface Gate<P = any> {
+  key: string;
+  params: z.ZodType<P>;
+  stepLevel?: boolean;
+  defaultName(p: P): string;
+  uses?(p: P): { provider: string; role: 'monitor' }[];
+  describe(p: P): string;
+  run(ctx: GateContext, p: P): Promise<GateResult>;
+}

@@ -1,0 +1,75 @@
+/** A host of the fleet, as the playbook (or inventory file) names it. Plain data. */
+export interface Host {
+  name: string;
+  address: string;
+  /** Per-host transport port (ssh), overrides transport.port. */
+  port?: number;
+  /** Free-form values, reachable as {{host.vars.X}}. */
+  vars: Record<string, unknown>;
+  /** Labels used by label-based wave strategies ({{host.labels.X}}). */
+  labels: Record<string, string>;
+}
+
+/** One entry of `steps:` after validation. `action` is the playbook key that chose the action (run, drain, …). */
+export interface StepSpec {
+  /** Unique within the pipeline; defaults to a name derived from the action (e.g. `drain:dubbo`). */
+  name: string;
+  action: string;
+  /** The value under the action key, already checked by the action's schema. */
+  params: unknown;
+  timeoutMs: number;
+  retries: number;
+  /** Delay between polls of the action's check. */
+  intervalMs?: number;
+}
+
+/** One entry of `verify:` (gates) after validation. */
+export interface GateSpec {
+  name: string;
+  gate: string;
+  params: unknown;
+  /** True when the gate's strings use {{host.*}}: it then runs once per host of the wave. */
+  perHost: boolean;
+  timeoutMs: number;
+}
+
+export type PauseSpec = { kind: 'none' } | { kind: 'duration'; ms: number } | { kind: 'approve' };
+
+export interface WaveSpec {
+  canary?: number;
+  /** Either a fraction of the fleet (0 < f <= 1) or an absolute host count. */
+  size: { percent: number } | { count: number };
+  concurrency: number;
+  maxFailures: number;
+  pause: PauseSpec;
+}
+
+export interface TransportSpec {
+  type: string;
+  [option: string]: unknown;
+}
+
+export interface ProviderSpec {
+  type: string;
+  options: Record<string, unknown>;
+}
+
+export type OnFailure = 'halt' | 'rollback-wave' | 'rollback-all';
+
+export interface Playbook {
+  /** Absolute path of the playbook file. */
+  file: string;
+  /** Directory the playbook lives in: relative paths in the playbook resolve against it. */
+  dir: string;
+  name: string;
+  version: string;
+  group: string;
+  hosts: Host[];
+  transport: TransportSpec;
+  waves: WaveSpec;
+  providers: Record<string, ProviderSpec>;
+  steps: StepSpec[];
+  verify: GateSpec[];
+  onFailure: OnFailure;
+  switchover?: { atPercent: number; steps: StepSpec[] };
+}
