@@ -1,0 +1,35 @@
+/**
+ * What the engine tells the world. Renderers (listr2, plain lines, JSON lines) and tests subscribe to these;
+ * the engine itself never prints. Every event is emitted after the matching journal record is on disk.
+ * The JSON renderer prints each as one line: {"event": <type>, ...fields}.
+ */
+export type EngineEvent =
+  | { event: 'run.start'; release: string; version: string; hosts: number; waves: number; resumed: boolean }
+  | { event: 'wave.start'; release: string; wave: number; hosts: string[] }
+  | { event: 'host.start'; release: string; wave: number; host: string }
+  | { event: 'step.start'; release: string; wave: number; host: string; step: string; attempt: number }
+  | { event: 'step.progress'; release: string; wave: number; host: string; step: string; observed: string }
+  | { event: 'step.done'; release: string; wave: number; host: string; step: string; ms: number; skipped?: boolean }
+  | { event: 'step.retry'; release: string; wave: number; host: string; step: string; attempt: number; error: string }
+  | { event: 'step.failed'; release: string; wave: number; host: string; step: string; ms: number; error: string; output?: string[] }
+  | { event: 'host.done'; release: string; wave: number; host: string; ms: number }
+  | { event: 'host.failed'; release: string; wave: number; host: string; step: string; error: string }
+  | { event: 'verify.start'; release: string; wave: number; check: string; host?: string }
+  | { event: 'verify.done'; release: string; wave: number; check: string; host?: string; observed: string; ms: number }
+  | { event: 'verify.failed'; release: string; wave: number; check: string; host?: string; observed: string; ms: number }
+  | { event: 'wave.done'; release: string; wave: number; ms: number; failed: string[] }
+  | { event: 'wave.paused'; release: string; wave: number; until?: string; reason: string }
+  | { event: 'wave.approved'; release: string; wave: number; by: string }
+  | { event: 'switchover.start'; release: string; afterWave: number; greenPercent: number }
+  | { event: 'switchover.done'; release: string; afterWave: number; ms: number }
+  | { event: 'rollback.start'; release: string; waves: number[]; hosts: string[] }
+  | { event: 'undo.done'; release: string; wave: number; host: string; step: string; ms: number }
+  | { event: 'undo.skipped'; release: string; wave: number; host: string; step: string; reason: string }
+  | { event: 'undo.failed'; release: string; wave: number; host: string; step: string; error: string }
+  | { event: 'rollback.done'; release: string; hosts: string[]; failed: string[]; ms: number }
+  | { event: 'run.halted'; release: string; reason: string; wave?: number; hint?: string; stillDrained?: string[] }
+  | { event: 'run.paused'; release: string; wave: number; reason: string }
+  | { event: 'run.done'; release: string; version: string; hosts: number; waves: number; ms: number; failed: string[] };
+
+export type EventName = EngineEvent['event'];
+export type EventSink = (event: EngineEvent) => void;
