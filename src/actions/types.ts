@@ -33,7 +33,7 @@ export interface Action<P = any> {
   /** The playbook key: `- drain: dubbo` selects the action with key `drain`. */
   key: string;
   /** Validates the value under the key (or, with stepLevel, the whole step object minus name/timeout/retries/interval). */
-  params: z.ZodType<P>;
+  params: z.ZodType<P, z.ZodTypeDef, any>;
   /** The action's options sit beside its key (`run:` with `undo:`), not under it. */
   stepLevel?: boolean;
   /** Default step name when the playbook gives none, e.g. `drain:dubbo`. */

@@ -35,7 +35,7 @@ export interface GateContext {
  */
 export interface Gate<P = any> {
   key: string;
-  params: z.ZodType<P>;
+  params: z.ZodType<P, z.ZodTypeDef, any>;
   stepLevel?: boolean;
   defaultName(p: P): string;
   uses?(p: P): { provider: string; role: 'monitor' }[];

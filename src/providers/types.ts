@@ -60,6 +60,6 @@ export interface ProviderEnv {
 export interface ProviderType<O = any> {
   type: string;
   role: ProviderRole;
-  options: z.ZodType<O>;
+  options: z.ZodType<O, z.ZodTypeDef, any>;
   create(options: O, env: ProviderEnv): Provider | Monitor;
 }
