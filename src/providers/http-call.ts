@@ -1,0 +1,108 @@
+import { z } from 'zod';
+import { ProviderError } from '../errors.js';
+import { http, type HttpResponse } from '../transport/http.js';
+import { duration } from '../util/duration.js';
+import { secretRef, type SecretRef } from '../util/secrets.js';
+import type { ProviderContext, ProviderEnv } from './types.js';
+
+/**
+ * The `{http, method?, body?, headers?}` shape shared by providers that drive an HTTP admin endpoint
+ * (the generic `http` provider, MQ consoles …). Templates ({{host.address}} …) are rendered per host;
+ * header values may be secret references so that tokens never sit in the playbook.
+ */
+export const httpCallSchema = z
+  .object({
+    http: z.string().min(1),
+    method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).optional(),
+    /** A string is sent as is; an object as JSON (string values are rendered as templates). */
+    body: z.union([z.string(), z.record(z.unknown())]).optional(),
+    headers: z.record(z.union([z.string(), secretRef])).optional(),
+    timeout: duration.optional(),
+  })
+  .strict();
+export type HttpCall = z.infer<typeof httpCallSchema>;
+
+/** An HttpCall whose secret headers are resolved (done once, in `create`). */
+export interface PreparedHttpCall {
+  url: string;
+  method?: string;
+  body?: string | Record<string, unknown>;
+  headers: Record<string, string>;
+  timeoutMs?: number;
+}
+
+export function prepareHttpCall(call: HttpCall, env: Pick<ProviderEnv, 'secrets'>): PreparedHttpCall {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(call.headers ?? {})) {
+    headers[k] = typeof v === 'string' ? v : env.secrets.resolve(v as SecretRef);
+  }
+  return { url: call.http, method: call.method, body: call.body, headers, timeoutMs: call.timeout };
+}
+
+function renderDeep(value: unknown, render: (t: string) => string): unknown {
+  if (typeof value === 'string') return render(value);
+  if (Array.isArray(value)) return value.map((v) => renderDeep(v, render));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, renderDeep(v, render)]));
+  }
+  return value;
+}
+
+/** Where a call went, for messages: method and URL without the query string (it may carry a token). */
+export function describeCall(method: string, url: string): string {
+  return `${method} ${url.split('?')[0]}`;
+}
+
+/**
+ * Sends the call for this host and fails (ProviderError) on anything but a 2xx answer.
+ * `render` defaults to ctx.render; callers pass their own to add values such as {{group}}.
+ */
+export async function sendHttpCall(
+  ctx: Pick<ProviderContext, 'render' | 'signal'>,
+  call: PreparedHttpCall,
+  opts: { render?: (t: string) => string; what?: string } = {},
+): Promise<HttpResponse> {
+  const render = opts.render ?? ((t: string) => ctx.render(t));
+  const url = render(call.url);
+  const body = call.body === undefined ? undefined : (renderDeep(call.body, render) as string | object);
+  const method = call.method ?? (body === undefined ? 'GET' : 'POST');
+  const headers = Object.fromEntries(Object.entries(call.headers).map(([k, v]) => [k, render(v)]));
+  const res = await http(url, { method, body, headers, timeoutMs: call.timeoutMs, signal: ctx.signal });
+  if (res.status < 200 || res.status >= 300) {
+    const what = opts.what ? `${opts.what}: ` : '';
+    // 4xx other than 408/429 will not get better by retrying the same request.
+    const retryable = res.status >= 500 || res.status === 408 || res.status === 429;
+    throw new ProviderError(`${what}${describeCall(method, url)} answered HTTP ${res.status}: ${res.text.slice(0, 200)}`, retryable);
+  }
+  return res;
+}
+
+/**
+ * Reads a value out of parsed JSON with a small path syntax: `a.b[0].c`, optionally starting with `$.`.
+ * Returns undefined when any part is missing.
+ */
+export function readJsonPath(data: unknown, path: string): unknown {
+  const clean = path.trim().replace(/^\$\.?/, '');
+  if (clean === '') return data;
+  const parts: (string | number)[] = [];
+  for (const seg of clean.split('.')) {
+    const m = /^([^[\]]*)((?:\[\d+\])*)$/.exec(seg);
+    if (!m) return undefined;
+    if (m[1]) parts.push(m[1]);
+    for (const idx of m[2]!.matchAll(/\[(\d+)\]/g)) parts.push(Number(idx[1]));
+  }
+  let cur: unknown = data;
+  for (const p of parts) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string | number, unknown>)[p];
+  }
+  return cur;
+}
+
+/** Loose equality for read-back checks: `equals: 0` matches 0 and "0", `equals: true` matches true and "true". */
+export function jsonValueEquals(actual: unknown, expected: unknown): boolean {
+  if (actual === expected) return true;
+  if (actual === undefined || actual === null || typeof actual === 'object') return false;
+  if (expected === null || typeof expected === 'object') return false;
+  return String(actual) === String(expected);
+}
