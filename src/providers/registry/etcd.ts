@@ -1,0 +1,330 @@
+import { Etcd3, type IKeyValue } from 'etcd3';
+import { z } from 'zod';
+import { ProviderError } from '../../errors.js';
+import { duration } from '../../util/duration.js';
+import { secretRef } from '../../util/secrets.js';
+import type { Check, Provider, ProviderContext, ProviderEnv, ProviderType } from '../types.js';
+
+/**
+ * etcd (v3 API) as a service registry: each host has one registration key whose value is a JSON object.
+ * Drain sets `weight` to 0, `enabled` to false, or moves the key aside; restore puts back exactly the
+ * previous value of that one field (or the key), so anything else written in between (relabel's group,
+ * the app's own updates) stays. Every write is a compare-and-swap on the key's mod revision and keeps the
+ * key's lease, so a concurrent writer is never overwritten and an app's TTL registration stays TTL-bound.
+ */
+
+const fieldName = z.string().min(1);
+
+export const etcdOptions = z
+  .object({
+    endpoints: z.array(z.string().min(1)).min(1),
+    /** The host's registration key (templated, e.g. /services/order/{{host.address}}:8080). */
+    key: z.string().min(1),
+    mode: z.enum(['weight', 'disable', 'remove']).default('weight'),
+    groupField: fieldName.default('group'),
+    /** Field set to 0 in mode `weight`. */
+    weightField: fieldName.default('weight'),
+    /** Field set to false in mode `disable`. */
+    enabledField: fieldName.default('enabled'),
+    username: z.union([z.string().min(1), secretRef]).optional(),
+    password: secretRef.optional(),
+    /** Deadline of each etcd call. */
+    timeout: duration.default('10s'),
+  })
+  .strict()
+  .refine((o) => (o.username === undefined) === (o.password === undefined), {
+    message: 'username and password go together (password as { env: NAME } or { file: PATH })',
+    path: ['password'],
+  });
+export type EtcdOptions = z.infer<typeof etcdOptions>;
+
+/** Suffix of the key a `remove` drain copies the registration to. */
+export const ASIDE_SUFFIX = '.graywave-drained';
+
+/** What drain returns (journal): enough to put back the one thing it changed. No secrets. */
+export type EtcdDrained =
+  | { mode: 'weight' | 'disable'; key: string; field: string; existed: boolean; had: boolean; previous?: unknown }
+  | { mode: 'remove'; key: string; existed: boolean; lease: string };
+
+/** What relabel returns: the group field's previous value, and the group written (to know whether it is still ours). */
+export interface EtcdRelabeled {
+  key: string;
+  field: string;
+  group: string;
+  had: boolean;
+  previous?: unknown;
+}
+
+/** Test hooks: lets a test make a concurrent write land between our read and our compare-and-swap. */
+export interface EtcdHooks {
+  afterRead?(key: string, attempt: number): Promise<void> | void;
+}
+
+type Json = Record<string, unknown>;
+
+/** How often a compare-and-swap is retried when another writer keeps changing the key. */
+const CAS_ATTEMPTS = 10;
+
+function parseObject(kv: IKeyValue, key: string): Json {
+  const text = kv.value.toString('utf8');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new ProviderError(`etcd key ${key}: value is not JSON (starts with ${JSON.stringify(text.slice(0, 40))}); graywave edits JSON registrations only`, false);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ProviderError(`etcd key ${key}: value is not a JSON object; graywave edits a field of it`, false);
+  }
+  return value as Json;
+}
+
+function hasLease(kv: IKeyValue): boolean {
+  return kv.lease !== undefined && kv.lease !== '0' && kv.lease !== '';
+}
+
+export function createEtcdProvider(options: EtcdOptions, env: ProviderEnv, hooks: EtcdHooks = {}): Provider {
+  const auth =
+    options.username !== undefined && options.password !== undefined
+      ? {
+          username: typeof options.username === 'string' ? options.username : env.secrets.resolve(options.username),
+          password: env.secrets.resolve(options.password),
+        }
+      : undefined;
+  let client: Etcd3 | undefined;
+  const etcd = (): Etcd3 =>
+    (client ??= new Etcd3({
+      hosts: options.endpoints,
+      auth,
+      dialTimeout: options.timeout,
+      defaultCallOptions: () => ({ deadline: new Date(Date.now() + options.timeout) }),
+    }));
+  const where = options.endpoints.join(',');
+
+  /** Every etcd call goes through here, so that failures name the endpoint and the key and say what to check. */
+  async function call<T>(what: string, key: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof ProviderError) throw err;
+      const msg = (err as Error).message ?? String(err);
+      throw new ProviderError(`etcd ${where}: ${what} ${key} failed: ${msg} (is etcd reachable and are the credentials right?)`);
+    }
+  }
+
+  const read = (key: string) => call('reading', key, async () => (await etcd().get(key).exec()).kvs[0]);
+
+  /**
+   * Read-modify-write of a JSON registration with a compare-and-swap on its mod revision; the key keeps its
+   * lease (ignore_lease). `edit` sees the freshest value on every attempt and returns the new object, or
+   * undefined to write nothing. Returns what `edit` last saw (undefined: the key does not exist).
+   */
+  async function casEdit(key: string, edit: (value: Json, kv: IKeyValue) => Json | undefined): Promise<IKeyValue | undefined> {
+    for (let attempt = 1; attempt <= CAS_ATTEMPTS; attempt++) {
+      const kv = await read(key);
+      if (!kv) return undefined;
+      await hooks.afterRead?.(key, attempt);
+      const next = edit(parseObject(kv, key), kv);
+      if (next === undefined) return kv;
+      const res = await call('writing', key, () =>
+        etcd()
+          .if(key, 'Mod', '==', kv.mod_revision)
+          .then(etcd().put(key).value(JSON.stringify(next)).ignoreLease())
+          .commit(),
+      );
+      if (res.succeeded) return kv;
+      // Someone else wrote the key between our read and our write: read again and re-apply on top of their change.
+    }
+    throw new ProviderError(`etcd key ${key}: changed concurrently ${CAS_ATTEMPTS} times in a row; try again`);
+  }
+
+  const drainedValue = () => (options.mode === 'weight' ? 0 : false);
+  const drainField = () => (options.mode === 'weight' ? options.weightField : options.enabledField);
+
+  async function drainField_(ctx: ProviderContext, key: string): Promise<EtcdDrained> {
+    const field = drainField();
+    const prev = ctx.previous as EtcdDrained | undefined;
+    let saved: EtcdDrained | undefined;
+    const kv = await casEdit(key, (value) => {
+      // A repeated drain (resume) must keep the value recorded by the first one, not the 0 it wrote itself.
+      saved =
+        prev && prev.mode === options.mode && prev.key === key
+          ? prev
+          : { mode: options.mode as 'weight' | 'disable', key, field, existed: true, had: field in value, previous: value[field] };
+      if (value[field] === drainedValue()) return undefined;
+      return { ...value, [field]: drainedValue() };
+    });
+    if (!kv) {
+      ctx.log(`etcd: ${key} is not registered; nothing to drain`);
+      return prev && prev.mode === options.mode && prev.key === key ? prev : { mode: options.mode as 'weight' | 'disable', key, field, existed: false, had: false };
+    }
+    const s = saved!;
+    if (s.mode !== 'remove' && s.previous === drainedValue() && !prev) {
+      ctx.log(`etcd: ${key} already had ${field}=${JSON.stringify(s.previous)} before drain; restore will leave it so`);
+    } else {
+      ctx.log(`etcd: ${key} ${field} ${JSON.stringify(s.mode !== 'remove' ? s.previous : undefined)} -> ${JSON.stringify(drainedValue())}`);
+    }
+    return s;
+  }
+
+  async function drainRemove(ctx: ProviderContext, key: string): Promise<EtcdDrained> {
+    const aside = key + ASIDE_SUFFIX;
+    const prev = ctx.previous as EtcdDrained | undefined;
+    for (let attempt = 1; attempt <= CAS_ATTEMPTS; attempt++) {
+      const kv = await read(key);
+      if (!kv) {
+        const copy = await read(aside);
+        if (copy) return prev && prev.mode === 'remove' && prev.key === key ? prev : { mode: 'remove', key, existed: true, lease: '0' };
+        ctx.log(`etcd: ${key} is not registered; nothing to drain`);
+        return { mode: 'remove', key, existed: false, lease: '0' };
+      }
+      await hooks.afterRead?.(key, attempt);
+      // The copy is written without a lease: it must outlive the app's session so restore can put it back.
+      const res = await call('moving aside', key, () =>
+        etcd()
+          .if(key, 'Mod', '==', kv.mod_revision)
+          .then(etcd().put(aside).value(kv.value), etcd().delete().key(key))
+          .commit(),
+      );
+      if (res.succeeded) {
+        const lease = hasLease(kv) ? String(kv.lease) : '0';
+        ctx.log(`etcd: ${key} moved aside to ${aside}${lease !== '0' ? ` (lease ${lease} kept for restore)` : ''}`);
+        return { mode: 'remove', key, existed: true, lease };
+      }
+    }
+    throw new ProviderError(`etcd key ${key}: changed concurrently ${CAS_ATTEMPTS} times in a row; try again`);
+  }
+
+  async function leaseAlive(lease: string): Promise<boolean> {
+    if (lease === '0') return false;
+    const res = await call('asking the lease of', lease, () => etcd().leaseClient.leaseTimeToLive({ ID: lease }));
+    return Number(res.TTL) > 0;
+  }
+
+  async function restoreRemove(ctx: ProviderContext, saved: Extract<EtcdDrained, { mode: 'remove' }>): Promise<void> {
+    const { key } = saved;
+    const aside = key + ASIDE_SUFFIX;
+    for (let attempt = 1; attempt <= CAS_ATTEMPTS; attempt++) {
+      const copy = await read(aside);
+      const current = await read(key);
+      if (!copy) {
+        if (!current && saved.existed) ctx.log(`etcd: neither ${key} nor ${aside} exists; the app is not registered (nothing to put back)`);
+        return;
+      }
+      if (current) {
+        // The app registered again by itself while drained: its fresh registration wins; drop our copy.
+        await call('deleting', aside, () => etcd().if(aside, 'Mod', '==', copy.mod_revision).then(etcd().delete().key(aside)).commit());
+        ctx.log(`etcd: ${key} was re-registered by the app; left as is, removed ${aside}`);
+        return;
+      }
+      const alive = await leaseAlive(saved.lease);
+      const put = etcd().put(key).value(copy.value);
+      if (alive) put.lease(saved.lease);
+      const res = await call('restoring', key, () =>
+        etcd()
+          .if(key, 'Create', '==', 0)
+          .and(aside, 'Mod', '==', copy.mod_revision)
+          .then(put, etcd().delete().key(aside))
+          .commit(),
+      );
+      if (res.succeeded) {
+        if (alive) ctx.log(`etcd: ${key} restored on its lease ${saved.lease}`);
+        else if (saved.lease !== '0') ctx.log(`etcd: ${key} restored WITHOUT a lease: its lease ${saved.lease} expired while drained (the key no longer expires with the app)`);
+        else ctx.log(`etcd: ${key} restored`);
+        return;
+      }
+    }
+    throw new ProviderError(`etcd key ${key}: changed concurrently ${CAS_ATTEMPTS} times in a row; try again`);
+  }
+
+  return {
+    async drain(ctx) {
+      const key = ctx.render(options.key);
+      return options.mode === 'remove' ? drainRemove(ctx, key) : drainField_(ctx, key);
+    },
+
+    async isDrained(ctx): Promise<Check> {
+      const key = ctx.render(options.key);
+      let kv: IKeyValue | undefined;
+      try {
+        kv = await read(key);
+      } catch (err) {
+        return { done: false, observed: (err as Error).message };
+      }
+      if (!kv) return { done: true, observed: `${key} not registered` };
+      if (options.mode === 'remove') return { done: false, observed: `${key} still registered` };
+      let value: Json;
+      try {
+        value = parseObject(kv, key);
+      } catch (err) {
+        return { done: false, observed: (err as Error).message };
+      }
+      const field = drainField();
+      if (value[field] === drainedValue()) return { done: true, observed: `${field}=${JSON.stringify(value[field])}` };
+      return { done: false, observed: `${key} ${field}=${JSON.stringify(value[field])}` };
+    },
+
+    async restore(ctx, saved) {
+      const s = saved as EtcdDrained;
+      if (!s || typeof s !== 'object' || !('mode' in s)) throw new ProviderError('etcd restore: saved drain data is missing or malformed', false);
+      if (s.mode === 'remove') return restoreRemove(ctx, s);
+      if (!s.existed) return;
+      if (s.had && s.previous === drainedValue()) return; // drain changed nothing
+      const kv = await casEdit(s.key, (value) => {
+        // Put back only what we wrote: if someone changed the field since, theirs stays.
+        if (value[s.field] !== drainedValue()) return undefined;
+        const next = { ...value };
+        if (s.had) next[s.field] = s.previous;
+        else delete next[s.field];
+        return next;
+      });
+      if (!kv) ctx.log(`etcd: ${s.key} is not registered any more; nothing to restore`);
+      else ctx.log(`etcd: ${s.key} ${s.field} restored to ${s.had ? JSON.stringify(s.previous) : '(absent)'}`);
+    },
+
+    async relabel(ctx, group) {
+      const key = ctx.render(options.key);
+      const field = options.groupField;
+      const prev = ctx.previous as EtcdRelabeled | undefined;
+      // In mode remove the registration lives in its aside copy while drained: the group goes there, and restore carries it back.
+      const target = options.mode === 'remove' && !(await read(key)) ? key + ASIDE_SUFFIX : key;
+      let saved: EtcdRelabeled | undefined;
+      const kv = await casEdit(target, (value) => {
+        saved = prev && prev.key === key && prev.group === group ? prev : { key, field, group, had: field in value, previous: value[field] };
+        if (value[field] === group) return undefined;
+        return { ...value, [field]: group };
+      });
+      if (!kv) throw new ProviderError(`etcd: cannot relabel ${ctx.host.name}: ${key} is not registered${target !== key ? ` and has no ${target}` : ''}`);
+      ctx.log(`etcd: ${target} ${field} ${JSON.stringify(saved!.previous)} -> ${JSON.stringify(group)}`);
+      return saved;
+    },
+
+    async restoreLabel(ctx, saved) {
+      const s = saved as EtcdRelabeled;
+      if (!s || typeof s !== 'object' || !('group' in s)) throw new ProviderError('etcd restoreLabel: saved relabel data is missing or malformed', false);
+      if (s.had && s.previous === s.group) return;
+      const target = options.mode === 'remove' && !(await read(s.key)) ? s.key + ASIDE_SUFFIX : s.key;
+      const kv = await casEdit(target, (value) => {
+        if (value[s.field] !== s.group) return undefined; // someone else relabelled since: theirs stays
+        const next = { ...value };
+        if (s.had) next[s.field] = s.previous;
+        else delete next[s.field];
+        return next;
+      });
+      if (!kv) ctx.log(`etcd: ${s.key} is not registered any more; no label to restore`);
+      else ctx.log(`etcd: ${target} ${s.field} restored to ${s.had ? JSON.stringify(s.previous) : '(absent)'}`);
+    },
+
+    async close() {
+      client?.close();
+      client = undefined;
+    },
+  };
+}
+
+export const etcdProvider: ProviderType<EtcdOptions> = {
+  type: 'etcd',
+  role: 'drain',
+  options: etcdOptions,
+  create: (options, env) => createEtcdProvider(options, env),
+};
