@@ -1,0 +1,530 @@
+import { readFileSync } from 'node:fs';
+import { homedir, userInfo } from 'node:os';
+import { resolve } from 'node:path';
+import ssh2 from 'ssh2';
+import type { Client as ClientT, ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
+import { quote } from 'shell-quote';
+import { z } from 'zod';
+import { TransportError } from '../errors.js';
+import type { Host } from '../playbook/types.js';
+import { duration } from '../util/duration.js';
+import { secretRef, type Secrets } from '../util/secrets.js';
+import { LocalTransport } from './local.js';
+import { expandPath, fingerprint, keyBlobType, KnownHosts, knownHostsName, SshClientConfig } from './ssh-config.js';
+import type { ExecOptions, ExecResult, Transport } from './types.js';
+
+const { Client, utils } = ssh2;
+
+/** `transport: { type: ssh, ... }` minus `type`. Unknown keys are errors. */
+export const sshTransportOptions = z
+  .object({
+    /** Login user. Default: `User` from ~/.ssh/config, else the local user name. */
+    user: z.string().min(1).optional(),
+    /** Default: `Port` from ~/.ssh/config, else 22. A host's own `port` wins. */
+    port: z.number().int().min(1).max(65535).optional(),
+    /** Private key. Default: `IdentityFile` from ~/.ssh/config, else ~/.ssh/id_ed25519, id_ecdsa, id_rsa. */
+    identityFile: z.string().min(1).optional(),
+    /** true: the agent at $SSH_AUTH_SOCK; a string: that socket. Default: the agent when SSH_AUTH_SOCK is set. */
+    agent: z.union([z.boolean(), z.string().min(1)]).optional(),
+    /** Passphrase of an encrypted identityFile: a secret reference, never the passphrase itself. */
+    passphrase: secretRef.optional(),
+    /** Default: `UserKnownHostsFile` from ~/.ssh/config, else ~/.ssh/known_hosts, plus /etc/ssh/ssh_known_hosts. */
+    knownHostsFile: z.string().min(1).optional(),
+    /** An unknown or changed host key fails that host. false: accept (and log) them. */
+    strictHostKeyChecking: z.boolean().default(true),
+    /** ProxyJump: `[user@]host[:port]` (one hop). Default: `ProxyJump` from ~/.ssh/config. */
+    jumpHost: z.string().min(1).optional(),
+    connectTimeout: duration.default('10s'),
+    /** Run every command through `sudo -n`. */
+    sudo: z.boolean().default(false),
+    /** OpenSSH client config to read Host entries from (default ~/.ssh/config); false: read none. */
+    configFile: z.union([z.string().min(1), z.literal(false)]).optional(),
+  })
+  .strict();
+
+export type SshTransportOptions = z.output<typeof sshTransportOptions>;
+
+export interface SshTransportEnv {
+  /** Playbook directory: relative key and known_hosts paths resolve against it. */
+  dir: string;
+  secrets: Secrets;
+  /** Connection-level notes for the host log (connected, accepted an unknown key …). Optional. */
+  log?: (host: Host, line: string) => void;
+}
+
+const KEEP = 64 * 1024; // bytes of output kept per command, as in LocalTransport; the full output streams to onOutput
+const PID_MARK = '\x1egraywave-pid=';
+const KILL_GRACE_MS = 5_000;
+// Host key types ssh2 can negotiate, for asking the server for the type known_hosts has (as OpenSSH does).
+const HOSTKEY_ALGOS: Record<string, string[]> = {
+  'ssh-ed25519': ['ssh-ed25519'],
+  'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
+  'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
+  'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
+  'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+};
+
+interface Target {
+  host: string;
+  port: number;
+  user: string;
+  identityFiles: { path: string; explicit: boolean }[];
+  agent?: string;
+  jump?: { host: string; port: number; user?: string };
+}
+
+interface Conn {
+  client: ClientT;
+  where: string;
+  dead: boolean;
+  sftp?: Promise<SFTPWrapper>;
+}
+
+function errMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Runs steps on hosts over SSH (ssh2). One connection per host, opened on first use, reused for all of that
+ * host's steps and closed by release(). Each command runs in the process group sshd gives its session; a
+ * timeout or an abort kills that whole group through a second channel (ssh `signal` requests only reach one
+ * process, and not a sudo'd one).
+ */
+export class SshTransport implements Transport {
+  private readonly conns = new Map<string, Promise<Conn>>();
+  private readonly jumps = new Map<string, Promise<Conn>>();
+  private readonly config: SshClientConfig;
+  private readonly knownHosts: KnownHosts;
+  private readonly knownHostsFiles: string[];
+  private readonly passphrase?: string;
+  private readonly local: LocalTransport;
+  private closed = false;
+
+  constructor(
+    private readonly opts: SshTransportOptions,
+    private readonly env: SshTransportEnv,
+  ) {
+    this.config =
+      opts.configFile === false ? SshClientConfig.empty() : SshClientConfig.load(opts.configFile ? expandPath(opts.configFile, env.dir) : undefined);
+    this.passphrase = opts.passphrase ? env.secrets.resolve(opts.passphrase) : undefined;
+    const wildcard = this.config.lookup('*');
+    this.knownHostsFiles = opts.knownHostsFile
+      ? [expandPath(opts.knownHostsFile, env.dir)]
+      : [...(wildcard.userKnownHostsFiles.length ? wildcard.userKnownHostsFiles : [resolve(homedir(), '.ssh', 'known_hosts')]), '/etc/ssh/ssh_known_hosts'];
+    this.knownHosts = new KnownHosts(this.knownHostsFiles);
+    this.local = new LocalTransport(env.dir);
+  }
+
+  /** `address: local` runs on this machine (mixed fleets); everything else goes over SSH. */
+  private isLocal(host: Host): boolean {
+    return host.address === 'local';
+  }
+
+  private mask(text: string): string {
+    return this.env.secrets.mask(text);
+  }
+
+  private target(host: Host): Target {
+    const cfg = this.config.lookup(host.address);
+    const user = this.opts.user ?? cfg.user ?? userInfo().username;
+    let identityFiles: Target['identityFiles'];
+    if (this.opts.identityFile) identityFiles = [{ path: expandPath(this.opts.identityFile, this.env.dir), explicit: true }];
+    else if (cfg.identityFiles.length) identityFiles = cfg.identityFiles.map((path) => ({ path, explicit: true }));
+    else identityFiles = ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => ({ path: resolve(homedir(), '.ssh', f), explicit: false }));
+    let agent: string | undefined;
+    if (typeof this.opts.agent === 'string') agent = expandPath(this.opts.agent, this.env.dir);
+    else if (this.opts.agent === true) {
+      agent = process.env.SSH_AUTH_SOCK;
+      if (!agent) throw new TransportError(`transport.agent is true but SSH_AUTH_SOCK is not set: start ssh-agent, or use identityFile`, host.name);
+    } else if (this.opts.agent === undefined) agent = process.env.SSH_AUTH_SOCK || undefined;
+    const jumpSpec = this.opts.jumpHost ?? cfg.proxyJump;
+    return {
+      host: cfg.hostName ?? host.address,
+      port: host.port ?? this.opts.port ?? cfg.port ?? 22,
+      user,
+      identityFiles,
+      agent,
+      jump: jumpSpec ? this.parseJump(jumpSpec, host) : undefined,
+    };
+  }
+
+  private parseJump(spec: string, host: Host): Target['jump'] {
+    if (spec.includes(',')) throw new TransportError(`jumpHost ${spec}: only one hop is supported`, host.name);
+    const m = /^(?:ssh:\/\/)?(?:([^@]+)@)?(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(spec);
+    if (!m) throw new TransportError(`jumpHost ${spec} is not [user@]host[:port]`, host.name);
+    return { user: m[1], host: m[2]!.replace(/^\[|\]$/g, ''), port: m[3] ? Number(m[3]) : 0 };
+  }
+
+  /** The authentication methods to try, in order; keys are read and decrypted here so failures name the file. */
+  private auth(t: Target, who: string): NonNullable<ConnectConfig['authHandler']> {
+    const methods: any[] = [];
+    if (t.agent) methods.push({ type: 'agent', username: t.user, agent: t.agent });
+    for (const id of t.identityFiles) {
+      let data: Buffer;
+      try {
+        data = readFileSync(id.path);
+      } catch {
+        if (id.explicit) throw new TransportError(`${who}: identity file ${id.path} cannot be read`);
+        continue;
+      }
+      const parsed = utils.parseKey(data, this.passphrase);
+      if (parsed instanceof Error) {
+        if (!id.explicit) continue;
+        if (/encrypted/i.test(parsed.message) && !this.passphrase) {
+          throw new TransportError(`${who}: identity file ${id.path} is encrypted: set transport.passphrase: {env: NAME} and export the passphrase in NAME`);
+        }
+        throw new TransportError(`${who}: cannot use identity file ${id.path}: ${this.mask(parsed.message)} (wrong passphrase?)`);
+      }
+      methods.push({ type: 'publickey', username: t.user, key: data, passphrase: this.passphrase });
+    }
+    if (methods.length === 0) {
+      throw new TransportError(
+        `${who}: no SSH credentials: set transport.identityFile, or agent: true with SSH_AUTH_SOCK, or an IdentityFile in ~/.ssh/config`,
+      );
+    }
+    return methods;
+  }
+
+  private describeAuth(t: Target): string {
+    const parts = t.identityFiles.filter((f) => f.explicit).map((f) => `key ${f.path}`);
+    if (t.agent) parts.push('the ssh agent');
+    return parts.join(', ') || 'the default keys';
+  }
+
+  /** Opens one SSH connection (through `sock` when jumping), with host key checking against known_hosts. */
+  private open(host: Host, t: Target, sock?: NodeJS.ReadableStream & NodeJS.WritableStream): Promise<Conn> {
+    const who = `ssh ${t.user}@${t.host}:${t.port}${host.name !== t.host ? ` (host ${host.name})` : ''}`;
+    const authHandler = this.auth(t, who);
+    const client = new Client();
+    const conn: Conn = { client, where: who, dead: false };
+    let keyProblem: string | undefined;
+    const types = this.knownHosts.keyTypes(t.host, t.port).flatMap((k) => HOSTKEY_ALGOS[k] ?? []);
+    const cfg: ConnectConfig = {
+      host: t.host,
+      port: t.port,
+      username: t.user,
+      sock: sock as ConnectConfig['sock'],
+      readyTimeout: this.opts.connectTimeout,
+      keepaliveInterval: 10_000,
+      keepaliveCountMax: 3,
+      authHandler,
+      algorithms: types.length ? { serverHostKey: { remove: types, prepend: types } as any } : undefined,
+      hostVerifier: (key: Buffer) => {
+        const name = knownHostsName(t.host, t.port);
+        const v = this.knownHosts.verify(t.host, t.port, key);
+        const shown = `${keyBlobType(key)} ${fingerprint(key)}`;
+        const files = this.knownHostsFiles.join(', ');
+        switch (v.status) {
+          case 'known':
+            return true;
+          case 'revoked':
+            keyProblem = `host key ${shown} of ${name} is marked @revoked in ${v.file}:${v.line}; refusing to connect`;
+            return false;
+          case 'unknown':
+            if (!this.opts.strictHostKeyChecking) {
+              this.env.log?.(host, `warning: ${name} is not in known_hosts (${shown}); accepted because strictHostKeyChecking is false`);
+              return true;
+            }
+            keyProblem =
+              `host key of ${name} is unknown (${shown}, not in ${files}) and strictHostKeyChecking is on. ` +
+              `Check the fingerprint, then add it: ssh-keyscan -p ${t.port} ${t.host} >> ${this.knownHostsFiles[0]}`;
+            return false;
+          case 'changed': {
+            const what = v.sameType ? 'HOST KEY CHANGED' : `host key of another type than recorded`;
+            if (!this.opts.strictHostKeyChecking) {
+              this.env.log?.(host, `WARNING: ${what} for ${name} (${shown}, ${v.file}:${v.line} differs); accepted because strictHostKeyChecking is false`);
+              return true;
+            }
+            keyProblem =
+              `${what} for ${name}: the server offers ${shown}, but ${v.file}:${v.line} records another key. ` +
+              `Someone may be intercepting the connection, or the host was reinstalled. If the change is expected: ssh-keygen -R '${name}' -f ${v.file}`;
+            return false;
+          }
+        }
+      },
+    };
+    return new Promise<Conn>((resolveConn, reject) => {
+      let ready = false;
+      client.on('ready', () => {
+        ready = true;
+        resolveConn(conn);
+      });
+      client.on('error', (err: Error & { level?: string; code?: string }) => {
+        conn.dead = true;
+        if (ready) return; // a dropped live connection: the running command or the next call reports it
+        let why: string;
+        if (keyProblem) why = keyProblem;
+        else if (err.level === 'client-authentication') {
+          why = `authentication refused for user ${t.user} (tried ${this.describeAuth(t)}). Is the public key in ~${t.user}/.ssh/authorized_keys on the host, and the user right?`;
+        } else if (err.level === 'client-timeout') why = `no SSH handshake within ${this.opts.connectTimeout} ms (connectTimeout): host down or filtered?`;
+        else if (err.code === 'ECONNREFUSED') why = `connection refused: is sshd listening on ${t.host}:${t.port}?`;
+        else why = errMessage(err);
+        reject(new TransportError(this.mask(`${who}: ${why}`), host.name));
+      });
+      client.on('close', () => {
+        conn.dead = true;
+        if (!ready) reject(new TransportError(this.mask(`${who}: ${keyProblem ?? 'connection closed during the handshake'}`), host.name));
+      });
+      try {
+        client.connect(cfg);
+      } catch (err) {
+        reject(new TransportError(this.mask(`${who}: ${errMessage(err)}`), host.name));
+      }
+    });
+  }
+
+  /** A jump host connection, shared by every host behind it. */
+  private jumpConn(host: Host, jump: NonNullable<Target['jump']>): Promise<Conn> {
+    const cfg = this.config.lookup(jump.host);
+    const t: Target = {
+      host: cfg.hostName ?? jump.host,
+      port: jump.port || cfg.port || 22,
+      user: jump.user ?? cfg.user ?? this.opts.user ?? userInfo().username,
+      identityFiles: this.target(host).identityFiles,
+      agent: this.target(host).agent,
+    };
+    const key = `${t.user}@${t.host}:${t.port}`;
+    let p = this.jumps.get(key);
+    if (p) {
+      const cached = p;
+      p = cached.then((c) => (c.dead ? this.reopenJump(key, host, t) : c));
+    } else {
+      p = this.reopenJump(key, host, t);
+    }
+    return p;
+  }
+
+  private reopenJump(key: string, host: Host, t: Target): Promise<Conn> {
+    const p = this.open(host, t).catch((err: Error) => {
+      this.jumps.delete(key);
+      throw new TransportError(`jump host: ${err.message}`, host.name);
+    });
+    this.jumps.set(key, p);
+    return p;
+  }
+
+  private async connectFresh(host: Host): Promise<Conn> {
+    if (this.closed) throw new TransportError(`ssh transport is closed`, host.name);
+    const t = this.target(host);
+    if (!t.jump) return this.open(host, t);
+    const jump = await this.jumpConn(host, t.jump);
+    const stream = await new Promise<ClientChannel>((res, rej) =>
+      jump.client.forwardOut('127.0.0.1', 0, t.host, t.port, (err, s) =>
+        err ? rej(new TransportError(`${jump.where}: cannot forward to ${t.host}:${t.port}: ${err.message}`, host.name)) : res(s),
+      ),
+    );
+    return this.open(host, t, stream);
+  }
+
+  /** The host's connection: the open one, or a new one when there is none or it has dropped. */
+  private async connection(host: Host, fresh = false): Promise<Conn> {
+    const cached = this.conns.get(host.name);
+    if (cached && !fresh) {
+      const c = await cached.catch(() => undefined);
+      if (c && !c.dead) return c;
+    }
+    if (cached) void cached.then((c) => c.client.end(), () => {});
+    const p = this.connectFresh(host);
+    this.conns.set(host.name, p);
+    p.catch(() => {
+      if (this.conns.get(host.name) === p) this.conns.delete(host.name);
+    });
+    return p;
+  }
+
+  private channel(conn: Conn, command: string): Promise<ClientChannel> {
+    return new Promise((res, rej) => {
+      try {
+        conn.client.exec(command, (err, ch) => (err ? rej(err) : res(ch)));
+      } catch (err) {
+        rej(err);
+      }
+    });
+  }
+
+  /** Opens an exec channel; a connection found dropped is reopened once. */
+  private async openChannel(host: Host, command: string): Promise<{ conn: Conn; ch: ClientChannel }> {
+    let conn = await this.connection(host);
+    try {
+      return { conn, ch: await this.channel(conn, command) };
+    } catch (err) {
+      this.env.log?.(host, `ssh connection unusable (${errMessage(err)}); reconnecting once`);
+      conn = await this.connection(host, true);
+      try {
+        return { conn, ch: await this.channel(conn, command) };
+      } catch (err2) {
+        throw new TransportError(this.mask(`${conn.where}: cannot start a command: ${errMessage(err2)}`), host.name);
+      }
+    }
+  }
+
+  private wrap(command: string, opts: ExecOptions): string {
+    const sudo = opts.sudo ?? this.opts.sudo;
+    const envs = Object.entries(opts.env ?? {}).map(([k, v]) => {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new TransportError(`environment variable name ${JSON.stringify(k)} is not valid`);
+      return `${k}=${v}`;
+    });
+    // sshd makes the session's shell a process group (and session) leader: report its PID first, then exec the
+    // command in it, so that the PID names the whole group for a kill, and exit status/signal come back unaltered.
+    // The environment goes on the command line because sshd drops `env` requests unless AcceptEnv allows them.
+    return (
+      `printf '\\036graywave-pid=%s\\n' "$$" >&2; exec ` +
+      (sudo ? 'sudo -n -- ' : '') +
+      (envs.length ? `env ${quote(envs)} ` : '') +
+      `/bin/bash -c ${quote([command])}`
+    );
+  }
+
+  private async kill(host: Host, conn: Conn, pid: number, opts: ExecOptions): Promise<void> {
+    if (conn.dead) return;
+    const sudo = (opts.sudo ?? this.opts.sudo) ? 'sudo -n ' : '';
+    try {
+      const ch = await this.channel(conn, `${sudo}kill -KILL -- -${pid} 2>/dev/null || ${sudo}kill -KILL ${pid} 2>/dev/null; true`);
+      await new Promise<void>((res) => {
+        const t = setTimeout(res, KILL_GRACE_MS);
+        ch.on('close', () => (clearTimeout(t), res()));
+        ch.resume();
+        ch.stderr.resume();
+        ch.end();
+      });
+    } catch (err) {
+      this.env.log?.(host, `could not kill remote process group ${pid}: ${errMessage(err)}`);
+    }
+  }
+
+  async exec(host: Host, command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    if (this.isLocal(host)) return this.local.exec(host, command, opts);
+    const remote = this.wrap(command, opts);
+    const { conn, ch } = await this.openChannel(host, remote);
+    return new Promise<ExecResult>((resolveExec, rejectExec) => {
+      let stdout = '';
+      let stderr = '';
+      let head = ''; // stderr until the PID line has been seen
+      let pid: number | undefined;
+      let pidPending = true;
+      let timedOut = false;
+      let killing = false;
+      let exit: { code: number | null; signal?: string } | undefined;
+      let settled = false;
+      let fallback: NodeJS.Timeout | undefined;
+
+      const err = (c: string) => {
+        stderr = (stderr + c).slice(-KEEP);
+        opts.onOutput?.(c, 'stderr');
+      };
+      const finish = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        clearTimeout(fallback);
+        opts.signal?.removeEventListener('abort', onAbort);
+        fn();
+      };
+      const stop = (why: 'timeout' | 'abort') => {
+        if (killing || exit) return;
+        killing = true;
+        if (why === 'timeout') timedOut = true;
+        if (pid !== undefined) void this.kill(host, conn, pid, opts);
+        // If the kill cannot land (no PID yet, dead connection), stop waiting after a grace period.
+        fallback = setTimeout(() => {
+          ch.close();
+          finish(() => resolveExec({ code: null, signal: 'SIGKILL', timedOut, stdout, stderr: stderr + `\n[graywave] remote command did not confirm its end after a kill`}));
+        }, KILL_GRACE_MS);
+      };
+      const timer = opts.timeoutMs ? setTimeout(() => stop('timeout'), opts.timeoutMs) : undefined;
+      const onAbort = () => stop('abort');
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      if (opts.signal?.aborted) stop('abort');
+
+      ch.setEncoding('utf8');
+      ch.stderr.setEncoding('utf8');
+      ch.on('data', (c: string) => {
+        stdout = (stdout + c).slice(-KEEP);
+        opts.onOutput?.(c, 'stdout');
+      });
+      ch.stderr.on('data', (c: string) => {
+        if (!pidPending) return err(c);
+        head += c;
+        if (!head.startsWith(PID_MARK.slice(0, Math.min(head.length, PID_MARK.length)))) {
+          pidPending = false; // no PID line: a shell we do not know; pass everything through
+          return err(head);
+        }
+        const nl = head.indexOf('\n');
+        if (nl < 0) return;
+        pidPending = false;
+        pid = Number(head.slice(PID_MARK.length, nl)) || undefined;
+        const rest = head.slice(nl + 1);
+        if (rest) err(rest);
+        if (killing && pid !== undefined) void this.kill(host, conn, pid, opts);
+      });
+      ch.on('exit', (code: number | null, signal?: string) => {
+        exit = { code, signal: signal ?? undefined };
+      });
+      if (opts.input !== undefined) ch.end(opts.input);
+      else ch.end();
+      ch.on('close', () => {
+        // Let a connection drop that caused this close be noticed first.
+        setImmediate(() =>
+          finish(() => {
+            if (exit) return resolveExec({ code: exit.code, signal: exit.signal, timedOut, stdout, stderr });
+            if (killing) return resolveExec({ code: null, signal: 'SIGKILL', timedOut, stdout, stderr });
+            rejectExec(
+              new TransportError(
+                conn.dead
+                  ? `${conn.where}: connection lost while the command ran; it may still be running there (a retry reconnects)`
+                  : `${conn.where}: the command ended without an exit status`,
+                host.name,
+              ),
+            );
+          }),
+        );
+      });
+    });
+  }
+
+  private sftp(host: Host, conn: Conn): Promise<SFTPWrapper> {
+    conn.sftp ??= new Promise<SFTPWrapper>((res, rej) => conn.client.sftp((err, s) => (err ? rej(err) : res(s))));
+    conn.sftp.catch(() => (conn.sftp = undefined));
+    return conn.sftp;
+  }
+
+  async upload(host: Host, localPath: string, remotePath: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.isLocal(host)) return this.local.upload(host, localPath, remotePath);
+    if (opts.signal?.aborted) throw new TransportError(`upload of ${localPath} to ${host.name} aborted`, host.name);
+    let conn = await this.connection(host);
+    let sftp: SFTPWrapper;
+    try {
+      sftp = await this.sftp(host, conn);
+    } catch {
+      conn = await this.connection(host, true); // dropped since the last step: reopen once
+      sftp = await this.sftp(host, conn).catch((err) => {
+        throw new TransportError(`${conn.where}: cannot start SFTP: ${errMessage(err)} (is the sftp subsystem enabled in sshd?)`, host.name);
+      });
+    }
+    await new Promise<void>((res, rej) => {
+      const onAbort = () => conn.client.end();
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      sftp.fastPut(localPath, remotePath, (err) => {
+        opts.signal?.removeEventListener('abort', onAbort);
+        if (err) rej(new TransportError(`${conn.where}: upload of ${localPath} to ${remotePath} failed: ${errMessage(err)}`, host.name));
+        else res();
+      });
+    });
+  }
+
+  async release(host: Host): Promise<void> {
+    const p = this.conns.get(host.name);
+    if (!p) return;
+    this.conns.delete(host.name);
+    const c = await p.catch(() => undefined);
+    c?.client.end();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = [...this.conns.values(), ...this.jumps.values()];
+    this.conns.clear();
+    this.jumps.clear();
+    await Promise.all(all.map((p) => p.then((c) => c.client.end(), () => {})));
+  }
+}
