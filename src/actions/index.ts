@@ -1,6 +1,7 @@
 import type { Action } from './types.js';
 import { runAction } from './run.js';
 import { drainAction, restoreAction, relabelAction } from './provider-steps.js';
+import { waitDrainedAction } from './wait-drained.js';
 
 /** Every step kind a pipeline can use: one line per action. */
 export const actions: Action[] = [
@@ -8,6 +9,7 @@ export const actions: Action[] = [
   drainAction,
   restoreAction,
   relabelAction,
+  waitDrainedAction,
 ];
 
 export function findAction(key: string): Action | undefined {

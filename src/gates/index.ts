@@ -1,9 +1,15 @@
 import type { Gate } from './types.js';
 import { runGate } from './run.js';
+import { httpGate } from './http.js';
+import { queryGate } from './query.js';
+import { compareGate } from './compare.js';
 
 /** Every verification gate kind: one line per gate. */
 export const gates: Gate[] = [
   runGate,
+  httpGate,
+  queryGate,
+  compareGate,
 ];
 
 export function findGate(key: string): Gate | undefined {

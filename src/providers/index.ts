@@ -1,7 +1,15 @@
 import type { ProviderType } from './types.js';
+import { prometheusMonitor } from './monitor/prometheus.js';
+import { metricsMonitor } from './monitor/metrics.js';
+import { elasticsearchMonitor } from './monitor/elasticsearch.js';
+import { httpMonitor } from './monitor/http.js';
 
 /** Every provider type graywave knows: one line per provider. */
 export const providerTypes: ProviderType[] = [
+  prometheusMonitor,
+  metricsMonitor,
+  elasticsearchMonitor,
+  httpMonitor,
 ];
 
 export function findProviderType(type: string): ProviderType | undefined {

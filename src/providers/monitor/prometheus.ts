@@ -1,0 +1,143 @@
+import { z } from 'zod';
+import { ProviderError } from '../../errors.js';
+import { http } from '../../transport/http.js';
+import { duration, formatMs } from '../../util/duration.js';
+import { secretRef, type SecretRef } from '../../util/secrets.js';
+import type { Monitor, ProviderContext, ProviderEnv, ProviderType } from '../types.js';
+
+const options = z
+  .object({
+    url: z.string().url(),
+    token: secretRef.optional(),
+    username: secretRef.optional(),
+    password: secretRef.optional(),
+    timeout: duration.optional(),
+    /** The answer's sample time may be at most this old (a cached or stuck query layer); default 2m. */
+    maxAge: duration.optional(),
+  })
+  .strict()
+  .superRefine((o, ctx) => {
+    if (o.token && (o.username || o.password)) ctx.addIssue({ code: 'custom', message: 'use either token or username/password, not both' });
+    if (!o.username !== !o.password) ctx.addIssue({ code: 'custom', message: 'username and password go together' });
+  });
+type Options = z.infer<typeof options>;
+
+interface Envelope {
+  status?: string;
+  errorType?: string;
+  error?: string;
+  warnings?: string[];
+  data?: { resultType?: string; result?: unknown };
+}
+
+type Sample = [number, string];
+
+/** Prometheus sample values are strings so that they can carry NaN and ±Inf: neither is ever a usable reading. */
+export function parseSampleValue(raw: unknown): number {
+  if (typeof raw !== 'string' || raw.trim() === '') throw new ProviderError(`sample value ${JSON.stringify(raw)} is not a number`);
+  const n = Number(raw);
+  if (Number.isNaN(n)) throw new ProviderError('sample value is NaN (no usable data)');
+  if (!Number.isFinite(n)) throw new ProviderError(`sample value is ${raw}`);
+  return n;
+}
+
+function labelsOf(metric: Record<string, string> | undefined): string {
+  const entries = Object.entries(metric ?? {});
+  return entries.length ? `{${entries.map(([k, v]) => `${k}="${v}"`).join(',')}}` : '{}';
+}
+
+/**
+ * Reads one number from the result of an instant query. Anything else than exactly one finite, fresh sample is an
+ * error: an empty vector means "no series" (target down, label typo), not zero traffic.
+ */
+export function readInstantResult(body: Envelope, maxAgeMs: number, now = Date.now()): number {
+  const data = body.data;
+  let sample: Sample;
+  switch (data?.resultType) {
+    case 'scalar':
+      sample = data.result as Sample;
+      break;
+    case 'vector': {
+      const result = data.result as { metric?: Record<string, string>; value?: Sample }[];
+      if (!Array.isArray(result)) throw new ProviderError('malformed answer: vector result is not a list');
+      if (result.length === 0) throw new ProviderError('no data (empty result)');
+      if (result.length > 1) {
+        const shown = result.slice(0, 3).map((r) => labelsOf(r.metric)).join(', ');
+        throw new ProviderError(`${result.length} series where one was expected (${shown}${result.length > 3 ? ', …' : ''}); aggregate with sum(...)`);
+      }
+      sample = result[0]!.value as Sample;
+      break;
+    }
+    default:
+      throw new ProviderError(`result type ${JSON.stringify(data?.resultType)} cannot be read as one number (use an instant vector or scalar expression)`);
+  }
+  if (!Array.isArray(sample) || sample.length !== 2 || typeof sample[0] !== 'number') throw new ProviderError('malformed answer: sample is not [time, "value"]');
+  const value = parseSampleValue(sample[1]);
+  // An instant query stamps samples with the evaluation time, so an old stamp means the answer itself is old
+  // (a result cache or a stuck query frontend). Prometheus's own lookback/staleness handles vanished series.
+  const age = now - sample[0] * 1000;
+  if (age > maxAgeMs) throw new ProviderError(`stale sample: ${formatMs(age)} old (maxAge ${formatMs(maxAgeMs)}), value ${value}`);
+  return value;
+}
+
+function authHeader(o: Options, env: ProviderEnv): Record<string, string> {
+  const resolve = (ref: SecretRef, what: string) => {
+    try {
+      return env.secrets.resolve(ref);
+    } catch (err) {
+      throw new ProviderError(`prometheus ${what}: ${(err as Error).message}`, false);
+    }
+  };
+  if (o.token) return { authorization: `Bearer ${resolve(o.token, 'token')}` };
+  if (o.username && o.password) {
+    const basic = Buffer.from(`${resolve(o.username, 'username')}:${resolve(o.password, 'password')}`).toString('base64');
+    env.secrets.add(basic);
+    return { authorization: `Basic ${basic}` };
+  }
+  return {};
+}
+
+class PrometheusMonitor implements Monitor {
+  private headers?: Record<string, string>;
+  private readonly endpoint: string;
+
+  constructor(private readonly o: Options, private readonly env: ProviderEnv) {
+    this.endpoint = o.url.replace(/\/+$/, '') + '/api/v1/query';
+  }
+
+  async value(ctx: ProviderContext, query: string): Promise<number> {
+    // Secrets are resolved on first use so that validate/plan never need them.
+    this.headers ??= authHeader(this.o, this.env);
+    // POST (form) rather than GET: long PromQL does not hit URL length limits and stays out of proxy access logs.
+    const res = await http(this.endpoint, {
+      method: 'POST',
+      headers: { accept: 'application/json', ...this.headers },
+      body: new URLSearchParams({ query }),
+      timeoutMs: this.o.timeout,
+      signal: ctx.signal,
+    });
+    let body: Envelope | undefined;
+    try {
+      body = JSON.parse(res.text) as Envelope;
+    } catch {
+      body = undefined;
+    }
+    if (body?.status === 'error') {
+      throw new ProviderError(`prometheus query failed (HTTP ${res.status}, ${body.errorType ?? 'error'}): ${body.error ?? 'no message'}`, res.status >= 500);
+    }
+    if (res.status < 200 || res.status >= 300 || !body || body.status !== 'success') {
+      const hint = res.status === 401 || res.status === 403 ? ' (check token/username/password)' : '';
+      throw new ProviderError(`prometheus answered HTTP ${res.status}${hint}: ${res.text.slice(0, 200).trim() || '(empty body)'}`);
+    }
+    for (const w of body.warnings ?? []) ctx.log(`prometheus warning: ${w}`);
+    return readInstantResult(body, this.o.maxAge ?? 120_000);
+  }
+}
+
+/** `type: prometheus`: one instant query per reading, through the HTTP API (/api/v1/query). */
+export const prometheusMonitor: ProviderType<Options> = {
+  type: 'prometheus',
+  role: 'monitor',
+  options,
+  create: (o, env) => new PrometheusMonitor(o, env),
+};
