@@ -3,6 +3,8 @@ import { prometheusMonitor } from './monitor/prometheus.js';
 import { metricsMonitor } from './monitor/metrics.js';
 import { elasticsearchMonitor } from './monitor/elasticsearch.js';
 import { httpMonitor } from './monitor/http.js';
+import { nacosProviderType } from './registry/nacos.js';
+import { httpProviderType } from './generic/http.js';
 
 /** Every provider type graywave knows: one line per provider. */
 export const providerTypes: ProviderType[] = [
@@ -10,6 +12,8 @@ export const providerTypes: ProviderType[] = [
   metricsMonitor,
   elasticsearchMonitor,
   httpMonitor,
+  nacosProviderType,
+  httpProviderType,
 ];
 
 export function findProviderType(type: string): ProviderType | undefined {

@@ -1,0 +1,113 @@
+import { z } from 'zod';
+import { ProviderError } from '../../errors.js';
+import {
+  httpCallSchema,
+  jsonValueEquals,
+  prepareHttpCall,
+  readJsonPath,
+  sendHttpCall,
+  type PreparedHttpCall,
+} from '../http-call.js';
+import type { Check, Provider, ProviderContext, ProviderType } from '../types.js';
+
+/**
+ * `type: http-admin` — drain a host from a home-grown system through its HTTP admin endpoints:
+ * one call takes the host out, one brings it back, and a read-back call tells whether it is out.
+ *
+ *   consumer:
+ *     type: http-admin
+ *     drain:   { http: "http://{{host.address}}:8080/admin/consumer/suspend", method: POST }
+ *     restore: { http: "http://{{host.address}}:8080/admin/consumer/resume", method: POST }
+ *     check:   { http: "http://{{host.address}}:8080/admin/status", jsonPath: consumer, equals: suspended }
+ */
+const checkSchema = httpCallSchema
+  .extend({
+    jsonPath: z.string().min(1),
+    equals: z.union([z.string(), z.number(), z.boolean(), z.null()]),
+  })
+  .strict();
+
+export const httpOptions = z
+  .object({
+    drain: httpCallSchema,
+    restore: httpCallSchema,
+    // Required: without a read-back the state is unknown, and unknown is never "drained".
+    check: checkSchema,
+  })
+  .strict();
+export type HttpProviderOptions = z.infer<typeof httpOptions>;
+
+/** What drain saves: whether the host was already out before graywave touched it (then restore leaves it out). */
+interface Saved {
+  wasDrained: boolean;
+}
+
+function isSaved(v: unknown): v is Saved {
+  return typeof v === 'object' && v !== null && typeof (v as Saved).wasDrained === 'boolean';
+}
+
+class HttpProvider implements Provider {
+  constructor(
+    private readonly drainCall: PreparedHttpCall,
+    private readonly restoreCall: PreparedHttpCall,
+    private readonly checkCall: PreparedHttpCall,
+    private readonly jsonPath: string,
+    private readonly equals: unknown,
+  ) {}
+
+  private async read(ctx: ProviderContext): Promise<{ drained: boolean; value: unknown }> {
+    const res = await sendHttpCall(ctx, this.checkCall, { what: 'check' });
+    const value = readJsonPath(res.json(), this.jsonPath);
+    return { drained: jsonValueEquals(value, this.equals), value };
+  }
+
+  async drain(ctx: ProviderContext): Promise<Saved> {
+    // A repeated drain (resume) must keep what the first attempt saw, not the state it left behind.
+    let saved: Saved;
+    if (isSaved(ctx.previous)) {
+      saved = ctx.previous;
+    } else {
+      const before = await this.read(ctx);
+      saved = { wasDrained: before.drained };
+      if (before.drained) ctx.log(`already drained before graywave (${this.jsonPath} = ${JSON.stringify(before.value)}): restore will leave it so`);
+    }
+    await sendHttpCall(ctx, this.drainCall, { what: 'drain' });
+    return saved;
+  }
+
+  async isDrained(ctx: ProviderContext): Promise<Check> {
+    try {
+      const { drained, value } = await this.read(ctx);
+      const observed = `${this.jsonPath} = ${JSON.stringify(value ?? null)}`;
+      return drained ? { done: true, observed } : { done: false, observed: `${observed}, waiting for ${JSON.stringify(this.equals)}` };
+    } catch (err) {
+      return { done: false, observed: `state unknown: ${(err as Error).message}` };
+    }
+  }
+
+  async restore(ctx: ProviderContext, saved: unknown): Promise<void> {
+    if (!isSaved(saved)) throw new ProviderError('http provider: saved drain data is missing or malformed', false);
+    if (saved.wasDrained) {
+      ctx.log('host was drained before graywave drained it: leaving it drained');
+      return;
+    }
+    await sendHttpCall(ctx, this.restoreCall, { what: 'restore' });
+  }
+}
+
+export const httpProviderType: ProviderType<HttpProviderOptions> = {
+  // Not `http`: that name belongs to the HTTP monitor, and provider type names are one namespace.
+  type: 'http-admin',
+  role: 'drain',
+  options: httpOptions,
+  create(options, env) {
+    const { jsonPath, equals, ...check } = options.check;
+    return new HttpProvider(
+      prepareHttpCall(options.drain, env),
+      prepareHttpCall(options.restore, env),
+      prepareHttpCall(check, env),
+      jsonPath,
+      equals,
+    );
+  },
+};

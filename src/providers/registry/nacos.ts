@@ -1,0 +1,372 @@
+import { z } from 'zod';
+import { ProviderError } from '../../errors.js';
+import { http, type HttpResponse } from '../../transport/http.js';
+import { duration } from '../../util/duration.js';
+import { secretRef, type SecretRef } from '../../util/secrets.js';
+import type { Check, Provider, ProviderContext, ProviderType } from '../types.js';
+
+/**
+ * `type: nacos` — drain a host's instances of the listed services in Nacos (shared/reference/protocols.md §2).
+ *
+ * Every write is a read-modify-write: the update call replaces weight, enabled and metadata in full, so the
+ * current values are read first and sent back. The instance list hides disabled instances, so an instance
+ * missing from the list is looked up by ip:port with the detail call (ports come from the `port` option or from
+ * what drain saw). Nacos 3.x answers HTTP 410 to the v1/v2 admin calls: graywave then switches to /nacos/v3/admin.
+ */
+export const nacosOptions = z
+  .object({
+    url: z.string().url(),
+    namespace: z.string().min(1).default('public'),
+    group: z.string().min(1).default('DEFAULT_GROUP'),
+    services: z.array(z.string().min(1)).min(1),
+    cluster: z.string().min(1).default('DEFAULT'),
+    /** disable: enabled=false (hidden from consumers); weight: weight 0 (still listed, picked by nobody). */
+    mode: z.enum(['disable', 'weight']).default('disable'),
+    apiVersion: z.enum(['v1', 'v2']).default('v1'),
+    // A user name is not always secret; a plain string is accepted so that e.g. "nacos" is not masked in every log line.
+    username: z.union([z.string().min(1), secretRef]).optional(),
+    password: secretRef.optional(),
+    /** IP of the host's instances (template); defaults to the host address. */
+    ip: z.string().min(1).default('{{host.address}}'),
+    /** Port of the host's instances (number or template). Without it every instance with the host's IP is the host's. */
+    port: z.union([z.number().int().positive(), z.string().min(1)]).optional(),
+    /** Must match how the instances were registered (Nacos looks the service up by it). */
+    ephemeral: z.boolean().default(true),
+    timeout: duration.default('10s'),
+  })
+  .strict()
+  .refine((o) => (o.username === undefined) === (o.password === undefined), {
+    message: 'username and password go together',
+  });
+export type NacosOptions = z.infer<typeof nacosOptions>;
+
+type Ver = 'v1' | 'v2' | 'v3';
+
+/** One instance as graywave sees it (read back from Nacos). */
+interface Instance {
+  service: string;
+  ip: string;
+  port: number;
+  cluster: string;
+  weight: number;
+  enabled: boolean;
+  ephemeral: boolean;
+  metadata: Record<string, string>;
+}
+
+type Key = Pick<Instance, 'service' | 'ip' | 'port' | 'cluster'>;
+interface SavedDrain {
+  instances: (Key & { weight: number; enabled: boolean })[];
+}
+interface SavedLabel {
+  instances: (Key & { label: string | null })[];
+}
+
+const LABEL_KEY = 'group';
+
+const keyOf = (i: Key) => `${i.service}|${i.ip}:${i.port}|${i.cluster}`;
+const show = (i: Key) => `${i.service} ${i.ip}:${i.port}`;
+
+function isKeyList(v: unknown, field: string): boolean {
+  const list = (v as { instances?: unknown })?.instances;
+  return Array.isArray(list) && list.every((i) => typeof i?.service === 'string' && typeof i?.port === 'number' && field in i);
+}
+
+class NacosProvider implements Provider {
+  private readonly base: string;
+  /** Set once Nacos answered 410 to a v1/v2 admin call (Nacos 3.x): all calls then use /nacos/v3/admin. */
+  private v3 = false;
+  private token?: { value: string; refreshAt: number };
+  /** Ports seen per service+ip: disabled instances vanish from the list, so later reads need the port for the detail call. */
+  private readonly knownPorts = new Map<string, Set<number>>();
+
+  constructor(
+    private readonly o: NacosOptions,
+    private readonly user?: string,
+    private readonly password?: string,
+    private readonly addSecret: (v: string) => void = () => {},
+  ) {
+    this.base = o.url.replace(/\/+$/, '');
+  }
+
+  private ver(): Ver {
+    return this.v3 ? 'v3' : this.o.apiVersion;
+  }
+
+  private path(kind: 'instance' | 'list', ver: Ver): string {
+    const root = ver === 'v3' ? '/nacos/v3/admin/ns/instance' : `/nacos/${ver}/ns/instance`;
+    return kind === 'list' ? `${root}/list` : root;
+  }
+
+  private async login(signal: AbortSignal): Promise<string | undefined> {
+    if (this.user === undefined || this.password === undefined) return undefined;
+    if (this.token && Date.now() < this.token.refreshAt) return this.token.value;
+    const form = new URLSearchParams({ username: this.user, password: this.password });
+    const paths = this.v3 ? ['/nacos/v3/auth/user/login'] : ['/nacos/v1/auth/login', '/nacos/v3/auth/user/login'];
+    let last = '';
+    for (const p of paths) {
+      const res = await http(this.base + p, { method: 'POST', body: form, signal, timeoutMs: this.o.timeout });
+      if (res.status === 404 || res.status === 410) {
+        last = `HTTP ${res.status}`;
+        continue;
+      }
+      if (res.status !== 200) throw new ProviderError(`Nacos login as ${this.user} failed: HTTP ${res.status}`, res.status >= 500);
+      const body = res.json<{ accessToken?: string; tokenTtl?: number; data?: { accessToken?: string; tokenTtl?: number } }>();
+      const value = body.accessToken ?? body.data?.accessToken;
+      if (!value) throw new ProviderError('Nacos login answered without an accessToken', false);
+      this.addSecret(value);
+      const ttl = body.tokenTtl ?? body.data?.tokenTtl ?? 18_000;
+      // Log in again well before the token expires (at 80% of its life) rather than after a 403.
+      this.token = { value, refreshAt: Date.now() + ttl * 800 };
+      return value;
+    }
+    throw new ProviderError(`Nacos login failed: no login endpoint answered (${last})`, false);
+  }
+
+  /** One call with the token; follows a 410 to the v3 admin API once and re-logs in once on 403. */
+  private async call(ctx: ProviderContext, method: string, kind: 'instance' | 'list', params: Record<string, string>): Promise<{ res: HttpResponse; ver: Ver }> {
+    for (let attempt = 0; ; attempt++) {
+      const ver = this.ver();
+      const q = new URLSearchParams(params);
+      // v1 detail names the cluster `cluster`; every other call `clusterName`.
+      if (ver === 'v1' && kind === 'instance' && method === 'GET' && q.has('clusterName')) {
+        q.set('cluster', q.get('clusterName')!);
+        q.delete('clusterName');
+      }
+      const token = await this.login(ctx.signal);
+      if (token) q.set('accessToken', token);
+      const res = await http(`${this.base}${this.path(kind, ver)}?${q}`, { method, signal: ctx.signal, timeoutMs: this.o.timeout });
+      if (res.status === 410 && ver !== 'v3' && attempt < 2) {
+        this.v3 = true;
+        ctx.log(`Nacos answered HTTP 410 to ${method} ${this.path(kind, ver)} (Nacos 3.x, admin compatibility off): using /nacos/v3/admin from now on`);
+        continue;
+      }
+      if (res.status === 403 && token && attempt < 2) {
+        this.token = undefined;
+        continue;
+      }
+      return { res, ver };
+    }
+  }
+
+  /** The `data` of a v2/v3 Result envelope, or the v1 body; throws on an HTTP error or a non-zero code. */
+  private unwrap(res: HttpResponse, ver: Ver, what: string): unknown {
+    if (res.status < 200 || res.status >= 300) {
+      throw new ProviderError(`Nacos ${what}: HTTP ${res.status}: ${res.text.slice(0, 200)}`, res.status >= 500 || res.status === 429);
+    }
+    if (ver === 'v1') return res.text.trim().startsWith('{') || res.text.trim().startsWith('[') ? res.json() : res.text;
+    const env = res.json<{ code?: number; message?: string; data?: unknown }>();
+    if (env.code !== undefined && env.code !== 0) throw new ProviderError(`Nacos ${what}: code ${env.code}: ${env.message ?? ''}`);
+    return env.data;
+  }
+
+  private ipFor(ctx: ProviderContext): string {
+    return ctx.render(this.o.ip);
+  }
+
+  private portFor(ctx: ProviderContext): number | undefined {
+    if (this.o.port === undefined) return undefined;
+    if (typeof this.o.port === 'number') return this.o.port;
+    const n = Number(ctx.render(this.o.port));
+    if (!Number.isInteger(n) || n <= 0) throw new ProviderError(`nacos: port ${JSON.stringify(this.o.port)} renders to ${n}, not a port`, false);
+    return n;
+  }
+
+  private remember(service: string, ip: string, port: number): void {
+    const k = `${service}|${ip}`;
+    if (!this.knownPorts.has(k)) this.knownPorts.set(k, new Set());
+    this.knownPorts.get(k)!.add(port);
+  }
+
+  private common(service: string): Record<string, string> {
+    return { namespaceId: this.o.namespace, groupName: this.o.group, serviceName: service };
+  }
+
+  /** The host's instances of one service: enabled ones from the list, disabled ones by detail on known ports. */
+  private async readService(ctx: ProviderContext, service: string, ip: string, port: number | undefined): Promise<Instance[]> {
+    const { res, ver } = await this.call(ctx, 'GET', 'list', {
+      ...this.common(service),
+      clusters: this.o.cluster,
+      healthyOnly: 'false',
+    });
+    const data = this.unwrap(res, ver, `list of ${service}`);
+    const hosts = (Array.isArray(data) ? data : (data as { hosts?: unknown[] })?.hosts) as Record<string, unknown>[] | undefined;
+    if (!Array.isArray(hosts)) throw new ProviderError(`Nacos list of ${service}: answer has no host list`);
+    const found: Instance[] = [];
+    for (const h of hosts) {
+      if (h.ip !== ip || (port !== undefined && h.port !== port)) continue;
+      const cluster = typeof h.clusterName === 'string' ? h.clusterName : this.o.cluster;
+      if (cluster !== this.o.cluster) continue;
+      found.push({
+        service,
+        ip,
+        port: Number(h.port),
+        cluster,
+        weight: Number(h.weight ?? 1),
+        // The v1/v2 list only holds enabled instances; the v3 admin list says so explicitly.
+        enabled: h.enabled === undefined ? true : h.enabled === true,
+        ephemeral: typeof h.ephemeral === 'boolean' ? h.ephemeral : this.o.ephemeral,
+        metadata: { ...((h.metadata as Record<string, string>) ?? {}) },
+      });
+      this.remember(service, ip, Number(h.port));
+    }
+    const ports = new Set<number>(port !== undefined ? [port] : this.knownPorts.get(`${service}|${ip}`) ?? []);
+    for (const p of ports) {
+      if (found.some((f) => f.port === p)) continue;
+      const d = await this.detail(ctx, service, ip, p);
+      if (d) found.push(d);
+    }
+    return found;
+  }
+
+  /** Detail of one instance; null when Nacos does not know it. Absent from the list + present here = disabled. */
+  private async detail(ctx: ProviderContext, service: string, ip: string, port: number): Promise<Instance | null> {
+    const { res, ver } = await this.call(ctx, 'GET', 'instance', {
+      ...this.common(service),
+      ip,
+      port: String(port),
+      clusterName: this.o.cluster,
+    });
+    if (res.status === 404 || /not found|no ips|no matched/i.test(res.status >= 400 ? res.text : '')) return null;
+    const d = this.unwrap(res, ver, `detail of ${service} ${ip}:${port}`) as Record<string, unknown> | null;
+    if (!d || typeof d !== 'object') return null;
+    return {
+      service,
+      ip,
+      port,
+      cluster: this.o.cluster,
+      weight: Number(d.weight ?? 1),
+      enabled: typeof d.enabled === 'boolean' ? d.enabled : false,
+      ephemeral: typeof d.ephemeral === 'boolean' ? d.ephemeral : this.o.ephemeral,
+      metadata: { ...((d.metadata as Record<string, string>) ?? {}) },
+    };
+  }
+
+  private async readAll(ctx: ProviderContext): Promise<Instance[]> {
+    const ip = this.ipFor(ctx);
+    const port = this.portFor(ctx);
+    const all: Instance[] = [];
+    for (const s of this.o.services) all.push(...(await this.readService(ctx, s, ip, port)));
+    return all;
+  }
+
+  private async readOne(ctx: ProviderContext, k: Key): Promise<Instance | null> {
+    this.remember(k.service, k.ip, k.port);
+    const list = await this.readService(ctx, k.service, k.ip, k.port);
+    return list.find((i) => i.port === k.port) ?? null;
+  }
+
+  /** The full update: weight, enabled and metadata are all sent, since Nacos replaces the three together. */
+  private async write(ctx: ProviderContext, i: Instance, change: Partial<Pick<Instance, 'weight' | 'enabled' | 'metadata'>>): Promise<void> {
+    const next = { ...i, ...change };
+    const { res, ver } = await this.call(ctx, 'PUT', 'instance', {
+      ...this.common(i.service),
+      ip: i.ip,
+      port: String(i.port),
+      clusterName: i.cluster,
+      ephemeral: String(i.ephemeral),
+      weight: String(next.weight),
+      enabled: String(next.enabled),
+      metadata: JSON.stringify(next.metadata),
+    });
+    this.unwrap(res, ver, `update of ${show(i)}`);
+    ctx.log(`nacos: ${show(i)} weight=${next.weight} enabled=${next.enabled} metadata=${JSON.stringify(next.metadata)}`);
+  }
+
+  private isOut(i: Instance): boolean {
+    return this.o.mode === 'disable' ? !i.enabled : i.weight === 0;
+  }
+
+  private noInstance(ctx: ProviderContext): string {
+    return `no instance of ${this.o.services.join(', ')} with ip ${this.ipFor(ctx)} in Nacos (namespace ${this.o.namespace}, group ${this.o.group}, cluster ${this.o.cluster})`;
+  }
+
+  async drain(ctx: ProviderContext): Promise<SavedDrain> {
+    // On resume keep the values the first attempt saved: the live ones are already our drained state.
+    const previous = isKeyList(ctx.previous, 'weight') ? (ctx.previous as SavedDrain) : undefined;
+    for (const p of previous?.instances ?? []) this.remember(p.service, p.ip, p.port);
+    const current = await this.readAll(ctx);
+    if (current.length === 0) throw new ProviderError(this.noInstance(ctx));
+    const saved: SavedDrain = { instances: [...(previous?.instances ?? [])] };
+    for (const i of current) {
+      if (!saved.instances.some((s) => keyOf(s) === keyOf(i))) {
+        saved.instances.push({ service: i.service, ip: i.ip, port: i.port, cluster: i.cluster, weight: i.weight, enabled: i.enabled });
+        if (this.isOut(i)) ctx.log(`nacos: ${show(i)} was already out before the drain (weight=${i.weight} enabled=${i.enabled}); restore brings back exactly that`);
+      }
+      if (this.isOut(i)) continue;
+      await this.write(ctx, i, this.o.mode === 'disable' ? { enabled: false } : { weight: 0 });
+    }
+    return saved;
+  }
+
+  async isDrained(ctx: ProviderContext): Promise<Check> {
+    let current: Instance[];
+    try {
+      current = await this.readAll(ctx);
+    } catch (err) {
+      return { done: false, observed: `state unknown: ${(err as Error).message}` };
+    }
+    if (current.length === 0) {
+      return { done: false, observed: `${this.noInstance(ctx)} (a disabled instance is hidden from the list: set \`port\` so it can be looked up)` };
+    }
+    const observed = current.map((i) => `${show(i)} ${this.o.mode === 'disable' ? `enabled=${i.enabled}` : `weight=${i.weight}`}`).join(', ');
+    return current.every((i) => this.isOut(i)) ? { done: true, observed } : { done: false, observed };
+  }
+
+  async restore(ctx: ProviderContext, saved: unknown): Promise<void> {
+    if (!isKeyList(saved, 'weight')) throw new ProviderError('nacos: saved drain data is missing or malformed', false);
+    for (const s of (saved as SavedDrain).instances) {
+      const cur = await this.readOne(ctx, s);
+      // After a deploy the instance may not be registered again yet: retryable.
+      if (!cur) throw new ProviderError(`nacos: cannot restore ${show(s)}: instance is not registered (yet)`);
+      // Undo only what drain changed; the override outlives a quick restart, so this is sent explicitly every time.
+      const change = this.o.mode === 'disable' ? { enabled: s.enabled } : { weight: s.weight };
+      await this.write(ctx, cur, change);
+      const back = await this.readOne(ctx, s);
+      const ok = back && (this.o.mode === 'disable' ? back.enabled === s.enabled : back.weight === s.weight);
+      if (!ok) throw new ProviderError(`nacos: restore of ${show(s)} did not read back (${back ? `weight=${back.weight} enabled=${back.enabled}` : 'instance gone'})`);
+    }
+  }
+
+  async relabel(ctx: ProviderContext, group: string): Promise<SavedLabel> {
+    const previous = isKeyList(ctx.previous, 'label') ? (ctx.previous as SavedLabel) : undefined;
+    const current = await this.readAll(ctx);
+    if (current.length === 0) throw new ProviderError(this.noInstance(ctx));
+    const saved: SavedLabel = { instances: [...(previous?.instances ?? [])] };
+    for (const i of current) {
+      if (!saved.instances.some((s) => keyOf(s) === keyOf(i))) {
+        saved.instances.push({ service: i.service, ip: i.ip, port: i.port, cluster: i.cluster, label: i.metadata[LABEL_KEY] ?? null });
+      }
+      if (i.metadata[LABEL_KEY] === group) continue;
+      await this.write(ctx, i, { metadata: { ...i.metadata, [LABEL_KEY]: group } });
+    }
+    return saved;
+  }
+
+  async restoreLabel(ctx: ProviderContext, saved: unknown): Promise<void> {
+    if (!isKeyList(saved, 'label')) throw new ProviderError('nacos: saved relabel data is missing or malformed', false);
+    for (const s of (saved as SavedLabel).instances) {
+      const cur = await this.readOne(ctx, s);
+      if (!cur) {
+        ctx.log(`nacos: ${show(s)} is no longer registered: no label to restore`);
+        continue;
+      }
+      const metadata = { ...cur.metadata };
+      if (s.label === null) delete metadata[LABEL_KEY];
+      else metadata[LABEL_KEY] = s.label;
+      if (metadata[LABEL_KEY] === cur.metadata[LABEL_KEY]) continue;
+      await this.write(ctx, cur, { metadata });
+    }
+  }
+}
+
+export const nacosProviderType: ProviderType<NacosOptions> = {
+  type: 'nacos',
+  role: 'drain',
+  options: nacosOptions,
+  create(options, env) {
+    const user = options.username === undefined ? undefined : typeof options.username === 'string' ? options.username : env.secrets.resolve(options.username as SecretRef);
+    const password = options.password === undefined ? undefined : env.secrets.resolve(options.password);
+    return new NacosProvider(options, user, password, (v) => env.secrets.add(v));
+  },
+};
