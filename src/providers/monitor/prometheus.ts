@@ -35,6 +35,8 @@ type Sample = [number, string];
 /** Prometheus sample values are strings so that they can carry NaN and ±Inf: neither is ever a usable reading. */
 export function parseSampleValue(raw: unknown): number {
   if (typeof raw !== 'string' || raw.trim() === '') throw new ProviderError(`sample value ${JSON.stringify(raw)} is not a number`);
+  // Go spells infinities "+Inf"/"-Inf", which JavaScript's Number() reads as NaN: name them properly.
+  if (/^[+-]?inf(inity)?$/i.test(raw.trim())) throw new ProviderError(`sample value is ${raw} (no usable value)`);
   const n = Number(raw);
   if (Number.isNaN(n)) throw new ProviderError('sample value is NaN (no usable data)');
   if (!Number.isFinite(n)) throw new ProviderError(`sample value is ${raw}`);
