@@ -1,0 +1,244 @@
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { TransportError } from '../../src/errors.js';
+import type { Host } from '../../src/playbook/types.js';
+import { SshTransport, sshTransportOptions } from '../../src/transport/ssh.js';
+import { Secrets } from '../../src/util/secrets.js';
+import { hasSshd, loopbacks, startSshFleet, type SshFleet } from './helpers/sshd.js';
+
+const host = (address: string, extra: Partial<Host> = {}): Host => ({ name: `h-${address}`, address, vars: {}, labels: {}, ...extra });
+
+/** PIDs of processes whose command line contains `needle` (to prove a killed command is really gone). */
+function pidsWith(needle: string): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      const state = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]?.[0];
+      if (cmd.includes(needle) && state !== 'Z') out.push(Number(p));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
+  let fleet: SshFleet;
+  const transports: SshTransport[] = [];
+  const logs: string[] = [];
+
+  function transport(options: Record<string, unknown> = {}, env: Record<string, string> = {}): SshTransport {
+    const t = new SshTransport(
+      sshTransportOptions.parse({ user: 'root', port: fleet.port, identityFile: fleet.clientKey, knownHostsFile: fleet.knownHosts, configFile: false, ...options }),
+      { dir: fleet.dir, secrets: new Secrets(fleet.dir, env), log: (h, line) => logs.push(`${h.name}: ${line}`) },
+    );
+    transports.push(t);
+    return t;
+  }
+
+  beforeAll(async () => {
+    // 127.0.0.7 as a bastion forbids forwarding: proves that jumpHost really goes through the bastion.
+    fleet = await startSshFleet(loopbacks(2, 9), { extraConfig: ['Match LocalAddress 127.0.0.7', '  AllowTcpForwarding no'] });
+  }, 30_000);
+  afterAll(async () => {
+    await Promise.all(transports.map((t) => t.close()));
+    await fleet?.stop();
+  });
+
+  test('runs a command: exit code, stdout and stderr apart, env exported, one connection reused', async () => {
+    const t = transport();
+    const h = host('127.0.0.2');
+    const a = await t.exec(h, 'echo "$SSH_CONNECTION"; echo "v=$GRAYWAVE_VERSION"; echo oops >&2; exit 3', { env: { GRAYWAVE_VERSION: "1.2 'x'" } });
+    expect(a.code).toBe(3);
+    expect(a.timedOut).toBe(false);
+    expect(a.stdout).toContain("v=1.2 'x'");
+    expect(a.stderr).toBe('oops\n'); // the PID line used for kills never reaches the caller
+    const b = await t.exec(h, 'echo "$SSH_CONNECTION"');
+    // Same client port on the server side: the second step reused the first step's connection.
+    expect(b.stdout.split(' ').slice(0, 2)).toEqual(a.stdout.split('\n')[0]!.split(' ').slice(0, 2));
+    expect(b.stdout).toContain(`127.0.0.2 ${fleet.port}`);
+    await t.release(h);
+    const c = await t.exec(h, 'echo "$SSH_CONNECTION"');
+    expect(c.stdout.split(' ')[1]).not.toBe(b.stdout.split(' ')[1]); // released: a new connection
+  });
+
+  test('stdin input is fed to the command', async () => {
+    const r = await transport().exec(host('127.0.0.3'), 'tr a-z A-Z', { input: 'hello\n' });
+    expect(r).toMatchObject({ code: 0, stdout: 'HELLO\n' });
+  });
+
+  test('output streams as it comes, before the command ends', async () => {
+    const chunks: { at: number; text: string }[] = [];
+    const start = Date.now();
+    const r = await transport().exec(host('127.0.0.3'), 'echo first; sleep 0.8; echo second >&2', {
+      onOutput: (text, stream) => chunks.push({ at: Date.now() - start, text: `${stream}:${text}` }),
+    });
+    const end = Date.now() - start;
+    expect(r.code).toBe(0);
+    const first = chunks.find((c) => c.text.includes('stdout:first'))!;
+    expect(first).toBeDefined();
+    expect(end - first.at).toBeGreaterThan(500);
+    expect(chunks.some((c) => c.text === 'stderr:second\n')).toBe(true);
+  });
+
+  test('a signal death is reported as such, not as an exit code', async () => {
+    const r = await transport().exec(host('127.0.0.3'), 'kill -TERM $$');
+    expect(r).toMatchObject({ code: null, signal: 'SIGTERM', timedOut: false });
+  });
+
+  test('timeout kills the whole remote process group and reports timedOut', async () => {
+    const marker = `sleep 31.${process.pid}`;
+    const start = Date.now();
+    const r = await transport().exec(host('127.0.0.4'), `${marker} & ${marker}; echo never`, { timeoutMs: 600 });
+    expect(Date.now() - start).toBeLessThan(4000);
+    expect(r).toMatchObject({ code: null, signal: 'SIGKILL', timedOut: true });
+    expect(r.stdout).not.toContain('never');
+    // The background sleep was in the same group: it must be gone too.
+    await expect.poll(() => pidsWith(marker), { timeout: 2000 }).toEqual([]);
+  });
+
+  test('abort signal kills the remote command', async () => {
+    const marker = `sleep 32.${process.pid}`;
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 300);
+    const r = await transport().exec(host('127.0.0.4'), marker, { signal: ac.signal });
+    expect(r).toMatchObject({ code: null, signal: 'SIGKILL', timedOut: false });
+    await expect.poll(() => pidsWith(marker), { timeout: 2000 }).toEqual([]);
+  });
+
+  test('sudo: true runs through sudo -n, and a timeout still kills it', async () => {
+    const t = transport({ sudo: true });
+    const r = await t.exec(host('127.0.0.5'), 'echo "sudo_user=$SUDO_USER uid=$(id -u) v=$V"', { env: { V: 'x y' } });
+    expect(r).toMatchObject({ code: 0, stdout: 'sudo_user=root uid=0 v=x y\n' });
+    const plain = await transport().exec(host('127.0.0.5'), 'echo "sudo_user=${SUDO_USER:-none}"');
+    expect(plain.stdout).toBe('sudo_user=none\n');
+    const marker = `sleep 33.${process.pid}`;
+    const k = await t.exec(host('127.0.0.5'), marker, { timeoutMs: 500 });
+    expect(k.timedOut).toBe(true);
+    await expect.poll(() => pidsWith(marker), { timeout: 2000 }).toEqual([]);
+  });
+
+  test('upload copies a file by SFTP', async () => {
+    const src = join(fleet.dir, 'payload.txt');
+    writeFileSync(src, 'payload ' + 'x'.repeat(200_000));
+    const dst = join(fleet.dir, 'uploaded.txt');
+    await transport().upload(host('127.0.0.6'), src, dst);
+    expect(readFileSync(dst, 'utf8')).toBe(readFileSync(src, 'utf8'));
+  });
+
+  test('a changed host key is refused with a clear message; strictHostKeyChecking false accepts it', async () => {
+    const kh = join(fleet.dir, 'kh-changed');
+    writeFileSync(kh, `[127.0.0.6]:${fleet.port} ${fleet.otherHostKeyPub}\n`);
+    const err = await transport({ knownHostsFile: kh }).exec(host('127.0.0.6'), 'true').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransportError);
+    expect((err as Error).message).toMatch(/HOST KEY CHANGED for \[127\.0\.0\.6\]:\d+/);
+    expect((err as Error).message).toContain(`${kh}:1`);
+    expect((err as TransportError).host).toBe('h-127.0.0.6');
+    const ok = await transport({ knownHostsFile: kh, strictHostKeyChecking: false }).exec(host('127.0.0.6'), 'echo ok');
+    expect(ok.stdout).toBe('ok\n');
+    expect(logs.some((l) => l.includes('HOST KEY CHANGED') && l.includes('accepted'))).toBe(true);
+  });
+
+  test('an unknown host key is refused under strict checking', async () => {
+    const kh = join(fleet.dir, 'kh-empty');
+    writeFileSync(kh, `[127.0.0.6]:${fleet.port} ${fleet.hostKeyPub}\n`); // knows .6, not .7
+    const err = await transport({ knownHostsFile: kh }).exec(host('127.0.0.7'), 'true').catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/host key of \[127\.0\.0\.7\]:\d+ is unknown \(ssh-ed25519 SHA256:/);
+    expect((err as Error).message).toContain('ssh-keyscan');
+  });
+
+  test('hashed known_hosts entries (ssh-keygen -H) are understood', async () => {
+    const kh = join(fleet.dir, 'kh-hashed');
+    writeFileSync(kh, `[127.0.0.7]:${fleet.port} ${fleet.hostKeyPub}\n`);
+    execFileSync('/usr/bin/ssh-keygen', ['-q', '-H', '-f', kh], { stdio: 'ignore' });
+    expect(readFileSync(kh, 'utf8')).toMatch(/^\|1\|/);
+    const r = await transport({ knownHostsFile: kh }).exec(host('127.0.0.7'), 'echo hashed');
+    expect(r.stdout).toBe('hashed\n');
+  });
+
+  test('a key the host does not accept is refused with a clear message', async () => {
+    const err = await transport({ identityFile: fleet.strangerKey }).exec(host('127.0.0.7'), 'true').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransportError);
+    expect((err as Error).message).toMatch(/ssh root@127\.0\.0\.7:\d+.*authentication refused for user root \(tried key .*stranger_key\)/);
+    expect((err as Error).message).toContain('authorized_keys');
+  });
+
+  test('an encrypted key needs its passphrase from an env var; the passphrase never shows', async () => {
+    const missing = await transport({ identityFile: fleet.encryptedKey }).exec(host('127.0.0.8'), 'true').catch((e: unknown) => e);
+    expect((missing as Error).message).toMatch(/is encrypted: set transport.passphrase: \{env: NAME\}/);
+    const wrong = await transport({ identityFile: fleet.encryptedKey, passphrase: { env: 'GW_PASS' } }, { GW_PASS: 'not it' })
+      .exec(host('127.0.0.8'), 'true')
+      .catch((e: unknown) => e);
+    expect((wrong as Error).message).toMatch(/cannot use identity file .*encrypted_key/);
+    expect((wrong as Error).message).not.toContain('not it');
+    const r = await transport({ identityFile: fleet.encryptedKey, passphrase: { env: 'GW_PASS' } }, { GW_PASS: fleet.passphrase }).exec(host('127.0.0.8'), 'echo in');
+    expect(r.stdout).toBe('in\n');
+  });
+
+  test('~/.ssh/config Host entries supply HostName, User, Port and IdentityFile', async () => {
+    const cfg = join(fleet.dir, 'ssh_config');
+    writeFileSync(cfg, `Host web-*\n  HostName 127.0.0.8\n  Port ${fleet.port}\n  User root\n  IdentityFile ${fleet.clientKey}\n\nHost *\n  Port 1\n`);
+    const t = new SshTransport(sshTransportOptions.parse({ knownHostsFile: fleet.knownHosts, configFile: cfg }), { dir: fleet.dir, secrets: new Secrets(fleet.dir, {}) });
+    transports.push(t);
+    const r = await t.exec(host('web-01'), 'echo "$SSH_CONNECTION"; id -un');
+    expect(r.stdout).toMatch(new RegExp(`127\\.0\\.0\\.8 ${fleet.port}\\nroot\\n$`));
+    // The playbook wins over the config: a wrong port given in the playbook is used (and fails).
+    const t2 = new SshTransport(sshTransportOptions.parse({ knownHostsFile: fleet.knownHosts, configFile: cfg, port: 1, connectTimeout: '2s' }), {
+      dir: fleet.dir,
+      secrets: new Secrets(fleet.dir, {}),
+    });
+    transports.push(t2);
+    await expect(t2.exec(host('web-01'), 'true')).rejects.toThrow(/ssh root@127\.0\.0\.8:1 \(host h-web-01\): connection refused/);
+  });
+
+  test('jumpHost: reaches the host through a bastion; an unreachable bastion fails naming it', async () => {
+    const t = transport({ jumpHost: `root@127.0.0.9:${fleet.port}` });
+    const r = await t.exec(host('127.0.0.8'), 'echo "$SSH_CONNECTION"');
+    expect(r.stdout).toContain(`127.0.0.8 ${fleet.port}`);
+    const forbidden = transport({ jumpHost: `root@127.0.0.7:${fleet.port}` });
+    await expect(forbidden.exec(host('127.0.0.8'), 'true')).rejects.toThrow(/ssh root@127\.0\.0\.7:\d+.*: cannot forward to 127\.0\.0\.8:\d+/);
+    const bad = transport({ jumpHost: `root@127.0.0.9:1`, connectTimeout: '2s' });
+    await expect(bad.exec(host('127.0.0.8'), 'true')).rejects.toThrow(/jump host: ssh root@127\.0\.0\.9:1 .*connection refused/);
+  });
+
+  test('a connection killed mid-command fails that command; the next one reconnects', async () => {
+    const t = transport();
+    const h = host('127.0.0.9');
+    await t.exec(h, 'true'); // connection open
+    const server = fleet.serverFor('127.0.0.9');
+    const running = t.exec(h, `sleep 5.${process.pid}; echo done`);
+    await new Promise((r) => setTimeout(r, 400));
+    // Kill the sshd processes serving the open sessions (children of our own listener, by PID).
+    for (const pid of fleet.sessionPids(server)) process.kill(pid, 'SIGKILL');
+    const err = await running.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransportError);
+    expect((err as Error).message).toMatch(/connection lost while the command ran/);
+    const again = await t.exec(h, 'echo back');
+    expect(again).toMatchObject({ code: 0, stdout: 'back\n' });
+  });
+
+  test('a connection dropped between steps is reopened once, transparently', async () => {
+    const t = transport();
+    const h = host('127.0.0.9');
+    await t.exec(h, 'true');
+    for (const pid of fleet.sessionPids(fleet.serverFor('127.0.0.9'))) process.kill(pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 200));
+    const r = await t.exec(h, 'echo reopened');
+    expect(r.stdout).toBe('reopened\n');
+  });
+
+  test('address `local` runs on this machine without SSH', async () => {
+    const r = await transport().exec(host('local'), 'echo "${SSH_CONNECTION:-no-ssh}"');
+    expect(r.stdout).toBe(process.env.SSH_CONNECTION ? `${process.env.SSH_CONNECTION}\n` : 'no-ssh\n');
+  });
+
+  test('options are strict', () => {
+    expect(() => sshTransportOptions.parse({ user: 'x', identity: 'y' })).toThrow(/identity/);
+    expect(sshTransportOptions.parse({}).connectTimeout).toBe(10_000);
+    expect(sshTransportOptions.parse({}).strictHostKeyChecking).toBe(true);
+  });
+});
