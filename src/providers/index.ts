@@ -1,4 +1,5 @@
 import type { ProviderType } from './types.js';
+import { nginxProvider } from './lb/nginx.js';
 import { prometheusMonitor } from './monitor/prometheus.js';
 import { metricsMonitor } from './monitor/metrics.js';
 import { elasticsearchMonitor } from './monitor/elasticsearch.js';
@@ -14,6 +15,7 @@ export const providerTypes: ProviderType[] = [
   httpMonitor,
   nacosProviderType,
   httpProviderType,
+  nginxProvider,
 ];
 
 export function findProviderType(type: string): ProviderType | undefined {
