@@ -112,12 +112,12 @@ export const queryGate: Gate<QueryGateParams> = {
         return { ok: false, observed: `${bad}${when}`, values: { value: v, ...limits, polls } };
       }
       ctx.progress(`${fmtValue(v)} ${bounds(p)}${p.for ? ` (${formatMs(Date.now() - started)}/${formatMs(p.for)})` : ''}`);
-      const next = pollStart + p.interval;
-      if (!p.for || next > until) {
+      // Done once a poll happened at or after the end of `for`; the last sleep is cut short to land on it.
+      if (!p.for || pollStart >= until) {
         const range = polls > 1 ? `, range ${fmtValue(lo)}..${fmtValue(hi)} over ${polls} polls` : '';
         return { ok: true, observed: `${fmtValue(v)} ${bounds(p)}${range}`, values: { value: v, ...limits, polls, lowest: lo, highest: hi } };
       }
-      await sleep(Math.max(0, next - Date.now()), ctx.signal);
+      await sleep(Math.max(0, Math.min(pollStart + p.interval, until) - Date.now()), ctx.signal);
     }
   },
 };
