@@ -52,8 +52,12 @@ async function waitDrained(ctx: StepContext, p: WaitDrainedParams): Promise<{ va
   const started = Date.now();
   // Stop at our own timeout, or a little earlier when the engine's step deadline (ms left) is nearer, so the
   // failure names the last reading instead of a bare "step timed out".
+  // `deadline` is read as an epoch time (what the engine passes) when it is that large, else as ms left.
   let limit = p.timeout;
-  if (Number.isFinite(ctx.deadline) && ctx.deadline > 0 && ctx.deadline < limit) limit = ctx.deadline;
+  if (Number.isFinite(ctx.deadline) && ctx.deadline > 0) {
+    const left = ctx.deadline > 1e11 ? ctx.deadline - started : ctx.deadline;
+    if (left < limit) limit = Math.max(0, left);
+  }
   const deadline = started + limit;
   let streak = 0;
   let polls = 0;

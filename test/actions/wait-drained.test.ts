@@ -85,6 +85,10 @@ describe('waitDrained', () => {
     const ctx = makeStepContext({ monitors: { prom: scripted([3]) }, deadline: 80 });
     const err = await waitDrainedAction.do(ctx, params({ interval: '20ms', timeout: '10m' })).catch((e) => e);
     expect(err.message).toMatch(/within 80ms/);
+    // the engine passes an epoch time
+    const ctx2 = makeStepContext({ monitors: { prom: scripted([3]) }, deadline: Date.now() + 100 });
+    const err2 = await waitDrainedAction.do(ctx2, params({ interval: '20ms', timeout: '10m' })).catch((e) => e);
+    expect(err2.message).toMatch(/within (99|100)ms/);
   });
 
   it('abort ends the wait promptly, even in the middle of an interval', async () => {
