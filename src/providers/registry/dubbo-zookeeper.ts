@@ -83,38 +83,52 @@ const addressOf = (u: { host: string; port: number }) => `${u.host}:${u.port}`;
 // ---------------------------------------------------------------------------------------------------------------
 // Rule documents (configurators, tag-router) with the baseline comment
 
-const BASELINE = 'graywave-baseline:';
+const BASELINE_LINE = /^# graywave-baseline: (\S+)\n/;
 export type Baseline = { absent: true } | { text: string };
 
-export function parseRule(text: string, where: string): YAML.Document {
-  const doc = YAML.parseDocument(text);
+/**
+ * A rule node's text split into graywave's baseline line (always the first line when present) and the YAML body.
+ * Handled as text, not as a YAML comment, so that the YAML library cannot move it around.
+ */
+export interface RuleText {
+  baseline?: Baseline;
+  doc: YAML.Document;
+}
+
+export function parseRule(text: string, where: string): RuleText {
+  const m = BASELINE_LINE.exec(text);
+  const body = m ? text.slice(m[0].length) : text;
+  const doc = YAML.parseDocument(body);
   if (doc.errors.length > 0 || (doc.contents !== null && !YAML.isMap(doc.contents))) {
     throw new ProviderError(`${where} is not a YAML rule (${doc.errors[0]?.message ?? 'not a mapping'}); fix or remove it by hand, graywave will not overwrite it`, false);
   }
-  return doc;
+  let baseline: Baseline | undefined;
+  if (m) baseline = m[1] === 'absent' ? { absent: true } : { text: Buffer.from(m[1]!, 'base64').toString('utf8') };
+  return { baseline, doc };
 }
 
-export function readBaseline(doc: YAML.Document): Baseline | undefined {
-  const m = /^\s*graywave-baseline:\s*(\S+)\s*$/m.exec(doc.commentBefore ?? '');
-  if (!m) return undefined;
-  if (m[1] === 'absent') return { absent: true };
-  return { text: Buffer.from(m[1]!, 'base64').toString('utf8') };
-}
-
-/** Records the node's original content in the document, unless a baseline is already there (an earlier graywave edit). */
-export function ensureBaseline(doc: YAML.Document, original: string | undefined): void {
-  if (readBaseline(doc)) return;
-  const line = ` ${BASELINE} ${original === undefined ? 'absent' : Buffer.from(original, 'utf8').toString('base64')}`;
-  doc.commentBefore = doc.commentBefore ? `${line}\n${doc.commentBefore}` : line;
+/** The text to store: the baseline line (the original content, recorded by the first graywave edit) and the YAML. */
+export function ruleText(r: RuleText, original: string | undefined): string {
+  const b = r.baseline ?? (original === undefined ? { absent: true as const } : { text: original });
+  const line = `# graywave-baseline: ${'absent' in b ? 'absent' : Buffer.from(b.text, 'utf8').toString('base64')}\n`;
+  return line + r.doc.toString();
 }
 
 /** What to write after taking graywave's change out: the original bytes when the rule means what it meant before. */
-export function settle(doc: YAML.Document, emptySkeleton: unknown): { kind: 'write'; text: string } | { kind: 'delete' } {
-  const baseline = readBaseline(doc);
-  const now = doc.toJS();
-  if (baseline && 'absent' in baseline && isDeepStrictEqual(now, emptySkeleton)) return { kind: 'delete' };
-  if (baseline && 'text' in baseline && isDeepStrictEqual(now, YAML.parse(baseline.text))) return { kind: 'write', text: baseline.text };
-  return { kind: 'write', text: doc.toString() };
+export function settle(r: RuleText, emptySkeleton: unknown): { kind: 'write'; text: string } | { kind: 'delete' } {
+  const now = r.doc.toJS();
+  const b = r.baseline;
+  if (b && 'absent' in b && isDeepStrictEqual(now, emptySkeleton)) return { kind: 'delete' };
+  if (b && 'text' in b) {
+    let then: unknown;
+    try {
+      then = YAML.parse(b.text);
+    } catch {
+      then = undefined;
+    }
+    if (isDeepStrictEqual(now, then)) return { kind: 'write', text: b.text };
+  }
+  return { kind: 'write', text: ruleText(r, undefined) };
 }
 
 /** The configurator item graywave appends for one host. */
@@ -148,25 +162,25 @@ export const configuratorSkeleton = (app: string, configs: unknown[] = []) => ({
 
 /** Adds `item` to the configurators rule text (undefined: no node yet). Returns the new text, or undefined when the item is already there. */
 export function addConfigItem(text: string | undefined, app: string, item: Record<string, unknown>, where: string): string | undefined {
-  const doc = text === undefined ? new YAML.Document(configuratorSkeleton(app)) : parseRule(text, where);
+  const r: RuleText = text === undefined ? { doc: new YAML.Document(configuratorSkeleton(app)) } : parseRule(text, where);
+  const doc = r.doc;
   if (text !== undefined && doc.get('enabled') === false) {
     throw new ProviderError(`${where} is switched off (enabled: false): an item added to it would not apply; switch it on or use style override-url`, false);
   }
   const seq = configsSeq(doc);
   if (indexOfItem(seq, item) >= 0) return undefined;
-  ensureBaseline(doc, text);
   seq.add(doc.createNode(item));
-  return doc.toString();
+  return ruleText(r, text);
 }
 
 /** Takes `item` out of the rule. Returns what to do with the node, or undefined when the item is not there. */
 export function removeConfigItem(text: string, app: string, item: Record<string, unknown>, where: string) {
-  const doc = parseRule(text, where);
-  const seq = doc.get('configs');
+  const r = parseRule(text, where);
+  const seq = r.doc.get('configs');
   const i = YAML.isSeq(seq) ? indexOfItem(seq, item) : -1;
   if (i < 0) return undefined;
   (seq as YAML.YAMLSeq).items.splice(i, 1);
-  return settle(doc, configuratorSkeleton(app));
+  return settle(r, configuratorSkeleton(app));
 }
 
 export const tagRouterSkeleton = (app: string, tags: unknown[] = []) => ({
@@ -181,7 +195,8 @@ export const tagRouterSkeleton = (app: string, tags: unknown[] = []) => ({
 
 /** Adds addresses to tag `tag`. Returns the new text and the addresses that were not there yet (plus whether the tag was new). */
 export function addTagAddresses(text: string | undefined, app: string, tag: string, addresses: string[], where: string) {
-  const doc = text === undefined ? new YAML.Document(tagRouterSkeleton(app)) : parseRule(text, where);
+  const r: RuleText = text === undefined ? { doc: new YAML.Document(tagRouterSkeleton(app)) } : parseRule(text, where);
+  const doc = r.doc;
   let tags = doc.get('tags');
   if (!YAML.isSeq(tags)) {
     tags = doc.createNode([]);
@@ -201,16 +216,15 @@ export function addTagAddresses(text: string | undefined, app: string, tag: stri
   const have = new Set((list as YAML.YAMLSeq).toJSON() as string[]);
   const added = addresses.filter((a) => !have.has(a));
   if (added.length === 0 && !createdTag) return { text: undefined, added, createdTag };
-  ensureBaseline(doc, text);
   if (createdTag) seq.add(entry);
   for (const a of added) (list as YAML.YAMLSeq).add(doc.createNode(a));
-  return { text: doc.toString(), added, createdTag };
+  return { text: ruleText(r, text), added, createdTag };
 }
 
 /** Takes addresses out of tag `tag` (and the tag itself when graywave created it and it is now empty). */
 export function removeTagAddresses(text: string, app: string, tag: string, addresses: string[], dropEmptyTag: boolean, where: string) {
-  const doc = parseRule(text, where);
-  const tags = doc.get('tags');
+  const r = parseRule(text, where);
+  const tags = r.doc.get('tags');
   if (!YAML.isSeq(tags)) return undefined;
   const idx = tags.items.findIndex((t) => YAML.isMap(t) && t.get('name') === tag);
   if (idx < 0) return undefined;
@@ -226,12 +240,15 @@ export function removeTagAddresses(text: string, app: string, tag: string, addre
       }
     }
   }
-  if (dropEmptyTag && (!YAML.isSeq(list) || list.items.length === 0)) {
+  // An emptied tag goes when graywave created it (this host, or any host when the original rule did not have it).
+  const original = r.baseline && 'text' in r.baseline ? (YAML.parse(r.baseline.text) as { tags?: { name?: unknown }[] } | null) : null;
+  const inOriginal = !!original?.tags?.some?.((t) => t?.name === tag);
+  if ((dropEmptyTag || (r.baseline && !inOriginal)) && (!YAML.isSeq(list) || list.items.length === 0)) {
     tags.items.splice(idx, 1);
     changed = true;
   }
   if (!changed) return undefined;
-  return settle(doc, tagRouterSkeleton(app));
+  return settle(r, tagRouterSkeleton(app));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -490,7 +507,7 @@ class DubboZookeeper implements Provider {
 
   /** True when the rule carries a graywave baseline in which `item` does not appear: then graywave added it. */
   private notInBaseline(text: string, item: Record<string, unknown>): boolean {
-    const b = readBaseline(parseRule(text, this.rulePath));
+    const b = parseRule(text, this.rulePath).baseline;
     if (!b) return false;
     if ('absent' in b) return true;
     const configs = (YAML.parse(b.text) as { configs?: unknown[] } | null)?.configs ?? [];

@@ -98,3 +98,9 @@ export async function dumpTree(zk: import('../../../src/providers/zk.js').Zk, ro
   await walk(root);
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
+
+/** Delete `path` and everything below it (test cleanup between cases). */
+export async function removeTree(zk: import('../../../src/providers/zk.js').Zk, path: string): Promise<void> {
+  for (const c of (await zk.children(path)) ?? []) await removeTree(zk, `${path}/${c}`);
+  await zk.remove(path);
+}
