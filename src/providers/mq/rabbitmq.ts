@@ -1,0 +1,172 @@
+import { z } from 'zod';
+import { ProviderError } from '../../errors.js';
+import { http, type HttpResponse } from '../../transport/http.js';
+import { duration } from '../../util/duration.js';
+import { secretRef } from '../../util/secrets.js';
+import { httpCallSchema, prepareHttpCall, sendHttpCall, type PreparedHttpCall } from '../http-call.js';
+import type { Check, Provider, ProviderContext, ProviderEnv, ProviderType } from '../types.js';
+
+/**
+ * RabbitMQ through its management HTTP API. The broker has no per-host "stop delivering" switch, so drain either
+ * asks the host's app to cancel its consumers (`suspend`), or closes the host's connections (`closeConnections`:
+ * forced, and most clients reconnect, so it is only a fallback). Drained = no consumer whose channel's peer host
+ * is this host. Consumer lists come from management stats, refreshed every stats interval: an empty list is only
+ * believed once one interval has passed since drain.
+ */
+
+export const rabbitmqOptions = z
+  .object({
+    /** Management API base, e.g. http://mq1:15672 */
+    url: z.string().url(),
+    username: z.union([z.string().min(1), secretRef]),
+    password: secretRef,
+    vhost: z.string().min(1).default('/'),
+    suspend: httpCallSchema.optional(),
+    /** Undoes `suspend` on restore. */
+    resume: httpCallSchema.optional(),
+    closeConnections: z.boolean().default(false),
+    /** Sent as X-Reason, shown to the client as the close reason. */
+    closeReason: z.string().min(1).default('graywave: host drained for a release'),
+    /** The address the broker sees for this host (behind NAT it differs from host.address). */
+    peerHost: z.string().min(1).default('{{host.address}}'),
+    /** How stale the management API's consumer list may be: the broker's collect_statistics_interval (and its finest
+     *  sample_retention_policies step; both 5 s by default) — a new consumer can take that long to show up. */
+    statsInterval: duration.default('5s'),
+    timeout: duration.default('10s'),
+  })
+  .strict()
+  .superRefine((o, ctx) => {
+    if (!o.suspend && !o.closeConnections) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'nothing would drain the host: set suspend (the app\'s endpoint) or closeConnections: true', path: ['suspend'] });
+    }
+    if (o.suspend && !o.resume) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'suspend needs resume (the call that starts the consumers again on restore)', path: ['resume'] });
+    }
+  });
+export type RabbitmqOptions = z.infer<typeof rabbitmqOptions>;
+
+/** What drain returns (journal). */
+export interface RabbitmqDrained {
+  peerHost: string;
+  suspended: boolean;
+  /** Names of the connections closed (for the record; clients reconnect on their own). */
+  closed: string[];
+  /** Epoch ms of the drain: the consumer list is trusted from drainedAt + statsInterval on. */
+  drainedAt: number;
+}
+
+interface Consumer {
+  consumer_tag?: string;
+  queue?: { name?: string };
+  channel_details?: { peer_host?: string; connection_name?: string };
+}
+interface Connection {
+  name: string;
+  peer_host?: string;
+}
+
+export function createRabbitmqProvider(options: RabbitmqOptions, env: ProviderEnv): Provider {
+  const user = typeof options.username === 'string' ? options.username : env.secrets.resolve(options.username);
+  const authorization = 'Basic ' + Buffer.from(`${user}:${env.secrets.resolve(options.password)}`).toString('base64');
+  env.secrets.add(authorization.slice(6));
+  const suspend: PreparedHttpCall | undefined = options.suspend && prepareHttpCall(options.suspend, env);
+  const resume: PreparedHttpCall | undefined = options.resume && prepareHttpCall(options.resume, env);
+  const base = options.url.replace(/\/+$/, '');
+  const vhost = encodeURIComponent(options.vhost);
+  /** When this provider drained (or first polled) each host: the stats-interval wait counts from here. */
+  const since = new Map<string, number>();
+
+  async function api(ctx: ProviderContext, method: string, path: string, headers: Record<string, string> = {}): Promise<HttpResponse> {
+    const res = await http(`${base}${path}`, { method, headers: { authorization, ...headers }, timeoutMs: options.timeout, signal: ctx.signal });
+    if (res.status === 401 || res.status === 403) {
+      throw new ProviderError(
+        `RabbitMQ management API ${base} refused ${method} ${path.split('?')[0]} (HTTP ${res.status}): check username/password and that the user has the management tag (administrator to close connections)`,
+        false,
+      );
+    }
+    return res;
+  }
+
+  async function list<T>(ctx: ProviderContext, path: string): Promise<T[]> {
+    const res = await api(ctx, 'GET', path);
+    if (res.status === 404) throw new ProviderError(`RabbitMQ ${base}: vhost ${options.vhost} not found (GET ${path.split('?')[0]} answered 404)`, false);
+    if (res.status !== 200) throw new ProviderError(`RabbitMQ ${base}: GET ${path.split('?')[0]} answered HTTP ${res.status}: ${res.text.slice(0, 200)}`);
+    const body = res.json<unknown>();
+    // Newer versions answer a paged object when asked for pages; we never ask, but accept both.
+    const items = Array.isArray(body) ? body : (body as { items?: unknown }).items;
+    if (!Array.isArray(items)) throw new ProviderError(`RabbitMQ ${base}: GET ${path.split('?')[0]} did not answer a list`);
+    return items as T[];
+  }
+
+  async function closeHostConnections(ctx: ProviderContext, peer: string): Promise<string[]> {
+    const conns = await list<Connection>(ctx, `/api/vhosts/${vhost}/connections?columns=name,peer_host`);
+    const mine = conns.filter((c) => c.peer_host === peer);
+    for (const c of mine) {
+      const res = await api(ctx, 'DELETE', `/api/connections/${encodeURIComponent(c.name)}`, { 'x-reason': options.closeReason });
+      // 404: closed meanwhile (by its client, or by an earlier attempt): that is what we wanted.
+      if (res.status !== 204 && res.status !== 200 && res.status !== 404) {
+        throw new ProviderError(`RabbitMQ ${base}: closing connection ${c.name} of ${ctx.host.name} answered HTTP ${res.status}: ${res.text.slice(0, 200)}`);
+      }
+      ctx.log(`rabbitmq: closed connection ${c.name}`);
+    }
+    return mine.map((c) => c.name);
+  }
+
+  return {
+    async drain(ctx) {
+      const peer = ctx.render(options.peerHost);
+      if (suspend) {
+        await sendHttpCall(ctx, suspend, { what: `suspending the consumers of ${ctx.host.name}` });
+        ctx.log(`rabbitmq: consumers of ${ctx.host.name} suspended through the app`);
+      }
+      const closed = options.closeConnections ? await closeHostConnections(ctx, peer) : [];
+      const drainedAt = Date.now();
+      since.set(ctx.host.name, drainedAt);
+      return { peerHost: peer, suspended: !!suspend, closed, drainedAt } satisfies RabbitmqDrained;
+    },
+
+    async isDrained(ctx): Promise<Check> {
+      const peer = ctx.render(options.peerHost);
+      const prev = ctx.previous as Partial<RabbitmqDrained> | undefined;
+      let start = since.get(ctx.host.name) ?? (typeof prev?.drainedAt === 'number' ? prev.drainedAt : undefined);
+      if (start === undefined) {
+        // Not drained by this process and no saved drain time: count one interval from this first poll.
+        start = Date.now();
+        since.set(ctx.host.name, start);
+      }
+      let consumers: Consumer[];
+      try {
+        consumers = await list<Consumer>(ctx, `/api/consumers/${vhost}?columns=consumer_tag,queue.name,channel_details.peer_host,channel_details.connection_name`);
+      } catch (err) {
+        return { done: false, observed: (err as Error).message };
+      }
+      const mine = consumers.filter((c) => c.channel_details?.peer_host === peer);
+      if (mine.length > 0) {
+        const queues = [...new Set(mine.map((c) => c.queue?.name ?? '?'))].sort();
+        return { done: false, observed: `${mine.length} consumer(s) from ${peer} on ${queues.join(', ')}` };
+      }
+      const wait = start + options.statsInterval - Date.now();
+      if (wait > 0) return { done: false, observed: `no consumer from ${peer} listed; waiting ${Math.ceil(wait / 1000)}s (one stats interval) before believing it` };
+      return { done: true, observed: `no consumer from ${peer}` };
+    },
+
+    async restore(ctx, saved) {
+      const s = saved as RabbitmqDrained;
+      if (!s || typeof s !== 'object' || !('suspended' in s)) throw new ProviderError('rabbitmq restore: saved drain data is missing or malformed', false);
+      since.delete(ctx.host.name);
+      if (s.suspended) {
+        if (!resume) throw new ProviderError(`rabbitmq: ${ctx.host.name} was suspended but no resume call is configured`, false);
+        await sendHttpCall(ctx, resume, { what: `resuming the consumers of ${ctx.host.name}` });
+        ctx.log(`rabbitmq: consumers of ${ctx.host.name} resumed through the app`);
+      }
+      if (s.closed.length > 0) ctx.log(`rabbitmq: ${s.closed.length} closed connection(s) are for the app to re-open; nothing to undo on the broker`);
+    },
+  };
+}
+
+export const rabbitmqProvider: ProviderType<RabbitmqOptions> = {
+  type: 'rabbitmq',
+  role: 'drain',
+  options: rabbitmqOptions,
+  create: (options, env) => createRabbitmqProvider(options, env),
+};
