@@ -1,5 +1,6 @@
 import type { ProviderType } from './types.js';
 import { nginxProvider } from './lb/nginx.js';
+import { haproxyProvider } from './lb/haproxy.js';
 import { prometheusMonitor } from './monitor/prometheus.js';
 import { metricsMonitor } from './monitor/metrics.js';
 import { elasticsearchMonitor } from './monitor/elasticsearch.js';
@@ -16,6 +17,7 @@ export const providerTypes: ProviderType[] = [
   nacosProviderType,
   httpProviderType,
   nginxProvider,
+  haproxyProvider,
 ];
 
 export function findProviderType(type: string): ProviderType | undefined {
