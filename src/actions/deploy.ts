@@ -158,7 +158,10 @@ export const deployAction: Action<DeployParams> = {
         ctx.log(`deploy: uploading ${name} (sha256 ${sha.slice(0, 12)}) to ${ctx.host.name}:${upload}`);
         await ctx.transport.upload(ctx.host, local, upload, { signal: ctx.signal });
         const got = (await ctx.sh(sumOf)).stdout.trim();
-        if (got !== sha) throw new ProviderError(`deploy: checksum mismatch on ${ctx.host.name} after upload of ${name} (local ${sha.slice(0, 12)}, host ${got.slice(0, 12) || 'none'})`);
+        if (got !== sha) {
+          await ctx.sh(`rm -f ${q(upload)}`); // the retry uploads afresh
+          throw new ProviderError(`deploy: checksum mismatch on ${ctx.host.name} after upload of ${name} (local ${sha.slice(0, 12)}, host ${got.slice(0, 12) || 'none'})`);
+        }
       }
       const tmp = `${release}.graywave-tmp`;
       await must(

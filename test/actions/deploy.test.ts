@@ -96,7 +96,7 @@ describe('deploy action (local transport, temp dir)', () => {
     expect(readFileSync(join(app(), 'current/app.txt'), 'utf8')).toBe('app 1.0.0\n');
     expect(starts()).toEqual(['1.0.0 GREEN']);
     expect(t.uploads).toBe(1);
-    expect(readdirSync('/tmp').filter((f) => f.startsWith('graywave-app-01-'))).toEqual([]); // upload cleaned up
+    expect(readdirSync('/tmp').filter((f) => f.startsWith(`graywave-app-01-${saved.sha256.slice(0, 16)}`))).toEqual([]); // upload cleaned up
   });
 
   test('next release switches current atomically and remembers the previous one', async () => {
@@ -149,6 +149,7 @@ describe('deploy action (local transport, temp dir)', () => {
       t.corrupt = false;
     }
     expect(readlinkSync(join(app(), 'current'))).toBe(join(app(), 'releases/4.0.0'));
+    expect(readdirSync('/tmp').filter((f) => f.startsWith('graywave-app-01-') && f.endsWith('app-5.0.0.tar.gz'))).toEqual([]);
   });
 
   test('a missing artifact is a non-retryable error', async () => {
