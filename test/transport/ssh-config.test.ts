@@ -1,0 +1,121 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { fingerprint, KnownHosts, knownHostsName, lineMatches, parseKnownHosts, SshClientConfig } from '../../src/transport/ssh-config.js';
+import { removeDir, requireBinary, tempDir } from '../integration/helpers/process.js';
+
+// Two real ed25519 public keys (blobs), generated once per file with ssh-keygen.
+let dir: string;
+let keyA: string; // "ssh-ed25519 AAAA…"
+let keyB: string;
+const blob = (line: string) => Buffer.from(line.split(' ')[1]!, 'base64');
+const hasKeygen = requireBinary('/usr/bin/ssh-keygen', 'apt-get install -y openssh-client'); // CI=true: missing is a failure
+
+beforeAll(() => {
+  dir = tempDir('sshcfg');
+  if (!hasKeygen) return;
+  for (const k of ['a', 'b']) execFileSync('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, k)]);
+  keyA = readFileSync(join(dir, 'a.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ');
+  keyB = readFileSync(join(dir, 'b.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ');
+});
+afterAll(() => removeDir(dir));
+
+describe('known_hosts', () => {
+  test('names: port 22 is the bare host, others use [host]:port', () => {
+    expect(knownHostsName('web1', 22)).toBe('web1');
+    expect(knownHostsName('10.0.0.1', 2222)).toBe('[10.0.0.1]:2222');
+  });
+
+  test('patterns: comma lists, wildcards, negation', () => {
+    expect(lineMatches(['web1', 'web2'], 'web2')).toBe(true);
+    expect(lineMatches(['web*'], 'web17.example')).toBe(true);
+    expect(lineMatches(['web?'], 'web17')).toBe(false);
+    expect(lineMatches(['*.example', '!db.example'], 'db.example')).toBe(false);
+    expect(lineMatches(['*.example', '!db.example'], 'app.example')).toBe(true);
+    expect(lineMatches(['[10.0.0.1]:2222'], '[10.0.0.1]:2222')).toBe(true);
+    expect(lineMatches(['[10.0.0.1]:2222'], '10.0.0.1')).toBe(false);
+  });
+
+  test('parse skips comments, blanks and malformed lines, keeps markers', () => {
+    const lines = parseKnownHosts(`# comment\n\nweb1,web2 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA==\nbroken-line\n@revoked * ssh-rsa AAAAB3Nz\n@weird x y z\n`);
+    expect(lines.map((l) => [l.line, l.marker, l.patterns])).toEqual([
+      [3, undefined, ['web1', 'web2']],
+      [5, 'revoked', ['*']],
+    ]);
+  });
+
+  describe.skipIf(!hasKeygen)('verify (real keys, hashed by ssh-keygen -H)', () => {
+    test('known, changed (same type), unknown, revoked', () => {
+      const file = join(dir, 'kh');
+      writeFileSync(file, `[web1]:2222 ${keyA}\nweb2 ${keyA}\n`);
+      execFileSync('/usr/bin/ssh-keygen', ['-q', '-H', '-f', file], { stdio: 'ignore' });
+      const text = readFileSync(file, 'utf8');
+      expect(text).not.toContain('web1'); // really hashed
+      const kh = new KnownHosts([file, join(dir, 'missing-global')]);
+      expect(kh.verify('web1', 2222, blob(keyA))).toMatchObject({ status: 'known', file, line: 1 });
+      expect(kh.verify('web2', 22, blob(keyA))).toMatchObject({ status: 'known', line: 2 });
+      expect(kh.verify('web1', 22, blob(keyA))).toEqual({ status: 'unknown' }); // other port, other name
+      expect(kh.verify('web2', 22, blob(keyB))).toMatchObject({ status: 'changed', sameType: true, line: 2 });
+      expect(kh.keyTypes('web1', 2222)).toEqual(['ssh-ed25519']);
+      const rev = join(dir, 'kh-revoked');
+      writeFileSync(rev, `@revoked * ${keyB}\n* ${keyB}\n`);
+      expect(new KnownHosts([rev]).verify('any', 22, blob(keyB))).toMatchObject({ status: 'revoked', line: 1 });
+    });
+
+    test('fingerprint matches ssh-keygen -l', () => {
+      const out = execFileSync('/usr/bin/ssh-keygen', ['-l', '-f', join(dir, 'a.pub')], { encoding: 'utf8' });
+      expect(out).toContain(fingerprint(blob(keyA)));
+    });
+  });
+});
+
+describe('~/.ssh/config', () => {
+  test('first match wins, patterns, IdentityFile list, tokens and ~', () => {
+    const cfg = SshClientConfig.parse(
+      [
+        'Host bastion',
+        '  HostName 10.1.0.1',
+        '  User jump',
+        'Host web-* !web-legacy',
+        '  HostName %h.internal',
+        '  Port 2200',
+        '  IdentityFile ~/.ssh/web_%r',
+        '  IdentityFile /keys/second',
+        '  ProxyJump bastion',
+        'Host *',
+        '  User deploy',
+        '  Port 22',
+        '  UserKnownHostsFile ~/.ssh/kh1 ~/.ssh/kh2',
+      ].join('\n'),
+    );
+    expect(cfg.lookup('web-01')).toEqual({
+      hostName: 'web-01.internal',
+      user: 'deploy',
+      port: 2200,
+      identityFiles: [join(homedir(), '.ssh/web_deploy'), '/keys/second'],
+      proxyJump: 'bastion',
+      userKnownHostsFiles: [join(homedir(), '.ssh/kh1'), join(homedir(), '.ssh/kh2')],
+    });
+    expect(cfg.lookup('web-legacy')).toMatchObject({ hostName: undefined, port: 22, identityFiles: [], proxyJump: undefined });
+    expect(cfg.lookup('bastion')).toMatchObject({ hostName: '10.1.0.1', user: 'jump' });
+  });
+
+  test('ProxyJump none and IdentityFile none disable them; a bad Port is an error', () => {
+    const cfg = SshClientConfig.parse('Host a\n  ProxyJump none\n  IdentityFile none\nHost b\n  Port http\n');
+    expect(cfg.lookup('a')).toMatchObject({ proxyJump: undefined, identityFiles: [] });
+    expect(() => cfg.lookup('b')).toThrow(/Port http for b is not a port number/);
+  });
+
+  test('Match exec is never run', () => {
+    const flag = join(dir, 'exec-ran');
+    const cfg = SshClientConfig.parse(`Match exec "touch ${flag}"\n  User evil\n`);
+    cfg.lookup('x');
+    expect(() => readFileSync(flag)).toThrow();
+  });
+
+  test('a missing file is an empty config', () => {
+    expect(SshClientConfig.load(join(dir, 'nope')).lookup('h')).toEqual({ identityFiles: [], userKnownHostsFiles: [] });
+  });
+});
