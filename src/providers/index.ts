@@ -7,6 +7,10 @@ import { elasticsearchMonitor } from './monitor/elasticsearch.js';
 import { httpMonitor } from './monitor/http.js';
 import { nacosProviderType } from './registry/nacos.js';
 import { httpProviderType } from './generic/http.js';
+import { dubboZookeeper } from './registry/dubbo-zookeeper.js';
+import { ltsZookeeper } from './scheduler/lts-zookeeper.js';
+import { elasticjobZookeeper } from './scheduler/elasticjob-zookeeper.js';
+import { genericZookeeper } from './generic/zookeeper.js';
 
 /** Every provider type graywave knows: one line per provider. */
 export const providerTypes: ProviderType[] = [
@@ -18,6 +22,10 @@ export const providerTypes: ProviderType[] = [
   httpProviderType,
   nginxProvider,
   haproxyProvider,
+  dubboZookeeper,
+  ltsZookeeper,
+  elasticjobZookeeper,
+  genericZookeeper,
 ];
 
 export function findProviderType(type: string): ProviderType | undefined {

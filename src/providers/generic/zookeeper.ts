@@ -1,0 +1,117 @@
+import { z } from 'zod';
+import { ProviderError } from '../../errors.js';
+import type { Check, Provider, ProviderContext, ProviderType } from '../types.js';
+import { CREATED_BY_GRAYWAVE, Zk, removeOurEmptyParents, withCas, zkConnectionOptions, zkOptionsOf } from '../zk.js';
+
+/*
+ * A znode as an on/off switch, for home-grown schedulers and services that watch ZooKeeper.
+ *
+ *   mode create   drain creates <path> with <value> (and missing parents), restore deletes it (and those parents);
+ *                 isDrained = the node exists
+ *   mode set      drain writes <value> into <path> (created when missing), restore writes back the previous bytes
+ *                 (or deletes the node when it did not exist); isDrained = the node holds <value>
+ * `path` and `value` are templates ({{host.address}}, {{host.name}}, {{host.vars.x}} …).
+ */
+
+const options = z
+  .object({
+    ...zkConnectionOptions,
+    path: z.string().regex(/^\/./, 'must be an absolute znode path'),
+    value: z.string().default(''),
+    mode: z.enum(['create', 'set']).default('create'),
+  })
+  .strict();
+type Options = z.infer<typeof options>;
+
+type Saved =
+  | { mode: 'create'; path: string; created: boolean }
+  /** previous: base64 of the bytes before, null when the node did not exist. */
+  | { mode: 'set'; path: string; value: string; previous: string | null; changed: boolean };
+
+class GenericZookeeper implements Provider {
+  private zkc?: Zk;
+  private readonly label = 'zookeeper';
+  constructor(private readonly o: Options) {}
+
+  private get zk(): Zk {
+    this.zkc ??= new Zk(zkOptionsOf(this.o, `${this.label} (${this.o.path})`));
+    return this.zkc;
+  }
+
+  async drain(ctx: ProviderContext): Promise<Saved> {
+    const path = ctx.render(this.o.path);
+    const value = ctx.render(this.o.value);
+    const prev = ctx.previous as Saved | undefined;
+    if (this.o.mode === 'create') {
+      if (await this.zk.exists(path)) {
+        const created = prev?.mode === 'create' && prev.path === path && prev.created;
+        ctx.log(`zookeeper: ${path} already exists${created ? '' : ' (not created by graywave: left in place on restore)'}`);
+        return { mode: 'create', path, created };
+      }
+      await this.zk.createWithParents(path, value, CREATED_BY_GRAYWAVE);
+      ctx.log(`zookeeper: created ${path}`);
+      return { mode: 'create', path, created: true };
+    }
+    return withCas(this.label, `drain ${ctx.host.name}`, async () => {
+      const node = await this.zk.get(path);
+      if (node && node.data.toString('utf8') === value) {
+        // Already set: by an interrupted earlier attempt (keep what it recorded) or by someone else (nothing to undo).
+        if (prev?.mode === 'set' && prev.path === path) return prev;
+        return { mode: 'set', path, value, previous: node.data.toString('base64'), changed: false };
+      }
+      if (node) await this.zk.set(path, value, node.version);
+      else await this.zk.createWithParents(path, value, CREATED_BY_GRAYWAVE);
+      ctx.log(`zookeeper: ${path} := ${JSON.stringify(value)}`);
+      return { mode: 'set', path, value, previous: node ? node.data.toString('base64') : null, changed: true };
+    });
+  }
+
+  async isDrained(ctx: ProviderContext): Promise<Check> {
+    const path = ctx.render(this.o.path);
+    try {
+      const node = await this.zk.get(path);
+      if (this.o.mode === 'create') return node ? { done: true, observed: `${path} exists` } : { done: false, observed: `${path} does not exist` };
+      const value = ctx.render(this.o.value);
+      if (!node) return { done: false, observed: `${path} does not exist` };
+      const now = node.data.toString('utf8');
+      return now === value ? { done: true, observed: `${path} = ${JSON.stringify(value)}` } : { done: false, observed: `${path} = ${JSON.stringify(now.slice(0, 80))}` };
+    } catch (err) {
+      return { done: false, observed: `cannot read ZooKeeper: ${(err as Error).message}` };
+    }
+  }
+
+  async restore(ctx: ProviderContext, saved: unknown): Promise<void> {
+    const s = saved as Saved | undefined;
+    if (!s || (s.mode !== 'create' && s.mode !== 'set') || typeof s.path !== 'string') {
+      throw new ProviderError(`${this.label}: restore of ${ctx.host.name} got no drain record it understands`, false);
+    }
+    if (s.mode === 'create') {
+      if (!s.created) return;
+      await this.zk.remove(s.path);
+      await removeOurEmptyParents(this.zk, s.path, '/');
+      return ctx.log(`zookeeper: deleted ${s.path}`);
+    }
+    if (!s.changed) return;
+    await withCas(this.label, `restore ${ctx.host.name}`, async () => {
+      const node = await this.zk.get(s.path);
+      if (!node || node.data.toString('utf8') !== s.value) return ctx.log(`zookeeper: ${s.path} was changed by someone else since the drain, left as is`);
+      if (s.previous === null) {
+        await this.zk.remove(s.path, node.version);
+        await removeOurEmptyParents(this.zk, s.path, '/');
+      } else await this.zk.set(s.path, Buffer.from(s.previous, 'base64'), node.version);
+      ctx.log(`zookeeper: ${s.path} restored`);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.zkc?.close();
+    this.zkc = undefined;
+  }
+}
+
+export const genericZookeeper: ProviderType<Options> = {
+  type: 'zookeeper',
+  role: 'drain',
+  options,
+  create: (o) => new GenericZookeeper(o),
+};
