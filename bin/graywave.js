@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+import { main } from '../dist/cli/main.js';
+
+main(process.argv).then((code) => {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), 50).unref();
+});

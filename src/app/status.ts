@@ -1,0 +1,79 @@
+import { join } from 'node:path';
+import { readLock } from '../journal/lock.js';
+import { hostStatus, replay } from '../journal/replay.js';
+import { buildPlan } from '../plan/build.js';
+import { loadPlaybook } from '../playbook/load.js';
+import { releaseDir } from './run.js';
+import { existsSync } from 'node:fs';
+import { readJournal } from '../journal/journal.js';
+
+export interface HostReport {
+  host: string;
+  status: string;
+  step?: string;
+  stepPhase?: string;
+  error?: string;
+  startedAt?: string;
+  endedAt?: string;
+  stillDrained: boolean;
+}
+
+export interface StatusReport {
+  release: string;
+  version: string;
+  status: string;
+  reason?: string;
+  lockedBy?: string;
+  journalVersion?: string;
+  startedAt?: string;
+  endedAt?: string;
+  waves: { index: number; status: string; verified: boolean; approved: boolean; hosts: HostReport[] }[];
+  stillDrained: string[];
+  switchover?: { afterWave: number; done: boolean };
+}
+
+/** `graywave status`: rebuilt from the journal alone (read-only; takes no lock). */
+export function releaseStatus(file: string, stateDir?: string): StatusReport {
+  const pb = loadPlaybook(file);
+  const plan = buildPlan(pb);
+  const dir = releaseDir(pb, stateDir);
+  const path = join(dir, 'journal.jsonl');
+  const records = existsSync(path) ? readJournal(path).records : [];
+  const state = replay(records);
+  const lock = readLock(join(dir, 'lock'));
+  const stillDrained: string[] = [];
+  const waves = plan.waves.map((w) => {
+    const ws = state.waves.get(w.index);
+    const hosts: HostReport[] = w.hosts.map((name) => {
+      const h = state.hosts.get(name);
+      const status = hostStatus(h, plan.steps);
+      const cur = h?.current ? h.steps.get(h.current) : undefined;
+      let drained = false;
+      for (const s of pb.steps) {
+        if (s.action !== 'drain') continue;
+        const d = h?.steps.get(s.name);
+        if (!d || !(d.phase === 'done' || d.phase === 'did' || (d.phase === 'failed' && d.hasData) || d.phase === 'undo-failed')) continue;
+        const r = pb.steps.find((x) => x.action === 'restore' && x.params === s.params);
+        if (!r || h?.steps.get(r.name)?.phase !== 'done') drained = true;
+      }
+      if (drained) stillDrained.push(name);
+      return { host: name, status, step: h?.current, stepPhase: cur?.phase, error: cur?.error, startedAt: h?.startedAt, endedAt: cur?.endedAt, stillDrained: drained };
+    });
+    const all = hosts.map((h) => h.status);
+    const wstatus = all.every((s) => s === 'done') ? (ws?.verified ? 'done' : ws?.verifyFailed ? 'verify-failed' : 'verifying') : all.every((s) => s === 'pending') ? 'pending' : all.some((s) => s === 'failed' || s === 'rollback-failed') ? 'failed' : all.every((s) => s === 'rolled-back' || s === 'pending') ? 'rolled-back' : 'running';
+    return { index: w.index, status: wstatus, verified: !!ws?.verified, approved: !!ws?.approved, hosts };
+  });
+  return {
+    release: pb.name,
+    version: pb.version,
+    status: records.length ? state.status : 'not started',
+    reason: state.reason,
+    lockedBy: lock ? `pid ${lock.pid} on ${lock.host} (${lock.user}, ${lock.command} since ${lock.startedAt}${lock.reason ? `, reason: ${lock.reason}` : ''})` : undefined,
+    journalVersion: state.header?.version,
+    startedAt: state.startedAt,
+    endedAt: state.endedAt,
+    waves,
+    stillDrained,
+    switchover: plan.switchoverAfterWave ? { afterWave: plan.switchoverAfterWave, done: state.switchover.done } : undefined,
+  };
+}

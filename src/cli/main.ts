@@ -1,0 +1,170 @@
+import { Command, CommanderError, Option } from 'commander';
+import chalk from 'chalk';
+import { approveRelease, releaseDir, resumeRelease, rollbackRelease, runRelease, type OutputMode } from '../app/run.js';
+import { releaseStatus } from '../app/status.js';
+import { ConfigError, EXIT, GraywaveError } from '../errors.js';
+import { forceUnlock } from '../journal/lock.js';
+import { buildPlan } from '../plan/build.js';
+import { loadPlaybook } from '../playbook/load.js';
+import { planJson, planText, statusText } from '../render/plan.js';
+import { join } from 'node:path';
+import { extraCommands } from './extra.js';
+
+/** Thrown by actions to end with a given exit code; only main() calls process.exit. */
+class Exit extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
+
+let verbose = false;
+
+function outputOf(opts: { json?: boolean; plain?: boolean }): OutputMode {
+  return opts.json ? 'json' : opts.plain ? 'plain' : 'auto';
+}
+
+/** Ctrl-C once: halt cleanly at the next safe point; twice: force. */
+function interruptSignal(): AbortSignal {
+  const ctl = new AbortController();
+  let count = 0;
+  process.on('SIGINT', () => {
+    count++;
+    if (count === 1) {
+      process.stderr.write('\ngraywave: stopping at the next safe point (Ctrl-C again to force)\n');
+      ctl.abort(new Error('interrupted (Ctrl-C)'));
+    } else process.exit(130);
+  });
+  process.on('SIGTERM', () => ctl.abort(new Error('terminated (SIGTERM)')));
+  return ctl.signal;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('graywave')
+    .description('Gray (canary, blue/green) releases on host fleets: drain, wait for zero traffic, deploy, relabel GREEN, restore — in waves, with a crash-safe journal.')
+    .version('0.1.0')
+    .option('--verbose', 'show stack traces for unexpected errors')
+    .showHelpAfterError()
+    .exitOverride();
+  program.hook('preAction', (cmd) => {
+    verbose = !!cmd.opts().verbose;
+  });
+  const stateDir = new Option('--state-dir <dir>', 'where release state lives (default: .graywave next to the playbook)');
+
+  program
+    .command('validate')
+    .description('check a playbook; exit 2 with FILE:LINE:COL per problem')
+    .argument('<files...>', 'playbook(s)')
+    .action((files: string[]) => {
+      const issues: string[] = [];
+      for (const f of files) {
+        try {
+          loadPlaybook(f);
+          process.stdout.write(`${f}: ok\n`);
+        } catch (err) {
+          if (err instanceof ConfigError) issues.push(err.message);
+          else throw err;
+        }
+      }
+      if (issues.length) {
+        process.stderr.write(issues.join('\n') + '\n');
+        throw new Exit(EXIT.usage);
+      }
+    });
+
+  program
+    .command('plan')
+    .description('dry run: print the waves, hosts and each step’s resolved command; contacts nothing')
+    .argument('<file>')
+    .option('--json', 'one JSON object')
+    .action((file: string, opts: { json?: boolean }) => {
+      const pb = loadPlaybook(file);
+      const plan = buildPlan(pb);
+      process.stdout.write(opts.json ? JSON.stringify(planJson(pb, plan)) + '\n' : planText(pb, plan) + '\n');
+    });
+
+  const changing = (cmd: Command) =>
+    cmd
+      .argument('<file>')
+      .option('-y, --yes', 'do not ask for confirmation')
+      .option('--json', 'JSON events, one per line')
+      .option('--plain', 'plain timestamped lines even in a terminal')
+      .option('--force', 'accept a journal written for a different plan')
+      .addOption(stateDir);
+
+  changing(program.command('run').description('run the release'))
+    .option('--reason <text>', 'why (shown to anyone the lock refuses)')
+    .action(async (file: string, opts) => {
+      throw new Exit(await runRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, signal: interruptSignal() }));
+    });
+  changing(program.command('resume').description('continue a halted or paused release from the exact step where each host stopped')).action(async (file: string, opts) => {
+    throw new Exit(await resumeRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, signal: interruptSignal() }));
+  });
+  changing(program.command('rollback').description('undo the completed steps of the current wave (--all: every wave, newest first)'))
+    .option('--all', 'every wave, newest first')
+    .action(async (file: string, opts) => {
+      throw new Exit(await rollbackRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, all: opts.all, signal: interruptSignal() }));
+    });
+  program
+    .command('approve')
+    .description('approve the wave that waits (pause: approve); then `graywave resume`')
+    .argument('<file>')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .addOption(stateDir)
+    .action(async (file: string, opts) => {
+      const r = await approveRelease({ file, yes: opts.yes, stateDir: opts.stateDir });
+      if (r.wave !== undefined) process.stdout.write(`approved: wave ${r.wave + 1} may start (graywave resume ${file})\n`);
+      throw new Exit(r.code);
+    });
+  program
+    .command('status')
+    .description('per wave and host: which step it is at, done/failed/rolled back, with times')
+    .argument('<file>')
+    .option('--json', 'one JSON object')
+    .addOption(stateDir)
+    .action((file: string, opts) => {
+      const r = releaseStatus(file, opts.stateDir);
+      process.stdout.write(opts.json ? JSON.stringify(r) + '\n' : statusText(r) + '\n');
+    });
+  program
+    .command('unlock')
+    .description('clear a stale lock (refuses while its holder is alive)')
+    .argument('<file>')
+    .option('--force', 'required: says you checked nothing else releases it')
+    .addOption(stateDir)
+    .action((file: string, opts) => {
+      if (!opts.force) throw new GraywaveError('unlock needs --force', EXIT.usage, `graywave unlock ${file} --force`);
+      const pb = loadPlaybook(file);
+      const holder = forceUnlock(join(releaseDir(pb, opts.stateDir), 'lock'));
+      process.stdout.write(holder ? `removed the lock of pid ${holder.pid} on ${holder.host} (${holder.user}, ${holder.command} since ${holder.startedAt})\n` : 'no lock\n');
+    });
+
+  for (const cmd of extraCommands()) program.addCommand(cmd);
+  return program;
+}
+
+/** The edge: runs the program, renders errors once, and is the only place that exits. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof Exit) return err.code;
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+      return EXIT.usage;
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(err.message + '\n');
+      return EXIT.usage;
+    }
+    if (err instanceof GraywaveError) {
+      process.stderr.write(chalk.red(`graywave: ${err.message}`) + '\n' + (err.hint ? `hint: ${err.hint}\n` : ''));
+      return err.exitCode;
+    }
+    process.stderr.write(chalk.red(`graywave: unexpected error: ${(err as Error).message}`) + '\n');
+    if (verbose) process.stderr.write(String((err as Error).stack) + '\n');
+    else process.stderr.write('this is a bug; run again with --verbose and report it with the output\n');
+    return EXIT.halted;
+  }
+}

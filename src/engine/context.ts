@@ -1,0 +1,81 @@
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Playbook } from '../playbook/types.js';
+import type { Transport } from '../transport/types.js';
+import type { Secrets } from '../util/secrets.js';
+import type { Journal } from '../journal/journal.js';
+import type { EventSink } from './events.js';
+import type { ProviderSet } from './providers.js';
+import type { Plan } from '../plan/build.js';
+
+/** Sleeps, and wakes early (rejecting) when the signal aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason ?? new Error('aborted'));
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal!.reason ?? new Error('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Everything the engine needs, built once per command by src/app. */
+export interface EngineDeps {
+  playbook: Playbook;
+  plan: Plan;
+  journal: Journal;
+  transport: Transport;
+  providers: ProviderSet;
+  secrets: Secrets;
+  emit: EventSink;
+  /** Directory for per-host logs (`<state>/logs`). */
+  logDir: string;
+  /** Aborted on Ctrl-C: in-flight steps are stopped and the release halts cleanly. */
+  signal: AbortSignal;
+  /** Asks a person (terminal); absent off a terminal, where an approval pause ends the run with exit 4. */
+  approve?: (question: string) => Promise<boolean>;
+}
+
+/** Appends to one host's log file. Secrets are masked on the way in. */
+export class HostLog {
+  private readonly file: string;
+  constructor(dir: string, host: string, private readonly secrets: Secrets) {
+    mkdirSync(dir, { recursive: true });
+    this.file = join(dir, `${host}.log`);
+  }
+  write(text: string): void {
+    try {
+      appendFileSync(this.file, this.secrets.mask(text));
+    } catch {
+      /* a log that cannot be written must not stop a release; the journal is the truth */
+    }
+  }
+  line(text: string): void {
+    this.write(`${new Date().toISOString()} ${text}\n`);
+  }
+}
+
+/** Keeps the last lines of a command's output, to show with its failure. */
+export class Tail {
+  private lines: string[] = [];
+  private partial = '';
+  constructor(private readonly max = 10) {}
+  push(chunk: string): void {
+    const parts = (this.partial + chunk).split('\n');
+    this.partial = parts.pop() ?? '';
+    this.lines.push(...parts);
+    if (this.lines.length > this.max) this.lines = this.lines.slice(-this.max);
+  }
+  get(): string[] {
+    return [...this.lines, ...(this.partial ? [this.partial] : [])].slice(-this.max);
+  }
+  clear(): void {
+    this.lines = [];
+    this.partial = '';
+  }
+}

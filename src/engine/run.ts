@@ -1,0 +1,520 @@
+import { findAction } from '../actions/index.js';
+import type { StepContext } from '../actions/types.js';
+import { ProviderError } from '../errors.js';
+import { findGate } from '../gates/index.js';
+import type { GateContext } from '../gates/types.js';
+import { currentActor } from '../journal/lock.js';
+import type { JournalRecord, StepPhase } from '../journal/records.js';
+import { hostStatus, replay, type RunState } from '../journal/replay.js';
+import { templateValues } from '../plan/build.js';
+import type { GateSpec, Host, StepSpec } from '../playbook/types.js';
+import { formatMs } from '../util/duration.js';
+import { render, renderShell, templateEnv } from '../util/template.js';
+import { HostLog, sleep, Tail, type EngineDeps } from './context.js';
+import type { EngineEvent } from './events.js';
+import { rollbackHosts } from './rollback.js';
+
+export type Outcome = 'done' | 'halted' | 'paused' | 'rolled-back';
+
+const DEFAULT_POLL_MS = 1000;
+const now = () => new Date().toISOString();
+
+/** Thrown inside the engine to stop the release at a safe point; turned into a `halted` outcome. */
+class Halt extends Error {}
+
+/** Which provider a step talks to (drain/restore take the name; relabel an object). */
+export function stepProvider(step: StepSpec): string | undefined {
+  if (typeof step.params === 'string') return step.params;
+  const p = step.params as { provider?: unknown } | null;
+  return typeof p?.provider === 'string' ? p.provider : undefined;
+}
+
+/** Runs (or resumes) a release. Every transition is journalled (fsync) before the event that reports it. */
+export class Engine {
+  private state: RunState;
+  private readonly hostsByName: Map<string, Host>;
+  private readonly logs = new Map<string, HostLog>();
+  private readonly release: string;
+
+  constructor(private readonly deps: EngineDeps) {
+    this.state = replay(deps.journal.records);
+    this.hostsByName = new Map(deps.playbook.hosts.map((h) => [h.name, h]));
+    this.release = deps.playbook.name;
+  }
+
+  private emit(e: EngineEvent): void {
+    this.deps.emit(e);
+  }
+
+  private async record(r: JournalRecord): Promise<void> {
+    await this.deps.journal.append(r);
+  }
+
+  private log(host: string): HostLog {
+    let l = this.logs.get(host);
+    if (!l) {
+      l = new HostLog(this.deps.logDir, host, this.deps.secrets);
+      this.logs.set(host, l);
+    }
+    return l;
+  }
+
+  private mask(text: string): string {
+    return this.deps.secrets.mask(text);
+  }
+
+  async run(resumed: boolean): Promise<Outcome> {
+    const { plan, playbook } = this.deps;
+    const started = Date.now();
+    await this.record({ type: 'run', t: now(), phase: resumed ? 'resume' : 'start', by: currentActor() });
+    this.state = replay(this.deps.journal.records);
+    this.emit({ event: 'run.start', release: this.release, version: playbook.version, hosts: playbook.hosts.length, waves: plan.waves.length, resumed });
+    try {
+      for (const wave of plan.waves) {
+        const outcome = await this.runWave(wave.index, wave.hosts);
+        if (outcome !== 'continue') return outcome;
+      }
+      const failed = playbook.hosts.filter((h) => hostStatus(this.state.hosts.get(h.name), plan.steps) !== 'done').map((h) => h.name);
+      if (failed.length) {
+        return await this.halt(`${failed.length} host(s) did not complete: ${failed.join(', ')}`, undefined, 'fix the cause, then `graywave resume` retries them from the step where each stopped');
+      }
+      await this.record({ type: 'run', t: now(), phase: 'done' });
+      this.emit({ event: 'run.done', release: this.release, version: playbook.version, hosts: playbook.hosts.length, waves: plan.waves.length, ms: Date.now() - started, failed: [] });
+      return 'done';
+    } catch (err) {
+      if (err instanceof Halt) return 'halted';
+      // The journal could not be written, or a bug: halt with what we know, if we still can.
+      const reason = this.mask((err as Error).message);
+      try {
+        await this.record({ type: 'run', t: now(), phase: 'halted', reason });
+      } catch {
+        /* the journal itself is what failed */
+      }
+      this.emit({ event: 'run.halted', release: this.release, reason, stillDrained: this.stillDrained() });
+      return 'halted';
+    }
+  }
+
+  /** Hosts whose drain completed but whose matching restore did not: the halt message lists them. */
+  stillDrained(): string[] {
+    const steps = this.deps.playbook.steps;
+    const out: string[] = [];
+    for (const [name, h] of this.state.hosts) {
+      for (const s of steps) {
+        if (s.action !== 'drain') continue;
+        const d = h.steps.get(s.name);
+        if (!d || !(d.phase === 'done' || d.phase === 'did' || (d.phase === 'failed' && d.hasData))) continue;
+        const restore = steps.find((r) => r.action === 'restore' && r.params === s.params);
+        const rs = restore ? h.steps.get(restore.name) : undefined;
+        if (!rs || rs.phase !== 'done') {
+          out.push(name);
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
+  private async halt(reason: string, wave?: number, hint?: string): Promise<Outcome> {
+    reason = this.mask(reason);
+    await this.record({ type: 'run', t: now(), phase: 'halted', reason });
+    this.state = replay(this.deps.journal.records);
+    this.emit({ event: 'run.halted', release: this.release, reason, wave, hint, stillDrained: this.stillDrained() });
+    return 'halted';
+  }
+
+  private async runWave(index: number, hostNames: string[]): Promise<Outcome | 'continue'> {
+    const { playbook, plan } = this.deps;
+    const ws = this.state.waves.get(index);
+    const pending = hostNames.filter((h) => hostStatus(this.state.hosts.get(h), plan.steps) !== 'done');
+    const waveStarted = Date.now();
+    if (pending.length) {
+      if (this.deps.signal.aborted) return this.halt('interrupted (Ctrl-C)', index, 'graywave resume continues where it stopped');
+      await this.record({ type: 'wave', t: now(), wave: index, phase: 'started' });
+      this.emit({ event: 'wave.start', release: this.release, wave: index, hosts: hostNames });
+      const failed = await this.runHosts(index, pending);
+      this.state = replay(this.deps.journal.records);
+      if (this.deps.signal.aborted) return this.halt('interrupted (Ctrl-C)', index, 'graywave resume continues where it stopped');
+      if (failed.length > playbook.waves.maxFailures) {
+        this.emit({ event: 'wave.done', release: this.release, wave: index, ms: Date.now() - waveStarted, failed });
+        return this.halt(
+          `wave ${index}: ${failed.length} host(s) failed (${failed.join(', ')}), more than maxFailures ${playbook.waves.maxFailures}`,
+          index,
+          `see .graywave logs; then \`graywave resume\` (retries from the failed step) or \`graywave rollback\``,
+        );
+      }
+      await this.record({ type: 'wave', t: now(), wave: index, phase: 'done' });
+      this.emit({ event: 'wave.done', release: this.release, wave: index, ms: Date.now() - waveStarted, failed });
+    } else if (!ws?.done && hostNames.length) {
+      await this.record({ type: 'wave', t: now(), wave: index, phase: 'done' });
+    }
+
+    if (!this.state.waves.get(index)?.verified) {
+      const verdict = await this.verify(index, hostNames);
+      if (verdict !== 'ok') return verdict;
+      await this.record({ type: 'wave', t: now(), wave: index, phase: 'verified' });
+      this.state = replay(this.deps.journal.records);
+    }
+
+    if (plan.switchoverAfterWave === index && !this.state.switchover.done) {
+      const ok = await this.switchover(index);
+      if (!ok) return 'halted';
+    }
+
+    const isLast = index === plan.waves[plan.waves.length - 1]!.index;
+    if (!isLast) {
+      const pause = playbook.waves.pause;
+      const needsApproval = pause.kind === 'approve' || playbook.verify.some((g) => g.gate === 'approve');
+      if (needsApproval && !this.state.waves.get(index)?.approved) {
+        const outcome = await this.askApproval(index);
+        if (outcome !== 'continue') return outcome;
+      } else if (pause.kind === 'duration' && pending.length) {
+        const until = new Date(Date.now() + pause.ms).toISOString();
+        this.emit({ event: 'wave.paused', release: this.release, wave: index, until, reason: `pause ${formatMs(pause.ms)}` });
+        try {
+          await sleep(pause.ms, this.deps.signal);
+        } catch {
+          return this.halt('interrupted (Ctrl-C) during the pause', index, 'graywave resume continues where it stopped');
+        }
+      }
+    }
+    return 'continue';
+  }
+
+  private async askApproval(wave: number): Promise<Outcome | 'continue'> {
+    const question = `wave ${wave} is done and verified. Continue with wave ${wave + 1}?`;
+    if (this.deps.approve) {
+      this.emit({ event: 'wave.paused', release: this.release, wave, reason: 'waiting for approval' });
+      const yes = await this.deps.approve(question);
+      if (!yes) return this.halt(`wave ${wave + 1} not approved`, wave, 'graywave approve, then graywave resume — or graywave rollback');
+      const by = currentActor();
+      await this.record({ type: 'wave', t: now(), wave, phase: 'approved', by });
+      this.emit({ event: 'wave.approved', release: this.release, wave, by: `${by.user}@${by.host}` });
+      return 'continue';
+    }
+    await this.record({ type: 'wave', t: now(), wave, phase: 'paused', detail: 'waiting for approval' });
+    await this.record({ type: 'run', t: now(), phase: 'paused', reason: `wave ${wave} waits for approval` });
+    this.emit({ event: 'run.paused', release: this.release, wave, reason: `wave ${wave} is done; approve with \`graywave approve\`, then \`graywave resume\`` });
+    return 'paused';
+  }
+
+  /** Runs the wave's hosts, at most `concurrency` at once; stops starting new hosts once failures exceed maxFailures. */
+  private async runHosts(wave: number, names: string[]): Promise<string[]> {
+    const { concurrency, maxFailures } = this.deps.playbook.waves;
+    const failed: string[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < names.length && failed.length <= maxFailures && !this.deps.signal.aborted) {
+        const name = names[next++]!;
+        const ok = await this.runHost(wave, this.hostsByName.get(name)!);
+        if (!ok) failed.push(name);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, names.length) }, worker));
+    return failed;
+  }
+
+  private async runHost(wave: number, host: Host): Promise<boolean> {
+    const started = Date.now();
+    this.emit({ event: 'host.start', release: this.release, wave, host: host.name });
+    const hostState = () => this.state.hosts.get(host.name);
+    try {
+      for (const step of this.deps.playbook.steps) {
+        const prior = hostState()?.steps.get(step.name);
+        if (prior?.phase === 'done') continue;
+        const ok = await this.runStep(wave, host, step, prior?.hasData ? prior.data : undefined);
+        if (!ok) {
+          const err = hostState()?.steps.get(step.name)?.error ?? 'failed';
+          this.emit({ event: 'host.failed', release: this.release, wave, host: host.name, step: step.name, error: err });
+          return false;
+        }
+      }
+      this.emit({ event: 'host.done', release: this.release, wave, host: host.name, ms: Date.now() - started });
+      return true;
+    } finally {
+      await this.deps.transport.release(host).catch(() => undefined);
+    }
+  }
+
+  /** Records a step transition and folds it into the in-memory state (O(1): no replay per step). */
+  private async stepRecord(wave: number, host: string, step: string, phase: StepPhase, extra: Partial<Extract<JournalRecord, { type: 'step' }>> = {}): Promise<void> {
+    const r: JournalRecord = { type: 'step', t: now(), wave, host, step, phase, ...extra };
+    await this.record(r);
+    let h = this.state.hosts.get(host);
+    if (!h) {
+      h = { host, wave, status: 'running', steps: new Map() };
+      this.state.hosts.set(host, h);
+    }
+    let s = h.steps.get(step);
+    if (!s) {
+      s = { phase, attempt: 0, hasData: false };
+      h.steps.set(step, s);
+    }
+    s.phase = phase;
+    if (extra.attempt !== undefined) s.attempt = extra.attempt;
+    if ('data' in extra && (phase === 'did' || phase === 'done')) ((s.data = extra.data), (s.hasData = true));
+    if (extra.error !== undefined) s.error = extra.error;
+    h.current = step;
+  }
+
+  /** The engine's one contract for every step: do → poll check → done, with retries and a timeout. */
+  private async runStep(wave: number, host: Host, step: StepSpec, previous: unknown): Promise<boolean> {
+    const action = findAction(step.action)!;
+    const log = this.log(host.name);
+    const tail = new Tail(10);
+    let lastError = '';
+    for (let attempt = 1; attempt <= step.retries + 1; attempt++) {
+      const t0 = Date.now();
+      await this.stepRecord(wave, host.name, step.name, 'started', { attempt });
+      this.emit({ event: 'step.start', release: this.release, wave, host: host.name, step: step.name, attempt });
+      log.line(`--- ${step.name} (attempt ${attempt}) ---`);
+      const ctl = new AbortController();
+      const timer = setTimeout(() => ctl.abort(new ProviderError(`timed out after ${formatMs(step.timeoutMs)}`)), step.timeoutMs);
+      const onAbort = () => ctl.abort(new ProviderError('interrupted (Ctrl-C)', false));
+      this.deps.signal.addEventListener('abort', onAbort, { once: true });
+      tail.clear();
+      const ctx = this.stepContext(wave, host, step, ctl.signal, t0 + step.timeoutMs, log, tail, previous);
+      try {
+        const data = await abortable(action.do(ctx, step.params), ctl.signal);
+        const saved = data === undefined ? null : data;
+        if (action.check) {
+          await this.stepRecord(wave, host.name, step.name, 'did', { attempt, data: saved });
+          previous = saved;
+          await this.poll(ctx, () => action.check!(ctx, step.params), step.intervalMs ?? DEFAULT_POLL_MS, ctl.signal, (observed) => {
+            this.emit({ event: 'step.progress', release: this.release, wave, host: host.name, step: step.name, observed });
+          });
+        }
+        const ms = Date.now() - t0;
+        await this.stepRecord(wave, host.name, step.name, 'done', { attempt, data: saved, ms });
+        this.emit({ event: 'step.done', release: this.release, wave, host: host.name, step: step.name, ms });
+        log.line(`--- ${step.name} done in ${formatMs(ms)} ---`);
+        return true;
+      } catch (err) {
+        const reason = ctl.signal.aborted && ctl.signal.reason instanceof Error ? ctl.signal.reason : (err as Error);
+        lastError = this.mask(reason.message || String(reason));
+        const retryable = !(reason instanceof ProviderError && !reason.retryable) && !this.deps.signal.aborted;
+        log.line(`--- ${step.name} failed: ${lastError} ---`);
+        if (attempt <= step.retries && retryable) {
+          this.emit({ event: 'step.retry', release: this.release, wave, host: host.name, step: step.name, attempt, error: lastError });
+          continue;
+        }
+        const ms = Date.now() - t0;
+        await this.stepRecord(wave, host.name, step.name, 'failed', { attempt, error: lastError, ms });
+        const output = tail.get().map((l) => this.mask(l));
+        this.emit({ event: 'step.failed', release: this.release, wave, host: host.name, step: step.name, ms, error: lastError, output: output.length ? output : undefined });
+        return false;
+      } finally {
+        clearTimeout(timer);
+        this.deps.signal.removeEventListener('abort', onAbort);
+      }
+    }
+    return false;
+  }
+
+  private async poll(ctx: StepContext, check: () => Promise<{ done: boolean; observed?: string }>, intervalMs: number, signal: AbortSignal, progress: (o: string) => void): Promise<void> {
+    let last = '';
+    for (;;) {
+      try {
+        const c = await abortable(check(), signal);
+        if (c.done) return;
+        last = c.observed ?? 'not yet';
+      } catch (err) {
+        if (signal.aborted) throw err;
+        // Unknown state is never "done": keep polling, show why.
+        last = `unknown: ${(err as Error).message}`;
+      }
+      ctx.log(`check: ${last}`);
+      progress(this.mask(last));
+      try {
+        await sleep(intervalMs, signal);
+      } catch (err) {
+        const reason = signal.reason instanceof Error ? signal.reason.message : String(err);
+        throw new ProviderError(`${reason}; last check: ${last}`);
+      }
+    }
+  }
+
+  stepContext(wave: number, host: Host, step: StepSpec, signal: AbortSignal, deadline: number, log: HostLog, tail: Tail, previous: unknown): StepContext {
+    const { playbook, transport, providers } = this.deps;
+    const values = templateValues(playbook, host, wave);
+    const env = templateEnv(values);
+    const hostState = () => this.state.hosts.get(host.name);
+    return {
+      host,
+      playbook,
+      wave,
+      step: step.name,
+      signal,
+      deadline,
+      previous,
+      transport,
+      render: (t) => render(t, values),
+      renderShell: (t) => renderShell(t, values),
+      log: (line) => log.line(line),
+      progress: (observed) => this.emit({ event: 'step.progress', release: this.release, wave, host: host.name, step: step.name, observed: this.mask(observed) }),
+      provider: (name) => providers.provider(name),
+      monitor: (name) => providers.monitor(name),
+      savedOf: (actionKey, provider) => {
+        const steps = playbook.steps;
+        const upTo = steps.findIndex((s) => s.name === step.name);
+        for (let i = (upTo < 0 ? steps.length : upTo) - 1; i >= 0; i--) {
+          const s = steps[i]!;
+          if (s.action !== actionKey || (provider !== undefined && stepProvider(s) !== provider)) continue;
+          const st = hostState()?.steps.get(s.name);
+          if (st?.hasData) return st.data;
+        }
+        return undefined;
+      },
+      sh: async (command, opts = {}) => {
+        log.line(`$ ${command}`);
+        const res = await transport.exec(host, command, {
+          env,
+          timeoutMs: opts.timeoutMs ?? Math.max(1, deadline - Date.now()),
+          signal,
+          input: opts.input,
+          onOutput: (chunk) => {
+            log.write(chunk);
+            tail.push(chunk);
+          },
+        });
+        log.line(`exit ${res.code ?? res.signal ?? '?'}${res.timedOut ? ' (timed out)' : ''}`);
+        return res;
+      },
+    };
+  }
+
+  /** Runs the verification gates after a wave. */
+  private async verify(wave: number, hostNames: string[]): Promise<'ok' | Outcome> {
+    const gates = this.deps.playbook.verify.filter((g) => g.gate !== 'approve');
+    for (const gate of gates) {
+      const targets: (Host | undefined)[] = gate.perHost ? hostNames.map((n) => this.hostsByName.get(n)!) : [undefined];
+      for (const host of targets) {
+        const t0 = Date.now();
+        this.emit({ event: 'verify.start', release: this.release, wave, check: gate.name, host: host?.name });
+        const result = await this.runGate(gate, wave, hostNames, host);
+        const ms = Date.now() - t0;
+        await this.record({ type: 'gate', t: now(), wave, check: gate.name, host: host?.name, ok: result.ok, observed: result.observed, values: result.values });
+        if (result.ok) {
+          this.emit({ event: 'verify.done', release: this.release, wave, check: gate.name, host: host?.name, observed: result.observed, ms });
+          continue;
+        }
+        this.emit({ event: 'verify.failed', release: this.release, wave, check: gate.name, host: host?.name, observed: result.observed, ms });
+        const detail = `${gate.name}${host ? ` on ${host.name}` : ''}: ${result.observed}`;
+        await this.record({ type: 'wave', t: now(), wave, phase: 'verify-failed', detail });
+        return this.onGateFailure(wave, detail);
+      }
+    }
+    return 'ok';
+  }
+
+  private async onGateFailure(wave: number, detail: string): Promise<Outcome> {
+    const policy = this.deps.playbook.onFailure;
+    if (policy === 'halt') {
+      return this.halt(`verification failed after wave ${wave}: ${detail}`, wave, 'investigate, then `graywave resume` (re-runs the checks) or `graywave rollback`');
+    }
+    const waves = policy === 'rollback-wave' ? [wave] : this.deps.plan.waves.filter((w) => w.index <= wave).map((w) => w.index);
+    const ok = await rollbackHosts(this.deps, this.state, { waves, undoSwitchover: policy === 'rollback-all' });
+    this.state = replay(this.deps.journal.records);
+    await this.record({ type: 'run', t: now(), phase: 'halted', reason: `verification failed after wave ${wave}: ${detail}; ${policy} ${ok ? 'done' : 'incomplete'}` });
+    this.emit({
+      event: 'run.halted',
+      release: this.release,
+      wave,
+      reason: this.mask(`verification failed after wave ${wave}: ${detail}; hosts rolled back (${policy})${ok ? '' : ' — some undo steps failed'}`),
+      hint: 'fix the release, then run it again',
+      stillDrained: this.stillDrained(),
+    });
+    return 'halted';
+  }
+
+  private async runGate(gate: GateSpec, wave: number, hostNames: string[], host: Host | undefined) {
+    const impl = findGate(gate.gate)!;
+    const { playbook, transport, providers } = this.deps;
+    const values = templateValues(playbook, host, wave);
+    const localHost: Host = { name: 'local', address: 'local', vars: {}, labels: {} };
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(new Error(`timed out after ${formatMs(gate.timeoutMs)}`)), gate.timeoutMs);
+    const onAbort = () => ctl.abort(new Error('interrupted (Ctrl-C)'));
+    this.deps.signal.addEventListener('abort', onAbort, { once: true });
+    const log = this.log(host?.name ?? '_release');
+    const ctx: GateContext = {
+      playbook,
+      wave,
+      hosts: hostNames.map((n) => this.hostsByName.get(n)!),
+      host,
+      render: (t) => render(t, values),
+      renderShell: (t) => renderShell(t, values),
+      monitor: (name) => providers.monitor(name),
+      signal: ctl.signal,
+      log: (line) => log.line(line),
+      progress: () => undefined,
+      sh: async (command, opts = {}) => {
+        log.line(`$ ${command}`);
+        const target = host ?? localHost;
+        const t = host ? transport : new (await import('../transport/local.js')).LocalTransport(playbook.dir);
+        const res = await t.exec(target, command, { env: templateEnv(values), timeoutMs: opts.timeoutMs ?? gate.timeoutMs, signal: ctl.signal, onOutput: (c) => log.write(c) });
+        log.line(`exit ${res.code ?? res.signal}`);
+        return res;
+      },
+    };
+    try {
+      return await abortable(impl.run(ctx, gate.params), ctl.signal);
+    } catch (err) {
+      const reason = ctl.signal.aborted && ctl.signal.reason instanceof Error ? ctl.signal.reason : (err as Error);
+      return { ok: false, observed: this.mask(`error: ${reason.message}`) };
+    } finally {
+      clearTimeout(timer);
+      this.deps.signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Release-level steps run once, on this machine, when GREEN first carries `switchover.at` of the fleet. */
+  private async switchover(wave: number): Promise<boolean> {
+    const { playbook } = this.deps;
+    const so = playbook.switchover!;
+    const t0 = Date.now();
+    const greenPercent = Math.round((this.deps.plan.waves.filter((w) => w.index <= wave).reduce((n, w) => n + w.hosts.length, 0) / playbook.hosts.length) * 100);
+    await this.record({ type: 'switchover', t: now(), wave, phase: 'started' });
+    this.emit({ event: 'switchover.start', release: this.release, afterWave: wave, greenPercent });
+    const local: Host = { name: '_switchover', address: 'local', vars: {}, labels: {} };
+    const { LocalTransport } = await import('../transport/local.js');
+    const deps = { ...this.deps, transport: new LocalTransport(playbook.dir) };
+    const inner = new Engine(deps);
+    for (const step of so.steps) {
+      if (this.state.switchover.steps.get(step.name) === 'done') continue;
+      const action = findAction(step.action)!;
+      const log = this.log('_switchover');
+      const ctl = new AbortController();
+      const timer = setTimeout(() => ctl.abort(new ProviderError(`timed out after ${formatMs(step.timeoutMs)}`)), step.timeoutMs);
+      const ctx = inner.stepContext(wave, local, step, ctl.signal, Date.now() + step.timeoutMs, log, new Tail(), undefined);
+      try {
+        await abortable(action.do(ctx, step.params), ctl.signal);
+        await this.record({ type: 'switchover', t: now(), wave, phase: 'done', step: step.name });
+      } catch (err) {
+        const msg = this.mask((err as Error).message);
+        await this.record({ type: 'switchover', t: now(), wave, phase: 'failed', step: step.name, error: msg });
+        await this.halt(`switchover step ${step.name} failed: ${msg}`, wave, 'fix it, then `graywave resume` runs the switchover again');
+        return false;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    await this.record({ type: 'switchover', t: now(), wave, phase: 'done' });
+    this.state = replay(this.deps.journal.records);
+    this.emit({ event: 'switchover.done', release: this.release, afterWave: wave, ms: Date.now() - t0 });
+    return true;
+  }
+}
+
+/** Rejects as soon as the signal aborts, even if the work itself ignores the signal. */
+export function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
+      (e) => (signal.removeEventListener('abort', onAbort), reject(e)),
+    );
+  });
+}

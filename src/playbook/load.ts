@@ -1,0 +1,340 @@
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { z } from 'zod';
+import { findAction } from '../actions/index.js';
+import { ConfigError, type ConfigIssue } from '../errors.js';
+import { findGate } from '../gates/index.js';
+import { findProviderType } from '../providers/index.js';
+import { findTransportType } from '../transport/index.js';
+import { isKnownTemplateName, templateNames, usesHost } from '../util/template.js';
+import { commonStepKeys, hostsSchema, topSchema } from './schema.js';
+import { Source, type Path } from './source.js';
+import type { GateSpec, Host, Playbook, StepSpec, WaveSpec } from './types.js';
+
+const MAX_FILE_BYTES = 1024 * 1024;
+const DEFAULT_STEP_TIMEOUT = 10 * 60_000;
+const DEFAULT_GATE_TIMEOUT = 10 * 60_000;
+
+/** Copies zod issues into the source's issue list, each at the position of the value it is about. */
+function addZodIssues(src: Source, base: Path, error: z.ZodError): void {
+  for (const issue of error.issues) {
+    const path = [...base, ...issue.path];
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) src.add([...path, key], `unknown key "${key}"${where(path)}`, { key: true });
+    } else if (issue.code === 'invalid_type' && issue.received === 'undefined') {
+      src.add(path.slice(0, -1), `missing required key "${String(path[path.length - 1])}"${where(path.slice(0, -1))}`);
+    } else {
+      src.add(path, `${dotted(path)}: ${issue.message}`);
+    }
+  }
+}
+
+function dotted(path: Path): string {
+  return path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '') || '(top level)';
+}
+function where(path: Path): string {
+  return path.length ? ` in ${dotted(path)}` : '';
+}
+
+function readSource(file: string, issues: ConfigIssue[]): Source | undefined {
+  let text: string;
+  try {
+    const st = statSync(file);
+    if (!st.isFile()) throw new Error('not a regular file');
+    if (st.size > MAX_FILE_BYTES) {
+      issues.push({ file, line: 1, col: 1, message: `file is ${st.size} bytes; playbooks and inventories are limited to ${MAX_FILE_BYTES}` });
+      return undefined;
+    }
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    issues.push({ file, line: 1, col: 1, message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+    return undefined;
+  }
+  return new Source(file, text);
+}
+
+/** Parses one `steps:` entry: common keys plus exactly one action key. */
+function parseStep(src: Source, path: Path, raw: unknown, index: number): StepSpec | undefined {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    src.add(path, `${dotted(path)}: a step is a mapping such as {name: stop, run: "..."} or {drain: NAME}`);
+    return undefined;
+  }
+  const obj = raw as Record<string, unknown>;
+  const actionKeys = Object.keys(obj).filter((k) => findAction(k));
+  if (actionKeys.length !== 1) {
+    src.add(path, actionKeys.length === 0
+      ? `${dotted(path)}: no action; use one of ${['run', 'drain', 'restore', 'relabel', 'waitDrained', 'deploy'].join(', ')}`
+      : `${dotted(path)}: one action per step, found ${actionKeys.join(' and ')}`);
+    return undefined;
+  }
+  const action = findAction(actionKeys[0]!)!;
+  const common: Record<string, unknown> = {};
+  const rest: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(obj)) (k in commonStepKeys ? common : rest)[k] = v;
+  let ok = true;
+  const commonParsed: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(common)) {
+    const r = commonStepKeys[k as keyof typeof commonStepKeys].safeParse(v);
+    if (r.success) commonParsed[k] = r.data;
+    else (addZodIssues(src, [...path, k], r.error), (ok = false));
+  }
+  let params: unknown;
+  if (action.stepLevel) {
+    const r = action.params.safeParse(rest);
+    if (r.success) params = r.data;
+    else (addZodIssues(src, path, r.error), (ok = false));
+  } else {
+    for (const k of Object.keys(rest)) {
+      if (k !== action.key) (src.add([...path, k], `unknown key "${k}" in a ${action.key} step`, { key: true }), (ok = false));
+    }
+    const r = action.params.safeParse(rest[action.key]);
+    if (r.success) params = r.data;
+    else (addZodIssues(src, [...path, action.key], r.error), (ok = false));
+  }
+  if (!ok) return undefined;
+  return {
+    name: (commonParsed.name as string | undefined) ?? action.defaultName(params),
+    action: action.key,
+    params,
+    timeoutMs: (commonParsed.timeout as number | undefined) ?? DEFAULT_STEP_TIMEOUT,
+    retries: (commonParsed.retries as number | undefined) ?? 0,
+    intervalMs: commonParsed.interval as number | undefined,
+  };
+}
+
+function parseGate(src: Source, path: Path, raw: unknown): GateSpec | undefined {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    src.add(path, `${dotted(path)}: a check is a mapping such as {name: smoke, run: "..."} or {http: {...}}`);
+    return undefined;
+  }
+  const obj = { ...(raw as Record<string, unknown>) };
+  const name = obj.name;
+  const timeout = obj.timeout;
+  delete obj.name;
+  delete obj.timeout;
+  const keys = Object.keys(obj).filter((k) => findGate(k));
+  if (keys.length !== 1) {
+    src.add(path, keys.length === 0 ? `${dotted(path)}: no check; use run, http, query, compare or approve` : `${dotted(path)}: one check per entry, found ${keys.join(' and ')}`);
+    return undefined;
+  }
+  const gate = findGate(keys[0]!)!;
+  let params: unknown;
+  if (gate.stepLevel) {
+    const r = gate.params.safeParse(obj);
+    if (!r.success) return (addZodIssues(src, path, r.error), undefined);
+    params = r.data;
+  } else {
+    for (const k of Object.keys(obj)) if (k !== gate.key) src.add([...path, k], `unknown key "${k}" in a ${gate.key} check`, { key: true });
+    const r = gate.params.safeParse(obj[gate.key]);
+    if (!r.success) return (addZodIssues(src, [...path, gate.key], r.error), undefined);
+    params = r.data;
+  }
+  const n = commonStepKeys.name.safeParse(name);
+  if (!n.success) return (addZodIssues(src, [...path, 'name'], n.error), undefined);
+  const t = commonStepKeys.timeout.safeParse(timeout);
+  if (!t.success) return (addZodIssues(src, [...path, 'timeout'], t.error), undefined);
+  return {
+    name: n.data ?? gate.defaultName(params),
+    gate: gate.key,
+    params,
+    perHost: JSON.stringify(raw).includes('{{') && usesHost(JSON.stringify(raw)),
+    timeoutMs: t.data ?? DEFAULT_GATE_TIMEOUT,
+  };
+}
+
+function loadHosts(src: Source, data: Record<string, unknown>, dir: string, issues: ConfigIssue[]): Host[] | undefined {
+  if (data.hosts !== undefined && data.inventory !== undefined) {
+    src.add(['inventory'], 'give either hosts or inventory, not both', { key: true });
+    return undefined;
+  }
+  let hostsSrc = src;
+  let raw: unknown = data.hosts;
+  let base: Path = ['hosts'];
+  if (data.inventory !== undefined) {
+    const invFile = resolve(dir, String(data.inventory));
+    const inv = readSource(invFile, issues);
+    if (!inv) return undefined;
+    issues.push(...inv.issues);
+    if (inv.issues.length) return undefined;
+    const invData = inv.data();
+    issues.push(...inv.issues);
+    hostsSrc = inv;
+    if (invData && typeof invData === 'object' && !Array.isArray(invData) && 'hosts' in invData) {
+      raw = (invData as { hosts: unknown }).hosts;
+      base = ['hosts'];
+    } else {
+      raw = invData;
+      base = [];
+    }
+  } else if (raw === undefined) {
+    src.add([], 'no hosts: add `hosts:` or `inventory: FILE`');
+    return undefined;
+  }
+  const r = hostsSchema.safeParse(raw);
+  if (!r.success) {
+    addZodIssues(hostsSrc, base, r.error);
+    if (hostsSrc !== src) issues.push(...hostsSrc.issues.splice(0));
+    return undefined;
+  }
+  if (r.data.length === 0) {
+    hostsSrc.add(base, 'the host list is empty: a release needs at least one host');
+  }
+  const seen = new Map<string, number>();
+  r.data.forEach((h, i) => {
+    if (seen.has(h.name)) hostsSrc.add([...base, i, 'name'], `duplicate host name "${h.name}" (first at hosts[${seen.get(h.name)}])`);
+    else seen.set(h.name, i);
+  });
+  if (hostsSrc !== src) issues.push(...hostsSrc.issues.splice(0));
+  return r.data as Host[];
+}
+
+/** Extra template names that particular places may use (beyond release/version/group/wave/host.*). */
+const EXTRA_TEMPLATE_NAMES = ['service', 'blueVersion', 'greenVersion', 'blueWeight', 'greenWeight'];
+
+/**
+ * Reads and validates a playbook. Every problem is collected (not just the first) and thrown together as a
+ * ConfigError whose lines read `FILE:LINE:COL: message`. Nothing is contacted and nothing is run.
+ */
+export function loadPlaybook(path: string): Playbook {
+  const file = resolve(path);
+  const dir = dirname(file);
+  const issues: ConfigIssue[] = [];
+  const src = readSource(file, issues);
+  if (!src) throw new ConfigError(issues);
+  if (src.issues.length) throw new ConfigError(src.issues);
+  const data = src.data();
+  if (src.issues.length) throw new ConfigError(src.issues);
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new ConfigError([{ file, line: 1, col: 1, message: 'a playbook is a YAML mapping with name, version, hosts and steps' }]);
+  }
+  const top = topSchema.safeParse(data);
+  if (!top.success) addZodIssues(src, [], top.error);
+  const d = data as Record<string, unknown>;
+
+  const hosts = loadHosts(src, d, dir, issues) ?? [];
+
+  // Transport
+  let transport = { type: 'local' } as Playbook['transport'];
+  if (top.success) {
+    const t = top.data.transport as { type: string };
+    const type = findTransportType(t.type);
+    if (!type) src.add(['transport', 'type'], `unknown transport type "${t.type}" (use local or ssh)`);
+    else {
+      const { type: _t, ...rest } = t;
+      const r = type.options.safeParse(rest);
+      if (!r.success) addZodIssues(src, ['transport'], r.error);
+      else transport = { type: t.type, ...(r.data as object) };
+    }
+  }
+
+  // Providers
+  const providers: Playbook['providers'] = {};
+  const roles = new Map<string, string>();
+  for (const [name, raw] of Object.entries((d.providers as Record<string, unknown> | undefined) ?? {})) {
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || typeof (raw as { type?: unknown }).type !== 'string') {
+      src.add(['providers', name], `provider ${name} needs a type (e.g. type: dubbo-zookeeper)`);
+      continue;
+    }
+    const { type, ...options } = raw as { type: string } & Record<string, unknown>;
+    const pt = findProviderType(type);
+    if (!pt) {
+      src.add(['providers', name, 'type'], `unknown provider type "${type}"`);
+      continue;
+    }
+    const r = pt.options.safeParse(options);
+    if (!r.success) addZodIssues(src, ['providers', name], r.error);
+    providers[name] = { type, options: options };
+    roles.set(name, pt.role);
+  }
+
+  const checkUses = (path: Path, key: string, uses: { provider: string; role: string }[]) => {
+    for (const u of uses) {
+      const role = roles.get(u.provider);
+      if (role === undefined && !(u.provider in providers)) src.add([...path, key], `unknown provider "${u.provider}" (declare it under providers:)`);
+      else if (role !== undefined && role !== u.role) src.add([...path, key], `provider "${u.provider}" is a ${role} provider; this needs a ${u.role} provider`);
+    }
+  };
+
+  // Steps
+  const steps: StepSpec[] = [];
+  const rawSteps = Array.isArray(d.steps) ? d.steps : [];
+  rawSteps.forEach((raw, i) => {
+    const step = parseStep(src, ['steps', i], raw, i);
+    if (!step) return;
+    const action = findAction(step.action)!;
+    checkUses(['steps', i], action.stepLevel ? '' : action.key, action.uses?.(step.params) ?? []);
+    if (steps.some((s) => s.name === step.name)) src.add(['steps', i], `duplicate step name "${step.name}": give one of them a name:`);
+    steps.push(step);
+  });
+
+  // Gates
+  const verify: GateSpec[] = [];
+  (Array.isArray(d.verify) ? d.verify : []).forEach((raw, i) => {
+    const gate = parseGate(src, ['verify', i], raw);
+    if (!gate) return;
+    checkUses(['verify', i], gate.gate, findGate(gate.gate)!.uses?.(gate.params) ?? []);
+    verify.push(gate);
+  });
+
+  // Switchover: release-level steps, run once on this machine.
+  let switchover: Playbook['switchover'];
+  const so = d.switchover as { at?: string; steps?: unknown[] } | undefined;
+  if (top.success && top.data.switchover) {
+    const soSteps: StepSpec[] = [];
+    top.data.switchover.steps.forEach((raw, i) => {
+      const step = parseStep(src, ['switchover', 'steps', i], raw, i);
+      if (!step) return;
+      if (usesHost(JSON.stringify((so?.steps ?? [])[i]))) src.add(['switchover', 'steps', i], 'switchover steps run once for the release: {{host.*}} is not available here');
+      soSteps.push(step);
+    });
+    const pct = parseFloat(top.data.switchover.at);
+    if (pct <= 0 || pct > 100) src.add(['switchover', 'at'], 'switchover.at must be between 0% (exclusive) and 100%');
+    switchover = { atPercent: pct / 100, steps: soSteps };
+  }
+
+  // Waves
+  let waves: WaveSpec = { size: { percent: 0.25 }, concurrency: 4, maxFailures: 0, pause: { kind: 'none' } };
+  if (top.success) {
+    const w = top.data.waves;
+    let size: WaveSpec['size'];
+    if (typeof w.size === 'number') size = { count: w.size };
+    else {
+      const pct = parseFloat(w.size);
+      if (pct <= 0 || pct > 100) src.add(['waves', 'size'], 'waves.size must be between 0% (exclusive) and 100%');
+      size = { percent: pct / 100 };
+    }
+    if (w.canary !== undefined && hosts.length > 0 && w.canary >= hosts.length) {
+      src.add(['waves', 'canary'], `canary of ${w.canary} host(s) leaves nothing to widen to (${hosts.length} hosts): use fewer`);
+    }
+    const pause: WaveSpec['pause'] = w.pause === 'none' ? { kind: 'none' } : w.pause === 'approve' ? { kind: 'approve' } : { kind: 'duration', ms: w.pause as number };
+    waves = { canary: w.canary || undefined, size, concurrency: w.concurrency ?? 4, maxFailures: w.maxFailures, pause };
+  }
+
+  // Templates: every {{name}} anywhere must be a known name (an unknown one is an error, not an empty string).
+  for (const { path, value } of src.strings()) {
+    for (const t of templateNames(value)) {
+      if (!isKnownTemplateName(t.name, EXTRA_TEMPLATE_NAMES)) {
+        src.add(path, `unknown template variable {{${t.name}}} (known: release, version, group, wave, host.name, host.address, host.port, host.vars.*, host.labels.*)`, { offset: t.offset });
+      }
+    }
+  }
+
+  const all = [...issues, ...src.issues].sort((a, b) => (a.file === b.file ? a.line - b.line || a.col - b.col : a.file < b.file ? -1 : 1));
+  if (all.length || !top.success) throw new ConfigError(all.length ? all : [{ file, line: 1, col: 1, message: 'invalid playbook' }]);
+  const t = top.data;
+  return {
+    file,
+    dir,
+    name: t.name,
+    version: t.version,
+    group: t.group,
+    hosts,
+    transport,
+    waves,
+    providers,
+    steps,
+    verify,
+    onFailure: t.onFailure,
+    switchover,
+  };
+}

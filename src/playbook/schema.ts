@@ -1,0 +1,68 @@
+import { z } from 'zod';
+import { duration } from '../util/duration.js';
+
+/** `25%` or an integer host count. */
+const percentOrCount = z.union([
+  z.number().int().positive(),
+  z.string().regex(/^\d+(\.\d+)?%$/, 'must be a percentage like 25% or a whole number of hosts'),
+]);
+
+const hostName = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'host names may only use letters, digits, ".", "_" and "-" (they name log files and journal keys)');
+
+export const hostSchema = z
+  .object({
+    name: hostName,
+    address: z.string().min(1).max(255).regex(/^[A-Za-z0-9:._%[\]-]+$/, 'not a host name or IP address'),
+    port: z.number().int().min(1).max(65535).optional(),
+    vars: z.record(z.unknown()).default({}),
+    labels: z.record(z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
+  })
+  .strict();
+
+export const hostsSchema = z.array(hostSchema);
+
+export const wavesSchema = z
+  .object({
+    canary: z.number().int().min(0).optional(),
+    size: percentOrCount.default('25%'),
+    concurrency: z.number().int().min(1).max(10_000).optional(),
+    maxFailures: z.number().int().min(0).default(0),
+    pause: z.union([z.literal('none'), z.literal('approve'), duration]).default('none'),
+  })
+  .strict();
+
+/** Everything at the top level; steps/verify/providers are checked item by item afterwards (they depend on registries). */
+export const topSchema = z
+  .object({
+    name: z.string().min(1).max(100).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'release names may only use letters, digits, ".", "_" and "-" (they name the state directory)'),
+    version: z.union([z.string().min(1), z.number()]).transform(String),
+    group: z.string().min(1).regex(/^[A-Za-z0-9_-]+$/).default('GREEN'),
+    hosts: z.unknown().optional(),
+    inventory: z.string().min(1).optional(),
+    transport: z.object({ type: z.string().min(1) }).passthrough().default({ type: 'local' }),
+    waves: wavesSchema.default({}),
+    providers: z.record(z.unknown()).default({}),
+    steps: z.array(z.unknown()).min(1, 'a playbook needs at least one step'),
+    verify: z.array(z.unknown()).default([]),
+    onFailure: z.enum(['halt', 'rollback-wave', 'rollback-all']).default('halt'),
+    switchover: z
+      .object({
+        at: z.string().regex(/^\d+(\.\d+)?%$/, 'must be a percentage like 50%'),
+        steps: z.array(z.unknown()).min(1),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+/** Keys every step may carry beside its action key. */
+export const commonStepKeys = {
+  name: z.string().min(1).max(100).regex(/^[A-Za-z0-9][A-Za-z0-9:._-]*$/, 'step names may only use letters, digits, ":", ".", "_" and "-"').optional(),
+  timeout: duration.optional(),
+  retries: z.number().int().min(0).max(100).optional(),
+  interval: duration.optional(),
+};

@@ -1,0 +1,71 @@
+import chalk from 'chalk';
+import { describeStep, type Plan } from '../plan/build.js';
+import type { Playbook } from '../playbook/types.js';
+import { findAction } from '../actions/index.js';
+import type { StatusReport } from '../app/status.js';
+
+/** The dry run as JSON: pinned fields first, details after. */
+export function planJson(pb: Playbook, plan: Plan) {
+  return {
+    release: plan.release,
+    version: plan.version,
+    group: plan.group,
+    planHash: plan.planHash,
+    waves: plan.waves.map((w) => ({ index: w.index, hosts: w.hosts })),
+    steps: plan.steps,
+    switchover: plan.switchoverAfterWave ? { afterWave: plan.switchoverAfterWave, atPercent: Math.round(pb.switchover!.atPercent * 100), steps: pb.switchover!.steps.map((s) => s.name) } : null,
+    concurrency: pb.waves.concurrency,
+    maxFailures: pb.waves.maxFailures,
+    pause: pb.waves.pause,
+    verify: pb.verify.map((g) => ({ name: g.name, kind: g.gate, perHost: g.perHost })),
+    onFailure: pb.onFailure,
+    hosts: Object.fromEntries(
+      pb.hosts.map((h) => {
+        const wave = plan.waves.find((w) => w.hosts.includes(h.name))!.index;
+        return [h.name, pb.steps.map((s) => ({ step: s.name, action: s.action, command: describeStep(pb, s, h, wave), undo: hasUndo(s) }))];
+      }),
+    ),
+  };
+}
+
+function hasUndo(s: Playbook['steps'][number]): boolean {
+  const a = findAction(s.action)!;
+  return !!a.undo && (a.hasUndo ? a.hasUndo(s.params) : true);
+}
+
+export function planText(pb: Playbook, plan: Plan): string {
+  const out: string[] = [];
+  out.push(chalk.bold(`${plan.release} ${plan.version}`) + ` → group ${plan.group}: ${pb.hosts.length} hosts in ${plan.waves.length} waves (concurrency ${pb.waves.concurrency}, maxFailures ${pb.waves.maxFailures}, pause ${pb.waves.pause.kind === 'duration' ? `${pb.waves.pause.ms}ms` : pb.waves.pause.kind})`);
+  out.push(`transport: ${pb.transport.type}`);
+  out.push('');
+  out.push(chalk.bold('steps per host:'));
+  pb.steps.forEach((s, i) => out.push(`  ${i + 1}. ${s.name}${hasUndo(s) ? '' : chalk.yellow('  (no undo)')}`));
+  out.push('');
+  for (const w of plan.waves) {
+    out.push(chalk.bold(`wave ${w.index}`) + ` (${w.hosts.length}): ${w.hosts.join(', ')}`);
+    const host = pb.hosts.find((h) => h.name === w.hosts[0])!;
+    out.push(`  e.g. ${host.name}:`);
+    for (const s of pb.steps) out.push(`    ${s.name}: ${describeStep(pb, s, host, w.index)}`);
+    if (pb.verify.length) out.push(`  verify: ${pb.verify.map((g) => g.name).join(', ')}`);
+    if (plan.switchoverAfterWave === w.index) out.push(chalk.cyan(`  switchover (GREEN ≥ ${Math.round(pb.switchover!.atPercent * 100)}%): ${pb.switchover!.steps.map((s) => s.name).join(', ')}`));
+  }
+  out.push('');
+  out.push('dry run: nothing was contacted and nothing changed.');
+  return out.join('\n');
+}
+
+export function statusText(r: StatusReport): string {
+  const out: string[] = [];
+  out.push(chalk.bold(`${r.release} ${r.version}: ${r.status}`) + (r.reason ? ` — ${r.reason}` : ''));
+  if (r.lockedBy) out.push(`locked by ${r.lockedBy}`);
+  for (const w of r.waves) {
+    out.push(`wave ${w.index}: ${w.status}${w.approved ? ' (approved)' : ''}`);
+    for (const h of w.hosts) {
+      const line = `  ${h.host.padEnd(16)} ${h.status.padEnd(14)} ${h.step ? `${h.step} (${h.stepPhase})` : ''}${h.error ? ` — ${h.error}` : ''}${h.endedAt ? `  ${h.endedAt}` : ''}`;
+      out.push(h.stillDrained ? chalk.red(line + '  STILL DRAINED') : line);
+    }
+  }
+  if (r.switchover) out.push(`switchover after wave ${r.switchover.afterWave}: ${r.switchover.done ? 'done' : 'not yet'}`);
+  if (r.stillDrained.length) out.push(chalk.red(`still drained: ${r.stillDrained.join(', ')}`));
+  return out.join('\n');
+}
