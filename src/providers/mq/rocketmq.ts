@@ -1,0 +1,194 @@
+import { quote } from 'shell-quote';
+import { z } from 'zod';
+import { ProviderError } from '../../errors.js';
+import { http } from '../../transport/http.js';
+import { LocalTransport } from '../../transport/local.js';
+import type { Transport } from '../../transport/types.js';
+import { duration } from '../../util/duration.js';
+import { httpCallSchema, prepareHttpCall, sendHttpCall } from '../http-call.js';
+import type { Check, Provider, ProviderContext, ProviderEnv, ProviderType } from '../types.js';
+
+/**
+ * RocketMQ consumers. The broker has no per-host drain (queues are rebalanced among a group's clients), so drain
+ * asks the host's app to stop its consumers (`suspend`: the app must shut the consumer down so that it
+ * unregisters; a consumer merely paused with suspend() stays listed and keeps its queues), and the broker side is
+ * only read: drained = the host's client no longer appears in the connection list of any of the groups, read with
+ * `mqadmin consumerConnection` or through rocketmq-dashboard's HTTP API. Relabel does not apply (a client's group
+ * is its code/config).
+ */
+
+const groups = z.array(z.string().min(1)).min(1);
+
+const mqadminCheck = z
+  .object({
+    /** Path of mqadmin (…/bin/mqadmin). */
+    mqadmin: z.string().min(1),
+    namesrv: z.string().min(1),
+    groups,
+    /** Ask one broker only (-b). */
+    broker: z.string().min(1).optional(),
+    /** Run mqadmin on this machine (default) or on the host through the transport. */
+    at: z.enum(['local', 'host']).default('local'),
+    /** mqadmin starts a JVM: give it time. */
+    timeout: duration.default('60s'),
+  })
+  .strict();
+
+const dashboardCheck = z
+  .object({
+    /** rocketmq-dashboard base URL (login must be off: rocketmq.config.loginRequired=false, its default). */
+    dashboard: z.string().url(),
+    groups,
+    /** Broker addresses (ip:port) asked in turn: the dashboard's consumerConnection needs one (`address`). */
+    brokers: z.array(z.string().min(1)).min(1),
+    timeout: duration.default('10s'),
+  })
+  .strict();
+
+export const rocketmqOptions = z
+  .object({
+    suspend: httpCallSchema,
+    resume: httpCallSchema,
+    check: z.union([mqadminCheck, dashboardCheck]),
+    /** The address the broker sees for this host's client (ClientAddr / the IP in ClientId). */
+    clientAddress: z.string().min(1).default('{{host.address}}'),
+  })
+  .strict();
+export type RocketmqOptions = z.infer<typeof rocketmqOptions>;
+
+/** What drain returns (journal). */
+export interface RocketmqDrained {
+  suspended: true;
+  clientAddress: string;
+}
+
+/** One row of a consumer group's connection list. */
+export interface RocketmqClient {
+  clientId: string;
+  clientAddr: string;
+}
+
+/** The answer mqadmin and the dashboard give when a group has no client at all (ResponseCode CONSUMER_NOT_ONLINE). */
+// Matched narrowly: a bare "206" could be part of an address (10.0.0.206) in an unrelated failure.
+const NOT_ONLINE = /\bCODE:\s*206\b|consumer group\s*\[[^\]]*\]\s*not online/i;
+
+/**
+ * Parses the table `mqadmin consumerConnection` prints (`%-36s %-22s %-10s %s` under a `#ClientId #ClientAddr
+ * #Language #Version` header) up to the first blank line. Columns are located by the header. Values never contain
+ * spaces, so a row whose value overflowed its column width (a long ClientId) is split on whitespace instead.
+ * Returns undefined when there is no header (mqadmin failed).
+ */
+export function parseConsumerConnection(output: string): RocketmqClient[] | undefined {
+  const lines = output.split(/\r?\n/);
+  const at = lines.findIndex((l) => /^#ClientId\s/.test(l));
+  if (at < 0) return undefined;
+  const header = lines[at]!;
+  const cols = [...header.matchAll(/#(\S+)/g)].map((m) => ({ name: m[1]!, start: m.index! }));
+  const idCol = cols.findIndex((c) => c.name === 'ClientId');
+  const addrCol = cols.findIndex((c) => c.name === 'ClientAddr');
+  if (idCol < 0 || addrCol < 0) return undefined;
+  const rows: RocketmqClient[] = [];
+  for (const line of lines.slice(at + 1)) {
+    if (line.trim() === '') break;
+    const tokens = line.trim().split(/\s+/);
+    let cells: string[];
+    if (tokens.length === cols.length) cells = tokens;
+    else cells = cols.map((c, i) => line.slice(c.start, cols[i + 1]?.start ?? line.length).trim());
+    rows.push({ clientId: cells[idCol] ?? '', clientAddr: cells[addrCol] ?? '' });
+  }
+  return rows;
+}
+
+/** The client is this host's: its ClientAddr's host part or the IP its ClientId starts with (`ip@instance`). */
+export function isHostClient(c: RocketmqClient, address: string): boolean {
+  const host = c.clientAddr.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+  return host === address || c.clientId.split('@')[0] === address;
+}
+
+export function createRocketmqProvider(options: RocketmqOptions, env: ProviderEnv): Provider {
+  const suspend = prepareHttpCall(options.suspend, env);
+  const resume = prepareHttpCall(options.resume, env);
+  const check = options.check;
+  const local: Transport = new LocalTransport(env.dir);
+
+  /** The clients of one group, or a reason why they are unknown. */
+  type Listing = { clients: RocketmqClient[] } | { unknown: string };
+
+  async function viaMqadmin(ctx: ProviderContext, c: z.infer<typeof mqadminCheck>, group: string): Promise<Listing> {
+    const args = [c.mqadmin, 'consumerConnection', '-n', c.namesrv, '-g', group, ...(c.broker ? ['-b', c.broker] : [])];
+    const transport = c.at === 'host' ? ctx.transport : local;
+    const res = await transport.exec(ctx.host, quote(args), { timeoutMs: c.timeout, signal: ctx.signal });
+    const out = `${res.stdout}\n${res.stderr}`;
+    const rows = parseConsumerConnection(res.stdout);
+    if (rows && res.code === 0) return { clients: rows };
+    // mqadmin prints the broker's error instead of an empty table when the group has no client.
+    if (NOT_ONLINE.test(out)) return { clients: [] };
+    const last = out.trim().split(/\r?\n/).filter(Boolean).slice(-1)[0] ?? '';
+    const why = res.timedOut ? `timed out after ${c.timeout} ms` : `exit ${res.code ?? res.signal}`;
+    return { unknown: `mqadmin consumerConnection -g ${group} (${c.at === 'host' ? `on ${ctx.host.name}` : 'local'}): ${why}: ${last.slice(0, 200)}` };
+  }
+
+  async function viaDashboard(ctx: ProviderContext, c: z.infer<typeof dashboardCheck>, group: string): Promise<Listing> {
+    const base = c.dashboard.replace(/\/+$/, '');
+    const clients: RocketmqClient[] = [];
+    for (const broker of c.brokers) {
+      const q = new URLSearchParams({ consumerGroup: group, address: broker });
+      const res = await http(`${base}/consumer/consumerConnection.query?${q}`, { timeoutMs: c.timeout, signal: ctx.signal });
+      if (res.status !== 200) return { unknown: `dashboard ${base}: consumerConnection of ${group} at ${broker} answered HTTP ${res.status}` };
+      let body: { status?: number; data?: { connectionSet?: RocketmqClient[] }; errMsg?: string | null };
+      try {
+        body = res.json();
+      } catch (err) {
+        return { unknown: (err as Error).message };
+      }
+      if (body.status !== 0) {
+        if (NOT_ONLINE.test(body.errMsg ?? '')) continue;
+        return { unknown: `dashboard ${base}: consumerConnection of ${group} at ${broker}: status ${body.status}: ${String(body.errMsg ?? '').slice(0, 200)}` };
+      }
+      const set = body.data?.connectionSet;
+      if (!Array.isArray(set)) return { unknown: `dashboard ${base}: consumerConnection of ${group} at ${broker}: no connectionSet in the answer` };
+      clients.push(...set.map((s) => ({ clientId: String(s.clientId ?? ''), clientAddr: String(s.clientAddr ?? '') })));
+    }
+    return { clients };
+  }
+
+  return {
+    async drain(ctx) {
+      await sendHttpCall(ctx, suspend, { what: `stopping the RocketMQ consumers of ${ctx.host.name}` });
+      ctx.log(`rocketmq: consumers of ${ctx.host.name} stopped through the app`);
+      return { suspended: true, clientAddress: ctx.render(options.clientAddress) } satisfies RocketmqDrained;
+    },
+
+    async isDrained(ctx): Promise<Check> {
+      const address = ctx.render(options.clientAddress);
+      const still: string[] = [];
+      for (const group of check.groups) {
+        let listing: Listing;
+        try {
+          listing = 'mqadmin' in check ? await viaMqadmin(ctx, check, group) : await viaDashboard(ctx, check, group);
+        } catch (err) {
+          return { done: false, observed: (err as Error).message };
+        }
+        if ('unknown' in listing) return { done: false, observed: listing.unknown };
+        const mine = listing.clients.filter((c) => isHostClient(c, address));
+        if (mine.length > 0) still.push(`${group} (${mine.map((m) => m.clientId).join(', ')})`);
+      }
+      if (still.length > 0) return { done: false, observed: `${address} still connected to ${still.join('; ')}` };
+      return { done: true, observed: `${address} not connected to ${check.groups.join(', ')}` };
+    },
+
+    async restore(ctx, saved) {
+      const s = saved as RocketmqDrained;
+      if (!s || typeof s !== 'object' || s.suspended !== true) throw new ProviderError('rocketmq restore: saved drain data is missing or malformed', false);
+      await sendHttpCall(ctx, resume, { what: `starting the RocketMQ consumers of ${ctx.host.name} again` });
+      ctx.log(`rocketmq: consumers of ${ctx.host.name} started again through the app`);
+    },
+  };
+}
+
+export const rocketmqProvider: ProviderType<RocketmqOptions> = {
+  type: 'rocketmq',
+  role: 'drain',
+  options: rocketmqOptions,
+  create: (options, env) => createRocketmqProvider(options, env),
+};
