@@ -11,6 +11,9 @@ import { dubboZookeeper } from './registry/dubbo-zookeeper.js';
 import { ltsZookeeper } from './scheduler/lts-zookeeper.js';
 import { elasticjobZookeeper } from './scheduler/elasticjob-zookeeper.js';
 import { genericZookeeper } from './generic/zookeeper.js';
+import { etcdProvider } from './registry/etcd.js';
+import { rabbitmqProvider } from './mq/rabbitmq.js';
+import { rocketmqProvider } from './mq/rocketmq.js';
 
 /** Every provider type graywave knows: one line per provider. */
 export const providerTypes: ProviderType[] = [
@@ -26,6 +29,9 @@ export const providerTypes: ProviderType[] = [
   ltsZookeeper,
   elasticjobZookeeper,
   genericZookeeper,
+  etcdProvider,
+  rabbitmqProvider,
+  rocketmqProvider,
 ];
 
 export function findProviderType(type: string): ProviderType | undefined {
