@@ -1,6 +1,7 @@
 import type { ProviderType } from './types.js';
 import { nginxProvider } from './lb/nginx.js';
 import { haproxyProvider } from './lb/haproxy.js';
+import { f5Provider } from './lb/f5.js';
 import { prometheusMonitor } from './monitor/prometheus.js';
 import { metricsMonitor } from './monitor/metrics.js';
 import { elasticsearchMonitor } from './monitor/elasticsearch.js';
@@ -25,6 +26,7 @@ export const providerTypes: ProviderType[] = [
   httpProviderType,
   nginxProvider,
   haproxyProvider,
+  f5Provider,
   dubboZookeeper,
   ltsZookeeper,
   elasticjobZookeeper,
