@@ -4,7 +4,10 @@ import { createEtcdProvider, etcdOptions, etcdProvider, type EtcdHooks } from '.
 import type { Provider } from '../../src/providers/types.js';
 import { makeContext, makeEnv, makeHost } from '../helpers/contexts.js';
 import { hasEtcd, startEtcd, type EtcdServer } from './helpers/etcd.js';
-import { freePort } from './helpers/process.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { main } from '../../src/cli/main.js';
+import { freePort, removeDir, tempDir } from './helpers/process.js';
 
 const has = hasEtcd();
 
@@ -169,5 +172,46 @@ describe.skipIf(!has)('etcd provider against a real etcd', () => {
     const check = await dead.isDrained(ctx());
     expect(check.done).toBe(false);
     expect(check.observed).toMatch(new RegExp(`127.0.0.1:${port}`));
+  });
+
+  it('a released host ends restored and GREEN on its lease; rollback undoes relabel too', async () => {
+    const keys = ['127.0.0.51', '127.0.0.52'].map((a) => `/services/order/${a}:8080`);
+    const lease = client.lease(120, { autoKeepAlive: false });
+    const id = await lease.grant();
+    for (const k of keys) await lease.put(k).value(JSON.stringify({ weight: 100, group: 'BLUE' }));
+    const dir = tempDir('etcd-e2e');
+    const file = join(dir, 'release.yaml');
+    writeFileSync(
+      file,
+      [
+        'name: etcd-e2e',
+        'version: "2.0.0"',
+        'group: GREEN',
+        'hosts:',
+        '  - { name: app-51, address: 127.0.0.51 }',
+        '  - { name: app-52, address: 127.0.0.52 }',
+        'transport: { type: local }',
+        'waves: { size: 100%, concurrency: 2, maxFailures: 0, pause: none }',
+        'providers:',
+        '  reg:',
+        '    type: etcd',
+        `    endpoints: [${etcd.endpoint}]`,
+        '    key: /services/order/{{host.address}}:8080',
+        '    mode: weight',
+        '    groupField: group',
+        'steps:',
+        '  - drain: reg',
+        '  - run: "true"',
+        '  - relabel: { provider: reg }',
+        '  - restore: reg',
+        '',
+      ].join('\n'),
+    );
+    expect(await main(['node', 'graywave', 'run', file, '--yes', '--plain'])).toBe(0);
+    for (const k of keys) expect(await readKey(k)).toEqual({ value: { weight: 100, group: 'GREEN' }, lease: id });
+
+    expect(await main(['node', 'graywave', 'rollback', file, '--all', '--yes', '--plain'])).toBe(0);
+    for (const k of keys) expect(await readKey(k)).toEqual({ value: { weight: 100, group: 'BLUE' }, lease: id });
+    removeDir(dir);
   });
 });
