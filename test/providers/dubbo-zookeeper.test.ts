@@ -1,0 +1,160 @@
+import YAML from 'yaml';
+import { describe, expect, it } from 'vitest';
+import {
+  addConfigItem,
+  addTagAddresses,
+  drainItem,
+  dubboZookeeper,
+  effectiveOf,
+  javaUrlDecode,
+  javaUrlEncode,
+  parseDubboUrl,
+  removeConfigItem,
+  removeTagAddresses,
+  serviceKey,
+} from '../../src/providers/registry/dubbo-zookeeper.js';
+import { elasticjobZookeeper } from '../../src/providers/scheduler/elasticjob-zookeeper.js';
+import { ltsZookeeper, runningCount } from '../../src/providers/scheduler/lts-zookeeper.js';
+import { genericZookeeper } from '../../src/providers/generic/zookeeper.js';
+
+describe('javaUrlEncode (java.net.URLEncoder, UTF-8)', () => {
+  it.each([
+    ['dubbo://10.0.0.5:20880/com.foo.BarService?a=1&b=x,y', 'dubbo%3A%2F%2F10.0.0.5%3A20880%2Fcom.foo.BarService%3Fa%3D1%26b%3Dx%2Cy'],
+    ['a b', 'a+b'],
+    ["keep.-*_ but !'()~", "keep.-*_+but+%21%27%28%29%7E"],
+    ['中文', '%E4%B8%AD%E6%96%87'],
+    ['😀', '%F0%9F%98%80'],
+    ['lone \uD800 surrogate', 'lone+%3F+surrogate'],
+    ['%+', '%25%2B'],
+  ])('%s', (input, encoded) => {
+    expect(javaUrlEncode(input)).toBe(encoded);
+  });
+
+  it('decodes what it encodes, and + as space', () => {
+    const s = "dubbo://h:1/i?methods=a,b&x=hello world!'()~*";
+    expect(javaUrlDecode(javaUrlEncode(s))).toBe(s);
+    expect(javaUrlDecode('a+b%2Bc')).toBe('a b+c');
+  });
+});
+
+describe('Dubbo URLs', () => {
+  it('parses host, port, interface and params; service key includes group and version', () => {
+    const u = parseDubboUrl('dubbo://10.0.0.5:20880/com.foo.BarService?application=bar&group=g1&version=1.0.0&weight=100&methods=a,b')!;
+    expect(u).toMatchObject({ protocol: 'dubbo', host: '10.0.0.5', port: 20880, path: 'com.foo.BarService' });
+    expect(u.params).toMatchObject({ application: 'bar', methods: 'a,b', weight: '100' });
+    expect(serviceKey(u)).toBe('g1/com.foo.BarService:1.0.0');
+    expect(parseDubboUrl('override://0.0.0.0/com.foo.X?weight=0')).toMatchObject({ host: '0.0.0.0', port: 0 });
+    expect(parseDubboUrl('not a url')).toBeUndefined();
+  });
+
+  it('effective weight: default 100, 2.6 overrides by host/port, 2.7 rule items by address and enabled flags', () => {
+    const u = parseDubboUrl('dubbo://10.0.0.5:20880/com.foo.S?application=a&interface=com.foo.S')!;
+    expect(effectiveOf(u, [], undefined)).toEqual({ weight: 100, disabled: false });
+    const ov = (s: string) => parseDubboUrl(s)!;
+    expect(effectiveOf(u, [ov('override://10.0.0.5:20880/com.foo.S?weight=0&enabled=true')], undefined).weight).toBe(0);
+    expect(effectiveOf(u, [ov('override://10.0.0.5:20881/com.foo.S?weight=0')], undefined).weight).toBe(100);
+    expect(effectiveOf(u, [ov('override://10.0.0.5:20880/com.foo.S?weight=0&enabled=false')], undefined).weight).toBe(100);
+    expect(effectiveOf(u, [ov('override://0.0.0.0/com.foo.S?disabled=true')], undefined).disabled).toBe(true);
+    const rule = (items: unknown[], enabled = true) => ({ enabled, configs: items });
+    expect(effectiveOf(u, [], rule([{ addresses: ['10.0.0.5:20880'], side: 'provider', parameters: { weight: 0 } }])).weight).toBe(0);
+    expect(effectiveOf(u, [], rule([{ addresses: ['10.0.0.5:20880'], side: 'provider', parameters: { weight: 0 } }], false)).weight).toBe(100);
+    expect(effectiveOf(u, [], rule([{ addresses: ['10.0.0.6:20880'], parameters: { weight: 0 } }])).weight).toBe(100);
+    expect(effectiveOf(u, [], rule([{ addresses: ['10.0.0.5'], side: 'consumer', parameters: { weight: 0 } }])).weight).toBe(100);
+    expect(effectiveOf(u, [], rule([{ type: 'weight', enabled: false, addresses: ['10.0.0.5'], parameters: { weight: 0 } }])).weight).toBe(100);
+    expect(effectiveOf(u, [], rule([{ services: ['com.foo.Other'], parameters: { weight: 0 } }])).weight).toBe(100);
+  });
+});
+
+const FOREIGN = `# ops rule
+configVersion: v2.7
+scope: application
+key: app
+enabled: true
+configs:
+- addresses: ["10.0.0.9:20880"]
+  side: provider
+  parameters: {timeout: 1000}
+`;
+
+describe('configurator rule merging', () => {
+  const item = drainItem(['10.0.0.5:20880'], 'weight');
+
+  it('appends the item, keeps foreign items and comments, records the original, and gives back the exact bytes', () => {
+    const drained = addConfigItem(FOREIGN, 'app', item, 'rule')!;
+    expect(drained).toMatch(/^# graywave-baseline: \S+\n/);
+    expect(drained).toContain('# ops rule');
+    const parsed = YAML.parse(drained.replace(/^.*\n/, ''));
+    expect(parsed.configs).toEqual([{ addresses: ['10.0.0.9:20880'], side: 'provider', parameters: { timeout: 1000 } }, item]);
+    expect(addConfigItem(drained, 'app', item, 'rule')).toBeUndefined(); // already there
+    expect(removeConfigItem(drained, 'app', item, 'rule')).toEqual({ kind: 'write', text: FOREIGN });
+  });
+
+  it('two hosts: the first restore keeps the other host, the last one gives back the exact original', () => {
+    const other = drainItem(['10.0.0.6:20880'], 'weight');
+    const both = addConfigItem(addConfigItem(FOREIGN, 'app', item, 'rule')!, 'app', other, 'rule')!;
+    const one = removeConfigItem(both, 'app', item, 'rule')!;
+    expect(one.kind).toBe('write');
+    const text = (one as { text: string }).text;
+    expect(YAML.parse(text.replace(/^.*\n/, '')).configs).toHaveLength(2);
+    expect(removeConfigItem(text, 'app', other, 'rule')).toEqual({ kind: 'write', text: FOREIGN });
+  });
+
+  it('a rule that did not exist is deleted again; a rule someone changed meanwhile is kept with the change', () => {
+    const created = addConfigItem(undefined, 'app', item, 'rule')!;
+    expect(YAML.parse(created.replace(/^.*\n/, ''))).toMatchObject({ configVersion: 'v2.7', scope: 'application', key: 'app', enabled: true });
+    expect(removeConfigItem(created, 'app', item, 'rule')).toEqual({ kind: 'delete' });
+    const drained = addConfigItem(FOREIGN, 'app', item, 'rule')!;
+    const edited = drained.replace('timeout: 1000', 'timeout: 2000');
+    const r = removeConfigItem(edited, 'app', item, 'rule') as { kind: 'write'; text: string };
+    expect(r.text).toContain('timeout: 2000');
+    expect(r.text).not.toContain('weight: 0');
+  });
+
+  it('refuses rules it cannot read or that are switched off', () => {
+    expect(() => addConfigItem('configs: [unclosed', 'app', item, 'rule X')).toThrow(/rule X is not a YAML rule/);
+    expect(() => addConfigItem(FOREIGN.replace('enabled: true', 'enabled: false'), 'app', item, 'rule X')).toThrow(/switched off/);
+  });
+
+  it('disable mode and restricted services', () => {
+    expect(drainItem(['a:1'], 'disable', ['com.foo.S'])).toEqual({ addresses: ['a:1'], side: 'provider', services: ['com.foo.S'], parameters: { disabled: true } });
+  });
+});
+
+describe('tag-router merging', () => {
+  const TAGS = 'key: app\nenabled: true\ntags:\n- name: blue\n  addresses: ["10.0.0.9:20880"]\n';
+  it('adds to a new tag, removes again, original bytes back', () => {
+    const r = addTagAddresses(TAGS, 'app', 'GREEN', ['10.0.0.5:20880'], 'tags');
+    expect(r).toMatchObject({ added: ['10.0.0.5:20880'], createdTag: true });
+    expect(YAML.parse(r.text!.replace(/^.*\n/, '')).tags[1]).toEqual({ name: 'GREEN', addresses: ['10.0.0.5:20880'] });
+    expect(addTagAddresses(r.text, 'app', 'GREEN', ['10.0.0.5:20880'], 'tags')).toMatchObject({ text: undefined, added: [] });
+    expect(removeTagAddresses(r.text!, 'app', 'GREEN', ['10.0.0.5:20880'], false, 'tags')).toEqual({ kind: 'write', text: TAGS });
+  });
+  it('an existing tag keeps its foreign addresses', () => {
+    const r = addTagAddresses(TAGS, 'app', 'blue', ['10.0.0.5:20880'], 'tags');
+    expect(r.createdTag).toBe(false);
+    const back = removeTagAddresses(r.text!, 'app', 'blue', ['10.0.0.5:20880'], false, 'tags');
+    expect(back).toEqual({ kind: 'write', text: TAGS });
+  });
+});
+
+describe('options', () => {
+  it('are strict and pin the issue names', () => {
+    expect(dubboZookeeper.options.safeParse({ connect: 'zk:2181', application: 'a', stlye: 'x' }).success).toBe(false);
+    const o = dubboZookeeper.options.parse({ connect: 'zk1:2181,zk2:2181', application: 'order-service' });
+    expect(o).toMatchObject({ root: '/dubbo', style: 'config-rule', mode: 'weight', allowDrainLast: false, connectTimeout: 5000, sessionTimeout: 30000 });
+    expect(dubboZookeeper.options.safeParse({ connect: 'zk', application: 'a', style: 'override' }).success).toBe(false);
+    expect(ltsZookeeper.options.safeParse({ connect: 'zk', cluster: 'c', runningCheck: { command: 'x', http: 'y' } }).success).toBe(false);
+    expect(ltsZookeeper.options.safeParse({ connect: 'zk', cluster: 'c', marker: 'relative' }).success).toBe(false);
+    expect(elasticjobZookeeper.options.safeParse({ connect: 'zk', namespace: 'n', job: ['x'] }).success).toBe(false);
+    expect(genericZookeeper.options.parse({ connect: 'zk', path: '/x/{{host.name}}' })).toMatchObject({ mode: 'create', value: '' });
+  });
+  it('running-jobs parsing never turns garbage into 0', () => {
+    expect(runningCount(' 0\n')).toBe(0);
+    expect(runningCount('3')).toBe(3);
+    expect(runningCount('')).toBeUndefined();
+    expect(runningCount('none')).toBeUndefined();
+    expect(runningCount('{"data":{"running":0}}', 'data.running')).toBe(0);
+    expect(runningCount('{"data":{}}', 'data.running')).toBeUndefined();
+    expect(runningCount('<html>', 'data.running')).toBeUndefined();
+  });
+});
