@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
+import { demoCommand } from './demo.js';
+import { sandboxCommand } from './sandbox.js';
 
 /** Commands that live in their own modules (sandbox, demo …): one line each. */
 export function extraCommands(): Command[] {
-  return [];
+  return [sandboxCommand(), demoCommand()];
 }

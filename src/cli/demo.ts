@@ -1,0 +1,151 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { runRelease } from '../app/run.js';
+import type { EngineEvent } from '../engine/events.js';
+import { EXIT, GraywaveError } from '../errors.js';
+import type { LoadStats } from '../sandbox/loadgen.js';
+import { down, fault, hubCall, isUp, loadConfig, SANDBOX_DIR_ENV, status, up } from '../sandbox/supervisor.js';
+
+/**
+ * `graywave demo`: one command, no servers to install. Brings the sandbox up, releases the bundled
+ * playbooks/demo.yaml on it under steady load, prints what happened, and brings the sandbox down.
+ * A halted demo leaves the sandbox up so that `graywave resume` / `graywave rollback` can be tried on it.
+ */
+
+/** The package root (holds playbooks/ and bin/), from dist/cli or src/cli. */
+function packageRoot(): string {
+  return resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+}
+
+interface FleetShape {
+  hosts: number;
+  net: string;
+  hostPort: number;
+  registryPort: number;
+}
+
+/** The sandbox must match the playbook's addresses: read them from the playbook rather than assume them. */
+function fleetOf(file: string): FleetShape {
+  const doc = parse(readFileSync(file, 'utf8')) as {
+    hosts?: { address?: string; vars?: { port?: number } }[];
+    providers?: Record<string, { type?: string; url?: string }>;
+  };
+  const hosts = doc.hosts ?? [];
+  const first = hosts[0]?.address ?? '';
+  const m = /^(127\.\d{1,3}\.\d{1,3})\.\d{1,3}$/.exec(first);
+  if (!m) throw new GraywaveError(`${file}: the demo needs hosts on loopback addresses (127.x.y.z), found ${JSON.stringify(first)}`, EXIT.usage);
+  const nacos = Object.values(doc.providers ?? {}).find((p) => p?.type === 'nacos');
+  const registryPort = nacos?.url ? Number(new URL(nacos.url).port || 8848) : 8848;
+  return { hosts: hosts.length, net: m[1]!, hostPort: Number(hosts[0]?.vars?.port ?? 8080), registryPort };
+}
+
+/** `KIND:HOST[:ARG]`, e.g. deploy:h05, errors:h03:0.5, stuck:h02. */
+function parseFault(v: string, acc: { host: string; spec: string }[] = []) {
+  const [kind, host, ...rest] = v.split(':');
+  if (!kind || !host) throw new InvalidArgumentError('use KIND:HOST[:ARG], e.g. deploy:h05 or errors:h03:0.5');
+  return [...acc, { host, spec: rest.length ? `${kind}:${rest.join(':')}` : kind }];
+}
+
+export interface DemoSummary {
+  event: 'demo.summary';
+  hosts: number;
+  waves: number;
+  requests: number;
+  failedRequests: number;
+  green: number;
+  version: string;
+  ms: number;
+  exitCode: number;
+}
+
+export function demoCommand(): Command {
+  return new Command('demo')
+    .description('rehearse a gray release on a sandbox fleet of 8 local host processes under steady load, in one command')
+    .option('--fault <KIND:HOST[:ARG]>', 'inject a fault (repeatable): deploy:h05, health:h05, stuck:h03, errors:h04:0.5', parseFault)
+    .option('--rps <n>', 'load: requests per second through the router', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('--rps must be a whole number >= 1');
+      return n;
+    }, 50)
+    .option('--json', 'JSON lines: the engine events, then {"event":"demo.summary",…}')
+    .option('--plain', 'plain progress lines instead of the live view')
+    .option('--keep', 'leave the sandbox up after a successful demo')
+    .option('--router-port <port>', 'router port on the hub address', (v) => Number(v), 8000)
+    .option('--playbook <file>', 'release another playbook on the sandbox (same shape as playbooks/demo.yaml)')
+    .option('--state-dir <dir>', 'where release state lives (default: .graywave next to the playbook)')
+    .action(async (o) => {
+      const json = !!o.json;
+      // In JSON mode stdout carries only JSON lines: our own messages go to stderr.
+      const say = (line: string) => (json ? process.stderr : process.stdout).write(line + '\n');
+      const file = resolve(o.playbook ?? join(packageRoot(), 'playbooks', 'demo.yaml'));
+      if (!existsSync(file)) throw new GraywaveError(`playbook ${file} not found`, EXIT.usage);
+      const shape = fleetOf(file);
+      // Next to the release state, so `graywave resume <playbook>` later finds the same sandbox from the playbook's
+      // directory (sandboxDir walks up from the cwd of each step) without any environment.
+      const dir = process.env[SANDBOX_DIR_ENV] ? resolve(process.env[SANDBOX_DIR_ENV]!) : join(dirname(file), '.graywave', 'sandbox');
+      process.env[SANDBOX_DIR_ENV] = dir; // the engine's step commands inherit it
+
+      if (isUp(dir)) {
+        say(`an earlier demo sandbox is still up in ${dir}: replacing it`);
+        await down({ dir });
+      }
+      say(`starting the sandbox: ${shape.hosts} hosts on ${shape.net}.1…${shape.net}.${shape.hosts}, registry and router on ${shape.net}.100`);
+      const c = await up({ dir, hosts: shape.hosts, net: shape.net, hostPort: shape.hostPort, registryPort: shape.registryPort, routerPort: o.routerPort, rps: o.rps, log: say });
+      for (const f of (o.fault ?? []) as { host: string; spec: string }[]) say(`fault: ${await fault({ dir, host: f.host, spec: f.spec })}`);
+      await hubCall(c, 'loadgen/reset', 'POST');
+
+      let waves = 0;
+      const onEvent = (e: EngineEvent) => {
+        if (e.event === 'run.start' || e.event === 'run.done') waves = e.waves;
+      };
+      const started = Date.now();
+      const code = await runRelease({ file, stateDir: o.stateDir, yes: true, output: json ? 'json' : o.plain ? 'plain' : 'auto', onEvent, force: true });
+
+      // Let requests already on their way finish, so the counts are final.
+      const load = await hubCall<LoadStats>(loadConfig(dir), 'loadgen/settle', 'POST');
+      const s = await status({ dir });
+      const pb = parse(readFileSync(file, 'utf8')) as { version?: unknown; group?: string };
+      const version = String(pb.version ?? '');
+      const greenGroup = pb.group ?? 'GREEN';
+      const green = s.hosts.filter((h) => h.running && h.group === greenGroup && h.registeredGroup === greenGroup).length;
+      const versions = [...new Set(s.hosts.map((h) => h.version))];
+      const summary: DemoSummary = {
+        event: 'demo.summary',
+        hosts: s.hosts.length,
+        waves,
+        requests: load.ok + load.failed,
+        failedRequests: load.failed,
+        green,
+        version: versions.length === 1 ? versions[0]! : versions.join(','),
+        ms: Date.now() - started,
+        exitCode: code,
+      };
+
+      const pbArg = relative(process.cwd(), file) || file;
+      const stateArg = o.stateDir ? ` --state-dir ${o.stateDir}` : '';
+      if (json) {
+        process.stdout.write(JSON.stringify(summary) + '\n');
+      } else {
+        say('');
+        say(`demo ${code === 0 ? 'done' : code === 4 ? 'paused' : 'halted'} in ${(summary.ms / 1000).toFixed(1)}s: ${summary.waves} waves, ${summary.hosts} hosts, ${summary.green} GREEN on ${summary.version}`);
+        say(`requests served during the release: ${summary.requests}, failed: ${summary.failedRequests}`);
+        for (const f of load.failures.slice(-5)) say(`  failed request at ${f.at}: ${f.status ? `HTTP ${f.status} ` : ''}${f.error}`);
+      }
+      if (code === 0 && !o.keep) {
+        await down({ dir });
+        say('sandbox down');
+      } else {
+        say(code === 0 ? `the sandbox stays up (--keep): graywave sandbox status --dir ${relative(process.cwd(), dir) || dir}` : 'the sandbox stays up, as a real fleet would, so you can try:');
+        if (code !== 0) {
+          say(`  graywave resume ${pbArg}${stateArg}      # continue where it stopped`);
+          say(`  graywave rollback ${pbArg}${stateArg}    # undo the release on the hosts it touched`);
+          say(`  graywave sandbox status --dir ${relative(process.cwd(), dir) || dir}`);
+          say(`  graywave sandbox down --dir ${relative(process.cwd(), dir) || dir}`);
+        }
+      }
+      if (code !== 0) throw new GraywaveError(`demo ${code === 4 ? 'paused' : 'halted'} (exit ${code})`, code);
+    });
+}
