@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Secrets } from '../util/secrets.js';
 import { LocalTransport } from './local.js';
+import { SshTransport, sshTransportOptions } from './ssh.js';
 import type { ExecOptions, Transport } from './types.js';
 import type { Host } from '../playbook/types.js';
 
@@ -14,6 +15,7 @@ export interface TransportType {
 /** Every transport graywave knows: one line per transport. */
 export const transportTypes: TransportType[] = [
   { type: 'local', options: z.object({}).strict(), create: (_o, env) => new LocalTransport(env.dir) },
+  { type: 'ssh', options: sshTransportOptions, create: (o, env) => new SshTransport(o, env) },
 ];
 
 export function findTransportType(type: string): TransportType | undefined {
