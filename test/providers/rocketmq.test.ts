@@ -149,9 +149,11 @@ describe('rocketmq provider', () => {
     const call = { http: 'http://x/s', method: 'POST' };
     expect(() => rocketmqOptions.parse({ suspend: call, resume: call, check: { mqadmin: '/m', namesrv: 'ns:9876', groups: ['g'] } })).not.toThrow();
     expect(() => rocketmqOptions.parse({ suspend: call, resume: call, check: { dashboard: 'http://d:8082', groups: ['g'], brokers: ['b:10911'] } })).not.toThrow();
-    expect(() => rocketmqOptions.parse({ suspend: call, resume: call, check: { mqadmin: '/m', namesrv: 'ns', groups: [] } })).toThrow();
+    expect(() => rocketmqOptions.parse({ suspend: call, resume: call, check: { mqadmin: '/m', namesrv: 'ns', groups: [] } })).toThrow(/groups/);
+    expect(() => rocketmqOptions.parse({ suspend: call, resume: call, check: { dashboard: 'http://d:8082', groups: ['g'] } })).toThrow(/brokers/);
+    expect(() => rocketmqOptions.parse({ suspend: call, resume: call, check: { groups: ['g'] } })).toThrow(/either mqadmin .* or dashboard/);
     expect(() => rocketmqOptions.parse({ suspend: call, check: { mqadmin: '/m', namesrv: 'ns', groups: ['g'] } })).toThrow(/resume/);
-    expect(() => rocketmqOptions.parse({ suspend: call, resume: call, check: { mqadmin: '/m', namesrv: 'ns', groups: ['g'], nope: 1 } })).toThrow();
+    expect(() => rocketmqOptions.parse({ suspend: call, resume: call, check: { mqadmin: '/m', namesrv: 'ns', groups: ['g'], nope: 1 } })).toThrow(/nope/);
   });
 
   it('parses the consumerConnection table by its header, including an overflowing ClientId', () => {

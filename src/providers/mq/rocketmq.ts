@@ -45,11 +45,29 @@ const dashboardCheck = z
   })
   .strict();
 
+type MqadminCheck = z.infer<typeof mqadminCheck>;
+type DashboardCheck = z.infer<typeof dashboardCheck>;
+
+/** One of the two checks, chosen by its key, so that errors point at the right fields (a plain union only says "invalid input"). */
+const checkSchema = z
+  .object({})
+  .passthrough()
+  .transform((value, ctx): MqadminCheck | DashboardCheck => {
+    if (!('mqadmin' in value) && !('dashboard' in value)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'check needs either mqadmin (with namesrv, groups) or dashboard (with groups, brokers)' });
+      return z.NEVER;
+    }
+    const parsed = 'dashboard' in value ? dashboardCheck.safeParse(value) : mqadminCheck.safeParse(value);
+    if (parsed.success) return parsed.data;
+    for (const issue of parsed.error.issues) ctx.addIssue(issue as z.IssueData);
+    return z.NEVER;
+  });
+
 export const rocketmqOptions = z
   .object({
     suspend: httpCallSchema,
     resume: httpCallSchema,
-    check: z.union([mqadminCheck, dashboardCheck]),
+    check: checkSchema,
     /** The address the broker sees for this host's client (ClientAddr / the IP in ClientId). */
     clientAddress: z.string().min(1).default('{{host.address}}'),
   })
@@ -114,7 +132,7 @@ export function createRocketmqProvider(options: RocketmqOptions, env: ProviderEn
   /** The clients of one group, or a reason why they are unknown. */
   type Listing = { clients: RocketmqClient[] } | { unknown: string };
 
-  async function viaMqadmin(ctx: ProviderContext, c: z.infer<typeof mqadminCheck>, group: string): Promise<Listing> {
+  async function viaMqadmin(ctx: ProviderContext, c: MqadminCheck, group: string): Promise<Listing> {
     const args = [c.mqadmin, 'consumerConnection', '-n', c.namesrv, '-g', group, ...(c.broker ? ['-b', c.broker] : [])];
     const transport = c.at === 'host' ? ctx.transport : local;
     const res = await transport.exec(ctx.host, quote(args), { timeoutMs: c.timeout, signal: ctx.signal });
@@ -128,7 +146,7 @@ export function createRocketmqProvider(options: RocketmqOptions, env: ProviderEn
     return { unknown: `mqadmin consumerConnection -g ${group} (${c.at === 'host' ? `on ${ctx.host.name}` : 'local'}): ${why}: ${last.slice(0, 200)}` };
   }
 
-  async function viaDashboard(ctx: ProviderContext, c: z.infer<typeof dashboardCheck>, group: string): Promise<Listing> {
+  async function viaDashboard(ctx: ProviderContext, c: DashboardCheck, group: string): Promise<Listing> {
     const base = c.dashboard.replace(/\/+$/, '');
     const clients: RocketmqClient[] = [];
     for (const broker of c.brokers) {
