@@ -13,6 +13,7 @@ import { replay, type RunState } from '../journal/replay.js';
 import { buildPlan, type Plan } from '../plan/build.js';
 import { loadPlaybook } from '../playbook/load.js';
 import type { Playbook } from '../playbook/types.js';
+import type { Transport } from '../transport/types.js';
 import { jsonRenderer, plainRenderer } from '../render/lines.js';
 import { listrRenderer } from '../render/listr.js';
 import { createTransport } from '../transport/index.js';
@@ -33,6 +34,8 @@ export interface ReleaseRequest {
   reason?: string;
   /** Aborting halts the release cleanly at the next safe point (Ctrl-C). */
   signal?: AbortSignal;
+  /** Use this transport instead of the playbook's (the in-process simulated fleet of `graywave demo --simulated`). */
+  transport?: Transport;
 }
 
 export function releaseDir(pb: Playbook, stateDir?: string): string {
@@ -130,7 +133,7 @@ async function open(req: ReleaseRequest, command: string, mode: 'run' | 'existin
       state = replay(journal.records);
     }
     const secrets = new Secrets(pb.dir);
-    const transport = createTransport(pb.transport, { dir: pb.dir, secrets });
+    const transport = req.transport ?? createTransport(pb.transport, { dir: pb.dir, secrets });
     const providers = new ProviderSet(pb, { dir: pb.dir, secrets, transport });
     const view = renderer(req.output ?? 'auto', plan, req.onEvent);
     const signal = req.signal ?? new AbortController().signal;
