@@ -48,7 +48,7 @@ class GenericZookeeper implements Provider {
         ctx.log(`zookeeper: ${path} already exists${created ? '' : ' (not created by graywave: left in place on restore)'}`);
         return { mode: 'create', path, created };
       }
-      await this.zk.createWithParents(path, value, CREATED_BY_GRAYWAVE);
+      await withCas(this.label, `drain ${ctx.host.name}`, () => this.zk.createWithParents(path, value, CREATED_BY_GRAYWAVE));
       ctx.log(`zookeeper: created ${path}`);
       return { mode: 'create', path, created: true };
     }

@@ -3,7 +3,7 @@ import { ProviderError } from '../../errors.js';
 import { http } from '../../transport/http.js';
 import { duration } from '../../util/duration.js';
 import type { Check, Provider, ProviderContext, ProviderType } from '../types.js';
-import { CREATED_BY_GRAYWAVE, Zk, removeOurEmptyParents, zkConnectionOptions, zkJoin, zkOptionsOf } from '../zk.js';
+import { CREATED_BY_GRAYWAVE, Zk, removeOurEmptyParents, withCas, zkConnectionOptions, zkJoin, zkOptionsOf } from '../zk.js';
 
 /*
  * LTS (light-task-scheduler) TaskTrackers (reference protocols.md §5.1).
@@ -106,7 +106,8 @@ class LtsZookeeper implements Provider {
       return { marker, created: ours };
     }
     const data = JSON.stringify({ by: MARKER_BY, host: ctx.host.name, at: new Date().toISOString() });
-    await this.zk.createWithParents(marker, data, CREATED_BY_GRAYWAVE);
+    // Another host's restore may remove the shared OFFLINE folder between our check and our create: redo then.
+    await withCas(this.label, `drain ${ctx.host.name}`, () => this.zk.createWithParents(marker, data, CREATED_BY_GRAYWAVE));
     ctx.log(`lts: offline marker ${marker} created`);
     return { marker, created: true };
   }
