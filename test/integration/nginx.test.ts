@@ -171,6 +171,19 @@ describe('nginx provider edit logic (fake test/reload commands, no nginx needed)
     }
   });
 
+  it('refuses to edit a file the transport could not read whole (output is bounded at 64 KiB)', async () => {
+    const dir = tempDir('nginx-logic');
+    try {
+      const big = `${'# padding '.repeat(8000)}\n${conf(['10.0.0.1:80'])}`;
+      writeFileSync(join(dir, 'app.conf'), big);
+      const provider = create({ config: 'app.conf', upstream: 'app', server: '10.0.0.1:80', test: 'true', reload: 'true', checkWorkers: false }, makeEnv({ dir }));
+      await expect(provider.drain(makeContext())).rejects.toThrow(/read \d+ of 80042 bytes of the config; keep the upstream in a smaller file/);
+      expect(readFileSync(join(dir, 'app.conf'), 'utf8')).toBe(big);
+    } finally {
+      removeDir(dir);
+    }
+  });
+
   it('rejects unknown options and relative configs for remote places', () => {
     expect(nginxProvider.options.safeParse({ config: 'a', upstream: 'u', server: 's', weight: 0 }).success).toBe(false);
     expect(() => create({ at: ['10.0.0.9'], config: 'rel.conf', upstream: 'u', server: 's' })).toThrow(/must be an absolute path/);

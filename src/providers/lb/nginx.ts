@@ -108,11 +108,13 @@ class NginxProvider implements Provider {
   /** The whole file, refusing a partial read (transports keep a bounded amount of output) or undecodable bytes. */
   private async read(p: Place, ctx: ProviderContext): Promise<string> {
     const q = quote([this.config]);
-    const res = await this.exec(p, ctx, `wc -c < ${q} && cat -- ${q}`);
+    // Size last: a transport that bounds output keeps the tail, so a cut-off read is still detected.
+    const res = await this.exec(p, ctx, `cat -- ${q} && printf '\\n%s\\n' "$(wc -c < ${q})"`);
     if (res.code !== 0) throw new ProviderError(`${this.where(p, ctx)}: cannot read the config (${why(res)}); check \`config\` and the permissions`, false);
-    const nl = res.stdout.indexOf('\n');
-    const size = Number(res.stdout.slice(0, nl).trim());
-    const text = res.stdout.slice(nl + 1);
+    const body = res.stdout.replace(/\n$/, '');
+    const nl = body.lastIndexOf('\n');
+    const size = Number(body.slice(nl + 1).trim());
+    const text = body.slice(0, Math.max(nl, 0));
     if (text.includes('\uFFFD')) throw new ProviderError(`${this.where(p, ctx)}: the config is not valid UTF-8; graywave edits it only when it can write it back byte-for-byte`, false);
     if (Buffer.byteLength(text) !== size) {
       throw new ProviderError(`${this.where(p, ctx)}: read ${Buffer.byteLength(text)} of ${size} bytes of the config; keep the upstream in a smaller file of its own (include it from the main config)`, false);
