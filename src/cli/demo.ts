@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
@@ -101,6 +101,13 @@ export function demoCommand(): Command {
       const onEvent = (e: EngineEvent) => {
         if (e.event === 'run.start' || e.event === 'run.done') waves = e.waves;
       };
+      // A fresh demo starts from a clean journal: the previous demo's state is set aside (a finished journal of the
+      // same plan would otherwise make this run "already done").
+      const releaseDir = join(resolve(o.stateDir ?? join(dirname(file), '.graywave')), String((parse(readFileSync(file, 'utf8')) as { name?: unknown }).name ?? 'demo'));
+      if (existsSync(releaseDir)) {
+        rmSync(`${releaseDir}.previous`, { recursive: true, force: true });
+        renameSync(releaseDir, `${releaseDir}.previous`);
+      }
       const started = Date.now();
       const code = await runRelease({ file, stateDir: o.stateDir, yes: true, output: json ? 'json' : o.plain ? 'plain' : 'auto', onEvent, force: true });
 
