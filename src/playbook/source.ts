@@ -12,7 +12,8 @@ export class Source {
   constructor(readonly file: string, text: string) {
     this.doc = parseDocument(text, { lineCounter: this.lines, uniqueKeys: true, prettyErrors: false });
     for (const e of [...this.doc.errors, ...this.doc.warnings]) {
-      const at = e.linePos?.[0] ?? { line: 1, col: 1 };
+      // With prettyErrors off the library leaves linePos unset: place the error from its offset ourselves.
+      const at = e.linePos?.[0] ?? (e.pos?.[0] !== undefined ? this.lines.linePos(e.pos[0]) : { line: 1, col: 1 });
       this.issues.push({ file, line: at.line, col: at.col, message: e.message.split('\n')[0]! });
     }
   }
