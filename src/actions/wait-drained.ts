@@ -49,6 +49,10 @@ function reasonOf(err: unknown): string {
 async function waitDrained(ctx: StepContext, p: WaitDrainedParams): Promise<{ value: number; polls: number; ms: number }> {
   const monitor = ctx.monitor(p.monitor);
   const query = ctx.render(p.query);
+  // `or vector(0)` turns "no series" (target down, label typo) into a zero that would pass: allowed, but said.
+  if (/\bor\s+vector\s*\(\s*0\s*\)/.test(query)) {
+    ctx.log(`waitDrained ${p.monitor}: warning: "or vector(0)" makes missing data read as 0; prefer a query that can be empty`);
+  }
   const started = Date.now();
   // Stop at our own timeout, or a little earlier when the engine's step deadline (ms left) is nearer, so the
   // failure names the last reading instead of a bare "step timed out".

@@ -60,6 +60,15 @@ describe('waitDrained', () => {
     expect(ctx.progressLines[2]).toBe('unknown (no data (empty result)) (0/3 polls <= 0)');
   });
 
+  it('logs a warning when the query turns no data into 0 with "or vector(0)"', async () => {
+    const ctx = makeStepContext({ monitors: { prom: scripted([0]) } });
+    await waitDrainedAction.do(ctx, params({ query: 'sum(rate(x[1m])) or vector(0)' }));
+    expect(ctx.lines[0]).toMatch(/warning: "or vector\(0\)" makes missing data read as 0/);
+    const quiet = makeStepContext({ monitors: { prom: scripted([0]) } });
+    await waitDrainedAction.do(quiet, params());
+    expect(quiet.lines.some((l) => l.includes('warning'))).toBe(false);
+  });
+
   it('uses the below threshold inclusively', async () => {
     const ctx = makeStepContext({ monitors: { prom: scripted([0.5, 0.01, 0.009, 0.01]) } });
     await waitDrainedAction.do(ctx, params({ below: 0.01 }));
