@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, removeDir, requireBinary, startProcess, tempDir, waitFor, type Server } from './process.js';
+import { freePort, portOpen, removeDir, requireBinary, startProcess, tempDir, waitFor, type Server } from './process.js';
 
 /** The real scripts; the /usr/sbin wrappers would su to the rabbitmq user and log elsewhere. */
 export const RABBITMQ_BIN = '/usr/lib/rabbitmq/bin';
@@ -69,6 +69,10 @@ export async function startRabbitmq(opts: { statsMs?: number } = {}): Promise<Ra
     RABBITMQ_PID_FILE: join(dir, 'rabbitmq.pid'),
     PATH: `${RABBITMQ_BIN}:${process.env.PATH ?? ''}`,
   };
+  // Our own epmd in the foreground, started first: the node registers with it instead of spawning a daemon
+  // (a daemonized epmd outlives the test, and `epmd -kill` refuses while it still lists the killed node).
+  const epmdServer = startProcess('epmd', ['-port', String(epmd)], { dir, name: 'epmd', env: { ERL_EPMD_ADDRESS: '127.0.0.1' } });
+  await waitFor(() => portOpen('127.0.0.1', epmd), 'epmd', { server: epmdServer, timeoutMs: 10_000 });
   const server = startProcess(join(RABBITMQ_BIN, 'rabbitmq-server'), [], { dir, name: 'rabbitmq', env });
   const api = `http://127.0.0.1:${mgmt}`;
   const authorization = 'Basic ' + Buffer.from('guest:guest').toString('base64');
@@ -83,8 +87,6 @@ export async function startRabbitmq(opts: { statsMs?: number } = {}): Promise<Ra
         /* already gone */
       }
     }
-    // epmd daemonizes and would outlive the node; this one is ours alone (own port).
-    spawnSync('epmd', ['-port', String(epmd), '-kill'], { env: { ...process.env, ERL_EPMD_ADDRESS: '127.0.0.1' }, stdio: 'ignore' });
   };
   try {
     await waitFor(async () => (await fetch(`${api}/api/overview`, { headers: { authorization } })).ok, 'rabbitmq management API', {
@@ -95,6 +97,7 @@ export async function startRabbitmq(opts: { statsMs?: number } = {}): Promise<Ra
   } catch (err) {
     killAll();
     await server.stop('SIGKILL', 1000);
+    await epmdServer.stop('SIGKILL', 1000);
     throw err;
   }
   return {
@@ -110,6 +113,7 @@ export async function startRabbitmq(opts: { statsMs?: number } = {}): Promise<Ra
     async stop() {
       killAll();
       await server.stop('SIGTERM', 3000);
+      await epmdServer.stop('SIGKILL', 1000);
       removeDir(dir);
     },
   };
