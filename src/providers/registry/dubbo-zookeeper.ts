@@ -389,16 +389,17 @@ class DubboZookeeper implements Provider {
   private async allProviders(): Promise<Found[]> {
     const folders = (await this.zk.children(this.o.root)) ?? [];
     const wanted = this.o.interfaces ? new Set(this.o.interfaces) : undefined;
+    const scan = folders.filter((f) => !['config', 'metadata', 'mapping'].includes(f) && (!wanted || wanted.has(javaUrlDecode(f)))); // config center / Dubbo 3 dirs
+    // One request per interface, pipelined on the one connection (large registries have thousands of interfaces).
+    const lists = await Promise.all(scan.map((folder) => this.zk.children(zkJoin(this.o.root, folder, 'providers'))));
     const out: Found[] = [];
-    for (const folder of folders) {
+    scan.forEach((folder, i) => {
       const iface = javaUrlDecode(folder);
-      if (wanted && !wanted.has(iface)) continue;
-      if (folder === 'config' || folder === 'metadata' || folder === 'mapping') continue; // config center / Dubbo 3 dirs
-      for (const child of (await this.zk.children(zkJoin(this.o.root, folder, 'providers'))) ?? []) {
+      for (const child of lists[i] ?? []) {
         const url = parseDubboUrl(javaUrlDecode(child));
         if (url) out.push({ folder, iface, url });
       }
-    }
+    });
     return out;
   }
 
