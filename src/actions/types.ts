@@ -21,7 +21,7 @@ export interface StepContext extends ProviderContext {
   savedOf(action: string, provider?: string): unknown;
   /** Report a live value while polling ("12 rps, waiting for 0"). */
   progress(observed: string): void;
-  /** Step timeout left (ms). */
+  /** When the step times out: epoch milliseconds (Date.now() scale). */
   deadline: number;
 }
 

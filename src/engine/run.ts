@@ -35,8 +35,11 @@ export class Engine {
   private readonly hostsByName: Map<string, Host>;
   private readonly logs = new Map<string, HostLog>();
   private readonly release: string;
+  /** Aborts in-flight steps: Ctrl-C, or a failing `watch:` check during a wave. */
+  private signal: AbortSignal;
 
   constructor(private readonly deps: EngineDeps) {
+    this.signal = deps.signal;
     this.state = replay(deps.journal.records);
     this.hostsByName = new Map(deps.playbook.hosts.map((h) => [h.name, h]));
     this.release = deps.playbook.name;
@@ -132,8 +135,20 @@ export class Engine {
       if (this.deps.signal.aborted) return this.halt('interrupted (Ctrl-C)', index, 'graywave resume continues where it stopped');
       await this.record({ type: 'wave', t: now(), wave: index, phase: 'started' });
       this.emit({ event: 'wave.start', release: this.release, wave: index, hosts: hostNames });
-      const failed = await this.runHosts(index, pending);
+      const watch = this.startWatch(index, hostNames);
+      let failed: string[];
+      try {
+        failed = await this.runHosts(index, pending);
+      } finally {
+        await watch.stop();
+        this.signal = this.deps.signal;
+      }
       this.state = replay(this.deps.journal.records);
+      if (watch.failure() && !this.deps.signal.aborted) {
+        this.emit({ event: 'wave.done', release: this.release, wave: index, ms: Date.now() - waveStarted, failed });
+        await this.record({ type: 'wave', t: now(), wave: index, phase: 'verify-failed', detail: watch.failure() });
+        return this.onGateFailure(index, watch.failure()!);
+      }
       if (this.deps.signal.aborted) return this.halt('interrupted (Ctrl-C)', index, 'graywave resume continues where it stopped');
       if (failed.length > playbook.waves.maxFailures) {
         this.emit({ event: 'wave.done', release: this.release, wave: index, ms: Date.now() - waveStarted, failed });
@@ -204,7 +219,7 @@ export class Engine {
     const failed: string[] = [];
     let next = 0;
     const worker = async () => {
-      while (next < names.length && failed.length <= maxFailures && !this.deps.signal.aborted) {
+      while (next < names.length && failed.length <= maxFailures && !this.signal.aborted) {
         const name = names[next++]!;
         const ok = await this.runHost(wave, this.hostsByName.get(name)!);
         if (!ok) failed.push(name);
@@ -270,8 +285,10 @@ export class Engine {
       log.line(`--- ${step.name} (attempt ${attempt}) ---`);
       const ctl = new AbortController();
       const timer = setTimeout(() => ctl.abort(new ProviderError(`timed out after ${formatMs(step.timeoutMs)}`)), step.timeoutMs);
-      const onAbort = () => ctl.abort(new ProviderError('interrupted (Ctrl-C)', false));
-      this.deps.signal.addEventListener('abort', onAbort, { once: true });
+      const waveSignal = this.signal;
+      const onAbort = () => ctl.abort(new ProviderError(waveSignal.reason instanceof Error ? waveSignal.reason.message : 'interrupted', false));
+      if (waveSignal.aborted) onAbort();
+      waveSignal.addEventListener('abort', onAbort, { once: true });
       tail.clear();
       const ctx = this.stepContext(wave, host, step, ctl.signal, t0 + step.timeoutMs, log, tail, previous);
       try {
@@ -292,7 +309,7 @@ export class Engine {
       } catch (err) {
         const reason = ctl.signal.aborted && ctl.signal.reason instanceof Error ? ctl.signal.reason : (err as Error);
         lastError = this.mask(reason.message || String(reason));
-        const retryable = !(reason instanceof ProviderError && !reason.retryable) && !this.deps.signal.aborted;
+        const retryable = !(reason instanceof ProviderError && !reason.retryable) && !waveSignal.aborted;
         log.line(`--- ${step.name} failed: ${lastError} ---`);
         if (attempt <= step.retries && retryable) {
           this.emit({ event: 'step.retry', release: this.release, wave, host: host.name, step: step.name, attempt, error: lastError });
@@ -305,10 +322,50 @@ export class Engine {
         return false;
       } finally {
         clearTimeout(timer);
-        this.deps.signal.removeEventListener('abort', onAbort);
+        waveSignal.removeEventListener('abort', onAbort);
       }
     }
     return false;
+  }
+
+  /**
+   * Runs the `watch:` checks every interval while the wave's hosts are in flight. The first failure aborts the
+   * wave's steps at once (instead of after the wave) and is then handled like a failed gate (onFailure).
+   */
+  private startWatch(wave: number, hostNames: string[]): { stop(): Promise<void>; failure(): string | undefined } {
+    const checks = this.deps.playbook.watch;
+    if (!checks.length) return { stop: async () => undefined, failure: () => undefined };
+    const waveCtl = new AbortController();
+    const onOuter = () => waveCtl.abort(this.deps.signal.reason);
+    this.deps.signal.addEventListener('abort', onOuter, { once: true });
+    this.signal = waveCtl.signal;
+    const stopCtl = new AbortController();
+    let failure: string | undefined;
+    const loops = checks.map(async (gate) => {
+      while (!stopCtl.signal.aborted && !failure) {
+        try {
+          await sleep(gate.intervalMs ?? 10_000, stopCtl.signal);
+        } catch {
+          return;
+        }
+        const result = await this.runGate(gate, wave, hostNames, undefined);
+        if (stopCtl.signal.aborted) return;
+        await this.record({ type: 'gate', t: now(), wave, check: gate.name, ok: result.ok, observed: result.observed, values: result.values });
+        if (!result.ok && !failure) {
+          failure = `watch ${gate.name}: ${result.observed}`;
+          this.emit({ event: 'verify.failed', release: this.release, wave, check: gate.name, observed: result.observed, ms: 0 });
+          waveCtl.abort(new Error(`stopped: ${failure}`));
+        }
+      }
+    });
+    return {
+      failure: () => failure,
+      stop: async () => {
+        stopCtl.abort();
+        await Promise.all(loops);
+        this.deps.signal.removeEventListener('abort', onOuter);
+      },
+    };
   }
 
   private async poll(ctx: StepContext, check: () => Promise<{ done: boolean; observed?: string }>, intervalMs: number, signal: AbortSignal, progress: (o: string) => void): Promise<void> {

@@ -3,6 +3,7 @@ import { runGate } from './run.js';
 import { httpGate } from './http.js';
 import { queryGate } from './query.js';
 import { compareGate } from './compare.js';
+import { approveGate } from './approve.js';
 
 /** Every verification gate kind: one line per gate. */
 export const gates: Gate[] = [
@@ -10,6 +11,7 @@ export const gates: Gate[] = [
   httpGate,
   queryGate,
   compareGate,
+  approveGate,
 ];
 
 export function findGate(key: string): Gate | undefined {

@@ -53,6 +53,17 @@ function readSource(file: string, issues: ConfigIssue[]): Source | undefined {
   return new Source(file, text);
 }
 
+/**
+ * A step or gate with its own time limit (waitDrained `timeout`, a query gate's `for`) must not be cut short by
+ * the engine's default limit: default to that limit plus one interval and some slack.
+ */
+function ownLimit(params: unknown): number {
+  if (params === null || typeof params !== 'object') return 0;
+  const p = params as { timeout?: unknown; for?: unknown; interval?: unknown };
+  const own = typeof p.timeout === 'number' ? p.timeout : typeof p.for === 'number' ? p.for : 0;
+  return own ? own + (typeof p.interval === 'number' ? p.interval : 0) + 30_000 : 0;
+}
+
 /** Parses one `steps:` entry: common keys plus exactly one action key. */
 function parseStep(src: Source, path: Path, raw: unknown, index: number): StepSpec | undefined {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
@@ -96,13 +107,13 @@ function parseStep(src: Source, path: Path, raw: unknown, index: number): StepSp
     name: (commonParsed.name as string | undefined) ?? action.defaultName(params),
     action: action.key,
     params,
-    timeoutMs: (commonParsed.timeout as number | undefined) ?? DEFAULT_STEP_TIMEOUT,
+    timeoutMs: (commonParsed.timeout as number | undefined) ?? Math.max(DEFAULT_STEP_TIMEOUT, ownLimit(params)),
     retries: (commonParsed.retries as number | undefined) ?? 0,
     intervalMs: commonParsed.interval as number | undefined,
   };
 }
 
-function parseGate(src: Source, path: Path, raw: unknown): GateSpec | undefined {
+function parseGate(src: Source, path: Path, raw: unknown, watch = false): GateSpec | undefined {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     src.add(path, `${dotted(path)}: a check is a mapping such as {name: smoke, run: "..."} or {http: {...}}`);
     return undefined;
@@ -110,8 +121,10 @@ function parseGate(src: Source, path: Path, raw: unknown): GateSpec | undefined 
   const obj = { ...(raw as Record<string, unknown>) };
   const name = obj.name;
   const timeout = obj.timeout;
+  const interval = obj.interval;
   delete obj.name;
   delete obj.timeout;
+  if (watch) delete obj.interval;
   const keys = Object.keys(obj).filter((k) => findGate(k));
   if (keys.length !== 1) {
     src.add(path, keys.length === 0 ? `${dotted(path)}: no check; use run, http, query, compare or approve` : `${dotted(path)}: one check per entry, found ${keys.join(' and ')}`);
@@ -133,12 +146,16 @@ function parseGate(src: Source, path: Path, raw: unknown): GateSpec | undefined 
   if (!n.success) return (addZodIssues(src, [...path, 'name'], n.error), undefined);
   const t = commonStepKeys.timeout.safeParse(timeout);
   if (!t.success) return (addZodIssues(src, [...path, 'timeout'], t.error), undefined);
+  const iv = commonStepKeys.interval.safeParse(interval);
+  if (!iv.success) return (addZodIssues(src, [...path, 'interval'], iv.error), undefined);
+  if (watch && gate.key === 'approve') return (src.add(path, 'approve cannot be a watch check'), undefined);
   return {
+    intervalMs: watch ? (iv.data ?? 10_000) : undefined,
     name: n.data ?? gate.defaultName(params),
     gate: gate.key,
     params,
     perHost: JSON.stringify(raw).includes('{{') && usesHost(JSON.stringify(raw)),
-    timeoutMs: t.data ?? DEFAULT_GATE_TIMEOUT,
+    timeoutMs: t.data ?? Math.max(DEFAULT_GATE_TIMEOUT, ownLimit(params)),
   };
 }
 
@@ -186,6 +203,12 @@ function loadHosts(src: Source, data: Record<string, unknown>, dir: string, issu
   });
   if (hostsSrc !== src) issues.push(...hostsSrc.issues.splice(0));
   return r.data as Host[];
+}
+
+/** Deploy paths on the hosts: no `..` segment in `to`, and `release` names one directory (no traversal out of releases/). */
+function checkDeployPaths(src: Source, path: Path, p: { to: string; release?: string }): void {
+  if (p.to.split('/').includes('..')) src.add([...path, 'to'], `deploy.to: ${JSON.stringify(p.to)} contains a ".." segment; give the plain absolute path`);
+  if (p.release !== undefined && (p.release.includes('/') || p.release.startsWith('.'))) src.add([...path, 'release'], `deploy.release: ${JSON.stringify(p.release)} must name one directory (no "/", no leading ".")`);
 }
 
 /** Extra template names that particular places may use (beyond release/version/group/wave/host.*). */
@@ -263,6 +286,7 @@ export function loadPlaybook(path: string): Playbook {
     if (!step) return;
     const action = findAction(step.action)!;
     checkUses(['steps', i], action.stepLevel ? '' : action.key, action.uses?.(step.params) ?? []);
+    if (step.action === 'deploy') checkDeployPaths(src, ['steps', i, 'deploy'], step.params as { to: string; release?: string });
     if (steps.some((s) => s.name === step.name)) src.add(['steps', i], `duplicate step name "${step.name}": give one of them a name:`);
     steps.push(step);
   });
@@ -274,6 +298,14 @@ export function loadPlaybook(path: string): Playbook {
     if (!gate) return;
     checkUses(['verify', i], gate.gate, findGate(gate.gate)!.uses?.(gate.params) ?? []);
     verify.push(gate);
+  });
+
+  const watch: GateSpec[] = [];
+  (Array.isArray(d.watch) ? d.watch : []).forEach((raw, i) => {
+    const gate = parseGate(src, ['watch', i], raw, true);
+    if (!gate) return;
+    checkUses(['watch', i], gate.gate, findGate(gate.gate)!.uses?.(gate.params) ?? []);
+    watch.push(gate);
   });
 
   // Switchover: release-level steps, run once on this machine.
@@ -334,6 +366,7 @@ export function loadPlaybook(path: string): Playbook {
     providers,
     steps,
     verify,
+    watch,
     onFailure: t.onFailure,
     switchover,
   };

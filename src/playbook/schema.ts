@@ -39,7 +39,10 @@ export const wavesSchema = z
 export const topSchema = z
   .object({
     name: z.string().min(1).max(100).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'release names may only use letters, digits, ".", "_" and "-" (they name the state directory)'),
-    version: z.union([z.string().min(1), z.number()]).transform(String),
+    version: z
+      .union([z.string().min(1), z.number()])
+      .transform(String)
+      .pipe(z.string().max(128).regex(/^[A-Za-z0-9][A-Za-z0-9._+~-]*$/, 'versions may only use letters, digits, ".", "_", "+", "~" and "-" (they name release directories and artifact paths)')),
     group: z.string().min(1).regex(/^[A-Za-z0-9_-]+$/).default('GREEN'),
     hosts: z.unknown().optional(),
     inventory: z.string().min(1).optional(),
@@ -48,6 +51,7 @@ export const topSchema = z
     providers: z.record(z.unknown()).default({}),
     steps: z.array(z.unknown()).min(1, 'a playbook needs at least one step'),
     verify: z.array(z.unknown()).default([]),
+    watch: z.array(z.unknown()).default([]),
     onFailure: z.enum(['halt', 'rollback-wave', 'rollback-all']).default('halt'),
     switchover: z
       .object({

@@ -31,6 +31,8 @@ export interface GateSpec {
   /** True when the gate's strings use {{host.*}}: it then runs once per host of the wave. */
   perHost: boolean;
   timeoutMs: number;
+  /** For `watch:` checks: how often the check runs while a wave is in flight. */
+  intervalMs?: number;
 }
 
 export type PauseSpec = { kind: 'none' } | { kind: 'duration'; ms: number } | { kind: 'approve' };
@@ -70,6 +72,8 @@ export interface Playbook {
   providers: Record<string, ProviderSpec>;
   steps: StepSpec[];
   verify: GateSpec[];
+  /** Checks evaluated every `interval` while a wave runs: a failure stops the wave at once. */
+  watch: GateSpec[];
   onFailure: OnFailure;
   switchover?: { atPercent: number; steps: StepSpec[] };
 }

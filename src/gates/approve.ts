@@ -1,0 +1,16 @@
+import { z } from 'zod';
+import type { Gate } from './types.js';
+
+/**
+ * `- approve: true` — a person says go before the next wave. The engine handles it (terminal prompt, or
+ * exit 4 and `graywave approve` off a terminal), exactly like `waves.pause: approve`; this entry makes the key valid.
+ */
+export const approveGate: Gate<true> = {
+  key: 'approve',
+  params: z.literal(true, { errorMap: () => ({ message: 'approve takes the value true' }) }),
+  defaultName: () => 'approve',
+  describe: () => 'a person approves the next wave',
+  async run() {
+    return { ok: true, observed: 'approval is handled by the engine' };
+  },
+};
