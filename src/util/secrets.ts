@@ -3,10 +3,10 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 
 /** Where a secret comes from. A secret is never written in the playbook itself. */
-export const secretRef = z.union([
-  z.object({ env: z.string().min(1) }).strict(),
-  z.object({ file: z.string().min(1) }).strict(),
-]);
+export const secretRef = z.union(
+  [z.object({ env: z.string().min(1) }).strict(), z.object({ file: z.string().min(1) }).strict()],
+  { errorMap: () => ({ message: 'a secret is never written in the playbook: use { env: NAME } or { file: PATH }' }) },
+);
 export type SecretRef = z.infer<typeof secretRef>;
 
 /**
