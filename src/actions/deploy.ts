@@ -144,30 +144,34 @@ export const deployAction: Action<DeployParams> = {
     const name = basename(local);
     const marker = `${release}/.graywave-sha256`;
 
-    const have = (await ctx.sh(`cat ${q(marker)} 2>/dev/null`)).stdout.trim();
+    // A per-host upload name: hosts may share a filesystem (and /tmp) in tests and on NFS.
+    const safeHost = ctx.host.name.replace(/[^\w.-]/g, '_');
+    const upload = `/tmp/graywave-${safeHost}-${sha.slice(0, 16)}-${name}`;
+    const prevFile = `${release}/.graywave-previous`;
+    // One round trip reads the host's state: the release's checksum marker, an earlier upload's checksum (hashed
+    // only when the release is not there yet), what `current` points at, and the recorded previous release.
+    const probe = await must(
+      ctx,
+      'reading the release state',
+      `m=$(cat ${q(marker)} 2>/dev/null); u=; [ "$m" = ${sha} ] || u=$(sha256sum ${q(upload)} 2>/dev/null | cut -d' ' -f1); ` +
+        `c=$(readlink ${q(current)} 2>/dev/null); v=$(cat ${q(prevFile)} 2>/dev/null); printf '%s\\n' "$m" "$u" "$c" "$v"`,
+    );
+    const [have = '', uploaded = '', now = '', recorded = ''] = probe.split('\n');
+
     if (have === sha) {
       ctx.log(`deploy: ${release} already holds ${name} (sha256 ${sha.slice(0, 12)}): upload skipped`);
     } else {
-      // A per-host upload name: hosts may share a filesystem (and /tmp) in tests and on NFS.
-      const safeHost = ctx.host.name.replace(/[^\w.-]/g, '_');
-      const upload = `/tmp/graywave-${safeHost}-${sha.slice(0, 16)}-${name}`;
-      const sumOf = `sha256sum ${q(upload)} 2>/dev/null | cut -d' ' -f1`;
-      if ((await ctx.sh(sumOf)).stdout.trim() === sha) {
+      if (uploaded === sha) {
         ctx.log(`deploy: ${upload} already uploaded (sha256 matches): upload skipped`);
       } else {
         ctx.log(`deploy: uploading ${name} (sha256 ${sha.slice(0, 12)}) to ${ctx.host.name}:${upload}`);
         await ctx.transport.upload(ctx.host, local, upload, { signal: ctx.signal });
-        const got = (await ctx.sh(sumOf)).stdout.trim();
-        if (got !== sha) {
-          await ctx.sh(`rm -f ${q(upload)}`); // the retry uploads afresh
-          throw new ProviderError(`deploy: checksum mismatch on ${ctx.host.name} after upload of ${name} (local ${sha.slice(0, 12)}, host ${got.slice(0, 12) || 'none'})`);
-        }
       }
       const tmp = `${release}.graywave-tmp`;
-      await must(
-        ctx,
-        `unpacking ${name} into ${release}`,
+      const verify = `got=$(sha256sum ${q(upload)} | cut -d' ' -f1); [ "$got" = ${sha} ] || { rm -f ${q(upload)}; echo "checksum $got" >&2; exit 97; }`;
+      const r = await ctx.sh(
         [
+          verify,
           `mkdir -p ${q(`${to}/releases`)}`,
           `rm -rf ${q(tmp)}`,
           `mkdir -p ${q(tmp)}`,
@@ -178,19 +182,27 @@ export const deployAction: Action<DeployParams> = {
           `rm -f ${q(upload)}`,
         ].join(' && '),
       );
+      if (r.code === 97) {
+        // The corrupt upload was removed: a retry uploads afresh.
+        const got = /checksum (\w*)/.exec(r.stderr)?.[1] ?? '';
+        throw new ProviderError(`deploy: checksum mismatch on ${ctx.host.name} after upload of ${name} (local ${sha.slice(0, 12)}, host ${got.slice(0, 12) || 'none'})`);
+      }
+      if (r.code !== 0) {
+        const tail = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-5).join('\n');
+        throw new ProviderError(`deploy: unpacking ${name} into ${release} failed on ${ctx.host.name} (${r.timedOut ? 'timed out' : `exit ${r.code ?? r.signal}`})${tail ? `:\n${tail}` : ''}`);
+      }
     }
 
     // What `current` pointed to before this release went live. Kept in the release dir so that a repeated
     // do (resume, retry) still knows the real previous release after the switch has happened.
-    const prevFile = `${release}/.graywave-previous`;
-    const now = (await ctx.sh(`readlink ${q(current)} 2>/dev/null`)).stdout.trim();
     let previous: string | null;
     if (now === release) {
-      previous = (await ctx.sh(`cat ${q(prevFile)} 2>/dev/null`)).stdout.trim() || null;
+      previous = recorded || null;
+      // Same version re-unpacked over the live one (a new artifact): the record went with the old dir.
+      if (have !== sha && previous) await must(ctx, 'recording the previous release', `printf '%s\\n' ${q(previous)} > ${q(prevFile)}`);
     } else {
       previous = now || null;
-      await must(ctx, 'recording the previous release', `printf '%s\\n' ${q(now)} > ${q(prevFile)}`);
-      await must(ctx, `switching ${current} to ${release}`, switchCommand(to, release));
+      await must(ctx, `switching ${current} to ${release}`, `printf '%s\\n' ${q(now)} > ${q(prevFile)} && ${switchCommand(to, release)}`);
       ctx.log(`deploy: ${current} -> ${release} (was ${previous ?? 'nothing'})`);
     }
 

@@ -80,6 +80,9 @@ interface Conn {
   sftp?: Promise<SFTPWrapper>;
 }
 
+/** Exit status per channel, recorded as soon as the channel exists (see channel()). */
+const exits = new WeakMap<ClientChannel, { code: number | null; signal?: string }>();
+
 function errMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -335,7 +338,13 @@ export class SshTransport implements Transport {
   private channel(conn: Conn, command: string): Promise<ClientChannel> {
     return new Promise((res, rej) => {
       try {
-        conn.client.exec(command, (err, ch) => (err ? rej(err) : res(ch)));
+        conn.client.exec(command, (err, ch) => {
+          if (err) return rej(err);
+          // Listen now: a fast command's exit-status may arrive in the same TCP read as the exec reply, and
+          // ssh2 emits it synchronously, before an awaiting caller could attach a listener.
+          ch.on('exit', (code: number | null, signal?: string) => exits.set(ch, { code, signal: signal ?? undefined }));
+          res(ch);
+        });
       } catch (err) {
         rej(err);
       }
@@ -404,7 +413,6 @@ export class SshTransport implements Transport {
       let pidPending = true;
       let timedOut = false;
       let killing = false;
-      let exit: { code: number | null; signal?: string } | undefined;
       let settled = false;
       let fallback: NodeJS.Timeout | undefined;
 
@@ -421,7 +429,7 @@ export class SshTransport implements Transport {
         fn();
       };
       const stop = (why: 'timeout' | 'abort') => {
-        if (killing || exit) return;
+        if (killing || exits.has(ch)) return;
         killing = true;
         if (why === 'timeout') timedOut = true;
         if (pid !== undefined) void this.kill(host, conn, pid, opts);
@@ -457,15 +465,13 @@ export class SshTransport implements Transport {
         if (rest) err(rest);
         if (killing && pid !== undefined) void this.kill(host, conn, pid, opts);
       });
-      ch.on('exit', (code: number | null, signal?: string) => {
-        exit = { code, signal: signal ?? undefined };
-      });
       if (opts.input !== undefined) ch.end(opts.input);
       else ch.end();
       ch.on('close', () => {
         // Let a connection drop that caused this close be noticed first.
         setImmediate(() =>
           finish(() => {
+            const exit = exits.get(ch);
             if (exit) return resolveExec({ code: exit.code, signal: exit.signal, timedOut, stdout, stderr });
             if (killing) return resolveExec({ code: null, signal: 'SIGKILL', timedOut, stdout, stderr });
             rejectExec(

@@ -108,6 +108,9 @@ export async function startSshFleet(addresses: string[], opts: { extraConfig?: s
           'MaxStartups 100:30:200',
           'MaxSessions 50',
           'Subsystem sftp internal-sftp',
+          // bash sources ~/.bashrc for commands run by sshd unless SHLVL says it is nested. This machine's root
+          // .bashrc runs `pyenv init` (about 1 s per command under load), which is the host's cost, not ours.
+          'SetEnv SHLVL=1',
           'LogLevel VERBOSE',
           ...(opts.extraConfig ?? []),
         ].join('\n') + '\n',
