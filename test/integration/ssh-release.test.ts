@@ -1,0 +1,112 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasSshd, loopbacks, startSshFleet, type SshFleet } from './helpers/sshd.js';
+
+/**
+ * A full release of 8 hosts over SSH through the CLI (`graywave run … --yes --json`, then `rollback --all`):
+ * each loopback address 127.0.0.2–9 is a host behind a real sshd. Hosts start on release 1.0.0 (laid out
+ * Capistrano-style); the release drains (a flag file), deploys 2.0.0 with the deploy step, restores.
+ * Needs a built dist (npm run build / npm test).
+ */
+const ROOT = resolve(import.meta.dirname, '../..');
+const CLI = join(ROOT, 'bin/graywave.js');
+
+interface Run {
+  code: number | null;
+  events: any[];
+  stderr: string;
+}
+
+function graywave(args: string[], timeoutMs = 45_000): Promise<Run> {
+  return new Promise((done) => {
+    execFile(process.execPath, [CLI, ...args], { cwd: ROOT, timeout: timeoutMs, env: { ...process.env, NO_COLOR: '1' } }, (err, stdout, stderr) => {
+      const events = stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l));
+      done({ code: err ? ((err as any).code ?? null) : 0, events, stderr });
+    });
+  });
+}
+
+describe.skipIf(!hasSshd())('a release of 8 hosts over SSH (CLI end to end)', () => {
+  let fleet: SshFleet;
+  let dir: string;
+  const names = loopbacks(2, 9).map((_, i) => `web-${i + 1}`);
+  const root = (name: string) => join(dir, 'hosts', name);
+  const current = (name: string) => readlinkSync(join(root(name), 'opt/svc/current'));
+  const accepted = () => fleet.servers.map((s) => s.log().match(/Accepted publickey/g)?.length ?? 0).reduce((a, b) => a + b, 0);
+
+  beforeAll(async () => {
+    if (!existsSync(join(ROOT, 'dist/cli/main.js'))) throw new Error('dist/cli/main.js is missing: run `npm run build` first');
+    fleet = await startSshFleet(loopbacks(2, 9));
+    dir = fleet.dir;
+    // Every host already runs 1.0.0.
+    for (const n of names) {
+      const rel = join(root(n), 'opt/svc/releases/1.0.0');
+      mkdirSync(rel, { recursive: true });
+      writeFileSync(join(rel, 'VERSION'), '1.0.0');
+      symlinkSync(rel, join(root(n), 'opt/svc/current'));
+    }
+    const src = join(dir, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'VERSION'), '2.0.0');
+    mkdirSync(join(dir, 'build'));
+    execFileSync('tar', ['-czf', join(dir, 'build/svc-2.0.0.tar.gz'), '-C', src, '.']);
+    const playbook = {
+      name: 'ssh-release',
+      version: '2.0.0',
+      group: 'GREEN',
+      hosts: loopbacks(2, 9).map((address, i) => ({ name: names[i], address, port: fleet.port, vars: { root: root(names[i]!) } })),
+      transport: { type: 'ssh', user: 'root', identityFile: fleet.clientKey, knownHostsFile: fleet.knownHosts, configFile: false, connectTimeout: '10s' },
+      waves: { canary: 1, size: 4, concurrency: 4, maxFailures: 0, pause: 'none' },
+      steps: [
+        { name: 'drain', run: 'touch {{host.vars.root}}/drained', undo: 'rm -f {{host.vars.root}}/drained' },
+        {
+          deploy: {
+            artifact: 'build/svc-{{version}}.tar.gz',
+            to: '{{host.vars.root}}/opt/svc',
+            keep: 5,
+            start: 'echo "{{version}} {{group}}" $(echo $SSH_CONNECTION | cut -d" " -f3) >> {{host.vars.root}}/starts.log',
+            healthy: { command: 'test -f {{host.vars.root}}/opt/svc/current/VERSION', timeout: '10s' },
+          },
+        },
+        { name: 'restore', run: 'rm -f {{host.vars.root}}/drained', undo: 'touch {{host.vars.root}}/drained' },
+      ],
+      onFailure: 'halt',
+    };
+    writeFileSync(join(dir, 'playbook.yml'), JSON.stringify(playbook, null, 2)); // JSON is YAML
+  }, 30_000);
+  afterAll(async () => {
+    await fleet?.stop();
+  });
+
+  it('deploys 2.0.0 to all 8 hosts, one SSH connection per host, then rollback --all restores 1.0.0', async () => {
+    const before = accepted();
+    const run = await graywave(['run', join(dir, 'playbook.yml'), '--yes', '--json', '--state-dir', join(dir, 'state')]);
+    expect(run.code, run.stderr + JSON.stringify(run.events.slice(-5))).toBe(0);
+    expect(run.events.filter((e) => e.event === 'wave.start').map((e) => e.wave)).toEqual([1, 2, 3]);
+    for (const [i, n] of names.entries()) {
+      expect(current(n)).toBe(join(root(n), 'opt/svc/releases/2.0.0'));
+      expect(readFileSync(join(root(n), 'opt/svc/current/VERSION'), 'utf8')).toBe('2.0.0');
+      // Started as GREEN, on its own address: the step really went to that host.
+      expect(readFileSync(join(root(n), 'starts.log'), 'utf8')).toBe(`2.0.0 GREEN 127.0.0.${i + 2}\n`);
+      expect(existsSync(join(root(n), 'drained'))).toBe(false);
+    }
+    expect(accepted() - before).toBe(8); // each host's steps shared one connection
+
+    const t0 = Date.now();
+    const rb = await graywave(['rollback', join(dir, 'playbook.yml'), '--all', '--yes', '--json', '--state-dir', join(dir, 'state')]);
+    const rollbackMs = Date.now() - t0;
+    expect(rb.code, rb.stderr + JSON.stringify(rb.events.slice(-5))).toBe(0);
+    for (const n of names) {
+      expect(current(n)).toBe(join(root(n), 'opt/svc/releases/1.0.0'));
+      expect(readFileSync(join(root(n), 'starts.log'), 'utf8').trim().split('\n')).toHaveLength(2); // start ran again
+      expect(existsSync(join(root(n), 'drained'))).toBe(false); // restore and drain undone in reverse order
+    }
+    console.log(`ssh release: rollback --all of 8 hosts took ${rollbackMs} ms`);
+    expect(rollbackMs).toBeLessThan(20_000);
+  }, 58_000);
+});
