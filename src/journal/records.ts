@@ -26,7 +26,9 @@ export type JournalRecord =
     }
   | { type: 'wave'; t: string; wave: number; phase: 'started' | 'done' | 'verified' | 'verify-failed' | 'paused' | 'approved'; detail?: string; by?: Actor }
   | { type: 'gate'; t: string; wave: number; check: string; host?: string; ok: boolean; observed: string; values?: Record<string, number | string> }
-  | { type: 'switchover'; t: string; wave: number; phase: 'started' | 'done' | 'failed' | 'undone' | 'undo-failed'; step?: string; error?: string };
+  | { type: 'switchover'; t: string; wave: number; phase: 'started' | 'done' | 'failed' | 'undone' | 'undo-failed'; step?: string; error?: string }
+  /** A webhook notification was attempted for the transition `key` (src/notify): never sent twice, even on resume. */
+  | { type: 'notify'; t: string; key: string; channel: string; kind: string; ok: boolean; error?: string };
 
 export type StepPhase = 'started' | 'did' | 'done' | 'failed' | 'undo-started' | 'undone' | 'undo-failed' | 'undo-skipped';
 
