@@ -116,7 +116,7 @@ describe('sandbox release (8 host processes under load)', () => {
     }
   }, 150_000);
 
-  it('an unhealthy deploy halts the wave; rollback brings the wave's hosts back in, on the old version where deployed, without failed requests', async () => {
+  it('an unhealthy deploy halts the wave; rollback brings the wave hosts back in, on the old version where deployed, without failed requests', async () => {
     await sandboxUp();
     execFileSync(process.execPath, [cli, 'sandbox', 'fault', 'h03', 'health', '--dir', sandbox], { env: env() });
     const state = join(dir, 'state2');
