@@ -78,6 +78,8 @@ interface Conn {
   where: string;
   dead: boolean;
   sftp?: Promise<SFTPWrapper>;
+  /** Kills in flight: release/close wait for them, or ending the connection would cancel them. */
+  kills: Set<Promise<void>>;
 }
 
 /** Exit status per channel, recorded as soon as the channel exists (see channel()). */
@@ -199,7 +201,7 @@ export class SshTransport implements Transport {
     const who = `ssh ${t.user}@${t.host}:${t.port}${host.name !== t.host ? ` (host ${host.name})` : ''}`;
     const authHandler = this.auth(t, who);
     const client = new Client();
-    const conn: Conn = { client, where: who, dead: false };
+    const conn: Conn = { client, where: who, dead: false, kills: new Set() };
     let keyProblem: string | undefined;
     const types = this.knownHosts.keyTypes(t.host, t.port).flatMap((k) => HOSTKEY_ALGOS[k] ?? []);
     const cfg: ConnectConfig = {
@@ -384,7 +386,13 @@ export class SshTransport implements Transport {
     );
   }
 
-  private async kill(host: Host, conn: Conn, pid: number, opts: ExecOptions): Promise<void> {
+  private kill(host: Host, conn: Conn, pid: number, opts: ExecOptions): Promise<void> {
+    const p = this.killNow(host, conn, pid, opts).finally(() => conn.kills.delete(p));
+    conn.kills.add(p);
+    return p;
+  }
+
+  private async killNow(host: Host, conn: Conn, pid: number, opts: ExecOptions): Promise<void> {
     if (conn.dead) return;
     const sudo = (opts.sudo ?? this.opts.sudo) ? 'sudo -n ' : '';
     try {
@@ -523,7 +531,12 @@ export class SshTransport implements Transport {
     if (!p) return;
     this.conns.delete(host.name);
     const c = await p.catch(() => undefined);
-    c?.client.end();
+    if (c) await this.end(c);
+  }
+
+  private async end(c: Conn): Promise<void> {
+    await Promise.allSettled([...c.kills]);
+    c.client.end();
   }
 
   async close(): Promise<void> {
@@ -531,6 +544,6 @@ export class SshTransport implements Transport {
     const all = [...this.conns.values(), ...this.jumps.values()];
     this.conns.clear();
     this.jumps.clear();
-    await Promise.all(all.map((p) => p.then((c) => c.client.end(), () => {})));
+    await Promise.all(all.map((p) => p.then((c) => this.end(c), () => {})));
   }
 }

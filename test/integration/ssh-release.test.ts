@@ -109,4 +109,56 @@ describe.skipIf(!hasSshd())('a release of 8 hosts over SSH (CLI end to end)', ()
     console.log(`ssh release: rollback --all of 8 hosts took ${rollbackMs} ms`);
     expect(rollbackMs).toBeLessThan(20_000);
   }, 58_000);
+  /** A one-host playbook on web-1 with the given steps; its own name and state dir. */
+  function onePlaybook(name: string, steps: object[], onFailure = 'halt'): string {
+    const file = join(dir, `${name}.yml`);
+    writeFileSync(
+      file,
+      JSON.stringify({
+        name,
+        version: '2.0.0',
+        hosts: [{ name: 'web-1', address: '127.0.0.2', port: fleet.port, vars: { root: root('web-1') } }],
+        transport: { type: 'ssh', user: 'root', identityFile: fleet.clientKey, knownHostsFile: fleet.knownHosts, configFile: false },
+        waves: { size: 1, concurrency: 1, maxFailures: 0, pause: 'none' },
+        steps,
+        onFailure,
+      }),
+    );
+    return file;
+  }
+
+  for (const retries of [1, 0]) {
+    it(`a connection killed mid-step: ${retries ? 'retried on a new connection (retries: 1)' : 'halts the release (retries: 0)'}`, async () => {
+      const flag = join(root('web-1'), `started-${retries}`);
+      const file = onePlaybook(`killed-${retries}`, [{ name: 'slow', run: `touch ${flag}; sleep 1.5`, retries }]);
+      const running = graywave(['run', file, '--yes', '--json', '--state-dir', join(dir, 'state')]);
+      const deadline = Date.now() + 20_000;
+      while (!existsSync(flag) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(existsSync(flag)).toBe(true);
+      // Kill the sshd processes serving the step's session (children of our own listener, by PID).
+      for (const pid of fleet.sessionPids(fleet.serverFor('127.0.0.2'))) process.kill(pid, 'SIGKILL');
+      const r = await running;
+      const retry = r.events.find((e) => e.event === 'step.retry');
+      if (retries) {
+        expect(r.code, r.stderr + JSON.stringify(r.events.slice(-5))).toBe(0);
+        expect(retry?.error).toMatch(/connection lost while the command ran/);
+        expect(r.events.filter((e) => e.event === 'step.start' && e.step === 'slow').map((e) => e.attempt)).toEqual([1, 2]);
+      } else {
+        expect(r.code).toBe(1);
+        expect(retry).toBeUndefined();
+        expect(r.events.find((e) => e.event === 'step.failed')?.error).toMatch(/ssh root@127\.0\.0\.2:\d+ \(host web-1\): connection lost while the command ran/);
+        expect(r.events.at(-1)).toMatchObject({ event: 'run.halted' });
+      }
+    }, 40_000);
+  }
+
+  it('a step timeout kills the remote command and fails the step', async () => {
+    const marker = `sleep 41.${process.pid}`;
+    const file = onePlaybook('timeout', [{ name: 'hang', run: `${marker} & ${marker}`, timeout: '1s' }]);
+    const r = await graywave(['run', file, '--yes', '--json', '--state-dir', join(dir, 'state')]);
+    expect(r.code).toBe(1);
+    expect(r.events.find((e) => e.event === 'step.failed')?.error).toMatch(/timed out/);
+    const alive = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith(marker));
+    expect(alive).toEqual([]);
+  }, 30_000);
 });
