@@ -1,0 +1,547 @@
+// graywave benchmark: `npm run bench` (builds first), or `node bench/run.mjs [ssh] [scale] [--reps N]`.
+//   ssh:   graywave vs ansible-playbook, the same 6-step release on 40 hosts (loopback addresses 127.0.0.2-41 served by
+//          three real OpenSSH sshd), alternating, N repetitions each; medians and ratios.
+//   scale: the real engine over 1,000 and 10,000 simulated in-process hosts (no processes per host), concurrency 200;
+//          then `graywave status` and `graywave resume` on the 10,000-host journal.
+// Prints a table and writes bench/results.json (and bench/RESULTS.md, the table for the README).
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BENCH = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(BENCH, '..');
+const CLI = join(ROOT, 'bin', 'graywave.js');
+const args = process.argv.slice(2);
+const parts = args.filter((a) => !a.startsWith('--') && !/^\d+$/.test(a));
+const want = (p) => parts.length === 0 || parts.includes(p);
+const repsArg = args.indexOf('--reps');
+const REPS = repsArg >= 0 ? Number(args[repsArg + 1]) : 3;
+const SCALE_REPS = 3;
+const HOSTS = 40;
+const STEP_SLEEP = '0.5'; // wait-drained: seconds between its two polls
+
+const median = (xs) => {
+  const s = [...xs].filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const r1 = (x) => Math.round(x * 10) / 10;
+const r2 = (x) => Math.round(x * 100) / 100;
+const log = (...a) => console.error('[bench]', ...a);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function machine() {
+  const model = (readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m) ?? [])[1] ?? cpus()[0]?.model ?? '?';
+  let os = '?';
+  try {
+    os = (readFileSync('/etc/os-release', 'utf8').match(/^PRETTY_NAME="?([^"\n]*)/m) ?? [])[1] ?? '?';
+  } catch {}
+  const ver = (cmd, a) => {
+    try {
+      return execFileSync(cmd, a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')[0].trim();
+    } catch (e) {
+      return (e.stderr ?? '').toString().split('\n')[0].trim() || 'absent';
+    }
+  };
+  return {
+    nproc: cpus().length,
+    model,
+    memGb: r1(totalmem() / 2 ** 30),
+    os,
+    node: process.version,
+    loadavg: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
+    ansible: ver('/usr/bin/ansible-playbook', ['--version']),
+    openssh: spawnSync('ssh', ['-V'], { encoding: 'utf8' }).stderr.trim().split(',')[0],
+    date: new Date().toISOString(),
+  };
+}
+
+/** Busy jiffies of the whole machine (all cores), from /proc/stat: catches sshd, remote commands, ssh muxes. */
+function machineCpuSeconds() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const busy = f[0] + f[1] + f[2] + f[5] + f[6] + f[7]; // user nice system irq softirq steal
+  return busy / 100; // USER_HZ
+}
+
+/** Runs a command under /usr/bin/time: wall, user+sys of it and its reaped children, max RSS of the largest one. */
+function timed(cmd, argv, opts) {
+  const tf = join(opts.dir, `time-${Date.now()}-${Math.random().toString(36).slice(2)}.txt`);
+  const c0 = machineCpuSeconds();
+  const t0 = performance.now();
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S %M', '-o', tf, cmd, ...argv], { cwd: opts.cwd, env: opts.env, encoding: 'utf8', maxBuffer: 512 * 2 ** 20 });
+  const wall = (performance.now() - t0) / 1000;
+  const machineCpu = machineCpuSeconds() - c0;
+  const [e, u, s, m] = readFileSync(tf, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, wall, timeWall: e, cpu: u + s, user: u, sys: s, maxRssMb: m / 1024, machineCpu };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// ssh: graywave vs ansible-playbook
+// ---------------------------------------------------------------------------------------------------------------
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+function portOpen(host, port) {
+  return new Promise((res) => {
+    const c = connect({ host, port });
+    c.once('connect', () => (c.destroy(), res(true)));
+    c.once('error', () => res(false));
+  });
+}
+
+const addr = (i) => `127.0.0.${i + 2}`; // host i (0-based) -> 127.0.0.2 … 127.0.0.41
+const hname = (i) => `h${String(i + 2).padStart(2, '0')}`;
+
+async function startFleet(D) {
+  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  const S = join(D, 'sshd');
+  mkdirSync(S, { recursive: true });
+  for (const k of ['host_ed25519_key', 'client_key']) execFileSync('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'graywave-bench', '-f', join(S, k)]);
+  copyFileSync(join(S, 'client_key.pub'), join(S, 'authorized_keys'));
+  let port = await freePort();
+  // sshd binds each address separately; make sure the port is free on all 40.
+  for (let tries = 0; tries < 5; tries++) {
+    const busy = (await Promise.all(Array.from({ length: HOSTS }, (_, i) => portOpen(addr(i), port)))).some(Boolean);
+    if (!busy) break;
+    port = await freePort();
+  }
+  const hostPub = readFileSync(join(S, 'host_ed25519_key.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ');
+  writeFileSync(join(S, 'known_hosts'), Array.from({ length: HOSTS }, (_, i) => `[${addr(i)}]:${port} ${hostPub}\n`).join(''));
+  const groups = [[0, 16], [16, 32], [32, HOSTS]];
+  const servers = [];
+  for (const [gi, [a, b]] of groups.entries()) {
+    const name = 'abc'[gi];
+    const cfg = [
+      `Port ${port}`,
+      ...Array.from({ length: b - a }, (_, k) => `ListenAddress ${addr(a + k)}`),
+      `HostKey ${S}/host_ed25519_key`,
+      `PidFile ${S}/${name}.pid`,
+      `AuthorizedKeysFile ${S}/authorized_keys`,
+      'UsePAM no',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'PubkeyAuthentication yes',
+      'PermitRootLogin prohibit-password',
+      'StrictModes no',
+      'MaxStartups 100:30:200',
+      'MaxSessions 50',
+      'Subsystem sftp internal-sftp', // graywave's upload is SFTP; ansible's copy prefers it too
+      'LogLevel ERROR',
+    ].join('\n');
+    writeFileSync(join(S, `${name}.conf`), cfg + '\n');
+    execFileSync('/usr/sbin/sshd', ['-t', '-f', join(S, `${name}.conf`)]);
+    const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(S, `${name}.conf`)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (c) => (err += c));
+    servers.push({ child, last: addr(b - 1), err: () => err });
+  }
+  const deadline = Date.now() + 10_000;
+  for (const s of servers) {
+    while (!(await portOpen(s.last, port))) {
+      if (s.child.exitCode !== null || Date.now() > deadline) throw new Error(`sshd did not start: ${s.err()}`);
+      await sleep(20);
+    }
+  }
+  return {
+    port,
+    key: join(S, 'client_key'),
+    knownHosts: join(S, 'known_hosts'),
+    async stop() {
+      for (const s of servers) if (s.child.exitCode === null) s.child.kill('SIGTERM');
+      await Promise.all(servers.map((s) => (s.child.exitCode !== null ? null : new Promise((r) => s.child.once('exit', r)))));
+    },
+  };
+}
+
+/** The per-host commands both tools run (identical), each recording its own run time on the host. */
+function writeHostScript(D) {
+  const B = join(D, 'bin');
+  mkdirSync(B, { recursive: true });
+  const script = `#!/bin/bash
+# gwb STEP HOST [ARG]: one step of the benchmark release on a (simulated-by-loopback) host.
+# Appends "HOST STEP MICROSECONDS" to $ROOT/times.log: the host's own time for the step.
+set -e
+t0=$(date +%s%N)
+ROOT=${D}
+S=$ROOT/hosts/$2
+mkdir -p "$S"
+case "$1" in
+  drain)   # the equivalent of a one-znode write: take the host out of the registry
+           printf '0\\n' > "$S/weight"; printf '3\\n' > "$S/inflight" ;;
+  wait)    # wait until drained: poll the in-flight counter; it reads 0 on the 2nd poll
+           for p in 1 2 3 4 5; do
+             if [ "$p" -ge 2 ]; then printf '0\\n' > "$S/inflight"; fi
+             [ "$(cat "$S/inflight")" = 0 ] && break
+             sleep ${STEP_SLEEP}
+           done
+           [ "$(cat "$S/inflight")" = 0 ] ;;
+  stop)    printf 'stopped\\n' > "$S/state" ;;
+  start)   printf 'running\\n' > "$S/state"; printf '%s\\n' "$3" > "$S/group" ;;
+  restore) printf '100\\n' > "$S/weight" ;;
+  *)       echo "unknown step $1" >&2; exit 2 ;;
+esac
+echo "$2 $1 $(( ($(date +%s%N) - t0) / 1000 ))" >> "$ROOT/times.log"
+`;
+  writeFileSync(join(B, 'gwb'), script);
+  chmodSync(join(B, 'gwb'), 0o755);
+  return join(B, 'gwb');
+}
+
+function writeGraywave(D, fleet, gwb, artifact) {
+  const G = join(D, 'graywave');
+  mkdirSync(G, { recursive: true });
+  const hosts = Array.from({ length: HOSTS }, (_, i) => `  - { name: ${hname(i)}, address: ${addr(i)} }`).join('\n');
+  const yaml = `name: bench40
+version: "2.0.0"
+group: GREEN
+transport: { type: ssh, user: root, port: ${fleet.port}, identityFile: ${fleet.key}, knownHostsFile: ${fleet.knownHosts}, configFile: false }
+waves: { size: 25%, concurrency: 10, maxFailures: 0, pause: none }
+hosts:
+${hosts}
+steps:
+  - { name: drain, run: "${gwb} drain {{host.name}}" }
+  - { name: wait-drained, run: "${gwb} wait {{host.name}}" }
+  - { name: stop, run: "${gwb} stop {{host.name}}" }
+  - name: deploy
+    deploy: { artifact: ${artifact}, to: "${D}/hosts/{{host.name}}/app" }
+  - { name: start, run: "${gwb} start {{host.name}} {{group}}" }
+  - { name: restore, run: "${gwb} restore {{host.name}}" }
+`;
+  writeFileSync(join(G, 'bench40.yaml'), yaml);
+  return join(G, 'bench40.yaml');
+}
+
+function writeAnsible(D, fleet, gwb, artifact) {
+  const A = join(D, 'ansible');
+  for (const d of ['tmp/local', 'tmp/remote', 'cp']) mkdirSync(join(A, d), { recursive: true });
+  writeFileSync(
+    join(A, 'ansible.cfg'),
+    `[defaults]
+inventory = ${A}/inventory.ini
+host_key_checking = False
+forks = 10
+interpreter_python = /usr/bin/python3
+gathering = explicit
+retry_files_enabled = False
+local_tmp = ${A}/tmp/local
+remote_tmp = ${A}/tmp/remote
+deprecation_warnings = False
+
+[ssh_connection]
+pipelining = True
+ssh_args = -o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no -o LogLevel=ERROR
+control_path_dir = ${A}/cp
+`,
+  );
+  writeFileSync(
+    join(A, 'inventory.ini'),
+    `[targets]\n${Array.from({ length: HOSTS }, (_, i) => `${hname(i)} ansible_host=${addr(i)}`).join('\n')}\n\n[targets:vars]\nansible_port=${fleet.port}\nansible_user=root\nansible_ssh_private_key_file=${fleet.key}\n`,
+  );
+  writeFileSync(
+    join(A, 'play.yml'),
+    `- hosts: targets
+  gather_facts: false
+  serial: "25%"
+  max_fail_percentage: 0
+  vars:
+    version: "2.0.0"
+    app: "${D}/hosts/{{ inventory_hostname }}/app"
+  tasks:
+    - name: drain
+      command: ${gwb} drain {{ inventory_hostname }}
+    - name: wait-drained
+      command: ${gwb} wait {{ inventory_hostname }}
+    - name: stop
+      command: ${gwb} stop {{ inventory_hostname }}
+    - name: deploy (upload the artifact)
+      copy: { src: "${artifact}", dest: "{{ app }}/releases/{{ version }}/", mode: "0644" }
+    - name: deploy (switch current)
+      file: { src: "{{ app }}/releases/{{ version }}", dest: "{{ app }}/current", state: link, force: true }
+    - name: start
+      command: ${gwb} start {{ inventory_hostname }} GREEN
+    - name: restore
+      command: ${gwb} restore {{ inventory_hostname }}
+`,
+  );
+  return A;
+}
+
+/** Close ansible's ControlPersist masters (daemonized): ssh -O exit per socket, then any left by PID. */
+function sweepMasters(A) {
+  const cp = join(A, 'cp');
+  for (const f of existsSync(cp) ? readdirSync(cp) : []) spawnSync('ssh', ['-O', 'exit', '-o', `ControlPath=${join(cp, f)}`, 'x'], { stdio: 'ignore' });
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmd.startsWith(`ssh: ${cp}/`)) process.kill(Number(pid), 'SIGTERM');
+    } catch {}
+  }
+}
+
+/** The unavoidable part of a run: per wave, the slowest host's own step time (from times.log), summed. */
+function unavoidable(D, deployOwnS) {
+  const per = new Map();
+  const file = join(D, 'times.log');
+  if (!existsSync(file)) return { seconds: NaN, lines: 0 };
+  const lines = readFileSync(file, 'utf8').trim().split('\n').filter(Boolean);
+  for (const l of lines) {
+    const [h, , us] = l.split(' ');
+    per.set(h, (per.get(h) ?? 0) + Number(us) / 1e6);
+  }
+  let total = 0;
+  const waveSize = Math.ceil(HOSTS * 0.25);
+  for (let w = 0; w < HOSTS; w += waveSize) {
+    let max = 0;
+    for (let i = w; i < Math.min(HOSTS, w + waveSize); i++) max = Math.max(max, (per.get(hname(i)) ?? NaN) + deployOwnS);
+    total += max;
+  }
+  return { seconds: total, lines: lines.length };
+}
+
+function verifyFleet(D) {
+  let ok = 0;
+  for (let i = 0; i < HOSTS; i++) {
+    const S = join(D, 'hosts', hname(i));
+    try {
+      const cur = execFileSync('readlink', [join(S, 'app', 'current')], { encoding: 'utf8' }).trim();
+      const group = readFileSync(join(S, 'group'), 'utf8').trim();
+      const weight = readFileSync(join(S, 'weight'), 'utf8').trim();
+      const size = readFileSync(join(cur, 'app-2.0.0.bin')).length;
+      if (cur.endsWith('/releases/2.0.0') && group === 'GREEN' && weight === '100' && size === 5 * 2 ** 20) ok++;
+    } catch {}
+  }
+  return ok;
+}
+
+async function benchSsh() {
+  if (!existsSync('/usr/sbin/sshd') || !existsSync('/usr/bin/ansible-playbook') || !existsSync('/usr/bin/time')) {
+    log('ssh part skipped: needs /usr/sbin/sshd (openssh-server), /usr/bin/ansible-playbook (ansible-core) and /usr/bin/time');
+    return { skipped: 'openssh-server, ansible-core or time missing' };
+  }
+  const D = mkdtempSync('/tmp/gwb-'); // short: ssh ControlPath sockets must stay under ~107 bytes
+  const fleet = await startFleet(D);
+  log(`sshd fleet: ${HOSTS} addresses ${addr(0)}-${addr(HOSTS - 1)} port ${fleet.port}, dir ${D}`);
+  try {
+    const gwb = writeHostScript(D);
+    const artifact = join(D, 'app-2.0.0.bin');
+    writeFileSync(artifact, randomBytes(5 * 2 ** 20));
+    const playbook = writeGraywave(D, fleet, gwb, artifact);
+    const A = writeAnsible(D, fleet, gwb, artifact);
+
+    // The deploy's unavoidable work on a host (copy 5 MB into the release dir, checksum it, switch the symlink),
+    // measured locally; the same constant is added for both tools.
+    const own = [];
+    for (let k = 0; k < 5; k++) {
+      const t = join(D, 'deploy-own');
+      rmSync(t, { recursive: true, force: true });
+      const t0 = performance.now();
+      execFileSync('/bin/bash', ['-c', `mkdir -p ${t}/releases/2.0.0 && cp ${artifact} ${t}/releases/2.0.0/ && sha256sum ${t}/releases/2.0.0/app-2.0.0.bin >/dev/null && ln -sfn ${t}/releases/2.0.0 ${t}/current`]);
+      own.push((performance.now() - t0) / 1000);
+    }
+    const deployOwnS = median(own);
+
+    const runs = { graywave: [], ansible: [] };
+    const reset = () => {
+      rmSync(join(D, 'hosts'), { recursive: true, force: true });
+      rmSync(join(D, 'times.log'), { force: true });
+      for (let i = 0; i < HOSTS; i++) mkdirSync(join(D, 'hosts', hname(i), 'app'), { recursive: true });
+    };
+    for (let rep = 1; rep <= REPS; rep++) {
+      // alternate which tool goes first, so neither always runs on a warmer machine
+      const order = rep % 2 ? ['graywave', 'ansible'] : ['ansible', 'graywave'];
+      for (const tool of order) {
+        reset();
+        let r;
+        if (tool === 'graywave') {
+          const state = join(D, `gw-state-${rep}`);
+          r = timed(process.execPath, [CLI, 'run', playbook, '--yes', '--json', '--state-dir', state], { dir: D, cwd: D, env: process.env });
+        } else {
+          r = timed('/usr/bin/ansible-playbook', ['-i', join(A, 'inventory.ini'), join(A, 'play.yml')], { dir: D, cwd: A, env: { ...process.env, ANSIBLE_CONFIG: join(A, 'ansible.cfg'), ANSIBLE_NOCOLOR: '1' } });
+          sweepMasters(A); // every run starts cold, as graywave's does
+        }
+        const u = unavoidable(D, deployOwnS);
+        const good = verifyFleet(D);
+        const row = { rep, code: r.code, wall: r2(r.wall), cpu: r2(r.cpu), user: r2(r.user), sys: r2(r.sys), machineCpu: r2(r.machineCpu), maxRssMb: r1(r.maxRssMb), unavoidable: r2(u.seconds), overhead: r2(r.wall - u.seconds), hostsOk: good, stepLines: u.lines };
+        runs[tool].push(row);
+        log(`${tool} rep ${rep}: ${JSON.stringify(row)}`);
+        if (r.code !== 0 || good !== HOSTS) log(`${tool} rep ${rep} did not complete cleanly:\n${(r.stdout ?? '').slice(-2000)}\n${(r.stderr ?? '').slice(-2000)}`);
+        await sleep(1000);
+      }
+    }
+    const med = (tool, k) => r2(median(runs[tool].map((x) => x[k])));
+    const summary = {};
+    for (const tool of ['graywave', 'ansible']) summary[tool] = Object.fromEntries(['wall', 'cpu', 'machineCpu', 'maxRssMb', 'unavoidable', 'overhead'].map((k) => [k, med(tool, k)]));
+    const ratio = (k) => r2(summary.ansible[k] / summary.graywave[k]);
+    return {
+      hosts: HOSTS,
+      waves: 4,
+      stepsPerHost: 6,
+      reps: REPS,
+      deployOwnS: r2(deployOwnS),
+      medians: summary,
+      ansibleOverGraywave: { wall: ratio('wall'), cpu: ratio('cpu'), machineCpu: ratio('machineCpu'), maxRssMb: ratio('maxRssMb'), overhead: ratio('overhead') },
+      targets: {
+        overheadAtMostTenth: summary.graywave.overhead <= summary.ansible.overhead / 10,
+        wallAtMostThird: summary.graywave.wall <= summary.ansible.wall / 3,
+      },
+      runs,
+    };
+  } finally {
+    sweepMasters(join(D, 'ansible'));
+    await fleet.stop();
+    rmSync(D, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// scale: simulated fleet
+// ---------------------------------------------------------------------------------------------------------------
+
+function simOnce(hosts, stateDir) {
+  const r = spawnSync(process.execPath, [join(BENCH, 'sim-one.mjs'), String(hosts), '20', '200', ...(stateDir ? [stateDir] : [])], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
+  if (r.status !== 0) throw new Error(`simulated ${hosts} hosts failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
+function cliTime(argv) {
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, [CLI, ...argv], { encoding: 'utf8', maxBuffer: 256 * 2 ** 20 });
+  return { s: (performance.now() - t0) / 1000, code: r.status, out: r.stdout, err: r.stderr };
+}
+
+async function benchScale() {
+  const sizes = [1000, 10000];
+  const out = { stepMs: 20, concurrency: 200, waveSize: '25%', reps: SCALE_REPS, sizes: {} };
+  let last10k;
+  for (const n of sizes) {
+    const runs = [];
+    for (let rep = 1; rep <= SCALE_REPS; rep++) {
+      const r = simOnce(n);
+      log(`simulated ${n} rep ${rep}: wall ${r.wallMs} ms, overhead ${r.overheadMs} ms, rss ${r.peakRssMb} MB, journal ${r.journalBytes} B, exit ${r.exitCode}, deployed ${r.fleet.deployed}, green ${r.fleet.green}`);
+      runs.push(r);
+      if (n === 10000) {
+        if (last10k) rmSync(dirname(last10k.playbook), { recursive: true, force: true });
+        last10k = r;
+      } else rmSync(dirname(r.playbook), { recursive: true, force: true });
+    }
+    const m = (k) => r1(median(runs.map((x) => x[k])));
+    out.sizes[n] = {
+      hosts: n,
+      wallMs: m('wallMs'),
+      configuredWaitMs: runs[0].configuredWaitMs,
+      overheadMs: m('overheadMs'),
+      overheadPerStepUs: m('overheadPerStepUs'),
+      cpuMs: m('cpuMs'),
+      peakRssMb: m('peakRssMb'),
+      journalBytes: runs[0].journalBytes,
+      journalRecords: runs[0].journalRecords,
+      journalBytesPerStep: r1(runs[0].journalBytes / (n * 6)),
+      allDeployedGreen: runs.every((x) => x.exitCode === 0 && x.fleet.deployed === n && x.fleet.green === n && x.fleet.drained === 0),
+      runs: runs.map(({ playbook, stateDir, journal, ...rest }) => rest),
+    };
+  }
+  out.overheadRatio1kTo10k = r2(out.sizes[10000].overheadMs / out.sizes[1000].overheadMs);
+  out.perStepRatio1kTo10k = r2(out.sizes[10000].overheadPerStepUs / out.sizes[1000].overheadPerStepUs);
+
+  // status and resume on the 10,000-host journal, through the CLI (process start included: what a person waits for)
+  const { playbook, stateDir, journal } = last10k;
+  const status = [];
+  for (let k = 0; k < 3; k++) {
+    const r = cliTime(['status', playbook, '--state-dir', stateDir, '--json']);
+    if (r.code !== 0) throw new Error(`status failed: ${r.err}`);
+    status.push(r.s);
+  }
+  // resume: the same journal with its final `done` replaced by a halt, so resume replays 120k records, finds every
+  // host done, walks every wave and finishes the release.
+  const original = readFileSync(journal, 'utf8');
+  const lines = original.trimEnd().split('\n');
+  const lastDone = lines.findLastIndex((l) => l.startsWith('{"type":"run"') && l.includes('"phase":"done"'));
+  const halted = [...lines.slice(0, lastDone), ...lines.slice(lastDone + 1), JSON.stringify({ type: 'run', t: new Date().toISOString(), phase: 'halted', reason: 'bench: halted to time resume' })].join('\n') + '\n';
+  const resume = [];
+  for (let k = 0; k < 3; k++) {
+    writeFileSync(journal, halted);
+    const r = cliTime(['resume', playbook, '--yes', '--json', '--state-dir', stateDir]);
+    if (r.code !== 0) throw new Error(`resume failed (${r.code}): ${r.err}${r.out.slice(-1000)}`);
+    resume.push(r.s);
+  }
+  const plan = cliTime(['--help']);
+  out.cli10k = { statusS: r2(median(status)), resumeS: r2(median(resume)), cliStartS: r2(plan.s), journalBytes: original.length };
+  out.targets = {
+    overheadUnder30sAt10k: out.sizes[10000].overheadMs < 30_000,
+    rssUnder300MbAt10k: out.sizes[10000].peakRssMb < 300,
+    statusUnder2s: out.cli10k.statusS < 2,
+    resumeUnder2s: out.cli10k.resumeS < 2,
+  };
+  rmSync(dirname(playbook), { recursive: true, force: true });
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+function table(res) {
+  const L = [];
+  const m = res.machine;
+  L.push(`Machine: ${m.nproc} × ${m.model}, ${m.memGb} GB, ${m.os}, Node ${m.node}, ${m.ansible}, ${m.openssh} — ${m.date}; load average before/after ${m.loadavg} / ${m.loadavgAfter} (a shared machine: other work was running)`);
+  if (res.ssh && !res.ssh.skipped) {
+    const s = res.ssh;
+    const g = s.medians.graywave;
+    const a = s.medians.ansible;
+    L.push('');
+    L.push(`40 hosts over real sshd, 25% waves, 6 steps per host (5 MB upload), medians of ${s.reps} alternating runs each:`);
+    L.push('');
+    L.push('| | graywave | ansible-playbook | ansible / graywave |');
+    L.push('|---|---:|---:|---:|');
+    L.push(`| wall time | ${g.wall} s | ${a.wall} s | ${s.ansibleOverGraywave.wall}× |`);
+    L.push(`| CPU, user+sys of the process tree | ${g.cpu} s | ${a.cpu} s | ${s.ansibleOverGraywave.cpu}× |`);
+    L.push(`| CPU, whole machine (incl. sshd and remote side) | ${g.machineCpu} s | ${a.machineCpu} s | ${s.ansibleOverGraywave.machineCpu}× |`);
+    L.push(`| peak RSS (largest process) | ${g.maxRssMb} MB | ${a.maxRssMb} MB | ${s.ansibleOverGraywave.maxRssMb}× |`);
+    L.push(`| hosts' own step time (Σ waves, slowest host) | ${g.unavoidable} s | ${a.unavoidable} s | |`);
+    L.push(`| orchestration overhead (wall − own time) | ${g.overhead} s | ${a.overhead} s | ${s.ansibleOverGraywave.overhead}× |`);
+    L.push('');
+    L.push(`Targets: graywave overhead ≤ 1/10 of Ansible's: ${s.targets.overheadAtMostTenth ? 'met' : 'NOT met'}; wall ≤ 1/3: ${s.targets.wallAtMostThird ? 'met' : 'NOT met'}.`);
+  } else if (res.ssh?.skipped) L.push(`\nssh part skipped: ${res.ssh.skipped}`);
+  if (res.scale) {
+    const c = res.scale;
+    L.push('');
+    L.push(`Simulated fleet (in-process hosts, real engine and fsync'd journal), 6 steps × ${c.stepMs} ms, 25% waves, concurrency ${c.concurrency}, medians of ${c.reps}:`);
+    L.push('');
+    L.push('| hosts | wall | configured step time | overhead | overhead per host-step | CPU | peak RSS | journal |');
+    L.push('|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const n of Object.keys(c.sizes)) {
+      const x = c.sizes[n];
+      L.push(`| ${Number(n).toLocaleString('en')} | ${r2(x.wallMs / 1000)} s | ${r2(x.configuredWaitMs / 1000)} s | ${r2(x.overheadMs / 1000)} s | ${x.overheadPerStepUs} µs | ${r2(x.cpuMs / 1000)} s | ${x.peakRssMb} MB | ${r1(x.journalBytes / 2 ** 20)} MB (${x.journalBytesPerStep} B/step) |`);
+    }
+    L.push('');
+    L.push(`Overhead 1k → 10k: ${c.overheadRatio1kTo10k}× (linear ≈ 10×; per host-step ${c.perStepRatio1kTo10k}×). On the 10,000-host journal: \`status\` ${c.cli10k.statusS} s, \`resume\` ${c.cli10k.resumeS} s (CLI start alone ${c.cli10k.cliStartS} s).`);
+    const t = c.targets;
+    L.push(`Targets: overhead < 30 s ${t.overheadUnder30sAt10k ? 'met' : 'NOT met'}; RSS < 300 MB ${t.rssUnder300MbAt10k ? 'met' : 'NOT met'}; status < 2 s ${t.statusUnder2s ? 'met' : 'NOT met'}; resume < 2 s ${t.resumeUnder2s ? 'met' : 'NOT met'}.`);
+  }
+  return L.join('\n');
+}
+
+const results = { machine: machine() };
+process.on('exit', () => undefined);
+const previous = existsSync(join(BENCH, 'results.json')) ? JSON.parse(readFileSync(join(BENCH, 'results.json'), 'utf8')) : {};
+if (want('ssh')) results.ssh = await benchSsh();
+else if (previous.ssh) results.ssh = { ...previous.ssh, from: previous.machine?.date };
+if (want('scale')) results.scale = await benchScale();
+else if (previous.scale) results.scale = { ...previous.scale, from: previous.machine?.date };
+results.machine.loadavgAfter = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+writeFileSync(join(BENCH, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+const text = table(results);
+writeFileSync(join(BENCH, 'RESULTS.md'), `<!-- written by \`npm run bench\` (bench/run.mjs); do not edit -->\n${text}\n`);
+console.log(text);
