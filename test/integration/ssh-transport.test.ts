@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { TransportError } from '../../src/errors.js';
 import type { Host } from '../../src/playbook/types.js';
 import { SshTransport, sshTransportOptions } from '../../src/transport/ssh.js';
 import { Secrets } from '../../src/util/secrets.js';
+import { startProcess, waitFor } from './helpers/process.js';
 import { hasSshd, loopbacks, startSshFleet, type SshFleet } from './helpers/sshd.js';
 
 const host = (address: string, extra: Partial<Host> = {}): Host => ({ name: `h-${address}`, address, vars: {}, labels: {}, ...extra });
@@ -234,6 +235,29 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
   test('address `local` runs on this machine without SSH', async () => {
     const r = await transport().exec(host('local'), 'echo "${SSH_CONNECTION:-no-ssh}"');
     expect(r.stdout).toBe(process.env.SSH_CONNECTION ? `${process.env.SSH_CONNECTION}\n` : 'no-ssh\n');
+  });
+
+  test('agent: keys from an ssh-agent socket (no identity file)', async () => {
+    const sock = join(fleet.dir, 'agent.sock');
+    const agent = startProcess('/usr/bin/ssh-agent', ['-D', '-a', sock], { dir: fleet.dir, name: 'ssh-agent' });
+    try {
+      await waitFor(() => existsSync(sock), 'ssh-agent socket', { server: agent, timeoutMs: 10_000 });
+      execFileSync('/usr/bin/ssh-add', ['-q', fleet.clientKey], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
+      const t = transport({ identityFile: undefined, agent: sock });
+      const r = await t.exec(host('127.0.0.3'), 'echo via-agent');
+      expect(r.stdout).toBe('via-agent\n');
+      // Only the agent holds an authorized key here (no identityFile; ~/.ssh keys are not in authorized_keys).
+      const noAgent = transport({ identityFile: undefined, agent: true }, {});
+      const saved = process.env.SSH_AUTH_SOCK;
+      delete process.env.SSH_AUTH_SOCK;
+      try {
+        await expect(noAgent.exec(host('127.0.0.3'), 'true')).rejects.toThrow(/agent is true but SSH_AUTH_SOCK is not set/);
+      } finally {
+        if (saved !== undefined) process.env.SSH_AUTH_SOCK = saved;
+      }
+    } finally {
+      await agent.stop();
+    }
   });
 
   test('options are strict', () => {
