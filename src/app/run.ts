@@ -18,6 +18,7 @@ import { jsonRenderer, plainRenderer } from '../render/lines.js';
 import { listrRenderer } from '../render/listr.js';
 import { createTransport } from '../transport/index.js';
 import { Secrets } from '../util/secrets.js';
+import { Notifier } from '../notify/notifier.js';
 
 export type OutputMode = 'auto' | 'plain' | 'json' | 'silent';
 
@@ -135,7 +136,11 @@ async function open(req: ReleaseRequest, command: string, mode: 'run' | 'existin
     const secrets = new Secrets(pb.dir);
     const transport = req.transport ?? createTransport(pb.transport, { dir: pb.dir, secrets });
     const providers = new ProviderSet(pb, { dir: pb.dir, secrets, transport });
-    const view = renderer(req.output ?? 'auto', plan, req.onEvent);
+    // Webhook notifications ride on the event sink: they never block or fail the release (src/notify).
+    const notifier = pb.notify?.length
+      ? new Notifier({ specs: pb.notify, journal, secrets, logDir: join(dir, 'logs'), context: { version: pb.version, waves: plan.waves.length, waveHosts: (w) => plan.waves.find((x) => x.index === w)?.hosts ?? [] } })
+      : undefined;
+    const view = renderer(req.output ?? 'auto', plan, notifier ? (e) => (notifier.sink(e), req.onEvent?.(e)) : req.onEvent);
     const signal = req.signal ?? new AbortController().signal;
     const deps: EngineDeps = {
       playbook: pb,
@@ -158,6 +163,7 @@ async function open(req: ReleaseRequest, command: string, mode: 'run' | 'existin
       deps,
       async finish() {
         await view.finish();
+        await notifier?.flush();
         await providers.close();
         await transport.close();
         journal.close();

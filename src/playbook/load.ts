@@ -7,6 +7,7 @@ import { findGate } from '../gates/index.js';
 import { findProviderType } from '../providers/index.js';
 import { findTransportType } from '../transport/index.js';
 import { isKnownTemplateName, templateNames, usesHost } from '../util/template.js';
+import { notifyEntrySchema, toNotifySpec, type NotifySpec } from '../notify/config.js';
 import { commonStepKeys, hostsSchema, topSchema } from './schema.js';
 import { Source, type Path } from './source.js';
 import type { GateSpec, Host, Playbook, StepSpec, WaveSpec } from './types.js';
@@ -324,6 +325,16 @@ export function loadPlaybook(path: string): Playbook {
     switchover = { atPercent: pct / 100, steps: soSteps };
   }
 
+  // Notifications
+  const notify: NotifySpec[] = [];
+  (Array.isArray(d.notify) ? d.notify : []).forEach((raw, i) => {
+    const r = notifyEntrySchema.safeParse(raw);
+    if (!r.success) return addZodIssues(src, ['notify', i], r.error);
+    const spec = toNotifySpec(r.data, i);
+    if (notify.some((n) => n.name === spec.name)) src.add(['notify', i], `duplicate notify name "${spec.name}": give one of them a name:`);
+    notify.push(spec);
+  });
+
   // Waves
   let waves: WaveSpec = { size: { percent: 0.25 }, concurrency: 4, maxFailures: 0, pause: { kind: 'none' } };
   if (top.success) {
@@ -368,6 +379,7 @@ export function loadPlaybook(path: string): Playbook {
     verify,
     watch,
     onFailure: t.onFailure,
+    notify,
     switchover,
   };
 }

@@ -53,6 +53,8 @@ export const topSchema = z
     verify: z.array(z.unknown()).default([]),
     watch: z.array(z.unknown()).default([]),
     onFailure: z.enum(['halt', 'rollback-wave', 'rollback-all']).default('halt'),
+    /** Webhook notifications; each entry is checked by src/notify/config.ts. */
+    notify: z.array(z.unknown()).default([]),
     switchover: z
       .object({
         at: z.string().regex(/^\d+(\.\d+)?%$/, 'must be a percentage like 50%'),

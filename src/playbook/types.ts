@@ -75,5 +75,7 @@ export interface Playbook {
   /** Checks evaluated every `interval` while a wave runs: a failure stops the wave at once. */
   watch: GateSpec[];
   onFailure: OnFailure;
+  /** Webhook notifications of run transitions (src/notify). */
+  notify?: import('../notify/config.js').NotifySpec[];
   switchover?: { atPercent: number; steps: StepSpec[] };
 }
