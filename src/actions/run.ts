@@ -29,4 +29,6 @@ export const runAction: Action<RunParams> = {
     if (p.undo) await shell(ctx, p.undo);
   },
   hasUndo: (p) => p.undo !== undefined,
+  // The command may have done part of its work before failing; its undo is written to be safe either way.
+  undoAfterFailure: true,
 };

@@ -48,6 +48,12 @@ export interface Action<P = any> {
   check?(ctx: StepContext, p: P): Promise<Check>;
   /** Best-effort inverse of do. Absent: rollback reports the step as skipped. */
   undo?(ctx: StepContext, p: P, saved: unknown): Promise<void>;
+  /**
+   * True when undo is also right after a failed do (which may have applied in part): rollback then calls
+   * undo(saved or undefined). A `run` step's undo command and deploy's switch-back are; a provider drain that
+   * failed before recording anything is not.
+   */
+  undoAfterFailure?: boolean;
   /** Whether the step has an undo for these params (run steps only with `undo:`). Defaults to !!undo. */
   hasUndo?(p: P): boolean;
 }

@@ -32,12 +32,16 @@ export async function rollbackHosts(deps: EngineDeps, state: RunState, opts: { w
   const failedHosts: string[] = [];
   const engine = new Engine(deps);
 
-  if (opts.undoSwitchover && (state.switchover.started || state.switchover.done)) {
+  // The switchover is undone in its place in time: after the waves that came after it, before its own wave,
+  // so that public traffic goes back to BLUE only once the hosts released after it are BLUE again.
+  let switchoverPending = opts.undoSwitchover && (state.switchover.started || state.switchover.done);
+  const undoSwitchoverNow = async () => {
+    switchoverPending = false;
     const ok = await undoSwitchover(deps, state, engine);
     if (!ok) failedHosts.push('_switchover');
-  }
-
+  };
   for (const { wave, hosts } of hostsByWave) {
+    if (switchoverPending && wave <= (plan.switchoverAfterWave ?? Infinity)) await undoSwitchoverNow();
     let next = 0;
     const worker = async () => {
       while (next < hosts.length) {
@@ -48,6 +52,7 @@ export async function rollbackHosts(deps: EngineDeps, state: RunState, opts: { w
     };
     await Promise.all(Array.from({ length: Math.min(playbook.waves.concurrency, hosts.length) }, worker));
   }
+  if (switchoverPending) await undoSwitchoverNow();
   const ok = failedHosts.length === 0;
   deps.emit({ event: 'rollback.done', release, hosts: allHosts, failed: failedHosts, ms: Date.now() - t0 });
   return ok;
@@ -66,8 +71,13 @@ async function undoHost(deps: EngineDeps, state: RunState, engine: Engine, wave:
     for (const step of [...playbook.steps].reverse()) {
       const st = h.steps.get(step.name);
       if (!st || st.phase === 'undone' || st.phase === 'undo-skipped') continue;
-      const tookEffect = st.phase === 'done' || st.phase === 'did' || st.phase === 'undo-failed' || st.phase === 'undo-started' || (st.phase === 'failed' && st.hasData);
       const action = findAction(step.action)!;
+      const tookEffect =
+        st.phase === 'done' ||
+        st.phase === 'did' ||
+        st.phase === 'undo-failed' ||
+        st.phase === 'undo-started' ||
+        ((st.phase === 'failed' || st.phase === 'started') && (st.hasData || !!action.undoAfterFailure));
       const hasUndo = action.undo && (action.hasUndo ? action.hasUndo(step.params) : true);
       if (!tookEffect) {
         await rec(step.name, 'undo-skipped', { error: st.phase === 'failed' ? 'the step failed: nothing recorded to undo' : 'the step did not complete' });

@@ -26,30 +26,65 @@ export function readJournal(path: string): { records: JournalRecord[]; goodBytes
   return { records, goodBytes: Buffer.byteLength(text.slice(0, complete)), torn };
 }
 
-/**
- * Append-only JSON Lines journal. `append` resolves only after the record is on disk (fdatasync), so the engine
- * never takes a side effect whose predecessor is not recorded. Appends that arrive together share one fsync
- * (group commit): with 200 hosts in flight the cost per record stays constant instead of one disk flush each.
- */
-export class Journal {
-  private fd: number;
-  private queue: { line: string; resolve: () => void; reject: (e: Error) => void }[] = [];
-  private scheduled = false;
-  private broken: Error | undefined;
-  readonly records: JournalRecord[];
+/** Where journal lines are kept durably: a local file (default), or a shared etcd/ZooKeeper cluster. */
+export interface JournalStore {
+  /** For messages: the file path or the cluster key. */
+  readonly where: string;
+  /** Appends lines in order; resolves only once they are durable (fsync, or acknowledged by a quorum). */
+  append(lines: string[]): Promise<void>;
+  close(): Promise<void>;
+}
 
-  private constructor(readonly path: string, records: JournalRecord[], goodBytes: number) {
-    mkdirSync(dirname(path), { recursive: true });
-    this.fd = openSync(path, existsSync(path) ? 'r+' : 'w+');
-    ftruncateSync(this.fd, goodBytes);
-    this.records = records;
-    this.position = goodBytes;
-  }
+/** The default store: `.graywave/<release>/journal.jsonl`, written with pwrite + fdatasync. */
+export class FileJournalStore implements JournalStore {
+  private readonly fd: number;
   private position: number;
 
+  constructor(readonly where: string, goodBytes: number) {
+    mkdirSync(dirname(where), { recursive: true });
+    this.fd = openSync(where, existsSync(where) ? 'r+' : 'w+');
+    // Drop a torn tail so the next record starts on a line of its own.
+    ftruncateSync(this.fd, goodBytes);
+    this.position = goodBytes;
+  }
+
+  async append(lines: string[]): Promise<void> {
+    const buf = Buffer.from(lines.join(''));
+    let written = 0;
+    while (written < buf.length) written += writeSync(this.fd, buf, written, buf.length - written, this.position + written);
+    fdatasyncSync(this.fd);
+    this.position += buf.length;
+  }
+
+  async close(): Promise<void> {
+    try {
+      closeSync(this.fd);
+    } catch {
+      /* already closed */
+    }
+  }
+}
+
+/**
+ * Append-only JSON Lines journal. `append` resolves only after the record is durable, so the engine never takes
+ * a side effect whose predecessor is not recorded. Appends that arrive together share one flush (group commit):
+ * with 200 hosts in flight the cost per record stays constant instead of one disk flush each.
+ */
+export class Journal {
+  private queue: { line: string; resolve: () => void; reject: (e: Error) => void }[] = [];
+  private flushing = false;
+  private broken: Error | undefined;
+
+  constructor(private readonly store: JournalStore, readonly records: JournalRecord[]) {}
+
+  get path(): string {
+    return this.store.where;
+  }
+
+  /** Opens (or creates) a file journal. */
   static open(path: string): Journal {
     const { records, goodBytes } = readJournal(path);
-    return new Journal(path, records, goodBytes);
+    return new Journal(new FileJournalStore(path, goodBytes), records);
   }
 
   append(record: JournalRecord): Promise<void> {
@@ -57,39 +92,33 @@ export class Journal {
     this.records.push(record);
     return new Promise((resolve, reject) => {
       this.queue.push({ line: JSON.stringify(record) + '\n', resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
+      if (!this.flushing) {
+        this.flushing = true;
+        setImmediate(() => void this.flush());
       }
     });
   }
 
-  private flush(): void {
-    this.scheduled = false;
-    const batch = this.queue.splice(0);
-    if (!batch.length) return;
-    try {
-      const buf = Buffer.from(batch.map((b) => b.line).join(''));
-      let written = 0;
-      while (written < buf.length) written += writeSync(this.fd, buf, written, buf.length - written, this.position + written);
-      fdatasyncSync(this.fd);
-      this.position += buf.length;
-      for (const b of batch) b.resolve();
-    } catch (err) {
-      this.broken = new GraywaveError(
-        `journal ${this.path} cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): no further side effect is taken`,
-        1,
-        'free disk space or fix permissions, then `graywave resume`',
-      );
-      for (const b of batch) b.reject(this.broken);
+  private async flush(): Promise<void> {
+    while (this.queue.length) {
+      const batch = this.queue.splice(0);
+      try {
+        if (this.broken) throw this.broken;
+        await this.store.append(batch.map((b) => b.line));
+        for (const b of batch) b.resolve();
+      } catch (err) {
+        this.broken ??= new GraywaveError(
+          `journal ${this.store.where} cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): no further side effect is taken`,
+          1,
+          'free disk space, fix permissions or reach the state cluster, then `graywave resume`',
+        );
+        for (const b of batch) b.reject(this.broken);
+      }
     }
+    this.flushing = false;
   }
 
   close(): void {
-    try {
-      closeSync(this.fd);
-    } catch {
-      /* already closed */
-    }
+    void this.store.close();
   }
 }
