@@ -444,10 +444,13 @@ export class SshTransport implements Transport {
         // If the kill cannot land (no PID yet, dead connection), stop waiting after a grace period.
         fallback = setTimeout(() => {
           ch.close();
-          finish(() => resolveExec({ code: null, signal: 'SIGKILL', timedOut, stdout, stderr: stderr + `\n[graywave] remote command did not confirm its end after a kill`}));
+          finish(() =>
+            resolveExec({ code: null, signal: 'SIGKILL', timedOut, stdout, stderr: stderr + `\n[graywave] the remote command did not confirm its end after a kill` }),
+          );
         }, KILL_GRACE_MS);
       };
-      const timer = opts.timeoutMs ? setTimeout(() => stop('timeout'), opts.timeoutMs) : undefined;
+      // setTimeout fires at once beyond 2^31-1 ms: treat such a timeout as none.
+      const timer = opts.timeoutMs && opts.timeoutMs < 2 ** 31 ? setTimeout(() => stop('timeout'), opts.timeoutMs) : undefined;
       const onAbort = () => stop('abort');
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       if (opts.signal?.aborted) stop('abort');
