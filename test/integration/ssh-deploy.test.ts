@@ -10,6 +10,7 @@ import type { Transport } from '../../src/transport/types.js';
 import { Secrets } from '../../src/util/secrets.js';
 import { render, renderShell } from '../../src/util/template.js';
 import { makePlaybook } from '../helpers/contexts.js';
+import { requireBinary } from './helpers/process.js';
 import { hasSshd, loopbacks, startSshFleet, type SshFleet } from './helpers/sshd.js';
 
 /** Counts SFTP uploads per host, to see which were skipped. */
@@ -50,6 +51,9 @@ function stepCtx(dir: string, host: Host, version: string, transport: Transport)
     deadline: Infinity,
   };
 }
+
+// sudo (Debian package `sudo`) for the sudo: true tests; CI=true: missing is a failure.
+const hasSudo = hasSshd() && requireBinary('/usr/bin/sudo', 'apt-get install -y sudo');
 
 describe.skipIf(!hasSshd())('deploy over SSH to 8 hosts (real sshd)', () => {
   let fleet: SshFleet;
@@ -113,7 +117,7 @@ describe.skipIf(!hasSshd())('deploy over SSH to 8 hosts (real sshd)', () => {
     expect(rollbackMs).toBeLessThan(5000); // seconds, not minutes: no upload, one switch and a start
   });
 
-  test('with sudo: true the files are written by the sudo user; the upload still goes by SFTP', async () => {
+  test.skipIf(!hasSudo)('with sudo: true the files are written by the sudo user; the upload still goes by SFTP', async () => {
     const sudo = new SshTransport(
       sshTransportOptions.parse({ user: 'root', port: fleet.port, identityFile: fleet.clientKey, knownHostsFile: fleet.knownHosts, configFile: false, sudo: true }),
       { dir: fleet.dir, secrets: new Secrets(fleet.dir, {}) },

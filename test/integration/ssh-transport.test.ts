@@ -6,7 +6,7 @@ import { TransportError } from '../../src/errors.js';
 import type { Host } from '../../src/playbook/types.js';
 import { SshTransport, sshTransportOptions } from '../../src/transport/ssh.js';
 import { Secrets } from '../../src/util/secrets.js';
-import { startProcess, waitFor } from './helpers/process.js';
+import { requireBinary, startProcess, waitFor } from './helpers/process.js';
 import { hasSshd, loopbacks, startSshFleet, type SshFleet } from './helpers/sshd.js';
 
 const host = (address: string, extra: Partial<Host> = {}): Host => ({ name: `h-${address}`, address, vars: {}, labels: {}, ...extra });
@@ -26,6 +26,9 @@ function pidsWith(needle: string): number[] {
   }
   return out;
 }
+
+// sudo (Debian package `sudo`) for the sudo: true tests; CI=true: missing is a failure.
+const hasSudo = hasSshd() && requireBinary('/usr/bin/sudo', 'apt-get install -y sudo');
 
 describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
   let fleet: SshFleet;
@@ -111,7 +114,7 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
     await expect.poll(() => pidsWith(marker), { timeout: 2000 }).toEqual([]);
   });
 
-  test('sudo: true runs through sudo -n, and a timeout still kills it', async () => {
+  test.skipIf(!hasSudo)('sudo: true runs through sudo -n, and a timeout still kills it', async () => {
     const t = transport({ sudo: true });
     const r = await t.exec(host('127.0.0.5'), 'echo "sudo_user=$SUDO_USER uid=$(id -u) v=$V"', { env: { V: 'x y' } });
     expect(r).toMatchObject({ code: 0, stdout: 'sudo_user=root uid=0 v=x y\n' });
