@@ -8,7 +8,7 @@ import { LocalTransport } from '../../src/transport/local.js';
 import { Secrets } from '../../src/util/secrets.js';
 
 /** Engine dependencies for driving the RoutingRunner directly: a real journal in `dir`, a fleet in `waves`. */
-export function routingDeps(dir: string, opts: { routing: RoutingSpec[]; providers?: Playbook['providers']; waves: string[][]; hosts?: Host[] }): EngineDeps {
+export function routingDeps(dir: string, opts: { routing: RoutingSpec[]; providers?: Playbook['providers']; waves: string[][]; hosts?: Host[]; env?: NodeJS.ProcessEnv }): EngineDeps {
   const hosts = opts.hosts ?? opts.waves.flat().map((n, i) => ({ name: n, address: `127.0.0.${10 + i}`, vars: {}, labels: {} }));
   const playbook = {
     file: join(dir, 'p.yaml'),
@@ -33,7 +33,7 @@ export function routingDeps(dir: string, opts: { routing: RoutingSpec[]; provide
     journal: Journal.open(join(dir, 'journal.jsonl')),
     transport: new LocalTransport(dir),
     providers: {} as EngineDeps['providers'],
-    secrets: new Secrets(dir, {}),
+    secrets: new Secrets(dir, opts.env ?? {}),
     emit: () => undefined,
     logDir: join(dir, 'logs'),
     signal: new AbortController().signal,
