@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import { demoCommand } from './demo.js';
 import { sandboxCommand } from './sandbox.js';
+import { reportCommand } from './report.js';
+import { logCommand } from './log.js';
 
 /** Commands that live in their own modules (sandbox, demo …): one line each. */
 export function extraCommands(): Command[] {
-  return [sandboxCommand(), demoCommand()];
+  return [sandboxCommand(), demoCommand(), reportCommand(), logCommand()];
 }

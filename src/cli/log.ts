@@ -1,0 +1,18 @@
+import { Command, Option } from 'commander';
+import { auditText, auditTrail } from '../report/audit.js';
+import { reportSource } from '../report/source.js';
+
+/** `graywave log FILE`: the audit trail — who ran, resumed, approved, rolled back, forced; when and why. */
+export function logCommand(): Command {
+  return new Command('log')
+    .description('audit trail of a release: every operator action (user, host, time, reason) and the outcomes between them')
+    .argument('<file>', 'the playbook, or a journal.jsonl')
+    .option('--json', 'one JSON object per line')
+    .option('--actions-only', 'only what people did, not the outcomes')
+    .addOption(new Option('--state-dir <dir>', 'where release state lives (default: .graywave next to the playbook)'))
+    .action((file: string, opts: { json?: boolean; actionsOnly?: boolean; stateDir?: string }) => {
+      const { records } = reportSource(file, opts.stateDir);
+      const entries = auditTrail(records).filter((e) => !opts.actionsOnly || e.operator);
+      process.stdout.write(opts.json ? entries.map((e) => JSON.stringify(e) + '\n').join('') : auditText(entries) + '\n');
+    });
+}

@@ -1,0 +1,179 @@
+import { formatMs } from '../util/duration.js';
+import { span, values, when } from './markdown.js';
+import type { HostRow, Report, StepSpan } from './model.js';
+
+/** Escapes text for HTML content and attribute values. */
+export function esc(text: string | number | undefined): string {
+  return String(text ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+const RESULT_COLOR: Record<string, string> = {
+  done: '#2e9d57',
+  failed: '#d64545',
+  running: '#e0a526',
+  did: '#e0a526',
+  undone: '#8a8f98',
+  'undo-failed': '#8b1e1e',
+  'undo-skipped': '#c3c7cf',
+};
+const STATUS_CLASS = (s: string) => (s === 'done' ? 'ok' : s === 'failed' || s === 'rollback-failed' || s === 'verify-failed' || s === 'halted' ? 'bad' : s === 'rolled-back' ? 'muted' : 'warn');
+
+const LABEL_W = 190;
+const CHART_W = 860;
+const ROW_H = 22;
+
+/** The Gantt chart: one row per wave (its span), then one per host with a bar per step attempt. Inline SVG only. */
+function gantt(r: Report): string {
+  const times = [r.start, r.end, ...r.hosts.flatMap((h) => h.spans.flatMap((s) => [s.start, s.end]))].filter((t): t is string => !!t).map(Date.parse);
+  if (!times.length) return '<p>Nothing ran yet.</p>';
+  const t0 = Math.min(...times);
+  const t1 = Math.max(t0 + 1000, ...times);
+  const x = (t: string) => LABEL_W + ((Date.parse(t) - t0) / (t1 - t0)) * CHART_W;
+  const rows: string[] = [];
+  let y = 24;
+  // Axis ticks.
+  const ticks: string[] = [];
+  for (let i = 0; i <= 5; i++) {
+    const tx = LABEL_W + (i / 5) * CHART_W;
+    ticks.push(`<line x1="${tx}" y1="18" x2="${tx}" y2="100%" class="tick"/><text x="${tx}" y="12" class="axis" text-anchor="${i === 0 ? 'start' : i === 5 ? 'end' : 'middle'}">+${esc(formatMs(((t1 - t0) * i) / 5))}</text>`);
+  }
+  const bar = (s: StepSpan, yy: number, end: string) => {
+    const x1 = x(s.start);
+    const w = Math.max(2, x(s.end ?? end) - x1);
+    const title = `${s.kind === 'undo' ? 'undo ' : ''}${s.step}${s.attempt && s.attempt > 1 ? ` attempt ${s.attempt}` : ''}: ${s.result} (${span(s.start, s.end)})${s.error ? ` — ${s.error}` : ''}`;
+    return `<rect x="${x1.toFixed(1)}" y="${yy + 4}" width="${w.toFixed(1)}" height="${ROW_H - 8}" rx="2" fill="${RESULT_COLOR[s.result] ?? '#5b8def'}"${s.kind === 'undo' ? ' fill-opacity="0.6" stroke="#333" stroke-dasharray="2 2"' : ''}><title>${esc(title)}</title></rect>`;
+  };
+  const hostRow = (h: HostRow) => {
+    const out = [`<g class="host" data-host="${esc(h.host)}"><text x="${LABEL_W - 8}" y="${y + 15}" text-anchor="end" class="label">${esc(h.host)}</text>`];
+    for (const s of h.spans) out.push(bar(s, y, r.end ?? s.start));
+    out.push('</g>');
+    y += ROW_H;
+    return out.join('');
+  };
+  for (const w of r.waves) {
+    const wx1 = w.start ? x(w.start) : LABEL_W;
+    const wx2 = w.end ? x(w.end) : wx1;
+    rows.push(
+      `<g class="wave" data-wave="${w.wave}"><rect x="0" y="${y}" width="${LABEL_W + CHART_W}" height="${ROW_H}" class="waveband"/>` +
+        `<text x="6" y="${y + 15}" class="wavelabel">Wave ${w.wave} · ${esc(w.status)}</text>` +
+        (w.start ? `<rect x="${wx1.toFixed(1)}" y="${y + 7}" width="${Math.max(2, wx2 - wx1).toFixed(1)}" height="${ROW_H - 14}" class="wavebar"><title>wave ${w.wave}: ${esc(when(w.start))} → ${esc(when(w.end))} (${esc(span(w.start, w.end))})</title></rect>` : '') +
+        w.events.map((e) => `<path d="M${x(e.t).toFixed(1)} ${y + 3} l4 8 l-4 8 l-4 -8 z" class="mark"><title>${esc(`${when(e.t)} ${e.what}`)}</title></path>`).join('') +
+        `</g>`,
+    );
+    y += ROW_H;
+    for (const h of r.hosts.filter((h) => h.wave === w.wave)) rows.push(hostRow(h));
+  }
+  for (const h of r.hosts.filter((h) => !r.waves.some((w) => w.wave === h.wave))) rows.push(hostRow(h));
+  const height = y + 6;
+  return `<svg class="gantt" xmlns="http://www.w3.org/2000/svg" width="${LABEL_W + CHART_W + 10}" height="${height}" viewBox="0 0 ${LABEL_W + CHART_W + 10} ${height}" role="img" aria-label="timeline of waves and hosts">${ticks.join('')}${rows.join('')}</svg>`;
+}
+
+function table(head: string[], rows: string[][], rawCols: number[] = []): string {
+  return `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows
+    .map((r) => `<tr>${r.map((c, i) => `<td>${rawCols.includes(i) ? c : esc(c)}</td>`).join('')}</tr>`)
+    .join('')}</tbody></table>`;
+}
+
+const badge = (s: string) => `<span class="badge ${STATUS_CLASS(s)}">${esc(s)}</span>`;
+
+/** Sparkline of the numbers in a drain wait's poll lines (`value 12 …`); empty when none are numeric. */
+function spark(polls: { text: string }[]): string {
+  const nums = polls.map((p) => /(?:value|=)\s*(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)/i.exec(p.text)?.[1]).map((v) => (v === undefined ? NaN : Number(v)));
+  const pts = nums.map((v, i) => ({ v, i })).filter((p) => Number.isFinite(p.v));
+  if (pts.length < 2) return '';
+  const max = Math.max(...pts.map((p) => p.v), 1e-9);
+  const W = 160;
+  const H = 28;
+  const path = pts.map((p, k) => `${k ? 'L' : 'M'}${((p.i / (nums.length - 1)) * W).toFixed(1)} ${(H - 2 - (p.v / max) * (H - 4)).toFixed(1)}`).join(' ');
+  return `<svg class="spark" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}"><path d="${path}" fill="none" stroke="#5b8def" stroke-width="1.5"/></svg>`;
+}
+
+const CSS = `
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1d2330;background:#fff}
+h1{font-size:22px;margin:0 0 8px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #e3e6eb;padding-bottom:4px}
+table{border-collapse:collapse;margin:6px 0;font-size:13px}th,td{border:1px solid #e3e6eb;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f5f6f8}.badge{display:inline-block;padding:0 7px;border-radius:9px;font-size:12px;color:#fff}
+.ok{background:#2e9d57}.bad{background:#d64545}.warn{background:#e0a526}.muted{background:#8a8f98}
+.summary td:first-child{font-weight:600}.gantt{display:block;margin:8px 0;font-size:12px}
+.gantt .tick{stroke:#eceef2}.gantt .axis{fill:#6b7280;font-size:11px}.gantt .label{fill:#1d2330}
+.gantt .waveband{fill:#f3f5fa}.gantt .wavelabel{font-weight:600;fill:#1d2330}.gantt .wavebar{fill:#5b8def;fill-opacity:.35}
+.gantt .mark{fill:#7c3aed}.legend span{display:inline-block;margin-right:14px}.legend i{display:inline-block;width:12px;height:10px;margin-right:4px;border-radius:2px}
+.polls{margin:2px 0 10px 18px;font-size:12px;color:#374151}.spark{vertical-align:middle;margin-left:8px}
+code{background:#f5f6f8;padding:0 3px;border-radius:3px}
+`;
+
+/** The release report as one self-contained HTML page: inline CSS and SVG, no script, nothing fetched. */
+export function reportHtml(r: Report): string {
+  const done = r.hosts.filter((h) => h.status === 'done').length;
+  const legend = Object.entries(RESULT_COLOR)
+    .filter(([k]) => k !== 'did')
+    .map(([k, c]) => `<span><i style="background:${c}"></i>${esc(k)}</span>`)
+    .join('');
+  const parts: string[] = [];
+  parts.push(`<h1>Release ${esc(r.release)} ${esc(r.version)}</h1>`);
+  parts.push(
+    `<table class="summary"><tbody>` +
+      `<tr><td>Status</td><td>${badge(r.status)}${r.reason ? ` ${esc(r.reason)}` : ''}</td></tr>` +
+      `<tr><td>Time</td><td>${esc(when(r.start))} → ${esc(when(r.end))} (${esc(span(r.start, r.end))})</td></tr>` +
+      `<tr><td>Hosts</td><td>${done}/${r.hosts.length} done in ${r.waves.length} wave(s)</td></tr>` +
+      (r.playbook ? `<tr><td>Playbook</td><td><code>${esc(r.playbook)}</code>${r.planHash ? ` plan ${esc(r.planHash)}` : ''}</td></tr>` : '') +
+      `</tbody></table>`,
+  );
+  parts.push(`<h2>Timeline</h2><div class="legend">${legend}<span><i style="background:#7c3aed"></i>wave event</span></div>${gantt(r)}`);
+  parts.push(
+    table(
+      ['Wave', 'Status', 'Start', 'End', 'Took', 'Hosts'],
+      r.waves.map((w) => [`Wave ${w.wave}`, badge(w.status), when(w.start), when(w.end), span(w.start, w.end), w.hosts.join(', ')]),
+      [1],
+    ),
+  );
+  parts.push(
+    table(
+      ['Wave', 'Host', 'Status', 'Start', 'Took', 'Steps'],
+      r.hosts.map((h) => [
+        String(h.wave),
+        h.host,
+        badge(h.status),
+        when(h.start),
+        span(h.start, h.end),
+        h.spans.map((s) => `${s.kind === 'undo' ? 'undo ' : ''}${s.step}${s.attempt && s.attempt > 1 ? ` #${s.attempt}` : ''} ${s.result} ${span(s.start, s.end)}`).join('; '),
+      ]),
+      [2],
+    ),
+  );
+  const events = r.waves.flatMap((w) => w.events.map((e) => [when(e.t), `Wave ${w.wave}`, e.what])).sort((a, b) => a[0]!.localeCompare(b[0]!));
+  if (events.length) parts.push(table(['Time', 'Wave', 'Event'], events));
+
+  parts.push('<h2>Gates</h2>');
+  parts.push(r.gates.length ? table(['Time', 'Wave', 'Check', 'Host', 'Result', 'Observed', 'Values'], r.gates.map((g) => [when(g.t), String(g.wave), g.check, g.host ?? '', badge(g.ok ? 'ok' : 'failed'), g.observed, values(g.values)]), [4]) : '<p>No gate was evaluated.</p>');
+
+  parts.push('<h2>Drain waits</h2>');
+  if (!r.drains.length) parts.push('<p>No drain wait was recorded.</p>');
+  for (const d of r.drains) {
+    parts.push(
+      `<div class="drain"><b>Wave ${d.wave} · ${esc(d.host)}</b> ${esc(d.step)}: ${badge(d.result)} after ${esc(span(d.start, d.end))}${d.summary ? ` — ${esc(d.summary)}` : ''}${spark(d.polls)}` +
+        (d.polls.length ? `<ul class="polls">${d.polls.map((p) => `<li>${esc(when(p.t))} ${esc(p.text)}</li>`).join('')}</ul>` : '') +
+        `</div>`,
+    );
+  }
+
+  parts.push('<h2>Failures</h2>');
+  parts.push(r.failures.length ? table(['Time', 'Wave', 'What', 'Error'], r.failures.map((f) => [when(f.t), f.wave !== undefined ? String(f.wave) : '', f.what, f.error])) : '<p>None.</p>');
+  parts.push('<h2>Rollbacks</h2>');
+  parts.push(r.rollbacks.length ? table(['Time', 'What', 'Detail'], r.rollbacks.map((x) => [when(x.t), x.what, x.detail ?? ''])) : '<p>None.</p>');
+  parts.push('<h2>Operator actions</h2>');
+  parts.push(r.actions.length ? table(['Time', 'Action', 'By', 'Reason'], r.actions.map((a) => [when(a.t), a.action + (a.detail ? ` (${a.detail})` : ''), a.by ?? '', a.reason ?? ''])) : '<p>None recorded.</p>');
+  if (r.notifications.length) {
+    parts.push('<h2>Notifications</h2>');
+    parts.push(table(['Time', 'Channel', 'Kind', 'Result'], r.notifications.map((n) => [when(n.t), n.channel, n.kind, n.ok ? 'sent' : `failed: ${n.error ?? ''}`])));
+  }
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<title>${esc(`Release ${r.release} ${r.version} — ${r.status}`)}</title><style>${CSS}</style></head>
+<body>
+${parts.join('\n')}
+<p style="color:#6b7280;font-size:12px">Generated by graywave from the release journal.</p>
+</body></html>
+`;
+}
