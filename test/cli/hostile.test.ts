@@ -184,7 +184,7 @@ describe(`${CASES.length} malformed or hostile playbooks`, () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toContain(`${good.file}: ok`);
     expect(r.stderr).toMatch(new RegExp(`^${a.file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:5:\\d+: duplicate host name`, 'm'));
-    expect(r.stderr).toMatch(/:8:\d+: unknown template variable \{\{hostname\}\}/);
+    expect(r.stderr).toMatch(/:9:\d+: unknown template variable \{\{hostname\}\}/);
     expect((await cli(['validate', good.file])).code).toBe(0);
   });
 });
