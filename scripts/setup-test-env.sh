@@ -13,7 +13,7 @@ PACKAGES=(
   etcd-server etcd-client         # etcd v3
   rabbitmq-server                 # RabbitMQ with the management plugin
   ansible-core                    # the benchmark's baseline
-  netcat-openbsd curl time procps
+  netcat-openbsd curl time procps sudo tar
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
