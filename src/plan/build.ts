@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { findAction } from '../actions/index.js';
 import type { Host, Playbook, StepSpec, WaveSpec } from '../playbook/types.js';
 import { render, renderShell, type TemplateValues } from '../util/template.js';
+import { hotfixWaves, labelWaves } from './labels.js';
 
 export interface PlannedWave {
   index: number;
@@ -18,6 +19,8 @@ export interface Plan {
   steps: string[];
   /** The wave after which the switchover steps run (GREEN share first reaches `at`). */
   switchoverAfterWave?: number;
+  /** Set under the hotfix policy: shown by `plan` and recorded in the journal's start record. */
+  hotfix?: { reason: string };
 }
 
 /**
@@ -41,25 +44,38 @@ export function waveSizes(total: number, spec: Pick<WaveSpec, 'canary' | 'size'>
   return sizes;
 }
 
+/** The hosts of each wave, in order: label groups (`waves.by`), host-count chunks, or the hotfix shape. */
+export function planWaves(pb: Playbook): string[][] {
+  let waves: string[][];
+  if (pb.waves.by) waves = labelWaves(pb.hosts, pb.waves);
+  else {
+    waves = [];
+    let at = 0;
+    for (const n of waveSizes(pb.hosts.length, pb.waves)) {
+      waves.push(pb.hosts.slice(at, at + n).map((h) => h.name));
+      at += n;
+    }
+  }
+  return pb.hotfix ? hotfixWaves(waves, pb.waves.canary) : waves;
+}
+
 export function planHash(pb: Playbook): string {
-  const material = {
+  const material: Record<string, unknown> = {
     version: pb.version,
     group: pb.group,
     hosts: pb.hosts.map((h) => [h.name, h.address, h.port ?? null]),
     steps: pb.steps.map((s) => [s.name, s.action, s.params]),
     waves: waveSizes(pb.hosts.length, pb.waves),
   };
+  // Only when used, so that the hash of a plain playbook stays what it was (journals in flight keep matching).
+  if (pb.waves.by || pb.hotfix) material.waveHosts = planWaves(pb);
+  if (pb.hotfix) material.hotfix = true;
+  if (pb.routing?.length) material.routing = pb.routing.map((r) => [r.name, r.type, r.params]);
   return createHash('sha256').update(JSON.stringify(material)).digest('hex').slice(0, 16);
 }
 
 export function buildPlan(pb: Playbook): Plan {
-  const sizes = waveSizes(pb.hosts.length, pb.waves);
-  const waves: PlannedWave[] = [];
-  let at = 0;
-  sizes.forEach((n, i) => {
-    waves.push({ index: i + 1, hosts: pb.hosts.slice(at, at + n).map((h) => h.name) });
-    at += n;
-  });
+  const waves: PlannedWave[] = planWaves(pb).map((hosts, i) => ({ index: i + 1, hosts }));
   let switchoverAfterWave: number | undefined;
   if (pb.switchover) {
     let done = 0;
@@ -79,6 +95,7 @@ export function buildPlan(pb: Playbook): Plan {
     waves,
     steps: pb.steps.map((s) => s.name),
     switchoverAfterWave,
+    hotfix: pb.hotfix,
   };
 }
 

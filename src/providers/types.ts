@@ -36,6 +36,11 @@ export interface Provider {
   restoreLabel?(ctx: ProviderContext, saved: unknown): Promise<void>;
   /** Release connections (ZooKeeper sessions …). */
   close?(): Promise<void>;
+  /**
+   * The hosts the registry lists for `service` (inventory: {provider, service}), one per address, named after it,
+   * as inventory entries ({name, address, labels}). Optional: registries that cannot answer leave it out.
+   */
+  listHosts?(service: string, signal: AbortSignal): Promise<{ name: string; address: string; labels?: Record<string, string>; vars?: Record<string, unknown> }[]>;
 }
 
 /** A monitoring system. `value` fails (throws) on a failed query, an empty result, NaN or stale data: never a fake 0. */
