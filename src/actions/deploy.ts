@@ -218,9 +218,22 @@ export const deployAction: Action<DeployParams> = {
     return { to, release, previous, sha256: sha };
   },
 
+  // A deploy that failed after switching `current` (an unhealthy start) must be switched back too.
+  undoAfterFailure: true,
+
   async undo(ctx, p, saved) {
-    const s = saved as DeploySaved | undefined;
-    if (!s || !s.to) throw new ProviderError('deploy undo: no saved state for this host', false);
+    let s = saved as DeploySaved | undefined;
+    if (!s || !s.to) {
+      // The step failed before it recorded anything: read what it did from the host itself.
+      const { to, release, current } = paths(ctx, p);
+      const out = await must(ctx, 'reading the release state', `readlink ${q(current)} 2>/dev/null; echo; cat ${q(`${release}/.graywave-previous`)} 2>/dev/null; true`);
+      const [now = '', recorded = ''] = out.split('\n');
+      if (now.trim() !== release) {
+        ctx.log(`deploy undo: ${current} does not point at ${release}: nothing to undo`);
+        return;
+      }
+      s = { to, release, previous: recorded.trim() || null, sha256: '' };
+    }
     if (!s.previous) {
       // First release on this host: there is nothing to go back to; take the new one out of `current`.
       await must(ctx, `removing ${s.to}/current`, `rm -f ${q(`${s.to}/current`)}`);

@@ -6,9 +6,12 @@ import type { EngineEvent, EventSink } from '../engine/events.js';
 import { ProviderSet } from '../engine/providers.js';
 import { rollbackHosts } from '../engine/rollback.js';
 import { Engine, type Outcome } from '../engine/run.js';
-import { EXIT, GraywaveError } from '../errors.js';
+import { EXIT, GraywaveError, LockHeldError } from '../errors.js';
 import { Journal } from '../journal/journal.js';
-import { acquireLock, currentActor } from '../journal/lock.js';
+import { currentActor, isPidAlive } from '../journal/lock.js';
+import type { ControlRequest } from '../journal/records.js';
+import { createBackend } from '../journal/backends.js';
+import type { StateBackend } from '../journal/backend.js';
 import { replay, type RunState } from '../journal/replay.js';
 import { buildPlan, type Plan } from '../plan/build.js';
 import { loadPlaybook } from '../playbook/load.js';
@@ -37,6 +40,20 @@ export interface ReleaseRequest {
   signal?: AbortSignal;
   /** Use this transport instead of the playbook's (the in-process simulated fleet of `graywave demo --simulated`). */
   transport?: Transport;
+  /** `run --hotfix`: the hotfix policy for this release (needs `reason`). */
+  hotfix?: boolean;
+}
+
+/** The playbook with the hotfix policy applied (from `run --hotfix --reason`). */
+export function withHotfix(pb: Playbook, reason: string | undefined): Playbook {
+  if (pb.hotfix) return pb;
+  if (!reason?.trim()) throw new GraywaveError('--hotfix needs --reason "..." (it is recorded in the journal and shown by plan)', EXIT.usage);
+  return { ...pb, hotfix: { reason: reason.trim() } };
+}
+
+function loadFor(req: ReleaseRequest): Playbook {
+  const pb = loadPlaybook(req.file);
+  return req.hotfix ? withHotfix(pb, req.reason) : pb;
 }
 
 export function releaseDir(pb: Playbook, stateDir?: string): string {
@@ -80,7 +97,8 @@ interface Opened {
   plan: Plan;
   journal: Journal;
   state: RunState;
-  unlock: () => void;
+  unlock: () => Promise<void>;
+  backend: StateBackend;
   deps: EngineDeps;
   finish(): Promise<void>;
 }
@@ -90,15 +108,31 @@ interface Opened {
  * The caller must call `finish()` (closes providers/transport, releases the lock, flushes the view).
  */
 async function open(req: ReleaseRequest, command: string, mode: 'run' | 'existing'): Promise<Opened> {
-  const pb = loadPlaybook(req.file);
-  const plan = buildPlan(pb);
+  let pb = loadFor(req);
+  let plan = buildPlan(pb);
   const dir = releaseDir(pb, req.stateDir);
   mkdirSync(dir, { recursive: true });
-  const unlock = acquireLock(join(dir, 'lock'), command, req.reason, `graywave unlock ${req.file} --force`);
+  const backend = createBackend(pb, dir);
+  let unlockAsync: () => Promise<void>;
   try {
-    const path = join(dir, 'journal.jsonl');
-    let journal = Journal.open(path);
+    unlockAsync = await backend.acquireLock({ command, reason: req.reason }, `graywave unlock ${req.file} --force`);
+  } catch (err) {
+    await backend.close();
+    throw err;
+  }
+  const unlock = async () => {
+    await unlockAsync().catch(() => undefined);
+    await backend.close();
+  };
+  try {
+    let journal = await backend.openJournal();
     let state = replay(journal.records);
+    // A release started with `run --hotfix` keeps the hotfix plan on resume/rollback without the flag.
+    const hf = journal.records.find((r) => r.type === 'run' && r.phase === 'start' && r.hotfix) as { reason?: string } | undefined;
+    if (hf && mode === 'existing' && !pb.hotfix) {
+      pb = withHotfix(pb, hf.reason ?? 'hotfix');
+      plan = buildPlan(pb);
+    }
     const header = state.header;
     if (mode === 'existing' && !header) {
       throw new GraywaveError(`no journal for release ${pb.name} in ${dir}: nothing to ${command}`, EXIT.usage, `start it with graywave run ${req.file}`);
@@ -106,7 +140,7 @@ async function open(req: ReleaseRequest, command: string, mode: 'run' | 'existin
     if (header && header.planHash !== plan.planHash) {
       const finished = state.status === 'done' || state.status === 'rolled-back';
       if (mode === 'run' && (finished || req.force)) {
-        journal = archive(journal, path);
+        journal = await archive(journal, backend);
         state = replay([]);
       } else if (!req.force) {
         throw new GraywaveError(
@@ -119,7 +153,7 @@ async function open(req: ReleaseRequest, command: string, mode: 'run' | 'existin
       }
     } else if (header && mode === 'run') {
       if (state.status === 'rolled-back' || (req.force && state.status !== 'done')) {
-        journal = archive(journal, path);
+        journal = await archive(journal, backend);
         state = replay([]);
       } else if (state.status !== 'done') {
         throw new GraywaveError(
@@ -152,6 +186,7 @@ async function open(req: ReleaseRequest, command: string, mode: 'run' | 'existin
       emit: view.sink,
       logDir: join(dir, 'logs'),
       signal,
+      controls: () => backend.readControls(),
       approve: isTerminal() && (req.output ?? 'auto') !== 'json' ? (q) => confirm(q) : undefined,
     };
     return {
@@ -160,6 +195,7 @@ async function open(req: ReleaseRequest, command: string, mode: 'run' | 'existin
       journal,
       state,
       unlock,
+      backend,
       deps,
       async finish() {
         await view.finish();
@@ -167,19 +203,19 @@ async function open(req: ReleaseRequest, command: string, mode: 'run' | 'existin
         await providers.close();
         await transport.close();
         journal.close();
-        unlock();
+        await unlock();
       },
     };
   } catch (err) {
-    unlock();
+    await unlock();
     throw err;
   }
 }
 
-function archive(journal: Journal, path: string): Journal {
+async function archive(journal: Journal, backend: StateBackend): Promise<Journal> {
   journal.close();
-  if (existsSync(path)) renameSync(path, path.replace(/\.jsonl$/, `.${Date.now()}.jsonl`));
-  return Journal.open(path);
+  await backend.archiveJournal();
+  return backend.openJournal();
 }
 
 const exitFor: Record<Outcome, number> = { done: EXIT.ok, halted: EXIT.halted, paused: EXIT.paused, 'rolled-back': EXIT.ok };
@@ -191,11 +227,12 @@ async function confirmed(req: ReleaseRequest, question: string): Promise<boolean
 
 /** `graywave run`: starts a release (or reports one already done). Resolves to the exit code. */
 export async function runRelease(req: ReleaseRequest): Promise<number> {
-  const pb = loadPlaybook(req.file);
+  const pb = loadFor(req);
   const plan = buildPlan(pb);
   if (!(await confirmed(req, `Release ${pb.name} ${pb.version} to ${pb.hosts.length} hosts in ${plan.waves.length} waves?`))) return EXIT.halted;
   const o = await open(req, 'run', 'run');
   try {
+    await o.journal.append({ type: 'operator', t: new Date().toISOString(), action: 'run', by: currentActor(), reason: req.reason });
     if (o.state.status === 'done') {
       o.deps.emit({ event: 'run.done', release: o.pb.name, version: o.pb.version, hosts: o.pb.hosts.length, waves: o.plan.waves.length, ms: 0, failed: [] });
       return EXIT.ok;
@@ -213,6 +250,7 @@ export async function resumeRelease(req: ReleaseRequest): Promise<number> {
   if (!(await confirmed(req, `Resume release ${pb.name} ${pb.version}?`))) return EXIT.halted;
   const o = await open(req, 'resume', 'existing');
   try {
+    await o.journal.append({ type: 'operator', t: new Date().toISOString(), action: 'resume', by: currentActor(), reason: req.reason });
     if (o.state.status === 'done') {
       o.deps.emit({ event: 'run.done', release: o.pb.name, version: o.pb.version, hosts: o.pb.hosts.length, waves: o.plan.waves.length, ms: 0, failed: [] });
       return EXIT.ok;
@@ -232,13 +270,18 @@ export function rollbackWaves(plan: Plan, state: RunState, all: boolean): number
 }
 
 /** `graywave rollback [--all]`: undoes completed steps in reverse order, newest wave first. */
-export async function rollbackRelease(req: ReleaseRequest & { all?: boolean }): Promise<number> {
+export async function rollbackRelease(req: ReleaseRequest & { all?: boolean; fast?: boolean }): Promise<number> {
   const pb = loadPlaybook(req.file);
-  if (!(await confirmed(req, `Roll back ${req.all ? 'every wave' : 'the current wave'} of ${pb.name} ${pb.version}?`))) return EXIT.halted;
+  const all = req.all || req.fast;
+  if (!(await confirmed(req, `Roll back ${all ? 'every wave' : 'the current wave'} of ${pb.name} ${pb.version}${req.fast ? ' (fast: all hosts at once)' : ''}?`))) return EXIT.halted;
   const o = await open(req, 'rollback', 'existing');
   try {
-    const waves = rollbackWaves(o.plan, o.state, !!req.all);
-    const ok = await rollbackHosts(o.deps, o.state, { waves, undoSwitchover: !!req.all });
+    if (o.state.status === 'frozen' && !req.force) {
+      throw new GraywaveError(`release ${pb.name} is frozen (${o.state.reason ?? 'onFailure: freeze'}): it was kept as it is on purpose`, EXIT.usage, 'if rolling back is safe after all, pass --force');
+    }
+    const waves = rollbackWaves(o.plan, o.state, !!all);
+    await o.journal.append({ type: 'operator', t: new Date().toISOString(), action: 'rollback', by: currentActor(), reason: req.reason, detail: `${req.fast ? 'fast' : all ? 'all' : 'current wave'}: wave(s) ${waves.join(', ')}` });
+    const ok = await rollbackHosts(o.deps, o.state, { waves, undoSwitchover: !!all, fast: req.fast });
     await o.journal.append({ type: 'run', t: new Date().toISOString(), phase: ok ? 'rolled-back' : 'halted', reason: ok ? `rolled back wave(s) ${waves.join(', ')}` : 'rollback incomplete: some undo steps failed' });
     return ok ? EXIT.ok : EXIT.halted;
   } finally {
@@ -255,8 +298,104 @@ export async function approveRelease(req: ReleaseRequest): Promise<{ code: numbe
     const waiting = [...o.state.waves.values()].filter((w) => w.done && !w.approved).sort((a, b) => b.wave - a.wave)[0];
     if (!waiting) throw new GraywaveError(`no finished wave of ${pb.name} waits for approval`, EXIT.usage);
     await o.journal.append({ type: 'wave', t: new Date().toISOString(), wave: waiting.wave, phase: 'approved', by: currentActor() });
+    await o.journal.append({ type: 'operator', t: new Date().toISOString(), action: 'approve', by: currentActor(), reason: req.reason, detail: `wave ${waiting.wave + 1} may start` });
     return { code: EXIT.ok, wave: waiting.wave };
   } finally {
     await o.finish();
+  }
+}
+
+/** `graywave unlock --force`: removes a stale lock (never a live holder's on this machine) and records who did it. */
+export async function unlockRelease(req: { file: string; stateDir?: string; reason?: string }) {
+  const pb = loadPlaybook(req.file);
+  const backend = createBackend(pb, releaseDir(pb, req.stateDir));
+  try {
+    const holder = await backend.forceUnlock();
+    if (holder) {
+      const records = await backend.readRecords();
+      if (records.length) {
+        const journal = await backend.openJournal();
+        await journal.append({ type: 'operator', t: new Date().toISOString(), action: 'unlock', by: currentActor(), reason: req.reason, detail: `removed the lock of pid ${holder.pid} on ${holder.host} (${holder.command})` });
+        journal.close();
+      }
+    }
+    return holder;
+  } finally {
+    await backend.close();
+  }
+}
+
+function controlId(): string {
+  return `${Date.now().toString(36)}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/**
+ * `graywave abort` / `graywave promote`: with a live run holding the lock, the request goes through the state
+ * backend and that run applies it within seconds (abort at the next step boundary). Without one, it is written
+ * to the journal directly, and `graywave resume` honours it.
+ */
+export async function controlRelease(req: { file: string; stateDir?: string; reason?: string; action: 'abort' | 'promote'; mode?: 'gate' | 'full' }): Promise<{ code: number; message: string }> {
+  const pb = loadPlaybook(req.file);
+  const plan = buildPlan(pb);
+  const backend = createBackend(pb, releaseDir(pb, req.stateDir));
+  const request: ControlRequest = { id: controlId(), action: req.action, mode: req.mode, reason: req.reason, by: currentActor(), t: new Date().toISOString() };
+  const what = req.action === 'abort' ? 'abort' : `promote${req.mode === 'full' ? ' --full' : ''}`;
+  try {
+    let unlock: (() => Promise<void>) | undefined;
+    try {
+      unlock = await backend.acquireLock({ command: what, reason: req.reason }, `graywave unlock ${req.file} --force`);
+    } catch (err) {
+      const holder = await backend.readLock();
+      if (!(err instanceof LockHeldError) || !holder || (holder.host === currentActor().host && !isPidAlive(holder.pid))) throw err;
+      await backend.postControl(request);
+      return { code: EXIT.ok, message: `${what} sent to the running release (pid ${holder.pid} on ${holder.host}); it applies it within seconds` };
+    }
+    try {
+      const records = await backend.readRecords();
+      const state = replay(records);
+      if (!state.header) throw new GraywaveError(`no journal for release ${pb.name}: nothing to ${what}`, EXIT.usage);
+      if (state.status === 'done' || state.status === 'rolled-back') throw new GraywaveError(`release ${pb.name} is ${state.status}: nothing to ${what}`, EXIT.usage);
+      const journal = await backend.openJournal();
+      const t = new Date().toISOString();
+      const detail = req.action === 'promote' ? (req.mode === 'full' ? 'full' : 'gate') : undefined;
+      await journal.append({ type: 'operator', t, action: req.action, by: request.by, reason: req.reason, detail, id: request.id });
+      let message: string;
+      if (req.action === 'abort') {
+        await journal.append({ type: 'run', t, phase: 'halted', reason: `aborted by ${request.by.user}@${request.by.host}${req.reason ? `: ${req.reason}` : ''}` });
+        message = `release ${pb.name} marked halted; graywave resume continues it, graywave rollback undoes it`;
+      } else {
+        // Pass the gate the release stopped at: a failed verification, or an approval pause.
+        const waves = [...state.waves.values()].filter((w) => w.done).sort((a, b) => b.wave - a.wave);
+        const current = waves[0];
+        if (current && !current.verified) await journal.append({ type: 'wave', t, wave: current.wave, phase: 'verified', detail: `promoted by ${request.by.user}@${request.by.host}` });
+        if (current && !current.approved && current.wave < plan.waves.length) await journal.append({ type: 'wave', t, wave: current.wave, phase: 'approved', by: request.by });
+        message = `promoted${req.mode === 'full' ? ' (every remaining gate passes)' : current ? ` past wave ${current.wave}` : ''}; continue with graywave resume ${req.file}`;
+      }
+      journal.close();
+      return { code: EXIT.ok, message };
+    } finally {
+      await unlock();
+    }
+  } finally {
+    await backend.close();
+  }
+}
+
+/** `graywave status --wait`: blocks until the release is done (0), halted (1), paused (4), or the timeout (5). */
+export async function waitForRelease(req: { file: string; stateDir?: string; timeoutMs?: number; pollMs?: number }): Promise<number> {
+  const pb = loadPlaybook(req.file);
+  const backend = createBackend(pb, releaseDir(pb, req.stateDir));
+  const deadline = Date.now() + (req.timeoutMs ?? 30 * 60_000);
+  try {
+    for (;;) {
+      const state = replay(await backend.readRecords());
+      if (state.status === 'done' || state.status === 'rolled-back') return EXIT.ok;
+      if (state.status === 'halted' || state.status === 'frozen') return EXIT.halted;
+      if (state.status === 'paused') return EXIT.paused;
+      if (Date.now() >= deadline) return EXIT.timeout;
+      await new Promise((r) => setTimeout(r, Math.min(req.pollMs ?? 1000, Math.max(0, deadline - Date.now()))));
+    }
+  } finally {
+    await backend.close();
   }
 }

@@ -1,11 +1,10 @@
-import { join } from 'node:path';
-import { readLock } from '../journal/lock.js';
+import type { LockInfo } from '../journal/lock.js';
+import type { JournalRecord } from '../journal/records.js';
+import { createBackend } from '../journal/backends.js';
 import { hostStatus, replay } from '../journal/replay.js';
 import { buildPlan } from '../plan/build.js';
 import { loadPlaybook } from '../playbook/load.js';
 import { releaseDir } from './run.js';
-import { existsSync } from 'node:fs';
-import { readJournal } from '../journal/journal.js';
 
 export interface HostReport {
   host: string;
@@ -33,14 +32,20 @@ export interface StatusReport {
 }
 
 /** `graywave status`: rebuilt from the journal alone (read-only; takes no lock). */
-export function releaseStatus(file: string, stateDir?: string): StatusReport {
+export async function releaseStatus(file: string, stateDir?: string): Promise<StatusReport> {
   const pb = loadPlaybook(file);
   const plan = buildPlan(pb);
   const dir = releaseDir(pb, stateDir);
-  const path = join(dir, 'journal.jsonl');
-  const records = existsSync(path) ? readJournal(path).records : [];
+  const backend = createBackend(pb, dir);
+  let records: JournalRecord[];
+  let lock: LockInfo | undefined;
+  try {
+    records = await backend.readRecords();
+    lock = await backend.readLock();
+  } finally {
+    await backend.close();
+  }
   const state = replay(records);
-  const lock = readLock(join(dir, 'lock'));
   const stillDrained: string[] = [];
   const waves = plan.waves.map((w) => {
     const ws = state.waves.get(w.index);

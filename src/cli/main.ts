@@ -1,9 +1,9 @@
 import { Command, CommanderError, Option } from 'commander';
 import chalk from 'chalk';
-import { approveRelease, releaseDir, resumeRelease, rollbackRelease, runRelease, type OutputMode } from '../app/run.js';
+import { approveRelease, withHotfix, resumeRelease, rollbackRelease, runRelease, unlockRelease, controlRelease, waitForRelease, type OutputMode } from '../app/run.js';
+import { parseDuration } from '../util/duration.js';
 import { releaseStatus } from '../app/status.js';
 import { ConfigError, EXIT, GraywaveError } from '../errors.js';
-import { forceUnlock } from '../journal/lock.js';
 import { buildPlan } from '../plan/build.js';
 import { loadPlaybook } from '../playbook/load.js';
 import { planJson, planText, statusText } from '../render/plan.js';
@@ -76,10 +76,26 @@ export function buildProgram(): Command {
     .description('dry run: print the waves, hosts and each step’s resolved command; contacts nothing')
     .argument('<file>')
     .option('--json', 'one JSON object')
-    .action((file: string, opts: { json?: boolean }) => {
-      const pb = loadPlaybook(file);
+    .option('--hotfix', 'plan the hotfix policy (a canary, then one wave; skipOnHotfix gates skipped); needs --reason')
+    .option('--reason <text>', 'why (the hotfix reason)')
+    .action((file: string, opts: { json?: boolean; hotfix?: boolean; reason?: string }) => {
+      const loaded = loadPlaybook(file);
+      const pb = opts.hotfix ? withHotfix(loaded, opts.reason) : loaded;
       const plan = buildPlan(pb);
-      process.stdout.write(opts.json ? JSON.stringify(planJson(pb, plan)) + '\n' : planText(pb, plan) + '\n');
+      // Hotfix policy, label waves and routing rules (src/plan/labels.ts, src/routing) ride along with the plan.
+      const extra = {
+        hotfix: pb.hotfix ? { reason: pb.hotfix.reason, skippedGates: pb.verify.filter((g) => g.skipOnHotfix).map((g) => g.name) } : null,
+        wavesBy: pb.waves.by ? { label: pb.waves.by, order: pb.waves.order ?? null, maxPerZone: pb.waves.maxPerZone ?? null } : null,
+        routing: (pb.routing ?? []).map((r) => ({ name: r.name, type: r.type, end: r.end })),
+      };
+      if (opts.json) process.stdout.write(JSON.stringify({ ...planJson(pb, plan), ...extra }) + '\n');
+      else {
+        const lines: string[] = [];
+        if (extra.hotfix) lines.push(`HOTFIX: ${extra.hotfix.reason} — a canary, then one wave${extra.hotfix.skippedGates.length ? `; skipped gates: ${extra.hotfix.skippedGates.join(', ')}` : ''}`);
+        if (pb.waves.by) lines.push(`waves by ${pb.waves.by}: ${plan.waves.map((w) => `${w.index}=${[...new Set(w.hosts.map((h) => pb.hosts.find((x) => x.name === h)!.labels[pb.waves.by!]))].join('+')}`).join(' ')}`);
+        for (const r of pb.routing ?? []) lines.push(`routing ${r.name} (${r.type}): published before wave 1, widened after each wave, at the end: ${r.end}`);
+        process.stdout.write((lines.length ? lines.join('\n') + '\n\n' : '') + planText(pb, plan) + '\n');
+      }
     });
 
   const changing = (cmd: Command) =>
@@ -92,26 +108,32 @@ export function buildProgram(): Command {
       .addOption(stateDir);
 
   changing(program.command('run').description('run the release'))
-    .option('--reason <text>', 'why (shown to anyone the lock refuses)')
+    .option('--reason <text>', 'why (shown to anyone the lock refuses; with --hotfix, recorded as the hotfix reason)')
+    .option('--hotfix', 'the hotfix policy: a canary, then one wave; gates marked skipOnHotfix are skipped (needs --reason)')
     .action(async (file: string, opts) => {
-      throw new Exit(await runRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, signal: interruptSignal() }));
+      throw new Exit(await runRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, hotfix: opts.hotfix, signal: interruptSignal() }));
     });
-  changing(program.command('resume').description('continue a halted or paused release from the exact step where each host stopped')).action(async (file: string, opts) => {
-    throw new Exit(await resumeRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, signal: interruptSignal() }));
-  });
+  changing(program.command('resume').description('continue a halted or paused release from the exact step where each host stopped'))
+    .option('--reason <text>', 'why (recorded in the journal)')
+    .action(async (file: string, opts) => {
+      throw new Exit(await resumeRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, signal: interruptSignal() }));
+    });
   changing(program.command('rollback').description('undo the completed steps of the current wave (--all: every wave, newest first)'))
     .option('--all', 'every wave, newest first')
+    .option('--fast', 'every touched host at once, without canary pacing (gates skipped, drains honoured)')
+    .option('--reason <text>', 'why (recorded in the journal)')
     .action(async (file: string, opts) => {
-      throw new Exit(await rollbackRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, all: opts.all, signal: interruptSignal() }));
+      throw new Exit(await rollbackRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, all: opts.all, fast: opts.fast, reason: opts.reason, signal: interruptSignal() }));
     });
   program
     .command('approve')
     .description('approve the wave that waits (pause: approve); then `graywave resume`')
     .argument('<file>')
     .option('-y, --yes', 'do not ask for confirmation')
+    .option('--reason <text>', 'why (recorded in the journal)')
     .addOption(stateDir)
     .action(async (file: string, opts) => {
-      const r = await approveRelease({ file, yes: opts.yes, stateDir: opts.stateDir });
+      const r = await approveRelease({ file, yes: opts.yes, stateDir: opts.stateDir, reason: opts.reason });
       if (r.wave !== undefined) process.stdout.write(`approved: wave ${r.wave + 1} may start (graywave resume ${file})\n`);
       throw new Exit(r.code);
     });
@@ -120,21 +142,55 @@ export function buildProgram(): Command {
     .description('per wave and host: which step it is at, done/failed/rolled back, with times')
     .argument('<file>')
     .option('--json', 'one JSON object')
+    .option('--wait', 'block until the release is done (exit 0), halted (1) or paused for approval (4)')
+    .option('--timeout <duration>', 'with --wait: give up after this long (exit 5)', '30m')
     .addOption(stateDir)
-    .action((file: string, opts) => {
-      const r = releaseStatus(file, opts.stateDir);
+    .action(async (file: string, opts) => {
+      if (opts.wait) {
+        const timeoutMs = parseDuration(opts.timeout);
+        if (timeoutMs === undefined) throw new GraywaveError(`--timeout ${opts.timeout} is not a duration (e.g. 90s, 30m)`, EXIT.usage);
+        const code = await waitForRelease({ file, stateDir: opts.stateDir, timeoutMs });
+        const r = await releaseStatus(file, opts.stateDir);
+        process.stdout.write(opts.json ? JSON.stringify(r) + '\n' : statusText(r) + '\n');
+        throw new Exit(code);
+      }
+      const r = await releaseStatus(file, opts.stateDir);
       process.stdout.write(opts.json ? JSON.stringify(r) + '\n' : statusText(r) + '\n');
+    });
+  program
+    .command('abort')
+    .description('stop a running release at the next step boundary (from another terminal or CI job)')
+    .argument('<file>')
+    .requiredOption('--reason <text>', 'why (recorded in the journal)')
+    .addOption(stateDir)
+    .action(async (file: string, opts) => {
+      const r = await controlRelease({ file, stateDir: opts.stateDir, reason: opts.reason, action: 'abort' });
+      process.stdout.write(r.message + '\n');
+      throw new Exit(r.code);
+    });
+  program
+    .command('promote')
+    .description('pass the current gate (or, with --full, every remaining gate, approval and pause), with a recorded reason')
+    .argument('<file>')
+    .option('--skip-gate', 'pass the current gate (default)')
+    .option('--full', 'pass every remaining gate, approval and pause')
+    .option('--reason <text>', 'why (recorded in the journal)')
+    .addOption(stateDir)
+    .action(async (file: string, opts) => {
+      const r = await controlRelease({ file, stateDir: opts.stateDir, reason: opts.reason, action: 'promote', mode: opts.full ? 'full' : 'gate' });
+      process.stdout.write(r.message + '\n');
+      throw new Exit(r.code);
     });
   program
     .command('unlock')
     .description('clear a stale lock (refuses while its holder is alive)')
     .argument('<file>')
     .option('--force', 'required: says you checked nothing else releases it')
+    .option('--reason <text>', 'why (recorded in the journal)')
     .addOption(stateDir)
-    .action((file: string, opts) => {
+    .action(async (file: string, opts) => {
       if (!opts.force) throw new GraywaveError('unlock needs --force', EXIT.usage, `graywave unlock ${file} --force`);
-      const pb = loadPlaybook(file);
-      const holder = forceUnlock(join(releaseDir(pb, opts.stateDir), 'lock'));
+      const holder = await unlockRelease({ file, stateDir: opts.stateDir, reason: opts.reason });
       process.stdout.write(holder ? `removed the lock of pid ${holder.pid} on ${holder.host} (${holder.user}, ${holder.command} since ${holder.startedAt})\n` : 'no lock\n');
     });
 

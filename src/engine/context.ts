@@ -7,6 +7,7 @@ import type { Journal } from '../journal/journal.js';
 import type { EventSink } from './events.js';
 import type { ProviderSet } from './providers.js';
 import type { Plan } from '../plan/build.js';
+import type { ControlRequest } from '../journal/records.js';
 
 /** Sleeps, and wakes early (rejecting) when the signal aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -37,6 +38,8 @@ export interface EngineDeps {
   logDir: string;
   /** Aborted on Ctrl-C: in-flight steps are stopped and the release halts cleanly. */
   signal: AbortSignal;
+  /** Pending operator requests (abort, promote) posted by other processes; polled while the release runs. */
+  controls?: () => Promise<ControlRequest[]>;
   /** Asks a person (terminal); absent off a terminal, where an approval pause ends the run with exit 4. */
   approve?: (question: string) => Promise<boolean>;
 }

@@ -6,6 +6,7 @@ import type { Host } from '../playbook/types.js';
 import { formatMs } from '../util/duration.js';
 import { HostLog, Tail, type EngineDeps } from './context.js';
 import { abortable, Engine } from './run.js';
+import { changesInEffect, RoutingRunner } from '../routing/run.js';
 
 const now = () => new Date().toISOString();
 
@@ -15,7 +16,7 @@ const now = () => new Date().toISOString();
  * stops there (undoing earlier steps out of order could make things worse) and is reported.
  * Returns true when nothing failed.
  */
-export async function rollbackHosts(deps: EngineDeps, state: RunState, opts: { waves: number[]; undoSwitchover: boolean }): Promise<boolean> {
+export async function rollbackHosts(deps: EngineDeps, state: RunState, opts: { waves: number[]; undoSwitchover: boolean; fast?: boolean }): Promise<boolean> {
   const { playbook, plan, journal } = deps;
   const release = playbook.name;
   const t0 = Date.now();
@@ -25,12 +26,26 @@ export async function rollbackHosts(deps: EngineDeps, state: RunState, opts: { w
     const h = state.hosts.get(name);
     return !!h && [...h.steps.values()].some((s) => s.phase !== 'undone' && s.phase !== 'undo-skipped');
   };
-  const hostsByWave = waves.map((w) => ({ wave: w, hosts: (plan.waves.find((p) => p.index === w)?.hosts ?? []).filter(touched) }));
+  let hostsByWave = waves.map((w) => ({ wave: w, hosts: (plan.waves.find((p) => p.index === w)?.hosts ?? []).filter(touched) }));
+  // --fast: every touched host at once, in one wave, without the canary pacing (each host's undo order — and
+  // so its drains — is unchanged).
+  const fastConcurrency = opts.fast ? Math.max(1, hostsByWave.reduce((n, w) => n + w.hosts.length, 0)) : undefined;
+  if (opts.fast) hostsByWave = [{ wave: Math.min(...waves), hosts: hostsByWave.flatMap((w) => w.hosts) }];
   const allHosts = hostsByWave.flatMap((w) => w.hosts);
   deps.emit({ event: 'rollback.start', release, waves, hosts: allHosts });
   await journal.append({ type: 'run', t: now(), phase: 'rollback' });
   const failedHosts: string[] = [];
   const engine = new Engine(deps);
+
+  // Routing rules first (newest change first): traffic is steered back to BLUE before any host goes back.
+  if (opts.undoSwitchover && changesInEffect(journal.records).length) {
+    const routing = new RoutingRunner(deps);
+    try {
+      if (!(await routing.undo())) failedHosts.push('_routing');
+    } finally {
+      await routing.close();
+    }
+  }
 
   // The switchover is undone in its place in time: after the waves that came after it, before its own wave,
   // so that public traffic goes back to BLUE only once the hosts released after it are BLUE again.
@@ -46,11 +61,11 @@ export async function rollbackHosts(deps: EngineDeps, state: RunState, opts: { w
     const worker = async () => {
       while (next < hosts.length) {
         const name = hosts[next++]!;
-        const ok = await undoHost(deps, state, engine, wave, byName.get(name)!);
+        const ok = await undoHost(deps, state, engine, state.hosts.get(name)?.wave ?? wave, byName.get(name)!);
         if (!ok) failedHosts.push(name);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(playbook.waves.concurrency, hosts.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(fastConcurrency ?? playbook.waves.concurrency, hosts.length) }, worker));
   }
   if (switchoverPending) await undoSwitchoverNow();
   const ok = failedHosts.length === 0;

@@ -13,6 +13,7 @@ import { render, renderShell, templateEnv } from '../util/template.js';
 import { HostLog, sleep, Tail, type EngineDeps } from './context.js';
 import type { EngineEvent } from './events.js';
 import { rollbackHosts } from './rollback.js';
+import { RoutingRunner } from '../routing/run.js';
 
 export type Outcome = 'done' | 'halted' | 'paused' | 'rolled-back';
 
@@ -37,6 +38,13 @@ export class Engine {
   private readonly release: string;
   /** Aborts in-flight steps: Ctrl-C, or a failing `watch:` check during a wave. */
   private signal: AbortSignal;
+  /** Set by `graywave abort`: no new step starts; the release halts at the next step boundary. */
+  private stopRequested?: string;
+  /** Set by `graywave promote --full`: every remaining gate, approval and pause is passed. */
+  private promoteFull = false;
+  /** Set by `graywave promote --skip-gate`: the gate now running (or the next one) is passed. */
+  private promoteGate?: string;
+  private gateCtl?: AbortController;
 
   constructor(private readonly deps: EngineDeps) {
     this.signal = deps.signal;
@@ -69,10 +77,15 @@ export class Engine {
   async run(resumed: boolean): Promise<Outcome> {
     const { plan, playbook } = this.deps;
     const started = Date.now();
-    await this.record({ type: 'run', t: now(), phase: resumed ? 'resume' : 'start', by: currentActor() });
+    const hotfix = playbook.hotfix ? { hotfix: true, reason: playbook.hotfix.reason } : {};
+    await this.record({ type: 'run', t: now(), phase: resumed ? 'resume' : 'start', by: currentActor(), ...hotfix });
     this.state = replay(this.deps.journal.records);
     this.emit({ event: 'run.start', release: this.release, version: playbook.version, hosts: playbook.hosts.length, waves: plan.waves.length, resumed });
+    this.promoteFull = this.deps.journal.records.some((r) => r.type === 'operator' && r.action === 'promote' && r.detail === 'full');
+    const stopControls = this.watchControls();
     try {
+      // Routing rules (src/routing): published before wave 1; a failure halts before any host is touched.
+      if (!(await this.routingAt('publish', 0))) return 'halted';
       for (const wave of plan.waves) {
         const outcome = await this.runWave(wave.index, wave.hosts);
         if (outcome !== 'continue') return outcome;
@@ -81,6 +94,7 @@ export class Engine {
       if (failed.length) {
         return await this.halt(`${failed.length} host(s) did not complete: ${failed.join(', ')}`, undefined, 'fix the cause, then `graywave resume` retries them from the step where each stopped');
       }
+      if (!(await this.routingAt('final', plan.waves[plan.waves.length - 1]?.index ?? 0))) return 'halted';
       await this.record({ type: 'run', t: now(), phase: 'done' });
       this.emit({ event: 'run.done', release: this.release, version: playbook.version, hosts: playbook.hosts.length, waves: plan.waves.length, ms: Date.now() - started, failed: [] });
       return 'done';
@@ -95,6 +109,74 @@ export class Engine {
       }
       this.emit({ event: 'run.halted', release: this.release, reason, stillDrained: this.stillDrained() });
       return 'halted';
+    } finally {
+      await stopControls();
+      await this.routing?.close();
+    }
+  }
+
+  /**
+   * Polls the state backend for operator requests from other processes (`graywave abort`, `graywave promote`),
+   * records each once in the journal (who, when, why) and applies it at the next safe point.
+   */
+  private watchControls(): () => Promise<void> {
+    const read = this.deps.controls;
+    if (!read) return async () => undefined;
+    const seen = new Set(this.deps.journal.records.flatMap((r) => (r.type === 'operator' && r.id ? [r.id] : [])));
+    let stopped = false;
+    const tick = async () => {
+      let requests;
+      try {
+        requests = await read();
+      } catch {
+        return; // the control channel is advisory: a failed read must not disturb the release
+      }
+      for (const c of requests) {
+        if (seen.has(c.id) || stopped) continue;
+        seen.add(c.id);
+        const who = `${c.by.user}@${c.by.host}`;
+        const detail = c.action === 'promote' ? (c.mode === 'full' ? 'full' : 'gate') : undefined;
+        await this.record({ type: 'operator', t: now(), action: c.action, by: c.by, reason: c.reason, detail, id: c.id });
+        if (c.action === 'abort') {
+          this.stopRequested = `aborted by ${who}${c.reason ? `: ${c.reason}` : ''}`;
+        } else if (c.mode === 'full') {
+          this.promoteFull = true;
+          this.gateCtl?.abort(new Error(`promoted by ${who}`));
+        } else {
+          this.promoteGate = `promoted by ${who}${c.reason ? `: ${c.reason}` : ''}`;
+          this.gateCtl?.abort(new Error(this.promoteGate));
+        }
+      }
+    };
+    const loop = (async () => {
+      while (!stopped) {
+        await tick();
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    })();
+    return async () => {
+      stopped = true;
+      await loop;
+    };
+  }
+
+  private async haltIfAborted(wave?: number): Promise<Outcome | undefined> {
+    if (!this.stopRequested) return undefined;
+    return this.halt(this.stopRequested, wave, '`graywave resume` continues from the step where each host stopped; `graywave rollback` undoes');
+  }
+
+  private routing?: RoutingRunner;
+
+  /** Brings the routing rules to their state at this point (no-op without `routing:`); false after halting. */
+  private async routingAt(phase: 'publish' | 'widen' | 'final', wave: number): Promise<boolean> {
+    if (!this.deps.playbook.routing?.length) return true;
+    this.routing ??= new RoutingRunner(this.deps);
+    try {
+      await this.routing.at(phase, wave);
+      return true;
+    } catch (err) {
+      await this.halt((err as Error).message, wave || undefined, 'fix it, then `graywave resume` applies and checks the rule again (or `graywave rollback --all` undoes it)');
+      return false;
     }
   }
 
@@ -131,6 +213,8 @@ export class Engine {
     const ws = this.state.waves.get(index);
     const pending = hostNames.filter((h) => hostStatus(this.state.hosts.get(h), plan.steps) !== 'done');
     const waveStarted = Date.now();
+    const aborted = await this.haltIfAborted(index);
+    if (aborted) return aborted;
     if (pending.length) {
       if (this.deps.signal.aborted) return this.halt('interrupted (Ctrl-C)', index, 'graywave resume continues where it stopped');
       await this.record({ type: 'wave', t: now(), wave: index, phase: 'started' });
@@ -144,6 +228,8 @@ export class Engine {
         this.signal = this.deps.signal;
       }
       this.state = replay(this.deps.journal.records);
+      const stopped = await this.haltIfAborted(index);
+      if (stopped) return stopped;
       if (watch.failure() && !this.deps.signal.aborted) {
         this.emit({ event: 'wave.done', release: this.release, wave: index, ms: Date.now() - waveStarted, failed });
         await this.record({ type: 'wave', t: now(), wave: index, phase: 'verify-failed', detail: watch.failure() });
@@ -171,6 +257,9 @@ export class Engine {
       this.state = replay(this.deps.journal.records);
     }
 
+    // Routing rules widen once the wave is verified: GREEN gets the traffic chosen for it after this wave.
+    if (!(await this.routingAt('widen', index))) return 'halted';
+
     if (plan.switchoverAfterWave === index && !this.state.switchover.done) {
       const ok = await this.switchover(index);
       if (!ok) return 'halted';
@@ -180,7 +269,9 @@ export class Engine {
     if (!isLast) {
       const pause = playbook.waves.pause;
       const needsApproval = pause.kind === 'approve' || playbook.verify.some((g) => g.gate === 'approve');
-      if (needsApproval && !this.state.waves.get(index)?.approved) {
+      if (this.promoteFull) {
+        // promoted: no approval, no pause
+      } else if (needsApproval && !this.state.waves.get(index)?.approved) {
         const outcome = await this.askApproval(index);
         if (outcome !== 'continue') return outcome;
       } else if (pause.kind === 'duration' && pending.length) {
@@ -219,7 +310,7 @@ export class Engine {
     const failed: string[] = [];
     let next = 0;
     const worker = async () => {
-      while (next < names.length && failed.length <= maxFailures && !this.signal.aborted) {
+      while (next < names.length && failed.length <= maxFailures && !this.signal.aborted && !this.stopRequested) {
         const name = names[next++]!;
         const ok = await this.runHost(wave, this.hostsByName.get(name)!);
         if (!ok) failed.push(name);
@@ -237,6 +328,8 @@ export class Engine {
       for (const step of this.deps.playbook.steps) {
         const prior = hostState()?.steps.get(step.name);
         if (prior?.phase === 'done') continue;
+        // An operator abort stops every host at its next step boundary (the host stays where it is).
+        if (this.stopRequested) return true;
         const ok = await this.runStep(wave, host, step, prior?.hasData ? prior.data : undefined);
         if (!ok) {
           const err = hostState()?.steps.get(step.name)?.error ?? 'failed';
@@ -442,13 +535,19 @@ export class Engine {
 
   /** Runs the verification gates after a wave. */
   private async verify(wave: number, hostNames: string[]): Promise<'ok' | Outcome> {
-    const gates = this.deps.playbook.verify.filter((g) => g.gate !== 'approve');
+    // Under the hotfix policy, gates marked skipOnHotfix are skipped (the start record carries the reason).
+    const gates = this.deps.playbook.verify.filter((g) => g.gate !== 'approve' && !(this.deps.playbook.hotfix && g.skipOnHotfix));
     for (const gate of gates) {
       const targets: (Host | undefined)[] = gate.perHost ? hostNames.map((n) => this.hostsByName.get(n)!) : [undefined];
       for (const host of targets) {
         const t0 = Date.now();
+        const aborted = await this.haltIfAborted(wave);
+        if (aborted) return aborted;
         this.emit({ event: 'verify.start', release: this.release, wave, check: gate.name, host: host?.name });
-        const result = await this.runGate(gate, wave, hostNames, host);
+        let result = this.promoteFull || this.promoteGate ? { ok: true, observed: `skipped: ${this.promoteGate ?? 'promoted (--full)'}` } : await this.runGate(gate, wave, hostNames, host);
+        if (this.promoteGate && result.observed.startsWith('skipped')) this.promoteGate = undefined;
+        else if (this.promoteFull && !result.ok) result = { ok: true, observed: 'skipped: promoted (--full)' };
+        else if (this.promoteGate && !result.ok) ((result = { ok: true, observed: `skipped: ${this.promoteGate}` }), (this.promoteGate = undefined));
         const ms = Date.now() - t0;
         await this.record({ type: 'gate', t: now(), wave, check: gate.name, host: host?.name, ok: result.ok, observed: result.observed, values: result.values });
         if (result.ok) {
@@ -466,6 +565,13 @@ export class Engine {
 
   private async onGateFailure(wave: number, detail: string): Promise<Outcome> {
     const policy = this.deps.playbook.onFailure;
+    if (policy === 'freeze') {
+      const reason = this.mask(`FROZEN after wave ${wave}: ${detail} — everything is kept exactly as it is`);
+      await this.record({ type: 'run', t: now(), phase: 'frozen', reason });
+      this.state = replay(this.deps.journal.records);
+      this.emit({ event: 'run.halted', release: this.release, reason, wave, hint: 'nothing was rolled back (onFailure: freeze); investigate, then `graywave resume`, or `graywave rollback --force`', stillDrained: this.stillDrained() });
+      return 'halted';
+    }
     if (policy === 'halt') {
       return this.halt(`verification failed after wave ${wave}: ${detail}`, wave, 'investigate, then `graywave resume` (re-runs the checks) or `graywave rollback`');
     }
@@ -490,6 +596,7 @@ export class Engine {
     const values = templateValues(playbook, host, wave);
     const localHost: Host = { name: 'local', address: 'local', vars: {}, labels: {} };
     const ctl = new AbortController();
+    if (!gate.intervalMs) this.gateCtl = ctl; // watch checks are not promoted away; verify gates are
     const timer = setTimeout(() => ctl.abort(new Error(`timed out after ${formatMs(gate.timeoutMs)}`)), gate.timeoutMs);
     const onAbort = () => ctl.abort(new Error('interrupted (Ctrl-C)'));
     this.deps.signal.addEventListener('abort', onAbort, { once: true });

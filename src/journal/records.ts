@@ -10,7 +10,7 @@ export type JournalRecord =
       t: string;
       by: Actor;
     }
-  | { type: 'run'; t: string; phase: 'start' | 'resume' | 'halted' | 'paused' | 'done' | 'rollback' | 'rolled-back' | 'forced'; reason?: string; by?: Actor }
+  | { type: 'run'; t: string; phase: 'start' | 'resume' | 'halted' | 'paused' | 'done' | 'rollback' | 'rolled-back' | 'forced' | 'frozen'; reason?: string; by?: Actor; hotfix?: boolean }
   | {
       type: 'step';
       t: string;
@@ -28,7 +28,23 @@ export type JournalRecord =
   | { type: 'gate'; t: string; wave: number; check: string; host?: string; ok: boolean; observed: string; values?: Record<string, number | string> }
   | { type: 'switchover'; t: string; wave: number; phase: 'started' | 'done' | 'failed' | 'undone' | 'undo-failed'; step?: string; error?: string }
   /** A webhook notification was attempted for the transition `key` (src/notify): never sent twice, even on resume. */
-  | { type: 'notify'; t: string; key: string; channel: string; kind: string; ok: boolean; error?: string };
+  | { type: 'notify'; t: string; key: string; channel: string; kind: string; ok: boolean; error?: string }
+  /**
+   * A release-level routing rule (src/routing/run.ts). publish/widen/final: one change, `seq` numbers it and `data` is
+   * what undo needs; verified/failed: the read-back of a point (data.of names the phase); undone/undo-failed: `seq`.
+   */
+  | {
+      type: 'routing';
+      t: string;
+      rule: string;
+      phase: 'publish' | 'widen' | 'final' | 'verified' | 'failed' | 'undone' | 'undo-failed';
+      wave: number;
+      seq?: number;
+      data?: unknown;
+      error?: string;
+    }
+  /** An operator's action (run, resume, promote, abort, rollback, approve, unlock) with who, when and why: the audit trail. */
+  | { type: 'operator'; t: string; action: OperatorAction; by: Actor; reason?: string; detail?: string; id?: string };
 
 export type StepPhase = 'started' | 'did' | 'done' | 'failed' | 'undo-started' | 'undone' | 'undo-failed' | 'undo-skipped';
 
@@ -36,4 +52,17 @@ export interface Actor {
   user: string;
   host: string;
   pid: number;
+}
+
+export type OperatorAction = 'run' | 'resume' | 'promote' | 'abort' | 'rollback' | 'approve' | 'unlock' | 'freeze';
+
+/** A request from another process (or machine) to the engine that holds the lock: picked up within seconds. */
+export interface ControlRequest {
+  id: string;
+  action: 'abort' | 'promote';
+  /** promote: pass the current gate (`gate`) or every remaining one (`full`). */
+  mode?: 'gate' | 'full';
+  reason?: string;
+  by: Actor;
+  t: string;
 }

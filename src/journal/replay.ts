@@ -25,7 +25,7 @@ export interface HostState {
   endedAt?: string;
 }
 
-export type RunStatus = 'new' | 'running' | 'halted' | 'paused' | 'done' | 'rolled-back';
+export type RunStatus = 'new' | 'running' | 'halted' | 'paused' | 'done' | 'rolled-back' | 'frozen';
 
 export interface WaveState {
   wave: number;
@@ -79,6 +79,7 @@ export function replay(records: readonly JournalRecord[]): RunState {
         else if (r.phase === 'paused') state.status = 'paused';
         else if (r.phase === 'done') state.status = 'done';
         else if (r.phase === 'rolled-back') state.status = 'rolled-back';
+        else if (r.phase === 'frozen') state.status = 'frozen';
         if (r.reason !== undefined) state.reason = r.reason;
         if (r.phase === 'start' || r.phase === 'resume') state.reason = undefined;
         if (r.phase !== 'start' && r.phase !== 'resume') state.endedAt = r.t;

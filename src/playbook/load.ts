@@ -9,6 +9,8 @@ import { findTransportType } from '../transport/index.js';
 import { isKnownTemplateName, templateNames, usesHost } from '../util/template.js';
 import { notifyEntrySchema, toNotifySpec, type NotifySpec } from '../notify/config.js';
 import { commonStepKeys, hostsSchema, topSchema } from './schema.js';
+import { inventorySource } from './inventory.js';
+import { parseRouting } from '../routing/index.js';
 import { Source, type Path } from './source.js';
 import type { GateSpec, Host, Playbook, StepSpec, WaveSpec } from './types.js';
 
@@ -126,6 +128,9 @@ function parseGate(src: Source, path: Path, raw: unknown, watch = false): GateSp
   delete obj.name;
   delete obj.timeout;
   if (watch) delete obj.interval;
+  const skipOnHotfix = obj.skipOnHotfix;
+  delete obj.skipOnHotfix;
+  if (skipOnHotfix !== undefined && typeof skipOnHotfix !== 'boolean') return (src.add([...path, 'skipOnHotfix'], 'skipOnHotfix: true or false'), undefined);
   const keys = Object.keys(obj).filter((k) => findGate(k));
   if (keys.length !== 1) {
     src.add(path, keys.length === 0 ? `${dotted(path)}: no check; use run, http, query, compare or approve` : `${dotted(path)}: one check per entry, found ${keys.join(' and ')}`);
@@ -157,6 +162,7 @@ function parseGate(src: Source, path: Path, raw: unknown, watch = false): GateSp
     params,
     perHost: JSON.stringify(raw).includes('{{') && usesHost(JSON.stringify(raw)),
     timeoutMs: t.data ?? Math.max(DEFAULT_GATE_TIMEOUT, ownLimit(params)),
+    ...(skipOnHotfix ? { skipOnHotfix: true } : {}),
   };
 }
 
@@ -169,8 +175,7 @@ function loadHosts(src: Source, data: Record<string, unknown>, dir: string, issu
   let raw: unknown = data.hosts;
   let base: Path = ['hosts'];
   if (data.inventory !== undefined) {
-    const invFile = resolve(dir, String(data.inventory));
-    const inv = readSource(invFile, issues);
+    const inv = typeof data.inventory === 'string' ? readSource(resolve(dir, data.inventory), issues) : inventorySource(src, data.inventory, dir, data.providers, issues);
     if (!inv) return undefined;
     issues.push(...inv.issues);
     if (inv.issues.length) return undefined;
@@ -351,6 +356,44 @@ export function loadPlaybook(path: string): Playbook {
     }
     const pause: WaveSpec['pause'] = w.pause === 'none' ? { kind: 'none' } : w.pause === 'approve' ? { kind: 'approve' } : { kind: 'duration', ms: w.pause as number };
     waves = { canary: w.canary || undefined, size, concurrency: w.concurrency ?? 4, maxFailures: w.maxFailures, pause };
+    // Label-based waves (src/plan/labels.ts): every host carries the label, and `order` names only values in use.
+    if (w.by !== undefined) {
+      const by = w.by;
+      const rawHosts = Array.isArray(d.hosts) ? d.hosts : undefined;
+      hosts.forEach((h, i) => {
+        if (h.labels[by] !== undefined) return;
+        if (rawHosts) src.add(['hosts', i], `host ${h.name} has no label "${by}" (waves.by: ${by}): add labels: { ${by}: ... }`);
+        else src.add(['waves', 'by'], `host ${h.name} (from the inventory) has no label "${by}"`);
+      });
+      const values = new Set(hosts.map((h) => h.labels[by]).filter((v): v is string => v !== undefined));
+      const seenOrder = new Set<string>();
+      (w.order ?? []).forEach((v, i) => {
+        if (seenOrder.has(v)) src.add(['waves', 'order', i], `waves.order lists ${by} "${v}" twice`);
+        else if (hosts.length && !values.has(v)) src.add(['waves', 'order', i], `waves.order: no host has ${by} "${v}" (known: ${[...values].join(', ')})`);
+        seenOrder.add(v);
+      });
+      if (w.order) {
+        const unlisted = [...values].filter((v) => !seenOrder.has(v));
+        if (unlisted.length) src.add(['waves', 'order'], `waves.order does not list ${by} ${unlisted.join(', ')}: every ${by} of the fleet needs its place`);
+      }
+      const sizeGiven = !!(d.waves && typeof d.waves === 'object' && 'size' in (d.waves as object));
+      waves = { ...waves, by, order: w.order, maxPerZone: w.maxPerZone, sizeGiven };
+    } else {
+      if (w.order) src.add(['waves', 'order'], 'waves.order needs waves.by (the label it orders)', { key: true });
+      if (w.maxPerZone) src.add(['waves', 'maxPerZone'], 'waves.maxPerZone needs waves.by (e.g. by: zone)', { key: true });
+    }
+  }
+
+  // Routing rules (src/routing): release-level gray rules, published before wave 1 and widened after each wave.
+  const routing = parseRouting(d.routing, providers, (p, m, o) => src.add(p, m, o), (p, e) => addZodIssues(src, p, e));
+
+  // Hotfix policy: a documented faster path that always carries its reason.
+  let hotfix: Playbook['hotfix'];
+  if (top.success && top.data.policy === 'hotfix') {
+    if (!top.data.reason) src.add(['policy'], 'policy: hotfix needs a reason: (why this release skips the normal waves); it goes into the journal');
+    else hotfix = { reason: top.data.reason };
+  } else if (top.success && top.data.reason !== undefined) {
+    src.add(['reason'], 'reason: is the reason of policy: hotfix; without it, give the reason on the command line (run --reason)', { key: true });
   }
 
   // Templates: every {{name}} anywhere must be a known name (an unknown one is an error, not an empty string).
@@ -379,6 +422,9 @@ export function loadPlaybook(path: string): Playbook {
     verify,
     watch,
     onFailure: t.onFailure,
+    state: t.state as Playbook['state'],
+    ...(routing.length ? { routing } : {}),
+    ...(hotfix ? { hotfix } : {}),
     notify,
     switchover,
   };

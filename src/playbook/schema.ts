@@ -32,6 +32,12 @@ export const wavesSchema = z
     concurrency: z.number().int().min(1).max(10_000).optional(),
     maxFailures: z.number().int().min(0).default(0),
     pause: z.union([z.literal('none'), z.literal('approve'), duration]).default('none'),
+    /** Label-based waves (src/plan/labels.ts): group hosts by this label, one group after another. */
+    by: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a label name such as set or zone').optional(),
+    /** Label values in release order (least important first). */
+    order: z.array(z.union([z.string(), z.number()]).transform(String)).min(1).optional(),
+    /** With `by`: at most this many hosts of one group (zone) per wave. */
+    maxPerZone: z.number().int().min(1).optional(),
   })
   .strict();
 
@@ -45,14 +51,21 @@ export const topSchema = z
       .pipe(z.string().max(128).regex(/^[A-Za-z0-9][A-Za-z0-9._+~-]*$/, 'versions may only use letters, digits, ".", "_", "+", "~" and "-" (they name release directories and artifact paths)')),
     group: z.string().min(1).regex(/^[A-Za-z0-9_-]+$/).default('GREEN'),
     hosts: z.unknown().optional(),
-    inventory: z.string().min(1).optional(),
+    /** A file, `{command: "..."}` printing YAML/JSON hosts, or `{provider: NAME, service: ...}` (src/playbook/inventory.ts). */
+    inventory: z.unknown().optional(),
+    routing: z.array(z.unknown()).optional(),
+    /** `hotfix`: a canary, then one wave; gates marked skipOnHotfix are skipped. Needs `reason`. */
+    policy: z.enum(['normal', 'hotfix']).default('normal'),
+    reason: z.string().min(1).max(500).optional(),
     transport: z.object({ type: z.string().min(1) }).passthrough().default({ type: 'local' }),
     waves: wavesSchema.default({}),
     providers: z.record(z.unknown()).default({}),
     steps: z.array(z.unknown()).min(1, 'a playbook needs at least one step'),
     verify: z.array(z.unknown()).default([]),
     watch: z.array(z.unknown()).default([]),
-    onFailure: z.enum(['halt', 'rollback-wave', 'rollback-all']).default('halt'),
+    onFailure: z.enum(['halt', 'rollback-wave', 'rollback-all', 'freeze']).default('halt'),
+    /** Where the journal and lock live: files (default), or a shared etcd/ZooKeeper cluster for teams. */
+    state: z.object({ type: z.enum(['file', 'etcd', 'zookeeper']) }).passthrough().optional(),
     /** Webhook notifications; each entry is checked by src/notify/config.ts. */
     notify: z.array(z.unknown()).default([]),
     switchover: z

@@ -33,6 +33,8 @@ export interface GateSpec {
   timeoutMs: number;
   /** For `watch:` checks: how often the check runs while a wave is in flight. */
   intervalMs?: number;
+  /** Skipped under the hotfix policy (`policy: hotfix` or `run --hotfix`). */
+  skipOnHotfix?: boolean;
 }
 
 export type PauseSpec = { kind: 'none' } | { kind: 'duration'; ms: number } | { kind: 'approve' };
@@ -44,6 +46,14 @@ export interface WaveSpec {
   concurrency: number;
   maxFailures: number;
   pause: PauseSpec;
+  /** Label-based waves: hosts grouped by this label (set, zone, …), one group after another. */
+  by?: string;
+  /** Order of the label values (least important first); default: first appearance in the host list. */
+  order?: string[];
+  /** With `by`: at most this many hosts of one group per wave. */
+  maxPerZone?: number;
+  /** `size` was written in the playbook (with `by`, groups are split by it only then). */
+  sizeGiven?: boolean;
 }
 
 export interface TransportSpec {
@@ -56,7 +66,8 @@ export interface ProviderSpec {
   options: Record<string, unknown>;
 }
 
-export type OnFailure = 'halt' | 'rollback-wave' | 'rollback-all';
+/** What a failed gate does. `freeze`: halt and keep everything exactly as it is (irreversible data changes). */
+export type OnFailure = 'halt' | 'rollback-wave' | 'rollback-all' | 'freeze';
 
 export interface Playbook {
   /** Absolute path of the playbook file. */
@@ -75,7 +86,13 @@ export interface Playbook {
   /** Checks evaluated every `interval` while a wave runs: a failure stops the wave at once. */
   watch: GateSpec[];
   onFailure: OnFailure;
+  /** Where the journal and the lock live (default: files in .graywave/<release>/). */
+  state?: { type: string; [option: string]: unknown };
   /** Webhook notifications of run transitions (src/notify). */
   notify?: import('../notify/config.js').NotifySpec[];
   switchover?: { atPercent: number; steps: StepSpec[] };
+  /** Release-level routing rules (src/routing): published before wave 1, widened after each wave, finished at the end. */
+  routing?: import('../routing/types.js').RoutingSpec[];
+  /** The hotfix policy: a canary, then one wave; gates marked skipOnHotfix are skipped. Always carries a reason. */
+  hotfix?: { reason: string };
 }
