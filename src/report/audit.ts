@@ -3,7 +3,7 @@ import type { JournalRecord } from '../journal/records.js';
 /** One line of the audit trail: who did what, when, and why. */
 export interface AuditEntry {
   t: string;
-  /** run, resume, rollback, approve, force, create — or an outcome (halted, paused, done, rolled-back). */
+  /** run, resume, rollback, approve, promote, abort, unlock, force, create — or an outcome (halted, paused, done, rolled-back, frozen). */
   action: string;
   /** True for what a person did; false for what the release then did (outcomes). */
   operator: boolean;
@@ -24,6 +24,7 @@ const RUN: Record<string, { action: string; operator: boolean }> = {
   paused: { action: 'paused', operator: false },
   done: { action: 'done', operator: false },
   'rolled-back': { action: 'rolled-back', operator: false },
+  frozen: { action: 'frozen', operator: false },
 };
 
 /**
@@ -33,8 +34,17 @@ const RUN: Record<string, { action: string; operator: boolean }> = {
  */
 export function auditTrail(records: readonly JournalRecord[]): AuditEntry[] {
   const out: AuditEntry[] = [];
+  // Journals with `operator` records name each action there (with its reason): the run/approve records they caused
+  // are then outcomes, not a second copy of the action.
+  const hasOperator = records.some((r) => r.type === 'operator');
   for (const r of records) {
-    if (r.type === 'header') {
+    if (r.type === 'operator') {
+      out.push({ t: r.t, action: r.action, operator: true, ...r.by, ...(r.reason !== undefined ? { reason: r.reason } : {}), ...(r.detail !== undefined ? { detail: r.detail } : {}) });
+    } else if (hasOperator && r.type === 'run' && (r.phase === 'start' || r.phase === 'resume' || r.phase === 'rollback')) {
+      out.push({ t: r.t, action: r.phase === 'rollback' ? 'rolling back' : r.phase === 'start' ? 'started' : 'resumed', operator: false });
+    } else if (hasOperator && r.type === 'wave' && r.phase === 'approved') {
+      out.push({ t: r.t, action: 'approved', operator: false, wave: r.wave, ...(r.by ? { detail: `wave ${r.wave} by ${r.by.user}@${r.by.host}` } : {}) });
+    } else if (r.type === 'header') {
       out.push({ t: r.t, action: 'create', operator: true, ...r.by, detail: `journal for ${r.release} ${r.version} (plan ${r.planHash})` });
     } else if (r.type === 'run') {
       const kind = RUN[r.phase] ?? { action: r.phase, operator: !!r.by };

@@ -105,3 +105,26 @@ describe('report', () => {
     expect(text).toContain('→ rolled-back  reason: rolled back wave(s) 2');
   });
 });
+
+describe('audit trail with operator records', () => {
+  it('lists each operator action once, with its reason, and what it caused as outcomes', () => {
+    const recs: JournalRecord[] = [
+      { type: 'header', v: 1, release: 'shop', version: '2.0.0', planHash: 'abc', playbook: '/p/shop.yaml', t: T(0), by },
+      { type: 'operator', t: T(1), action: 'run', by, reason: 'ticket OPS-7' },
+      { type: 'run', t: T(1), phase: 'start', by },
+      { type: 'run', t: T(2), phase: 'paused', reason: 'wave 1 waits for approval' },
+      { type: 'operator', t: T(3), action: 'approve', by: { ...by, user: 'bo' }, reason: 'canary looks fine', detail: 'wave 2 may start' },
+      { type: 'wave', t: T(3), wave: 1, phase: 'approved', by: { ...by, user: 'bo' } },
+      { type: 'operator', t: T(4), action: 'abort', by, reason: 'pager' },
+      { type: 'run', t: T(5), phase: 'halted', reason: 'aborted by ana: pager' },
+    ];
+    const a = auditTrail(recs);
+    expect(a.filter((e) => e.operator).map((e) => [e.action, e.user, e.reason])).toEqual([
+      ['create', 'ana', undefined],
+      ['run', 'ana', 'ticket OPS-7'],
+      ['approve', 'bo', 'canary looks fine'],
+      ['abort', 'ana', 'pager'],
+    ]);
+    expect(a.filter((e) => !e.operator).map((e) => e.action)).toEqual(['started', 'paused', 'approved', 'halted']);
+  });
+});
