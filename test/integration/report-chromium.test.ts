@@ -112,6 +112,7 @@ describe('graywave report and log', () => {
     expect(lines.filter((l) => /^\S+ \S+ {2}run /.test(l))).toHaveLength(1);
     expect(lines.filter((l) => /^\S+ \S+ {2}resume /.test(l))).toHaveLength(1);
     expect(log.stdout).toMatch(/→ halted .*wave 3/);
+    expect(log.stdout).toMatch(/ run +\S+@\S+ pid \d+ .*reason: ticket OPS-7/);
     const json = (await graywave(['log', 'shop.yaml', '--json', '--actions-only'])).stdout.trim().split('\n').map((l) => JSON.parse(l) as { action: string; user?: string; pid?: number });
     expect(json.map((e) => e.action)).toEqual(['create', 'run', 'resume']);
     expect(json.every((e) => typeof e.user === 'string' && typeof e.pid === 'number')).toBe(true);
