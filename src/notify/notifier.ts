@@ -47,7 +47,8 @@ export function transitionKey(e: EngineEvent, records: readonly JournalRecord[])
       match = runPhase('paused');
       break;
     case 'run.halted':
-      match = runPhase('halted');
+      // onFailure: freeze writes `frozen` and reports it as run.halted.
+      match = runPhase('halted', 'frozen' as RunPhase);
       break;
     case 'rollback.done':
       match = runPhase('rollback');
@@ -61,6 +62,9 @@ export function transitionKey(e: EngineEvent, records: readonly JournalRecord[])
   for (let i = records.length - 1; i >= 0; i--) {
     const r = records[i]!;
     if (match(r)) return `${kind}${e.event === 'wave.done' ? `:${e.wave}` : ''}@${r.t}#${i}`;
+    // A run-level transition is the newest run record: if that is something else, this one was never recorded
+    // (e.g. the journal could not be written): never mistake an older transition for it.
+    if (e.event !== 'wave.done' && r.type === 'run') return undefined;
   }
   return undefined;
 }

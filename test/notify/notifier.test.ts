@@ -70,6 +70,12 @@ describe('notify config and format', () => {
     expect(k1).toBe('halted@2026-01-01T00:01:00.000Z#1');
     recs.push({ type: 'run', t: '2026-01-01T00:02:00.000Z', phase: 'resume' }, { type: 'run', t: '2026-01-01T00:03:00.000Z', phase: 'halted', reason: 'x' });
     expect(transitionKey(halted, recs)).not.toBe(k1);
+    // A halt that could not be recorded is not mistaken for the older one.
+    recs.push({ type: 'run', t: '2026-01-01T00:04:00.000Z', phase: 'resume' });
+    expect(transitionKey(halted, recs)).toBeUndefined();
+    // onFailure: freeze records `frozen` and emits run.halted.
+    recs.push({ type: 'run', t: '2026-01-01T00:05:00.000Z', phase: 'frozen' as 'halted', reason: 'FROZEN' });
+    expect(transitionKey(halted, recs)).toBe('halted@2026-01-01T00:05:00.000Z#5');
   });
 });
 
