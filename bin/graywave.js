@@ -1,6 +1,13 @@
 #!/usr/bin/env node
 import { main } from '../dist/cli/main.js';
 
+// `graywave run --json | head`: when the reader goes away, keep releasing (the journal is the record) and stop printing.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+}
+
 main(process.argv).then((code) => {
   process.exitCode = code;
   setTimeout(() => process.exit(code), 50).unref();

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
@@ -176,6 +177,8 @@ async function open(req: ReleaseRequest, command: string, mode: 'run' | 'existin
       : undefined;
     const view = renderer(req.output ?? 'auto', plan, notifier ? (e) => (notifier.sink(e), req.onEvent?.(e)) : req.onEvent);
     const signal = req.signal ?? new AbortController().signal;
+    // Every in-flight step listens on it: with hundreds of hosts in flight that is not a leak.
+    setMaxListeners(0, signal);
     const deps: EngineDeps = {
       playbook: pb,
       plan,

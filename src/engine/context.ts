@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Playbook } from '../playbook/types.js';
 import type { Transport } from '../transport/types.js';
@@ -44,22 +44,45 @@ export interface EngineDeps {
   approve?: (question: string) => Promise<boolean>;
 }
 
-/** Appends to one host's log file. Secrets are masked on the way in. */
+/**
+ * Appends to one host's log file through a descriptor kept open while the host is in flight (one open per host,
+ * not per line: at 10,000 hosts that is the difference between seconds and nothing). Secrets are masked on the
+ * way in. A log that cannot be written never stops a release: the journal is the truth.
+ */
 export class HostLog {
   private readonly file: string;
+  private fd: number | undefined;
+  private static readonly dirsMade = new Set<string>();
+
   constructor(dir: string, host: string, private readonly secrets: Secrets) {
-    mkdirSync(dir, { recursive: true });
+    if (!HostLog.dirsMade.has(dir)) {
+      mkdirSync(dir, { recursive: true });
+      HostLog.dirsMade.add(dir);
+    }
     this.file = join(dir, `${host}.log`);
   }
+
   write(text: string): void {
     try {
-      appendFileSync(this.file, this.secrets.mask(text));
+      this.fd ??= openSync(this.file, 'a');
+      writeSync(this.fd, this.secrets.mask(text));
     } catch {
-      /* a log that cannot be written must not stop a release; the journal is the truth */
+      /* see above */
     }
   }
+
   line(text: string): void {
     this.write(`${new Date().toISOString()} ${text}\n`);
+  }
+
+  close(): void {
+    if (this.fd === undefined) return;
+    try {
+      closeSync(this.fd);
+    } catch {
+      /* already closed */
+    }
+    this.fd = undefined;
   }
 }
 

@@ -138,6 +138,7 @@ async function undoHost(deps: EngineDeps, state: RunState, engine: Engine, wave:
     return true;
   } finally {
     await deps.transport.release(host).catch(() => undefined);
+    log.close();
   }
 }
 

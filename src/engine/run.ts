@@ -341,6 +341,8 @@ export class Engine {
       return true;
     } finally {
       await this.deps.transport.release(host).catch(() => undefined);
+      this.logs.get(host.name)?.close();
+      this.logs.delete(host.name);
     }
   }
 

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { GraywaveError } from '../errors.js';
 import type { JournalRecord } from './records.js';
@@ -52,8 +52,9 @@ export class FileJournalStore implements JournalStore {
     const buf = Buffer.from(lines.join(''));
     let written = 0;
     while (written < buf.length) written += writeSync(this.fd, buf, written, buf.length - written, this.position + written);
-    fdatasyncSync(this.fd);
     this.position += buf.length;
+    // Asynchronous flush: while the disk syncs, the event loop goes on and the next batch gathers (group commit).
+    await new Promise<void>((resolve, reject) => fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
   }
 
   async close(): Promise<void> {

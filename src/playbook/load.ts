@@ -217,6 +217,17 @@ function checkDeployPaths(src: Source, path: Path, p: { to: string; release?: st
   if (p.release !== undefined && (p.release.includes('/') || p.release.startsWith('.'))) src.add([...path, 'release'], `deploy.release: ${JSON.stringify(p.release)} must name one directory (no "/", no leading ".")`);
 }
 
+function hostHas(host: Host, name: string): boolean {
+  if (name === 'host.port') return host.port !== undefined;
+  const [, bag, ...path] = name.split('.');
+  let cur: unknown = bag === 'vars' ? host.vars : host.labels;
+  for (const key of path) {
+    if (cur === null || typeof cur !== 'object' || !(key in (cur as object))) return false;
+    cur = (cur as Record<string, unknown>)[key];
+  }
+  return true;
+}
+
 /** Extra template names that particular places may use (beyond release/version/group/wave/host.*). */
 const EXTRA_TEMPLATE_NAMES = ['service', 'blueVersion', 'greenVersion', 'blueWeight', 'greenWeight'];
 
@@ -401,6 +412,10 @@ export function loadPlaybook(path: string): Playbook {
     for (const t of templateNames(value)) {
       if (!isKnownTemplateName(t.name, EXTRA_TEMPLATE_NAMES)) {
         src.add(path, `unknown template variable {{${t.name}}} (known: release, version, group, wave, host.name, host.address, host.port, host.vars.*, host.labels.*)`, { offset: t.offset });
+      } else if (/^host\.(vars|labels)\./.test(t.name) || t.name === 'host.port') {
+        // A per-host value must exist on every host, or the release would fail half-way on the first host without it.
+        const missing = hosts.filter((h) => !hostHas(h, t.name)).map((h) => h.name);
+        if (missing.length) src.add(path, `{{${t.name}}} is not set on host(s) ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`, { offset: t.offset });
       }
     }
   }

@@ -1,4 +1,8 @@
-import { Etcd3, type IKeyValue } from 'etcd3';
+import { createRequire } from 'node:module';
+import type { Etcd3, IKeyValue } from 'etcd3';
+
+// etcd3 pulls in gRPC and protobuf (~0.2 s): load it only when a playbook really talks to etcd, not on every CLI start.
+const requireCjs = createRequire(import.meta.url);
 import { z } from 'zod';
 import { ProviderError } from '../../errors.js';
 import { duration } from '../../util/duration.js';
@@ -93,7 +97,7 @@ export function createEtcdProvider(options: EtcdOptions, env: ProviderEnv, hooks
       : undefined;
   let client: Etcd3 | undefined;
   const etcd = (): Etcd3 =>
-    (client ??= new Etcd3({
+    (client ??= new (requireCjs('etcd3') as typeof import('etcd3')).Etcd3({
       hosts: options.endpoints,
       auth,
       dialTimeout: options.timeout,
