@@ -86,9 +86,14 @@ export class Engine {
     try {
       // Routing rules (src/routing): published before wave 1; a failure halts before any host is touched.
       if (!(await this.routingAt('publish', 0))) return 'halted';
-      for (const wave of plan.waves) {
-        const outcome = await this.runWave(wave.index, wave.hosts);
+      if (playbook.waves.mode === 'rolling') {
+        const outcome = await this.runRolling();
         if (outcome !== 'continue') return outcome;
+      } else {
+        for (const wave of plan.waves) {
+          const outcome = await this.runWave(wave.index, wave.hosts);
+          if (outcome !== 'continue') return outcome;
+        }
       }
       const failed = playbook.hosts.filter((h) => hostStatus(this.state.hosts.get(h.name), plan.steps) !== 'done').map((h) => h.name);
       if (failed.length) {
@@ -249,9 +254,19 @@ export class Engine {
     } else if (!ws?.done && hostNames.length) {
       await this.record({ type: 'wave', t: now(), wave: index, phase: 'done' });
     }
+    const r = await this.checkpoint(index, hostNames, pending.length > 0, false);
+    return typeof r === 'object' ? this.onGateFailure(index, r.gateFailed) : r;
+  }
 
+  /**
+   * What happens once a wave's hosts are done: verification gates, routing widening, the switchover, then an
+   * approval or a pause before the next wave. With `defer`, a failed gate is returned instead of handled, so a
+   * rolling release can first let its in-flight hosts finish.
+   */
+  private async checkpoint(index: number, hostNames: string[], ranHosts: boolean, defer: boolean): Promise<Outcome | 'continue' | { gateFailed: string }> {
+    const { playbook, plan } = this.deps;
     if (!this.state.waves.get(index)?.verified) {
-      const verdict = await this.verify(index, hostNames);
+      const verdict = await this.verify(index, hostNames, defer);
       if (verdict !== 'ok') return verdict;
       await this.record({ type: 'wave', t: now(), wave: index, phase: 'verified' });
       this.state = replay(this.deps.journal.records);
@@ -274,7 +289,7 @@ export class Engine {
       } else if (needsApproval && !this.state.waves.get(index)?.approved) {
         const outcome = await this.askApproval(index);
         if (outcome !== 'continue') return outcome;
-      } else if (pause.kind === 'duration' && pending.length) {
+      } else if (pause.kind === 'duration' && ranHosts) {
         const until = new Date(Date.now() + pause.ms).toISOString();
         this.emit({ event: 'wave.paused', release: this.release, wave: index, until, reason: `pause ${formatMs(pause.ms)}` });
         try {
@@ -285,6 +300,109 @@ export class Engine {
       }
     }
     return 'continue';
+  }
+
+  /**
+   * `waves: {mode: rolling, inFlight: N, every: 25%}`: N hosts stay in flight across the fleet instead of waiting
+   * for each wave to finish. The waves become checkpoints: when all hosts of one are done its gates run (while the
+   * next wave's hosts go on), and hosts two checkpoints ahead wait until it has passed — after a canary, nothing
+   * else starts until the canary's checkpoint has passed. maxFailures counts per checkpoint. A failure stops new
+   * hosts, lets the in-flight ones finish, then halts (or applies onFailure).
+   */
+  private async runRolling(): Promise<Outcome | 'continue'> {
+    const { plan, playbook } = this.deps;
+    const isDone = (h: string) => hostStatus(this.state.hosts.get(h), plan.steps) === 'done';
+    const queue = plan.waves.flatMap((w) => w.hosts.filter((h) => !isDone(h)).map((host) => ({ wave: w.index, host })));
+    const left = new Map(plan.waves.map((w) => [w.index, w.hosts.filter((h) => !isDone(h)).length]));
+    const failed = new Map<number, string[]>();
+    const started = new Set<number>();
+    const canary = !!playbook.waves.canary;
+    let passed = 0;
+    let next = 0;
+    let stopLaunch = false;
+    let hostFailure: string | undefined;
+    let gateFailure: { wave: number; detail: string } | undefined;
+    let outcome: Outcome | undefined;
+    const waiters: (() => void)[] = [];
+    const changed = () => new Promise<void>((r) => waiters.push(r));
+    const wakeAll = () => waiters.splice(0).forEach((f) => f());
+    const allowed = (w: number) => w <= passed + 1 || (w === passed + 2 && !(canary && passed === 0));
+    const aborted = await this.haltIfAborted();
+    if (aborted) return aborted;
+    const watch = this.startWatch(0, playbook.hosts.map((h) => h.name));
+
+    const runCheckpoints = async () => {
+      while (!outcome && !gateFailure && next < plan.waves.length && left.get(plan.waves[next]!.index) === 0) {
+        const w = plan.waves[next]!;
+        const ws = this.state.waves.get(w.index);
+        if (!ws?.done) {
+          await this.record({ type: 'wave', t: now(), wave: w.index, phase: 'done' });
+          this.emit({ event: 'wave.done', release: this.release, wave: w.index, ms: 0, failed: failed.get(w.index) ?? [] });
+        }
+        this.state = replay(this.deps.journal.records);
+        const r = await this.checkpoint(w.index, w.hosts, started.has(w.index), true);
+        if (r === 'continue') {
+          passed = w.index;
+          next++;
+        } else if (typeof r === 'object') {
+          gateFailure = { wave: w.index, detail: r.gateFailed };
+          stopLaunch = true;
+        } else {
+          outcome = r;
+          stopLaunch = true;
+        }
+        wakeAll();
+      }
+    };
+    let checkpoints = runCheckpoints();
+    const pump = () => (checkpoints = checkpoints.then(runCheckpoints));
+
+    const worker = async () => {
+      for (;;) {
+        if (stopLaunch || this.stopRequested || this.signal.aborted) return;
+        const i = queue.findIndex((q) => allowed(q.wave));
+        if (i < 0) {
+          if (!queue.length) return;
+          await changed();
+          continue;
+        }
+        const item = queue.splice(i, 1)[0]!;
+        if (!started.has(item.wave)) {
+          started.add(item.wave);
+          await this.record({ type: 'wave', t: now(), wave: item.wave, phase: 'started' });
+          this.emit({ event: 'wave.start', release: this.release, wave: item.wave, hosts: plan.waves.find((w) => w.index === item.wave)!.hosts });
+        }
+        const ok = await this.runHost(item.wave, this.hostsByName.get(item.host)!);
+        if (!ok) {
+          const f = [...(failed.get(item.wave) ?? []), item.host];
+          failed.set(item.wave, f);
+          if (f.length > playbook.waves.maxFailures && !hostFailure) {
+            hostFailure = `checkpoint ${item.wave}: ${f.length} host(s) failed (${f.join(', ')}), more than maxFailures ${playbook.waves.maxFailures}`;
+            stopLaunch = true;
+            wakeAll();
+          }
+        }
+        left.set(item.wave, left.get(item.wave)! - 1);
+        pump();
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.max(1, Math.min(playbook.waves.concurrency, queue.length || 1)) }, worker));
+      wakeAll();
+      await checkpoints;
+      await pump();
+    } finally {
+      await watch.stop();
+      this.signal = this.deps.signal;
+    }
+    this.state = replay(this.deps.journal.records);
+    const stopped = await this.haltIfAborted();
+    if (stopped) return stopped;
+    if (this.deps.signal.aborted) return this.halt('interrupted (Ctrl-C)', undefined, 'graywave resume continues where it stopped');
+    if (watch.failure()) return this.onGateFailure(plan.waves[Math.max(0, next)]?.index ?? passed, watch.failure()!);
+    if (hostFailure) return this.halt(hostFailure, undefined, '`graywave resume` retries from the failed step; `graywave rollback` undoes');
+    if (gateFailure) return this.onGateFailure(gateFailure.wave, gateFailure.detail);
+    return outcome ?? 'continue';
   }
 
   private async askApproval(wave: number): Promise<Outcome | 'continue'> {
@@ -536,7 +654,7 @@ export class Engine {
   }
 
   /** Runs the verification gates after a wave. */
-  private async verify(wave: number, hostNames: string[]): Promise<'ok' | Outcome> {
+  private async verify(wave: number, hostNames: string[], defer = false): Promise<'ok' | Outcome | { gateFailed: string }> {
     // Under the hotfix policy, gates marked skipOnHotfix are skipped (the start record carries the reason).
     const gates = this.deps.playbook.verify.filter((g) => g.gate !== 'approve' && !(this.deps.playbook.hotfix && g.skipOnHotfix));
     for (const gate of gates) {
@@ -559,7 +677,7 @@ export class Engine {
         this.emit({ event: 'verify.failed', release: this.release, wave, check: gate.name, host: host?.name, observed: result.observed, ms });
         const detail = `${gate.name}${host ? ` on ${host.name}` : ''}: ${result.observed}`;
         await this.record({ type: 'wave', t: now(), wave, phase: 'verify-failed', detail });
-        return this.onGateFailure(wave, detail);
+        return defer ? { gateFailed: detail } : this.onGateFailure(wave, detail);
       }
     }
     return 'ok';

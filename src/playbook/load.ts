@@ -367,6 +367,21 @@ export function loadPlaybook(path: string): Playbook {
     }
     const pause: WaveSpec['pause'] = w.pause === 'none' ? { kind: 'none' } : w.pause === 'approve' ? { kind: 'approve' } : { kind: 'duration', ms: w.pause as number };
     waves = { canary: w.canary || undefined, size, concurrency: w.concurrency ?? 4, maxFailures: w.maxFailures, pause };
+    if (w.mode === 'rolling') {
+      if (w.by !== undefined) src.add(['waves', 'mode'], 'mode: rolling cannot be combined with label waves (by:)');
+      if (w.every !== undefined) {
+        if (typeof w.every === 'number') waves.size = { count: w.every };
+        else {
+          const pct = parseFloat(w.every);
+          if (pct <= 0 || pct > 100) src.add(['waves', 'every'], 'waves.every must be between 0% (exclusive) and 100%');
+          waves.size = { percent: pct / 100 };
+        }
+      }
+      waves.concurrency = w.inFlight ?? w.concurrency ?? 4;
+      waves.mode = 'rolling';
+    } else if (w.inFlight !== undefined || w.every !== undefined) {
+      src.add(['waves', w.inFlight !== undefined ? 'inFlight' : 'every'], 'inFlight and every belong to mode: rolling', { key: true });
+    }
     // Label-based waves (src/plan/labels.ts): every host carries the label, and `order` names only values in use.
     if (w.by !== undefined) {
       const by = w.by;

@@ -38,6 +38,10 @@ export const wavesSchema = z
     order: z.array(z.union([z.string(), z.number()]).transform(String)).min(1).optional(),
     /** With `by`: at most this many hosts of one group (zone) per wave. */
     maxPerZone: z.number().int().min(1).optional(),
+    /** `rolling`: keep `inFlight` hosts going across the fleet instead of lock-step waves; gates every `every`. */
+    mode: z.enum(['waves', 'rolling']).default('waves'),
+    inFlight: z.number().int().min(1).max(10_000).optional(),
+    every: percentOrCount.optional(),
   })
   .strict();
 

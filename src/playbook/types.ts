@@ -54,6 +54,11 @@ export interface WaveSpec {
   maxPerZone?: number;
   /** `size` was written in the playbook (with `by`, groups are split by it only then). */
   sizeGiven?: boolean;
+  /**
+   * `rolling`: `concurrency` (from `inFlight`) hosts stay in flight across wave boundaries; the waves (from
+   * `every`) become checkpoints where gates run and maxFailures is counted.
+   */
+  mode?: 'waves' | 'rolling';
 }
 
 export interface TransportSpec {
