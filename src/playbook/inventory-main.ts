@@ -19,6 +19,7 @@ async function main(): Promise<void> {
   if (typeof p.listHosts !== 'function') throw new Error(`provider type ${type} cannot list hosts (no listHosts)`);
   try {
     const hosts = await p.listHosts(service, AbortSignal.timeout(55_000));
+    if (!Array.isArray(hosts) || hosts.length === 0) throw new Error(`provider type ${type} lists no hosts for service ${service}`);
     process.stdout.write(JSON.stringify(hosts));
   } finally {
     await p.close?.();

@@ -403,6 +403,46 @@ class DubboZookeeper implements Provider {
     return out;
   }
 
+  /**
+   * `inventory: {provider, service}`: the distinct provider addresses registered under <root>/<interface>/providers.
+   * `service` is either an interface (`com.foo.OrderService`, optionally as a service key `group/interface:version`)
+   * or an application name (the `application` URL param: every interface it provides, within `interfaces` when set).
+   * One host per IP: name and address = the IP, vars.port = its (lowest) provider port (vars.ports when several);
+   * labels: `application` and, when the provider URL has them, `dubbo.tag`, `group`, `version`. Consumers, routers
+   * and configurators are not hosts. Nothing registered is an error, naming where it looked.
+   */
+  async listHosts(service: string): Promise<{ name: string; address: string; labels: Record<string, string>; vars: Record<string, unknown> }[]> {
+    const all = await this.allProviders();
+    const isKey = /[/:]/.test(service);
+    let found = all.filter((f) => f.iface === service || (isKey && serviceKey(f.url) === service));
+    const how = found.length ? 'interface' : 'application';
+    if (!found.length) found = all.filter((f) => f.url.params.application === service);
+    found = found.filter((f) => f.url.host && f.url.port > 0 && (f.url.params.category ?? 'providers') === 'providers' && (this.o.port === undefined || f.url.port === this.o.port));
+    if (found.length === 0) {
+      throw new ProviderError(
+        `${this.label}: no provider registered for ${service} under ${this.o.root}/<interface>/providers on ${this.o.connect} ` +
+          `(looked for it as an interface, a service key group/interface:version and an application name${this.o.interfaces ? `, within interfaces ${this.o.interfaces.join(', ')}` : ''})`,
+        false,
+      );
+    }
+    const byIp = new Map<string, { ports: Set<number>; labels: Record<string, string> }>();
+    for (const f of found) {
+      const e = byIp.get(f.url.host) ?? { ports: new Set<number>(), labels: {} };
+      byIp.set(f.url.host, e);
+      e.ports.add(f.url.port);
+      for (const k of ['application', 'dubbo.tag', ...(how === 'interface' ? ['group', 'version'] : [])]) {
+        const v = f.url.params[k];
+        if (v && !(k in e.labels)) e.labels[k] = v;
+      }
+    }
+    return [...byIp].map(([ip, e]) => {
+      const ports = [...e.ports].sort((a, b) => a - b);
+      const vars: Record<string, unknown> = { port: ports[0] };
+      if (ports.length > 1) vars.ports = ports;
+      return { name: ip.replace(/[^A-Za-z0-9._-]/g, '-'), address: ip, labels: e.labels, vars };
+    });
+  }
+
   private isMine(ctx: ProviderContext, f: Found): boolean {
     return f.url.host === ctx.host.address && f.url.params.application === this.o.application && (this.o.port === undefined || f.url.port === this.o.port);
   }

@@ -34,6 +34,11 @@ export const etcdOptions = z
     password: secretRef.optional(),
     /** Deadline of each etcd call. */
     timeout: duration.default('10s'),
+    /**
+     * Where `inventory: {provider, service}` looks, with {{service}} for the service (e.g. /services/{{service}}/).
+     * Default: the literal start of `key` (up to its first {{…}}), which must then contain the service as a path segment.
+     */
+    servicePrefix: z.string().min(1).optional(),
   })
   .strict()
   .refine((o) => (o.username === undefined) === (o.password === undefined), {
@@ -81,6 +86,34 @@ function parseObject(kv: IKeyValue, key: string): Json {
     throw new ProviderError(`etcd key ${key}: value is not a JSON object; graywave edits a field of it`, false);
   }
   return value as Json;
+}
+
+const TAG = /\{\{\s*([A-Za-z_][\w.-]*)\s*\}\}/g;
+type Capture = { kind: 'address' | 'name' | 'port' | 'var' | 'label' | 'other'; field?: string };
+
+/** The key template as a regex over whole keys: each {{…}} becomes a group (host.address, host.name, host.vars.X …). */
+export function keyPattern(template: string): { re: RegExp; captures: Capture[] } {
+  const captures: Capture[] = [];
+  let src = '';
+  let last = 0;
+  for (const m of template.matchAll(TAG)) {
+    src += template.slice(last, m.index).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    last = m.index! + m[0].length;
+    const name = m[1]!;
+    const c: Capture =
+      name === 'host.address' ? { kind: 'address' } : name === 'host.name' ? { kind: 'name' } : name === 'host.port' ? { kind: 'port' }
+        : name.startsWith('host.vars.') ? { kind: 'var', field: name.slice(10) } : name.startsWith('host.labels.') ? { kind: 'label', field: name.slice(12) } : { kind: 'other' };
+    captures.push(c);
+    src += c.kind === 'port' ? '(\\d+)' : '([^/]+?)';
+  }
+  src += template.slice(last).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return { re: new RegExp(`^${src}$`), captures };
+}
+
+/** Parses `ip:port`, `[v6]:port` or a bare address. */
+function splitAddress(s: string): { address: string; port?: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(s);
+  return m ? { address: m[1]!, port: Number(m[2]) } : { address: s };
 }
 
 function hasLease(kv: IKeyValue): boolean {
@@ -317,6 +350,95 @@ export function createEtcdProvider(options: EtcdOptions, env: ProviderEnv, hooks
       });
       if (!kv) ctx.log(`etcd: ${s.key} is not registered any more; no label to restore`);
       else ctx.log(`etcd: ${target} ${s.field} restored to ${s.had ? JSON.stringify(s.previous) : '(absent)'}`);
+    },
+
+    /**
+     * `inventory: {provider, service}`: one host per registration key under a prefix. The prefix is `servicePrefix`
+     * with {{service}} replaced, or else the literal start of the `key` template (everything before its first {{…}}),
+     * which must contain the service as one path segment (key /services/order/{{host.address}}:8080 lists service
+     * `order` under /services/order/). A key is read back through the `key` template: the parts in the place of
+     * {{host.address}}, {{host.name}}, {{host.port}}, {{host.vars.X}} and {{host.labels.X}} become the host's address,
+     * name, port, vars and labels, so the template renders every listed host's key again. Keys that do not match it
+     * are not hosts (skipped) — except under a `servicePrefix`, where address and port come from the value's
+     * `address`/`ip`/`host` and `port` fields or the key's last segment (`ip:port`). A key a `remove` drain moved
+     * aside (…${ASIDE_SUFFIX}) counts as its original key (vars.drained = true). Labels: the value's `labels` or
+     * `metadata` object and its group field. Nothing found is an error.
+     */
+    async listHosts(service) {
+      const literal = options.key.split('{{')[0]!;
+      let prefix: string;
+      if (options.servicePrefix !== undefined) {
+        prefix = options.servicePrefix.replace(/\{\{\s*service\s*\}\}/g, service);
+        if (prefix.includes('{{')) throw new ProviderError(`etcd: servicePrefix ${options.servicePrefix} may only use {{service}}`, false);
+      } else {
+        prefix = literal;
+        if (!prefix.split('/').includes(service)) {
+          throw new ProviderError(
+            `etcd: cannot list service ${service}: the key template ${options.key} puts hosts under ${prefix || '(no fixed prefix)'}, ` +
+              `which does not name ${service} as a path segment; set servicePrefix (e.g. /services/{{service}}/)`,
+            false,
+          );
+        }
+      }
+      const { re, captures } = keyPattern(options.key);
+      const res = await call('listing', `${prefix}*`, () => etcd().getAll().prefix(prefix).exec());
+      type Entry = { name: string; address: string; labels: Record<string, string>; vars: Record<string, unknown> };
+      const hosts = new Map<string, Entry>();
+      const ports = new Map<string, Set<number>>();
+      for (const kv of res.kvs) {
+        let key = kv.key.toString('utf8');
+        const aside = key.endsWith(ASIDE_SUFFIX);
+        if (aside) key = key.slice(0, -ASIDE_SUFFIX.length);
+        let value: Json = {};
+        try {
+          const v = JSON.parse(kv.value.toString('utf8')) as unknown;
+          if (v && typeof v === 'object' && !Array.isArray(v)) value = v as Json;
+          else if (typeof v === 'string') value = { address: v };
+        } catch {
+          value = { address: kv.value.toString('utf8').trim() };
+        }
+        let address: string | undefined;
+        let name: string | undefined;
+        let port: number | undefined;
+        const vars: Record<string, unknown> = {};
+        const labels: Record<string, string> = {};
+        const m = re.exec(key);
+        if (m) {
+          captures.forEach((c, i) => {
+            const v = m[i + 1]!;
+            if (c.kind === 'address') address = v;
+            else if (c.kind === 'name') name = v;
+            else if (c.kind === 'port') port = Number(v);
+            else if (c.kind === 'var') vars[c.field!] = /^\d+$/.test(v) ? Number(v) : v;
+            else if (c.kind === 'label') labels[c.field!] = v;
+          });
+        } else if (options.servicePrefix === undefined) {
+          continue; // not a registration of the key template's shape
+        }
+        const fromValue = ['address', 'ip', 'host'].map((f) => value[f]).find((v): v is string => typeof v === 'string' && v.length > 0);
+        const last = splitAddress(key.slice(key.lastIndexOf('/') + 1));
+        const fromAddr = fromValue ? splitAddress(fromValue) : undefined;
+        address ??= fromAddr?.address ?? (m ? undefined : last.address);
+        if (!address) continue;
+        port ??= typeof vars.port === 'number' ? vars.port : Number.isInteger(value.port) ? (value.port as number) : (fromAddr?.port ?? (m ? undefined : last.port));
+        for (const bag of [value.labels, value.metadata]) {
+          if (bag && typeof bag === 'object' && !Array.isArray(bag)) {
+            for (const [k, v] of Object.entries(bag as Json)) if (['string', 'number', 'boolean'].includes(typeof v) && !(k in labels)) labels[k] = String(v);
+          }
+        }
+        const g = value[options.groupField];
+        if (typeof g === 'string' && !(options.groupField in labels)) labels[options.groupField] = g;
+        if (port !== undefined && vars.port === undefined) vars.port = port;
+        if (aside) vars.drained = true;
+        name ??= address.replace(/[^A-Za-z0-9._-]/g, '-');
+        if (!hosts.has(name)) hosts.set(name, { name, address, labels, vars });
+        if (port !== undefined) ports.set(name, (ports.get(name) ?? new Set()).add(port));
+      }
+      if (hosts.size === 0) {
+        throw new ProviderError(`etcd ${where}: no registration of service ${service} under ${prefix} (keys like ${options.key})`, false);
+      }
+      for (const [name, set] of ports) if (set.size > 1) hosts.get(name)!.vars.ports = [...set].sort((a, b) => a - b);
+      return [...hosts.values()];
     },
 
     async close() {

@@ -41,6 +41,8 @@ export const nacosOptions = z
 export type NacosOptions = z.infer<typeof nacosOptions>;
 
 type Ver = 'v1' | 'v2' | 'v3';
+/** What a call needs of its caller: a provider context, or just a signal and a log (listHosts). */
+type Io = Pick<ProviderContext, 'signal' | 'log'>;
 
 /** One instance as graywave sees it (read back from Nacos). */
 interface Instance {
@@ -124,7 +126,7 @@ class NacosProvider implements Provider {
   }
 
   /** One call with the token; follows a 410 to the v3 admin API once and re-logs in once on 403. */
-  private async call(ctx: ProviderContext, method: string, kind: 'instance' | 'list', params: Record<string, string>): Promise<{ res: HttpResponse; ver: Ver }> {
+  private async call(ctx: Io, method: string, kind: 'instance' | 'list', params: Record<string, string>): Promise<{ res: HttpResponse; ver: Ver }> {
     for (let attempt = 0; ; attempt++) {
       const ver = this.ver();
       const q = new URLSearchParams(params);
@@ -271,6 +273,71 @@ class NacosProvider implements Provider {
     });
     this.unwrap(res, ver, `update of ${show(i)}`);
     ctx.log(`nacos: ${show(i)} weight=${next.weight} enabled=${next.enabled} metadata=${JSON.stringify(next.metadata)}`);
+  }
+
+  /**
+   * `inventory: {provider, service}`: the instances Nacos has for `service` (this provider's namespace, group and
+   * cluster), one host per IP: name and address = the IP, vars.port = its (lowest) port (vars.ports when it has
+   * several), vars.enabled = false when every instance of the IP is disabled, labels = the instance metadata.
+   *
+   * Disabled instances: the v1/v2 list hides them (it always filters enabled-only) and the detail call needs an
+   * ip:port that nothing tells us, so the Nacos 3.x admin list (/nacos/v3/admin/ns/instance/list, which shows every
+   * instance with its `enabled`) is asked first. A server without it (Nacos 1.x/2.x answer 404, or anything not 2xx)
+   * is asked the configured v1/v2 list instead, and then a disabled (e.g. drained) instance is NOT in the inventory.
+   * No instance at all is an error (an inventory must not silently be empty).
+   */
+  async listHosts(service: string, signal: AbortSignal): Promise<{ name: string; address: string; labels: Record<string, string>; vars: Record<string, unknown> }[]> {
+    const io: Io = { signal, log: () => {} };
+    const params = { ...this.common(service), clusters: this.o.cluster, healthyOnly: 'false' };
+    let data = await this.adminList(io, params);
+    let hidden = false;
+    if (data === undefined) {
+      const { res, ver } = await this.call(io, 'GET', 'list', params);
+      data = this.unwrap(res, ver, `list of ${service}`);
+      hidden = ver !== 'v3';
+    }
+    const raw = (Array.isArray(data) ? data : (data as { hosts?: unknown[] })?.hosts) as Record<string, unknown>[] | undefined;
+    if (!Array.isArray(raw)) throw new ProviderError(`Nacos list of ${service}: answer has no host list`, false);
+    const byIp = new Map<string, { ports: number[]; enabled: boolean[]; metadata: Record<string, string> }>();
+    for (const h of raw) {
+      if (typeof h.ip !== 'string' || !h.ip) continue;
+      if (typeof h.clusterName === 'string' && h.clusterName !== this.o.cluster) continue;
+      const e = byIp.get(h.ip) ?? { ports: [], enabled: [], metadata: {} };
+      byIp.set(h.ip, e);
+      if (Number.isInteger(Number(h.port)) && Number(h.port) > 0) e.ports.push(Number(h.port));
+      e.enabled.push(h.enabled === undefined ? true : h.enabled === true);
+      for (const [k, v] of Object.entries((h.metadata as Record<string, unknown>) ?? {})) if (typeof v === 'string' && !(k in e.metadata)) e.metadata[k] = v;
+    }
+    if (byIp.size === 0) {
+      throw new ProviderError(
+        `Nacos ${this.base} lists no instance of service ${service} (namespace ${this.o.namespace}, group ${this.o.group}, cluster ${this.o.cluster})` +
+          (hidden ? '; disabled instances are hidden from this server\'s list' : ''),
+        false,
+      );
+    }
+    return [...byIp].map(([ip, e]) => {
+      const ports = [...new Set(e.ports)].sort((a, b) => a - b);
+      const vars: Record<string, unknown> = {};
+      if (ports.length) vars.port = ports[0];
+      if (ports.length > 1) vars.ports = ports;
+      if (e.enabled.every((x) => !x)) vars.enabled = false;
+      return { name: ip.replace(/[^A-Za-z0-9._-]/g, '-'), address: ip, labels: e.metadata, vars };
+    });
+  }
+
+  /** The v3 admin instance list (every instance, with `enabled`), or undefined when the server has none. */
+  private async adminList(io: Io, params: Record<string, string>): Promise<unknown> {
+    const q = new URLSearchParams(params);
+    const token = await this.login(io.signal);
+    if (token) q.set('accessToken', token);
+    const res = await http(`${this.base}${this.path('list', 'v3')}?${q}`, { method: 'GET', signal: io.signal, timeoutMs: this.o.timeout });
+    if (res.status < 200 || res.status >= 300) return undefined;
+    try {
+      const env = res.json<{ code?: number; data?: unknown }>();
+      return env.code === 0 && Array.isArray(env.data) ? env.data : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   private isOut(i: Instance): boolean {
