@@ -408,7 +408,8 @@ class DubboZookeeper implements Provider {
    * `service` is either an interface (`com.foo.OrderService`, optionally as a service key `group/interface:version`)
    * or an application name (the `application` URL param: every interface it provides, within `interfaces` when set).
    * One host per IP: name and address = the IP, vars.port = its (lowest) provider port (vars.ports when several);
-   * labels: `application` and, when the provider URL has them, `dubbo.tag`, `group`, `version`. Consumers, routers
+   * labels: `application` and, when the provider URL has them, `tag` (its `dubbo.tag`), `group`, `version` (the last
+   * two only when listing an interface: an application's interfaces may differ in them). Consumers, routers
    * and configurators are not hosts. Nothing registered is an error, naming where it looked.
    */
   async listHosts(service: string): Promise<{ name: string; address: string; labels: Record<string, string>; vars: Record<string, unknown> }[]> {
@@ -430,8 +431,9 @@ class DubboZookeeper implements Provider {
       const e = byIp.get(f.url.host) ?? { ports: new Set<number>(), labels: {} };
       byIp.set(f.url.host, e);
       e.ports.add(f.url.port);
-      for (const k of ['application', 'dubbo.tag', ...(how === 'interface' ? ['group', 'version'] : [])]) {
-        const v = f.url.params[k];
+      // Label names usable as {{host.labels.X}} (a dot would read as a path): `tag` holds the static `dubbo.tag`.
+      for (const [k, param] of [['application', 'application'], ['tag', 'dubbo.tag'], ...(how === 'interface' ? [['group', 'group'], ['version', 'version']] : [])] as const) {
+        const v = f.url.params[param];
         if (v && !(k in e.labels)) e.labels[k] = v;
       }
     }
