@@ -12,6 +12,8 @@ import { commonStepKeys, hostsSchema, topSchema } from './schema.js';
 import { inventorySource } from './inventory.js';
 import { parseRouting } from '../routing/index.js';
 import { Source, type Path } from './source.js';
+import { etcdStateOptions } from '../journal/etcd-backend.js';
+import { zookeeperStateOptions } from '../journal/zookeeper-backend.js';
 import type { GateSpec, Host, Playbook, StepSpec, WaveSpec } from './types.js';
 
 const MAX_FILE_BYTES = 1024 * 1024;
@@ -265,6 +267,15 @@ export function loadPlaybook(path: string): Playbook {
       if (!r.success) addZodIssues(src, ['transport'], r.error);
       else transport = { type: t.type, ...(r.data as object) };
     }
+  }
+
+  // State backend: its options are checked here, each problem at its position (the backend parses them when opened).
+  if (top.success && top.data.state && top.data.state.type !== 'file') {
+    const { type, ...rest } = top.data.state;
+    const r = (type === 'etcd' ? etcdStateOptions : zookeeperStateOptions).safeParse(rest);
+    if (!r.success) addZodIssues(src, ['state'], r.error);
+  } else if (top.success && top.data.state) {
+    for (const key of Object.keys(top.data.state)) if (key !== 'type') src.add(['state', key], `unknown key "${key}" in state (type: file takes no options)`, { key: true });
   }
 
   // Providers

@@ -105,6 +105,16 @@ export class Zk {
   }
 
   /**
+   * Create an ephemeral node (gone when this client's session ends: close, expiry, or a connection loss, after
+   * which this wrapper opens a new session) or a persistent sequential one (`path` is the name prefix; ZooKeeper
+   * appends a 10-digit counter). Parent must exist. Returns the path created.
+   */
+  async createNode(path: string, data: Buffer | string, mode: 'ephemeral' | 'persistent-sequential'): Promise<string> {
+    const m = mode === 'ephemeral' ? zookeeper.CreateMode.EPHEMERAL : zookeeper.CreateMode.PERSISTENT_SEQUENTIAL;
+    return this.call<string>(`create ${path}`, (c, done) => c.create(path, toBuf(data), zookeeper.ACL.OPEN_ACL_UNSAFE, m, done));
+  }
+
+  /**
    * Create a persistent node and whatever parents are missing, each parent with `parentData`.
    * Returns the paths it created (parents first), so that the caller can remove exactly those later.
    * A node that already exists is left alone (and not returned).
