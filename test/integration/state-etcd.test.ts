@@ -45,7 +45,7 @@ describe.skipIf(!has)('state: etcd against a real etcd', () => {
   const backend = (release: string, extra: Record<string, unknown> = {}) =>
     new EtcdBackend(etcdStateOptions.parse({ endpoints: [etcd.endpoint], prefix: '/gw', ttl: '2s', ...extra }), release, new Secrets('/'));
 
-  it('lock: a second holder gets LockHeldError naming the first; appends keep order across chunks; a holder that lost its lock cannot append', async () => {
+  it('lock: a second holder gets LockHeldError naming the first; appends keep order across chunks; a holder that lost its lock cannot append; two writers; archive', async () => {
     const a = backend('unit');
     const b = backend('unit');
     try {
