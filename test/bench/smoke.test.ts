@@ -21,7 +21,7 @@ describe('bench smoke: simulated fleet through the real engine', () => {
       expect(events.at(-1)?.event).toBe('run.done');
       expect(r.configuredWaitMs).toBe(4 * 6 * 5);
       expect(r.overheadMs).toBeCloseTo(r.wallMs - r.configuredWaitMs, 0);
-      const status = releaseStatus(r.playbook, r.stateDir);
+      const status = await releaseStatus(r.playbook, r.stateDir);
       expect(status.status).toBe('done');
       expect(status.waves.flatMap((w) => w.hosts).every((h) => h.status === 'done')).toBe(true);
     } finally {

@@ -11,11 +11,12 @@ import { describe, expect, it, vi } from 'vitest';
 const disk = vi.hoisted(() => ({ full: false }));
 vi.mock('node:fs', async (orig) => {
   const fs = await orig<typeof import('node:fs')>();
-  const fdatasyncSync = (fd: number) => {
-    if (disk.full) throw Object.assign(new Error('ENOSPC: no space left on device, fdatasync'), { code: 'ENOSPC' });
-    return fs.fdatasyncSync(fd);
+  // The journal flushes with the asynchronous fdatasync; a full disk fails it with ENOSPC.
+  const fdatasync = (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+    if (disk.full) return cb(Object.assign(new Error('ENOSPC: no space left on device, fdatasync'), { code: 'ENOSPC' }));
+    return fs.fdatasync(fd, cb);
   };
-  return { ...fs, fdatasyncSync, default: { ...fs, fdatasyncSync } };
+  return { ...fs, fdatasync, default: { ...fs, fdatasync } };
 });
 
 const { approveRelease, resumeRelease, rollbackRelease, runRelease } = await import('../../src/app/run.js');
