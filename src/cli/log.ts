@@ -10,8 +10,8 @@ export function logCommand(): Command {
     .option('--json', 'one JSON object per line')
     .option('--actions-only', 'only what people did, not the outcomes')
     .addOption(new Option('--state-dir <dir>', 'where release state lives (default: .graywave next to the playbook)'))
-    .action((file: string, opts: { json?: boolean; actionsOnly?: boolean; stateDir?: string }) => {
-      const { records } = reportSource(file, opts.stateDir);
+    .action(async (file: string, opts: { json?: boolean; actionsOnly?: boolean; stateDir?: string }) => {
+      const { records } = await reportSource(file, opts.stateDir);
       const entries = auditTrail(records).filter((e) => !opts.actionsOnly || e.operator);
       process.stdout.write(opts.json ? entries.map((e) => JSON.stringify(e) + '\n').join('') : auditText(entries) + '\n');
     });

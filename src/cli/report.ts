@@ -13,8 +13,8 @@ export function reportCommand(): Command {
     .option('--html <out>', 'also write a self-contained HTML report (no scripts, nothing fetched)')
     .option('--json', 'the report as one JSON object instead of markdown')
     .addOption(new Option('--state-dir <dir>', 'where release state lives (default: .graywave next to the playbook)'))
-    .action((file: string, opts: { html?: string; json?: boolean; stateDir?: string }) => {
-      const { input } = reportSource(file, opts.stateDir);
+    .action(async (file: string, opts: { html?: string; json?: boolean; stateDir?: string }) => {
+      const { input } = await reportSource(file, opts.stateDir);
       const report = buildReport(input);
       if (opts.html) writeFileSync(opts.html, reportHtml(report));
       process.stdout.write(opts.json ? JSON.stringify(report) + '\n' : reportMarkdown(report) + '\n');

@@ -182,6 +182,14 @@ describe.skipIf(!has)('state: etcd against a real etcd', () => {
     } finally {
       await b.close();
     }
+    // `graywave log` on the third machine reads the audit trail from etcd too.
+    const log = await cli(['log', file, '--json', '--actions-only', ...m3.args], { cwd: m3.cwd });
+    expect(log.code, log.stderr).toBe(0);
+    expect(events(log.stdout).map((e) => [e.action, e.pid === first.pid])).toEqual([
+      ['create', true],
+      ['run', true],
+      ['resume', false],
+    ]);
     // The journal never touched local files.
     expect(existsSync(join(m1.cwd, 'state', name, 'journal.jsonl'))).toBe(false);
   });
