@@ -4,6 +4,7 @@ import { createBackend } from '../journal/backends.js';
 import { hostStatus, replay } from '../journal/replay.js';
 import { buildPlan } from '../plan/build.js';
 import { loadPlaybook } from '../playbook/load.js';
+import { routingState, type RoutingRuleState } from '../routing/run.js';
 import { releaseDir } from './run.js';
 
 export interface HostReport {
@@ -29,6 +30,8 @@ export interface StatusReport {
   waves: { index: number; status: string; verified: boolean; approved: boolean; hosts: HostReport[] }[];
   stillDrained: string[];
   switchover?: { afterWave: number; done: boolean };
+  /** Each routing rule's current state (last point applied, its change, the read-back), from the journal. Absent without rules. */
+  routing?: RoutingRuleState[];
 }
 
 /** `graywave status`: rebuilt from the journal alone (read-only; takes no lock). */
@@ -80,5 +83,6 @@ export async function releaseStatus(file: string, stateDir?: string): Promise<St
     waves,
     stillDrained,
     switchover: plan.switchoverAfterWave ? { afterWave: plan.switchoverAfterWave, done: state.switchover.done } : undefined,
+    routing: pb.routing?.length || records.some((r) => r.type === 'routing') ? routingState(records, (pb.routing ?? []).map((r) => r.name)) : undefined,
   };
 }

@@ -22,6 +22,16 @@ export type EngineEvent =
   | { event: 'wave.approved'; release: string; wave: number; by: string }
   | { event: 'switchover.start'; release: string; afterWave: number; greenPercent: number }
   | { event: 'switchover.done'; release: string; afterWave: number; ms: number }
+  /**
+   * A routing rule (src/routing) reached its state at a point and was read back: before wave 1 (`publish`, wave 0),
+   * after a verified wave (`widen`), at the end (`final`). `detail`: what changed (the change summary) or that
+   * nothing had to; `observed`: the read-back.
+   */
+  | { event: 'routing.applied'; release: string; rule: string; wave: number; phase: 'publish' | 'widen' | 'final'; detail: string; changed: boolean; observed: string }
+  /** A rule could not be brought to (or confirmed at) its point, or (phase `undo`) one of its changes not undone. */
+  | { event: 'routing.failed'; release: string; rule: string; wave: number; phase: 'publish' | 'widen' | 'final' | 'undo'; error: string }
+  /** One change of a rule was undone (rollback, or `end: remove`). */
+  | { event: 'routing.undone'; release: string; rule: string; wave: number; detail: string }
   | { event: 'rollback.start'; release: string; waves: number[]; hosts: string[] }
   | { event: 'undo.done'; release: string; wave: number; host: string; step: string; ms: number }
   | { event: 'undo.skipped'; release: string; wave: number; host: string; step: string; reason: string }

@@ -46,6 +46,12 @@ export function describeEvent(e: EngineEvent): string | undefined {
       return `switchover: GREEN carries ${e.greenPercent}% after wave ${e.afterWave}`;
     case 'switchover.done':
       return `switchover done (${formatMs(e.ms)})`;
+    case 'routing.applied':
+      return `routing ${e.rule} ${routingPoint(e.phase, e.wave)}: ${e.detail} (read back: ${e.observed})`;
+    case 'routing.failed':
+      return `routing ${e.rule} ${e.phase === 'undo' ? `undo of its change from wave ${e.wave}` : routingPoint(e.phase, e.wave)} FAILED: ${e.error}`;
+    case 'routing.undone':
+      return `routing ${e.rule}: undid ${e.detail}`;
     case 'rollback.start':
       return `rollback of wave(s) ${e.waves.join(', ')}: ${e.hosts.join(', ') || 'no hosts touched'}`;
     case 'undo.done':
@@ -63,6 +69,11 @@ export function describeEvent(e: EngineEvent): string | undefined {
     case 'run.done':
       return `done: ${e.release} ${e.version} on ${e.hosts} hosts in ${e.waves} waves (${formatMs(e.ms)})`;
   }
+}
+
+/** Where in the release a routing point is: "before wave 1", "after wave 2", "at the end". */
+export function routingPoint(phase: string, wave: number): string {
+  return phase === 'publish' ? 'before wave 1' : phase === 'final' ? 'at the end' : `after wave ${wave}`;
 }
 
 /** Timestamped lines for CI logs and other non-terminals. Progress is rate-limited per step. */

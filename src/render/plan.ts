@@ -3,6 +3,8 @@ import { describeStep, type Plan } from '../plan/build.js';
 import type { Playbook } from '../playbook/types.js';
 import { findAction } from '../actions/index.js';
 import type { StatusReport } from '../app/status.js';
+import type { RoutingRuleState } from '../routing/run.js';
+import { routingPoint } from './lines.js';
 
 /** The dry run as JSON: pinned fields first, details after. */
 export function planJson(pb: Playbook, plan: Plan) {
@@ -54,6 +56,31 @@ export function planText(pb: Playbook, plan: Plan): string {
   return out.join('\n');
 }
 
+/** One rule's state for `graywave status`, e.g. "gray-entry: 25% of unpinned requests to GREEN (lb1) after wave 2 (read back: …)". */
+export function routingLine(st: RoutingRuleState): string {
+  const at = st.phase !== undefined && st.wave !== undefined ? routingPoint(st.phase, st.wave) : undefined;
+  const what = st.detail ? `${st.detail}${st.changedAtWave !== undefined ? ` (set ${st.changedAtWave === 0 ? 'before wave 1' : `after wave ${st.changedAtWave}`})` : ''}` : undefined;
+  const readBack = st.observed ? ` (read back: ${st.observed})` : '';
+  switch (st.state) {
+    case 'not-applied':
+      return `${st.rule}: not applied yet`;
+    case 'verified':
+      return `${st.rule}: ${what ?? 'in place'} ${at}${readBack}`;
+    case 'applied':
+      return `${st.rule}: ${what ?? 'changed'} ${at}, not confirmed yet`;
+    case 'failed': {
+      const where = st.failedAt ? ` ${routingPoint(st.failedAt.phase ?? 'widen', st.failedAt.wave)}` : '';
+      return `${st.rule}: FAILED${where}: ${st.error ?? 'unknown error'}${at ? `; last reached ${at}${what ? `: ${what}` : ''}` : ''}`;
+    }
+    case 'undone':
+      return `${st.rule}: undone (its changes were taken back)`;
+    case 'removed':
+      return `${st.rule}: removed at the end (end: remove)`;
+    case 'undo-failed':
+      return `${st.rule}: UNDO FAILED: ${st.error ?? 'unknown error'} (${st.inEffect} change(s) still in effect${what ? `: ${what}` : ''})`;
+  }
+}
+
 export function statusText(r: StatusReport): string {
   const out: string[] = [];
   out.push(chalk.bold(`${r.release} ${r.version}: ${r.status}`) + (r.reason ? ` — ${r.reason}` : ''));
@@ -66,6 +93,13 @@ export function statusText(r: StatusReport): string {
     }
   }
   if (r.switchover) out.push(`switchover after wave ${r.switchover.afterWave}: ${r.switchover.done ? 'done' : 'not yet'}`);
+  if (r.routing?.length) {
+    out.push('routing:');
+    for (const st of r.routing) {
+      const line = `  ${routingLine(st)}`;
+      out.push(st.state === 'failed' || st.state === 'undo-failed' ? chalk.red(line) : line);
+    }
+  }
   if (r.stillDrained.length) out.push(chalk.red(`still drained: ${r.stillDrained.join(', ')}`));
   return out.join('\n');
 }

@@ -1,5 +1,6 @@
 import type { EngineDeps } from '../engine/context.js';
 import { HostLog } from '../engine/context.js';
+import type { EngineEvent } from '../engine/events.js';
 import type { JournalRecord } from '../journal/records.js';
 import { createRule } from './index.js';
 import type { RoutingContext, RoutingPhase, RoutingPoint, RoutingRule, RoutingSpec } from './types.js';
@@ -15,6 +16,66 @@ export function changesInEffect(records: readonly JournalRecord[], rule?: string
   return rs.filter((r) => CHANGES.has(r.phase) && r.seq !== undefined && !undone.has(r.seq) && (rule === undefined || r.rule === rule));
 }
 
+/** Where one rule stands, from the journal alone (`graywave status`). */
+export interface RoutingRuleState {
+  rule: string;
+  /**
+   * verified: confirmed at its last point; applied: changed, not (yet) confirmed; failed: the last point failed;
+   * undone: every change taken back (rollback); removed: taken out at the end (end: remove); undo-failed: a change
+   * could not be taken back; not-applied: no record yet.
+   */
+  state: 'not-applied' | 'applied' | 'verified' | 'failed' | 'undone' | 'removed' | 'undo-failed';
+  /** The last point the rule was brought to (and, when verified, confirmed at). */
+  phase?: RoutingPhase;
+  wave?: number;
+  /** Summary of the newest change still in effect ("25% of unpinned requests to GREEN …"), when the journal has it. */
+  detail?: string;
+  /** Wave of that change, when it differs from `wave` (a later point needed no change). */
+  changedAtWave?: number;
+  /** The read-back at the last confirmed point. */
+  observed?: string;
+  error?: string;
+  /** The point that failed (state failed), when it is not the last one reached. */
+  failedAt?: { phase?: RoutingPhase; wave: number };
+  /** Changes recorded and not undone. */
+  inEffect: number;
+  at?: string;
+}
+
+/** Each rule's current state from the journal's `routing` records (rules named in `names` first, in that order). */
+export function routingState(records: readonly JournalRecord[], names: readonly string[] = []): RoutingRuleState[] {
+  const rs = records.filter((r): r is RoutingRecord => r.type === 'routing');
+  const order = [...new Set([...names, ...rs.map((r) => r.rule)])];
+  return order.map((rule) => {
+    const inEffect = changesInEffect(records, rule);
+    const st: RoutingRuleState = { rule, state: 'not-applied', inEffect: inEffect.length };
+    for (const r of rs.filter((x) => x.rule === rule)) {
+      const data = (r.data ?? {}) as { of?: RoutingPhase; observed?: string };
+      st.at = r.t;
+      if (CHANGES.has(r.phase)) {
+        Object.assign(st, { state: 'applied', phase: r.phase, wave: r.wave, error: undefined, failedAt: undefined });
+      } else if (r.phase === 'verified') {
+        const removed = data.of === 'final' && data.observed === 'removed';
+        Object.assign(st, { state: removed ? 'removed' : 'verified', phase: data.of, wave: r.wave, observed: data.observed, error: undefined, failedAt: undefined });
+      } else if (r.phase === 'failed') {
+        Object.assign(st, { state: 'failed', error: r.error, failedAt: { phase: data.of, wave: r.wave } });
+      } else if (r.phase === 'undo-failed') {
+        Object.assign(st, { state: 'undo-failed', error: r.error });
+      } else if (r.phase === 'undone' && st.state !== 'undo-failed' && changesInEffect(records.slice(0, records.indexOf(r) + 1), rule).length === 0) {
+        st.state = 'undone';
+      }
+    }
+    // The change in effect: its summary was recorded with the confirmation of its point.
+    const newest = inEffect.at(-1);
+    if (newest) {
+      const conf = rs.find((r) => r.rule === rule && r.phase === 'verified' && r.wave === newest.wave && (r.data as { of?: string })?.of === newest.phase);
+      st.detail = (conf?.data as { summary?: string } | undefined)?.summary;
+      if (newest.wave !== st.wave) st.changedAtWave = newest.wave;
+    }
+    return st;
+  });
+}
+
 /**
  * Runs the playbook's `routing:` rules at the engine's three points (before wave 1, after each verified wave, at the
  * end) and undoes them on rollback. Every change is one journal record `{type: 'routing', rule, phase, wave, seq,
@@ -27,6 +88,10 @@ export class RoutingRunner {
 
   constructor(private readonly deps: EngineDeps) {
     this.log = new HostLog(deps.logDir, '_routing', deps.secrets);
+  }
+
+  private get release(): string {
+    return this.deps.playbook.name;
   }
 
   get specs(): RoutingSpec[] {
@@ -63,6 +128,11 @@ export class RoutingRunner {
     await this.deps.journal.append({ type: 'routing', t: now(), ...r } as RoutingRecord);
   }
 
+  /** Routing events go out after their journal record (like every engine event); text is masked. */
+  private emit(e: EngineEvent): void {
+    this.deps.emit(e);
+  }
+
   private nextSeq(): number {
     return this.records().reduce((m, r) => Math.max(m, r.seq ?? 0), 0) + 1;
   }
@@ -79,6 +149,7 @@ export class RoutingRunner {
           const ok = await this.undo(spec.name);
           if (!ok) throw new Error('removing its changes failed (see the journal)');
           await this.record({ rule: spec.name, phase: 'verified', wave, data: { of: phase, observed: 'removed' } });
+          this.emit({ event: 'routing.applied', release: this.release, rule: spec.name, wave, phase, detail: 'its changes removed (end: remove)', changed: true, observed: 'removed' });
           continue;
         }
         const prior = changesInEffect(this.deps.journal.records, spec.name).at(-1)?.data;
@@ -87,12 +158,16 @@ export class RoutingRunner {
           await this.record({ rule: spec.name, phase, wave, seq: this.nextSeq(), data: change.data });
           ctx.log(`routing ${spec.name} (${phase}, wave ${wave}): ${change.summary}`);
         }
-        const observed = await this.rule(spec).verify(this.point(phase, wave), ctx);
+        const observed = this.deps.secrets.mask(await this.rule(spec).verify(this.point(phase, wave), ctx));
         ctx.log(`routing ${spec.name}: read back: ${observed}`);
-        await this.record({ rule: spec.name, phase: 'verified', wave, data: { of: phase, observed } });
+        // The change's summary rides on the confirmation of its point: `graywave status` shows it as the rule's state.
+        const summary = change ? this.deps.secrets.mask(change.summary) : undefined;
+        await this.record({ rule: spec.name, phase: 'verified', wave, data: { of: phase, observed, ...(summary !== undefined ? { summary } : {}) } });
+        this.emit({ event: 'routing.applied', release: this.release, rule: spec.name, wave, phase, detail: summary ?? 'already in place, nothing changed', changed: !!change, observed });
       } catch (err) {
         const error = this.deps.secrets.mask((err as Error).message);
         await this.record({ rule: spec.name, phase: 'failed', wave, error, data: { of: phase } });
+        this.emit({ event: 'routing.failed', release: this.release, rule: spec.name, wave, phase, error });
         throw new Error(`routing rule ${spec.name} (${phase}${wave ? ` after wave ${wave}` : ''}): ${error}`);
       }
     }
@@ -105,16 +180,19 @@ export class RoutingRunner {
       const spec = this.specs.find((s) => s.name === c.rule);
       if (!spec) {
         await this.record({ rule: c.rule, phase: 'undo-failed', wave: c.wave, seq: c.seq, error: 'the playbook no longer has this rule' });
+        this.emit({ event: 'routing.failed', release: this.release, rule: c.rule, wave: c.wave, phase: 'undo', error: 'the playbook no longer has this rule' });
         return false;
       }
       try {
         await this.rule(spec).undo(c.data, this.ctx());
         await this.record({ rule: c.rule, phase: 'undone', wave: c.wave, seq: c.seq });
         this.log.line(`routing ${c.rule}: undid change ${c.seq} (${c.phase}, wave ${c.wave})`);
+        this.emit({ event: 'routing.undone', release: this.release, rule: c.rule, wave: c.wave, detail: `change ${c.seq} (${c.phase}${c.phase === 'publish' ? '' : `, wave ${c.wave}`})` });
       } catch (err) {
         const error = this.deps.secrets.mask((err as Error).message);
         await this.record({ rule: c.rule, phase: 'undo-failed', wave: c.wave, seq: c.seq, error });
         this.log.line(`routing ${c.rule}: undo of change ${c.seq} failed: ${error}`);
+        this.emit({ event: 'routing.failed', release: this.release, rule: c.rule, wave: c.wave, phase: 'undo', error });
         return false;
       }
     }
