@@ -33,7 +33,8 @@ const JOURNAL_PREFIX = 'r-';
  *   are the appended lines; read back by sorted child name. Before each append the holder checks that the lock
  *   node is still owned by its own session: after a session loss it halts instead of writing next to a new holder.
  * - `control/<id>`: ControlRequests (abort, promote).
- * - `archive/<ms>/journal/…`, `archive/<ms>/control/…`: an archived journal (copied, then the originals deleted).
+ * - `archive/<ms>/journal/…`, `archive/<ms>/control/…`: an archived journal (copied, then the originals deleted,
+ *   newest first; not atomic, unlike etcd's single delete transaction).
  */
 export class ZookeeperBackend implements StateBackend {
   readonly where: string;
@@ -173,7 +174,8 @@ export class ZookeeperBackend implements StateBackend {
           const node = await this.zk.get(`${from}/${n}`);
           if (node) await this.zk.create(`${dest}/${dir}/${n}`, node.data);
         }
-        for (const n of names) await this.zk.remove(`${from}/${n}`);
+        // Newest first: a crash half-way leaves a prefix of the old journal (an older, consistent state), archived again next time.
+        for (const n of [...names].reverse()) await this.zk.remove(`${from}/${n}`);
       }
     });
   }
