@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pause } from '../util/pause.js';
 import { ProviderError } from '../errors.js';
 import { duration, formatMs } from '../util/duration.js';
 import type { Action, StepContext } from './types.js';
@@ -25,18 +26,6 @@ export function fmtValue(v: number): string {
   return String(Number(v.toPrecision(Math.abs(v) >= 1 ? 4 : 3)));
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 function reasonOf(err: unknown): string {
   return ((err as Error)?.message ?? String(err)).split('\n')[0]!;
@@ -92,7 +81,7 @@ async function waitDrained(ctx: StepContext, p: WaitDrainedParams): Promise<{ va
         `traffic did not drain within ${formatMs(limit)} (${polls} polls, ${p.stableFor} consecutive <= ${fmtValue(p.below)} needed); last: ${last}`,
       );
     }
-    await sleep(Math.max(0, next - Date.now()), ctx.signal);
+    await pause(Math.max(0, next - Date.now()), ctx.signal);
   }
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pause } from '../util/pause.js';
 import { ProviderError } from '../errors.js';
 import type { Host } from '../playbook/types.js';
 import type { ProviderContext } from '../providers/types.js';
@@ -29,18 +30,6 @@ export function monitorContext(ctx: GateContext): ProviderContext {
   };
 }
 
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 const params = z
   .object({
@@ -117,7 +106,7 @@ export const queryGate: Gate<QueryGateParams> = {
         const range = polls > 1 ? `, range ${fmtValue(lo)}..${fmtValue(hi)} over ${polls} polls` : '';
         return { ok: true, observed: `${fmtValue(v)} ${bounds(p)}${range}`, values: { value: v, ...limits, polls, lowest: lo, highest: hi } };
       }
-      await sleep(Math.max(0, Math.min(pollStart + p.interval, until) - Date.now()), ctx.signal);
+      await pause(Math.max(0, Math.min(pollStart + p.interval, until) - Date.now()), ctx.signal);
     }
   },
 };
