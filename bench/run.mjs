@@ -140,6 +140,9 @@ async function startFleet(D) {
       'MaxStartups 100:30:200',
       'MaxSessions 50',
       'Subsystem sftp internal-sftp', // graywave's upload is SFTP; ansible's copy prefers it too
+      // bash sources ~/.bashrc for commands sshd runs unless SHLVL says it is nested; a heavy .bashrc (pyenv init
+      // here) would add the same second to every remote command of both tools and hide what orchestration costs.
+      'SetEnv SHLVL=1',
       'LogLevel ERROR',
     ].join('\n');
     writeFileSync(join(S, `${name}.conf`), cfg + '\n');
