@@ -205,6 +205,17 @@ export class Engine {
     return out;
   }
 
+  /** Why the first failed hosts failed (`; h-01 at restore: HTTP 500 …`), so the halt message names the cause. */
+  private causes(hosts: string[]): string {
+    const parts = hosts.slice(0, 3).map((name) => {
+      const h = this.state.hosts.get(name);
+      const s = h?.current ? h.steps.get(h.current) : undefined;
+      return s?.error ? `${name} at ${h!.current}: ${s.error.length > 300 ? s.error.slice(0, 300) + '…' : s.error}` : undefined;
+    });
+    const shown = parts.filter((p): p is string => p !== undefined);
+    return shown.length ? `; ${shown.join('; ')}${hosts.length > 3 ? `; and ${hosts.length - 3} more` : ''}` : '';
+  }
+
   private async halt(reason: string, wave?: number, hint?: string): Promise<Outcome> {
     reason = this.mask(reason);
     await this.record({ type: 'run', t: now(), phase: 'halted', reason });
@@ -244,7 +255,7 @@ export class Engine {
       if (failed.length > playbook.waves.maxFailures) {
         this.emit({ event: 'wave.done', release: this.release, wave: index, ms: Date.now() - waveStarted, failed });
         return this.halt(
-          `wave ${index}: ${failed.length} host(s) failed (${failed.join(', ')}), more than maxFailures ${playbook.waves.maxFailures}`,
+          `wave ${index}: ${failed.length} host(s) failed (${failed.join(', ')}), more than maxFailures ${playbook.waves.maxFailures}${this.causes(failed)}`,
           index,
           `see .graywave logs; then \`graywave resume\` (retries from the failed step) or \`graywave rollback\``,
         );
@@ -377,7 +388,7 @@ export class Engine {
           const f = [...(failed.get(item.wave) ?? []), item.host];
           failed.set(item.wave, f);
           if (f.length > playbook.waves.maxFailures && !hostFailure) {
-            hostFailure = `checkpoint ${item.wave}: ${f.length} host(s) failed (${f.join(', ')}), more than maxFailures ${playbook.waves.maxFailures}`;
+            hostFailure = `checkpoint ${item.wave}: ${f.length} host(s) failed (${f.join(', ')}), more than maxFailures ${playbook.waves.maxFailures}${this.causes(f)}`;
             stopLaunch = true;
             wakeAll();
           }
