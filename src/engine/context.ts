@@ -62,7 +62,21 @@ export class HostLog {
     this.file = join(dir, `${host}.log`);
   }
 
+  /** Output not yet ended by a newline: masked and written once its line is complete, so a secret split across
+   * two chunks of command output is still masked. */
+  private pending = '';
+
   write(text: string): void {
+    this.pending += text;
+    const end = this.pending.lastIndexOf('\n');
+    if (end < 0 && this.pending.length < 64 * 1024) return;
+    const cut = end < 0 ? this.pending.length : end + 1;
+    this.flush(this.pending.slice(0, cut));
+    this.pending = this.pending.slice(cut);
+  }
+
+  private flush(text: string): void {
+    if (!text) return;
     try {
       this.fd ??= openSync(this.file, 'a');
       writeSync(this.fd, this.secrets.mask(text));
@@ -76,6 +90,8 @@ export class HostLog {
   }
 
   close(): void {
+    this.flush(this.pending);
+    this.pending = '';
     if (this.fd === undefined) return;
     try {
       closeSync(this.fd);

@@ -537,6 +537,12 @@ export class Engine {
         log.line(`--- ${step.name} failed: ${lastError} ---`);
         if (attempt <= step.retries && retryable) {
           this.emit({ event: 'step.retry', release: this.release, wave, host: host.name, step: step.name, attempt, error: lastError });
+          // Back off (0.5 s, 1 s, 2 s … up to 5 s) so that retries are not spent while a registry restarts.
+          try {
+            await sleep(Math.min(500 * 2 ** (attempt - 1), 5000), waveSignal);
+          } catch {
+            /* interrupted: the next attempt sees the abort */
+          }
           continue;
         }
         const ms = Date.now() - t0;
