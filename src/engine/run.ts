@@ -5,7 +5,7 @@ import { findGate } from '../gates/index.js';
 import type { GateContext } from '../gates/types.js';
 import { currentActor } from '../journal/lock.js';
 import type { JournalRecord, StepPhase } from '../journal/records.js';
-import { hostStatus, replay, type RunState } from '../journal/replay.js';
+import { applyRecord, hostStatus, replay, type RunState } from '../journal/replay.js';
 import { templateValues } from '../plan/build.js';
 import type { GateSpec, Host, StepSpec } from '../playbook/types.js';
 import { formatMs } from '../util/duration.js';
@@ -57,8 +57,10 @@ export class Engine {
     this.deps.emit(e);
   }
 
+  /** Journals a record (durably) and folds it into the in-memory state: O(1), never a replay per step or wave. */
   private async record(r: JournalRecord): Promise<void> {
     await this.deps.journal.append(r);
+    applyRecord(this.state, r);
   }
 
   private log(host: string): HostLog {
@@ -79,7 +81,6 @@ export class Engine {
     const started = Date.now();
     const hotfix = playbook.hotfix ? { hotfix: true, reason: playbook.hotfix.reason } : {};
     await this.record({ type: 'run', t: now(), phase: resumed ? 'resume' : 'start', by: currentActor(), ...hotfix });
-    this.state = replay(this.deps.journal.records);
     this.emit({ event: 'run.start', release: this.release, version: playbook.version, hosts: playbook.hosts.length, waves: plan.waves.length, resumed });
     this.promoteFull = this.deps.journal.records.some((r) => r.type === 'operator' && r.action === 'promote' && r.detail === 'full');
     const stopControls = this.watchControls();
@@ -219,7 +220,6 @@ export class Engine {
   private async halt(reason: string, wave?: number, hint?: string): Promise<Outcome> {
     reason = this.mask(reason);
     await this.record({ type: 'run', t: now(), phase: 'halted', reason });
-    this.state = replay(this.deps.journal.records);
     this.emit({ event: 'run.halted', release: this.release, reason, wave, hint, stillDrained: this.stillDrained() });
     return 'halted';
   }
@@ -243,7 +243,6 @@ export class Engine {
         await watch.stop();
         this.signal = this.deps.signal;
       }
-      this.state = replay(this.deps.journal.records);
       const stopped = await this.haltIfAborted(index);
       if (stopped) return stopped;
       if (watch.failure() && !this.deps.signal.aborted) {
@@ -280,7 +279,6 @@ export class Engine {
       const verdict = await this.verify(index, hostNames, defer);
       if (verdict !== 'ok') return verdict;
       await this.record({ type: 'wave', t: now(), wave: index, phase: 'verified' });
-      this.state = replay(this.deps.journal.records);
     }
 
     // Routing rules widen once the wave is verified: GREEN gets the traffic chosen for it after this wave.
@@ -350,7 +348,6 @@ export class Engine {
           await this.record({ type: 'wave', t: now(), wave: w.index, phase: 'done' });
           this.emit({ event: 'wave.done', release: this.release, wave: w.index, ms: 0, failed: failed.get(w.index) ?? [] });
         }
-        this.state = replay(this.deps.journal.records);
         const r = await this.checkpoint(w.index, w.hosts, started.has(w.index), true);
         if (r === 'continue') {
           passed = w.index;
@@ -406,7 +403,6 @@ export class Engine {
       await watch.stop();
       this.signal = this.deps.signal;
     }
-    this.state = replay(this.deps.journal.records);
     const stopped = await this.haltIfAborted();
     if (stopped) return stopped;
     if (this.deps.signal.aborted) return this.halt('interrupted (Ctrl-C)', undefined, 'graywave resume continues where it stopped');
@@ -477,23 +473,7 @@ export class Engine {
 
   /** Records a step transition and folds it into the in-memory state (O(1): no replay per step). */
   private async stepRecord(wave: number, host: string, step: string, phase: StepPhase, extra: Partial<Extract<JournalRecord, { type: 'step' }>> = {}): Promise<void> {
-    const r: JournalRecord = { type: 'step', t: now(), wave, host, step, phase, ...extra };
-    await this.record(r);
-    let h = this.state.hosts.get(host);
-    if (!h) {
-      h = { host, wave, status: 'running', steps: new Map() };
-      this.state.hosts.set(host, h);
-    }
-    let s = h.steps.get(step);
-    if (!s) {
-      s = { phase, attempt: 0, hasData: false };
-      h.steps.set(step, s);
-    }
-    s.phase = phase;
-    if (extra.attempt !== undefined) s.attempt = extra.attempt;
-    if ('data' in extra && (phase === 'did' || phase === 'done')) ((s.data = extra.data), (s.hasData = true));
-    if (extra.error !== undefined) s.error = extra.error;
-    h.current = step;
+    await this.record({ type: 'step', t: now(), wave, host, step, phase, ...extra });
   }
 
   /** The engine's one contract for every step: do → poll check → done, with retries and a timeout. */
@@ -705,7 +685,6 @@ export class Engine {
     if (policy === 'freeze') {
       const reason = this.mask(`FROZEN after wave ${wave}: ${detail} — everything is kept exactly as it is`);
       await this.record({ type: 'run', t: now(), phase: 'frozen', reason });
-      this.state = replay(this.deps.journal.records);
       this.emit({ event: 'run.halted', release: this.release, reason, wave, hint: 'nothing was rolled back (onFailure: freeze); investigate, then `graywave resume`, or `graywave rollback --force`', stillDrained: this.stillDrained() });
       return 'halted';
     }
@@ -801,7 +780,6 @@ export class Engine {
       }
     }
     await this.record({ type: 'switchover', t: now(), wave, phase: 'done' });
-    this.state = replay(this.deps.journal.records);
     this.emit({ event: 'switchover.done', release: this.release, afterWave: wave, ms: Date.now() - t0 });
     return true;
   }

@@ -58,75 +58,82 @@ function waveState(state: RunState, wave: number): WaveState {
   return w;
 }
 
-/** Folds journal records into the current state. Pure: the same records always give the same state. */
-export function replay(records: readonly JournalRecord[]): RunState {
-  const state: RunState = {
+export function emptyState(): RunState {
+  return {
     status: 'new',
     hosts: new Map(),
     waves: new Map(),
     switchover: { started: false, done: false, undone: false, steps: new Map() },
   };
-  for (const r of records) {
-    switch (r.type) {
-      case 'header':
-        state.header = r;
-        break;
-      case 'run':
-        if (r.phase === 'start' || r.phase === 'resume') {
-          state.status = 'running';
-          state.startedAt ??= r.t;
-        } else if (r.phase === 'halted') state.status = 'halted';
-        else if (r.phase === 'paused') state.status = 'paused';
-        else if (r.phase === 'done') state.status = 'done';
-        else if (r.phase === 'rolled-back') state.status = 'rolled-back';
-        else if (r.phase === 'frozen') state.status = 'frozen';
-        if (r.reason !== undefined) state.reason = r.reason;
-        if (r.phase === 'start' || r.phase === 'resume') state.reason = undefined;
-        if (r.phase !== 'start' && r.phase !== 'resume') state.endedAt = r.t;
-        break;
-      case 'wave': {
-        const w = waveState(state, r.wave);
-        if (r.phase === 'started') w.started = true;
-        else if (r.phase === 'done') w.done = true;
-        else if (r.phase === 'verified') ((w.verified = true), (w.verifyFailed = undefined));
-        else if (r.phase === 'verify-failed') w.verifyFailed = r.detail ?? 'failed';
-        else if (r.phase === 'paused') w.paused = true;
-        else if (r.phase === 'approved') ((w.approved = true), (w.approvedBy = r.by ? `${r.by.user}@${r.by.host}` : undefined));
-        break;
-      }
-      case 'step': {
-        let h = state.hosts.get(r.host);
-        if (!h) {
-          h = { host: r.host, wave: r.wave, status: 'pending', steps: new Map() };
-          state.hosts.set(r.host, h);
-        }
-        let s = h.steps.get(r.step);
-        if (!s) {
-          s = { phase: r.phase, attempt: 0, hasData: false };
-          h.steps.set(r.step, s);
-        }
-        s.phase = r.phase;
-        if (r.attempt !== undefined) s.attempt = r.attempt;
-        if ((r.phase === 'did' || r.phase === 'done') && 'data' in r) ((s.data = r.data), (s.hasData = true));
-        if (r.phase === 'started') ((s.startedAt = r.t), (s.error = undefined), (h.startedAt ??= r.t));
-        else s.endedAt = r.t;
-        if (r.error !== undefined) s.error = r.error;
-        h.current = r.step;
-        if (r.phase === 'started' || r.phase === 'did') h.status = 'running';
-        else if (r.phase === 'failed') h.status = 'failed';
-        else if (r.phase === 'undo-failed') h.status = 'rollback-failed';
-        break;
-      }
-      case 'switchover':
-        if (r.phase === 'started') state.switchover.started = true;
-        if (r.step && r.phase !== 'started') state.switchover.steps.set(r.step, r.phase as 'done');
-        if (r.phase === 'done' && !r.step) state.switchover.done = true;
-        if (r.phase === 'undone' && !r.step) ((state.switchover.done = false), (state.switchover.undone = true), (state.switchover.started = false));
-        break;
-      case 'gate':
-        break;
+}
+
+/** Folds one record into the state (the engine applies each record as it writes it: no replay per step or wave). */
+export function applyRecord(state: RunState, r: JournalRecord): void {
+  switch (r.type) {
+    case 'header':
+      state.header = r;
+      break;
+    case 'run':
+      if (r.phase === 'start' || r.phase === 'resume') {
+        state.status = 'running';
+        state.startedAt ??= r.t;
+      } else if (r.phase === 'halted') state.status = 'halted';
+      else if (r.phase === 'paused') state.status = 'paused';
+      else if (r.phase === 'done') state.status = 'done';
+      else if (r.phase === 'rolled-back') state.status = 'rolled-back';
+      else if (r.phase === 'frozen') state.status = 'frozen';
+      if (r.reason !== undefined) state.reason = r.reason;
+      if (r.phase === 'start' || r.phase === 'resume') state.reason = undefined;
+      if (r.phase !== 'start' && r.phase !== 'resume') state.endedAt = r.t;
+      break;
+    case 'wave': {
+      const w = waveState(state, r.wave);
+      if (r.phase === 'started') w.started = true;
+      else if (r.phase === 'done') w.done = true;
+      else if (r.phase === 'verified') ((w.verified = true), (w.verifyFailed = undefined));
+      else if (r.phase === 'verify-failed') w.verifyFailed = r.detail ?? 'failed';
+      else if (r.phase === 'paused') w.paused = true;
+      else if (r.phase === 'approved') ((w.approved = true), (w.approvedBy = r.by ? `${r.by.user}@${r.by.host}` : undefined));
+      break;
     }
+    case 'step': {
+      let h = state.hosts.get(r.host);
+      if (!h) {
+        h = { host: r.host, wave: r.wave, status: 'pending', steps: new Map() };
+        state.hosts.set(r.host, h);
+      }
+      let s = h.steps.get(r.step);
+      if (!s) {
+        s = { phase: r.phase, attempt: 0, hasData: false };
+        h.steps.set(r.step, s);
+      }
+      s.phase = r.phase;
+      if (r.attempt !== undefined) s.attempt = r.attempt;
+      if ((r.phase === 'did' || r.phase === 'done') && 'data' in r) ((s.data = r.data), (s.hasData = true));
+      if (r.phase === 'started') ((s.startedAt = r.t), (s.error = undefined), (h.startedAt ??= r.t));
+      else s.endedAt = r.t;
+      if (r.error !== undefined) s.error = r.error;
+      h.current = r.step;
+      if (r.phase === 'started' || r.phase === 'did') h.status = 'running';
+      else if (r.phase === 'failed') h.status = 'failed';
+      else if (r.phase === 'undo-failed') h.status = 'rollback-failed';
+      break;
+    }
+    case 'switchover':
+      if (r.phase === 'started') state.switchover.started = true;
+      if (r.step && r.phase !== 'started') state.switchover.steps.set(r.step, r.phase as 'done');
+      if (r.phase === 'done' && !r.step) state.switchover.done = true;
+      if (r.phase === 'undone' && !r.step) ((state.switchover.done = false), (state.switchover.undone = true), (state.switchover.started = false));
+      break;
+    case 'gate':
+      break;
   }
+}
+
+/** Folds journal records into the current state. Pure: the same records always give the same state. */
+export function replay(records: readonly JournalRecord[]): RunState {
+  const state = emptyState();
+  for (const r of records) applyRecord(state, r);
   return state;
 }
 

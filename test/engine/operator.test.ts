@@ -1,0 +1,195 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { controlRelease, resumeRelease, rollbackRelease, runRelease, waitForRelease } from '../../src/app/run.js';
+import { releaseStatus } from '../../src/app/status.js';
+import type { EngineEvent } from '../../src/engine/events.js';
+import { readJournal } from '../../src/journal/journal.js';
+import { hostsYaml, tempDirs } from '../helpers/cli.js';
+
+const temp = tempDirs('gw-operator-');
+
+/**
+ * A release whose hosts append "<host> <step>" to effects.log; the gate fails while `gate-fails` exists.
+ * `stepCmd` replaces s1's command (to make steps slow).
+ */
+function setup(opts: { hosts?: number; waves?: string; extra?: string; stepCmd?: string } = {}) {
+  const dir = temp();
+  writeFileSync(
+    join(dir, 'pb.yaml'),
+    `name: ops
+version: "1.0"
+hosts:
+${hostsYaml(opts.hosts ?? 4)}
+waves: ${opts.waves ?? '{ canary: 1, size: 3, concurrency: 2 }'}
+steps:
+  - name: s1
+    run: "${opts.stepCmd ?? 'true'}; echo \\"{{host.name}} s1\\" >> effects.log"
+    undo: "echo \\"{{host.name}} undo-s1\\" >> effects.log"
+  - name: s2
+    run: "echo \\"{{host.name}} s2\\" >> effects.log"
+    undo: "echo \\"{{host.name}} undo-s2\\" >> effects.log"
+verify:
+  - name: gate
+    run: "test ! -e gate-fails"
+${opts.extra ?? ''}
+`,
+  );
+  const events: EngineEvent[] = [];
+  const req = { file: join(dir, 'pb.yaml'), yes: true, output: 'silent' as const, onEvent: (e: EngineEvent) => events.push(e) };
+  const effects = () => (existsSync(join(dir, 'effects.log')) ? readFileSync(join(dir, 'effects.log'), 'utf8').trim().split('\n') : []);
+  const records = () => readJournal(join(dir, '.graywave/ops/journal.jsonl')).records;
+  return { dir, req, events, effects, records };
+}
+
+describe('abort from another process', () => {
+  it('a running release stops at the next step boundary, records who and why, and resume finishes', async () => {
+    const t = setup({ waves: '{ size: 1, concurrency: 1 }', stepCmd: 'sleep 0.4' });
+    const running = runRelease(t.req);
+    // Wait until the first host is in flight, then send the abort as another process would.
+    while (!t.events.some((e) => e.event === 'step.start')) await new Promise((r) => setTimeout(r, 20));
+    const sent = await controlRelease({ file: t.req.file, action: 'abort', reason: 'error budget' });
+    expect(sent.message).toMatch(/sent to the running release/);
+    expect(await running).toBe(1);
+    const halted = t.events.find((e) => e.event === 'run.halted') as Extract<EngineEvent, { event: 'run.halted' }>;
+    expect(halted.reason).toMatch(/aborted by .*: error budget/);
+    // Not all hosts ran: the release stopped within a step or two of the request.
+    expect(t.effects().filter((l) => l.endsWith(' s2')).length).toBeLessThan(4);
+    expect(t.records().some((r) => r.type === 'operator' && r.action === 'abort' && r.reason === 'error budget')).toBe(true);
+    expect(await resumeRelease(t.req)).toBe(0);
+    for (const h of ['h-01', 'h-02', 'h-03', 'h-04']) expect(t.effects().filter((l) => l === `${h} s1`)).toHaveLength(1);
+  });
+
+  it('without a running release, abort marks it halted in the journal', async () => {
+    const t = setup();
+    writeFileSync(join(t.dir, 'gate-fails'), '');
+    expect(await runRelease(t.req)).toBe(1);
+    const r = await controlRelease({ file: t.req.file, action: 'abort', reason: 'stop it' });
+    expect(r.code).toBe(0);
+    expect((await releaseStatus(t.req.file)).reason).toMatch(/aborted by .*: stop it/);
+  });
+});
+
+describe('promote', () => {
+  it('--skip-gate passes the failed gate of a halted release with a recorded reason; resume continues', async () => {
+    const t = setup();
+    writeFileSync(join(t.dir, 'gate-fails'), '');
+    expect(await runRelease(t.req)).toBe(1);
+    expect(t.events.some((e) => e.event === 'verify.failed' && e.wave === 1)).toBe(true);
+    await controlRelease({ file: t.req.file, action: 'promote', mode: 'gate', reason: 'checked by hand' });
+    // The gate still fails for wave 1's re-check — but wave 1 is already verified, so wave 2 runs; its own gate then fails.
+    expect(await resumeRelease(t.req)).toBe(1);
+    const st = await releaseStatus(t.req.file);
+    expect(st.waves[0]!.verified).toBe(true);
+    expect(st.waves[1]!.hosts.every((h) => h.status === 'done')).toBe(true);
+    expect(st.waves[1]!.verified).toBe(false);
+    expect(t.records().some((r) => r.type === 'operator' && r.action === 'promote' && r.detail === 'gate' && r.reason === 'checked by hand')).toBe(true);
+  });
+
+  it('--full passes every remaining gate: the release completes although the gate keeps failing', async () => {
+    const t = setup();
+    writeFileSync(join(t.dir, 'gate-fails'), '');
+    expect(await runRelease(t.req)).toBe(1);
+    await controlRelease({ file: t.req.file, action: 'promote', mode: 'full', reason: 'ship it' });
+    expect(await resumeRelease(t.req)).toBe(0);
+    expect(t.effects().filter((l) => l.endsWith(' s2'))).toHaveLength(4);
+  });
+});
+
+describe('onFailure: freeze', () => {
+  it('halts without undoing anything, shows frozen, and rollback needs --force', async () => {
+    const t = setup({ extra: 'onFailure: freeze' });
+    writeFileSync(join(t.dir, 'gate-fails'), '');
+    expect(await runRelease(t.req)).toBe(1);
+    expect(t.effects().some((l) => l.includes('undo'))).toBe(false);
+    const st = await releaseStatus(t.req.file);
+    expect(st.status).toBe('frozen');
+    await expect(rollbackRelease({ ...t.req, all: true })).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/frozen/) });
+    expect(await rollbackRelease({ ...t.req, all: true, force: true })).toBe(0);
+    expect(t.effects()).toContain('h-01 undo-s1');
+  });
+});
+
+describe('rollback --fast', () => {
+  it('undoes every touched host of every wave at once, each host still newest step first', async () => {
+    const t = setup({ hosts: 6, waves: '{ size: 2, concurrency: 1 }' });
+    expect(await runRelease(t.req)).toBe(0);
+    expect(await rollbackRelease({ ...t.req, fast: true })).toBe(0);
+    const undos = t.effects().filter((l) => l.includes('undo'));
+    expect(undos).toHaveLength(12);
+    for (let i = 1; i <= 6; i++) {
+      const h = `h-0${i}`;
+      expect(undos.indexOf(`${h} undo-s2`)).toBeLessThan(undos.indexOf(`${h} undo-s1`));
+    }
+    // All hosts at once: the first undo of every host comes before the last undo of any host.
+    const firstUndos = [1, 2, 3, 4, 5, 6].map((i) => undos.indexOf(`h-0${i} undo-s2`));
+    const lastUndos = [1, 2, 3, 4, 5, 6].map((i) => undos.indexOf(`h-0${i} undo-s1`));
+    expect(Math.max(...firstUndos)).toBeLessThan(Math.max(...lastUndos));
+    const st = await releaseStatus(t.req.file);
+    expect(st.status).toBe('rolled-back');
+  });
+});
+
+describe('status --wait', () => {
+  it('returns 0 done, 1 halted, 4 paused, 5 on timeout', async () => {
+    const done = setup();
+    expect(await runRelease(done.req)).toBe(0);
+    expect(await waitForRelease({ file: done.req.file, timeoutMs: 1000, pollMs: 50 })).toBe(0);
+
+    const halted = setup();
+    writeFileSync(join(halted.dir, 'gate-fails'), '');
+    expect(await runRelease(halted.req)).toBe(1);
+    expect(await waitForRelease({ file: halted.req.file, timeoutMs: 1000, pollMs: 50 })).toBe(1);
+
+    const paused = setup({ waves: '{ canary: 1, size: 3, concurrency: 2, pause: approve }' });
+    expect(await runRelease(paused.req)).toBe(4);
+    expect(await waitForRelease({ file: paused.req.file, timeoutMs: 1000, pollMs: 50 })).toBe(4);
+
+    const never = setup();
+    const t0 = Date.now();
+    expect(await waitForRelease({ file: never.req.file, timeoutMs: 300, pollMs: 50 })).toBe(5);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+  });
+});
+
+describe('rolling window', () => {
+  it('keeps inFlight hosts going across checkpoints, never more, gates at every checkpoint, canary first', async () => {
+    const t = setup({
+      hosts: 8,
+      waves: '{ mode: rolling, inFlight: 3, every: 25%, canary: 1 }',
+      stepCmd: 'sleep 0.$((RANDOM % 3 + 1))',
+    });
+    expect(await runRelease(t.req)).toBe(0);
+    let inFlight = 0;
+    let max = 0;
+    let overlappedCheckpoint = false;
+    const active = new Map<string, number>();
+    let canaryDone = false;
+    for (const e of t.events) {
+      if (e.event === 'host.start') {
+        if (e.host !== 'h-01') expect(canaryDone).toBe(true); // nothing starts before the canary's checkpoint
+        active.set(e.host, e.wave);
+        inFlight++;
+        max = Math.max(max, inFlight);
+        if ([...active.values()].some((w) => w !== e.wave)) overlappedCheckpoint = true;
+      }
+      if (e.event === 'host.done') (active.delete(e.host), inFlight--);
+      if (e.event === 'verify.done' && e.wave === 1) canaryDone = true;
+    }
+    expect(max).toBeLessThanOrEqual(3);
+    expect(max).toBe(3);
+    expect(overlappedCheckpoint).toBe(true);
+    expect(new Set(t.events.filter((e) => e.event === 'verify.done').map((e) => (e as { wave: number }).wave)).size).toBe(5);
+  });
+
+  it('a failing gate stops new hosts, lets the in-flight ones finish, and halts', async () => {
+    const t = setup({ hosts: 8, waves: '{ mode: rolling, inFlight: 2, every: 25% }', stepCmd: 'sleep 0.1' });
+    writeFileSync(join(t.dir, 'gate-fails'), '');
+    expect(await runRelease(t.req)).toBe(1);
+    // Every host that started finished its pipeline (none left between s1 and s2).
+    const s1 = t.effects().filter((l) => l.endsWith(' s1')).length;
+    const s2 = t.effects().filter((l) => l.endsWith(' s2')).length;
+    expect(s1).toBe(s2);
+    expect(s1).toBeLessThan(8);
+  });
+});
