@@ -15,7 +15,9 @@ import { createBackend } from '../journal/backends.js';
 import type { StateBackend } from '../journal/backend.js';
 import { replay, type RunState } from '../journal/replay.js';
 import { buildPlan, type Plan } from '../plan/build.js';
-import { loadPlaybook } from '../playbook/load.js';
+import { loadPlaybook as loadPlaybookFile } from '../playbook/load.js';
+import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import type { Playbook } from '../playbook/types.js';
 import type { Transport } from '../transport/types.js';
 import { jsonRenderer, plainRenderer } from '../render/lines.js';
@@ -50,6 +52,27 @@ export function withHotfix(pb: Playbook, reason: string | undefined): Playbook {
   if (pb.hotfix) return pb;
   if (!reason?.trim()) throw new GraywaveError('--hotfix needs --reason "..." (it is recorded in the journal and shown by plan)', EXIT.usage);
   return { ...pb, hotfix: { reason: reason.trim() } };
+}
+
+/**
+ * Loads a playbook once per command: the confirmation prompt and open() need the same one, and a 10,000-host
+ * playbook takes most of a second to parse and validate. Keyed on path, size and mtime, so an edit is re-read.
+ */
+const loaded = new Map<string, { key: string; pb: Playbook }>();
+function loadPlaybook(file: string): Playbook {
+  const path = resolve(file);
+  let key: string;
+  try {
+    // The content itself is the key: cheap next to parsing, and exact (mtimes are too coarse for quick edits).
+    key = createHash('sha1').update(readFileSync(path)).digest('hex');
+  } catch {
+    return loadPlaybookFile(file); // reports the problem with its position
+  }
+  const hit = loaded.get(path);
+  if (hit && hit.key === key) return hit.pb;
+  const pb = loadPlaybookFile(file);
+  loaded.set(path, { key, pb });
+  return pb;
 }
 
 function loadFor(req: ReleaseRequest): Playbook {

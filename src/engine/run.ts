@@ -154,14 +154,16 @@ export class Engine {
         }
       }
     };
+    const wake = new AbortController();
     const loop = (async () => {
       while (!stopped) {
         await tick();
-        await new Promise((r) => setTimeout(r, 1000));
+        await sleep(1000, wake.signal).catch(() => undefined);
       }
     })();
     return async () => {
       stopped = true;
+      wake.abort(); // the release is over: do not sit out the rest of a poll interval
       await loop;
     };
   }
