@@ -20,6 +20,9 @@ const parts = args.filter((a) => !a.startsWith('--') && !/^\d+$/.test(a));
 const want = (p) => parts.length === 0 || parts.includes(p);
 const repsArg = args.indexOf('--reps');
 const REPS = repsArg >= 0 ? Number(args[repsArg + 1]) : 3;
+// `--only graywave|ansible`: one side of the SSH comparison (for profiling; the table then has gaps).
+const onlyArg = args.indexOf('--only');
+const ONLY = onlyArg >= 0 ? args[onlyArg + 1] : undefined;
 const SCALE_REPS = 3;
 const HOSTS = 40;
 const STEP_SLEEP = '0.5'; // wait-drained: seconds between its two polls
@@ -365,13 +368,14 @@ async function benchSsh() {
     };
     for (let rep = 1; rep <= REPS; rep++) {
       // alternate which tool goes first, so neither always runs on a warmer machine
-      const order = rep % 2 ? ['graywave', 'ansible'] : ['ansible', 'graywave'];
+      const order = (rep % 2 ? ['graywave', 'ansible'] : ['ansible', 'graywave']).filter((t) => !ONLY || t === ONLY);
       for (const tool of order) {
         reset();
         let r;
         if (tool === 'graywave') {
           const state = join(D, `gw-state-${rep}`);
           r = timed(process.execPath, [CLI, 'run', playbook, '--yes', '--json', '--state-dir', state], { dir: D, cwd: D, env: process.env });
+          if (process.env.BENCH_EVENTS) writeFileSync(`${process.env.BENCH_EVENTS}.${rep}`, r.stdout ?? '');
         } else {
           r = timed('/usr/bin/ansible-playbook', ['-i', join(A, 'inventory.ini'), join(A, 'play.yml')], { dir: D, cwd: A, env: { ...process.env, ANSIBLE_CONFIG: join(A, 'ansible.cfg'), ANSIBLE_NOCOLOR: '1' } });
           sweepMasters(A); // every run starts cold, as graywave's does

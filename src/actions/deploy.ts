@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { basename, isAbsolute, resolve } from 'node:path';
 import { quote } from 'shell-quote';
 import { z } from 'zod';
@@ -40,7 +40,29 @@ export interface DeploySaved {
 const q = (s: string) => quote([s]);
 const HEALTH_EVERY_MS = 1000;
 
+/**
+ * The artifact's checksum, computed once per file version and process: every host of a release uploads the same
+ * artifact, and hashing 5 MB forty times would cost more CPU than the whole orchestration.
+ */
+const shaCache = new Map<string, Promise<string>>();
 function sha256File(path: string): Promise<string> {
+  let key: string;
+  try {
+    const st = statSync(path);
+    key = `${path}:${st.size}:${st.mtimeMs}:${st.ino}`;
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  let p = shaCache.get(key);
+  if (!p) {
+    p = hashFile(path);
+    shaCache.set(key, p);
+    p.catch(() => shaCache.delete(key));
+  }
+  return p;
+}
+
+function hashFile(path: string): Promise<string> {
   return new Promise((res, rej) => {
     const h = createHash('sha256');
     createReadStream(path)

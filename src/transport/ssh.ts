@@ -251,6 +251,9 @@ export class SshTransport implements Transport {
     return new Promise<Conn>((resolveConn, reject) => {
       let ready = false;
       client.on('ready', () => {
+        // Steps are small request/response exchanges: without TCP_NODELAY, Nagle plus delayed ACKs add ~40 ms to
+        // every command (measured: 49 ms → a few ms per `true` on loopback).
+        client.setNoDelay(true);
         ready = true;
         resolveConn(conn);
       });
@@ -272,6 +275,7 @@ export class SshTransport implements Transport {
       });
       try {
         client.connect(cfg);
+        client.setNoDelay(true); // the handshake is round trips too
       } catch (err) {
         reject(new TransportError(this.mask(`${who}: ${errMessage(err)}`), host.name));
       }
@@ -378,12 +382,11 @@ export class SshTransport implements Transport {
     // sshd makes the session's shell a process group (and session) leader: report its PID first, then exec the
     // command in it, so that the PID names the whole group for a kill, and exit status/signal come back unaltered.
     // The environment goes on the command line because sshd drops `env` requests unless AcceptEnv allows them.
-    return (
-      `printf '\\036graywave-pid=%s\\n' "$$" >&2; exec ` +
-      (sudo ? 'sudo -n -- ' : '') +
-      (envs.length ? `env ${quote(envs)} ` : '') +
-      `/bin/bash -c ${quote([command])}`
-    );
+    // Without sudo the variables are exported by the login shell itself (one process fewer per step); sudo resets
+    // the environment, so there they travel through env(1) after it.
+    const pidLine = `printf '\\036graywave-pid=%s\\n' "$$" >&2; `;
+    if (!sudo) return pidLine + (envs.length ? `export ${quote(envs)}; ` : '') + `exec /bin/bash -c ${quote([command])}`;
+    return pidLine + 'exec sudo -n -- ' + (envs.length ? `env ${quote(envs)} ` : '') + `/bin/bash -c ${quote([command])}`;
   }
 
   private kill(host: Host, conn: Conn, pid: number, opts: ExecOptions): Promise<void> {
