@@ -180,6 +180,10 @@ export const deployAction: Action<DeployParams> = {
     );
     const [have = '', uploaded = '', now = '', recorded = ''] = probe.split('\n');
 
+    // What `current` pointed to before this release went live. Kept in the release dir so that a repeated
+    // do (resume, retry) still knows the real previous release after the switch has happened.
+    const previous: string | null = now === release ? recorded || null : now || null;
+    const steps: string[] = [];
     if (have === sha) {
       ctx.log(`deploy: ${release} already holds ${name} (sha256 ${sha.slice(0, 12)}): upload skipped`);
     } else {
@@ -190,53 +194,43 @@ export const deployAction: Action<DeployParams> = {
         await ctx.transport.upload(ctx.host, local, upload, { signal: ctx.signal });
       }
       const tmp = `${release}.graywave-tmp`;
-      const verify = `got=$(sha256sum ${q(upload)} | cut -d' ' -f1); [ "$got" = ${sha} ] || { rm -f ${q(upload)}; echo "checksum $got" >&2; exit 97; }`;
-      const r = await ctx.sh(
-        [
-          verify,
-          `mkdir -p ${q(`${to}/releases`)}`,
-          `rm -rf ${q(tmp)}`,
-          `mkdir -p ${q(tmp)}`,
-          unpack(upload, name, tmp),
-          `printf '%s\\n' ${sha} > ${q(`${tmp}/.graywave-sha256`)}`,
-          `rm -rf ${q(release)}`,
-          `mv -T ${q(tmp)} ${q(release)}`,
-          `rm -f ${q(upload)}`,
-        ].join(' && '),
+      steps.push(
+        `got=$(sha256sum ${q(upload)} | cut -d' ' -f1); [ "$got" = ${sha} ] || { rm -f ${q(upload)}; echo "checksum $got" >&2; exit 97; }`,
+        `mkdir -p ${q(`${to}/releases`)}`,
+        `rm -rf ${q(tmp)}`,
+        `mkdir -p ${q(tmp)}`,
+        unpack(upload, name, tmp),
+        `printf '%s\\n' ${sha} > ${q(`${tmp}/.graywave-sha256`)}`,
+        `rm -rf ${q(release)}`,
+        `mv -T ${q(tmp)} ${q(release)}`,
+        `rm -f ${q(upload)}`,
       );
-      if (r.code === 97) {
-        // The corrupt upload was removed: a retry uploads afresh.
-        const got = /checksum (\w*)/.exec(r.stderr)?.[1] ?? '';
-        throw new ProviderError(`deploy: checksum mismatch on ${ctx.host.name} after upload of ${name} (local ${sha.slice(0, 12)}, host ${got.slice(0, 12) || 'none'})`);
-      }
-      if (r.code !== 0) {
-        const tail = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-5).join('\n');
-        throw new ProviderError(`deploy: unpacking ${name} into ${release} failed on ${ctx.host.name} (${r.timedOut ? 'timed out' : `exit ${r.code ?? r.signal}`})${tail ? `:\n${tail}` : ''}`);
-      }
     }
-
-    // What `current` pointed to before this release went live. Kept in the release dir so that a repeated
-    // do (resume, retry) still knows the real previous release after the switch has happened.
-    let previous: string | null;
-    if (now === release) {
-      previous = recorded || null;
+    if (now !== release) {
+      steps.push(`printf '%s\\n' ${q(now)} > ${q(prevFile)}`, switchCommand(to, release));
+    } else if (have !== sha && previous) {
       // Same version re-unpacked over the live one (a new artifact): the record went with the old dir.
-      if (have !== sha && previous) await must(ctx, 'recording the previous release', `printf '%s\\n' ${q(previous)} > ${q(prevFile)}`);
-    } else {
-      previous = now || null;
-      await must(ctx, `switching ${current} to ${release}`, `printf '%s\\n' ${q(now)} > ${q(prevFile)} && ${switchCommand(to, release)}`);
-      ctx.log(`deploy: ${current} -> ${release} (was ${previous ?? 'nothing'})`);
+      steps.push(`printf '%s\\n' ${q(previous)} > ${q(prevFile)}`);
     }
-
-    await start(ctx, p);
-
     // Prune: keep the newest `keep` releases, never the live one nor the one undo would go back to.
     const keepSet = [release, previous].filter((x): x is string => !!x).map((x) => basename(x));
-    await must(
-      ctx,
-      'pruning old releases',
-      `cd ${q(`${to}/releases`)} && ls -1t | grep -v '\\.graywave-tmp$' | tail -n +${p.keep + 1} | grep -vxF -e ${keepSet.map(q).join(' -e ')} | while IFS= read -r d; do rm -rf -- "$d"; done; true`,
+    steps.push(
+      `{ cd ${q(`${to}/releases`)} && ls -1t | grep -v '\\.graywave-tmp$' | tail -n +${p.keep + 1} | grep -vxF -e ${keepSet.map(q).join(' -e ')} | while IFS= read -r d; do rm -rf -- "$d"; done; true; }`,
     );
+    // Unpack, switch and prune in one round trip: each remote command costs a channel, a shell and a process.
+    const r = await ctx.sh(steps.join(' && '));
+    if (r.code === 97) {
+      // The corrupt upload was removed: a retry uploads afresh.
+      const got = /checksum (\w*)/.exec(r.stderr)?.[1] ?? '';
+      throw new ProviderError(`deploy: checksum mismatch on ${ctx.host.name} after upload of ${name} (local ${sha.slice(0, 12)}, host ${got.slice(0, 12) || 'none'})`);
+    }
+    if (r.code !== 0) {
+      const tail = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-5).join('\n');
+      throw new ProviderError(`deploy: installing ${name} as ${release} and switching ${current} failed on ${ctx.host.name} (${r.timedOut ? 'timed out' : `exit ${r.code ?? r.signal}`})${tail ? `:\n${tail}` : ''}`);
+    }
+    if (now !== release) ctx.log(`deploy: ${current} -> ${release} (was ${previous ?? 'nothing'})`);
+
+    await start(ctx, p);
     return { to, release, previous, sha256: sha };
   },
 
