@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { cli, events, requireBuiltCli } from '../helpers/cli.js';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,25 +12,11 @@ import { removeDir, tempDir } from './helpers/process.js';
  * error rate rises by 10 % of requests per second from the moment it is deployed; version `2` is healthy. Needs a built dist (npm run build / npm test).
  */
 const has = hasPrometheus();
-const ROOT = resolve(import.meta.dirname, '../..');
-const CLI = join(ROOT, 'bin/graywave.js');
 
-interface Run {
-  code: number | null;
-  events: any[];
-  stderr: string;
-}
-
-function graywave(args: string[], timeoutMs = 50_000): Promise<Run> {
-  return new Promise((done) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: ROOT, timeout: timeoutMs, env: { ...process.env, NO_COLOR: '1' } }, (err, stdout, stderr) => {
-      const events = stdout
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l));
-      done({ code: err ? ((err as any).code ?? null) : 0, events, stderr });
-    });
-  });
+/** `graywave ARGS` through the built CLI, with its JSON events parsed. */
+async function graywave(args: string[], timeoutMs = 50_000) {
+  const r = await cli(args, { timeoutMs });
+  return { code: r.code, events: events(r.stdout), stderr: r.stderr };
 }
 
 describe.skipIf(!has)('a release gated on a real Prometheus (CLI end to end)', () => {
@@ -57,8 +43,9 @@ describe.skipIf(!has)('a release gated on a real Prometheus (CLI end to end)', (
       }),
   );
 
+  requireBuiltCli();
+
   beforeAll(async () => {
-    if (!existsSync(join(ROOT, 'dist/cli/main.js'))) throw new Error('dist/cli/main.js is missing: run `npm run build` first');
     dir = tempDir('prom-release');
     fleet = join(dir, 'none');
     for (const h of hosts) await h.start();

@@ -1,4 +1,5 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { cli, events, requireBuiltCli } from '../helpers/cli.js';
 import { existsSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,25 +11,11 @@ import { hasSshd, loopbacks, startSshFleet, type SshFleet } from './helpers/sshd
  * Capistrano-style); the release drains (a flag file), deploys 2.0.0 with the deploy step, restores.
  * Needs a built dist (npm run build / npm test).
  */
-const ROOT = resolve(import.meta.dirname, '../..');
-const CLI = join(ROOT, 'bin/graywave.js');
 
-interface Run {
-  code: number | null;
-  events: any[];
-  stderr: string;
-}
-
-function graywave(args: string[], timeoutMs = 45_000): Promise<Run> {
-  return new Promise((done) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: ROOT, timeout: timeoutMs, env: { ...process.env, NO_COLOR: '1' } }, (err, stdout, stderr) => {
-      const events = stdout
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l));
-      done({ code: err ? ((err as any).code ?? null) : 0, events, stderr });
-    });
-  });
+/** `graywave ARGS` through the built CLI, with its JSON events parsed. */
+async function graywave(args: string[], timeoutMs = 45_000) {
+  const r = await cli(args, { timeoutMs });
+  return { code: r.code, events: events(r.stdout), stderr: r.stderr };
 }
 
 describe.skipIf(!hasSshd())('a release of 8 hosts over SSH (CLI end to end)', () => {
@@ -39,8 +26,9 @@ describe.skipIf(!hasSshd())('a release of 8 hosts over SSH (CLI end to end)', ()
   const current = (name: string) => readlinkSync(join(root(name), 'opt/svc/current'));
   const accepted = () => fleet.servers.map((s) => s.log().match(/Accepted publickey/g)?.length ?? 0).reduce((a, b) => a + b, 0);
 
+  requireBuiltCli();
+
   beforeAll(async () => {
-    if (!existsSync(join(ROOT, 'dist/cli/main.js'))) throw new Error('dist/cli/main.js is missing: run `npm run build` first');
     fleet = await startSshFleet(loopbacks(2, 9));
     dir = fleet.dir;
     // Every host already runs 1.0.0.
