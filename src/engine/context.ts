@@ -1,5 +1,5 @@
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Playbook } from '../playbook/types.js';
 import type { Transport } from '../transport/types.js';
 import type { Secrets } from '../util/secrets.js';
@@ -78,7 +78,15 @@ export class HostLog {
   private flush(text: string): void {
     if (!text) return;
     try {
-      this.fd ??= openSync(this.file, 'a');
+      if (this.fd === undefined) {
+        try {
+          this.fd = openSync(this.file, 'a');
+        } catch {
+          // The directory may have been removed since this process first made it.
+          mkdirSync(dirname(this.file), { recursive: true });
+          this.fd = openSync(this.file, 'a');
+        }
+      }
       writeSync(this.fd, this.secrets.mask(text));
     } catch {
       /* see above */
