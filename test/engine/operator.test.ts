@@ -193,3 +193,32 @@ describe('rolling window', () => {
     expect(s1).toBeLessThan(8);
   });
 });
+
+describe('watch checks', () => {
+  it('a failing watch stops the wave at once (not after it) and halts with the check named', async () => {
+    const t = setup({
+      hosts: 2,
+      waves: '{ size: 2, concurrency: 2 }',
+      stepCmd: 'sleep 3',
+      extra: `watch:
+  - name: error-rate
+    run: "test ! -e errors-high"
+    interval: 200ms`,
+    });
+    setTimeout(() => writeFileSync(join(t.dir, 'errors-high'), ''), 500);
+    const t0 = Date.now();
+    expect(await runRelease(t.req)).toBe(1);
+    // Stopped well before the 3 s steps could finish: the watch aborted them.
+    expect(Date.now() - t0).toBeLessThan(2500);
+    expect(t.effects()).toEqual([]);
+    const halted = t.events.find((e) => e.event === 'run.halted') as Extract<EngineEvent, { event: 'run.halted' }>;
+    expect(halted.reason).toMatch(/watch error-rate/);
+    expect(t.records().some((r) => r.type === 'gate' && r.check === 'error-rate' && !r.ok)).toBe(true);
+  });
+
+  it('a healthy watch lets the release finish', async () => {
+    const t = setup({ hosts: 2, waves: '{ size: 2, concurrency: 2 }', stepCmd: 'sleep 0.5', extra: 'watch:\n  - { name: ok, run: "true", interval: 100ms }' });
+    expect(await runRelease(t.req)).toBe(0);
+    expect(t.records().filter((r) => r.type === 'gate' && r.check === 'ok' && r.ok).length).toBeGreaterThan(0);
+  });
+});
