@@ -410,7 +410,8 @@ async function benchSsh() {
   } finally {
     sweepMasters(join(D, 'ansible'));
     await fleet.stop();
-    rmSync(D, { recursive: true, force: true });
+    if (process.env.BENCH_KEEP) log(`kept ${D} (BENCH_KEEP)`);
+    else rmSync(D, { recursive: true, force: true });
   }
 }
 
