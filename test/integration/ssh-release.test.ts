@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { killIfAlive } from './helpers/process.js';
 import { cli, events, requireBuiltCli } from '../helpers/cli.js';
 import { existsSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -124,7 +125,7 @@ describe.skipIf(!hasSshd())('a release of 8 hosts over SSH (CLI end to end)', ()
       while (!existsSync(flag) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       expect(existsSync(flag)).toBe(true);
       // Kill the sshd processes serving the step's session (children of our own listener, by PID).
-      for (const pid of fleet.sessionPids(fleet.serverFor('127.0.0.2'))) process.kill(pid, 'SIGKILL');
+      for (const pid of fleet.sessionPids(fleet.serverFor('127.0.0.2'))) killIfAlive(pid); // a session may end on its own meanwhile
       const r = await running;
       const retry = r.events.find((e) => e.event === 'step.retry');
       if (retries) {

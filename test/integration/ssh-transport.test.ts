@@ -6,7 +6,7 @@ import { TransportError } from '../../src/errors.js';
 import type { Host } from '../../src/playbook/types.js';
 import { SshTransport, sshTransportOptions } from '../../src/transport/ssh.js';
 import { Secrets } from '../../src/util/secrets.js';
-import { requireBinary, startProcess, waitFor } from './helpers/process.js';
+import { killIfAlive, requireBinary, startProcess, waitFor } from './helpers/process.js';
 import { hasSshd, loopbacks, startSshFleet, type SshFleet } from './helpers/sshd.js';
 
 const host = (address: string, extra: Partial<Host> = {}): Host => ({ name: `h-${address}`, address, vars: {}, labels: {}, ...extra });
@@ -217,7 +217,7 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
     const running = t.exec(h, `sleep 5.${process.pid}; echo done`);
     await new Promise((r) => setTimeout(r, 400));
     // Kill the sshd processes serving the open sessions (children of our own listener, by PID).
-    for (const pid of fleet.sessionPids(server)) process.kill(pid, 'SIGKILL');
+    for (const pid of fleet.sessionPids(server)) killIfAlive(pid); // a session may end on its own meanwhile
     const err = await running.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransportError);
     expect((err as Error).message).toMatch(/connection lost while the command ran/);
@@ -229,7 +229,7 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
     const t = transport();
     const h = host('127.0.0.9');
     await t.exec(h, 'true');
-    for (const pid of fleet.sessionPids(fleet.serverFor('127.0.0.9'))) process.kill(pid, 'SIGKILL');
+    for (const pid of fleet.sessionPids(fleet.serverFor('127.0.0.9'))) killIfAlive(pid); // a session may end on its own meanwhile
     await new Promise((r) => setTimeout(r, 200));
     const r = await t.exec(h, 'echo reopened');
     expect(r.stdout).toBe('reopened\n');
