@@ -80,6 +80,9 @@ export function sandboxDir(explicit?: string, cwd = process.cwd()): string {
     if (existsSync(join(d, DEFAULT_REL, 'sandbox.json'))) return join(d, DEFAULT_REL);
     if (dirname(d) === d) break;
   }
+  // The bundled demo keeps its sandbox next to playbooks/demo.yaml: find it from anywhere in the checkout.
+  const demo = join(dirname(fileURLToPath(import.meta.url)), '../../playbooks', DEFAULT_REL);
+  if (existsSync(join(demo, 'sandbox.json'))) return demo;
   return resolve(cwd, DEFAULT_REL);
 }
 
