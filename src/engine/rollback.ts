@@ -145,26 +145,25 @@ async function undoHost(deps: EngineDeps, state: RunState, engine: Engine, wave:
 async function undoSwitchover(deps: EngineDeps, state: RunState, engine: Engine): Promise<boolean> {
   const so = deps.playbook.switchover;
   if (!so) return true;
-  const { LocalTransport } = await import('../transport/local.js');
-  const local: Host = { name: '_switchover', address: 'local', vars: {}, labels: {} };
-  const inner = new Engine({ ...deps, transport: new LocalTransport(deps.playbook.dir) });
   const log = new HostLog(deps.logDir, '_switchover', deps.secrets);
   const wave = deps.plan.switchoverAfterWave ?? 0;
-  for (const step of [...so.steps].reverse()) {
-    if (state.switchover.steps.get(step.name) !== 'done') continue;
-    const action = findAction(step.action)!;
-    if (!action.undo || (action.hasUndo && !action.hasUndo(step.params))) continue;
-    const ctl = new AbortController();
-    const ctx = inner.stepContext(wave, local, step, ctl.signal, Date.now() + step.timeoutMs, log, new Tail(), undefined);
-    try {
-      await action.undo(ctx, step.params, null);
-      await deps.journal.append({ type: 'switchover', t: now(), wave, phase: 'undone', step: step.name });
-    } catch (err) {
-      await deps.journal.append({ type: 'switchover', t: now(), wave, phase: 'undo-failed', step: step.name, error: deps.secrets.mask((err as Error).message) });
-      return false;
+  try {
+    for (const step of [...so.steps].reverse()) {
+      if (state.switchover.steps.get(step.name) !== 'done') continue;
+      const action = findAction(step.action)!;
+      if (!action.undo || (action.hasUndo && !action.hasUndo(step.params))) continue;
+      const ctx = engine.releaseStepContext(wave, step, new AbortController().signal, log);
+      try {
+        await action.undo(ctx, step.params, null);
+        await deps.journal.append({ type: 'switchover', t: now(), wave, phase: 'undone', step: step.name });
+      } catch (err) {
+        await deps.journal.append({ type: 'switchover', t: now(), wave, phase: 'undo-failed', step: step.name, error: deps.secrets.mask((err as Error).message) });
+        return false;
+      }
     }
+    await deps.journal.append({ type: 'switchover', t: now(), wave, phase: 'undone' });
+    return true;
+  } finally {
+    log.close();
   }
-  await deps.journal.append({ type: 'switchover', t: now(), wave, phase: 'undone' });
-  void engine;
-  return true;
 }

@@ -11,6 +11,7 @@ import type { GateSpec, Host, StepSpec } from '../playbook/types.js';
 import { formatMs } from '../util/duration.js';
 import { render, renderShell, templateEnv } from '../util/template.js';
 import { HostLog, sleep, Tail, type EngineDeps } from './context.js';
+import { LocalTransport } from '../transport/local.js';
 import type { EngineEvent } from './events.js';
 import { rollbackHosts } from './rollback.js';
 import { RoutingRunner } from '../routing/run.js';
@@ -603,8 +604,8 @@ export class Engine {
     }
   }
 
-  stepContext(wave: number, host: Host, step: StepSpec, signal: AbortSignal, deadline: number, log: HostLog, tail: Tail, previous: unknown): StepContext {
-    const { playbook, transport, providers } = this.deps;
+  stepContext(wave: number, host: Host, step: StepSpec, signal: AbortSignal, deadline: number, log: HostLog, tail: Tail, previous: unknown, transport = this.deps.transport): StepContext {
+    const { playbook, providers } = this.deps;
     const values = templateValues(playbook, host, wave);
     const env = templateEnv(values);
     const hostState = () => this.state.hosts.get(host.name);
@@ -733,7 +734,7 @@ export class Engine {
       sh: async (command, opts = {}) => {
         log.line(`$ ${command}`);
         const target = host ?? localHost;
-        const t = host ? transport : new (await import('../transport/local.js')).LocalTransport(playbook.dir);
+        const t = host ? transport : this.localTransport();
         const res = await t.exec(target, command, { env: templateEnv(values), timeoutMs: opts.timeoutMs ?? gate.timeoutMs, signal: ctl.signal, onOutput: (c) => log.write(c) });
         log.line(`exit ${res.code ?? res.signal}`);
         return res;
@@ -750,6 +751,18 @@ export class Engine {
     }
   }
 
+  private local?: LocalTransport;
+  /** Release-level steps and wave-level gates run on this machine, whatever the playbook's transport. */
+  private localTransport(): LocalTransport {
+    return (this.local ??= new LocalTransport(this.deps.playbook.dir));
+  }
+
+  /** The context of a release-level (switchover) step: one run, on this machine, as host `_switchover`. */
+  releaseStepContext(wave: number, step: StepSpec, signal: AbortSignal, log: HostLog): StepContext {
+    const host: Host = { name: '_switchover', address: 'local', vars: {}, labels: {} };
+    return this.stepContext(wave, host, step, signal, Date.now() + step.timeoutMs, log, new Tail(), undefined, this.localTransport());
+  }
+
   /** Release-level steps run once, on this machine, when GREEN first carries `switchover.at` of the fleet. */
   private async switchover(wave: number): Promise<boolean> {
     const { playbook } = this.deps;
@@ -758,17 +771,13 @@ export class Engine {
     const greenPercent = Math.round((this.deps.plan.waves.filter((w) => w.index <= wave).reduce((n, w) => n + w.hosts.length, 0) / playbook.hosts.length) * 100);
     await this.record({ type: 'switchover', t: now(), wave, phase: 'started' });
     this.emit({ event: 'switchover.start', release: this.release, afterWave: wave, greenPercent });
-    const local: Host = { name: '_switchover', address: 'local', vars: {}, labels: {} };
-    const { LocalTransport } = await import('../transport/local.js');
-    const deps = { ...this.deps, transport: new LocalTransport(playbook.dir) };
-    const inner = new Engine(deps);
     for (const step of so.steps) {
       if (this.state.switchover.steps.get(step.name) === 'done') continue;
       const action = findAction(step.action)!;
       const log = this.log('_switchover');
       const ctl = new AbortController();
       const timer = setTimeout(() => ctl.abort(new ProviderError(`timed out after ${formatMs(step.timeoutMs)}`)), step.timeoutMs);
-      const ctx = inner.stepContext(wave, local, step, ctl.signal, Date.now() + step.timeoutMs, log, new Tail(), undefined);
+      const ctx = this.releaseStepContext(wave, step, ctl.signal, log);
       try {
         await abortable(action.do(ctx, step.params), ctl.signal);
         await this.record({ type: 'switchover', t: now(), wave, phase: 'done', step: step.name });
