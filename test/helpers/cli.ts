@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -99,4 +99,21 @@ export function hostsYaml(n: number, extra = ''): string {
 /** Whether any stack-trace line leaked into a CLI's output. */
 export function hasStackTrace(text: string): boolean {
   return /^\s+at .+\(.+:\d+:\d+\)$/m.test(text) || /^\s+at (file|node):/m.test(text) || /Error: .*\n\s+at /.test(text);
+}
+
+/**
+ * Rebuilds dist/ when any of these sources (paths under src/) is newer than its output — for running one
+ * integration file alone after an edit; under `npm test` dist is fresh and this does nothing.
+ */
+export function ensureBuilt(files: string[]): void {
+  const stale = files.some((f) => {
+    const out = join(ROOT, 'dist', f.replace(/\.ts$/, '.js'));
+    return !existsSync(out) || statSync(out).mtimeMs < statSync(join(ROOT, 'src', f)).mtimeMs;
+  });
+  if (!stale) return;
+  try {
+    execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', ROOT], { stdio: 'ignore' });
+  } catch {
+    /* type errors elsewhere still emit JavaScript */
+  }
 }

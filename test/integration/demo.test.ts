@@ -1,32 +1,20 @@
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { down } from '../../src/sandbox/supervisor.js';
 import { removeDir, tempDir } from './helpers/process.js';
+import { ensureBuilt } from '../helpers/cli.js';
 
 /** `graywave demo --json` end to end: the bundled playbook on the sandbox, the summary line last. Uses 127.0.1.0/24. */
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const cli = join(root, 'bin', 'graywave.js');
 let dir: string;
 
-function ensureBuilt(): void {
-  const files = ['cli/main.ts', 'cli/demo.ts', 'cli/sandbox.ts', 'sandbox/supervisor.ts', 'sandbox/host.ts', 'sandbox/hub.ts'];
-  const stale = files.some((f) => {
-    const out = join(root, 'dist', f.replace(/\.ts$/, '.js'));
-    return !existsSync(out) || statSync(out).mtimeMs < statSync(join(root, 'src', f)).mtimeMs;
-  });
-  if (!stale) return;
-  try {
-    execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', root], { stdio: 'ignore' });
-  } catch {
-    /* type errors elsewhere still emit JavaScript */
-  }
-}
 
 beforeAll(() => {
-  ensureBuilt();
+  ensureBuilt(['cli/main.ts', 'cli/demo.ts', 'cli/sandbox.ts', 'sandbox/supervisor.ts', 'sandbox/host.ts', 'sandbox/hub.ts']);
   dir = tempDir('demo');
 }, 60_000);
 afterAll(async () => {

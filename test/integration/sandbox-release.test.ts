@@ -1,11 +1,12 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoadStats } from '../../src/sandbox/loadgen.js';
 import { down, hubCall, loadConfig, status } from '../../src/sandbox/supervisor.js';
 import { removeDir, tempDir } from './helpers/process.js';
+import { ensureBuilt } from '../helpers/cli.js';
 
 /**
  * A real multi-process sandbox release: 8 host processes, the hub (registry + router + load generator), steady
@@ -17,19 +18,6 @@ const cli = join(root, 'bin', 'graywave.js');
 const NET = '127.0.2';
 
 /** `npm test` builds first; a plain `npx vitest run` of this file builds when dist is missing or older than src. */
-function ensureBuilt(): void {
-  const files = ['cli/main.ts', 'cli/sandbox.ts', 'sandbox/supervisor.ts', 'sandbox/host.ts', 'sandbox/hub.ts', 'sandbox/registry.ts', 'providers/registry/nacos.ts'];
-  const stale = files.some((f) => {
-    const out = join(root, 'dist', f.replace(/\.ts$/, '.js'));
-    return !existsSync(out) || statSync(out).mtimeMs < statSync(join(root, 'src', f)).mtimeMs;
-  });
-  if (!stale) return;
-  try {
-    execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', root], { stdio: 'ignore' });
-  } catch {
-    /* type errors elsewhere still emit JavaScript */
-  }
-}
 
 let dir: string;
 let sandbox: string;
@@ -63,7 +51,7 @@ const load = () => hubCall<LoadStats>(loadConfig(sandbox), 'loadgen/settle', 'PO
 const wavesOf = (events: Record<string, any>[]) => events.filter((e) => e.event === 'wave.start').map((e) => e.hosts as string[]);
 
 beforeAll(() => {
-  ensureBuilt();
+  ensureBuilt(['cli/main.ts', 'cli/sandbox.ts', 'sandbox/supervisor.ts', 'sandbox/host.ts', 'sandbox/hub.ts', 'sandbox/registry.ts', 'providers/registry/nacos.ts']);
   dir = tempDir('sbx');
   sandbox = join(dir, 'sandbox');
   playbook = join(dir, 'release.yaml');
