@@ -190,8 +190,18 @@ function tail(file: string, chars = 1500): string {
   }
 }
 
+// Generous: on a loaded 2-core machine (a whole test suite beside it) a just-started sandbox process can take
+// several seconds to answer.
+const HUB_TIMEOUT_MS = 20_000;
+
 async function getJson<T>(url: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
-  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(5000) });
+  let res: Response;
+  try {
+    res = await fetch(url, { ...init, signal: AbortSignal.timeout(HUB_TIMEOUT_MS) });
+  } catch (err) {
+    const why = (err as Error).name === 'TimeoutError' ? `no answer within ${HUB_TIMEOUT_MS / 1000}s` : (err as Error).message;
+    throw new GraywaveError(`sandbox: ${init.method ?? 'GET'} ${url}: ${why}`, 1, 'graywave sandbox status shows what is up; graywave sandbox down cleans up');
+  }
   const text = await res.text();
   let body: unknown = text;
   try {
