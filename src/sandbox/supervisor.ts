@@ -200,7 +200,8 @@ async function getJson<T>(url: string, init: RequestInit = {}): Promise<{ status
     res = await fetch(url, { ...init, signal: AbortSignal.timeout(HUB_TIMEOUT_MS) });
   } catch (err) {
     const why = (err as Error).name === 'TimeoutError' ? `no answer within ${HUB_TIMEOUT_MS / 1000}s` : (err as Error).message;
-    throw new GraywaveError(`sandbox: ${init.method ?? 'GET'} ${url}: ${why}`, 1, 'graywave sandbox status shows what is up; graywave sandbox down cleans up');
+    // A plain Error: readiness loops retry these; callers that give up turn them into GraywaveErrors.
+    throw new Error(`sandbox: ${init.method ?? 'GET'} ${url}: ${why}`);
   }
   const text = await res.text();
   let body: unknown = text;
@@ -359,7 +360,12 @@ export async function down(o: { dir?: string; log?: (line: string) => void } = {
 }
 
 export async function hubCall<T = unknown>(c: SandboxConfig, path: string, method = 'GET'): Promise<T> {
-  const r = await getJson<T>(`http://${c.hubAddress}:${c.routerPort}/_sandbox/${path}`, { method });
+  let r: { status: number; body: T };
+  try {
+    r = await getJson<T>(`http://${c.hubAddress}:${c.routerPort}/_sandbox/${path}`, { method });
+  } catch (err) {
+    throw new GraywaveError((err as Error).message, 1, 'graywave sandbox status shows what is up; graywave sandbox down cleans up');
+  }
   if (r.status !== 200) throw new GraywaveError(`sandbox hub ${method} ${path}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
   return r.body;
 }
