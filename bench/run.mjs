@@ -374,7 +374,7 @@ async function benchSsh() {
         let r;
         if (tool === 'graywave') {
           const state = join(D, `gw-state-${rep}`);
-          r = timed(process.execPath, [CLI, 'run', playbook, '--yes', '--json', '--state-dir', state], { dir: D, cwd: D, env: process.env });
+          r = timed(process.execPath, [...(process.env.BENCH_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), CLI, 'run', playbook, '--yes', '--json', '--state-dir', state], { dir: D, cwd: D, env: process.env });
           if (process.env.BENCH_EVENTS) writeFileSync(`${process.env.BENCH_EVENTS}.${rep}`, r.stdout ?? '');
         } else {
           r = timed('/usr/bin/ansible-playbook', ['-i', join(A, 'inventory.ini'), join(A, 'play.yml')], { dir: D, cwd: A, env: { ...process.env, ANSIBLE_CONFIG: join(A, 'ansible.cfg'), ANSIBLE_NOCOLOR: '1' } });

@@ -72,6 +72,8 @@ function hashFile(path: string): Promise<string> {
   });
 }
 
+const isArchive = (name: string) => /\.(tar\.gz|tgz|tar\.xz|txz|tar\.bz2|tbz2?|tar|zip)$/i.test(name);
+
 /** Unpack command for the artifact kind; a file that is no archive is copied into the release as is. */
 function unpack(file: string, name: string, into: string): string {
   if (/\.(tar\.gz|tgz)$/i.test(name)) return `tar -xzf ${q(file)} -C ${q(into)}`;
@@ -171,12 +173,15 @@ export const deployAction: Action<DeployParams> = {
     const upload = `/tmp/graywave-${safeHost}-${sha.slice(0, 16)}-${name}`;
     const prevFile = `${release}/.graywave-previous`;
     // One round trip reads the host's state: the release's checksum marker, an earlier upload's checksum (hashed
-    // only when the release is not there yet), what `current` points at, and the recorded previous release.
+    // only when the release is not there yet), what `current` points at, and the recorded previous release. Files
+    // are read with the shell's own `read` and tested before anything runs: each process costs the host a fork.
     const probe = await must(
       ctx,
       'reading the release state',
-      `m=$(cat ${q(marker)} 2>/dev/null); u=; [ "$m" = ${sha} ] || u=$(sha256sum ${q(upload)} 2>/dev/null | cut -d' ' -f1); ` +
-        `c=$(readlink ${q(current)} 2>/dev/null); v=$(cat ${q(prevFile)} 2>/dev/null); printf '%s\\n' "$m" "$u" "$c" "$v"`,
+      `m= u= c= v=; [ ! -f ${q(marker)} ] || IFS= read -r m < ${q(marker)}; ` +
+        `[ "$m" = ${sha} ] || [ ! -f ${q(upload)} ] || { u=$(sha256sum ${q(upload)}); u=\${u%% *}; }; ` +
+        `[ ! -L ${q(current)} ] || c=$(readlink ${q(current)}); [ ! -f ${q(prevFile)} ] || IFS= read -r v < ${q(prevFile)}; ` +
+        `printf '%s\\n' "$m" "$u" "$c" "$v"`,
     );
     const [have = '', uploaded = '', now = '', recorded = ''] = probe.split('\n');
 
@@ -194,16 +199,15 @@ export const deployAction: Action<DeployParams> = {
         await ctx.transport.upload(ctx.host, local, upload, { signal: ctx.signal });
       }
       const tmp = `${release}.graywave-tmp`;
+      // Directories are removed only when they exist, and a plain file is moved, not copied: fewer processes.
       steps.push(
-        `got=$(sha256sum ${q(upload)} | cut -d' ' -f1); [ "$got" = ${sha} ] || { rm -f ${q(upload)}; echo "checksum $got" >&2; exit 97; }`,
-        `mkdir -p ${q(`${to}/releases`)}`,
-        `rm -rf ${q(tmp)}`,
+        `got=$(sha256sum ${q(upload)}); got=\${got%% *}; [ "$got" = ${sha} ] || { rm -f ${q(upload)}; echo "checksum $got" >&2; exit 97; }`,
+        `{ [ ! -e ${q(tmp)} ] || rm -rf ${q(tmp)}; }`,
         `mkdir -p ${q(tmp)}`,
-        unpack(upload, name, tmp),
+        ...(isArchive(name) ? [unpack(upload, name, tmp), `rm -f ${q(upload)}`] : [`mv -f ${q(upload)} ${q(`${tmp}/${name}`)}`]),
         `printf '%s\\n' ${sha} > ${q(`${tmp}/.graywave-sha256`)}`,
-        `rm -rf ${q(release)}`,
+        `{ [ ! -e ${q(release)} ] || rm -rf ${q(release)}; }`,
         `mv -T ${q(tmp)} ${q(release)}`,
-        `rm -f ${q(upload)}`,
       );
     }
     if (now !== release) {
@@ -214,8 +218,10 @@ export const deployAction: Action<DeployParams> = {
     }
     // Prune: keep the newest `keep` releases, never the live one nor the one undo would go back to.
     const keepSet = [release, previous].filter((x): x is string => !!x).map((x) => basename(x));
+    // The listing pipeline runs only when there are more entries than `keep` (counted by a glob, no process).
+    const releases = q(`${to}/releases`);
     steps.push(
-      `{ cd ${q(`${to}/releases`)} && ls -1t | grep -v '\\.graywave-tmp$' | tail -n +${p.keep + 1} | grep -vxF -e ${keepSet.map(q).join(' -e ')} | while IFS= read -r d; do rm -rf -- "$d"; done; true; }`,
+      `{ set -- ${releases}/*; [ $# -le ${p.keep} ] || { cd ${releases} && ls -1t | grep -v '\\.graywave-tmp$' | tail -n +${p.keep + 1} | grep -vxF -e ${keepSet.map(q).join(' -e ')} | while IFS= read -r d; do rm -rf -- "$d"; done; }; true; }`,
     );
     // Unpack, switch and prune in one round trip: each remote command costs a channel, a shell and a process.
     const r = await ctx.sh(steps.join(' && '));

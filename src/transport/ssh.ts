@@ -10,6 +10,7 @@ import type { Host } from '../playbook/types.js';
 import { duration } from '../util/duration.js';
 import { secretRef, type Secrets } from '../util/secrets.js';
 import { LocalTransport } from './local.js';
+import { driverCommand, newNonce, RemoteShell, ShellEnded } from './remote-shell.js';
 import { expandPath, fingerprint, keyBlobType, KnownHosts, knownHostsName, SshClientConfig } from './ssh-config.js';
 import type { ExecOptions, ExecResult, Transport } from './types.js';
 
@@ -80,6 +81,8 @@ interface Conn {
   sftp?: Promise<SFTPWrapper>;
   /** Kills in flight: release/close wait for them, or ending the connection would cancel them. */
   kills: Set<Promise<void>>;
+  /** The host's command loop (see remote-shell.ts), started with the first command. */
+  shell?: Promise<RemoteShell>;
 }
 
 /** Exit status per channel, recorded as soon as the channel exists (see channel()). */
@@ -375,18 +378,14 @@ export class SshTransport implements Transport {
 
   private wrap(command: string, opts: ExecOptions): string {
     const sudo = opts.sudo ?? this.opts.sudo;
-    const envs = Object.entries(opts.env ?? {}).map(([k, v]) => {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new TransportError(`environment variable name ${JSON.stringify(k)} is not valid`);
-      return `${k}=${v}`;
-    });
     // sshd makes the session's shell a process group (and session) leader: report its PID first, then exec the
     // command in it, so that the PID names the whole group for a kill, and exit status/signal come back unaltered.
     // The environment goes on the command line because sshd drops `env` requests unless AcceptEnv allows them.
     // Without sudo the variables are exported by the login shell itself (one process fewer per step); sudo resets
     // the environment, so there they travel through env(1) after it.
     const pidLine = `printf '\\036graywave-pid=%s\\n' "$$" >&2; `;
-    if (!sudo) return pidLine + (envs.length ? `export ${quote(envs)}; ` : '') + `exec /bin/bash -c ${quote([command])}`;
-    return pidLine + 'exec sudo -n -- ' + (envs.length ? `env ${quote(envs)} ` : '') + `/bin/bash -c ${quote([command])}`;
+    if (!sudo) return pidLine + this.envExports(opts) + `exec /bin/bash -c ${quote([command])}`;
+    return pidLine + 'exec sudo -n -- ' + `/bin/bash -c ${quote([this.envExports(opts) + command])}`;
   }
 
   private kill(host: Host, conn: Conn, pid: number, opts: ExecOptions): Promise<void> {
@@ -414,6 +413,110 @@ export class SshTransport implements Transport {
 
   async exec(host: Host, command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     if (this.isLocal(host)) return this.local.exec(host, command, opts);
+    if (command.includes('\0')) throw new TransportError(`a command cannot contain a NUL byte: ${JSON.stringify(this.mask(command).slice(0, 80))}`, host.name);
+    // The host's shell when it is free and fits (no stdin to feed, the transport's own sudo mode); else a session.
+    if (opts.input === undefined && (opts.sudo ?? this.opts.sudo) === this.opts.sudo && !opts.signal?.aborted) {
+      const shell = await this.freeShell(host);
+      if (shell) {
+        const r = await this.execInShell(host, shell.conn, shell.shell, command, opts);
+        if (r) return r;
+      }
+    }
+    return this.execChannel(host, command, opts);
+  }
+
+  /** The host's remote shell if it is idle (starting it on first use), else undefined. */
+  private async freeShell(host: Host): Promise<{ conn: Conn; shell: RemoteShell } | undefined> {
+    const conn = await this.connection(host);
+    let starting = conn.shell;
+    if (starting) {
+      const sh = await starting.catch(() => undefined);
+      if (sh && !sh.closed) return sh.tryClaim() ? { conn, shell: sh } : undefined;
+      if (conn.shell !== starting) return this.freeShell(host); // another caller is starting a new one
+    }
+    const nonce = newNonce();
+    starting = this.openChannel(host, driverCommand(nonce, this.opts.sudo)).then(({ conn: c, ch }) => {
+      if (c !== conn) {
+        ch.close(); // the connection was replaced meanwhile: the next call starts a shell on the new one
+        throw new Error('reconnected');
+      }
+      return new RemoteShell(ch, nonce, (line) => this.env.log?.(host, this.mask(line)));
+    });
+    conn.shell = starting;
+    const sh = await starting.catch(() => undefined);
+    if (!sh) {
+      if (conn.shell === starting) conn.shell = undefined;
+      return undefined; // no shell: the command goes through its own session, which reports what is wrong
+    }
+    return sh.tryClaim() ? { conn, shell: sh } : undefined;
+  }
+
+  private envExports(opts: ExecOptions): string {
+    const envs = Object.entries(opts.env ?? {}).map(([k, v]) => {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new TransportError(`environment variable name ${JSON.stringify(k)} is not valid`);
+      return `${k}=${v}`;
+    });
+    return envs.length ? `export ${quote(envs)}; ` : '';
+  }
+
+  /**
+   * Runs the command in the host's remote shell. Undefined when the shell ended before the command started (a
+   * broken shell, sudo refusing): the caller then runs it in a session of its own, which reports the real error.
+   */
+  private async execInShell(host: Host, conn: Conn, shell: RemoteShell, command: string, opts: ExecOptions): Promise<ExecResult | undefined> {
+    const script = this.envExports(opts) + command;
+    let pid: number | undefined;
+    let timedOut = false;
+    let killing = false;
+    let fallback: NodeJS.Timeout | undefined;
+    let settle: ((r: ExecResult) => void) | undefined;
+    const forced = new Promise<ExecResult>((res) => (settle = res));
+    const stop = (why: 'timeout' | 'abort') => {
+      if (killing) return;
+      killing = true;
+      if (why === 'timeout') timedOut = true;
+      if (pid !== undefined) void this.kill(host, conn, pid, opts);
+      // If the kill cannot land, end the shell and stop waiting after a grace period.
+      fallback = setTimeout(() => {
+        shell.close();
+        settle?.({ code: null, signal: 'SIGKILL', timedOut, stdout: '', stderr: `[graywave] the remote command did not confirm its end after a kill` });
+      }, KILL_GRACE_MS);
+    };
+    const timer = opts.timeoutMs && opts.timeoutMs < 2 ** 31 ? setTimeout(() => stop('timeout'), opts.timeoutMs) : undefined;
+    const onAbort = () => stop('abort');
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const r = await Promise.race([
+        shell.run(script, {
+          onPid: (p) => {
+            pid = p;
+            if (killing) void this.kill(host, conn, p, opts);
+          },
+          onOutput: opts.onOutput,
+        }),
+        forced,
+      ]);
+      if (killing && r.code !== null) return { ...r, timedOut }; // it ended on its own just before the kill
+      return killing ? { ...r, code: null, signal: r.signal ?? 'SIGKILL', timedOut } : r;
+    } catch (err) {
+      if (!(err instanceof ShellEnded)) throw err;
+      if (!err.started) return undefined;
+      if (killing) return { code: null, signal: 'SIGKILL', timedOut, stdout: '', stderr: '' };
+      await new Promise((res) => setImmediate(res)); // let a connection drop that ended the shell be noticed first
+      throw new TransportError(
+        conn.dead
+          ? `${conn.where}: connection lost while the command ran; it may still be running there (a retry reconnects)`
+          : `${conn.where}: the remote shell ended while the command ran (killed on the host?); it may still be running there`,
+        host.name,
+      );
+    } finally {
+      clearTimeout(timer);
+      clearTimeout(fallback);
+      opts.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private async execChannel(host: Host, command: string, opts: ExecOptions): Promise<ExecResult> {
     const remote = this.wrap(command, opts);
     const { conn, ch } = await this.openChannel(host, remote);
     return new Promise<ExecResult>((resolveExec, rejectExec) => {
@@ -524,9 +627,10 @@ export class SshTransport implements Transport {
     await new Promise<void>((res, rej) => {
       const onAbort = () => conn.client.end();
       opts.signal?.addEventListener('abort', onAbort, { once: true });
-      // 64 KiB writes, 32 in flight: fewer SFTP round trips than the 32 KiB default (10×5 MB: 143 → 109 ms), and
-      // well under OpenSSH sftp-server's 256 KiB message limit.
-      sftp.fastPut(localPath, remotePath, { chunkSize: 64 * 1024, concurrency: 32 }, (err) => {
+      // 64 KiB writes, 8 in flight (512 KiB). More in flight makes a fresh sshd grow its buffers by copying and
+      // page faults: on a new connection 10 × 5 MB took 380–800 ms with 32 in flight, 120–200 ms with 8 (profiled:
+      // sshd memmove + anonymous page faults). 512 KiB still fills a 20 ms-RTT link at 25 MB/s.
+      sftp.fastPut(localPath, remotePath, { chunkSize: 64 * 1024, concurrency: 8 }, (err) => {
         opts.signal?.removeEventListener('abort', onAbort);
         if (err) rej(new TransportError(`${conn.where}: upload of ${localPath} to ${remotePath} failed: ${errMessage(err)}`, host.name));
         else res();
@@ -544,6 +648,7 @@ export class SshTransport implements Transport {
 
   private async end(c: Conn): Promise<void> {
     await Promise.allSettled([...c.kills]);
+    void c.shell?.then((sh) => sh.end(), () => {});
     c.client.end();
   }
 

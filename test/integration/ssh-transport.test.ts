@@ -235,6 +235,59 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
     expect(r.stdout).toBe('reopened\n');
   });
 
+  test('steps run one after another in one remote shell: one process starts them all, and nothing leaks between them', async () => {
+    const t = transport();
+    const h = host('127.0.0.2');
+    const a = await t.exec(h, 'echo "$PPID"; X=1; cd /; exit 4');
+    const b = await t.exec(h, 'echo "$PPID"; echo "x=${X:-unset} pwd=$PWD"');
+    expect(a.code).toBe(4);
+    const [ppidA] = a.stdout.split('\n');
+    const [ppidB, rest] = b.stdout.split('\n');
+    expect(ppidB).toBe(ppidA); // the same driver started both commands (a session per command has a new parent each time)
+    expect(rest).not.toContain('x=1');
+    expect(rest).not.toBe('x=unset pwd=/'); // each command starts fresh in the login directory
+    // The shell is gone with the host's connection: a released host starts a new one.
+    await t.release(h);
+    const c = await t.exec(h, 'echo "$PPID"');
+    expect(c.stdout.trim()).not.toBe(ppidA);
+  });
+
+  test('output of a background process left by one step never shows up in the next step', async () => {
+    const t = transport();
+    const h = host('127.0.0.3');
+    const a = await t.exec(h, '(sleep 0.3; echo late-out; echo late-err >&2) >&- 2>&- & (sleep 0.3; echo late-out2; echo late-err2 >&2) & echo now');
+    expect(a.stdout).toBe('now\n');
+    const b = await t.exec(h, 'sleep 0.6; echo next');
+    expect(b).toMatchObject({ code: 0, stdout: 'next\n', stderr: '' });
+    expect(logs.some((l) => l.includes('late-out2') && l.includes('outside any command'))).toBe(true);
+  });
+
+  test('commands on a busy host run beside the shell in sessions of their own; output cut into any chunks stays intact', async () => {
+    const t = transport();
+    const h = host('127.0.0.4');
+    const big = `head -c 300000 /dev/zero | tr '\\0' x; printf '\\036'; echo; echo tail >&2`;
+    const [slow, fast, large] = await Promise.all([
+      t.exec(h, 'sleep 0.5; echo slow'),
+      t.exec(h, 'echo fast; exit 7'),
+      t.exec(h, big),
+    ]);
+    expect(slow).toMatchObject({ code: 0, stdout: 'slow\n' });
+    expect(fast).toMatchObject({ code: 7, stdout: 'fast\n' });
+    expect(large.code).toBe(0);
+    expect(large.stdout.length).toBe(64 * 1024); // the kept tail
+    expect(large.stdout.endsWith('x\x1e\n')).toBe(true);
+    expect(large.stderr).toBe('tail\n');
+  });
+
+  test('a command that kills its own shell fails that step clearly; the next step gets a new shell', async () => {
+    const t = transport();
+    const h = host('127.0.0.5');
+    const err = await t.exec(h, 'kill -KILL $PPID; sleep 1').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransportError);
+    expect((err as Error).message).toMatch(/remote shell ended while the command ran/);
+    expect(await t.exec(h, 'echo again')).toMatchObject({ code: 0, stdout: 'again\n' });
+  });
+
   test('address `local` runs on this machine without SSH', async () => {
     const r = await transport().exec(host('local'), 'echo "${SSH_CONNECTION:-no-ssh}"');
     expect(r.stdout).toBe(process.env.SSH_CONNECTION ? `${process.env.SSH_CONNECTION}\n` : 'no-ssh\n');

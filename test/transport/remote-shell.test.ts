@@ -1,0 +1,134 @@
+import { EventEmitter } from 'node:events';
+import { describe, expect, test } from 'vitest';
+import type { ClientChannel } from 'ssh2';
+import { RemoteShell, ShellEnded } from '../../src/transport/remote-shell.js';
+
+/** A stand-in for an ssh2 session channel: what the shell writes is recorded, what the host says is pushed. */
+class FakeChannel extends EventEmitter {
+  written: string[] = [];
+  stderr = Object.assign(new EventEmitter(), { setEncoding() {} });
+  setEncoding() {}
+  write(s: string) {
+    this.written.push(s);
+    return true;
+  }
+  end() {}
+  close() {
+    this.emit('close');
+  }
+  out(s: string) {
+    this.emit('data', s);
+  }
+  err(s: string) {
+    this.stderr.emit('data', s);
+  }
+}
+
+function setup() {
+  const ch = new FakeChannel();
+  const logs: string[] = [];
+  const shell = new RemoteShell(ch as unknown as ClientChannel, 'n0nce', (l) => logs.push(l));
+  const m = (body: string) => `\x1en0nce:${body}\n`;
+  return { ch, shell, logs, m };
+}
+
+/** Feeds `text` to `push` cut at the given positions. */
+function feed(push: (s: string) => void, text: string, cuts: number[]) {
+  let at = 0;
+  for (const c of [...cuts, text.length]) {
+    if (c > at) push(text.slice(at, c));
+    at = c;
+  }
+}
+
+describe('RemoteShell', () => {
+  test('the command goes out NUL-terminated; output between the markers, the status from the end markers', async () => {
+    const { ch, shell, m } = setup();
+    expect(shell.tryClaim()).toBe(true);
+    expect(shell.tryClaim()).toBe(false); // reserved: a concurrent caller must use a session of its own
+    const pids: number[] = [];
+    const out: string[] = [];
+    const p = shell.run('echo hi; exit 3', { onPid: (x) => pids.push(x), onOutput: (c, s) => out.push(`${s}:${c}`) });
+    expect(ch.written).toEqual(['echo hi; exit 3\0']);
+    ch.out(m('s') + 'hi\n');
+    ch.err(m('s') + m('p:4242') + 'warn\n');
+    ch.out(m('e:3'));
+    ch.err(m('e:3'));
+    expect(await p).toEqual({ code: 3, timedOut: false, stdout: 'hi\n', stderr: 'warn\n' });
+    expect(pids).toEqual([4242]);
+    expect(out).toEqual(['stdout:hi\n', 'stderr:warn\n']);
+    expect(shell.tryClaim()).toBe(true); // free again
+  });
+
+  test('markers cut at every position, and a marker-like byte in the output, come through intact', async () => {
+    const { m } = setup();
+    const stdoutText = m('s') + 'a\x1eb\x1en0nc' + 'x\n' + 'end' + m('e:0');
+    const stderrText = m('s') + 'partial line' + m('p:7') + ' rest\n' + m('e:0');
+    for (let cut = 0; cut <= stdoutText.length; cut++) {
+      const fresh = new FakeChannel();
+      const s = new RemoteShell(fresh as unknown as ClientChannel, 'n0nce');
+      expect(s.tryClaim()).toBe(true);
+      let pid = 0;
+      const p = s.run('x', { onPid: (x) => (pid = x) });
+      feed((c) => fresh.out(c), stdoutText, [cut, cut + 1]);
+      feed((c) => fresh.err(c), stderrText, [Math.min(cut, stderrText.length), Math.min(cut + 3, stderrText.length)]);
+      const r = await p;
+      expect(r).toEqual({ code: 0, timedOut: false, stdout: 'a\x1eb\x1en0ncx\nend', stderr: 'partial line rest\n' });
+      expect(pid).toBe(7);
+    }
+  });
+
+  test('a status above 128 that names a signal is reported as that signal', async () => {
+    const { ch, shell, m } = setup();
+    shell.tryClaim();
+    const p = shell.run('kill -TERM $$', { onPid: () => {} });
+    ch.out(m('s') + m('e:143'));
+    ch.err(m('s') + m('e:143'));
+    expect(await p).toMatchObject({ code: null, signal: 'SIGTERM' });
+  });
+
+  test('output outside any command goes to the log, not to the next command', async () => {
+    const { ch, shell, logs, m } = setup();
+    ch.out('late from a background process\n');
+    shell.tryClaim();
+    const p = shell.run('true', { onPid: () => {} });
+    ch.out(m('s') + m('e:0'));
+    ch.err(m('s') + m('e:0'));
+    expect((await p).stdout).toBe('');
+    expect(logs.join('\n')).toContain('late from a background process');
+  });
+
+  test('processes left behind retire the shell; a shell that ends says whether the command had started', async () => {
+    const { ch, shell, m } = setup();
+    shell.tryClaim();
+    const p = shell.run('app &', { onPid: () => {} });
+    ch.out(m('s') + m('e:0:left'));
+    ch.err(m('s') + m('e:0:left'));
+    expect((await p).code).toBe(0);
+    expect(shell.closed).toBe(true);
+    expect(shell.tryClaim()).toBe(false);
+
+    const b = setup();
+    b.shell.tryClaim();
+    const notStarted = b.shell.run('x', { onPid: () => {} });
+    b.ch.close();
+    const e1 = await notStarted.catch((e: unknown) => e);
+    expect(e1).toBeInstanceOf(ShellEnded);
+    expect((e1 as ShellEnded).started).toBe(false);
+
+    const c = setup();
+    c.shell.tryClaim();
+    const started = c.shell.run('x', { onPid: () => {} });
+    c.ch.out(c.m('s'));
+    c.ch.close();
+    expect(((await started.catch((e: unknown) => e)) as ShellEnded).started).toBe(true);
+  });
+
+  test('a command with a NUL byte is refused before it is sent', async () => {
+    const { ch, shell } = setup();
+    shell.tryClaim();
+    await expect(shell.run('a\0b', { onPid: () => {} })).rejects.toThrow(/NUL/);
+    expect(ch.written).toEqual([]);
+    expect(shell.tryClaim()).toBe(true); // the refusal released the reservation
+  });
+});
