@@ -113,11 +113,27 @@ describe.skipIf(!has)('nginx provider against a real nginx under load', () => {
     expect(readFileSync(nginx.conf, 'utf8')).toBe(original);
     expect(readdirSync(nginx.dir).filter((f) => f.includes('graywave-tmp'))).toEqual([]);
   });
-  it('fails and puts the file back when nginx keeps its old workers (reload not applied by the master)', async () => {
-    // `reload: true` sends no signal: stands in for a master that rejects the new config after `test` passed
-    const provider = create({ config: nginx.conf, upstream: 'order_backend', server: backends[1]!.address, test: nginx.test, reload: 'true', timeout: '700ms' });
-    await expect(provider.drain(makeContext())).rejects.toThrow(/no nginx master replaced its workers within 700 ms, so the new config is not running; the previous file was put back/);
-    expect(readFileSync(nginx.conf, 'utf8')).toBe(original);
+  it('fails and puts the file back when nginx keeps its old workers (reload not applied by the master), even while another nginx on the host reloads', async () => {
+    // A second nginx on the same host, reloading all the time: its new workers must not pass for ours.
+    const other = await startNginx(`    server {\n        listen 127.0.0.1:{{PORT}};\n        return 204;\n    }\n`);
+    let reloading = true;
+    const reloads = (async () => {
+      const local = new LocalTransport(other.dir);
+      while (reloading) {
+        await local.exec(makeHost('local'), other.reload);
+        await sleep(60);
+      }
+    })();
+    try {
+      // `reload: true` sends no signal: stands in for a master that rejects the new config after `test` passed
+      const provider = create({ config: nginx.conf, upstream: 'order_backend', server: backends[1]!.address, test: nginx.test, reload: 'true', timeout: '700ms' });
+      await expect(provider.drain(makeContext())).rejects.toThrow(/no nginx master replaced its workers within 700 ms, so the new config is not running; the previous file was put back/);
+      expect(readFileSync(nginx.conf, 'utf8')).toBe(original);
+    } finally {
+      reloading = false;
+      await reloads;
+      await other.stop();
+    }
   });
 });
 

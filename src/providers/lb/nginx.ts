@@ -41,7 +41,7 @@
  *         undo: "cp -p /tmp/order.conf.blue /etc/nginx/conf.d/order.conf && nginx -t && nginx -s reload"
  */
 import { createHash } from 'node:crypto';
-import { isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { quote } from 'shell-quote';
 import { z } from 'zod';
 import { ProviderError } from '../../errors.js';
@@ -200,7 +200,12 @@ class NginxProvider implements Provider {
       .filter((m): m is RegExpExecArray => m !== null)
       .map((m) => ({ pid: m[1]!, ppid: m[2]!, args: m[3]!.trim() }));
     const out = new Map<string, Set<string>>();
-    for (const r of rows) if (r.args.startsWith('nginx: master process')) out.set(r.pid, new Set());
+    const masters = rows.filter((r) => r.args.startsWith('nginx: master process'));
+    // Several nginx on one host: when some master names this config or its directory on its command line (`-c`,
+    // `-p`), only those count; otherwise another instance reloading at the same moment would look like ours.
+    const names = [this.config, dirname(this.config)];
+    const named = masters.filter((r) => names.some((n) => ` ${r.args} `.includes(` ${n} `)));
+    for (const r of named.length ? named : masters) out.set(r.pid, new Set());
     for (const r of rows) {
       if (r.args.startsWith('nginx: worker process') && !r.args.includes('is shutting down')) out.get(r.ppid)?.add(r.pid);
     }
