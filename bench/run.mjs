@@ -3,7 +3,7 @@
 //          three real OpenSSH sshd), alternating, N repetitions each; medians and ratios.
 //   scale: the real engine over 1,000 and 10,000 simulated in-process hosts (no processes per host), concurrency 200;
 //          then `graywave status` and `graywave resume` on the 10,000-host journal.
-// Prints a table and writes bench/results.json (and bench/RESULTS.md, the table for the README).
+// Prints a table and writes bench/results.json, bench/RESULTS.md and the same table into README.md's Performance section.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -557,4 +557,13 @@ if (ONLY) {
 }
 writeFileSync(join(BENCH, 'results.json'), JSON.stringify(results, null, 2) + '\n');
 writeFileSync(join(BENCH, 'RESULTS.md'), `<!-- written by \`npm run bench\` (bench/run.mjs); do not edit -->\n${text}\n`);
+// The README's Performance section shows the same table, between these markers.
+const readme = join(ROOT, 'README.md');
+const BEGIN = '<!-- bench:begin (written by npm run bench) -->';
+const END = '<!-- bench:end -->';
+const doc = readFileSync(readme, 'utf8');
+const a = doc.indexOf(BEGIN);
+const b = doc.indexOf(END);
+if (a >= 0 && b > a) writeFileSync(readme, `${doc.slice(0, a + BEGIN.length)}\n${text}\n${doc.slice(b)}`);
+else log(`README.md has no ${BEGIN} … ${END} section: table not copied there`);
 console.log(text);

@@ -1,4 +1,5 @@
-import zookeeper, { type Client, type Stat, type Transaction } from 'node-zookeeper-client';
+import { createRequire } from 'node:module';
+import type { Client, Stat, Transaction } from 'node-zookeeper-client';
 import { z } from 'zod';
 import { ProviderError } from '../errors.js';
 import { duration } from '../util/duration.js';
@@ -36,7 +37,11 @@ export type ZkOp =
   | { op: 'remove'; path: string; version: number }
   | { op: 'check'; path: string; version: number };
 
-const E = zookeeper.Exception;
+// Loaded on first use: most commands and playbooks never talk to ZooKeeper, and the client is 40 modules to load.
+const requireCjs = createRequire(import.meta.url);
+let zkLib: typeof import('node-zookeeper-client') | undefined;
+const zookeeper = (): typeof import('node-zookeeper-client') => (zkLib ??= requireCjs('node-zookeeper-client') as typeof import('node-zookeeper-client'));
+const E = () => zookeeper().Exception;
 
 /** A ZooKeeper error with the server's code, e.g. `isZkError(err, 'BAD_VERSION')`. */
 export class ZkError extends ProviderError {
@@ -53,7 +58,7 @@ export class ZkError extends ProviderError {
 type Code = 'NO_NODE' | 'NODE_EXISTS' | 'BAD_VERSION' | 'NOT_EMPTY' | 'CONNECTION_LOSS' | 'SESSION_EXPIRED' | 'NO_AUTH';
 
 export function isZkError(err: unknown, code: Code): boolean {
-  return err instanceof ZkError && err.code === E[code];
+  return err instanceof ZkError && err.code === E()[code];
 }
 
 const toBuf = (d: Buffer | string | undefined): Buffer => (d === undefined ? Buffer.alloc(0) : Buffer.isBuffer(d) ? d : Buffer.from(d, 'utf8'));
@@ -100,7 +105,7 @@ export class Zk {
   /** Create a persistent node (parent must exist). Fails with NODE_EXISTS. */
   async create(path: string, data?: Buffer | string): Promise<void> {
     await this.call<string>(`create ${path}`, (c, done) =>
-      c.create(path, toBuf(data), zookeeper.ACL.OPEN_ACL_UNSAFE, zookeeper.CreateMode.PERSISTENT, done),
+      c.create(path, toBuf(data), zookeeper().ACL.OPEN_ACL_UNSAFE, zookeeper().CreateMode.PERSISTENT, done),
     );
   }
 
@@ -110,8 +115,8 @@ export class Zk {
    * appends a 10-digit counter). Parent must exist. Returns the path created.
    */
   async createNode(path: string, data: Buffer | string, mode: 'ephemeral' | 'persistent-sequential'): Promise<string> {
-    const m = mode === 'ephemeral' ? zookeeper.CreateMode.EPHEMERAL : zookeeper.CreateMode.PERSISTENT_SEQUENTIAL;
-    return this.call<string>(`create ${path}`, (c, done) => c.create(path, toBuf(data), zookeeper.ACL.OPEN_ACL_UNSAFE, m, done));
+    const m = mode === 'ephemeral' ? zookeeper().CreateMode.EPHEMERAL : zookeeper().CreateMode.PERSISTENT_SEQUENTIAL;
+    return this.call<string>(`create ${path}`, (c, done) => c.create(path, toBuf(data), zookeeper().ACL.OPEN_ACL_UNSAFE, m, done));
   }
 
   /**
@@ -155,7 +160,7 @@ export class Zk {
     await this.call<unknown>(what, (c, done) => {
       let t: Transaction = c.transaction();
       for (const o of ops) {
-        if (o.op === 'create') t = t.create(o.path, toBuf(o.data), zookeeper.ACL.OPEN_ACL_UNSAFE, zookeeper.CreateMode.PERSISTENT);
+        if (o.op === 'create') t = t.create(o.path, toBuf(o.data), zookeeper().ACL.OPEN_ACL_UNSAFE, zookeeper().CreateMode.PERSISTENT);
         else if (o.op === 'set') t = t.setData(o.path, toBuf(o.data), o.version);
         else if (o.op === 'remove') t = t.remove(o.path, o.version);
         else t = t.check(o.path, o.version);
@@ -187,13 +192,13 @@ export class Zk {
     if (this.client) return Promise.resolve(this.client);
     if (this.connecting) return this.connecting;
     const { connect, sessionTimeoutMs, connectTimeoutMs, label } = this.opts;
-    const client = zookeeper.createClient(connect, { sessionTimeout: sessionTimeoutMs, spinDelay: 200, retries: 0 });
+    const client = zookeeper().createClient(connect, { sessionTimeout: sessionTimeoutMs, spinDelay: 200, retries: 0 });
     this.connecting = new Promise<Client>((resolve, reject) => {
       const timer = setTimeout(() => {
         client.removeAllListeners();
         client.close();
         this.connecting = undefined;
-        reject(new ZkError(`${label}: cannot connect to ZooKeeper ${connect} within ${connectTimeoutMs} ms; check the address and that the ensemble is up`, E.CONNECTION_LOSS, true));
+        reject(new ZkError(`${label}: cannot connect to ZooKeeper ${connect} within ${connectTimeoutMs} ms; check the address and that the ensemble is up`, E().CONNECTION_LOSS, true));
       }, connectTimeoutMs);
       client.once('connected', () => {
         clearTimeout(timer);
@@ -211,7 +216,7 @@ export class Zk {
         clearTimeout(timer);
         client.close();
         this.connecting = undefined;
-        reject(new ZkError(`${label}: ZooKeeper ${connect} rejected the authentication`, E.AUTH_FAILED, false));
+        reject(new ZkError(`${label}: ZooKeeper ${connect} rejected the authentication`, E().AUTH_FAILED, false));
       });
     });
     client.connect();
@@ -227,7 +232,7 @@ export class Zk {
         if (settled) return;
         settled = true;
         this.drop();
-        reject(new ZkError(`${label}: ZooKeeper ${connect} did not answer within ${connectTimeoutMs} ms (${what}); the change may or may not have been applied, a retry reads it back`, E.CONNECTION_LOSS, true));
+        reject(new ZkError(`${label}: ZooKeeper ${connect} did not answer within ${connectTimeoutMs} ms (${what}); the change may or may not have been applied, a retry reads it back`, E().CONNECTION_LOSS, true));
       }, connectTimeoutMs);
       fn(client, (err, value) => {
         if (settled) return;
@@ -243,13 +248,13 @@ export class Zk {
     const { label, connect } = this.opts;
     const code = typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : undefined;
     if (code === undefined) return new ProviderError(`${label}: ZooKeeper ${connect}: ${what} failed: ${(err as Error).message}`);
-    if (code === E.CONNECTION_LOSS || code === E.SESSION_EXPIRED || code === E.OPERATION_TIMEOUT) {
+    if (code === E().CONNECTION_LOSS || code === E().SESSION_EXPIRED || code === E().OPERATION_TIMEOUT) {
       this.drop();
       return new ZkError(`${label}: lost the connection to ZooKeeper ${connect} during ${what}; the change may or may not have been applied, a retry reads it back`, code, true);
     }
     const name = (err as { name?: string }).name ?? String(code);
-    if (code === E.NO_AUTH) return new ZkError(`${label}: ZooKeeper ${connect} denied ${what} (NO_AUTH): the node's ACL does not allow it`, code, false);
-    return new ZkError(`${label}: ZooKeeper ${connect}: ${what} failed: ${name}`, code, code === E.BAD_VERSION);
+    if (code === E().NO_AUTH) return new ZkError(`${label}: ZooKeeper ${connect} denied ${what} (NO_AUTH): the node's ACL does not allow it`, code, false);
+    return new ZkError(`${label}: ZooKeeper ${connect}: ${what} failed: ${name}`, code, code === E().BAD_VERSION);
   }
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { resolve } from 'node:path';
-import ssh2 from 'ssh2';
+import { createRequire } from 'node:module';
 import type { Client as ClientT, ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 import { quote } from 'shell-quote';
 import { z } from 'zod';
@@ -14,7 +14,10 @@ import { driverCommand, newNonce, RemoteShell, ShellEnded } from './remote-shell
 import { expandPath, fingerprint, keyBlobType, KnownHosts, knownHostsName, SshClientConfig } from './ssh-config.js';
 import type { ExecOptions, ExecResult, Transport } from './types.js';
 
-const { Client, utils } = ssh2;
+// Loaded when the first host is reached: status, plan and local runs never need SSH (and ssh2 is 40 modules).
+const requireCjs = createRequire(import.meta.url);
+let ssh2Lib: typeof import('ssh2') | undefined;
+const ssh2 = (): typeof import('ssh2') => (ssh2Lib ??= requireCjs('ssh2') as typeof import('ssh2'));
 
 /** `transport: { type: ssh, ... }` minus `type`. Unknown keys are errors. */
 export const sshTransportOptions = z
@@ -175,7 +178,7 @@ export class SshTransport implements Transport {
         if (id.explicit) throw new TransportError(`${who}: identity file ${id.path} cannot be read`);
         continue;
       }
-      const parsed = utils.parseKey(data, this.passphrase);
+      const parsed = ssh2().utils.parseKey(data, this.passphrase);
       if (parsed instanceof Error) {
         if (!id.explicit) continue;
         if (/encrypted/i.test(parsed.message) && !this.passphrase) {
@@ -203,7 +206,7 @@ export class SshTransport implements Transport {
   private open(host: Host, t: Target, sock?: NodeJS.ReadableStream & NodeJS.WritableStream): Promise<Conn> {
     const who = `ssh ${t.user}@${t.host}:${t.port}${host.name !== t.host ? ` (host ${host.name})` : ''}`;
     const authHandler = this.auth(t, who);
-    const client = new Client();
+    const client = new (ssh2().Client)();
     const conn: Conn = { client, where: who, dead: false, kills: new Set() };
     let keyProblem: string | undefined;
     const types = this.knownHosts.keyTypes(t.host, t.port).flatMap((k) => HOSTKEY_ALGOS[k] ?? []);
