@@ -59,6 +59,8 @@ export interface SshTransportEnv {
 const KEEP = 64 * 1024; // bytes of output kept per command, as in LocalTransport; the full output streams to onOutput
 const PID_MARK = '\x1egraywave-pid=';
 const KILL_GRACE_MS = 5_000;
+// bash reads a command from a pipe a byte at a time: a script longer than this goes through a session of its own.
+const SHELL_MAX_COMMAND = 64 * 1024;
 // Host key types ssh2 can negotiate, for asking the server for the type known_hosts has (as OpenSSH does).
 const HOSTKEY_ALGOS: Record<string, string[]> = {
   'ssh-ed25519': ['ssh-ed25519'],
@@ -418,7 +420,7 @@ export class SshTransport implements Transport {
     if (this.isLocal(host)) return this.local.exec(host, command, opts);
     if (command.includes('\0')) throw new TransportError(`a command cannot contain a NUL byte: ${JSON.stringify(this.mask(command).slice(0, 80))}`, host.name);
     // The host's shell when it is free and fits (no stdin to feed, the transport's own sudo mode); else a session.
-    if (opts.input === undefined && (opts.sudo ?? this.opts.sudo) === this.opts.sudo && !opts.signal?.aborted) {
+    if (opts.input === undefined && (opts.sudo ?? this.opts.sudo) === this.opts.sudo && !opts.signal?.aborted && command.length < SHELL_MAX_COMMAND) {
       const shell = await this.freeShell(host);
       if (shell) {
         const r = await this.execInShell(host, shell.conn, shell.shell, command, opts);
@@ -499,8 +501,8 @@ export class SshTransport implements Transport {
         }),
         forced,
       ]);
-      if (killing && r.code !== null) return { ...r, timedOut }; // it ended on its own just before the kill
-      return killing ? { ...r, code: null, signal: r.signal ?? 'SIGKILL', timedOut } : r;
+      if (!killing || r.code !== null) return r; // it ended on its own (possibly just before the kill)
+      return { ...r, code: null, signal: r.signal ?? 'SIGKILL', timedOut };
     } catch (err) {
       if (!(err instanceof ShellEnded)) throw err;
       if (!err.started) return undefined;
