@@ -512,7 +512,7 @@ function table(res) {
     const g = s.medians.graywave;
     const a = s.medians.ansible;
     L.push('');
-    L.push(`40 hosts over real sshd, 25% waves, 6 steps per host (5 MB upload), medians of ${s.reps} alternating runs each:`);
+    L.push(`40 hosts over real sshd, 25% waves, 6 steps per host (5 MB upload), medians of ${s.reps} alternating runs each${s.from ? ` (run ${s.from})` : ''}:`);
     L.push('');
     L.push('| | graywave | ansible-playbook | ansible / graywave |');
     L.push('|---|---:|---:|---:|');
@@ -528,7 +528,7 @@ function table(res) {
   if (res.scale) {
     const c = res.scale;
     L.push('');
-    L.push(`Simulated fleet (in-process hosts, real engine and fsync'd journal), 6 steps × ${c.stepMs} ms, 25% waves, concurrency ${c.concurrency}, medians of ${c.reps}:`);
+    L.push(`Simulated fleet (in-process hosts, real engine and fsync'd journal), 6 steps × ${c.stepMs} ms, 25% waves, concurrency ${c.concurrency}, medians of ${c.reps}${c.from ? ` (run ${c.from})` : ''}:`);
     L.push('');
     L.push('| hosts | wall | configured step time | overhead | overhead per host-step | CPU | peak RSS | journal |');
     L.push('|---:|---:|---:|---:|---:|---:|---:|---:|');
@@ -548,9 +548,9 @@ const results = { machine: machine() };
 process.on('exit', () => undefined);
 const previous = existsSync(join(BENCH, 'results.json')) ? JSON.parse(readFileSync(join(BENCH, 'results.json'), 'utf8')) : {};
 if (want('ssh')) results.ssh = await benchSsh();
-else if (previous.ssh) results.ssh = { ...previous.ssh, from: previous.machine?.date };
+else if (previous.ssh) results.ssh = { ...previous.ssh, from: previous.ssh.from ?? previous.machine?.date };
 if (want('scale')) results.scale = await benchScale();
-else if (previous.scale) results.scale = { ...previous.scale, from: previous.machine?.date };
+else if (previous.scale) results.scale = { ...previous.scale, from: previous.scale.from ?? previous.machine?.date };
 results.machine.loadavgAfter = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const text = table(results);
 if (ONLY) {
