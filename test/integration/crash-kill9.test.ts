@@ -11,8 +11,8 @@ import { resumeRelease } from '../../src/app/run.js';
 import { releaseStatus } from '../../src/app/status.js';
 import { readJournal } from '../../src/journal/journal.js';
 import { forceUnlock, readLock } from '../../src/journal/lock.js';
-import type { JournalRecord } from '../../src/journal/records.js';
 import { cli, requireBuiltCli, startCli, tempDirs, writePlaybook } from '../helpers/cli.js';
+import { expectEachStepOnce } from './helpers/crash.js';
 
 requireBuiltCli();
 const temp = tempDirs('gw-crash-');
@@ -74,7 +74,6 @@ async function runAndKill(file: string, journal: string, afterLines: number, del
   return { killed, code };
 }
 
-type StepRec = Extract<JournalRecord, { type: 'step' }>;
 
 describe('kill -9 at seeded points, then resume', () => {
   it(`${POINTS} crash points: resume completes, each completed step ran exactly once`, async () => {
@@ -107,8 +106,7 @@ describe('kill -9 at seeded points, then resume', () => {
       }
 
       // What the journal says before resuming decides what may repeat.
-      const before = readJournal(journal).records.filter((r): r is StepRec => r.type === 'step');
-      const phaseOf = (h: string, s: string) => before.filter((r) => r.host === h && r.step === s).map((r) => r.phase);
+      const before = readJournal(journal).records;
       // status reads a torn or interrupted journal without a crash.
       const mid = await releaseStatus(file);
       expect(['running', 'done'], why).toContain(mid.status);
@@ -138,25 +136,7 @@ describe('kill -9 at seeded points, then resume', () => {
       const after = readJournal(journal);
       expect(after.torn, why).toBe(false);
 
-      for (const h of HOSTS) {
-        const lines = readFileSync(join(dir, 'effects', `${h}.log`), 'utf8').trim().split('\n');
-        let repeats = 0;
-        for (const s of STEPS) {
-          const count = lines.filter((l) => l === `${h} ${s} 7.1`).length;
-          const phases = phaseOf(h, s);
-          const what = `${why}: ${h} ${s} ran ${count}× (journal before resume: ${phases.join(',') || 'nothing'})`;
-          if (phases.includes('done') || phases.length === 0) expect(count, what).toBe(1);
-          else {
-            // In flight when killed: its command may or may not have had its effect.
-            expect(phases.at(-1), what).toBe('started');
-            expect([1, 2], what).toContain(count);
-            if (count === 2) repeats++;
-          }
-        }
-        expect(repeats, `${why}: ${h}`).toBeLessThanOrEqual(1);
-        inFlightRepeats += repeats;
-        expect(lines.length, `${why}: ${h}`).toBe(STEPS.length + repeats);
-      }
+      inFlightRepeats += expectEachStepOnce({ why, hosts: HOSTS, steps: STEPS, effectsDir: join(dir, 'effects'), before, line: (h, s) => `${h} ${s} 7.1` });
     };
     // Two points at a time (each in its own directory); the order of points stays seeded.
     for (let point = 0; point < POINTS; point += 2) await Promise.all([one(point), one(point + 1)]);

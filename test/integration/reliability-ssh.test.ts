@@ -11,8 +11,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJournal } from '../../src/journal/journal.js';
-import type { JournalRecord } from '../../src/journal/records.js';
 import { cli, events, requireBuiltCli, startCli } from '../helpers/cli.js';
+import { expectEachStepOnce } from './helpers/crash.js';
 import { removeDir, tempDir } from './helpers/process.js';
 import { hasSshd, loopbacks, startSshFleet, type SshFleet } from './helpers/sshd.js';
 
@@ -40,7 +40,6 @@ function lineCount(path: string): number {
   return readFileSync(path, 'utf8').split('\n').length - 1;
 }
 
-type StepRec = Extract<JournalRecord, { type: 'step' }>;
 
 describe.skipIf(!hasSshd())('reliability over SSH (real sshd, CLI end to end)', () => {
   let fleet: SshFleet;
@@ -105,8 +104,7 @@ describe.skipIf(!hasSshd())('reliability over SSH (real sshd, CLI end to end)', 
       // Let any remote command the kill orphaned (its session outlives the client for a moment) finish first.
       await new Promise((r) => setTimeout(r, 300));
 
-      const before = readJournal(journal).records.filter((r): r is StepRec => r.type === 'step');
-      const phaseOf = (h: string, s: string) => before.filter((r) => r.host === h && r.step === s).map((r) => r.phase);
+      const before = readJournal(journal).records;
 
       if (killed) {
         const refused = await cli(['resume', file, '--yes', '--state-dir', state]);
@@ -124,26 +122,16 @@ describe.skipIf(!hasSshd())('reliability over SSH (real sshd, CLI end to end)', 
       expect(status.waves.flatMap((w: { hosts: { status: string }[] }) => w.hosts.map((h) => h.status)), why).toEqual(HOSTS.map(() => 'done'));
       expect(status.stillDrained, why).toEqual([]);
 
-      for (const [i, h] of HOSTS.entries()) {
-        const lines = readFileSync(join(dir, 'effects', `${h}.log`), 'utf8').trim().split('\n');
+      inFlightRepeats += expectEachStepOnce({
+        why,
+        hosts: HOSTS,
+        steps: STEPS,
+        effectsDir: join(dir, 'effects'),
+        before,
+        line: (h, s, i) => `${h} ${s} 7.2 ${ADDRESSES[i]}`,
         // Every line came over SSH to this host's own address.
-        for (const l of lines) expect(l, `${why}: ${h}`).toMatch(new RegExp(` ${ADDRESSES[i]!.replace(/\./g, '\\.')}$`));
-        let repeats = 0;
-        for (const s of STEPS) {
-          const count = lines.filter((l) => l === `${h} ${s} 7.2 ${ADDRESSES[i]}`).length;
-          const phases = phaseOf(h, s);
-          const what = `${why}: ${h} ${s} ran ${count}× (journal before resume: ${phases.join(',') || 'nothing'})`;
-          if (phases.includes('done') || phases.length === 0) expect(count, what).toBe(1);
-          else {
-            expect(phases.at(-1), what).toBe('started');
-            expect([1, 2], what).toContain(count);
-            if (count === 2) repeats++;
-          }
-        }
-        expect(repeats, `${why}: ${h}`).toBeLessThanOrEqual(1);
-        inFlightRepeats += repeats;
-        expect(lines.length, `${why}: ${h}`).toBe(STEPS.length + repeats);
-      }
+        eachLine: (l, h, i) => expect(l, `${why}: ${h}`).toMatch(new RegExp(` ${ADDRESSES[i]!.replace(/\./g, '\\.')}$`)),
+      });
     };
     for (let point = 0; point < POINTS; point += 2) await Promise.all([one(point), one(point + 1)]);
     expect(kills).toBeGreaterThanOrEqual(POINTS - 2);
