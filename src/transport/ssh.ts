@@ -465,8 +465,8 @@ export class SshTransport implements Transport {
   }
 
   /**
-   * Runs the command in the host's remote shell. Undefined when the shell ended before the command started (a
-   * broken shell, sudo refusing): the caller then runs it in a session of its own, which reports the real error.
+   * Runs the command in the host's remote shell. Undefined when the shell ended before the command started, on a
+   * live connection: the caller then runs it in a session of its own.
    */
   private async execInShell(host: Host, conn: Conn, shell: RemoteShell, command: string, opts: ExecOptions): Promise<ExecResult | undefined> {
     const script = this.envExports(opts) + command;
@@ -505,9 +505,12 @@ export class SshTransport implements Transport {
       return { ...r, code: null, signal: r.signal ?? 'SIGKILL', timedOut };
     } catch (err) {
       if (!(err instanceof ShellEnded)) throw err;
-      if (!err.started) return undefined;
       if (killing) return { code: null, signal: 'SIGKILL', timedOut, stdout: '', stderr: '' };
       await new Promise((res) => setImmediate(res)); // let a connection drop that ended the shell be noticed first
+      // The shell failed on a live connection before the command started (sudo refused, no bash): a session of its
+      // own runs the command and reports the real error. After a connection loss the command may have started
+      // (its start marker lost on the way): running it again could do it twice, so the step fails instead.
+      if (!err.started && !conn.dead) return undefined;
       throw new TransportError(
         conn.dead
           ? `${conn.where}: connection lost while the command ran; it may still be running there (a retry reconnects)`
