@@ -14,6 +14,7 @@ PACKAGES=(
   rabbitmq-server                 # RabbitMQ with the management plugin
   ansible-core                    # the benchmark's baseline
   netcat-openbsd curl time procps sudo tar
+  openssl                         # self-signed certificates made by the TLS tests (tls: option)
   chromium                        # headless rendering check of graywave report --html
 )
 missing=()

@@ -2,8 +2,10 @@ import { z } from 'zod';
 import { ProviderError } from '../errors.js';
 import { getJsonPath, parseJsonPath } from '../providers/monitor/http.js';
 import { http } from '../transport/http.js';
+import { resolveTls, tlsOptions, type TlsSettings } from '../transport/tls.js';
 import { duration } from '../util/duration.js';
-import type { Gate } from './types.js';
+import { Secrets } from '../util/secrets.js';
+import type { Gate, GateContext } from './types.js';
 
 const jsonValue = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 
@@ -35,9 +37,31 @@ const params = z
     repeat: z.number().int().min(1).max(10_000).default(1),
     /** Per request. */
     timeout: duration.optional(),
+    /** HTTPS: CA file(s), client certificate, insecureSkipVerify (src/transport/tls.ts). */
+    tls: tlsOptions.optional(),
   })
   .strict();
 export type HttpGateParams = z.infer<typeof params>;
+
+/**
+ * The resolved `tls` of each gate entry: its files are read on the gate's first run and kept for every later run
+ * (and host). The gate context carries no Secrets: a file or env key is resolved through one of its own, and the
+ * key's value goes nowhere but the TLS connection.
+ */
+const resolvedTls = new WeakMap<HttpGateParams, TlsSettings | undefined>();
+
+function gateTls(ctx: GateContext, p: HttpGateParams): TlsSettings | undefined {
+  if (!p.tls) return undefined;
+  if (resolvedTls.has(p)) return resolvedTls.get(p);
+  let tls: TlsSettings | undefined;
+  try {
+    tls = resolveTls(p.tls, { dir: ctx.playbook.dir, secrets: new Secrets(ctx.playbook.dir) });
+  } catch (err) {
+    throw new ProviderError(`http check ${p.url.split('?')[0]}: ${(err as Error).message}`, false);
+  }
+  resolvedTls.set(p, tls);
+  return tls;
+}
 
 /** What was wrong with one answer, or undefined when it is as expected. */
 function judge(status: number, text: string, p: HttpGateParams): string | undefined {
@@ -70,6 +94,7 @@ export const httpGate: Gate<HttpGateParams> = {
   describe: (p) => `${p.method ?? 'GET'} ${p.url} expect ${p.expect.status}${p.expect.body !== undefined ? ` with "${p.expect.body}"` : ''}${p.repeat > 1 ? ` x${p.repeat}` : ''}`,
   async run(ctx, p) {
     const url = ctx.render(p.url);
+    const tls = gateTls(ctx, p);
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(p.headers ?? {})) headers[k] = ctx.render(v);
     let failed = 0;
@@ -80,7 +105,7 @@ export const httpGate: Gate<HttpGateParams> = {
       if (ctx.signal.aborted) throw new ProviderError('gate aborted', false);
       let why: string | undefined;
       try {
-        const res = await http(url, { method: p.method ?? 'GET', headers, timeoutMs: p.timeout, signal: ctx.signal });
+        const res = await http(url, { method: p.method ?? 'GET', headers, timeoutMs: p.timeout, signal: ctx.signal, tls, log: ctx.log });
         statuses[res.status] = (statuses[res.status] ?? 0) + 1;
         why = judge(res.status, res.text, p);
       } catch (err) {

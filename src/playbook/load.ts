@@ -6,6 +6,7 @@ import { ConfigError, type ConfigIssue } from '../errors.js';
 import { findGate } from '../gates/index.js';
 import { findProviderType } from '../providers/index.js';
 import { findTransportType } from '../transport/index.js';
+import { tlsFileIssues } from '../transport/tls.js';
 import { isKnownTemplateName, templateNames, usesHost } from '../util/template.js';
 import { notifyEntrySchema, toNotifySpec, type NotifySpec } from '../notify/config.js';
 import { commonStepKeys, hostsSchema, topSchema } from './schema.js';
@@ -31,6 +32,14 @@ function addZodIssues(src: Source, base: Path, error: z.ZodError): void {
     } else {
       src.add(path, `${dotted(path)}: ${issue.message}`);
     }
+  }
+}
+
+/** A `tls` option's file that is missing or unreadable is a playbook error at its key (src/transport/tls.ts reads them later). */
+function addTlsFileIssues(src: Source, base: Path, parsed: unknown, dir: string): void {
+  for (const issue of tlsFileIssues(parsed, dir)) {
+    const path = [...base, ...issue.path];
+    src.add(path, `${dotted(path)}: ${issue.message}`);
   }
 }
 
@@ -150,6 +159,7 @@ function parseGate(src: Source, path: Path, raw: unknown, watch = false): GateSp
     if (!r.success) return (addZodIssues(src, [...path, gate.key], r.error), undefined);
     params = r.data;
   }
+  addTlsFileIssues(src, gate.stepLevel ? path : [...path, gate.key], params, dirname(src.file));
   const n = commonStepKeys.name.safeParse(name);
   if (!n.success) return (addZodIssues(src, [...path, 'name'], n.error), undefined);
   const t = commonStepKeys.timeout.safeParse(timeout);
@@ -294,6 +304,7 @@ export function loadPlaybook(path: string): Playbook {
     }
     const r = pt.options.safeParse(options);
     if (!r.success) addZodIssues(src, ['providers', name], r.error);
+    else addTlsFileIssues(src, ['providers', name], r.data, dir);
     providers[name] = { type, options: options };
     roles.set(name, pt.role);
   }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ProviderError } from '../errors.js';
 import { http, type HttpResponse } from '../transport/http.js';
+import type { TlsSettings } from '../transport/tls.js';
 import { duration } from '../util/duration.js';
 import { secretRef, type SecretRef } from '../util/secrets.js';
 import type { ProviderContext, ProviderEnv } from './types.js';
@@ -29,14 +30,16 @@ export interface PreparedHttpCall {
   body?: string | Record<string, unknown>;
   headers: Record<string, string>;
   timeoutMs?: number;
+  /** The provider's resolved `tls` option (src/transport/tls.ts), shared by all its calls. */
+  tls?: TlsSettings;
 }
 
-export function prepareHttpCall(call: HttpCall, env: Pick<ProviderEnv, 'secrets'>): PreparedHttpCall {
+export function prepareHttpCall(call: HttpCall, env: Pick<ProviderEnv, 'secrets'>, tls?: TlsSettings): PreparedHttpCall {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(call.headers ?? {})) {
     headers[k] = typeof v === 'string' ? v : env.secrets.resolve(v as SecretRef);
   }
-  return { url: call.http, method: call.method, body: call.body, headers, timeoutMs: call.timeout };
+  return { url: call.http, method: call.method, body: call.body, headers, timeoutMs: call.timeout, tls };
 }
 
 function renderDeep(value: unknown, render: (t: string) => string): unknown {
@@ -58,7 +61,7 @@ export function describeCall(method: string, url: string): string {
  * `render` defaults to ctx.render; callers pass their own to add values such as {{group}}.
  */
 export async function sendHttpCall(
-  ctx: Pick<ProviderContext, 'render' | 'signal'>,
+  ctx: Pick<ProviderContext, 'render' | 'signal'> & Partial<Pick<ProviderContext, 'log'>>,
   call: PreparedHttpCall,
   opts: { render?: (t: string) => string; what?: string } = {},
 ): Promise<HttpResponse> {
@@ -67,7 +70,7 @@ export async function sendHttpCall(
   const body = call.body === undefined ? undefined : (renderDeep(call.body, render) as string | object);
   const method = call.method ?? (body === undefined ? 'GET' : 'POST');
   const headers = Object.fromEntries(Object.entries(call.headers).map(([k, v]) => [k, render(v)]));
-  const res = await http(url, { method, body, headers, timeoutMs: call.timeoutMs, signal: ctx.signal });
+  const res = await http(url, { method, body, headers, timeoutMs: call.timeoutMs, signal: ctx.signal, tls: call.tls, log: ctx.log });
   if (res.status < 200 || res.status >= 300) {
     const what = opts.what ? `${opts.what}: ` : '';
     // 4xx other than 408/429 will not get better by retrying the same request.

@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,10 +9,12 @@ import { ProviderError } from '../../src/errors.js';
 import { f5Provider } from '../../src/providers/lb/f5.js';
 import type { Provider, ProviderEnv } from '../../src/providers/types.js';
 import { makeContext, makeEnv, makeHost } from '../helpers/contexts.js';
+import { hasOpenssl, makeTestPki, type TestPki } from '../helpers/tls.js';
 
 /**
  * A stand-in BIG-IP answering the iControl REST shapes of protocols.md §7.3: token login, pool member
  * GET/PATCH and member /stats. It records every request so the tests can assert what graywave sends.
+ * Given a key and certificate it serves HTTPS, as a real BIG-IP does (usually with a self-signed certificate).
  */
 interface Req {
   method: string;
@@ -30,12 +33,17 @@ class FakeBigip {
   tokens = new Set<string>();
   issued = 0;
   statsStatus = 200;
-  private srv = http.createServer((req, res) => this.handle(req, res));
+  private readonly srv: http.Server;
   url = '';
+
+  constructor(private readonly tls?: { key: string; cert: string }) {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res);
+    this.srv = tls ? https.createServer(tls, handler) : http.createServer(handler);
+  }
 
   async start() {
     await new Promise<void>((r) => this.srv.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.srv.address() as AddressInfo).port}`;
+    this.url = `${this.tls ? 'https' : 'http'}://127.0.0.1:${(this.srv.address() as AddressInfo).port}`;
   }
   stop() {
     return new Promise<void>((r) => (this.srv.closeAllConnections(), this.srv.close(() => r())));
@@ -230,5 +238,75 @@ describe('f5 provider against a stand-in iControl REST server', () => {
     expect(f5Provider.options.safeParse({ url: bigip.url, pool: 'p', member: 'm', username: { env: 'U' }, password: { env: 'P' }, weight: 0 }).success).toBe(false);
     expect(f5Provider.options.safeParse({ url: bigip.url, pool: 'p', member: 'm', username: { env: 'U' }, password: { env: 'P' }, mode: 'drain' }).success).toBe(false);
     expect(() => create({ password: { env: 'NOT_SET_ANYWHERE' } })).toThrow(/secret env var NOT_SET_ANYWHERE is not set/);
+  });
+});
+
+describe.skipIf(!hasOpenssl())('f5 provider against the stand-in BIG-IP over HTTPS with a self-signed certificate', () => {
+  let pki: TestPki;
+  let bigip: FakeBigip;
+  const envVars = { F5_USER: USER, F5_PASSWORD: PASSWORD };
+  const opened: Provider[] = [];
+
+  beforeAll(async () => {
+    pki = makeTestPki();
+    bigip = new FakeBigip({ key: pki.serverKey, cert: pki.serverCert });
+    await bigip.start();
+  });
+  afterAll(async () => {
+    await Promise.all(opened.map((p) => p.close?.()));
+    await bigip?.stop();
+    pki?.cleanup();
+  });
+  beforeEach(() => bigip.reset());
+
+  /** The playbook's directory is the PKI dir: tls file names are relative to it. */
+  function create(extra: Record<string, unknown> = {}): Provider {
+    const o = f5Provider.options.parse({ url: bigip.url, pool: 'order_pool', member: '{{host.address}}:8080', username: { env: 'F5_USER' }, password: { env: 'F5_PASSWORD' }, ...extra });
+    const p = f5Provider.create(o, makeEnv({ dir: pki.dir, env: envVars })) as Provider;
+    opened.push(p);
+    return p;
+  }
+  const ctx = () => makeContext({ host: makeHost('app-01', '10.0.0.5') });
+
+  it('without tls: the login fails with the URL, the certificate problem and the tls.ca hint; nothing reaches the BIG-IP', async () => {
+    expect(bigip.url).toMatch(/^https:/);
+    const err = await create().drain(ctx()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProviderError);
+    expect((err as Error).message).toBe(
+      `POST ${bigip.url}/mgmt/shared/authn/login: TLS: the server's certificate is not trusted: self-signed certificate (DEPTH_ZERO_SELF_SIGNED_CERT); ` +
+        'trust its CA with tls: { ca: CA.pem } (a PEM file, relative to the playbook), or tls: { insecureSkipVerify: true } in a lab',
+    );
+    expect(bigip.requests).toEqual([]);
+    // isDrained reports it as the observed state (never drained)
+    expect(await create().isDrained(ctx())).toMatchObject({ done: false, observed: expect.stringContaining('tls: { ca: CA.pem }') });
+  });
+
+  it('tls.ca: drain, isDrained and restore work over HTTPS exactly as over HTTP, without a warning', async () => {
+    const p = create({ tls: { ca: 'server.pem' } });
+    const c = ctx();
+    const saved = await p.drain(c);
+    expect(bigip.requests[0]).toMatchObject({ method: 'POST', path: '/mgmt/shared/authn/login', body: { username: USER, password: PASSWORD } });
+    expect(bigip.calls()).toEqual([`GET ${POOL}/~Common~10.0.0.5:8080`, `PATCH ${POOL}/~Common~10.0.0.5:8080 {"session":"user-disabled"}`]);
+    bigip.members.get('~Common~10.0.0.5:8080')!.conns = 0;
+    expect(await p.isDrained(c)).toEqual({ done: true, observed: 'member 10.0.0.5:8080 user-disabled/up, 0 connections' });
+    await p.restore(c, saved);
+    expect(bigip.members.get('~Common~10.0.0.5:8080')).toMatchObject({ session: 'user-enabled' });
+    expect(c.lines.filter((l) => /warning/i.test(l))).toEqual([]);
+  });
+
+  it('tls.insecureSkipVerify: works, and warns once for the provider (not per call or per host)', async () => {
+    const p = create({ tls: { insecureSkipVerify: true } });
+    const first = ctx();
+    await p.drain(first); // login + GET + PATCH: three calls
+    const second = makeContext({ host: makeHost('app-02', '10.0.0.5') });
+    await p.isDrained(second);
+    expect(bigip.calls().length).toBeGreaterThanOrEqual(4);
+    const warnings = [...first.lines, ...second.lines].filter((l) => /warning/i.test(l));
+    expect(warnings).toEqual([`warning: tls.insecureSkipVerify is true: the certificate of ${bigip.url} is not checked (anyone on the path can read and change these calls, credentials included)`]);
+  });
+
+  it('a tls file that cannot be read stops the provider at creation, naming the key', () => {
+    expect(() => create({ tls: { ca: 'certs/bigip-ca.pem' } })).toThrow('tls.ca: cannot read certs/bigip-ca.pem (no such file)');
+    expect(f5Provider.options.safeParse({ url: 'https://b', pool: 'p', member: 'm', username: { env: 'U' }, password: { env: 'P' }, tls: { ca: 'a.pem', verify: false } }).success).toBe(false);
   });
 });

@@ -8,6 +8,7 @@ import {
   sendHttpCall,
   type PreparedHttpCall,
 } from '../http-call.js';
+import { resolveTls, tlsOptions, type TlsSettings } from '../../transport/tls.js';
 import type { Check, Provider, ProviderContext, ProviderType } from '../types.js';
 
 /**
@@ -19,6 +20,7 @@ import type { Check, Provider, ProviderContext, ProviderType } from '../types.js
  *     drain:   { http: "http://{{host.address}}:8080/admin/consumer/suspend", method: POST }
  *     restore: { http: "http://{{host.address}}:8080/admin/consumer/resume", method: POST }
  *     check:   { http: "http://{{host.address}}:8080/admin/status", jsonPath: consumer, equals: suspended }
+ *     tls:     { ca: ./certs/internal-ca.pem }   # optional, for https:// calls (src/transport/tls.ts); all three calls
  */
 const checkSchema = httpCallSchema
   .extend({
@@ -33,6 +35,7 @@ export const httpOptions = z
     restore: httpCallSchema,
     // Required: without a read-back the state is unknown, and unknown is never "drained".
     check: checkSchema,
+    tls: tlsOptions.optional(),
   })
   .strict();
 export type HttpProviderOptions = z.infer<typeof httpOptions>;
@@ -53,7 +56,12 @@ class HttpProvider implements Provider {
     private readonly checkCall: PreparedHttpCall,
     private readonly jsonPath: string,
     private readonly equals: unknown,
+    private readonly tls?: TlsSettings,
   ) {}
+
+  async close(): Promise<void> {
+    await this.tls?.close();
+  }
 
   private async read(ctx: ProviderContext): Promise<{ drained: boolean; value: unknown }> {
     const res = await sendHttpCall(ctx, this.checkCall, { what: 'check' });
@@ -102,12 +110,14 @@ export const httpProviderType: ProviderType<HttpProviderOptions> = {
   options: httpOptions,
   create(options, env) {
     const { jsonPath, equals, ...check } = options.check;
+    const tls = resolveTls(options.tls, env);
     return new HttpProvider(
-      prepareHttpCall(options.drain, env),
-      prepareHttpCall(options.restore, env),
-      prepareHttpCall(check, env),
+      prepareHttpCall(options.drain, env, tls),
+      prepareHttpCall(options.restore, env, tls),
+      prepareHttpCall(check, env, tls),
       jsonPath,
       equals,
+      tls,
     );
   },
 };

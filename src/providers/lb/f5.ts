@@ -12,17 +12,18 @@
  *     username: { env: F5_USER }
  *     password: { env: F5_PASSWORD }
  *     syncGroup: dg-ha                # optional: `config-sync to-group` after each change (HA pair without auto-sync)
+ *     tls: { ca: ./certs/bigip-ca.pem } # a BIG-IP with a self-signed certificate: trust it (src/transport/tls.ts)
  *
  * Login is token based (POST /mgmt/shared/authn/login, then X-F5-Auth-Token); the token is renewed before it
  * expires and once on a 401. drain reads the member first and PATCHes only the fields not already in the drained
  * value; restore sets exactly those fields back to enabled (`user-enabled` / `user-up`), so a member an operator had
  * disabled stays disabled. isDrained: the member reads back disabled (and user-down for offline) and
  * `serverside.curConns` in its /stats is 0; no stats entry is "unknown", never drained.
- * A BIG-IP with a self-signed certificate: give Node its CA with NODE_EXTRA_CA_CERTS=/path/to/bigip-ca.pem.
  */
 import { z } from 'zod';
 import { ProviderError } from '../../errors.js';
 import { http, type HttpResponse } from '../../transport/http.js';
+import { resolveTls, tlsOptions, type TlsSettings } from '../../transport/tls.js';
 import { duration } from '../../util/duration.js';
 import { secretRef } from '../../util/secrets.js';
 import type { Check, Provider, ProviderContext, ProviderEnv, ProviderType } from '../types.js';
@@ -41,6 +42,7 @@ const options = z
     loginProvider: z.string().min(1).default('tmos'),
     syncGroup: z.string().min(1).optional(),
     timeout: duration.default('10s'),
+    tls: tlsOptions.optional(),
   })
   .strict();
 type Options = z.infer<typeof options>;
@@ -94,6 +96,7 @@ class F5Provider implements Provider {
     private readonly env: ProviderEnv,
     private readonly username: string,
     private readonly password: string,
+    private readonly tls: TlsSettings | undefined,
   ) {
     this.base = o.url.replace(/\/+$/, '');
   }
@@ -112,6 +115,8 @@ class F5Provider implements Provider {
       body: { username: this.username, password: this.password, loginProviderName: this.o.loginProvider },
       timeoutMs: this.o.timeout,
       signal: ctx.signal,
+      tls: this.tls,
+      log: ctx.log,
     });
     if (res.status !== 200) {
       throw new ProviderError(
@@ -148,7 +153,7 @@ class F5Provider implements Provider {
   private async call(ctx: ProviderContext, method: string, path: string, body?: object): Promise<HttpResponse> {
     let token = await this.getToken(ctx);
     for (let attempt = 0; ; attempt++) {
-      const res = await http(`${this.base}${path}`, { method, body, headers: { 'X-F5-Auth-Token': token }, timeoutMs: this.o.timeout, signal: ctx.signal });
+      const res = await http(`${this.base}${path}`, { method, body, headers: { 'X-F5-Auth-Token': token }, timeoutMs: this.o.timeout, signal: ctx.signal, tls: this.tls, log: ctx.log });
       if (res.status === 401 && attempt === 0) {
         token = await this.getToken(ctx, true); // expired or revoked: log in again once
         continue;
@@ -221,11 +226,15 @@ class F5Provider implements Provider {
     if (saved.state) body.state = 'user-up';
     if (Object.keys(body).length > 0) await this.patch(ctx, saved.member, body);
   }
+
+  async close(): Promise<void> {
+    await this.tls?.close();
+  }
 }
 
 export const f5Provider: ProviderType<Options> = {
   type: 'f5',
   role: 'drain',
   options,
-  create: (o, env) => new F5Provider(o, env, env.secrets.resolve(o.username), env.secrets.resolve(o.password)),
+  create: (o, env) => new F5Provider(o, env, env.secrets.resolve(o.username), env.secrets.resolve(o.password), resolveTls(o.tls, env)),
 };

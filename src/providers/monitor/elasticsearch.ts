@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ProviderError } from '../../errors.js';
 import { http } from '../../transport/http.js';
+import { resolveTls, tlsOptions, type TlsSettings } from '../../transport/tls.js';
 import { duration } from '../../util/duration.js';
 import { secretRef, type SecretRef } from '../../util/secrets.js';
 import type { Monitor, ProviderContext, ProviderEnv, ProviderType } from '../types.js';
@@ -21,6 +22,8 @@ const options = z
     password: secretRef.optional(),
     apiKey: secretRef.optional(),
     timeout: duration.optional(),
+    /** HTTPS: CA file(s), client certificate, insecureSkipVerify (src/transport/tls.ts). */
+    tls: tlsOptions.optional(),
   })
   .strict()
   .superRefine((o, ctx) => {
@@ -60,8 +63,15 @@ function errorText(body: CountAnswer | undefined, raw: string): string {
 
 class ElasticsearchMonitor implements Monitor {
   private headers?: Record<string, string>;
+  private readonly tls?: TlsSettings;
 
-  constructor(private readonly o: Options, private readonly env: ProviderEnv) {}
+  constructor(private readonly o: Options, private readonly env: ProviderEnv) {
+    this.tls = resolveTls(o.tls, env);
+  }
+
+  async close(): Promise<void> {
+    await this.tls?.close();
+  }
 
   private auth(): Record<string, string> {
     const resolve = (ref: SecretRef, what: string) => {
@@ -89,6 +99,8 @@ class ElasticsearchMonitor implements Monitor {
       body: countBody(this.o, ctx.render(this.o.hostValue), query),
       timeoutMs: this.o.timeout,
       signal: ctx.signal,
+      tls: this.tls,
+      log: ctx.log,
     });
     let body: CountAnswer | undefined;
     try {

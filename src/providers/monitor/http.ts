@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { ProviderError } from '../../errors.js';
 import { http } from '../../transport/http.js';
+import { resolveTls, tlsOptions, type TlsSettings } from '../../transport/tls.js';
 import { duration } from '../../util/duration.js';
-import type { Monitor, ProviderContext, ProviderType } from '../types.js';
+import type { Monitor, ProviderContext, ProviderEnv, ProviderType } from '../types.js';
 
 /** `$.data.items[0].value`: dotted keys and [n] indexes, nothing more (no filters, no wildcards). */
 export function parseJsonPath(path: string): (string | number)[] {
@@ -49,12 +50,22 @@ const options = z
       }
     }, 'not a JSON path like $.data.inflight'),
     timeout: duration.optional(),
+    /** HTTPS: CA file(s), client certificate, insecureSkipVerify (src/transport/tls.ts). */
+    tls: tlsOptions.optional(),
   })
   .strict();
 type Options = z.infer<typeof options>;
 
 class HttpMonitor implements Monitor {
-  constructor(private readonly o: Options) {}
+  private readonly tls?: TlsSettings;
+
+  constructor(private readonly o: Options, env: ProviderEnv) {
+    this.tls = resolveTls(o.tls, env);
+  }
+
+  async close(): Promise<void> {
+    await this.tls?.close();
+  }
 
   /** A non-empty query is a JSON path that replaces the provider's `jsonPath` (one endpoint, several readings). */
   async value(ctx: ProviderContext, query: string): Promise<number> {
@@ -67,7 +78,7 @@ class HttpMonitor implements Monitor {
     const url = ctx.render(this.o.url);
     const headers: Record<string, string> = { accept: 'application/json' };
     for (const [k, v] of Object.entries(this.o.headers ?? {})) headers[k] = ctx.render(v);
-    const res = await http(url, { method: this.o.method ?? 'GET', headers, timeoutMs: this.o.timeout, signal: ctx.signal });
+    const res = await http(url, { method: this.o.method ?? 'GET', headers, timeoutMs: this.o.timeout, signal: ctx.signal, tls: this.tls, log: ctx.log });
     if (res.status < 200 || res.status >= 300) throw new ProviderError(`monitor endpoint answered HTTP ${res.status}: ${res.text.slice(0, 200).trim()}`);
     const v = getJsonPath(res.json(), path);
     if (v === undefined || v === null) throw new ProviderError(`no data: ${path} is ${v === null ? 'null' : 'absent'} in the answer`);
@@ -83,5 +94,5 @@ export const httpMonitor: ProviderType<Options> = {
   type: 'http',
   role: 'monitor',
   options,
-  create: (o) => new HttpMonitor(o),
+  create: (o, env) => new HttpMonitor(o, env),
 };

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { ProviderError } from '../../errors.js';
 import { http } from '../../transport/http.js';
+import { resolveTls, tlsOptions, type TlsSettings } from '../../transport/tls.js';
 import { duration } from '../../util/duration.js';
-import type { Monitor, ProviderContext, ProviderType } from '../types.js';
+import type { Monitor, ProviderContext, ProviderEnv, ProviderType } from '../types.js';
 
 const options = z
   .object({
@@ -10,6 +11,8 @@ const options = z
     url: z.string().min(1),
     timeout: duration.optional(),
     headers: z.record(z.string()).optional(),
+    /** HTTPS: CA file(s), client certificate, insecureSkipVerify (src/transport/tls.ts). */
+    tls: tlsOptions.optional(),
   })
   .strict();
 type Options = z.infer<typeof options>;
@@ -128,7 +131,15 @@ export function sumMatching(samples: MetricSample[], sel: MetricSelector): { sum
 }
 
 class MetricsMonitor implements Monitor {
-  constructor(private readonly o: Options) {}
+  private readonly tls?: TlsSettings;
+
+  constructor(private readonly o: Options, env: ProviderEnv) {
+    this.tls = resolveTls(o.tls, env);
+  }
+
+  async close(): Promise<void> {
+    await this.tls?.close();
+  }
 
   async value(ctx: ProviderContext, query: string): Promise<number> {
     let sel: MetricSelector;
@@ -140,7 +151,7 @@ class MetricsMonitor implements Monitor {
     const url = ctx.render(this.o.url);
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(this.o.headers ?? {})) headers[k] = ctx.render(v);
-    const res = await http(url, { headers: { accept: 'text/plain', ...headers }, timeoutMs: this.o.timeout, signal: ctx.signal });
+    const res = await http(url, { headers: { accept: 'text/plain', ...headers }, timeoutMs: this.o.timeout, signal: ctx.signal, tls: this.tls, log: ctx.log });
     if (res.status !== 200) throw new ProviderError(`metrics endpoint answered HTTP ${res.status}: ${res.text.slice(0, 200).trim()}`);
     let samples: MetricSample[];
     try {
@@ -160,5 +171,5 @@ export const metricsMonitor: ProviderType<Options> = {
   type: 'metrics',
   role: 'monitor',
   options,
-  create: (o) => new MetricsMonitor(o),
+  create: (o, env) => new MetricsMonitor(o, env),
 };

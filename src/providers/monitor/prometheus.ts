@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ProviderError } from '../../errors.js';
 import { http } from '../../transport/http.js';
+import { resolveTls, tlsOptions, type TlsSettings } from '../../transport/tls.js';
 import { duration, formatMs } from '../../util/duration.js';
 import { secretRef, type SecretRef } from '../../util/secrets.js';
 import type { Monitor, ProviderContext, ProviderEnv, ProviderType } from '../types.js';
@@ -14,6 +15,8 @@ const options = z
     timeout: duration.optional(),
     /** The answer's sample time may be at most this old (a cached or stuck query layer); default 2m. */
     maxAge: duration.optional(),
+    /** HTTPS: CA file(s), client certificate, insecureSkipVerify (src/transport/tls.ts). */
+    tls: tlsOptions.optional(),
   })
   .strict()
   .superRefine((o, ctx) => {
@@ -102,9 +105,15 @@ function authHeader(o: Options, env: ProviderEnv): Record<string, string> {
 class PrometheusMonitor implements Monitor {
   private headers?: Record<string, string>;
   private readonly endpoint: string;
+  private readonly tls?: TlsSettings;
 
   constructor(private readonly o: Options, private readonly env: ProviderEnv) {
     this.endpoint = o.url.replace(/\/+$/, '') + '/api/v1/query';
+    this.tls = resolveTls(o.tls, env);
+  }
+
+  async close(): Promise<void> {
+    await this.tls?.close();
   }
 
   async value(ctx: ProviderContext, query: string): Promise<number> {
@@ -117,6 +126,8 @@ class PrometheusMonitor implements Monitor {
       body: new URLSearchParams({ query }),
       timeoutMs: this.o.timeout,
       signal: ctx.signal,
+      tls: this.tls,
+      log: ctx.log,
     });
     let body: Envelope | undefined;
     try {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ProviderError } from '../../errors.js';
 import { http, type HttpResponse } from '../../transport/http.js';
+import { resolveTls, tlsOptions } from '../../transport/tls.js';
 import { duration } from '../../util/duration.js';
 import { secretRef } from '../../util/secrets.js';
 import { httpCallSchema, prepareHttpCall, sendHttpCall, type PreparedHttpCall } from '../http-call.js';
@@ -33,6 +34,8 @@ export const rabbitmqOptions = z
      *  sample_retention_policies step; both 5 s by default) — a new consumer can take that long to show up. */
     statsInterval: duration.default('5s'),
     timeout: duration.default('10s'),
+    /** HTTPS: CA file(s), client certificate, insecureSkipVerify (src/transport/tls.ts); also for suspend/resume. */
+    tls: tlsOptions.optional(),
   })
   .strict()
   .superRefine((o, ctx) => {
@@ -69,15 +72,16 @@ export function createRabbitmqProvider(options: RabbitmqOptions, env: ProviderEn
   const user = typeof options.username === 'string' ? options.username : env.secrets.resolve(options.username);
   const authorization = 'Basic ' + Buffer.from(`${user}:${env.secrets.resolve(options.password)}`).toString('base64');
   env.secrets.add(authorization.slice(6));
-  const suspend: PreparedHttpCall | undefined = options.suspend && prepareHttpCall(options.suspend, env);
-  const resume: PreparedHttpCall | undefined = options.resume && prepareHttpCall(options.resume, env);
+  const tls = resolveTls(options.tls, env);
+  const suspend: PreparedHttpCall | undefined = options.suspend && prepareHttpCall(options.suspend, env, tls);
+  const resume: PreparedHttpCall | undefined = options.resume && prepareHttpCall(options.resume, env, tls);
   const base = options.url.replace(/\/+$/, '');
   const vhost = encodeURIComponent(options.vhost);
   /** When this provider drained (or first polled) each host: the stats-interval wait counts from here. */
   const since = new Map<string, number>();
 
   async function api(ctx: ProviderContext, method: string, path: string, headers: Record<string, string> = {}): Promise<HttpResponse> {
-    const res = await http(`${base}${path}`, { method, headers: { authorization, ...headers }, timeoutMs: options.timeout, signal: ctx.signal });
+    const res = await http(`${base}${path}`, { method, headers: { authorization, ...headers }, timeoutMs: options.timeout, signal: ctx.signal, tls, log: ctx.log });
     if (res.status === 401 || res.status === 403) {
       throw new ProviderError(
         `RabbitMQ management API ${base} refused ${method} ${path.split('?')[0]} (HTTP ${res.status}): check username/password and that the user has the management tag (administrator to close connections)`,
@@ -160,6 +164,10 @@ export function createRabbitmqProvider(options: RabbitmqOptions, env: ProviderEn
         ctx.log(`rabbitmq: consumers of ${ctx.host.name} resumed through the app`);
       }
       if (s.closed.length > 0) ctx.log(`rabbitmq: ${s.closed.length} closed connection(s) are for the app to re-open; nothing to undo on the broker`);
+    },
+
+    async close() {
+      await tls?.close();
     },
   };
 }

@@ -2,6 +2,7 @@ import { quote } from 'shell-quote';
 import { z } from 'zod';
 import { ProviderError } from '../../errors.js';
 import { http } from '../../transport/http.js';
+import { resolveTls, tlsOptions } from '../../transport/tls.js';
 import { LocalTransport } from '../../transport/local.js';
 import type { Transport } from '../../transport/types.js';
 import { duration } from '../../util/duration.js';
@@ -70,6 +71,8 @@ export const rocketmqOptions = z
     check: checkSchema,
     /** The address the broker sees for this host's client (ClientAddr / the IP in ClientId). */
     clientAddress: z.string().min(1).default('{{host.address}}'),
+    /** HTTPS for suspend/resume and the dashboard: CA file(s), client certificate, insecureSkipVerify (src/transport/tls.ts). */
+    tls: tlsOptions.optional(),
   })
   .strict();
 export type RocketmqOptions = z.infer<typeof rocketmqOptions>;
@@ -124,8 +127,9 @@ export function isHostClient(c: RocketmqClient, address: string): boolean {
 }
 
 export function createRocketmqProvider(options: RocketmqOptions, env: ProviderEnv): Provider {
-  const suspend = prepareHttpCall(options.suspend, env);
-  const resume = prepareHttpCall(options.resume, env);
+  const tls = resolveTls(options.tls, env);
+  const suspend = prepareHttpCall(options.suspend, env, tls);
+  const resume = prepareHttpCall(options.resume, env, tls);
   const check = options.check;
   const local: Transport = new LocalTransport(env.dir);
 
@@ -151,7 +155,7 @@ export function createRocketmqProvider(options: RocketmqOptions, env: ProviderEn
     const clients: RocketmqClient[] = [];
     for (const broker of c.brokers) {
       const q = new URLSearchParams({ consumerGroup: group, address: broker });
-      const res = await http(`${base}/consumer/consumerConnection.query?${q}`, { timeoutMs: c.timeout, signal: ctx.signal });
+      const res = await http(`${base}/consumer/consumerConnection.query?${q}`, { timeoutMs: c.timeout, signal: ctx.signal, tls, log: ctx.log });
       if (res.status !== 200) return { unknown: `dashboard ${base}: consumerConnection of ${group} at ${broker} answered HTTP ${res.status}` };
       let body: { status?: number; data?: { connectionSet?: RocketmqClient[] }; errMsg?: string | null };
       try {
@@ -200,6 +204,10 @@ export function createRocketmqProvider(options: RocketmqOptions, env: ProviderEn
       if (!s || typeof s !== 'object' || s.suspended !== true) throw new ProviderError('rocketmq restore: saved drain data is missing or malformed', false);
       await sendHttpCall(ctx, resume, { what: `starting the RocketMQ consumers of ${ctx.host.name} again` });
       ctx.log(`rocketmq: consumers of ${ctx.host.name} started again through the app`);
+    },
+
+    async close() {
+      await tls?.close();
     },
   };
 }

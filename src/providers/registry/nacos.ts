@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ProviderError } from '../../errors.js';
 import { http, type HttpResponse } from '../../transport/http.js';
+import { resolveTls, tlsOptions, type TlsSettings } from '../../transport/tls.js';
 import { duration } from '../../util/duration.js';
 import { secretRef, type SecretRef } from '../../util/secrets.js';
 import type { Check, Provider, ProviderContext, ProviderType } from '../types.js';
@@ -33,6 +34,8 @@ export const nacosOptions = z
     /** Must match how the instances were registered (Nacos looks the service up by it). */
     ephemeral: z.boolean().default(true),
     timeout: duration.default('10s'),
+    /** HTTPS: CA file(s), client certificate, insecureSkipVerify (src/transport/tls.ts). */
+    tls: tlsOptions.optional(),
   })
   .strict()
   .refine((o) => (o.username === undefined) === (o.password === undefined), {
@@ -87,6 +90,7 @@ class NacosProvider implements Provider {
     private readonly user?: string,
     private readonly password?: string,
     private readonly addSecret: (v: string) => void = () => {},
+    private readonly tls?: TlsSettings,
   ) {
     this.base = o.url.replace(/\/+$/, '');
   }
@@ -107,7 +111,7 @@ class NacosProvider implements Provider {
     const paths = this.v3 ? ['/nacos/v3/auth/user/login'] : ['/nacos/v1/auth/login', '/nacos/v3/auth/user/login'];
     let last = '';
     for (const p of paths) {
-      const res = await http(this.base + p, { method: 'POST', body: form, signal, timeoutMs: this.o.timeout });
+      const res = await http(this.base + p, { method: 'POST', body: form, signal, timeoutMs: this.o.timeout, tls: this.tls });
       if (res.status === 404 || res.status === 410) {
         last = `HTTP ${res.status}`;
         continue;
@@ -137,7 +141,7 @@ class NacosProvider implements Provider {
       }
       const token = await this.login(ctx.signal);
       if (token) q.set('accessToken', token);
-      const res = await http(`${this.base}${this.path(kind, ver)}?${q}`, { method, signal: ctx.signal, timeoutMs: this.o.timeout });
+      const res = await http(`${this.base}${this.path(kind, ver)}?${q}`, { method, signal: ctx.signal, timeoutMs: this.o.timeout, tls: this.tls, log: ctx.log });
       if (res.status === 410 && ver !== 'v3' && attempt < 2) {
         this.v3 = true;
         ctx.log(`Nacos answered HTTP 410 to ${method} ${this.path(kind, ver)} (Nacos 3.x, admin compatibility off): using /nacos/v3/admin from now on`);
@@ -330,7 +334,7 @@ class NacosProvider implements Provider {
     const q = new URLSearchParams(params);
     const token = await this.login(io.signal);
     if (token) q.set('accessToken', token);
-    const res = await http(`${this.base}${this.path('list', 'v3')}?${q}`, { method: 'GET', signal: io.signal, timeoutMs: this.o.timeout });
+    const res = await http(`${this.base}${this.path('list', 'v3')}?${q}`, { method: 'GET', signal: io.signal, timeoutMs: this.o.timeout, tls: this.tls, log: io.log });
     if (res.status < 200 || res.status >= 300) return undefined;
     try {
       const env = res.json<{ code?: number; data?: unknown }>();
@@ -425,6 +429,10 @@ class NacosProvider implements Provider {
       await this.write(ctx, cur, { metadata });
     }
   }
+
+  async close(): Promise<void> {
+    await this.tls?.close();
+  }
 }
 
 export const nacosProviderType: ProviderType<NacosOptions> = {
@@ -434,6 +442,6 @@ export const nacosProviderType: ProviderType<NacosOptions> = {
   create(options, env) {
     const user = options.username === undefined ? undefined : typeof options.username === 'string' ? options.username : env.secrets.resolve(options.username as SecretRef);
     const password = options.password === undefined ? undefined : env.secrets.resolve(options.password);
-    return new NacosProvider(options, user, password, (v) => env.secrets.add(v));
+    return new NacosProvider(options, user, password, (v) => env.secrets.add(v), resolveTls(options.tls, env));
   },
 };

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { ProviderError } from '../../errors.js';
 import { http } from '../../transport/http.js';
+import { resolveTls, tlsOptions, type TlsSettings } from '../../transport/tls.js';
 import { duration } from '../../util/duration.js';
-import type { Check, Provider, ProviderContext, ProviderType } from '../types.js';
+import type { Check, Provider, ProviderContext, ProviderEnv, ProviderType } from '../types.js';
 import { CREATED_BY_GRAYWAVE, Zk, removeOurEmptyParents, withCas, zkConnectionOptions, zkJoin, zkOptionsOf } from '../zk.js';
 
 /*
@@ -52,6 +53,8 @@ const options = z
     /** Marker znode (templated). Default <root>/<cluster>/OFFLINE/{{host.address}}. */
     marker: z.string().regex(/^\//, 'must start with /').optional(),
     runningCheck: runningCheck.optional(),
+    /** HTTPS of `runningCheck.http` (ZooKeeper itself is not HTTP): CA file(s), client certificate, insecureSkipVerify (src/transport/tls.ts). */
+    tls: tlsOptions.optional(),
   })
   .strict();
 type Options = z.infer<typeof options>;
@@ -83,8 +86,10 @@ export function runningCount(text: string, field?: string): number | undefined {
 class LtsZookeeper implements Provider {
   private zkc?: Zk;
   private readonly label: string;
-  constructor(private readonly o: Options) {
+  private readonly tls?: TlsSettings;
+  constructor(private readonly o: Options, env: ProviderEnv) {
     this.label = `lts-zookeeper (${o.cluster})`;
+    this.tls = resolveTls(o.tls, env);
   }
 
   private get zk(): Zk {
@@ -131,7 +136,7 @@ class LtsZookeeper implements Provider {
       n = runningCount(raw);
     } else {
       try {
-        const res = await http(ctx.render(rc.http), { timeoutMs: rc.timeout, signal: ctx.signal });
+        const res = await http(ctx.render(rc.http), { timeoutMs: rc.timeout, signal: ctx.signal, tls: this.tls, log: ctx.log });
         if (res.status !== 200) return { done: false, observed: `running-jobs check answered HTTP ${res.status}` };
         raw = res.text;
         n = runningCount(raw, rc.field);
@@ -157,6 +162,7 @@ class LtsZookeeper implements Provider {
   async close(): Promise<void> {
     await this.zkc?.close();
     this.zkc = undefined;
+    await this.tls?.close();
   }
 }
 
@@ -164,5 +170,5 @@ export const ltsZookeeper: ProviderType<Options> = {
   type: 'lts-zookeeper',
   role: 'drain',
   options,
-  create: (o) => new LtsZookeeper(o),
+  create: (o, env) => new LtsZookeeper(o, env),
 };
