@@ -23,6 +23,7 @@ import { z } from 'zod';
 import { ProviderError } from '../errors.js';
 import { nacosProviderType, type NacosOptions } from '../providers/registry/nacos.js';
 import { http } from '../transport/http.js';
+import { resolveTls, type TlsSettings } from '../transport/tls.js';
 import type { SecretRef } from '../util/secrets.js';
 import { render } from '../util/template.js';
 import { weightAt, type RoutingContext, type RoutingPoint, type RoutingRule } from './types.js';
@@ -84,6 +85,8 @@ interface Saved {
 
 export class NacosRule implements RoutingRule {
   private token?: string;
+  /** The nacos provider's `tls:` settings, resolved once (files read, agent made on first use). */
+  private tls?: { settings: TlsSettings | undefined };
 
   constructor(
     private readonly name: string,
@@ -96,14 +99,20 @@ export class NacosRule implements RoutingRule {
     const o = nacosProviderType.options.parse(spec.options) as NacosOptions;
     const user = o.username === undefined ? undefined : typeof o.username === 'string' ? o.username : ctx.env.secrets.resolve(o.username as SecretRef);
     const pass = o.password === undefined ? undefined : ctx.env.secrets.resolve(o.password);
+    this.tls ??= { settings: resolveTls(o.tls, ctx.env) };
     return { ...o, user, pass };
+  }
+
+  async close(): Promise<void> {
+    await this.tls?.settings?.close();
   }
 
   private async call(ctx: RoutingContext, method: 'GET' | 'POST' | 'DELETE', extra: Record<string, string> = {}) {
     const c = this.conn(ctx);
+    const tls = this.tls?.settings;
     const base = c.url.replace(/\/+$/, '');
     if (c.user !== undefined && c.pass !== undefined && !this.token) {
-      const res = await http(`${base}/nacos/v1/auth/login`, { method: 'POST', body: new URLSearchParams({ username: c.user, password: c.pass }), signal: ctx.signal, timeoutMs: c.timeout });
+      const res = await http(`${base}/nacos/v1/auth/login`, { method: 'POST', body: new URLSearchParams({ username: c.user, password: c.pass }), signal: ctx.signal, timeoutMs: c.timeout, tls });
       const token = res.status === 200 ? res.json<{ accessToken?: string }>().accessToken : undefined;
       if (!token) throw new ProviderError(`routing ${this.name}: Nacos login as ${c.user} failed (HTTP ${res.status})`, false);
       ctx.env.secrets.add(token);
@@ -113,7 +122,7 @@ export class NacosRule implements RoutingRule {
     if (this.token) params.accessToken = this.token;
     const q = new URLSearchParams(params);
     const url = `${base}/nacos/v1/cs/configs`;
-    return method === 'POST' ? http(url, { method, body: q, signal: ctx.signal, timeoutMs: c.timeout }) : http(`${url}?${q}`, { method, signal: ctx.signal, timeoutMs: c.timeout });
+    return method === 'POST' ? http(url, { method, body: q, signal: ctx.signal, timeoutMs: c.timeout, tls }) : http(`${url}?${q}`, { method, signal: ctx.signal, timeoutMs: c.timeout, tls });
   }
 
   private where(): string {

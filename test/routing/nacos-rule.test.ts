@@ -4,6 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nacosRuleOptions, ruleLine, withLine } from '../../src/routing/nacos-rule.js';
 import { RoutingRunner } from '../../src/routing/run.js';
 import { routingDeps } from './deps.js';
+import { hasOpenssl, makeTestPki, startHttps } from '../helpers/tls.js';
+import { writeFileSync } from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,8 +21,7 @@ let url = '';
 let server: http.Server;
 const dir = mkdtempSync(join(tmpdir(), 'gw-nacos-rule-'));
 
-beforeAll(async () => {
-  server = http.createServer((req, res) => {
+function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
     let body = '';
     req.on('data', (c) => (body += c));
     req.on('end', () => {
@@ -39,7 +40,10 @@ beforeAll(async () => {
       if (req.method === 'DELETE') configs.delete(key);
       res.end('true');
     });
-  });
+}
+
+beforeAll(async () => {
+  server = http.createServer(answer);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -97,6 +101,30 @@ describe('nacos-rule documents', () => {
       expect(await r2.undo()).toBe(true);
       expect(configs.has(tenantKey)).toBe(false);
       rmSync(d2.playbook.dir, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(!hasOpenssl())('talks HTTPS with the nacos provider\'s tls: settings (a private CA); without them the certificate is refused', async () => {
+    const pki = makeTestPki();
+    const https = await startHttps({ cert: pki.serverCert, key: pki.serverKey }, answer);
+    try {
+      writeFileSync(join(dir, 'nacos-ca.pem'), pki.serverCert);
+      const key = '|DEFAULT_GROUP|tls-rules';
+      configs.delete(key);
+      const params = nacosRuleOptions.parse({ provider: 'nacos', dataId: 'tls-rules', format: FORMAT, service: 'order', blueVersion: '1.0' });
+      const providers = (tls?: object) => ({ nacos: { type: 'nacos', options: { url: https.url, services: ['order'], username: 'nacos', password: { env: 'NACOS_PW' }, ...(tls ? { tls } : {}) } } });
+      const deps = (tls?: object) => routingDeps(mkdtempSync(join(dir, 'r-')), { routing: [{ name: 'v', type: 'nacos-rule', params, end: 'final' }], providers: providers(tls), waves: [['h1']], env: { NACOS_PW: 'pw' } });
+      const refused = new RoutingRunner(deps());
+      await expect(refused.at('publish', 0)).rejects.toThrow(/self-signed certificate[\s\S]*tls: \{ ca:/);
+      await refused.close();
+      expect(configs.has(key)).toBe(false);
+      const trusted = new RoutingRunner(deps({ ca: join(dir, 'nacos-ca.pem') }));
+      await trusted.at('publish', 0);
+      expect(configs.get(key)).toBe('order:1.0=100;1.1=0');
+      await trusted.close();
+    } finally {
+      await https.stop();
+      pki.cleanup();
     }
   });
 });
