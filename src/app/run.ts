@@ -196,7 +196,7 @@ async function open(req: ReleaseRequest, command: string, mode: 'run' | 'existin
     const providers = new ProviderSet(pb, { dir: pb.dir, secrets, transport });
     // Webhook notifications ride on the event sink: they never block or fail the release (src/notify).
     const notifier = pb.notify?.length
-      ? new Notifier({ specs: pb.notify, journal, secrets, logDir: join(dir, 'logs'), context: { version: pb.version, waves: plan.waves.length, waveHosts: (w) => plan.waves.find((x) => x.index === w)?.hosts ?? [] } })
+      ? new Notifier({ specs: pb.notify, journal, secrets, logDir: join(dir, 'logs'), dir: pb.dir, context: { version: pb.version, waves: plan.waves.length, waveHosts: (w) => plan.waves.find((x) => x.index === w)?.hosts ?? [] } })
       : undefined;
     const view = renderer(req.output ?? 'auto', plan, notifier ? (e) => (notifier.sink(e), req.onEvent?.(e)) : req.onEvent);
     const signal = req.signal ?? new AbortController().signal;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { tlsOptions, type TlsOptions } from '../transport/tls.js';
 import { duration } from '../util/duration.js';
 import { secretRef, type SecretRef } from '../util/secrets.js';
 
@@ -52,6 +53,8 @@ export const notifyEntrySchema = z
           url: urlOrSecret,
           /** Extra request headers (e.g. Authorization); a value may be a secret reference. */
           headers: z.record(z.union([z.string(), secretRef])).default({}),
+          /** An endpoint behind a private CA, or one that wants a client certificate (src/transport/tls.ts). */
+          tls: tlsOptions.optional(),
         })
         .strict(),
     ]),
@@ -67,6 +70,7 @@ export interface NotifySpec {
   name: string;
   url: string | SecretRef;
   headers: Record<string, string | SecretRef>;
+  tls?: TlsOptions;
   format: NotifyFormat;
   on: NotifyKind[];
   severity?: Severity;
@@ -81,6 +85,7 @@ export function toNotifySpec(entry: z.infer<typeof notifyEntrySchema>, index: nu
     name: entry.name ?? `notify-${index + 1}`,
     url: isObj ? hook.url : (hook as string | SecretRef),
     headers: isObj ? hook.headers : {},
+    tls: isObj ? hook.tls : undefined,
     format: entry.format,
     on: [...new Set(entry.on)],
     severity: entry.severity,

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { EngineEvent } from '../engine/events.js';
 import type { JournalRecord } from '../journal/records.js';
 import { http } from '../transport/http.js';
+import { resolveTls, type TlsSettings } from '../transport/tls.js';
 import type { Secrets } from '../util/secrets.js';
 import { wants, type NotifySpec } from './config.js';
 import { bodyFor, buildMessage, kindOf, type Message, type MessageContext } from './format.js';
@@ -20,6 +21,8 @@ export interface NotifierOptions {
   context: MessageContext;
   /** `<release>/logs`: failures are appended to `_notify.log` there. */
   logDir: string;
+  /** The playbook's directory: relative `tls:` files are found there. */
+  dir: string;
   /** A plain warning line (default: stderr). */
   warn?: (line: string) => void;
 }
@@ -71,7 +74,7 @@ export function transitionKey(e: EngineEvent, records: readonly JournalRecord[])
 
 interface Channel {
   spec: NotifySpec;
-  resolved?: { url: string; headers: Record<string, string> } | { error: string };
+  resolved?: { url: string; headers: Record<string, string>; tls?: TlsSettings } | { error: string };
   queue: Promise<void>;
 }
 
@@ -120,7 +123,7 @@ export class Notifier {
     }
   }
 
-  private resolve(ch: Channel): { url: string; headers: Record<string, string> } | { error: string } {
+  private resolve(ch: Channel): NonNullable<Channel['resolved']> {
     if (ch.resolved) return ch.resolved;
     const { secrets } = this.opts;
     try {
@@ -130,7 +133,7 @@ export class Notifier {
       secrets.add(url.split('?')[0]!);
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(ch.spec.headers)) headers[k] = typeof v === 'string' ? v : secrets.resolve(v);
-      ch.resolved = { url, headers };
+      ch.resolved = { url, headers, tls: resolveTls(ch.spec.tls, { dir: this.opts.dir, secrets }) };
     } catch (err) {
       ch.resolved = { error: (err as Error).message };
     }
@@ -143,7 +146,7 @@ export class Notifier {
     if ('error' in target) error = target.error;
     else {
       try {
-        const res = await http(target.url, { method: 'POST', body: bodyFor(ch.spec.format, m), headers: target.headers, timeoutMs: ch.spec.timeoutMs });
+        const res = await http(target.url, { method: 'POST', body: bodyFor(ch.spec.format, m), headers: target.headers, timeoutMs: ch.spec.timeoutMs, tls: target.tls });
         if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}${res.text ? `: ${res.text.slice(0, 200).replace(/\s+/g, ' ')}` : ''}`;
         else error = chatError(ch.spec.format, res.text);
       } catch (err) {
@@ -190,6 +193,7 @@ export class Notifier {
       clearTimeout(timer);
     }
     if (this.pending.size) this.fail('*', `${this.pending.size} notification(s) still in flight after ${limit}ms were given up`);
+    for (const c of this.channels) if (c.resolved && 'url' in c.resolved) await c.resolved.tls?.close();
   }
 }
 

@@ -10,6 +10,8 @@ import { notifyEntrySchema, toNotifySpec, wants, type NotifySpec } from '../../s
 import { bodyFor, buildMessage } from '../../src/notify/format.js';
 import { Notifier, transitionKey } from '../../src/notify/notifier.js';
 import { Secrets } from '../../src/util/secrets.js';
+import { hasOpenssl, makeTestPki, startHttps } from '../helpers/tls.js';
+import { writeFileSync } from 'node:fs';
 
 const ctx = { version: '1.2.3', waves: 3, waveHosts: (w: number) => (w === 2 ? ['b1', 'b2'] : ['a1']) };
 const halted: EngineEvent = { event: 'run.halted', release: 'shop', reason: 'wave 2: 1 host(s) failed (b2)', wave: 2, hint: 'graywave resume', stillDrained: ['b2'] };
@@ -85,11 +87,11 @@ describe('Notifier', () => {
     const logDir = mkdtempSync(join(tmpdir(), 'gw-notify-'));
     try {
       const j = journal(recs);
-      const n = new Notifier({ specs: [spec({ url: `${base}/once` })], journal: j, secrets: new Secrets(logDir), context: ctx, logDir, warn: () => undefined });
+      const n = new Notifier({ specs: [spec({ url: `${base}/once` })], journal: j, secrets: new Secrets(logDir), context: ctx, logDir, dir: logDir, warn: () => undefined });
       n.sink(halted);
       n.sink(halted);
       await n.flush();
-      const again = new Notifier({ specs: [spec({ url: `${base}/once` })], journal: j, secrets: new Secrets(logDir), context: ctx, logDir, warn: () => undefined });
+      const again = new Notifier({ specs: [spec({ url: `${base}/once` })], journal: j, secrets: new Secrets(logDir), context: ctx, logDir, dir: logDir, warn: () => undefined });
       again.sink(halted);
       await again.flush();
       expect(got.filter((g) => g.url === '/once')).toHaveLength(1);
@@ -115,6 +117,7 @@ describe('Notifier', () => {
         secrets: new Secrets(logDir, {}),
         context: ctx,
         logDir,
+        dir: logDir,
         warn: (l) => warnings.push(l),
       });
       const t0 = Date.now();
@@ -131,6 +134,33 @@ describe('Notifier', () => {
       expect(log + warnings.join('')).not.toContain('SECRET1');
       expect(recs.filter((r) => r.type === 'notify' && !r.ok)).toHaveLength(4);
     } finally {
+      rmSync(logDir, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(!hasOpenssl())('a webhook behind a private CA: refused (logged) without tls:, delivered with tls: { ca }', async () => {
+    const pki = makeTestPki();
+    const bodies: string[] = [];
+    const https = await startHttps({ cert: pki.serverCert, key: pki.serverKey }, (req, res) => {
+      let b = '';
+      req.on('data', (c) => (b += c));
+      req.on('end', () => (bodies.push(b), res.end('ok')));
+    });
+    const logDir = mkdtempSync(join(tmpdir(), 'gw-notify-'));
+    const warnings: string[] = [];
+    try {
+      writeFileSync(join(logDir, 'hook-ca.pem'), pki.serverCert);
+      const parsed = notifyEntrySchema.parse({ name: 'corp', webhook: { url: `${https.url}/hook`, tls: { ca: 'hook-ca.pem' } } });
+      const plain = notifyEntrySchema.parse({ name: 'plain', webhook: `${https.url}/hook` });
+      const n = new Notifier({ specs: [toNotifySpec(parsed, 0), toNotifySpec(plain, 1)], journal: journal([{ type: 'run', t: '2026-01-01T00:01:00.000Z', phase: 'halted', reason: 'x' }]), secrets: new Secrets(logDir, {}), context: ctx, logDir, dir: logDir, warn: (l) => warnings.push(l) });
+      n.sink(halted);
+      await n.flush();
+      expect(bodies).toHaveLength(1); // only the channel that trusts the CA got through
+      expect(JSON.parse(bodies[0]!)).toMatchObject({ kind: 'halted' });
+      expect(warnings.join('\n')).toMatch(/notify plain: halted not delivered: .*self-signed certificate/);
+    } finally {
+      await https.stop();
+      pki.cleanup();
       rmSync(logDir, { recursive: true, force: true });
     }
   });
