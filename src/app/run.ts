@@ -100,12 +100,12 @@ async function confirm(question: string): Promise<boolean> {
   }
 }
 
-function renderer(mode: OutputMode, plan: Plan, onEvent?: (e: EngineEvent) => void): { sink: EventSink; finish(): Promise<void> } {
+function renderer(mode: OutputMode, plan: Plan, onEvent?: (e: EngineEvent) => void, rolling = false): { sink: EventSink; finish(): Promise<void> } {
   let base: { sink: EventSink; finish(): Promise<void> };
   const useMode = mode === 'auto' ? (process.stdout.isTTY ? 'listr' : 'plain') : mode;
   if (useMode === 'json') base = { sink: jsonRenderer(), finish: async () => undefined };
   else if (useMode === 'plain') base = { sink: plainRenderer(), finish: async () => undefined };
-  else if (useMode === 'listr') base = listrRenderer(plan);
+  else if (useMode === 'listr') base = listrRenderer(plan, undefined, { rolling });
   else base = { sink: () => undefined, finish: async () => undefined };
   return {
     sink: (e) => {
@@ -198,7 +198,7 @@ async function open(req: ReleaseRequest, command: string, mode: 'run' | 'existin
     const notifier = pb.notify?.length
       ? new Notifier({ specs: pb.notify, journal, secrets, logDir: join(dir, 'logs'), dir: pb.dir, context: { version: pb.version, waves: plan.waves.length, waveHosts: (w) => plan.waves.find((x) => x.index === w)?.hosts ?? [] } })
       : undefined;
-    const view = renderer(req.output ?? 'auto', plan, notifier ? (e) => (notifier.sink(e), req.onEvent?.(e)) : req.onEvent);
+    const view = renderer(req.output ?? 'auto', plan, notifier ? (e) => (notifier.sink(e), req.onEvent?.(e)) : req.onEvent, pb.waves.mode === 'rolling');
     const signal = req.signal ?? new AbortController().signal;
     // Every in-flight step listens on it: with hundreds of hosts in flight that is not a leak.
     setMaxListeners(0, signal);

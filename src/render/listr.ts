@@ -1,4 +1,4 @@
-import { Listr, type ListrTaskWrapper } from 'listr2';
+import { Listr, type ListrBaseClassOptions, type ListrTaskWrapper, type TestRendererSerializerTaskKeys } from 'listr2';
 import type { EngineEvent } from '../engine/events.js';
 import type { Plan } from '../plan/build.js';
 import { formatMs } from '../util/duration.js';
@@ -23,12 +23,19 @@ type Task = ListrTaskWrapper<unknown, any, any>;
  * The live terminal view: waves → hosts, each host's title showing its current step and live value.
  * listr2 wants tasks up front, so each wave/host task waits on a promise that engine events settle.
  */
-export function listrRenderer(plan: Plan, write: (line: string) => void = (l) => process.stdout.write(l)) {
+export function listrRenderer(
+  plan: Plan,
+  write: (line: string) => void = (l) => process.stdout.write(l),
+  /** `renderer: 'test'`: listr2's JSON-lines renderer, for tests of what the view shows. */
+  opts: { rolling?: boolean; renderer?: 'test' } = {},
+) {
   const waves = new Map(plan.waves.map((w) => [w.index, deferred()]));
   const hosts = new Map(plan.waves.flatMap((w) => w.hosts.map((h) => [h, deferred()] as const)));
   const hostTasks = new Map<string, Task>();
   const waveTasks = new Map<number, Task>();
   const pendingTitles = new Map<string, string>();
+  /** Hosts this run has started a step on. */
+  const active = new Set<string>();
   let started = false;
   let finished: Promise<void> | undefined;
   const tail: string[] = [];
@@ -51,7 +58,15 @@ export function listrRenderer(plan: Plan, write: (line: string) => void = (l) =>
         );
       },
     })),
-    { concurrent: false, exitOnError: true, rendererOptions: { collapseSubtasks: false, collapseErrors: false } },
+    // Lock-step waves run one after another. In `mode: rolling` hosts of the next checkpoint start while the
+    // previous one still has hosts in flight, so every wave section is live at once.
+    {
+      concurrent: !!opts.rolling,
+      exitOnError: true,
+      ...(opts.renderer === 'test'
+        ? { renderer: 'test' as const, rendererOptions: { task: ['title', 'state'] as TestRendererSerializerTaskKeys[] } }
+        : { rendererOptions: { collapseSubtasks: false, collapseErrors: false } }),
+    } as ListrBaseClassOptions<unknown, any, any>,
   );
 
   const setTitle = (host: string, title: string) => {
@@ -71,14 +86,15 @@ export function listrRenderer(plan: Plan, write: (line: string) => void = (l) =>
     }
     switch (e.event) {
       case 'wave.start':
-        // Waves finished in an earlier run (resume) emit nothing: settle them so the view moves on.
+        // Hosts finished in an earlier run (resume) emit nothing: settle them so the view moves on. Only those: in
+        // `mode: rolling` hosts of earlier waves may still be in flight when this wave starts.
         for (const w of plan.waves) {
           if (w.index >= e.wave) break;
-          for (const h of w.hosts) hosts.get(h)?.resolve();
-          waves.get(w.index)?.resolve();
+          for (const h of w.hosts) if (!active.has(h)) hosts.get(h)?.resolve();
         }
         break;
       case 'step.start':
+        active.add(e.host);
         setTitle(e.host, `${e.host} › ${e.step}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}`);
         break;
       case 'step.progress':
