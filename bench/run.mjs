@@ -72,15 +72,24 @@ function machineCpuSeconds() {
 }
 
 /** Runs a command under /usr/bin/time: wall, user+sys of it and its reaped children, max RSS of the largest one. */
-function timed(cmd, argv, opts) {
+async function timed(cmd, argv, opts) {
   const tf = join(opts.dir, `time-${Date.now()}-${Math.random().toString(36).slice(2)}.txt`);
+  // Memory of everything the run starts, at both ends (bench/rss-sampler.mjs), sampled by a process of its own.
+  const rf = `${tf}.rss.json`;
+  const roots = [process.pid, ...(opts.fleetPids ?? [])].join(',');
+  const sampler = spawn(process.execPath, [join(BENCH, 'rss-sampler.mjs'), rf, roots, opts.dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((res) => sampler.stdout.once('data', res));
   const c0 = machineCpuSeconds();
   const t0 = performance.now();
   const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S %M', '-o', tf, cmd, ...argv], { cwd: opts.cwd, env: opts.env, encoding: 'utf8', maxBuffer: 512 * 2 ** 20 });
   const wall = (performance.now() - t0) / 1000;
   const machineCpu = machineCpuSeconds() - c0;
+  const stopped = new Promise((res) => sampler.once('exit', res));
+  sampler.kill('SIGTERM');
+  await stopped;
+  const rss = JSON.parse(readFileSync(rf, 'utf8'));
   const [e, u, s, m] = readFileSync(tf, 'utf8').trim().split('\n').pop().split(' ').map(Number);
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, wall, timeWall: e, cpu: u + s, user: u, sys: s, maxRssMb: m / 1024, machineCpu };
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, wall, timeWall: e, cpu: u + s, user: u, sys: s, maxRssMb: m / 1024, machineCpu, runRssMb: rss.peakMb, runProcesses: rss.processes };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -164,6 +173,7 @@ async function startFleet(D) {
   }
   return {
     port,
+    pids: servers.map((s) => s.child.pid),
     key: join(S, 'client_key'),
     knownHosts: join(S, 'known_hosts'),
     async stop() {
@@ -374,15 +384,15 @@ async function benchSsh() {
         let r;
         if (tool === 'graywave') {
           const state = join(D, `gw-state-${rep}`);
-          r = timed(process.execPath, [...(process.env.BENCH_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), CLI, 'run', playbook, '--yes', '--json', '--state-dir', state], { dir: D, cwd: D, env: process.env });
+          r = await timed(process.execPath, [...(process.env.BENCH_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), CLI, 'run', playbook, '--yes', '--json', '--state-dir', state], { dir: D, cwd: D, env: process.env, fleetPids: fleet.pids });
           if (process.env.BENCH_EVENTS) writeFileSync(`${process.env.BENCH_EVENTS}.${rep}`, r.stdout ?? '');
         } else {
-          r = timed('/usr/bin/ansible-playbook', ['-i', join(A, 'inventory.ini'), join(A, 'play.yml')], { dir: D, cwd: A, env: { ...process.env, ANSIBLE_CONFIG: join(A, 'ansible.cfg'), ANSIBLE_NOCOLOR: '1' } });
+          r = await timed('/usr/bin/ansible-playbook', ['-i', join(A, 'inventory.ini'), join(A, 'play.yml')], { dir: D, cwd: A, env: { ...process.env, ANSIBLE_CONFIG: join(A, 'ansible.cfg'), ANSIBLE_NOCOLOR: '1' }, fleetPids: fleet.pids });
           sweepMasters(A); // every run starts cold, as graywave's does
         }
         const u = unavoidable(D, deployOwnS);
         const good = verifyFleet(D);
-        const row = { rep, code: r.code, wall: r2(r.wall), cpu: r2(r.cpu), user: r2(r.user), sys: r2(r.sys), machineCpu: r2(r.machineCpu), maxRssMb: r1(r.maxRssMb), unavoidable: r2(u.seconds), overhead: r2(r.wall - u.seconds), hostsOk: good, stepLines: u.lines };
+        const row = { rep, code: r.code, wall: r2(r.wall), cpu: r2(r.cpu), user: r2(r.user), sys: r2(r.sys), machineCpu: r2(r.machineCpu), maxRssMb: r1(r.maxRssMb), runRssMb: r1(r.runRssMb), runProcesses: r.runProcesses, unavoidable: r2(u.seconds), overhead: r2(r.wall - u.seconds), hostsOk: good, stepLines: u.lines };
         runs[tool].push(row);
         log(`${tool} rep ${rep}: ${JSON.stringify(row)}`);
         if (r.code !== 0 || good !== HOSTS) log(`${tool} rep ${rep} did not complete cleanly:\n${(r.stdout ?? '').slice(-2000)}\n${(r.stderr ?? '').slice(-2000)}`);
@@ -391,7 +401,7 @@ async function benchSsh() {
     }
     const med = (tool, k) => r2(median(runs[tool].map((x) => x[k])));
     const summary = {};
-    for (const tool of ['graywave', 'ansible']) summary[tool] = Object.fromEntries(['wall', 'cpu', 'machineCpu', 'maxRssMb', 'unavoidable', 'overhead'].map((k) => [k, med(tool, k)]));
+    for (const tool of ['graywave', 'ansible']) summary[tool] = Object.fromEntries(['wall', 'cpu', 'machineCpu', 'maxRssMb', 'runRssMb', 'runProcesses', 'unavoidable', 'overhead'].map((k) => [k, med(tool, k)]));
     const ratio = (k) => r2(summary.ansible[k] / summary.graywave[k]);
     return {
       hosts: HOSTS,
@@ -400,7 +410,7 @@ async function benchSsh() {
       reps: REPS,
       deployOwnS: r2(deployOwnS),
       medians: summary,
-      ansibleOverGraywave: { wall: ratio('wall'), cpu: ratio('cpu'), machineCpu: ratio('machineCpu'), maxRssMb: ratio('maxRssMb'), overhead: ratio('overhead') },
+      ansibleOverGraywave: { wall: ratio('wall'), cpu: ratio('cpu'), machineCpu: ratio('machineCpu'), maxRssMb: ratio('maxRssMb'), runRssMb: ratio('runRssMb'), overhead: ratio('overhead') },
       targets: {
         overheadAtMostTenth: summary.graywave.overhead <= summary.ansible.overhead / 10,
         wallAtMostThird: summary.graywave.wall <= summary.ansible.wall / 3,
@@ -520,6 +530,9 @@ function table(res) {
     L.push(`| CPU, user+sys of the process tree | ${g.cpu} s | ${a.cpu} s | ${s.ansibleOverGraywave.cpu}× |`);
     L.push(`| CPU, whole machine (incl. sshd and remote side) | ${g.machineCpu} s | ${a.machineCpu} s | ${s.ansibleOverGraywave.machineCpu}× |`);
     L.push(`| peak RSS (largest process) | ${g.maxRssMb} MB | ${a.maxRssMb} MB | ${s.ansibleOverGraywave.maxRssMb}× |`);
+    if (g.runRssMb !== undefined && a.runRssMb !== undefined) {
+      L.push(`| peak memory (PSS) of every process the run started, both ends (sampled every 50 ms) | ${g.runRssMb} MB (${g.runProcesses} processes) | ${a.runRssMb} MB (${a.runProcesses} processes) | ${s.ansibleOverGraywave.runRssMb}× |`);
+    }
     L.push(`| hosts' own step time (Σ waves, slowest host) | ${g.unavoidable} s | ${a.unavoidable} s | |`);
     L.push(`| orchestration overhead (wall − own time) | ${g.overhead} s | ${a.overhead} s | ${s.ansibleOverGraywave.overhead}× |`);
     L.push('');
