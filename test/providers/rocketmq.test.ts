@@ -150,7 +150,9 @@ describe('rocketmq provider', () => {
     expect(() => rocketmqOptions.parse({ suspend: call, resume: call, check: { mqadmin: '/m', namesrv: 'ns:9876', groups: ['g'] } })).not.toThrow();
     expect(() => rocketmqOptions.parse({ suspend: call, resume: call, check: { dashboard: 'http://d:8082', groups: ['g'], brokers: ['b:10911'] } })).not.toThrow();
     expect(() => rocketmqOptions.parse({ suspend: call, resume: call, check: { mqadmin: '/m', namesrv: 'ns', groups: [] } })).toThrow(/groups/);
-    expect(() => rocketmqOptions.parse({ suspend: call, resume: call, check: { dashboard: 'http://d:8082', groups: ['g'] } })).toThrow(/brokers/);
+    // The shape: a dashboard and groups, no brokers.
+    expect(() => rocketmqOptions.parse({ suspend: call, resume: call, check: { dashboard: 'http://d:8082', groups: ['g'] } })).not.toThrow();
+    expect(() => rocketmqOptions.parse({ suspend: call, resume: call, check: { dashboard: 'http://d:8082', groups: ['g'], brokers: [] } })).toThrow(/brokers/);
     expect(() => rocketmqOptions.parse({ suspend: call, resume: call, check: { groups: ['g'] } })).toThrow(/either mqadmin .* or dashboard/);
     expect(() => rocketmqOptions.parse({ suspend: call, check: { mqadmin: '/m', namesrv: 'ns', groups: ['g'] } })).toThrow(/resume/);
     expect(() => rocketmqOptions.parse({ suspend: call, resume: call, check: { mqadmin: '/m', namesrv: 'ns', groups: ['g'], nope: 1 } })).toThrow(/nope/);
@@ -257,6 +259,25 @@ describe('rocketmq provider', () => {
     expect(await p.isDrained(ctx)).toMatchObject({ done: false, observed: expect.stringMatching(/status -1: RemotingTimeoutException/) });
     dashboard['order_consumer@10.0.0.10:10911'] = { status: 502, json: {} };
     expect(await p.isDrained(ctx)).toMatchObject({ done: false, observed: expect.stringMatching(/HTTP 502/) });
+  });
+
+  it('dashboard without brokers: asks consumerConnection.query by group alone; an error answer hints at brokers', async () => {
+    const p = provider({ dashboard: base, groups: ['order_consumer', 'audit_consumer'] });
+    const ctx = makeContext({ host });
+    const conn = (id: string, addr: string) => ({ clientId: id, clientAddr: addr, language: 'JAVA', version: 453, versionDesc: 'V5_1_4' });
+    dashboard = {
+      'order_consumer@undefined': { json: { status: 0, data: { connectionSet: [conn('10.0.0.5@4242#9', '10.0.0.5:51234')] }, errMsg: null } },
+      'audit_consumer@undefined': { json: { status: 0, data: { connectionSet: [] }, errMsg: null } },
+    };
+    expect(await p.isDrained(ctx)).toEqual({ done: false, observed: '10.0.0.5 still connected to order_consumer (10.0.0.5@4242#9)' });
+    expect(requests.map((r) => ({ method: r.method, path: r.path, query: r.query }))).toEqual([
+      { method: 'GET', path: '/consumer/consumerConnection.query', query: { consumerGroup: 'order_consumer' } },
+      { method: 'GET', path: '/consumer/consumerConnection.query', query: { consumerGroup: 'audit_consumer' } },
+    ]);
+    dashboard['order_consumer@undefined'] = { json: { status: -1, errMsg: 'CODE: 206  DESC: the consumer group[order_consumer] not online' } };
+    expect(await p.isDrained(ctx)).toEqual({ done: true, observed: '10.0.0.5 not connected to order_consumer, audit_consumer' });
+    dashboard['order_consumer@undefined'] = { json: { status: -1, errMsg: 'java.lang.NullPointerException' } };
+    expect(await p.isDrained(ctx)).toMatchObject({ done: false, observed: expect.stringMatching(/NullPointerException.*set check\.brokers/) });
   });
 
   it('a failing suspend endpoint fails the drain with the URL, no query string, no token', async () => {

@@ -40,8 +40,12 @@ const dashboardCheck = z
     /** rocketmq-dashboard base URL (login must be off: rocketmq.config.loginRequired=false, its default). */
     dashboard: z.string().url(),
     groups,
-    /** Broker addresses (ip:port) asked in turn: the dashboard's consumerConnection needs one (`address`). */
-    brokers: z.array(z.string().min(1)).min(1),
+    /**
+     * Broker addresses (ip:port) asked in turn (`address` of consumerConnection.query). Without it the dashboard is
+     * asked by group alone, which most dashboard versions answer from any broker; a dashboard that needs the broker
+     * answers an error, shown with a hint to set brokers (unknown state: never drained).
+     */
+    brokers: z.array(z.string().min(1)).min(1).optional(),
     timeout: duration.default('10s'),
   })
   .strict();
@@ -55,7 +59,7 @@ const checkSchema = z
   .passthrough()
   .transform((value, ctx): MqadminCheck | DashboardCheck => {
     if (!('mqadmin' in value) && !('dashboard' in value)) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'check needs either mqadmin (with namesrv, groups) or dashboard (with groups, brokers)' });
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'check needs either mqadmin (with namesrv, groups) or dashboard (with groups)' });
       return z.NEVER;
     }
     const parsed = 'dashboard' in value ? dashboardCheck.safeParse(value) : mqadminCheck.safeParse(value);
@@ -153,10 +157,13 @@ export function createRocketmqProvider(options: RocketmqOptions, env: ProviderEn
   async function viaDashboard(ctx: ProviderContext, c: DashboardCheck, group: string): Promise<Listing> {
     const base = c.dashboard.replace(/\/+$/, '');
     const clients: RocketmqClient[] = [];
-    for (const broker of c.brokers) {
-      const q = new URLSearchParams({ consumerGroup: group, address: broker });
+    // No brokers given: one question per group, without `address`.
+    for (const broker of c.brokers ?? [undefined]) {
+      const q = new URLSearchParams({ consumerGroup: group, ...(broker !== undefined ? { address: broker } : {}) });
+      const at = broker !== undefined ? ` at ${broker}` : '';
+      const hint = broker === undefined ? ' (a dashboard that needs the broker address: set check.brokers)' : '';
       const res = await http(`${base}/consumer/consumerConnection.query?${q}`, { timeoutMs: c.timeout, signal: ctx.signal, tls, log: ctx.log });
-      if (res.status !== 200) return { unknown: `dashboard ${base}: consumerConnection of ${group} at ${broker} answered HTTP ${res.status}` };
+      if (res.status !== 200) return { unknown: `dashboard ${base}: consumerConnection of ${group}${at} answered HTTP ${res.status}${hint}` };
       let body: { status?: number; data?: { connectionSet?: RocketmqClient[] }; errMsg?: string | null };
       try {
         body = res.json();
@@ -165,10 +172,10 @@ export function createRocketmqProvider(options: RocketmqOptions, env: ProviderEn
       }
       if (body.status !== 0) {
         if (NOT_ONLINE.test(body.errMsg ?? '')) continue;
-        return { unknown: `dashboard ${base}: consumerConnection of ${group} at ${broker}: status ${body.status}: ${String(body.errMsg ?? '').slice(0, 200)}` };
+        return { unknown: `dashboard ${base}: consumerConnection of ${group}${at}: status ${body.status}: ${String(body.errMsg ?? '').slice(0, 200)}${hint}` };
       }
       const set = body.data?.connectionSet;
-      if (!Array.isArray(set)) return { unknown: `dashboard ${base}: consumerConnection of ${group} at ${broker}: no connectionSet in the answer` };
+      if (!Array.isArray(set)) return { unknown: `dashboard ${base}: consumerConnection of ${group}${at}: no connectionSet in the answer` };
       clients.push(...set.map((s) => ({ clientId: String(s.clientId ?? ''), clientAddr: String(s.clientAddr ?? '') })));
     }
     return { clients };
