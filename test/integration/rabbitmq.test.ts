@@ -104,7 +104,8 @@ describe.skipIf(!has)('rabbitmq provider against a real RabbitMQ with the manage
     const base = { url: 'http://127.0.0.1:15672', username: 'app', password: { env: 'P' } };
     expect(() => rabbitmqOptions.parse(base)).toThrow(/suspend .*or closeConnections/);
     expect(() => rabbitmqOptions.parse({ ...base, closeConnections: true, password: 'plain' })).toThrow();
-    expect(() => rabbitmqOptions.parse({ ...base, suspend: { http: 'http://x/s', method: 'POST' } })).toThrow(/resume/);
+    // The issue's shape: suspend alone (resume is optional).
+    expect(() => rabbitmqOptions.parse({ ...base, suspend: { http: 'http://x/s', method: 'POST' } })).not.toThrow();
     expect(() => rabbitmqOptions.parse({ ...base, closeConnections: true, extra: 1 })).toThrow(/extra/);
   });
 
@@ -140,6 +141,32 @@ describe.skipIf(!has)('rabbitmq provider against a real RabbitMQ with the manage
     expect(mine.requests).toEqual(['POST /admin/mq/suspend', 'POST /admin/mq/resume']);
     await waitFor(async () => (await peersOf('orders')).length === 2, 'consumer back');
     expect((await p.isDrained(ctx)).done).toBe(false);
+  });
+
+  it('suspend without resume: restore calls nothing, waits until the restarted app\'s consumer is listed again, and fails when none comes back', async () => {
+    const mine = await app('127.0.0.31', 'refunds');
+    const port = await mine.serveAdmin();
+    const p = provider({ suspend: { http: `http://{{host.address}}:${port}/admin/mq/suspend`, method: 'POST' }, restoreTimeout: '3s' });
+    const ctx = makeContext({ host: makeHost('app-31', '127.0.0.31') });
+    await waitFor(async () => (await peersOf('refunds')).length === 1, 'consumer listed');
+
+    const saved = (await p.drain(ctx)) as RabbitmqDrained;
+    expect(saved).toMatchObject({ suspended: true, consumers: 1 });
+    await waitFor(async () => (await p.isDrained(ctx)).done, 'drained', { timeoutMs: 10_000, everyMs: 100 });
+
+    // Nobody restarts the app: restore must not claim the host is back.
+    const t0 = Date.now();
+    await expect(p.restore(ctx, saved)).rejects.toThrow(/no consumer from 127\.0\.0\.31 came back within 3s.*no resume call is configured/);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(2900);
+
+    // The app restarts its consumer (as the deploy would): restore sees it and succeeds, having called nothing.
+    setTimeout(() => void mine.consume(), 500);
+    await p.restore(ctx, saved);
+    expect(mine.requests).toEqual(['POST /admin/mq/suspend']);
+    expect(ctx.lines.join('\n')).toMatch(/1 consumer\(s\) from 127\.0\.0\.31 listed again/);
+
+    // A host that had no consumer when drained is not waited for.
+    await p.restore(ctx, { ...saved, consumers: 0 });
   });
 
   it('an isDrained that did not see the drain (resumed run) waits one interval from the saved drain time or its first poll', async () => {

@@ -3,6 +3,7 @@ import { ProviderError } from '../../errors.js';
 import { http, type HttpResponse } from '../../transport/http.js';
 import { resolveTls, tlsOptions } from '../../transport/tls.js';
 import { duration } from '../../util/duration.js';
+import { pause } from '../../util/pause.js';
 import { secretRef } from '../../util/secrets.js';
 import { httpCallSchema, prepareHttpCall, sendHttpCall, type PreparedHttpCall } from '../http-call.js';
 import type { Check, Provider, ProviderContext, ProviderEnv, ProviderType } from '../types.js';
@@ -13,6 +14,11 @@ import type { Check, Provider, ProviderContext, ProviderEnv, ProviderType } from
  * forced, and most clients reconnect, so it is only a fallback). Drained = no consumer whose channel's peer host
  * is this host. Consumer lists come from management stats, refreshed every stats interval: an empty list is only
  * believed once one interval has passed since drain.
+ *
+ * `resume` is optional: without it the host's consumers come back only when its app restarts (typically the deploy
+ * step between drain and restore), so restore does not call anything; it waits (up to `restoreTimeout`) until the
+ * management API lists a consumer from the host again, and fails otherwise, so a host is never silently left
+ * without consumers (a host that had none when drained is not waited for).
  */
 
 export const rabbitmqOptions = z
@@ -23,8 +29,10 @@ export const rabbitmqOptions = z
     password: secretRef,
     vhost: z.string().min(1).default('/'),
     suspend: httpCallSchema.optional(),
-    /** Undoes `suspend` on restore. */
+    /** Undoes `suspend` on restore. Optional: without it restore waits for the restarted app's consumers (see above). */
     resume: httpCallSchema.optional(),
+    /** Without `resume`: how long restore waits for a consumer from the host to be listed again. */
+    restoreTimeout: duration.default('30s'),
     closeConnections: z.boolean().default(false),
     /** Sent as X-Reason, shown to the client as the close reason. */
     closeReason: z.string().min(1).default('graywave: host drained for a release'),
@@ -42,9 +50,6 @@ export const rabbitmqOptions = z
     if (!o.suspend && !o.closeConnections) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'nothing would drain the host: set suspend (the app\'s endpoint) or closeConnections: true', path: ['suspend'] });
     }
-    if (o.suspend && !o.resume) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'suspend needs resume (the call that starts the consumers again on restore)', path: ['resume'] });
-    }
   });
 export type RabbitmqOptions = z.infer<typeof rabbitmqOptions>;
 
@@ -56,6 +61,8 @@ export interface RabbitmqDrained {
   closed: string[];
   /** Epoch ms of the drain: the consumer list is trusted from drainedAt + statsInterval on. */
   drainedAt: number;
+  /** Suspended without a `resume` call: the host's consumers listed before the drain (restore waits for them to come back). */
+  consumers?: number;
 }
 
 interface Consumer {
@@ -102,6 +109,9 @@ export function createRabbitmqProvider(options: RabbitmqOptions, env: ProviderEn
     return items as T[];
   }
 
+  const consumersPath = `/api/consumers/${vhost}?columns=consumer_tag,queue.name,channel_details.peer_host,channel_details.connection_name`;
+  const consumersOf = async (ctx: ProviderContext, peer: string) => (await list<Consumer>(ctx, consumersPath)).filter((c) => c.channel_details?.peer_host === peer);
+
   async function closeHostConnections(ctx: ProviderContext, peer: string): Promise<string[]> {
     const conns = await list<Connection>(ctx, `/api/vhosts/${vhost}/connections?columns=name,peer_host`);
     const mine = conns.filter((c) => c.peer_host === peer);
@@ -116,9 +126,41 @@ export function createRabbitmqProvider(options: RabbitmqOptions, env: ProviderEn
     return mine.map((c) => c.name);
   }
 
+  /** Restore without a resume call: wait until the broker lists a consumer from the host again (the app restarted). */
+  async function waitForConsumers(ctx: ProviderContext, s: RabbitmqDrained): Promise<void> {
+    const peer = s.peerHost || ctx.render(options.peerHost);
+    if (s.consumers === 0) {
+      ctx.log(`rabbitmq: ${ctx.host.name} had no consumer when drained; no resume call configured: nothing to wait for`);
+      return;
+    }
+    const deadline = Date.now() + options.restoreTimeout;
+    let seen = 'none listed';
+    for (;;) {
+      try {
+        const mine = await consumersOf(ctx, peer);
+        if (mine.length > 0) {
+          ctx.log(`rabbitmq: ${mine.length} consumer(s) from ${peer} listed again (no resume call configured: the app started them)`);
+          return;
+        }
+        seen = 'none listed';
+      } catch (err) {
+        seen = (err as Error).message;
+      }
+      if (ctx.signal.aborted || Date.now() >= deadline) break;
+      await pause(Math.min(1000, options.statsInterval), ctx.signal);
+    }
+    throw new ProviderError(
+      `rabbitmq: no consumer from ${peer} came back within ${Math.round(options.restoreTimeout / 1000)}s (${seen}): ${ctx.host.name} was suspended and no resume call is configured, ` +
+        'so its consumers return only when its app restarts (e.g. the deploy step); start it, or set resume:',
+    );
+  }
+
   return {
     async drain(ctx) {
       const peer = ctx.render(options.peerHost);
+      const prev = ctx.previous as Partial<RabbitmqDrained> | undefined;
+      // Without a resume call, restore waits for the consumers the host has now; a repeated drain keeps the first count.
+      const consumers = suspend && !resume ? (typeof prev?.consumers === 'number' ? prev.consumers : (await consumersOf(ctx, peer)).length) : undefined;
       if (suspend) {
         await sendHttpCall(ctx, suspend, { what: `suspending the consumers of ${ctx.host.name}` });
         ctx.log(`rabbitmq: consumers of ${ctx.host.name} suspended through the app`);
@@ -126,7 +168,7 @@ export function createRabbitmqProvider(options: RabbitmqOptions, env: ProviderEn
       const closed = options.closeConnections ? await closeHostConnections(ctx, peer) : [];
       const drainedAt = Date.now();
       since.set(ctx.host.name, drainedAt);
-      return { peerHost: peer, suspended: !!suspend, closed, drainedAt } satisfies RabbitmqDrained;
+      return { peerHost: peer, suspended: !!suspend, closed, drainedAt, ...(consumers !== undefined ? { consumers } : {}) } satisfies RabbitmqDrained;
     },
 
     async isDrained(ctx): Promise<Check> {
@@ -140,7 +182,7 @@ export function createRabbitmqProvider(options: RabbitmqOptions, env: ProviderEn
       }
       let consumers: Consumer[];
       try {
-        consumers = await list<Consumer>(ctx, `/api/consumers/${vhost}?columns=consumer_tag,queue.name,channel_details.peer_host,channel_details.connection_name`);
+        consumers = await list<Consumer>(ctx, consumersPath);
       } catch (err) {
         return { done: false, observed: (err as Error).message };
       }
@@ -158,10 +200,11 @@ export function createRabbitmqProvider(options: RabbitmqOptions, env: ProviderEn
       const s = saved as RabbitmqDrained;
       if (!s || typeof s !== 'object' || !('suspended' in s)) throw new ProviderError('rabbitmq restore: saved drain data is missing or malformed', false);
       since.delete(ctx.host.name);
-      if (s.suspended) {
-        if (!resume) throw new ProviderError(`rabbitmq: ${ctx.host.name} was suspended but no resume call is configured`, false);
+      if (s.suspended && resume) {
         await sendHttpCall(ctx, resume, { what: `resuming the consumers of ${ctx.host.name}` });
         ctx.log(`rabbitmq: consumers of ${ctx.host.name} resumed through the app`);
+      } else if (s.suspended) {
+        await waitForConsumers(ctx, s);
       }
       if (s.closed.length > 0) ctx.log(`rabbitmq: ${s.closed.length} closed connection(s) are for the app to re-open; nothing to undo on the broker`);
     },
