@@ -166,6 +166,8 @@ describe('approval pause', () => {
     expect((await approveRelease({ file: t.req.file, yes: true })).wave).toBe(2);
     expect(await resumeRelease(t.req)).toBe(0);
     for (const h of hosts(3)) for (const s of ['s1', 's2', 's3']) expect(t.count(`${h} ${s}`)).toBe(1);
+    // Done: no wave waits (the last wave has none after it), so there is nothing to approve.
+    await expect(approveRelease({ file: t.req.file, yes: true })).rejects.toThrow(/no finished wave of eng waits for approval \(the release is done\)/);
   });
 });
 
