@@ -10,7 +10,7 @@
  *       group: DEFAULT_GROUP                     # config group (default)
  *       format: "{{service}}:{{blueVersion}}={{blueWeight}};{{greenVersion}}={{greenWeight}}"
  *       service: order-service                   # default: the release name
- *       blueVersion: "1.0"                       # the version being replaced (required)
+ *       blueVersion: "1.0"                       # the version being replaced (default: read from the document, below)
  *       greenVersion: "1.1"                      # default: the playbook version
  *       weights: [10, 50, 100]                   # GREEN % after wave 1, 2, 3 (default: GREEN's share of the hosts)
  *
@@ -18,6 +18,11 @@
  * version/weight value (`order-service:` above); other lines stay as they are. A format that starts with a value
  * owns the whole document. Publishing is last-writer-wins in Nacos, so each write is read, modify, publish, read
  * back. Undo puts back the exact previous document when nobody changed it since; otherwise just graywave's line.
+ *
+ * Without `blueVersion` the BLUE version comes from graywave's line already in the document, read through `format`:
+ * this release's own line (resume) keeps its BLUE version; a line of an earlier release gives the version that held
+ * the larger weight there (the one the fleet runs; a tie: its GREEN version). With neither `blueVersion` nor such a
+ * line, the rule fails before writing anything, asking for `blueVersion`.
  */
 import { z } from 'zod';
 import { ProviderError } from '../errors.js';
@@ -35,7 +40,7 @@ export const nacosRuleOptions = z
     group: z.string().regex(/^[A-Za-z0-9_.:-]+$/).default('DEFAULT_GROUP'),
     format: z.string().min(1).refine((f) => !f.includes('\n'), 'one line'),
     service: z.string().min(1).optional(),
-    blueVersion: z.union([z.string().min(1), z.number()]).transform(String),
+    blueVersion: z.union([z.string().min(1), z.number()]).transform(String).optional(),
     greenVersion: z.union([z.string().min(1), z.number()]).transform(String).optional(),
     weights: z.array(z.number().min(0).max(100)).min(1).optional(),
     /** Content type Nacos shows (text, properties, yaml, …). */
@@ -51,7 +56,7 @@ export function ruleLine(o: NacosRuleOptions, release: { name: string; version: 
   const w = Math.round(greenWeight * 100) / 100;
   const extra = {
     service: o.service ?? release.name,
-    blueVersion: o.blueVersion,
+    blueVersion: o.blueVersion ?? '',
     greenVersion: o.greenVersion ?? release.version,
     blueWeight: Math.round((100 - w) * 100) / 100,
     greenWeight: w,
@@ -60,6 +65,32 @@ export function ruleLine(o: NacosRuleOptions, release: { name: string; version: 
   const first = Math.min(...VALUE_NAMES.map((n) => o.format.search(new RegExp(`\\{\\{\\s*${n}\\s*\\}\\}`))).filter((i) => i >= 0));
   const prefix = Number.isFinite(first) ? render(o.format.slice(0, first), values) : render(o.format, values);
   return { line: render(o.format, values), prefix };
+}
+
+const escapeRe = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * Reads a line written with `format` back into its values (undefined when it does not match). Versions match any
+ * text, weights numbers; the other names ({{service}} …) must read as they render now.
+ */
+export function parseRuleLine(format: string, line: string, release: { name: string; version: string; group: string }, service: string): Partial<Record<'blueVersion' | 'greenVersion' | 'blueWeight' | 'greenWeight', string>> | undefined {
+  const values = { release: release.name, version: release.version, group: release.group, extra: { service } };
+  const token = /\{\{\s*(blueVersion|greenVersion|blueWeight|greenWeight)\s*\}\}/g;
+  const names: string[] = [];
+  let src = '';
+  let last = 0;
+  for (const m of format.matchAll(token)) {
+    src += escapeRe(render(format.slice(last, m.index), values));
+    last = m.index! + m[0].length;
+    names.push(m[1]!);
+    src += m[1]!.endsWith('Weight') ? '(-?\\d+(?:\\.\\d+)?)' : '(.+?)';
+  }
+  src += escapeRe(render(format.slice(last), values));
+  const m = new RegExp(`^${src}$`).exec(line);
+  if (!m) return undefined;
+  const out: Partial<Record<'blueVersion' | 'greenVersion' | 'blueWeight' | 'greenWeight', string>> = {};
+  names.forEach((n, i) => ((out as Record<string, string>)[n] ??= m[i + 1]!));
+  return out;
 }
 
 /** `content` with graywave's line set to `line` (null: taken out). */
@@ -85,6 +116,8 @@ interface Saved {
 
 export class NacosRule implements RoutingRule {
   private token?: string;
+  /** The BLUE version, once known (the option, or read from the document). */
+  private blue?: string;
   /** The nacos provider's `tls:` settings, resolved once (files read, agent made on first use). */
   private tls?: { settings: TlsSettings | undefined };
 
@@ -144,14 +177,36 @@ export class NacosRule implements RoutingRule {
     if (back !== content) throw new ProviderError(`${this.where()}: read back ${JSON.stringify(back)} after writing ${JSON.stringify(content)} (another writer?)`);
   }
 
-  private line(point: RoutingPoint, ctx: RoutingContext) {
+  /** The BLUE version: the option, or read from graywave's line in `doc` (see the top of this file). */
+  private blueVersion(ctx: RoutingContext, doc: string | null): string {
+    this.blue ??= this.o.blueVersion;
+    if (this.blue !== undefined) return this.blue;
+    if (!/\{\{\s*blueVersion\s*\}\}/.test(this.o.format)) return (this.blue = '');
     const pb = ctx.playbook;
-    return ruleLine(this.o, { name: pb.name, version: pb.version, group: pb.group }, weightAt(point, this.o.weights));
+    const release = { name: pb.name, version: pb.version, group: pb.group };
+    const { prefix } = ruleLine({ ...this.o, blueVersion: '' }, release, 0);
+    const green = this.o.greenVersion ?? pb.version;
+    const mine = doc === null ? undefined : prefix ? doc.split('\n').find((l) => l.startsWith(prefix)) : doc;
+    const v = mine === undefined ? undefined : parseRuleLine(this.o.format, mine, release, this.o.service ?? pb.name);
+    let blue: string | undefined;
+    if (v && v.greenVersion === green && v.blueVersion !== undefined) blue = v.blueVersion;
+    else if (v) blue = Number(v.blueWeight ?? 0) > Number(v.greenWeight ?? 0) ? v.blueVersion : (v.greenVersion ?? v.blueVersion);
+    if (blue === undefined || blue === '') {
+      const why = doc === null ? 'the document does not exist yet' : mine === undefined ? `the document has no line starting with ${JSON.stringify(prefix)}` : `its line ${JSON.stringify(mine)} does not read as ${JSON.stringify(this.o.format)}`;
+      throw new ProviderError(`${this.where()}: the BLUE version (being replaced) is unknown: ${why}; set blueVersion: in the rule`, false);
+    }
+    ctx.log(`${this.where()}: BLUE version ${blue}, read from ${JSON.stringify(mine)}`);
+    return (this.blue = blue);
+  }
+
+  private line(point: RoutingPoint, ctx: RoutingContext, doc: string | null) {
+    const pb = ctx.playbook;
+    return ruleLine({ ...this.o, blueVersion: this.blueVersion(ctx, doc) }, { name: pb.name, version: pb.version, group: pb.group }, weightAt(point, this.o.weights));
   }
 
   async apply(point: RoutingPoint, ctx: RoutingContext) {
-    const { line, prefix } = this.line(point, ctx);
     const before = await this.read(ctx);
+    const { line, prefix } = this.line(point, ctx, before);
     const after = withLine(before, prefix, line);
     if (after === before) return undefined;
     await this.write(ctx, after);
@@ -160,8 +215,8 @@ export class NacosRule implements RoutingRule {
   }
 
   async verify(point: RoutingPoint, ctx: RoutingContext): Promise<string> {
-    const { line, prefix } = this.line(point, ctx);
     const now = await this.read(ctx);
+    const { line, prefix } = this.line(point, ctx, now);
     const ok = prefix ? (now ?? '').split('\n').includes(line) : now === line;
     if (!ok) throw new ProviderError(`${this.where()}: expected ${JSON.stringify(line)}, read back ${JSON.stringify(now)}`);
     return line;

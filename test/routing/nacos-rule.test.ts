@@ -104,6 +104,34 @@ describe('nacos-rule documents', () => {
     }
   });
 
+  it('the issue\'s shape (no blueVersion): BLUE is read from graywave\'s line in the document; no line: fails before writing', async () => {
+    const key = '|DEFAULT_GROUP|gray-rules-pinned';
+    const providers = { nacos: { type: 'nacos', options: { url, services: ['order'], username: 'nacos', password: { env: 'NACOS_PW' } } } };
+    // Exactly the keys of the issue: provider, dataId, format.
+    const params = nacosRuleOptions.parse({ provider: 'nacos', dataId: 'gray-rules-pinned', format: FORMAT, weights: [10, 50] });
+    const deps = () => routingDeps(mkdtempSync(join(dir, 'p-')), { routing: [{ name: 'version-weights', type: 'nacos-rule', params, end: 'final' }], providers, waves: [['h1'], ['h2'], ['h3']], env: { NACOS_PW: 'pw' } });
+
+    configs.delete(key);
+    const none = new RoutingRunner(deps());
+    await expect(none.at('publish', 0)).rejects.toThrow(/BLUE version \(being replaced\) is unknown: the document does not exist yet; set blueVersion/);
+    expect(configs.has(key)).toBe(false);
+    configs.set(key, 'pay:2.0=100');
+    await expect(new RoutingRunner(deps()).at('publish', 0)).rejects.toThrow(/no line starting with "order:"/);
+    expect(configs.get(key)).toBe('pay:2.0=100');
+
+    // The previous release (1.0 replacing 0.9) left its final line: the fleet runs 1.0, so 1.0 is BLUE for 1.1.
+    configs.set(key, 'pay:2.0=100\norder:0.9=0;1.0=100');
+    await new RoutingRunner(deps()).at('publish', 0);
+    expect(configs.get(key)).toBe('pay:2.0=100\norder:1.0=100;1.1=0');
+    // Each later point in a fresh process (resume) reads this release's own line: BLUE stays 1.0, even at 50/50.
+    await new RoutingRunner(deps()).at('widen', 1);
+    expect(configs.get(key)).toBe('pay:2.0=100\norder:1.0=90;1.1=10');
+    await new RoutingRunner(deps()).at('widen', 2);
+    expect(configs.get(key)).toBe('pay:2.0=100\norder:1.0=50;1.1=50');
+    await new RoutingRunner(deps()).at('final', 3);
+    expect(configs.get(key)).toBe('pay:2.0=100\norder:1.0=50;1.1=50');
+  });
+
   it.skipIf(!hasOpenssl())('talks HTTPS with the nacos provider\'s tls: settings (a private CA); without them the certificate is refused', async () => {
     const pki = makeTestPki();
     const https = await startHttps({ cert: pki.serverCert, key: pki.serverKey }, answer);
