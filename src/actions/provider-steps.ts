@@ -43,7 +43,7 @@ export const relabelAction: Action<RelabelParams> = {
   params: z.object({ provider: z.string().min(1), group: z.string().min(1).optional() }).strict(),
   defaultName: (p) => `relabel:${p.provider}`,
   uses: (p) => [{ provider: p.provider, role: 'drain' }],
-  describe: (p) => `relabel the host into group ${p.group ?? '{{group}}'} in ${p.provider}`,
+  describe: (p, c) => `relabel the host into group ${c.render(p.group ?? '{{group}}')} in ${p.provider}`,
   async do(ctx, p) {
     const provider = ctx.provider(p.provider);
     if (!provider.relabel) throw new ProviderError(`provider ${p.provider} cannot relabel hosts`, false);

@@ -2,7 +2,7 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildPlan, waveSizes } from '../../../src/plan/build.js';
+import { buildPlan, describeStep, waveSizes } from '../../../src/plan/build.js';
 import { loadPlaybook } from '../../../src/playbook/load.js';
 
 const pct = (p: number) => ({ percent: p / 100 });
@@ -77,5 +77,16 @@ describe('buildPlan', () => {
     expect(buildPlan(loadPlaybook(file)).planHash).toBe(h1);
     writeFileSync(file, yaml('1.1'));
     expect(buildPlan(loadPlaybook(file)).planHash).not.toBe(h1);
+  });
+
+  it('describes a relabel without group: as the release group, rendered', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-plan-'));
+    const file = join(dir, 'pb.yaml');
+    writeFileSync(
+      file,
+      'name: shop\nversion: "1.0"\ngroup: CANARY\nhosts: [ { name: a, address: 10.0.0.1 } ]\nproviders: { z: { type: zookeeper, connect: "127.0.0.1:2181", path: "/x/{{host.name}}" } }\nsteps:\n  - relabel: { provider: z }\n  - { name: blue, relabel: { provider: z, group: BLUE } }\n',
+    );
+    const pb = loadPlaybook(file);
+    expect(pb.steps.map((s) => describeStep(pb, s, pb.hosts[0]!, 1))).toEqual(['relabel the host into group CANARY in z', 'relabel the host into group BLUE in z']);
   });
 });
