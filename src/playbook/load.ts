@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import type { z } from 'zod';
 import { findAction } from '../actions/index.js';
 import { ConfigError, type ConfigIssue } from '../errors.js';
@@ -245,9 +245,20 @@ const EXTRA_TEMPLATE_NAMES = ['service', 'blueVersion', 'greenVersion', 'blueWei
 
 /**
  * Reads and validates a playbook. Every problem is collected (not just the first) and thrown together as a
- * ConfigError whose lines read `FILE:LINE:COL: message`. Nothing is contacted and nothing is run.
+ * ConfigError whose lines read `FILE:LINE:COL: message`, FILE as the user wrote it (an inventory file beside it:
+ * relative to the working directory when the playbook's path was relative). Nothing is contacted and nothing is run.
  */
 export function loadPlaybook(path: string): Playbook {
+  try {
+    return loadResolved(path);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const shown = (f: string) => (f === resolve(path) ? path : isAbsolute(path) ? f : relative(process.cwd(), f) || f);
+    throw new ConfigError(err.issues.map((i) => ({ ...i, file: shown(i.file) })));
+  }
+}
+
+function loadResolved(path: string): Playbook {
   const file = resolve(path);
   const dir = dirname(file);
   const issues: ConfigIssue[] = [];

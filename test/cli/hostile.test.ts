@@ -187,4 +187,15 @@ describe(`${CASES.length} malformed or hostile playbooks`, () => {
     expect(r.stderr).toMatch(/:9:\d+: unknown template variable \{\{hostname\}\}/);
     expect((await cli(['validate', good.file])).code).toBe(0);
   });
+
+  it('FILE is the path as given: a relative playbook path (and its inventory beside it) stays relative', async () => {
+    const a = prepare(CASES.find((c) => c.name === 'duplicate host name')!);
+    const r = await cli(['validate', 'playbook.yaml'], { cwd: a.dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^playbook\.yaml:5:\d+: duplicate host name "app-01"/m);
+    const inv = prepare(CASES.find((c) => c.name === 'inventory with duplicate hosts')!);
+    const r2 = await cli(['validate', 'playbook.yaml'], { cwd: inv.dir });
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toMatch(/^inv\.yaml:2:\d+: duplicate host name "a"/m);
+  });
 });
