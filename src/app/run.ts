@@ -258,7 +258,9 @@ export async function runRelease(req: ReleaseRequest): Promise<number> {
   if (!(await confirmed(req, `Release ${pb.name} ${pb.version} to ${pb.hosts.length} hosts in ${plan.waves.length} waves?`))) return EXIT.halted;
   const o = await open(req, 'run', 'run');
   try {
-    await o.journal.append({ type: 'operator', t: new Date().toISOString(), action: 'run', by: currentActor(), reason: req.reason });
+    // Under the hotfix policy the action carries the hotfix reason (the playbook's `reason:` when run without --reason).
+    const hotfix = pb.hotfix ? { reason: req.reason ?? pb.hotfix.reason, detail: 'hotfix' } : { reason: req.reason };
+    await o.journal.append({ type: 'operator', t: new Date().toISOString(), action: 'run', by: currentActor(), ...hotfix });
     if (o.state.status === 'done') {
       o.deps.emit({ event: 'run.done', release: o.pb.name, version: o.pb.version, hosts: o.pb.hosts.length, waves: o.plan.waves.length, ms: 0, failed: [] });
       return EXIT.ok;

@@ -5,6 +5,7 @@ import { controlRelease, resumeRelease, rollbackRelease, runRelease, waitForRele
 import { releaseStatus } from '../../src/app/status.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import { readJournal } from '../../src/journal/journal.js';
+import { auditText, auditTrail } from '../../src/report/audit.js';
 import { hostsYaml, tempDirs } from '../helpers/cli.js';
 
 const temp = tempDirs('gw-operator-');
@@ -93,6 +94,16 @@ describe('promote', () => {
     await controlRelease({ file: t.req.file, action: 'promote', mode: 'full', reason: 'ship it' });
     expect(await resumeRelease(t.req)).toBe(0);
     expect(t.effects().filter((l) => l.endsWith(' s2'))).toHaveLength(4);
+  });
+});
+
+describe('hotfix policy in the audit trail', () => {
+  it('the run action carries the playbook\'s hotfix reason, marked hotfix', async () => {
+    const t = setup({ extra: 'policy: hotfix\nreason: "INC-42: checkout down"' });
+    expect(await runRelease(t.req)).toBe(0);
+    const run = auditTrail(t.records()).find((e) => e.action === 'run');
+    expect(run).toMatchObject({ operator: true, reason: 'INC-42: checkout down', detail: 'hotfix' });
+    expect(auditText([run!])).toMatch(/run .*hotfix {2}reason: INC-42: checkout down$/);
   });
 });
 
