@@ -14,26 +14,34 @@ import type { ExecResult } from './types.js';
  * - request (stdin): the bash script of one command, NUL-terminated (bash strings cannot hold NUL, so no escaping).
  * - the driver answers with marker lines `\x1e<nonce>:<kind>[:<value>]\n`: `s` (start) on stdout and stderr before
  *   the command runs, `p:<pid>` on stderr once it runs, `e:<status>` on both streams after it ends. The command's
- *   own output lies between a stream's `s` and `e`; both `e`s mean both streams are complete.
+ *   own output lies between a stream's `s` and `e`; both `e`s mean both streams are complete. Flags after the
+ *   status: `:exit` when bash's job notice says the command exited (so a status above 128 is an exit status, not a
+ *   signal: `$?` cannot tell `exit 143` from a SIGTERM death), `:left` (see below).
  * - each command is a job of its own (`set -m`), so its PID names its process group for a kill, as with a session.
- * - job notifications ("[1]+ Done") go to the driver's own stderr, which is /dev/null; commands get the real one.
+ * - job notifications ("[1]+ Done") go to the driver's own stderr, which is /dev/null, except the one `wait` prints
+ *   for the command ("[1]+  Exit 143" or "[1]+  Terminated", in the C locale): it goes into a pipe of the driver's
+ *   own (fd 6, both ends; /dev/null where no pipe can be made, then the status alone decides). Commands get the
+ *   real stderr and not fd 6.
  * - commands read /dev/null as stdin; a command that needs input goes through an exec channel instead.
  * The nonce makes the markers impossible to forge by accident; a marker may be cut anywhere between chunks.
  */
 export const DRIVER = [
   'exec 5>&2 2>/dev/null',
+  'exec 6<> <(:) || exec 6<>/dev/null',
   'set -m',
   'n=$1',
   "while IFS= read -r -d '' c; do",
   `  printf '\\036%s:s\\n' "$n"; printf '\\036%s:s\\n' "$n" >&5`,
-  '  /bin/bash -c "$c" </dev/null 2>&5 &',
+  '  /bin/bash -c "$c" </dev/null 2>&5 6<&- &',
   '  p=$!',
   `  printf '\\036%s:p:%s\\n' "$n" "$p" >&5`,
-  '  wait "$p"; r=$?',
+  '  LC_ALL=C wait "$p" 2>&6; r=$?',
+  // The notice, then an empty line of our own: the pipe is read up to that line, so it never fills and never blocks.
+  `  x=; echo >&6; while IFS= read -r -u 6 t && [ -n "$t" ]; do case $t in *" Exit $r "*) x=:exit;; esac; done`,
   // Something of the command still runs in its process group (`app &`): it may write to these streams later, so
   // this shell takes no more commands (the next one gets a new shell, as a new session would be).
   '  l=; kill -0 -- "-$p" && l=:left',
-  `  printf '\\036%s:e:%s%s\\n' "$n" "$r" "$l"; printf '\\036%s:e:%s%s\\n' "$n" "$r" "$l" >&5`,
+  `  printf '\\036%s:e:%s%s%s\\n' "$n" "$r" "$x" "$l"; printf '\\036%s:e:%s%s%s\\n' "$n" "$r" "$x" "$l" >&5`,
   '  [ -z "$l" ] || exit 0',
   'done',
 ].join('\n');
@@ -58,6 +66,8 @@ interface Pending {
   started: [boolean, boolean];
   ended: [boolean, boolean];
   status?: number;
+  /** bash's job notice said the command exited (rather than died by a signal). */
+  exited?: boolean;
   resolve(r: ExecResult): void;
   reject(err: Error): void;
 }
@@ -202,23 +212,26 @@ export class RemoteShell {
     } else if (kind === 'e') {
       p.ended[stream] = true;
       p.status = Number(value);
-      if (body.endsWith(':left')) this.retired = true;
+      const flags = body.split(':').slice(2);
+      p.exited = flags.includes('exit');
+      if (flags.includes('left')) this.retired = true;
       if (p.ended[0] && p.ended[1]) {
         this.pending = undefined;
         this.claimed = false;
         if (this.retired) this.log?.(`the command left processes running that share its output: its shell takes no more commands`);
-        p.resolve(toResult(p.status, p.stdout, p.stderr));
+        p.resolve(toResult(p.status, p.exited === true, p.stdout, p.stderr));
       }
     }
   }
 }
 
 /**
- * bash's `wait` gives 128+N for a job killed by signal N. The shell cannot tell that from a command that chose to
- * exit with 128+N, so a status above 128 that names a signal is reported as that signal — as `$?` means it.
+ * bash's `wait` gives 128+N both for a job killed by signal N and for one that chose to exit with 128+N. The job
+ * notice tells them apart (`exited`); without it (no notice read) a status above 128 that names a signal is
+ * reported as that signal — as `$?` means it.
  */
-function toResult(status: number, stdout: string, stderr: string): ExecResult {
-  const sig = status > 128 ? SIGNALS.get(status - 128) : undefined;
+function toResult(status: number, exited: boolean, stdout: string, stderr: string): ExecResult {
+  const sig = status > 128 && !exited ? SIGNALS.get(status - 128) : undefined;
   if (sig) return { code: null, signal: sig, timedOut: false, stdout, stderr };
   return { code: status, timedOut: false, stdout, stderr };
 }

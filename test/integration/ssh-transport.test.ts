@@ -94,6 +94,24 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
     expect(r).toMatchObject({ code: null, signal: 'SIGTERM', timedOut: false });
   });
 
+  test('an exit status above 128 stays an exit status; the remote shell and a session of its own agree', async () => {
+    const t = transport();
+    const h = host('127.0.0.3');
+    for (const [command, want] of [
+      ['exit 130', { code: 130, signal: undefined }],
+      ['exit 143', { code: 143, signal: undefined }],
+      ['sleep 0.2; exit 137', { code: 137, signal: undefined }],
+      ['kill -TERM $$', { code: null, signal: 'SIGTERM' }],
+      ['kill -KILL $$', { code: null, signal: 'SIGKILL' }],
+      ['exit 200', { code: 200, signal: undefined }],
+    ] as const) {
+      const inShell = await t.exec(h, command);
+      const inSession = await t.exec(h, command, { input: '' }); // stdin input: a session of its own
+      expect({ command, code: inShell.code, signal: inShell.signal }).toEqual({ command, ...want });
+      expect({ command, code: inSession.code, signal: inSession.signal }).toEqual({ command, ...want });
+    }
+  });
+
   test('timeout kills the whole remote process group and reports timedOut', async () => {
     const marker = `sleep 31.${process.pid}`;
     const start = Date.now();

@@ -87,6 +87,23 @@ describe('RemoteShell', () => {
     expect(await p).toMatchObject({ code: null, signal: 'SIGTERM' });
   });
 
+  test('a status above 128 flagged `exit` (the job notice said Exit) stays an exit status', async () => {
+    const { ch, shell, m } = setup();
+    shell.tryClaim();
+    const p = shell.run('exit 143', { onPid: () => {} });
+    ch.out(m('s') + m('e:143:exit'));
+    ch.err(m('s') + m('e:143:exit'));
+    expect(await p).toEqual({ code: 143, timedOut: false, stdout: '', stderr: '' });
+    expect(shell.closed).toBe(false);
+    // Both flags at once: an exit status, and processes left behind retire the shell.
+    shell.tryClaim();
+    const q = shell.run('app & exit 130', { onPid: () => {} });
+    ch.out(m('s') + m('e:130:exit:left'));
+    ch.err(m('s') + m('e:130:exit:left'));
+    expect(await q).toMatchObject({ code: 130 });
+    expect(shell.closed).toBe(true);
+  });
+
   test('output outside any command goes to the log, not to the next command', async () => {
     const { ch, shell, logs, m } = setup();
     ch.out('late from a background process\n');
