@@ -395,8 +395,9 @@ function loadResolved(path: string): Playbook {
       if (pct <= 0 || pct > 100) src.add(['waves', 'size'], 'waves.size must be between 0% (exclusive) and 100%');
       size = { percent: pct / 100 };
     }
-    if (w.canary !== undefined && hosts.length > 0 && w.canary >= hosts.length) {
-      src.add(['waves', 'canary'], `canary of ${w.canary} host(s) leaves nothing to widen to (${hosts.length} hosts): use fewer`);
+    // A canary of the whole fleet is one wave (a 1-host fleet with the usual canary: 1); more than the fleet cannot be "exactly N".
+    if (w.canary !== undefined && hosts.length > 0 && w.canary > hosts.length) {
+      src.add(['waves', 'canary'], `canary of ${w.canary} host(s) is more than the fleet (${hosts.length} hosts): use fewer`);
     }
     const pause: WaveSpec['pause'] = w.pause === 'none' ? { kind: 'none' } : w.pause === 'approve' ? { kind: 'approve' } : { kind: 'duration', ms: w.pause as number };
     waves = { canary: w.canary || undefined, size, concurrency: w.concurrency ?? 4, maxFailures: w.maxFailures, pause };

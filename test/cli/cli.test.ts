@@ -31,6 +31,17 @@ describe('plan', () => {
   });
 });
 
+describe('plan: small fleets with the usual canary', () => {
+  it('1, 2 and 3 hosts with canary 1, 25% plan 1 / 1,1 / 1,1,1 (a canary of the whole fleet is one wave)', async () => {
+    for (const [n, sizes] of [[1, [1]], [2, [1, 1]], [3, [1, 1, 1]]] as const) {
+      const dir = temp();
+      const r = await cli(['plan', writePlaybook(dir, pb(n)), '--json'], { cwd: dir });
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).waves.map((w: { hosts: string[] }) => w.hosts.length)).toEqual(sizes);
+    }
+  });
+});
+
 describe('run --json', () => {
   it('emits one JSON event per line with release/wave/host/step/ms; status --json agrees', async () => {
     const dir = temp();
