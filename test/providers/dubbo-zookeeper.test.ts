@@ -1,4 +1,5 @@
 import YAML from 'yaml';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   addConfigItem,
@@ -147,6 +148,18 @@ describe('options', () => {
     expect(ltsZookeeper.options.safeParse({ connect: 'zk', cluster: 'c', marker: 'relative' }).success).toBe(false);
     expect(elasticjobZookeeper.options.safeParse({ connect: 'zk', namespace: 'n', job: ['x'] }).success).toBe(false);
     expect(genericZookeeper.options.parse({ connect: 'zk', path: '/x/{{host.name}}' })).toMatchObject({ mode: 'create', value: '' });
+  });
+  it('the README documents the app-side LTS contract: the marker the TaskTracker must watch (the default the provider uses)', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const at = readme.indexOf('**LTS: what the TaskTracker must watch.**');
+    expect(at, 'README section on the LTS TaskTracker contract').toBeGreaterThan(0);
+    const section = readme.slice(at, readme.indexOf('\n**', at + 10));
+    // The same default as the provider's (test/integration/zookeeper-schedulers.test.ts: /LTS/order_cluster/OFFLINE/<ip>).
+    expect(section).toContain('`/LTS/<cluster>/OFFLINE/<address>`');
+    expect(section).toContain('marker: /LTS/order_cluster/OFFLINE/{{host.address}}');
+    expect(section).toMatch(/pulls no new jobs/);
+    expect(section).toMatch(/start-up/);
+    expect(section).toMatch(/deleted it pulls again/);
   });
   it('running-jobs parsing never turns garbage into 0', () => {
     expect(runningCount(' 0\n')).toBe(0);
