@@ -253,7 +253,7 @@ export function loadPlaybook(path: string): Playbook {
     return loadResolved(path);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    const shown = (f: string) => (f === resolve(path) ? path : isAbsolute(path) ? f : relative(process.cwd(), f) || f);
+    const shown = (f: string) => (f === resolve(path) ? path : isAbsolute(path) || !isAbsolute(f) ? f : relative(process.cwd(), f) || f);
     throw new ConfigError(err.issues.map((i) => ({ ...i, file: shown(i.file) })));
   }
 }
@@ -395,9 +395,12 @@ function loadResolved(path: string): Playbook {
       if (pct <= 0 || pct > 100) src.add(['waves', 'size'], 'waves.size must be between 0% (exclusive) and 100%');
       size = { percent: pct / 100 };
     }
-    // A canary of the whole fleet is one wave (a 1-host fleet with the usual canary: 1); more than the fleet cannot be "exactly N".
+    // A canary of the whole fleet is one wave only for a 1-host fleet (the usual canary: 1); on a larger fleet a 100%
+    // canary leaves nothing to widen to (issue #9 lists it as bad input); more than the fleet cannot be "exactly N".
     if (w.canary !== undefined && hosts.length > 0 && w.canary > hosts.length) {
       src.add(['waves', 'canary'], `canary of ${w.canary} host(s) is more than the fleet (${hosts.length} hosts): use fewer`);
+    } else if (w.canary !== undefined && hosts.length > 1 && w.canary === hosts.length) {
+      src.add(['waves', 'canary'], `canary of ${w.canary} host(s) is the whole fleet (100%): it leaves nothing to widen to; use fewer`);
     }
     const pause: WaveSpec['pause'] = w.pause === 'none' ? { kind: 'none' } : w.pause === 'approve' ? { kind: 'approve' } : { kind: 'duration', ms: w.pause as number };
     waves = { canary: w.canary || undefined, size, concurrency: w.concurrency ?? 4, maxFailures: w.maxFailures, pause };
