@@ -20,7 +20,8 @@ export const runAction: Action<RunParams> = {
   stepLevel: true,
   params: z.object({ run: z.string().min(1), undo: z.string().min(1).optional() }).strict(),
   defaultName: (p) => p.run.split(/\s+/)[0] ?? 'run',
-  describe: (p, ctx) => ctx.renderShell(p.run) + (p.undo ? `   (undo: ${ctx.renderShell(p.undo)})` : ''),
+  describe: (p, ctx) => ctx.renderShell(p.run),
+  describeUndo: (p, ctx) => (p.undo ? ctx.renderShell(p.undo) : undefined),
   async do(ctx, p) {
     await shell(ctx, p.run);
     return null;

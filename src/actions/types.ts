@@ -42,6 +42,8 @@ export interface Action<P = any> {
   uses?(p: P): { provider: string; role: 'drain' | 'monitor' }[];
   /** One line for the dry-run plan; may render templates for the host. */
   describe(p: P, ctx: { host: Host; renderShell(t: string): string; render(t: string): string }): string;
+  /** The dry run's undo command, where the step has one of its own (a `run` step's `undo:`). */
+  describeUndo?(p: P, ctx: { host: Host; renderShell(t: string): string; render(t: string): string }): string | undefined;
   /** Move towards the end state. Must be safe to repeat. Returns what undo needs (JSON, no secrets). */
   do(ctx: StepContext, p: P): Promise<unknown>;
   /** Optional read-only probe, polled after do until done (drain → isDrained, waitDrained → traffic 0). */

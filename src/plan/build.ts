@@ -105,10 +105,19 @@ export function templateValues(pb: Playbook, host?: Host, wave?: number): Templa
 
 /** One line per step for a host, as the dry run prints it (commands rendered, nothing contacted). */
 export function describeStep(pb: Playbook, step: StepSpec, host: Host, wave: number): string {
+  return describeWith(pb, step, host, wave, 'describe') ?? '';
+}
+
+/** The step's own undo command for this host (a `run` step's `undo:`), rendered; undefined when it has none. */
+export function describeUndo(pb: Playbook, step: StepSpec, host: Host, wave: number): string | undefined {
+  return describeWith(pb, step, host, wave, 'describeUndo');
+}
+
+function describeWith(pb: Playbook, step: StepSpec, host: Host, wave: number, which: 'describe' | 'describeUndo'): string | undefined {
   const values = templateValues(pb, host, wave);
   const action = findAction(step.action)!;
   try {
-    return action.describe(step.params, { host, render: (t) => render(t, values), renderShell: (t) => renderShell(t, values) });
+    return action[which]?.(step.params, { host, render: (t) => render(t, values), renderShell: (t) => renderShell(t, values) });
   } catch (err) {
     return `(cannot render: ${(err as Error).message})`;
   }

@@ -1,5 +1,5 @@
 import chalk from 'chalk';
-import { describeStep, type Plan } from '../plan/build.js';
+import { describeStep, describeUndo, type Plan } from '../plan/build.js';
 import type { Playbook } from '../playbook/types.js';
 import { findAction } from '../actions/index.js';
 import type { StatusReport } from '../app/status.js';
@@ -24,7 +24,13 @@ export function planJson(pb: Playbook, plan: Plan) {
     hosts: Object.fromEntries(
       pb.hosts.map((h) => {
         const wave = plan.waves.find((w) => w.hosts.includes(h.name))!.index;
-        return [h.name, pb.steps.map((s) => ({ step: s.name, action: s.action, command: describeStep(pb, s, h, wave), undo: hasUndo(s) }))];
+        return [
+          h.name,
+          pb.steps.map((s) => {
+            const undoCommand = describeUndo(pb, s, h, wave);
+            return { step: s.name, action: s.action, command: describeStep(pb, s, h, wave), undo: hasUndo(s), ...(undoCommand !== undefined ? { undoCommand } : {}) };
+          }),
+        ];
       }),
     ),
   };
@@ -37,6 +43,7 @@ function hasUndo(s: Playbook['steps'][number]): boolean {
 
 export function planText(pb: Playbook, plan: Plan): string {
   const out: string[] = [];
+  const byName = new Map(pb.hosts.map((h) => [h.name, h]));
   out.push(chalk.bold(`${plan.release} ${plan.version}`) + ` → group ${plan.group}: ${pb.hosts.length} hosts in ${plan.waves.length} waves (concurrency ${pb.waves.concurrency}, maxFailures ${pb.waves.maxFailures}, pause ${pb.waves.pause.kind === 'duration' ? `${pb.waves.pause.ms}ms` : pb.waves.pause.kind})`);
   out.push(`transport: ${pb.transport.type}`);
   out.push('');
@@ -45,9 +52,15 @@ export function planText(pb: Playbook, plan: Plan): string {
   out.push('');
   for (const w of plan.waves) {
     out.push(chalk.bold(`wave ${w.index}`) + ` (${w.hosts.length}): ${w.hosts.join(', ')}`);
-    const host = pb.hosts.find((h) => h.name === w.hosts[0])!;
-    out.push(`  e.g. ${host.name}:`);
-    for (const s of pb.steps) out.push(`    ${s.name}: ${describeStep(pb, s, host, w.index)}`);
+    // Every host's resolved commands: a dry run shows exactly what would run where.
+    for (const name of w.hosts) {
+      const host = byName.get(name)!;
+      out.push(`  ${host.name}:`);
+      for (const s of pb.steps) {
+        const undo = describeUndo(pb, s, host, w.index);
+        out.push(`    ${s.name}: ${describeStep(pb, s, host, w.index)}${undo !== undefined ? `   (undo: ${undo})` : ''}`);
+      }
+    }
     if (pb.verify.length) out.push(`  verify: ${pb.verify.map((g) => g.name).join(', ')}`);
     if (plan.switchoverAfterWave === w.index) out.push(chalk.cyan(`  switchover (GREEN ≥ ${Math.round(pb.switchover!.atPercent * 100)}%): ${pb.switchover!.steps.map((s) => s.name).join(', ')}`));
   }

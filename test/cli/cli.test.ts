@@ -24,10 +24,26 @@ describe('plan', () => {
     const text = await cli(['plan', file], { cwd: dir });
     expect(text.code).toBe(0);
     expect(text.stdout).toContain("touch ran-h-01");
+    // Every host's resolved commands, not only the first host of each wave.
+    for (let i = 1; i <= 12; i++) expect(text.stdout).toContain(`touch ran-h-${String(i).padStart(2, '0')}`);
     expect(text.stdout).toContain('nothing was contacted');
     // Nothing ran, nothing was written.
     expect(existsSync(join(dir, 'ran-h-01'))).toBe(false);
     expect(existsSync(join(dir, '.graywave'))).toBe(false);
+  });
+});
+
+describe('plan: resolved commands', () => {
+  it('--json gives each host\'s command as it would run and its undo command apart; the text shows both', async () => {
+    const dir = temp();
+    const file = writePlaybook(dir, `name: rel\nversion: "9.9"\nhosts:\n${hostsYaml(2)}\nsteps:\n  - name: stop\n    run: "echo stop {{host.name}}"\n    undo: "echo start {{host.name}}"\n  - name: mark\n    run: "echo {{version}}"\n`);
+    const plan = JSON.parse((await cli(['plan', file, '--json'], { cwd: dir })).stdout);
+    expect(plan.hosts['h-02']).toEqual([
+      { step: 'stop', action: 'run', command: 'echo stop h-02', undo: true, undoCommand: 'echo start h-02' },
+      { step: 'mark', action: 'run', command: 'echo 9.9', undo: false },
+    ]);
+    const text = (await cli(['plan', file], { cwd: dir })).stdout;
+    expect(text).toContain('stop: echo stop h-02   (undo: echo start h-02)');
   });
 });
 
