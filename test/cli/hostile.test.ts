@@ -54,6 +54,7 @@ const CASES: Case[] = [
   { name: 'zero hosts', yaml: ok('', 'hosts: []'), message: /host list is empty/, line: 3 },
   { name: 'no hosts at all', yaml: `name: shop\nversion: "1"\nsteps:\n${CANARY}\n`, message: /no hosts/ },
   { name: 'no steps', yaml: `name: shop\nversion: "1"\n${HOSTS}\nsteps: []\n`, message: /at least one step/ },
+  { name: '100% canary', yaml: ok('waves: { canary: 2 }'), message: /canary of 2 host\(s\) is the whole fleet \(100%\): it leaves nothing to widen to/, line: 9 },
   { name: 'canary larger than the fleet', yaml: ok('waves: { canary: 3 }'), message: /canary of 3 host\(s\) is more than the fleet \(2 hosts\)/, line: 9 },
   { name: 'negative canary', yaml: ok('waves: { canary: -1 }'), message: /canary/, line: 9 },
   { name: 'negative size', yaml: ok('waves: { size: -3 }'), message: /size/, line: 9 },
