@@ -668,6 +668,11 @@ export class Engine {
         if (this.promoteGate && result.observed.startsWith('skipped')) this.promoteGate = undefined;
         else if (this.promoteFull && !result.ok) result = { ok: true, observed: 'skipped: promoted (--full)' };
         else if (this.promoteGate && !result.ok) ((result = { ok: true, observed: `skipped: ${this.promoteGate}` }), (this.promoteGate = undefined));
+        // Ctrl-C while a check ran: the check was cut short, it did not fail. Halt as an interrupt (never onFailure).
+        if (!result.ok && this.deps.signal.aborted) {
+          const why = this.deps.signal.reason instanceof Error ? this.deps.signal.reason.message : 'interrupted';
+          return this.halt(why, wave, 'graywave resume continues where it stopped (the checks run again)');
+        }
         const ms = Date.now() - t0;
         await this.record({ type: 'gate', t: now(), wave, check: gate.name, host: host?.name, ok: result.ok, observed: result.observed, values: result.values });
         if (result.ok) {

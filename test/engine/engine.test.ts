@@ -171,6 +171,27 @@ describe('approval pause', () => {
   });
 });
 
+describe('Ctrl-C during a verify check', () => {
+  it('halts as an interrupt: the check is not a failed gate, so onFailure (rollback-wave) does not run; resume re-runs it', async () => {
+    const t = setup({ hosts: 2, waves: '{ size: 1 }', extra: 'onFailure: rollback-wave\nverify:\n  - name: slow\n    run: "if [ -e slow ]; then touch gate-started; sleep 20; fi"' });
+    writeFileSync(join(t.dir, 'slow'), '');
+    const ctl = new AbortController();
+    const outcome = runRelease({ ...t.req, signal: ctl.signal });
+    for (let i = 0; i < 500 && !existsSync(join(t.dir, 'gate-started')); i++) await new Promise((r) => setTimeout(r, 20));
+    ctl.abort(new Error('interrupted (Ctrl-C)'));
+    expect(await outcome).toBe(1);
+    const halted = t.events.find((e) => e.event === 'run.halted') as Extract<EngineEvent, { event: 'run.halted' }>;
+    expect(halted.reason).toBe('interrupted (Ctrl-C)');
+    expect(t.events.some((e) => e.event === 'verify.failed' || e.event.startsWith('undo.') || e.event.startsWith('rollback.'))).toBe(false);
+    expect(existsSync(join(t.dir, 'undo.log'))).toBe(false);
+    const st = await releaseStatus(t.req.file);
+    expect(st).toMatchObject({ status: 'halted', reason: 'interrupted (Ctrl-C)' });
+    rmSync(join(t.dir, 'slow'));
+    expect(await resumeRelease(t.req)).toBe(0);
+    for (const h of hosts(2)) for (const s of ['s1', 's2', 's3']) expect(t.count(`${h} ${s}`)).toBe(1);
+  });
+});
+
 describe('journal for a different playbook', () => {
   it('is refused with a clear message unless --force', async () => {
     const t = setup({ hosts: 2 });
