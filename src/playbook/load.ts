@@ -178,11 +178,18 @@ function parseGate(src: Source, path: Path, raw: unknown, watch = false): GateSp
   };
 }
 
-function loadHosts(src: Source, data: Record<string, unknown>, dir: string, issues: ConfigIssue[]): Host[] | undefined {
+/** `inventory: {command}` / `{provider, service}`: hosts that only running something can tell. */
+function isRunInventory(data: Record<string, unknown>): boolean {
+  return data.inventory !== undefined && data.inventory !== null && typeof data.inventory === 'object' && !Array.isArray(data.inventory);
+}
+
+function loadHosts(src: Source, data: Record<string, unknown>, dir: string, issues: ConfigIssue[], runInventory: boolean): Host[] | undefined {
   if (data.hosts !== undefined && data.inventory !== undefined) {
     src.add(['inventory'], 'give either hosts or inventory, not both', { key: true });
     return undefined;
   }
+  // First pass over a playbook whose hosts come from a command or a registry: check the rest without them.
+  if (!runInventory && isRunInventory(data)) return [];
   let hostsSrc = src;
   let raw: unknown = data.hosts;
   let base: Path = ['hosts'];
@@ -258,7 +265,7 @@ export function loadPlaybook(path: string): Playbook {
   }
 }
 
-function loadResolved(path: string): Playbook {
+function loadResolved(path: string, runInventory = true): Playbook {
   const file = resolve(path);
   const dir = dirname(file);
   const issues: ConfigIssue[] = [];
@@ -274,7 +281,10 @@ function loadResolved(path: string): Playbook {
   if (!top.success) addZodIssues(src, [], top.error);
   const d = data as Record<string, unknown>;
 
-  const hosts = loadHosts(src, d, dir, issues) ?? [];
+  // Hosts from a command or a registry: the rest of the playbook is checked first (without hosts), so that a broken
+  // or hostile playbook never runs its inventory command or contacts its registry (issue #9: no command run).
+  if (runInventory && isRunInventory(d)) loadResolved(path, false);
+  const hosts = loadHosts(src, d, dir, issues, runInventory) ?? [];
 
   // Transport
   let transport = { type: 'local' } as Playbook['transport'];
