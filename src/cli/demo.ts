@@ -101,8 +101,26 @@ export function demoCommand(): Command {
         say(`an earlier demo sandbox is still up in ${dir}: replacing it`);
         await down({ dir });
       }
+      // Ctrl-C (or SIGTERM) halts the release at the next safe point, as `graywave run` does, and then the demo brings
+      // its sandbox down: an interrupted demo leaves no process behind. A second one stops the sandbox at once.
+      const stop = new AbortController();
+      setMaxListeners(0, stop.signal);
+      let interrupts = 0;
+      const onSignal = (sig: NodeJS.Signals) => {
+        if (++interrupts === 1) {
+          process.stderr.write(`\ngraywave: stopping the demo at the next safe point, then the sandbox (${sig === 'SIGINT' ? 'Ctrl-C' : sig} again to force)\n`);
+          stop.abort(new Error(sig === 'SIGINT' ? 'interrupted (Ctrl-C)' : 'terminated (SIGTERM)'));
+        } else void down({ dir }).finally(() => process.exit(130));
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       say(`starting the sandbox: ${shape.hosts} hosts on ${shape.net}.1…${shape.net}.${shape.hosts}, registry and router on ${shape.net}.100`);
       const c = await up({ dir, hosts: shape.hosts, net: shape.net, hostPort: shape.hostPort, registryPort: shape.registryPort, routerPort: o.routerPort, rps: o.rps, log: say });
+      if (stop.signal.aborted) {
+        await down({ dir });
+        say('sandbox down');
+        throw new GraywaveError(`demo ${(stop.signal.reason as Error).message} before the release started`, EXIT.halted);
+      }
       for (const f of (o.fault ?? []) as { host: string; spec: string }[]) say(`fault: ${await fault({ dir, host: f.host, spec: f.spec })}`);
       await hubCall(c, 'loadgen/reset', 'POST');
 
@@ -118,7 +136,8 @@ export function demoCommand(): Command {
         renameSync(releaseDir, `${releaseDir}.previous`);
       }
       const started = Date.now();
-      const code = await runRelease({ file, stateDir: o.stateDir, yes: true, output: json ? 'json' : o.plain ? 'plain' : 'auto', onEvent, force: true });
+      const code = await runRelease({ file, stateDir: o.stateDir, yes: true, output: json ? 'json' : o.plain ? 'plain' : 'auto', onEvent, force: true, signal: stop.signal });
+      const interrupted = stop.signal.aborted;
 
       // Let requests already on their way finish, so the counts are final.
       const load = await hubCall<LoadStats>(loadConfig(dir), 'loadgen/settle', 'POST');
@@ -150,7 +169,7 @@ export function demoCommand(): Command {
         say(`requests served during the release: ${summary.requests}, failed: ${summary.failedRequests}`);
         for (const f of load.failures.slice(-5)) say(`  failed request at ${f.at}: ${f.status ? `HTTP ${f.status} ` : ''}${f.error}`);
       }
-      if (code === 0 && !o.keep) {
+      if ((code === 0 && !o.keep) || interrupted) {
         await down({ dir });
         say('sandbox down');
       } else {
@@ -162,7 +181,7 @@ export function demoCommand(): Command {
           say(`  graywave sandbox down --dir ${relative(process.cwd(), dir) || dir}`);
         }
       }
-      if (code !== 0) throw new GraywaveError(`demo ${code === 4 ? 'paused' : 'halted'} (exit ${code})`, code);
+      if (code !== 0) throw new GraywaveError(`demo ${interrupted ? `${(stop.signal.reason as Error).message}; the sandbox is down` : code === 4 ? 'paused' : 'halted'} (exit ${code})`, code);
     });
 }
 

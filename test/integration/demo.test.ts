@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { down } from '../../src/sandbox/supervisor.js';
+import { down, isOurs } from '../../src/sandbox/supervisor.js';
 import { removeDir, tempDir } from './helpers/process.js';
 import { ensureBuilt } from '../helpers/cli.js';
 
@@ -19,6 +19,7 @@ beforeAll(() => {
 }, 60_000);
 afterAll(async () => {
   await down({ dir: join(dir, 'sandbox') });
+  await down({ dir: join(dir, 'sandbox-int') });
   removeDir(dir);
 }, 30_000);
 
@@ -43,5 +44,45 @@ describe('graywave demo', () => {
     expect(summary).toMatchObject({ event: 'demo.summary', hosts: 8, waves: 5, failedRequests: 0, green: 8, version: '2.0.0' });
     expect(summary.requests as number).toBeGreaterThan(100);
     expect(existsSync(join(dir, 'sandbox', 'sandbox.json'))).toBe(false);
+  }, 120_000);
+
+  it('Ctrl-C halts the release cleanly (exit 1, journal halted, no lock) and brings the sandbox down: no process is left', async () => {
+    const sb = join(dir, 'sandbox-int');
+    const state = join(dir, 'state-int');
+    const pids = new Set<number>();
+    const collect = () => {
+      try {
+        const hub = JSON.parse(readFileSync(join(sb, 'sandbox.json'), 'utf8')) as { hubPid?: number };
+        if (hub.hubPid) pids.add(hub.hubPid);
+        for (const f of readdirSync(join(sb, 'hosts'))) {
+          const h = JSON.parse(readFileSync(join(sb, 'hosts', f), 'utf8')) as { pid?: number };
+          if (h.pid) pids.add(h.pid);
+        }
+      } catch {
+        /* not up yet, or a file being replaced */
+      }
+    };
+    const { code, lines, stderr } = await new Promise<{ code: number; lines: string[]; stderr: string }>((done) => {
+      const child = spawn(process.execPath, [cli, 'demo', '--json', '--state-dir', state], { cwd: dir, env: { ...process.env, GRAYWAVE_SANDBOX_DIR: sb, FORCE_COLOR: '0' } });
+      let out = '';
+      let err = '';
+      let sent = false;
+      const poll = setInterval(collect, 50);
+      child.stdout.setEncoding('utf8').on('data', (c: string) => {
+        out += c;
+        if (!sent && /"event":"wave\.start","release":"demo","wave":2/.test(out)) ((sent = true), collect(), child.kill('SIGINT'));
+      });
+      child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+      child.on('close', (c) => (clearInterval(poll), done({ code: c ?? -1, lines: out.trim().split('\n'), stderr: err })));
+    });
+    expect(code, stderr).toBe(1);
+    expect(stderr).toMatch(/demo interrupted \(Ctrl-C\); the sandbox is down/);
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ event: 'demo.summary', hosts: 8, failedRequests: 0, exitCode: 1 });
+    expect(existsSync(join(sb, 'sandbox.json'))).toBe(false);
+    expect(pids.size).toBeGreaterThanOrEqual(9); // the hub and 8 hosts
+    for (const pid of pids) expect(isOurs(pid, 'host-main') || isOurs(pid, 'hub-main'), `pid ${pid} still running`).toBe(false);
+    const records = readFileSync(join(state, 'demo', 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; phase?: string; reason?: string });
+    expect(records.filter((r) => r.type === 'run').at(-1)).toMatchObject({ phase: 'halted', reason: 'interrupted (Ctrl-C)' });
+    expect(existsSync(join(state, 'demo', 'lock'))).toBe(false);
   }, 120_000);
 });
