@@ -490,6 +490,7 @@ export class SshTransport implements Transport {
     const timer = opts.timeoutMs && opts.timeoutMs < 2 ** 31 ? setTimeout(() => stop('timeout'), opts.timeoutMs) : undefined;
     const onAbort = () => stop('abort');
     opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (opts.signal?.aborted) stop('abort'); // aborted while the connection or the shell was starting
     try {
       const r = await Promise.race([
         shell.run(script, {

@@ -132,6 +132,18 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
     await expect.poll(() => pidsWith(marker), { timeout: 2000 }).toEqual([]);
   });
 
+  test('an abort that comes while the host connection and its shell are still starting kills the command too', async () => {
+    const marker = `sleep 34.${process.pid}`;
+    const ac = new AbortController();
+    const start = Date.now();
+    const running = transport().exec(host('127.0.0.4'), marker, { signal: ac.signal }); // a new transport: connects first
+    ac.abort();
+    const r = await running;
+    expect(r).toMatchObject({ code: null, signal: 'SIGKILL', timedOut: false });
+    expect(Date.now() - start).toBeLessThan(10_000);
+    await expect.poll(() => pidsWith(marker), { timeout: 2000 }).toEqual([]);
+  });
+
   test.skipIf(!hasSudo)('sudo: true runs through sudo -n, and a timeout still kills it', async () => {
     const t = transport({ sudo: true });
     const r = await t.exec(host('127.0.0.5'), 'echo "sudo_user=$SUDO_USER uid=$(id -u) v=$V"', { env: { V: 'x y' } });
