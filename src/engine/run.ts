@@ -499,7 +499,8 @@ export class Engine {
       tail.clear();
       const ctx = this.stepContext(wave, host, step, ctl.signal, t0 + step.timeoutMs, log, tail, previous);
       try {
-        const data = await abortable(action.do(ctx, step.params), ctl.signal);
+        // Interrupted before this step began (Ctrl-C while the previous one finished): it fails without starting.
+        const data = await abortable(ctl.signal.aborted ? Promise.reject(ctl.signal.reason) : action.do(ctx, step.params), ctl.signal);
         const saved = data === undefined ? null : data;
         if (action.check) {
           await this.stepRecord(wave, host.name, step.name, 'did', { attempt, data: saved });
@@ -803,7 +804,11 @@ export class Engine {
 
 /** Rejects as soon as the signal aborts, even if the work itself ignores the signal. */
 export function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
+  if (signal.aborted) {
+    // The work is abandoned: its own later failure must not surface as an unhandled rejection (that ends the process).
+    work.catch(() => undefined);
+    return Promise.reject(signal.reason);
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
