@@ -23,14 +23,28 @@ import type { ExecResult } from './types.js';
  *   own (fd 6, both ends; /dev/null where no pipe can be made, then the status alone decides). Commands get the
  *   real stderr and not fd 6.
  * - commands read /dev/null as stdin; a command that needs input goes through an exec channel instead.
+ * - the driver keeps the number of the last command it started in a file of its own on the host (startedQuery):
+ *   when the connection drops before the client saw a command's start marker, that file tells whether the command
+ *   had started (then the step fails: it may still run there) or not (then it may run on a new connection). An empty
+ *   request is a quit: the driver removes the file and ends; a plain EOF (a dropped connection) keeps it. The
+ *   file's name carries its creation time: a driver starting removes its user's records older than a day (those of
+ *   connections that dropped with nobody asking), so they cannot pile up.
  * The nonce makes the markers impossible to forge by accident; a marker may be cut anywhere between chunks.
  */
 export const DRIVER = [
   'exec 5>&2 2>/dev/null',
   'exec 6<> <(:) || exec 6<>/dev/null',
+  "printf -v now '%(%s)T' -1; o=()",
+  `for g in /tmp/.graywave-shell-*-*; do e=\${g#/tmp/.graywave-shell-}; e=\${e%%-*}; case $e in ''|*[!0-9]*) ;; *) [ $((now - e)) -lt 86400 ] || { [ -O "$g" ] && o+=("$g"); };; esac; done`,
+  '[ "${#o[@]}" -eq 0 ] || rm -f -- "${o[@]}"',
+  // Made new and ours (noclobber opens with O_EXCL: no file or link someone put there first); none if that fails.
+  'f=/tmp/.graywave-shell-$now-$1; set -C; { : >"$f"; } || f=; set +C',
   'set -m',
-  'n=$1',
+  'n=$1; i=0; q=',
   "while IFS= read -r -d '' c; do",
+  '  [ -n "$c" ] || { q=1; break; }',
+  // A record that cannot be written must not tell an older number: it goes (a missing record means "may have started").
+  '  i=$((i+1)); [ -z "$f" ] || echo "$i" >"$f" || { rm -f -- "$f"; f=; }',
   `  printf '\\036%s:s\\n' "$n"; printf '\\036%s:s\\n' "$n" >&5`,
   '  /bin/bash -c "$c" </dev/null 2>&5 6<&- &',
   '  p=$!',
@@ -42,8 +56,9 @@ export const DRIVER = [
   // this shell takes no more commands (the next one gets a new shell, as a new session would be).
   '  l=; kill -0 -- "-$p" && l=:left',
   `  printf '\\036%s:e:%s%s%s\\n' "$n" "$r" "$x" "$l"; printf '\\036%s:e:%s%s%s\\n' "$n" "$r" "$x" "$l" >&5`,
-  '  [ -z "$l" ] || exit 0',
+  '  [ -z "$l" ] || { q=1; break; }',
   'done',
+  '[ -z "$q" ] || [ -z "$f" ] || rm -f -- "$f"',
 ].join('\n');
 
 const KEEP = 64 * 1024; // bytes of output kept per command, as in the other transports; the full output streams to onOutput
@@ -60,6 +75,8 @@ export interface ShellRun {
 
 interface Pending {
   run: ShellRun;
+  /** The command's number on this shell. */
+  seq: number;
   stdout: string;
   stderr: string;
   /** Per stream: has its start marker been seen, and its end marker. */
@@ -116,9 +133,28 @@ export function newNonce(): string {
   return randomBytes(9).toString('hex');
 }
 
-/** Why a command did not get a status: `started` false means it never ran, so running it another way is safe. */
+/**
+ * A command that prints `n=<number of the last command the shell with this nonce started>` and removes the
+ * driver's record; `n=none` when there is no record (run it with the driver's own sudo mode).
+ */
+export function startedQuery(nonce: string): string {
+  if (!/^[0-9a-f]+$/.test(nonce)) throw new Error(`not a shell nonce: ${nonce}`);
+  return (
+    `i=; for f in /tmp/.graywave-shell-*-${nonce}; do if [ -f "$f" ] && [ ! -L "$f" ] && [ -O "$f" ]; then ` +
+    `IFS= read -r i <"$f"; rm -f -- "$f"; fi; done; echo "n=\${i:-none}"`
+  );
+}
+
+/**
+ * Why a command did not get a status. `started`: its start marker was seen (it ran, or runs). `sent`: it went out at
+ * all (false: the shell had ended before, so it never ran). `seq`: its number on this shell (see startedQuery).
+ */
 export class ShellEnded extends Error {
-  constructor(readonly started: boolean) {
+  constructor(
+    readonly started: boolean,
+    readonly sent = true,
+    readonly seq = 0,
+  ) {
     super('the remote shell ended');
   }
 }
@@ -129,6 +165,8 @@ export class RemoteShell {
   private closedFlag = false;
   /** Takes no more commands: the driver exits, or a command left processes behind. */
   private retired = false;
+  /** Commands written to the driver so far (the driver counts them the same way). */
+  private sent = 0;
 
   /** `log` gets output that arrives outside any command (a background process left by an earlier one). */
   constructor(
@@ -150,7 +188,7 @@ export class RemoteShell {
       const p = this.pending;
       this.pending = undefined;
       this.claimed = false;
-      p?.reject(new ShellEnded(p.started[0] || p.started[1]));
+      p?.reject(new ShellEnded(p.started[0] || p.started[1], true, p.seq));
     });
   }
 
@@ -168,21 +206,32 @@ export class RemoteShell {
 
   /** Runs one bash script after tryClaim(); resolves with its status and output, rejects when the shell ends first. */
   run(script: string, run: ShellRun): Promise<ExecResult> {
-    if (this.closedFlag) return Promise.reject(new ShellEnded(false));
+    if (this.closedFlag) return Promise.reject(new ShellEnded(false, false));
     if (!this.claimed || this.pending) return Promise.reject(new Error('the remote shell is not reserved for this command'));
     if (script.includes('\0')) {
       this.claimed = false;
       return Promise.reject(new Error('a command cannot contain a NUL byte'));
     }
     return new Promise<ExecResult>((resolve, reject) => {
-      this.pending = { run, stdout: '', stderr: '', started: [false, false], ended: [false, false], resolve, reject };
-      this.ch.write(script + '\0');
+      const seq = ++this.sent;
+      this.pending = { run, seq, stdout: '', stderr: '', started: [false, false], ended: [false, false], resolve, reject };
+      this.ch.write((script === '' ? ':' : script) + '\0'); // an empty request means quit
     });
   }
 
-  /** Ends the shell: EOF on its stdin ends the driver's loop. */
-  end(): void {
-    if (!this.closedFlag) this.ch.end();
+  /**
+   * Ends the shell: a quit request (the driver removes its record and exits), then EOF. Resolves when the driver is
+   * gone, or after `waitMs` (0: at once), so that the connection is not closed under the quit.
+   */
+  end(waitMs = 0): Promise<void> {
+    if (this.closedFlag) return Promise.resolve();
+    this.ch.write('\0');
+    this.ch.end();
+    if (waitMs <= 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, waitMs);
+      this.ch.once('close', () => (clearTimeout(t), resolve()));
+    });
   }
 
   /** Closes the channel at once (a command that would not die). */

@@ -10,7 +10,7 @@ import type { Host } from '../playbook/types.js';
 import { duration } from '../util/duration.js';
 import { secretRef, type Secrets } from '../util/secrets.js';
 import { LocalTransport } from './local.js';
-import { driverCommand, newNonce, RemoteShell, ShellEnded } from './remote-shell.js';
+import { driverCommand, newNonce, RemoteShell, ShellEnded, startedQuery } from './remote-shell.js';
 import { expandPath, fingerprint, keyBlobType, KnownHosts, knownHostsName, SshClientConfig } from './ssh-config.js';
 import type { ExecOptions, ExecResult, Transport } from './types.js';
 
@@ -61,6 +61,8 @@ const PID_MARK = '\x1egraywave-pid=';
 const KILL_GRACE_MS = 5_000;
 // bash reads a command from a pipe a byte at a time: a script longer than this goes through a session of its own.
 const SHELL_MAX_COMMAND = 64 * 1024;
+// How long closing a connection waits for its remote shell to end (it removes its record of started commands).
+const SHELL_QUIT_WAIT_MS = 2_000;
 // Host key types ssh2 can negotiate, for asking the server for the type known_hosts has (as OpenSSH does).
 const HOSTKEY_ALGOS: Record<string, string[]> = {
   'ssh-ed25519': ['ssh-ed25519'],
@@ -106,6 +108,8 @@ function errMessage(err: unknown): string {
 export class SshTransport implements Transport {
   private readonly conns = new Map<string, Promise<Conn>>();
   private readonly jumps = new Map<string, Promise<Conn>>();
+  /** Connections of released hosts still ending (their remote shell quitting). */
+  private readonly ending = new Set<Promise<void>>();
   private readonly config: SshClientConfig;
   private readonly knownHosts: KnownHosts;
   private readonly knownHostsFiles: string[];
@@ -510,8 +514,14 @@ export class SshTransport implements Transport {
       await new Promise((res) => setImmediate(res)); // let a connection drop that ended the shell be noticed first
       // The shell failed on a live connection before the command started (sudo refused, no bash): a session of its
       // own runs the command and reports the real error. After a connection loss the command may have started
-      // (its start marker lost on the way): running it again could do it twice, so the step fails instead.
-      if (!err.started && !conn.dead) return undefined;
+      // (its start marker lost on the way): the host's record says whether it did. Only when it did not (the
+      // connection was gone before the step began) does the command run once more, on a new connection; otherwise
+      // running it again could do it twice, so the step fails.
+      if (!err.started && (!conn.dead || !err.sent)) return undefined;
+      if (!err.started && (await this.notStartedAfterDrop(host, shell, err.seq))) {
+        if (killing || opts.signal?.aborted) return { code: null, signal: 'SIGKILL', timedOut, stdout: '', stderr: '' };
+        return undefined;
+      }
       throw new TransportError(
         conn.dead
           ? `${conn.where}: connection lost while the command ran; it may still be running there (a retry reconnects)`
@@ -522,6 +532,25 @@ export class SshTransport implements Transport {
       clearTimeout(timer);
       clearTimeout(fallback);
       opts.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * After the connection dropped before a command's start marker came back: asks the host, on a new connection,
+   * whether the shell had started command number `seq` (its driver records that before starting a command). True
+   * only when the host says it had not; an unreachable host or no record counts as "may have started".
+   */
+  private async notStartedAfterDrop(host: Host, shell: RemoteShell, seq: number): Promise<boolean> {
+    this.env.log?.(host, `ssh connection lost before the command's start was seen; reconnecting once to ask the host whether it started`);
+    try {
+      const r = await this.execChannel(host, startedQuery(shell.nonce), { timeoutMs: this.opts.connectTimeout + 10_000 });
+      const n = /^n=(\d+)$/m.exec(r.stdout);
+      const notStarted = r.code === 0 && !!n && Number(n[1]) < seq;
+      this.env.log?.(host, notStarted ? `the command had not started: it runs on the new connection` : `the command may have started (${r.stdout.trim() || `exit ${r.code}`}): not run again`);
+      return notStarted;
+    } catch (err) {
+      this.env.log?.(host, `could not ask the host: ${errMessage(err)}`);
+      return false;
     }
   }
 
@@ -652,20 +681,27 @@ export class SshTransport implements Transport {
     if (!p) return;
     this.conns.delete(host.name);
     const c = await p.catch(() => undefined);
-    if (c) await this.end(c);
+    if (!c) return;
+    // Ended in the background (the remote shell's quit takes a round trip): the next host need not wait; close() does.
+    const ending = this.end(c).finally(() => this.ending.delete(ending));
+    this.ending.add(ending);
   }
 
   private async end(c: Conn): Promise<void> {
     await Promise.allSettled([...c.kills]);
-    void c.shell?.then((sh) => sh.end(), () => {});
+    // The shell's quit goes out and is done (the driver removes its record on the host) before the connection ends.
+    await (await c.shell?.catch(() => undefined))?.end(SHELL_QUIT_WAIT_MS);
     c.client.end();
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    const all = [...this.conns.values(), ...this.jumps.values()];
+    const hosts = [...this.conns.values()];
+    const jumps = [...this.jumps.values()];
     this.conns.clear();
     this.jumps.clear();
-    await Promise.all(all.map((p) => p.then((c) => this.end(c), () => {})));
+    // Hosts first: those behind a jump host end through its connection.
+    await Promise.all([...hosts.map((p) => p.then((c) => this.end(c), () => {})), ...this.ending]);
+    await Promise.all(jumps.map((p) => p.then((c) => this.end(c), () => {})));
   }
 }

@@ -265,6 +265,30 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
     expect(r.stdout).toBe('reopened\n');
   });
 
+  test('a connection dropped right before a step, not yet noticed when the step starts, is reopened once too', async () => {
+    const t = transport();
+    const h = host('127.0.0.9');
+    const ran = join(fleet.dir, `ran-${process.pid}`);
+    for (let i = 1; i <= 3; i++) {
+      await t.exec(h, 'true'); // the host's shell is up and idle
+      for (const pid of fleet.sessionPids(fleet.serverFor('127.0.0.9'))) killIfAlive(pid);
+      // No pause: the command goes into the dead connection's shell before the drop is seen. It had not started, so
+      // it runs once on a new connection (and not twice: the host itself tells whether it had started).
+      const r = await t.exec(h, `echo x >> ${ran}; echo reopened`);
+      expect(r).toMatchObject({ code: 0, stdout: 'reopened\n' });
+      expect(readFileSync(ran, 'utf8')).toBe('x\n'.repeat(i));
+    }
+    expect(logs.some((l) => l.includes('h-127.0.0.9') && l.includes('the command had not started'))).toBe(true);
+    // A command that started, then took the connection down (its sshd) before its start marker may have come back:
+    // the host's record says it started, so the step fails and the command is not run a second time.
+    const once = join(fleet.dir, `once-${process.pid}`);
+    const err = await t.exec(h, `echo x >> ${once}; kill -KILL $(cut -d' ' -f4 /proc/$PPID/stat); sleep 5`).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransportError);
+    expect((err as Error).message).toMatch(/connection lost while the command ran/);
+    expect(readFileSync(once, 'utf8')).toBe('x\n');
+    expect(await t.exec(h, 'echo back')).toMatchObject({ code: 0, stdout: 'back\n' });
+  });
+
   test('steps run one after another in one remote shell: one process starts them all, and nothing leaks between them', async () => {
     const t = transport();
     const h = host('127.0.0.2');

@@ -141,6 +141,30 @@ describe('RemoteShell', () => {
     expect(((await started.catch((e: unknown) => e)) as ShellEnded).started).toBe(true);
   });
 
+  test('commands are numbered as the driver counts them; an empty one is sent as `:` (empty means quit); end() quits', async () => {
+    const { ch, shell, m } = setup();
+    for (const [i, script] of ['true', ''].entries()) {
+      shell.tryClaim();
+      const p = shell.run(script, { onPid: () => {} });
+      ch.out(m('s') + m('e:0'));
+      ch.err(m('s') + m('e:0'));
+      await p;
+      expect(ch.written[i]).toBe(script === '' ? ':\0' : 'true\0');
+    }
+    shell.tryClaim();
+    const third = shell.run('sleep 1', { onPid: () => {} });
+    ch.close(); // the connection went away before any marker of the third command came back
+    const err = (await third.catch((e: unknown) => e)) as ShellEnded;
+    expect(err).toMatchObject({ started: false, sent: true, seq: 3 });
+    expect(((await shell.run('x', { onPid: () => {} }).catch((e: unknown) => e)) as ShellEnded).sent).toBe(false);
+
+    const b = setup();
+    const ended = b.shell.end(1000);
+    expect(b.ch.written).toEqual(['\0']);
+    b.ch.close();
+    await ended; // resolves when the driver is gone
+  });
+
   test('a command with a NUL byte is refused before it is sent', async () => {
     const { ch, shell } = setup();
     shell.tryClaim();
