@@ -9,7 +9,7 @@ import { rollbackHosts } from '../engine/rollback.js';
 import { Engine, type Outcome } from '../engine/run.js';
 import { EXIT, GraywaveError, LockHeldError } from '../errors.js';
 import { Journal } from '../journal/journal.js';
-import { currentActor, isPidAlive } from '../journal/lock.js';
+import { currentActor, interruption, isPidAlive } from '../journal/lock.js';
 import type { ControlRequest } from '../journal/records.js';
 import { createBackend } from '../journal/backends.js';
 import type { StateBackend } from '../journal/backend.js';
@@ -412,7 +412,7 @@ export async function controlRelease(req: { file: string; stateDir?: string; rea
   }
 }
 
-/** `graywave status --wait`: blocks until the release is done (0), halted (1), paused (4), or the timeout (5). */
+/** `graywave status --wait`: blocks until the release is done (0), halted or interrupted (1), paused (4), or the timeout (5). */
 export async function waitForRelease(req: { file: string; stateDir?: string; timeoutMs?: number; pollMs?: number }): Promise<number> {
   const pb = loadPlaybook(req.file);
   const backend = createBackend(pb, releaseDir(pb, req.stateDir));
@@ -423,6 +423,8 @@ export async function waitForRelease(req: { file: string; stateDir?: string; tim
       if (state.status === 'done' || state.status === 'rolled-back') return EXIT.ok;
       if (state.status === 'halted' || state.status === 'frozen') return EXIT.halted;
       if (state.status === 'paused') return EXIT.paused;
+      // "running" with nothing running it (killed): as good as halted, never a wait until the timeout.
+      if (interruption(state.status, await backend.readLock(), req.file)) return EXIT.halted;
       if (Date.now() >= deadline) return EXIT.timeout;
       await new Promise((r) => setTimeout(r, Math.min(req.pollMs ?? 1000, Math.max(0, deadline - Date.now()))));
     }

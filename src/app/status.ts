@@ -1,4 +1,4 @@
-import type { LockInfo } from '../journal/lock.js';
+import { interruption, type LockInfo } from '../journal/lock.js';
 import type { JournalRecord } from '../journal/records.js';
 import { createBackend } from '../journal/backends.js';
 import { hostStatus, replay } from '../journal/replay.js';
@@ -71,11 +71,12 @@ export async function releaseStatus(file: string, stateDir?: string): Promise<St
     const wstatus = all.every((s) => s === 'done') ? (ws?.verified ? 'done' : ws?.verifyFailed ? 'verify-failed' : 'verifying') : all.every((s) => s === 'pending') ? 'pending' : all.some((s) => s === 'failed' || s === 'rollback-failed') ? 'failed' : all.every((s) => s === 'rolled-back' || s === 'pending') ? 'rolled-back' : 'running';
     return { index: w.index, status: wstatus, verified: !!ws?.verified, approved: !!ws?.approved, hosts };
   });
+  const gone = interruption(state.status, lock, file);
   return {
     release: pb.name,
     version: pb.version,
-    status: records.length ? state.status : 'not started',
-    reason: state.reason,
+    status: records.length ? (gone ? 'interrupted' : state.status) : 'not started',
+    reason: gone ?? state.reason,
     lockedBy: lock ? `pid ${lock.pid} on ${lock.host} (${lock.user}, ${lock.command} since ${lock.startedAt}${lock.reason ? `, reason: ${lock.reason}` : ''})` : undefined,
     journalVersion: state.header?.version,
     startedAt: state.startedAt,

@@ -34,6 +34,18 @@ export function isPidAlive(pid: number): boolean {
   }
 }
 
+/**
+ * A journal that says "running" while nothing runs it: the lock is gone (a cluster lock dies with its holder) or its
+ * holder's process, on this machine, is dead (kill -9, a crash, a reboot). Undefined when the release may really be
+ * running (a live holder, or one on another machine, which cannot be checked from here).
+ */
+export function interruption(status: string, lock: LockInfo | undefined, file: string): string | undefined {
+  if (status !== 'running') return undefined;
+  if (!lock) return `nothing is running it any more (its process ended without a halt record): continue with \`graywave resume ${file}\``;
+  if (lock.host !== hostname() || isPidAlive(lock.pid)) return undefined;
+  return `pid ${lock.pid} that ran it (${lock.command} since ${lock.startedAt}) is no longer running: clear its lock with \`graywave unlock ${file} --force\`, then \`graywave resume ${file}\``;
+}
+
 export function readLock(path: string): LockInfo | undefined {
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as LockInfo;

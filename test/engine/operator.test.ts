@@ -1,4 +1,6 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { controlRelease, resumeRelease, rollbackRelease, runRelease, waitForRelease } from '../../src/app/run.js';
@@ -160,6 +162,37 @@ describe('status --wait', () => {
     const t0 = Date.now();
     expect(await waitForRelease({ file: never.req.file, timeoutMs: 300, pollMs: 50 })).toBe(5);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+  });
+});
+
+describe('status of a release whose process died (kill -9)', () => {
+  it('says interrupted, with how to go on, and status --wait returns 1 at once instead of waiting; a live holder is still running', async () => {
+    const t = setup();
+    expect(await runRelease(t.req)).toBe(0);
+    // Cut the journal back to just after the first step started: what a kill -9 there leaves.
+    const journal = join(t.dir, '.graywave/ops/journal.jsonl');
+    const lines = readFileSync(journal, 'utf8').split('\n');
+    writeFileSync(journal, lines.slice(0, lines.findIndex((l) => l.includes('"phase":"started"') && l.includes('"type":"step"')) + 1).join('\n') + '\n');
+    const lock = join(t.dir, '.graywave/ops/lock');
+    const dead = spawnSync('true').pid!; // exited: its pid is free
+    writeFileSync(lock, JSON.stringify({ user: 'ci', host: hostname(), pid: dead, startedAt: '2026-11-22T00:00:00.000Z', command: 'run' }));
+    const st = await releaseStatus(t.req.file);
+    expect(st.status).toBe('interrupted');
+    expect(st.reason).toMatch(new RegExp(`pid ${dead} that ran it .* is no longer running: clear its lock with \`graywave unlock .*pb\\.yaml --force\`, then \`graywave resume`));
+    const t0 = Date.now();
+    expect(await waitForRelease({ file: t.req.file, timeoutMs: 5000, pollMs: 50 })).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(2000);
+
+    // A live holder (this very process): really running, status --wait keeps waiting.
+    writeFileSync(lock, JSON.stringify({ user: 'ci', host: hostname(), pid: process.pid, startedAt: '2026-11-22T00:00:00.000Z', command: 'run' }));
+    expect((await releaseStatus(t.req.file)).status).toBe('running');
+    expect(await waitForRelease({ file: t.req.file, timeoutMs: 300, pollMs: 50 })).toBe(5);
+
+    // No lock at all (a cluster lock that died with its holder): interrupted, resume goes on.
+    rmSync(lock);
+    const gone = await releaseStatus(t.req.file);
+    expect(gone.status).toBe('interrupted');
+    expect(gone.reason).toMatch(/continue with `graywave resume /);
   });
 });
 
