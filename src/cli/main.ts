@@ -207,7 +207,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof Exit) return err.code;
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+      // `graywave` alone prints the help as an error (exit code 1 from commander): a usage error here, exit 2.
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
       return EXIT.usage;
     }
     if (err instanceof ConfigError) {

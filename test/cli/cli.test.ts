@@ -134,3 +134,13 @@ describe('locks', () => {
     expect((await cli(['unlock', file], { cwd: dir })).code).toBe(2);
   });
 });
+
+describe('usage', () => {
+  it('no command is a usage error (exit 2, the help on stderr); --help, help and --version exit 0', async () => {
+    const bare = await cli([]);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toMatch(/Usage: graywave/);
+    for (const args of [['--help'], ['help'], ['--version']]) expect((await cli(args)).code, args.join(' ')).toBe(0);
+    expect((await cli(['no-such-command'])).code).toBe(2);
+  });
+});
