@@ -106,14 +106,17 @@ function switchCommand(to: string, target: string): string {
   return `ln -sfn ${q(target)} ${tmp} && mv -T ${tmp} ${q(`${to}/current`)}`;
 }
 
-async function waitHealthy(ctx: StepContext, p: DeployParams): Promise<void> {
+/** Template values that differ from the step's own (undo: the version that is live again). */
+type Over = { version?: string } | undefined;
+
+async function waitHealthy(ctx: StepContext, p: DeployParams, over?: Over): Promise<void> {
   const h = p.healthy;
   if (!h) return;
   const deadline = Date.now() + h.timeout;
   let probe: string;
   let what: string;
   if ('http' in h) {
-    const url = ctx.render(h.http);
+    const url = ctx.render(h.http, over);
     what = `GET ${url}`;
     // Asked from the host itself: `127.0.0.1` in the URL means the host, not the machine running graywave.
     probe =
@@ -121,7 +124,7 @@ async function waitHealthy(ctx: StepContext, p: DeployParams): Promise<void> {
       `else code=$(wget -q -S -O /dev/null -T 5 ${q(url)} 2>&1 | awk '/HTTP\\//{c=$2} END{print c}'); fi; echo "$code"; ` +
       (h.status ? `[ "$code" = ${h.status} ]` : `case "$code" in 2??) true;; *) false;; esac`);
   } else {
-    what = ctx.renderShell(h.command);
+    what = ctx.renderShell(h.command, over);
     probe = what;
   }
   let last = '';
@@ -138,9 +141,9 @@ async function waitHealthy(ctx: StepContext, p: DeployParams): Promise<void> {
   throw new ProviderError(`deploy: ${ctx.host.name} not healthy after ${h.timeout} ms (${what}: ${last})`);
 }
 
-async function start(ctx: StepContext, p: DeployParams): Promise<void> {
-  if (p.start) await must(ctx, `start (${ctx.renderShell(p.start)})`, ctx.renderShell(p.start));
-  await waitHealthy(ctx, p);
+async function start(ctx: StepContext, p: DeployParams, over?: Over): Promise<void> {
+  if (p.start) await must(ctx, `start (${ctx.renderShell(p.start, over)})`, ctx.renderShell(p.start, over));
+  await waitHealthy(ctx, p, over);
 }
 
 /**
@@ -265,6 +268,8 @@ export const deployAction: Action<DeployParams> = {
     await must(ctx, `previous release ${s.previous} is gone`, `test -d ${q(s.previous)}`);
     await must(ctx, `switching ${s.to}/current back to ${s.previous}`, switchCommand(s.to, s.previous));
     ctx.log(`deploy undo: ${s.to}/current -> ${s.previous}`);
-    await start(ctx, p);
+    // `start` and `healthy` run for the release that is live again: with the default release names (the version),
+    // {{version}} in them is the previous release's, so that "restart app@{{version}}" restarts the right one.
+    await start(ctx, p, p.release === undefined ? { version: basename(s.previous) } : undefined);
   },
 };

@@ -9,8 +9,8 @@ export interface StepContext extends ProviderContext {
   wave: number;
   /** Step name (unique within the pipeline). */
   step: string;
-  /** Render a template for a shell command: substituted values are shell-quoted. */
-  renderShell(template: string): string;
+  /** Render a template for a shell command: substituted values are shell-quoted. `over` replaces some values (undo of a deploy: the version live again). */
+  renderShell(template: string, over?: { version?: string }): string;
   /** Run a shell command on this host through the playbook's transport, output streamed to the host log. */
   sh(command: string, opts?: { timeoutMs?: number; input?: string }): Promise<ExecResult>;
   /** A named provider instance of role `drain` (throws a clear error when the name is unknown or of another role). */

@@ -9,8 +9,8 @@ export type Check = { done: true; observed?: string } | { done: false; observed:
 /** What a provider gets for one host: the host, its template values and the doors to the outside. */
 export interface ProviderContext {
   host: Host;
-  /** Render a template string for this host ({{host.address}} …). Not shell-quoted. */
-  render(template: string): string;
+  /** Render a template string for this host ({{host.address}} …). Not shell-quoted. `over` replaces some values. */
+  render(template: string, over?: { version?: string }): string;
   transport: Transport;
   signal: AbortSignal;
   /** A line for the host's log file (never put secrets in it). */

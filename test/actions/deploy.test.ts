@@ -48,8 +48,8 @@ function ctxFor(opts: { dir: string; version: string; transport: Transport; host
     step: 'deploy',
     transport: opts.transport,
     signal,
-    render: (t) => render(t, values),
-    renderShell: (t) => renderShell(t, values),
+    render: (t, over) => render(t, { ...values, ...over }),
+    renderShell: (t, over) => renderShell(t, { ...values, ...over }),
     sh: (command, o) => opts.transport.exec(host, command, { timeoutMs: o?.timeoutMs, input: o?.input, signal }),
     provider: () => {
       throw new Error('no providers');
@@ -119,13 +119,13 @@ describe('deploy action (local transport, temp dir)', () => {
     expect(c.lines.join('\n')).toMatch(/upload skipped/);
   });
 
-  test('undo points current back to the previous release and starts it again', async () => {
+  test('undo points current back to the previous release and starts it again, with {{version}} the version live again', async () => {
     const saved = await deploy('2.0.0');
     const c = ctxFor({ dir, version: '2.0.0', transport: t });
     await deployAction.undo!(c, params(), saved);
     expect(readlinkSync(join(app(), 'current'))).toBe(join(app(), 'releases/1.0.0'));
     expect(readFileSync(join(app(), 'current/app.txt'), 'utf8')).toBe('app 1.0.0\n');
-    expect(starts().at(-1)).toBe('2.0.0 GREEN'); // start ran again (after the switch back)
+    expect(starts().at(-1)).toBe('1.0.0 GREEN'); // start ran again (after the switch back), for 1.0.0
     await deployAction.undo!(c, params(), saved); // idempotent
     expect(readlinkSync(join(app(), 'current'))).toBe(join(app(), 'releases/1.0.0'));
   });
