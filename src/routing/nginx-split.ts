@@ -18,6 +18,7 @@ import { z } from 'zod';
 import { ProviderError } from '../errors.js';
 import { allOrNone, atOption, places, run, serialize, why, type Place } from '../providers/lb/at.js';
 import { http } from '../transport/http.js';
+import { resolveTls, tlsOptions, type TlsSettings } from '../transport/tls.js';
 import { duration } from '../util/duration.js';
 import { weightAt, type RoutingContext, type RoutingPoint, type RoutingRule } from './types.js';
 
@@ -38,7 +39,16 @@ export const nginxSplitOptions = z
     test: z.string().min(1).default('nginx -t'),
     reload: z.string().min(1).default('nginx -s reload'),
     /** Read the entry back through nginx: requests to `url`; an answer whose body contains `green` came from GREEN. */
-    probe: z.object({ url: z.string().url(), green: z.string().min(1), requests: z.number().int().min(1).max(1000).default(20) }).strict().optional(),
+    probe: z
+      .object({
+        url: z.string().url(),
+        green: z.string().min(1),
+        requests: z.number().int().min(1).max(1000).default(20),
+        /** An https:// entry behind a private CA (src/transport/tls.ts). */
+        tls: tlsOptions.optional(),
+      })
+      .strict()
+      .optional(),
     /** Limit for each command, and for the probe to see the new state. */
     timeout: duration.default('30s'),
   })
@@ -87,6 +97,8 @@ function isSaved(v: unknown): v is Saved {
 export class NginxSplitRule implements RoutingRule {
   private readonly places: Place[];
   private readonly file: string;
+  /** probe.tls, resolved on the first probe. */
+  private probeTls?: { settings: TlsSettings | undefined };
 
   constructor(
     private readonly name: string,
@@ -164,6 +176,8 @@ export class NginxSplitRule implements RoutingRule {
     }
     if (!this.o.probe) return `file holds ${weight}% GREEN`;
     const { url, green, requests } = this.o.probe;
+    this.probeTls ??= { settings: resolveTls(this.o.probe.tls, ctx.env) };
+    const tls = this.probeTls.settings;
     const [cookieName, cookieValue] = this.o.cookie.split('=') as [string, string];
     const deadline = Date.now() + this.o.timeout;
     let last = '';
@@ -171,7 +185,7 @@ export class NginxSplitRule implements RoutingRule {
       const count = async (headers: Record<string, string>) => {
         let g = 0;
         for (let i = 0; i < requests; i++) {
-          const res = await http(url, { headers, signal: ctx.signal, timeoutMs: this.o.timeout });
+          const res = await http(url, { headers, signal: ctx.signal, timeoutMs: this.o.timeout, tls });
           if (res.text.includes(green)) g++;
         }
         return g;
@@ -184,10 +198,16 @@ export class NginxSplitRule implements RoutingRule {
         if (ok) return last;
       } catch (err) {
         last = (err as Error).message;
+        // A certificate that is not trusted will not become trusted by waiting: fail at once.
+        if (err instanceof ProviderError && !err.retryable) throw new ProviderError(`routing ${this.name}: requests through ${url} fail: ${last}`);
       }
       if (Date.now() > deadline || ctx.signal.aborted) throw new ProviderError(`routing ${this.name}: requests through ${url} do not follow the entry (${weight}% GREEN): ${last}`);
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  async close(): Promise<void> {
+    await this.probeTls?.settings?.close();
   }
 
   async undo(data: unknown, ctx: RoutingContext): Promise<void> {

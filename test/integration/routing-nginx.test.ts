@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nginxSplitOptions } from '../../src/routing/nginx-split.js';
 import { changesInEffect, RoutingRunner } from '../../src/routing/run.js';
 import { hasNginx, startBackend, startNginx, type Backend, type NginxServer } from './helpers/nginx.js';
-import { tempDir, removeDir } from './helpers/process.js';
+import { freePort, tempDir, removeDir } from './helpers/process.js';
+import { hasOpenssl, makeTestPki, type TestPki } from '../helpers/tls.js';
 import { routingDeps } from '../routing/deps.js';
 
 /**
@@ -20,6 +21,10 @@ let blue: Backend;
 let green: Backend;
 let dir: string;
 let owned: string;
+// The same site over TLS (a self-signed certificate), for the probe's tls: option.
+const tlsRun = run && hasOpenssl();
+let pki: TestPki | undefined;
+let tlsPort = 0;
 const ORIGINAL = '# the site team\'s own entry: everything to BLUE\nmap "" $graywave_upstream { default order_blue; }\n';
 
 function get(port: number, headers: Record<string, string> = {}): Promise<string> {
@@ -50,9 +55,16 @@ beforeAll(async () => {
   // The owned file exists before graywave (the site config needs the variable): graywave must put it back exactly.
   owned = join(dir, 'graywave-order.conf');
   writeFileSync(owned, ORIGINAL);
+  let tlsServer = '';
+  if (tlsRun) {
+    pki = makeTestPki();
+    tlsPort = await freePort();
+    tlsServer = `    server { listen 127.0.0.1:${tlsPort} ssl; ssl_certificate ${pki.dir}/server.pem; ssl_certificate_key ${pki.dir}/server.key; location / { proxy_pass http://$graywave_upstream; } }\n`;
+  }
   nginx = await startNginx(
     `    upstream order_blue { server ${blue.address}; }\n    upstream order_green { server ${green.address}; }\n    include ${owned};\n` +
-      `    server { listen 127.0.0.1:{{PORT}}; location / { proxy_pass http://$graywave_upstream; } }\n`,
+      `    server { listen 127.0.0.1:{{PORT}}; location / { proxy_pass http://$graywave_upstream; } }\n` +
+      tlsServer,
   );
 }, 30_000);
 
@@ -61,6 +73,7 @@ afterAll(async () => {
   await nginx?.stop();
   await blue?.close();
   await green?.close();
+  pki?.cleanup();
   removeDir(dir);
 });
 
@@ -75,7 +88,7 @@ describe.skipIf(!run)('routing nginx-split on a real nginx', () => {
       test: nginx.test,
       reload: nginx.reload,
       probe: { url: `http://127.0.0.1:${nginx.port}/`, green: 'GREEN' },
-      timeout: 10_000,
+      timeout: '10s',
     });
     const deps = routingDeps(dir, { routing: [{ name: 'gray-entry', type: 'nginx-split', params, end: 'final' }], waves: [['h1'], ['h2', 'h3'], ['h4', 'h5']] });
     const runner = new RoutingRunner(deps);
@@ -121,5 +134,37 @@ describe.skipIf(!run)('routing nginx-split on a real nginx', () => {
     for (let i = 0; i < 50 && share > 0; i++) share = await greenShare(40, { cookie: 'gray=GREEN' });
     expect(share).toBe(0);
     await runner.close();
+  }, 60_000);
+
+  it.skipIf(!tlsRun)('the probe reaches an https:// entry behind a private CA with tls: { ca }; without it the point fails naming the certificate', async () => {
+    writeFileSync(join(dir, 'entry-ca.pem'), pki!.serverCert);
+    const params = (tls?: object) =>
+      nginxSplitOptions.parse({
+        file: owned,
+        blue: 'order_blue',
+        green: 'order_green',
+        cookie: 'gray=GREEN',
+        weights: [0, 100],
+        test: nginx.test,
+        reload: nginx.reload,
+        probe: { url: `https://127.0.0.1:${tlsPort}/`, green: 'GREEN', requests: 5, ...(tls ? { tls } : {}) },
+        timeout: '3s',
+      });
+    const untrusted = new RoutingRunner(routingDeps(tempDir('routing-nginx-tls'), { routing: [{ name: 'gray-entry', type: 'nginx-split', params: params(), end: 'final' }], waves: [['h1']] }));
+    const t0 = Date.now();
+    await expect(untrusted.at('publish', 0)).rejects.toThrow(/self-signed certificate.*tls: \{ ca:/);
+    expect(Date.now() - t0).toBeLessThan(2500); // at once: waiting cannot make a certificate trusted
+    expect(await untrusted.undo()).toBe(true);
+    await untrusted.close();
+    expect(readFileSync(owned, 'utf8')).toBe(ORIGINAL);
+
+    const d = tempDir('routing-nginx-tls');
+    const trusted = new RoutingRunner(routingDeps(d, { routing: [{ name: 'gray-entry', type: 'nginx-split', params: params({ ca: join(dir, 'entry-ca.pem') }), end: 'final' }], waves: [['h1']] }));
+    await trusted.at('publish', 0);
+    const verified = readFileSync(join(d, 'journal.jsonl'), 'utf8');
+    expect(verified).toMatch(/"phase":"verified"[^\n]*with the cookie 5\/5 answered GREEN/);
+    expect(await trusted.undo()).toBe(true);
+    await trusted.close();
+    expect(readFileSync(owned, 'utf8')).toBe(ORIGINAL);
   }, 60_000);
 });
