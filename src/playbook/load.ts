@@ -212,6 +212,14 @@ function loadHosts(src: Source, data: Record<string, unknown>, dir: string, issu
     src.add([], 'no hosts: add `hosts:` or `inventory: FILE`');
     return undefined;
   }
+  // Duplicate names are looked for in the raw list, so that they are reported along with any other problem of it.
+  const seen = new Map<string, number>();
+  (Array.isArray(raw) ? raw : []).forEach((h: unknown, i) => {
+    const name = h && typeof h === 'object' ? (h as { name?: unknown }).name : undefined;
+    if (typeof name !== 'string') return;
+    if (seen.has(name)) hostsSrc.add([...base, i, 'name'], `duplicate host name "${name}" (first at hosts[${seen.get(name)}])`);
+    else seen.set(name, i);
+  });
   const r = hostsSchema.safeParse(raw);
   if (!r.success) {
     addZodIssues(hostsSrc, base, r.error);
@@ -221,11 +229,6 @@ function loadHosts(src: Source, data: Record<string, unknown>, dir: string, issu
   if (r.data.length === 0) {
     hostsSrc.add(base, 'the host list is empty: a release needs at least one host');
   }
-  const seen = new Map<string, number>();
-  r.data.forEach((h, i) => {
-    if (seen.has(h.name)) hostsSrc.add([...base, i, 'name'], `duplicate host name "${h.name}" (first at hosts[${seen.get(h.name)}])`);
-    else seen.set(h.name, i);
-  });
   if (hostsSrc !== src) issues.push(...hostsSrc.issues.splice(0));
   return r.data as Host[];
 }
