@@ -4,7 +4,7 @@
  * is reported and cleared, `resume` completes, status shows every host done, and every side effect happened once —
  * except, per host, the one step that was in flight (started, not done) when the process died, which may repeat.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resumeRelease } from '../../src/app/run.js';
@@ -12,7 +12,7 @@ import { releaseStatus } from '../../src/app/status.js';
 import { readJournal } from '../../src/journal/journal.js';
 import { forceUnlock, readLock } from '../../src/journal/lock.js';
 import { cli, requireBuiltCli, startCli, tempDirs, writePlaybook } from '../helpers/cli.js';
-import { expectEachStepOnce } from './helpers/crash.js';
+import { expectEachStepOnce, lineCount, prng } from './helpers/crash.js';
 
 requireBuiltCli();
 const temp = tempDirs('gw-crash-');
@@ -20,18 +20,6 @@ const temp = tempDirs('gw-crash-');
 const POINTS = 50;
 const HOSTS = ['h-01', 'h-02', 'h-03'];
 const STEPS = ['s1', 's2', 's3'];
-
-/** mulberry32: a small seeded PRNG, so a failing point can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Each step sleeps, appends one line to the host's own effects file (the non-repeatable side effect), sleeps again. */
 function playbook(rand: () => number): string {
@@ -47,14 +35,6 @@ waves: { canary: 1, size: 2, concurrency: 2 }
 steps:
 ${steps}
 `;
-}
-
-function lineCount(path: string): number {
-  if (!existsSync(path)) return 0;
-  const text = readFileSync(path, 'utf8');
-  let n = 0;
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) n++;
-  return n;
 }
 
 /** Starts `graywave run` and SIGKILLs it once the journal holds `afterLines` lines plus `delayMs`. */

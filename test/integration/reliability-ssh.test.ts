@@ -7,12 +7,12 @@
  *  - an SSH host that is unreachable (an address with no sshd): the step retries, then fails with a clear
  *    connection error, and with maxFailures 0 the wave halts before any other host is touched.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJournal } from '../../src/journal/journal.js';
 import { cli, events, requireBuiltCli, startCli } from '../helpers/cli.js';
-import { expectEachStepOnce } from './helpers/crash.js';
+import { expectEachStepOnce, lineCount, prng } from './helpers/crash.js';
 import { removeDir, tempDir } from './helpers/process.js';
 import { hasSshd, loopbacks, startSshFleet, type SshFleet } from './helpers/sshd.js';
 
@@ -22,23 +22,6 @@ const POINTS = 12;
 const ADDRESSES = loopbacks(31, 34);
 const HOSTS = ADDRESSES.map((_, i) => `s-0${i + 1}`);
 const STEPS = ['s1', 's2', 's3'];
-
-/** mulberry32: a small seeded PRNG, so a failing point can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function lineCount(path: string): number {
-  if (!existsSync(path)) return 0;
-  return readFileSync(path, 'utf8').split('\n').length - 1;
-}
 
 
 describe.skipIf(!hasSshd())('reliability over SSH (real sshd, CLI end to end)', () => {
