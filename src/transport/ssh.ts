@@ -100,6 +100,54 @@ function errMessage(err: unknown): string {
 }
 
 /**
+ * The timeout and abort of one remote command, for both ways a command runs (its own session, the host's shell):
+ * on either, kill the command's process group once its PID is known (`kill`), and if no end is confirmed within a
+ * grace period, stop waiting (`giveUp`).
+ */
+class CommandStopper {
+  killing = false;
+  timedOut = false;
+  private pid?: number;
+  private fallback?: NodeJS.Timeout;
+  private readonly timer?: NodeJS.Timeout;
+  private readonly onAbort = () => this.stop('abort');
+
+  constructor(
+    private readonly opts: ExecOptions,
+    private readonly kill: (pid: number) => void,
+    private readonly giveUp: () => void,
+    /** True once the command has ended by itself: nothing left to stop. */
+    private readonly ended: () => boolean = () => false,
+  ) {
+    // setTimeout fires at once beyond 2^31-1 ms: treat such a timeout as none.
+    if (opts.timeoutMs && opts.timeoutMs < 2 ** 31) this.timer = setTimeout(() => this.stop('timeout'), opts.timeoutMs);
+    opts.signal?.addEventListener('abort', this.onAbort, { once: true });
+    if (opts.signal?.aborted) this.stop('abort'); // aborted while the connection (or the shell) was starting
+  }
+
+  /** The command's PID, once the host reported it: a stop asked for before then lands now. */
+  started(pid: number): void {
+    this.pid = pid;
+    if (this.killing) this.kill(pid);
+  }
+
+  private stop(why: 'timeout' | 'abort'): void {
+    if (this.killing || this.ended()) return;
+    this.killing = true;
+    if (why === 'timeout') this.timedOut = true;
+    if (this.pid !== undefined) this.kill(this.pid);
+    // If the kill cannot land (no PID yet, dead connection), stop waiting after a grace period.
+    this.fallback = setTimeout(this.giveUp, KILL_GRACE_MS);
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    clearTimeout(this.fallback);
+    this.opts.signal?.removeEventListener('abort', this.onAbort);
+  }
+}
+
+/**
  * Runs steps on hosts over SSH (ssh2). One connection per host, opened on first use, reused for all of that
  * host's steps and closed by release(). Each command runs in the process group sshd gives its session; a
  * timeout or an abort kills that whole group through a second channel (ssh `signal` requests only reach one
@@ -474,43 +522,24 @@ export class SshTransport implements Transport {
    */
   private async execInShell(host: Host, conn: Conn, shell: RemoteShell, command: string, opts: ExecOptions): Promise<ExecResult | undefined> {
     const script = this.envExports(opts) + command;
-    let pid: number | undefined;
-    let timedOut = false;
-    let killing = false;
-    let fallback: NodeJS.Timeout | undefined;
     let settle: ((r: ExecResult) => void) | undefined;
     const forced = new Promise<ExecResult>((res) => (settle = res));
-    const stop = (why: 'timeout' | 'abort') => {
-      if (killing) return;
-      killing = true;
-      if (why === 'timeout') timedOut = true;
-      if (pid !== undefined) void this.kill(host, conn, pid, opts);
-      // If the kill cannot land, end the shell and stop waiting after a grace period.
-      fallback = setTimeout(() => {
+    const stopper = new CommandStopper(
+      opts,
+      (pid) => void this.kill(host, conn, pid, opts),
+      () => {
         shell.close();
-        settle?.({ code: null, signal: 'SIGKILL', timedOut, stdout: '', stderr: `[graywave] the remote command did not confirm its end after a kill` });
-      }, KILL_GRACE_MS);
-    };
-    const timer = opts.timeoutMs && opts.timeoutMs < 2 ** 31 ? setTimeout(() => stop('timeout'), opts.timeoutMs) : undefined;
-    const onAbort = () => stop('abort');
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    if (opts.signal?.aborted) stop('abort'); // aborted while the connection or the shell was starting
+        settle?.({ code: null, signal: 'SIGKILL', timedOut: stopper.timedOut, stdout: '', stderr: `[graywave] the remote command did not confirm its end after a kill` });
+      },
+    );
+    const killed = (): ExecResult => ({ code: null, signal: 'SIGKILL', timedOut: stopper.timedOut, stdout: '', stderr: '' });
     try {
-      const r = await Promise.race([
-        shell.run(script, {
-          onPid: (p) => {
-            pid = p;
-            if (killing) void this.kill(host, conn, p, opts);
-          },
-          onOutput: opts.onOutput,
-        }),
-        forced,
-      ]);
-      if (!killing || r.code !== null) return r; // it ended on its own (possibly just before the kill)
-      return { ...r, code: null, signal: r.signal ?? 'SIGKILL', timedOut };
+      const r = await Promise.race([shell.run(script, { onPid: (p) => stopper.started(p), onOutput: opts.onOutput }), forced]);
+      if (!stopper.killing || r.code !== null) return r; // it ended on its own (possibly just before the kill)
+      return { ...r, code: null, signal: r.signal ?? 'SIGKILL', timedOut: stopper.timedOut };
     } catch (err) {
       if (!(err instanceof ShellEnded)) throw err;
-      if (killing) return { code: null, signal: 'SIGKILL', timedOut, stdout: '', stderr: '' };
+      if (stopper.killing) return killed();
       await new Promise((res) => setImmediate(res)); // let a connection drop that ended the shell be noticed first
       // The shell failed on a live connection before the command started (sudo refused, no bash): a session of its
       // own runs the command and reports the real error. After a connection loss the command may have started
@@ -519,7 +548,7 @@ export class SshTransport implements Transport {
       // running it again could do it twice, so the step fails.
       if (!err.started && (!conn.dead || !err.sent)) return undefined;
       if (!err.started && (await this.notStartedAfterDrop(host, shell, err.seq))) {
-        if (killing || opts.signal?.aborted) return { code: null, signal: 'SIGKILL', timedOut, stdout: '', stderr: '' };
+        if (stopper.killing || opts.signal?.aborted) return killed();
         return undefined;
       }
       throw new TransportError(
@@ -529,9 +558,7 @@ export class SshTransport implements Transport {
         host.name,
       );
     } finally {
-      clearTimeout(timer);
-      clearTimeout(fallback);
-      opts.signal?.removeEventListener('abort', onAbort);
+      stopper.dispose();
     }
   }
 
@@ -561,12 +588,8 @@ export class SshTransport implements Transport {
       let stdout = '';
       let stderr = '';
       let head = ''; // stderr until the PID line has been seen
-      let pid: number | undefined;
       let pidPending = true;
-      let timedOut = false;
-      let killing = false;
       let settled = false;
-      let fallback: NodeJS.Timeout | undefined;
 
       const err = (c: string) => {
         stderr = (stderr + c).slice(-KEEP);
@@ -575,29 +598,20 @@ export class SshTransport implements Transport {
       const finish = (fn: () => void) => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
-        clearTimeout(fallback);
-        opts.signal?.removeEventListener('abort', onAbort);
+        stopper.dispose();
         fn();
       };
-      const stop = (why: 'timeout' | 'abort') => {
-        if (killing || exits.has(ch)) return;
-        killing = true;
-        if (why === 'timeout') timedOut = true;
-        if (pid !== undefined) void this.kill(host, conn, pid, opts);
-        // If the kill cannot land (no PID yet, dead connection), stop waiting after a grace period.
-        fallback = setTimeout(() => {
+      const stopper = new CommandStopper(
+        opts,
+        (pid) => void this.kill(host, conn, pid, opts),
+        () => {
           ch.close();
           finish(() =>
-            resolveExec({ code: null, signal: 'SIGKILL', timedOut, stdout, stderr: stderr + `\n[graywave] the remote command did not confirm its end after a kill` }),
+            resolveExec({ code: null, signal: 'SIGKILL', timedOut: stopper.timedOut, stdout, stderr: stderr + `\n[graywave] the remote command did not confirm its end after a kill` }),
           );
-        }, KILL_GRACE_MS);
-      };
-      // setTimeout fires at once beyond 2^31-1 ms: treat such a timeout as none.
-      const timer = opts.timeoutMs && opts.timeoutMs < 2 ** 31 ? setTimeout(() => stop('timeout'), opts.timeoutMs) : undefined;
-      const onAbort = () => stop('abort');
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-      if (opts.signal?.aborted) stop('abort');
+        },
+        () => exits.has(ch),
+      );
 
       ch.setEncoding('utf8');
       ch.stderr.setEncoding('utf8');
@@ -615,10 +629,10 @@ export class SshTransport implements Transport {
         const nl = head.indexOf('\n');
         if (nl < 0) return;
         pidPending = false;
-        pid = Number(head.slice(PID_MARK.length, nl)) || undefined;
+        const pid = Number(head.slice(PID_MARK.length, nl));
         const rest = head.slice(nl + 1);
         if (rest) err(rest);
-        if (killing && pid !== undefined) void this.kill(host, conn, pid, opts);
+        if (pid) stopper.started(pid);
       });
       if (opts.input !== undefined) ch.end(opts.input);
       else ch.end();
@@ -627,8 +641,8 @@ export class SshTransport implements Transport {
         setImmediate(() =>
           finish(() => {
             const exit = exits.get(ch);
-            if (exit) return resolveExec({ code: exit.code, signal: exit.signal, timedOut, stdout, stderr });
-            if (killing) return resolveExec({ code: null, signal: 'SIGKILL', timedOut, stdout, stderr });
+            if (exit) return resolveExec({ code: exit.code, signal: exit.signal, timedOut: stopper.timedOut, stdout, stderr });
+            if (stopper.killing) return resolveExec({ code: null, signal: 'SIGKILL', timedOut: stopper.timedOut, stdout, stderr });
             rejectExec(
               new TransportError(
                 conn.dead
