@@ -253,7 +253,7 @@ export class RemoteShell {
   private marker(stream: 0 | 1, body: string): void {
     const p = this.pending;
     if (!p) return;
-    const [kind, value] = body.split(':');
+    const [kind, value, ...flags] = body.split(':');
     if (kind === 's') p.started[stream] = true;
     else if (kind === 'p') {
       const pid = Number(value);
@@ -261,7 +261,6 @@ export class RemoteShell {
     } else if (kind === 'e') {
       p.ended[stream] = true;
       p.status = Number(value);
-      const flags = body.split(':').slice(2);
       p.exited = flags.includes('exit');
       if (flags.includes('left')) this.retired = true;
       if (p.ended[0] && p.ended[1]) {
