@@ -9,7 +9,7 @@ import { rollbackHosts } from '../engine/rollback.js';
 import { Engine, type Outcome } from '../engine/run.js';
 import { EXIT, GraywaveError, LockHeldError } from '../errors.js';
 import { Journal } from '../journal/journal.js';
-import { currentActor, interruption, isPidAlive } from '../journal/lock.js';
+import { currentActor, holderDeadHere, interruption } from '../journal/lock.js';
 import type { ControlRequest } from '../journal/records.js';
 import { createBackend } from '../journal/backends.js';
 import type { StateBackend } from '../journal/backend.js';
@@ -377,7 +377,7 @@ export async function controlRelease(req: { file: string; stateDir?: string; rea
       unlock = await backend.acquireLock({ command: what, reason: req.reason }, `graywave unlock ${req.file} --force`);
     } catch (err) {
       const holder = await backend.readLock();
-      if (!(err instanceof LockHeldError) || !holder || (holder.host === currentActor().host && !isPidAlive(holder.pid))) throw err;
+      if (!(err instanceof LockHeldError) || !holder || holderDeadHere(holder)) throw err;
       await backend.postControl(request);
       return { code: EXIT.ok, message: `${what} sent to the running release (pid ${holder.pid} on ${holder.host}); it applies it within seconds` };
     }
@@ -424,7 +424,7 @@ export async function waitForRelease(req: { file: string; stateDir?: string; tim
       if (state.status === 'halted' || state.status === 'frozen') return EXIT.halted;
       if (state.status === 'paused') return EXIT.paused;
       // "running" with nothing running it (killed): as good as halted, never a wait until the timeout.
-      if (interruption(state.status, await backend.readLock(), req.file)) return EXIT.halted;
+      if (state.status === 'running' && interruption(state.status, await backend.readLock(), req.file)) return EXIT.halted;
       if (Date.now() >= deadline) return EXIT.timeout;
       await new Promise((r) => setTimeout(r, Math.min(req.pollMs ?? 1000, Math.max(0, deadline - Date.now()))));
     }

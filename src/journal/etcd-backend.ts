@@ -6,7 +6,7 @@ import { duration } from '../util/duration.js';
 import { secretRef, type Secrets } from '../util/secrets.js';
 import type { StateBackend } from './backend.js';
 import { Journal, type JournalStore } from './journal.js';
-import { currentActor, isPidAlive, type LockInfo } from './lock.js';
+import { currentActor, holderDeadHere, refuseLiveHolder, type LockInfo } from './lock.js';
 import type { ControlRequest, JournalRecord } from './records.js';
 
 // etcd3 pulls in gRPC and protobuf (~0.2 s): load it only when a playbook keeps its state in etcd.
@@ -86,18 +86,12 @@ export function parseLock(text: string): LockInfo | undefined {
 export function clusterLockHeld(where: string, holder: LockInfo | undefined, expiry: string, unlockHint: string): LockHeldError {
   if (!holder) return new LockHeldError(`release is locked (${where}, unreadable)`, `if no graywave is running for it: ${unlockHint}`);
   const who = holderText(holder);
-  if (holder.host === currentActor().host && !isPidAlive(holder.pid)) {
+  if (holderDeadHere(holder)) {
     return new LockHeldError(`release is locked by ${who}, which is no longer running (stale lock; ${expiry})`, `wait for that, or check nothing else is releasing it, then: ${unlockHint}`);
   }
   return new LockHeldError(`release is locked by ${who}`, `wait for it to finish; if it is gone, its lock frees itself (${expiry}), or: ${unlockHint}`);
 }
 
-/** `unlock --force` on a cluster lock: refuses a live holder on this machine, like the file lock. */
-export function refuseLiveHolder(holder: LockInfo | undefined): void {
-  if (holder && holder.host === currentActor().host && holder.pid !== process.pid && isPidAlive(holder.pid)) {
-    throw new LockHeldError(`pid ${holder.pid} (${holder.command}) is still running and holds the lock`, `stop it first (Ctrl-C lets it halt cleanly), then unlock`);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 

@@ -34,6 +34,18 @@ export function isPidAlive(pid: number): boolean {
   }
 }
 
+/** The holder ran on this machine and its process is gone (a holder on another machine cannot be checked from here). */
+export function holderDeadHere(holder: Actor): boolean {
+  return holder.host === hostname() && !isPidAlive(holder.pid);
+}
+
+/** `unlock --force`: refuses a holder that is still running on this machine (another process than this one). */
+export function refuseLiveHolder(holder: LockInfo | undefined): void {
+  if (holder && holder.host === hostname() && holder.pid !== process.pid && isPidAlive(holder.pid)) {
+    throw new LockHeldError(`pid ${holder.pid} (${holder.command}) is still running and holds the lock`, `stop it first (Ctrl-C lets it halt cleanly), then unlock`);
+  }
+}
+
 /**
  * A journal that says "running" while nothing runs it: the lock is gone (a cluster lock dies with its holder) or its
  * holder's process, on this machine, is dead (kill -9, a crash, a reboot). Undefined when the release may really be
@@ -42,7 +54,7 @@ export function isPidAlive(pid: number): boolean {
 export function interruption(status: string, lock: LockInfo | undefined, file: string): string | undefined {
   if (status !== 'running') return undefined;
   if (!lock) return `nothing is running it any more (its process ended without a halt record): continue with \`graywave resume ${file}\``;
-  if (lock.host !== hostname() || isPidAlive(lock.pid)) return undefined;
+  if (!holderDeadHere(lock)) return undefined;
   return `pid ${lock.pid} that ran it (${lock.command} since ${lock.startedAt}) is no longer running: clear its lock with \`graywave unlock ${file} --force\`, then \`graywave resume ${file}\``;
 }
 
@@ -65,8 +77,7 @@ export function acquireLock(path: string, command: string, reason?: string, unlo
     const holder = readLock(path);
     if (!holder) throw new LockHeldError(`release is locked (${path}, unreadable)`, `if no graywave is running for it: ${unlockHint}`);
     const who = `pid ${holder.pid} on ${holder.host} (user ${holder.user}, ${holder.command} since ${holder.startedAt}${holder.reason ? `, reason: ${holder.reason}` : ''})`;
-    const sameHost = holder.host === info.host;
-    if (sameHost && !isPidAlive(holder.pid)) {
+    if (holderDeadHere(holder)) {
       throw new LockHeldError(`release is locked by ${who}, which is no longer running (stale lock)`, `check nothing else is releasing it, then: ${unlockHint}`);
     }
     throw new LockHeldError(`release is locked by ${who}`, `wait for it to finish; if it is gone: ${unlockHint}`);
@@ -89,9 +100,7 @@ export function acquireLock(path: string, command: string, reason?: string, unlo
 /** `graywave unlock --force`: removes the lock and says whose it was. Refuses a live holder on this host. */
 export function forceUnlock(path: string): LockInfo | undefined {
   const holder = readLock(path);
-  if (holder && holder.host === currentActor().host && holder.pid !== process.pid && isPidAlive(holder.pid)) {
-    throw new LockHeldError(`pid ${holder.pid} (${holder.command}) is still running and holds the lock`, `stop it first (Ctrl-C lets it halt cleanly), then unlock`);
-  }
+  refuseLiveHolder(holder);
   try {
     unlinkSync(path);
   } catch (err) {

@@ -3,9 +3,9 @@ import { GraywaveError } from '../errors.js';
 import { isZkError, Zk, ZkError, zkJoin, type ZkOp, type ZkOpResult } from '../providers/zk.js';
 import { duration } from '../util/duration.js';
 import type { StateBackend } from './backend.js';
-import { chunkLines, clusterLockHeld, parseChunks, parseLock, refuseLiveHolder } from './etcd-backend.js';
+import { chunkLines, clusterLockHeld, parseChunks, parseLock } from './etcd-backend.js';
 import { Journal, type JournalStore } from './journal.js';
-import { currentActor, type LockInfo } from './lock.js';
+import { currentActor, refuseLiveHolder, type LockInfo } from './lock.js';
 import type { ControlRequest, JournalRecord } from './records.js';
 
 /** `state: {type: zookeeper, ...}` (durations in ms after parsing). */
