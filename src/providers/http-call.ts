@@ -109,3 +109,29 @@ export function jsonValueEquals(actual: unknown, expected: unknown): boolean {
   if (expected === null || typeof expected === 'object') return false;
   return String(actual) === String(expected);
 }
+
+/**
+ * The `authorization` header of an API from secret references: `<scheme> <token>` (Bearer, ApiKey …) when a token
+ * is given, else HTTP Basic from username and password, else none. The Basic value is masked like the secrets in
+ * it. A secret that cannot be read is a ProviderError naming `label` and the option.
+ */
+export function authorizationHeader(
+  label: string,
+  env: ProviderEnv,
+  a: { scheme: string; tokenKey: string; token?: SecretRef; username?: SecretRef; password?: SecretRef },
+): Record<string, string> {
+  const resolve = (ref: SecretRef, what: string) => {
+    try {
+      return env.secrets.resolve(ref);
+    } catch (err) {
+      throw new ProviderError(`${label} ${what}: ${(err as Error).message}`, false);
+    }
+  };
+  if (a.token) return { authorization: `${a.scheme} ${resolve(a.token, a.tokenKey)}` };
+  if (a.username && a.password) {
+    const basic = Buffer.from(`${resolve(a.username, 'username')}:${resolve(a.password, 'password')}`).toString('base64');
+    env.secrets.add(basic);
+    return { authorization: `Basic ${basic}` };
+  }
+  return {};
+}

@@ -3,7 +3,8 @@ import { ProviderError } from '../../errors.js';
 import { http } from '../../transport/http.js';
 import { resolveTls, tlsOptions, type TlsSettings } from '../../transport/tls.js';
 import { duration } from '../../util/duration.js';
-import { secretRef, type SecretRef } from '../../util/secrets.js';
+import { secretRef } from '../../util/secrets.js';
+import { authorizationHeader } from '../http-call.js';
 import type { Monitor, ProviderContext, ProviderEnv, ProviderType } from '../types.js';
 
 const options = z
@@ -73,25 +74,8 @@ class ElasticsearchMonitor implements Monitor {
     await this.tls?.close();
   }
 
-  private auth(): Record<string, string> {
-    const resolve = (ref: SecretRef, what: string) => {
-      try {
-        return this.env.secrets.resolve(ref);
-      } catch (err) {
-        throw new ProviderError(`elasticsearch ${what}: ${(err as Error).message}`, false);
-      }
-    };
-    if (this.o.apiKey) return { authorization: `ApiKey ${resolve(this.o.apiKey, 'apiKey')}` };
-    if (this.o.username && this.o.password) {
-      const basic = Buffer.from(`${resolve(this.o.username, 'username')}:${resolve(this.o.password, 'password')}`).toString('base64');
-      this.env.secrets.add(basic);
-      return { authorization: `Basic ${basic}` };
-    }
-    return {};
-  }
-
   async value(ctx: ProviderContext, query: string): Promise<number> {
-    this.headers ??= this.auth();
+    this.headers ??= authorizationHeader('elasticsearch', this.env, { scheme: 'ApiKey', tokenKey: 'apiKey', token: this.o.apiKey, username: this.o.username, password: this.o.password });
     const url = `${this.o.url.replace(/\/+$/, '')}/${encodeURI(ctx.render(this.o.index))}/_count`;
     const res = await http(url, {
       method: 'POST',

@@ -3,7 +3,8 @@ import { ProviderError } from '../../errors.js';
 import { http } from '../../transport/http.js';
 import { resolveTls, tlsOptions, type TlsSettings } from '../../transport/tls.js';
 import { duration, formatMs } from '../../util/duration.js';
-import { secretRef, type SecretRef } from '../../util/secrets.js';
+import { secretRef } from '../../util/secrets.js';
+import { authorizationHeader } from '../http-call.js';
 import type { Monitor, ProviderContext, ProviderEnv, ProviderType } from '../types.js';
 
 const options = z
@@ -85,23 +86,6 @@ export function readInstantResult(body: Envelope, maxAgeMs: number, now = Date.n
   return value;
 }
 
-function authHeader(o: Options, env: ProviderEnv): Record<string, string> {
-  const resolve = (ref: SecretRef, what: string) => {
-    try {
-      return env.secrets.resolve(ref);
-    } catch (err) {
-      throw new ProviderError(`prometheus ${what}: ${(err as Error).message}`, false);
-    }
-  };
-  if (o.token) return { authorization: `Bearer ${resolve(o.token, 'token')}` };
-  if (o.username && o.password) {
-    const basic = Buffer.from(`${resolve(o.username, 'username')}:${resolve(o.password, 'password')}`).toString('base64');
-    env.secrets.add(basic);
-    return { authorization: `Basic ${basic}` };
-  }
-  return {};
-}
-
 class PrometheusMonitor implements Monitor {
   private headers?: Record<string, string>;
   private readonly endpoint: string;
@@ -118,7 +102,7 @@ class PrometheusMonitor implements Monitor {
 
   async value(ctx: ProviderContext, query: string): Promise<number> {
     // Secrets are resolved on first use so that validate/plan never need them.
-    this.headers ??= authHeader(this.o, this.env);
+    this.headers ??= authorizationHeader('prometheus', this.env, { scheme: 'Bearer', tokenKey: 'token', token: this.o.token, username: this.o.username, password: this.o.password });
     // POST (form) rather than GET: long PromQL does not hit URL length limits and stays out of proxy access logs.
     const res = await http(this.endpoint, {
       method: 'POST',
