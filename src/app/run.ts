@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline/promises';
 import type { EngineDeps } from '../engine/context.js';
 import type { EngineEvent, EventSink } from '../engine/events.js';
 import { ProviderSet } from '../engine/providers.js';
+import { ReleaseContext } from '../engine/release.js';
 import { rollbackHosts } from '../engine/rollback.js';
 import { Engine, type Outcome } from '../engine/run.js';
 import { EXIT, GraywaveError, LockHeldError } from '../errors.js';
@@ -309,7 +310,8 @@ export async function rollbackRelease(req: ReleaseRequest & { all?: boolean; fas
     }
     const waves = rollbackWaves(o.plan, o.state, !!all);
     await o.journal.append({ type: 'operator', t: new Date().toISOString(), action: 'rollback', by: currentActor(), reason: req.reason, detail: `${req.fast ? 'fast' : all ? 'all' : 'current wave'}: wave(s) ${waves.join(', ')}` });
-    const ok = await rollbackHosts(o.deps, o.state, { waves, undoSwitchover: !!all, fast: req.fast });
+    const rc = new ReleaseContext(o.deps);
+    const ok = await rollbackHosts(rc, { waves, undoSwitchover: !!all, fast: req.fast }).finally(() => rc.close());
     await o.journal.append({ type: 'run', t: new Date().toISOString(), phase: ok ? 'rolled-back' : 'halted', reason: ok ? `rolled back wave(s) ${waves.join(', ')}` : 'rollback incomplete: some undo steps failed' });
     return ok ? EXIT.ok : EXIT.halted;
   } finally {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ProviderError } from '../errors.js';
 import { fmtValue } from '../actions/wait-drained.js';
 import { monitorContext } from './query.js';
-import type { Gate } from './types.js';
+import type { Gate, GateResult } from './types.js';
 
 const params = z
   .object({
@@ -27,7 +27,7 @@ export const compareGate: Gate<CompareGateParams> = {
   defaultName: (p) => `compare:${p.metric}`,
   uses: (p) => [{ provider: p.monitor, role: 'monitor' }],
   describe: (p) => `${p.metric}: GREEN/BLUE <= ${p.maxRatio} (${p.monitor}: ${p.green} / ${p.blue})`,
-  async run(ctx, p) {
+  async run(ctx, p): Promise<GateResult> {
     const monitor = ctx.monitor(p.monitor);
     const mctx = monitorContext(ctx);
     const read = async (expr: string): Promise<number | Error> => {
@@ -46,7 +46,7 @@ export const compareGate: Gate<CompareGateParams> = {
       const values: Record<string, number | string> = { maxRatio: p.maxRatio };
       if (typeof green === 'number') values.green = green;
       if (typeof blue === 'number') values.blue = blue;
-      return { ok: false, observed: `${p.metric}: no data (${missing.join('; ')})`, values };
+      return { ok: false, unknown: true, observed: `${p.metric}: no data (${missing.join('; ')})`, values };
     }
     if (green < 0 || blue < 0) {
       return { ok: false, observed: `${p.metric}: negative reading (GREEN ${fmtValue(green)}, BLUE ${fmtValue(blue)}), no meaningful ratio`, values: { green, blue, maxRatio: p.maxRatio } };

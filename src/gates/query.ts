@@ -91,7 +91,7 @@ export const queryGate: Gate<QueryGateParams> = {
       } catch (err) {
         if (ctx.signal.aborted) throw new ProviderError('gate aborted', false);
         const reason = (err as Error).message.split('\n')[0];
-        return { ok: false, observed: `unknown value (${reason}) after ${polls} poll${polls > 1 ? 's' : ''}`, values: { ...limits, polls, error: reason! } };
+        return { ok: false, unknown: true, observed: `unknown value (${reason}) after ${polls} poll${polls > 1 ? 's' : ''}`, values: { ...limits, polls, error: reason! } };
       }
       lo = Math.min(lo, v);
       hi = Math.max(hi, v);

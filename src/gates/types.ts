@@ -9,6 +9,11 @@ export interface GateResult {
   observed: string;
   /** Measured values, recorded in the journal and the report. */
   values?: Record<string, number | string>;
+  /**
+   * Nothing could be measured (monitor unreachable, no data): the engine counts it as an error of the gate (retried
+   * up to the gate's errorLimit), not as a failed gate. `ok` is false with it.
+   */
+  unknown?: boolean;
 }
 
 export interface GateContext {

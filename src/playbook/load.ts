@@ -142,6 +142,11 @@ function parseGate(src: Source, path: Path, raw: unknown, watch = false): GateSp
   const skipOnHotfix = obj.skipOnHotfix;
   delete obj.skipOnHotfix;
   if (skipOnHotfix !== undefined && typeof skipOnHotfix !== 'boolean') return (src.add([...path, 'skipOnHotfix'], 'skipOnHotfix: true or false'), undefined);
+  const errorLimit = obj.errorLimit;
+  delete obj.errorLimit;
+  if (errorLimit !== undefined && !(Number.isInteger(errorLimit) && (errorLimit as number) >= 1)) {
+    return (src.add([...path, 'errorLimit'], 'errorLimit: a whole number of consecutive errors, at least 1'), undefined);
+  }
   const keys = Object.keys(obj).filter((k) => findGate(k));
   if (keys.length !== 1) {
     src.add(path, keys.length === 0 ? `${dotted(path)}: no check; use run, http, query, compare or approve` : `${dotted(path)}: one check per entry, found ${keys.join(' and ')}`);
@@ -175,6 +180,7 @@ function parseGate(src: Source, path: Path, raw: unknown, watch = false): GateSp
     perHost: JSON.stringify(raw).includes('{{') && usesHost(JSON.stringify(raw)),
     timeoutMs: t.data ?? Math.max(DEFAULT_GATE_TIMEOUT, ownLimit(params)),
     ...(skipOnHotfix ? { skipOnHotfix: true } : {}),
+    ...(errorLimit !== undefined ? { errorLimit: errorLimit as number } : {}),
   };
 }
 

@@ -35,6 +35,8 @@ export interface GateSpec {
   intervalMs?: number;
   /** Skipped under the hotfix policy (`policy: hotfix` or `run --hotfix`). */
   skipOnHotfix?: boolean;
+  /** Consecutive measurement errors (monitor down, no data) before the gate is an error (default 3; src/engine/verdict.ts). */
+  errorLimit?: number;
 }
 
 export type PauseSpec = { kind: 'none' } | { kind: 'duration'; ms: number } | { kind: 'approve' };

@@ -177,7 +177,7 @@ describe('Ctrl-C during a verify check', () => {
     writeFileSync(join(t.dir, 'slow'), '');
     const ctl = new AbortController();
     const outcome = runRelease({ ...t.req, signal: ctl.signal });
-    for (let i = 0; i < 500 && !existsSync(join(t.dir, 'gate-started')); i++) await new Promise((r) => setTimeout(r, 20));
+    await vi.waitFor(() => expect(existsSync(join(t.dir, 'gate-started'))).toBe(true), { timeout: 15_000, interval: 20 });
     ctl.abort(new Error('interrupted (Ctrl-C)'));
     expect(await outcome).toBe(1);
     const halted = t.events.find((e) => e.event === 'run.halted') as Extract<EngineEvent, { event: 'run.halted' }>;
@@ -189,6 +189,58 @@ describe('Ctrl-C during a verify check', () => {
     rmSync(join(t.dir, 'slow'));
     expect(await resumeRelease(t.req)).toBe(0);
     for (const h of hosts(2)) for (const s of ['s1', 's2', 's3']) expect(t.count(`${h} ${s}`)).toBe(1);
+  });
+});
+
+describe('a gate that cannot be measured', () => {
+  it('is an error, not a failed gate: measured errorLimit times, then the release halts and onFailure (rollback-wave) does not run', async () => {
+    // Nothing listens on port 1: every query fails, so the gate measures nothing (monitor down).
+    const t = setup({
+      hosts: 2,
+      waves: '{ size: 1 }',
+      extra: 'onFailure: rollback-wave\nproviders:\n  prom: { type: prometheus, url: "http://127.0.0.1:1" }\nverify:\n  - name: error-rate\n    errorLimit: 2\n    query: { monitor: prom, expr: "up", max: 1 }',
+    });
+    expect(await runRelease(t.req)).toBe(1);
+    const halted = t.events.find((e) => e.event === 'run.halted') as Extract<EngineEvent, { event: 'run.halted' }>;
+    expect(halted.reason).toMatch(/^verification could not be measured after wave 1: error-rate: unknown value \(.*\) after 1 poll \(2 consecutive errors\)$/);
+    expect(halted.hint).toMatch(/nothing was rolled back/);
+    expect(t.events.some((e) => e.event.startsWith('undo.') || e.event.startsWith('rollback.'))).toBe(false);
+    expect(existsSync(join(t.dir, 'undo.log'))).toBe(false);
+    expect(t.effects()).toEqual(['h-01 s1', 'h-01 s2', 'h-01 s3']);
+    const st = await releaseStatus(t.req.file);
+    expect(st.status).toBe('halted');
+  });
+
+  it('a failed gate still applies onFailure (rollback-wave)', async () => {
+    const t = setup({ hosts: 2, waves: '{ size: 1 }', extra: 'onFailure: rollback-wave\nverify:\n  - name: smoke\n    run: "exit 3"' });
+    expect(await runRelease(t.req)).toBe(1);
+    const halted = t.events.find((e) => e.event === 'run.halted') as Extract<EngineEvent, { event: 'run.halted' }>;
+    expect(halted.reason).toBe('verification failed after wave 1: smoke: exit 3; hosts rolled back (rollback-wave)');
+    expect(readFileSync(join(t.dir, 'undo.log'), 'utf8').trim().split('\n')).toEqual(['h-01 undo-s3', 'h-01 undo-s1']);
+  });
+});
+
+describe('switchover steps', () => {
+  it('honour their timeout like every step: a hung switchover step fails after it and the release halts', async () => {
+    const t = setup({ hosts: 2, waves: '{ size: 1 }', extra: 'switchover:\n  at: 50%\n  steps:\n    - name: flip\n      timeout: 1s\n      run: "sleep 30"' });
+    const t0 = Date.now();
+    expect(await runRelease(t.req)).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    const halted = t.events.find((e) => e.event === 'run.halted') as Extract<EngineEvent, { event: 'run.halted' }>;
+    expect(halted.reason).toMatch(/^switchover step flip failed: .*timed out/);
+  });
+
+  it('stop at Ctrl-C', async () => {
+    const t = setup({ hosts: 2, waves: '{ size: 1 }', extra: 'switchover:\n  at: 50%\n  steps:\n    - name: flip\n      timeout: 10m\n      run: "touch flip-started; sleep 30"' });
+    const ctl = new AbortController();
+    const outcome = runRelease({ ...t.req, signal: ctl.signal });
+    await vi.waitFor(() => expect(existsSync(join(t.dir, 'flip-started'))).toBe(true), { timeout: 15_000, interval: 20 });
+    const t0 = Date.now();
+    ctl.abort(new Error('interrupted (Ctrl-C)'));
+    expect(await outcome).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    const halted = t.events.find((e) => e.event === 'run.halted') as Extract<EngineEvent, { event: 'run.halted' }>;
+    expect(halted.reason).toBe('switchover step flip failed: interrupted (Ctrl-C)');
   });
 });
 
