@@ -1,8 +1,8 @@
 import { createHash, createHmac } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { homedir, userInfo } from 'node:os';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { homedir, hostname, userInfo } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import SSHConfig from 'ssh-config';
 
 /** `~` and `~/x` → the home directory; other relative paths resolve against `base`. */
 export function expandPath(path: string, base: string): string {
@@ -22,6 +22,17 @@ function readOptional(file: string): string | undefined {
 
 // ---------------------------------------------------------------------------------------------------------------
 // ~/.ssh/config
+//
+// Hand-written after OpenSSH's own readconf.c / match.c / ssh.c (9.2): the `ssh-config` package we used before
+// treats `Host a,b` as a list and `?` loosely, ignores Include, and expands only some tokens, so it disagreed with
+// `ssh -G` on real configs. What is read exactly as OpenSSH does: line tokenizing (quotes, `=`, `#` comments),
+// keywords in any case, Host patterns (`*`, `?`, `!`; a comma is a literal character there, as in OpenSSH),
+// Match host/originalhost/user/localuser/all/canonical/final (a `final` or `canonical` criterion makes a second
+// pass over the files with the final host name, as ssh does), Include (relative to ~/.ssh, `~`, absolute, globs,
+// nested, inside Host/Match blocks), first value wins, the `%` tokens and `~` of HostName, IdentityFile,
+// UserKnownHostsFile, ProxyCommand and ProxyJump. `Match exec` is never run (reading a config must not run
+// commands): the condition counts as false and a warning names its line. Directives that change the connection
+// but that graywave does not implement are reported per host with their file:line (CONNECTION_CHANGING).
 
 /** What we take from an OpenSSH client config for one host alias (only what the playbook may leave out). */
 export interface SshConfigEntry {
@@ -29,87 +40,702 @@ export interface SshConfigEntry {
   user?: string;
   port?: number;
   identityFiles: string[];
+  /** The raw comma-separated hop list (tokens expanded); `none` → undefined. */
   proxyJump?: string;
+  /** The command with its tokens expanded (`exec` not prefixed); `none` → undefined. */
+  proxyCommand?: string;
   userKnownHostsFiles: string[];
+  /** Lines that apply to this host but are not (fully) honoured, each naming FILE:LINE. */
+  warnings: string[];
+}
+
+export interface SshConfigOptions {
+  /** The local user's home (passwd entry): `~` in IdentityFile & co. and %d. Default: os.userInfo().homedir. */
+  home?: string;
+  /** $HOME: where `Include`'s `~` (glob GLOB_TILDE) points. Default: the HOME variable, else `home`. */
+  envHome?: string;
+  /** The local user name (%u, `Match localuser`, default User). Default: os.userInfo().username. */
+  localUser?: string;
+  /** Check owner and mode of the file like OpenSSH does for ~/.ssh/config (not for `ssh -F FILE`). */
+  checkPerm?: boolean;
+}
+
+/** A problem in an ssh config file that OpenSSH would refuse too; the message starts with FILE:LINE. */
+export class SshConfigError extends Error {}
+
+interface ConfLine {
+  file: string;
+  line: number;
+  /** The keyword as written (for messages) and lower-cased (for matching). */
+  word: string;
+  key: string;
+  args: string[];
+  /** The text after the keyword (and its `=`), as ProxyCommand / ProxyJump / Match read it. */
+  rest: string;
+  /** Include: the files it names, in glob order. */
+  includes?: ConfFile[];
+}
+
+interface ConfFile {
+  path: string;
+  lines: ConfLine[];
+}
+
+/** Keywords OpenSSH 9.2 knows (lower case), plus a few newer ones, so that only really unknown ones are reported. */
+const KNOWN = new Set(
+  (
+    'protocol cipher fallbacktorsh globalknownhostsfile2 rhostsauthentication userknownhostsfile2 useroaming usersh useprivilegedport ' +
+    'afstokenpassing kerberosauthentication kerberostgtpassing rsaauthentication rhostsrsaauthentication compressionlevel ' +
+    'gssapiauthentication gssapidelegatecredentials gssapikeyexchange gssapiclientidentity gssapiserveridentity gssapirenewalforcesrekey ' +
+    'gssapitrustdns gssapikexalgorithms smartcarddevice pkcs11provider forwardagent exitonforwardfailure xauthlocation gatewayports ' +
+    'passwordauthentication kbdinteractiveauthentication kbdinteractivedevices challengeresponseauthentication skeyauthentication ' +
+    'tisauthentication pubkeyauthentication dsaauthentication hostbasedauthentication identityfile identityfile2 identitiesonly ' +
+    'certificatefile addkeystoagent identityagent hostname hostkeyalias proxycommand port ciphers macs remoteforward localforward ' +
+    'permitremoteopen user host match escapechar globalknownhostsfile userknownhostsfile connectionattempts batchmode checkhostip ' +
+    'stricthostkeychecking compression tcpkeepalive keepalive numberofpasswordprompts syslogfacility loglevel logverbose dynamicforward ' +
+    'preferredauthentications hostkeyalgorithms casignaturealgorithms bindaddress bindinterface clearallforwardings enablesshkeysign ' +
+    'verifyhostkeydns nohostauthenticationforlocalhost rekeylimit connecttimeout addressfamily serveraliveinterval serveralivecountmax ' +
+    'sendenv setenv controlpath controlmaster controlpersist hashknownhosts include tunnel tunneldevice localcommand permitlocalcommand ' +
+    'remotecommand visualhostkey kexalgorithms ipqos requesttty sessiontype stdinnull forkafterauthentication proxyusefdpass ' +
+    'canonicaldomains canonicalizefallbacklocal canonicalizehostname canonicalizemaxdots canonicalizepermittedcnames streamlocalbindmask ' +
+    'streamlocalbindunlink revokedhostkeys fingerprinthash updatehostkeys hostbasedacceptedalgorithms hostbasedkeytypes ' +
+    'pubkeyacceptedalgorithms pubkeyacceptedkeytypes ignoreunknown proxyjump securitykeyprovider knownhostscommand requiredrsasize ' +
+    'enableescapecommandline obscurekeystroketiming channeltimeout tag refuseconnection versionaddendum warnweakcrypto'
+  ).split(' '),
+);
+
+/**
+ * Directives that change how (or whether) OpenSSH connects or authenticates, which graywave's SSH client does not
+ * implement. A value listed after the name is harmless (the default or "off") and is not reported.
+ */
+const CONNECTION_CHANGING: Record<string, string[]> = {
+  ciphers: [],
+  macs: [],
+  kexalgorithms: [],
+  hostkeyalgorithms: [],
+  pubkeyacceptedalgorithms: [],
+  pubkeyacceptedkeytypes: [],
+  hostbasedacceptedalgorithms: [],
+  hostbasedkeytypes: [],
+  casignaturealgorithms: [],
+  requiredrsasize: [],
+  certificatefile: [],
+  hostkeyalias: [],
+  globalknownhostsfile: [],
+  knownhostscommand: [],
+  revokedhostkeys: [],
+  verifyhostkeydns: ['no'],
+  stricthostkeychecking: [],
+  checkhostip: ['no'],
+  identityagent: [],
+  identitiesonly: ['no'],
+  pkcs11provider: ['none'],
+  securitykeyprovider: ['internal'],
+  preferredauthentications: [],
+  pubkeyauthentication: ['yes', 'true'],
+  hostbasedauthentication: ['no'],
+  gssapiauthentication: ['no'],
+  addressfamily: ['any'],
+  bindaddress: [],
+  bindinterface: [],
+  canonicalizehostname: ['no', 'false'],
+  connecttimeout: [],
+  proxyusefdpass: ['no'],
+  remotecommand: ['none'],
+  requesttty: ['no', 'auto'],
+  sessiontype: ['default'],
+  setenv: [],
+  sendenv: [],
+  forwardagent: ['no'],
+  permitlocalcommand: ['no'],
+  localcommand: [],
+};
+
+const WS = ' \t\r\n';
+
+/**
+ * OpenSSH's strdelim(): the next word of `s`, split at whitespace or one `=`, honouring double quotes.
+ * Returns the word and the remaining text (undefined when exhausted or on an unmatched quote).
+ */
+function strdelim(s: string | undefined): { word: string | undefined; rest: string | undefined } {
+  if (s === undefined) return { word: undefined, rest: undefined };
+  const m = /[ \t\r\n"=]/.exec(s);
+  if (!m) return { word: s, rest: undefined };
+  const i = m.index;
+  if (s[i] === '"') {
+    const body = s.slice(0, i) + s.slice(i + 1);
+    const q = body.indexOf('"', i);
+    if (q < 0) return { word: undefined, rest: undefined };
+    let j = q + 1;
+    while (j < body.length && WS.includes(body[j]!)) j++;
+    return { word: body.slice(0, q), rest: body.slice(j) };
+  }
+  const word = s.slice(0, i);
+  const wspace = s[i] === '=';
+  let j = i + 1;
+  while (j < s.length && WS.includes(s[j]!)) j++;
+  if (s[j] === '=' && !wspace) {
+    j++;
+    while (j < s.length && WS.includes(s[j]!)) j++;
+  }
+  return { word, rest: s.slice(j) };
+}
+
+/** OpenSSH's argv_split(s, terminate_on_comment=1): quotes, `\` escapes, `#` starts a comment between words. */
+function argvSplit(s: string): string[] | undefined {
+  const out: string[] = [];
+  let i = 0;
+  while (i < s.length) {
+    if (s[i] === ' ' || s[i] === '\t') {
+      i++;
+      continue;
+    }
+    if (s[i] === '#') break;
+    let quote = '';
+    let arg = '';
+    for (; i < s.length; i++) {
+      const c = s[i]!;
+      if (c === '\\') {
+        const n = s[i + 1];
+        if (n === "'" || n === '"' || n === '\\' || (quote === '' && n === ' ')) {
+          i++;
+          arg += n;
+        } else arg += c;
+      } else if (quote === '' && (c === ' ' || c === '\t')) break;
+      else if (quote === '' && (c === '"' || c === "'")) quote = c;
+      else if (quote !== '' && c === quote) quote = '';
+      else arg += c;
+    }
+    if (i >= s.length && quote !== '') return undefined;
+    out.push(arg);
+  }
+  return out;
+}
+
+/** OpenSSH's match_pattern(): `*` and `?` wildcards, case-sensitive, the whole string. */
+export function sshMatchPattern(s: string, pattern: string): boolean {
+  let si = 0;
+  let pi = 0;
+  let star = -1;
+  let mark = 0;
+  while (si < s.length) {
+    if (pi < pattern.length && (pattern[pi] === '?' || pattern[pi] === s[si])) {
+      si++;
+      pi++;
+    } else if (pi < pattern.length && pattern[pi] === '*') {
+      star = pi++;
+      mark = si;
+    } else if (star >= 0) {
+      pi = star + 1;
+      si = ++mark;
+    } else return false;
+  }
+  while (pi < pattern.length && pattern[pi] === '*') pi++;
+  return pi === pattern.length;
+}
+
+/** OpenSSH's match_pattern_list(): comma-separated, `!` negates; 1 positive, -1 negated match, 0 none. */
+function matchPatternList(s: string, list: string, lower: boolean): -1 | 0 | 1 {
+  let positive = false;
+  for (let sub of list.split(',')) {
+    const neg = sub.startsWith('!');
+    if (neg) sub = sub.slice(1);
+    if (lower) sub = sub.toLowerCase();
+    if (sshMatchPattern(s, sub)) {
+      if (neg) return -1;
+      positive = true;
+    }
+  }
+  return positive ? 1 : 0;
+}
+
+/** OpenSSH's percent_expand() (with `${VAR}` from the environment when `dollar`): an unknown `%x` is an error. */
+function percentExpand(s: string, tokens: Record<string, string>, where: string, dollar = false): string {
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!;
+    if (dollar && c === '$' && s[i + 1] === '{') {
+      const end = s.indexOf('}', i + 2);
+      if (end < 0) throw new SshConfigError(`${where}: invalid environment variable expansion in "${s}"`);
+      const name = s.slice(i + 2, end);
+      const v = process.env[name];
+      if (!/^[A-Za-z0-9_]+$/.test(name) || v === undefined) throw new SshConfigError(`${where}: environment variable ${name} in "${s}" is not set`);
+      out += v;
+      i = end;
+    } else if (c === '%') {
+      const t = s[i + 1];
+      if (t === undefined) throw new SshConfigError(`${where}: "${s}" ends with a lone %`);
+      if (t === '%') out += '%';
+      else if (t in tokens) out += tokens[t];
+      else throw new SshConfigError(`${where}: unknown token %${t} in "${s}" (OpenSSH refuses it too)`);
+      i++;
+    } else out += c;
+  }
+  return out;
+}
+
+/** A home directory from /etc/passwd, for `~user/`. */
+function passwdHome(user: string): string | undefined {
+  const text = readOptional('/etc/passwd') ?? '';
+  for (const line of text.split('\n')) {
+    const f = line.split(':');
+    if (f[0] === user && f[5]) return f[5];
+  }
+  return undefined;
+}
+
+/** OpenSSH's tilde_expand_filename(): `~` and `~/x` → the passwd home, `~user/x` → that user's home. */
+function tildeExpand(path: string, home: string, where: string): string {
+  if (!path.startsWith('~')) return path;
+  const slash = path.indexOf('/');
+  const user = path.slice(1, slash < 0 ? undefined : slash);
+  const base = user === '' ? home : passwdHome(user);
+  if (base === undefined) throw new SshConfigError(`${where}: no such user ${user} in "${path}"`);
+  return slash < 0 ? base : base.replace(/\/+$/, '') + path.slice(slash);
+}
+
+/** Port numbers and /etc/services names, as OpenSSH's a2port(); -1 when neither. */
+function a2port(s: string): number {
+  if (/^\d+$/.test(s)) {
+    const n = Number(s);
+    return n <= 65535 ? n : -1;
+  }
+  const services = readOptional('/etc/services') ?? '';
+  const m = new RegExp(`^(\\S+)\\s+(\\d+)/tcp(.*)$`, 'gm');
+  for (let r = m.exec(services); r; r = m.exec(services)) {
+    const aliases = r[3]!.split('#')[0]!.trim().split(/\s+/);
+    if (r[1] === s || aliases.includes(s)) return Number(r[2]);
+  }
+  return -1;
+}
+
+/** One hop of a ProxyJump list: `[user@]host[:port]` or `ssh://[user@]host[:port]`; false when OpenSSH refuses it. */
+function validJumpHop(hop: string): boolean {
+  let h = hop;
+  if (h.startsWith('ssh://')) h = h.slice(6).replace(/\/$/, '');
+  const at = h.lastIndexOf('@');
+  if (at === 0) return false;
+  if (at > 0) h = h.slice(at + 1);
+  if (h === '') return false;
+  let port: string | undefined;
+  if (h.startsWith('[')) {
+    const close = h.indexOf(']');
+    if (close < 0) return false;
+    const after = h.slice(close + 1);
+    if (after !== '' && !after.startsWith(':')) return false;
+    port = after ? after.slice(1) : undefined;
+  } else {
+    const colon = h.indexOf(':');
+    if (colon === 0) return false;
+    if (colon > 0) port = h.slice(colon + 1);
+  }
+  return port === undefined || a2port(port) > 0;
+}
+
+/** glob(3) with GLOB_TILDE as Include uses it: `*`, `?`, `[...]` per path component, sorted, no hidden files. */
+function globFiles(pattern: string, envHome: string): string[] {
+  let p = pattern;
+  if (p === '~' || p.startsWith('~/')) p = envHome.replace(/\/+$/, '') + p.slice(1);
+  else if (p.startsWith('~')) {
+    const slash = p.indexOf('/');
+    const home = passwdHome(p.slice(1, slash < 0 ? undefined : slash));
+    if (home === undefined) return [];
+    p = home + (slash < 0 ? '' : p.slice(slash));
+  }
+  const magic = /[*?[]/;
+  const parts = p.split('/');
+  let bases = [p.startsWith('/') ? '/' : '.'];
+  for (const [i, part] of parts.entries()) {
+    if (part === '' && i === 0) continue;
+    if (part === '') continue;
+    const next: string[] = [];
+    for (const base of bases) {
+      if (!magic.test(part)) {
+        next.push(base === '.' && !p.startsWith('.') ? part : resolve(base, part));
+        continue;
+      }
+      let names: string[];
+      try {
+        names = readdirSync(base);
+      } catch {
+        continue;
+      }
+      const re = globRegExp(part);
+      for (const n of names.sort()) if (re.test(n) && (!n.startsWith('.') || part.startsWith('.'))) next.push(resolve(base, n));
+    }
+    bases = next;
+  }
+  return bases.filter((f) => {
+    try {
+      statSync(f);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+function globRegExp(part: string): RegExp {
+  let re = '';
+  for (let i = 0; i < part.length; i++) {
+    const c = part[i]!;
+    if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else if (c === '[') {
+      const close = part.indexOf(']', i + 2);
+      if (close < 0) re += '\\[';
+      else {
+        let body = part.slice(i + 1, close);
+        if (body.startsWith('!')) body = '^' + body.slice(1);
+        re += '[' + body.replace(/\\/g, '\\\\') + ']';
+        i = close;
+      }
+    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
+  }
+  return new RegExp('^' + re + '$');
+}
+
+/** Everything OpenSSH keeps while reading the files for one host (first value wins). */
+interface Options {
+  hostname?: string;
+  user?: string;
+  port?: number;
+  identityFiles: { path: string; where: string }[];
+  userKnownHostsFiles?: { files: string[]; where: string };
+  jumpHost?: string;
+  proxyCommand?: { cmd: string; where: string };
+  canonicalize?: string;
+  ignoreUnknown?: string;
+  /** The host name after the final pass (already expanded and lower-cased). */
+  finalName?: string;
+  warned: Set<string>;
+  warnings: string[];
 }
 
 /**
- * The user's OpenSSH client config, parsed with the `ssh-config` package (maintained, handles Host patterns,
- * negation and first-value-wins like OpenSSH). `Match exec` is never evaluated: reading a config must not run
- * commands. `Include` is not followed.
+ * The user's OpenSSH client config (see the notes above). Files are read and checked once, by load/parse; each
+ * lookup then replays them for one host, as ssh does.
  */
 export class SshClientConfig {
-  private constructor(private readonly config: SSHConfig | undefined) {}
+  private constructor(
+    private readonly root: ConfFile | undefined,
+    private readonly opts: Required<Omit<SshConfigOptions, 'checkPerm'>>,
+  ) {}
+
+  private static options(o: SshConfigOptions): Required<Omit<SshConfigOptions, 'checkPerm'>> {
+    const info = userInfo();
+    const home = o.home ?? info.homedir;
+    return { home, envHome: o.envHome ?? process.env.HOME ?? home, localUser: o.localUser ?? info.username };
+  }
 
   static empty(): SshClientConfig {
-    return new SshClientConfig(undefined);
+    return new SshClientConfig(undefined, SshClientConfig.options({}));
   }
 
-  static parse(text: string): SshClientConfig {
-    return new SshClientConfig(SSHConfig.parse(text));
+  /** Parses config text (Include paths are read from disk). `file` names it in messages. */
+  static parse(text: string, opts: SshConfigOptions & { file?: string } = {}): SshClientConfig {
+    const o = SshClientConfig.options(opts);
+    const cache = new Map<string, ConfFile>();
+    return new SshClientConfig(readConf(opts.file ?? 'ssh config', text, o, cache, 0), o);
   }
 
-  /** Reads the file; a missing file is an empty config. A malformed one is an error naming the file. */
-  static load(file: string = resolve(homedir(), '.ssh', 'config')): SshClientConfig {
-    const text = readOptional(file);
-    if (text === undefined) return SshClientConfig.empty();
-    try {
-      return SshClientConfig.parse(text);
-    } catch (err) {
-      throw new Error(`cannot parse ssh config ${file}: ${(err as Error).message}`);
-    }
+  /**
+   * Reads the file; a missing file is an empty config. Without `file`, ~/.ssh/config of the local user (whose
+   * owner and mode are checked like OpenSSH does). A config OpenSSH would refuse is an error naming FILE:LINE.
+   */
+  static load(file?: string, opts: SshConfigOptions = {}): SshClientConfig {
+    const o = SshClientConfig.options(opts);
+    const path = file ?? resolve(o.home, '.ssh', 'config');
+    const text = readOptional(path);
+    if (text === undefined) return new SshClientConfig(undefined, o);
+    if (opts.checkPerm ?? file === undefined) checkPerm(path);
+    return new SshClientConfig(readConf(path, text, o, new Map(), 0), o);
   }
 
-  /** The settings OpenSSH would use for `ssh <alias>` (first match wins; %h %p %r %u %d %% and ~ expanded). */
+  /** The settings OpenSSH would use for `ssh <alias>` (`ssh -G alias`), tokens and `~` expanded. */
   lookup(alias: string): SshConfigEntry {
-    const entry: SshConfigEntry = { identityFiles: [], userKnownHostsFiles: [] };
-    if (!this.config) return entry;
-    const c = this.config.compute(alias, { ignoreCase: true, matchExec: false });
-    const one = (k: string): string | undefined => {
-      const v = c[k];
-      return Array.isArray(v) ? v[0] : v;
-    };
-    const many = (k: string): string[] => {
-      const v = c[k];
-      if (v === undefined) return [];
-      return (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(/\s+/)).filter(Boolean);
-    };
-    const hostName = one('hostname');
-    entry.hostName = hostName ? hostName.replace(/%h/g, alias) : undefined;
-    entry.user = one('user');
-    const port = one('port');
-    if (port !== undefined) {
-      const n = Number(port);
-      if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`ssh config: Port ${port} for ${alias} is not a port number`);
-      entry.port = n;
+    const o: Options = { identityFiles: [], warned: new Set(), warnings: [] };
+    if (this.root) {
+      const state = { wantFinal: false };
+      this.pass(o, alias, alias, false, state);
+      if (state.wantFinal || (o.canonicalize !== undefined && !['no', 'false'].includes(o.canonicalize.toLowerCase()))) {
+        const h = finalHost(o, alias);
+        o.hostname = o.finalName = h;
+        this.pass(o, h, alias, true, state);
+      }
     }
-    const tokens = (s: string): string =>
-      s.replace(/%([%hprud])/g, (_, t: string) => {
-        switch (t) {
-          case '%':
-            return '%';
-          case 'h':
-            return entry.hostName ?? alias;
-          case 'p':
-            return String(entry.port ?? 22);
-          case 'r':
-            return entry.user ?? userInfo().username;
-          case 'u':
-            return userInfo().username;
-          default:
-            return homedir();
-        }
-      });
-    // IdentityFile may repeat (compute gives an array); "none" disables it.
-    const ids = c.identityfile;
-    entry.identityFiles = (ids === undefined ? [] : Array.isArray(ids) ? ids : [ids])
-      .filter((f) => f.toLowerCase() !== 'none')
-      .map((f) => expandPath(tokens(f), homedir()));
-    const jump = one('proxyjump');
-    entry.proxyJump = jump && jump.toLowerCase() !== 'none' ? jump : undefined;
-    entry.userKnownHostsFiles = many('userknownhostsfile').map((f) => expandPath(tokens(f), homedir()));
+    const host = o.finalName ?? finalHost(o, alias);
+    const user = o.user ?? this.opts.localUser;
+    const port = o.port ?? 22;
+    const uid = String(userInfo().uid);
+    const thisHost = hostname();
+    const fileTokens: Record<string, string> = {
+      C: createHash('sha1').update(thisHost + host + String(port) + user).digest('hex'),
+      L: thisHost.split('.')[0]!,
+      i: uid,
+      k: alias,
+      l: thisHost,
+      n: alias,
+      p: String(port),
+      d: this.opts.home,
+      h: host,
+      r: user,
+      u: this.opts.localUser,
+    };
+    const pathOf = (f: string, where: string) => percentExpand(tildeExpand(f, this.opts.home, where), fileTokens, where, true);
+    const proxyTokens = { h: host, n: alias, p: String(port), r: user };
+    const entry: SshConfigEntry = {
+      hostName: o.hostname === undefined ? undefined : host,
+      user: o.user,
+      port: o.port,
+      identityFiles: o.identityFiles.filter((f) => f.path.toLowerCase() !== 'none').map((f) => pathOf(f.path, f.where)),
+      proxyJump: o.jumpHost !== undefined && o.jumpHost.toLowerCase() !== 'none' ? o.jumpHost : undefined,
+      proxyCommand: o.proxyCommand && o.proxyCommand.cmd !== 'none' ? percentExpand(o.proxyCommand.cmd, proxyTokens, o.proxyCommand.where) : undefined,
+      userKnownHostsFiles:
+        o.userKnownHostsFiles && o.userKnownHostsFiles.files[0]?.toLowerCase() !== 'none'
+          ? o.userKnownHostsFiles.files.map((f) => pathOf(f, o.userKnownHostsFiles!.where))
+          : [],
+      warnings: o.warnings,
+    };
+    if (entry.proxyJump) entry.proxyJump = percentExpand(entry.proxyJump, proxyTokens, 'ProxyJump');
     return entry;
   }
+
+  /** One pass over the files for `host` (`final`: the second pass that `Match final` asks for). */
+  private pass(o: Options, host: string, original: string, final: boolean, state: { wantFinal: boolean }): void {
+    const active = { on: true };
+    this.walk(this.root!, o, host, original, final, state, active, false);
+  }
+
+  private walk(file: ConfFile, o: Options, host: string, original: string, final: boolean, state: { wantFinal: boolean }, active: { on: boolean }, never: boolean): void {
+    for (const l of file.lines) {
+      const where = `${l.file}:${l.line}`;
+      switch (l.key) {
+        case 'host': {
+          active.on = false;
+          if (never) break;
+          for (const arg of l.args) {
+            const neg = arg.startsWith('!');
+            if (sshMatchPattern(host, neg ? arg.slice(1) : arg)) {
+              if (neg) {
+                active.on = false;
+                break;
+              }
+              active.on = true;
+            }
+          }
+          break;
+        }
+        case 'match': {
+          const v = this.matchLine(l, o, host, original, final, state);
+          active.on = never ? false : v;
+          break;
+        }
+        case 'include': {
+          const outer = active.on;
+          for (const inc of l.includes ?? []) {
+            this.walk(inc, o, host, original, final, state, active, never || !outer);
+            active.on = outer;
+          }
+          break;
+        }
+        default:
+          if (active.on) this.apply(l, o, where);
+      }
+    }
+  }
+
+  private apply(l: ConfLine, o: Options, where: string): void {
+    const first = l.args[0]!;
+    switch (l.key) {
+      case 'hostname':
+        o.hostname ??= first;
+        return;
+      case 'user':
+        o.user ??= first;
+        return;
+      case 'port':
+        o.port ??= a2port(first);
+        return;
+      case 'identityfile':
+      case 'identityfile2':
+        if (!o.identityFiles.some((f) => f.path === first)) o.identityFiles.push({ path: first, where });
+        return;
+      case 'userknownhostsfile':
+        o.userKnownHostsFiles ??= { files: l.args, where };
+        return;
+      case 'proxycommand':
+        if (o.jumpHost === undefined) o.proxyCommand ??= { cmd: l.rest, where };
+        return;
+      case 'proxyjump': {
+        if (o.proxyCommand !== undefined || o.jumpHost !== undefined) return;
+        const spec = l.rest.split('#')[0]!.trimEnd();
+        o.jumpHost = spec;
+        if (spec.toLowerCase() !== 'none') o.proxyCommand = { cmd: 'none', where };
+        return;
+      }
+      case 'ignoreunknown':
+        o.ignoreUnknown ??= first;
+        return;
+      case 'canonicalizehostname':
+        o.canonicalize ??= first;
+        break;
+    }
+    if (o.warned.has(l.key)) return;
+    o.warned.add(l.key);
+    if (!KNOWN.has(l.key)) {
+      if (o.ignoreUnknown !== undefined && matchPatternList(l.key, o.ignoreUnknown, true) === 1) return;
+      o.warnings.push(`${where}: unknown ssh_config keyword ${l.word} (OpenSSH 9.2 refuses it); graywave ignores it`);
+      return;
+    }
+    const harmless = CONNECTION_CHANGING[l.key];
+    if (harmless && !harmless.includes(first.toLowerCase())) {
+      o.warnings.push(`${where}: ${l.word} ${l.args.join(' ')} changes how OpenSSH connects, but graywave does not implement it and ignores it for this host`);
+    }
+  }
+
+  /** OpenSSH's match_cfg_line(). */
+  private matchLine(l: ConfLine, o: Options, hostArg: string, original: string, final: boolean, state: { wantFinal: boolean }): boolean {
+    const where = `${l.file}:${l.line}`;
+    const user = o.user ?? this.opts.localUser;
+    const host = final ? (o.hostname ?? hostArg) : o.hostname !== undefined ? percentExpand(o.hostname, { h: hostArg }, where) : hostArg;
+    let result = true;
+    let rest: string | undefined = l.rest;
+    for (;;) {
+      const a = strdelim(rest);
+      rest = a.rest;
+      if (a.word === undefined || a.word === '' || a.word.startsWith('#')) break;
+      const neg = a.word.startsWith('!');
+      const attr = (neg ? a.word.slice(1) : a.word).toLowerCase();
+      if (attr === 'all') return result && !neg;
+      if (attr === 'canonical' || attr === 'final') {
+        if (attr === 'final') state.wantFinal = true;
+        if (final === neg) result = false;
+        continue;
+      }
+      const b = strdelim(rest);
+      rest = b.rest;
+      const arg = b.word!;
+      let r: boolean;
+      if (attr === 'host') r = matchPatternList(host.toLowerCase(), arg, true) === 1;
+      else if (attr === 'originalhost') r = matchPatternList(original.toLowerCase(), arg, true) === 1;
+      else if (attr === 'user') r = matchPatternList(user, arg, false) === 1;
+      else if (attr === 'localuser') r = matchPatternList(this.opts.localUser, arg, false) === 1;
+      else {
+        // exec: never run. Only reported when OpenSSH would run it (all criteria before it matched).
+        if (result && !o.warned.has(`exec ${where}`)) {
+          o.warned.add(`exec ${where}`);
+          o.warnings.push(`${where}: Match exec ${JSON.stringify(arg)} is not supported: graywave never runs it and counts the condition as false`);
+        }
+        r = neg;
+      }
+      if (r === neg) result = false;
+    }
+    return result;
+  }
+}
+
+/** The host name ssh connects to: HostName with %h, lower-cased unless it is an address. */
+function finalHost(o: Options, alias: string): string {
+  const h = o.hostname !== undefined ? percentExpand(o.hostname, { h: alias }, 'HostName') : alias;
+  return isIP(h) ? h : h.toLowerCase();
+}
+
+function checkPerm(path: string): void {
+  const st = statSync(path);
+  const uid = userInfo().uid;
+  if ((st.uid !== 0 && st.uid !== uid) || (st.mode & 0o022) !== 0) {
+    throw new SshConfigError(`${path}: bad owner or permissions (OpenSSH refuses it too): it must belong to you or root and not be writable by group or others (chmod go-w ${path})`);
+  }
+}
+
+const MAX_INCLUDE_DEPTH = 16;
+
+/** Reads one file into lines, following Include, and checks what OpenSSH checks whatever the host. */
+function readConf(file: string, text: string, o: Required<Omit<SshConfigOptions, 'checkPerm'>>, cache: Map<string, ConfFile>, depth: number): ConfFile {
+  if (depth > MAX_INCLUDE_DEPTH) throw new SshConfigError(`${file}: too many nested Include levels (more than ${MAX_INCLUDE_DEPTH}; an Include loop?)`);
+  const conf: ConfFile = { path: file, lines: [] };
+  const errors: string[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const where = `${file}:${i + 1}`;
+    const stripped = raw.replace(/[ \t\r\n\f]+$/, '');
+    let { word, rest } = strdelim(stripped);
+    if (word === '') ({ word, rest } = strdelim(rest));
+    if (word === undefined || word === '' || word.startsWith('#')) return;
+    const key = word.toLowerCase();
+    let r = rest ?? '';
+    r = r.replace(/^[ \t\r\n]+/, '');
+    if (r === '') return void errors.push(`${where}: no argument after keyword "${word}"`);
+    const args = argvSplit(r);
+    if (!args) return void errors.push(`${where}: invalid quotes`);
+    const restEq = r.replace(/^[ \t\r\n=]+/, '');
+    const line: ConfLine = { file, line: i + 1, word, key, args, rest: key === 'match' ? r : restEq };
+    const single = ['hostname', 'user', 'port', 'identityfile', 'identityfile2', 'hostkeyalias', 'certificatefile'];
+    if (single.includes(key)) {
+      if (args.length === 0 || args[0] === '') return void errors.push(`${where}: missing argument for ${word}`);
+      if (args.length > 1) return void errors.push(`${where}: ${word} has extra arguments at end of line`);
+    }
+    if (key === 'port' && a2port(args[0]!) <= 0) return void errors.push(`${where}: bad port '${args[0]}'`);
+    if (key === 'host' && args.some((a) => a === '')) return void errors.push(`${where}: Host with an empty argument`);
+    if (key === 'proxyjump') {
+      const spec = restEq.split('#')[0]!.trimEnd();
+      if (spec.toLowerCase() !== 'none' && !spec.split(',').every((hop) => hop.trim() !== '' && validJumpHop(hop.trim().split(/\s+/)[0]!)))
+        return void errors.push(`${where}: invalid ProxyJump "${spec}"`);
+    }
+    if (key === 'match') {
+      const bad = checkMatch(r);
+      if (bad) return void errors.push(`${where}: bad Match condition: ${bad}`);
+    }
+    if (key === 'include') {
+      line.includes = [];
+      for (const arg of args) {
+        const pattern = arg.startsWith('/') || arg.startsWith('~') ? arg : `~/.ssh/${arg}`;
+        for (const path of globFiles(pattern, o.envHome)) {
+          let inc = cache.get(path);
+          if (!inc || depth + 1 > MAX_INCLUDE_DEPTH) {
+            const t = readOptional(path);
+            if (t === undefined) continue;
+            try {
+              checkPerm(path);
+            } catch (err) {
+              errors.push(`${where}: Include ${(err as Error).message}`);
+              continue;
+            }
+            inc = readConf(path, t, o, cache, depth + 1);
+            cache.set(path, inc);
+          }
+          line.includes.push(inc);
+        }
+      }
+    }
+    conf.lines.push(line);
+  });
+  if (errors.length) throw new SshConfigError(errors.join('\n'));
+  return conf;
+}
+
+/** The syntax of a Match line as OpenSSH checks it; a message when it would refuse the line. */
+function checkMatch(s: string): string | undefined {
+  let rest: string | undefined = s;
+  let attributes = 0;
+  for (;;) {
+    const a = strdelim(rest);
+    rest = a.rest;
+    if (a.word === undefined || a.word === '' || a.word.startsWith('#')) break;
+    const attr = a.word.replace(/^!/, '').toLowerCase();
+    if (attr === 'all') {
+      const next = strdelim(rest).word;
+      if (attributes > 1 || (next !== undefined && next !== '' && !next.startsWith('#'))) return `'${a.word}' cannot be combined with other Match attributes`;
+      return undefined;
+    }
+    attributes++;
+    if (attr === 'canonical' || attr === 'final') continue;
+    if (!['host', 'originalhost', 'user', 'localuser', 'exec'].includes(attr)) return `unsupported Match attribute ${a.word}`;
+    const b = strdelim(rest);
+    rest = b.rest;
+    if (b.word === undefined || b.word === '' || b.word.startsWith('#')) return `missing Match criteria for ${a.word}`;
+  }
+  return attributes === 0 ? 'one or more attributes required for Match' : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -164,6 +164,7 @@ export class SshTransport implements Transport {
   private readonly passphrase?: string;
   private readonly local: LocalTransport;
   private closed = false;
+  private readonly configWarned = new Set<string>();
 
   constructor(
     private readonly opts: SshTransportOptions,
@@ -180,6 +181,13 @@ export class SshTransport implements Transport {
     this.local = new LocalTransport(env.dir);
   }
 
+  /** ssh_config lines that apply to this host but are not honoured (src/transport/ssh-config.ts): logged once per host. */
+  private reportConfigWarnings(host: Host, warnings: string[]): void {
+    if (this.configWarned.has(host.name)) return;
+    this.configWarned.add(host.name);
+    for (const w of warnings) this.env.log?.(host, `warning: ssh config ${w}`);
+  }
+
   /** `address: local` runs on this machine (mixed fleets); everything else goes over SSH. */
   private isLocal(host: Host): boolean {
     return host.address === 'local';
@@ -191,6 +199,7 @@ export class SshTransport implements Transport {
 
   private target(host: Host): Target {
     const cfg = this.config.lookup(host.address);
+    this.reportConfigWarnings(host, cfg.warnings);
     const user = this.opts.user ?? cfg.user ?? userInfo().username;
     let identityFiles: Target['identityFiles'];
     if (this.opts.identityFile) identityFiles = [{ path: expandPath(this.opts.identityFile, this.env.dir), explicit: true }];

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { TransportError } from '../../src/errors.js';
@@ -213,13 +213,22 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
     expect(r.stdout).toBe('in\n');
   });
 
-  test('~/.ssh/config Host entries supply HostName, User, Port and IdentityFile', async () => {
+  test('~/.ssh/config Host entries (here from an Included file) supply HostName, User, Port and IdentityFile; unsupported lines are logged once', async () => {
     const cfg = join(fleet.dir, 'ssh_config');
-    writeFileSync(cfg, `Host web-*\n  HostName 127.0.0.8\n  Port ${fleet.port}\n  User root\n  IdentityFile ${fleet.clientKey}\n\nHost *\n  Port 1\n`);
-    const t = new SshTransport(sshTransportOptions.parse({ knownHostsFile: fleet.knownHosts, configFile: cfg }), { dir: fleet.dir, secrets: new Secrets(fleet.dir, {}) });
+    mkdirSync(join(fleet.dir, 'ssh_config.d'), { recursive: true });
+    writeFileSync(cfg, `Include ${fleet.dir}/ssh_config.d/*.conf\n\nHost *\n  Port 1\n`);
+    writeFileSync(join(fleet.dir, 'ssh_config.d', 'web.conf'), `Host web-*\n  HostName 127.0.0.8\n  Port ${fleet.port}\n  User root\n  IdentityFile ${fleet.clientKey}\n  Ciphers aes128-ctr\n`, { mode: 0o644 });
+    const logged: string[] = [];
+    const t = new SshTransport(sshTransportOptions.parse({ knownHostsFile: fleet.knownHosts, configFile: cfg }), {
+      dir: fleet.dir,
+      secrets: new Secrets(fleet.dir, {}),
+      log: (h, line) => logged.push(`${h.name} ${line}`),
+    });
     transports.push(t);
     const r = await t.exec(host('web-01'), 'echo "$SSH_CONNECTION"; id -un');
     expect(r.stdout).toMatch(new RegExp(`127\\.0\\.0\\.8 ${fleet.port}\\nroot\\n$`));
+    await t.exec(host('web-01'), 'true');
+    expect(logged.filter((l) => l.includes('Ciphers'))).toEqual([`h-web-01 warning: ssh config ${join(fleet.dir, 'ssh_config.d', 'web.conf')}:6: Ciphers aes128-ctr changes how OpenSSH connects, but graywave does not implement it and ignores it for this host`]);
     // The playbook wins over the config: a wrong port given in the playbook is used (and fails).
     const t2 = new SshTransport(sshTransportOptions.parse({ knownHostsFile: fleet.knownHosts, configFile: cfg, port: 1, connectTimeout: '2s' }), {
       dir: fleet.dir,

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { fingerprint, KnownHosts, knownHostsName, lineMatches, parseKnownHosts, SshClientConfig } from '../../src/transport/ssh-config.js';
@@ -73,6 +73,7 @@ describe('known_hosts', () => {
 
 describe('~/.ssh/config', () => {
   test('first match wins, patterns, IdentityFile list, tokens and ~', () => {
+    const home = userInfo().homedir;
     const cfg = SshClientConfig.parse(
       [
         'Host bastion',
@@ -94,28 +95,64 @@ describe('~/.ssh/config', () => {
       hostName: 'web-01.internal',
       user: 'deploy',
       port: 2200,
-      identityFiles: [join(homedir(), '.ssh/web_deploy'), '/keys/second'],
+      identityFiles: [join(home, '.ssh/web_deploy'), '/keys/second'],
       proxyJump: 'bastion',
-      userKnownHostsFiles: [join(homedir(), '.ssh/kh1'), join(homedir(), '.ssh/kh2')],
+      proxyCommand: undefined,
+      userKnownHostsFiles: [join(home, '.ssh/kh1'), join(home, '.ssh/kh2')],
+      warnings: [],
     });
     expect(cfg.lookup('web-legacy')).toMatchObject({ hostName: undefined, port: 22, identityFiles: [], proxyJump: undefined });
     expect(cfg.lookup('bastion')).toMatchObject({ hostName: '10.1.0.1', user: 'jump' });
   });
 
-  test('ProxyJump none and IdentityFile none disable them; a bad Port is an error', () => {
-    const cfg = SshClientConfig.parse('Host a\n  ProxyJump none\n  IdentityFile none\nHost b\n  Port http\n');
-    expect(cfg.lookup('a')).toMatchObject({ proxyJump: undefined, identityFiles: [] });
-    expect(() => cfg.lookup('b')).toThrow(/Port http for b is not a port number/);
+  test('ProxyJump none and IdentityFile none disable them; ProxyCommand is exposed with its tokens, none disables it', () => {
+    const cfg = SshClientConfig.parse('Host a\n  ProxyJump none\n  IdentityFile none\n  ProxyCommand nc %h %p\nHost b\n  User u\n  Port 2022\n  ProxyCommand ssh -W %h:%p %r@gw # %n %%\nHost c\n  ProxyCommand none\n');
+    expect(cfg.lookup('a')).toMatchObject({ proxyJump: undefined, proxyCommand: undefined, identityFiles: [] });
+    expect(cfg.lookup('b').proxyCommand).toBe('ssh -W b:2022 u@gw # b %');
+    expect(cfg.lookup('c').proxyCommand).toBeUndefined();
   });
 
-  test('Match exec is never run', () => {
+  test('a config OpenSSH refuses is an error naming file:line', () => {
+    expect(() => SshClientConfig.parse('Host b\n  Port http-nope\n', { file: 'cfg' })).toThrow(/^cfg:2: bad port 'http-nope'/);
+    expect(() => SshClientConfig.parse('Host a\n  ProxyJump a,,b\n', { file: 'cfg' })).toThrow(/cfg:2: invalid ProxyJump "a,,b"/);
+    expect(() => SshClientConfig.parse('Host a\n  User\n', { file: 'cfg' })).toThrow(/cfg:2: no argument after keyword "User"/);
+    expect(() => SshClientConfig.parse('Match colour blue\n', { file: 'cfg' })).toThrow(/cfg:1: bad Match condition: unsupported Match attribute colour/);
+    expect(() => SshClientConfig.parse('User "unclosed\n', { file: 'cfg' })).toThrow(/cfg:1: invalid quotes/);
+    expect(() => SshClientConfig.parse('Host a\n  IdentityFile %z\n', { file: 'cfg' }).lookup('a')).toThrow(/cfg:2: unknown token %z/);
+  });
+
+  test('Match exec is never run: the condition is false and a warning names the line', () => {
     const flag = join(dir, 'exec-ran');
-    const cfg = SshClientConfig.parse(`Match exec "touch ${flag}"\n  User evil\n`);
-    cfg.lookup('x');
+    const cfg = SshClientConfig.parse(`Host x\n  User before\nMatch host x exec "touch ${flag}"\n  Port 2222\nMatch host other exec "touch ${flag}"\n  Port 3333\n`, { file: 'cfg' });
+    const e = cfg.lookup('x');
     expect(() => readFileSync(flag)).toThrow();
+    expect(e.port).toBeUndefined();
+    // Only the line OpenSSH would really run (its other criteria matched) is reported.
+    expect(e.warnings).toEqual([expect.stringMatching(/^cfg:3: Match exec .* is not supported/)]);
+  });
+
+  test('directives that change the connection are reported once per host with file:line; harmless values are not', () => {
+    const cfg = SshClientConfig.parse(
+      'Host strict\n  Ciphers aes256-gcm@openssh.com\n  ForwardAgent no\n  CertificateFile ~/.ssh/c.pub\n  ServerAliveInterval 30\nHost *\n  Ciphers aes128-ctr\n  Frobnicate yes\n',
+      { file: 'cfg' },
+    );
+    expect(cfg.lookup('strict').warnings).toEqual([
+      expect.stringMatching(/^cfg:2: Ciphers aes256-gcm@openssh.com changes how OpenSSH connects/),
+      expect.stringMatching(/^cfg:4: CertificateFile /),
+      expect.stringMatching(/^cfg:8: unknown ssh_config keyword Frobnicate/),
+    ]);
+    expect(cfg.lookup('other').warnings).toEqual([expect.stringMatching(/^cfg:7: Ciphers aes128-ctr/), expect.stringMatching(/^cfg:8: unknown/)]);
   });
 
   test('a missing file is an empty config', () => {
-    expect(SshClientConfig.load(join(dir, 'nope')).lookup('h')).toEqual({ identityFiles: [], userKnownHostsFiles: [] });
+    expect(SshClientConfig.load(join(dir, 'nope')).lookup('h')).toEqual({ identityFiles: [], userKnownHostsFiles: [], warnings: [] });
+  });
+
+  test('~/.ssh/config (and Included files) writable by others is refused, as OpenSSH does', () => {
+    const f = join(dir, 'loose');
+    writeFileSync(f, 'Host a\n  User u\n', { mode: 0o666 });
+    chmodSync(f, 0o666);
+    expect(() => SshClientConfig.load(f, { checkPerm: true })).toThrow(/bad owner or permissions/);
+    expect(SshClientConfig.load(f).lookup('a').user).toBe('u'); // an explicit file (like ssh -F) is not checked
   });
 });
