@@ -5,7 +5,7 @@ import { hostStatus, replay } from '../journal/replay.js';
 import { buildPlan } from '../plan/build.js';
 import { loadPlaybook } from '../playbook/load.js';
 import { routingState, type RoutingRuleState } from '../routing/run.js';
-import { releaseDir } from './run.js';
+import { releaseDir } from './paths.js';
 
 export interface HostReport {
   host: string;

@@ -1,0 +1,106 @@
+import { setMaxListeners } from 'node:events';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import type { EngineDeps } from '../engine/context.js';
+import type { EngineEvent, EventSink } from '../engine/events.js';
+import { ProviderSet } from '../engine/providers.js';
+import type { StateBackend } from '../journal/backend.js';
+import type { Journal } from '../journal/journal.js';
+import { Notifier } from '../notify/notifier.js';
+import type { Plan } from '../plan/build.js';
+import type { Playbook } from '../playbook/types.js';
+import { jsonRenderer, plainRenderer } from '../render/lines.js';
+import { listrRenderer } from '../render/listr.js';
+import { createTransport } from '../transport/index.js';
+import type { Transport } from '../transport/types.js';
+import { Secrets } from '../util/secrets.js';
+
+export type OutputMode = 'auto' | 'plain' | 'json' | 'silent';
+
+export const isTerminal = (): boolean => !!process.stdin.isTTY && !!process.stdout.isTTY;
+
+/** A yes/no question on the terminal (the default is no). */
+export async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    const answer = await rl.question(`${question} [y/N] `);
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    rl.close();
+  }
+}
+
+interface View {
+  sink: EventSink;
+  finish(): Promise<void>;
+}
+
+/** The live view for the output mode (a terminal gets listr2, a pipe plain lines), then `onEvent`. */
+function renderer(mode: OutputMode, plan: Plan, onEvent?: (e: EngineEvent) => void, rolling = false): View {
+  let base: View;
+  const useMode = mode === 'auto' ? (process.stdout.isTTY ? 'listr' : 'plain') : mode;
+  if (useMode === 'json') base = { sink: jsonRenderer(), finish: async () => undefined };
+  else if (useMode === 'plain') base = { sink: plainRenderer(), finish: async () => undefined };
+  else if (useMode === 'listr') base = listrRenderer(plan, undefined, { rolling });
+  else base = { sink: () => undefined, finish: async () => undefined };
+  return {
+    sink: (e) => {
+      base.sink(e);
+      onEvent?.(e);
+    },
+    finish: () => base.finish(),
+  };
+}
+
+/** What the dependency builder needs beyond the playbook, plan and journal. */
+export interface DepsOptions {
+  /** The release's state directory (`logs/` lives in it). */
+  dir: string;
+  backend: StateBackend;
+  output?: OutputMode;
+  onEvent?: (e: EngineEvent) => void;
+  signal?: AbortSignal;
+  transport?: Transport;
+}
+
+/**
+ * Builds the engine's dependencies (transport, providers, notifier, renderer, signal, operator controls) for one
+ * command. `finish` flushes the view and notifications and closes what was opened (not the journal or the lock).
+ */
+export function buildDeps(pb: Playbook, plan: Plan, journal: Journal, o: DepsOptions): { deps: EngineDeps; finish(): Promise<void> } {
+  const secrets = new Secrets(pb.dir);
+  const transport = o.transport ?? createTransport(pb.transport, { dir: pb.dir, secrets });
+  const providers = new ProviderSet(pb, { dir: pb.dir, secrets, transport });
+  const logDir = join(o.dir, 'logs');
+  // Webhook notifications ride on the event sink: they never block or fail the release (src/notify).
+  const notifier = pb.notify?.length
+    ? new Notifier({ specs: pb.notify, journal, secrets, logDir, dir: pb.dir, context: { version: pb.version, waves: plan.waves.length, waveHosts: (w) => plan.waves.find((x) => x.index === w)?.hosts ?? [] } })
+    : undefined;
+  const onEvent = notifier ? (e: EngineEvent) => (notifier.sink(e), o.onEvent?.(e)) : o.onEvent;
+  const view = renderer(o.output ?? 'auto', plan, onEvent, pb.waves.mode === 'rolling');
+  const signal = o.signal ?? new AbortController().signal;
+  // Every in-flight step listens on it: with hundreds of hosts in flight that is not a leak.
+  setMaxListeners(0, signal);
+  const deps: EngineDeps = {
+    playbook: pb,
+    plan,
+    journal,
+    transport,
+    providers,
+    secrets,
+    emit: view.sink,
+    logDir,
+    signal,
+    controls: () => o.backend.readControls(),
+    approve: isTerminal() && (o.output ?? 'auto') !== 'json' ? (q) => confirm(q) : undefined,
+  };
+  return {
+    deps,
+    async finish() {
+      await view.finish();
+      await notifier?.flush();
+      await providers.close();
+      await transport.close();
+    },
+  };
+}
