@@ -146,6 +146,29 @@ export const configuratorSkeleton = (key: string, configs: unknown[] = [], scope
   configs,
 });
 
+/**
+ * The text with item `i` of a block sequence cut out line-wise (its `- ` line through the line before the next item),
+ * so that nothing else of a hand-written rule changes. Undefined when that cannot be done safely (flow style, last item).
+ */
+function cutBlockItem(text: string, seq: YAML.YAMLSeq, i: number): string | undefined {
+  if (seq.flow || seq.items.length < 2) return undefined;
+  const m = BASELINE_LINE.exec(text);
+  const offset = m ? m[0].length : 0;
+  const node = seq.items[i] as YAML.Node | undefined;
+  if (!node?.range) return undefined;
+  const body = text.slice(offset);
+  const start = body.lastIndexOf('\n', node.range[0] - 1) + 1;
+  const nextNode = seq.items[i + 1] as YAML.Node | undefined;
+  let end: number;
+  if (nextNode?.range) end = body.lastIndexOf('\n', nextNode.range[0] - 1) + 1;
+  else {
+    end = node.range[2];
+    if (end < body.length && body[end - 1] !== '\n') end = body.indexOf('\n', end) + 1 || body.length;
+  }
+  if (end <= start) return undefined;
+  return text.slice(0, offset) + body.slice(0, start) + body.slice(end);
+}
+
 export type RuleForm = 'yaml' | 'json' | 'json-urls';
 
 /** Which of Dubbo's accepted forms a rule node is written in (graywave writes back in the same form). */
@@ -223,8 +246,15 @@ export function removeConfigItem(text: string, key: string, item: Record<string,
   const seq = r.doc.get('configs');
   const i = YAML.isSeq(seq) ? indexOfItem(seq, item) : -1;
   if (i < 0) return undefined;
+  const cut = cutBlockItem(text, seq as YAML.YAMLSeq, i);
   (seq as YAML.YAMLSeq).items.splice(i, 1);
-  return settle(r, configuratorSkeleton(key, [], scope));
+  const out = settle(r, configuratorSkeleton(key, [], scope));
+  // Not the original bytes: keep the rest of the text as it is (a foreign tool's layout) where the item can be cut out.
+  if (out.kind === 'write' && cut !== undefined && !(r.baseline && 'text' in r.baseline && out.text === r.baseline.text)) {
+    const check = YAML.parse(cut.replace(BASELINE_LINE, '')) as unknown;
+    if (isDeepStrictEqual(check, r.doc.toJS())) return { kind: 'write' as const, text: cut };
+  }
+  return out;
 }
 
 export const tagRouterSkeleton = (app: string, tags: unknown[] = []) => ({
