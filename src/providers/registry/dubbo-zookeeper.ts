@@ -683,6 +683,9 @@ class DubboZookeeper implements Provider {
 
       // Full service keys (group/interface:version): Dubbo compares those, an interface name alone would not match.
       const services = this.o.interfaces ? [...new Set(mine.filter((f) => f.level === 'interface').map((f) => serviceKey(f.url)))].sort() : undefined;
+      if (services && services.length === 0) {
+        throw new ProviderError(`${this.label}: cannot drain ${ctx.host.name} for interfaces ${this.o.interfaces!.join(', ')}: none of them is registered from it at interface level, so their full service keys (group/interface:version) are unknown`, false);
+      }
       const edits: RuleEdit[] = [{ path: this.rulePath, scope: 'application', key: this.o.application, item: await this.itemFor(nodes, this.rulePath, addresses, services) }];
       // Predict Dubbo's result with the application item. Where a service rule still wins, add the item there too
       // (applied after the application rule); what still wins then (a 2.6 override, a consumer-side item) is refused.
