@@ -127,6 +127,34 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     }
   });
 
+  it('a consumer application\'s own rule with a consumer-side item for the host (RegistryDirectory applies it at that consumer): not drained, drain refuses', async () => {
+    const web = `${CFG}/web-app.configurators`;
+    await mk(zk, web, 'configVersion: v2.7\nscope: application\nkey: web-app\nenabled: true\nconfigs:\n- side: consumer\n  providerAddresses: ["127.0.0.12:20880"]\n  parameters: {weight: 100}\n');
+    const ctx = makeContext({ host: makeHost('c', '127.0.0.12') });
+    await expect(dubbo().drain(ctx)).rejects.toThrow(/web-app\.configurators configs\[0\] \(side: consumer, weight 100\)/);
+    // Another host is not concerned by it.
+    const other = makeContext({ host: makeHost('a', '127.0.0.11') });
+    const p = dubbo();
+    const saved = await p.drain(other);
+    expect(await p.isDrained(other)).toMatchObject({ done: true });
+    await p.restore(other, saved);
+  });
+
+  it('IPv6 link-local with a zone (fe80:0:0:0:0:0:0:1%eth0 as Dubbo writes it) is found from fe80::1, and the rule carries the zone', async () => {
+    const app = await startDubboApp({ zk: server.connect, app: 'll-service', host: 'fe80:0:0:0:0:0:0:1%eth0', port: 20880, services: [{ iface: 'com.acme.LinkLocal' }] });
+    try {
+      const p = dubbo({ application: 'll-service', allowDrainLast: true });
+      const ctx = makeContext({ host: makeHost('ll', 'fe80::1') });
+      const saved = (await p.drain(ctx)) as { addresses: string[] };
+      expect(saved.addresses).toEqual(['fe80:0:0:0:0:0:0:1%eth0:20880']);
+      expect(await p.isDrained(ctx)).toMatchObject({ done: true });
+      await p.restore(ctx, saved);
+      expect((await p.isDrained(ctx)).done).toBe(false);
+    } finally {
+      await app.stop();
+    }
+  });
+
   it('interfaces: writes full service keys (group/interface:version), which Dubbo matches', async () => {
     const p = dubbo({ interfaces: [ORDER] });
     const ctx = makeContext({ host: makeHost('c', '127.0.0.12') });

@@ -582,6 +582,21 @@ class DubboZookeeper implements Provider {
   }
 
   /**
+   * Other applications' rules (<configRoot>/<app>.configurators, no ':' in the name): a consumer application applies
+   * its own rule to the providers it calls (RegistryDirectory's ConsumerConfigurationListener), so its consumer-side
+   * items can route to this host. Read once per judgement, pipelined.
+   */
+  private async consumerAppRules(nodes: RuleNodes): Promise<Configurator[]> {
+    const names = ((await this.zk.children(this.configRoot)) ?? []).filter((n) => n.endsWith('.configurators') && !n.includes(':') && n !== `${this.o.application}.configurators`);
+    const paths = names.map((n) => zkJoin(this.configRoot, n)).filter((p) => !nodes.has(p));
+    const read = await Promise.all(paths.map((p) => this.zk.get(p)));
+    paths.forEach((p, i) => nodes.set(p, read[i]));
+    const out: Configurator[] = [];
+    for (const n of names) out.push(...(await this.rule(nodes, zkJoin(this.configRoot, n))).filter((c) => c.url.params.side === 'consumer'));
+    return out;
+  }
+
+  /**
    * The state Dubbo gives each registration of this host (dubbo-rules.ts `effective`): interface-level URLs with their
    * interface's 2.6 overrides, the application rule and their service rule; application-level instances once per
    * service the same address provides at interface level (or once for the application when none is known).
@@ -590,10 +605,11 @@ class DubboZookeeper implements Provider {
     const overrides = new Map<string, Configurator[]>();
     const out: Judged[] = [];
     const app = await this.rule(nodes, this.rulePath);
+    const consumerApps = mine.length ? await this.consumerAppRules(nodes) : [];
     const judgeUrl = async (f: Found, url: DubboUrl, ov: Configurator[], appLevel: boolean) => {
       const service = await this.rule(nodes, this.serviceRulePath(url));
       const eff = effective(url, { overrides: ov, application: app, service }, appLevel);
-      const risks = consumerRisks(url, [...app, ...service]).map((c) => `${c.source} (side: consumer, ${'weight' in c.url.params ? `weight ${c.url.params.weight}` : `disabled ${c.url.params.disabled}`})`);
+      const risks = consumerRisks(url, [...app, ...consumerApps, ...service]).map((c) => `${c.source} (side: consumer, ${'weight' in c.url.params ? `weight ${c.url.params.weight}` : `disabled ${c.url.params.disabled}`})`);
       out.push({ f, key: serviceKey(url), eff, risks });
     };
     for (const f of mine) {
