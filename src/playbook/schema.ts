@@ -17,6 +17,7 @@ export const hostSchema = z
   .object({
     name: hostName,
     address: z.string().min(1).max(255).regex(/^[A-Za-z0-9:._%[\]-]+$/, 'not a host name or IP address'),
+    aliases: z.array(z.string().min(1).max(255).regex(/^[A-Za-z0-9:._%[\]-]+$/, 'not a host name or IP address')).optional(),
     port: z.number().int().min(1).max(65535).optional(),
     vars: z.record(z.unknown()).default({}),
     labels: z.record(z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),

@@ -2,6 +2,8 @@
 export interface Host {
   name: string;
   address: string;
+  /** Other names or IPs a registry may list the host by (a Dubbo provider registered by host name …). */
+  aliases?: string[];
   /** Per-host transport port (ssh), overrides transport.port. */
   port?: number;
   /** Free-form values, reachable as {{host.vars.X}}. */

@@ -9,6 +9,7 @@ import { httpMonitor } from './monitor/http.js';
 import { nacosProviderType } from './registry/nacos.js';
 import { httpProviderType } from './generic/http.js';
 import { dubboZookeeper } from './registry/dubbo-zookeeper.js';
+import { dubboQos } from './registry/dubbo-qos.js';
 import { ltsZookeeper } from './scheduler/lts-zookeeper.js';
 import { elasticjobZookeeper } from './scheduler/elasticjob-zookeeper.js';
 import { genericZookeeper } from './generic/zookeeper.js';
@@ -28,6 +29,7 @@ export const providerTypes: ProviderType[] = [
   haproxyProvider,
   f5Provider,
   dubboZookeeper,
+  dubboQos,
   ltsZookeeper,
   elasticjobZookeeper,
   genericZookeeper,

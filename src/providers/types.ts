@@ -30,6 +30,7 @@ export interface Provider {
   isDrained(ctx: ProviderContext): Promise<Check>;
   /** Undo what drain changed, and nothing else (a group written by relabel in between stays). */
   restore(ctx: ProviderContext, saved: unknown): Promise<void>;
+  isRestored?(ctx: ProviderContext, saved: unknown): Promise<Check>;
   /** Move the host into a group (GREEN). Returns what restoreLabel needs. */
   relabel?(ctx: ProviderContext, group: string): Promise<unknown>;
   /** Undo relabel (rollback). */

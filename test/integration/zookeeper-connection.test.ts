@@ -34,8 +34,8 @@ describe.skipIf(!has)('ZooKeeper connection loss', () => {
 
   it('ZooKeeper killed right before the rule write: drain fails retryable, the rule is untouched, the retry after restart drains', async () => {
     expect((await p.isDrained(ctx(0))).done).toBe(false); // the provider's session is open now
-    const real = Zk.prototype.set;
-    vi.spyOn(Zk.prototype, 'set').mockImplementationOnce(async function (this: Zk, ...args) {
+    const real = Zk.prototype.multi;
+    vi.spyOn(Zk.prototype, 'multi').mockImplementationOnce(async function (this: Zk, ...args) {
       await server.kill();
       return real.apply(this, args);
     });
@@ -55,8 +55,8 @@ describe.skipIf(!has)('ZooKeeper connection loss', () => {
   });
 
   it('ZooKeeper restarted while the write is in flight: the rule is either the old or the complete new one, and a retry converges', async () => {
-    const real = Zk.prototype.set;
-    vi.spyOn(Zk.prototype, 'set').mockImplementationOnce(async function (this: Zk, ...args) {
+    const real = Zk.prototype.multi;
+    vi.spyOn(Zk.prototype, 'multi').mockImplementationOnce(async function (this: Zk, ...args) {
       const write = real.apply(this, args);
       write.catch(() => undefined); // observed below through drain's own result
       await server.kill();

@@ -72,7 +72,7 @@ describe.skipIf(!has)('dubbo-zookeeper against a real ZooKeeper', () => {
     // A resume without the saved data (crash after the write, before the journal): the baseline comment proves it is ours.
     const again = await dubbo().drain(ctxFor(2));
     expect(YAML.parse((await text(RULE))!).configs).toHaveLength(2);
-    expect(again).toMatchObject({ rule: (first as { rule: unknown }).rule, addresses: ['127.0.0.13:20880'] });
+    expect(again).toMatchObject({ rules: (first as { rules: unknown }).rules, addresses: ['127.0.0.13:20880'] });
     await p.restore(ctxFor(2), again);
     expect(await dumpTree(zk)).toEqual(before);
   });
@@ -101,21 +101,21 @@ describe.skipIf(!has)('dubbo-zookeeper against a real ZooKeeper', () => {
 
   it('a concurrent foreign writer between read and write: our write fails BadVersion, is redone on fresh data, the foreign edit survives restore', async () => {
     const p = dubbo();
-    const real = Zk.prototype.set;
+    const real = Zk.prototype.multi;
     let raced = false;
-    const spy = vi.spyOn(Zk.prototype, 'set').mockImplementation(async function (this: Zk, path, data, version) {
-      if (!raced && path === RULE) {
+    const spy = vi.spyOn(Zk.prototype, 'multi').mockImplementation(async function (this: Zk, ops) {
+      if (!raced && ops.some((o) => o.path === RULE)) {
         raced = true;
         const cur = (await zk.get(RULE))!;
         const doc = YAML.parseDocument(cur.data.toString());
         (doc.get('configs') as YAML.YAMLSeq).add(doc.createNode({ addresses: ['127.0.0.98:20880'], side: 'provider', parameters: { timeout: 500 } }));
-        await real.call(zk, RULE, doc.toString(), cur.version);
+        await zk.set(RULE, doc.toString(), cur.version);
       }
-      return real.call(this, path, data, version);
+      return real.call(this, ops);
     });
     const saved = await p.drain(ctxFor(4));
     expect(raced).toBe(true);
-    expect(spy.mock.calls.filter((c) => c[0] === RULE).length).toBeGreaterThanOrEqual(2);
+    expect(spy.mock.calls.filter((c) => c[0].some((o) => o.path === RULE)).length).toBeGreaterThanOrEqual(2);
     const after = YAML.parse((await text(RULE))!).configs.map((c: { addresses: string[] }) => c.addresses[0]);
     expect(after).toEqual(['127.0.0.99:20880', '127.0.0.98:20880', '127.0.0.15:20880']);
     spy.mockRestore();

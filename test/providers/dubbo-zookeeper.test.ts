@@ -6,7 +6,6 @@ import {
   addTagAddresses,
   drainItem,
   dubboZookeeper,
-  effectiveOf,
   javaUrlDecode,
   javaUrlEncode,
   parseDubboUrl,
@@ -46,23 +45,6 @@ describe('Dubbo URLs', () => {
     expect(serviceKey(u)).toBe('g1/com.foo.BarService:1.0.0');
     expect(parseDubboUrl('override://0.0.0.0/com.foo.X?weight=0')).toMatchObject({ host: '0.0.0.0', port: 0 });
     expect(parseDubboUrl('not a url')).toBeUndefined();
-  });
-
-  it('effective weight: default 100, 2.6 overrides by host/port, 2.7 rule items by address and enabled flags', () => {
-    const u = parseDubboUrl('dubbo://10.0.0.5:20880/com.foo.S?application=a&interface=com.foo.S')!;
-    expect(effectiveOf(u, [], undefined)).toEqual({ weight: 100, disabled: false });
-    const ov = (s: string) => parseDubboUrl(s)!;
-    expect(effectiveOf(u, [ov('override://10.0.0.5:20880/com.foo.S?weight=0&enabled=true')], undefined).weight).toBe(0);
-    expect(effectiveOf(u, [ov('override://10.0.0.5:20881/com.foo.S?weight=0')], undefined).weight).toBe(100);
-    expect(effectiveOf(u, [ov('override://10.0.0.5:20880/com.foo.S?weight=0&enabled=false')], undefined).weight).toBe(100);
-    expect(effectiveOf(u, [ov('override://0.0.0.0/com.foo.S?disabled=true')], undefined).disabled).toBe(true);
-    const rule = (items: unknown[], enabled = true) => ({ enabled, configs: items });
-    expect(effectiveOf(u, [], rule([{ addresses: ['10.0.0.5:20880'], side: 'provider', parameters: { weight: 0 } }])).weight).toBe(0);
-    expect(effectiveOf(u, [], rule([{ addresses: ['10.0.0.5:20880'], side: 'provider', parameters: { weight: 0 } }], false)).weight).toBe(100);
-    expect(effectiveOf(u, [], rule([{ addresses: ['10.0.0.6:20880'], parameters: { weight: 0 } }])).weight).toBe(100);
-    expect(effectiveOf(u, [], rule([{ addresses: ['10.0.0.5'], side: 'consumer', parameters: { weight: 0 } }])).weight).toBe(100);
-    expect(effectiveOf(u, [], rule([{ type: 'weight', enabled: false, addresses: ['10.0.0.5'], parameters: { weight: 0 } }])).weight).toBe(100);
-    expect(effectiveOf(u, [], rule([{ services: ['com.foo.Other'], parameters: { weight: 0 } }])).weight).toBe(100);
   });
 });
 

@@ -3,6 +3,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { ProviderError } from '../../errors.js';
 import type { Check, Provider, ProviderContext, ProviderType } from '../types.js';
+import { addressOf, colonKey, consumerRisks, effective, formatDubboUrl, hostMatches, parseDubboUrl, parseRuleText, serviceKey, serving, type Configurator, type DubboUrl, type Effective } from './dubbo-rules.js';
 import { CREATED_BY_GRAYWAVE, Zk, removeOurEmptyParents, withCas, zkConnectionOptions, zkJoin, zkOptionsOf, type ZkNode, type ZkOp } from '../zk.js';
 
 /*
@@ -42,46 +43,9 @@ export function javaUrlDecode(s: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Dubbo URLs
-
-export interface DubboUrl {
-  protocol: string;
-  host: string;
-  /** 0 when the URL has none. */
-  port: number;
-  path: string;
-  params: Record<string, string>;
-}
-
-/** Parses `dubbo://10.0.0.5:20880/com.foo.BarService?k=v&…` (hand-written: Node's URL would lowercase and re-encode). */
-export function parseDubboUrl(text: string): DubboUrl | undefined {
-  const m = /^([A-Za-z][\w+.-]*):\/\/(?:[^@/]*@)?(\[[^\]]+\]|[^:/?]*)(?::(\d+))?(\/[^?]*)?(?:\?(.*))?$/.exec(text);
-  if (!m) return undefined;
-  const params: Record<string, string> = {};
-  for (const pair of (m[5] ?? '').split('&')) {
-    if (!pair) continue;
-    const eq = pair.indexOf('=');
-    if (eq < 0) params[pair] = pair;
-    else params[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return { protocol: m[1]!, host: m[2]!, port: m[3] ? Number(m[3]) : 0, path: (m[4] ?? '/').slice(1), params };
-}
-
-export function formatDubboUrl(u: DubboUrl): string {
-  const q = Object.entries(u.params).map(([k, v]) => `${k}=${v}`).join('&');
-  return `${u.protocol}://${u.host}${u.port ? `:${u.port}` : ''}/${u.path}${q ? `?${q}` : ''}`;
-}
-
-/** Service identity: interface + group + version (group and version are URL params, not path segments). */
-export function serviceKey(u: DubboUrl): string {
-  const iface = u.params.interface ?? u.path;
-  return `${u.params.group ? u.params.group + '/' : ''}${iface}${u.params.version ? ':' + u.params.version : ''}`;
-}
-
-const addressOf = (u: { host: string; port: number }) => `${u.host}:${u.port}`;
-
-// ---------------------------------------------------------------------------------------------------------------
 // Rule documents (configurators, tag-router) with the baseline comment
+
+export { formatDubboUrl, parseDubboUrl, serviceKey, type DubboUrl, type Effective } from './dubbo-rules.js';
 
 const BASELINE_LINE = /^# graywave-baseline: (\S+)\n/;
 export type Baseline = { absent: true } | { text: string };
@@ -128,15 +92,37 @@ export function settle(r: RuleText, emptySkeleton: unknown): { kind: 'write'; te
     }
     if (isDeepStrictEqual(now, then)) return { kind: 'write', text: b.text };
   }
-  return { kind: 'write', text: ruleText(r, undefined) };
+  // A foreign tool rewrote the rule without graywave's baseline line: write it back without one (touch nothing else).
+  return { kind: 'write', text: b ? ruleText(r, undefined) : r.doc.toString() };
 }
 
-/** The configurator item graywave appends for one host. */
+/** The configurator item graywave appends for one host (`services`: full service keys `[group/]interface[:version]`). */
 export function drainItem(addresses: string[], mode: 'weight' | 'disable', services?: string[]): Record<string, unknown> {
   const item: Record<string, unknown> = { addresses: [...addresses], side: 'provider' };
   if (services?.length) item.services = [...services];
   item.parameters = mode === 'weight' ? { weight: 0 } : { disabled: true };
   return item;
+}
+
+/**
+ * The same drain in the JSON-array form of a rule (ConfigParser.parseJsonArray: `["override://…", …]`): one 2.6-style
+ * override URL per address and service (`*` for every service), which Dubbo matches by host and port.
+ */
+export function drainUrls(addresses: string[], mode: 'weight' | 'disable', services?: string[]): string[] {
+  const out: string[] = [];
+  for (const a of addresses) {
+    for (const s of services?.length ? services : ['*']) {
+      const g = s.indexOf('/');
+      const group = g > 0 ? s.slice(0, g) : undefined;
+      const rest = g > 0 ? s.slice(g + 1) : s;
+      const c = rest.indexOf(':');
+      const iface = c > 0 ? rest.slice(0, c) : rest;
+      const version = c > 0 ? rest.slice(c + 1) : undefined;
+      const q = [group && `group=${group}`, version && `version=${version}`, 'category=configurators', 'dynamic=false', 'enabled=true', mode === 'weight' ? 'weight=0' : 'disabled=true'].filter(Boolean).join('&');
+      out.push(`override://${a}/${iface}?${q}`);
+    }
+  }
+  return out;
 }
 
 function configsSeq(doc: YAML.Document): YAML.YAMLSeq {
@@ -152,19 +138,85 @@ function indexOfItem(seq: YAML.YAMLSeq, item: unknown): number {
   return seq.items.findIndex((n) => isDeepStrictEqual(YAML.isNode(n) ? n.toJS(new YAML.Document()) : n, item));
 }
 
-export const configuratorSkeleton = (app: string, configs: unknown[] = []) => ({
+export const configuratorSkeleton = (key: string, configs: unknown[] = [], scope: 'application' | 'service' = 'application') => ({
   configVersion: 'v2.7',
-  scope: 'application',
-  key: app,
+  scope,
+  key,
   enabled: true,
   configs,
 });
 
-/** Adds `item` to the configurators rule text (undefined: no node yet). Returns the new text, or undefined when the item is already there. */
-export function addConfigItem(text: string | undefined, app: string, item: Record<string, unknown>, where: string): string | undefined {
-  const r: RuleText = text === undefined ? { doc: new YAML.Document(configuratorSkeleton(app)) } : parseRule(text, where);
+/**
+ * The text with item `i` of a block sequence cut out line-wise (its `- ` line through the line before the next item),
+ * so that nothing else of a hand-written rule changes. Undefined when that cannot be done safely (flow style, last item).
+ */
+function cutBlockItem(text: string, seq: YAML.YAMLSeq, i: number): string | undefined {
+  if (seq.flow || seq.items.length < 2) return undefined;
+  const m = BASELINE_LINE.exec(text);
+  const offset = m ? m[0].length : 0;
+  const node = seq.items[i] as YAML.Node | undefined;
+  if (!node?.range) return undefined;
+  const body = text.slice(offset);
+  const start = body.lastIndexOf('\n', node.range[0] - 1) + 1;
+  const nextNode = seq.items[i + 1] as YAML.Node | undefined;
+  let end: number;
+  if (nextNode?.range) end = body.lastIndexOf('\n', nextNode.range[0] - 1) + 1;
+  else {
+    end = node.range[2];
+    if (end < body.length && body[end - 1] !== '\n') end = body.indexOf('\n', end) + 1 || body.length;
+  }
+  if (end <= start) return undefined;
+  return text.slice(0, offset) + body.slice(0, start) + body.slice(end);
+}
+
+export type RuleForm = 'yaml' | 'json' | 'json-urls';
+
+/** Which of Dubbo's accepted forms a rule node is written in (graywave writes back in the same form). */
+export function ruleForm(text: string): RuleForm {
+  const t = text.trim();
+  if (t.startsWith('[') || t.startsWith('{')) {
+    try {
+      const v = JSON.parse(t) as unknown;
+      if (Array.isArray(v)) return 'json-urls';
+      if (v && typeof v === 'object') return 'json';
+    } catch {
+      // YAML flow style
+    }
+  }
+  return 'yaml';
+}
+
+/** JSON written back in the style it had: one line when it was one line, else two-space indented. */
+const jsonText = (v: unknown, like: string) => (like.trim().includes('\n') ? JSON.stringify(v, null, 2) + (like.endsWith('\n') ? '\n' : '') : JSON.stringify(v));
+
+/**
+ * Adds graywave's `item` to a configurators rule (undefined text: no node yet, created in YAML). The item is an object
+ * for the YAML and JSON-object forms and a list of override URLs (drainUrls) for the JSON-array form. Returns the new
+ * text, or undefined when the item is already there. `key`/`scope`: the new rule's key and scope when there is none.
+ */
+export function addConfigItem(text: string | undefined, key: string, item: Record<string, unknown> | string[], where: string, scope: 'application' | 'service' = 'application'): string | undefined {
+  if (text !== undefined) {
+    const form = ruleForm(text);
+    if (form === 'json-urls') {
+      if (!Array.isArray(item)) throw new ProviderError(`${where} is a JSON list of override URLs; graywave writes URLs there`, false);
+      const list = JSON.parse(text) as string[];
+      const add = item.filter((u) => !list.includes(u));
+      return add.length ? jsonText([...list, ...add], text) : undefined;
+    }
+    if (Array.isArray(item)) throw new ProviderError(`${where} is not a JSON list of override URLs`, false);
+    if (form === 'json') {
+      const o = JSON.parse(text) as Record<string, unknown>;
+      if (o.enabled !== undefined && String(o.enabled).toLowerCase() !== 'true') throw new ProviderError(`${where} is switched off (enabled: false): an item added to it would not apply; switch it on or use style override-url`, false);
+      const configs = Array.isArray(o.configs) ? o.configs : [];
+      if (configs.some((c) => isDeepStrictEqual(c, item))) return undefined;
+      return jsonText({ ...o, configs: [...configs, item] }, text);
+    }
+  }
+  if (Array.isArray(item)) throw new ProviderError(`${where}: a URL list goes only into a JSON-array rule`, false);
+  const r: RuleText = text === undefined ? { doc: new YAML.Document(configuratorSkeleton(key, [], scope)) } : parseRule(text, where);
   const doc = r.doc;
-  if (text !== undefined && doc.get('enabled') === false) {
+  const enabled = doc.get('enabled');
+  if (text !== undefined && enabled !== undefined && enabled !== null && String(enabled).toLowerCase() !== 'true') {
     throw new ProviderError(`${where} is switched off (enabled: false): an item added to it would not apply; switch it on or use style override-url`, false);
   }
   const seq = configsSeq(doc);
@@ -173,14 +225,36 @@ export function addConfigItem(text: string | undefined, app: string, item: Recor
   return ruleText(r, text);
 }
 
-/** Takes `item` out of the rule. Returns what to do with the node, or undefined when the item is not there. */
-export function removeConfigItem(text: string, app: string, item: Record<string, unknown>, where: string) {
+/** Takes `item` out of the rule, in whatever form the rule now has. Returns what to do with the node, or undefined when the item is not there. */
+export function removeConfigItem(text: string, key: string, item: Record<string, unknown> | string[], where: string, scope: 'application' | 'service' = 'application') {
+  const form = ruleForm(text);
+  if (form === 'json-urls') {
+    if (!Array.isArray(item)) return undefined;
+    const list = JSON.parse(text) as string[];
+    const rest = list.filter((u) => !item.includes(u));
+    return rest.length === list.length ? undefined : { kind: 'write' as const, text: jsonText(rest, text) };
+  }
+  if (Array.isArray(item)) return undefined;
+  if (form === 'json') {
+    const o = JSON.parse(text) as Record<string, unknown>;
+    const configs = Array.isArray(o.configs) ? o.configs : [];
+    const i = configs.findIndex((c) => isDeepStrictEqual(c, item));
+    if (i < 0) return undefined;
+    return { kind: 'write' as const, text: jsonText({ ...o, configs: configs.filter((_, j) => j !== i) }, text) };
+  }
   const r = parseRule(text, where);
   const seq = r.doc.get('configs');
   const i = YAML.isSeq(seq) ? indexOfItem(seq, item) : -1;
   if (i < 0) return undefined;
+  const cut = cutBlockItem(text, seq as YAML.YAMLSeq, i);
   (seq as YAML.YAMLSeq).items.splice(i, 1);
-  return settle(r, configuratorSkeleton(app));
+  const out = settle(r, configuratorSkeleton(key, [], scope));
+  // Not the original bytes: keep the rest of the text as it is (a foreign tool's layout) where the item can be cut out.
+  if (out.kind === 'write' && cut !== undefined && !(r.baseline && 'text' in r.baseline && out.text === r.baseline.text)) {
+    const check = YAML.parse(cut.replace(BASELINE_LINE, '')) as unknown;
+    if (isDeepStrictEqual(check, r.doc.toJS())) return { kind: 'write' as const, text: cut };
+  }
+  return out;
 }
 
 export const tagRouterSkeleton = (app: string, tags: unknown[] = []) => ({
@@ -252,68 +326,79 @@ export function removeTagAddresses(text: string, app: string, tag: string, addre
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Effective weight, as a consumer would compute it (reference §1.2–1.4; approximation, see README of the provider)
-
-interface RuleItem {
-  addresses?: unknown;
-  side?: unknown;
-  services?: unknown;
-  type?: unknown;
-  enabled?: unknown;
-  parameters?: Record<string, unknown>;
-}
-
-export interface Effective {
-  weight: number;
-  disabled: boolean;
-}
-
-/** Weight and disabled flag of provider `u` after the 2.6 overrides and the 2.7+ application rule that match it. */
-export function effectiveOf(u: DubboUrl, overrides: DubboUrl[], rule: Record<string, unknown> | undefined): Effective {
-  const num = (v: unknown, dflt: number) => (v === undefined || v === null || v === '' || Number.isNaN(Number(v)) ? dflt : Number(v));
-  const eff: Effective = {
-    weight: num(u.params.weight, 100),
-    disabled: u.params.disabled !== undefined ? u.params.disabled === 'true' : u.params.enabled === 'false',
-  };
-  const apply = (p: Record<string, unknown>) => {
-    if (p.weight !== undefined) eff.weight = num(p.weight, eff.weight);
-    if (p.disabled !== undefined) eff.disabled = String(p.disabled) === 'true';
-  };
-  for (const o of overrides) {
-    if (o.params.enabled === 'false') continue;
-    if (o.host !== '0.0.0.0' && o.host !== u.host) continue;
-    if (o.port && o.port !== u.port) continue;
-    if (o.params.group && o.params.group !== (u.params.group ?? '')) continue;
-    if (o.params.version && o.params.version !== (u.params.version ?? '')) continue;
-    apply(o.params);
-  }
-  if (rule && rule.enabled !== false && Array.isArray(rule.configs)) {
-    const iface = u.params.interface ?? u.path;
-    for (const raw of rule.configs as RuleItem[]) {
-      if (!raw || typeof raw !== 'object' || !raw.parameters || typeof raw.parameters !== 'object') continue;
-      if (raw.side !== undefined && raw.side !== 'provider') continue;
-      if (raw.type && raw.type !== 'general' && raw.enabled === false) continue;
-      const addrs = Array.isArray(raw.addresses) ? raw.addresses.map(String) : [];
-      const hit = addrs.length === 0 || addrs.some((a) => [addressOf(u), u.host, '0.0.0.0', '0.0.0.0:*', `0.0.0.0:${u.port}`].includes(a));
-      if (!hit) continue;
-      const services = Array.isArray(raw.services) ? raw.services.map(String) : [];
-      if (services.length > 0 && !services.includes('*') && !services.includes(iface) && !services.includes(serviceKey(u))) continue;
-      apply(raw.parameters);
-    }
-  }
-  return eff;
-}
-
-const serving = (e: Effective) => !e.disabled && e.weight > 0;
-
-// ---------------------------------------------------------------------------------------------------------------
 // The provider
+
+/** The host's names as a registry may list it: its address and its `aliases:` (host names, other IPs). */
+export function hostNames(host: { address: string; aliases?: string[] }): string[] {
+  return [host.address, ...(host.aliases ?? [])];
+}
+
+/** One registration of a provider: an interface-level URL or a Dubbo 3 application-level instance. */
+export interface Found {
+  level: 'interface' | 'application';
+  /** Interface folder name as stored (URL-encoded); '' for an application-level instance. */
+  folder: string;
+  /** Interface name; '' for an application-level instance. */
+  iface: string;
+  url: DubboUrl;
+  /** The znode. */
+  path: string;
+}
+
+/**
+ * Reads what Dubbo registered in ZooKeeper:
+ *   interface level    <root>/<URL.encode(interface)>/providers/<URL.encode(url)>   (every application, `interfaces` filter)
+ *   application level  <servicesRoot>/<application>/<id>, Curator ServiceInstance JSON {name, address, port, payload}
+ *                      (ZookeeperServiceDiscovery; only for the applications asked for)
+ */
+export async function readRegistrations(zk: Zk, o: { root: string; servicesRoot: string; interfaces?: string[]; applications: string[] }): Promise<Found[]> {
+  const folders = (await zk.children(o.root)) ?? [];
+  const wanted = o.interfaces ? new Set(o.interfaces) : undefined;
+  const scan = folders.filter((f) => !['config', 'metadata', 'mapping'].includes(f) && (!wanted || wanted.has(javaUrlDecode(f)))); // config center / Dubbo 3 dirs
+  // One request per interface, pipelined on the one connection (large registries have thousands of interfaces).
+  const lists = await Promise.all(scan.map((folder) => zk.children(zkJoin(o.root, folder, 'providers'))));
+  const out: Found[] = [];
+  scan.forEach((folder, i) => {
+    const iface = javaUrlDecode(folder);
+    for (const child of lists[i] ?? []) {
+      const url = parseDubboUrl(javaUrlDecode(child));
+      if (url) out.push({ level: 'interface', folder, iface, url, path: zkJoin(o.root, folder, 'providers', child) });
+    }
+  });
+  for (const app of new Set(o.applications)) {
+    const dir = zkJoin(o.servicesRoot, app);
+    const ids = (await zk.children(dir)) ?? [];
+    const nodes = await Promise.all(ids.map((id) => zk.get(zkJoin(dir, id))));
+    ids.forEach((id, i) => {
+      let inst: { address?: unknown; port?: unknown } | undefined;
+      try {
+        inst = JSON.parse(nodes[i]?.data.toString('utf8') ?? '') as typeof inst;
+      } catch {
+        inst = undefined;
+      }
+      // The node name is the instance id, `ip:port` (ZookeeperServiceDiscovery); the JSON carries address and port.
+      let host = typeof inst?.address === 'string' ? inst.address : undefined;
+      let port = typeof inst?.port === 'number' ? inst.port : Number(inst?.port);
+      if (!host || !Number.isInteger(port)) {
+        const c = id.lastIndexOf(':');
+        if (c <= 0) return;
+        host = id.slice(0, c);
+        port = Number(id.slice(c + 1));
+        if (!Number.isInteger(port)) return;
+      }
+      out.push({ level: 'application', folder: '', iface: '', url: { protocol: 'dubbo', host, port, path: '', params: { application: app, side: 'provider' } }, path: zkJoin(dir, id) });
+    });
+  }
+  return out;
+}
 
 const options = z
   .object({
     ...zkConnectionOptions,
     /** Registry root, "/" + the registry URL's `group` param. */
     root: z.string().regex(/^\//, 'must start with /').default('/dubbo'),
+    /** Dubbo 3 application-level discovery root (ZookeeperServiceDiscovery: /services/<application>/<ip:port>). */
+    servicesRoot: z.string().regex(/^\//, 'must start with /').default('/services'),
     /** Provider application name (the `application` URL param): only its URLs on the host are drained. */
     application: z.string().min(1),
     style: z.enum(['config-rule', 'override-url']).default('config-rule'),
@@ -333,11 +418,13 @@ const options = z
   .strict();
 type Options = z.infer<typeof options>;
 
-interface Found {
-  /** Interface folder name as stored (URL-encoded). */
-  folder: string;
-  iface: string;
-  url: DubboUrl;
+/** One rule node graywave added an item to. `item`: an object (YAML/JSON rule) or override URLs (JSON-array rule). */
+interface RuleEdit {
+  path: string;
+  scope: 'application' | 'service';
+  /** The key a rule graywave creates gets (application name, or `[group/]interface[:version]`). */
+  key: string;
+  item: Record<string, unknown> | string[];
 }
 
 interface DrainSaved {
@@ -345,7 +432,9 @@ interface DrainSaved {
   addresses: string[];
   /** Effective weight of each address before the drain (for the journal reader; restore does not need it). */
   before: Record<string, Effective>;
-  /** config-rule: the rule node and the item graywave added (undefined: the item was already there, nothing to undo). */
+  /** config-rule: the items graywave added (the application rule, and service rules where those would win otherwise). */
+  rules?: RuleEdit[];
+  /** config-rule, journals written before `rules`: the application rule and its item (null: not ours). */
   rule?: { path: string; item: Record<string, unknown> | null };
   /** override-url: the override znodes graywave created. */
   overrides?: string[];
@@ -359,8 +448,18 @@ interface LabelSaved {
 }
 
 const OVERRIDE_DATA = 'graywave';
-/** Stands for "read, and the node does not exist" (undefined means "not read"). */
-const NO_NODE = null as unknown as ZkNode;
+
+/** Rule nodes as read for one judgement: path -> text (undefined: no node), with the znode version for conditional writes. */
+type RuleNodes = Map<string, ZkNode | undefined>;
+
+interface Judged {
+  f: Found;
+  /** Service key judged (an application-level instance is judged once per service it is known to provide). */
+  key: string;
+  eff: Effective;
+  /** Consumer-side items that can route to it at some consumer. */
+  risks: string[];
+}
 
 class DubboZookeeper implements Provider {
   private zkc?: Zk;
@@ -385,43 +484,36 @@ class DubboZookeeper implements Provider {
     return zkJoin(this.configRoot, `${this.o.application}.tag-router`);
   }
 
-  /** Every provider URL under <root>/<interface>/providers (filtered by `interfaces`). */
-  private async allProviders(): Promise<Found[]> {
-    const folders = (await this.zk.children(this.o.root)) ?? [];
-    const wanted = this.o.interfaces ? new Set(this.o.interfaces) : undefined;
-    const scan = folders.filter((f) => !['config', 'metadata', 'mapping'].includes(f) && (!wanted || wanted.has(javaUrlDecode(f)))); // config center / Dubbo 3 dirs
-    // One request per interface, pipelined on the one connection (large registries have thousands of interfaces).
-    const lists = await Promise.all(scan.map((folder) => this.zk.children(zkJoin(this.o.root, folder, 'providers'))));
-    const out: Found[] = [];
-    scan.forEach((folder, i) => {
-      const iface = javaUrlDecode(folder);
-      for (const child of lists[i] ?? []) {
-        const url = parseDubboUrl(javaUrlDecode(child));
-        if (url) out.push({ folder, iface, url });
-      }
-    });
-    return out;
+  /** The service rule of a provider URL: <configRoot>/<interface>:<version>:<group>.configurators (DynamicConfiguration.getRuleKey). */
+  private serviceRulePath(u: DubboUrl) {
+    return zkJoin(this.configRoot, `${colonKey(u)}.configurators`);
+  }
+
+  private allProviders(): Promise<Found[]> {
+    return readRegistrations(this.zk, { root: this.o.root, servicesRoot: this.o.servicesRoot, interfaces: this.o.interfaces, applications: [this.o.application] });
   }
 
   /**
    * `inventory: {provider, service}`: the distinct provider addresses registered under <root>/<interface>/providers.
    * `service` is either an interface (`com.foo.OrderService`, optionally as a service key `group/interface:version`)
-   * or an application name (the `application` URL param: every interface it provides, within `interfaces` when set).
+   * or an application name (the `application` URL param: every interface it provides, within `interfaces` when set;
+   * its Dubbo 3 application-level instances under <servicesRoot>/<application> too).
    * One host per IP: name and address = the IP, vars.port = its (lowest) provider port (vars.ports when several);
    * labels: `application` and, when the provider URL has them, `tag` (its `dubbo.tag`), `group`, `version` (the last
    * two only when listing an interface: an application's interfaces may differ in them). Consumers, routers
    * and configurators are not hosts. Nothing registered is an error, naming where it looked.
    */
   async listHosts(service: string): Promise<{ name: string; address: string; labels: Record<string, string>; vars: Record<string, unknown> }[]> {
-    const all = await this.allProviders();
     const isKey = /[/:]/.test(service);
-    let found = all.filter((f) => f.iface === service || (isKey && serviceKey(f.url) === service));
+    let all = await readRegistrations(this.zk, { root: this.o.root, servicesRoot: this.o.servicesRoot, interfaces: this.o.interfaces, applications: isKey ? [] : [service] });
+    let found = all.filter((f) => f.level === 'interface' && (f.iface === service || (isKey && serviceKey(f.url) === service)));
     const how = found.length ? 'interface' : 'application';
     if (!found.length) found = all.filter((f) => f.url.params.application === service);
+    all = [];
     found = found.filter((f) => f.url.host && f.url.port > 0 && (f.url.params.category ?? 'providers') === 'providers' && (this.o.port === undefined || f.url.port === this.o.port));
     if (found.length === 0) {
       throw new ProviderError(
-        `${this.label}: no provider registered for ${service} under ${this.o.root}/<interface>/providers on ${this.o.connect} ` +
+        `${this.label}: no provider registered for ${service} under ${this.o.root}/<interface>/providers or ${this.o.servicesRoot}/${service} on ${this.o.connect} ` +
           `(looked for it as an interface, a service key group/interface:version and an application name${this.o.interfaces ? `, within interfaces ${this.o.interfaces.join(', ')}` : ''})`,
         false,
       );
@@ -446,7 +538,7 @@ class DubboZookeeper implements Provider {
   }
 
   private isMine(ctx: ProviderContext, f: Found): boolean {
-    return f.url.host === ctx.host.address && f.url.params.application === this.o.application && (this.o.port === undefined || f.url.port === this.o.port);
+    return hostMatches(f.url.host, hostNames(ctx.host)) && f.url.params.application === this.o.application && (this.o.port === undefined || f.url.port === this.o.port);
   }
 
   private async mine(ctx: ProviderContext): Promise<{ all: Found[]; mine: Found[] }> {
@@ -456,53 +548,109 @@ class DubboZookeeper implements Provider {
 
   private notFound(ctx: ProviderContext): string {
     const port = this.o.port ? ` port ${this.o.port}` : '';
-    return `no provider of application ${this.o.application} registered from ${ctx.host.address}${port} under ${this.o.root}`;
+    const names = hostNames(ctx.host);
+    return (
+      `no provider of application ${this.o.application} registered from ${names.join(' / ')}${port} under ${this.o.root}/<interface>/providers or ${zkJoin(this.o.servicesRoot, this.o.application)}` +
+      (names.length === 1 ? ' (a provider registered by another name or IP of this host needs `aliases:` on the host)' : '')
+    );
   }
 
-  /** Overrides under <root>/<folder>/configurators (2.6 style), parsed. */
-  private async overridesOf(folder: string): Promise<DubboUrl[]> {
-    const names = (await this.zk.children(zkJoin(this.o.root, folder, 'configurators'))) ?? [];
-    return names.map((n) => parseDubboUrl(javaUrlDecode(n))).filter((u): u is DubboUrl => !!u);
+  /** Overrides under <root>/<folder>/configurators (2.6 style) as configurators. */
+  private async overridesOf(folder: string): Promise<Configurator[]> {
+    const dir = zkJoin(this.o.root, folder, 'configurators');
+    const names = (await this.zk.children(dir)) ?? [];
+    const out: Configurator[] = [];
+    for (const n of names) {
+      const url = parseDubboUrl(javaUrlDecode(n));
+      // ZookeeperRegistry delivers only overrides that match the subscriber (UrlUtils.isMatch: enabled, category).
+      if (url && (url.params.category ?? 'configurators') === 'configurators' && (url.params.enabled ?? 'true') !== 'false') out.push({ url, source: zkJoin(dir, n) });
+    }
+    return out;
   }
 
-  /** The 2.7+ application rules of every application involved, parsed (undefined: none or unreadable). */
-  private async rulesOf(apps: Iterable<string>, own?: ZkNode): Promise<Map<string, Record<string, unknown> | undefined>> {
-    const out = new Map<string, Record<string, unknown> | undefined>();
-    for (const app of apps) {
-      if (out.has(app)) continue;
-      // Our own application's rule may have been read already: judge on exactly the version we are about to write over.
-      const node = app === this.o.application && own !== undefined ? (own ?? undefined) : await this.zk.get(zkJoin(this.configRoot, `${app}.configurators`));
-      let rule: Record<string, unknown> | undefined;
-      if (node) {
-        const doc = YAML.parseDocument(node.data.toString('utf8'));
-        if (doc.errors.length === 0 && YAML.isMap(doc.contents)) rule = doc.toJS() as Record<string, unknown>;
+  private async readNode(nodes: RuleNodes, path: string): Promise<ZkNode | undefined> {
+    if (!nodes.has(path)) nodes.set(path, await this.zk.get(path));
+    return nodes.get(path);
+  }
+
+  /** The configurators of a rule node as Dubbo would use them (an unreadable rule: none, like Dubbo). */
+  private async rule(nodes: RuleNodes, path: string): Promise<Configurator[]> {
+    const node = await this.readNode(nodes, path);
+    if (!node) return [];
+    const text = node.data.toString('utf8');
+    return parseRuleText(text.replace(BASELINE_LINE, ''), path).configurators;
+  }
+
+  /**
+   * Other applications' rules (<configRoot>/<app>.configurators, no ':' in the name): a consumer application applies
+   * its own rule to the providers it calls (RegistryDirectory's ConsumerConfigurationListener), so its consumer-side
+   * items can route to this host. Read once per judgement, pipelined.
+   */
+  private async consumerAppRules(nodes: RuleNodes): Promise<Configurator[]> {
+    const names = ((await this.zk.children(this.configRoot)) ?? []).filter((n) => n.endsWith('.configurators') && !n.includes(':') && n !== `${this.o.application}.configurators`);
+    const paths = names.map((n) => zkJoin(this.configRoot, n)).filter((p) => !nodes.has(p));
+    const read = await Promise.all(paths.map((p) => this.zk.get(p)));
+    paths.forEach((p, i) => nodes.set(p, read[i]));
+    const out: Configurator[] = [];
+    for (const n of names) out.push(...(await this.rule(nodes, zkJoin(this.configRoot, n))).filter((c) => c.url.params.side === 'consumer'));
+    return out;
+  }
+
+  /**
+   * The state Dubbo gives each registration of this host (dubbo-rules.ts `effective`): interface-level URLs with their
+   * interface's 2.6 overrides, the application rule and their service rule; application-level instances once per
+   * service the same address provides at interface level (or once for the application when none is known).
+   */
+  private async judge(mine: Found[], all: Found[], nodes: RuleNodes): Promise<Judged[]> {
+    const overrides = new Map<string, Configurator[]>();
+    const out: Judged[] = [];
+    const app = await this.rule(nodes, this.rulePath);
+    const consumerApps = mine.length ? await this.consumerAppRules(nodes) : [];
+    const judgeUrl = async (f: Found, url: DubboUrl, ov: Configurator[], appLevel: boolean) => {
+      const service = await this.rule(nodes, this.serviceRulePath(url));
+      const eff = effective(url, { overrides: ov, application: app, service }, appLevel);
+      const risks = consumerRisks(url, [...app, ...consumerApps, ...service]).map((c) => `${c.source} (side: consumer, ${'weight' in c.url.params ? `weight ${c.url.params.weight}` : `disabled ${c.url.params.disabled}`})`);
+      out.push({ f, key: serviceKey(url), eff, risks });
+    };
+    for (const f of mine) {
+      if (f.level === 'interface') {
+        if (!overrides.has(f.folder)) overrides.set(f.folder, await this.overridesOf(f.folder));
+        await judgeUrl(f, f.url, overrides.get(f.folder)!, false);
+        continue;
       }
-      out.set(app, rule);
+      const same = all.filter((g) => g.level === 'interface' && g.url.params.application === f.url.params.application && hostMatches(g.url.host, [f.url.host]) && g.url.port === f.url.port);
+      if (same.length === 0) await judgeUrl(f, f.url, [], true);
+      for (const g of same) {
+        const p = g.url.params;
+        const params: Record<string, string> = { ...f.url.params, interface: g.iface };
+        if (p.group) params.group = p.group;
+        if (p.version) params.version = p.version;
+        await judgeUrl(f, { ...f.url, path: g.iface, params }, [], true);
+      }
     }
     return out;
   }
 
-  /** Effective weight of every provider URL, grouped by service key. */
-  private async effectiveAll(all: Found[], own?: ZkNode): Promise<Map<Found, Effective>> {
-    const rules = await this.rulesOf(all.map((f) => f.url.params.application ?? ''), own);
-    const overrides = new Map<string, DubboUrl[]>();
-    const out = new Map<Found, Effective>();
-    for (const f of all) {
-      if (!overrides.has(f.folder)) overrides.set(f.folder, await this.overridesOf(f.folder));
-      out.set(f, effectiveOf(f.url, overrides.get(f.folder)!, rules.get(f.url.params.application ?? '')));
-    }
-    return out;
+  private describe(j: Judged): string {
+    const state = j.eff.disabled ? 'disabled' : `weight ${j.eff.weight}`;
+    const lvl = j.f.level === 'application' ? ` (application-level ${j.f.path})` : '';
+    return `${addressOf(j.f.url)} ${j.key || this.o.application}${lvl} ${state}${j.eff.decidedBy ? ` by ${j.eff.decidedBy}` : ''}${j.risks.length ? `; routed by consumer-side ${j.risks.join(', ')}` : ''}`;
+  }
+
+  private stillServing(judged: Judged[]): Judged[] {
+    return judged.filter((j) => serving(j.eff) || j.risks.length > 0);
   }
 
   /** Refuse to drain when, for some service, no provider outside this host would keep serving (reference §1.4). */
-  private guardLast(ctx: ProviderContext, all: Found[], mine: Found[], eff: Map<Found, Effective>): void {
+  private async guardLast(ctx: ProviderContext, all: Found[], mine: Found[], nodes: RuleNodes): Promise<void> {
     if (this.o.allowDrainLast) return;
     const mineSet = new Set(mine);
     const problems: string[] = [];
-    for (const key of new Set(mine.map((f) => serviceKey(f.url)))) {
-      const others = all.filter((f) => !mineSet.has(f) && serviceKey(f.url) === key);
-      if (!others.some((f) => serving(eff.get(f)!))) {
-        const seen = others.map((f) => `${addressOf(f.url)} ${eff.get(f)!.disabled ? 'disabled' : `weight ${eff.get(f)!.weight}`}`);
+    for (const key of new Set(mine.filter((f) => f.level === 'interface').map((f) => serviceKey(f.url)))) {
+      const others = all.filter((f) => !mineSet.has(f) && f.level === 'interface' && serviceKey(f.url) === key);
+      const judged = await this.judge(others, all, nodes);
+      if (!judged.some((j) => serving(j.eff))) {
+        const seen = judged.map((j) => `${addressOf(j.f.url)} ${j.eff.disabled ? 'disabled' : `weight ${j.eff.weight}`}`);
         problems.push(`${key} (other providers: ${seen.length ? seen.join(', ') : 'none'})`);
       }
     }
@@ -516,40 +664,102 @@ class DubboZookeeper implements Provider {
     }
   }
 
+  /** The rule nodes as they would be after `edits` (for the prediction; nothing is written). */
+  private planned(nodes: RuleNodes, edits: RuleEdit[]): RuleNodes {
+    const next: RuleNodes = new Map(nodes);
+    for (const e of edits) {
+      const node = nodes.get(e.path);
+      const text = node?.data.toString('utf8');
+      const t = addConfigItem(text, e.key, e.item, `${this.label}: rule ${e.path}`, e.scope);
+      if (t !== undefined) next.set(e.path, { data: Buffer.from(t), version: node?.version ?? -1 } as ZkNode);
+    }
+    return next;
+  }
+
+  /** The item for a rule node in its form (a URL list for a JSON-array rule). */
+  private async itemFor(nodes: RuleNodes, path: string, addresses: string[], services: string[] | undefined): Promise<Record<string, unknown> | string[]> {
+    const node = await this.readNode(nodes, path);
+    const text = node?.data.toString('utf8');
+    if (text !== undefined && ruleForm(text) === 'json-urls') return drainUrls(addresses, this.o.mode, services);
+    return drainItem(addresses, this.o.mode, services);
+  }
+
   async drain(ctx: ProviderContext): Promise<DrainSaved> {
     const previous = ctx.previous as DrainSaved | undefined;
     return withCas(this.label, `drain ${ctx.host.name}`, async () => {
       const { all, mine } = await this.mine(ctx);
       if (mine.length === 0) throw new ProviderError(`${this.label}: cannot drain ${ctx.host.name}: ${this.notFound(ctx)}. Is the application running there?`, true);
-      // config-rule: read our rule first, so the "last provider" judgement and the conditional write see the same version.
-      const node = this.o.style === 'config-rule' ? await this.zk.get(this.rulePath) : undefined;
-      const eff = await this.effectiveAll(all, this.o.style === 'config-rule' ? (node ?? NO_NODE) : undefined);
+      const nodes: RuleNodes = new Map();
+      const judged = await this.judge(mine, all, nodes);
       const addresses = [...new Set(mine.map((f) => addressOf(f.url)))].sort();
       const before: Record<string, Effective> = { ...(previous?.before ?? {}) };
-      for (const f of mine) before[addressOf(f.url)] ??= eff.get(f)!;
-      this.guardLast(ctx, all, mine, eff);
-      if (this.o.style === 'config-rule') {
-        const item = drainItem(addresses, this.o.mode, this.o.interfaces);
-        const text = node?.data.toString('utf8');
-        const next = addConfigItem(text, this.o.application, item, `${this.label}: rule ${this.rulePath}`);
-        let ours = next !== undefined;
-        if (next !== undefined) {
-          if (node) await this.zk.set(this.rulePath, next, node.version);
-          else await this.createRule(this.rulePath, next);
-          ctx.log(`dubbo: weight rule for ${addresses.join(', ')} added to ${this.rulePath}`);
-        } else {
-          // The same item is already there: ours from an interrupted attempt, or someone else's (then not ours to remove).
-          ours = isDeepStrictEqual(previous?.rule?.item, item) || this.notInBaseline(text!, item);
-          ctx.log(`dubbo: ${this.rulePath} already has that item (${ours ? 'written by graywave' : 'not ours, left alone on restore'})`);
-        }
-        return { style: 'config-rule', addresses, before, rule: { path: this.rulePath, item: ours ? item : null } };
+      for (const j of judged) before[addressOf(j.f.url)] ??= { weight: j.eff.weight, disabled: j.eff.disabled };
+      await this.guardLast(ctx, all, mine, nodes);
+      if (this.o.style === 'override-url') return this.drainOverrides(ctx, mine, addresses, before, nodes);
+
+      // Full service keys (group/interface:version): Dubbo compares those, an interface name alone would not match.
+      const services = this.o.interfaces ? [...new Set(mine.filter((f) => f.level === 'interface').map((f) => serviceKey(f.url)))].sort() : undefined;
+      if (services && services.length === 0) {
+        throw new ProviderError(`${this.label}: cannot drain ${ctx.host.name} for interfaces ${this.o.interfaces!.join(', ')}: none of them is registered from it at interface level, so their full service keys (group/interface:version) are unknown`, false);
       }
-      return this.drainOverrides(ctx, mine, addresses, before);
+      const edits: RuleEdit[] = [{ path: this.rulePath, scope: 'application', key: this.o.application, item: await this.itemFor(nodes, this.rulePath, addresses, services) }];
+      // Predict Dubbo's result with the application item. Where a service rule still wins, add the item there too
+      // (applied after the application rule); what still wins then (a 2.6 override, a consumer-side item) is refused.
+      let after = await this.judge(mine, all, this.planned(nodes, edits));
+      for (const j of this.stillServing(after)) {
+        const by = j.eff.decidedBy ?? '';
+        const url = j.f.level === 'interface' ? j.f.url : undefined;
+        const path = url ? this.serviceRulePath(url) : undefined;
+        if (!url || !path || !by.startsWith(path + ' ') || j.risks.length > 0) continue;
+        const addr = addressOf(j.f.url);
+        const existing = edits.find((e) => e.path === path);
+        if (existing) {
+          if (!Array.isArray(existing.item) && !(existing.item.addresses as string[]).includes(addr)) (existing.item.addresses as string[]).push(addr);
+          continue;
+        }
+        edits.push({ path, scope: 'service', key: serviceKey(url), item: await this.itemFor(nodes, path, [addr], undefined) });
+      }
+      if (edits.length > 1) after = await this.judge(mine, all, this.planned(nodes, edits));
+      const losing = this.stillServing(after);
+      if (losing.length > 0) {
+        throw new ProviderError(
+          `${this.label}: refusing to drain ${ctx.host.name}: Dubbo would keep routing to it after graywave's rule, because another rule wins: ` +
+            `${losing.slice(0, 5).map((j) => this.describe(j)).join('; ')}${losing.length > 5 ? ` (+${losing.length - 5})` : ''}. ` +
+            `Remove or change that rule (it is applied after ${this.rulePath}), then run again.`,
+          false,
+        );
+      }
+      // Every node in one transaction, each on the version judged above.
+      const ops: ZkOp[] = [];
+      const mineEdits: RuleEdit[] = [];
+      for (const e of edits) {
+        const node = nodes.get(e.path);
+        const text = node?.data.toString('utf8');
+        const next = addConfigItem(text, e.key, e.item, `${this.label}: rule ${e.path}`, e.scope);
+        if (next === undefined) {
+          // The same item is already there: ours from an interrupted attempt, or someone else's (then not ours to remove).
+          const prevEdits = previous?.rules ?? (previous?.rule?.item ? [{ path: previous.rule.path, item: previous.rule.item }] : []);
+          const ours = prevEdits.some((p) => p.path === e.path && isDeepStrictEqual(p.item, e.item)) || this.notInBaseline(text!, e.item);
+          ctx.log(`dubbo: ${e.path} already has that item (${ours ? 'written by graywave' : 'not ours, left alone on restore'})`);
+          if (ours) mineEdits.push(e);
+          continue;
+        }
+        if (node) ops.push({ op: 'set', path: e.path, data: next, version: node.version });
+        else {
+          await this.ensureParent(e.path);
+          ops.push({ op: 'create', path: e.path, data: next });
+        }
+        mineEdits.push(e);
+      }
+      await this.zk.multi(ops);
+      for (const e of mineEdits) ctx.log(`dubbo: ${this.o.mode === 'weight' ? 'weight 0' : 'disabled'} for ${addresses.join(', ')} in ${e.path}`);
+      return { style: 'config-rule', addresses, before, rules: mineEdits };
     });
   }
 
   /** True when the rule carries a graywave baseline in which `item` does not appear: then graywave added it. */
-  private notInBaseline(text: string, item: Record<string, unknown>): boolean {
+  private notInBaseline(text: string, item: Record<string, unknown> | string[]): boolean {
+    if (ruleForm(text) !== 'yaml') return false;
     const b = parseRule(text, this.rulePath).baseline;
     if (!b) return false;
     if ('absent' in b) return true;
@@ -557,9 +767,13 @@ class DubboZookeeper implements Provider {
     return !configs.some((c) => isDeepStrictEqual(c, item));
   }
 
-  private async createRule(path: string, text: string): Promise<void> {
+  private async ensureParent(path: string): Promise<void> {
     const parent = path.slice(0, path.lastIndexOf('/'));
     if (!(await this.zk.exists(parent))) await this.zk.createWithParents(parent, CREATED_BY_GRAYWAVE, CREATED_BY_GRAYWAVE);
+  }
+
+  private async createRule(path: string, text: string): Promise<void> {
+    await this.ensureParent(path);
     await this.zk.create(path, text);
   }
 
@@ -572,7 +786,12 @@ class DubboZookeeper implements Provider {
     return formatDubboUrl({ protocol: 'override', host: f.url.host, port: f.url.port, path: f.iface, params });
   }
 
-  private async drainOverrides(ctx: ProviderContext, mine: Found[], addresses: string[], before: Record<string, Effective>): Promise<DrainSaved> {
+  private async drainOverrides(ctx: ProviderContext, mine: Found[], addresses: string[], before: Record<string, Effective>, nodes: RuleNodes): Promise<DrainSaved> {
+    const appLevel = mine.filter((f) => f.level === 'application');
+    if (appLevel.length > 0) {
+      // ServiceDiscoveryRegistryDirectory applies no 2.6 overrides: application-level consumers would not see it.
+      throw new ProviderError(`${this.label}: cannot drain ${ctx.host.name} with style override-url: it is registered at application level (${appLevel.map((f) => f.path).join(', ')}), where Dubbo applies no 2.6 override URLs; use style config-rule`, false);
+    }
     const ops: ZkOp[] = [];
     const paths: string[] = [];
     const dirs = new Map<string, { version: number; data: Buffer } | undefined>();
@@ -596,6 +815,23 @@ class DubboZookeeper implements Provider {
       }
       ops.push({ op: 'create', path, data: OVERRIDE_DATA });
     }
+    // Predict: overrides come first in Dubbo's order, so a rule after them may still win.
+    const all = mine;
+    const judgedNow = await this.judge(mine, all, nodes);
+    const predicted = judgedNow.map((j) => {
+      const url = { ...j.f.url, params: { ...j.f.url.params, ...(this.o.mode === 'weight' ? { weight: '0' } : { disabled: 'true' }) } };
+      return { j, url };
+    });
+    const losing: string[] = [];
+    for (const { j, url } of predicted) {
+      const service = await this.rule(nodes, this.serviceRulePath(url));
+      const app = await this.rule(nodes, this.rulePath);
+      const eff = effective(url, { overrides: [], application: app, service });
+      if (serving(eff) || j.risks.length) losing.push(this.describe({ ...j, eff }));
+    }
+    if (losing.length > 0) {
+      throw new ProviderError(`${this.label}: refusing to drain ${ctx.host.name}: Dubbo would keep routing to it after graywave's override URLs, because a later rule wins: ${losing.slice(0, 5).join('; ')}. Remove or change that rule, then run again.`, false);
+    }
     await this.zk.multi(ops);
     const ours: string[] = [];
     for (const p of paths) if ((await this.zk.get(p))?.data.toString('utf8') === OVERRIDE_DATA) ours.push(p);
@@ -607,18 +843,19 @@ class DubboZookeeper implements Provider {
     try {
       const { all, mine } = await this.mine(ctx);
       if (mine.length === 0) return { done: false, observed: this.notFound(ctx) };
-      const eff = await this.effectiveAll(all);
-      const still = mine.filter((f) => serving(eff.get(f)!));
+      const judged = await this.judge(mine, all, new Map());
+      const still = this.stillServing(judged);
       if (still.length > 0) {
-        const what = [...new Set(still.map((f) => `${addressOf(f.url)} ${f.iface} weight ${eff.get(f)!.weight}`))];
+        const what = [...new Set(still.map((j) => this.describe(j)))];
         return { done: false, observed: `still serving: ${what.slice(0, 5).join(', ')}${what.length > 5 ? ` (+${what.length - 5})` : ''}` };
       }
       if (this.o.awaitProviderUrl) {
-        const unseen = mine.filter((f) => f.url.params.disabled !== 'true' && f.url.params.weight !== '0');
+        const unseen = mine.filter((f) => f.level === 'interface' && f.url.params.disabled !== 'true' && f.url.params.weight !== '0');
         if (unseen.length > 0) return { done: false, observed: `rule written, provider has not re-registered with it yet: ${[...new Set(unseen.map((f) => addressOf(f.url)))].join(', ')}` };
       }
       const addrs = [...new Set(mine.map((f) => addressOf(f.url)))];
-      return { done: true, observed: `${addrs.join(', ')}: ${this.o.mode === 'weight' ? 'weight 0' : 'disabled'} on ${new Set(mine.map((f) => serviceKey(f.url))).size} services` };
+      const app = mine.some((f) => f.level === 'application') ? ' (and its application-level instance)' : '';
+      return { done: true, observed: `${addrs.join(', ')}: ${this.o.mode === 'weight' ? 'weight 0' : 'disabled'} on ${new Set(judged.map((j) => j.key)).size} services${app}` };
     } catch (err) {
       return { done: false, observed: `cannot read ZooKeeper: ${(err as Error).message}` };
     }
@@ -638,25 +875,53 @@ class DubboZookeeper implements Provider {
       ctx.log(`dubbo: removed ${s.overrides?.length ?? 0} override URLs for ${s.addresses.join(', ')}`);
       return;
     }
-    const item = s.rule?.item;
-    if (!s.rule || !item) {
+    const edits: RuleEdit[] = s.rules ?? (s.rule?.item ? [{ path: s.rule.path, scope: 'application', key: this.o.application, item: s.rule.item }] : []);
+    if (edits.length === 0) {
       ctx.log(`dubbo: nothing to restore (the weight item was not written by graywave)`);
       return;
     }
-    const path = s.rule.path;
-    await withCas(this.label, `restore ${ctx.host.name}`, async () => {
-      const node = await this.zk.get(path);
-      if (!node) return ctx.log(`dubbo: ${path} is gone; nothing to restore`);
-      const next = removeConfigItem(node.data.toString('utf8'), this.o.application, item, `${this.label}: rule ${path}`);
-      if (!next) return ctx.log(`dubbo: the weight item for ${s.addresses.join(', ')} is no longer in ${path}`);
-      if (next.kind === 'delete') {
-        await this.zk.remove(path, node.version);
-        await removeOurEmptyParents(this.zk, path, this.o.root);
-      } else {
-        await this.zk.set(path, next.text, node.version);
+    for (const e of edits) {
+      await withCas(this.label, `restore ${ctx.host.name}`, async () => {
+        const node = await this.zk.get(e.path);
+        if (!node) return ctx.log(`dubbo: ${e.path} is gone; nothing to restore there`);
+        // Whatever form the rule has now (a foreign tool may have rewritten it): only graywave's item goes.
+        const next = removeConfigItem(node.data.toString('utf8'), e.key, e.item, `${this.label}: rule ${e.path}`, e.scope);
+        if (!next) return ctx.log(`dubbo: the item for ${s.addresses.join(', ')} is no longer in ${e.path}`);
+        if (next.kind === 'delete') {
+          await this.zk.remove(e.path, node.version);
+          await removeOurEmptyParents(this.zk, e.path, this.o.root);
+        } else {
+          await this.zk.set(e.path, next.text, node.version);
+        }
+        ctx.log(`dubbo: item for ${s.addresses.join(', ')} removed from ${e.path}`);
+      });
+    }
+  }
+
+  /**
+   * Restored = every address drained is registered again (interface- or application-level) and Dubbo routes to each of
+   * its registrations again (the same computation as isDrained: not disabled, weight > 0), with graywave's items gone.
+   */
+  async isRestored(ctx: ProviderContext, saved: unknown): Promise<Check> {
+    const s = saved as DrainSaved | undefined;
+    try {
+      const { all, mine } = await this.mine(ctx);
+      const have = new Set(mine.map((f) => addressOf(f.url)));
+      const missing = (s?.addresses ?? []).filter((a) => !have.has(a));
+      if (mine.length === 0 || missing.length > 0) return { done: false, observed: missing.length ? `not registered again: ${missing.join(', ')}` : this.notFound(ctx) };
+      for (const e of s?.rules ?? []) {
+        const node = await this.zk.get(e.path);
+        if (node && removeConfigItem(node.data.toString('utf8'), e.key, e.item, e.path, e.scope)) return { done: false, observed: `graywave's item is still in ${e.path}` };
       }
-      ctx.log(`dubbo: weight item for ${s.addresses.join(', ')} removed from ${path}`);
-    });
+      for (const p of s?.overrides ?? []) if ((await this.zk.get(p))?.data.toString('utf8') === OVERRIDE_DATA) return { done: false, observed: `override ${javaUrlDecode(p.split('/').pop()!)} still there` };
+      const judged = await this.judge(mine, all, new Map());
+      const out = judged.filter((j) => !serving(j.eff));
+      if (out.length > 0) return { done: false, observed: `not serving: ${out.slice(0, 5).map((j) => this.describe(j)).join(', ')}` };
+      const weights = [...new Set(judged.map((j) => `${addressOf(j.f.url)} weight ${j.eff.weight}`))];
+      return { done: true, observed: `serving again: ${weights.slice(0, 5).join(', ')}${weights.length > 5 ? ` (+${weights.length - 5})` : ''}` };
+    } catch (err) {
+      return { done: false, observed: `cannot read ZooKeeper: ${(err as Error).message}` };
+    }
   }
 
   async relabel(ctx: ProviderContext, group: string): Promise<LabelSaved> {

@@ -1,0 +1,43 @@
+import { fileURLToPath } from 'node:url';
+import { freePort, removeDir, startProcess, tempDir, waitFor, type Server } from './process.js';
+
+/**
+ * Starts the Dubbo-shaped test application (dubbo-app.mjs) as a child process: it registers in a real ZooKeeper at
+ * interface and application level and answers the QoS HTTP commands. Resolves once it serves QoS.
+ */
+export interface DubboAppConfig {
+  zk: string;
+  app: string;
+  /** The host as Dubbo writes it in its URLs (IPv6 without brackets: 0:0:0:0:0:0:0:1). */
+  host: string;
+  port: number;
+  services: { iface: string; group?: string; version?: string }[];
+  registerMode?: 'all' | 'interface' | 'instance';
+  qosHost?: string;
+  root?: string;
+  servicesRoot?: string;
+  params?: Record<string, string>;
+}
+
+export interface DubboApp {
+  qosPort: number;
+  server: Server;
+  stop(): Promise<void>;
+}
+
+const SCRIPT = fileURLToPath(new URL('./dubbo-app.mjs', import.meta.url));
+
+export async function startDubboApp(cfg: DubboAppConfig): Promise<DubboApp> {
+  const dir = tempDir('dubbo-app');
+  const qosPort = await freePort();
+  const server = startProcess(process.execPath, [SCRIPT, JSON.stringify({ ...cfg, qosPort })], { dir, name: 'dubbo-app', cwd: process.cwd() });
+  await waitFor(() => /ready qos/.test(server.log()), `dubbo test app ${cfg.app} on ${cfg.host}:${cfg.port}`, { server, timeoutMs: 20_000 });
+  return {
+    qosPort,
+    server,
+    async stop() {
+      await server.stop('SIGTERM', 3000);
+      removeDir(dir);
+    },
+  };
+}

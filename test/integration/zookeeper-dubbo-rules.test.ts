@@ -1,0 +1,229 @@
+import YAML from 'yaml';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { dubboZookeeper, javaUrlEncode } from '../../src/providers/registry/dubbo-zookeeper.js';
+import type { Provider } from '../../src/providers/types.js';
+import { Zk } from '../../src/providers/zk.js';
+import { makeContext, makeEnv, makeHost } from '../helpers/contexts.js';
+import { startDubboApp, type DubboApp } from './helpers/dubbo-app.js';
+import { mk } from './helpers/dubbo-seed.js';
+import { ZooKeeperServer, dumpTree, hasZookeeper, removeTree } from './helpers/zookeeper.js';
+
+/*
+ * Dubbo's rule precedence against a real ZooKeeper, with providers registered by the Dubbo-shaped test application
+ * (interface level and Dubbo 3 application level, IPv4, IPv6 loopback as Dubbo writes it, a host name).
+ */
+
+const has = hasZookeeper() || process.env.CI === 'true';
+const CFG = '/dubbo/config/dubbo';
+const APP_RULE = `${CFG}/order-service.configurators`;
+const ORDER = 'com.acme.order.OrderService';
+const REFUND = 'com.acme.order.RefundService';
+// DynamicConfiguration.getRuleKey = URL.getColonSeparatedKey: interface:version:group
+const SVC_RULE = `${CFG}/${ORDER}:1.0.0:online.configurators`;
+const SERVICES = [{ iface: ORDER, group: 'online', version: '1.0.0' }, { iface: REFUND }];
+
+describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real ZooKeeper and the Dubbo-shaped app', () => {
+  let server: ZooKeeperServer;
+  let zk: Zk;
+  const apps: DubboApp[] = [];
+  const providers: Provider[] = [];
+
+  const dubbo = (extra: Record<string, unknown> = {}) => {
+    const p = dubboZookeeper.create(dubboZookeeper.options.parse({ connect: server.connect, application: 'order-service', connectTimeout: '3s', ...extra }), makeEnv()) as Provider;
+    providers.push(p);
+    return p;
+  };
+  const text = async (path: string) => (await zk.get(path))?.data.toString('utf8');
+  const waitRegistered = async (n: number) => {
+    for (let i = 0; i < 100; i++) {
+      const inst = (await zk.children('/services/order-service')) ?? [];
+      if (inst.length >= n) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('test apps did not register');
+  };
+
+  beforeAll(async () => {
+    server = await ZooKeeperServer.start();
+    zk = new Zk({ connect: server.connect, sessionTimeoutMs: 10_000, connectTimeoutMs: 3000, label: 'test' });
+    // Three providers of order-service: IPv4, IPv6 loopback (Dubbo writes it in full, no brackets), another IPv4.
+    for (const host of ['127.0.0.11', '0:0:0:0:0:0:0:1', '127.0.0.12']) {
+      apps.push(await startDubboApp({ zk: server.connect, app: 'order-service', host, port: 20880, services: SERVICES }));
+    }
+    await waitRegistered(3);
+  }, 60_000);
+  afterAll(async () => {
+    for (const a of apps) await a.stop();
+    await zk?.close();
+    await server?.stop();
+  });
+  beforeEach(async () => {
+    await removeTree(zk, '/dubbo/config');
+  });
+  afterEach(async () => {
+    for (const p of providers.splice(0)) await p.close?.();
+  });
+
+  it('IPv6 loopback: a host given as ::1 finds 0:0:0:0:0:0:0:1 (interface and application level), drains it, restore leaves the tree as it was', async () => {
+    const before = await dumpTree(zk);
+    const p = dubbo();
+    const ctx = makeContext({ host: makeHost('v6', '::1') });
+    expect((await p.isDrained(ctx)).done).toBe(false);
+    const saved = (await p.drain(ctx)) as { addresses: string[] };
+    expect(saved.addresses).toEqual(['0:0:0:0:0:0:0:1:20880']);
+    expect(YAML.parse((await text(APP_RULE))!.replace(/^#.*\n/, '')).configs).toEqual([{ addresses: ['0:0:0:0:0:0:0:1:20880'], side: 'provider', parameters: { weight: 0 } }]);
+    const drained = await p.isDrained(ctx);
+    expect(drained).toMatchObject({ done: true });
+    expect(drained.observed).toMatch(/application-level/);
+    // The other hosts are untouched.
+    expect((await p.isDrained(makeContext({ host: makeHost('a', '127.0.0.11') }))).done).toBe(false);
+    expect((await p.isRestored!(ctx, saved)).done).toBe(false);
+    await p.restore(ctx, saved);
+    expect(await p.isRestored!(ctx, saved)).toMatchObject({ done: true });
+    expect(await dumpTree(zk)).toEqual(before);
+  });
+
+  it('a service-scope rule (weight 200 for the address) beats the application rule: isDrained says so; drain adds its item to the service rule too and restore takes out only those', async () => {
+    const foreign = `configVersion: v2.7\nscope: service\nkey: online/${ORDER}:1.0.0\nenabled: true\nconfigs:\n- addresses: ["127.0.0.11:20880"]\n  side: provider\n  parameters: {weight: 200}\n`;
+    await mk(zk, SVC_RULE, foreign);
+    const ctx = makeContext({ host: makeHost('a', '127.0.0.11') });
+    // What graywave used to write alone: weight 0 in the application rule. Dubbo applies the service rule after it.
+    await mk(zk, APP_RULE, `configVersion: v2.7\nscope: application\nkey: order-service\nenabled: true\nconfigs:\n- addresses: ["127.0.0.11:20880"]\n  side: provider\n  parameters: {weight: 0}\n`);
+    const p = dubbo();
+    const r = await p.isDrained(ctx);
+    expect(r.done).toBe(false);
+    expect(r.observed).toContain(`online/${ORDER}:1.0.0`);
+    expect(r.observed).toContain('weight 200');
+    expect(r.observed).toContain(SVC_RULE);
+    await removeTree(zk, APP_RULE);
+
+    const before = await dumpTree(zk);
+    const saved = (await p.drain(ctx)) as { rules: { path: string }[] };
+    expect(saved.rules.map((e) => e.path)).toEqual([APP_RULE, SVC_RULE]);
+    const svc = YAML.parse((await text(SVC_RULE))!.replace(/^#.*\n/, ''));
+    expect(svc.configs).toEqual([{ addresses: ['127.0.0.11:20880'], side: 'provider', parameters: { weight: 200 } }, { addresses: ['127.0.0.11:20880'], side: 'provider', parameters: { weight: 0 } }]);
+    expect(await p.isDrained(ctx)).toMatchObject({ done: true });
+    await p.restore(ctx, saved);
+    expect(await dumpTree(zk)).toEqual(before);
+    expect(await text(SVC_RULE)).toBe(foreign);
+  });
+
+  it('a rule graywave cannot beat (consumer-side item with providerAddresses; 2.6 override re-applied by consumers): drain refuses, naming it, and writes nothing', async () => {
+    await mk(zk, SVC_RULE, `configVersion: v2.7\nscope: service\nkey: online/${ORDER}:1.0.0\nenabled: true\nconfigs:\n- addresses: ["0.0.0.0"]\n  providerAddresses: ["127.0.0.11:20880"]\n  side: consumer\n  parameters: {weight: 100}\n`);
+    const ctx = makeContext({ host: makeHost('a', '127.0.0.11') });
+    const before = await dumpTree(zk);
+    await expect(dubbo().drain(ctx)).rejects.toThrow(new RegExp(`refusing to drain a: .*${SVC_RULE.replace(/[.]/g, '\\.')} configs\\[0\\] \\(side: consumer, weight 100\\)`));
+    expect(await dumpTree(zk)).toEqual(before);
+    await removeTree(zk, SVC_RULE);
+
+    const override = `/dubbo/${javaUrlEncode(REFUND)}/configurators/${javaUrlEncode(`override://127.0.0.11:20880/${REFUND}?category=configurators&dynamic=false&enabled=true&weight=100`)}`;
+    await mk(zk, override);
+    try {
+      const before2 = await dumpTree(zk);
+      await expect(dubbo().drain(ctx)).rejects.toThrow(/127\.0\.0\.11:20880 com\.acme\.order\.RefundService weight 100 by \/dubbo\/com\.acme\.order\.RefundService\/configurators\/override/);
+      expect(await dumpTree(zk)).toEqual(before2);
+    } finally {
+      await removeTree(zk, override);
+    }
+  });
+
+  it('a consumer application\'s own rule with a consumer-side item for the host (RegistryDirectory applies it at that consumer): not drained, drain refuses', async () => {
+    const web = `${CFG}/web-app.configurators`;
+    await mk(zk, web, 'configVersion: v2.7\nscope: application\nkey: web-app\nenabled: true\nconfigs:\n- side: consumer\n  providerAddresses: ["127.0.0.12:20880"]\n  parameters: {weight: 100}\n');
+    const ctx = makeContext({ host: makeHost('c', '127.0.0.12') });
+    await expect(dubbo().drain(ctx)).rejects.toThrow(/web-app\.configurators configs\[0\] \(side: consumer, weight 100\)/);
+    // Another host is not concerned by it.
+    const other = makeContext({ host: makeHost('a', '127.0.0.11') });
+    const p = dubbo();
+    const saved = await p.drain(other);
+    expect(await p.isDrained(other)).toMatchObject({ done: true });
+    await p.restore(other, saved);
+  });
+
+  it('IPv6 link-local with a zone (fe80:0:0:0:0:0:0:1%eth0 as Dubbo writes it) is found from fe80::1, and the rule carries the zone', async () => {
+    const app = await startDubboApp({ zk: server.connect, app: 'll-service', host: 'fe80:0:0:0:0:0:0:1%eth0', port: 20880, services: [{ iface: 'com.acme.LinkLocal' }] });
+    try {
+      const p = dubbo({ application: 'll-service', allowDrainLast: true });
+      const ctx = makeContext({ host: makeHost('ll', 'fe80::1') });
+      const saved = (await p.drain(ctx)) as { addresses: string[] };
+      expect(saved.addresses).toEqual(['fe80:0:0:0:0:0:0:1%eth0:20880']);
+      expect(await p.isDrained(ctx)).toMatchObject({ done: true });
+      await p.restore(ctx, saved);
+      expect((await p.isDrained(ctx)).done).toBe(false);
+    } finally {
+      await app.stop();
+    }
+  });
+
+  it('interfaces: writes full service keys (group/interface:version), which Dubbo matches', async () => {
+    const p = dubbo({ interfaces: [ORDER] });
+    const ctx = makeContext({ host: makeHost('c', '127.0.0.12') });
+    const saved = await p.drain(ctx);
+    expect(YAML.parse((await text(APP_RULE))!.replace(/^#.*\n/, '')).configs[0].services).toEqual([`online/${ORDER}:1.0.0`]);
+    expect(await p.isDrained(ctx)).toMatchObject({ done: true });
+    // The same item with the bare interface name is what Dubbo would not apply.
+    await p.restore(ctx, saved);
+    await mk(zk, APP_RULE, `configVersion: v2.7\nscope: application\nkey: order-service\nconfigs:\n- addresses: ["127.0.0.12:20880"]\n  side: provider\n  services: [${ORDER}]\n  parameters: {weight: 0}\n`);
+    expect((await p.isDrained(ctx)).done).toBe(false);
+  });
+
+  it('a foreign tool rewrites the rule between drain and restore (JSON, reordered, its own item added): restore removes exactly graywave\'s item', async () => {
+    await mk(zk, APP_RULE, JSON.stringify({ configVersion: 'v2.7', scope: 'application', key: 'order-service', enabled: true, configs: [{ addresses: ['127.0.0.99:20880'], side: 'provider', parameters: { timeout: 1000 } }] }));
+    const p = dubbo();
+    const ctx = makeContext({ host: makeHost('a', '127.0.0.11') });
+    const saved = await p.drain(ctx);
+    const drained = JSON.parse((await text(APP_RULE))!);
+    expect(drained.configs).toHaveLength(2); // still JSON: a JSON rule stays JSON
+    expect(await p.isDrained(ctx)).toMatchObject({ done: true });
+    // The foreign tool: YAML now, keys reordered, graywave's item's keys reordered, a new item of its own.
+    const rewritten = `# rewritten by ops-tool\nkey: order-service\nscope: application\nconfigVersion: v2.7\nenabled: true\nconfigs:\n- parameters: {weight: 0}\n  side: provider\n  addresses: ["127.0.0.11:20880"]\n- addresses: ["127.0.0.98:20880"]\n  side: provider\n  parameters: {timeout: 7}\n- addresses: ["127.0.0.99:20880"]\n  side: provider\n  parameters: {timeout: 1000}\n`;
+    await zk.set(APP_RULE, rewritten, (await zk.get(APP_RULE))!.version);
+    await p.restore(ctx, saved);
+    const after = (await text(APP_RULE))!;
+    expect(after).toBe(rewritten.replace('- parameters: {weight: 0}\n  side: provider\n  addresses: ["127.0.0.11:20880"]\n', ''));
+    expect(await p.isRestored!(ctx, saved)).toMatchObject({ done: true });
+  });
+
+  it('the JSON-array form (a list of override URLs): graywave adds URLs, Dubbo matches them, restore gives the exact bytes back', async () => {
+    const original = JSON.stringify(['override://127.0.0.99:20880/*?category=configurators&enabled=true&weight=50']);
+    await mk(zk, APP_RULE, original);
+    const p = dubbo();
+    const ctx = makeContext({ host: makeHost('a', '127.0.0.11') });
+    const saved = await p.drain(ctx);
+    expect(JSON.parse((await text(APP_RULE))!)).toEqual([...JSON.parse(original), 'override://127.0.0.11:20880/*?category=configurators&dynamic=false&enabled=true&weight=0']);
+    expect(await p.isDrained(ctx)).toMatchObject({ done: true });
+    await p.restore(ctx, saved);
+    expect(await text(APP_RULE)).toBe(original);
+  });
+
+  it('a provider registered by host name is found through the host\'s aliases (and the error says so without them)', async () => {
+    const app = await startDubboApp({ zk: server.connect, app: 'name-service', host: 'localhost', port: 20990, services: [{ iface: 'com.acme.NameService' }], registerMode: 'interface' });
+    try {
+      const p = dubbo({ application: 'name-service', allowDrainLast: true });
+      await expect(p.drain(makeContext({ host: makeHost('n', '127.0.0.1') }))).rejects.toThrow(/aliases:/);
+      const ctx = makeContext({ host: makeHost('n', '127.0.0.1', { aliases: ['LOCALHOST'] }) });
+      const saved = await p.drain(ctx);
+      expect((saved as { addresses: string[] }).addresses).toEqual(['localhost:20990']);
+      expect(await p.isDrained(ctx)).toMatchObject({ done: true });
+      await p.restore(ctx, saved);
+    } finally {
+      await app.stop();
+    }
+  });
+
+  it('application-level only (register-mode instance): drained by an application-scope rule; override-url style is refused (no 2.6 overrides at that level)', async () => {
+    const app = await startDubboApp({ zk: server.connect, app: 'inst-service', host: '127.0.0.21', port: 20880, services: [{ iface: 'com.acme.InstService' }], registerMode: 'instance' });
+    try {
+      const ctx = makeContext({ host: makeHost('i', '127.0.0.21') });
+      await expect(dubbo({ application: 'inst-service', allowDrainLast: true, style: 'override-url' }).drain(ctx)).rejects.toThrow(/application level.*no 2\.6 override/);
+      const p = dubbo({ application: 'inst-service', allowDrainLast: true });
+      expect((await p.isDrained(ctx)).done).toBe(false);
+      const saved = await p.drain(ctx);
+      expect(await p.isDrained(ctx)).toMatchObject({ done: true });
+      await p.restore(ctx, saved);
+      expect(await p.isRestored!(ctx, saved)).toMatchObject({ done: true });
+    } finally {
+      await app.stop();
+    }
+  });
+});
