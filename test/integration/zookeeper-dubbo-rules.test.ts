@@ -252,6 +252,8 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     try {
       const ctx = makeContext({ host: makeHost('i', '127.0.0.21') });
       await expect(dubbo({ application: 'inst-service', allowDrainLast: true, style: 'override-url' }).drain(ctx)).rejects.toThrow(/application level.*no 2\.6 override/);
+      // The only instance of the application: the last-provider guard holds at application level too.
+      await expect(dubbo({ application: 'inst-service' }).drain(ctx)).rejects.toThrow(/last provider with weight > 0 of inst-service at application level \(other instances: none\)/);
       const p = dubbo({ application: 'inst-service', allowDrainLast: true });
       expect((await p.isDrained(ctx)).done).toBe(false);
       const saved = await p.drain(ctx);
