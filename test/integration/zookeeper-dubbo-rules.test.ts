@@ -211,11 +211,49 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     }
   });
 
+  it('a provider that re-exports (Dubbo 2.7+): awaitProviderUrl waits for its URL with weight=0; restore is confirmed only once it re-registered without it', async () => {
+    const app = await startDubboApp({ zk: server.connect, app: 're-service', host: '127.0.0.41', port: 20880, services: [{ iface: 'com.acme.ReService' }], registerMode: 'interface', reexport: true });
+    const poll = async (fn: () => Promise<{ done: boolean; observed?: string }>) => {
+      let last = await fn();
+      for (let i = 0; i < 100 && !last.done; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        last = await fn();
+      }
+      return last;
+    };
+    try {
+      const p = dubbo({ application: 're-service', allowDrainLast: true, awaitProviderUrl: true });
+      const ctx = makeContext({ host: makeHost('r', '127.0.0.41') });
+      const saved = await p.drain(ctx);
+      expect(await poll(() => p.isDrained(ctx))).toMatchObject({ done: true });
+      const providers = (await zk.children(`/dubbo/${javaUrlEncode('com.acme.ReService')}/providers`))!.map((n) => decodeURIComponent(n));
+      expect(providers.some((u) => /[?&]weight=0(&|$)/.test(u))).toBe(true);
+      // The provider paused (SIGSTOP) before it can re-export: the rule is gone but its URL still says weight=0,
+      // which is what consumers route on: not restored yet.
+      process.kill(app.server.pid, 'SIGSTOP');
+      try {
+        await p.restore(ctx, saved);
+        const early = await p.isRestored!(ctx, saved);
+        expect(early.done).toBe(false);
+        expect(early.observed).toMatch(/not serving: 127\.0\.0\.41:20880 com\.acme\.ReService weight 0/);
+      } finally {
+        process.kill(app.server.pid, 'SIGCONT');
+      }
+      const restored = await poll(() => p.isRestored!(ctx, saved));
+      expect(restored).toMatchObject({ done: true });
+      expect(restored.observed).toContain('127.0.0.41:20880 weight 100');
+    } finally {
+      await app.stop();
+    }
+  });
+
   it('application-level only (register-mode instance): drained by an application-scope rule; override-url style is refused (no 2.6 overrides at that level)', async () => {
     const app = await startDubboApp({ zk: server.connect, app: 'inst-service', host: '127.0.0.21', port: 20880, services: [{ iface: 'com.acme.InstService' }], registerMode: 'instance' });
     try {
       const ctx = makeContext({ host: makeHost('i', '127.0.0.21') });
       await expect(dubbo({ application: 'inst-service', allowDrainLast: true, style: 'override-url' }).drain(ctx)).rejects.toThrow(/application level.*no 2\.6 override/);
+      // The only instance of the application: the last-provider guard holds at application level too.
+      await expect(dubbo({ application: 'inst-service' }).drain(ctx)).rejects.toThrow(/last provider with weight > 0 of inst-service at application level \(other instances: none\)/);
       const p = dubbo({ application: 'inst-service', allowDrainLast: true });
       expect((await p.isDrained(ctx)).done).toBe(false);
       const saved = await p.drain(ctx);

@@ -5,6 +5,7 @@ import {
   addConfigItem,
   addTagAddresses,
   drainItem,
+  drainUrls,
   dubboZookeeper,
   javaUrlDecode,
   javaUrlEncode,
@@ -100,6 +101,34 @@ describe('configurator rule merging', () => {
 
   it('disable mode and restricted services', () => {
     expect(drainItem(['a:1'], 'disable', ['com.foo.S'])).toEqual({ addresses: ['a:1'], side: 'provider', services: ['com.foo.S'], parameters: { disabled: true } });
+  });
+});
+
+describe('rule forms and foreign rewrites', () => {
+  const item = drainItem(['10.0.0.5:20880'], 'weight');
+  it('a JSON object rule stays JSON (one line stays one line), and gives the same meaning back', () => {
+    const json = JSON.stringify({ configVersion: 'v2.7', scope: 'application', key: 'app', configs: [{ addresses: ['10.0.0.9:20880'], side: 'provider', parameters: { timeout: 1 } }] });
+    const added = addConfigItem(json, 'app', item, 'r')!;
+    expect(added).not.toContain('\n');
+    expect(JSON.parse(added).configs).toHaveLength(2);
+    expect(removeConfigItem(added, 'app', item, 'r')).toEqual({ kind: 'write', text: json });
+  });
+  it('a JSON list of override URLs gets URLs (drainUrls), never an object', () => {
+    const list = JSON.stringify(['override://10.0.0.9:20880/*?weight=50']);
+    expect(() => addConfigItem(list, 'app', item, 'r')).toThrow(/JSON list of override URLs/);
+    const urls = drainUrls(['10.0.0.5:20880'], 'disable', ['g/com.foo.S:1.0']);
+    expect(urls).toEqual(['override://10.0.0.5:20880/com.foo.S?group=g&version=1.0&category=configurators&dynamic=false&enabled=true&disabled=true']);
+    const added = addConfigItem(list, 'app', urls, 'r')!;
+    expect(removeConfigItem(added, 'app', urls, 'r')).toEqual({ kind: 'write', text: list });
+  });
+  it('a rule rewritten by another tool without the baseline line: only the item goes, the rest of the text stays as written', () => {
+    const foreign = 'key: app   # ops\nscope: application\nconfigs:\n  - addresses: [ "10.0.0.9:20880" ]\n    side: provider\n    parameters: { timeout: 7 }\n  - side: provider\n    addresses: ["10.0.0.5:20880"]\n    parameters: {weight: 0}\n  - addresses: [ "10.0.0.8:20880" ]   # keep me\n    side: provider\n    parameters: { timeout: 8 }\n';
+    const r = removeConfigItem(foreign, 'app', item, 'r') as { kind: 'write'; text: string };
+    expect(r.text).toBe(foreign.replace('  - side: provider\n    addresses: ["10.0.0.5:20880"]\n    parameters: {weight: 0}\n', ''));
+    expect(r.text).not.toMatch(/graywave-baseline/);
+  });
+  it('a JSON rule switched off (enabled: false) is refused with a clear message', () => {
+    expect(() => addConfigItem(JSON.stringify({ key: 'app', enabled: false, configs: [] }), 'app', item, 'rule Y')).toThrow(/rule Y is switched off/);
   });
 });
 

@@ -654,6 +654,14 @@ class DubboZookeeper implements Provider {
         problems.push(`${key} (other providers: ${seen.length ? seen.join(', ') : 'none'})`);
       }
     }
+    // Application-level discovery: the other instances of the application must keep serving.
+    if (mine.some((f) => f.level === 'application')) {
+      const others = all.filter((f) => !mineSet.has(f) && f.level === 'application');
+      const judged = await this.judge(others, all, nodes);
+      if (!judged.some((j) => serving(j.eff))) {
+        problems.push(`${this.o.application} at application level (other instances: ${others.length ? [...new Set(judged.map((j) => `${addressOf(j.f.url)} ${j.eff.disabled ? 'disabled' : `weight ${j.eff.weight}`}`))].join(', ') : 'none'})`);
+      }
+    }
     if (problems.length > 0) {
       throw new ProviderError(
         `${this.label}: refusing to drain ${ctx.host.name} (${ctx.host.address}): it is the last provider with weight > 0 of ${problems.join('; ')}. ` +

@@ -15,6 +15,7 @@
 // Kill it with SIGTERM (nodes removed, session closed) or SIGKILL (ephemeral nodes go when the session expires).
 import http from 'node:http';
 import { createRequire } from 'node:module';
+import YAML from 'yaml';
 
 const require = createRequire(import.meta.url);
 const zookeeper = require('node-zookeeper-client');
@@ -45,10 +46,18 @@ function providerUrl(s) {
     ...(s.group ? { group: s.group } : {}),
     ...(s.version ? { version: s.version } : {}),
     ...(cfg.params ?? {}),
+    ...(st_extra(s) ?? {}),
   };
   const q = Object.keys(params).sort().map((k) => `${k}=${params[k]}`).join('&');
   return `dubbo://${cfg.host}:${cfg.port}/${s.iface}?${q}`;
 }
+
+// With `reexport: true` the app behaves like a Dubbo 2.7+/3 provider that applies its application rule and its service
+// rules (side: provider items for its address) and re-registers its URL with the resulting weight/disabled
+// (RegistryProtocol.OverrideListener -> reExport). A deliberately small version: YAML rules, addresses/services only.
+const configRoot = cfg.configRoot ?? `${root}/config/dubbo`;
+const extras = new Map();
+const st_extra = (s) => extras.get(serviceKey(s));
 
 // RegisterStatedURL per service and registry: interface-level and service-discovery (application-level).
 const state = cfg.services.map((s) => ({ s, iface: mode !== 'instance', app: mode !== 'interface', node: undefined }));
@@ -92,6 +101,53 @@ async function syncInstance() {
     };
     await call('create', p, Buffer.from(JSON.stringify(body)), zookeeper.CreateMode.EPHEMERAL);
   } else if (!want && (await exists(p))) await call('remove', p, -1);
+}
+
+// Polled (every 100 ms) rather than watched: simple, and a rule node created later is seen too.
+function readRule(path) {
+  return new Promise((resolve) => client.getData(path, (err, data) => resolve(err ? undefined : data.toString('utf8'))));
+}
+
+function applyRule(text, s, params) {
+  let rule;
+  try {
+    rule = YAML.parse(text.replace(/^# graywave-baseline: .*\n/, ''));
+  } catch {
+    return;
+  }
+  if (!rule || rule.enabled === false || !Array.isArray(rule.configs)) return;
+  for (const item of rule.configs) {
+    if (item?.side !== 'provider' || !item.parameters) continue;
+    const addrs = Array.isArray(item.addresses) && item.addresses.length ? item.addresses.map(String) : ['0.0.0.0'];
+    if (!addrs.some((a) => a === `${cfg.host}:${cfg.port}` || a === cfg.host || a === '0.0.0.0')) continue;
+    const services = Array.isArray(item.services) && item.services.length ? item.services.map(String) : ['*'];
+    if (rule.scope === 'application' && !services.some((x) => x === '*' || x === serviceKey(s))) continue;
+    for (const k of ['weight', 'disabled']) if (item.parameters[k] !== undefined) params[k] = String(item.parameters[k]);
+  }
+}
+
+let reexporting = Promise.resolve();
+let busy = false;
+function reexport() {
+  if (!cfg.reexport || busy) return reexporting;
+  busy = true;
+  reexporting = reexporting.then(async () => {
+    const appText = await readRule(`${configRoot}/${cfg.app}.configurators`);
+    for (const st of state) {
+      const svcText = await readRule(`${configRoot}/${st.s.iface}:${st.s.version ?? ''}:${st.s.group ?? ''}.configurators`);
+      const params = {};
+      if (appText) applyRule(appText, st.s, params);
+      if (svcText) applyRule(svcText, st.s, params);
+      const before = JSON.stringify(extras.get(serviceKey(st.s)) ?? {});
+      if (before === JSON.stringify(params)) continue;
+      extras.set(serviceKey(st.s), params);
+      if (st.iface) {
+        await unregisterIface(st);
+        await registerIface(st);
+      }
+    }
+  }).catch((e) => console.error('reexport failed', e)).finally(() => (busy = false));
+  return reexporting;
 }
 
 function matching(pattern) {
@@ -162,6 +218,10 @@ client.once('connected', async () => {
   try {
     for (const st of state) if (st.iface) await registerIface(st);
     await syncInstance();
+    if (cfg.reexport) {
+      await reexport();
+      setInterval(() => void reexport(), 100).unref();
+    }
     server.listen(cfg.qosPort, cfg.qosHost ?? '127.0.0.1', () => console.log(`ready qos ${cfg.qosPort}`));
   } catch (e) {
     console.error('start failed', e);

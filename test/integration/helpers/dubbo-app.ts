@@ -13,6 +13,8 @@ export interface DubboAppConfig {
   port: number;
   services: { iface: string; group?: string; version?: string }[];
   registerMode?: 'all' | 'interface' | 'instance';
+  /** Re-register the interface-level URLs with the weight/disabled its rules give it, like a Dubbo 2.7+/3 provider. */
+  reexport?: boolean;
   qosHost?: string;
   root?: string;
   servicesRoot?: string;
