@@ -1,5 +1,6 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { Journal, readJournal } from './journal.js';
 import { acquireLock, forceUnlock, readLock, type LockInfo } from './lock.js';
 import type { ControlRequest, JournalRecord } from './records.js';
@@ -27,6 +28,34 @@ export interface StateBackend {
   readControls(): Promise<ControlRequest[]>;
   close(): Promise<void>;
 }
+
+/** What a state backend is given when a command opens it. */
+export interface StateBackendEnv {
+  /** The release name (a cluster backend keeps its keys under it). */
+  release: string;
+  /** The local release directory (logs always stay local; the file backend keeps everything there). */
+  dir: string;
+  /** The playbook's directory: secret references (`{ file: … }`) resolve against it. */
+  playbookDir: string;
+}
+
+/**
+ * A kind of state backend (`state: {type: …}`): one file exporting one of these plus one line in
+ * src/journal/backends.ts — like provider types. The playbook loader checks `options` (with positions) and never
+ * opens anything; `create` gets the options as `options` parsed them.
+ */
+export interface StateBackendType<O = any> {
+  type: string;
+  options: z.ZodType<O, z.ZodTypeDef, any>;
+  create(options: O, env: StateBackendEnv): StateBackend;
+}
+
+/** `state: {type: file}` (the default): no options. */
+export const fileState: StateBackendType<Record<string, never>> = {
+  type: 'file',
+  options: z.object({}).strict(),
+  create: (_o, env) => new FileBackend(env.dir),
+};
 
 /** The default backend: files in `<stateDir>/<release>/`. */
 export class FileBackend implements StateBackend {

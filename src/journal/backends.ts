@@ -1,29 +1,26 @@
 import type { Playbook } from '../playbook/types.js';
-import { Secrets } from '../util/secrets.js';
-import { FileBackend, type StateBackend } from './backend.js';
-import { EtcdBackend, etcdStateOptions } from './etcd-backend.js';
-import { ZookeeperBackend, zookeeperStateOptions } from './zookeeper-backend.js';
+import { fileState, type StateBackend, type StateBackendType } from './backend.js';
+import { etcdState } from './etcd-backend.js';
+import { zookeeperState } from './zookeeper-backend.js';
 
-/**
- * The state backend a playbook asks for (`state:`; default: files next to the playbook). One line per backend.
- * `dir` is the local release directory (logs always stay local).
- */
-export function createBackend(pb: Playbook, dir: string): StateBackend {
-  const spec = pb.state ?? { type: 'file' };
-  switch (spec.type) {
-    case 'file':
-      return new FileBackend(dir);
-    case 'etcd':
-      return new EtcdBackend(etcdStateOptions.parse(options(spec)), pb.name, new Secrets(pb.dir));
-    case 'zookeeper':
-      return new ZookeeperBackend(zookeeperStateOptions.parse(options(spec)), pb.name);
-    default:
-      throw new Error(`unknown state backend ${spec.type}`);
-  }
+/** Every state backend graywave knows (`state: {type: …}`): one line per backend. */
+export const stateBackendTypes: StateBackendType[] = [
+  fileState,
+  etcdState,
+  zookeeperState,
+];
+
+export function findStateBackendType(type: string): StateBackendType | undefined {
+  return stateBackendTypes.find((b) => b.type === type);
 }
 
-/** The options of `state:` without its type (checked with positions by the playbook loader; parsed here). */
-function options(spec: { type: string; [k: string]: unknown }): Record<string, unknown> {
-  const { type: _type, ...rest } = spec;
-  return rest;
+/**
+ * The state backend a playbook asks for (`state:`; default: files next to the playbook). `dir` is the local release
+ * directory (logs always stay local). The loader has checked the options with their positions; they are parsed here.
+ */
+export function createBackend(pb: Playbook, dir: string): StateBackend {
+  const { type, ...options } = pb.state ?? { type: 'file' };
+  const kind = findStateBackendType(type);
+  if (!kind) throw new Error(`unknown state backend ${type}`);
+  return kind.create(kind.options.parse(options), { release: pb.name, dir, playbookDir: pb.dir });
 }

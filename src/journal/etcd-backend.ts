@@ -3,8 +3,8 @@ import type { Etcd3, IKeyValue, Lease } from 'etcd3';
 import { z } from 'zod';
 import { GraywaveError, LockHeldError } from '../errors.js';
 import { duration } from '../util/duration.js';
-import { secretRef, type Secrets } from '../util/secrets.js';
-import type { StateBackend } from './backend.js';
+import { secretRef, Secrets } from '../util/secrets.js';
+import type { StateBackend, StateBackendType } from './backend.js';
 import { Journal, type JournalStore } from './journal.js';
 import { currentActor, holderDeadHere, refuseLiveHolder, type LockInfo } from './lock.js';
 import type { ControlRequest, JournalRecord } from './records.js';
@@ -348,3 +348,10 @@ class EtcdJournalStore implements JournalStore {
 
   async close(): Promise<void> {}
 }
+
+/** `state: {type: etcd, …}`: the journal, lock and controls in an etcd cluster (one line in src/journal/backends.ts). */
+export const etcdState: StateBackendType<EtcdStateOptions> = {
+  type: 'etcd',
+  options: etcdStateOptions,
+  create: (o, env) => new EtcdBackend(o, env.release, new Secrets(env.playbookDir)),
+};

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { GraywaveError } from '../errors.js';
 import { isZkError, Zk, ZkError, zkJoin, type ZkOp, type ZkOpResult } from '../providers/zk.js';
 import { duration } from '../util/duration.js';
-import type { StateBackend } from './backend.js';
+import type { StateBackend, StateBackendType } from './backend.js';
 import { chunkLines, clusterLockHeld, parseChunks, parseLock } from './etcd-backend.js';
 import { Journal, type JournalStore } from './journal.js';
 import { currentActor, refuseLiveHolder, type LockInfo } from './lock.js';
@@ -381,3 +381,10 @@ class ZkJournalStore implements JournalStore {
 
   async close(): Promise<void> {}
 }
+
+/** `state: {type: zookeeper, …}`: the journal, lock and controls in ZooKeeper (one line in src/journal/backends.ts). */
+export const zookeeperState: StateBackendType<ZookeeperStateOptions> = {
+  type: 'zookeeper',
+  options: zookeeperStateOptions,
+  create: (o, env) => new ZookeeperBackend(o, env.release),
+};

@@ -70,7 +70,7 @@ export const topSchema = z
     watch: z.array(z.unknown()).default([]),
     onFailure: z.enum(['halt', 'rollback-wave', 'rollback-all', 'freeze']).default('halt'),
     /** Where the journal and lock live: files (default), or a shared etcd/ZooKeeper cluster for teams. */
-    state: z.object({ type: z.enum(['file', 'etcd', 'zookeeper']) }).passthrough().optional(),
+    state: z.object({ type: z.string().min(1) }).passthrough().optional(),
     /** Webhook notifications; each entry is checked by src/notify/config.ts. */
     notify: z.array(z.unknown()).default([]),
     switchover: z

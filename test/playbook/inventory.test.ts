@@ -34,6 +34,25 @@ describe('inventory from a command', () => {
   });
 });
 
+describe('an inventory file that cannot be read', () => {
+  it('an alias bomb is reported once, at the inventory file, and nothing else about the hosts', () => {
+    const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
+    for (let i = 0; i < 8; i++) bomb.push(`${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`);
+    writeFileSync(join(dir, 'bomb.yaml'), bomb.join('\n') + '\n');
+    let err: ConfigError | undefined;
+    try {
+      loadPlaybook(write(head + 'inventory: bomb.yaml\n'));
+    } catch (e) {
+      err = e as ConfigError;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err!.issues).toHaveLength(1);
+    expect(err!.issues[0]!.file).toMatch(/bomb\.yaml$/);
+    expect(err!.issues[0]!.message).toMatch(/^cannot read the YAML: .*(alias|resource exhaustion)/i);
+    expect(err!.message).not.toMatch(/undefined/);
+  });
+});
+
 describe('hotfix through the CLI', () => {
   it('run --hotfix --reason: a canary then one wave, skipOnHotfix gates skipped, the reason in the start record', async () => {
     requireBuiltCli();

@@ -1,0 +1,44 @@
+import type { z } from 'zod';
+import { tlsFileIssues } from '../../transport/tls.js';
+import type { Path, Source } from '../source.js';
+
+export function dotted(path: Path): string {
+  return path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '') || '(top level)';
+}
+
+function where(path: Path): string {
+  return path.length ? ` in ${dotted(path)}` : '';
+}
+
+/** Copies zod issues into the source's issue list, each at the position of the value it is about. */
+export function addZodIssues(src: Source, base: Path, error: z.ZodError): void {
+  for (const issue of error.issues) {
+    const path = [...base, ...issue.path];
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) src.add([...path, key], `unknown key "${key}"${where(path)}`, { key: true });
+    } else if (issue.code === 'invalid_type' && issue.received === 'undefined' && path.length) {
+      src.add(path.slice(0, -1), `missing required key "${String(path[path.length - 1])}"${where(path.slice(0, -1))}`);
+    } else {
+      src.add(path, `${dotted(path)}: ${issue.message}`);
+    }
+  }
+}
+
+/** A `tls` option's file that is missing or unreadable is a playbook error at its key (src/transport/tls.ts reads them later). */
+export function addTlsFileIssues(src: Source, base: Path, parsed: unknown, dir: string): void {
+  for (const issue of tlsFileIssues(parsed, dir)) {
+    const path = [...base, ...issue.path];
+    src.add(path, `${dotted(path)}: ${issue.message}`);
+  }
+}
+
+/**
+ * A step or gate with its own time limit (waitDrained `timeout`, a query gate's `for`) must not be cut short by
+ * the engine's default limit: default to that limit plus one interval and some slack.
+ */
+export function ownLimit(params: unknown): number {
+  if (params === null || typeof params !== 'object') return 0;
+  const p = params as { timeout?: unknown; for?: unknown; interval?: unknown };
+  const own = typeof p.timeout === 'number' ? p.timeout : typeof p.for === 'number' ? p.for : 0;
+  return own ? own + (typeof p.interval === 'number' ? p.interval : 0) + 30_000 : 0;
+}

@@ -1,0 +1,35 @@
+import { isKnownTemplateName, templateNames } from '../../util/template.js';
+import type { Host } from '../types.js';
+import type { ParseContext } from './context.js';
+
+/** Extra template names that particular places may use (beyond release/version/group/wave/host.*). */
+const EXTRA_TEMPLATE_NAMES = ['service', 'blueVersion', 'greenVersion', 'blueWeight', 'greenWeight'];
+
+function hostHas(host: Host, name: string): boolean {
+  if (name === 'host.port') return host.port !== undefined;
+  const [, bag, ...path] = name.split('.');
+  let cur: unknown = bag === 'vars' ? host.vars : host.labels;
+  for (const key of path) {
+    if (cur === null || typeof cur !== 'object' || !(key in (cur as object))) return false;
+    cur = (cur as Record<string, unknown>)[key];
+  }
+  return true;
+}
+
+/**
+ * Every {{name}} anywhere in the playbook must be a known name (an unknown one is an error, not an empty string),
+ * and a per-host value must exist on every host (or the release would fail half-way on the first host without it).
+ */
+export function checkTemplates(c: ParseContext, hosts: Host[]): void {
+  const { src } = c;
+  for (const { path, value } of src.strings()) {
+    for (const t of templateNames(value)) {
+      if (!isKnownTemplateName(t.name, EXTRA_TEMPLATE_NAMES)) {
+        src.add(path, `unknown template variable {{${t.name}}} (known: release, version, group, wave, host.name, host.address, host.port, host.vars.*, host.labels.*)`, { offset: t.offset });
+      } else if (/^host\.(vars|labels)\./.test(t.name) || t.name === 'host.port') {
+        const missing = hosts.filter((h) => !hostHas(h, t.name)).map((h) => h.name);
+        if (missing.length) src.add(path, `{{${t.name}}} is not set on host(s) ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`, { offset: t.offset });
+      }
+    }
+  }
+}
