@@ -5,7 +5,7 @@ import type { Provider } from '../../src/providers/types.js';
 import { Zk } from '../../src/providers/zk.js';
 import { makeContext, makeEnv, makeHost } from '../helpers/contexts.js';
 import { startDubboApp, type DubboApp } from './helpers/dubbo-app.js';
-import { mk } from './helpers/dubbo-seed.js';
+import { mk, providerUrl } from './helpers/dubbo-seed.js';
 import { ZooKeeperServer, dumpTree, hasZookeeper, removeTree } from './helpers/zookeeper.js';
 
 /*
@@ -244,6 +244,23 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
       expect(restored.observed).toContain('127.0.0.41:20880 weight 100');
     } finally {
       await app.stop();
+    }
+  });
+
+  it('a Dubbo 2.6 provider reads no config-center rule: config-rule style refuses (and says to use override-url), override-url drains it', async () => {
+    const url = providerUrl('127.0.0.51', 20880, 'com.acme.Old', 'old-service', { dubbo: '2.6.2', release: '' });
+    const node = `/dubbo/${javaUrlEncode('com.acme.Old')}/providers/${javaUrlEncode(url)}`;
+    await mk(zk, node);
+    try {
+      const ctx = makeContext({ host: makeHost('o', '127.0.0.51') });
+      await expect(dubbo({ application: 'old-service', allowDrainLast: true }).drain(ctx)).rejects.toThrow(/a Dubbo 2\.6 provider \(no config-center rules; use style: override-url\)/);
+      const p = dubbo({ application: 'old-service', allowDrainLast: true, style: 'override-url' });
+      const saved = await p.drain(ctx);
+      expect(await p.isDrained(ctx)).toMatchObject({ done: true });
+      await p.restore(ctx, saved);
+      expect(await p.isRestored!(ctx, saved)).toMatchObject({ done: true });
+    } finally {
+      await removeTree(zk, `/dubbo/${javaUrlEncode('com.acme.Old')}`);
     }
   });
 

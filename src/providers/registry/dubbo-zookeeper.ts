@@ -418,6 +418,13 @@ const options = z
   .strict();
 type Options = z.infer<typeof options>;
 
+/** A provider URL written by Dubbo 2.6 or older (no `release` param, `dubbo=2.6.x`): it applies only 2.6 override URLs. */
+export function isDubbo26(u: DubboUrl): boolean {
+  if (u.params.release) return false;
+  const m = /^(\d+)\.(\d+)/.exec(u.params.dubbo ?? '');
+  return !!m && (Number(m[1]) < 2 || (Number(m[1]) === 2 && Number(m[2]) < 7 && u.params.dubbo !== '2.0.2'));
+}
+
 /** One rule node graywave added an item to. `item`: an object (YAML/JSON rule) or override URLs (JSON-array rule). */
 interface RuleEdit {
   path: string;
@@ -608,7 +615,10 @@ class DubboZookeeper implements Provider {
     const consumerApps = mine.length ? await this.consumerAppRules(nodes) : [];
     const judgeUrl = async (f: Found, url: DubboUrl, ov: Configurator[], appLevel: boolean) => {
       const service = await this.rule(nodes, this.serviceRulePath(url));
-      const eff = effective(url, { overrides: ov, application: app, service }, appLevel);
+      // A Dubbo 2.6 provider reads no config-center rule, so its application rule never reaches consumers.
+      const legacy = f.level === 'interface' && isDubbo26(url);
+      const eff = effective(url, { overrides: ov, application: legacy ? [] : app, service }, appLevel);
+      if (legacy && serving(eff)) eff.decidedBy ??= 'a Dubbo 2.6 provider (no config-center rules; use style: override-url)';
       const risks = consumerRisks(url, [...app, ...consumerApps, ...service]).map((c) => `${c.source} (side: consumer, ${'weight' in c.url.params ? `weight ${c.url.params.weight}` : `disabled ${c.url.params.disabled}`})`);
       out.push({ f, key: serviceKey(url), eff, risks });
     };
