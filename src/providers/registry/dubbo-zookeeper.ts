@@ -769,6 +769,10 @@ class DubboZookeeper implements Provider {
         }
         mineEdits.push(e);
       }
+      // The application rule is where concurrent drains of one application meet: even when this drain writes nothing
+      // there, its version must still be the one judged (the last-provider guard above depends on it).
+      const appNode = nodes.get(this.rulePath);
+      if (ops.length > 0 && appNode && !ops.some((o) => o.path === this.rulePath)) ops.push({ op: 'check', path: this.rulePath, version: appNode.version });
       await this.zk.multi(ops);
       for (const e of mineEdits) ctx.log(`dubbo: ${this.o.mode === 'weight' ? 'weight 0' : 'disabled'} for ${addresses.join(', ')} in ${e.path}`);
       return { style: 'config-rule', addresses, before, rules: mineEdits };
