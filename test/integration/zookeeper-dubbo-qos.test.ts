@@ -14,7 +14,7 @@ import { ZooKeeperServer, hasZookeeper, removeTree } from './helpers/zookeeper.j
  * The test contexts use the local transport, so `via: host` runs curl here against 127.0.0.1 like it would on a host.
  */
 
-const has = hasZookeeper() || process.env.CI === 'true';
+const has = hasZookeeper();
 const ORDER = 'com.acme.order.OrderService';
 const REFUND = 'com.acme.order.RefundService';
 const SERVICES = [{ iface: ORDER, group: 'online', version: '1.0.0' }, { iface: REFUND }];

@@ -13,7 +13,7 @@ import { ZooKeeperServer, dumpTree, hasZookeeper, removeTree } from './helpers/z
  * (interface level and Dubbo 3 application level, IPv4, IPv6 loopback as Dubbo writes it, a host name).
  */
 
-const has = hasZookeeper() || process.env.CI === 'true';
+const has = hasZookeeper();
 const CFG = '/dubbo/config/dubbo';
 const APP_RULE = `${CFG}/order-service.configurators`;
 const ORDER = 'com.acme.order.OrderService';
