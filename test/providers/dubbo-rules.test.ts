@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { hostsSchema } from '../../src/playbook/schema.js';
 import {
   addressMatch,
   canonicalHost,
@@ -70,6 +71,10 @@ describe('host identity (graywave side: playbook address and aliases vs. the reg
     ['10.0.0.50', ['10.0.0.5'], false],
   ])('%s ~ %j = %s', (reg, names, same) => {
     expect(hostMatches(reg, names)).toBe(same);
+  });
+  it('hosts take an optional aliases list (names or IPs the registry may use)', () => {
+    expect(hostsSchema.parse([{ name: 'a', address: '10.0.0.5', aliases: ['app1.example.com', 'fe80::1%eth0'] }])[0]!.aliases).toEqual(['app1.example.com', 'fe80::1%eth0']);
+    expect(hostsSchema.safeParse([{ name: 'a', address: '10.0.0.5', aliases: ['bad name'] }]).success).toBe(false);
   });
   it('canonical forms', () => {
     expect(canonicalHost('0:0:0:0:0:0:0:1')).toBe(canonicalHost('::1'));
