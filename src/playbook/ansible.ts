@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { parse as parseShell } from 'shell-quote';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node, type ScalarTag } from 'yaml';
 import { z } from 'zod';
 import type { ConfigIssue } from '../errors.js';
 import { hostSchema } from './schema.js';
@@ -514,14 +514,32 @@ function readIni(inv: Inventory, text: string): void {
   }
 }
 
-/** YAML as PyYAML (YAML 1.1) reads it: yes/no booleans, 0755 octal; `1e3` without a dot stays a string. */
+/** PyYAML's exponent floats need a dot and a signed exponent (`1.0e+3`); `1e3` is a string there. */
+const PYYAML_EXP_FLOAT: ScalarTag = {
+  tag: 'tag:yaml.org,2002:float',
+  default: true,
+  test: /^[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*[eE][-+][0-9]+$/,
+  resolve: (s: string) => parseFloat(s.replace(/_/g, '')),
+};
+
+/**
+ * YAML as PyYAML (YAML 1.1) reads it: yes/no/on/off booleans, 0755 octal, 1:30 sexagesimal; `1e3` stays a string;
+ * dates stay text (ansible-inventory prints a date as its text).
+ */
 function yamlDoc(text: string): { doc: Document; lines: LineCounter } {
   const lines = new LineCounter();
   const doc = parseDocument(text, {
     version: '1.1',
     lineCounter: lines,
     prettyErrors: false,
-    customTags: (tags) => tags.filter((t) => !(typeof t === 'object' && t.tag === 'tag:yaml.org,2002:float' && 'format' in t && t.format === 'EXP')),
+    customTags: (tags) => [
+      PYYAML_EXP_FLOAT,
+      ...tags.filter((t) => {
+        if (typeof t !== 'object') return true;
+        if (t.tag === 'tag:yaml.org,2002:timestamp') return false;
+        return !(t.tag === 'tag:yaml.org,2002:float' && 'format' in t && t.format === 'EXP');
+      }),
+    ],
   });
   return { doc, lines };
 }

@@ -14,7 +14,7 @@ import { removeDir, requireBinary, tempDir } from '../integration/helpers/proces
 const TOOL = '/usr/bin/ansible-inventory';
 const hasAnsible = requireBinary(TOOL, 'apt-get install -y ansible-core'); // CI=true: missing is a failure
 const FIXTURES = resolve(import.meta.dirname, '../../fixtures/ansible');
-const CORPUS = ['ini-basic/hosts.ini', 'ini-dirs/hosts', 'yaml-basic/inventory.yml', 'yaml-priority/hosts.yaml', 'ranges/hosts.ini'];
+const CORPUS = ['ini-basic/hosts.ini', 'ini-dirs/hosts', 'yaml-basic/inventory.yml', 'yaml-priority/hosts.yaml', 'ranges/hosts.ini', 'yaml-values/hosts.yml'];
 const run = promisify(execFile);
 let work: string;
 beforeAll(() => {
@@ -77,6 +77,19 @@ describe.skipIf(!hasAnsible)('Ansible inventories read as ansible-inventory --li
       writeFileSync(json, JSON.stringify(want, null, 2));
       compare(json, want);
     }
+  });
+
+  test('a group selects the hosts `ansible GROUP --list-hosts` lists, in its order', async () => {
+    const cwd = join(work, 'cwd');
+    mkdirSync(cwd, { recursive: true });
+    const cases = [['ini-basic/hosts.ini', 'dc1'], ['ini-dirs/hosts', 'app'], ['yaml-basic/inventory.yml', 'all'], ['yaml-basic/inventory.yml', 'web']] as const;
+    const outputs = await Promise.all(
+      cases.map(([name, group]) => run('/usr/bin/ansible', [group, '-i', join(FIXTURES, name), '--list-hosts'], { cwd, env: { ...process.env, HOME: cwd, ANSIBLE_INVENTORY_ENABLED: 'yaml,ini' } })),
+    );
+    cases.forEach(([name, group], i) => {
+      const want = outputs[i]!.stdout.split('\n').slice(1).map((l) => l.trim()).filter(Boolean);
+      expect({ name, group, hosts: ansibleInventory(join(FIXTURES, name), group).hosts.map((h) => h.name) }).toEqual({ name, group, hosts: want });
+    });
   });
 
   test('group_vars/host_vars are read next to the inventory, wherever it is copied', async () => {
