@@ -1,6 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { ConfigError, type ConfigIssue } from '../errors.js';
 import { homedir, hostname, userInfo } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 
@@ -60,8 +61,21 @@ export interface SshConfigOptions {
   checkPerm?: boolean;
 }
 
-/** A problem in an ssh config file that OpenSSH would refuse too; the message starts with FILE:LINE. */
-export class SshConfigError extends Error {}
+/**
+ * A problem in an ssh config file that OpenSSH would refuse too: a config error (exit 2) at FILE:LINE, built from
+ * lines of the form `FILE:LINE: message` (or `FILE: message`).
+ */
+export class SshConfigError extends ConfigError {
+  constructor(text: string) {
+    super(
+      text.split('\n').map((l) => {
+        const m = /^(.*?):(\d+): (.*)$/s.exec(l) ?? /^(.*?)(): (.*)$/s.exec(l);
+        return m ? { file: m[1]!, line: Number(m[2] || 1), col: 1, message: m[3]! } : { file: 'ssh config', line: 1, col: 1, message: l };
+      }),
+    );
+    this.name = 'SshConfigError';
+  }
+}
 
 interface ConfLine {
   file: string;
@@ -632,6 +646,22 @@ export class SshClientConfig {
       if (r === neg) result = false;
     }
     return result;
+  }
+}
+
+/**
+ * Problems OpenSSH would refuse in the client config the ssh transport will read (`configFile`: a file, false for
+ * none, default ~/.ssh/config), including token errors of these hosts' entries: for `validate`, before anything runs.
+ */
+export function sshConfigIssues(configFile: string | false | undefined, dir: string, addresses: string[]): ConfigIssue[] {
+  if (configFile === false) return [];
+  try {
+    const cfg = SshClientConfig.load(configFile ? expandPath(configFile, dir) : undefined);
+    for (const a of addresses) if (a !== 'local' && a !== 'localhost') cfg.lookup(a);
+    return [];
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues;
+    return [{ file: configFile || resolve(userInfo().homedir, '.ssh', 'config'), line: 1, col: 1, message: `cannot read the ssh client config: ${(err as Error).message}` }];
   }
 }
 
