@@ -30,7 +30,8 @@ import type { Host } from './types.js';
  *     `group:` is given; ties: the group declared first), and every group the host is in (parents included, `all`
  *     excluded) is a label of its own with the value "true". So `waves: { by: group }` releases child groups one
  *     after another, and `{{host.labels.canary}}` tells a member of group canary.
- *   every other variable → vars (the connection variables above are taken out).
+ *   every other variable → vars (the connection variables above are taken out, and so are passwords and vaulted
+ *     values: see SECRET_VARS).
  */
 export const inventoryAnsible = z
   .object({ ansible: z.string().min(1), group: z.string().min(1).optional() })
@@ -798,6 +799,13 @@ function jumpFromProxyCommand(cmd: string): string | undefined {
   return `${user && !host.includes('@') ? `${user}@` : ''}${host}${port ? `:${port}` : ''}`;
 }
 
+/**
+ * Passwords and vaulted values never become graywave vars (vars reach plans, logs and the journal; secrets come
+ * from env vars or files): Ansible's password variables and any `!vault` / `$ANSIBLE_VAULT;` value are left out.
+ */
+const SECRET_VARS = /^ansible_(ssh_|become_|sudo_|su_)?pass(word)?$/;
+const isVaulted = (v: unknown) => typeof v === 'string' && v.startsWith('$ANSIBLE_VAULT;');
+
 const CONNECTION_VARS = ['ansible_host', 'ansible_ssh_host', 'ansible_port', 'ansible_ssh_port', 'ansible_user', 'ansible_ssh_user', 'ansible_ssh_private_key_file', 'ansible_private_key_file'];
 
 /** Everything read from an inventory, for tests and the loader. */
@@ -875,7 +883,7 @@ export function ansibleHosts(src: Source, raw: unknown, dir: string, issues: Con
     const portText = str(['ansible_port', 'ansible_ssh_port']);
     const address = v.ansible_connection === 'local' && str(['ansible_host', 'ansible_ssh_host']) === undefined ? 'local' : (str(['ansible_host', 'ansible_ssh_host']) ?? h.name);
     const vars: Record<string, unknown> = {};
-    for (const [k, val] of Object.entries(v)) if (!CONNECTION_VARS.includes(k)) vars[k] = val;
+    for (const [k, val] of Object.entries(v)) if (!CONNECTION_VARS.includes(k) && !SECRET_VARS.test(k) && !isVaulted(val)) vars[k] = val;
     const labels: Record<string, string> = {};
     const mine = read.inv.groupsOf(h.name).filter((g) => g.name !== 'all');
     for (const g of mine) labels[g.name] = 'true';

@@ -98,6 +98,15 @@ describe('inventory: { ansible: FILE, group: NAME }', () => {
   });
 });
 
+describe('secrets in an inventory', () => {
+  it('passwords and vaulted values never become vars', () => {
+    write('secret/hosts.yml', 'app:\n  hosts:\n    s1:\n      ansible_password: hunter2\n      ansible_become_pass: hunter3\n      token: !vault |\n        $ANSIBLE_VAULT;1.1;AES256\n        6162\n      keep: me\n');
+    const pb = loadPlaybook(write('sec.yaml', head + 'inventory: { ansible: ./secret/hosts.yml }\n'));
+    expect(pb.hosts[0]!.vars).toEqual({ keep: 'me' });
+    expect(JSON.stringify(pb)).not.toMatch(/hunter|ANSIBLE_VAULT/);
+  });
+});
+
 describe('inventory: FILE naming an Ansible inventory', () => {
   it('says how to read it', () => {
     expect(() => loadPlaybook(write('s.yaml', head + 'inventory: ./hosts.ini\n'))).toThrow(/s\.yaml:5:12: \.\/hosts\.ini looks like an Ansible inventory: write inventory: \{ ansible: \.\/hosts\.ini, group: NAME \}/);
