@@ -296,6 +296,44 @@ class PyParser {
     }
   }
 
+  /** Python string literals (prefixes r/b/u, all quote styles); adjacent ones concatenate. */
+  private strings(): string {
+    const s = this.s;
+    let out = '';
+    // Adjacent string literals concatenate, as in Python.
+    while (true) {
+      const m = /^([rRbBuU]|[rR][bB]|[bB][rR])?('''|"""|'|")/.exec(s.slice(this.i));
+      if (!m) break;
+      const raw = (m[1] ?? '').toLowerCase().includes('r');
+      const q = m[2]!;
+      this.i += m[0].length;
+      for (;;) {
+        if (this.i >= s.length) throw new Error('unterminated string');
+        if (s.startsWith(q, this.i)) {
+          this.i += q.length;
+          break;
+        }
+        const ch = s[this.i]!;
+        if (ch === '\\' && !raw) {
+          const n = s[this.i + 1];
+          const esc: Record<string, string> = { n: '\n', t: '\t', r: '\r', '\\': '\\', "'": "'", '"': '"', a: '\x07', b: '\b', f: '\f', v: '\v', '0': '\0' };
+          if (n !== undefined && n in esc) (out += esc[n], (this.i += 2));
+          else if (n === 'x' && /^[0-9a-fA-F]{2}$/.test(s.slice(this.i + 2, this.i + 4))) (out += String.fromCharCode(parseInt(s.slice(this.i + 2, this.i + 4), 16)), (this.i += 4));
+          else if (n === 'u' && /^[0-9a-fA-F]{4}$/.test(s.slice(this.i + 2, this.i + 6))) (out += String.fromCharCode(parseInt(s.slice(this.i + 2, this.i + 6), 16)), (this.i += 6));
+          else (out += '\\', this.i++);
+        } else if (ch === '\\' && raw && s[this.i + 1] !== undefined) {
+          out += ch + s[this.i + 1];
+          this.i += 2;
+        } else {
+          out += ch;
+          this.i++;
+        }
+      }
+      this.ws();
+    }
+    return out;
+  }
+
   atom(): unknown {
     this.ws();
     const s = this.s;
@@ -329,42 +367,7 @@ class PyParser {
       // A set: not representable in JSON; Ansible could not print it either.
       throw new Error('set');
     }
-    const str = /^([rRbBuU]|[rR][bB]|[bB][rR])?('''|"""|'|")/.exec(s.slice(this.i));
-    if (str) {
-      let out = '';
-      // Adjacent string literals concatenate, as in Python.
-      while (true) {
-        const m = /^([rRbBuU]|[rR][bB]|[bB][rR])?('''|"""|'|")/.exec(s.slice(this.i));
-        if (!m) break;
-        const raw = (m[1] ?? '').toLowerCase().includes('r');
-        const q = m[2]!;
-        this.i += m[0].length;
-        for (;;) {
-          if (this.i >= s.length) throw new Error('unterminated string');
-          if (s.startsWith(q, this.i)) {
-            this.i += q.length;
-            break;
-          }
-          const ch = s[this.i]!;
-          if (ch === '\\' && !raw) {
-            const n = s[this.i + 1];
-            const esc: Record<string, string> = { n: '\n', t: '\t', r: '\r', '\\': '\\', "'": "'", '"': '"', a: '\x07', b: '\b', f: '\f', v: '\v', '0': '\0' };
-            if (n !== undefined && n in esc) (out += esc[n], (this.i += 2));
-            else if (n === 'x' && /^[0-9a-fA-F]{2}$/.test(s.slice(this.i + 2, this.i + 4))) (out += String.fromCharCode(parseInt(s.slice(this.i + 2, this.i + 4), 16)), (this.i += 4));
-            else if (n === 'u' && /^[0-9a-fA-F]{4}$/.test(s.slice(this.i + 2, this.i + 6))) (out += String.fromCharCode(parseInt(s.slice(this.i + 2, this.i + 6), 16)), (this.i += 6));
-            else (out += '\\', this.i++);
-          } else if (ch === '\\' && raw && s[this.i + 1] !== undefined) {
-            out += ch + s[this.i + 1];
-            this.i += 2;
-          } else {
-            out += ch;
-            this.i++;
-          }
-        }
-        this.ws();
-      }
-      return out;
-    }
+    if (/^([rRbBuU]|[rR][bB]|[bB][rR])?('''|"""|'|")/.test(s.slice(this.i))) return this.strings();
     const word = /^[A-Za-z_][A-Za-z0-9_]*/.exec(s.slice(this.i));
     if (word) {
       this.i += word[0].length;

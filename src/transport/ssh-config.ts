@@ -88,6 +88,8 @@ interface ConfLine {
   rest: string;
   /** Include: the files it names, in glob order. */
   includes?: ConfFile[];
+  /** Match: its criteria. */
+  criteria?: Criterion[];
 }
 
 interface ConfFile {
@@ -614,27 +616,18 @@ export class SshClientConfig {
     const user = o.user ?? this.opts.localUser;
     const host = final ? (o.hostname ?? hostArg) : o.hostname !== undefined ? percentExpand(o.hostname, { h: hostArg }, where) : hostArg;
     let result = true;
-    let rest: string | undefined = l.rest;
-    for (;;) {
-      const a = strdelim(rest);
-      rest = a.rest;
-      if (a.word === undefined || a.word === '' || a.word.startsWith('#')) break;
-      const neg = a.word.startsWith('!');
-      const attr = (neg ? a.word.slice(1) : a.word).toLowerCase();
+    for (const { neg, attr, arg } of l.criteria!) {
       if (attr === 'all') return result && !neg;
       if (attr === 'canonical' || attr === 'final') {
         if (attr === 'final') state.wantFinal = true;
         if (final === neg) result = false;
         continue;
       }
-      const b = strdelim(rest);
-      rest = b.rest;
-      const arg = b.word!;
       let r: boolean;
-      if (attr === 'host') r = matchPatternList(host.toLowerCase(), arg, true) === 1;
-      else if (attr === 'originalhost') r = matchPatternList(original.toLowerCase(), arg, true) === 1;
-      else if (attr === 'user') r = matchPatternList(user, arg, false) === 1;
-      else if (attr === 'localuser') r = matchPatternList(this.opts.localUser, arg, false) === 1;
+      if (attr === 'host') r = matchPatternList(host.toLowerCase(), arg!, true) === 1;
+      else if (attr === 'originalhost') r = matchPatternList(original.toLowerCase(), arg!, true) === 1;
+      else if (attr === 'user') r = matchPatternList(user, arg!, false) === 1;
+      else if (attr === 'localuser') r = matchPatternList(this.opts.localUser, arg!, false) === 1;
       else {
         // exec: never run. Only reported when OpenSSH would run it (all criteria before it matched).
         if (result && !o.warned.has(`exec ${where}`)) {
@@ -713,8 +706,9 @@ function readConf(file: string, text: string, o: Required<Omit<SshConfigOptions,
         return void errors.push(`${where}: invalid ProxyJump "${spec}"`);
     }
     if (key === 'match') {
-      const bad = checkMatch(r);
-      if (bad) return void errors.push(`${where}: bad Match condition: ${bad}`);
+      const criteria = matchCriteria(r);
+      if (typeof criteria === 'string') return void errors.push(`${where}: bad Match condition: ${criteria}`);
+      line.criteria = criteria;
     }
     if (key === 'include') {
       line.includes = [];
@@ -744,28 +738,39 @@ function readConf(file: string, text: string, o: Required<Omit<SshConfigOptions,
   return conf;
 }
 
-/** The syntax of a Match line as OpenSSH checks it; a message when it would refuse the line. */
-function checkMatch(s: string): string | undefined {
+interface Criterion {
+  neg: boolean;
+  /** Lower case, without `!`. */
+  attr: string;
+  arg?: string;
+}
+
+/** A Match line's criteria as OpenSSH's match_cfg_line() reads them; a message when OpenSSH refuses the line. */
+function matchCriteria(s: string): Criterion[] | string {
+  const out: Criterion[] = [];
   let rest: string | undefined = s;
-  let attributes = 0;
   for (;;) {
     const a = strdelim(rest);
     rest = a.rest;
     if (a.word === undefined || a.word === '' || a.word.startsWith('#')) break;
-    const attr = a.word.replace(/^!/, '').toLowerCase();
+    const neg = a.word.startsWith('!');
+    const attr = (neg ? a.word.slice(1) : a.word).toLowerCase();
     if (attr === 'all') {
       const next = strdelim(rest).word;
-      if (attributes > 1 || (next !== undefined && next !== '' && !next.startsWith('#'))) return `'${a.word}' cannot be combined with other Match attributes`;
-      return undefined;
+      if (out.length > 1 || (next !== undefined && next !== '' && !next.startsWith('#'))) return `'${a.word}' cannot be combined with other Match attributes`;
+      return [...out, { neg, attr }];
     }
-    attributes++;
-    if (attr === 'canonical' || attr === 'final') continue;
+    if (attr === 'canonical' || attr === 'final') {
+      out.push({ neg, attr });
+      continue;
+    }
     if (!['host', 'originalhost', 'user', 'localuser', 'exec'].includes(attr)) return `unsupported Match attribute ${a.word}`;
     const b = strdelim(rest);
     rest = b.rest;
     if (b.word === undefined || b.word === '' || b.word.startsWith('#')) return `missing Match criteria for ${a.word}`;
+    out.push({ neg, attr, arg: b.word });
   }
-  return attributes === 0 ? 'one or more attributes required for Match' : undefined;
+  return out.length === 0 ? 'one or more attributes required for Match' : out;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
