@@ -31,6 +31,8 @@ export interface ReleaseRequest {
   transport?: Transport;
   /** `run --hotfix`: the hotfix policy for this release (needs `reason`). */
   hotfix?: boolean;
+  /** Run the preflight (src/app/preflight.ts) first; a problem stops before anything changes (exit 1). The CLI sets it unless --skip-preflight. */
+  preflight?: boolean;
 }
 
 /** The playbook with the hotfix policy applied (from `run --hotfix --reason`). */

@@ -9,6 +9,8 @@ import { loadPlaybook } from '../playbook/load.js';
 import type { Playbook } from '../playbook/types.js';
 import { confirm, isTerminal } from './deps.js';
 import { openRelease, withHotfix, type ReleaseRequest } from './open.js';
+import { preflight, preflightText } from './preflight.js';
+import { releaseStatus } from './status.js';
 
 export type { OutputMode } from './deps.js';
 export { controlRelease, unlockRelease, waitForRelease } from './control.js';
@@ -19,6 +21,24 @@ export { journalPath, releaseDir } from './paths.js';
 function loadFor(req: ReleaseRequest): Playbook {
   const pb = loadPlaybook(req.file);
   return req.hotfix ? withHotfix(pb, req.reason) : pb;
+}
+
+/**
+ * The preflight before run/resume (resume: only the hosts not started yet — a drained host may rightly read as
+ * not registered now): true when the release may start. Problems go to stderr (a JSON line with --json).
+ */
+async function preflightPasses(req: ReleaseRequest, pb: Playbook, how: 'run' | 'resume'): Promise<boolean> {
+  if (!req.preflight) return true;
+  let hosts: string[] | undefined;
+  if (how === 'resume') {
+    const st = await releaseStatus(req.file, req.stateDir);
+    hosts = st.waves.flatMap((w) => w.hosts.filter((h) => h.status === 'pending').map((h) => h.host));
+  }
+  const report = await preflight(pb, { hosts, transport: req.transport, signal: req.signal });
+  if (report.ok) return true;
+  if (req.output === 'json') process.stdout.write(JSON.stringify({ event: 'preflight.failed', release: pb.name, ...report }) + '\n');
+  else process.stderr.write(`${preflightText(report)}\nthe release did not start (graywave check ${req.file} repeats this; --skip-preflight skips it)\n`);
+  return false;
 }
 
 const exitFor: Record<Outcome, number> = { done: EXIT.ok, halted: EXIT.halted, paused: EXIT.paused, 'rolled-back': EXIT.ok };
@@ -34,6 +54,7 @@ async function release(req: ReleaseRequest, how: 'run' | 'resume'): Promise<numb
   const plan = buildPlan(pb);
   const question = how === 'run' ? `Release ${pb.name} ${pb.version} to ${pb.hosts.length} hosts in ${plan.waves.length} waves?` : `Resume release ${pb.name} ${pb.version}?`;
   if (!(await confirmed(req, question))) return EXIT.halted;
+  if (!(await preflightPasses(req, pb, how))) return EXIT.halted;
   const o = await openRelease(req, pb, how, how === 'run' ? 'run' : 'existing');
   try {
     // Under the hotfix policy `run` carries the hotfix reason (the playbook's `reason:` when run without --reason).

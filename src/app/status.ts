@@ -6,6 +6,7 @@ import { buildPlan } from '../plan/build.js';
 import { loadPlaybook } from '../playbook/load.js';
 import { routingState, type RoutingRuleState } from '../routing/run.js';
 import { releaseDir } from './paths.js';
+import { stepProvider } from '../engine/release.js';
 
 export interface HostReport {
   host: string;
@@ -29,6 +30,8 @@ export interface StatusReport {
   endedAt?: string;
   waves: { index: number; status: string; verified: boolean; approved: boolean; hosts: HostReport[] }[];
   stillDrained: string[];
+  /** Hosts whose restore step failed: written back, but the system does not read them as serving (or the warm-up stopped). */
+  notServing: { host: string; step: string; error: string }[];
   switchover?: { afterWave: number; done: boolean };
   /** Each routing rule's current state (last point applied, its change, the read-back), from the journal. Absent without rules. */
   routing?: RoutingRuleState[];
@@ -50,6 +53,7 @@ export async function releaseStatus(file: string, stateDir?: string): Promise<St
   }
   const state = replay(records);
   const stillDrained: string[] = [];
+  const notServing: StatusReport['notServing'] = [];
   const waves = plan.waves.map((w) => {
     const ws = state.waves.get(w.index);
     const hosts: HostReport[] = w.hosts.map((name) => {
@@ -61,10 +65,12 @@ export async function releaseStatus(file: string, stateDir?: string): Promise<St
         if (s.action !== 'drain') continue;
         const d = h?.steps.get(s.name);
         if (!d || !(d.phase === 'done' || d.phase === 'did' || (d.phase === 'failed' && d.hasData) || d.phase === 'undo-failed')) continue;
-        const r = pb.steps.find((x) => x.action === 'restore' && x.params === s.params);
+        const r = pb.steps.find((x) => x.action === 'restore' && stepProvider(x) === stepProvider(s));
         if (!r || h?.steps.get(r.name)?.phase !== 'done') drained = true;
       }
       if (drained) stillDrained.push(name);
+      const curStep = pb.steps.find((x) => x.name === h?.current);
+      if (curStep?.action === 'restore' && cur?.phase === 'failed') notServing.push({ host: name, step: curStep.name, error: cur.error ?? 'failed' });
       return { host: name, status, step: h?.current, stepPhase: cur?.phase, error: cur?.error, startedAt: h?.startedAt, endedAt: cur?.endedAt, stillDrained: drained };
     });
     const all = hosts.map((h) => h.status);
@@ -83,6 +89,7 @@ export async function releaseStatus(file: string, stateDir?: string): Promise<St
     endedAt: state.endedAt,
     waves,
     stillDrained,
+    notServing,
     switchover: plan.switchoverAfterWave ? { afterWave: plan.switchoverAfterWave, done: state.switchover.done } : undefined,
     routing: pb.routing?.length || records.some((r) => r.type === 'routing') ? routingState(records, (pb.routing ?? []).map((r) => r.name)) : undefined,
   };

@@ -108,15 +108,17 @@ export function buildProgram(): Command {
       .addOption(stateDir);
 
   changing(program.command('run').description('run the release'))
+    .option('--skip-preflight', 'start without the preflight (graywave check)')
     .option('--reason <text>', 'why (shown to anyone the lock refuses; with --hotfix, recorded as the hotfix reason)')
     .option('--hotfix', 'the hotfix policy: a canary, then one wave; gates marked skipOnHotfix are skipped (needs --reason)')
     .action(async (file: string, opts) => {
-      throw new Exit(await runRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, hotfix: opts.hotfix, signal: interruptSignal() }));
+      throw new Exit(await runRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, hotfix: opts.hotfix, preflight: !opts.skipPreflight, signal: interruptSignal() }));
     });
   changing(program.command('resume').description('continue a halted or paused release from the exact step where each host stopped'))
+    .option('--skip-preflight', 'continue without the preflight of the hosts not started yet')
     .option('--reason <text>', 'why (recorded in the journal)')
     .action(async (file: string, opts) => {
-      throw new Exit(await resumeRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, signal: interruptSignal() }));
+      throw new Exit(await resumeRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, preflight: !opts.skipPreflight, signal: interruptSignal() }));
     });
   changing(program.command('rollback').description('undo the completed steps of the current wave (--all: every wave, newest first)'))
     .option('--all', 'every wave, newest first')

@@ -69,6 +69,17 @@ async function judgeGate(rc: ReleaseContext, gate: GateSpec, wave: number, hostN
   }
 }
 
+/** The playbook's `watch:` checks once for one host (between warm-up steps), each result journalled; the first failure ends it. */
+export async function watchOnce(rc: ReleaseContext, wave: number, host: Host): Promise<{ ok: boolean; observed: string }> {
+  const checks = rc.deps.playbook.watch;
+  for (const gate of checks) {
+    const m = await measure(rc, gate, wave, [host.name], gate.perHost ? host : undefined, rc.deps.signal);
+    await rc.record({ type: 'gate', t: now(), wave, check: gate.name, host: host.name, ok: m.status === 'pass', observed: m.observed, values: m.values });
+    if (m.status !== 'pass') return { ok: false, observed: `watch ${gate.name}: ${m.observed}` };
+  }
+  return { ok: true, observed: `${checks.length} watch check(s) passed` };
+}
+
 /** Runs the verification gates after a wave, in order; stops at the first that does not pass. */
 export async function verifyWave(rc: ReleaseContext, wave: number, hostNames: string[]): Promise<VerifyResult | 'aborted'> {
   const { playbook } = rc.deps;

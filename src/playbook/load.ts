@@ -89,6 +89,7 @@ function loadResolved(path: string, runInventory = true): Playbook {
     state,
     ...(routing.length ? { routing } : {}),
     ...(hotfix ? { hotfix } : {}),
+    ...(t.restoreTimeout !== undefined ? { restoreTimeoutMs: t.restoreTimeout } : {}),
     notify,
     switchover,
   };

@@ -69,6 +69,8 @@ export const topSchema = z
     verify: z.array(z.unknown()).default([]),
     watch: z.array(z.unknown()).default([]),
     onFailure: z.enum(['halt', 'rollback-wave', 'rollback-all', 'freeze']).default('halt'),
+    /** How long a restore step waits for each system to read the host back as serving (default 2m; per step: restore.restoreTimeout). */
+    restoreTimeout: duration.optional(),
     /** Where the journal and lock live: files (default), or a shared etcd/ZooKeeper cluster for teams. */
     state: z.object({ type: z.string().min(1) }).passthrough().optional(),
     /** Webhook notifications; each entry is checked by src/notify/config.ts. */

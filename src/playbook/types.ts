@@ -102,6 +102,8 @@ export interface Playbook {
   switchover?: { atPercent: number; steps: StepSpec[] };
   /** Release-level routing rules (src/routing): published before wave 1, widened after each wave, finished at the end. */
   routing?: import('../routing/types.js').RoutingSpec[];
+  /** Playbook-wide `restoreTimeout`: how long a restore waits for the host to read back as serving (default 2m). */
+  restoreTimeoutMs?: number;
   /** The hotfix policy: a canary, then one wave; gates marked skipOnHotfix are skipped. Always carries a reason. */
   hotfix?: { reason: string };
 }

@@ -114,5 +114,9 @@ export function statusText(r: StatusReport): string {
     }
   }
   if (r.stillDrained.length) out.push(chalk.red(`still drained: ${r.stillDrained.join(', ')}`));
+  if (r.notServing?.length) {
+    out.push(chalk.red(`restored but NOT SERVING (${r.notServing.length}):`));
+    for (const n of r.notServing) out.push(chalk.red(`  ${n.host.padEnd(16)} ${n.step}: ${n.error}`));
+  }
   return out.join('\n');
 }
