@@ -907,8 +907,15 @@ export function ansibleHosts(src: Source, raw: unknown, dir: string, issues: Con
     if (user !== undefined) ssh.user = user;
     const key = str(['ansible_ssh_private_key_file', 'ansible_private_key_file']);
     if (key !== undefined) ssh.identityFile = key;
-    const jump = [str(['ansible_ssh_common_args']), str(['ansible_ssh_extra_args'])].map((a) => (a ? jumpFromSshArgs(a) : undefined)).find(Boolean);
+    const sshArgs = [str(['ansible_ssh_common_args']), str(['ansible_ssh_extra_args'])].filter((a): a is string => !!a);
+    const jump = sshArgs.map(jumpFromSshArgs).find(Boolean);
     if (jump) ssh.jumpHost = jump;
+    else if (sshArgs.some((a) => /proxycommand/i.test(a))) {
+      // Never connect directly to a host the inventory says is only reachable through a proxy.
+      ok = false;
+      issues.push({ file, line: h.at.line, col: h.at.col, message: `host ${h.name}: the ProxyCommand in ansible_ssh_common_args is not one graywave can follow (only "ssh -W %h:%p [user@]bastion"): use -o ProxyJump=[user@]bastion[:port]` });
+      continue;
+    }
     out.push(Object.keys(ssh).length ? { ...(parsed.data as Host), ssh } : (parsed.data as Host));
   }
   return ok ? out : undefined;

@@ -85,6 +85,8 @@ describe('inventory: { ansible: FILE, group: NAME }', () => {
     expect(() => loadPlaybook(write('l.yaml', head + 'inventory: { ansible: ./loop.ini }\n'))).toThrow(/loop\.ini:\d+:\d+: adding group .* creates a loop/);
     write('undef.ini', '[a:children]\nmissing\n[x]\nh\n');
     expect(() => loadPlaybook(write('d.yaml', head + 'inventory: { ansible: ./undef.ini }\n'))).toThrow(/undef\.ini:2:1: section \[a:children\] includes undefined group: missing/);
+    write('proxy.ini', '[app]\nh1\n[app:vars]\nansible_ssh_common_args=\'-o ProxyCommand="nc -x proxy:1080 %h %p"\'\n');
+    expect(() => loadPlaybook(write('pc.yaml', head + 'inventory: { ansible: ./proxy.ini }\n'))).toThrow(/proxy\.ini:2:1: host h1: the ProxyCommand in ansible_ssh_common_args is not one graywave can follow/);
     write('bad.yml', 'all:\n  hosts:\n    h1: [not, a, mapping]\n');
     expect(() => loadPlaybook(write('y.yaml', head + 'inventory: { ansible: ./bad.yml }\n'))).toThrow(/bad\.yml:3:5: the variables of host h1 must be a mapping/);
   });
