@@ -107,6 +107,9 @@ export async function startSshFleet(addresses: string[], opts: FleetOptions = {}
   for (const k of ['client_key', 'stranger_key', 'encrypted_key']) chmodSync(join(dir, k), 0o600);
   const pub = (f: string) => readFileSync(join(dir, f), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
   writeFileSync(join(dir, 'authorized_keys'), [pub('client_key.pub'), pub('encrypted_key.pub')].join('\n') + '\n');
+  // sshd reads AuthorizedKeysFile as the user logging in: the test accounts (testUser) must reach it.
+  chmodSync(dir, 0o711);
+  chmodSync(join(dir, 'authorized_keys'), 0o644);
   const hostKeyPub = pub('host_ed25519_key.pub');
   const knownHosts = join(dir, 'known_hosts');
   writeFileSync(knownHosts, addresses.map((a) => `[${a}]:${port} ${hostKeyPub}`).join('\n') + '\n');
