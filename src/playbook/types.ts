@@ -6,6 +6,8 @@ export interface Host {
   aliases?: string[];
   /** Per-host transport port (ssh), overrides transport.port. */
   port?: number;
+  /** Per-host ssh settings (user, port, identity, jump host); the playbook's transport is the default. */
+  ssh?: { user?: string; port?: number; identityFile?: string; jumpHost?: string };
   /** Free-form values, reachable as {{host.vars.X}}. */
   vars: Record<string, unknown>;
   /** Labels used by label-based wave strategies ({{host.labels.X}}). */

@@ -4,7 +4,7 @@ import { LocalTransport } from './local.js';
 import { SshTransport, sshTransportOptions } from './ssh.js';
 import { sshConfigIssues } from './ssh-config.js';
 import type { ConfigIssue } from '../errors.js';
-import type { ExecOptions, Transport } from './types.js';
+import type { ExecOptions, Transport, UploadOptions } from './types.js';
 import type { Host } from '../playbook/types.js';
 
 export interface TransportType {
@@ -40,7 +40,7 @@ export class MixedTransport implements Transport {
   exec(host: Host, command: string, opts?: ExecOptions) {
     return this.pick(host).exec(host, command, opts);
   }
-  upload(host: Host, localPath: string, remotePath: string, opts?: { signal?: AbortSignal }) {
+  upload(host: Host, localPath: string, remotePath: string, opts?: UploadOptions) {
     return this.pick(host).upload(host, localPath, remotePath, opts);
   }
   release(host: Host) {
