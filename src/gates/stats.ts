@@ -273,7 +273,7 @@ export interface Shift {
 /** Above this many pairs the samples are thinned to evenly spaced order statistics (memory and time bound). */
 const MAX_PAIRS = 4_000_000;
 
-function thin(sorted: Float64Array, k: number): Float64Array {
+function thin(sorted: Float64Array<ArrayBufferLike>, k: number): Float64Array<ArrayBufferLike> {
   if (sorted.length <= k) return sorted;
   const out = new Float64Array(k);
   for (let i = 0; i < k; i++) out[i] = sorted[Math.floor(((i + 0.5) * sorted.length) / k)]!;
@@ -287,8 +287,8 @@ function thin(sorted: Float64Array, k: number): Float64Array {
  * (Hollander & Wolfe, Nonparametric Statistical Methods, §4.3).
  */
 export function hodgesLehmann(x: ArrayLike<number>, y: ArrayLike<number>, level = 0.95): Shift {
-  let xs = Float64Array.from(x).sort();
-  let ys = Float64Array.from(y).sort();
+  let xs: Float64Array<ArrayBufferLike> = Float64Array.from(x).sort();
+  let ys: Float64Array<ArrayBufferLike> = Float64Array.from(y).sort();
   if (!xs.length || !ys.length) return { estimate: NaN, lower: NaN, upper: NaN, level };
   const { tieTerm } = ranks(Float64Array.from([...xs, ...ys]));
   if (xs.length * ys.length > MAX_PAIRS) {
