@@ -1,6 +1,7 @@
 import { formatMs } from '../util/duration.js';
 import { span, values, when } from './markdown.js';
 import type { HostRow, Report, StepSpan } from './model.js';
+import { judgeHtml } from './judge.js';
 
 /** Escapes text for HTML content and attribute values. */
 export function esc(text: string | number | undefined): string {
@@ -146,6 +147,8 @@ export function reportHtml(r: Report): string {
 
   parts.push('<h2>Gates</h2>');
   parts.push(r.gates.length ? table(['Time', 'Wave', 'Check', 'Host', 'Result', 'Observed', 'Values'], r.gates.map((g) => [when(g.t), String(g.wave), g.check, g.host ?? '', badge(g.ok ? 'ok' : 'failed'), g.observed, values(g.values)]), [4]) : '<p>No gate was evaluated.</p>');
+
+  parts.push(judgeHtml(r.gates));
 
   parts.push('<h2>Drain waits</h2>');
   if (!r.drains.length) parts.push('<p>No drain wait was recorded.</p>');

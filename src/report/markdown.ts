@@ -1,4 +1,5 @@
 import { formatMs } from '../util/duration.js';
+import { judgeMarkdown } from './judge.js';
 import type { Report } from './model.js';
 
 /** `2026-01-02T03:04:05.678Z` → `2026-01-02 03:04:05Z`. */
@@ -61,6 +62,7 @@ export function reportMarkdown(r: Report): string {
   out.push('## Gates', '');
   out.push(r.gates.length ? table(['Time', 'Wave', 'Check', 'Host', 'Result', 'Observed', 'Values'], r.gates.map((g) => [when(g.t), String(g.wave), g.check, g.host ?? '', g.ok ? 'ok' : 'FAILED', g.observed, values(g.values)])) : 'No gate was evaluated.', '');
 
+  out.push(...judgeMarkdown(r.gates));
   out.push('## Drain waits', '');
   if (!r.drains.length) out.push('No drain wait was recorded.', '');
   for (const d of r.drains) {
