@@ -20,6 +20,11 @@ import type { Gate, GateContext, GateResult } from './types.js';
 /** One-sided significance level of each test (as Kayenta's 98% confidence); the intervals shown are the matching two-sided 98%. */
 export const ALPHA = 0.01;
 export const CONFIDENCE = 1 - 2 * ALPHA;
+/**
+ * Count metrics: a p-value between ALPHA and this is suggestive but not conclusive (5 errors of 1,000 against 0 of
+ * 1,000: p = 0.028). Such a metric is inconclusive — not a pass — so that a person looks at it.
+ */
+export const SUGGESTIVE = 0.05;
 /** A spread (MAD) wider than BLUE's by more than this factor, significantly, makes a tail metric "high". */
 export const SPREAD_FACTOR = 1.5;
 /** A value repeated unchanged this long is a frozen (stale) series: Prometheus's default lookback delta. */
@@ -236,7 +241,7 @@ function fmtTolerance(t: JudgeMetric['tolerance']): string {
 }
 
 const pct = (r: number) => (Number.isFinite(r) ? `${r >= 0 ? '+' : ''}${fmtValue(Math.round(r * 1000) / 10)}%` : r > 0 ? '+inf' : '-inf');
-const fmtP = (p: number) => (p < 0.0001 ? '<0.0001' : fmtValue(Number(p.toPrecision(2))));
+const fmtP = (p: number) => (p < 0.0001 ? 'p<0.0001' : `p=${fmtValue(Number(p.toPrecision(2)))}`);
 
 function group(s: Samples, count: boolean): GroupEvidence {
   const g: GroupEvidence = { samples: s.values.length, series: s.series, dropped: s.dropped };
@@ -306,14 +311,20 @@ export function judgeMetric(m: JudgeMetric, meas: MetricMeasurement, minSamples:
     const rates = `GREEN ${xg}/${ng} (${fmtRate(xg / ng)}) vs BLUE ${xb}/${nb} (${fmtRate(xb / nb)})${phi > 1.05 ? `, bursty (dispersion ${fmtValue(Number(phi.toPrecision(2)))})` : ''}`;
     const ci = `${Math.round(CONFIDENCE * 100)}% CI of the ratio ${fmtRatio(high.lower)}..${fmtRatio(high.upper)}`;
     if (high.p < ALPHA) {
-      return { ...base, classification: 'high', failed: worseUp, shift, p: high.p, why: `${rates}: GREEN's rate is ${fmtRatio(high.ratio)} BLUE's, above the tolerance ${base.tolerance} (${ci}, p=${fmtP(high.p)})${worseUp ? '' : ', which is not bad here'}` };
+      return { ...base, classification: 'high', failed: worseUp, shift, p: high.p, why: `${rates}: GREEN's rate is ${fmtRatio(high.ratio)} BLUE's, above the tolerance ${base.tolerance} (${ci}, ${fmtP(high.p)})${worseUp ? '' : ', which is not bad here'}` };
     }
     if (low.p < ALPHA) {
-      return { ...base, classification: 'low', failed: worseDown, shift, p: low.p, why: `${rates}: GREEN's rate is ${fmtRatio(high.ratio)} BLUE's, below the tolerance ${base.tolerance} (${ci}, p=${fmtP(low.p)})${worseDown ? '' : ', an improvement'}` };
+      return { ...base, classification: 'low', failed: worseDown, shift, p: low.p, why: `${rates}: GREEN's rate is ${fmtRatio(high.ratio)} BLUE's, below the tolerance ${base.tolerance} (${ci}, ${fmtP(low.p)})${worseDown ? '' : ', an improvement'}` };
+    }
+    if (worseUp && high.p < SUGGESTIVE) {
+      return { ...base, classification: 'inconclusive', failed: true, shift, p: high.p, why: `${rates}: GREEN's rate is ${fmtRatio(high.ratio)} BLUE's, suggestive but not conclusive (${ci}, ${fmtP(high.p)} >= ${ALPHA}); not a pass` };
+    }
+    if (worseDown && low.p < SUGGESTIVE) {
+      return { ...base, classification: 'inconclusive', failed: true, shift, p: low.p, why: `${rates}: GREEN's rate is ${fmtRatio(high.ratio)} BLUE's, suggestive but not conclusive (${ci}, ${fmtP(low.p)} >= ${ALPHA}); not a pass` };
     }
     const none = xg === 0 && xb === 0 ? `; no events on either side (GREEN's rate is below ${fmtRate(1 - Math.pow(ALPHA, 1 / ng))} at ${Math.round((1 - ALPHA) * 100)}% confidence)` : '';
     const p = m.bad === 'decrease' ? low.p : m.bad === 'increase' ? high.p : Math.min(high.p, low.p);
-    return { ...base, classification: 'pass', failed: false, shift, p, why: `${rates}: no difference beyond the tolerance ${base.tolerance} (${ci}, p=${fmtP(p)})${none}` };
+    return { ...base, classification: 'pass', failed: false, shift, p, why: `${rates}: no difference beyond the tolerance ${base.tolerance} (${ci}, ${fmtP(p)})${none}` };
   }
 
   const g = meas.green.values;
@@ -328,21 +339,21 @@ export function judgeMetric(m: JudgeMetric, meas: MetricMeasurement, minSamples:
   const medians = `GREEN median ${fmtValue(base.green.median!)} vs BLUE ${fmtValue(medB)}`;
   const shown = `shift ${fmtSigned(hl.estimate)} (${pct(shift.relative)}), ${Math.round(CONFIDENCE * 100)}% CI ${pct(shift.relativeLower)}..${pct(shift.relativeUpper)}`;
   if (pHigh < ALPHA) {
-    return { ...base, classification: 'high', failed: worseUp, shift, p: pHigh, why: `${medians}: GREEN is higher, ${shown}, beyond the tolerance ${base.tolerance} (p=${fmtP(pHigh)})${worseUp ? '' : ', which is not bad here'}` };
+    return { ...base, classification: 'high', failed: worseUp, shift, p: pHigh, why: `${medians}: GREEN is higher, ${shown}, beyond the tolerance ${base.tolerance} (${fmtP(pHigh)})${worseUp ? '' : ', which is not bad here'}` };
   }
   if (pLow < ALPHA) {
-    return { ...base, classification: 'low', failed: worseDown, shift, p: pLow, why: `${medians}: GREEN is lower, ${shown}, beyond the tolerance ${base.tolerance} (p=${fmtP(pLow)})${worseDown ? '' : ', an improvement'}` };
+    return { ...base, classification: 'low', failed: worseDown, shift, p: pLow, why: `${medians}: GREEN is lower, ${shown}, beyond the tolerance ${base.tolerance} (${fmtP(pLow)})${worseDown ? '' : ', an improvement'}` };
   }
   if (worseUp) {
     const s = spreadTest(g, b, SPREAD_FACTOR);
     const spread = { ratio: s.ratio, p: s.p };
     if (s.p < ALPHA) {
-      return { ...base, classification: 'high', failed: true, shift, spread, p: s.p, why: `${medians}, ${shown}, but GREEN's spread is ${fmtRatio(s.ratio)} BLUE's (median absolute deviation ${fmtValue(s.madX)} vs ${fmtValue(s.madY)}, more than ${SPREAD_FACTOR}x, p=${fmtP(s.p)}): its tail is worse` };
+      return { ...base, classification: 'high', failed: true, shift, spread, p: s.p, why: `${medians}, ${shown}, but GREEN's spread is ${fmtRatio(s.ratio)} BLUE's (median absolute deviation ${fmtValue(s.madX)} vs ${fmtValue(s.madY)}, more than ${SPREAD_FACTOR}x, ${fmtP(s.p)}): its tail is worse` };
     }
     const p = m.bad === 'increase' ? pHigh : Math.min(pHigh, pLow);
-    return { ...base, classification: 'pass', failed: false, shift, spread, p, why: `${medians}, ${shown}: within the tolerance ${base.tolerance} (p=${fmtP(p)}); spread ${fmtRatio(s.ratio)} BLUE's` };
+    return { ...base, classification: 'pass', failed: false, shift, spread, p, why: `${medians}, ${shown}: within the tolerance ${base.tolerance} (${fmtP(p)}); spread ${fmtRatio(s.ratio)} BLUE's` };
   }
-  return { ...base, classification: 'pass', failed: false, shift, p: pLow, why: `${medians}, ${shown}: within the tolerance ${base.tolerance} (p=${fmtP(pLow)})` };
+  return { ...base, classification: 'pass', failed: false, shift, p: pLow, why: `${medians}, ${shown}: within the tolerance ${base.tolerance} (${fmtP(pLow)})` };
 }
 
 /**
