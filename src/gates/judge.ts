@@ -509,9 +509,11 @@ export const judgeGate: Gate<JudgeParams> = {
   uses: (p) => [{ provider: p.monitor, role: 'monitor' }],
   describe: (p) => `GREEN vs BLUE on ${p.metrics.map((m) => m.name).join(', ')} (${p.monitor}, ${p.window ? `last ${formatMs(p.window)}` : 'since restore'}, pass >= ${p.pass}, marginal >= ${p.marginal})`,
   async run(ctx, p) {
-    // The window starts no earlier than the wave's hosts were restored: it must hold GREEN's new version only.
+    // The window starts no earlier than the wave's hosts were restored, plus the longest range of the queries
+    // (rate(x[1m]) a minute after the restore still averages samples from before it): it holds the new version only.
     // After a wave (verify) the judge waits until the window is full; as a watch check it judges what there is.
-    const since = ctx.since ?? Date.now() - (p.window ?? p.step * p.minSamples);
+    const lag = Math.max(0, ...p.metrics.flatMap((m) => [m.green, m.blue, m.greenTotal ?? '', m.blueTotal ?? ''].map(longestRange)));
+    const since = (ctx.since ?? Date.now() - (p.window ?? p.step * p.minSamples) - lag) + lag;
     const span = p.window ?? p.step * Math.ceil(p.minSamples / Math.max(1, ctx.hosts.length));
     if (!ctx.watching) {
       for (;;) {
@@ -524,6 +526,10 @@ export const judgeGate: Gate<JudgeParams> = {
     const end = Date.now();
     const start = p.window ? Math.max(since, end - p.window) : since;
     const meas = await measureJudge(ctx, p, start, end);
+    // After the last wave the whole release is GREEN: with no BLUE series left there is nothing to compare with.
+    if (ctx.lastWave && meas.metrics.every((m) => !m.blue.error && m.blue.series === 0)) {
+      return { ok: true, verdict: 'pass', observed: 'skipped: after the last wave no BLUE series is left to compare GREEN with' };
+    }
     return judgeResult(judgeVerdict(p, meas));
   },
 };

@@ -35,6 +35,8 @@ export interface GateContext {
   since?: number;
   /** The gate runs as a `watch:` check while the wave's hosts are in flight. */
   watching?: boolean;
+  /** The gate runs after the release's last wave (every host is GREEN now). */
+  lastWave?: boolean;
   render(template: string): string;
   renderShell(template: string): string;
   /** Run a shell command (per-host gates: on that host through the transport; otherwise locally). */
