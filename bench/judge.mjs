@@ -204,11 +204,11 @@ for (const c of CASES) {
 
 const pctStr = (x) => `${x}%`;
 const lines = [
-  `| case (${RUNS} runs each) | judge: ${'what counts'} | judge | goal | met | \`compare\` maxRatio 1.2: fails |`,
+  `| case (${RUNS} runs each) | counted | judge | goal | met | \`compare\` maxRatio 1.2: fails |`,
   '|---|---|---|---|---|---|',
   ...results.map((r) => `| ${r.label} | ${r.want} | ${pctStr(r.got)} (pass ${r.counts.pass}, marginal ${r.counts.marginal}, fail ${r.counts.fail}, inconclusive ${r.counts.inconclusive}) | ${r.goal} | ${r.met ? 'yes' : '**no**'} | ${pctStr(r.compare)}${r.key === 'sparse' ? ' (never inconclusive)' : ''} |`),
 ];
-const setup = `Simulated: ${SIM.greenHosts} GREEN vs ${SIM.blueHosts} BLUE hosts, 10 m window, 15 s step; p99 log-normal (median ${SIM.p99 * 1000} ms, σ ${SIM.sampleSigma} per reading, per-host offset σ ${SIM.instanceSigma}), ${SIM.gap * 100}% scrape gaps, ${SIM.nan * 100}% NaN readings; ${SIM.rps} req/s per host, ${SIM.errorRate * 100}% errors with minute-to-minute bursts (gamma shape ${SIM.errorDispersion}). Judge defaults: tolerance 10%, minSamples 50, pass 90, marginal 70, p99 critical. Seed ${arg('--seed', 20261203)}, ${((Date.now() - t0) / 1000).toFixed(1)} s.`;
+const setup = `Simulated: ${SIM.greenHosts} GREEN vs ${SIM.blueHosts} BLUE hosts, 10 m window, 15 s step; p99 log-normal (median ${SIM.p99 * 1000} ms, σ ${SIM.sampleSigma} per reading, per-host offset σ ${SIM.instanceSigma}), ${SIM.gap * 100}% scrape gaps, ${SIM.nan * 100}% NaN readings; ${SIM.rps} req/s per host, ${SIM.errorRate * 100}% errors with minute-to-minute bursts (gamma shape ${SIM.errorDispersion}). Judge at its defaults: tolerance 5%, one-sided α 0.01, minSamples 50, pass 90, marginal 70; p99 critical, error rate not. Seed ${arg('--seed', 20261203)}, ${((Date.now() - t0) / 1000).toFixed(1)} s.`;
 const table = `${setup}\n\n${lines.join('\n')}\n`;
 console.log(table);
 
