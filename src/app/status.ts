@@ -7,7 +7,7 @@ import { loadPlaybook } from '../playbook/load.js';
 import { routingState, type RoutingRuleState } from '../routing/run.js';
 import { releaseDir } from './paths.js';
 import { stepProvider } from '../engine/release.js';
-import type { JudgeEvidence } from '../gates/judge.js';
+import type { JudgeEvidence } from '../gates/evidence.js';
 
 export interface HostReport {
   host: string;

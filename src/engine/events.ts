@@ -1,4 +1,4 @@
-import type { JudgeEvidence, Verdict } from '../gates/judge.js';
+import type { JudgeEvidence, Verdict } from '../gates/evidence.js';
 
 /**
  * What the engine tells the world. Renderers (listr2, plain lines, JSON lines) and tests subscribe to these;

@@ -81,14 +81,7 @@ export type JudgeInput = z.input<typeof params>;
 // ---------------------------------------------------------------------------------------------------------------
 // Measurements
 
-export interface Dropped {
-  /** NaN or ±Inf samples (e.g. histogram_quantile without traffic). */
-  nan: number;
-  /** Steps of the window where a series had no sample (scrape gaps, a series that started late). */
-  gaps: number;
-  /** Repeats of a value frozen for longer than Prometheus's lookback (a series that stopped but was not marked stale). */
-  stale: number;
-}
+export type { Dropped } from './evidence.js';
 
 /** One query's usable samples over the window. */
 export interface Samples {
@@ -183,58 +176,8 @@ export function countStep(m: JudgeMetric, stepMs: number): number {
 // ---------------------------------------------------------------------------------------------------------------
 // The verdict (pure)
 
-export type Classification = 'pass' | 'high' | 'low' | 'inconclusive';
-export type Verdict = 'pass' | 'marginal' | 'fail' | 'inconclusive';
-
-export interface GroupEvidence {
-  samples: number;
-  series: number;
-  dropped: Dropped;
-  /** value metrics: the median sample; count metrics: the rate (events / total). */
-  median?: number;
-  events?: number;
-  total?: number;
-  /** count metrics (on GREEN's entry): the over-dispersion φ of the counts over both groups (1: Poisson). */
-  dispersion?: number;
-  /** value metrics: 21 quantiles (0, 5 %, …, 100 %) for a distribution plot. */
-  quantiles?: number[];
-}
-
-export interface MetricEvidence {
-  name: string;
-  kind: 'value' | 'count';
-  bad: 'increase' | 'decrease' | 'either';
-  critical: boolean;
-  weight: number;
-  /** As written: "10%" or an absolute number. */
-  tolerance: string;
-  classification: Classification;
-  /** The classification is in the bad direction (or the metric is inconclusive: not a pass). */
-  failed: boolean;
-  why: string;
-  green: GroupEvidence;
-  blue: GroupEvidence;
-  /**
-   * value: GREEN − BLUE (Hodges-Lehmann) and the same relative to BLUE's median; count: GREEN's rate over BLUE's
-   * (relative = ratio − 1). With its CONFIDENCE interval.
-   */
-  shift?: { estimate: number; lower: number; upper: number; relative?: number; relativeLower?: number; relativeUpper?: number; level: number };
-  /** The p-value of the test that decided (or of the bad direction when nothing was found). */
-  p?: number;
-  spread?: { ratio: number; p: number };
-}
-
-export interface JudgeEvidence {
-  verdict: Verdict;
-  /** 0..100: the weight share of metrics that passed. */
-  score: number;
-  pass: number;
-  marginal: number;
-  why: string;
-  window: { start: string; end: string; step: string };
-  minSamples: number;
-  metrics: MetricEvidence[];
-}
+export type { Classification, Verdict, GroupEvidence, MetricEvidence, JudgeEvidence } from './evidence.js';
+import type { Dropped, GroupEvidence, JudgeEvidence, MetricEvidence, Verdict } from './evidence.js';
 
 function fmtTolerance(t: JudgeMetric['tolerance']): string {
   return typeof t === 'number' ? fmtValue(t) : `${fmtValue(t.percent)}%`;
@@ -255,10 +198,56 @@ function group(s: Samples, count: boolean): GroupEvidence {
 
 const sum = (v: number[]) => v.reduce((a, b) => a + b, 0);
 
+type Base = Omit<MetricEvidence, 'classification' | 'failed' | 'why'>;
+
+/** A count metric: events out of totals, the exact rate test (scaled for over-dispersion). */
+function judgeCount(m: JudgeMetric, meas: MetricMeasurement, base: Base, inconclusive: (why: string) => MetricEvidence, worseUp: boolean, worseDown: boolean): MetricEvidence {
+  const xg = Math.round(sum(meas.green.counted ?? meas.green.values));
+  const xb = Math.round(sum(meas.blue.counted ?? meas.blue.values));
+  const ng = Math.round(sum(meas.greenTotal!.counted ?? meas.greenTotal!.values));
+  const nb = Math.round(sum(meas.blueTotal!.counted ?? meas.blueTotal!.values));
+  base.green = { ...base.green, events: xg, total: ng, median: ng ? xg / ng : undefined };
+  base.blue = { ...base.blue, events: xb, total: nb, median: nb ? xb / nb : undefined };
+  if (ng <= 0 || nb <= 0) return inconclusive(`no traffic: GREEN total ${ng}, BLUE total ${nb}; a rate needs a total`);
+  if (xg > ng || xb > nb) return inconclusive(`more events than the total (GREEN ${xg}/${ng}, BLUE ${xb}/${nb}): check the queries`);
+  // Errors come in bursts: counts vary more than a Poisson count would. The exact test then sees the evidence
+  // of φ times fewer events (quasi-Poisson scaling; φ = Pearson χ² / degrees of freedom over the counted windows).
+  const phi = dispersion([
+    [meas.green, meas.greenTotal!],
+    [meas.blue, meas.blueTotal!],
+  ]);
+  base.green.dispersion = phi;
+  const scaled = (v: number) => Math.round(v / phi);
+  const tol = typeof m.tolerance === 'number' ? m.tolerance : m.tolerance.percent / 100;
+  const rHigh = typeof m.tolerance === 'number' ? 1 + tol / Math.max(xb / nb, Number.EPSILON) : 1 + tol;
+  const rLow = typeof m.tolerance === 'number' ? Math.max(Number.EPSILON, 1 - tol / Math.max(xb / nb, Number.EPSILON)) : 1 / (1 + tol);
+  const high = rateTest(scaled(xg), scaled(ng), scaled(xb), scaled(nb), 'greater', rHigh, CONFIDENCE);
+  const low = rateTest(scaled(xg), scaled(ng), scaled(xb), scaled(nb), 'less', rLow, CONFIDENCE);
+  high.ratio = xb === 0 ? (xg === 0 ? NaN : Infinity) : xg / ng / (xb / nb);
+  const shift = { estimate: high.ratio, lower: high.lower, upper: high.upper, relative: high.ratio - 1, relativeLower: high.lower - 1, relativeUpper: high.upper - 1, level: CONFIDENCE };
+  const rates = `GREEN ${xg}/${ng} (${fmtRate(xg / ng)}) vs BLUE ${xb}/${nb} (${fmtRate(xb / nb)})${phi > 1.05 ? `, bursty (dispersion ${fmtValue(Number(phi.toPrecision(2)))})` : ''}`;
+  const ci = `${Math.round(CONFIDENCE * 100)}% CI of the ratio ${fmtRatio(high.lower)}..${fmtRatio(high.upper)}`;
+  if (high.p < ALPHA) {
+    return { ...base, classification: 'high', failed: worseUp, shift, p: high.p, why: `${rates}: GREEN's rate is ${fmtRatio(high.ratio)} BLUE's, above the tolerance ${base.tolerance} (${ci}, ${fmtP(high.p)})${worseUp ? '' : ', which is not bad here'}` };
+  }
+  if (low.p < ALPHA) {
+    return { ...base, classification: 'low', failed: worseDown, shift, p: low.p, why: `${rates}: GREEN's rate is ${fmtRatio(high.ratio)} BLUE's, below the tolerance ${base.tolerance} (${ci}, ${fmtP(low.p)})${worseDown ? '' : ', an improvement'}` };
+  }
+  if (worseUp && high.p < SUGGESTIVE) {
+    return { ...base, classification: 'inconclusive', failed: true, shift, p: high.p, why: `${rates}: GREEN's rate is ${fmtRatio(high.ratio)} BLUE's, suggestive but not conclusive (${ci}, ${fmtP(high.p)} >= ${ALPHA}); not a pass` };
+  }
+  if (worseDown && low.p < SUGGESTIVE) {
+    return { ...base, classification: 'inconclusive', failed: true, shift, p: low.p, why: `${rates}: GREEN's rate is ${fmtRatio(high.ratio)} BLUE's, suggestive but not conclusive (${ci}, ${fmtP(low.p)} >= ${ALPHA}); not a pass` };
+  }
+  const none = xg === 0 && xb === 0 ? `; no events on either side (GREEN's rate is below ${fmtRate(1 - Math.pow(ALPHA, 1 / ng))} at ${Math.round((1 - ALPHA) * 100)}% confidence)` : '';
+  const p = m.bad === 'decrease' ? low.p : m.bad === 'increase' ? high.p : Math.min(high.p, low.p);
+  return { ...base, classification: 'pass', failed: false, shift, p, why: `${rates}: no difference beyond the tolerance ${base.tolerance} (${ci}, ${fmtP(p)})${none}` };
+}
+
 /** Classifies one metric from its measurements. */
 export function judgeMetric(m: JudgeMetric, meas: MetricMeasurement, minSamples: number): MetricEvidence {
   const count = m.kind === 'count';
-  const base = {
+  const base: Base = {
     name: m.name,
     kind: m.kind,
     bad: m.bad,
@@ -284,48 +273,7 @@ export function judgeMetric(m: JudgeMetric, meas: MetricMeasurement, minSamples:
   const worseUp = m.bad !== 'decrease';
   const worseDown = m.bad !== 'increase';
 
-  if (count) {
-    const xg = Math.round(sum(meas.green.counted ?? meas.green.values));
-    const xb = Math.round(sum(meas.blue.counted ?? meas.blue.values));
-    const ng = Math.round(sum(meas.greenTotal!.counted ?? meas.greenTotal!.values));
-    const nb = Math.round(sum(meas.blueTotal!.counted ?? meas.blueTotal!.values));
-    base.green = { ...base.green, events: xg, total: ng, median: ng ? xg / ng : undefined };
-    base.blue = { ...base.blue, events: xb, total: nb, median: nb ? xb / nb : undefined };
-    if (ng <= 0 || nb <= 0) return inconclusive(`no traffic: GREEN total ${ng}, BLUE total ${nb}; a rate needs a total`);
-    if (xg > ng || xb > nb) return inconclusive(`more events than the total (GREEN ${xg}/${ng}, BLUE ${xb}/${nb}): check the queries`);
-    // Errors come in bursts: counts vary more than a Poisson count would. The exact test then sees the evidence
-    // of φ times fewer events (quasi-Poisson scaling; φ = Pearson χ² / degrees of freedom over the counted windows).
-    const phi = dispersion([
-      [meas.green, meas.greenTotal!],
-      [meas.blue, meas.blueTotal!],
-    ]);
-    base.green.dispersion = phi;
-    const scaled = (v: number) => Math.round(v / phi);
-    const tol = typeof m.tolerance === 'number' ? m.tolerance : m.tolerance.percent / 100;
-    const rHigh = typeof m.tolerance === 'number' ? 1 + tol / Math.max(xb / nb, Number.EPSILON) : 1 + tol;
-    const rLow = typeof m.tolerance === 'number' ? Math.max(Number.EPSILON, 1 - tol / Math.max(xb / nb, Number.EPSILON)) : 1 / (1 + tol);
-    const high = rateTest(scaled(xg), scaled(ng), scaled(xb), scaled(nb), 'greater', rHigh, CONFIDENCE);
-    const low = rateTest(scaled(xg), scaled(ng), scaled(xb), scaled(nb), 'less', rLow, CONFIDENCE);
-    high.ratio = xb === 0 ? (xg === 0 ? NaN : Infinity) : xg / ng / (xb / nb);
-    const shift = { estimate: high.ratio, lower: high.lower, upper: high.upper, relative: high.ratio - 1, relativeLower: high.lower - 1, relativeUpper: high.upper - 1, level: CONFIDENCE };
-    const rates = `GREEN ${xg}/${ng} (${fmtRate(xg / ng)}) vs BLUE ${xb}/${nb} (${fmtRate(xb / nb)})${phi > 1.05 ? `, bursty (dispersion ${fmtValue(Number(phi.toPrecision(2)))})` : ''}`;
-    const ci = `${Math.round(CONFIDENCE * 100)}% CI of the ratio ${fmtRatio(high.lower)}..${fmtRatio(high.upper)}`;
-    if (high.p < ALPHA) {
-      return { ...base, classification: 'high', failed: worseUp, shift, p: high.p, why: `${rates}: GREEN's rate is ${fmtRatio(high.ratio)} BLUE's, above the tolerance ${base.tolerance} (${ci}, ${fmtP(high.p)})${worseUp ? '' : ', which is not bad here'}` };
-    }
-    if (low.p < ALPHA) {
-      return { ...base, classification: 'low', failed: worseDown, shift, p: low.p, why: `${rates}: GREEN's rate is ${fmtRatio(high.ratio)} BLUE's, below the tolerance ${base.tolerance} (${ci}, ${fmtP(low.p)})${worseDown ? '' : ', an improvement'}` };
-    }
-    if (worseUp && high.p < SUGGESTIVE) {
-      return { ...base, classification: 'inconclusive', failed: true, shift, p: high.p, why: `${rates}: GREEN's rate is ${fmtRatio(high.ratio)} BLUE's, suggestive but not conclusive (${ci}, ${fmtP(high.p)} >= ${ALPHA}); not a pass` };
-    }
-    if (worseDown && low.p < SUGGESTIVE) {
-      return { ...base, classification: 'inconclusive', failed: true, shift, p: low.p, why: `${rates}: GREEN's rate is ${fmtRatio(high.ratio)} BLUE's, suggestive but not conclusive (${ci}, ${fmtP(low.p)} >= ${ALPHA}); not a pass` };
-    }
-    const none = xg === 0 && xb === 0 ? `; no events on either side (GREEN's rate is below ${fmtRate(1 - Math.pow(ALPHA, 1 / ng))} at ${Math.round((1 - ALPHA) * 100)}% confidence)` : '';
-    const p = m.bad === 'decrease' ? low.p : m.bad === 'increase' ? high.p : Math.min(high.p, low.p);
-    return { ...base, classification: 'pass', failed: false, shift, p, why: `${rates}: no difference beyond the tolerance ${base.tolerance} (${ci}, ${fmtP(p)})${none}` };
-  }
+  if (count) return judgeCount(m, meas, base, inconclusive, worseUp, worseDown);
 
   const g = meas.green.values;
   const b = meas.blue.values;
@@ -530,6 +478,9 @@ export const judgeGate: Gate<JudgeParams> = {
     if (ctx.lastWave && meas.metrics.every((m) => !m.blue.error && m.blue.series === 0)) {
       return { ok: true, verdict: 'pass', observed: 'skipped: after the last wave no BLUE series is left to compare GREEN with' };
     }
-    return judgeResult(judgeVerdict(p, meas));
+    const result = judgeResult(judgeVerdict(p, meas));
+    // Every query failed (monitor down): nothing was measured — the engine retries, then halts (not a verdict).
+    if (meas.metrics.every((m) => m.green.error || m.blue.error || m.greenTotal?.error || m.blueTotal?.error)) return { ...result, unknown: true };
+    return result;
   },
 };

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type { Host, Playbook } from '../playbook/types.js';
 import type { Monitor } from '../providers/types.js';
 import type { ExecResult } from '../transport/types.js';
-import type { JudgeEvidence, Verdict } from './judge.js';
+import type { JudgeEvidence, Verdict } from './evidence.js';
 
 export interface GateResult {
   ok: boolean;

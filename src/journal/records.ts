@@ -1,4 +1,4 @@
-import type { JudgeEvidence, Verdict } from '../gates/judge.js';
+import type { JudgeEvidence, Verdict } from '../gates/evidence.js';
 
 /** One line of the journal. The journal is the truth: status, resume and rollback are rebuilt from these alone. */
 export type JournalRecord =

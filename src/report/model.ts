@@ -1,4 +1,4 @@
-import type { JudgeEvidence } from '../gates/judge.js';
+import type { JudgeEvidence } from '../gates/evidence.js';
 import type { Actor, JournalRecord } from '../journal/records.js';
 import { replay, hostStatus } from '../journal/replay.js';
 import { auditTrail } from './audit.js';
@@ -327,4 +327,9 @@ export function buildReport(input: ReportInput): Report {
     actions: auditTrail(records).map((e) => ({ t: e.t, action: e.operator ? e.action : `→ ${e.action}`, by: e.user ? `${e.user}@${e.host}${e.pid !== undefined ? ` (pid ${e.pid})` : ''}` : undefined, reason: e.reason, detail: e.detail })),
     notifications,
   };
+}
+
+/** The judge gates of a report (rows with evidence). */
+export function judgeRows(gates: GateRow[]): (GateRow & { evidence: JudgeEvidence })[] {
+  return gates.filter((g): g is GateRow & { evidence: JudgeEvidence } => !!g.evidence);
 }
