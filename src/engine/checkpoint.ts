@@ -50,7 +50,7 @@ export async function checkpoint(rc: ReleaseContext, index: number, hostNames: s
     if (v.kind === 'ask') {
       // A marginal or inconclusive judge: a person decides with the evidence; once approved, the checks run again
       // and the approval lets such a verdict through.
-      const o = await askApproval(rc, index, v.detail);
+      const o = await askApproval(rc, index, v.detail, v.evidence);
       if (o !== 'continue') return o;
       continue;
     }
@@ -83,9 +83,10 @@ export async function checkpoint(rc: ReleaseContext, index: number, hostNames: s
 }
 
 /** Asks a person to approve the wave: before the next wave, or (`evidence`) on a marginal or inconclusive judge. */
-async function askApproval(rc: ReleaseContext, wave: number, evidence?: string): Promise<Outcome | 'continue'> {
+async function askApproval(rc: ReleaseContext, wave: number, evidence?: string, lines: string[] = []): Promise<Outcome | 'continue'> {
   const isLast = wave === rc.deps.plan.waves[rc.deps.plan.waves.length - 1]?.index;
-  const question = evidence ? `wave ${wave}: ${evidence}\nApprove and ${isLast ? 'finish the release' : `continue with wave ${wave + 1}`}?` : `wave ${wave} is done and verified. Continue with wave ${wave + 1}?`;
+  const shown = lines.map((l) => `\n  ${rc.mask(l)}`).join('');
+  const question = evidence ? `wave ${wave}: ${rc.mask(evidence)}${shown}\nApprove and ${isLast ? 'finish the release' : `continue with wave ${wave + 1}`}?` : `wave ${wave} is done and verified. Continue with wave ${wave + 1}?`;
   if (rc.deps.approve) {
     rc.emit({ event: 'wave.paused', release: rc.release, wave, reason: evidence ? rc.mask(evidence) : 'waiting for approval' });
     const yes = await rc.deps.approve(question);

@@ -1,4 +1,5 @@
 import { findGate } from '../gates/index.js';
+import { evidenceLines } from '../gates/judge.js';
 import type { GateContext } from '../gates/types.js';
 import { templateValues } from '../plan/build.js';
 import type { GateSpec, Host } from '../playbook/types.js';
@@ -70,7 +71,7 @@ function restoredAt(rc: ReleaseContext, hostNames: string[]): number | undefined
  * What verifying a wave came to: every gate passed, one failed (→ onFailure), one could not be measured, a judge
  * asks a person (marginal/inconclusive: the release pauses for approval), or a halt.
  */
-export type VerifyResult = { kind: 'ok' } | { kind: 'failed' | 'error' | 'ask'; detail: string } | { kind: 'interrupted'; reason: string };
+export type VerifyResult = { kind: 'ok' } | { kind: 'failed' | 'error'; detail: string } | { kind: 'ask'; detail: string; evidence: string[] } | { kind: 'interrupted'; reason: string };
 
 /** Measures one verify gate (on one host, or once) until there is a verdict; the operator's promotion may pass it. */
 async function judgeGate(rc: ReleaseContext, gate: GateSpec, wave: number, hostNames: string[], host: Host | undefined): Promise<Exclude<Verdict, { status: 'measure-again' }>> {
@@ -133,7 +134,8 @@ export async function verifyWave(rc: ReleaseContext, wave: number, hostNames: st
       if (v.status === 'ask') {
         // A person decides on a marginal or inconclusive judge; an approval of this wave lets it through.
         if (rc.state.waves.get(wave)?.approved) continue;
-        return { kind: 'ask', detail: `${gate.name}${host ? ` on ${host.name}` : ''} is ${v.judged?.verdict ?? 'marginal'}: ${v.observed}` };
+        const evidence = v.judged?.evidence ? evidenceLines(v.judged.evidence).slice(1) : [];
+        return { kind: 'ask', detail: `${gate.name}${host ? ` on ${host.name}` : ''}: ${v.observed}`, evidence };
       }
       await rc.record({ type: 'wave', t: now(), wave, phase: 'verify-failed', detail });
       return { kind: v.status === 'error' ? 'error' : 'failed', detail };

@@ -307,7 +307,7 @@ verify:
     expect(failed.evidence!.metrics.map((m) => m.classification)).toEqual(['pass', 'pass', 'high']);
     expect(describeEvent(failed)).toMatch(/verify canary: MARGINAL: marginal: score 66\.7 [\s\S]*\n {4}PASS a \[critical\]: GREEN median/);
     const paused = events.find((e) => e.event === 'run.paused') as Extract<EngineEvent, { event: 'run.paused' }>;
-    expect(paused.reason).toMatch(/^wave 1: canary is marginal: marginal: score 66\.7 .*graywave approve/);
+    expect(paused.reason).toMatch(/^wave 1: canary: marginal: score 66\.7 .*graywave approve/);
     expect(events.some((e) => e.event === 'rollback.start')).toBe(false);
     const st = await releaseStatus(req.file);
     expect(st.status).toBe('paused');
