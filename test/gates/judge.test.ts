@@ -226,6 +226,14 @@ describe('the gate', () => {
     expect(r.evidence!.metrics[0]!.why).toMatch(/no data|too few samples/);
   });
 
+  it('every query failing is "could not be measured" (unknown: the engine retries, then halts), not a verdict', async () => {
+    const monitor: Monitor = { value: async () => 0, range: async () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:9090')) };
+    const ctx = { ...makeGateContext({ monitors: { prom: monitor } }), since: Date.now() - 3_600_000 };
+    const r = await judgeGate.run(ctx, p());
+    expect(r).toMatchObject({ ok: false, unknown: true, verdict: 'inconclusive' });
+    expect(r.evidence!.metrics[0]!.why).toBe('no data: GREEN: connect ECONNREFUSED 127.0.0.1:9090; BLUE: connect ECONNREFUSED 127.0.0.1:9090');
+  });
+
   it('a monitor without range queries is a clear error', async () => {
     const ctx = { ...makeGateContext({ monitors: { prom: { value: async () => 1 } } }), since: 0 };
     await expect(judgeGate.run(ctx, p())).rejects.toThrow(/monitor prom cannot run range queries \(the judge needs type: prometheus\)/);
