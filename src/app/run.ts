@@ -114,13 +114,14 @@ export async function approveRelease(req: ReleaseRequest): Promise<{ code: numbe
   if (!(await confirmed(req, `Approve the next wave of ${pb.name} ${pb.version}?`))) return { code: EXIT.halted };
   const o = await openRelease(req, pb, 'approve', 'existing');
   try {
-    // Only a wave with another one after it can wait for approval; a finished release has nothing to approve.
+    // Only a wave with another one after it can wait for approval (or any wave a marginal judge paused); a finished
+    // release has nothing to approve.
     const lastWave = o.plan.waves[o.plan.waves.length - 1]?.index ?? 0;
     const finished = o.state.status === 'done' || o.state.status === 'rolled-back';
-    const waiting = finished ? undefined : [...o.state.waves.values()].filter((w) => w.done && !w.approved && w.wave < lastWave).sort((a, b) => b.wave - a.wave)[0];
+    const waiting = finished ? undefined : [...o.state.waves.values()].filter((w) => w.done && !w.approved && (w.wave < lastWave || (w.paused && !w.verified))).sort((a, b) => b.wave - a.wave)[0];
     if (!waiting) throw new GraywaveError(`no finished wave of ${pb.name} waits for approval${finished ? ` (the release is ${o.state.status})` : ''}`, EXIT.usage);
     await o.journal.append({ type: 'wave', t: new Date().toISOString(), wave: waiting.wave, phase: 'approved', by: currentActor() });
-    await o.journal.append({ type: 'operator', t: new Date().toISOString(), action: 'approve', by: currentActor(), reason: req.reason, detail: `wave ${waiting.wave + 1} may start` });
+    await o.journal.append({ type: 'operator', t: new Date().toISOString(), action: 'approve', by: currentActor(), reason: req.reason, detail: waiting.wave < lastWave ? `wave ${waiting.wave + 1} may start` : `wave ${waiting.wave} may finish the release` });
     return { code: EXIT.ok, wave: waiting.wave };
   } finally {
     await o.finish();

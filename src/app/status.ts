@@ -7,6 +7,7 @@ import { loadPlaybook } from '../playbook/load.js';
 import { routingState, type RoutingRuleState } from '../routing/run.js';
 import { releaseDir } from './paths.js';
 import { stepProvider } from '../engine/release.js';
+import type { JudgeEvidence } from '../gates/evidence.js';
 
 export interface HostReport {
   host: string;
@@ -19,6 +20,14 @@ export interface HostReport {
   stillDrained: boolean;
 }
 
+/** The newest verdict of each judge gate of a wave, with its evidence (from the journal's gate records). */
+export interface JudgeStatus {
+  check: string;
+  t: string;
+  verdict: string;
+  evidence: JudgeEvidence;
+}
+
 export interface StatusReport {
   release: string;
   version: string;
@@ -28,7 +37,7 @@ export interface StatusReport {
   journalVersion?: string;
   startedAt?: string;
   endedAt?: string;
-  waves: { index: number; status: string; verified: boolean; approved: boolean; hosts: HostReport[] }[];
+  waves: { index: number; status: string; verified: boolean; approved: boolean; hosts: HostReport[]; judges?: JudgeStatus[] }[];
   stillDrained: string[];
   /** Hosts whose restore step failed: written back, but the system does not read them as serving (or the warm-up stopped). */
   notServing: { host: string; step: string; error: string }[];
@@ -75,7 +84,9 @@ export async function releaseStatus(file: string, stateDir?: string): Promise<St
     });
     const all = hosts.map((h) => h.status);
     const wstatus = all.every((s) => s === 'done') ? (ws?.verified ? 'done' : ws?.verifyFailed ? 'verify-failed' : 'verifying') : all.every((s) => s === 'pending') ? 'pending' : all.some((s) => s === 'failed' || s === 'rollback-failed') ? 'failed' : all.every((s) => s === 'rolled-back' || s === 'pending') ? 'rolled-back' : 'running';
-    return { index: w.index, status: wstatus, verified: !!ws?.verified, approved: !!ws?.approved, hosts };
+    const judges = new Map<string, JudgeStatus>();
+    for (const r of records) if (r.type === 'gate' && r.wave === w.index && r.evidence) judges.set(r.check, { check: r.check, t: r.t, verdict: r.evidence.verdict, evidence: r.evidence });
+    return { index: w.index, status: wstatus, verified: !!ws?.verified, approved: !!ws?.approved, hosts, ...(judges.size ? { judges: [...judges.values()] } : {}) };
   });
   const gone = interruption(state.status, lock, file);
   return {

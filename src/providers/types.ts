@@ -57,7 +57,15 @@ export interface Provider {
 /** A monitoring system. `value` fails (throws) on a failed query, an empty result, NaN or stale data: never a fake 0. */
 export interface Monitor {
   value(ctx: ProviderContext, query: string): Promise<number>;
+  /** A range query (Prometheus query_range): every series with its samples; NaN/±Inf kept as they came. Optional. */
+  range?(ctx: ProviderContext, query: string, window: { start: number; end: number; stepMs: number }): Promise<RangeSeries[]>;
   close?(): Promise<void>;
+}
+
+/** One series of a range query: its labels and its samples (t in ms since the epoch). */
+export interface RangeSeries {
+  labels: Record<string, string>;
+  samples: { t: number; v: number }[];
 }
 
 export type ProviderRole = 'drain' | 'monitor';

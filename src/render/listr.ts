@@ -120,7 +120,7 @@ export function listrRenderer(
         settleAll(e.event === 'run.halted' ? new Error('halted') : undefined);
         break;
       default: {
-        if (e.event === 'verify.failed' || e.event === 'wave.paused' || e.event === 'switchover.start' || e.event.startsWith('undo')) {
+        if (e.event === 'verify.failed' || (e.event === 'verify.done' && e.evidence) || e.event === 'wave.paused' || e.event === 'switchover.start' || e.event.startsWith('undo')) {
           const text = describeEvent(e);
           if (text) tail.push(text);
         }

@@ -1,4 +1,5 @@
 import chalk from 'chalk';
+import { evidenceLines } from '../gates/judge.js';
 import { describeStep, describeUndo, type Plan } from '../plan/build.js';
 import type { Playbook } from '../playbook/types.js';
 import { findAction } from '../actions/index.js';
@@ -103,6 +104,10 @@ export function statusText(r: StatusReport): string {
     for (const h of w.hosts) {
       const line = `  ${h.host.padEnd(16)} ${h.status.padEnd(14)} ${h.step ? `${h.step} (${h.stepPhase})` : ''}${h.error ? ` — ${h.error}` : ''}${h.endedAt ? `  ${h.endedAt}` : ''}`;
       out.push(h.stillDrained ? chalk.red(line + '  STILL DRAINED') : line);
+    }
+    for (const j of w.judges ?? []) {
+      const [head, ...rest] = evidenceLines(j.evidence);
+      out.push(`  judge ${j.check} (${j.t}): ${head}`, ...rest.map((l) => `    ${l}`));
     }
   }
   if (r.switchover) out.push(`switchover after wave ${r.switchover.afterWave}: ${r.switchover.done ? 'done' : 'not yet'}`);
