@@ -61,6 +61,8 @@ export interface DepsOptions {
   onEvent?: (e: EngineEvent) => void;
   signal?: AbortSignal;
   transport?: Transport;
+  /** The secrets the given transport resolved its own with (so the release masks them too). */
+  secrets?: Secrets;
 }
 
 /**
@@ -68,7 +70,7 @@ export interface DepsOptions {
  * command. `finish` flushes the view and notifications and closes what was opened (not the journal or the lock).
  */
 export function buildDeps(pb: Playbook, plan: Plan, journal: Journal, o: DepsOptions): { deps: EngineDeps; finish(): Promise<void> } {
-  const secrets = new Secrets(pb.dir);
+  const secrets = o.secrets ?? new Secrets(pb.dir);
   const transport = o.transport ?? createTransport(pb.transport, { dir: pb.dir, secrets });
   const providers = new ProviderSet(pb, { dir: pb.dir, secrets, transport });
   const logDir = join(o.dir, 'logs');

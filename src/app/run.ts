@@ -11,6 +11,8 @@ import { confirm, isTerminal } from './deps.js';
 import { openRelease, withHotfix, type ReleaseRequest } from './open.js';
 import { preflight, preflightText } from './preflight.js';
 import { releaseStatus } from './status.js';
+import { createTransport } from '../transport/index.js';
+import { Secrets } from '../util/secrets.js';
 
 export type { OutputMode } from './deps.js';
 export { controlRelease, unlockRelease, waitForRelease } from './control.js';
@@ -54,8 +56,18 @@ async function release(req: ReleaseRequest, how: 'run' | 'resume'): Promise<numb
   const plan = buildPlan(pb);
   const question = how === 'run' ? `Release ${pb.name} ${pb.version} to ${pb.hosts.length} hosts in ${plan.waves.length} waves?` : `Resume release ${pb.name} ${pb.version}?`;
   if (!(await confirmed(req, question))) return EXIT.halted;
-  if (!(await preflightPasses(req, pb, how))) return EXIT.halted;
-  const o = await openRelease(req, pb, how, how === 'run' ? 'run' : 'existing');
+  // One transport for the preflight and the release: the connections the preflight opened are the release's own
+  // (one SSH connection per host, as the transport promises), closed with the release's dependencies.
+  const secrets = new Secrets(pb.dir);
+  const shared: ReleaseRequest = req.preflight && !req.transport ? { ...req, secrets, transport: createTransport(pb.transport, { dir: pb.dir, secrets }) } : req;
+  let passed = false;
+  try {
+    passed = await preflightPasses(shared, pb, how);
+  } finally {
+    if (!passed && shared.transport !== req.transport) await shared.transport?.close();
+  }
+  if (!passed) return EXIT.halted;
+  const o = await openRelease(shared, pb, how, how === 'run' ? 'run' : 'existing');
   try {
     // Under the hotfix policy `run` carries the hotfix reason (the playbook's `reason:` when run without --reason).
     const operator = how === 'run' && pb.hotfix ? { reason: req.reason ?? pb.hotfix.reason, detail: 'hotfix' } : { reason: req.reason };
