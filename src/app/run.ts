@@ -11,6 +11,8 @@ import { confirm, isTerminal } from './deps.js';
 import { openRelease, withHotfix, type ReleaseRequest } from './open.js';
 import { preflight, preflightText } from './preflight.js';
 import { releaseStatus } from './status.js';
+import { createTransport } from '../transport/index.js';
+import { Secrets } from '../util/secrets.js';
 
 export type { OutputMode } from './deps.js';
 export { controlRelease, unlockRelease, waitForRelease } from './control.js';
@@ -54,8 +56,17 @@ async function release(req: ReleaseRequest, how: 'run' | 'resume'): Promise<numb
   const plan = buildPlan(pb);
   const question = how === 'run' ? `Release ${pb.name} ${pb.version} to ${pb.hosts.length} hosts in ${plan.waves.length} waves?` : `Resume release ${pb.name} ${pb.version}?`;
   if (!(await confirmed(req, question))) return EXIT.halted;
-  if (!(await preflightPasses(req, pb, how))) return EXIT.halted;
-  const o = await openRelease(req, pb, how, how === 'run' ? 'run' : 'existing');
+  // The preflight's connections (one per host over ssh) are the release's: the same transport goes on to the run.
+  const shared = req.preflight && !req.transport ? createTransport(pb.transport, { dir: pb.dir, secrets: new Secrets(pb.dir) }) : undefined;
+  if (shared) req = { ...req, transport: shared };
+  if (!(await preflightPasses(req, pb, how).catch(async (err: unknown) => (await shared?.close(), Promise.reject(err))))) {
+    await shared?.close();
+    return EXIT.halted;
+  }
+  const o = await openRelease(req, pb, how, how === 'run' ? 'run' : 'existing').catch(async (err: unknown) => {
+    await shared?.close();
+    throw err;
+  });
   try {
     // Under the hotfix policy `run` carries the hotfix reason (the playbook's `reason:` when run without --reason).
     const operator = how === 'run' && pb.hotfix ? { reason: req.reason ?? pb.hotfix.reason, detail: 'hotfix' } : { reason: req.reason };
