@@ -65,126 +65,149 @@ export interface PreflightOptions {
   signal?: AbortSignal;
 }
 
-export async function preflight(pb: Playbook, opts: PreflightOptions = {}): Promise<PreflightReport> {
-  const secrets = new Secrets(pb.dir);
-  const transport = opts.transport ?? createTransport(pb.transport, { dir: pb.dir, secrets });
-  const providers = new ProviderSet(pb, { dir: pb.dir, secrets, transport });
-  const signal = opts.signal ?? new AbortController().signal;
-  const plan = buildPlan(pb);
-  const waveOf = new Map<string, number>();
-  for (const w of plan.waves) for (const h of w.hosts) waveOf.set(h, w.index);
-  const hosts = pb.hosts.filter((h) => !opts.hosts || opts.hosts.includes(h.name));
-  const sudo = pb.transport.sudo === true;
-  const deploys = pb.steps.filter((s) => s.action === 'deploy');
-  const drains = [...new Set(pb.steps.filter((s) => s.action === 'drain').map(stepProviderName).filter((n): n is string => !!n))];
-  const waits = pb.steps.filter((s) => s.action === 'waitDrained');
-  const checks = ['reach', ...(sudo ? ['sudo'] : []), ...(deploys.length ? ['artifact', 'space'] : []), ...drains.map((d) => `registered:${d}`), ...waits.map((w) => `data:${w.name}`)];
-  const cells: PreflightCell[] = [];
+type Add = (check: string, ok: boolean, detail: string, skipped?: boolean) => void;
+type Ctx = ProviderContext & { renderShell(t: string): string; monitor(name: string): Monitor };
 
-  const contextFor = (host: Host): ProviderContext & { renderShell(t: string): string; monitor(name: string): Monitor } => {
-    const values = templateValues(pb, host, waveOf.get(host.name) ?? 1);
+/** One preflight run: the playbook's parts that can be asked, and the cells found so far. */
+class Preflight {
+  readonly cells: PreflightCell[] = [];
+  readonly checks: string[];
+  readonly hosts: Host[];
+  private readonly waveOf = new Map<string, number>();
+  private readonly sudo: boolean;
+  private readonly deploys: StepSpec[];
+  private readonly drains: string[];
+  private readonly waits: StepSpec[];
+
+  constructor(
+    private readonly pb: Playbook,
+    private readonly transport: Transport,
+    private readonly providers: ProviderSet,
+    private readonly signal: AbortSignal,
+    only?: string[],
+  ) {
+    for (const w of buildPlan(pb).waves) for (const h of w.hosts) this.waveOf.set(h, w.index);
+    this.hosts = pb.hosts.filter((h) => !only || only.includes(h.name));
+    this.sudo = pb.transport.sudo === true;
+    this.deploys = pb.steps.filter((s) => s.action === 'deploy');
+    this.drains = [...new Set(pb.steps.filter((s) => s.action === 'drain').map(stepProviderName).filter((n): n is string => !!n))];
+    this.waits = pb.steps.filter((s) => s.action === 'waitDrained');
+    this.checks = ['reach', ...(this.sudo ? ['sudo'] : []), ...(this.deploys.length ? ['artifact', 'space'] : []), ...this.drains.map((d) => `registered:${d}`), ...this.waits.map((w) => `data:${w.name}`)];
+  }
+
+  contextFor(host: Host): Ctx {
+    const values = templateValues(this.pb, host, this.waveOf.get(host.name) ?? 1);
     return {
       host,
       render: (t, over) => render(t, over ? { ...values, ...over } : values),
       renderShell: (t) => renderShell(t, values),
-      transport,
-      signal,
+      transport: this.transport,
+      signal: this.signal,
       log: () => undefined,
-      monitor: (name) => providers.monitor(name),
+      monitor: (name) => this.providers.monitor(name),
     };
-  };
+  }
 
-  async function checkHost(host: Host): Promise<void> {
-    const ctx = contextFor(host);
-    const add = (check: string, ok: boolean, detail: string, skipped = false) => cells.push({ host: host.name, check, ok, detail, skipped });
-    const sh = (command: string, asSudo = false) => transport.exec(host, command, { timeoutMs: CHECK_TIMEOUT_MS, signal, sudo: asSudo });
-    // Reachable and authenticated (an unknown host key fails the connection).
+  private sh(host: Host, command: string, asSudo = false) {
+    return this.transport.exec(host, command, { timeoutMs: CHECK_TIMEOUT_MS, signal: this.signal, sudo: asSudo });
+  }
+
+  async checkHost(host: Host): Promise<void> {
+    const ctx = this.contextFor(host);
+    const add: Add = (check, ok, detail, skipped = false) => this.cells.push({ host: host.name, check, ok, detail, skipped });
+    const reachable = await this.reach(host, add);
+    for (const d of this.deploys) await this.deploy(host, ctx, d, reachable, add);
+    for (const name of this.drains) await this.registered(ctx, name, add);
+    for (const w of this.waits) await this.data(ctx, w, add);
+  }
+
+  /** Reachable and authenticated (an unknown host key fails the connection); sudo where the transport uses it. */
+  private async reach(host: Host, add: Add): Promise<boolean> {
     let reachable = false;
     try {
-      const r = await sh('true');
+      const r = await this.sh(host, 'true');
       reachable = r.code === 0;
       add('reach', reachable, reachable ? 'ok' : `exit ${r.code ?? r.signal}${r.stderr.trim() ? `: ${r.stderr.trim().split('\n').pop()}` : ''}`);
     } catch (err) {
       add('reach', false, firstLine(err));
     }
-    if (sudo) {
-      if (!reachable) add('sudo', false, 'not asked: host unreachable', true);
-      else {
-        const r = await sh('true', true).catch((err: unknown) => ({ code: -1, stderr: firstLine(err), signal: null }));
-        add('sudo', r.code === 0, r.code === 0 ? 'sudo -n works' : `sudo -n true failed: ${String(r.stderr).trim().split('\n').pop() || `exit ${r.code}`}`);
-      }
+    if (!this.sudo) return reachable;
+    if (!reachable) add('sudo', false, 'not asked: host unreachable', true);
+    else {
+      const r = await this.sh(host, 'true', true).catch((err: unknown) => ({ code: -1, stderr: firstLine(err), signal: null }));
+      add('sudo', r.code === 0, r.code === 0 ? 'sudo -n works' : `sudo -n true failed: ${String(r.stderr).trim().split('\n').pop() || `exit ${r.code}`}`);
     }
-    for (const d of deploys) {
-      const p = d.params as { artifact: string; to: string };
-      const file = ctx.render(p.artifact);
-      const path = isAbsolute(file) ? file : resolve(pb.dir, file);
-      let size = -1;
-      try {
-        const st = statSync(path);
-        if (!st.isFile()) throw new Error('not a regular file');
-        size = st.size;
-        add('artifact', true, `${file} (${size} bytes)`);
-      } catch (err) {
-        add('artifact', false, `${file}: ${(err as NodeJS.ErrnoException).code ?? firstLine(err)}`);
-      }
-      if (!reachable) add('space', false, 'not asked: host unreachable', true);
-      else if (size < 0) add('space', false, 'not asked: no artifact', true);
-      else {
-        const to = ctx.render(p.to);
-        // The nearest existing directory of `to` (deploy creates the rest); free KiB there.
-        const r = await sh(`d=${quote([to])}; while [ ! -e "$d" ]; do d=$(dirname -- "$d"); done; df -Pk -- "$d" | awk 'NR==2 {print $4}'`, sudo).catch((err: unknown) => ({ code: -1, stdout: '', stderr: firstLine(err) }));
-        const freeKb = Number(String(r.stdout).trim());
-        // The upload plus its unpacked copy: twice the artifact.
-        const needKb = Math.ceil((size * 2) / 1024);
-        if (r.code !== 0 || !Number.isFinite(freeKb) || String(r.stdout).trim() === '') add('space', false, `cannot read free space at ${to}: ${String(r.stderr).trim() || `exit ${r.code}`}`);
-        else add('space', freeKb >= needKb, `${Math.floor(freeKb / 1024)} MiB free at ${to}, need ${Math.ceil(needKb / 1024)} MiB`);
-      }
+    return reachable;
+  }
+
+  /** The artifact exists here, and the host has room for it at `to`. */
+  private async deploy(host: Host, ctx: Ctx, d: StepSpec, reachable: boolean, add: Add): Promise<void> {
+    const p = d.params as { artifact: string; to: string };
+    const file = ctx.render(p.artifact);
+    const path = isAbsolute(file) ? file : resolve(this.pb.dir, file);
+    let size = -1;
+    try {
+      const st = statSync(path);
+      if (!st.isFile()) throw new Error('not a regular file');
+      size = st.size;
+      add('artifact', true, `${file} (${size} bytes)`);
+    } catch (err) {
+      add('artifact', false, `${file}: ${(err as NodeJS.ErrnoException).code ?? firstLine(err)}`);
     }
-    for (const name of drains) {
-      const check = `registered:${name}`;
-      try {
-        const provider = providers.provider(name);
-        if (!provider.isRegistered) {
-          add(check, true, `${pb.providers[name]?.type ?? name} cannot tell before the drain`, true);
-          continue;
-        }
-        const c: Check = await withTimeout(provider.isRegistered(ctx), CHECK_TIMEOUT_MS, name);
-        add(check, c.done, c.observed ?? 'ok');
-      } catch (err) {
-        add(check, false, firstLine(err));
-      }
+    if (!reachable) return add('space', false, 'not asked: host unreachable', true);
+    if (size < 0) return add('space', false, 'not asked: no artifact', true);
+    const to = ctx.render(p.to);
+    // The nearest existing directory of `to` (deploy creates the rest); free KiB there.
+    const r = await this.sh(host, `d=${quote([to])}; while [ ! -e "$d" ]; do d=$(dirname -- "$d"); done; df -Pk -- "$d" | awk 'NR==2 {print $4}'`, this.sudo).catch((err: unknown) => ({ code: -1, stdout: '', stderr: firstLine(err) }));
+    const freeKb = Number(String(r.stdout).trim());
+    // The upload plus its unpacked copy: twice the artifact.
+    const needKb = Math.ceil((size * 2) / 1024);
+    if (r.code !== 0 || !Number.isFinite(freeKb) || String(r.stdout).trim() === '') add('space', false, `cannot read free space at ${to}: ${String(r.stderr).trim() || `exit ${r.code}`}`);
+    else add('space', freeKb >= needKb, `${Math.floor(freeKb / 1024)} MiB free at ${to}, need ${Math.ceil(needKb / 1024)} MiB`);
+  }
+
+  /** The provider knows the host (its read-only isRegistered). */
+  private async registered(ctx: Ctx, name: string, add: Add): Promise<void> {
+    const check = `registered:${name}`;
+    try {
+      const provider = this.providers.provider(name);
+      if (!provider.isRegistered) return add(check, true, `${this.pb.providers[name]?.type ?? name} cannot tell before the drain`, true);
+      const c: Check = await withTimeout(provider.isRegistered(ctx), CHECK_TIMEOUT_MS, name);
+      add(check, c.done, c.observed ?? 'ok');
+    } catch (err) {
+      add(check, false, firstLine(err));
     }
-    for (const w of waits) {
-      const p = w.params as { monitor: string; query: string };
-      const query = ctx.render(p.query);
-      try {
-        const v = await withTimeout(providers.monitor(p.monitor).value(ctx, query), CHECK_TIMEOUT_MS, p.monitor);
-        add(`data:${w.name}`, true, `${p.monitor} reads ${v}`);
-      } catch (err) {
-        add(`data:${w.name}`, false, `${p.monitor}: ${firstLine(err)} (query ${query})`);
-      }
+  }
+
+  /** The waitDrained query returns a value for the host (no data = FAIL). */
+  private async data(ctx: Ctx, w: StepSpec, add: Add): Promise<void> {
+    const p = w.params as { monitor: string; query: string };
+    const query = ctx.render(p.query);
+    try {
+      const v = await withTimeout(this.providers.monitor(p.monitor).value(ctx, query), CHECK_TIMEOUT_MS, p.monitor);
+      add(`data:${w.name}`, true, `${p.monitor} reads ${v}`);
+    } catch (err) {
+      add(`data:${w.name}`, false, `${p.monitor}: ${firstLine(err)} (query ${query})`);
     }
   }
 
   /** Every gate's monitor answers: its queries are run once (per host when they use host values). */
-  async function checkGates(): Promise<void> {
-    for (const gate of [...pb.verify, ...pb.watch]) {
-      const impl = findGate(gate.gate);
-      const monitors = (impl?.uses?.(gate.params) ?? []).filter((u) => u.role === 'monitor');
+  async checkGates(): Promise<void> {
+    for (const gate of [...this.pb.verify, ...this.pb.watch]) {
+      const monitors = (findGate(gate.gate)?.uses?.(gate.params) ?? []).filter((u) => u.role === 'monitor');
       if (!monitors.length) continue;
       const p = gate.params as Record<string, unknown>;
       const queries = ['expr', 'query', 'green', 'blue'].map((k) => p[k]).filter((q): q is string => typeof q === 'string' && q !== '');
       const check = `gate:${gate.name}`;
-      if (!checks.includes(check)) checks.push(check);
-      const rows = gate.perHost ? hosts : [undefined];
-      for (const host of rows) {
-        const ctx = contextFor(host ?? { name: RELEASE_ROW, address: 'local', vars: {}, labels: {} });
+      if (!this.checks.includes(check)) this.checks.push(check);
+      for (const host of gate.perHost ? this.hosts : [undefined]) {
+        const ctx = this.contextFor(host ?? { name: RELEASE_ROW, address: 'local', vars: {}, labels: {} });
         const problems: string[] = [];
         const seen: string[] = [];
         for (const q of queries) {
           for (const m of monitors) {
             try {
-              const v = await withTimeout(providers.monitor(m.provider).value(ctx, ctx.render(q)), CHECK_TIMEOUT_MS, m.provider);
+              const v = await withTimeout(this.providers.monitor(m.provider).value(ctx, ctx.render(q)), CHECK_TIMEOUT_MS, m.provider);
               seen.push(`${m.provider} reads ${v}`);
             } catch (err) {
               // "no data" still proves the monitor answered (GREEN has no traffic before the release).
@@ -193,24 +216,32 @@ export async function preflight(pb: Playbook, opts: PreflightOptions = {}): Prom
             }
           }
         }
-        cells.push({ host: host?.name ?? RELEASE_ROW, check, ok: problems.length === 0, detail: problems.length ? problems.join('; ') : seen.join('; ') || 'ok' });
+        this.cells.push({ host: host?.name ?? RELEASE_ROW, check, ok: problems.length === 0, detail: problems.length ? problems.join('; ') : seen.join('; ') || 'ok' });
       }
     }
   }
+}
 
+export async function preflight(pb: Playbook, opts: PreflightOptions = {}): Promise<PreflightReport> {
+  const secrets = new Secrets(pb.dir);
+  const transport = opts.transport ?? createTransport(pb.transport, { dir: pb.dir, secrets });
+  const providers = new ProviderSet(pb, { dir: pb.dir, secrets, transport });
+  const run = new Preflight(pb, transport, providers, opts.signal ?? new AbortController().signal, opts.hosts);
   try {
     let next = 0;
     const worker = async () => {
-      while (next < hosts.length) await checkHost(hosts[next++]!);
+      while (next < run.hosts.length) await run.checkHost(run.hosts[next++]!);
     };
-    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, hosts.length) }, worker));
-    await checkGates();
+    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, run.hosts.length) }, worker));
+    await run.checkGates();
   } finally {
     await providers.close();
     if (!opts.transport) await transport.close();
   }
-  const rowNames = [...hosts.map((h) => h.name), ...(cells.some((c) => c.host === RELEASE_ROW) ? [RELEASE_ROW] : [])];
-  return { ok: cells.every((c) => c.ok), checks, hosts: rowNames, cells };
+  const rowNames = [...run.hosts.map((h) => h.name), ...(run.cells.some((c) => c.host === RELEASE_ROW) ? [RELEASE_ROW] : [])];
+  // Hosts are asked in parallel: report in table order (row, then column).
+  const cells = [...run.cells].sort((a, b) => rowNames.indexOf(a.host) - rowNames.indexOf(b.host) || run.checks.indexOf(a.check) - run.checks.indexOf(b.check));
+  return { ok: cells.every((c) => c.ok), checks: run.checks, hosts: rowNames, cells };
 }
 
 /** The table (host × check: ok / FAIL / -) and, under it, one line per problem. */

@@ -56,18 +56,19 @@ async function release(req: ReleaseRequest, how: 'run' | 'resume'): Promise<numb
   const plan = buildPlan(pb);
   const question = how === 'run' ? `Release ${pb.name} ${pb.version} to ${pb.hosts.length} hosts in ${plan.waves.length} waves?` : `Resume release ${pb.name} ${pb.version}?`;
   if (!(await confirmed(req, question))) return EXIT.halted;
-  // One transport for the preflight and the release: the connections the preflight opened are the release's own
-  // (one SSH connection per host, as the transport promises), closed with the release's dependencies.
+  // The preflight's connections (one per host over ssh) are the release's: the same transport (and the secrets it
+  // resolved, so the release masks them too) goes on to the run.
   const secrets = new Secrets(pb.dir);
-  const shared: ReleaseRequest = req.preflight && !req.transport ? { ...req, secrets, transport: createTransport(pb.transport, { dir: pb.dir, secrets }) } : req;
-  let passed = false;
-  try {
-    passed = await preflightPasses(shared, pb, how);
-  } finally {
-    if (!passed && shared.transport !== req.transport) await shared.transport?.close();
+  const shared = req.preflight && !req.transport ? createTransport(pb.transport, { dir: pb.dir, secrets }) : undefined;
+  if (shared) req = { ...req, transport: shared, secrets };
+  if (!(await preflightPasses(req, pb, how).catch(async (err: unknown) => (await shared?.close(), Promise.reject(err))))) {
+    await shared?.close();
+    return EXIT.halted;
   }
-  if (!passed) return EXIT.halted;
-  const o = await openRelease(shared, pb, how, how === 'run' ? 'run' : 'existing');
+  const o = await openRelease(req, pb, how, how === 'run' ? 'run' : 'existing').catch(async (err: unknown) => {
+    await shared?.close();
+    throw err;
+  });
   try {
     // Under the hotfix policy `run` carries the hotfix reason (the playbook's `reason:` when run without --reason).
     const operator = how === 'run' && pb.hotfix ? { reason: req.reason ?? pb.hotfix.reason, detail: 'hotfix' } : { reason: req.reason };
