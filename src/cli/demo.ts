@@ -9,6 +9,7 @@ import { runRelease } from '../app/run.js';
 import type { EngineEvent } from '../engine/events.js';
 import { EXIT, GraywaveError } from '../errors.js';
 import type { LoadStats } from '../sandbox/loadgen.js';
+import { interruptSignal } from './signals.js';
 import { down, fault, hubCall, isUp, loadConfig, SANDBOX_DIR_ENV, status, up } from '../sandbox/supervisor.js';
 
 /**
@@ -103,17 +104,8 @@ export function demoCommand(): Command {
       }
       // Ctrl-C (or SIGTERM) halts the release at the next safe point, as `graywave run` does, and then the demo brings
       // its sandbox down: an interrupted demo leaves no process behind. A second one stops the sandbox at once.
-      const stop = new AbortController();
+      const stop = { signal: interruptSignal({ what: 'the demo', then: 'then the sandbox goes down', force: () => down({ dir }).then(() => undefined) }) };
       setMaxListeners(0, stop.signal);
-      let interrupts = 0;
-      const onSignal = (sig: NodeJS.Signals) => {
-        if (++interrupts === 1) {
-          process.stderr.write(`\ngraywave: stopping the demo at the next safe point, then the sandbox (${sig === 'SIGINT' ? 'Ctrl-C' : sig} again to force)\n`);
-          stop.abort(new Error(sig === 'SIGINT' ? 'interrupted (Ctrl-C)' : 'terminated (SIGTERM)'));
-        } else void down({ dir }).finally(() => process.exit(130));
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
       say(`starting the sandbox: ${shape.hosts} hosts on ${shape.net}.1…${shape.net}.${shape.hosts}, registry and router on ${shape.net}.100`);
       const c = await up({ dir, hosts: shape.hosts, net: shape.net, hostPort: shape.hostPort, registryPort: shape.registryPort, routerPort: o.routerPort, rps: o.rps, log: say });
       if (stop.signal.aborted) {

@@ -7,8 +7,11 @@ import { ConfigError, EXIT, GraywaveError } from '../errors.js';
 import { buildPlan } from '../plan/build.js';
 import { loadPlaybook } from '../playbook/load.js';
 import { planJson, planText, statusText } from '../render/plan.js';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { extraCommands } from './extra.js';
+import { interruptSignal } from './signals.js';
 
 /** Thrown by actions to end with a given exit code; only main() calls process.exit. */
 class Exit extends Error {
@@ -23,30 +26,44 @@ function outputOf(opts: { json?: boolean; plain?: boolean }): OutputMode {
   return opts.json ? 'json' : opts.plain ? 'plain' : 'auto';
 }
 
-/** Ctrl-C once: halt cleanly at the next safe point; twice: force. */
-function interruptSignal(): AbortSignal {
-  const ctl = new AbortController();
-  let count = 0;
-  process.on('SIGINT', () => {
-    count++;
-    if (count === 1) {
-      process.stderr.write('\ngraywave: stopping at the next safe point (Ctrl-C again to force)\n');
-      ctl.abort(new Error('interrupted (Ctrl-C)'));
-    } else process.exit(130);
-  });
-  process.on('SIGTERM', () => ctl.abort(new Error('terminated (SIGTERM)')));
-  return ctl.signal;
+/** The package's version (package.json next to bin/ and dist/). */
+export function packageVersion(): string {
+  const file = join(dirname(fileURLToPath(import.meta.url)), '../../package.json');
+  return String((JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown }).version ?? 'unknown');
+}
+
+/** A command's result: one JSON object with --json, else the text. */
+function print(json: boolean | undefined, value: unknown, text: string): void {
+  process.stdout.write(json ? JSON.stringify(value) + '\n' : text + '\n');
+}
+
+/**
+ * Colours: `--no-color` (anywhere on the line) and NO_COLOR (any value) turn them off everywhere; otherwise
+ * FORCE_COLOR forces them (chalk reads it); otherwise a terminal gets them. listr2's palette (colorette) reads the
+ * same variable and flag. Returns argv without the colour flags, which every command accepts.
+ */
+export function applyColor(argv: string[]): string[] {
+  const off = argv.includes('--no-color') || process.env.NO_COLOR !== undefined;
+  if (off) {
+    chalk.level = 0;
+    process.env.NO_COLOR = process.env.NO_COLOR ?? '1';
+  }
+  return argv.filter((a, i) => i < 2 || (a !== '--no-color' && a !== '--color'));
 }
 
 export function buildProgram(): Command {
   const program = new Command('graywave')
     .description('Gray (canary, blue/green) releases on host fleets: drain, wait for zero traffic, deploy, relabel GREEN, restore — in waves, with a crash-safe journal.')
-    .version('0.1.0')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .option('--verbose', 'show stack traces for unexpected errors')
+    .addHelpText('after', '\nEvery command also takes --verbose and --no-color (NO_COLOR=1 does the same; FORCE_COLOR=1 forces colours).')
+    // Program options only before the subcommand: `run FILE --version 9.9.9` is an unknown option of `run` (exit 2),
+    // never the program's version printed with nothing released.
+    .enablePositionalOptions()
     .showHelpAfterError()
     .exitOverride();
-  program.hook('preAction', (cmd) => {
-    verbose = !!cmd.opts().verbose;
+  program.hook('preAction', (_cmd, action) => {
+    verbose = !!program.opts().verbose || !!action.opts().verbose;
   });
   const stateDir = new Option('--state-dir <dir>', 'where release state lives (default: .graywave next to the playbook)');
 
@@ -54,19 +71,24 @@ export function buildProgram(): Command {
     .command('validate')
     .description('check a playbook; exit 2 with FILE:LINE:COL per problem')
     .argument('<files...>', 'playbook(s)')
-    .action((files: string[]) => {
+    .option('--json', 'one JSON object: {"ok":…,"files":[{"file","ok","problems":[{"file","line","col","message"}]}]}')
+    .action((files: string[], opts: { json?: boolean }) => {
       const issues: string[] = [];
+      const results: { file: string; ok: boolean; problems: ConfigError['issues'] }[] = [];
       for (const f of files) {
         try {
           loadPlaybook(f);
-          process.stdout.write(`${f}: ok\n`);
+          results.push({ file: f, ok: true, problems: [] });
+          if (!opts.json) process.stdout.write(`${f}: ok\n`);
         } catch (err) {
-          if (err instanceof ConfigError) issues.push(err.message);
-          else throw err;
+          if (!(err instanceof ConfigError)) throw err;
+          issues.push(err.message);
+          results.push({ file: f, ok: false, problems: err.issues });
         }
       }
+      if (opts.json) process.stdout.write(JSON.stringify({ ok: issues.length === 0, files: results }) + '\n');
       if (issues.length) {
-        process.stderr.write(issues.join('\n') + '\n');
+        if (!opts.json) process.stderr.write(issues.join('\n') + '\n');
         throw new Exit(EXIT.usage);
       }
     });
@@ -133,10 +155,12 @@ export function buildProgram(): Command {
     .argument('<file>')
     .option('-y, --yes', 'do not ask for confirmation')
     .option('--reason <text>', 'why (recorded in the journal)')
+    .option('--json', 'one JSON object: {"approved","wave","next"}')
     .addOption(stateDir)
     .action(async (file: string, opts) => {
       const r = await approveRelease({ file, yes: opts.yes, stateDir: opts.stateDir, reason: opts.reason });
-      if (r.wave !== undefined) process.stdout.write(`approved: wave ${r.wave + 1} may start (graywave resume ${file})\n`);
+      if (r.wave !== undefined) print(opts.json, { approved: true, wave: r.wave, next: r.wave + 1, resume: `graywave resume ${file}` }, `approved: wave ${r.wave + 1} may start (graywave resume ${file})`);
+      else if (opts.json) print(true, { approved: false }, '');
       throw new Exit(r.code);
     });
   program
@@ -164,10 +188,11 @@ export function buildProgram(): Command {
     .description('stop a running release at the next step boundary (from another terminal or CI job)')
     .argument('<file>')
     .requiredOption('--reason <text>', 'why (recorded in the journal)')
+    .option('--json', 'one JSON object: {"action","message"}')
     .addOption(stateDir)
     .action(async (file: string, opts) => {
       const r = await controlRelease({ file, stateDir: opts.stateDir, reason: opts.reason, action: 'abort' });
-      process.stdout.write(r.message + '\n');
+      print(opts.json, { action: 'abort', message: r.message }, r.message);
       throw new Exit(r.code);
     });
   program
@@ -177,10 +202,11 @@ export function buildProgram(): Command {
     .option('--skip-gate', 'pass the current gate (default)')
     .option('--full', 'pass every remaining gate, approval and pause')
     .option('--reason <text>', 'why (recorded in the journal)')
+    .option('--json', 'one JSON object: {"action","mode","message"}')
     .addOption(stateDir)
     .action(async (file: string, opts) => {
       const r = await controlRelease({ file, stateDir: opts.stateDir, reason: opts.reason, action: 'promote', mode: opts.full ? 'full' : 'gate' });
-      process.stdout.write(r.message + '\n');
+      print(opts.json, { action: 'promote', mode: opts.full ? 'full' : 'gate', message: r.message }, r.message);
       throw new Exit(r.code);
     });
   program
@@ -189,14 +215,28 @@ export function buildProgram(): Command {
     .argument('<file>')
     .option('--force', 'required: says you checked nothing else releases it')
     .option('--reason <text>', 'why (recorded in the journal)')
+    .option('--json', 'one JSON object: {"removed": <the lock> | null}')
     .addOption(stateDir)
     .action(async (file: string, opts) => {
       if (!opts.force) throw new GraywaveError('unlock needs --force', EXIT.usage, `graywave unlock ${file} --force`);
       const holder = await unlockRelease({ file, stateDir: opts.stateDir, reason: opts.reason });
-      process.stdout.write(holder ? `removed the lock of pid ${holder.pid} on ${holder.host} (${holder.user}, ${holder.command} since ${holder.startedAt})\n` : 'no lock\n');
+      print(opts.json, { removed: holder ?? null }, holder ? `removed the lock of pid ${holder.pid} on ${holder.host} (${holder.user}, ${holder.command} since ${holder.startedAt})` : 'no lock');
     });
+  program
+    .command('version')
+    .description('print the version')
+    .option('--json', 'one JSON object: {"version"}')
+    .action((opts: { json?: boolean }) => print(opts.json, { version: packageVersion() }, packageVersion()));
 
   for (const cmd of extraCommands()) program.addCommand(cmd);
+  // `--verbose` is the program's, but is also accepted after any subcommand (program options are positional).
+  const addVerbose = (cmd: Command) => {
+    for (const sub of cmd.commands) {
+      if (!sub.options.some((o) => o.long === '--verbose')) sub.addOption(new Option('--verbose').hideHelp());
+      addVerbose(sub);
+    }
+  };
+  addVerbose(program);
   return program;
 }
 
@@ -204,7 +244,7 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(applyColor(argv));
     return EXIT.ok;
   } catch (err) {
     if (err instanceof Exit) return err.code;
