@@ -124,7 +124,7 @@ export async function openRelease(req: ReleaseRequest, pb: Playbook, command: st
       await journal.append({ type: 'header', v: 1, release: pb.name, version: pb.version, planHash: plan.planHash, playbook: pb.file, t: new Date().toISOString(), by: currentActor() });
       state = replay(journal.records);
     }
-    const built = buildDeps(pb, plan, journal, { dir, backend, output: req.output, onEvent: req.onEvent, signal: req.signal, transport: req.transport, secrets: req.secrets });
+    const built = buildDeps(pb, plan, journal, { dir, backend, output: req.output, onEvent: req.onEvent, signal: req.signal, transport: req.transport, secrets: req.secrets, file: req.file, stateDir: req.stateDir });
     const opened = journal;
     return {
       pb,

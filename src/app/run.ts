@@ -8,6 +8,8 @@ import { buildPlan, type Plan } from '../plan/build.js';
 import { loadPlaybook } from '../playbook/load.js';
 import type { Playbook } from '../playbook/types.js';
 import { confirm, isTerminal } from './deps.js';
+import { relative } from 'node:path';
+import { waveList } from '../render/hints.js';
 import { openRelease, withHotfix, type ReleaseRequest } from './open.js';
 import { preflight, preflightText } from './preflight.js';
 import { releaseStatus } from './status.js';
@@ -100,6 +102,12 @@ export function rollbackWaves(plan: Plan, state: RunState, all: boolean): number
   return touched.length ? [Math.max(...touched)] : [];
 }
 
+/** Waves with a host that has a step in effect (done or begun, not undone). */
+function leftToUndo(plan: Plan, state: RunState): number[] {
+  const inEffect = (h: string) => [...(state.hosts.get(h)?.steps.values() ?? [])].some((s) => s.phase !== 'undone' && s.phase !== 'undo-skipped');
+  return plan.waves.filter((w) => w.hosts.some(inEffect)).map((w) => w.index);
+}
+
 /** `graywave rollback [--all]`: undoes completed steps in reverse order, newest wave first. */
 export async function rollbackRelease(req: ReleaseRequest & { all?: boolean; fast?: boolean }): Promise<number> {
   const pb = loadFor(req);
@@ -111,6 +119,15 @@ export async function rollbackRelease(req: ReleaseRequest & { all?: boolean; fas
       throw new GraywaveError(`release ${pb.name} is frozen (${o.state.reason ?? 'onFailure: freeze'}): it was kept as it is on purpose`, EXIT.usage, 'if rolling back is safe after all, pass --force');
     }
     const waves = rollbackWaves(o.plan, o.state, !!all);
+    const left = leftToUndo(o.plan, o.state);
+    if (!all && waves.length && !waves.some((w) => left.includes(w)) && left.length) {
+      const file = relative(process.cwd(), req.file) || req.file;
+      throw new GraywaveError(
+        `nothing left to undo in wave ${waves.join(', ')} (already rolled back); wave${left.length > 1 ? 's' : ''} ${waveList(left)} still ${left.length > 1 ? 'carry' : 'carries'} the release`,
+        EXIT.usage,
+        `graywave rollback ${file} --all${req.stateDir ? ` --state-dir ${req.stateDir}` : ''} undoes every wave`,
+      );
+    }
     await o.journal.append({ type: 'operator', t: new Date().toISOString(), action: 'rollback', by: currentActor(), reason: req.reason, detail: `${req.fast ? 'fast' : all ? 'all' : 'current wave'}: wave(s) ${waves.join(', ')}` });
     const rc = new ReleaseContext(o.deps);
     const ok = await rollbackHosts(rc, { waves, undoSwitchover: !!all, fast: req.fast }).finally(() => rc.close());

@@ -157,7 +157,8 @@ export function demoCommand(): Command {
         process.stdout.write(JSON.stringify(summary) + '\n');
       } else {
         say('');
-        say(`demo ${code === 0 ? 'done' : code === 4 ? 'paused' : 'halted'} in ${(summary.ms / 1000).toFixed(1)}s: ${summary.waves} waves, ${summary.hosts} hosts, ${summary.green} GREEN on ${summary.version}`);
+        const byVersion = versions.map((v) => `${v} on ${s.hosts.filter((h) => h.version === v).length}`).join(', ');
+        say(`demo ${code === 0 ? 'done' : code === 4 ? 'paused' : 'halted'} in ${(summary.ms / 1000).toFixed(1)}s: ${summary.waves} waves, ${summary.green} of ${summary.hosts} hosts GREEN; versions: ${byVersion}`);
         say(`requests served during the release: ${summary.requests}, failed: ${summary.failedRequests}`);
         for (const f of load.failures.slice(-5)) say(`  failed request at ${f.at}: ${f.status ? `HTTP ${f.status} ` : ''}${f.error}`);
       }
@@ -168,7 +169,8 @@ export function demoCommand(): Command {
         say(code === 0 ? `the sandbox stays up (--keep): graywave sandbox status --dir ${relative(process.cwd(), dir) || dir}` : 'the sandbox stays up, as a real fleet would, so you can try:');
         if (code !== 0) {
           say(`  graywave resume ${pbArg}${stateArg}      # continue where it stopped`);
-          say(`  graywave rollback ${pbArg}${stateArg}    # undo the release on the hosts it touched`);
+          say(`  graywave rollback ${pbArg}${stateArg}    # undo the current wave only (the one that halted)`);
+          say(`  graywave rollback ${pbArg} --all${stateArg}    # undo every wave: the whole release`);
           say(`  graywave sandbox status --dir ${relative(process.cwd(), dir) || dir}`);
           say(`  graywave sandbox down --dir ${relative(process.cwd(), dir) || dir}`);
         }

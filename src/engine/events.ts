@@ -36,9 +36,13 @@ export type EngineEvent =
   /** One change of a rule was undone (rollback, or `end: remove`). */
   | { event: 'routing.undone'; release: string; rule: string; wave: number; detail: string }
   | { event: 'rollback.start'; release: string; waves: number[]; hosts: string[] }
+  /** An undo step starts (host `_switchover`: a switchover step is taken back). */
+  | { event: 'undo.start'; release: string; wave: number; host: string; step: string }
   | { event: 'undo.done'; release: string; wave: number; host: string; step: string; ms: number }
   | { event: 'undo.skipped'; release: string; wave: number; host: string; step: string; reason: string }
   | { event: 'undo.failed'; release: string; wave: number; host: string; step: string; error: string }
+  /** A host's rollback is over (ok: every step that took effect was undone or had no undo). */
+  | { event: 'host.undone'; release: string; wave: number; host: string; ok: boolean; ms: number }
   | { event: 'rollback.done'; release: string; hosts: string[]; failed: string[]; ms: number }
   | { event: 'run.halted'; release: string; reason: string; wave?: number; hint?: string; stillDrained?: string[] }
   | { event: 'run.paused'; release: string; wave: number; reason: string }

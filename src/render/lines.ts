@@ -55,6 +55,10 @@ export function describeEvent(e: EngineEvent): string | undefined {
       return `routing ${e.rule}: undid ${e.detail}`;
     case 'rollback.start':
       return `rollback of wave(s) ${e.waves.join(', ')}: ${e.hosts.join(', ') || 'no hosts touched'}`;
+    case 'undo.start':
+      return undefined;
+    case 'host.undone':
+      return undefined;
     case 'undo.done':
       return `undo ${e.host} ${e.step} done (${formatMs(e.ms)})`;
     case 'undo.skipped':
