@@ -18,6 +18,7 @@ PACKAGES=(
   netcat-openbsd curl time procps sudo tar
   openssl                         # self-signed certificates made by the TLS tests (tls: option)
   chromium                        # headless rendering check of graywave report --html
+  tmux                            # the live view, Ctrl-C and prompts tested in a real terminal (test/cli/tty)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
