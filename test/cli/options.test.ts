@@ -90,3 +90,14 @@ describe('--version through the built CLI', () => {
     expect((await cli(['--no-color', 'status', file], { cwd: dir })).code).toBe(0);
   });
 });
+
+describe('--json on every command that prints a result', () => {
+  it('every command takes --json', () => {
+    const program = buildProgram();
+    const without = leaves(program)
+      .filter((l) => l.path.length && l.path[0] !== 'help')
+      .filter((l) => !l.cmd.options.some((o) => o.long === '--json'))
+      .map((l) => l.path.join(' '));
+    expect(without).toEqual([]);
+  });
+});
