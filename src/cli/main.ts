@@ -38,16 +38,13 @@ function print(json: boolean | undefined, value: unknown, text: string): void {
 }
 
 /**
- * Colours: `--no-color` (anywhere on the line) and NO_COLOR (any value) turn them off everywhere; otherwise
- * FORCE_COLOR forces them (chalk reads it); otherwise a terminal gets them. listr2's palette (colorette) reads the
- * same variable and flag. Returns argv without the colour flags, which every command accepts.
+ * Colours: settled by ./color-env.ts before anything loads (`--no-color` off; FORCE_COLOR forces; NO_COLOR, any
+ * value, off). Here: chalk agrees for in-process callers too, and the colour flags, which every command accepts, are
+ * taken off the command line.
  */
 export function applyColor(argv: string[]): string[] {
-  const off = argv.includes('--no-color') || process.env.NO_COLOR !== undefined;
-  if (off) {
-    chalk.level = 0;
-    process.env.NO_COLOR = process.env.NO_COLOR ?? '1';
-  }
+  const forced = process.env.FORCE_COLOR === undefined ? undefined : !/^(0|false)$/i.test(process.env.FORCE_COLOR);
+  if (argv.includes('--no-color') || forced === false || (forced === undefined && process.env.NO_COLOR !== undefined)) chalk.level = 0;
   return argv.filter((a, i) => i < 2 || (a !== '--no-color' && a !== '--color'));
 }
 

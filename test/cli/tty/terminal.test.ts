@@ -245,7 +245,7 @@ describe('colours', () => {
 });
 
 describe('FORCE_COLOR off a terminal', () => {
-  it('forces colours into a pipe; NO_COLOR (any value) wins over it', async () => {
+  it('forces colours into a pipe, also over NO_COLOR; FORCE_COLOR=0 and --no-color turn them off', async () => {
     const dir = temp();
     const file = writePlaybook(dir, `name: fc\nversion: "1"\nhosts:\n  - { name: h-01, address: 10.0.0.1 }\nsteps:\n  - name: mark\n    run: "true"\n`);
     const run = (env: Record<string, string | undefined>) => {
@@ -255,6 +255,7 @@ describe('FORCE_COLOR off a terminal', () => {
     };
     expect(run({ FORCE_COLOR: '1', NO_COLOR: undefined, CI: undefined })).toMatch(COLOURED);
     expect(run({ FORCE_COLOR: undefined, NO_COLOR: undefined, CI: undefined })).not.toMatch(COLOURED);
-    expect(run({ FORCE_COLOR: '1', NO_COLOR: '1', CI: undefined })).not.toMatch(COLOURED);
+    expect(run({ FORCE_COLOR: '1', NO_COLOR: '1', CI: undefined })).toMatch(COLOURED);
+    expect(run({ FORCE_COLOR: '0', NO_COLOR: undefined, CI: undefined })).not.toMatch(COLOURED);
   });
 });
