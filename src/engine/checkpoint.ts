@@ -20,8 +20,14 @@ export async function haltIfAborted(rc: ReleaseContext, wave?: number): Promise<
   return rc.halt(rc.controls.stop, wave, '`graywave resume` continues from the step where each host stopped; `graywave rollback` undoes');
 }
 
+/** Why the release was stopped by a signal: "interrupted (Ctrl-C)" or "terminated (SIGTERM)" (the signal's reason). */
+function interruptReason(rc: ReleaseContext): string {
+  const r = rc.deps.signal.reason;
+  return r instanceof Error && r.message ? r.message : 'interrupted (Ctrl-C)';
+}
+
 export function haltInterrupted(rc: ReleaseContext, wave?: number): Promise<Outcome> {
-  return rc.halt('interrupted (Ctrl-C)', wave, 'graywave resume continues where it stopped');
+  return rc.halt(interruptReason(rc), wave, 'graywave resume continues where it stopped');
 }
 
 /** Brings the routing rules to their state at this point (no-op without `routing:`); false after halting. */
@@ -76,7 +82,7 @@ export async function checkpoint(rc: ReleaseContext, index: number, hostNames: s
     try {
       await sleep(pause.ms, rc.deps.signal);
     } catch {
-      return rc.halt('interrupted (Ctrl-C) during the pause', index, 'graywave resume continues where it stopped');
+      return rc.halt(`${interruptReason(rc)} during the pause`, index, 'graywave resume continues where it stopped');
     }
   }
   return 'continue';

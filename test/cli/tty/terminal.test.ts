@@ -113,6 +113,23 @@ steps:
   }, 60_000);
 });
 
+describe('SIGTERM in the live view', () => {
+  it('the same clean stop as Ctrl-C: exit 1, "terminated (SIGTERM)" journalled, the lock released', async () => {
+    const dir = temp();
+    const file = writePlaybook(dir, `name: term\nversion: "1"\nhosts:\n  - { name: h-01, address: 10.0.0.1 }\n  - { name: h-02, address: 10.0.0.2 }\nwaves: { size: 1 }\nsteps:\n  - name: slow\n    run: "${until('never')}"\n`);
+    const t = start(['run', file, '--yes'], { cwd: dir });
+    await t.waitFor(/h-01 › slow/);
+    process.kill(t.pid(), 'SIGTERM');
+    await t.waitFor(/stopping at the next safe point \(SIGTERM again to force\)/, 5_000);
+    expect(await t.exitCode(15_000)).toBe(1);
+    expect(t.screen()).toMatch(/HALTED: terminated \(SIGTERM\)/);
+    expect(t.screen()).toMatch(/Wave 2 \(1 host\): not started/);
+    const { records } = readJournal(join(dir, '.graywave/term/journal.jsonl'));
+    expect(records.filter((r) => r.type === 'run').at(-1)).toMatchObject({ phase: 'halted', reason: 'terminated (SIGTERM)' });
+    expect(existsSync(join(dir, '.graywave/term/lock'))).toBe(false);
+  }, 60_000);
+});
+
 describe('prompts in the live view', () => {
   it('the approval question is on screen while the release waits, and the answer typed there is journalled', async () => {
     const dir = temp();

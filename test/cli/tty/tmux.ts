@@ -78,6 +78,13 @@ export class Terminal {
     tmux('send-keys', '-t', this.name, ...(literal ? ['-l'] : []), ...keys);
   }
 
+  /** The pid of the command in the pane (the shell's child: `env` execs node). */
+  pid(): number {
+    const shell = tmux('display-message', '-p', '-t', this.name, '#{pane_pid}').trim();
+    const child = execFileSync('ps', ['-o', 'pid=', '--ppid', shell], { encoding: 'utf8' }).trim().split('\n')[0]!;
+    return Number(child.trim());
+  }
+
   close(): void {
     try {
       tmux('kill-session', '-t', this.name);
