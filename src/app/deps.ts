@@ -52,7 +52,9 @@ interface View {
 /** The live view for the output mode (a terminal gets listr2, a pipe plain lines), then `onEvent`. */
 function renderer(mode: OutputMode, plan: Plan, onEvent?: (e: EngineEvent) => void, rolling = false, shape?: ViewShape): View {
   let base: Omit<View, 'prompt'> & { prompt?: View['prompt'] };
-  const useMode = mode === 'auto' ? (process.stdout.isTTY ? 'listr' : 'plain') : mode;
+  // A rolling release keeps hosts in flight while a person is asked: the live view cannot step aside for the
+  // question without misdrawing them, so such a release gets plain lines (each event as it happens).
+  const useMode = mode === 'auto' ? (process.stdout.isTTY && !(rolling && shape?.approve) ? 'listr' : 'plain') : mode;
   if (useMode === 'json') base = { sink: jsonRenderer(), finish: async () => undefined };
   else if (useMode === 'plain') base = { sink: plainRenderer(), finish: async () => undefined };
   else if (useMode === 'listr') base = listrRenderer(plan, undefined, { rolling, shape });

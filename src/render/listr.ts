@@ -113,6 +113,7 @@ export function listrRenderer(
   // Sections: a new one after each wave that waits for a person (lock-step); one for a rolling release.
   const sections: number[][] = [];
   for (const w of waveIndex) {
+    // (A rolling release with approvals is drawn as plain lines instead: see src/app/deps.ts.)
     if (!sections.length || (!opts.rolling && shape.approve && w !== firstWave)) sections.push([]);
     sections[sections.length - 1]!.push(w);
   }
