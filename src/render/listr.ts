@@ -178,7 +178,11 @@ export function listrRenderer(
   const runSection = (tasks: { title: string; task: (_: unknown, task: Task) => unknown }[], concurrent: boolean): void => {
     const list = new Listr(tasks as never, listOptions(concurrent));
     const giveBack = takeNotices((text) => {
-      for (const [w, it] of waveItems) if (waveStarted.has(w) && !it.outcome) it.setTitle(`${it.title.split(' — ')[0]} — ${text}`);
+      // On the title of what runs now: a wave of the release, or a wave of the rollback; else after the view.
+      const running = [...waveItems].filter(([w, it]) => waveStarted.has(w) && it.started && !it.outcome).map(([, it]) => it);
+      for (const [k, it] of undo?.items ?? []) if (k.startsWith('wave:') && it.task) running.push(it);
+      for (const it of running) it.setTitle(`${it.title.split(' — ')[0]} — ${text}`);
+      if (!running.length) tail.unshift(`graywave: ${text}`);
     });
     const done = list.run().then(
       () => undefined,

@@ -77,8 +77,8 @@ steps:
 `,
     );
     const t = start(['run', file, '--yes'], { cwd: dir });
-    await t.waitFor((s) => /h-01 › deploy/.test(s) && /h-02 › deploy/.test(s));
-    expect(existsSync(join(dir, 'in-h-01')) && existsSync(join(dir, 'in-h-02'))).toBe(true);
+    // Both hosts inside the step, on screen and for real (their commands have started).
+    await t.waitFor((s) => /h-01 › deploy/.test(s) && /h-02 › deploy/.test(s) && existsSync(join(dir, 'in-h-01')) && existsSync(join(dir, 'in-h-02')));
     t.keys(['C-c']);
     // The notice shows at once, in the view.
     await t.waitFor(/stopping at the next safe point \(Ctrl-C again to force\)/, 5_000);
