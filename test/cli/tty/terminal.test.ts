@@ -104,7 +104,8 @@ steps:
     // The step shields its wait from SIGTERM, so the first Ctrl-C's clean stop has to wait for it.
     const file = writePlaybook(dir, `name: twice\nversion: "1"\nhosts:\n  - { name: h-01, address: 10.0.0.1 }\nsteps:\n  - name: stubborn\n    run: "trap '' TERM INT; touch started; ${until('never')}"\n`);
     const t = start(['run', file, '--yes'], { cwd: dir });
-    await t.waitFor(/h-01 › stubborn/);
+    // On screen and for real: the step's shell has set its trap.
+    await t.waitFor((sc) => /h-01 › stubborn/.test(sc) && existsSync(join(dir, 'started')));
     t.keys(['C-c']);
     await t.waitFor(/stopping at the next safe point/, 5_000);
     t.keys(['C-c']);
