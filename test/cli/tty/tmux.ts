@@ -5,7 +5,8 @@
  * keyboard). Waits are on screen conditions, never fixed sleeps.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import { BIN } from '../../helpers/cli.js';
 
@@ -25,6 +26,7 @@ export function requireTmux(): void {
     } catch {
       /* already gone */
     }
+    rmSync(join(process.env.TMUX_TMPDIR ?? '/tmp', `tmux-${process.getuid?.() ?? 0}`, SOCKET), { force: true });
   });
 }
 
