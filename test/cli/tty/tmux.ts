@@ -49,6 +49,8 @@ export class Terminal {
     const command = ['env', ...unset, ...env, quote(process.execPath), quote(BIN), ...args.map(quote)].join(' ');
     tmux('new-session', '-d', '-s', name, '-x', String(opts.cols ?? 160), '-y', String(opts.rows ?? 50), '-c', opts.cwd, `${command}; echo "__EXIT=$?__"; sleep 3600`);
     tmux('set-option', '-t', name, 'history-limit', '5000');
+    // Keep the pane (its screen and the command's exit status) even if its shell is ended by a Ctrl-C too.
+    tmux('set-option', '-t', name, 'remain-on-exit', 'on');
     return new Terminal(name, opts.cwd);
   }
 
@@ -71,8 +73,15 @@ export class Terminal {
 
   /** Waits for the command to end; its exit code. */
   async exitCode(timeoutMs = 60_000): Promise<number> {
-    const s = await this.waitFor(/__EXIT=\d+__/, timeoutMs);
-    return Number(/__EXIT=(\d+)__/.exec(s)![1]);
+    const s = await this.waitFor((sc) => /__EXIT=\d+__/.test(sc) || this.deadStatus() !== undefined, timeoutMs);
+    const m = /__EXIT=(\d+)__/.exec(s);
+    return m ? Number(m[1]) : this.deadStatus()!;
+  }
+
+  /** The exit status of the pane's shell once it has ended (a Ctrl-C can end the shell with the command). */
+  private deadStatus(): number | undefined {
+    const [dead, status] = tmux('display-message', '-p', '-t', this.name, '#{pane_dead} #{pane_dead_status}').trim().split(' ');
+    return dead === '1' && status ? Number(status) : undefined;
   }
 
   /** Keys as tmux names them (`C-c`, `Enter`) or literal text (`literal: true`). */
