@@ -80,8 +80,10 @@ export class Terminal {
 
   /** The exit status of the pane's shell once it has ended (a Ctrl-C can end the shell with the command). */
   private deadStatus(): number | undefined {
-    const [dead, status] = tmux('display-message', '-p', '-t', this.name, '#{pane_dead} #{pane_dead_status}').trim().split(' ');
-    return dead === '1' && status ? Number(status) : undefined;
+    const [dead, status, signal] = tmux('display-message', '-p', '-t', this.name, '#{pane_dead} #{pane_dead_status} #{pane_dead_signal}').trim().split(' ');
+    if (dead !== '1') return undefined;
+    // The shell was killed by the same Ctrl-C: the command's own exit is unknown; 128+signal as a shell reports it.
+    return status ? Number(status) : 128 + Number(signal || 2);
   }
 
   /** Keys as tmux names them (`C-c`, `Enter`) or literal text (`literal: true`). */
