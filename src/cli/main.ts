@@ -7,8 +7,8 @@ import { ConfigError, EXIT, GraywaveError } from '../errors.js';
 import { buildPlan } from '../plan/build.js';
 import { loadPlaybook } from '../playbook/load.js';
 import { planJson, planText, statusText } from '../render/plan.js';
-import { join } from 'node:path';
 import { extraCommands } from './extra.js';
+import { VERSION } from '../version.js';
 
 /** Thrown by actions to end with a given exit code; only main() calls process.exit. */
 class Exit extends Error {
@@ -41,7 +41,7 @@ function interruptSignal(): AbortSignal {
 export function buildProgram(): Command {
   const program = new Command('graywave')
     .description('Gray (canary, blue/green) releases on host fleets: drain, wait for zero traffic, deploy, relabel GREEN, restore — in waves, with a crash-safe journal.')
-    .version('0.1.0')
+    .version(VERSION)
     .option('--verbose', 'show stack traces for unexpected errors')
     .showHelpAfterError()
     .exitOverride();
