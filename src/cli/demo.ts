@@ -135,7 +135,6 @@ export function demoCommand(): Command {
       const load = await hubCall<LoadStats>(loadConfig(dir), 'loadgen/settle', 'POST');
       const s = await status({ dir });
       const pb = parse(readFileSync(file, 'utf8')) as { version?: unknown; group?: string };
-      const version = String(pb.version ?? '');
       const greenGroup = pb.group ?? 'GREEN';
       const green = s.hosts.filter((h) => h.running && h.group === greenGroup && h.registeredGroup === greenGroup).length;
       const versions = [...new Set(s.hosts.map((h) => h.version))];

@@ -7,11 +7,9 @@ import { ConfigError, EXIT, GraywaveError } from '../errors.js';
 import { buildPlan } from '../plan/build.js';
 import { loadPlaybook } from '../playbook/load.js';
 import { planJson, planText, statusText } from '../render/plan.js';
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { extraCommands } from './extra.js';
 import { interruptSignal } from './signals.js';
+import { VERSION } from '../version.js';
 
 /** Thrown by actions to end with a given exit code; only main() calls process.exit. */
 class Exit extends Error {
@@ -24,12 +22,6 @@ let verbose = false;
 
 function outputOf(opts: { json?: boolean; plain?: boolean }): OutputMode {
   return opts.json ? 'json' : opts.plain ? 'plain' : 'auto';
-}
-
-/** The package's version (package.json next to bin/ and dist/). */
-export function packageVersion(): string {
-  const file = join(dirname(fileURLToPath(import.meta.url)), '../../package.json');
-  return String((JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown }).version ?? 'unknown');
 }
 
 /** A command's result: one JSON object with --json, else the text. */
@@ -51,7 +43,7 @@ export function applyColor(argv: string[]): string[] {
 export function buildProgram(): Command {
   const program = new Command('graywave')
     .description('Gray (canary, blue/green) releases on host fleets: drain, wait for zero traffic, deploy, relabel GREEN, restore — in waves, with a crash-safe journal.')
-    .version(packageVersion(), '-V, --version', 'print the version')
+    .version(VERSION, '-V, --version', 'print the version')
     .option('--verbose', 'show stack traces for unexpected errors')
     .addHelpText('after', '\nEvery command also takes --verbose and --no-color (NO_COLOR=1 does the same; FORCE_COLOR=1 forces colours).')
     // Program options only before the subcommand: `run FILE --version 9.9.9` is an unknown option of `run` (exit 2),
@@ -223,7 +215,7 @@ export function buildProgram(): Command {
     .command('version')
     .description('print the version')
     .option('--json', 'one JSON object: {"version"}')
-    .action((opts: { json?: boolean }) => print(opts.json, { version: packageVersion() }, packageVersion()));
+    .action((opts: { json?: boolean }) => print(opts.json, { version: VERSION }, VERSION));
 
   for (const cmd of extraCommands()) program.addCommand(cmd);
   // `--verbose` is the program's, but is also accepted after any subcommand (program options are positional).

@@ -181,8 +181,8 @@ function wilcoxDistribution(m: number, n: number): Float64Array {
       const b = cur[j - 1]!; // (i, j-1)
       const wa = i / (i + j);
       const wb = j / (i + j);
-      for (let w = 0; w < a.length; w++) d[w + j] += wa * a[w]!;
-      for (let w = 0; w < b.length; w++) d[w] += wb * b[w]!;
+      for (let w = 0; w < a.length; w++) d[w + j] = d[w + j]! + wa * a[w]!;
+      for (let w = 0; w < b.length; w++) d[w] = d[w]! + wb * b[w]!;
       cur.push(d);
     }
     prev = cur;

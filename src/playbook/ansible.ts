@@ -223,7 +223,7 @@ function expandRange(line: string): string[] {
     if (beg.length !== end.length) throw new InvError(`host range in "${line}" must specify equal-length begin and end formats`);
     fill = (x) => String(x).padStart(beg.length, '0');
   }
-  let seq: (string | number)[] = [];
+  const seq: (string | number)[] = [];
   const ib = beg.length === 1 ? LETTERS.indexOf(beg) : -1;
   const ie = end.length === 1 ? LETTERS.indexOf(end) : -1;
   if (ib >= 0 && ie >= 0) {
@@ -570,7 +570,7 @@ function readYamlInventory(inv: Inventory, doc: Document, lines: LineCounter): v
   if (!isMap(root)) throw new InvError('a YAML inventory is a mapping of group names', 1, 1);
   const data = doc.toJS({ maxAliasCount: 100 }) as Record<string, unknown>;
   if (data.plugin) throw new InvError('this is an inventory plugin configuration, not a YAML inventory: graywave reads inventory files only', posOf(root, lines).line);
-  const group = (name: string, node: unknown, at: { line: number; col: number }): void => {
+  const group = (name: string, node: unknown, _at: { line: number; col: number }): void => {
     if (node !== null && node !== undefined && !isMap(node) && !(isScalar(node) && node.value === null)) return; // Ansible skips it with a warning
     inv.group(name);
     if (!isMap(node)) return;

@@ -790,7 +790,7 @@ export class SshTransport implements Transport {
     });
   }
 
-  private sftp(host: Host, conn: Conn): Promise<SFTPWrapper> {
+  private sftp(_host: Host, conn: Conn): Promise<SFTPWrapper> {
     conn.sftp ??= new Promise<SFTPWrapper>((res, rej) => conn.client.sftp((err, s) => (err ? rej(err) : res(s))));
     conn.sftp.catch(() => (conn.sftp = undefined));
     return conn.sftp;

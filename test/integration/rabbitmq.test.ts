@@ -28,7 +28,7 @@ class FakeApp {
   constructor(readonly address: string, readonly queue: string) {}
 
   async connect(amqpPort: number) {
-    this.conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${amqpPort}`, { localAddress: this.address });
+    this.conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${amqpPort}`, { localAddress: this.address } as Record<string, unknown>); // a socket option amqplib passes on to net.connect
     this.conn.on('error', (err: Error) => (this.closedWith = err.message));
     this.conn.on('close', (err?: Error) => (this.closedWith ??= err?.message ?? 'closed'));
     this.ch = await this.conn.createChannel();

@@ -104,7 +104,7 @@ class GenericZookeeper implements Provider {
   }
 
   /** Serving again: the switch no longer reads drained (create: the node is gone; set: it no longer holds the value). */
-  async isRestored(ctx: ProviderContext, saved: unknown): Promise<Check> {
+  async isRestored(_ctx: ProviderContext, saved: unknown): Promise<Check> {
     const s = saved as Saved | undefined;
     if (!s || (s.mode !== 'create' && s.mode !== 'set') || typeof s.path !== 'string') return { done: false, observed: 'saved drain data is missing or malformed' };
     try {

@@ -323,7 +323,7 @@ export function createEtcdProvider(options: EtcdOptions, env: ProviderEnv, hooks
     },
 
     /** Serving again: the key is registered, and the drained field no longer holds the drained value (0 / false). */
-    async isRestored(ctx, saved): Promise<Check> {
+    async isRestored(_ctx, saved): Promise<Check> {
       const s = saved as EtcdDrained;
       if (!s || typeof s !== 'object' || !('mode' in s)) return { done: false, observed: 'etcd: saved drain data is missing or malformed' };
       if (!s.existed) return { done: true, observed: `${s.key} was not registered when drained: nothing to wait for` };

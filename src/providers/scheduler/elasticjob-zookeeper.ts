@@ -136,7 +136,7 @@ class ElasticJobZookeeper implements Provider {
    * Serving again: in every job drain changed, servers/<ip> no longer reads DISABLED, and a job instance of the host
    * (instances/<ip>@-@<pid>, ephemeral: the app is running) is online.
    */
-  async isRestored(ctx: ProviderContext, saved: unknown): Promise<Check> {
+  async isRestored(_ctx: ProviderContext, saved: unknown): Promise<Check> {
     const s = saved as Saved | undefined;
     if (!s || typeof s.server !== 'string' || typeof s.previous !== 'object') return { done: false, observed: 'saved drain data is missing or malformed' };
     const wrong: string[] = [];
