@@ -2,7 +2,8 @@
  * Preflight against a real Prometheus and the Nacos-shaped registry, through the built CLI: `graywave check` finds
  * an unregistered host and a query without data for another host (and an unreachable monitor for a gate) in one
  * table, exits 1 and changes nothing; `graywave run` does the same before anything is touched (no journal, no
- * registry write, no step run), and starts with --skip-preflight.
+ * registry write, no step run), and starts with --skip-preflight. With Dubbo providers in a real ZooKeeper, an
+ * unregistered Dubbo host is caught by dubbo-zookeeper and dubbo-qos alike.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +12,10 @@ import { startRegistry } from '../../src/sandbox/registry.js';
 import { cli, finished, requireBuiltCli, startCli, tempDirs } from '../helpers/cli.js';
 import { hasPrometheus, MetricTarget, startPrometheus, type Prometheus } from './helpers/prometheus.js';
 import { removeDir, tempDir, waitFor } from './helpers/process.js';
+import { javaUrlEncode } from '../../src/providers/registry/dubbo-zookeeper.js';
+import { Zk } from '../../src/providers/zk.js';
+import { mk, providerUrl } from './helpers/dubbo-seed.js';
+import { ZooKeeperServer, dumpTree, hasZookeeper } from './helpers/zookeeper.js';
 
 requireBuiltCli();
 const has = hasPrometheus();
@@ -128,5 +133,64 @@ ${extra}
     await waitFor(() => existsSync(join(dir, '.graywave/pre/journal.jsonl')) && reg.registry.requests.some((q) => q.method === 'PUT'), 'the release started', { timeoutMs: 20_000 });
     child.kill('SIGINT');
     expect((await finished(child, 30_000)).code).toBe(1);
+  });
+});
+
+describe.skipIf(!hasZookeeper())('preflight with Dubbo providers in a real ZooKeeper (dubbo-zookeeper and dubbo-qos)', () => {
+  let server: ZooKeeperServer;
+  let zk: Zk;
+  const APP = 'pay-service';
+  const IFACE = 'com.acme.pay.PayService';
+
+  beforeAll(async () => {
+    server = await ZooKeeperServer.start();
+    zk = new Zk({ connect: server.connect, sessionTimeoutMs: 10_000, connectTimeoutMs: 3000, label: 'test' });
+    // h-01 registered at interface level (by its alias 10.0.8.1), h-03 only at application level (Dubbo 3 instance),
+    // h-02 not at all (and another application's provider on its IP must not count).
+    await mk(zk, `/dubbo/${javaUrlEncode(IFACE)}/providers/${javaUrlEncode(providerUrl('10.0.8.1', 20880, IFACE, APP))}`);
+    await mk(zk, `/dubbo/${javaUrlEncode(IFACE)}/providers/${javaUrlEncode(providerUrl('10.0.8.2', 20880, IFACE, 'other-service'))}`);
+    await mk(zk, `/services/${APP}/10.0.8.3:20880`, JSON.stringify({ name: APP, id: '10.0.8.3:20880', address: '10.0.8.3', port: 20880, payload: {} }));
+  }, 60_000);
+  afterAll(async () => {
+    await zk?.close();
+    await server?.stop();
+  });
+
+  it('graywave check: the unregistered Dubbo host is caught in both providers, nothing is written to ZooKeeper', async () => {
+    const dir = temp();
+    const file = join(dir, 'pb.yaml');
+    writeFileSync(
+      file,
+      `name: pre-dubbo
+version: "2.0"
+hosts:
+  - { name: h-01, address: 127.0.0.1, aliases: [10.0.8.1] }
+  - { name: h-02, address: 127.0.0.1, aliases: [10.0.8.2] }
+  - { name: h-03, address: 127.0.0.1, aliases: [10.0.8.3] }
+waves: { size: 1 }
+providers:
+  dubbo: { type: dubbo-zookeeper, connect: "${server.connect}", application: ${APP}, connectTimeout: 3s }
+  qos: { type: dubbo-qos, connect: "${server.connect}", application: ${APP}, connectTimeout: 3s }
+steps:
+  - drain: dubbo
+  - drain: qos
+  - restore: qos
+  - restore: dubbo
+`,
+    );
+    const before = await dumpTree(zk);
+    const r = await cli(['check', file]);
+    expect(r.code).toBe(1);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toMatch(/^host +reach +registered:dubbo +registered:qos$/);
+    expect(lines[1]).toMatch(/^h-01 +ok +ok +ok$/);
+    expect(lines[2]).toMatch(/^h-02 +ok +FAIL +FAIL$/);
+    expect(lines[3]).toMatch(/^h-03 +ok +ok +ok$/);
+    expect(r.stdout).toMatch(/h-02 registered:dubbo: no provider of application pay-service registered from 127\.0\.0\.1 \/ 10\.0\.8\.2/);
+    expect(r.stdout).toMatch(/h-02 registered:qos: nothing of pay-service registered from 127\.0\.0\.1 \/ 10\.0\.8\.2/);
+    const j = JSON.parse((await cli(['check', file, '--json'])).stdout) as { cells: { host: string; check: string; ok: boolean; detail: string }[] };
+    expect(j.cells.find((c) => c.host === 'h-03' && c.check === 'registered:dubbo')!.detail).toMatch(/10\.0\.8\.3:20880 registered: 1 application-level instance/);
+    expect(await dumpTree(zk)).toEqual(before);
+    expect(existsSync(join(dir, '.graywave'))).toBe(false);
   });
 });

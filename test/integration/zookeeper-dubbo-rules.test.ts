@@ -83,6 +83,24 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     expect(await dumpTree(zk)).toEqual(before);
   });
 
+  it('isRegistered (preflight): finds the host at interface and application level by address and aliases; an unregistered host is not registered', async () => {
+    const p = dubbo();
+    const v6 = await p.isRegistered!(makeContext({ host: makeHost('v6', '::1') }));
+    expect(v6).toMatchObject({ done: true });
+    expect(v6.observed).toBe('0:0:0:0:0:0:0:1:20880 registered: 2 services at interface level, 1 application-level instance');
+    const by = await p.isRegistered!(makeContext({ host: makeHost('b', '10.9.9.9', { aliases: ['127.0.0.12'] }) }));
+    expect(by).toMatchObject({ done: true, observed: expect.stringMatching(/^127\.0\.0\.12:20880 registered/) });
+    const none = await p.isRegistered!(makeContext({ host: makeHost('x', '127.0.0.99') }));
+    expect(none.done).toBe(false);
+    expect(none.observed).toMatch(/no provider of application order-service registered from 127\.0\.0\.99 .*aliases:/);
+    // Another application's providers on the same host do not count; nor does a port the playbook does not drain.
+    expect((await dubbo({ application: 'other-service' }).isRegistered!(makeContext({ host: makeHost('a', '127.0.0.11') }))).done).toBe(false);
+    expect((await dubbo({ port: 20881 }).isRegistered!(makeContext({ host: makeHost('a', '127.0.0.11') }))).done).toBe(false);
+    // Unknown is never registered.
+    const down = dubbo({ connect: '127.0.0.1:1', connectTimeout: '300ms' });
+    expect(await down.isRegistered!(makeContext({ host: makeHost('a', '127.0.0.11') }))).toMatchObject({ done: false, observed: expect.stringMatching(/^cannot read ZooKeeper/) });
+  });
+
   it('a service-scope rule (weight 200 for the address) beats the application rule: isDrained says so; drain adds its item to the service rule too and restore takes out only those', async () => {
     const foreign = `configVersion: v2.7\nscope: service\nkey: online/${ORDER}:1.0.0\nenabled: true\nconfigs:\n- addresses: ["127.0.0.11:20880"]\n  side: provider\n  parameters: {weight: 200}\n`;
     await mk(zk, SVC_RULE, foreign);

@@ -6,7 +6,7 @@ import { duration } from '../../util/duration.js';
 import type { Check, Provider, ProviderContext, ProviderType } from '../types.js';
 import { Zk, zkConnectionOptions, zkOptionsOf } from '../zk.js';
 import { addressOf, hostMatches, serviceKey } from './dubbo-rules.js';
-import { hostNames, readRegistrations, type Found } from './dubbo-zookeeper.js';
+import { hostNames, readRegistrations, registeredCheck, type Found } from './dubbo-zookeeper.js';
 
 /*
  * Dubbo's own lossless offline through the application's QoS port (apache/dubbo dubbo-plugin/dubbo-qos, 3.x):
@@ -169,6 +169,17 @@ class DubboQos implements Provider {
       const missing = (s?.before ?? []).filter((k) => !now.has(k));
       if (missing.length > 0) return { done: false, observed: `not registered again: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` (+${missing.length - 5})` : ''}` };
       return { done: true, observed: `registered again: ${(s?.before ?? []).length} registrations` };
+    } catch (err) {
+      return { done: false, observed: `cannot read ZooKeeper: ${(err as Error).message}` };
+    }
+  }
+
+  /** Preflight (read-only): the host's registrations the drain would take offline (the `services` pattern applied). */
+  async isRegistered(ctx: ProviderContext): Promise<Check> {
+    try {
+      const found = (await this.mine(ctx)).filter((f) => this.matches(f));
+      const pattern = this.o.services ? ` matching ${this.o.services}` : '';
+      return registeredCheck(found, `nothing of ${this.o.application}${pattern} registered from ${hostNames(ctx.host).join(' / ')}${this.o.port ? ` port ${this.o.port}` : ''} under ${this.o.root}/<interface>/providers or ${this.o.servicesRoot}/${this.o.application}`);
     } catch (err) {
       return { done: false, observed: `cannot read ZooKeeper: ${(err as Error).message}` };
     }

@@ -392,6 +392,19 @@ export async function readRegistrations(zk: Zk, o: { root: string; servicesRoot:
   return out;
 }
 
+/**
+ * Preflight (isRegistered) of dubbo-zookeeper and dubbo-qos: the host's registrations found at interface level and/or
+ * application level. None found is `done: false` with `notFound` (what was looked for).
+ */
+export function registeredCheck(mine: Found[], notFound: string): Check {
+  if (mine.length === 0) return { done: false, observed: notFound };
+  const addrs = [...new Set(mine.map((f) => addressOf(f.url)))];
+  const iface = new Set(mine.filter((f) => f.level === 'interface').map((f) => serviceKey(f.url))).size;
+  const app = mine.filter((f) => f.level === 'application').length;
+  const parts = [iface ? `${iface} service${iface > 1 ? 's' : ''} at interface level` : '', app ? `${app} application-level instance${app > 1 ? 's' : ''}` : ''].filter(Boolean);
+  return { done: true, observed: `${addrs.slice(0, 5).join(', ')}${addrs.length > 5 ? ` (+${addrs.length - 5})` : ''} registered: ${parts.join(', ')}` };
+}
+
 const options = z
   .object({
     ...zkConnectionOptions,
@@ -941,6 +954,15 @@ class DubboZookeeper implements Provider {
       if (out.length > 0) return { done: false, observed: `not serving: ${out.slice(0, 5).map((j) => this.describe(j)).join(', ')}` };
       const weights = [...new Set(judged.map((j) => `${addressOf(j.f.url)} weight ${j.eff.weight}`))];
       return { done: true, observed: `serving again: ${weights.slice(0, 5).join(', ')}${weights.length > 5 ? ` (+${weights.length - 5})` : ''}` };
+    } catch (err) {
+      return { done: false, observed: `cannot read ZooKeeper: ${(err as Error).message}` };
+    }
+  }
+
+  /** Preflight (read-only): the host's providers of the application, at interface and/or application level. */
+  async isRegistered(ctx: ProviderContext): Promise<Check> {
+    try {
+      return registeredCheck((await this.mine(ctx)).mine, this.notFound(ctx));
     } catch (err) {
       return { done: false, observed: `cannot read ZooKeeper: ${(err as Error).message}` };
     }
