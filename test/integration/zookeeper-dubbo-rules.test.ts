@@ -299,4 +299,64 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
       await app.stop();
     }
   });
+
+  it('warm-up (setWeight): graywave\'s own item goes to percent x the weight the host had (URL weight=200), in place; drained again and restored byte for byte', async () => {
+    const W = 'com.acme.warm.WarmService';
+    const WRULE = `${CFG}/warm-service.configurators`;
+    const WSVC = `${CFG}/${W}:2.0.0:.configurators`;
+    const foreign = `# kept by hand\nconfigVersion: v2.7\nscope: application\nkey: warm-service\nenabled: true\nconfigs:\n- addresses: ["127.0.0.99:20880"]\n  side: provider\n  parameters: {timeout: 3000}\n`;
+    // A service rule raising the host to 300 (it wins over the application rule): drain adds graywave's item there too.
+    const svc = `configVersion: v2.7\nscope: service\nkey: ${W}:2.0.0\nenabled: true\nconfigs:\n- addresses: ["127.0.0.51"]\n  side: provider\n  parameters: {weight: 300}\n`;
+    for (const [host, weight] of [['127.0.0.51', '200'], ['127.0.0.52', '100']]) {
+      await mk(zk, `/dubbo/${javaUrlEncode(W)}/providers/${javaUrlEncode(providerUrl(host!, 20880, W, 'warm-service', { version: '2.0.0', weight: weight! }))}`);
+    }
+    try {
+      await mk(zk, WRULE, foreign);
+      const p = dubbo({ application: 'warm-service' });
+      const ctx = makeContext({ host: makeHost('w', '127.0.0.51') });
+      const before = await dumpTree(zk, '/dubbo');
+      const saved = await p.drain(ctx);
+      expect(await p.isDrained(ctx)).toMatchObject({ done: true });
+      const items = async (path: string) => (YAML.parse((await text(path))!.replace(/^#.*\n/, '')) as { configs: { addresses: string[]; parameters: Record<string, unknown> }[] }).configs.filter((c) => c.addresses.includes('127.0.0.51:20880'));
+      await p.setWeight!(ctx, saved, 10);
+      // The host had weight 200 (its URL's weight param); graywave's item is at 10% of it, the one item, nothing added.
+      expect(await items(WRULE)).toEqual([{ addresses: ['127.0.0.51:20880'], side: 'provider', parameters: { weight: 20 } }]);
+      const warm = await p.isDrained(ctx);
+      expect(warm.done).toBe(false);
+      expect(warm.observed).toMatch(/weight 20/);
+      await p.setWeight!(ctx, saved, 50);
+      await p.setWeight!(ctx, saved, 50);
+      expect(await items(WRULE)).toEqual([{ addresses: ['127.0.0.51:20880'], side: 'provider', parameters: { weight: 100 } }]);
+      // A failing watch check drains again with the saved record: weight 0 in place of the warm item.
+      await p.drain({ ...ctx, previous: saved });
+      expect(await items(WRULE)).toEqual([{ addresses: ['127.0.0.51:20880'], side: 'provider', parameters: { weight: 0 } }]);
+      expect(await p.isDrained(ctx)).toMatchObject({ done: true });
+      await p.setWeight!(ctx, saved, 10);
+      expect(await p.isRestored!(ctx, saved)).toMatchObject({ done: false, observed: expect.stringMatching(/graywave's item is still in/) });
+      // The last step: restore takes the warm item out exactly as it takes the drain item out.
+      await p.restore(ctx, saved);
+      expect(await dumpTree(zk, '/dubbo')).toEqual(before);
+      expect(await text(WRULE)).toBe(foreign);
+      expect(await p.isRestored!(ctx, saved)).toMatchObject({ done: true, observed: expect.stringContaining('127.0.0.51:20880 weight 200') });
+
+      // With a service rule that wins, graywave's items in both rules ramp; restore leaves both as they were.
+      await mk(zk, WSVC, svc);
+      const before2 = await dumpTree(zk, '/dubbo');
+      const saved2 = (await p.drain(ctx)) as { rules: { path: string }[] };
+      expect(saved2.rules.map((r) => r.path).sort()).toEqual([WSVC, WRULE].sort());
+      await p.setWeight!(ctx, saved2, 10);
+      // The host had weight 300 then (the service rule's): 10% of it, next to the service rule's own item.
+      expect((await items(WSVC)).map((c) => c.parameters)).toEqual([{ weight: 30 }]);
+      expect(await text(WSVC)).toMatch(/parameters: \{ ?weight: 300 ?\}/);
+      expect((await items(WRULE)).map((c) => c.parameters)).toEqual([{ weight: 30 }]);
+      const w2 = await p.isDrained(ctx);
+      expect(w2.observed).toMatch(/weight 30/);
+      await p.restore(ctx, saved2);
+      expect(await dumpTree(zk, '/dubbo')).toEqual(before2);
+      // mode disable cannot ramp a weight.
+      await expect(dubbo({ application: 'warm-service', mode: 'disable' }).setWeight!(ctx, saved, 10)).rejects.toThrow(/warm-up needs mode weight/);
+    } finally {
+      await removeTree(zk, `/dubbo/${javaUrlEncode(W)}`);
+    }
+  });
 });

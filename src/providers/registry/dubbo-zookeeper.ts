@@ -125,6 +125,12 @@ export function drainUrls(addresses: string[], mode: 'weight' | 'disable', servi
   return out;
 }
 
+/** graywave's drain item (drainItem or drainUrls) with weight `w` instead of 0: a warm-up step's item. */
+export function warmItem(item: Record<string, unknown> | string[], w: number): Record<string, unknown> | string[] {
+  if (Array.isArray(item)) return item.map((u) => u.replace(/([?&])weight=0(?=&|$)/, `$1weight=${w}`));
+  return { ...item, parameters: { ...(item.parameters as Record<string, unknown>), weight: w } };
+}
+
 function configsSeq(doc: YAML.Document): YAML.YAMLSeq {
   let seq = doc.get('configs');
   if (!YAML.isSeq(seq)) {
@@ -765,8 +771,11 @@ class DubboZookeeper implements Provider {
       const mineEdits: RuleEdit[] = [];
       for (const e of edits) {
         const node = nodes.get(e.path);
-        const text = node?.data.toString('utf8');
-        const next = addConfigItem(text, e.key, e.item, `${this.label}: rule ${e.path}`, e.scope);
+        let text = node?.data.toString('utf8');
+        // Drained again after a warm-up step (a failing watch check, rollback): graywave's item at its warm-up weight goes.
+        const warm = previous && text !== undefined ? this.withoutOurs(text, e, previous, false) : undefined;
+        if (warm) text = warm.next.kind === 'write' ? warm.next.text : undefined;
+        const next = addConfigItem(text, e.key, e.item, `${this.label}: rule ${e.path}`, e.scope) ?? (warm ? text ?? '' : undefined);
         if (next === undefined) {
           // The same item is already there: ours from an interrupted attempt, or someone else's (then not ours to remove).
           const prevEdits = previous?.rules ?? (previous?.rule?.item ? [{ path: previous.rule.path, item: previous.rule.item }] : []);
@@ -910,7 +919,7 @@ class DubboZookeeper implements Provider {
       ctx.log(`dubbo: removed ${s.overrides?.length ?? 0} override URLs for ${s.addresses.join(', ')}`);
       return;
     }
-    const edits: RuleEdit[] = s.rules ?? (s.rule?.item ? [{ path: s.rule.path, scope: 'application', key: this.o.application, item: s.rule.item }] : []);
+    const edits = this.editsOf(s);
     if (edits.length === 0) {
       ctx.log(`dubbo: nothing to restore (the weight item was not written by graywave)`);
       return;
@@ -919,8 +928,9 @@ class DubboZookeeper implements Provider {
       await withCas(this.label, `restore ${ctx.host.name}`, async () => {
         const node = await this.zk.get(e.path);
         if (!node) return ctx.log(`dubbo: ${e.path} is gone; nothing to restore there`);
-        // Whatever form the rule has now (a foreign tool may have rewritten it): only graywave's item goes.
-        const next = removeConfigItem(node.data.toString('utf8'), e.key, e.item, `${this.label}: rule ${e.path}`, e.scope);
+        // Whatever form the rule has now (a foreign tool may have rewritten it): only graywave's item goes (at weight 0,
+        // or at the weight a warm-up step gave it).
+        const next = this.withoutOurs(node.data.toString('utf8'), e, s, true)?.next;
         if (!next) return ctx.log(`dubbo: the item for ${s.addresses.join(', ')} is no longer in ${e.path}`);
         if (next.kind === 'delete') {
           await this.zk.remove(e.path, node.version);
@@ -930,6 +940,65 @@ class DubboZookeeper implements Provider {
         }
         ctx.log(`dubbo: item for ${s.addresses.join(', ')} removed from ${e.path}`);
       });
+    }
+  }
+
+  /** The rule items a drain record says graywave added (journals from before `rules`: the application rule's item). */
+  private editsOf(s: DrainSaved): RuleEdit[] {
+    return s.rules ?? (s.rule?.item ? [{ path: s.rule.path, scope: 'application', key: this.o.application, item: s.rule.item }] : []);
+  }
+
+  /**
+   * The weight the host had before the drain (what Dubbo gave its provider URLs then: the URL's `weight` param, default
+   * 100, with the rules of that time). undefined when its addresses had different weights (one item cannot say both).
+   */
+  private hadWeight(s: DrainSaved): number | undefined {
+    const ws = [...new Set(s.addresses.map((a) => (s.before?.[a]?.disabled ? 0 : (s.before?.[a]?.weight ?? 100))))];
+    return ws.length === 1 ? ws[0] : undefined;
+  }
+
+  /**
+   * Takes graywave's item of edit `e` out of `text`: the item as drained (withDrained) or at a weight a warm-up step gave
+   * it (round(had × percent / 100), percent 1–99). Returns what to write and the weight it had, or undefined when not there.
+   */
+  private withoutOurs(text: string, e: RuleEdit, s: DrainSaved, withDrained: boolean) {
+    const had = this.hadWeight(s) ?? 0;
+    const weights = new Set<number>();
+    for (let p = 1; p < 100 && had > 0; p++) weights.add(Math.max(1, Math.round((had * p) / 100)));
+    const where = `${this.label}: rule ${e.path}`;
+    for (const w of [...(withDrained ? [0] : []), ...[...weights].filter((x) => x > 0)]) {
+      const next = removeConfigItem(text, e.key, w === 0 ? e.item : warmItem(e.item, w), where, e.scope);
+      if (next) return { next, weight: w };
+    }
+    return undefined;
+  }
+
+  /**
+   * Warm-up (mode weight, style config-rule): graywave's own item(s) get weight round(percent × the weight the host had)
+   * instead of 0, in place of the drain item; restore then removes the item whatever weight it has now.
+   */
+  async setWeight(ctx: ProviderContext, saved: unknown, percent: number): Promise<void> {
+    const s = saved as DrainSaved | undefined;
+    if (!s || s.style !== 'config-rule' || this.o.mode !== 'weight') {
+      throw new ProviderError(`${this.label}: warm-up needs mode weight and style config-rule (this drain: ${s?.style ?? 'no record'}, mode ${this.o.mode})`, false);
+    }
+    const had = this.hadWeight(s);
+    if (had === undefined) throw new ProviderError(`${this.label}: cannot warm ${ctx.host.name} up: its addresses had different weights (${s.addresses.map((a) => `${a} ${s.before?.[a]?.weight}`).join(', ')})`, false);
+    if (had === 0) return ctx.log(`dubbo: ${s.addresses.join(', ')} had weight 0 before the drain: nothing to warm up`);
+    const w = Math.max(1, Math.round((had * percent) / 100));
+    for (const e of this.editsOf(s)) {
+      await withCas(this.label, `warm up ${ctx.host.name}`, async () => {
+        const node = await this.zk.get(e.path);
+        const text = node?.data.toString('utf8');
+        const ours = text === undefined ? undefined : this.withoutOurs(text, e, s, true);
+        if (ours?.weight === w) return;
+        const base = ours ? (ours.next.kind === 'write' ? ours.next.text : undefined) : text;
+        const next = addConfigItem(base, e.key, warmItem(e.item, w), `${this.label}: rule ${e.path}`, e.scope);
+        if (next === undefined) return;
+        if (node) await this.zk.set(e.path, next, node.version);
+        else await this.createRule(e.path, next);
+      });
+      ctx.log(`dubbo: weight ${w} (${percent}% of ${had}) for ${s.addresses.join(', ')} in ${e.path}`);
     }
   }
 
@@ -944,9 +1013,9 @@ class DubboZookeeper implements Provider {
       const have = new Set(mine.map((f) => addressOf(f.url)));
       const missing = (s?.addresses ?? []).filter((a) => !have.has(a));
       if (mine.length === 0 || missing.length > 0) return { done: false, observed: missing.length ? `not registered again: ${missing.join(', ')}` : this.notFound(ctx) };
-      for (const e of s?.rules ?? []) {
+      for (const e of s ? this.editsOf(s) : []) {
         const node = await this.zk.get(e.path);
-        if (node && removeConfigItem(node.data.toString('utf8'), e.key, e.item, e.path, e.scope)) return { done: false, observed: `graywave's item is still in ${e.path}` };
+        if (node && this.withoutOurs(node.data.toString('utf8'), e, s!, true)) return { done: false, observed: `graywave's item is still in ${e.path}` };
       }
       for (const p of s?.overrides ?? []) if ((await this.zk.get(p))?.data.toString('utf8') === OVERRIDE_DATA) return { done: false, observed: `override ${javaUrlDecode(p.split('/').pop()!)} still there` };
       const judged = await this.judge(mine, all, new Map());
