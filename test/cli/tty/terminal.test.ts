@@ -151,7 +151,7 @@ describe('prompts in the live view', () => {
 
   it('answering no halts with the approval hint (exit 1)', async () => {
     const dir = temp();
-    const file = writePlaybook(dir, `name: no\nversion: "1"\nhosts:\n  - { name: h-01, address: 10.0.0.1 }\n  - { name: h-02, address: 10.0.0.2 }\nwaves: { size: 1, pause: approve }\nsteps:\n  - name: mark\n    run: "true"\n`);
+    writePlaybook(dir, `name: no\nversion: "1"\nhosts:\n  - { name: h-01, address: 10.0.0.1 }\n  - { name: h-02, address: 10.0.0.2 }\nwaves: { size: 1, pause: approve }\nsteps:\n  - name: mark\n    run: "true"\n`);
     const t = start(['run', 'playbook.yaml', '--yes'], { cwd: dir });
     await t.waitFor(/Continue with wave 2\? \[y\/N\]/, 20_000);
     t.keys(['n', 'Enter']);
@@ -246,7 +246,7 @@ describe('colours', () => {
     expect(err.screen(true)).toMatch(COLOURED);
   });
 
-  for (const how of [{ env: { NO_COLOR: '1' }, args: [] as string[] }, { env: { NO_COLOR: '' }, args: [] }, { env: {}, args: ['--no-color'] }]) {
+  for (const how of [{ env: { NO_COLOR: '1' } as Record<string, string>, args: [] as string[] }, { env: { NO_COLOR: '' }, args: [] }, { env: {}, args: ['--no-color'] }]) {
     it(`${how.args.length ? '--no-color' : `NO_COLOR=${JSON.stringify(how.env.NO_COLOR)}`} turns them off everywhere: plan, status, error lines, the live view`, async () => {
       const dir = temp();
       const file = pb(dir);
