@@ -87,8 +87,8 @@ ${extra}
     expect(lines[1]).toMatch(/^h-01 +ok +ok +ok +ok +ok$/);
     expect(lines[2]).toMatch(/^h-02 +ok +ok +ok +FAIL +ok$/);
     expect(lines[3]).toMatch(/^h-03 +ok +ok +ok +ok +FAIL$/);
-    expect(r.stdout).toMatch(/2 problem\(s\):\n  h-02 registered:reg: no instance of order-service with ip 10\.0\.9\.2 in Nacos/);
-    expect(r.stdout).toMatch(/  h-03 data:waitDrained:prom: prom: no data \(empty result\) \(query sum\(rate\(app_requests_total\{instance="127\.0\.0\.1:1"\}\[3s\]\)\)\)/);
+    expect(r.stdout).toMatch(/2 problem\(s\):\n {2}h-02 registered:reg: no instance of order-service with ip 10\.0\.9\.2 in Nacos/);
+    expect(r.stdout).toMatch(/ {2}h-03 data:waitDrained:prom: prom: no data \(empty result\) \(query sum\(rate\(app_requests_total\{instance="127\.0\.0\.1:1"\}\[3s\]\)\)\)/);
     expect(r.stderr).toMatch(/preflight: 2 problem\(s\); nothing was changed/);
     // Read-only: no update reached the registry, no journal, no step ran.
     expect(reg.registry.requests.filter((q) => q.method !== 'GET')).toEqual([]);

@@ -156,7 +156,7 @@ describe.skipIf(!has)('the judge on a real Prometheus (CLI end to end)', () => {
       [1, 'pass'],
       [2, 'pass'],
     ]);
-    const e1 = done[0].evidence;
+    const e1 = done[0]!.evidence;
     expect(e1.score).toBe(100);
     const p99 = e1.metrics.find((m: any) => m.name === 'p99 latency');
     expect(p99.classification).toBe('pass');
@@ -168,7 +168,7 @@ describe.skipIf(!has)('the judge on a real Prometheus (CLI end to end)', () => {
     const errors = e1.metrics.find((m: any) => m.name === 'error rate');
     expect(errors.green.total).toBeGreaterThan(1000); // 2 hosts × 50 rps × ~20 s, each request counted once
     expect(errors.green.total).toBeLessThan(2600);
-    expect(done[1].observed).toMatch(/skipped: after the last wave no BLUE series is left/);
+    expect(done[1]!.observed).toMatch(/skipped: after the last wave no BLUE series is left/);
     expect(state()).toEqual(['2/GREEN', '2/GREEN', '2/GREEN', '2/GREEN']);
   }, 120_000);
 
@@ -177,7 +177,7 @@ describe.skipIf(!has)('the judge on a real Prometheus (CLI end to end)', () => {
     const r = await cli(['run', file, '--yes', '--json', '--state-dir', join(fleet, 'state')], { timeoutMs: 90_000 });
     const ev = events(r.stdout);
     expect(r.code, r.stderr + JSON.stringify(ev.slice(-5)).slice(0, 4000)).toBe(1);
-    const failed = ev.find((x) => x.event === 'verify.failed');
+    const failed = ev.find((x) => x.event === 'verify.failed')!;
     expect(failed).toMatchObject({ wave: 1, check: 'canary', verdict: 'fail' });
     const p99 = failed.evidence.metrics.find((m: any) => m.name === 'p99 latency');
     expect(p99.classification).toBe('high');
@@ -185,7 +185,7 @@ describe.skipIf(!has)('the judge on a real Prometheus (CLI end to end)', () => {
     expect(failed.evidence.why).toMatch(/critical metric p99 latency is high/);
     expect(ev.find((x) => x.event === 'rollback.start')).toMatchObject({ waves: [1], hosts: ['h1', 'h2'] });
     expect(ev.at(-1)).toMatchObject({ event: 'run.halted' });
-    expect(ev.at(-1).reason).toMatch(/verification failed after wave 1: canary: fail: critical metric p99 latency is high.*rolled back \(rollback-wave\)/);
+    expect(ev.at(-1)!.reason).toMatch(/verification failed after wave 1: canary: fail: critical metric p99 latency is high.*rolled back \(rollback-wave\)/);
     expect(state()).toEqual(['1/BLUE', '1/BLUE', '1/BLUE', '1/BLUE']);
     // The journal keeps the evidence: status shows it.
     const st = await cli(['status', file, '--state-dir', join(fleet, 'state')]);

@@ -9,7 +9,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { readJournal } from '../../../src/journal/journal.js';
 import { BIN, cli, requireBuiltCli, tempDirs, writePlaybook } from '../../helpers/cli.js';
 import { requireTmux, Terminal } from './tmux.js';
@@ -99,15 +99,26 @@ steps:
     expect(JSON.parse(status.stdout).stillDrained).toEqual(['h-01', 'h-02']);
   }, 60_000);
 
-  it('a second Ctrl-C stops at once (exit 130) while the first still waits for a step that ignores it', async () => {
+  it('a second Ctrl-C stops at once (exit 130) while the first still waits for what it must finish (a webhook that hangs)', async () => {
     const dir = temp();
-    // The step shields its wait from SIGTERM, so the first Ctrl-C's clean stop has to wait for it.
-    const file = writePlaybook(dir, `name: twice\nversion: "1"\nhosts:\n  - { name: h-01, address: 10.0.0.1 }\nsteps:\n  - name: stubborn\n    run: "trap '' TERM INT; touch started; ${until('never')}"\n`);
+    // The halt's notification goes to an endpoint that accepts the connection and never answers: the first Ctrl-C's
+    // clean stop waits for that delivery (up to its 30s timeout), on any machine speed; only the second ends graywave.
+    const sockets = new Set<import('node:net').Socket>();
+    const hang = http.createServer(() => undefined);
+    hang.on('connection', (c) => sockets.add(c));
+    await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
+    onTestFinished(() => new Promise<void>((r) => (sockets.forEach((c) => c.destroy()), hang.close(() => r()))));
+    const url = `http://127.0.0.1:${(hang.address() as AddressInfo).port}/hook`;
+    const file = writePlaybook(
+      dir,
+      `name: twice\nversion: "1"\nhosts:\n  - { name: h-01, address: 10.0.0.1 }\nnotify:\n  - { name: hook, webhook: { url: "${url}" }, format: json, on: [halted], timeout: 30s }\nsteps:\n  - name: slow\n    run: "touch started; ${until('never')}"\n`,
+    );
     const t = start(['run', file, '--yes'], { cwd: dir });
-    // On screen and for real: the step's shell has set its trap.
-    await t.waitFor((sc) => /h-01 › stubborn/.test(sc) && existsSync(join(dir, 'started')));
+    await t.waitFor((sc) => /h-01 › slow/.test(sc) && existsSync(join(dir, 'started')));
     t.keys(['C-c']);
     await t.waitFor(/stopping at the next safe point/, 5_000);
+    // The first stop is under way and held by the delivery: the webhook has its connection.
+    await t.waitFor(() => sockets.size > 0, 10_000);
     t.keys(['C-c']);
     expect(await t.exitCode(10_000)).toBe(130);
     expect(t.screen()).toMatch(/Ctrl-C again: stopping now/);
@@ -151,7 +162,7 @@ describe('prompts in the live view', () => {
 
   it('answering no halts with the approval hint (exit 1)', async () => {
     const dir = temp();
-    const file = writePlaybook(dir, `name: no\nversion: "1"\nhosts:\n  - { name: h-01, address: 10.0.0.1 }\n  - { name: h-02, address: 10.0.0.2 }\nwaves: { size: 1, pause: approve }\nsteps:\n  - name: mark\n    run: "true"\n`);
+    writePlaybook(dir, `name: no\nversion: "1"\nhosts:\n  - { name: h-01, address: 10.0.0.1 }\n  - { name: h-02, address: 10.0.0.2 }\nwaves: { size: 1, pause: approve }\nsteps:\n  - name: mark\n    run: "true"\n`);
     const t = start(['run', 'playbook.yaml', '--yes'], { cwd: dir });
     await t.waitFor(/Continue with wave 2\? \[y\/N\]/, 20_000);
     t.keys(['n', 'Enter']);
@@ -246,7 +257,7 @@ describe('colours', () => {
     expect(err.screen(true)).toMatch(COLOURED);
   });
 
-  for (const how of [{ env: { NO_COLOR: '1' }, args: [] as string[] }, { env: { NO_COLOR: '' }, args: [] }, { env: {}, args: ['--no-color'] }]) {
+  for (const how of [{ env: { NO_COLOR: '1' } as Record<string, string>, args: [] as string[] }, { env: { NO_COLOR: '' }, args: [] }, { env: {}, args: ['--no-color'] }]) {
     it(`${how.args.length ? '--no-color' : `NO_COLOR=${JSON.stringify(how.env.NO_COLOR)}`} turns them off everywhere: plan, status, error lines, the live view`, async () => {
       const dir = temp();
       const file = pb(dir);
