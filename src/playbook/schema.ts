@@ -51,8 +51,8 @@ export const topSchema = z
   .object({
     name: z.string().min(1).max(100).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'release names may only use letters, digits, ".", "_" and "-" (they name the state directory)'),
     version: z
-      .union([z.string().min(1), z.number()])
-      .transform(String)
+      .string()
+      .min(1)
       .pipe(z.string().max(128).regex(/^[A-Za-z0-9][A-Za-z0-9._+~-]*$/, 'versions may only use letters, digits, ".", "_", "+", "~" and "-" (they name release directories and artifact paths)')),
     group: z.string().min(1).regex(/^[A-Za-z0-9_-]+$/).default('GREEN'),
     hosts: z.unknown().optional(),

@@ -7,6 +7,7 @@ import { NacosRule, nacosRuleOptions } from './nacos-rule.js';
 import { NginxSplitRule, nginxSplitOptions } from './nginx-split.js';
 import type { RoutingEnd, RoutingRule, RoutingSpec } from './types.js';
 import type { ProviderEnv } from '../providers/types.js';
+import { unknownProviderMessage } from '../playbook/messages.js';
 
 interface RoutingType {
   type: string;
@@ -62,7 +63,7 @@ export function parseRouting(
     const provider = (r.data as { provider?: string }).provider;
     if (t.providerType && provider !== undefined) {
       const p = providers[provider];
-      if (!p) return add([...path, 'provider'], `unknown provider "${provider}" (declare it under providers:)`);
+      if (!p) return add([...path, 'provider'], unknownProviderMessage(provider, providers));
       if (p.type !== t.providerType) return add([...path, 'provider'], `provider "${provider}" is a ${p.type} provider; ${t.type} needs a ${t.providerType} provider`);
     }
     out.push({ name: n.data, type: t.type, params: r.data, end: e.data as RoutingEnd });
