@@ -7,6 +7,9 @@ const percentOrCount = z.union([
   z.string().regex(/^\d+(\.\d+)?%$/, 'must be a percentage like 25% or a whole number of hosts'),
 ]);
 
+/** What happens between two waves: nothing, a person's approval, or a wait. */
+const pauseValue = z.union([z.literal('none'), z.literal('approve'), duration]);
+
 const hostName = z
   .string()
   .min(1)
@@ -32,7 +35,10 @@ export const wavesSchema = z
     size: percentOrCount.default('25%'),
     concurrency: z.number().int().min(1).max(10_000).optional(),
     maxFailures: z.number().int().min(0).default(0),
-    pause: z.union([z.literal('none'), z.literal('approve'), duration]).default('none'),
+    /** One value for every gap between waves, or `{ afterCanary: approve, between: 5m }`. */
+    pause: z
+      .union([pauseValue, z.object({ afterCanary: pauseValue.optional(), between: pauseValue.optional() }).strict()])
+      .default('none'),
     /** Label-based waves (src/plan/labels.ts): group hosts by this label, one group after another. */
     by: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a label name such as set or zone').optional(),
     /** Label values in release order (least important first). */
