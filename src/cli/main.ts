@@ -6,7 +6,7 @@ import { releaseStatus } from '../app/status.js';
 import { ConfigError, EXIT, GraywaveError } from '../errors.js';
 import { buildPlan } from '../plan/build.js';
 import { loadPlaybook } from '../playbook/load.js';
-import { planJson, planText, statusText } from '../render/plan.js';
+import { planJson, planMarkdown, planText, statusText } from '../render/plan.js';
 import { join } from 'node:path';
 import { extraCommands } from './extra.js';
 
@@ -76,9 +76,10 @@ export function buildProgram(): Command {
     .description('dry run: print the waves, hosts and each step’s resolved command; contacts nothing')
     .argument('<file>')
     .option('--json', 'one JSON object')
+    .option('--markdown', 'markdown for a pull-request comment')
     .option('--hotfix', 'plan the hotfix policy (a canary, then one wave; skipOnHotfix gates skipped); needs --reason')
     .option('--reason <text>', 'why (the hotfix reason)')
-    .action((file: string, opts: { json?: boolean; hotfix?: boolean; reason?: string }) => {
+    .action((file: string, opts: { json?: boolean; markdown?: boolean; hotfix?: boolean; reason?: string }) => {
       const loaded = loadPlaybook(file);
       const pb = opts.hotfix ? withHotfix(loaded, opts.reason) : loaded;
       const plan = buildPlan(pb);
@@ -89,12 +90,10 @@ export function buildProgram(): Command {
         routing: (pb.routing ?? []).map((r) => ({ name: r.name, type: r.type, end: r.end })),
       };
       if (opts.json) process.stdout.write(JSON.stringify({ ...planJson(pb, plan), ...extra }) + '\n');
+      else if (opts.markdown) process.stdout.write(planMarkdown(pb, plan) + '\n');
       else {
-        const lines: string[] = [];
-        if (extra.hotfix) lines.push(`HOTFIX: ${extra.hotfix.reason} — a canary, then one wave${extra.hotfix.skippedGates.length ? `; skipped gates: ${extra.hotfix.skippedGates.join(', ')}` : ''}`);
-        if (pb.waves.by) lines.push(`waves by ${pb.waves.by}: ${plan.waves.map((w) => `${w.index}=${[...new Set(w.hosts.map((h) => pb.hosts.find((x) => x.name === h)!.labels[pb.waves.by!]))].join('+')}`).join(' ')}`);
-        for (const r of pb.routing ?? []) lines.push(`routing ${r.name} (${r.type}): published before wave 1, widened after each wave, at the end: ${r.end}`);
-        process.stdout.write((lines.length ? lines.join('\n') + '\n\n' : '') + planText(pb, plan) + '\n');
+        // Label waves are named in each wave's label; hotfix and routing in the plan's facts and notes.
+        process.stdout.write(planText(pb, plan) + '\n');
       }
     });
 
