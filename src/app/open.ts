@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { resolveLimit } from '../plan/limit.js';
 import type { EngineDeps } from '../engine/context.js';
 import type { EngineEvent } from '../engine/events.js';
 import { EXIT, GraywaveError } from '../errors.js';
@@ -31,6 +32,10 @@ export interface ReleaseRequest {
   transport?: Transport;
   /** `run --hotfix`: the hotfix policy for this release (needs `reason`). */
   hotfix?: boolean;
+  /** `--limit host,pattern,label=value`: only these hosts (src/plan/limit.ts); the rest stays pending. */
+  limit?: string;
+  /** `run --again`: run a release whose journal says done once more (its journal is archived). */
+  again?: boolean;
 }
 
 /** The playbook with the hotfix policy applied (from `run --hotfix --reason`). */
@@ -105,7 +110,8 @@ export async function openRelease(req: ReleaseRequest, pb: Playbook, command: st
       pb = withHotfix(pb, hf.reason ?? 'hotfix');
       plan = buildPlan(pb);
     }
-    const decision = decideJournal(mode, state, plan.planHash, !!req.force);
+    const again = req.again && mode === 'run' && state.status === 'done';
+    const decision: JournalDecision = again ? { kind: 'archive' } : decideJournal(mode, state, plan.planHash, !!req.force);
     if (decision.kind === 'refuse') throw refusal(decision.why, { pb, plan, state, dir, file: req.file, command, mode });
     if (decision.kind === 'archive') {
       journal.close();
@@ -120,6 +126,7 @@ export async function openRelease(req: ReleaseRequest, pb: Playbook, command: st
       state = replay(journal.records);
     }
     const built = buildDeps(pb, plan, journal, { dir, backend, output: req.output, onEvent: req.onEvent, signal: req.signal, transport: req.transport });
+    if (req.limit) built.deps.limit = resolveLimit(pb.hosts, req.limit);
     const opened = journal;
     return {
       pb,

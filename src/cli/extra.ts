@@ -3,8 +3,9 @@ import { demoCommand } from './demo.js';
 import { sandboxCommand } from './sandbox.js';
 import { reportCommand } from './report.js';
 import { logCommand } from './log.js';
+import { completionCommand } from './completion.js';
 
 /** Commands that live in their own modules (sandbox, demo …): one line each. */
 export function extraCommands(): Command[] {
-  return [sandboxCommand(), demoCommand(), reportCommand(), logCommand()];
+  return [sandboxCommand(), demoCommand(), reportCommand(), logCommand(), completionCommand()];
 }

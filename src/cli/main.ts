@@ -9,6 +9,8 @@ import { loadPlaybook } from '../playbook/load.js';
 import { planJson, planMarkdown, planText, statusText } from '../render/plan.js';
 import { join } from 'node:path';
 import { extraCommands } from './extra.js';
+import { resolveLimit } from '../plan/limit.js';
+import { setOverrides } from '../playbook/overrides.js';
 
 /** Thrown by actions to end with a given exit code; only main() calls process.exit. */
 class Exit extends Error {
@@ -38,16 +40,46 @@ function interruptSignal(): AbortSignal {
   return ctl.signal;
 }
 
+interface PlanOptions {
+  json?: boolean;
+  markdown?: boolean;
+  hotfix?: boolean;
+  reason?: string;
+  limit?: string;
+}
+
+/** `plan` (and `run --dry-run`): the dry run; contacts nothing. */
+function printPlan(file: string, opts: PlanOptions): void {
+  const loaded = loadPlaybook(file);
+  const pb = opts.hotfix ? withHotfix(loaded, opts.reason) : loaded;
+  const plan = buildPlan(pb);
+  const limited = opts.limit ? resolveLimit(pb.hosts, opts.limit) : undefined;
+  // Hotfix policy, label waves and routing rules (src/plan/labels.ts, src/routing) ride along with the plan.
+  const extra = {
+    hotfix: pb.hotfix ? { reason: pb.hotfix.reason, skippedGates: pb.verify.filter((g) => g.skipOnHotfix).map((g) => g.name) } : null,
+    wavesBy: pb.waves.by ? { label: pb.waves.by, order: pb.waves.order ?? null, maxPerZone: pb.waves.maxPerZone ?? null } : null,
+    routing: (pb.routing ?? []).map((r) => ({ name: r.name, type: r.type, end: r.end })),
+    ...(limited ? { limit: [...limited] } : {}),
+  };
+  const note = limited ? `--limit: only ${[...limited].join(', ')} (${limited.size} of ${pb.hosts.length} hosts) would run; the rest stays pending\n` : '';
+  if (opts.json) process.stdout.write(JSON.stringify({ ...planJson(pb, plan), ...extra }) + '\n');
+  else if (opts.markdown) process.stdout.write((note ? `> ${note}\n` : '') + planMarkdown(pb, plan) + '\n');
+  else process.stdout.write(note + planText(pb, plan) + '\n');
+}
+
 export function buildProgram(): Command {
   const program = new Command('graywave')
     .description('Gray (canary, blue/green) releases on host fleets: drain, wait for zero traffic, deploy, relabel GREEN, restore — in waves, with a crash-safe journal.')
     .version('0.1.0')
     .option('--verbose', 'show stack traces for unexpected errors')
+    .option('--set <key=value>', 'override a top-level value of the playbook, e.g. --set version=2.4.1 (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .showHelpAfterError()
     .exitOverride();
   program.hook('preAction', (cmd) => {
     verbose = !!cmd.opts().verbose;
+    setOverrides(cmd.opts().set); // --set KEY=VALUE applies to every playbook this command loads
   });
+  const limit = new Option('--limit <hosts>', 'only these hosts: names, patterns (app-0*) or label=value, comma-separated; the rest stays pending');
   const stateDir = new Option('--state-dir <dir>', 'where release state lives (default: .graywave next to the playbook)');
 
   program
@@ -79,23 +111,8 @@ export function buildProgram(): Command {
     .option('--markdown', 'markdown for a pull-request comment')
     .option('--hotfix', 'plan the hotfix policy (a canary, then one wave; skipOnHotfix gates skipped); needs --reason')
     .option('--reason <text>', 'why (the hotfix reason)')
-    .action((file: string, opts: { json?: boolean; markdown?: boolean; hotfix?: boolean; reason?: string }) => {
-      const loaded = loadPlaybook(file);
-      const pb = opts.hotfix ? withHotfix(loaded, opts.reason) : loaded;
-      const plan = buildPlan(pb);
-      // Hotfix policy, label waves and routing rules (src/plan/labels.ts, src/routing) ride along with the plan.
-      const extra = {
-        hotfix: pb.hotfix ? { reason: pb.hotfix.reason, skippedGates: pb.verify.filter((g) => g.skipOnHotfix).map((g) => g.name) } : null,
-        wavesBy: pb.waves.by ? { label: pb.waves.by, order: pb.waves.order ?? null, maxPerZone: pb.waves.maxPerZone ?? null } : null,
-        routing: (pb.routing ?? []).map((r) => ({ name: r.name, type: r.type, end: r.end })),
-      };
-      if (opts.json) process.stdout.write(JSON.stringify({ ...planJson(pb, plan), ...extra }) + '\n');
-      else if (opts.markdown) process.stdout.write(planMarkdown(pb, plan) + '\n');
-      else {
-        // Label waves are named in each wave's label; hotfix and routing in the plan's facts and notes.
-        process.stdout.write(planText(pb, plan) + '\n');
-      }
-    });
+    .addOption(limit)
+    .action((file: string, opts: PlanOptions) => printPlan(file, opts));
 
   const changing = (cmd: Command) =>
     cmd
@@ -109,20 +126,26 @@ export function buildProgram(): Command {
   changing(program.command('run').description('run the release'))
     .option('--reason <text>', 'why (shown to anyone the lock refuses; with --hotfix, recorded as the hotfix reason)')
     .option('--hotfix', 'the hotfix policy: a canary, then one wave; gates marked skipOnHotfix are skipped (needs --reason)')
+    .option('--dry-run', 'print the plan and change nothing (the same as graywave plan)')
+    .option('--again', 'run a release whose journal says done once more')
+    .addOption(limit)
     .action(async (file: string, opts) => {
-      throw new Exit(await runRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, hotfix: opts.hotfix, signal: interruptSignal() }));
+      if (opts.dryRun) return printPlan(file, { json: opts.json, hotfix: opts.hotfix, reason: opts.reason, limit: opts.limit });
+      throw new Exit(await runRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, hotfix: opts.hotfix, limit: opts.limit, again: opts.again, signal: interruptSignal() }));
     });
   changing(program.command('resume').description('continue a halted or paused release from the exact step where each host stopped'))
     .option('--reason <text>', 'why (recorded in the journal)')
+    .addOption(limit)
     .action(async (file: string, opts) => {
-      throw new Exit(await resumeRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, signal: interruptSignal() }));
+      throw new Exit(await resumeRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, limit: opts.limit, signal: interruptSignal() }));
     });
   changing(program.command('rollback').description('undo the completed steps of the current wave (--all: every wave, newest first)'))
     .option('--all', 'every wave, newest first')
     .option('--fast', 'every touched host at once, without canary pacing (gates skipped, drains honoured)')
     .option('--reason <text>', 'why (recorded in the journal)')
+    .addOption(limit)
     .action(async (file: string, opts) => {
-      throw new Exit(await rollbackRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, all: opts.all, fast: opts.fast, reason: opts.reason, signal: interruptSignal() }));
+      throw new Exit(await rollbackRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, all: opts.all, fast: opts.fast, reason: opts.reason, limit: opts.limit, signal: interruptSignal() }));
     });
   program
     .command('approve')
