@@ -4,6 +4,7 @@ import type { Action } from './types.js';
 
 /** `- drain: dubbo` — take the host out of that system; polled with isDrained until it reads back as drained. */
 export const drainAction: Action<string> = {
+  doc: { summary: 'Takes the host out of a declared provider (registry weight 0, consumers unbound, scheduler node offline, LB member down), then polls the provider\'s read-back until it says drained. Rollback restores.', checkedAgainst: 'see each provider', example: '- drain: dubbo' },
   key: 'drain',
   params: z.string().min(1),
   defaultName: (p) => `drain:${p}`,
@@ -16,6 +17,7 @@ export const drainAction: Action<string> = {
 
 /** `- restore: dubbo` — undo what this host's drain of that provider changed. Rolled back by draining again. */
 export const restoreAction: Action<string> = {
+  doc: { summary: 'Undoes exactly what this host\'s drain of that provider changed (a group written by relabel in between stays). Rollback drains again.', checkedAgainst: 'see each provider', example: '- restore: dubbo' },
   key: 'restore',
   params: z.string().min(1),
   defaultName: (p) => `restore:${p}`,
@@ -39,6 +41,7 @@ interface RelabelParams {
 
 /** `- relabel: { provider: dubbo, group: GREEN }` — move the host into the release group (default: the playbook's `group`). */
 export const relabelAction: Action<RelabelParams> = {
+  doc: { summary: 'Moves the host into a group (default: the playbook\'s `group`, GREEN) in a provider that can (Dubbo tag, Nacos metadata, etcd field). Rollback puts the previous label back.', checkedAgainst: 'see each provider', example: '- relabel: { provider: dubbo, group: GREEN }' },
   key: 'relabel',
   params: z.object({ provider: z.string().min(1), group: z.string().min(1).optional() }).strict(),
   defaultName: (p) => `relabel:${p.provider}`,

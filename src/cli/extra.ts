@@ -4,8 +4,9 @@ import { sandboxCommand } from './sandbox.js';
 import { reportCommand } from './report.js';
 import { logCommand } from './log.js';
 import { completionCommand } from './completion.js';
+import { explainCommand, initCommand, schemaCommand } from './reference.js';
 
 /** Commands that live in their own modules (sandbox, demo …): one line each. */
 export function extraCommands(): Command[] {
-  return [sandboxCommand(), demoCommand(), reportCommand(), logCommand(), completionCommand()];
+  return [sandboxCommand(), demoCommand(), reportCommand(), logCommand(), completionCommand(), explainCommand(), schemaCommand(), initCommand()];
 }

@@ -168,6 +168,7 @@ function isDuration(schema: Any): boolean {
 function isSecretRef(schema: Any): boolean {
   const s = unwrap(schema);
   if (!(s instanceof z.ZodUnion)) return false;
+  if (!(s.options as Any[]).every((o) => unwrap(o) instanceof z.ZodObject)) return false;
   const keys = Object.keys(shapeOf(s) ?? {});
   return keys.length === 2 && keys.includes('env') && keys.includes('file');
 }

@@ -66,9 +66,9 @@ describe('playbook messages', () => {
   });
 
   it('a typo in a provider type is one error, not a second one at each use', () => {
-    expect(problems(`${head}providers:\n  mq: { type: rabbitmqq }\nsteps:\n  - drain: mq\n  - restore: mq\n`)).toEqual([
-      '6:15: unknown provider type "rabbitmqq" (did you mean "rabbitmq"?) (known: prometheus, metrics, elasticsearch, http, nacos, http-admin, nginx, haproxy, f5, dubbo-zookeeper, lts-zookeeper, elasticjob-zookeeper, zookeeper, etcd, rabbitmq, rocketmq)',
-    ].map((l) => expect.stringMatching(new RegExp(`^${l.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace('rocketmq\\)', '.*\\)')}$`))));
+    const lines = problems(`${head}providers:\n  mq: { type: rabbitmqq }\nsteps:\n  - drain: mq\n  - restore: mq\n`);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^6:15: unknown provider type "rabbitmqq" \(did you mean "rabbitmq"\?\) \(known: prometheus, .*, rocketmq.*\)$/);
   });
 
   it('zod texts are rewritten: types, ranges, empty strings, required nested keys', () => {
