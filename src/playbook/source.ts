@@ -1,6 +1,6 @@
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { ConfigIssue } from '../errors.js';
-import { yamlProblems } from './messages.js';
+import { yamlProblems } from './suggest.js';
 
 export type Path = readonly (string | number)[];
 

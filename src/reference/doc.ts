@@ -26,7 +26,8 @@ export interface ProviderEffects {
 }
 
 export interface DescribeContext {
-  host: import('../playbook/types.js').Host;
+  /** The host (a structural type: this file imports nothing, so the registries' types can use it). */
+  host: { name: string; address: string; port?: number; vars: Record<string, unknown>; labels: Record<string, string> };
   /** Renders a template for this host (not shell-quoted). */
   render(template: string): string;
 }

@@ -7,7 +7,7 @@ import { NacosRule, nacosRuleDoc, nacosRuleOptions } from './nacos-rule.js';
 import { NginxSplitRule, nginxSplitDoc, nginxSplitOptions } from './nginx-split.js';
 import type { RoutingEnd, RoutingRule, RoutingSpec } from './types.js';
 import type { ProviderEnv } from '../providers/types.js';
-import { unknownProviderMessage } from '../playbook/messages.js';
+import { unknownProviderMessage } from '../playbook/suggest.js';
 
 interface RoutingType {
   type: string;
