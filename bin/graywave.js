@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: the colour settings, before chalk and listr2 read them.
+import '../dist/cli/color-env.js';
 import { main } from '../dist/cli/main.js';
 
 // `graywave run --json | head`: when the reader goes away, keep releasing (the journal is the record) and stop printing.

@@ -13,9 +13,12 @@ PACKAGES=(
   etcd-server etcd-client         # etcd v3
   rabbitmq-server                 # RabbitMQ with the management plugin
   ansible-core                    # the benchmark's baseline
+  ansible-mitogen                 # the benchmark's third column (strategy: mitogen_linear)
+  zsh                             # a test host whose login shell is zsh (dash is Debian's /bin/sh)
   netcat-openbsd curl time procps sudo tar
   openssl                         # self-signed certificates made by the TLS tests (tls: option)
   chromium                        # headless rendering check of graywave report --html
+  tmux                            # the live view, Ctrl-C and prompts tested in a real terminal (test/cli/tty)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

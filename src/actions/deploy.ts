@@ -200,7 +200,7 @@ export const deployAction: Action<DeployParams> = {
         ctx.log(`deploy: ${upload} already uploaded (sha256 matches): upload skipped`);
       } else {
         ctx.log(`deploy: uploading ${name} (sha256 ${sha.slice(0, 12)}) to ${ctx.host.name}:${upload}`);
-        await ctx.transport.upload(ctx.host, local, upload, { signal: ctx.signal });
+        await ctx.transport.upload(ctx.host, local, upload, { signal: ctx.signal, sha256: sha });
       }
       const tmp = `${release}.graywave-tmp`;
       // Directories are removed only when they exist, and a plain file is moved, not copied: fewer processes.

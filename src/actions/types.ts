@@ -23,6 +23,10 @@ export interface StepContext extends ProviderContext {
   progress(observed: string): void;
   /** When the step times out: epoch milliseconds (Date.now() scale). */
   deadline: number;
+  /** Journal progress inside a long step (`did` with data); a resumed attempt gets it as `previous`. */
+  save?(data: unknown): Promise<void>;
+  /** Run the playbook's `watch:` checks once for this host (between warm-up steps). */
+  watch?(): Promise<{ ok: boolean; observed: string }>;
 }
 
 /**

@@ -11,6 +11,7 @@ import { replay, type RunState } from '../journal/replay.js';
 import { buildPlan, type Plan } from '../plan/build.js';
 import type { Playbook } from '../playbook/types.js';
 import type { Transport } from '../transport/types.js';
+import type { Secrets } from '../util/secrets.js';
 import { buildDeps, type OutputMode } from './deps.js';
 import { decideJournal, type JournalDecision, type JournalMode } from './journal-policy.js';
 import { releaseDir } from './paths.js';
@@ -30,12 +31,16 @@ export interface ReleaseRequest {
   signal?: AbortSignal;
   /** Use this transport instead of the playbook's (the in-process simulated fleet of `graywave demo --simulated`). */
   transport?: Transport;
+  /** The secrets `transport` was made with (set together with it). */
+  secrets?: Secrets;
   /** `run --hotfix`: the hotfix policy for this release (needs `reason`). */
   hotfix?: boolean;
   /** `--limit host,pattern,label=value`: only these hosts (src/plan/limit.ts); the rest stays pending. */
   limit?: string;
   /** `run --again`: run a release whose journal says done once more (its journal is archived). */
   again?: boolean;
+  /** Run the preflight (src/app/preflight.ts) first; a problem stops before anything changes (exit 1). The CLI sets it unless --skip-preflight. */
+  preflight?: boolean;
 }
 
 /** The playbook with the hotfix policy applied (from `run --hotfix --reason`). */
@@ -125,7 +130,7 @@ export async function openRelease(req: ReleaseRequest, pb: Playbook, command: st
       await journal.append({ type: 'header', v: 1, release: pb.name, version: pb.version, planHash: plan.planHash, playbook: pb.file, t: new Date().toISOString(), by: currentActor() });
       state = replay(journal.records);
     }
-    const built = buildDeps(pb, plan, journal, { dir, backend, output: req.output, onEvent: req.onEvent, signal: req.signal, transport: req.transport });
+    const built = buildDeps(pb, plan, journal, { dir, backend, output: req.output, onEvent: req.onEvent, signal: req.signal, transport: req.transport, secrets: req.secrets, file: req.file, stateDir: req.stateDir });
     if (req.limit) built.deps.limit = resolveLimit(pb.hosts, req.limit);
     const opened = journal;
     return {

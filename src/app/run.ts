@@ -1,5 +1,4 @@
 import { resolveLimit } from '../plan/limit.js';
-import { releaseStatus } from './status.js';
 import { ReleaseContext } from '../engine/release.js';
 import { rollbackHosts } from '../engine/rollback.js';
 import { Engine, type Outcome } from '../engine/run.js';
@@ -10,7 +9,13 @@ import { buildPlan, type Plan } from '../plan/build.js';
 import { loadPlaybook } from '../playbook/load.js';
 import type { Playbook } from '../playbook/types.js';
 import { confirm, isTerminal } from './deps.js';
+import { relative } from 'node:path';
+import { waveList } from '../render/hints.js';
 import { openRelease, withHotfix, type ReleaseRequest } from './open.js';
+import { preflight, preflightText } from './preflight.js';
+import { releaseStatus } from './status.js';
+import { createTransport } from '../transport/index.js';
+import { Secrets } from '../util/secrets.js';
 
 export type { OutputMode } from './deps.js';
 export { controlRelease, unlockRelease, waitForRelease } from './control.js';
@@ -21,6 +26,28 @@ export { journalPath, releaseDir } from './paths.js';
 function loadFor(req: ReleaseRequest): Playbook {
   const pb = loadPlaybook(req.file);
   return req.hotfix ? withHotfix(pb, req.reason) : pb;
+}
+
+/**
+ * The preflight before run/resume (resume: only the hosts not started yet — a drained host may rightly read as
+ * not registered now): true when the release may start. Problems go to stderr (a JSON line with --json).
+ */
+async function preflightPasses(req: ReleaseRequest, pb: Playbook, how: 'run' | 'resume'): Promise<boolean> {
+  if (!req.preflight) return true;
+  let hosts: string[] | undefined;
+  if (how === 'resume') {
+    const st = await releaseStatus(req.file, req.stateDir);
+    hosts = st.waves.flatMap((w) => w.hosts.filter((h) => h.status === 'pending').map((h) => h.host));
+  }
+  if (req.limit) {
+    const only = resolveLimit(pb.hosts, req.limit);
+    hosts = (hosts ?? pb.hosts.map((h) => h.name)).filter((h) => only.has(h));
+  }
+  const report = await preflight(pb, { hosts, transport: req.transport, signal: req.signal });
+  if (report.ok) return true;
+  if (req.output === 'json') process.stdout.write(JSON.stringify({ event: 'preflight.failed', release: pb.name, ...report }) + '\n');
+  else process.stderr.write(`${preflightText(report)}\nthe release did not start (graywave check ${req.file} repeats this; --skip-preflight skips it)\n`);
+  return false;
 }
 
 const exitFor: Record<Outcome, number> = { done: EXIT.ok, halted: EXIT.halted, paused: EXIT.paused, 'rolled-back': EXIT.ok, limited: EXIT.ok };
@@ -52,7 +79,19 @@ async function release(req: ReleaseRequest, how: 'run' | 'resume'): Promise<numb
   }
   const question = how === 'run' ? `Release ${pb.name} ${pb.version} to ${req.limit ? `${resolveLimit(pb.hosts, req.limit).size} of ` : ''}${pb.hosts.length} hosts in ${plan.waves.length} waves?` : `Resume release ${pb.name} ${pb.version}?`;
   if (!(await confirmed(req, question))) return EXIT.halted;
-  const o = await openRelease(req, pb, how, how === 'run' ? 'run' : 'existing');
+  // The preflight's connections (one per host over ssh) are the release's: the same transport (and the secrets it
+  // resolved, so the release masks them too) goes on to the run.
+  const secrets = new Secrets(pb.dir);
+  const shared = req.preflight && !req.transport ? createTransport(pb.transport, { dir: pb.dir, secrets }) : undefined;
+  if (shared) req = { ...req, transport: shared, secrets };
+  if (!(await preflightPasses(req, pb, how).catch(async (err: unknown) => (await shared?.close(), Promise.reject(err))))) {
+    await shared?.close();
+    return EXIT.halted;
+  }
+  const o = await openRelease(req, pb, how, how === 'run' ? 'run' : 'existing').catch(async (err: unknown) => {
+    await shared?.close();
+    throw err;
+  });
   try {
     // Under the hotfix policy `run` carries the hotfix reason (the playbook's `reason:` when run without --reason).
     const operator = how === 'run' && pb.hotfix ? { reason: req.reason ?? pb.hotfix.reason, detail: 'hotfix' } : { reason: req.reason };
@@ -84,6 +123,12 @@ export function rollbackWaves(plan: Plan, state: RunState, all: boolean): number
   return touched.length ? [Math.max(...touched)] : [];
 }
 
+/** Waves with a host that has a step in effect (done or begun, not undone). */
+function leftToUndo(plan: Plan, state: RunState): number[] {
+  const inEffect = (h: string) => [...(state.hosts.get(h)?.steps.values() ?? [])].some((s) => s.phase !== 'undone' && s.phase !== 'undo-skipped');
+  return plan.waves.filter((w) => w.hosts.some(inEffect)).map((w) => w.index);
+}
+
 /** `graywave rollback [--all]`: undoes completed steps in reverse order, newest wave first. */
 export async function rollbackRelease(req: ReleaseRequest & { all?: boolean; fast?: boolean }): Promise<number> {
   const pb = loadFor(req);
@@ -96,6 +141,15 @@ export async function rollbackRelease(req: ReleaseRequest & { all?: boolean; fas
     }
     // --limit: the chosen hosts in every wave they ran in; the rest of the release stays as it is.
     const waves = rollbackWaves(o.plan, o.state, !!all || !!req.limit);
+    const left = leftToUndo(o.plan, o.state);
+    if (!all && !req.limit && waves.length && !waves.some((w) => left.includes(w)) && left.length) {
+      const file = relative(process.cwd(), req.file) || req.file;
+      throw new GraywaveError(
+        `nothing left to undo in wave ${waves.join(', ')} (already rolled back); wave${left.length > 1 ? 's' : ''} ${waveList(left)} still ${left.length > 1 ? 'carry' : 'carries'} the release`,
+        EXIT.usage,
+        `graywave rollback ${file} --all${req.stateDir ? ` --state-dir ${req.stateDir}` : ''} undoes every wave`,
+      );
+    }
     await o.journal.append({ type: 'operator', t: new Date().toISOString(), action: 'rollback', by: currentActor(), reason: req.reason, detail: `${req.fast ? 'fast' : all ? 'all' : 'current wave'}: wave(s) ${waves.join(', ')}` });
     const rc = new ReleaseContext(o.deps);
     const ok = await rollbackHosts(rc, { waves, undoSwitchover: !!all && !req.limit, fast: req.fast }).finally(() => rc.close());
@@ -113,13 +167,14 @@ export async function approveRelease(req: ReleaseRequest): Promise<{ code: numbe
   if (!(await confirmed(req, `Approve the next wave of ${pb.name} ${pb.version}?`))) return { code: EXIT.halted };
   const o = await openRelease(req, pb, 'approve', 'existing');
   try {
-    // Only a wave with another one after it can wait for approval; a finished release has nothing to approve.
+    // Only a wave with another one after it can wait for approval (or any wave a marginal judge paused); a finished
+    // release has nothing to approve.
     const lastWave = o.plan.waves[o.plan.waves.length - 1]?.index ?? 0;
     const finished = o.state.status === 'done' || o.state.status === 'rolled-back';
-    const waiting = finished ? undefined : [...o.state.waves.values()].filter((w) => w.done && !w.approved && w.wave < lastWave).sort((a, b) => b.wave - a.wave)[0];
+    const waiting = finished ? undefined : [...o.state.waves.values()].filter((w) => w.done && !w.approved && (w.wave < lastWave || (w.paused && !w.verified))).sort((a, b) => b.wave - a.wave)[0];
     if (!waiting) throw new GraywaveError(`no finished wave of ${pb.name} waits for approval${finished ? ` (the release is ${o.state.status})` : ''}`, EXIT.usage);
     await o.journal.append({ type: 'wave', t: new Date().toISOString(), wave: waiting.wave, phase: 'approved', by: currentActor() });
-    await o.journal.append({ type: 'operator', t: new Date().toISOString(), action: 'approve', by: currentActor(), reason: req.reason, detail: `wave ${waiting.wave + 1} may start` });
+    await o.journal.append({ type: 'operator', t: new Date().toISOString(), action: 'approve', by: currentActor(), reason: req.reason, detail: waiting.wave < lastWave ? `wave ${waiting.wave + 1} may start` : `wave ${waiting.wave} may finish the release` });
     return { code: EXIT.ok, wave: waiting.wave };
   } finally {
     await o.finish();

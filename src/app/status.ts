@@ -6,6 +6,8 @@ import { buildPlan } from '../plan/build.js';
 import { loadPlaybook } from '../playbook/load.js';
 import { routingState, type RoutingRuleState } from '../routing/run.js';
 import { releaseDir } from './paths.js';
+import { stepProvider } from '../engine/release.js';
+import type { JudgeEvidence } from '../gates/evidence.js';
 
 export interface HostReport {
   host: string;
@@ -18,6 +20,14 @@ export interface HostReport {
   stillDrained: boolean;
 }
 
+/** The newest verdict of each judge gate of a wave, with its evidence (from the journal's gate records). */
+export interface JudgeStatus {
+  check: string;
+  t: string;
+  verdict: string;
+  evidence: JudgeEvidence;
+}
+
 export interface StatusReport {
   release: string;
   version: string;
@@ -27,8 +37,10 @@ export interface StatusReport {
   journalVersion?: string;
   startedAt?: string;
   endedAt?: string;
-  waves: { index: number; status: string; verified: boolean; approved: boolean; hosts: HostReport[] }[];
+  waves: { index: number; status: string; verified: boolean; approved: boolean; hosts: HostReport[]; judges?: JudgeStatus[] }[];
   stillDrained: string[];
+  /** Hosts whose restore step failed: written back, but the system does not read them as serving (or the warm-up stopped). */
+  notServing: { host: string; step: string; error: string }[];
   switchover?: { afterWave: number; done: boolean };
   /** Each routing rule's current state (last point applied, its change, the read-back), from the journal. Absent without rules. */
   routing?: RoutingRuleState[];
@@ -50,6 +62,7 @@ export async function releaseStatus(file: string, stateDir?: string): Promise<St
   }
   const state = replay(records);
   const stillDrained: string[] = [];
+  const notServing: StatusReport['notServing'] = [];
   const waves = plan.waves.map((w) => {
     const ws = state.waves.get(w.index);
     const hosts: HostReport[] = w.hosts.map((name) => {
@@ -61,15 +74,19 @@ export async function releaseStatus(file: string, stateDir?: string): Promise<St
         if (s.action !== 'drain') continue;
         const d = h?.steps.get(s.name);
         if (!d || !(d.phase === 'done' || d.phase === 'did' || (d.phase === 'failed' && d.hasData) || d.phase === 'undo-failed')) continue;
-        const r = pb.steps.find((x) => x.action === 'restore' && x.params === s.params);
+        const r = pb.steps.find((x) => x.action === 'restore' && stepProvider(x) === stepProvider(s));
         if (!r || h?.steps.get(r.name)?.phase !== 'done') drained = true;
       }
       if (drained) stillDrained.push(name);
+      const curStep = pb.steps.find((x) => x.name === h?.current);
+      if (curStep?.action === 'restore' && cur?.phase === 'failed') notServing.push({ host: name, step: curStep.name, error: cur.error ?? 'failed' });
       return { host: name, status, step: h?.current, stepPhase: cur?.phase, error: cur?.error, startedAt: h?.startedAt, endedAt: cur?.endedAt, stillDrained: drained };
     });
     const all = hosts.map((h) => h.status);
     const wstatus = all.every((s) => s === 'done') ? (ws?.verified ? 'done' : ws?.verifyFailed ? 'verify-failed' : 'verifying') : all.every((s) => s === 'pending') ? 'pending' : all.some((s) => s === 'failed' || s === 'rollback-failed') ? 'failed' : all.every((s) => s === 'rolled-back' || s === 'pending') ? 'rolled-back' : 'running';
-    return { index: w.index, status: wstatus, verified: !!ws?.verified, approved: !!ws?.approved, hosts };
+    const judges = new Map<string, JudgeStatus>();
+    for (const r of records) if (r.type === 'gate' && r.wave === w.index && r.evidence) judges.set(r.check, { check: r.check, t: r.t, verdict: r.evidence.verdict, evidence: r.evidence });
+    return { index: w.index, status: wstatus, verified: !!ws?.verified, approved: !!ws?.approved, hosts, ...(judges.size ? { judges: [...judges.values()] } : {}) };
   });
   const gone = interruption(state.status, lock, file);
   return {
@@ -83,6 +100,7 @@ export async function releaseStatus(file: string, stateDir?: string): Promise<St
     endedAt: state.endedAt,
     waves,
     stillDrained,
+    notServing,
     switchover: plan.switchoverAfterWave ? { afterWave: plan.switchoverAfterWave, done: state.switchover.done } : undefined,
     routing: pb.routing?.length || records.some((r) => r.type === 'routing') ? routingState(records, (pb.routing ?? []).map((r) => r.name)) : undefined,
   };

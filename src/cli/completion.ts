@@ -10,11 +10,12 @@ export function completionCommand(): Command {
   return new Command('completion')
     .description('print a shell completion script: graywave completion bash >> ~/.bashrc (or zsh, fish)')
     .argument('<shell>', 'bash, zsh or fish')
-    .action((shell: string, _opts: unknown, cmd: Command) => {
+    .option('--json', 'one JSON object: {shell, script}')
+    .action((shell: string, opts: { json?: boolean }, cmd: Command) => {
       const root = cmd.parent!;
       const script = shell === 'bash' ? bash(root) : shell === 'zsh' ? zsh(root) : shell === 'fish' ? fish(root) : undefined;
       if (!script) throw new GraywaveError(`completion: unknown shell "${shell}" (use bash, zsh or fish)`, EXIT.usage);
-      process.stdout.write(script);
+      process.stdout.write(opts.json ? JSON.stringify({ shell, script }) + '\n' : script);
     });
 }
 

@@ -9,6 +9,7 @@ import { runRelease } from '../app/run.js';
 import type { EngineEvent } from '../engine/events.js';
 import { EXIT, GraywaveError } from '../errors.js';
 import type { LoadStats } from '../sandbox/loadgen.js';
+import { interruptSignal } from './signals.js';
 import { down, fault, hubCall, isUp, loadConfig, SANDBOX_DIR_ENV, status, up } from '../sandbox/supervisor.js';
 
 /**
@@ -103,17 +104,8 @@ export function demoCommand(): Command {
       }
       // Ctrl-C (or SIGTERM) halts the release at the next safe point, as `graywave run` does, and then the demo brings
       // its sandbox down: an interrupted demo leaves no process behind. A second one stops the sandbox at once.
-      const stop = new AbortController();
+      const stop = { signal: interruptSignal({ what: 'the demo', then: 'then the sandbox goes down', force: () => down({ dir }).then(() => undefined) }) };
       setMaxListeners(0, stop.signal);
-      let interrupts = 0;
-      const onSignal = (sig: NodeJS.Signals) => {
-        if (++interrupts === 1) {
-          process.stderr.write(`\ngraywave: stopping the demo at the next safe point, then the sandbox (${sig === 'SIGINT' ? 'Ctrl-C' : sig} again to force)\n`);
-          stop.abort(new Error(sig === 'SIGINT' ? 'interrupted (Ctrl-C)' : 'terminated (SIGTERM)'));
-        } else void down({ dir }).finally(() => process.exit(130));
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
       say(`starting the sandbox: ${shape.hosts} hosts on ${shape.net}.1…${shape.net}.${shape.hosts}, registry and router on ${shape.net}.100`);
       const c = await up({ dir, hosts: shape.hosts, net: shape.net, hostPort: shape.hostPort, registryPort: shape.registryPort, routerPort: o.routerPort, rps: o.rps, log: say });
       if (stop.signal.aborted) {
@@ -143,7 +135,6 @@ export function demoCommand(): Command {
       const load = await hubCall<LoadStats>(loadConfig(dir), 'loadgen/settle', 'POST');
       const s = await status({ dir });
       const pb = parse(readFileSync(file, 'utf8')) as { version?: unknown; group?: string };
-      const version = String(pb.version ?? '');
       const greenGroup = pb.group ?? 'GREEN';
       const green = s.hosts.filter((h) => h.running && h.group === greenGroup && h.registeredGroup === greenGroup).length;
       const versions = [...new Set(s.hosts.map((h) => h.version))];
@@ -165,7 +156,8 @@ export function demoCommand(): Command {
         process.stdout.write(JSON.stringify(summary) + '\n');
       } else {
         say('');
-        say(`demo ${code === 0 ? 'done' : code === 4 ? 'paused' : 'halted'} in ${(summary.ms / 1000).toFixed(1)}s: ${summary.waves} waves, ${summary.hosts} hosts, ${summary.green} GREEN on ${summary.version}`);
+        const byVersion = versions.map((v) => `${v} on ${s.hosts.filter((h) => h.version === v).length}`).join(', ');
+        say(`demo ${code === 0 ? 'done' : code === 4 ? 'paused' : 'halted'} in ${(summary.ms / 1000).toFixed(1)}s: ${summary.waves} waves, ${summary.green} of ${summary.hosts} hosts GREEN; versions: ${byVersion}`);
         say(`requests served during the release: ${summary.requests}, failed: ${summary.failedRequests}`);
         for (const f of load.failures.slice(-5)) say(`  failed request at ${f.at}: ${f.status ? `HTTP ${f.status} ` : ''}${f.error}`);
       }
@@ -176,7 +168,8 @@ export function demoCommand(): Command {
         say(code === 0 ? `the sandbox stays up (--keep): graywave sandbox status --dir ${relative(process.cwd(), dir) || dir}` : 'the sandbox stays up, as a real fleet would, so you can try:');
         if (code !== 0) {
           say(`  graywave resume ${pbArg}${stateArg}      # continue where it stopped`);
-          say(`  graywave rollback ${pbArg}${stateArg}    # undo the release on the hosts it touched`);
+          say(`  graywave rollback ${pbArg}${stateArg}    # undo the current wave only (the one that halted)`);
+          say(`  graywave rollback ${pbArg} --all${stateArg}    # undo every wave: the whole release`);
           say(`  graywave sandbox status --dir ${relative(process.cwd(), dir) || dir}`);
           say(`  graywave sandbox down --dir ${relative(process.cwd(), dir) || dir}`);
         }

@@ -7,8 +7,9 @@ import { ConfigError, EXIT, GraywaveError } from '../errors.js';
 import { buildPlan } from '../plan/build.js';
 import { loadPlaybook } from '../playbook/load.js';
 import { planJson, planMarkdown, planText, statusText } from '../render/plan.js';
-import { join } from 'node:path';
 import { extraCommands } from './extra.js';
+import { interruptSignal } from './signals.js';
+import { VERSION } from '../version.js';
 import { resolveLimit } from '../plan/limit.js';
 import { setOverrides } from '../playbook/overrides.js';
 
@@ -25,19 +26,20 @@ function outputOf(opts: { json?: boolean; plain?: boolean }): OutputMode {
   return opts.json ? 'json' : opts.plain ? 'plain' : 'auto';
 }
 
-/** Ctrl-C once: halt cleanly at the next safe point; twice: force. */
-function interruptSignal(): AbortSignal {
-  const ctl = new AbortController();
-  let count = 0;
-  process.on('SIGINT', () => {
-    count++;
-    if (count === 1) {
-      process.stderr.write('\ngraywave: stopping at the next safe point (Ctrl-C again to force)\n');
-      ctl.abort(new Error('interrupted (Ctrl-C)'));
-    } else process.exit(130);
-  });
-  process.on('SIGTERM', () => ctl.abort(new Error('terminated (SIGTERM)')));
-  return ctl.signal;
+/** A command's result: one JSON object with --json, else the text. */
+function print(json: boolean | undefined, value: unknown, text: string): void {
+  process.stdout.write(json ? JSON.stringify(value) + '\n' : text + '\n');
+}
+
+/**
+ * Colours: settled by ./color-env.ts before anything loads (`--no-color` off; FORCE_COLOR forces; NO_COLOR, any
+ * value, off). Here: chalk agrees for in-process callers too, and the colour flags, which every command accepts, are
+ * taken off the command line.
+ */
+export function applyColor(argv: string[]): string[] {
+  const forced = process.env.FORCE_COLOR === undefined ? undefined : !/^(0|false)$/i.test(process.env.FORCE_COLOR);
+  if (argv.includes('--no-color') || forced === false || (forced === undefined && process.env.NO_COLOR !== undefined)) chalk.level = 0;
+  return argv.filter((a, i) => i < 2 || (a !== '--no-color' && a !== '--color'));
 }
 
 interface PlanOptions {
@@ -67,17 +69,26 @@ function printPlan(file: string, opts: PlanOptions): void {
   else process.stdout.write(note + planText(pb, plan) + '\n');
 }
 
+const SET_FLAGS = '--set <key=value>';
+const SET_HELP = 'override a top-level value of the playbook, e.g. --set version=2.4.1 (repeatable)';
+const collectSet = (v: string, prev: string[] = []) => [...prev, v];
+
 export function buildProgram(): Command {
   const program = new Command('graywave')
     .description('Gray (canary, blue/green) releases on host fleets: drain, wait for zero traffic, deploy, relabel GREEN, restore — in waves, with a crash-safe journal.')
-    .version('0.1.0')
+    .version(VERSION, '-V, --version', 'print the version')
     .option('--verbose', 'show stack traces for unexpected errors')
-    .option('--set <key=value>', 'override a top-level value of the playbook, e.g. --set version=2.4.1 (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .addHelpText('after', '\nEvery command also takes --verbose and --no-color (NO_COLOR=1 does the same; FORCE_COLOR=1 forces colours).')
+    // Program options only before the subcommand: `run FILE --version 9.9.9` is an unknown option of `run` (exit 2),
+    // never the program's version printed with nothing released. (--set is also an option of every command: see the end.)
+    .option(SET_FLAGS, SET_HELP, collectSet)
+    .enablePositionalOptions()
     .showHelpAfterError()
     .exitOverride();
-  program.hook('preAction', (cmd) => {
-    verbose = !!cmd.opts().verbose;
-    setOverrides(cmd.opts().set); // --set KEY=VALUE applies to every playbook this command loads
+  program.hook('preAction', (_cmd, action) => {
+    verbose = !!program.opts().verbose || !!action.opts().verbose;
+    // --set KEY=VALUE applies to every playbook this command loads (before or after the command name).
+    setOverrides([...((program.opts().set as string[] | undefined) ?? []), ...((action.opts().set as string[] | undefined) ?? [])]);
   });
   const limit = new Option('--limit <hosts>', 'only these hosts: names, patterns (app-0*) or label=value, comma-separated; the rest stays pending');
   const stateDir = new Option('--state-dir <dir>', 'where release state lives (default: .graywave next to the playbook)');
@@ -86,19 +97,24 @@ export function buildProgram(): Command {
     .command('validate')
     .description('check a playbook; exit 2 with FILE:LINE:COL per problem')
     .argument('<files...>', 'playbook(s)')
-    .action((files: string[]) => {
+    .option('--json', 'one JSON object: {"ok":…,"files":[{"file","ok","problems":[{"file","line","col","message"}]}]}')
+    .action((files: string[], opts: { json?: boolean }) => {
       const issues: string[] = [];
+      const results: { file: string; ok: boolean; problems: ConfigError['issues'] }[] = [];
       for (const f of files) {
         try {
           loadPlaybook(f);
-          process.stdout.write(`${f}: ok\n`);
+          results.push({ file: f, ok: true, problems: [] });
+          if (!opts.json) process.stdout.write(`${f}: ok\n`);
         } catch (err) {
-          if (err instanceof ConfigError) issues.push(err.message);
-          else throw err;
+          if (!(err instanceof ConfigError)) throw err;
+          issues.push(err.message);
+          results.push({ file: f, ok: false, problems: err.issues });
         }
       }
+      if (opts.json) process.stdout.write(JSON.stringify({ ok: issues.length === 0, files: results }) + '\n');
       if (issues.length) {
-        process.stderr.write(issues.join('\n') + '\n');
+        if (!opts.json) process.stderr.write(issues.join('\n') + '\n');
         throw new Exit(EXIT.usage);
       }
     });
@@ -124,6 +140,7 @@ export function buildProgram(): Command {
       .addOption(stateDir);
 
   changing(program.command('run').description('run the release'))
+    .option('--skip-preflight', 'start without the preflight (graywave check)')
     .option('--reason <text>', 'why (shown to anyone the lock refuses; with --hotfix, recorded as the hotfix reason)')
     .option('--hotfix', 'the hotfix policy: a canary, then one wave; gates marked skipOnHotfix are skipped (needs --reason)')
     .option('--dry-run', 'print the plan and change nothing (the same as graywave plan)')
@@ -131,13 +148,14 @@ export function buildProgram(): Command {
     .addOption(limit)
     .action(async (file: string, opts) => {
       if (opts.dryRun) return printPlan(file, { json: opts.json, hotfix: opts.hotfix, reason: opts.reason, limit: opts.limit });
-      throw new Exit(await runRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, hotfix: opts.hotfix, limit: opts.limit, again: opts.again, signal: interruptSignal() }));
+      throw new Exit(await runRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, hotfix: opts.hotfix, limit: opts.limit, again: opts.again, preflight: !opts.skipPreflight, signal: interruptSignal() }));
     });
   changing(program.command('resume').description('continue a halted or paused release from the exact step where each host stopped'))
+    .option('--skip-preflight', 'continue without the preflight of the hosts not started yet')
     .option('--reason <text>', 'why (recorded in the journal)')
     .addOption(limit)
     .action(async (file: string, opts) => {
-      throw new Exit(await resumeRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, limit: opts.limit, signal: interruptSignal() }));
+      throw new Exit(await resumeRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, limit: opts.limit, preflight: !opts.skipPreflight, signal: interruptSignal() }));
     });
   changing(program.command('rollback').description('undo the completed steps of the current wave (--all: every wave, newest first)'))
     .option('--all', 'every wave, newest first')
@@ -153,10 +171,12 @@ export function buildProgram(): Command {
     .argument('<file>')
     .option('-y, --yes', 'do not ask for confirmation')
     .option('--reason <text>', 'why (recorded in the journal)')
+    .option('--json', 'one JSON object: {"approved","wave","next"}')
     .addOption(stateDir)
     .action(async (file: string, opts) => {
       const r = await approveRelease({ file, yes: opts.yes, stateDir: opts.stateDir, reason: opts.reason });
-      if (r.wave !== undefined) process.stdout.write(`approved: wave ${r.wave + 1} may start (graywave resume ${file})\n`);
+      if (r.wave !== undefined) print(opts.json, { approved: true, wave: r.wave, next: r.wave + 1, resume: `graywave resume ${file}` }, `approved: wave ${r.wave + 1} may start (graywave resume ${file})`);
+      else if (opts.json) print(true, { approved: false }, '');
       throw new Exit(r.code);
     });
   program
@@ -184,10 +204,11 @@ export function buildProgram(): Command {
     .description('stop a running release at the next step boundary (from another terminal or CI job)')
     .argument('<file>')
     .requiredOption('--reason <text>', 'why (recorded in the journal)')
+    .option('--json', 'one JSON object: {"action","message"}')
     .addOption(stateDir)
     .action(async (file: string, opts) => {
       const r = await controlRelease({ file, stateDir: opts.stateDir, reason: opts.reason, action: 'abort' });
-      process.stdout.write(r.message + '\n');
+      print(opts.json, { action: 'abort', message: r.message }, r.message);
       throw new Exit(r.code);
     });
   program
@@ -197,10 +218,11 @@ export function buildProgram(): Command {
     .option('--skip-gate', 'pass the current gate (default)')
     .option('--full', 'pass every remaining gate, approval and pause')
     .option('--reason <text>', 'why (recorded in the journal)')
+    .option('--json', 'one JSON object: {"action","mode","message"}')
     .addOption(stateDir)
     .action(async (file: string, opts) => {
       const r = await controlRelease({ file, stateDir: opts.stateDir, reason: opts.reason, action: 'promote', mode: opts.full ? 'full' : 'gate' });
-      process.stdout.write(r.message + '\n');
+      print(opts.json, { action: 'promote', mode: opts.full ? 'full' : 'gate', message: r.message }, r.message);
       throw new Exit(r.code);
     });
   program
@@ -209,14 +231,30 @@ export function buildProgram(): Command {
     .argument('<file>')
     .option('--force', 'required: says you checked nothing else releases it')
     .option('--reason <text>', 'why (recorded in the journal)')
+    .option('--json', 'one JSON object: {"removed": <the lock> | null}')
     .addOption(stateDir)
     .action(async (file: string, opts) => {
       if (!opts.force) throw new GraywaveError('unlock needs --force', EXIT.usage, `graywave unlock ${file} --force`);
       const holder = await unlockRelease({ file, stateDir: opts.stateDir, reason: opts.reason });
-      process.stdout.write(holder ? `removed the lock of pid ${holder.pid} on ${holder.host} (${holder.user}, ${holder.command} since ${holder.startedAt})\n` : 'no lock\n');
+      print(opts.json, { removed: holder ?? null }, holder ? `removed the lock of pid ${holder.pid} on ${holder.host} (${holder.user}, ${holder.command} since ${holder.startedAt})` : 'no lock');
     });
+  program
+    .command('version')
+    .description('print the version')
+    .option('--json', 'one JSON object: {"version"}')
+    .action((opts: { json?: boolean }) => print(opts.json, { version: VERSION }, VERSION));
 
   for (const cmd of extraCommands()) program.addCommand(cmd);
+  // `--verbose` is the program's, but is also accepted after any subcommand (program options are positional).
+  const addVerbose = (cmd: Command) => {
+    for (const sub of cmd.commands) {
+      if (!sub.options.some((o) => o.long === '--verbose')) sub.addOption(new Option('--verbose').hideHelp());
+      addVerbose(sub);
+    }
+  };
+  addVerbose(program);
+  // --set after the command name too (`graywave run pb.yaml --set version=2.4.1`): every command takes it.
+  for (const cmd of program.commands) if (!cmd.options.some((o) => o.long === '--set')) cmd.option(SET_FLAGS, SET_HELP, collectSet);
   return program;
 }
 
@@ -224,7 +262,7 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(applyColor(argv));
     return EXIT.ok;
   } catch (err) {
     if (err instanceof Exit) return err.code;

@@ -12,23 +12,30 @@ export function explainCommand(): Command {
   return new Command('explain')
     .description('the options of a provider, monitor, step kind, check, routing rule or state backend (see docs/reference.md)')
     .argument('[type]', 'e.g. dubbo-zookeeper, rocketmq, waitDrained, http; none lists them all')
-    .action((type: string | undefined) => {
+    .option('--json', 'one JSON object: {entries: [{type, kind, doc}]}')
+    .action((type: string | undefined, opts: { json?: boolean }) => {
+      const json = (list: ReturnType<typeof entries>) => void process.stdout.write(JSON.stringify({ entries: list.map((e) => ({ type: e.type, kind: e.kind, doc: e.doc ?? null })) }) + '\n');
       if (!type) {
         const all = entries();
+        if (opts.json) return json(all);
         process.stdout.write(all.map((e) => `${e.type.padEnd(22)} ${e.kind.padEnd(9)} ${e.doc?.summary.split(/(?<=\.) /)[0] ?? ''}`).join('\n') + '\n');
         return;
       }
       const found = findEntries(type);
       if (!found.length) throw new GraywaveError(`explain: unknown type "${type}"${didYouMean(type, entries().map((e) => e.type))}`, EXIT.usage, 'graywave explain (without a type) lists them all');
+      if (opts.json) return json(found);
       process.stdout.write(found.map(explainText).join('\n\n') + '\n');
     });
 }
 
 /** `graywave schema`: the JSON Schema of a playbook (schema/playbook.schema.json). */
 export function schemaCommand(): Command {
-  return new Command('schema').description('print the JSON Schema of a playbook, for editors (yaml-language-server)').action(() => {
-    process.stdout.write(JSON.stringify(playbookJsonSchema(), null, 2) + '\n');
-  });
+  return new Command('schema')
+    .description('print the JSON Schema of a playbook, for editors (yaml-language-server)')
+    .option('--json', 'the schema on one line (it is JSON either way)')
+    .action((opts: { json?: boolean }) => {
+      process.stdout.write((opts.json ? JSON.stringify(playbookJsonSchema()) : JSON.stringify(playbookJsonSchema(), null, 2)) + '\n');
+    });
 }
 
 /** Short names people use for provider types in --stack. */
@@ -101,13 +108,15 @@ export function initCommand(): Command {
     .option('--stack <types>', 'provider types, comma-separated', 'prometheus')
     .option('--name <release>', 'release name', 'order-service')
     .option('-o, --out <file>', 'where to write it', 'playbook.yaml')
-    .action((opts: { stack: string; name: string; out: string }) => {
+    .option('--json', 'one JSON object: {file, schema} (with --out -: {playbook})')
+    .action((opts: { stack: string; name: string; out: string; json?: boolean }) => {
       const text = starterPlaybook(opts.stack.split(',').map((s) => s.trim()).filter(Boolean), opts.name);
-      if (opts.out === '-') return void process.stdout.write(text);
+      if (opts.out === '-') return void process.stdout.write(opts.json ? JSON.stringify({ playbook: text }) + '\n' : text);
       if (existsSync(opts.out)) throw new GraywaveError(`init: ${opts.out} exists; not overwriting it`, EXIT.usage, 'give another name with --out, or --out - for stdout');
       writeFileSync(opts.out, text);
       const schemaFile = join(dirname(opts.out), 'playbook.schema.json');
       if (!existsSync(schemaFile)) writeFileSync(schemaFile, JSON.stringify(playbookJsonSchema(), null, 2) + '\n');
+      if (opts.json) return void process.stdout.write(JSON.stringify({ file: opts.out, schema: schemaFile }) + '\n');
       process.stdout.write(`wrote ${opts.out} (and ${schemaFile} for editors): graywave validate ${opts.out} && graywave plan ${opts.out}\n`);
     });
 }

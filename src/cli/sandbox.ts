@@ -53,6 +53,7 @@ export function sandboxCommand(): Command {
     .option('--router-port <port>', 'router port on the hub address', int('--router-port'), 8000)
     .option('--rps <n>', 'load generator rate, requests per second (0: off)', int('--rps'), 20)
     .option('--version <v>', 'version the hosts start with', '1.0.0')
+    .option('--json', 'one JSON object: the sandbox (dir, addresses, hosts) instead of progress lines')
     .action(async (o) => {
       const c = await up({
         dir: o.dir ?? sandboxDir(),
@@ -63,8 +64,9 @@ export function sandboxCommand(): Command {
         routerPort: o.routerPort,
         rps: o.rps,
         version: o.version,
-        log: out,
+        log: o.json ? () => undefined : out,
       });
+      if (o.json) return out(JSON.stringify(c));
       out(`sandbox up in ${c.dir}: try  graywave sandbox status`);
     });
 
@@ -72,8 +74,10 @@ export function sandboxCommand(): Command {
     .command('down')
     .description('stop every sandbox process (gracefully) and remove the state dir')
     .option('--dir <dir>', 'state dir')
+    .option('--json', 'one JSON object: {"dir","wasUp"}')
     .action(async (o) => {
-      const wasUp = await down({ dir: o.dir, log: out });
+      const wasUp = await down({ dir: o.dir, log: o.json ? () => undefined : out });
+      if (o.json) return out(JSON.stringify({ dir: sandboxDir(o.dir), wasUp }));
       if (!wasUp) out(`no sandbox in ${sandboxDir(o.dir)}`);
     });
 
@@ -98,8 +102,10 @@ export function sandboxCommand(): Command {
     .argument('<version>', 'version to run')
     .option('--group <group>', 'group to start in (default: its current group)')
     .option('--dir <dir>', 'state dir')
+    .option('--json', 'one JSON object: the host as it runs now')
     .action(async (host: string, version: string, o) => {
-      await deploy({ dir: o.dir, host, version, group: o.group, log: out });
+      const h = await deploy({ dir: o.dir, host, version, group: o.group, log: o.json ? () => undefined : out });
+      if (o.json) out(JSON.stringify(h));
     });
 
   cmd
@@ -107,8 +113,10 @@ export function sandboxCommand(): Command {
     .description('go back to the version and group the last deploy of HOST replaced (rollback of deploy)')
     .argument('<host>', 'host name')
     .option('--dir <dir>', 'state dir')
+    .option('--json', 'one JSON object: the host as it runs now')
     .action(async (host: string, o) => {
-      await undeploy({ dir: o.dir, host, log: out });
+      const h = await undeploy({ dir: o.dir, host, log: o.json ? () => undefined : out });
+      if (o.json) out(JSON.stringify(h));
     });
 
   cmd
@@ -117,8 +125,10 @@ export function sandboxCommand(): Command {
     .argument('<host>', 'host name')
     .argument('<kind>', `one of ${FAULT_KINDS.join(', ')}, with :ARG where it takes one`)
     .option('--dir <dir>', 'state dir')
+    .option('--json', 'one JSON object: {"host","fault","message"}')
     .action(async (host: string, kind: string, o) => {
-      out(await fault({ dir: o.dir, host, spec: kind }));
+      const message = await fault({ dir: o.dir, host, spec: kind });
+      out(o.json ? JSON.stringify({ host, fault: kind, message }) : message);
     });
 
   cmd
@@ -126,9 +136,10 @@ export function sandboxCommand(): Command {
     .description('point the router\'s public traffic (requests without the gray header/cookie) at GROUP')
     .argument('<group>', 'e.g. GREEN')
     .option('--dir <dir>', 'state dir')
+    .option('--json', 'one JSON object: {"defaultGroup"}')
     .action(async (group: string, o) => {
       await switchGroup({ dir: o.dir, group });
-      out(`router: public traffic now goes to group ${group}`);
+      out(o.json ? JSON.stringify({ defaultGroup: group }) : `router: public traffic now goes to group ${group}`);
     });
 
   cmd
@@ -138,11 +149,15 @@ export function sandboxCommand(): Command {
     .option('--count <n>', 'number of requests', int('--count'), 10)
     .option('--version <v>', 'also require every answer to come from this version')
     .option('--dir <dir>', 'state dir')
+    .option('--json', 'one JSON object: {"ok","failed","versions","groups","errors"}')
     .action(async (o) => {
       const r = await probe({ dir: o.dir, group: o.group, count: o.count });
       const versions = Object.entries(r.versions).map(([v, n]) => `${v}×${n}`).join(', ') || 'none';
-      out(`probe${o.group ? ` (gray entry, group ${o.group})` : ''}: ${r.ok}/${o.count} ok, versions ${versions}`);
-      for (const e of r.errors.slice(0, 5)) out(`  failed: ${e}`);
+      if (o.json) out(JSON.stringify(r));
+      else {
+        out(`probe${o.group ? ` (gray entry, group ${o.group})` : ''}: ${r.ok}/${o.count} ok, versions ${versions}`);
+        for (const e of r.errors.slice(0, 5)) out(`  failed: ${e}`);
+      }
       const wrongVersion = o.version && Object.keys(r.versions).some((v) => v !== o.version);
       if (r.failed > 0 || wrongVersion) {
         throw new GraywaveError(`probe failed: ${r.failed} of ${o.count} requests failed${wrongVersion ? `, versions seen ${versions} (expected ${o.version})` : ''}`);

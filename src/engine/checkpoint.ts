@@ -21,8 +21,14 @@ export async function haltIfAborted(rc: ReleaseContext, wave?: number): Promise<
   return rc.halt(rc.controls.stop, wave, '`graywave resume` continues from the step where each host stopped; `graywave rollback` undoes');
 }
 
+/** Why the release was stopped by a signal: "interrupted (Ctrl-C)" or "terminated (SIGTERM)" (the signal's reason). */
+function interruptReason(rc: ReleaseContext): string {
+  const r = rc.deps.signal.reason;
+  return r instanceof Error && r.message ? r.message : 'interrupted (Ctrl-C)';
+}
+
 export function haltInterrupted(rc: ReleaseContext, wave?: number): Promise<Outcome> {
-  return rc.halt('interrupted (Ctrl-C)', wave, 'graywave resume continues where it stopped');
+  return rc.halt(interruptReason(rc), wave, 'graywave resume continues where it stopped');
 }
 
 /** Brings the routing rules to their state at this point (no-op without `routing:`); false after halting. */
@@ -44,10 +50,17 @@ export async function routingAt(rc: ReleaseContext, phase: 'publish' | 'widen' |
  */
 export async function checkpoint(rc: ReleaseContext, index: number, hostNames: string[], ranHosts: boolean): Promise<Outcome | 'continue' | GateProblem> {
   const { playbook, plan } = rc.deps;
-  if (!rc.state.waves.get(index)?.verified) {
+  while (!rc.state.waves.get(index)?.verified) {
     const v = await verifyWave(rc, index, hostNames);
     if (v === 'aborted') return (await haltIfAborted(rc, index))!;
     if (v.kind === 'interrupted') return rc.halt(v.reason, index, 'graywave resume continues where it stopped (the checks run again)');
+    if (v.kind === 'ask') {
+      // A marginal or inconclusive judge: a person decides with the evidence; once approved, the checks run again
+      // and the approval lets such a verdict through.
+      const o = await askApproval(rc, index, v.detail, v.evidence);
+      if (o !== 'continue') return o;
+      continue;
+    }
     if (v.kind !== 'ok') return { kind: v.kind, wave: index, detail: v.detail };
     await rc.record({ type: 'wave', t: now(), wave: index, phase: 'verified' });
   }
@@ -70,26 +83,30 @@ export async function checkpoint(rc: ReleaseContext, index: number, hostNames: s
     try {
       await sleep(pause.ms, rc.deps.signal);
     } catch {
-      return rc.halt('interrupted (Ctrl-C) during the pause', index, 'graywave resume continues where it stopped');
+      return rc.halt(`${interruptReason(rc)} during the pause`, index, 'graywave resume continues where it stopped');
     }
   }
   return 'continue';
 }
 
-async function askApproval(rc: ReleaseContext, wave: number): Promise<Outcome | 'continue'> {
-  const question = `wave ${wave} is done and verified. Continue with wave ${wave + 1}?`;
+/** Asks a person to approve the wave: before the next wave, or (`evidence`) on a marginal or inconclusive judge. */
+async function askApproval(rc: ReleaseContext, wave: number, evidence?: string, lines: string[] = []): Promise<Outcome | 'continue'> {
+  const isLast = wave === rc.deps.plan.waves[rc.deps.plan.waves.length - 1]?.index;
+  const shown = lines.map((l) => `\n  ${rc.mask(l)}`).join('');
+  const question = evidence ? `wave ${wave}: ${rc.mask(evidence)}${shown}\nApprove and ${isLast ? 'finish the release' : `continue with wave ${wave + 1}`}?` : `wave ${wave} is done and verified. Continue with wave ${wave + 1}?`;
   if (rc.deps.approve) {
-    rc.emit({ event: 'wave.paused', release: rc.release, wave, reason: 'waiting for approval' });
+    rc.emit({ event: 'wave.paused', release: rc.release, wave, reason: evidence ? rc.mask(evidence) : 'waiting for approval' });
     const yes = await rc.deps.approve(question);
-    if (!yes) return rc.halt(`wave ${wave + 1} not approved`, wave, 'graywave approve, then graywave resume — or graywave rollback');
+    if (!yes) return rc.halt(evidence ? `wave ${wave} not approved: ${evidence}` : `wave ${wave + 1} not approved`, wave, 'graywave approve, then graywave resume — or graywave rollback');
     const by = currentActor();
     await rc.record({ type: 'wave', t: now(), wave, phase: 'approved', by });
     rc.emit({ event: 'wave.approved', release: rc.release, wave, by: `${by.user}@${by.host}` });
     return 'continue';
   }
-  await rc.record({ type: 'wave', t: now(), wave, phase: 'paused', detail: 'waiting for approval' });
-  await rc.record({ type: 'run', t: now(), phase: 'paused', reason: `wave ${wave} waits for approval` });
-  rc.emit({ event: 'run.paused', release: rc.release, wave, reason: `wave ${wave} is done; approve with \`graywave approve\`, then \`graywave resume\`` });
+  const how = evidence ? '; approve with `graywave approve` (or `graywave promote`), then `graywave resume`; or `graywave rollback`' : '; approve with `graywave approve`, then `graywave resume`';
+  await rc.record({ type: 'wave', t: now(), wave, phase: 'paused', detail: evidence ? rc.mask(evidence) : 'waiting for approval' });
+  await rc.record({ type: 'run', t: now(), phase: 'paused', reason: rc.mask(`wave ${wave} waits for approval${evidence ? `: ${evidence}` : ''}`) });
+  rc.emit({ event: 'run.paused', release: rc.release, wave, reason: rc.mask(evidence ? `wave ${wave}: ${evidence}${how}` : `wave ${wave} is done${how}`) });
   return 'paused';
 }
 

@@ -1,3 +1,5 @@
+import type { JudgeEvidence, Verdict } from '../gates/evidence.js';
+
 /**
  * What the engine tells the world. Renderers (listr2, plain lines, JSON lines) and tests subscribe to these;
  * the engine itself never prints. Every event is emitted after the matching journal record is on disk.
@@ -15,8 +17,9 @@ export type EngineEvent =
   | { event: 'host.done'; release: string; wave: number; host: string; ms: number }
   | { event: 'host.failed'; release: string; wave: number; host: string; step: string; error: string }
   | { event: 'verify.start'; release: string; wave: number; check: string; host?: string }
-  | { event: 'verify.done'; release: string; wave: number; check: string; host?: string; observed: string; ms: number }
-  | { event: 'verify.failed'; release: string; wave: number; check: string; host?: string; observed: string; ms: number }
+  /** `verdict`/`evidence`: a judging gate's verdict and its evidence (src/gates/judge.ts); verify.failed with verdict marginal/inconclusive pauses for approval. */
+  | { event: 'verify.done'; release: string; wave: number; check: string; host?: string; observed: string; ms: number; verdict?: Verdict; evidence?: JudgeEvidence }
+  | { event: 'verify.failed'; release: string; wave: number; check: string; host?: string; observed: string; ms: number; verdict?: Verdict; evidence?: JudgeEvidence }
   | { event: 'wave.done'; release: string; wave: number; ms: number; failed: string[] }
   | { event: 'wave.paused'; release: string; wave: number; until?: string; reason: string }
   | { event: 'wave.approved'; release: string; wave: number; by: string }
@@ -33,9 +36,13 @@ export type EngineEvent =
   /** One change of a rule was undone (rollback, or `end: remove`). */
   | { event: 'routing.undone'; release: string; rule: string; wave: number; detail: string }
   | { event: 'rollback.start'; release: string; waves: number[]; hosts: string[] }
+  /** An undo step starts (host `_switchover`: a switchover step is taken back). */
+  | { event: 'undo.start'; release: string; wave: number; host: string; step: string }
   | { event: 'undo.done'; release: string; wave: number; host: string; step: string; ms: number }
   | { event: 'undo.skipped'; release: string; wave: number; host: string; step: string; reason: string }
   | { event: 'undo.failed'; release: string; wave: number; host: string; step: string; error: string }
+  /** A host's rollback is over (ok: every step that took effect was undone or had no undo). */
+  | { event: 'host.undone'; release: string; wave: number; host: string; ok: boolean; ms: number }
   | { event: 'rollback.done'; release: string; hosts: string[]; failed: string[]; ms: number }
   | { event: 'run.halted'; release: string; reason: string; wave?: number; hint?: string; stillDrained?: string[] }
   | { event: 'run.paused'; release: string; wave: number; reason: string }

@@ -1,4 +1,5 @@
 import { findGate } from '../gates/index.js';
+import { evidenceLines } from '../gates/judge.js';
 import type { GateContext } from '../gates/types.js';
 import { templateValues } from '../plan/build.js';
 import type { GateSpec, Host } from '../playbook/types.js';
@@ -7,7 +8,7 @@ import { render, renderShell, templateEnv } from '../util/template.js';
 import { sleep } from './context.js';
 import { now, type ReleaseContext } from './release.js';
 import { withLimits } from './step.js';
-import { DEFAULT_ERROR_LIMIT, gateVerdict, type Measurement, type Verdict } from './verdict.js';
+import { DEFAULT_ERROR_LIMIT, gateVerdict, type Judged, type Measurement, type Verdict } from './verdict.js';
 
 /** Between two measurements of a gate that errored. */
 const ERROR_RETRY_MS = 1000;
@@ -16,7 +17,7 @@ const ERROR_RETRY_MS = 1000;
  * Runs a gate once and says what it measured. A gate that throws, or is cut short by its timeout, measured nothing
  * (`error`); `signal` is the wave's (Ctrl-C) or, for a verify gate, also the operator's promotion.
  */
-export async function measure(rc: ReleaseContext, gate: GateSpec, wave: number, hostNames: string[], host: Host | undefined, signal: AbortSignal): Promise<Measurement> {
+export async function measure(rc: ReleaseContext, gate: GateSpec, wave: number, hostNames: string[], host: Host | undefined, signal: AbortSignal, watchingSince?: number): Promise<Measurement> {
   const impl = findGate(gate.gate)!;
   const { playbook, transport, providers } = rc.deps;
   const values = templateValues(playbook, host, wave);
@@ -27,6 +28,9 @@ export async function measure(rc: ReleaseContext, gate: GateSpec, wave: number, 
     wave,
     hosts: hostNames.map((n) => rc.host(n)),
     host,
+    since: watchingSince ?? restoredAt(rc, hostNames),
+    watching: watchingSince !== undefined,
+    lastWave: wave === rc.deps.plan.waves[rc.deps.plan.waves.length - 1]?.index,
     render: (t) => render(t, values),
     renderShell: (t) => renderShell(t, values),
     monitor: (name) => providers.monitor(name),
@@ -43,14 +47,31 @@ export async function measure(rc: ReleaseContext, gate: GateSpec, wave: number, 
   });
   try {
     const r = await withLimits((s) => impl.run(ctx(s), gate.params), { signal, timeoutMs: gate.timeoutMs, timeoutMessage: (ms) => `timed out after ${formatMs(ms)}` });
-    return { status: r.ok ? 'pass' : r.unknown ? 'error' : 'fail', observed: r.observed, values: r.values };
+    const asks = !r.ok && !r.unknown && (r.verdict === 'marginal' || r.verdict === 'inconclusive');
+    const judged = r.verdict || r.evidence ? { judged: { verdict: r.verdict, evidence: r.evidence } } : {};
+    return { status: r.ok ? 'pass' : r.unknown ? 'error' : asks ? 'ask' : 'fail', observed: r.observed, values: r.values, ...judged };
   } catch (err) {
     return { status: 'error', observed: rc.mask(`error: ${(err as Error).message}`) };
   }
 }
 
-/** What verifying a wave came to: every gate passed, one failed (→ onFailure), one could not be measured, or a halt. */
-export type VerifyResult = { kind: 'ok' } | { kind: 'failed' | 'error'; detail: string } | { kind: 'interrupted'; reason: string };
+/** When the last of these hosts finished a step (restored): where a judge's window may start. */
+function restoredAt(rc: ReleaseContext, hostNames: string[]): number | undefined {
+  let last: number | undefined;
+  for (const n of hostNames) {
+    for (const st of rc.state.hosts.get(n)?.steps.values() ?? []) {
+      const t = st.endedAt ? Date.parse(st.endedAt) : NaN;
+      if (Number.isFinite(t) && (last === undefined || t > last)) last = t;
+    }
+  }
+  return last;
+}
+
+/**
+ * What verifying a wave came to: every gate passed, one failed (→ onFailure), one could not be measured, a judge
+ * asks a person (marginal/inconclusive: the release pauses for approval), or a halt.
+ */
+export type VerifyResult = { kind: 'ok' } | { kind: 'failed' | 'error'; detail: string } | { kind: 'ask'; detail: string; evidence: string[] } | { kind: 'interrupted'; reason: string };
 
 /** Measures one verify gate (on one host, or once) until there is a verdict; the operator's promotion may pass it. */
 async function judgeGate(rc: ReleaseContext, gate: GateSpec, wave: number, hostNames: string[], host: Host | undefined): Promise<Exclude<Verdict, { status: 'measure-again' }>> {
@@ -67,6 +88,17 @@ async function judgeGate(rc: ReleaseContext, gate: GateSpec, wave: number, hostN
     const m = await measure(rc, gate, wave, hostNames, host, signal);
     measurements.push(m);
   }
+}
+
+/** The playbook's `watch:` checks once for one host (between warm-up steps), each result journalled; the first failure ends it. */
+export async function watchOnce(rc: ReleaseContext, wave: number, host: Host): Promise<{ ok: boolean; observed: string }> {
+  const checks = rc.deps.playbook.watch;
+  for (const gate of checks) {
+    const m = await measure(rc, gate, wave, [host.name], gate.perHost ? host : undefined, rc.deps.signal);
+    await rc.record({ type: 'gate', t: now(), wave, check: gate.name, host: host.name, ok: m.status === 'pass', observed: m.observed, values: m.values });
+    if (m.status !== 'pass') return { ok: false, observed: `watch ${gate.name}: ${m.observed}` };
+  }
+  return { ok: true, observed: `${checks.length} watch check(s) passed` };
 }
 
 /** Runs the verification gates after a wave, in order; stops at the first that does not pass. */
@@ -89,15 +121,22 @@ export async function verifyWave(rc: ReleaseContext, wave: number, hostNames: st
       }
       const ok = v.status === 'pass' || v.status === 'skipped';
       const values = 'values' in v ? v.values : undefined;
+      const judged = judgedFields(v);
       const ms = Date.now() - t0;
-      await rc.record({ type: 'gate', t: now(), wave, check: gate.name, host: host?.name, ok, observed: v.observed, values });
-      const at = { release: rc.release, wave, check: gate.name, host: host?.name, observed: v.observed, ms };
+      await rc.record({ type: 'gate', t: now(), wave, check: gate.name, host: host?.name, ok, observed: v.observed, values, ...judged });
+      const at = { release: rc.release, wave, check: gate.name, host: host?.name, observed: v.observed, ms, ...judged };
       if (ok) {
         rc.emit({ event: 'verify.done', ...at });
         continue;
       }
       rc.emit({ event: 'verify.failed', ...at });
       const detail = `${gate.name}${host ? ` on ${host.name}` : ''}: ${v.observed}`;
+      if (v.status === 'ask') {
+        // A person decides on a marginal or inconclusive judge; an approval of this wave lets it through.
+        if (rc.state.waves.get(wave)?.approved) continue;
+        const evidence = v.judged?.evidence ? evidenceLines(v.judged.evidence).slice(1) : [];
+        return { kind: 'ask', detail: `${gate.name}${host ? ` on ${host.name}` : ''}: ${v.observed}`, evidence };
+      }
       await rc.record({ type: 'wave', t: now(), wave, phase: 'verify-failed', detail });
       return { kind: v.status === 'error' ? 'error' : 'failed', detail };
     }
@@ -125,6 +164,7 @@ export function startWatch(rc: ReleaseContext, wave: number, hostNames: string[]
   const onOuter = () => waveCtl.abort(outer.reason);
   outer.addEventListener('abort', onOuter, { once: true });
   const stopCtl = new AbortController();
+  const started = Date.now();
   let failure: { kind: 'failed' | 'error'; detail: string } | undefined;
   const loops = checks.map(async (gate) => {
     const measurements: Measurement[] = [];
@@ -134,15 +174,16 @@ export function startWatch(rc: ReleaseContext, wave: number, hostNames: string[]
       } catch {
         return;
       }
-      const m = await measure(rc, gate, wave, hostNames, undefined, AbortSignal.any([outer, stopCtl.signal]));
+      const m = await measure(rc, gate, wave, hostNames, undefined, AbortSignal.any([outer, stopCtl.signal]), started);
       if (stopCtl.signal.aborted) return;
       measurements.push(m);
       if (measurements.length > 100) measurements.shift();
-      await rc.record({ type: 'gate', t: now(), wave, check: gate.name, ok: m.status === 'pass', observed: m.observed, values: m.values });
+      // A judge's marginal or inconclusive verdict while the wave runs is recorded, not a failure (the checks after the wave decide).
+      await rc.record({ type: 'gate', t: now(), wave, check: gate.name, ok: m.status === 'pass', observed: m.observed, values: m.values, ...judgedFields(m) });
       const v = gateVerdict(measurements, { errorLimit: gate.errorLimit ?? DEFAULT_ERROR_LIMIT });
       if ((v.status === 'fail' || v.status === 'error') && !failure) {
         failure = { kind: v.status === 'fail' ? 'failed' : 'error', detail: `watch ${gate.name}: ${v.observed}` };
-        rc.emit({ event: 'verify.failed', release: rc.release, wave, check: gate.name, observed: v.observed, ms: 0 });
+        rc.emit({ event: 'verify.failed', release: rc.release, wave, check: gate.name, observed: v.observed, ms: 0, ...judgedFields(v) });
         waveCtl.abort(new Error(`stopped: ${failure.detail}`));
       }
     }
@@ -156,4 +197,11 @@ export function startWatch(rc: ReleaseContext, wave: number, hostNames: string[]
       outer.removeEventListener('abort', onOuter);
     },
   };
+}
+
+/** A judge's verdict and evidence for the gate record and the verify events (nothing for other gates). */
+function judgedFields(v: Measurement | Verdict): Judged {
+  const j = 'judged' in v ? v.judged : undefined;
+  if (!j) return {};
+  return j.evidence ? { verdict: j.verdict, evidence: j.evidence } : j.verdict ? { verdict: j.verdict } : {};
 }

@@ -36,6 +36,8 @@ export class ReleaseContext {
   private readonly logs = new Map<string, HostLog>();
   private local?: LocalTransport;
   private routingRunner?: RoutingRunner;
+  /** The playbook's `watch:` checks once for one host (set by the engine from gates.ts; a step's ctx.watch). */
+  watchOnce?: (wave: number, host: Host) => Promise<{ ok: boolean; observed: string }>;
 
   constructor(readonly deps: EngineDeps) {
     this.state = replay(deps.journal.records);
@@ -109,7 +111,7 @@ export class ReleaseContext {
         if (s.action !== 'drain') return false;
         const d = h.steps.get(s.name);
         if (!d || !(d.phase === 'done' || d.phase === 'did' || (d.phase === 'failed' && d.hasData))) return false;
-        const restore = steps.find((r) => r.action === 'restore' && r.params === s.params);
+        const restore = steps.find((r) => r.action === 'restore' && stepProvider(r) === stepProvider(s));
         return (restore ? h.steps.get(restore.name) : undefined)?.phase !== 'done';
       });
     };
@@ -146,6 +148,9 @@ export class ReleaseContext {
       renderShell: (t, over) => renderShell(t, over ? { ...values, ...over } : values),
       log: (line) => log.line(line),
       progress: (observed) => this.emit({ event: 'step.progress', release: this.release, wave, host: host.name, step: step.name, observed: this.mask(observed) }),
+      // A long step's progress (a warm-up ramp): journalled as `did`, handed back as `previous` on resume.
+      save: (data) => this.record({ type: 'step', t: now(), wave, host: host.name, step: step.name, phase: 'did', data: data === undefined ? null : data }),
+      watch: this.watchOnce ? () => this.watchOnce!(wave, host) : undefined,
       provider: (name) => providers.provider(name),
       monitor: (name) => providers.monitor(name),
       savedOf: (actionKey, provider) => this.savedOf(host.name, step.name, actionKey, provider),

@@ -49,7 +49,10 @@ export async function rollbackHosts(rc: ReleaseContext, opts: { waves: number[];
     const worker = async () => {
       while (next < hosts.length) {
         const name = hosts[next++]!;
-        const ok = await undoHost(rc, state.hosts.get(name)?.wave ?? wave, rc.host(name));
+        const hostWave = state.hosts.get(name)?.wave ?? wave;
+        const started = Date.now();
+        const ok = await undoHost(rc, hostWave, rc.host(name));
+        rc.emit({ event: 'host.undone', release: rc.release, wave: hostWave, host: name, ok, ms: Date.now() - started });
         if (!ok) failedHosts.push(name);
       }
     };

@@ -1,6 +1,7 @@
 import { currentActor } from '../journal/lock.js';
 import { hostStatus } from '../journal/replay.js';
 import { routingAt } from './checkpoint.js';
+import { watchOnce } from './gates.js';
 import type { EngineDeps } from './context.js';
 import { now, ReleaseContext, type Outcome } from './release.js';
 import { runRolling } from './rolling.js';
@@ -21,6 +22,7 @@ export class Engine {
 
   async run(resumed: boolean): Promise<Outcome> {
     const rc = new ReleaseContext(this.deps);
+    rc.watchOnce = (wave, host) => watchOnce(rc, wave, host);
     const { plan, playbook } = this.deps;
     const started = Date.now();
     const hotfix = playbook.hotfix ? { hotfix: true, reason: playbook.hotfix.reason } : {};

@@ -188,6 +188,7 @@ export async function undoStep(rc: ReleaseContext, wave: number, host: Host, ste
   const at = { wave, host: host.name, step: step.name };
   const t0 = Date.now();
   await rc.record({ type: 'step', t: now(), ...at, phase: 'undo-started' });
+  rc.emit({ event: 'undo.start', release: rc.release, ...at });
   log.line(`--- undo ${step.name} ---`);
   try {
     await withLimits((signal) => action.undo!(rc.stepContext(wave, host, step, signal, Date.now() + step.timeoutMs, new Tail(), saved), step.params, saved), {

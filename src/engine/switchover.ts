@@ -37,11 +37,17 @@ export async function undoSwitchover(rc: ReleaseContext): Promise<boolean> {
       if (rc.state.switchover.steps.get(step.name) !== 'done') continue;
       const action = findAction(step.action)!;
       if (!action.undo || (action.hasUndo && !action.hasUndo(step.params))) continue;
+      const at = { wave, host: '_switchover', step: step.name };
+      const t0 = Date.now();
+      rc.emit({ event: 'undo.start', release: rc.release, ...at });
       try {
         await runReleaseStep(rc, wave, step, 'undo');
         await rc.record({ type: 'switchover', t: now(), wave, phase: 'undone', step: step.name });
+        rc.emit({ event: 'undo.done', release: rc.release, ...at, ms: Date.now() - t0 });
       } catch (err) {
-        await rc.record({ type: 'switchover', t: now(), wave, phase: 'undo-failed', step: step.name, error: rc.mask((err as Error).message) });
+        const error = rc.mask((err as Error).message);
+        await rc.record({ type: 'switchover', t: now(), wave, phase: 'undo-failed', step: step.name, error });
+        rc.emit({ event: 'undo.failed', release: rc.release, ...at, error });
         return false;
       }
     }

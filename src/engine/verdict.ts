@@ -1,23 +1,34 @@
+import type { JudgeEvidence, Verdict as JudgeVerdict } from '../gates/evidence.js';
+
 /**
  * What one run of a gate measured. `error`: nothing could be measured (monitor down, no data, the check itself
  * timed out or threw): that says nothing about the release, so it is not a failure.
  */
 export interface Measurement {
-  status: 'pass' | 'fail' | 'error';
+  /** `ask`: a judging gate's marginal or inconclusive verdict — a person decides (the release pauses for approval). */
+  status: 'pass' | 'fail' | 'error' | 'ask';
   observed: string;
   values?: Record<string, number | string>;
+  /** A judge's verdict and evidence (src/gates/judge.ts), passed on to the journal and the events. */
+  judged?: Judged;
+}
+
+export interface Judged {
+  verdict?: JudgeVerdict;
+  evidence?: JudgeEvidence;
 }
 
 /**
  * The verdict on a gate's measurements so far (newest last):
  * - pass / fail: the newest measurement passed / failed;
+ * - ask: the newest is a judge's marginal or inconclusive verdict (a person decides);
  * - error: the last `errorLimit` measurements all errored (the gate cannot be measured; not a failed gate);
  * - measure-again: fewer consecutive errors than that, or nothing measured yet;
  * - skipped: an operator's promotion passes it (wins over everything but a pass);
  * - interrupted: Ctrl-C cut it short (the check did not fail; it runs again on resume).
  */
 export type Verdict =
-  | { status: 'pass' | 'fail' | 'error' | 'skipped' | 'interrupted'; observed: string; values?: Record<string, number | string> }
+  | { status: 'pass' | 'fail' | 'error' | 'ask' | 'skipped' | 'interrupted'; observed: string; values?: Record<string, number | string>; judged?: Judged }
   | { status: 'measure-again'; errors: number };
 
 export interface VerdictInput {
@@ -32,11 +43,11 @@ export interface VerdictInput {
 /** Pure: the same measurements and input always give the same verdict (table-tested in test/engine/verdict.test.ts). */
 export function gateVerdict(measurements: readonly Measurement[], input: VerdictInput): Verdict {
   const last = measurements[measurements.length - 1];
-  if (last?.status === 'pass') return { status: 'pass', observed: last.observed, values: last.values };
+  if (last?.status === 'pass') return { status: 'pass', observed: last.observed, values: last.values, ...(last.judged ? { judged: last.judged } : {}) };
   if (input.promotion !== undefined) return { status: 'skipped', observed: `skipped: ${input.promotion}` };
   if (!last) return { status: 'measure-again', errors: 0 };
   if (input.interrupted) return { status: 'interrupted', observed: last.observed };
-  if (last.status === 'fail') return { status: 'fail', observed: last.observed, values: last.values };
+  if (last.status === 'fail' || last.status === 'ask') return { status: last.status, observed: last.observed, values: last.values, ...(last.judged ? { judged: last.judged } : {}) };
   let errors = 0;
   for (let i = measurements.length - 1; i >= 0 && measurements[i]!.status === 'error'; i--) errors++;
   if (errors >= Math.max(1, input.errorLimit)) {

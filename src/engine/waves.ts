@@ -102,7 +102,7 @@ export async function runWave(rc: ReleaseContext, index: number, hostNames: stri
     if (failed.length > playbook.waves.maxFailures) {
       waveDone(failed);
       const max = playbook.waves.maxFailures;
-      const hint = 'see .graywave logs; then `graywave resume` (retries from the failed step) or `graywave rollback`';
+      const hint = `see the host logs in ${rc.deps.logDir}; then \`graywave resume\` (retries from the failed step) or \`graywave rollback\``;
       return rc.halt(`wave ${index}: ${failed.length} host(s) failed (${failed.join(', ')}), more than maxFailures ${max}${rc.causes(failed)}`, index, hint);
     }
     await rc.record({ type: 'wave', t: now(), wave: index, phase: 'done' });

@@ -4,6 +4,7 @@ import { httpGate } from './http.js';
 import { queryGate } from './query.js';
 import { compareGate } from './compare.js';
 import { approveGate } from './approve.js';
+import { judgeGate } from './judge.js';
 
 /** Every verification gate kind: one line per gate. */
 export const gates: Gate[] = [
@@ -11,6 +12,7 @@ export const gates: Gate[] = [
   httpGate,
   queryGate,
   compareGate,
+  judgeGate,
   approveGate,
 ];
 

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { Host, Playbook } from '../playbook/types.js';
 import type { Monitor } from '../providers/types.js';
 import type { ExecResult } from '../transport/types.js';
+import type { JudgeEvidence, Verdict } from './evidence.js';
 
 export interface GateResult {
   ok: boolean;
@@ -14,6 +15,13 @@ export interface GateResult {
    * up to the gate's errorLimit), not as a failed gate. `ok` is false with it.
    */
   unknown?: boolean;
+  /**
+   * A judging gate's verdict. `marginal` and `inconclusive` (with ok false) ask a person: after a wave the engine
+   * pauses for approval instead of applying onFailure; as a watch check they do not stop the wave.
+   */
+  verdict?: Verdict;
+  /** The judge's evidence: journalled with the gate record, sent with the verify events, shown by status and report. */
+  evidence?: JudgeEvidence;
 }
 
 export interface GateContext {
@@ -23,6 +31,12 @@ export interface GateContext {
   hosts: Host[];
   /** Set when the gate runs once per host. */
   host?: Host;
+  /** When the wave's hosts were restored (ms since the epoch; as a watch check: when the wave started). */
+  since?: number;
+  /** The gate runs as a `watch:` check while the wave's hosts are in flight. */
+  watching?: boolean;
+  /** The gate runs after the release's last wave (every host is GREEN now). */
+  lastWave?: boolean;
   render(template: string): string;
   renderShell(template: string): string;
   /** Run a shell command (per-host gates: on that host through the transport; otherwise locally). */
@@ -36,7 +50,7 @@ export interface GateContext {
 }
 
 /**
- * A verification gate kind (`run`, `http`, `query`, `compare`, `approve`): one file in src/gates/ plus one line in src/gates/index.ts.
+ * A verification gate kind (`run`, `http`, `query`, `compare`, `judge`, `approve`): one file in src/gates/ plus one line in src/gates/index.ts.
  */
 export interface Gate<P = any> {
   key: string;

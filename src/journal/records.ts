@@ -1,3 +1,5 @@
+import type { JudgeEvidence, Verdict } from '../gates/evidence.js';
+
 /** One line of the journal. The journal is the truth: status, resume and rollback are rebuilt from these alone. */
 export type JournalRecord =
   | {
@@ -25,7 +27,7 @@ export type JournalRecord =
       ms?: number;
     }
   | { type: 'wave'; t: string; wave: number; phase: 'started' | 'done' | 'verified' | 'verify-failed' | 'paused' | 'approved'; detail?: string; by?: Actor }
-  | { type: 'gate'; t: string; wave: number; check: string; host?: string; ok: boolean; observed: string; values?: Record<string, number | string> }
+  | { type: 'gate'; t: string; wave: number; check: string; host?: string; ok: boolean; observed: string; values?: Record<string, number | string>; verdict?: Verdict; evidence?: JudgeEvidence }
   | { type: 'switchover'; t: string; wave: number; phase: 'started' | 'done' | 'failed' | 'undone' | 'undo-failed'; step?: string; error?: string }
   /** A webhook notification was attempted for the transition `key` (src/notify): never sent twice, even on resume. */
   | { type: 'notify'; t: string; key: string; channel: string; kind: string; ok: boolean; error?: string }

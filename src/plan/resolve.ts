@@ -13,7 +13,7 @@ export function resolveEffects(pb: Playbook, step: StepSpec, host: Host, wave: n
   const effects = (name: string) => {
     const spec = pb.providers[name];
     const type = spec && findProviderType(spec.type);
-    if (!type?.describe) return undefined;
+    if (!spec || !type?.describe) return undefined;
     const parsed = type.options.safeParse(spec.options);
     if (!parsed.success) return undefined;
     try {

@@ -27,7 +27,7 @@ const MAX_OUTPUT = 1024 * 1024;
 export function inventorySource(src: Source, raw: unknown, dir: string, providers: unknown, issues: ConfigIssue[]): Source | undefined {
   const path: Path = ['inventory'];
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    src.add(path, 'inventory: a file name, {command: "..."} or {provider: NAME, service: NAME}');
+    src.add(path, 'inventory: a file name, {ansible: FILE, group: NAME}, {command: "..."} or {provider: NAME, service: NAME}');
     return undefined;
   }
   const name = `${src.file} (inventory ${'command' in raw ? 'command' : 'provider'})`;

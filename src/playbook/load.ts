@@ -57,7 +57,7 @@ function loadResolved(path: string, runInventory = true): Playbook {
   // or hostile playbook never runs its inventory command or contacts its registry (issue #9: no command run).
   if (runInventory && isRunInventory(c.d)) loadResolved(path, false);
   const hosts = parseHosts(c, runInventory) ?? [];
-  const transport = parseTransport(c);
+  const transport = parseTransport(c, hosts);
   const state = parseState(c);
   const { providers, uses } = parseProviders(c);
   const steps = parseSteps(c, uses);
@@ -91,6 +91,7 @@ function loadResolved(path: string, runInventory = true): Playbook {
     state,
     ...(routing.length ? { routing } : {}),
     ...(hotfix ? { hotfix } : {}),
+    ...(t.restoreTimeout !== undefined ? { restoreTimeoutMs: t.restoreTimeout } : {}),
     notify,
     switchover,
   };

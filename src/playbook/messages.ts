@@ -226,7 +226,9 @@ export function zodProblems(src: Source, base: Path, error: z.ZodError): Problem
           const raw = src.rawText(path) ?? String(value);
           return void into.push({ path, message: `${here}: ${raw} is read as a number; a text is expected here: quote it: ${typeof last === 'string' ? `${last}: ` : ''}"${raw}"` });
         }
-        return void into.push({ path, message: `${here}: expected ${expected}, got ${shown(value)}` });
+        // A secret written into the file is never echoed back (error output ends up in CI logs).
+        const secret = /secret/.test(expected) || (typeof last === 'string' && /pass(word)?|secret|token|credential/i.test(last));
+        return void into.push({ path, message: `${here}: expected ${expected}, got ${secret && typeof value !== 'object' ? 'a value written in the file (not shown: put the secret in the environment or a file)' : shown(value)}` });
       }
       case 'invalid_enum_value':
         return void into.push({ path, message: `${here}: ${JSON.stringify(issue.received)} is not one of ${issue.options.join(', ')}${didYouMean(String(issue.received), issue.options.map(String))}` });

@@ -22,6 +22,17 @@ export const hostSchema = z
     address: z.string().min(1).max(255).regex(/^[A-Za-z0-9:._%[\]-]+$/, 'not a host name or IP address'),
     aliases: z.array(z.string().min(1).max(255).regex(/^[A-Za-z0-9:._%[\]-]+$/, 'not a host name or IP address')).optional(),
     port: z.number().int().min(1).max(65535).optional(),
+    /** This host's own ssh settings; the playbook's `transport` is the default for what is left out. */
+    ssh: z
+      .object({
+        user: z.string().min(1).optional(),
+        port: z.number().int().min(1).max(65535).optional(),
+        identityFile: z.string().min(1).optional(),
+        /** ProxyJump: `[user@]host[:port]`, several hops comma-separated, or `none`. */
+        jumpHost: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
     vars: z.record(z.unknown()).default({}),
     labels: z.record(z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
   })
@@ -75,6 +86,8 @@ export const topSchema = z
     verify: z.array(z.unknown()).default([]),
     watch: z.array(z.unknown()).default([]),
     onFailure: z.enum(['halt', 'rollback-wave', 'rollback-all', 'freeze']).default('halt'),
+    /** How long a restore step waits for each system to read the host back as serving (default 2m; per step: restore.restoreTimeout). */
+    restoreTimeout: duration.optional(),
     /** Where the journal and lock live: files (default), or a shared etcd/ZooKeeper cluster for teams. */
     state: z.object({ type: z.string().min(1) }).passthrough().optional(),
     /** Webhook notifications; each entry is checked by src/notify/config.ts. */

@@ -6,6 +6,8 @@ export interface Host {
   aliases?: string[];
   /** Per-host transport port (ssh), overrides transport.port. */
   port?: number;
+  /** Per-host ssh settings (user, port, identity, jump host); the playbook's transport is the default. */
+  ssh?: { user?: string; port?: number; identityFile?: string; jumpHost?: string };
   /** Free-form values, reachable as {{host.vars.X}}. */
   vars: Record<string, unknown>;
   /** Labels used by label-based wave strategies ({{host.labels.X}}). */
@@ -104,6 +106,8 @@ export interface Playbook {
   switchover?: { atPercent: number; steps: StepSpec[] };
   /** Release-level routing rules (src/routing): published before wave 1, widened after each wave, finished at the end. */
   routing?: import('../routing/types.js').RoutingSpec[];
+  /** Playbook-wide `restoreTimeout`: how long a restore waits for the host to read back as serving (default 2m). */
+  restoreTimeoutMs?: number;
   /** The hotfix policy: a canary, then one wave; gates marked skipOnHotfix are skipped. Always carries a reason. */
   hotfix?: { reason: string };
 }

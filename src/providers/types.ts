@@ -42,12 +42,30 @@ export interface Provider {
    * as inventory entries ({name, address, labels}). Optional: registries that cannot answer leave it out.
    */
   listHosts?(service: string, signal: AbortSignal): Promise<{ name: string; address: string; labels?: Record<string, string>; vars?: Record<string, unknown> }[]>;
+  /**
+   * Warm-up (weight-based providers): bring the host back in as restore does, but at `percent` (1–100) of the weight
+   * it had when drained (`saved`). Idempotent; restore afterwards puts back exactly the saved weight.
+   */
+  setWeight?(ctx: ProviderContext, saved: unknown, percent: number): Promise<void>;
+  /**
+   * Preflight (read-only): does this system know the host (registered, a member, listed)? `done: false` names what
+   * was looked for; a failed query is `done: false` too (unknown is never "registered").
+   */
+  isRegistered?(ctx: ProviderContext): Promise<Check>;
 }
 
 /** A monitoring system. `value` fails (throws) on a failed query, an empty result, NaN or stale data: never a fake 0. */
 export interface Monitor {
   value(ctx: ProviderContext, query: string): Promise<number>;
+  /** A range query (Prometheus query_range): every series with its samples; NaN/±Inf kept as they came. Optional. */
+  range?(ctx: ProviderContext, query: string, window: { start: number; end: number; stepMs: number }): Promise<RangeSeries[]>;
   close?(): Promise<void>;
+}
+
+/** One series of a range query: its labels and its samples (t in ms since the epoch). */
+export interface RangeSeries {
+  labels: Record<string, string>;
+  samples: { t: number; v: number }[];
 }
 
 export type ProviderRole = 'drain' | 'monitor';

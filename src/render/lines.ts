@@ -1,6 +1,7 @@
 import chalk from 'chalk';
 import type { EngineEvent } from '../engine/events.js';
 import { formatMs } from '../util/duration.js';
+import { evidenceLines, type JudgeEvidence } from '../gates/judge.js';
 
 /** One JSON object per line: `{"event":"step.done","release":…,"ts":…}`. For scripts and CI parsers. */
 export function jsonRenderer(write: (line: string) => void = (l) => process.stdout.write(l)) {
@@ -33,9 +34,9 @@ export function describeEvent(e: EngineEvent): string | undefined {
     case 'verify.start':
       return undefined;
     case 'verify.done':
-      return `wave ${e.wave} verify ${e.check}${e.host ? ` on ${e.host}` : ''}: ok (${e.observed})`;
+      return `wave ${e.wave} verify ${e.check}${e.host ? ` on ${e.host}` : ''}: ok (${e.observed})${evidenceText(e.evidence)}`;
     case 'verify.failed':
-      return `wave ${e.wave} verify ${e.check}${e.host ? ` on ${e.host}` : ''}: FAILED: ${e.observed}`;
+      return `wave ${e.wave} verify ${e.check}${e.host ? ` on ${e.host}` : ''}: ${e.verdict && e.verdict !== 'fail' ? e.verdict.toUpperCase() : 'FAILED'}: ${e.observed}${evidenceText(e.evidence)}`;
     case 'wave.done':
       return `wave ${e.wave} done in ${formatMs(e.ms)}${e.failed.length ? ` (failed: ${e.failed.join(', ')})` : ''}`;
     case 'wave.paused':
@@ -54,6 +55,10 @@ export function describeEvent(e: EngineEvent): string | undefined {
       return `routing ${e.rule}: undid ${e.detail}`;
     case 'rollback.start':
       return `rollback of wave(s) ${e.waves.join(', ')}: ${e.hosts.join(', ') || 'no hosts touched'}`;
+    case 'undo.start':
+      return undefined;
+    case 'host.undone':
+      return undefined;
     case 'undo.done':
       return `undo ${e.host} ${e.step} done (${formatMs(e.ms)})`;
     case 'undo.skipped':
@@ -69,6 +74,11 @@ export function describeEvent(e: EngineEvent): string | undefined {
     case 'run.done':
       return `done: ${e.release} ${e.version} on ${e.hosts} hosts in ${e.waves} waves (${formatMs(e.ms)})`;
   }
+}
+
+/** A judge's evidence under its verify line: one indented line per metric (src/gates/judge.ts evidenceLines). */
+function evidenceText(e: JudgeEvidence | undefined): string {
+  return e ? '\n' + evidenceLines(e).slice(1).map((l) => `    ${l}`).join('\n') : '';
 }
 
 /** Where in the release a routing point is: "before wave 1", "after wave 2", "at the end". */

@@ -1,138 +1,498 @@
+import chalk from 'chalk';
 import { Listr, type ListrBaseClassOptions, type ListrTaskWrapper, type TestRendererSerializerTaskKeys } from 'listr2';
 import type { EngineEvent } from '../engine/events.js';
 import type { Plan } from '../plan/build.js';
+import type { Playbook } from '../playbook/types.js';
 import { formatMs } from '../util/duration.js';
 import { describeEvent } from './lines.js';
-
-interface Deferred {
-  promise: Promise<void>;
-  resolve(): void;
-  reject(e: Error): void;
-}
-function deferred(): Deferred {
-  let resolve!: () => void;
-  let reject!: (e: Error) => void;
-  const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
-  promise.catch(() => undefined);
-  return { promise, resolve, reject };
-}
+import { takeNotices } from './notice.js';
 
 type Task = ListrTaskWrapper<unknown, any, any>;
 
+/** How an item of the view ends: done, failed (with the message listr2 shows), or skipped (never started). */
+type Outcome = { kind: 'done' } | { kind: 'failed'; message: string } | { kind: 'skipped'; message: string };
+
 /**
- * The live terminal view: waves → hosts, each host's title showing its current step and live value.
- * listr2 wants tasks up front, so each wave/host task waits on a promise that engine events settle.
+ * One line of the view (a host, a verify check, a routing change, the switchover, an approval, a wave): listr2
+ * wants its tasks up front, so each task waits for the engine's events to settle it. An item without a title is not
+ * drawn (listr2 hides untitled tasks): checkpoint items get their title when the engine reaches them.
+ */
+class Item {
+  task?: Task;
+  title: string;
+  started = false;
+  failure?: string;
+  outcome?: Outcome;
+  private settleFn?: (o: Outcome) => void;
+  readonly settled: Promise<Outcome>;
+  constructor(title = '') {
+    this.title = title;
+    this.settled = new Promise<Outcome>((res) => (this.settleFn = res));
+  }
+  bind(task: Task): void {
+    this.task = task;
+    task.title = this.title;
+  }
+  setTitle(title: string): void {
+    this.title = title;
+    if (this.task) this.task.title = title;
+  }
+  settle(o: Outcome): void {
+    if (this.outcome) return;
+    this.outcome = o;
+    this.settleFn!(o);
+  }
+  /** Ends a started item as it stands: failed if a failure was seen, else done. */
+  close(): void {
+    if (!this.started) return this.settle({ kind: 'done' });
+    this.settle(this.failure ? { kind: 'failed', message: this.failure } : { kind: 'done' });
+  }
+}
+
+/** Runs an item as a listr2 task body. */
+async function runItem(item: Item, task: Task): Promise<void> {
+  item.bind(task);
+  const o = await item.settled;
+  if (o.kind === 'failed') throw new Error(o.message);
+  if (o.kind === 'skipped') task.skip(o.message);
+}
+
+/** What the view needs from the playbook besides the plan: the checkpoint items of each wave. */
+export interface ViewShape {
+  /** Verify checks run after each wave (names, in order; approvals excluded). */
+  verify: string[];
+  /** Routing rules (names). */
+  routing: string[];
+  /** `pause: approve` or an approve gate: a person's go between waves. */
+  approve: boolean;
+  /** `pause: <duration>` between waves. */
+  pauseMs?: number;
+}
+
+/** The view's checkpoint items, from the playbook. */
+export function viewShape(pb: Playbook): ViewShape {
+  return {
+    verify: pb.verify.filter((g) => g.gate !== 'approve' && !(pb.hotfix && g.skipOnHotfix)).map((g) => g.name),
+    routing: (pb.routing ?? []).map((r) => r.name),
+    approve: pb.waves.pause.kind === 'approve' || pb.verify.some((g) => g.gate === 'approve'),
+  };
+}
+
+const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+
+/**
+ * The live terminal view. The release is drawn in sections, each a listr2 list of waves; a section ends where a
+ * person is asked (an approval), so the question is printed below a finished section and answered on a plain line,
+ * never under a redrawing view. Each wave shows its hosts (current step and live value), then, as the engine reaches
+ * them, its verify checks with their values, routing changes, the switchover and the approval or pause. A rollback
+ * (the command, or onFailure) gets a section of its own: undo per host and step, newest wave first. After a halt,
+ * hosts and waves never started show as skipped; the view ends with the same summary lines as plain output.
+ *
+ * listr2's own SIGINT handler (which exits 127 at once) is off: Ctrl-C is the command's (see src/cli/signals.ts),
+ * and a notice shows in the view.
  */
 export function listrRenderer(
   plan: Plan,
   write: (line: string) => void = (l) => process.stdout.write(l),
   /** `renderer: 'test'`: listr2's JSON-lines renderer, for tests of what the view shows. */
-  opts: { rolling?: boolean; renderer?: 'test' } = {},
+  opts: { rolling?: boolean; renderer?: 'test'; shape?: ViewShape } = {},
 ) {
-  const waves = new Map(plan.waves.map((w) => [w.index, deferred()]));
-  const hosts = new Map(plan.waves.flatMap((w) => w.hosts.map((h) => [h, deferred()] as const)));
-  const hostTasks = new Map<string, Task>();
-  const waveTasks = new Map<number, Task>();
-  const pendingTitles = new Map<string, string>();
-  /** Hosts this run has started a step on. */
+  const shape: ViewShape = opts.shape ?? { verify: [], routing: [], approve: false };
+  const waveIndex = plan.waves.map((w) => w.index);
+  const lastWave = waveIndex[waveIndex.length - 1] ?? 0;
+  const firstWave = waveIndex[0] ?? 0;
+  const hosts = new Map<string, Item>();
+  const waveItems = new Map<number, Item>();
+  /** Checkpoint items per wave, keyed `verify:NAME`, `routing:PHASE:RULE`, `switchover`, `gate`. */
+  const checkpoints = new Map<number, Map<string, Item>>();
+  const waveStarted = new Set<number>();
   const active = new Set<string>();
-  let started = false;
-  let finished: Promise<void> | undefined;
   const tail: string[] = [];
+  let halted = false;
 
-  const list = new Listr(
-    plan.waves.map((w) => ({
-      title: `Wave ${w.index} (${w.hosts.length} host${w.hosts.length > 1 ? 's' : ''})`,
-      task: (_ctx: unknown, task: Task) => {
-        waveTasks.set(w.index, task);
-        return task.newListr(
-          w.hosts.map((h) => ({
-            title: h,
-            task: async (_c: unknown, t: Task) => {
-              hostTasks.set(h, t);
-              if (pendingTitles.has(h)) t.title = pendingTitles.get(h)!;
-              await hosts.get(h)!.promise;
-            },
-          })),
-          { concurrent: true, exitOnError: false },
-        );
-      },
-    })),
-    // Lock-step waves run one after another. In `mode: rolling` hosts of the next checkpoint start while the
-    // previous one still has hosts in flight, so every wave section is live at once.
-    {
-      concurrent: !!opts.rolling,
-      exitOnError: true,
+  // Sections: a new one after each wave that waits for a person (lock-step); one for a rolling release.
+  const sections: number[][] = [];
+  for (const w of waveIndex) {
+    // (A rolling release with approvals is drawn as plain lines instead: see src/app/deps.ts.)
+    if (!sections.length || (!opts.rolling && shape.approve && w !== firstWave)) sections.push([]);
+    sections[sections.length - 1]!.push(w);
+  }
+  const sectionOf = new Map(sections.flatMap((s, i) => s.map((w) => [w, i] as const)));
+
+  for (const w of plan.waves) {
+    waveItems.set(w.index, new Item(`Wave ${w.index} (${plural(w.hosts.length, 'host')})`));
+    for (const h of w.hosts) hosts.set(h, new Item(h));
+    const cp = new Map<string, Item>();
+    if (w.index === firstWave) for (const r of shape.routing) cp.set(`routing:publish:${r}`, new Item());
+    for (const v of shape.verify) cp.set(`verify:${v}`, new Item());
+    for (const r of shape.routing) cp.set(`routing:widen:${r}`, new Item());
+    if (plan.switchoverAfterWave === w.index) cp.set('switchover', new Item());
+    if (w.index !== lastWave) cp.set('gate', new Item());
+    if (w.index === lastWave) for (const r of shape.routing) cp.set(`routing:final:${r}`, new Item());
+    checkpoints.set(w.index, cp);
+  }
+
+  const listOptions = (concurrent: boolean): ListrBaseClassOptions<unknown, any, any> =>
+    ({
+      concurrent,
+      exitOnError: false,
+      registerSignalListeners: false,
       ...(opts.renderer === 'test'
         ? { renderer: 'test' as const, rendererOptions: { task: ['title', 'state'] as TestRendererSerializerTaskKeys[] } }
-        : { rendererOptions: { collapseSubtasks: false, collapseErrors: false } }),
-    } as ListrBaseClassOptions<unknown, any, any>,
-  );
+        : { rendererOptions: { collapseSubtasks: false, collapseErrors: false, collapseSkips: true, showSkipMessage: true } }),
+    }) as ListrBaseClassOptions<unknown, any, any>;
 
-  const setTitle = (host: string, title: string) => {
-    const t = hostTasks.get(host);
-    if (t) t.title = title;
-    else pendingTitles.set(host, title);
+  // --- running sections -------------------------------------------------------------------------------------
+  let live: { done: Promise<void>; release: () => void } | undefined;
+  let nextSection = 0;
+  /** Waves whose section has run (or is running). */
+  const shown = new Set<number>();
+
+  const waveTask = (w: number) => ({
+    title: waveItems.get(w)!.title,
+    task: (_: unknown, task: Task) => {
+      const item = waveItems.get(w)!;
+      item.bind(task);
+      if (!waveStarted.has(w) && halted) {
+        item.settle({ kind: 'skipped', message: `${item.title}: not started` });
+        task.skip(`${item.title}: not started`);
+        return;
+      }
+      item.started = true;
+      const wave = plan.waves.find((x) => x.index === w)!;
+      const cp = [...checkpoints.get(w)!.entries()];
+      const before = cp.filter(([k]) => k.startsWith('routing:publish:'));
+      const after = cp.filter(([k]) => !k.startsWith('routing:publish:'));
+      return task.newListr(
+        [
+          ...before.map(([, it]) => ({ title: '', task: (_c: unknown, t: Task) => runItem(it, t) })),
+          ...wave.hosts.map((h) => ({ title: h, task: (_c: unknown, t: Task) => runItem(hosts.get(h)!, t) })),
+          ...after.map(([, it]) => ({ title: '', task: (_c: unknown, t: Task) => runItem(it, t) })),
+        ],
+        { concurrent: true, exitOnError: false },
+      );
+    },
+  });
+
+  /** Starts a listr2 list of tasks; resolves when it has drawn its last frame (the terminal is free again). */
+  const runSection = (tasks: { title: string; task: (_: unknown, task: Task) => unknown }[], concurrent: boolean): void => {
+    const list = new Listr(tasks as never, listOptions(concurrent));
+    const giveBack = takeNotices((text) => {
+      // On the title of what runs now: a wave of the release, or a wave of the rollback; else after the view.
+      const running = [...waveItems].filter(([w, it]) => waveStarted.has(w) && it.started && !it.outcome).map(([, it]) => it);
+      for (const [k, it] of undo?.items ?? []) if (k.startsWith('wave:') && it.task) running.push(it);
+      for (const it of running) it.setTitle(`${it.title.split(' — ')[0]} — ${text}`);
+      if (!running.length) tail.unshift(`graywave: ${text}`);
+    });
+    const done = list.run().then(
+      () => undefined,
+      () => undefined,
+    );
+    live = { done: done.finally(giveBack), release: giveBack };
   };
-  const settleAll = (err?: Error) => {
-    for (const d of [...hosts.values(), ...waves.values()]) (err ? d.reject(err) : d.resolve());
+
+  /** Starts the section holding wave `w` (and any section skipped before it), ending the live one first. */
+  const ensureSection = async (w: number): Promise<void> => {
+    const idx = sectionOf.get(w);
+    if (idx === undefined || idx < nextSection) return;
+    while (nextSection <= idx) {
+      await endLive();
+      const sec = sections[nextSection++]!;
+      for (const x of sec) shown.add(x);
+      runSection(sec.map(waveTask), !!opts.rolling);
+    }
+  };
+
+  const endLive = async (): Promise<void> => {
+    if (!live) return;
+    const l = live;
+    await l.done;
+    if (live === l) live = undefined;
+  };
+
+  /** Settles every item of the waves in the live section, so that it can end. */
+  const settleShown = (asHalted: boolean) => {
+    for (const w of shown) settleWave(w, asHalted);
+  };
+
+  const settleWave = (w: number, asHalted: boolean) => {
+    for (const h of plan.waves.find((x) => x.index === w)?.hosts ?? []) {
+      const it = hosts.get(h)!;
+      if (active.has(h)) it.close();
+      else if (asHalted || halted) it.settle({ kind: 'skipped', message: `${h}: not started` });
+      else it.settle({ kind: 'done' });
+    }
+    for (const it of checkpoints.get(w)?.values() ?? []) it.close();
+  };
+
+  const checkpoint = (w: number, key: string): Item | undefined => checkpoints.get(w)?.get(key);
+  /** A checkpoint item of wave `w` starts: items of this wave started before it are over. */
+  const begin = (w: number, key: string, title: string): Item | undefined => {
+    const it = checkpoint(w, key);
+    if (!it) return undefined;
+    for (const [k, other] of checkpoints.get(w)!) if (k !== key && other.started) other.close();
+    it.started = true;
+    it.setTitle(title);
+    return it;
+  };
+
+  // --- the rollback section ---------------------------------------------------------------------------------
+  /** Items in the order the rollback reaches them: routing, then each wave newest first, the switchover in its place. */
+  let undo: { order: string[]; items: Map<string, Item>; hosts: Map<string, Item>; waveKey: Map<string, string> } | undefined;
+  const startRollback = async (e: Extract<EngineEvent, { event: 'rollback.start' }>) => {
+    // A rollback inside a run (onFailure): the forward view ends first, as it stands.
+    settleShown(true);
+    await endLive();
+    const items = new Map<string, Item>();
+    const order: string[] = [];
+    const add = (key: string, item: Item) => (items.set(key, item), order.push(key));
+    add('routing', new Item());
+    const hostItems = new Map<string, Item>();
+    const waveOfHost = new Map(plan.waves.flatMap((w) => w.hosts.map((h) => [h, w.index] as const)));
+    const byWave = new Map<number, string[]>();
+    for (const h of e.hosts) {
+      const w = waveOfHost.get(h) ?? e.waves[0] ?? 0;
+      byWave.set(w, [...(byWave.get(w) ?? []), h]);
+      hostItems.set(h, new Item(h));
+    }
+    let switchoverPlaced = plan.switchoverAfterWave === undefined;
+    for (const w of [...byWave.keys()].sort((a, b) => b - a)) {
+      if (!switchoverPlaced && w <= plan.switchoverAfterWave!) ((switchoverPlaced = true), add('switchover', new Item()));
+      add(`wave:${w}`, new Item(`Undo wave ${w} (${plural(byWave.get(w)!.length, 'host')})`));
+    }
+    if (!switchoverPlaced) add('switchover', new Item());
+    undo = { order, items, hosts: hostItems, waveKey: new Map(e.hosts.map((h) => [h, `wave:${waveOfHost.get(h) ?? e.waves[0] ?? 0}`])) };
+    if (!e.hosts.length) return; // nothing to draw: the summary line says so
+    runSection(
+      order.map((key) => ({
+        title: items.get(key)!.title,
+        task: (_: unknown, task: Task) => {
+          const it = items.get(key)!;
+          if (!key.startsWith('wave:')) return runItem(it, task);
+          it.bind(task);
+          const hs = byWave.get(Number(key.slice(5)))!;
+          return task.newListr(
+            hs.map((h) => ({ title: h, task: (_c: unknown, t: Task) => runItem(hostItems.get(h)!, t) })),
+            { concurrent: true, exitOnError: false },
+          );
+        },
+      })),
+      false,
+    );
+  };
+  /** The rollback reached `key` (routing or switchover): the release-level items before it are over. */
+  const reach = (key: string) => {
+    if (!undo) return;
+    for (const k of undo.order.slice(0, Math.max(0, undo.order.indexOf(key)))) if (!k.startsWith('wave:')) undo.items.get(k)!.close();
+  };
+  const releaseUndo = (key: 'routing' | 'switchover', text: string, failed: boolean) => {
+    if (!undo) return void tail.push(text);
+    reach(key);
+    const it = undo.items.get(key)!;
+    it.started = true;
+    if (failed) it.failure = text;
+    it.setTitle(text);
+  };
+  const undoLine = (host: string, text: string, failed = false) => {
+    if (host === '_switchover') return releaseUndo('switchover', `switchover: ${text}`, failed);
+    const it = undo?.hosts.get(host);
+    if (!it) return;
+    // Hosts are undone after the routing rules and, for waves before it, after the switchover.
+    reach(undo!.waveKey.get(host)!);
+    it.started = true;
+    if (failed) it.failure = `${host} › ${text}`;
+    it.setTitle(`${host} › ${text}`);
+  };
+
+  // --- events -----------------------------------------------------------------------------------------------
+  const queue: EngineEvent[] = [];
+  let draining: Promise<void> = Promise.resolve();
+
+  const handle = async (e: EngineEvent): Promise<void> => {
+    switch (e.event) {
+      case 'run.start':
+        await ensureSection(firstWave);
+        return;
+      case 'wave.start': {
+        waveStarted.add(e.wave);
+        // Lock-step: the previous waves' checkpoints are over once the next wave starts.
+        if (!opts.rolling) for (const w of waveIndex) if (w < e.wave) settleWave(w, false);
+        await ensureSection(e.wave);
+        // Hosts finished in an earlier run (resume) emit nothing: settle them so the view moves on. In `mode:
+        // rolling` hosts of earlier waves may still be in flight when this wave starts: only those not started.
+        for (const w of plan.waves) {
+          if (w.index >= e.wave) break;
+          for (const h of w.hosts) if (!active.has(h)) hosts.get(h)!.settle({ kind: 'done' });
+        }
+        return;
+      }
+      case 'step.start': {
+        active.add(e.host);
+        const it = hosts.get(e.host);
+        if (!it) return;
+        it.started = true;
+        it.setTitle(`${e.host} › ${e.step}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}`);
+        return;
+      }
+      case 'step.progress':
+        hosts.get(e.host)?.setTitle(`${e.host} › ${e.step}: ${e.observed}`);
+        return;
+      case 'step.retry':
+        hosts.get(e.host)?.setTitle(`${e.host} › ${e.step}: attempt ${e.attempt} failed, retrying: ${e.error}`);
+        return;
+      case 'host.done': {
+        const it = hosts.get(e.host);
+        it?.setTitle(`${e.host} done (${formatMs(e.ms)})`);
+        it?.settle({ kind: 'done' });
+        return;
+      }
+      case 'step.failed': {
+        const it = hosts.get(e.host);
+        if (!it) return;
+        it.failure = `${e.host} › ${e.step} failed: ${e.error}${e.output?.length ? '\n' + e.output.join('\n') : ''}`;
+        it.setTitle(`${e.host} › ${e.step} failed`);
+        it.settle({ kind: 'failed', message: it.failure });
+        return;
+      }
+      case 'wave.done':
+        for (const h of plan.waves.find((w) => w.index === e.wave)?.hosts ?? []) if (!active.has(h)) hosts.get(h)?.settle({ kind: 'done' });
+        return;
+      case 'verify.start':
+        begin(e.wave, `verify:${e.check}`, `verify ${e.check}${e.host ? ` on ${e.host}` : ''} …`);
+        return;
+      case 'verify.done':
+      case 'verify.failed': {
+        const text = describeEvent(e)!.replace(/^wave \d+ /, '');
+        const it = checkpoint(e.wave, `verify:${e.check}`) ?? begin(e.wave, `verify:${e.check}`, text);
+        if (!it) return void tail.push(describeEvent(e)!); // a `watch:` check: not a checkpoint of the view
+        it.started = true;
+        it.setTitle(text);
+        if (e.event === 'verify.failed') it.failure = text;
+        // A judge's verdict carries its evidence: printed under the release too, also when it passes.
+        if (e.event === 'verify.done' && e.evidence) tail.push(describeEvent(e)!);
+        return;
+      }
+      case 'routing.applied':
+      case 'routing.failed': {
+        if (e.event === 'routing.failed' && e.phase === 'undo') return void releaseUndo('routing', describeEvent(e)!, true);
+        const w = e.phase === 'publish' ? firstWave : e.phase === 'final' ? lastWave : e.wave;
+        const text = describeEvent(e)!;
+        const it = begin(w, `routing:${e.phase}:${e.rule}`, text);
+        if (it && e.event === 'routing.failed') it.failure = text;
+        return;
+      }
+      case 'routing.undone':
+        return void releaseUndo('routing', describeEvent(e)!, false);
+      case 'switchover.start':
+        begin(e.afterWave, 'switchover', describeEvent(e)!);
+        return;
+      case 'switchover.done': {
+        const it = checkpoint(e.afterWave, 'switchover');
+        it?.setTitle(`switchover done (${formatMs(e.ms)})`);
+        it?.close();
+        return;
+      }
+      case 'wave.paused': {
+        const approval = e.reason === 'waiting for approval';
+        begin(e.wave, 'gate', approval ? `approval: wave ${e.wave} is done — waiting for your answer below` : `pause ${e.reason.replace(/^pause /, '')}${e.until ? ` (until ${e.until.slice(11, 19)})` : ''}`);
+        return;
+      }
+      case 'wave.approved': {
+        const it = checkpoint(e.wave, 'gate');
+        if (it?.task && !it.outcome) it.setTitle(`approved by ${e.by}`);
+        else write(`wave ${e.wave} approved by ${e.by}\n`);
+        it?.close();
+        return;
+      }
+      case 'rollback.start':
+        await startRollback(e);
+        if (!e.hosts.length) tail.push(describeEvent(e)!);
+        return;
+      case 'undo.start':
+        return void undoLine(e.host, `undo ${e.step} …`);
+      case 'undo.done':
+        return void undoLine(e.host, `undid ${e.step} (${formatMs(e.ms)})`);
+      case 'undo.skipped':
+        return void undoLine(e.host, `${e.step}: skipped (${e.reason})`);
+      case 'undo.failed':
+        return void undoLine(e.host, `undo ${e.step} FAILED: ${e.error}`, true);
+      case 'host.undone': {
+        const it = undo?.hosts.get(e.host);
+        if (!it) return;
+        if (e.ok && !it.failure) it.setTitle(`${e.host} rolled back (${formatMs(e.ms)})`);
+        it.close();
+        return;
+      }
+      case 'rollback.done':
+        if (undo) {
+          for (const it of undo.hosts.values()) it.close();
+          for (const it of undo.items.values()) it.close();
+          await endLive();
+          undo = undefined;
+        }
+        tail.push(describeEvent(e)!);
+        return;
+      case 'run.halted':
+        halted = true;
+        tail.push(describeEvent(e)!);
+        await finishForward(true);
+        return;
+      case 'run.done':
+      case 'run.paused':
+        tail.push(describeEvent(e)!);
+        await finishForward(false);
+        return;
+      default:
+        return;
+    }
+  };
+
+  /** The release is over: settle what is shown; after a halt, draw the waves never started as skipped. */
+  const finishForward = async (asHalted: boolean) => {
+    settleShown(asHalted);
+    await endLive();
+    if (asHalted && nextSection < sections.length ) {
+      const rest = sections.slice(nextSection).flat();
+      nextSection = sections.length;
+      for (const w of rest) shown.add(w);
+      runSection(rest.map(waveTask), false);
+      await endLive();
+    }
   };
 
   const sink = (e: EngineEvent) => {
-    if (!started && (e.event === 'run.start' || e.event === 'rollback.start')) {
-      started = true;
-      finished = list.run().then(() => undefined, () => undefined);
-      if (e.event === 'run.start') return;
-    }
-    switch (e.event) {
-      case 'wave.start':
-        // Hosts finished in an earlier run (resume) emit nothing: settle them so the view moves on. Only those: in
-        // `mode: rolling` hosts of earlier waves may still be in flight when this wave starts.
-        for (const w of plan.waves) {
-          if (w.index >= e.wave) break;
-          for (const h of w.hosts) if (!active.has(h)) hosts.get(h)?.resolve();
-        }
-        break;
-      case 'step.start':
-        active.add(e.host);
-        setTitle(e.host, `${e.host} › ${e.step}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}`);
-        break;
-      case 'step.progress':
-        setTitle(e.host, `${e.host} › ${e.step}: ${e.observed}`);
-        break;
-      case 'host.done':
-        setTitle(e.host, `${e.host} done (${formatMs(e.ms)})`);
-        hosts.get(e.host)?.resolve();
-        break;
-      case 'step.failed':
-        setTitle(e.host, `${e.host} › ${e.step} failed: ${e.error}`);
-        hosts.get(e.host)?.reject(new Error(`${e.step}: ${e.error}${e.output?.length ? '\n' + e.output.join('\n') : ''}`));
-        break;
-      case 'wave.done':
-        for (const h of plan.waves.find((w) => w.index === e.wave)?.hosts ?? []) hosts.get(h)?.resolve();
-        waves.get(e.wave)?.resolve();
-        break;
-      case 'run.done':
-      case 'run.halted':
-      case 'run.paused':
-      case 'rollback.done':
-        tail.push(describeEvent(e) ?? '');
-        settleAll(e.event === 'run.halted' ? new Error('halted') : undefined);
-        break;
-      default: {
-        if (e.event === 'verify.failed' || e.event === 'wave.paused' || e.event === 'switchover.start' || e.event.startsWith('undo')) {
-          const text = describeEvent(e);
-          if (text) tail.push(text);
-        }
-      }
-    }
+    queue.push(e);
+    draining = draining.then(async () => {
+      const next = queue.shift();
+      if (next) await handle(next).catch(() => undefined);
+    });
   };
+
   return {
     sink,
+    /**
+     * Runs `ask` (a question on the terminal) with the view out of the way: the live section ends first (the
+     * approval line says the answer is asked below), so the prompt is the last thing on the screen.
+     */
+    async prompt<T>(ask: () => Promise<T>): Promise<T> {
+      await draining;
+      for (const w of shown) {
+        for (const h of plan.waves.find((x) => x.index === w)?.hosts ?? []) if (!active.has(h)) hosts.get(h)?.settle({ kind: 'done' });
+        for (const it of checkpoints.get(w)?.values() ?? []) if (!it.started) it.settle({ kind: 'done' });
+      }
+      // Only a section whose hosts are all settled can end; in a rolling release hosts of the next wave may
+      // still be in flight: their section is the next one, not started yet.
+      for (const w of shown) for (const it of checkpoints.get(w)?.values() ?? []) it.close();
+      await endLive();
+      return ask();
+    },
     async finish() {
-      settleAll();
-      await finished;
-      for (const line of tail) if (line) write(line + '\n');
+      await draining;
+      settleShown(halted);
+      for (const it of undo?.hosts.values() ?? []) it.close();
+      for (const it of undo?.items.values() ?? []) it.close();
+      await endLive();
+      for (const line of tail) if (line) write((/^HALTED|FAILED/.test(line) && chalk.level > 0 ? chalk.red(line) : line) + '\n');
     },
   };
 }

@@ -1,4 +1,5 @@
 import chalk from 'chalk';
+import { evidenceLines } from '../gates/judge.js';
 import { describeStep, describeUndo, type Plan } from '../plan/build.js';
 import type { Playbook } from '../playbook/types.js';
 import { findAction } from '../actions/index.js';
@@ -131,6 +132,10 @@ export function statusText(r: StatusReport): string {
       const line = `  ${h.host.padEnd(16)} ${h.status.padEnd(14)} ${h.step ? `${h.step} (${h.stepPhase})` : ''}${h.error ? ` — ${h.error}` : ''}${h.endedAt ? `  ${h.endedAt}` : ''}`;
       out.push(h.stillDrained ? chalk.red(line + '  STILL DRAINED') : line);
     }
+    for (const j of w.judges ?? []) {
+      const [head, ...rest] = evidenceLines(j.evidence);
+      out.push(`  judge ${j.check} (${j.t}): ${head}`, ...rest.map((l) => `    ${l}`));
+    }
   }
   if (r.switchover) out.push(`switchover after wave ${r.switchover.afterWave}: ${r.switchover.done ? 'done' : 'not yet'}`);
   if (r.routing?.length) {
@@ -141,5 +146,9 @@ export function statusText(r: StatusReport): string {
     }
   }
   if (r.stillDrained.length) out.push(chalk.red(`still drained: ${r.stillDrained.join(', ')}`));
+  if (r.notServing?.length) {
+    out.push(chalk.red(`restored but NOT SERVING (${r.notServing.length}):`));
+    for (const n of r.notServing) out.push(chalk.red(`  ${n.host.padEnd(16)} ${n.step}: ${n.error}`));
+  }
   return out.join('\n');
 }

@@ -1,4 +1,6 @@
 import { formatMs } from '../util/duration.js';
+import { evidenceLines } from '../gates/judge.js';
+import { judgeRows, type GateRow } from './model.js';
 import type { Report } from './model.js';
 
 /** `2026-01-02T03:04:05.678Z` → `2026-01-02 03:04:05Z`. */
@@ -61,6 +63,7 @@ export function reportMarkdown(r: Report): string {
   out.push('## Gates', '');
   out.push(r.gates.length ? table(['Time', 'Wave', 'Check', 'Host', 'Result', 'Observed', 'Values'], r.gates.map((g) => [when(g.t), String(g.wave), g.check, g.host ?? '', g.ok ? 'ok' : 'FAILED', g.observed, values(g.values)])) : 'No gate was evaluated.', '');
 
+  out.push(...judgeMarkdown(r.gates));
   out.push('## Drain waits', '');
   if (!r.drains.length) out.push('No drain wait was recorded.', '');
   for (const d of r.drains) {
@@ -83,4 +86,17 @@ export function reportMarkdown(r: Report): string {
     out.push(table(['Time', 'Channel', 'Kind', 'Result'], r.notifications.map((n) => [when(n.t), n.channel, n.kind, n.ok ? 'sent' : `failed: ${n.error ?? ''}`])), '');
   }
   return out.join('\n');
+}
+
+/** The report section (Markdown). */
+export function judgeMarkdown(gates: GateRow[]): string[] {
+  const rows = judgeRows(gates);
+  if (!rows.length) return [];
+  const out = ['## Canary judge', ''];
+  for (const g of rows) {
+    out.push(`### Wave ${g.wave}: ${g.check} — ${g.evidence.verdict} (${when(g.t)})`, '');
+    for (const l of evidenceLines(g.evidence)) out.push(`- ${l.trim()}`);
+    out.push('');
+  }
+  return out;
 }

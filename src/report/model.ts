@@ -1,3 +1,4 @@
+import type { JudgeEvidence } from '../gates/evidence.js';
 import type { Actor, JournalRecord } from '../journal/records.js';
 import { replay, hostStatus } from '../journal/replay.js';
 import { auditTrail } from './audit.js';
@@ -40,6 +41,8 @@ export interface GateRow {
   ok: boolean;
   observed: string;
   values?: Record<string, number | string>;
+  /** A judge gate's evidence (src/gates/judge.ts). */
+  evidence?: JudgeEvidence;
 }
 
 export interface DrainWait {
@@ -185,7 +188,7 @@ export function buildReport(input: ReportInput): Report {
         addWaveEvent(r.wave, r.t, r.phase === 'approved' ? `approved by ${r.by ? `${r.by.user}@${r.by.host}` : '?'}` : r.phase + (r.detail ? `: ${r.detail}` : ''));
         break;
       case 'gate':
-        gates.push({ t: r.t, wave: r.wave, check: r.check, host: r.host, ok: r.ok, observed: r.observed, values: r.values });
+        gates.push({ t: r.t, wave: r.wave, check: r.check, host: r.host, ok: r.ok, observed: r.observed, values: r.values, ...(r.evidence ? { evidence: r.evidence } : {}) });
         break;
       case 'switchover':
         if (r.phase === 'failed' || r.phase === 'undo-failed') failures.push({ t: r.t, wave: r.wave, what: `switchover${r.step ? ` step ${r.step}` : ''}`, error: r.error ?? r.phase });
@@ -324,4 +327,9 @@ export function buildReport(input: ReportInput): Report {
     actions: auditTrail(records).map((e) => ({ t: e.t, action: e.operator ? e.action : `→ ${e.action}`, by: e.user ? `${e.user}@${e.host}${e.pid !== undefined ? ` (pid ${e.pid})` : ''}` : undefined, reason: e.reason, detail: e.detail })),
     notifications,
   };
+}
+
+/** The judge gates of a report (rows with evidence). */
+export function judgeRows(gates: GateRow[]): (GateRow & { evidence: JudgeEvidence })[] {
+  return gates.filter((g): g is GateRow & { evidence: JudgeEvidence } => !!g.evidence);
 }

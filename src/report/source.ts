@@ -40,6 +40,7 @@ export async function reportSource(file: string, stateDir?: string): Promise<{ r
   if (!clusterRecords && !existsSync(path)) throw new GraywaveError(`no journal at ${path}: the release has not run here`, EXIT.usage, 'give the playbook (and --state-dir if the run used one) or the path of a journal.jsonl');
   const records = clusterRecords ?? readJournal(path).records;
   const header = records.find((r) => r.type === 'header');
+  if (!header) throw new GraywaveError(`the journal at ${path} holds no release (no header record): the release has not run`, EXIT.usage, 'run it first: graywave run <playbook>');
   // A playbook whose plan differs from the journal's would name the wrong waves: use the journal's own then.
   if (plan && header && header.type === 'header' && header.planHash !== plan.planHash) {
     plan = undefined;

@@ -9,6 +9,11 @@ import type { AddressInfo } from 'node:net';
  *  - an update (PUT) replaces weight, enabled and metadata in full (missing weight → 1, enabled → true, metadata → {});
  *  - /instance/list hides disabled instances (v1/v2), the detail call has no `enabled` field (v1/v2);
  *  - weight/enabled written through the update API outlive a re-registration (Nacos 2.x instance metadata);
+ *  - with `nacos2: true`, the whole Nacos 2.x `InstanceMetadata` (naming/core/v2/metadata: weight, enabled and
+ *    extendData = the metadata sent): laid over what the client registered (metadata key by key), outliving a
+ *    re-registration and, for `expiredMetadataMs` (nacos.naming.clean.expired-metadata.expired-time, default 60 s),
+ *    a deregistration — an app restarted after a weight-0 drain comes back at weight 0 with the API-written metadata.
+ *    Without it an update writes metadata into the registration itself (as the sandbox always did);
  *  - optionally behaves like Nacos 3.x: the v1/v2 admin calls answer HTTP 410, /nacos/v3/admin works;
  *  - optionally requires a token from /nacos/v1/auth/login.
  */
@@ -26,8 +31,8 @@ export interface Instance {
   ephemeral: boolean;
   healthy: boolean;
   metadata: Record<string, string>;
-  /** Written by the update API; wins over the registered values and survives re-registration. */
-  override?: { weight: number; enabled: boolean };
+  /** Written by the update API; wins over the registered values (metadata: laid over key by key) and survives re-registration. */
+  override?: { weight: number; enabled: boolean; metadata?: Record<string, string> };
 }
 
 export interface RecordedRequest {
@@ -42,13 +47,23 @@ export interface RegistryOptions {
   nacos3?: boolean;
   /** Require a token (username/password for /auth/login). */
   auth?: { username: string; password: string; tokenTtlSeconds?: number };
+  /** Model Nacos 2.x instance metadata in full (see the top of this file). */
+  nacos2?: boolean;
+  /** With nacos2: how long an override outlives its deregistered instance (Nacos 2.x default 60000 ms). */
+  expiredMetadataMs?: number;
 }
 
-const effective = (i: Instance) => ({ weight: i.override?.weight ?? i.weight, enabled: i.override?.enabled ?? i.enabled });
+const effective = (i: Instance) => ({
+  weight: i.override?.weight ?? i.weight,
+  enabled: i.override?.enabled ?? i.enabled,
+  metadata: { ...i.metadata, ...(i.override?.metadata ?? {}) },
+});
 
 export class Registry {
   readonly instances = new Map<string, Instance>();
   readonly requests: RecordedRequest[] = [];
+  /** Overrides of deregistered instances, kept until they expire (Nacos 2.x ExpiredMetadataCleaner). */
+  private readonly leftovers = new Map<string, { override: NonNullable<Instance['override']>; goneAt: number }>();
   private readonly tokens = new Map<string, number>();
 
   constructor(readonly options: RegistryOptions = {}) {}
@@ -57,7 +72,7 @@ export class Registry {
   snapshot(service?: string): (Instance & { effWeight: number; effEnabled: boolean })[] {
     return [...this.instances.values()]
       .filter((i) => !service || i.service === service || i.service.endsWith(`@@${service}`))
-      .map((i) => ({ ...i, effWeight: effective(i).weight, effEnabled: effective(i).enabled }));
+      .map((i) => ({ ...i, metadata: effective(i).metadata, effWeight: effective(i).weight, effEnabled: effective(i).enabled }));
   }
 
   private key(ns: string, service: string, ip: string, port: number, cluster: string) {
@@ -169,12 +184,14 @@ export class Registry {
           healthy: p.healthy === undefined ? true : p.healthy === 'true',
           metadata: metadata ?? {},
           // Overrides written through the update API survive a re-registration (the restart gotcha).
-          override: existing?.override,
+          override: existing?.override ?? this.leftover(key),
         };
+        this.leftovers.delete(key);
         this.instances.set(key, inst);
         return ok('ok');
       }
       case 'DELETE':
+        if (existing?.override && this.options.nacos2) this.leftovers.set(key, { override: existing.override, goneAt: Date.now() });
         this.instances.delete(key);
         return ok('ok');
       case 'PUT':
@@ -186,10 +203,17 @@ export class Registry {
         if (r.method === 'PUT') {
           // Full replacement: what is not sent falls back to the defaults.
           existing.override = { weight: weight ?? 1, enabled: enabledParam === undefined ? true : enabledParam === 'true' };
-          existing.metadata = metadata ?? {};
-        } else {
+          if (this.options.nacos2) existing.override.metadata = metadata ?? {};
+          else existing.metadata = metadata ?? {};
+        } else if (!this.options.nacos2) {
           existing.override = { weight: weight ?? cur.weight, enabled: enabledParam === undefined ? cur.enabled : enabledParam === 'true' };
           if (metadata) existing.metadata = { ...existing.metadata, ...metadata };
+        } else {
+          existing.override = {
+            weight: weight ?? cur.weight,
+            enabled: enabledParam === undefined ? cur.enabled : enabledParam === 'true',
+            metadata: { ...(existing.override?.metadata ?? {}), ...(metadata ?? {}) },
+          };
         }
         return ok('ok');
       }
@@ -204,7 +228,7 @@ export class Registry {
           weight: e.weight,
           healthy: existing.healthy,
           instanceId: `${ip}#${port}#${cluster}#${service}`,
-          metadata: existing.metadata,
+          metadata: e.metadata,
         };
         if (ver !== 'v1') d.serviceName = service.split('@@')[1];
         if (ver === 'v3') (d.enabled = e.enabled), (d.ephemeral = existing.ephemeral);
@@ -227,12 +251,23 @@ export class Registry {
       ephemeral: i.ephemeral,
       clusterName: i.cluster,
       serviceName: i.service,
-      metadata: i.metadata,
+      metadata: e.metadata,
       instanceHeartBeatInterval: 5000,
       instanceHeartBeatTimeOut: 15000,
       ipDeleteTimeout: 30000,
       instanceIdGenerator: 'simple',
     };
+  }
+
+  /** The override a deregistered instance left behind, if it has not expired yet. */
+  private leftover(key: string): Instance['override'] {
+    const l = this.leftovers.get(key);
+    if (!l) return undefined;
+    if (Date.now() - l.goneAt > (this.options.expiredMetadataMs ?? 60_000)) {
+      this.leftovers.delete(key);
+      return undefined;
+    }
+    return l.override;
   }
 
   private login(r: RecordedRequest, res: http.ServerResponse): void {

@@ -2,7 +2,9 @@ import { z } from 'zod';
 import type { Secrets } from '../util/secrets.js';
 import { LocalTransport } from './local.js';
 import { SshTransport, sshTransportOptions } from './ssh.js';
-import type { ExecOptions, Transport } from './types.js';
+import { sshConfigIssues } from './ssh-config.js';
+import type { ConfigIssue } from '../errors.js';
+import type { ExecOptions, Transport, UploadOptions } from './types.js';
 import type { Host } from '../playbook/types.js';
 
 export interface TransportType {
@@ -10,12 +12,14 @@ export interface TransportType {
   /** Options beside `type`; strict. */
   options: z.ZodType<any>;
   create(options: any, env: { dir: string; secrets: Secrets }): Transport;
+  /** Problems in files the transport will read (e.g. an ssh client config), found at load time. */
+  check?(options: any, dir: string, hosts: Host[]): ConfigIssue[];
 }
 
 /** Every transport graywave knows: one line per transport. */
 export const transportTypes: TransportType[] = [
   { type: 'local', options: z.object({}).strict(), create: (_o, env) => new LocalTransport(env.dir) },
-  { type: 'ssh', options: sshTransportOptions, create: (o, env) => new SshTransport(o, env) },
+  { type: 'ssh', options: sshTransportOptions, create: (o, env) => new SshTransport(o, env), check: (o, dir, hosts) => sshConfigIssues(o.configFile, dir, hosts.map((h) => h.address)) },
 ];
 
 export function findTransportType(type: string): TransportType | undefined {
@@ -36,7 +40,7 @@ export class MixedTransport implements Transport {
   exec(host: Host, command: string, opts?: ExecOptions) {
     return this.pick(host).exec(host, command, opts);
   }
-  upload(host: Host, localPath: string, remotePath: string, opts?: { signal?: AbortSignal }) {
+  upload(host: Host, localPath: string, remotePath: string, opts?: UploadOptions) {
     return this.pick(host).upload(host, localPath, remotePath, opts);
   }
   release(host: Host) {

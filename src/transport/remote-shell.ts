@@ -40,13 +40,18 @@ export const DRIVER = [
   // Made new and ours (noclobber opens with O_EXCL: no file or link someone put there first); none if that fails.
   'f=/tmp/.graywave-shell-$now-$1; set -C; { : >"$f"; } || f=; set +C',
   'set -m',
+  // The per-step shell: without rc and profile files (bash sources ~/.bashrc for any shell it thinks sshd started,
+  // which would cost the host's rc time on every step), or a login shell when the playbook asks for one.
+  'sf=(--norc --noprofile); case $2 in *login*) sf=(--login);; esac',
+  // sudo with a password: what precedes the first NUL (the password, unless sudo read it) is not a command.
+  "case $2 in *pre*) IFS= read -r -d '' _ || :;; esac",
   'n=$1; i=0; q=',
   "while IFS= read -r -d '' c; do",
   '  [ -n "$c" ] || { q=1; break; }',
   // A record that cannot be written must not tell an older number: it goes (a missing record means "may have started").
   '  i=$((i+1)); [ -z "$f" ] || echo "$i" >"$f" || { rm -f -- "$f"; f=; }',
   `  printf '\\036%s:s\\n' "$n"; printf '\\036%s:s\\n' "$n" >&5`,
-  '  /bin/bash -c "$c" </dev/null 2>&5 6<&- &',
+  '  /bin/bash "${sf[@]}" -c "$c" </dev/null 2>&5 6<&- &',
   '  p=$!',
   `  printf '\\036%s:p:%s\\n' "$n" "$p" >&5`,
   '  LC_ALL=C wait "$p" 2>&6; r=$?',
@@ -124,9 +129,21 @@ class MarkerStream {
   }
 }
 
-/** The exec request that starts a driver; `nonce` comes back in its markers. */
-export function driverCommand(nonce: string, sudo: boolean): string {
-  return `exec ${sudo ? 'sudo -n -- ' : ''}/bin/bash -c ${quote([DRIVER])} graywave-shell ${nonce}`;
+/**
+ * bash's flags for a shell that runs a step: no rc/profile files (the login shell sshd starts has already paid them
+ * once for the connection), or `--login` when the playbook asks for the login environment on every step.
+ */
+export function stepShellFlags(loginShell: boolean): string {
+  return loginShell ? '--login' : '--norc --noprofile';
+}
+
+/**
+ * The exec request that starts a driver; `nonce` comes back in its markers. `sudo` is the command prefix that
+ * runs it as root (empty: none).
+ */
+export function driverCommand(nonce: string, sudo: string, flags: { login?: boolean; preamble?: boolean } = {}): string {
+  const f = [flags.login ? 'login' : '', flags.preamble ? 'pre' : ''].filter(Boolean).join(',') || '-';
+  return `exec ${sudo}/bin/bash --norc --noprofile -c ${quote([DRIVER])} graywave-shell ${nonce} ${f}`;
 }
 
 export function newNonce(): string {

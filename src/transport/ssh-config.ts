@@ -1,6 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { ConfigError, type ConfigIssue } from '../errors.js';
 import { homedir, hostname, userInfo } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 
@@ -60,8 +61,21 @@ export interface SshConfigOptions {
   checkPerm?: boolean;
 }
 
-/** A problem in an ssh config file that OpenSSH would refuse too; the message starts with FILE:LINE. */
-export class SshConfigError extends Error {}
+/**
+ * A problem in an ssh config file that OpenSSH would refuse too: a config error (exit 2) at FILE:LINE, built from
+ * lines of the form `FILE:LINE: message` (or `FILE: message`).
+ */
+export class SshConfigError extends ConfigError {
+  constructor(text: string) {
+    super(
+      text.split('\n').map((l) => {
+        const m = /^(.*?):(\d+): (.*)$/s.exec(l) ?? /^(.*?)(): (.*)$/s.exec(l);
+        return m ? { file: m[1]!, line: Number(m[2] || 1), col: 1, message: m[3]! } : { file: 'ssh config', line: 1, col: 1, message: l };
+      }),
+    );
+    this.name = 'SshConfigError';
+  }
+}
 
 interface ConfLine {
   file: string;
@@ -74,6 +88,8 @@ interface ConfLine {
   rest: string;
   /** Include: the files it names, in glob order. */
   includes?: ConfFile[];
+  /** Match: its criteria. */
+  criteria?: Criterion[];
 }
 
 interface ConfFile {
@@ -600,27 +616,18 @@ export class SshClientConfig {
     const user = o.user ?? this.opts.localUser;
     const host = final ? (o.hostname ?? hostArg) : o.hostname !== undefined ? percentExpand(o.hostname, { h: hostArg }, where) : hostArg;
     let result = true;
-    let rest: string | undefined = l.rest;
-    for (;;) {
-      const a = strdelim(rest);
-      rest = a.rest;
-      if (a.word === undefined || a.word === '' || a.word.startsWith('#')) break;
-      const neg = a.word.startsWith('!');
-      const attr = (neg ? a.word.slice(1) : a.word).toLowerCase();
+    for (const { neg, attr, arg } of l.criteria!) {
       if (attr === 'all') return result && !neg;
       if (attr === 'canonical' || attr === 'final') {
         if (attr === 'final') state.wantFinal = true;
         if (final === neg) result = false;
         continue;
       }
-      const b = strdelim(rest);
-      rest = b.rest;
-      const arg = b.word!;
       let r: boolean;
-      if (attr === 'host') r = matchPatternList(host.toLowerCase(), arg, true) === 1;
-      else if (attr === 'originalhost') r = matchPatternList(original.toLowerCase(), arg, true) === 1;
-      else if (attr === 'user') r = matchPatternList(user, arg, false) === 1;
-      else if (attr === 'localuser') r = matchPatternList(this.opts.localUser, arg, false) === 1;
+      if (attr === 'host') r = matchPatternList(host.toLowerCase(), arg!, true) === 1;
+      else if (attr === 'originalhost') r = matchPatternList(original.toLowerCase(), arg!, true) === 1;
+      else if (attr === 'user') r = matchPatternList(user, arg!, false) === 1;
+      else if (attr === 'localuser') r = matchPatternList(this.opts.localUser, arg!, false) === 1;
       else {
         // exec: never run. Only reported when OpenSSH would run it (all criteria before it matched).
         if (result && !o.warned.has(`exec ${where}`)) {
@@ -632,6 +639,22 @@ export class SshClientConfig {
       if (r === neg) result = false;
     }
     return result;
+  }
+}
+
+/**
+ * Problems OpenSSH would refuse in the client config the ssh transport will read (`configFile`: a file, false for
+ * none, default ~/.ssh/config), including token errors of these hosts' entries: for `validate`, before anything runs.
+ */
+export function sshConfigIssues(configFile: string | false | undefined, dir: string, addresses: string[]): ConfigIssue[] {
+  if (configFile === false) return [];
+  try {
+    const cfg = SshClientConfig.load(configFile ? expandPath(configFile, dir) : undefined);
+    for (const a of addresses) if (a !== 'local' && a !== 'localhost') cfg.lookup(a);
+    return [];
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues;
+    return [{ file: configFile || resolve(userInfo().homedir, '.ssh', 'config'), line: 1, col: 1, message: `cannot read the ssh client config: ${(err as Error).message}` }];
   }
 }
 
@@ -683,8 +706,9 @@ function readConf(file: string, text: string, o: Required<Omit<SshConfigOptions,
         return void errors.push(`${where}: invalid ProxyJump "${spec}"`);
     }
     if (key === 'match') {
-      const bad = checkMatch(r);
-      if (bad) return void errors.push(`${where}: bad Match condition: ${bad}`);
+      const criteria = matchCriteria(r);
+      if (typeof criteria === 'string') return void errors.push(`${where}: bad Match condition: ${criteria}`);
+      line.criteria = criteria;
     }
     if (key === 'include') {
       line.includes = [];
@@ -714,28 +738,39 @@ function readConf(file: string, text: string, o: Required<Omit<SshConfigOptions,
   return conf;
 }
 
-/** The syntax of a Match line as OpenSSH checks it; a message when it would refuse the line. */
-function checkMatch(s: string): string | undefined {
+interface Criterion {
+  neg: boolean;
+  /** Lower case, without `!`. */
+  attr: string;
+  arg?: string;
+}
+
+/** A Match line's criteria as OpenSSH's match_cfg_line() reads them; a message when OpenSSH refuses the line. */
+function matchCriteria(s: string): Criterion[] | string {
+  const out: Criterion[] = [];
   let rest: string | undefined = s;
-  let attributes = 0;
   for (;;) {
     const a = strdelim(rest);
     rest = a.rest;
     if (a.word === undefined || a.word === '' || a.word.startsWith('#')) break;
-    const attr = a.word.replace(/^!/, '').toLowerCase();
+    const neg = a.word.startsWith('!');
+    const attr = (neg ? a.word.slice(1) : a.word).toLowerCase();
     if (attr === 'all') {
       const next = strdelim(rest).word;
-      if (attributes > 1 || (next !== undefined && next !== '' && !next.startsWith('#'))) return `'${a.word}' cannot be combined with other Match attributes`;
-      return undefined;
+      if (out.length > 1 || (next !== undefined && next !== '' && !next.startsWith('#'))) return `'${a.word}' cannot be combined with other Match attributes`;
+      return [...out, { neg, attr }];
     }
-    attributes++;
-    if (attr === 'canonical' || attr === 'final') continue;
+    if (attr === 'canonical' || attr === 'final') {
+      out.push({ neg, attr });
+      continue;
+    }
     if (!['host', 'originalhost', 'user', 'localuser', 'exec'].includes(attr)) return `unsupported Match attribute ${a.word}`;
     const b = strdelim(rest);
     rest = b.rest;
     if (b.word === undefined || b.word === '' || b.word.startsWith('#')) return `missing Match criteria for ${a.word}`;
+    out.push({ neg, attr, arg: b.word });
   }
-  return attributes === 0 ? 'one or more attributes required for Match' : undefined;
+  return out.length === 0 ? 'one or more attributes required for Match' : out;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

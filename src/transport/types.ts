@@ -15,6 +15,12 @@ export interface ExecOptions {
   sudo?: boolean;
 }
 
+export interface UploadOptions {
+  signal?: AbortSignal;
+  /** The file's SHA-256 (hex) when the caller knows it: spares the transport hashing it again. */
+  sha256?: string;
+}
+
 export interface ExecResult {
   /** Exit code, or null when the command was killed by a signal or a timeout. */
   code: number | null;
@@ -31,8 +37,11 @@ export interface ExecResult {
  */
 export interface Transport {
   exec(host: Host, command: string, opts?: ExecOptions): Promise<ExecResult>;
-  /** Copy a local file to the host (ssh: SFTP). Creates no directories. */
-  upload(host: Host, localPath: string, remotePath: string, opts?: { signal?: AbortSignal }): Promise<void>;
+  /**
+   * Copy a local file to the host (ssh: SFTP, or a stream over an exec channel checked by SHA-256 where the host
+   * has no SFTP subsystem). Creates no directories.
+   */
+  upload(host: Host, localPath: string, remotePath: string, opts?: UploadOptions): Promise<void>;
   /** The host is done for now: close its connection if any. Idempotent. */
   release(host: Host): Promise<void>;
   /** Close everything. Idempotent. */

@@ -78,7 +78,7 @@ describe('waitDrained', () => {
   it('times out with the last value shown when traffic never drains', async () => {
     const ctx = makeStepContext({ monitors: { prom: scripted([42.123456]) } });
     const t0 = Date.now();
-    const err = await waitDrainedAction.do(ctx, params({ interval: '20ms', timeout: '150ms' })).catch((e) => e);
+    const err = (await waitDrainedAction.do(ctx, params({ interval: '20ms', timeout: '150ms' })).catch((e: unknown) => e)) as ProviderError;
     expect(err).toBeInstanceOf(ProviderError);
     expect(err.message).toMatch(/^traffic did not drain within 150ms \(\d+ polls, 3 consecutive <= 0 needed\); last: value 42.12$/);
     expect(Date.now() - t0).toBeLessThan(1000);
@@ -86,17 +86,17 @@ describe('waitDrained', () => {
 
   it('times out with the last error shown when the monitor keeps failing', async () => {
     const ctx = makeStepContext({ monitors: { prom: scripted(['POST http://prom/api/v1/query: ECONNREFUSED']) } });
-    const err = await waitDrainedAction.do(ctx, params({ interval: '20ms', timeout: '100ms' })).catch((e) => e);
+    const err = (await waitDrainedAction.do(ctx, params({ interval: '20ms', timeout: '100ms' })).catch((e: unknown) => e)) as ProviderError;
     expect(err.message).toMatch(/last: unknown \(POST http:\/\/prom\/api\/v1\/query: ECONNREFUSED\)$/);
   });
 
   it("stops at the engine's step deadline when that is nearer", async () => {
     const ctx = makeStepContext({ monitors: { prom: scripted([3]) }, deadline: 80 });
-    const err = await waitDrainedAction.do(ctx, params({ interval: '20ms', timeout: '10m' })).catch((e) => e);
+    const err = (await waitDrainedAction.do(ctx, params({ interval: '20ms', timeout: '10m' })).catch((e: unknown) => e)) as ProviderError;
     expect(err.message).toMatch(/within 80ms/);
     // the engine passes an epoch time
     const ctx2 = makeStepContext({ monitors: { prom: scripted([3]) }, deadline: Date.now() + 100 });
-    const err2 = await waitDrainedAction.do(ctx2, params({ interval: '20ms', timeout: '10m' })).catch((e) => e);
+    const err2 = (await waitDrainedAction.do(ctx2, params({ interval: '20ms', timeout: '10m' })).catch((e: unknown) => e)) as ProviderError;
     expect(err2.message).toMatch(/within (99|100)ms/);
   });
 
@@ -105,7 +105,7 @@ describe('waitDrained', () => {
     const ctx = makeStepContext({ monitors: { prom: scripted([7]) }, signal: ac.signal });
     const t0 = Date.now();
     setTimeout(() => ac.abort(), 50);
-    const err = await waitDrainedAction.do(ctx, params({ interval: '10s' })).catch((e) => e);
+    const err = (await waitDrainedAction.do(ctx, params({ interval: '10s' })).catch((e: unknown) => e)) as ProviderError;
     expect(err.message).toMatch(/wait aborted \(last: value 7\)/);
     expect(err.retryable).toBe(false);
     expect(Date.now() - t0).toBeLessThan(1000);

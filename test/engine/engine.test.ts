@@ -3,7 +3,7 @@
  * each completed step exactly once, rollback order, approval pause, plan mismatch, and a journal that can no
  * longer be written stopping the next side effect.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 

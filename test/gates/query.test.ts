@@ -8,7 +8,7 @@ import { makeGateContext, makeHost } from '../helpers/contexts.js';
 function scripted(script: (number | string)[], seen: string[] = []): Monitor & { calls: number } {
   const m = {
     calls: 0,
-    async value(ctx: ProviderContext, query: string) {
+    async value(_ctx: ProviderContext, query: string) {
       seen.push(query);
       const item = script[Math.min(m.calls++, script.length - 1)]!;
       if (typeof item === 'string') throw new ProviderError(item);

@@ -64,6 +64,7 @@ export function makePlaybook(extra: Partial<Playbook> = {}): Playbook {
     providers: {},
     steps: [],
     verify: [],
+    watch: [],
     onFailure: 'halt',
     ...extra,
   };

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { down, isOurs } from '../../src/sandbox/supervisor.js';
 import { removeDir, tempDir } from './helpers/process.js';
 import { ensureBuilt } from '../helpers/cli.js';
+import { requireTmux, Terminal } from '../cli/tty/tmux.js';
 
 /** `graywave demo --json` end to end: the bundled playbook on the sandbox, the summary line last. Uses 127.0.1.0/24. */
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -17,9 +18,12 @@ beforeAll(() => {
   ensureBuilt(['cli/main.ts', 'cli/demo.ts', 'cli/sandbox.ts', 'sandbox/supervisor.ts', 'sandbox/host.ts', 'sandbox/hub.ts']);
   dir = tempDir('demo');
 }, 60_000);
+requireTmux();
 afterAll(async () => {
   await down({ dir: join(dir, 'sandbox') });
   await down({ dir: join(dir, 'sandbox-int') });
+  await down({ dir: join(dir, 'sandbox-fault') });
+  await down({ dir: join(dir, 'sandbox-tty') });
   removeDir(dir);
 }, 30_000);
 
@@ -85,4 +89,54 @@ describe('graywave demo', () => {
     expect(records.filter((r) => r.type === 'run').at(-1)).toMatchObject({ phase: 'halted', reason: 'interrupted (Ctrl-C)' });
     expect(existsSync(join(state, 'demo', 'lock'))).toBe(false);
   }, 120_000);
+
+  it('--fault errors:h04:1: the gray-entry check really probes (sandbox probe --version), the release halts (exit 1)', async () => {
+    const sb = join(dir, 'sandbox-fault');
+    const { code, lines, stderr } = await new Promise<{ code: number; lines: string[]; stderr: string }>((done) => {
+      const child = spawn(process.execPath, [cli, 'demo', '--json', '--fault', 'errors:h04:1', '--state-dir', join(dir, 'state-fault')], {
+        cwd: dir,
+        env: { ...process.env, GRAYWAVE_SANDBOX_DIR: sb, FORCE_COLOR: '0' },
+      });
+      let out = '';
+      let err = '';
+      child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+      child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+      child.on('close', (c) => done({ code: c ?? -1, lines: out.trim().split('\n'), stderr: err }));
+    });
+    expect(code, stderr).toBe(1);
+    const events = lines.map((l) => JSON.parse(l) as Record<string, any>);
+    // Every gate that passed probed GREEN through the gray entry; the first wave with h04 GREEN (wave 3) fails it.
+    const failed = events.find((e) => e.event === 'verify.failed');
+    expect(failed).toMatchObject({ check: 'gray-entry' });
+    expect(failed!.wave).toBeGreaterThanOrEqual(3);
+    expect(failed!.wave).toBeLessThanOrEqual(4);
+    expect(events.some((e) => e.event === 'run.halted')).toBe(true);
+    expect(events.some((e) => e.event === 'run.done')).toBe(false);
+    expect(events.at(-1)).toMatchObject({ event: 'demo.summary', exitCode: 1 });
+    const log = readFileSync(join(dir, 'state-fault', 'demo', 'logs', '_release.log'), 'utf8');
+    expect(log).toMatch(/probe \(gray entry, group GREEN\): \d+\/30 ok/);
+    await down({ dir: sb });
+  }, 180_000);
+
+  it('Ctrl-C in the live view (a real terminal): the demo halts cleanly and brings its sandbox down (exit 1, not 127)', async () => {
+    const sb = join(dir, 'sandbox-tty');
+    const state = join(dir, 'state-tty');
+    const t = Terminal.start(['demo', '--state-dir', state], { cwd: dir, env: { GRAYWAVE_SANDBOX_DIR: sb } });
+    try {
+      await t.waitFor(/Wave 2 \(2 hosts\)[\s\S]*h0[23] ›/, 90_000);
+      const hub = JSON.parse(readFileSync(join(sb, 'sandbox.json'), 'utf8')) as { hubPid?: number };
+      t.keys(['C-c']);
+      await t.waitFor(/stopping the demo at the next safe point, then the sandbox goes down \(Ctrl-C again to force\)/, 5_000);
+      const code = await t.exitCode(60_000);
+      const screen = t.screen();
+      expect(code, screen).toBe(1);
+      expect(screen).toMatch(/HALTED: interrupted \(Ctrl-C\)/);
+      expect(screen).toMatch(/sandbox down/);
+      expect(existsSync(join(sb, 'sandbox.json'))).toBe(false);
+      expect(isOurs(hub.hubPid!, 'hub-main')).toBe(false);
+      expect(existsSync(join(state, 'demo', 'lock'))).toBe(false);
+    } finally {
+      t.close();
+    }
+  }, 180_000);
 });

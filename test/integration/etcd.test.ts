@@ -71,9 +71,16 @@ describe.skipIf(!has)('etcd provider against a real etcd', () => {
 
     const label = await provider.relabel!(ctx(), 'GREEN');
     expect(label).toEqual({ key, field: 'group', group: 'GREEN', had: true, previous: 'BLUE' });
+    expect(await provider.isRestored!(ctx(), saved)).toEqual({ done: false, observed: `${key} weight=0 (want 100)` });
+    // Warm-up: a share of the saved weight, on the same lease.
+    await provider.setWeight!(ctx(), saved, 25);
+    expect(await readKey(key)).toEqual({ value: { weight: 25, group: 'GREEN', port: 8080 }, lease: id });
+    expect(await provider.isRestored!(ctx(), saved)).toMatchObject({ done: true });
     await provider.restore(ctx(), saved);
     expect(await readKey(key)).toEqual({ value: { weight: 100, group: 'GREEN', port: 8080 }, lease: id });
     expect((await provider.isDrained(ctx())).done).toBe(false);
+    expect(await provider.isRestored!(ctx(), saved)).toEqual({ done: true, observed: `${key} weight=100` });
+    expect(await provider.isRegistered!(ctx())).toMatchObject({ done: true });
 
     // Restore again (resume) changes nothing; rollback of relabel puts BLUE back.
     await provider.restore(ctx(), saved);
@@ -133,9 +140,12 @@ describe.skipIf(!has)('etcd provider against a real etcd', () => {
     await provider.relabel!(ctx(), 'GREEN');
     expect((await readKey(`${key}.graywave-drained`))!.value).toEqual({ weight: 100, group: 'GREEN' });
 
+    expect(await provider.isRestored!(ctx(), saved)).toEqual({ done: false, observed: `${key} is not registered (still moved aside to ${key}.graywave-drained)` });
+    expect(await provider.isRegistered!(ctx())).toEqual({ done: true, observed: `${key} moved aside (drained)` });
     await provider.restore(ctx(), saved);
     expect(await readKey(key)).toEqual({ value: { weight: 100, group: 'GREEN' }, lease: id });
     expect(await readKey(`${key}.graywave-drained`)).toBeUndefined();
+    expect(await provider.isRestored!(ctx(), saved)).toEqual({ done: true, observed: `${key} registered` });
     expect((await provider.isDrained(ctx())).done).toBe(false);
   });
 

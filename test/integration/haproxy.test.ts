@@ -60,7 +60,7 @@ describe.skipIf(!has)('haproxy provider against a real HAProxy', () => {
     await waitFor(() => a.held === 2, 'two held sessions on s1', { timeoutMs: 5_000 });
 
     const saved = await provider.drain(ctx);
-    expect(saved).toEqual({ backend: 'be', server: 's1', added: ['local'] });
+    expect(saved).toEqual({ backend: 'be', server: 's1', added: ['local'], weights: { local: 1 } });
     expect(await adminState('s1')).toBe(0x08);
     expect(await provider.isDrained(ctx)).toEqual({ done: false, observed: 'be/s1 on local: 2 sessions, 0 queued' });
 
@@ -84,13 +84,45 @@ describe.skipIf(!has)('haproxy provider against a real HAProxy', () => {
     expect(await adminState('s1')).toBe(0x01);
 
     a.release(true);
+    expect(await provider.isRestored!(ctx, saved)).toEqual({ done: false, observed: 'be/s1 on local is still in maint' });
     await provider.restore(ctx, saved);
     await provider.restore(ctx, saved); // idempotent
     expect(await adminState('s1')).toBe(0);
+    expect(await provider.isRestored!(ctx, saved)).toEqual({ done: true, observed: 'be/s1 local: no check, weight 1' });
     const c = a.count;
     for (let i = 0; i < 6; i++) await get(url());
     expect(a.count).toBeGreaterThan(c);
     expect(await provider.isDrained(ctx)).toEqual({ done: false, observed: 'be/s1 on local is not in drain or maint' });
+  });
+
+  it('warm-up: setWeight ramps to a share of the weight the server had, restore puts that weight back; a server left in maint reads back as not serving', async () => {
+    const sock = (cmd: string) => new LocalTransport().exec(makeHost(), `echo ${JSON.stringify(cmd)} | socat stdio unix-connect:${hap.socket}`);
+    await sock('set server be/s2 weight 10');
+    try {
+      const provider = create({ socket: hap.socket, backend: 'be', server: 's2' });
+      const ctx = makeContext({ host: makeHost('s2') });
+      const saved = await provider.drain(ctx);
+      expect(saved).toMatchObject({ added: ['local'], weights: { local: 10 } });
+      await provider.setWeight!(ctx, saved, 50);
+      expect((await sock('get weight be/s2')).stdout.trim()).toBe('5 (initial 1)');
+      expect(await adminState('s2')).toBe(0);
+      await provider.setWeight!(ctx, saved, 10);
+      expect((await sock('get weight be/s2')).stdout.trim()).toBe('1 (initial 1)');
+      await provider.restore(ctx, saved);
+      expect((await sock('get weight be/s2')).stdout.trim()).toBe('10 (initial 1)');
+      expect(await provider.isRestored!(ctx, saved)).toEqual({ done: true, observed: 'be/s2 local: no check, weight 10' });
+      // Someone puts it in maint again (or a reload lost the runtime state): not serving.
+      await sock('set server be/s2 state maint');
+      expect(await provider.isRestored!(ctx, saved)).toEqual({ done: false, observed: 'be/s2 on local is still in maint' });
+      await sock('set server be/s2 state ready');
+      await sock('set server be/s2 weight 0');
+      expect(await provider.isRestored!(ctx, saved)).toEqual({ done: false, observed: 'be/s2 on local has weight 0' });
+      expect(await provider.isRegistered!(ctx)).toMatchObject({ done: true });
+      expect(await create({ socket: hap.socket, backend: 'be', server: '{{host.name}}' }).isRegistered!(makeContext({ host: makeHost('s9') }))).toMatchObject({ done: false, observed: expect.stringContaining('no server s9 in backend be') });
+    } finally {
+      await sock('set server be/s2 state ready');
+      await sock('set server be/s2 weight 1');
+    }
   });
 
   it('leaves a server an operator had put in maint as it was, over the TCP admin socket', async () => {
@@ -99,7 +131,7 @@ describe.skipIf(!has)('haproxy provider against a real HAProxy', () => {
       const provider = create({ socket: hap.tcpSocket, backend: 'be', server: 's3' });
       const ctx = makeContext({ host: makeHost('s3') });
       const saved = await provider.drain(ctx);
-      expect(saved).toEqual({ backend: 'be', server: 's3', added: [] });
+      expect(saved).toEqual({ backend: 'be', server: 's3', added: [], weights: { local: 1 } });
       expect(await provider.isDrained(ctx)).toMatchObject({ done: true });
       await provider.restore(ctx, saved);
       expect(await adminState('s3')).toBe(0x01);
@@ -115,7 +147,7 @@ describe.skipIf(!has)('haproxy provider against a real HAProxy', () => {
     const provider = create({ at: ['lb2'], socket: hap.socket, backend: 'be', server: 's2' }, makeEnv({ transport }));
     const ctx = makeContext({ host: makeHost('s2') });
     const saved = await provider.drain(ctx);
-    expect(saved).toEqual({ backend: 'be', server: 's2', added: ['lb2'] });
+    expect(saved).toEqual({ backend: 'be', server: 's2', added: ['lb2'], weights: { lb2: 1 } });
     expect(await adminState('s2')).toBe(0x08);
     await provider.restore(ctx, saved);
     expect(await adminState('s2')).toBe(0);

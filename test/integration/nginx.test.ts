@@ -51,7 +51,7 @@ describe.skipIf(!has)('nginx provider against a real nginx under load', () => {
     expect(before).toBeGreaterThan(10);
 
     const saved = await provider.drain(ctx);
-    expect(saved).toEqual({ config: nginx.conf, upstream: 'order_backend', server: backends[0]!.address, added: ['local'] });
+    expect(saved).toEqual({ config: nginx.conf, upstream: 'order_backend', server: backends[0]!.address, added: ['local'], weights: { local: 2 } });
     expect(JSON.parse(JSON.stringify(saved))).toEqual(saved);
     expect(readFileSync(nginx.conf, 'utf8')).toBe(original.replace('max_fails=0;   # app-01', 'max_fails=0 down;   # app-01'));
     // the backup of the previous file sits beside it under a dot-name (out of include globs)
@@ -74,8 +74,15 @@ describe.skipIf(!has)('nginx provider against a real nginx under load', () => {
     const again = await provider.drain(makeContext({ host: ctx.host, previous: saved }));
     expect(again).toEqual(saved);
 
+    // Read-back: still down, then a warm-up step (half the drain-time weight=2, not down), then the full restore.
+    expect(await provider.isRestored!(ctx, saved)).toMatchObject({ done: false, observed: expect.stringMatching(/is still down in upstream order_backend on local/) });
+    await provider.setWeight!(ctx, saved, 50);
+    expect(readFileSync(nginx.conf, 'utf8')).toBe(original.replace('weight=2 max_fails=0;', 'weight=1 max_fails=0;'));
+    expect(await provider.isRestored!(ctx, saved)).toMatchObject({ done: false, observed: expect.stringMatching(/has weight 1 in upstream order_backend on local \(want 2\)/) });
+
     await provider.restore(ctx, saved);
     expect(readFileSync(nginx.conf, 'utf8')).toBe(original);
+    expect(await provider.isRestored!(ctx, saved)).toMatchObject({ done: true });
     await sleep(600);
     expect(backends[0]!.count).toBeGreaterThan(atDrain + 10);
     await provider.restore(ctx, saved); // repeated restore: no change, no error

@@ -4,7 +4,8 @@ import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRabbitmqProvider, rabbitmqOptions, rabbitmqProvider, type RabbitmqDrained } from '../../src/providers/mq/rabbitmq.js';
 import type { Provider } from '../../src/providers/types.js';
-import { makeContext, makeEnv, makeHost } from '../helpers/contexts.js';
+import { makeContext, makeEnv, makeHost, makeStepContext } from '../helpers/contexts.js';
+import { restoreAction } from '../../src/actions/provider-steps.js';
 import { hasRabbitmq, startRabbitmq, type RabbitServer } from './helpers/rabbitmq.js';
 import { freePort, waitFor } from './helpers/process.js';
 
@@ -27,7 +28,7 @@ class FakeApp {
   constructor(readonly address: string, readonly queue: string) {}
 
   async connect(amqpPort: number) {
-    this.conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${amqpPort}`, { localAddress: this.address });
+    this.conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${amqpPort}`, { localAddress: this.address } as Record<string, unknown>); // a socket option amqplib passes on to net.connect
     this.conn.on('error', (err: Error) => (this.closedWith = err.message));
     this.conn.on('close', (err?: Error) => (this.closedWith ??= err?.message ?? 'closed'));
     this.ch = await this.conn.createChannel();
@@ -143,30 +144,38 @@ describe.skipIf(!has)('rabbitmq provider against a real RabbitMQ with the manage
     expect((await p.isDrained(ctx)).done).toBe(false);
   });
 
-  it('suspend without resume: restore calls nothing, waits until the restarted app\'s consumer is listed again, and fails when none comes back', async () => {
+  it('suspend without resume: restore calls nothing; a consumer that does not come back fails the host (restored but not serving), one that does passes', async () => {
     const mine = await app('127.0.0.31', 'refunds');
     const port = await mine.serveAdmin();
-    const p = provider({ suspend: { http: `http://{{host.address}}:${port}/admin/mq/suspend`, method: 'POST' }, restoreTimeout: '3s' });
-    const ctx = makeContext({ host: makeHost('app-31', '127.0.0.31') });
+    const p = provider({ suspend: { http: `http://{{host.address}}:${port}/admin/mq/suspend`, method: 'POST' } });
+    const host = makeHost('app-31', '127.0.0.31');
+    const ctx = makeContext({ host });
     await waitFor(async () => (await peersOf('refunds')).length === 1, 'consumer listed');
 
     const saved = (await p.drain(ctx)) as RabbitmqDrained;
     expect(saved).toMatchObject({ suspended: true, consumers: 1 });
     await waitFor(async () => (await p.isDrained(ctx)).done, 'drained', { timeoutMs: 10_000, everyMs: 100 });
 
-    // Nobody restarts the app: restore must not claim the host is back.
+    // The restore step, as the engine runs it: nobody restarts the app, so the host must fail, not count as done.
+    const step = makeStepContext({ host, providers: { mq: p } });
+    step.savedOf = (action, name) => (action === 'drain' && name === 'mq' ? saved : undefined);
+    const params = restoreAction.params.parse({ provider: 'mq', restoreTimeout: '3s' });
     const t0 = Date.now();
-    await expect(p.restore(ctx, saved)).rejects.toThrow(/no consumer from 127\.0\.0\.31 came back within 3s.*no resume call is configured/);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(2900);
+    const err = await restoreAction.do(step, params).catch((e: Error) => e);
+    expect(String(err)).toMatch(/restored in mq but not serving: no consumer from 127\.0\.0\.31 listed on vhost \/ \(no resume call is configured/);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(2500);
+    expect(step.progressLines.join('\n')).toMatch(/not serving yet/);
 
-    // The app restarts its consumer (as the deploy would): restore sees it and succeeds, having called nothing.
+    // The app restarts its consumer (as the deploy would): the step passes, having called nothing on the app.
     setTimeout(() => void mine.consume(), 500);
-    await p.restore(ctx, saved);
+    await restoreAction.do(step, params);
     expect(mine.requests).toEqual(['POST /admin/mq/suspend']);
-    expect(ctx.lines.join('\n')).toMatch(/1 consumer\(s\) from 127\.0\.0\.31 listed again/);
+    expect(await p.isRestored!(ctx, saved)).toMatchObject({ done: true, observed: '1 consumer(s) from 127.0.0.31 on refunds' });
 
-    // A host that had no consumer when drained is not waited for.
-    await p.restore(ctx, { ...saved, consumers: 0 });
+    // A host that had no consumer when drained is not waited for; an unreachable API is never "restored".
+    expect(await p.isRestored!(ctx, { ...saved, consumers: 0 })).toMatchObject({ done: true });
+    const dead = provider({ url: 'http://127.0.0.1:1', closeConnections: true });
+    expect(await dead.isRestored!(ctx, saved)).toMatchObject({ done: false, observed: expect.stringMatching(/state unknown/) });
   });
 
   it('an isDrained that did not see the drain (resumed run) waits one interval from the saved drain time or its first poll', async () => {

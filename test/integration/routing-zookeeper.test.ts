@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { Zk } from '../../src/providers/zk.js';
 import { dubboConditionOptions, dubboTagOptions } from '../../src/routing/dubbo.js';
-import { changesInEffect, RoutingRunner } from '../../src/routing/run.js';
+import { RoutingRunner } from '../../src/routing/run.js';
 import { routingDeps } from '../routing/deps.js';
 import { dumpTree, hasZookeeper, removeTree, ZooKeeperServer } from './helpers/zookeeper.js';
 import { FOREIGN_TAG_ROUTER, mk } from './helpers/dubbo-seed.js';

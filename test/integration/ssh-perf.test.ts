@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Host } from '../../src/playbook/types.js';
 import { SshTransport, sshTransportOptions } from '../../src/transport/ssh.js';
 import { Secrets } from '../../src/util/secrets.js';
-import { hasSshd, loopbacks, startSshFleet, type SshFleet } from './helpers/sshd.js';
+import { hasSshd, loopbacks, RC_SECONDS, startSshFleet, type SshFleet } from './helpers/sshd.js';
 
 const HOSTS = 40; // 127.0.0.2 … 127.0.0.41: three sshd instances (16 + 16 + 8 addresses)
 const STEPS = 6;
@@ -61,9 +61,10 @@ describe.skipIf(!hasSshd())(`ssh transport overhead: ${HOSTS} hosts x ${STEPS} s
       medianWarmStepOverheadMs: median(warm),
     };
     console.log(`ssh perf ${JSON.stringify(figures)}`);
-    // Generous bounds (shared 2-core CI): a warm step costs tens of ms, a handshake a few hundred.
+    // Generous bounds (shared 2-core CI): a warm step costs tens of ms, a handshake a few hundred, plus the host's
+    // login shell reading its rc file once (RC_SECONDS: the fleet's hosts look like real ones).
     expect(figures.medianWarmStepOverheadMs).toBeLessThan(250);
-    expect(figures.medianFirstStepOverheadMs).toBeLessThan(2000);
+    expect(figures.medianFirstStepOverheadMs).toBeLessThan(2000 + RC_SECONDS * 1000);
     expect(wall).toBeLessThan(own * 3);
   }, 50_000);
 });

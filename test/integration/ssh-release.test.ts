@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { killIfAlive } from './helpers/process.js';
 import { cli, events, requireBuiltCli } from '../helpers/cli.js';
 import { existsSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasSshd, loopbacks, startSshFleet, type SshFleet } from './helpers/sshd.js';
 

@@ -153,9 +153,9 @@ describe.skipIf(!has)('state: zookeeper, connection cuts and fencing', () => {
     };
     for (const m of ['multi', 'createNode'] as const) {
       const real = Zk.prototype[m] as (...args: unknown[]) => Promise<unknown>;
-      vi.spyOn(Zk.prototype, m).mockImplementation(async function (this: Zk, ...args: unknown[]) {
+      vi.spyOn(Zk.prototype, m).mockImplementation(async function (this: Zk, ...args: unknown[]): Promise<never> {
         if (JSON.stringify(args).includes('/gwf/race/journal/r-') && !takeover) await (takeover = steal());
-        return real.apply(this, args);
+        return real.apply(this, args) as never;
       });
     }
     await expect(ja.append(rec('a2'))).rejects.toThrow(/lost the release lock/);

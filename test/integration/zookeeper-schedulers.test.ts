@@ -72,8 +72,12 @@ describe.skipIf(!has)('ZooKeeper scheduler providers against a real ZooKeeper', 
     expect((await p.isDrained(ctx())).done).toBe(true);
     // Repeated drain (resume) without saved data: the marker's data says it is ours.
     expect(await p.drain(ctx())).toEqual(saved);
+    expect(await p.isRestored!(ctx(), saved)).toEqual({ done: false, observed: 'offline marker /LTS/order_cluster/OFFLINE/127.0.0.21 still there' });
     await p.restore(ctx(), saved);
     expect(await dumpTree(zk)).toEqual(before);
+    expect(await p.isRestored!(ctx(), saved)).toEqual({ done: true, observed: 'marker /LTS/order_cluster/OFFLINE/127.0.0.21 gone, 1 TaskTracker node(s) online' });
+    expect(await p.isRegistered!(ctx())).toMatchObject({ done: true });
+    expect(await p.isRegistered!(ctx('127.0.0.2'))).toEqual({ done: false, observed: 'no TaskTracker node of 127.0.0.2 in cluster order_cluster' });
   });
 
   it('lts: a marker someone else created is left in place; a failing running-jobs command is not drained', async () => {
@@ -84,6 +88,8 @@ describe.skipIf(!has)('ZooKeeper scheduler providers against a real ZooKeeper', 
     expect(await p.isDrained(ctx('127.0.0.23'))).toMatchObject({ done: false, observed: expect.stringMatching(/exit 3.*oops/) });
     await p.restore(ctx('127.0.0.23'), saved);
     expect((await zk.get('/LTS/order_cluster/OFFLINE/127.0.0.23'))?.data.toString()).toBe('ops');
+    // The operator's marker stays, but no TaskTracker of .23 is online: not serving.
+    expect(await p.isRestored!(ctx('127.0.0.23'), saved)).toEqual({ done: false, observed: 'no TaskTracker node of 127.0.0.23 online under /LTS/order_cluster/NODES/TASK_TRACKER' });
     await removeTree(zk, '/LTS/order_cluster/OFFLINE');
   });
 
@@ -109,8 +115,16 @@ describe.skipIf(!has)('ZooKeeper scheduler providers against a real ZooKeeper', 
     expect((await p.isDrained(ctx())).done).toBe(true);
     // A repeated drain keeps the recorded content.
     expect(await p.drain(ctx('127.0.0.21', saved))).toEqual(saved);
+    expect(await p.isRestored!(ctx(), saved)).toMatchObject({ done: false, observed: expect.stringContaining('reportJob: servers/127.0.0.21 still DISABLED') });
     await p.restore(ctx(), saved);
     expect(await dumpTree(zk)).toEqual(before);
+    // Enabled again, but the app has no job instance online (it did not come back after the deploy).
+    expect(await p.isRestored!(ctx(), saved)).toEqual({ done: false, observed: 'reportJob: no instance of 127.0.0.21 online; settleJob: no instance of 127.0.0.21 online' });
+    for (const job of ['settleJob', 'reportJob']) await mk(zk, `/elastic/${job}/instances/127.0.0.21@-@4242`, 'jobInstanceId: 127.0.0.21@-@4242');
+    expect(await p.isRestored!(ctx(), saved)).toEqual({ done: true, observed: '127.0.0.21 enabled and online in reportJob, settleJob' });
+    for (const job of ['settleJob', 'reportJob']) await removeTree(zk, `/elastic/${job}/instances`);
+    expect(await p.isRegistered!(ctx())).toMatchObject({ done: true });
+    expect(await p.isRegistered!(ctx('127.0.0.40'))).toMatchObject({ done: false });
   });
 
   it('elasticjob: the app re-enabling itself shows as not drained, and restore leaves the app-written value', async () => {
@@ -141,8 +155,10 @@ describe.skipIf(!has)('ZooKeeper scheduler providers against a real ZooKeeper', 
     expect((await zk.get('/scheduler/offline/job-1'))!.data.toString()).toBe('127.0.0.21');
     expect((await p.isDrained(ctx())).done).toBe(true);
     expect(await p.drain(ctx('127.0.0.21', saved))).toEqual(saved);
+    expect(await p.isRestored!(ctx(), saved)).toEqual({ done: false, observed: '/scheduler/offline/job-1 still exists' });
     await p.restore(ctx(), saved);
     expect(await dumpTree(zk)).toEqual(before);
+    expect(await p.isRestored!(ctx(), saved)).toEqual({ done: true, observed: '/scheduler/offline/job-1 gone' });
   });
 
   it('generic set: writes the value, restores the previous bytes exactly', async () => {
@@ -153,8 +169,10 @@ describe.skipIf(!has)('ZooKeeper scheduler providers against a real ZooKeeper', 
     expect((await zk.get('/scheduler/hosts/job-1'))!.data.toString()).toBe('offline');
     expect(await p.isDrained(ctx())).toMatchObject({ done: true });
     expect(await p.drain(ctx('127.0.0.21', saved))).toEqual(saved);
+    expect(await p.isRestored!(ctx(), saved)).toMatchObject({ done: false });
     await p.restore(ctx(), saved);
     expect(await dumpTree(zk)).toEqual(before);
+    expect(await p.isRestored!(ctx(), saved)).toEqual({ done: true, observed: '/scheduler/hosts/job-1 = "online\\n"' });
     await removeTree(zk, '/scheduler');
   });
 });

@@ -94,7 +94,8 @@ class FakeBigip {
         if (member.conns !== null) entries['serverside.curConns'] = { value: member.conns };
         return send(200, { kind: 'tm:ltm:pool:members:membersstats', selfLink: `${self}/stats?ver=15.1.0`, entries: { [`${self}/${m[1]}/stats`]: { nestedStats: { entries } } } });
       }
-      if (req.method === 'PATCH') Object.assign(member, body);
+      // A member set user-up reads back by its health monitor's verdict (`up` here), never as "user-up".
+      if (req.method === 'PATCH') Object.assign(member, body, body.state === 'user-up' ? { state: 'up' } : {});
       else if (req.method !== 'GET') return send(405, { code: 405, message: 'method not allowed' });
       return send(200, { kind: 'tm:ltm:pool:members:membersstate', name: key.split('~')[2], partition: 'Common', session: member.session, state: member.state, selfLink: `${self}?ver=15.1.0` });
     });
@@ -166,9 +167,17 @@ describe('f5 provider against a stand-in iControl REST server', () => {
     expect(await p.isDrained(ctx())).toMatchObject({ done: true });
     bigip.members.get('~Common~10.0.0.5:8080')!.state = 'up'; // someone brought it back: not drained any more
     expect(await p.isDrained(ctx())).toEqual({ done: false, observed: 'member 10.0.0.5:8080 state is up, not user-down' });
+    bigip.members.get('~Common~10.0.0.5:8080')!.state = 'user-down';
+    expect(await p.isRestored!(ctx(), saved)).toEqual({ done: false, observed: 'member 10.0.0.5:8080 session is still user-disabled' });
     bigip.requests = [];
     await p.restore(ctx(), saved);
     expect(bigip.calls()).toEqual([`PATCH ${POOL}/~Common~10.0.0.5:8080 {"session":"user-enabled","state":"user-up"}`]);
+    expect(await p.isRestored!(ctx(), saved)).toEqual({ done: true, observed: 'member 10.0.0.5:8080 user-enabled/up' });
+    // Enabled, but its health monitor marks it down: it gets no traffic, so it is not serving.
+    bigip.members.get('~Common~10.0.0.5:8080')!.state = 'down';
+    expect(await p.isRestored!(ctx(), saved)).toEqual({ done: false, observed: 'member 10.0.0.5:8080 is down (health monitor)' });
+    expect(await p.isRegistered!(ctx())).toMatchObject({ done: true });
+    expect(await p.isRegistered!(makeContext({ host: makeHost('app-09', '10.0.0.9') }))).toMatchObject({ done: false, observed: expect.stringMatching(/not found/) });
   });
 
   it('leaves a member an operator had disabled alone, and keeps ownership of its own change on resume', async () => {
@@ -184,7 +193,7 @@ describe('f5 provider against a stand-in iControl REST server', () => {
     bigip.requests = [];
     await p.restore(ctx(), saved);
     expect(bigip.calls()).toEqual([`PATCH ${POOL}/~Common~10.0.0.5:8080 {"state":"user-up"}`]);
-    expect(bigip.members.get('~Common~10.0.0.5:8080')).toMatchObject({ session: 'user-disabled', state: 'user-up' });
+    expect(bigip.members.get('~Common~10.0.0.5:8080')).toMatchObject({ session: 'user-disabled', state: 'up' });
   });
 
   it('logs in again once when the token was revoked or expired', async () => {

@@ -55,8 +55,11 @@ describe('http-admin provider', () => {
     const drainCall = calls.find((c) => c.url === '/app-01/suspend')!;
     expect(drainCall).toMatchObject({ method: 'POST', auth: 'Bearer tok-xyz', body: JSON.stringify({ host: '10.1.2.3' }) });
     expect(await p.isDrained(ctx)).toEqual({ done: true, observed: '$.mq.consumers[0].state = "suspended"' });
+    expect(await p.isRestored!(ctx, saved)).toEqual({ done: false, observed: '$.mq.consumers[0].state = "suspended", still drained' });
     await p.restore(ctx, saved);
     expect(state.consumer).toBe('consuming');
+    expect(await p.isRestored!(ctx, saved)).toEqual({ done: true, observed: '$.mq.consumers[0].state = "consuming"' });
+    expect(await p.isRegistered!(ctx)).toMatchObject({ done: true });
   });
 
   it('leaves a host that was already drained before graywave drained, also across a resumed drain', async () => {

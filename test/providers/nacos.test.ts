@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { nacosProviderType, type NacosOptions } from '../../src/providers/registry/nacos.js';
 import type { Provider } from '../../src/providers/types.js';
 import { startRegistry, type Registry, type RegistryOptions } from '../../src/sandbox/registry.js';
-import { makeContext, makeEnv, makeHost } from '../helpers/contexts.js';
+import { makeContext, makeEnv, makeHost, makeStepContext } from '../helpers/contexts.js';
+import { restoreAction } from '../../src/actions/provider-steps.js';
 
 /**
  * The nacos provider against a local server answering the documented Nacos shapes (shared/reference/protocols.md §2):
@@ -52,7 +53,7 @@ describe('nacos provider, mode weight, v1', () => {
     const { reg, provider } = await setup({}, { mode: 'weight' });
     const ctx = makeContext({ host });
     const saved = await provider.drain(ctx);
-    expect(saved).toEqual({ instances: [{ service: 'order-service', ip: '10.0.0.5', port: 8080, cluster: 'DEFAULT', weight: 1, enabled: true }] });
+    expect(saved).toEqual({ instances: [{ service: 'order-service', ip: '10.0.0.5', port: 8080, cluster: 'DEFAULT', weight: 1, enabled: true, metadata: { version: '1.0.0', zone: 'a' } }] });
 
     const [list, put] = reg.requests;
     expect(list).toMatchObject({
@@ -79,9 +80,11 @@ describe('nacos provider, mode weight, v1', () => {
 
     // Relabel in between: restore must keep the group it wrote.
     await provider.relabel!(ctx, 'GREEN');
+    expect(await provider.isRestored!(ctx, saved)).toMatchObject({ done: false, observed: 'order-service 10.0.0.5:8080 weight=0 (want 1)' });
     await provider.restore(ctx, saved);
     expect(inst(reg)).toMatchObject({ effWeight: 1, effEnabled: true, metadata: { version: '1.0.0', zone: 'a', group: 'GREEN' } });
     expect(await provider.isDrained(ctx)).toMatchObject({ done: false });
+    expect(await provider.isRestored!(ctx, saved)).toMatchObject({ done: true, observed: 'order-service 10.0.0.5:8080 weight=1 enabled=true' });
   });
 
   it('a repeated drain (resume) keeps the originally saved weight instead of the drained one', async () => {
@@ -91,17 +94,6 @@ describe('nacos provider, mode weight, v1', () => {
     expect(again).toEqual(first);
     await provider.restore(makeContext({ host }), again);
     expect(inst(reg).effWeight).toBe(1);
-  });
-
-  it('restore re-sends the weight explicitly after the host re-registered (the override outlives a restart)', async () => {
-    const { reg, provider } = await setup({}, { mode: 'weight' });
-    const saved = await provider.drain(makeContext({ host }));
-    // The app restarts and registers again with its own data: the weight-0 override stays, like Nacos 2.x.
-    register(reg, '10.0.0.5', 8080, { version: '2.0.0', group: 'GREEN' });
-    reg.instances.get('public|DEFAULT_GROUP@@order-service|10.0.0.5#8080#DEFAULT')!.override = { weight: 0, enabled: true };
-    expect(inst(reg).effWeight).toBe(0);
-    await provider.restore(makeContext({ host }), saved);
-    expect(inst(reg)).toMatchObject({ effWeight: 1, metadata: { version: '2.0.0', group: 'GREEN' } });
   });
 
   it('relabel writes metadata group and keeps the rest; restoreLabel puts back the old value', async () => {
@@ -214,5 +206,73 @@ describe('nacos provider against Nacos 3.x and with auth', () => {
     expect(nacosProviderType.options.safeParse({ url: 'http://n:8848', services: ['s'], weigth: 0 }).success).toBe(false);
     expect(nacosProviderType.options.safeParse({ url: 'http://n:8848', services: ['s'], username: 'u' }).success).toBe(false);
     expect(nacosProviderType.options.safeParse({ url: 'http://n:8848', services: [] }).success).toBe(false);
+  });
+});
+
+describe('nacos provider against Nacos 2.x instance metadata (overrides outlive the instance)', () => {
+  const key = 'public|DEFAULT_GROUP@@order-service|10.0.0.5#8080#DEFAULT';
+  /** The app on the host restarts: it deregisters and registers again with its own data (weight 1, its metadata). */
+  async function restart(url: string, metadata: Record<string, string>) {
+    const q = (extra: Record<string, string>) => new URLSearchParams({ serviceName: 'order-service', ip: '10.0.0.5', port: '8080', ...extra });
+    expect((await fetch(`${url}/nacos/v1/ns/instance?${q({})}`, { method: 'DELETE' })).status).toBe(200);
+    expect((await fetch(`${url}/nacos/v1/ns/instance?${q({ weight: '1', metadata: JSON.stringify(metadata) })}`, { method: 'POST' })).status).toBe(200);
+  }
+
+  it('a re-registered instance comes back at weight 0 with the drain-time metadata; restore puts back exactly the weight and metadata it had, isRestored checks both', async () => {
+    const { reg, provider, url } = await setup({ nacos2: true }, { mode: 'weight' });
+    // The host had weight 5 set through the API before the release (an operator's choice): that is what comes back.
+    await fetch(`${url}/nacos/v1/ns/instance?${new URLSearchParams({ serviceName: 'order-service', ip: '10.0.0.5', port: '8080', weight: '5', metadata: JSON.stringify({ version: '1.0.0', zone: 'a' }) })}`, { method: 'PUT' });
+    const ctx = makeContext({ host });
+    const saved = await provider.drain(ctx);
+    expect(inst(reg).effWeight).toBe(0);
+
+    await restart(url, { version: '2.0.0', build: '77' });
+    // Nacos 2.x: the update API's values outlive the deregistration: back at weight 0, drain-time metadata laid over.
+    expect(reg.instances.get(key)).toMatchObject({ weight: 1, metadata: { version: '2.0.0', build: '77' } });
+    expect(inst(reg)).toMatchObject({ effWeight: 0, metadata: { version: '1.0.0', zone: 'a', build: '77' } });
+    expect(await provider.isRestored!(ctx, saved)).toMatchObject({ done: false, observed: expect.stringContaining('weight=0 (want 5)') });
+
+    await provider.relabel!(ctx, 'GREEN');
+    await provider.restore(ctx, saved);
+    expect(inst(reg)).toMatchObject({ effWeight: 5, effEnabled: true, metadata: { version: '1.0.0', zone: 'a', build: '77', group: 'GREEN' } });
+    expect(await provider.isRestored!(ctx, saved)).toMatchObject({ done: true, observed: 'order-service 10.0.0.5:8080 weight=5 enabled=true' });
+
+    // Someone rewrites the metadata through the API afterwards, dropping a key the host had: isRestored says so.
+    await fetch(`${url}/nacos/v1/ns/instance?${new URLSearchParams({ serviceName: 'order-service', ip: '10.0.0.5', port: '8080', weight: '5', metadata: JSON.stringify({ group: 'GREEN' }) })}`, { method: 'PUT' });
+    expect(inst(reg).metadata).toEqual({ version: '2.0.0', build: '77', group: 'GREEN' });
+    expect(await provider.isRestored!(ctx, saved)).toEqual({ done: false, observed: 'order-service 10.0.0.5:8080 metadata zone missing (had "a")' });
+    // Restore again puts it back.
+    await provider.restore(ctx, saved);
+    expect(inst(reg).metadata).toEqual({ version: '2.0.0', build: '77', zone: 'a', group: 'GREEN' });
+    expect(await provider.isRestored!(ctx, saved)).toMatchObject({ done: true });
+  });
+
+  it('the restore step waits for the restarted instance to register again, then confirms it (and fails when it never does)', async () => {
+    const { reg, provider, url } = await setup({ nacos2: true }, { mode: 'disable', port: 8080 });
+    const saved = await provider.drain(makeContext({ host }));
+    const step = makeStepContext({ host, providers: { reg: provider } });
+    step.savedOf = (action, name) => (action === 'drain' && name === 'reg' ? saved : undefined);
+    // Deregistered during the deploy; it registers again a little later.
+    reg.instances.delete(key);
+    setTimeout(() => void restart(url, { version: '2.0.0' }), 700);
+    await restoreAction.do(step, restoreAction.params.parse({ provider: 'reg', restoreTimeout: '10s' }));
+    expect(step.progressLines.join('\n')).toMatch(/instance is not registered \(yet\)/);
+    expect(inst(reg)).toMatchObject({ effEnabled: true, effWeight: 1 });
+
+    // Never comes back: the step fails within its restoreTimeout and says why.
+    reg.instances.delete(key);
+    const t0 = Date.now();
+    const err = await restoreAction.do(step, restoreAction.params.parse({ provider: 'reg', restoreTimeout: '1500ms' })).catch((e: Error) => e);
+    expect(String(err)).toMatch(/instance is not registered \(yet\)/);
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  it('an override left by a deregistered instance expires (expired-metadata cleaner): a late re-registration comes back with its own values', async () => {
+    const { reg, provider, url } = await setup({ nacos2: true, expiredMetadataMs: 200 }, { mode: 'weight' });
+    await provider.drain(makeContext({ host }));
+    await fetch(`${url}/nacos/v1/ns/instance?${new URLSearchParams({ serviceName: 'order-service', ip: '10.0.0.5', port: '8080' })}`, { method: 'DELETE' });
+    await new Promise((r) => setTimeout(r, 300));
+    await restart(url, { version: '2.0.0' });
+    expect(inst(reg)).toMatchObject({ effWeight: 1, metadata: { version: '2.0.0' } });
   });
 });

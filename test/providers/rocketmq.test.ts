@@ -196,8 +196,17 @@ describe('rocketmq provider', () => {
     respond('order_consumer', { out: table([['10.0.0.6@77#2', '10.0.0.6:40000']]) });
     expect(await p.isDrained(ctx)).toMatchObject({ done: true });
 
+    expect(await p.isRestored!(ctx, saved)).toEqual({ done: false, observed: '10.0.0.5 not connected to order_consumer, audit_consumer' });
     await p.restore(ctx, saved);
     expect(requests.map((r) => `${r.method} ${r.path}`)).toEqual(['POST /admin/mq/suspend', 'POST /admin/mq/resume']);
+    // Back in one group only: not serving yet; in both: restored.
+    respond('order_consumer', { out: table([['10.0.0.5@4243#1', '10.0.0.5:51300'], ['10.0.0.6@77#2', '10.0.0.6:40000']]) });
+    expect(await p.isRestored!(ctx, saved)).toEqual({ done: false, observed: '10.0.0.5 not connected to audit_consumer (connected to order_consumer (10.0.0.5@4243#1))' });
+    respond('audit_consumer', { out: table([['10.0.0.5@4243#1', '10.0.0.5:51301']]), err: '', code: 0 });
+    expect(await p.isRestored!(ctx, saved)).toEqual({ done: true, observed: '10.0.0.5 connected to order_consumer (10.0.0.5@4243#1); audit_consumer (10.0.0.5@4243#1)' });
+    expect(await p.isRegistered!(ctx)).toMatchObject({ done: true });
+    respond('audit_consumer', { err: 'org.apache.rocketmq.tools.command.SubCommandException: timeout', code: 1 });
+    expect(await p.isRestored!(ctx, saved)).toMatchObject({ done: false, observed: expect.stringMatching(/^state unknown: mqadmin consumerConnection -g audit_consumer/) });
     expect(JSON.parse(requests[1]!.body)).toEqual({ host: '10.0.0.5' });
     expect(requests[1]!.headers['content-type']).toBe('application/json');
   });

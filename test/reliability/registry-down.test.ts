@@ -121,9 +121,16 @@ steps:
     expect(red.stdout).toMatch(/\x1b\[31m {2}h-01 .*STILL DRAINED\x1b\[39m/);
     expect(red.stdout).toMatch(/\x1b\[31mstill drained: h-01\x1b\[39m/);
 
-    // resume while the registry is still down: the same retries, the same halt, in plain text this time.
+    // resume while the registry is still down: the preflight of the hosts not started yet stops it before anything.
     refused.length = 0;
-    const again = await cli(['resume', file, '--yes', '--plain'], { cwd: dir });
+    const pre = await cli(['resume', file, '--yes', '--plain'], { cwd: dir });
+    expect(pre.code).toBe(1);
+    expect(pre.stderr).toMatch(/h-02 registered:registry: state unknown: Nacos list of order-service: HTTP 500/);
+    expect(pre.stderr).toMatch(/the release did not start/);
+    expect(new Set(refused)).toEqual(new Set(['GET /nacos/v1/ns/instance/list']));
+    // Without it: the same retries, the same halt, in plain text this time.
+    refused.length = 0;
+    const again = await cli(['resume', file, '--yes', '--plain', '--skip-preflight'], { cwd: dir });
     expect(again.code).toBe(1);
     expect(refused).toHaveLength(RETRIES + 1);
     expect(again.stdout.match(/h-01 restore:registry attempt \d failed, retrying: .*HTTP 500/g)).toHaveLength(RETRIES);

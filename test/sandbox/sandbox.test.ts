@@ -7,7 +7,7 @@ import { Router } from '../../src/sandbox/router.js';
 /** The sandbox parts in process: host metrics and drain, the registry's Nacos gotchas, the router's weights and groups. */
 type Reg = Awaited<ReturnType<typeof startRegistry>>;
 let reg: Reg;
-let hosts: HostServer[] = [];
+const hosts: HostServer[] = [];
 let router: Router;
 let front: RunningServer;
 

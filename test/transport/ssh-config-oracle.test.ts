@@ -78,7 +78,7 @@ async function oracle(file: string, home: string, host: string): Promise<Oracle>
   // Expanded identity files and proxy command: ssh -v, with a proxy that fails at once (never the network).
   const hasProxy = one('proxycommand') !== undefined;
   const args = ['-v', '-F', file, '-o', 'BatchMode=yes', ...(hasProxy ? [] : ['-o', 'ProxyCommand=false']), host, 'true'];
-  const v = await run(SSH, args, { env, encoding: 'utf8', timeout: 10_000 }).catch((err: { stderr?: string }) => ({ stderr: err.stderr ?? '' }));
+  const v = await run(SSH, args, { env, encoding: 'utf8', timeout: 40_000 }).catch((err: { stderr?: string }) => ({ stderr: err.stderr ?? '' }));
   const ids = [...v.stderr.matchAll(/^debug1: identity file (.*) type -?\d+\r?$/gm)].map((m) => m[1]!).filter((f) => !f.endsWith('-cert'));
   const cmd = /^debug1: Executing proxy command: exec (.*?)\r?$/m.exec(v.stderr)?.[1];
   return {

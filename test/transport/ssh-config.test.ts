@@ -3,6 +3,7 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { loadPlaybook } from '../../src/playbook/load.js';
 import { fingerprint, KnownHosts, knownHostsName, lineMatches, parseKnownHosts, SshClientConfig } from '../../src/transport/ssh-config.js';
 import { removeDir, requireBinary, tempDir } from '../integration/helpers/process.js';
 
@@ -113,12 +114,12 @@ describe('~/.ssh/config', () => {
   });
 
   test('a config OpenSSH refuses is an error naming file:line', () => {
-    expect(() => SshClientConfig.parse('Host b\n  Port http-nope\n', { file: 'cfg' })).toThrow(/^cfg:2: bad port 'http-nope'/);
-    expect(() => SshClientConfig.parse('Host a\n  ProxyJump a,,b\n', { file: 'cfg' })).toThrow(/cfg:2: invalid ProxyJump "a,,b"/);
-    expect(() => SshClientConfig.parse('Host a\n  User\n', { file: 'cfg' })).toThrow(/cfg:2: no argument after keyword "User"/);
-    expect(() => SshClientConfig.parse('Match colour blue\n', { file: 'cfg' })).toThrow(/cfg:1: bad Match condition: unsupported Match attribute colour/);
-    expect(() => SshClientConfig.parse('User "unclosed\n', { file: 'cfg' })).toThrow(/cfg:1: invalid quotes/);
-    expect(() => SshClientConfig.parse('Host a\n  IdentityFile %z\n', { file: 'cfg' }).lookup('a')).toThrow(/cfg:2: unknown token %z/);
+    expect(() => SshClientConfig.parse('Host b\n  Port http-nope\n', { file: 'cfg' })).toThrow(/^cfg:2:1: bad port 'http-nope'/);
+    expect(() => SshClientConfig.parse('Host a\n  ProxyJump a,,b\n', { file: 'cfg' })).toThrow(/cfg:2:1: invalid ProxyJump "a,,b"/);
+    expect(() => SshClientConfig.parse('Host a\n  User\n', { file: 'cfg' })).toThrow(/cfg:2:1: no argument after keyword "User"/);
+    expect(() => SshClientConfig.parse('Match colour blue\n', { file: 'cfg' })).toThrow(/cfg:1:1: bad Match condition: unsupported Match attribute colour/);
+    expect(() => SshClientConfig.parse('User "unclosed\n', { file: 'cfg' })).toThrow(/cfg:1:1: invalid quotes/);
+    expect(() => SshClientConfig.parse('Host a\n  IdentityFile %z\n', { file: 'cfg' }).lookup('a')).toThrow(/cfg:2:1: unknown token %z/);
   });
 
   test('Match exec is never run: the condition is false and a warning names the line', () => {
@@ -154,5 +155,19 @@ describe('~/.ssh/config', () => {
     chmodSync(f, 0o666);
     expect(() => SshClientConfig.load(f, { checkPerm: true })).toThrow(/bad owner or permissions/);
     expect(SshClientConfig.load(f).lookup('a').user).toBe('u'); // an explicit file (like ssh -F) is not checked
+  });
+});
+
+describe('the ssh client config is checked when the playbook loads', () => {
+  test('validate reports what OpenSSH would refuse, at FILE:LINE, before anything runs', () => {
+    const cfg = join(dir, 'pb_ssh_config');
+    writeFileSync(cfg, 'Host *\n  User deploy\nHost web-*\n  IdentityFile ~/.ssh/%z\n  Port 70000\n');
+    const pb = join(dir, 'pb.yaml');
+    writeFileSync(pb, `name: r\nversion: 1.0.0\ntransport: { type: ssh, configFile: ${cfg} }\nhosts:\n  - { name: h1, address: web-1 }\nsteps:\n  - run: "true"\n`);
+    expect(() => loadPlaybook(pb)).toThrow(new RegExp(`${cfg}:5:1: bad port '70000'`));
+    writeFileSync(cfg, 'Host *\n  User deploy\nHost web-*\n  IdentityFile ~/.ssh/%z\n');
+    expect(() => loadPlaybook(pb)).toThrow(new RegExp(`${cfg}:4:1: unknown token %z`));
+    writeFileSync(cfg, 'Host *\n  User deploy\n');
+    expect(loadPlaybook(pb).hosts).toHaveLength(1);
   });
 });

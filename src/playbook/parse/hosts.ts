@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { ansibleHosts } from '../ansible.js';
 import { inventorySource } from '../inventory.js';
 import { hostsSchema } from '../schema.js';
 import type { Path, Source } from '../source.js';
@@ -9,7 +10,13 @@ import { readSource } from './read.js';
 
 /** `inventory: {command}` / `{provider, service}`: hosts that only running something can tell. */
 export function isRunInventory(data: Record<string, unknown>): boolean {
-  return data.inventory !== undefined && data.inventory !== null && typeof data.inventory === 'object' && !Array.isArray(data.inventory);
+  return data.inventory !== undefined && data.inventory !== null && typeof data.inventory === 'object' && !Array.isArray(data.inventory) && !('ansible' in data.inventory);
+}
+
+/** An `inventory: FILE` that is an Ansible inventory (INI, or a mapping of groups) rather than a host list. */
+function looksAnsible(file: string, data: unknown, unreadable: boolean): boolean {
+  if (/\.(ini|cfg)$/i.test(file) || (unreadable && !/\.(ya?ml|json)$/i.test(file))) return true;
+  return !!data && typeof data === 'object' && !Array.isArray(data) && !('hosts' in data && Array.isArray((data as { hosts: unknown }).hosts));
 }
 
 /** Where the host list comes from: the playbook's `hosts:`, or an inventory (file, command, registry). */
@@ -22,9 +29,14 @@ function hostList(c: ParseContext): { src: Source; raw: unknown; base: Path } | 
   const inv = typeof d.inventory === 'string' ? readSource(resolve(dir, d.inventory), issues) : inventorySource(src, d.inventory, dir, d.providers, issues);
   // An inventory that cannot be read (bad YAML, an alias bomb) is reported once, by itself.
   const unreadable = () => (inv!.issues.length ? (issues.push(...inv!.issues.splice(0)), true) : false);
-  if (!inv || unreadable()) return undefined;
+  const hintAnsible = (data: unknown, bad: boolean) => {
+    if (typeof d.inventory === 'string' && looksAnsible(d.inventory, data, bad)) src.add(['inventory'], `${d.inventory} looks like an Ansible inventory: write inventory: { ansible: ${d.inventory}, group: NAME }`);
+  };
+  if (!inv) return undefined;
+  if (inv.issues.length) return (hintAnsible(undefined, true), unreadable(), undefined);
   const data = inv.data();
   if (unreadable()) return undefined;
+  hintAnsible(data, false);
   if (data && typeof data === 'object' && !Array.isArray(data) && 'hosts' in data) return { src: inv, raw: (data as { hosts: unknown }).hosts, base: ['hosts'] };
   return { src: inv, raw: data, base: [] };
 }
@@ -49,6 +61,8 @@ export function parseHosts(c: ParseContext, runInventory: boolean): Host[] | und
   }
   // First pass over a playbook whose hosts come from a command or a registry: check the rest without them.
   if (!runInventory && isRunInventory(d)) return [];
+  // An Ansible inventory file (src/playbook/ansible.ts): read here, nothing is run.
+  if (d.inventory !== null && typeof d.inventory === 'object' && 'ansible' in d.inventory) return ansibleHosts(src, d.inventory, c.dir, issues);
   const list = hostList(c);
   if (!list) return undefined;
   const { src: hostsSrc, raw, base } = list;

@@ -26,7 +26,12 @@ export function addTlsFileIssues(src: Source, base: Path, parsed: unknown, dir: 
  */
 export function ownLimit(params: unknown): number {
   if (params === null || typeof params !== 'object') return 0;
-  const p = params as { timeout?: unknown; for?: unknown; interval?: unknown };
-  const own = typeof p.timeout === 'number' ? p.timeout : typeof p.for === 'number' ? p.for : 0;
+  const p = params as { timeout?: unknown; for?: unknown; interval?: unknown; restoreTimeout?: unknown; window?: unknown; warmup?: { weights?: unknown; every?: unknown } };
+  const r = p.restoreTimeout;
+  const own = typeof p.timeout === 'number' ? p.timeout : typeof p.for === 'number' ? p.for : typeof r === 'number' ? r : typeof p.window === 'number' ? p.window : 0;
+  // A restore with a warm-up ramp: each ramp step waits `every` (src/actions/provider-steps.ts).
+  const w = p.warmup;
+  const ramp = w && Array.isArray(w.weights) && typeof w.every === 'number' ? w.weights.length * w.every : 0;
+  if (ramp) return ramp + (typeof r === 'number' ? r : 120_000) + 60_000;
   return own ? own + (typeof p.interval === 'number' ? p.interval : 0) + 30_000 : 0;
 }

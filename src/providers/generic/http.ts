@@ -93,6 +93,30 @@ class HttpProvider implements Provider {
     }
   }
 
+  /** Serving again: the read-back no longer says drained (or it was drained before graywave: left so). */
+  async isRestored(ctx: ProviderContext, saved: unknown): Promise<Check> {
+    if (!isSaved(saved)) return { done: false, observed: 'http provider: saved drain data is missing or malformed' };
+    try {
+      const { drained, value } = await this.read(ctx);
+      const observed = `${this.jsonPath} = ${JSON.stringify(value ?? null)}`;
+      if (saved.wasDrained) return { done: true, observed: `${observed} (drained before graywave: left so)` };
+      return drained ? { done: false, observed: `${observed}, still drained` } : { done: true, observed };
+    } catch (err) {
+      return { done: false, observed: `state unknown: ${(err as Error).message}` };
+    }
+  }
+
+  /** Preflight: the read-back answers for this host (the admin endpoint is there and speaks the expected JSON). */
+  async isRegistered(ctx: ProviderContext): Promise<Check> {
+    try {
+      const { value } = await this.read(ctx);
+      if (value === undefined) return { done: false, observed: `the check answer has no ${this.jsonPath}` };
+      return { done: true, observed: `${this.jsonPath} = ${JSON.stringify(value)}` };
+    } catch (err) {
+      return { done: false, observed: `state unknown: ${(err as Error).message}` };
+    }
+  }
+
   async restore(ctx: ProviderContext, saved: unknown): Promise<void> {
     if (!isSaved(saved)) throw new ProviderError('http provider: saved drain data is missing or malformed', false);
     if (saved.wasDrained) {

@@ -103,6 +103,24 @@ class GenericZookeeper implements Provider {
     });
   }
 
+  /** Serving again: the switch no longer reads drained (create: the node is gone; set: it no longer holds the value). */
+  async isRestored(_ctx: ProviderContext, saved: unknown): Promise<Check> {
+    const s = saved as Saved | undefined;
+    if (!s || (s.mode !== 'create' && s.mode !== 'set') || typeof s.path !== 'string') return { done: false, observed: 'saved drain data is missing or malformed' };
+    try {
+      const node = await this.zk.get(s.path);
+      if (s.mode === 'create') {
+        if (!s.created) return { done: true, observed: `${s.path} was there before the drain: left in place` };
+        return node ? { done: false, observed: `${s.path} still exists` } : { done: true, observed: `${s.path} gone` };
+      }
+      if (!s.changed) return { done: true, observed: `${s.path} held the value before the drain: left so` };
+      if (node && node.data.toString('utf8') === s.value) return { done: false, observed: `${s.path} still holds ${JSON.stringify(s.value)}` };
+      return { done: true, observed: node ? `${s.path} = ${JSON.stringify(node.data.toString('utf8').slice(0, 80))}` : `${s.path} gone` };
+    } catch (err) {
+      return { done: false, observed: `state unknown: cannot read ZooKeeper: ${(err as Error).message}` };
+    }
+  }
+
   async close(): Promise<void> {
     await this.zkc?.close();
     this.zkc = undefined;

@@ -227,6 +227,34 @@ class F5Provider implements Provider {
     if (Object.keys(body).length > 0) await this.patch(ctx, saved.member, body);
   }
 
+  /**
+   * Serving again: what drain changed is back (session enabled, state not user-down), and the member is up by its
+   * health monitor (`up`, or `unchecked` without a monitor): a member enabled but marked `down` gets no traffic.
+   */
+  async isRestored(ctx: ProviderContext, saved: unknown): Promise<Check> {
+    if (!isSaved(saved)) return { done: false, observed: 'the journal entry of the drain is not readable' };
+    try {
+      const m = await this.read(ctx, saved.member);
+      if (saved.session && m.session === 'user-disabled') return { done: false, observed: `member ${saved.member} session is still user-disabled` };
+      if (saved.state && m.state === 'user-down') return { done: false, observed: `member ${saved.member} state is still user-down` };
+      if (!saved.session && !saved.state) return { done: true, observed: `member ${saved.member} ${m.session}/${m.state} (drain changed nothing: left as it was)` };
+      if (m.state !== 'up' && m.state !== 'unchecked') return { done: false, observed: `member ${saved.member} is ${m.state ?? 'in an unknown state'} (health monitor)` };
+      return { done: true, observed: `member ${saved.member} ${m.session}/${m.state}` };
+    } catch (err) {
+      return { done: false, observed: `state unknown: ${(err as Error).message}` };
+    }
+  }
+
+  async isRegistered(ctx: ProviderContext): Promise<Check> {
+    const member = ctx.render(this.o.member);
+    try {
+      const m = await this.read(ctx, member);
+      return { done: true, observed: `member ${member} of pool ${this.pool()} (${m.session}/${m.state})` };
+    } catch (err) {
+      return { done: false, observed: (err as Error).message };
+    }
+  }
+
   async close(): Promise<void> {
     await this.tls?.close();
   }

@@ -11,7 +11,9 @@
  * drain: `set server B/S state drain` (new non-sticky traffic stops, sessions in flight finish). isDrained polls
  * `show stat` until the server's `scur` and `qcur` are 0 while it is in drain or maintenance, then puts a server this
  * provider drained into `maint` (no sticky newcomers either). restore: `state ready`, only where drain changed the
- * state: a server an operator had already put in drain or maint is left as it was. Weights are never changed.
+ * state: a server an operator had already put in drain or maint is left as it was. isRestored: no drain/maint bit,
+ * health status UP (or no check), weight > 0. Weights change only in a warm-up (`restore: {warmup}`): then
+ * `set server B/S weight N` ramps to the weight the server had when drained, which restore puts back.
  *
  * Runtime API changes are lost when HAProxy reloads or restarts unless `server-state-file` is configured; with
  * several HAProxy nodes list them all in `at` (all are changed, or none).
@@ -42,6 +44,8 @@ interface Saved {
   server: string;
   /** `at` entries where drain changed the server's state. */
   added: string[];
+  /** The server's weight (srv_uweight) per `at` entry when drained: warm-up ramps towards it, restore puts it back. */
+  weights?: Record<string, number>;
 }
 
 function isSaved(v: unknown): v is Saved {
@@ -145,6 +149,10 @@ class HaproxyProvider implements Provider {
   }
 
   private async adminState(p: Place, ctx: ProviderContext, server: string): Promise<number> {
+    return (await this.serverState(p, ctx, server)).admin;
+  }
+
+  private async serverState(p: Place, ctx: ProviderContext, server: string): Promise<{ admin: number; weight: number }> {
     const text = await this.send(p, ctx, `show servers state ${this.o.backend}`);
     let rows;
     try {
@@ -159,10 +167,19 @@ class HaproxyProvider implements Provider {
     }
     const v = Number(row.srv_admin_state);
     if (!Number.isInteger(v)) throw new ProviderError(`${this.where(p, ctx)}: unreadable srv_admin_state "${row.srv_admin_state}"`);
-    return v;
+    return { admin: v, weight: Number(row.srv_uweight) };
   }
 
-  private async sessions(p: Place, ctx: ProviderContext, server: string): Promise<{ scur: number; qcur: number; status: string }> {
+  /** `set server B/S weight N` (an absolute weight, 0–256). */
+  private async setWeightAt(p: Place, ctx: ProviderContext, server: string, weight: number): Promise<void> {
+    const command = `set server ${this.o.backend}/${server} weight ${weight}`;
+    const answer = (await this.send(p, ctx, command)).trim();
+    // Success is an empty answer (older versions print nothing either way; newer may warn about static algorithms).
+    if (answer !== '') throw new ProviderError(`${this.where(p, ctx)}: \`${command}\` answered "${answer}"${/static/i.test(answer) ? ': a static balance algorithm takes only 0 or 100%, so warm-up cannot be used with it' : ''}`, false);
+    ctx.log(`${this.where(p, ctx)}: ${command}`);
+  }
+
+  private async sessions(p: Place, ctx: ProviderContext, server: string): Promise<{ scur: number; qcur: number; status: string; weight: number }> {
     const text = await this.send(p, ctx, 'show stat');
     let rows;
     try {
@@ -175,7 +192,7 @@ class HaproxyProvider implements Provider {
     const scur = row.scur === '' ? NaN : Number(row.scur);
     const qcur = row.qcur === '' ? NaN : Number(row.qcur);
     if (!Number.isFinite(scur) || !Number.isFinite(qcur)) throw new ProviderError(`${this.where(p, ctx)}: unreadable scur "${row.scur}" / qcur "${row.qcur}"`);
-    return { scur, qcur, status: row.status ?? '' };
+    return { scur, qcur, status: row.status ?? '', weight: Number(row.weight) };
   }
 
   private key(p: Place, server: string): string {
@@ -186,10 +203,12 @@ class HaproxyProvider implements Provider {
     const server = ctx.render(this.o.server);
     // A drain interrupted after it set the state: the server is out now, but this drain put it there.
     const earlier = isSaved(ctx.previous) && ctx.previous.server === server && ctx.previous.backend === this.o.backend ? ctx.previous.added : [];
+    const weights: Record<string, number> = isSaved(ctx.previous) && ctx.previous.weights ? { ...ctx.previous.weights } : {};
     const done = await allOrNone(
       this.places,
       async (p) => {
-        const admin = await this.adminState(p, ctx, server);
+        const { admin, weight } = await this.serverState(p, ctx, server);
+        if (Number.isFinite(weight) && !(p.label in weights)) weights[p.label] = weight;
         if (admin & (FORCED_MAINT | FORCED_DRAIN)) {
           ctx.log(`${this.where(p, ctx)}: ${this.o.backend}/${server} is already in ${admin & FORCED_MAINT ? 'maint' : 'drain'}`);
           return false;
@@ -203,7 +222,7 @@ class HaproxyProvider implements Provider {
     );
     const added = done.filter((d) => d.result || earlier.includes(d.place.label)).map((d) => d.place.label);
     for (const label of added) this.ours.add(`${label}\0${this.o.backend}/${server}`);
-    return { backend: this.o.backend, server, added };
+    return { backend: this.o.backend, server, added, weights };
   }
 
   async isDrained(ctx: ProviderContext): Promise<Check> {
@@ -235,6 +254,12 @@ class HaproxyProvider implements Provider {
     // Every place is tried even when one fails, then the step fails naming each failure.
     for (const p of this.places.filter((pl) => saved.added.includes(pl.label))) {
       try {
+        // A warm-up changed the weight: put back the one the server had (absolute, as `show servers state` read it).
+        const had = saved.weights?.[p.label];
+        if (had !== undefined && Number.isFinite(had)) {
+          const now = await this.serverState(p, ctx, saved.server);
+          if (now.weight !== had) await this.setWeightAt(p, ctx, saved.server, had);
+        }
         await this.set(p, ctx, saved.server, 'ready');
         this.ours.delete(this.key(p, saved.server));
       } catch (err) {
@@ -242,6 +267,50 @@ class HaproxyProvider implements Provider {
       }
     }
     if (errors.length > 0) throw new ProviderError(errors.join('\n'));
+  }
+
+  /** Warm-up: at every place drain changed, weight = `percent` of the saved weight (at least 1), state ready. */
+  async setWeight(ctx: ProviderContext, saved: unknown, percent: number): Promise<void> {
+    if (!isSaved(saved)) throw new ProviderError(`HAProxy warm-up for host ${ctx.host.name}: the journal entry of the drain is not readable`, false);
+    for (const p of this.places.filter((pl) => saved.added.includes(pl.label))) {
+      const had = saved.weights?.[p.label];
+      if (had === undefined || !Number.isFinite(had)) throw new ProviderError(`${this.where(p, ctx)}: the drain did not record the server's weight (an older journal): cannot warm it up`, false);
+      await this.setWeightAt(p, ctx, saved.server, Math.max(had > 0 ? 1 : 0, Math.round((had * percent) / 100)));
+      await this.set(p, ctx, saved.server, 'ready');
+    }
+  }
+
+  /** Serving again: at every place drain changed, no drain/maint bit, `show stat` status UP (or "no check"), weight > 0. */
+  async isRestored(ctx: ProviderContext, saved: unknown): Promise<Check> {
+    if (!isSaved(saved)) return { done: false, observed: 'the journal entry of the drain is not readable' };
+    const seen: string[] = [];
+    for (const p of this.places.filter((pl) => saved.added.includes(pl.label))) {
+      try {
+        const { admin } = await this.serverState(p, ctx, saved.server);
+        if (admin & ANY_OUT) return { done: false, observed: `${this.o.backend}/${saved.server} on ${p.label} is still in ${admin & (FORCED_MAINT | 0x02 | 0x04 | 0x20) ? 'maint' : 'drain'}` };
+        const s = await this.sessions(p, ctx, saved.server);
+        if (!/^(UP|no check)/.test(s.status)) return { done: false, observed: `${this.o.backend}/${saved.server} on ${p.label} is ${s.status || 'in an unknown state'} (health check)` };
+        if (!(s.weight > 0)) return { done: false, observed: `${this.o.backend}/${saved.server} on ${p.label} has weight ${s.weight}` };
+        seen.push(`${p.label}: ${s.status}, weight ${s.weight}`);
+      } catch (err) {
+        return { done: false, observed: `state unknown: ${(err as Error).message}` };
+      }
+    }
+    return { done: true, observed: seen.length ? `${this.o.backend}/${saved.server} ${seen.join('; ')}` : `drain changed nothing here (already out before): left as it was` };
+  }
+
+  async isRegistered(ctx: ProviderContext): Promise<Check> {
+    const server = ctx.render(this.o.server);
+    const seen: string[] = [];
+    for (const p of this.places) {
+      try {
+        await this.serverState(p, ctx, server);
+        seen.push(p.label);
+      } catch (err) {
+        return { done: false, observed: (err as Error).message };
+      }
+    }
+    return { done: true, observed: `${this.o.backend}/${server} on ${seen.join(', ')}` };
   }
 }
 

@@ -217,3 +217,32 @@ export function setServerDown(text: string, upstream: string, address: string, d
   }
   return { text: out, changed: true };
 }
+
+/**
+ * Sets the server's `weight=` parameter to `weight` (replacing the one written, or appended after its last
+ * parameter), or removes it (with the whitespace before it) when `weight` is null, so that a warm-up followed by
+ * putting back the drain-time value gives back the original bytes. `changed` is false when it already is so.
+ */
+export function setServerWeight(text: string, upstream: string, address: string, weight: number | null): { text: string; changed: boolean } {
+  const d = findDirective(text, upstream, address);
+  const words = d.words.slice(2).filter((w) => w.value.startsWith('weight='));
+  if (words.length > 1) throw new NginxConfigError(`"server ${address}" in upstream ${upstream} has ${words.length} weight= parameters`);
+  const w = words[0];
+  if (weight === null) {
+    if (!w) return { text, changed: false };
+    const prev = d.words[d.words.indexOf(w) - 1]!;
+    const gap = text.slice(prev.end, w.start);
+    const from = /^[ \t]+$/.test(gap) ? prev.end : w.start;
+    return { text: text.slice(0, from) + text.slice(w.end), changed: true };
+  }
+  const want = `weight=${weight}`;
+  if (w) return w.value === want ? { text, changed: false } : { text: text.slice(0, w.start) + want + text.slice(w.end), changed: true };
+  const addr = d.words[1]!;
+  return { text: text.slice(0, addr.end) + ' ' + want + text.slice(addr.end), changed: true };
+}
+
+/** The `weight=` value written on the server line, or null when it has none (nginx's default 1). */
+export function serverWeight(server: UpstreamServer): number | null {
+  const p = server.params.find((x) => x.startsWith('weight='));
+  return p === undefined ? null : Number(p.slice(7));
+}

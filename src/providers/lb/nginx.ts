@@ -48,7 +48,7 @@ import { ProviderError } from '../../errors.js';
 import { duration } from '../../util/duration.js';
 import type { Check, Monitor, Provider, ProviderContext, ProviderEnv, ProviderType } from '../types.js';
 import { allOrNone, atOption, places, run, serialize, why, type Place } from './at.js';
-import { findServer, NginxConfigError, setServerDown } from './nginx-config.js';
+import { findServer, NginxConfigError, serverWeight, setServerDown, setServerWeight } from './nginx-config.js';
 
 const options = z
   .object({
@@ -73,6 +73,8 @@ interface Saved {
   upstream: string;
   server: string;
   added: string[];
+  /** The `weight=` each place's line had when drained (null: none written): warm-up ramps towards it, restore puts it back. */
+  weights?: Record<string, number | null>;
 }
 
 function isSaved(v: unknown): v is Saved {
@@ -132,13 +134,18 @@ class NginxProvider implements Provider {
   }
 
   /** Mark the line down / not down at one place. Returns whether the file changed. Serialized per file. */
-  private edit(p: Place, ctx: ProviderContext, server: string, down: boolean): Promise<boolean> {
+  private edit(p: Place, ctx: ProviderContext, server: string, down: boolean, weight?: number | null): Promise<boolean> {
     return serialize(`nginx\0${p.label}\0${this.config}`, async () => {
       const original = await this.read(p, ctx);
-      const { text, changed } = this.mustFind(p, ctx, () => setServerDown(original, this.o.upstream, server, down));
-      const what = `${down ? 'marking' : 'unmarking'} ${server} down in upstream ${this.o.upstream}`;
+      let { text, changed } = this.mustFind(p, ctx, () => setServerDown(original, this.o.upstream, server, down));
+      if (weight !== undefined) {
+        const w = this.mustFind(p, ctx, () => setServerWeight(text, this.o.upstream, server, weight));
+        text = w.text;
+        changed ||= w.changed;
+      }
+      const what = `${down ? 'marking' : 'unmarking'} ${server} down${weight !== undefined ? ` (weight ${weight ?? 'as written before'})` : ''} in upstream ${this.o.upstream}`;
       if (!changed) {
-        ctx.log(`${this.where(p, ctx)}: ${server} is already ${down ? '' : 'not '}down in upstream ${this.o.upstream}`);
+        ctx.log(`${this.where(p, ctx)}: ${server} is already ${down ? '' : 'not '}down${weight !== undefined ? ` with weight ${weight ?? 'as before'}` : ''} in upstream ${this.o.upstream}`);
         return false;
       }
       // Validate first: if the config already fails, editing and reloading it would only hide whose change broke it.
@@ -238,6 +245,16 @@ class NginxProvider implements Provider {
     const server = ctx.render(this.o.server);
     // A drain interrupted after its edit: the line is down now, but it was this drain that put it there.
     const earlier = isSaved(ctx.previous) && ctx.previous.server === server ? ctx.previous.added : [];
+    const weights: Record<string, number | null> = isSaved(ctx.previous) && ctx.previous.server === server && ctx.previous.weights ? { ...ctx.previous.weights } : {};
+    for (const p of this.places) {
+      if (p.label in weights) continue;
+      try {
+        const text = await this.read(p, ctx);
+        weights[p.label] = serverWeight(findServer(text, this.o.upstream, server));
+      } catch {
+        // The edit below reports it (and puts back the places already changed).
+      }
+    }
     const done = await allOrNone(
       this.places,
       (p) => this.edit(p, ctx, server, true),
@@ -246,7 +263,7 @@ class NginxProvider implements Provider {
       },
     );
     const added = done.filter((d) => d.result || earlier.includes(d.place.label)).map((d) => d.place.label);
-    return { config: this.config, upstream: this.o.upstream, server, added };
+    return { config: this.config, upstream: this.o.upstream, server, added, weights };
   }
 
   async isDrained(ctx: ProviderContext): Promise<Check> {
@@ -287,12 +304,72 @@ class NginxProvider implements Provider {
     // Every place is tried even when one fails: leave as few hosts out as possible, then fail loudly.
     for (const p of this.places.filter((pl) => saved.added.includes(pl.label))) {
       try {
-        await this.edit(p, ctx, saved.server, false);
+        // The weight as written at drain time (a warm-up changed it); older journals did not record it: left alone.
+        await this.edit(p, ctx, saved.server, false, saved.weights && p.label in saved.weights ? saved.weights[p.label] : undefined);
       } catch (err) {
         errors.push((err as Error).message);
       }
     }
     if (errors.length > 0) throw new ProviderError(errors.join('\n'));
+  }
+
+  /** Warm-up: at each place drain changed, the line not down with `weight=` at `percent` of its drain-time weight (at least 1). */
+  async setWeight(ctx: ProviderContext, saved: unknown, percent: number): Promise<void> {
+    if (!isSaved(saved)) throw new ProviderError(`nginx warm-up for host ${ctx.host.name}: the journal entry of the drain is not readable`, false);
+    for (const p of this.places.filter((pl) => saved.added.includes(pl.label))) {
+      if (!saved.weights || !(p.label in saved.weights)) throw new ProviderError(`${this.where(p, ctx)}: the drain did not record the line's weight (an older journal): cannot warm it up`, false);
+      const full = saved.weights[p.label] ?? 1;
+      await this.edit(p, ctx, saved.server, false, Math.max(1, Math.round((full * percent) / 100)));
+    }
+  }
+
+  /**
+   * Serving again: at each place drain changed, the line is not down and has its drain-time weight, the running
+   * nginx has no old workers left (checkWorkers), and with `monitor` the host's traffic reads above 0.
+   */
+  async isRestored(ctx: ProviderContext, saved: unknown): Promise<Check> {
+    if (!isSaved(saved)) return { done: false, observed: 'the journal entry of the drain is not readable' };
+    for (const p of this.places.filter((pl) => saved.added.includes(pl.label))) {
+      try {
+        const text = await this.read(p, ctx);
+        const line = this.mustFind(p, ctx, () => findServer(text, this.o.upstream, saved.server));
+        if (line.down) return { done: false, observed: `${saved.server} is still down in upstream ${this.o.upstream} on ${p.label} (line ${line.line})` };
+        const want = saved.weights?.[p.label];
+        if (want !== undefined && serverWeight(line) !== want) {
+          return { done: false, observed: `${saved.server} has weight ${serverWeight(line) ?? 1} in upstream ${this.o.upstream} on ${p.label} (want ${want ?? 1})` };
+        }
+        if (this.o.checkWorkers) {
+          const w = await this.workers(p, ctx);
+          if (typeof w === 'string' || w.size === 0) return { done: false, observed: `${this.where(p, ctx)}: ${typeof w === 'string' ? w : 'no nginx master with workers is running'}` };
+        }
+      } catch (err) {
+        return { done: false, observed: `state unknown: ${(err as Error).message}` };
+      }
+    }
+    if (this.o.monitor) {
+      const m = ctx as ProviderContext & { monitor?: (name: string) => Monitor };
+      if (typeof m.monitor !== 'function') return { done: false, observed: `monitor ${this.o.monitor.provider} is not reachable from this step` };
+      try {
+        const v = await m.monitor(this.o.monitor.provider).value(ctx, ctx.render(this.o.monitor.query));
+        if (!(v > 0)) return { done: false, observed: `${saved.server} receives no traffic yet: ${v} (monitor ${this.o.monitor.provider})` };
+      } catch (err) {
+        return { done: false, observed: `monitor ${this.o.monitor.provider}: ${(err as Error).message}` };
+      }
+    }
+    return { done: true, observed: `${saved.server} up in upstream ${this.o.upstream} on ${saved.added.join(', ') || '(nothing changed by the drain)'}` };
+  }
+
+  async isRegistered(ctx: ProviderContext): Promise<Check> {
+    const server = ctx.render(this.o.server);
+    for (const p of this.places) {
+      try {
+        const text = await this.read(p, ctx);
+        this.mustFind(p, ctx, () => findServer(text, this.o.upstream, server));
+      } catch (err) {
+        return { done: false, observed: (err as Error).message };
+      }
+    }
+    return { done: true, observed: `server ${server} in upstream ${this.o.upstream} on ${this.o.at.join(', ')}` };
   }
 }
 

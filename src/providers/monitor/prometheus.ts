@@ -5,7 +5,7 @@ import { resolveTls, tlsOptions, type TlsSettings } from '../../transport/tls.js
 import { duration, formatMs } from '../../util/duration.js';
 import { secretRef } from '../../util/secrets.js';
 import { authorizationHeader } from '../http-call.js';
-import type { Monitor, ProviderContext, ProviderEnv, ProviderType } from '../types.js';
+import type { Monitor, ProviderContext, ProviderEnv, ProviderType, RangeSeries } from '../types.js';
 
 const options = z
   .object({
@@ -86,13 +86,36 @@ export function readInstantResult(body: Envelope, maxAgeMs: number, now = Date.n
   return value;
 }
 
+/**
+ * Reads the result of a range query (`matrix`): every series with its samples. Values are kept as numbers even
+ * when they are NaN or ±Inf (Go's "+Inf" spelled out), so that the caller can count and drop them.
+ */
+export function readRangeResult(body: Envelope): RangeSeries[] {
+  const data = body.data;
+  if (data?.resultType !== 'matrix') throw new ProviderError(`result type ${JSON.stringify(data?.resultType)} is not a range (matrix) result`);
+  const result = data.result as { metric?: Record<string, string>; values?: Sample[] }[];
+  if (!Array.isArray(result)) throw new ProviderError('malformed answer: matrix result is not a list');
+  return result.map((r) => {
+    if (!Array.isArray(r.values)) throw new ProviderError('malformed answer: series without values');
+    return {
+      labels: r.metric ?? {},
+      samples: r.values.map((s) => {
+        if (!Array.isArray(s) || typeof s[0] !== 'number' || typeof s[1] !== 'string') throw new ProviderError('malformed answer: sample is not [time, "value"]');
+        const raw = s[1].trim();
+        const v = /^\+?inf(inity)?$/i.test(raw) ? Infinity : /^-inf(inity)?$/i.test(raw) ? -Infinity : Number(raw);
+        return { t: Math.round(s[0] * 1000), v: raw === '' ? NaN : v };
+      }),
+    };
+  });
+}
+
 class PrometheusMonitor implements Monitor {
   private headers?: Record<string, string>;
-  private readonly endpoint: string;
+  private readonly base: string;
   private readonly tls?: TlsSettings;
 
   constructor(private readonly o: Options, private readonly env: ProviderEnv) {
-    this.endpoint = o.url.replace(/\/+$/, '') + '/api/v1/query';
+    this.base = o.url.replace(/\/+$/, '') + '/api/v1/';
     this.tls = resolveTls(o.tls, env);
   }
 
@@ -101,13 +124,22 @@ class PrometheusMonitor implements Monitor {
   }
 
   async value(ctx: ProviderContext, query: string): Promise<number> {
+    return readInstantResult(await this.call(ctx, 'query', { query }), this.o.maxAge ?? 120_000);
+  }
+
+  async range(ctx: ProviderContext, query: string, w: { start: number; end: number; stepMs: number }): Promise<RangeSeries[]> {
+    const sec = (ms: number) => (ms / 1000).toFixed(3);
+    return readRangeResult(await this.call(ctx, 'query_range', { query, start: sec(w.start), end: sec(w.end), step: sec(w.stepMs) }));
+  }
+
+  private async call(ctx: ProviderContext, api: 'query' | 'query_range', form: Record<string, string>): Promise<Envelope> {
     // Secrets are resolved on first use so that validate/plan never need them.
     this.headers ??= authorizationHeader('prometheus', this.env, { scheme: 'Bearer', tokenKey: 'token', token: this.o.token, username: this.o.username, password: this.o.password });
     // POST (form) rather than GET: long PromQL does not hit URL length limits and stays out of proxy access logs.
-    const res = await http(this.endpoint, {
+    const res = await http(this.base + api, {
       method: 'POST',
       headers: { accept: 'application/json', ...this.headers },
-      body: new URLSearchParams({ query }),
+      body: new URLSearchParams(form),
       timeoutMs: this.o.timeout,
       signal: ctx.signal,
       tls: this.tls,
@@ -127,11 +159,11 @@ class PrometheusMonitor implements Monitor {
       throw new ProviderError(`prometheus answered HTTP ${res.status}${hint}: ${res.text.slice(0, 200).trim() || '(empty body)'}`);
     }
     for (const w of body.warnings ?? []) ctx.log(`prometheus warning: ${w}`);
-    return readInstantResult(body, this.o.maxAge ?? 120_000);
+    return body;
   }
 }
 
-/** `type: prometheus`: one instant query per reading, through the HTTP API (/api/v1/query). */
+/** `type: prometheus`: one instant query per reading (/api/v1/query); range queries for the judge (/api/v1/query_range). */
 export const prometheusMonitor: ProviderType<Options> = {
   type: 'prometheus',
   role: 'monitor',

@@ -3,7 +3,6 @@ import { ProviderError } from '../../errors.js';
 import { http, type HttpResponse } from '../../transport/http.js';
 import { resolveTls, tlsOptions } from '../../transport/tls.js';
 import { duration } from '../../util/duration.js';
-import { pause } from '../../util/pause.js';
 import { secretRef } from '../../util/secrets.js';
 import { httpCallSchema, prepareHttpCall, sendHttpCall, type PreparedHttpCall } from '../http-call.js';
 import type { Check, Provider, ProviderContext, ProviderEnv, ProviderType } from '../types.js';
@@ -16,9 +15,10 @@ import type { Check, Provider, ProviderContext, ProviderEnv, ProviderType } from
  * believed once one interval has passed since drain.
  *
  * `resume` is optional: without it the host's consumers come back only when its app restarts (typically the deploy
- * step between drain and restore), so restore does not call anything; it waits (up to `restoreTimeout`) until the
- * management API lists a consumer from the host again, and fails otherwise, so a host is never silently left
- * without consumers (a host that had none when drained is not waited for).
+ * step between drain and restore), so restore does not call anything. Either way isRestored reads the broker: the
+ * restore step waits (its `restoreTimeout`) until the management API lists a consumer from the host again, and
+ * fails the host otherwise, so a host is never silently left without consumers (a host that had none when drained
+ * is not waited for).
  */
 
 export const rabbitmqOptions = z
@@ -29,10 +29,8 @@ export const rabbitmqOptions = z
     password: secretRef,
     vhost: z.string().min(1).default('/'),
     suspend: httpCallSchema.optional(),
-    /** Undoes `suspend` on restore. Optional: without it restore waits for the restarted app's consumers (see above). */
+    /** Undoes `suspend` on restore. Optional: without it the restarted app's consumers are waited for (see above). */
     resume: httpCallSchema.optional(),
-    /** Without `resume`: how long restore waits for a consumer from the host to be listed again. */
-    restoreTimeout: duration.default('30s'),
     closeConnections: z.boolean().default(false),
     /** Sent as X-Reason, shown to the client as the close reason. */
     closeReason: z.string().min(1).default('graywave: host drained for a release'),
@@ -61,7 +59,7 @@ export interface RabbitmqDrained {
   closed: string[];
   /** Epoch ms of the drain: the consumer list is trusted from drainedAt + statsInterval on. */
   drainedAt: number;
-  /** Suspended without a `resume` call: the host's consumers listed before the drain (restore waits for them to come back). */
+  /** The host's consumers listed before the drain (isRestored waits for them to come back; 0: nothing to wait for). */
   consumers?: number;
 }
 
@@ -126,41 +124,12 @@ export function createRabbitmqProvider(options: RabbitmqOptions, env: ProviderEn
     return mine.map((c) => c.name);
   }
 
-  /** Restore without a resume call: wait until the broker lists a consumer from the host again (the app restarted). */
-  async function waitForConsumers(ctx: ProviderContext, s: RabbitmqDrained): Promise<void> {
-    const peer = s.peerHost || ctx.render(options.peerHost);
-    if (s.consumers === 0) {
-      ctx.log(`rabbitmq: ${ctx.host.name} had no consumer when drained; no resume call configured: nothing to wait for`);
-      return;
-    }
-    const deadline = Date.now() + options.restoreTimeout;
-    let seen = 'none listed';
-    for (;;) {
-      try {
-        const mine = await consumersOf(ctx, peer);
-        if (mine.length > 0) {
-          ctx.log(`rabbitmq: ${mine.length} consumer(s) from ${peer} listed again (no resume call configured: the app started them)`);
-          return;
-        }
-        seen = 'none listed';
-      } catch (err) {
-        seen = (err as Error).message;
-      }
-      if (ctx.signal.aborted || Date.now() >= deadline) break;
-      await pause(Math.min(1000, options.statsInterval), ctx.signal);
-    }
-    throw new ProviderError(
-      `rabbitmq: no consumer from ${peer} came back within ${Math.round(options.restoreTimeout / 1000)}s (${seen}): ${ctx.host.name} was suspended and no resume call is configured, ` +
-        'so its consumers return only when its app restarts (e.g. the deploy step); start it, or set resume:',
-    );
-  }
-
   return {
     async drain(ctx) {
       const peer = ctx.render(options.peerHost);
       const prev = ctx.previous as Partial<RabbitmqDrained> | undefined;
-      // Without a resume call, restore waits for the consumers the host has now; a repeated drain keeps the first count.
-      const consumers = suspend && !resume ? (typeof prev?.consumers === 'number' ? prev.consumers : (await consumersOf(ctx, peer)).length) : undefined;
+      // isRestored waits for the consumers the host has now (none: nothing to wait for); a repeated drain keeps the first count.
+      const consumers = typeof prev?.consumers === 'number' ? prev.consumers : (await consumersOf(ctx, peer)).length;
       if (suspend) {
         await sendHttpCall(ctx, suspend, { what: `suspending the consumers of ${ctx.host.name}` });
         ctx.log(`rabbitmq: consumers of ${ctx.host.name} suspended through the app`);
@@ -168,7 +137,7 @@ export function createRabbitmqProvider(options: RabbitmqOptions, env: ProviderEn
       const closed = options.closeConnections ? await closeHostConnections(ctx, peer) : [];
       const drainedAt = Date.now();
       since.set(ctx.host.name, drainedAt);
-      return { peerHost: peer, suspended: !!suspend, closed, drainedAt, ...(consumers !== undefined ? { consumers } : {}) } satisfies RabbitmqDrained;
+      return { peerHost: peer, suspended: !!suspend, closed, drainedAt, consumers } satisfies RabbitmqDrained;
     },
 
     async isDrained(ctx): Promise<Check> {
@@ -204,9 +173,40 @@ export function createRabbitmqProvider(options: RabbitmqOptions, env: ProviderEn
         await sendHttpCall(ctx, resume, { what: `resuming the consumers of ${ctx.host.name}` });
         ctx.log(`rabbitmq: consumers of ${ctx.host.name} resumed through the app`);
       } else if (s.suspended) {
-        await waitForConsumers(ctx, s);
+        ctx.log(`rabbitmq: no resume call configured: the consumers of ${ctx.host.name} come back when its app restarts (the read-back waits for them)`);
       }
       if (s.closed.length > 0) ctx.log(`rabbitmq: ${s.closed.length} closed connection(s) are for the app to re-open; nothing to undo on the broker`);
+    },
+
+    /** Serving again = the broker lists a consumer whose channel's peer is the host (when it had any at drain time). */
+    async isRestored(ctx, saved): Promise<Check> {
+      const s = saved as Partial<RabbitmqDrained> | undefined;
+      const peer = s?.peerHost || ctx.render(options.peerHost);
+      if (s?.consumers === 0) return { done: true, observed: `${peer} had no consumer when drained: nothing to wait for` };
+      let mine: Consumer[];
+      try {
+        mine = await consumersOf(ctx, peer);
+      } catch (err) {
+        return { done: false, observed: `state unknown: ${(err as Error).message}` };
+      }
+      if (mine.length === 0) {
+        const hint = s?.suspended && !resume ? ' (no resume call is configured: its consumers return only when its app restarts)' : '';
+        return { done: false, observed: `no consumer from ${peer} listed on vhost ${options.vhost}${hint}` };
+      }
+      const queues = [...new Set(mine.map((c) => c.queue?.name ?? '?'))].sort();
+      return { done: true, observed: `${mine.length} consumer(s) from ${peer} on ${queues.join(', ')}` };
+    },
+
+    /** Preflight: the host has a connection to the broker (a host with no consumer cannot be drained here). */
+    async isRegistered(ctx): Promise<Check> {
+      const peer = ctx.render(options.peerHost);
+      try {
+        const conns = await list<Connection>(ctx, `/api/vhosts/${vhost}/connections?columns=name,peer_host`);
+        const n = conns.filter((c) => c.peer_host === peer).length;
+        return n > 0 ? { done: true, observed: `${n} connection(s) from ${peer}` } : { done: false, observed: `no connection from ${peer} on vhost ${options.vhost}` };
+      } catch (err) {
+        return { done: false, observed: `state unknown: ${(err as Error).message}` };
+      }
     },
 
     async close() {
@@ -235,7 +235,7 @@ export const rabbitmqProvider: ProviderType<RabbitmqOptions> = {
   describe: (o, c) => ({
     drain: o.suspend ? `${o.suspend.method ?? 'GET'} ${c.render(o.suspend.http)}` : `RabbitMQ ${o.url}: DELETE /api/connections/<each connection from ${c.render(o.peerHost)}>`,
     check: `GET ${o.url}/api/consumers/${encodeURIComponent(o.vhost)}: no consumer from ${c.render(o.peerHost)}`,
-    restore: o.resume ? `${o.resume.method ?? 'GET'} ${c.render(o.resume.http)}` : `waits up to ${o.restoreTimeout / 1000}s for the host's consumers to come back`,
+    restore: o.resume ? `${o.resume.method ?? 'GET'} ${c.render(o.resume.http)}` : `waits for the host's consumers to come back (the restore step's restoreTimeout)`,
   }),
   create: (options, env) => createRabbitmqProvider(options, env),
 };

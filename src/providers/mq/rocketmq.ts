@@ -181,6 +181,25 @@ export function createRocketmqProvider(options: RocketmqOptions, env: ProviderEn
     return { clients };
   }
 
+  /** Per group: the groups the host's client is connected to (with its client ids) and those it is not, or why unknown. */
+  async function connected(ctx: ProviderContext, address: string): Promise<{ in: string[]; out: string[] } | { unknown: string }> {
+    const inGroups: string[] = [];
+    const out: string[] = [];
+    for (const group of check.groups) {
+      let listing: Listing;
+      try {
+        listing = 'mqadmin' in check ? await viaMqadmin(ctx, check, group) : await viaDashboard(ctx, check, group);
+      } catch (err) {
+        return { unknown: (err as Error).message };
+      }
+      if ('unknown' in listing) return listing;
+      const mine = listing.clients.filter((c) => isHostClient(c, address));
+      if (mine.length > 0) inGroups.push(`${group} (${mine.map((m) => m.clientId).join(', ')})`);
+      else out.push(group);
+    }
+    return { in: inGroups, out };
+  }
+
   return {
     async drain(ctx) {
       await sendHttpCall(ctx, suspend, { what: `stopping the RocketMQ consumers of ${ctx.host.name}` });
@@ -190,20 +209,29 @@ export function createRocketmqProvider(options: RocketmqOptions, env: ProviderEn
 
     async isDrained(ctx): Promise<Check> {
       const address = ctx.render(options.clientAddress);
-      const still: string[] = [];
-      for (const group of check.groups) {
-        let listing: Listing;
-        try {
-          listing = 'mqadmin' in check ? await viaMqadmin(ctx, check, group) : await viaDashboard(ctx, check, group);
-        } catch (err) {
-          return { done: false, observed: (err as Error).message };
-        }
-        if ('unknown' in listing) return { done: false, observed: listing.unknown };
-        const mine = listing.clients.filter((c) => isHostClient(c, address));
-        if (mine.length > 0) still.push(`${group} (${mine.map((m) => m.clientId).join(', ')})`);
-      }
-      if (still.length > 0) return { done: false, observed: `${address} still connected to ${still.join('; ')}` };
+      const r = await connected(ctx, address);
+      if ('unknown' in r) return { done: false, observed: r.unknown };
+      if (r.in.length > 0) return { done: false, observed: `${address} still connected to ${r.in.join('; ')}` };
       return { done: true, observed: `${address} not connected to ${check.groups.join(', ')}` };
+    },
+
+    /** Serving again: the host's client is listed in every group's consumer connections. */
+    async isRestored(ctx, saved): Promise<Check> {
+      const s = saved as Partial<RocketmqDrained> | undefined;
+      const address = s?.clientAddress || ctx.render(options.clientAddress);
+      const r = await connected(ctx, address);
+      if ('unknown' in r) return { done: false, observed: `state unknown: ${r.unknown}` };
+      if (r.out.length > 0) return { done: false, observed: `${address} not connected to ${r.out.join(', ')}${r.in.length ? ` (connected to ${r.in.join('; ')})` : ''}` };
+      return { done: true, observed: `${address} connected to ${r.in.join('; ')}` };
+    },
+
+    /** Preflight: the host's client is a consumer of every group (what drain will take out). */
+    async isRegistered(ctx): Promise<Check> {
+      const address = ctx.render(options.clientAddress);
+      const r = await connected(ctx, address);
+      if ('unknown' in r) return { done: false, observed: `state unknown: ${r.unknown}` };
+      if (r.out.length > 0) return { done: false, observed: `${address} is not a consumer of ${r.out.join(', ')}` };
+      return { done: true, observed: `${address} consumes ${check.groups.join(', ')}` };
     },
 
     async restore(ctx, saved) {

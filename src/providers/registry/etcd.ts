@@ -308,8 +308,11 @@ export function createEtcdProvider(options: EtcdOptions, env: ProviderEnv, hooks
       if (!s.existed) return;
       if (s.had && s.previous === drainedValue()) return; // drain changed nothing
       const kv = await casEdit(s.key, (value) => {
-        // Put back only what we wrote: if someone changed the field since, theirs stays.
-        if (value[s.field] !== drainedValue()) return undefined;
+        // Put back only what we wrote (the drained value, or a warm-up share of the saved weight): if someone
+        // changed the field since, theirs stays.
+        const v = value[s.field];
+        const warmup = s.mode === 'weight' && typeof v === 'number' && typeof s.previous === 'number' && v > 0 && v < s.previous;
+        if (v !== drainedValue() && !warmup) return undefined;
         const next = { ...value };
         if (s.had) next[s.field] = s.previous;
         else delete next[s.field];
@@ -317,6 +320,49 @@ export function createEtcdProvider(options: EtcdOptions, env: ProviderEnv, hooks
       });
       if (!kv) ctx.log(`etcd: ${s.key} is not registered any more; nothing to restore`);
       else ctx.log(`etcd: ${s.key} ${s.field} restored to ${s.had ? JSON.stringify(s.previous) : '(absent)'}`);
+    },
+
+    /** Serving again: the key is registered, and the drained field no longer holds the drained value (0 / false). */
+    async isRestored(_ctx, saved): Promise<Check> {
+      const s = saved as EtcdDrained;
+      if (!s || typeof s !== 'object' || !('mode' in s)) return { done: false, observed: 'etcd: saved drain data is missing or malformed' };
+      if (!s.existed) return { done: true, observed: `${s.key} was not registered when drained: nothing to wait for` };
+      let kv: IKeyValue | undefined;
+      try {
+        kv = await read(s.key);
+        if (!kv) return { done: false, observed: `${s.key} is not registered${s.mode === 'remove' && (await read(s.key + ASIDE_SUFFIX)) ? ` (still moved aside to ${s.key}${ASIDE_SUFFIX})` : ''}` };
+        if (s.mode === 'remove') return { done: true, observed: `${s.key} registered` };
+        const value = parseObject(kv, s.key);
+        if (s.had && s.previous === drainedValue()) return { done: true, observed: `${s.field}=${JSON.stringify(value[s.field])} (it was so before the drain)` };
+        if (value[s.field] === drainedValue()) return { done: false, observed: `${s.key} ${s.field}=${JSON.stringify(value[s.field])} (want ${s.had ? JSON.stringify(s.previous) : 'absent'})` };
+        return { done: true, observed: `${s.key} ${s.field}=${JSON.stringify(value[s.field] ?? null)}` };
+      } catch (err) {
+        return { done: false, observed: `state unknown: ${(err as Error).message}` };
+      }
+    },
+
+    /** Warm-up (mode weight): the weight field at `percent` of the weight saved at drain time (an integer, at least 1). */
+    async setWeight(ctx, saved, percent) {
+      const s = saved as EtcdDrained;
+      if (!s || typeof s !== 'object' || s.mode !== 'weight') throw new ProviderError(`etcd: warm-up needs mode weight (this provider drains by ${options.mode})`, false);
+      if (!s.existed || (s.had && s.previous === 0)) return;
+      const full = s.had ? Number(s.previous) : 1;
+      if (!Number.isFinite(full)) throw new ProviderError(`etcd: ${s.key} had ${s.field}=${JSON.stringify(s.previous)}, not a number: cannot warm it up`, false);
+      const target = Number.isInteger(full) ? Math.max(1, Math.round((full * percent) / 100)) : (full * percent) / 100;
+      const kv = await casEdit(s.key, (value) => (value[s.field] === target ? undefined : { ...value, [s.field]: target }));
+      if (!kv) throw new ProviderError(`etcd: ${s.key} is not registered (yet): cannot set its weight`, true, true);
+      ctx.log(`etcd: ${s.key} ${s.field}=${target} (${percent}% of ${full})`);
+    },
+
+    async isRegistered(ctx): Promise<Check> {
+      const key = ctx.render(options.key);
+      try {
+        if (await read(key)) return { done: true, observed: `${key} registered` };
+        if (options.mode === 'remove' && (await read(key + ASIDE_SUFFIX))) return { done: true, observed: `${key} moved aside (drained)` };
+        return { done: false, observed: `${key} is not registered in etcd ${where}` };
+      } catch (err) {
+        return { done: false, observed: `state unknown: ${(err as Error).message}` };
+      }
     },
 
     async relabel(ctx, group) {

@@ -57,11 +57,15 @@ interface Instance {
   enabled: boolean;
   ephemeral: boolean;
   metadata: Record<string, string>;
+  /** In the instance list (what consumers get); false when only the detail call found it. */
+  listed?: boolean;
+  healthy?: boolean;
 }
 
 type Key = Pick<Instance, 'service' | 'ip' | 'port' | 'cluster'>;
 interface SavedDrain {
-  instances: (Key & { weight: number; enabled: boolean })[];
+  /** metadata: as the instance had it at drain time (older journals lack it: then only weight/enabled are put back). */
+  instances: (Key & { weight: number; enabled: boolean; metadata?: Record<string, string> })[];
 }
 interface SavedLabel {
   instances: (Key & { label: string | null })[];
@@ -213,6 +217,8 @@ class NacosProvider implements Provider {
         enabled: h.enabled === undefined ? true : h.enabled === true,
         ephemeral: typeof h.ephemeral === 'boolean' ? h.ephemeral : this.o.ephemeral,
         metadata: { ...((h.metadata as Record<string, string>) ?? {}) },
+        listed: ver !== 'v3' || h.enabled !== false,
+        healthy: typeof h.healthy === 'boolean' ? h.healthy : undefined,
       });
       this.remember(service, ip, Number(h.port));
     }
@@ -245,6 +251,8 @@ class NacosProvider implements Provider {
       enabled: typeof d.enabled === 'boolean' ? d.enabled : false,
       ephemeral: typeof d.ephemeral === 'boolean' ? d.ephemeral : this.o.ephemeral,
       metadata: { ...((d.metadata as Record<string, string>) ?? {}) },
+      listed: false,
+      healthy: typeof d.healthy === 'boolean' ? d.healthy : undefined,
     };
   }
 
@@ -361,7 +369,7 @@ class NacosProvider implements Provider {
     const saved: SavedDrain = { instances: [...(previous?.instances ?? [])] };
     for (const i of current) {
       if (!saved.instances.some((s) => keyOf(s) === keyOf(i))) {
-        saved.instances.push({ service: i.service, ip: i.ip, port: i.port, cluster: i.cluster, weight: i.weight, enabled: i.enabled });
+        saved.instances.push({ service: i.service, ip: i.ip, port: i.port, cluster: i.cluster, weight: i.weight, enabled: i.enabled, metadata: { ...i.metadata } });
         if (this.isOut(i)) ctx.log(`nacos: ${show(i)} was already out before the drain (weight=${i.weight} enabled=${i.enabled}); restore brings back exactly that`);
       }
       if (this.isOut(i)) continue;
@@ -384,18 +392,85 @@ class NacosProvider implements Provider {
     return current.every((i) => this.isOut(i)) ? { done: true, observed } : { done: false, observed };
   }
 
-  async restore(ctx: ProviderContext, saved: unknown): Promise<void> {
+  /**
+   * What restore writes for one saved instance: exactly the weight and enabled it had when drained, and its metadata
+   * with every key it had put back. Nacos 2.x keeps what the update API wrote (weight, enabled, metadata) as an
+   * override that outlives the instance: an instance that re-registered after the deploy still shows the drained
+   * weight, so all three are sent every time. Keys the instance has now (a new version's own, relabel's group) keep
+   * their current value: on Nacos 1.x the update writes into the registration itself, and the drain-time `version`
+   * must not overwrite the new one. `percent` scales the weight (warm-up).
+   */
+  private wanted(s: SavedDrain['instances'][number], cur: Instance, percent = 100): Pick<Instance, 'weight' | 'enabled' | 'metadata'> {
+    const metadata = { ...(s.metadata ?? {}), ...cur.metadata };
+    if (!(LABEL_KEY in cur.metadata)) delete metadata[LABEL_KEY];
+    const weight = percent >= 100 ? s.weight : Math.round(s.weight * percent) / 100;
+    return { weight, enabled: s.enabled, metadata };
+  }
+
+  private differences(want: Pick<Instance, 'weight' | 'enabled' | 'metadata'>, cur: Instance): string[] {
+    const out: string[] = [];
+    if (cur.weight !== want.weight) out.push(`weight=${cur.weight} (want ${want.weight})`);
+    if (cur.enabled !== want.enabled) out.push(`enabled=${cur.enabled} (want ${want.enabled})`);
+    // Every key the instance had is back (its value may be a newer one: a new version's own, relabel's group).
+    for (const k of Object.keys(want.metadata)) {
+      if (!(k in cur.metadata)) out.push(`metadata ${k} missing (had ${JSON.stringify(want.metadata[k])})`);
+    }
+    return out;
+  }
+
+  private async putBack(ctx: ProviderContext, saved: unknown, percent: number): Promise<void> {
     if (!isKeyList(saved, 'weight')) throw new ProviderError('nacos: saved drain data is missing or malformed', false);
     for (const s of (saved as SavedDrain).instances) {
       const cur = await this.readOne(ctx, s);
-      // After a deploy the instance may not be registered again yet: retryable.
-      if (!cur) throw new ProviderError(`nacos: cannot restore ${show(s)}: instance is not registered (yet)`);
-      // Undo only what drain changed; the override outlives a quick restart, so this is sent explicitly every time.
-      const change = this.o.mode === 'disable' ? { enabled: s.enabled } : { weight: s.weight };
-      await this.write(ctx, cur, change);
-      const back = await this.readOne(ctx, s);
-      const ok = back && (this.o.mode === 'disable' ? back.enabled === s.enabled : back.weight === s.weight);
-      if (!ok) throw new ProviderError(`nacos: restore of ${show(s)} did not read back (${back ? `weight=${back.weight} enabled=${back.enabled}` : 'instance gone'})`);
+      // After a deploy the instance may not be registered again yet: retryable (the restore step tries again).
+      if (!cur) throw new ProviderError(`nacos: cannot restore ${show(s)}: instance is not registered (yet)`, true, true);
+      const want = this.wanted(s, cur, percent);
+      // Sent even when it reads back right: the override must hold our values, not the drained ones (Nacos 2.x).
+      await this.write(ctx, cur, want);
+    }
+  }
+
+  async restore(ctx: ProviderContext, saved: unknown): Promise<void> {
+    await this.putBack(ctx, saved, 100);
+  }
+
+  async setWeight(ctx: ProviderContext, saved: unknown, percent: number): Promise<void> {
+    await this.putBack(ctx, saved, percent);
+  }
+
+  /** Serving again: every saved instance listed (enabled, healthy) with exactly the weight and metadata it had. */
+  async isRestored(ctx: ProviderContext, saved: unknown): Promise<Check> {
+    if (!isKeyList(saved, 'weight')) return { done: false, observed: 'nacos: saved drain data is missing or malformed' };
+    const seen: string[] = [];
+    const wrong: string[] = [];
+    for (const s of (saved as SavedDrain).instances) {
+      let cur: Instance | null;
+      try {
+        cur = await this.readOne(ctx, s);
+      } catch (err) {
+        return { done: false, observed: `state unknown: ${(err as Error).message}` };
+      }
+      if (!cur) {
+        wrong.push(`${show(s)} not registered`);
+        continue;
+      }
+      const diff = this.differences(this.wanted(s, cur), cur);
+      if (s.enabled && !cur.listed) diff.unshift('not in the instance list');
+      if (cur.healthy === false) diff.push('unhealthy');
+      if (diff.length) wrong.push(`${show(s)} ${diff.join(', ')}`);
+      else seen.push(`${show(s)} weight=${cur.weight} enabled=${cur.enabled}`);
+    }
+    return wrong.length ? { done: false, observed: wrong.join('; ') } : { done: true, observed: seen.join(', ') };
+  }
+
+  async isRegistered(ctx: ProviderContext): Promise<Check> {
+    try {
+      const all = await this.readAll(ctx);
+      const missing = this.o.services.filter((svc) => !all.some((i) => i.service === svc));
+      if (missing.length) return { done: false, observed: `${this.noInstance(ctx).replace(this.o.services.join(', '), missing.join(', '))}` };
+      return { done: true, observed: all.map((i) => show(i)).join(', ') };
+    } catch (err) {
+      return { done: false, observed: `state unknown: ${(err as Error).message}` };
     }
   }
 

@@ -132,6 +132,42 @@ class ElasticJobZookeeper implements Provider {
     });
   }
 
+  /**
+   * Serving again: in every job drain changed, servers/<ip> no longer reads DISABLED, and a job instance of the host
+   * (instances/<ip>@-@<pid>, ephemeral: the app is running) is online.
+   */
+  async isRestored(_ctx: ProviderContext, saved: unknown): Promise<Check> {
+    const s = saved as Saved | undefined;
+    if (!s || typeof s.server !== 'string' || typeof s.previous !== 'object') return { done: false, observed: 'saved drain data is missing or malformed' };
+    const wrong: string[] = [];
+    const jobs = Object.entries(s.previous).filter(([, content]) => content !== DISABLED).map(([job]) => job);
+    try {
+      for (const job of jobs) {
+        const node = await this.zk.get(this.serverPath(job, s.server));
+        const content = node?.data.toString('utf8');
+        if (content === undefined) wrong.push(`${job}: servers/${s.server} missing`);
+        else if (content === DISABLED) wrong.push(`${job}: servers/${s.server} still DISABLED`);
+        const instances = (await this.zk.children(zkJoin(this.root, job, 'instances'))) ?? [];
+        if (!instances.some((i) => i.startsWith(`${s.server}@-@`))) wrong.push(`${job}: no instance of ${s.server} online`);
+      }
+    } catch (err) {
+      return { done: false, observed: `state unknown: cannot read ZooKeeper: ${(err as Error).message}` };
+    }
+    if (wrong.length) return { done: false, observed: wrong.join('; ') };
+    return { done: true, observed: jobs.length ? `${s.server} enabled and online in ${jobs.join(', ')}` : `drain changed nothing (already disabled before): left so` };
+  }
+
+  async isRegistered(ctx: ProviderContext): Promise<Check> {
+    const server = ctx.render(this.o.server);
+    try {
+      const jobs = await this.jobsOf(server);
+      if (jobs.length === 0) return { done: false, observed: `no job has server ${server} under ${this.root}${this.o.jobs ? ` (jobs ${this.o.jobs.join(', ')})` : ''}` };
+      return { done: true, observed: `server ${server} in ${jobs.join(', ')}` };
+    } catch (err) {
+      return { done: false, observed: `state unknown: cannot read ZooKeeper: ${(err as Error).message}` };
+    }
+  }
+
   async close(): Promise<void> {
     await this.zkc?.close();
     this.zkc = undefined;

@@ -159,6 +159,48 @@ class LtsZookeeper implements Provider {
     ctx.log(`lts: offline marker ${s.marker} deleted`);
   }
 
+  /** This host's TaskTracker nodes: `TASK_TRACKER:\\\\<ip>[:port]?…` under <root>/<cluster>/NODES/TASK_TRACKER (undefined: no such folder). */
+  private async trackerNodes(ctx: ProviderContext): Promise<string[] | undefined> {
+    const dir = zkJoin(this.o.root, this.o.cluster, 'NODES', 'TASK_TRACKER');
+    const all = await this.zk.children(dir);
+    if (all === undefined) return undefined;
+    const ip = ctx.host.address;
+    return all.filter((n) => {
+      const m = /^TASK_TRACKER:\\\\([^?]*?)(?::\d+)?(?:\?|$)/.exec(n);
+      return m?.[1] === ip;
+    });
+  }
+
+  /**
+   * Serving again: the offline marker graywave created is gone, and when the cluster lists TaskTracker nodes
+   * (<root>/<cluster>/NODES/TASK_TRACKER), one of this host is online (its ephemeral node: the app runs and pulls).
+   */
+  async isRestored(ctx: ProviderContext, saved: unknown): Promise<Check> {
+    const s = saved as Saved | undefined;
+    if (!s || typeof s.marker !== 'string') return { done: false, observed: 'saved drain data is missing or malformed' };
+    try {
+      if (s.created && (await this.zk.exists(s.marker))) return { done: false, observed: `offline marker ${s.marker} still there` };
+      const nodes = await this.trackerNodes(ctx);
+      if (nodes !== undefined && nodes.length === 0) return { done: false, observed: `no TaskTracker node of ${ctx.host.address} online under ${zkJoin(this.o.root, this.o.cluster, 'NODES', 'TASK_TRACKER')}` };
+      const marker = s.created ? `marker ${s.marker} gone` : `marker ${s.marker} was not graywave's: left in place`;
+      return { done: true, observed: nodes ? `${marker}, ${nodes.length} TaskTracker node(s) online` : marker };
+    } catch (err) {
+      return { done: false, observed: `state unknown: cannot read ZooKeeper: ${(err as Error).message}` };
+    }
+  }
+
+  /** Preflight: a TaskTracker node of this host is online in the cluster. */
+  async isRegistered(ctx: ProviderContext): Promise<Check> {
+    try {
+      const nodes = await this.trackerNodes(ctx);
+      if (nodes === undefined) return { done: false, observed: `no ${zkJoin(this.o.root, this.o.cluster, 'NODES', 'TASK_TRACKER')} in ZooKeeper (cluster ${this.o.cluster})` };
+      if (nodes.length === 0) return { done: false, observed: `no TaskTracker node of ${ctx.host.address} in cluster ${this.o.cluster}` };
+      return { done: true, observed: `${nodes.length} TaskTracker node(s) of ${ctx.host.address}` };
+    } catch (err) {
+      return { done: false, observed: `state unknown: cannot read ZooKeeper: ${(err as Error).message}` };
+    }
+  }
+
   async close(): Promise<void> {
     await this.zkc?.close();
     this.zkc = undefined;

@@ -14,6 +14,10 @@ export const hasSshd = (): boolean => requireBinary(SSHD, 'apt-get install -y op
 
 export interface SshFleet {
   dir: string;
+  /** HOME of root's sessions (its ~/.bashrc costs RC_SECONDS). */
+  home: string;
+  /** How many times root's ~/.bashrc has run so far. */
+  rcRuns(): number;
   port: number;
   addresses: string[];
   /** Private key whose public half is authorized (no passphrase). */
@@ -68,7 +72,29 @@ function descendants(root: number): { pid: number; comm: string }[] {
   return out;
 }
 
-export async function startSshFleet(addresses: string[], opts: { extraConfig?: string[] } = {}): Promise<SshFleet> {
+/** What a test user's rc file costs, as on real hosts (pyenv, nvm, conda, profile scripts: 100–500 ms are common). */
+export const RC_SECONDS = 0.15;
+
+/**
+ * An rc file that costs time like a real one and counts its runs (one line per run in `<home>/.rc-runs`), so a
+ * test can tell how often a host's login environment was paid.
+ */
+function rcFile(home: string, seconds: number): string {
+  return `# a real host's rc file: tools that set up PATH (pyenv init, nvm, conda) take this long\necho x >> ${home}/.rc-runs\nsleep ${seconds}\nexport GW_FROM_RC=1\n`;
+}
+
+/** Debian's default ~/.profile: a login bash reads it, and it reads ~/.bashrc. */
+const PROFILE = 'if [ -n "$BASH_VERSION" ] && [ -f "$HOME/.bashrc" ]; then . "$HOME/.bashrc"; fi\nexport GW_FROM_PROFILE=1\n';
+
+export interface FleetOptions {
+  extraConfig?: string[];
+  /** false: no `Subsystem sftp` line, as on hardened hosts. Default true. */
+  sftp?: boolean;
+  /** Seconds the login user's ~/.bashrc takes. Default RC_SECONDS. */
+  rcSeconds?: number;
+}
+
+export async function startSshFleet(addresses: string[], opts: FleetOptions = {}): Promise<SshFleet> {
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // privilege separation dir; sshd refuses to start without it
   const dir = tempDir('sshd');
   const port = await freePort();
@@ -81,9 +107,20 @@ export async function startSshFleet(addresses: string[], opts: { extraConfig?: s
   for (const k of ['client_key', 'stranger_key', 'encrypted_key']) chmodSync(join(dir, k), 0o600);
   const pub = (f: string) => readFileSync(join(dir, f), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
   writeFileSync(join(dir, 'authorized_keys'), [pub('client_key.pub'), pub('encrypted_key.pub')].join('\n') + '\n');
+  // sshd reads AuthorizedKeysFile as the user logging in: the test accounts (testUser) must reach it.
+  chmodSync(dir, 0o711);
+  chmodSync(join(dir, 'authorized_keys'), 0o644);
   const hostKeyPub = pub('host_ed25519_key.pub');
   const knownHosts = join(dir, 'known_hosts');
   writeFileSync(knownHosts, addresses.map((a) => `[${a}]:${port} ${hostKeyPub}`).join('\n') + '\n');
+
+  // root's real home has this machine's own rc files (pyenv init: about 1 s under load), which would make the
+  // tests' timing depend on the machine: root's sessions get a home of the fleet's own with an rc file that costs
+  // RC_SECONDS, like a real host's login user (sshd applies SetEnv after setting HOME).
+  const home = join(dir, 'home');
+  mkdirSync(home);
+  writeFileSync(join(home, '.bashrc'), rcFile(home, opts.rcSeconds ?? RC_SECONDS));
+  writeFileSync(join(home, '.profile'), PROFILE);
 
   const servers: Server[] = [];
   const owner = new Map<string, Server>();
@@ -107,12 +144,11 @@ export async function startSshFleet(addresses: string[], opts: { extraConfig?: s
           'StrictModes no', // keys live under /tmp, which is world-writable
           'MaxStartups 100:30:200',
           'MaxSessions 50',
-          'Subsystem sftp internal-sftp',
-          // bash sources ~/.bashrc for commands run by sshd unless SHLVL says it is nested. This machine's root
-          // .bashrc runs `pyenv init` (about 1 s per command under load), which is the host's cost, not ours.
-          'SetEnv SHLVL=1',
+          ...(opts.sftp === false ? [] : ['Subsystem sftp internal-sftp']),
           'LogLevel VERBOSE',
           ...(opts.extraConfig ?? []),
+          'Match User root',
+          `  SetEnv HOME=${home}`,
         ].join('\n') + '\n',
       );
       const server = startProcess(SSHD, ['-D', '-e', '-f', conf], { dir, name: `sshd-${i}` });
@@ -126,6 +162,14 @@ export async function startSshFleet(addresses: string[], opts: { extraConfig?: s
   }
   return {
     dir,
+    home,
+    rcRuns: () => {
+      try {
+        return readFileSync(join(home, '.rc-runs'), 'utf8').split('\n').filter(Boolean).length;
+      } catch {
+        return 0;
+      }
+    },
     port,
     addresses,
     clientKey: join(dir, 'client_key'),
@@ -158,4 +202,66 @@ export async function startSshFleet(addresses: string[], opts: { extraConfig?: s
 /** 127.0.0.<from> … 127.0.0.<to>. */
 export function loopbacks(from: number, to: number): string[] {
   return Array.from({ length: to - from + 1 }, (_, i) => `127.0.0.${from + i}`);
+}
+
+export interface TestUser {
+  name: string;
+  home: string;
+  /** How many times the user's ~/.bashrc has run so far. */
+  rcRuns(): number;
+}
+
+/**
+ * A local user account for the tests (hosts whose login user is not root: another login shell, sudo with a
+ * password). Created when missing (the tests run as root; CI installs nothing else for it) and kept: the same names
+ * serve every run. Its ~/.bashrc costs RC_SECONDS; any key the fleets authorize logs in (AuthorizedKeysFile is the
+ * fleet's). `sudo`: 'password' (sudo asks for `password`), 'tty' (sudoers `requiretty` too).
+ */
+export function testUser(name: string, opts: { shell?: string; password?: string; sudo?: 'password' | 'tty' } = {}): TestUser {
+  const shell = opts.shell ?? '/bin/bash';
+  const exists = (() => {
+    try {
+      execFileSync('/usr/bin/id', ['-u', name], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  if (!exists) {
+    try {
+      execFileSync('/usr/sbin/useradd', ['-m', '-s', shell, name], { stdio: 'pipe' });
+    } catch (err) {
+      // Another test file may have created it meanwhile.
+      execFileSync('/usr/bin/id', ['-u', name], { stdio: 'ignore' });
+      void err;
+    }
+  }
+  execFileSync('/usr/sbin/usermod', ['-s', shell, name], { stdio: 'pipe' });
+  const home = `/home/${name}`;
+  mkdirSync(home, { recursive: true });
+  for (const [f, text] of [['.bashrc', rcFile(home, RC_SECONDS)], ['.profile', PROFILE], ['.zshenv', `echo x >> ${home}/.rc-runs\n`]] as const) {
+    writeFileSync(join(home, f), text);
+  }
+  execFileSync('/bin/chown', ['-R', `${name}:`, home]);
+  // Usable without a password login: sshd wants an unlocked account (`*`-less); the password only matters to sudo.
+  execFileSync('/usr/sbin/chpasswd', { input: `${name}:${opts.password ?? randomPassword()}\n` });
+  const sudoers = `/etc/sudoers.d/graywave-test-${name}`;
+  if (opts.sudo) {
+    writeFileSync(sudoers, `${name} ALL=(ALL) ALL\n${opts.sudo === 'tty' ? `Defaults:${name} requiretty\n` : ''}`, { mode: 0o440 });
+  }
+  return {
+    name,
+    home,
+    rcRuns: () => {
+      try {
+        return readFileSync(join(home, '.rc-runs'), 'utf8').split('\n').filter(Boolean).length;
+      } catch {
+        return 0;
+      }
+    },
+  };
+}
+
+function randomPassword(): string {
+  return `gw-${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
 }
