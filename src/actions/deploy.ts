@@ -153,6 +153,7 @@ async function start(ctx: StepContext, p: DeployParams, over?: Over): Promise<vo
  * Everything goes through ctx.sh / ctx.transport.upload, so it works with any transport (and sudo).
  */
 export const deployAction: Action<DeployParams> = {
+  doc: { summary: 'Capistrano-style release: upload the artifact (skipped when the checksum matches), unpack into <to>/releases/<version>, switch `current`, start, wait until healthy, keep the newest `keep`. Undo points `current` back and starts it again.', checkedAgainst: 'bash locally and SFTP over real OpenSSH', example: '- deploy: { artifact: "./build/order-{{version}}.tar.gz", to: /opt/order, keep: 5, start: "systemctl restart order", healthy: { http: "http://127.0.0.1:8080/health" } }' },
   key: 'deploy',
   params,
   defaultName: () => 'deploy',

@@ -44,6 +44,8 @@ export interface Action<P = any> {
   defaultName(p: P): string;
   /** Provider names this step uses, with the role each must have (checked at validation time). */
   uses?(p: P): { provider: string; role: 'drain' | 'monitor' }[];
+  /** For the reference (graywave explain, docs/reference.md). */
+  doc?: import('../reference/doc.js').TypeDoc;
   /** One line for the dry-run plan; may render templates for the host. */
   describe(p: P, ctx: { host: Host; renderShell(t: string): string; render(t: string): string }): string;
   /** The dry run's undo command, where the step has one of its own (a `run` step's `undo:`). */

@@ -91,6 +91,7 @@ async function waitDrained(ctx: StepContext, p: WaitDrainedParams): Promise<{ va
  * timeout), so the action has no `check`; it has no undo either (waiting changes nothing).
  */
 export const waitDrainedAction: Action<WaitDrainedParams> = {
+  doc: { summary: 'Polls a monitor until the host\'s traffic is at most `below` on `stableFor` polls in a row. A failed query, no data, NaN or a stale sample is never zero.', checkedAgainst: 'real Prometheus 2.42 (Debian); recorded Elasticsearch shapes', example: '- waitDrained: { monitor: prom, query: \'sum(rate(dubbo_requests_total{instance="{{host.address}}:20880"}[1m]))\', below: 0, stableFor: 3, interval: 5s, timeout: 10m }' },
   key: 'waitDrained',
   params,
   defaultName: (p) => `waitDrained:${p.monitor}`,

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { resolveLimit } from '../plan/limit.js';
 import type { EngineDeps } from '../engine/context.js';
 import type { EngineEvent } from '../engine/events.js';
 import { EXIT, GraywaveError } from '../errors.js';
@@ -34,6 +35,10 @@ export interface ReleaseRequest {
   secrets?: Secrets;
   /** `run --hotfix`: the hotfix policy for this release (needs `reason`). */
   hotfix?: boolean;
+  /** `--limit host,pattern,label=value`: only these hosts (src/plan/limit.ts); the rest stays pending. */
+  limit?: string;
+  /** `run --again`: run a release whose journal says done once more (its journal is archived). */
+  again?: boolean;
   /** Run the preflight (src/app/preflight.ts) first; a problem stops before anything changes (exit 1). The CLI sets it unless --skip-preflight. */
   preflight?: boolean;
 }
@@ -110,7 +115,8 @@ export async function openRelease(req: ReleaseRequest, pb: Playbook, command: st
       pb = withHotfix(pb, hf.reason ?? 'hotfix');
       plan = buildPlan(pb);
     }
-    const decision = decideJournal(mode, state, plan.planHash, !!req.force);
+    const again = req.again && mode === 'run' && state.status === 'done';
+    const decision: JournalDecision = again ? { kind: 'archive' } : decideJournal(mode, state, plan.planHash, !!req.force);
     if (decision.kind === 'refuse') throw refusal(decision.why, { pb, plan, state, dir, file: req.file, command, mode });
     if (decision.kind === 'archive') {
       journal.close();
@@ -125,6 +131,7 @@ export async function openRelease(req: ReleaseRequest, pb: Playbook, command: st
       state = replay(journal.records);
     }
     const built = buildDeps(pb, plan, journal, { dir, backend, output: req.output, onEvent: req.onEvent, signal: req.signal, transport: req.transport, secrets: req.secrets, file: req.file, stateDir: req.stateDir });
+    if (req.limit) built.deps.limit = resolveLimit(pb.hosts, req.limit);
     const opened = journal;
     return {
       pb,

@@ -1,3 +1,4 @@
+import { resolveLimit } from '../plan/limit.js';
 import { ReleaseContext } from '../engine/release.js';
 import { rollbackHosts } from '../engine/rollback.js';
 import { Engine, type Outcome } from '../engine/run.js';
@@ -38,6 +39,10 @@ async function preflightPasses(req: ReleaseRequest, pb: Playbook, how: 'run' | '
     const st = await releaseStatus(req.file, req.stateDir);
     hosts = st.waves.flatMap((w) => w.hosts.filter((h) => h.status === 'pending').map((h) => h.host));
   }
+  if (req.limit) {
+    const only = resolveLimit(pb.hosts, req.limit);
+    hosts = (hosts ?? pb.hosts.map((h) => h.name)).filter((h) => only.has(h));
+  }
   const report = await preflight(pb, { hosts, transport: req.transport, signal: req.signal });
   if (report.ok) return true;
   if (req.output === 'json') process.stdout.write(JSON.stringify({ event: 'preflight.failed', release: pb.name, ...report }) + '\n');
@@ -45,18 +50,34 @@ async function preflightPasses(req: ReleaseRequest, pb: Playbook, how: 'run' | '
   return false;
 }
 
-const exitFor: Record<Outcome, number> = { done: EXIT.ok, halted: EXIT.halted, paused: EXIT.paused, 'rolled-back': EXIT.ok };
+const exitFor: Record<Outcome, number> = { done: EXIT.ok, halted: EXIT.halted, paused: EXIT.paused, 'rolled-back': EXIT.ok, limited: EXIT.ok };
 
 async function confirmed(req: ReleaseRequest, question: string): Promise<boolean> {
   if (req.yes || !isTerminal()) return true;
   return confirm(question);
 }
 
+/** Whether the journal of this release (same version) says done: read without taking the lock. */
+async function releaseDone(req: ReleaseRequest, pb: Playbook): Promise<boolean> {
+  try {
+    const st = await releaseStatus(req.file, req.stateDir);
+    return st.status === 'done' && !st.lockedBy && (st.journalVersion ?? st.version) === pb.version; // a held lock is reported by open() (exit 3)
+  } catch {
+    return false; // no journal yet (or unreadable: open() reports that)
+  }
+}
+
 /** `run` and `resume`: one body. Resolves to the exit code. */
 async function release(req: ReleaseRequest, how: 'run' | 'resume'): Promise<number> {
   const pb = loadFor(req);
   const plan = buildPlan(pb);
-  const question = how === 'run' ? `Release ${pb.name} ${pb.version} to ${pb.hosts.length} hosts in ${plan.waves.length} waves?` : `Resume release ${pb.name} ${pb.version}?`;
+  if (req.limit) resolveLimit(pb.hosts, req.limit); // a --limit that matches nothing is refused before anything else
+  if (how === 'run' && !req.again && (await releaseDone(req, pb))) {
+    if (!isTerminal() || req.yes) throw new GraywaveError(`release ${pb.name} ${pb.version} is already done (its journal says so): not running it again`, EXIT.usage, 'pass --again to run it once more, or change the version (--set version=…)');
+    if (!(await confirm(`Release ${pb.name} ${pb.version} is already done (its journal says so). Run it again?`))) return EXIT.halted;
+    req = { ...req, again: true };
+  }
+  const question = how === 'run' ? `Release ${pb.name} ${pb.version} to ${req.limit ? `${resolveLimit(pb.hosts, req.limit).size} of ` : ''}${pb.hosts.length} hosts in ${plan.waves.length} waves?` : `Resume release ${pb.name} ${pb.version}?`;
   if (!(await confirmed(req, question))) return EXIT.halted;
   // The preflight's connections (one per host over ssh) are the release's: the same transport (and the secrets it
   // resolved, so the release masks them too) goes on to the run.
@@ -118,9 +139,10 @@ export async function rollbackRelease(req: ReleaseRequest & { all?: boolean; fas
     if (o.state.status === 'frozen' && !req.force) {
       throw new GraywaveError(`release ${pb.name} is frozen (${o.state.reason ?? 'onFailure: freeze'}): it was kept as it is on purpose`, EXIT.usage, 'if rolling back is safe after all, pass --force');
     }
-    const waves = rollbackWaves(o.plan, o.state, !!all);
+    // --limit: the chosen hosts in every wave they ran in; the rest of the release stays as it is.
+    const waves = rollbackWaves(o.plan, o.state, !!all || !!req.limit);
     const left = leftToUndo(o.plan, o.state);
-    if (!all && waves.length && !waves.some((w) => left.includes(w)) && left.length) {
+    if (!all && !req.limit && waves.length && !waves.some((w) => left.includes(w)) && left.length) {
       const file = relative(process.cwd(), req.file) || req.file;
       throw new GraywaveError(
         `nothing left to undo in wave ${waves.join(', ')} (already rolled back); wave${left.length > 1 ? 's' : ''} ${waveList(left)} still ${left.length > 1 ? 'carry' : 'carries'} the release`,
@@ -130,8 +152,9 @@ export async function rollbackRelease(req: ReleaseRequest & { all?: boolean; fas
     }
     await o.journal.append({ type: 'operator', t: new Date().toISOString(), action: 'rollback', by: currentActor(), reason: req.reason, detail: `${req.fast ? 'fast' : all ? 'all' : 'current wave'}: wave(s) ${waves.join(', ')}` });
     const rc = new ReleaseContext(o.deps);
-    const ok = await rollbackHosts(rc, { waves, undoSwitchover: !!all, fast: req.fast }).finally(() => rc.close());
-    await o.journal.append({ type: 'run', t: new Date().toISOString(), phase: ok ? 'rolled-back' : 'halted', reason: ok ? `rolled back wave(s) ${waves.join(', ')}` : 'rollback incomplete: some undo steps failed' });
+    const ok = await rollbackHosts(rc, { waves, undoSwitchover: !!all && !req.limit, fast: req.fast }).finally(() => rc.close());
+    const limited = o.deps.limit ? ` (--limit: ${[...o.deps.limit].join(', ')}; the other hosts are as they were)` : '';
+    await o.journal.append({ type: 'run', t: new Date().toISOString(), phase: ok && !limited ? 'rolled-back' : 'halted', reason: ok ? `rolled back wave(s) ${waves.join(', ')}${limited}` : 'rollback incomplete: some undo steps failed' });
     return ok ? EXIT.ok : EXIT.halted;
   } finally {
     await o.finish();

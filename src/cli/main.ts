@@ -6,10 +6,12 @@ import { releaseStatus } from '../app/status.js';
 import { ConfigError, EXIT, GraywaveError } from '../errors.js';
 import { buildPlan } from '../plan/build.js';
 import { loadPlaybook } from '../playbook/load.js';
-import { planJson, planText, statusText } from '../render/plan.js';
+import { planJson, planMarkdown, planText, statusText } from '../render/plan.js';
 import { extraCommands } from './extra.js';
 import { interruptSignal } from './signals.js';
 import { VERSION } from '../version.js';
+import { resolveLimit } from '../plan/limit.js';
+import { setOverrides } from '../playbook/overrides.js';
 
 /** Thrown by actions to end with a given exit code; only main() calls process.exit. */
 class Exit extends Error {
@@ -40,6 +42,37 @@ export function applyColor(argv: string[]): string[] {
   return argv.filter((a, i) => i < 2 || (a !== '--no-color' && a !== '--color'));
 }
 
+interface PlanOptions {
+  json?: boolean;
+  markdown?: boolean;
+  hotfix?: boolean;
+  reason?: string;
+  limit?: string;
+}
+
+/** `plan` (and `run --dry-run`): the dry run; contacts nothing. */
+function printPlan(file: string, opts: PlanOptions): void {
+  const loaded = loadPlaybook(file);
+  const pb = opts.hotfix ? withHotfix(loaded, opts.reason) : loaded;
+  const plan = buildPlan(pb);
+  const limited = opts.limit ? resolveLimit(pb.hosts, opts.limit) : undefined;
+  // Hotfix policy, label waves and routing rules (src/plan/labels.ts, src/routing) ride along with the plan.
+  const extra = {
+    hotfix: pb.hotfix ? { reason: pb.hotfix.reason, skippedGates: pb.verify.filter((g) => g.skipOnHotfix).map((g) => g.name) } : null,
+    wavesBy: pb.waves.by ? { label: pb.waves.by, order: pb.waves.order ?? null, maxPerZone: pb.waves.maxPerZone ?? null } : null,
+    routing: (pb.routing ?? []).map((r) => ({ name: r.name, type: r.type, end: r.end })),
+    ...(limited ? { limit: [...limited] } : {}),
+  };
+  const note = limited ? `--limit: only ${[...limited].join(', ')} (${limited.size} of ${pb.hosts.length} hosts) would run; the rest stays pending\n` : '';
+  if (opts.json) process.stdout.write(JSON.stringify({ ...planJson(pb, plan), ...extra }) + '\n');
+  else if (opts.markdown) process.stdout.write((note ? `> ${note}\n` : '') + planMarkdown(pb, plan) + '\n');
+  else process.stdout.write(note + planText(pb, plan) + '\n');
+}
+
+const SET_FLAGS = '--set <key=value>';
+const SET_HELP = 'override a top-level value of the playbook, e.g. --set version=2.4.1 (repeatable)';
+const collectSet = (v: string, prev: string[] = []) => [...prev, v];
+
 export function buildProgram(): Command {
   const program = new Command('graywave')
     .description('Gray (canary, blue/green) releases on host fleets: drain, wait for zero traffic, deploy, relabel GREEN, restore — in waves, with a crash-safe journal.')
@@ -47,13 +80,17 @@ export function buildProgram(): Command {
     .option('--verbose', 'show stack traces for unexpected errors')
     .addHelpText('after', '\nEvery command also takes --verbose and --no-color (NO_COLOR=1 does the same; FORCE_COLOR=1 forces colours).')
     // Program options only before the subcommand: `run FILE --version 9.9.9` is an unknown option of `run` (exit 2),
-    // never the program's version printed with nothing released.
+    // never the program's version printed with nothing released. (--set is also an option of every command: see the end.)
+    .option(SET_FLAGS, SET_HELP, collectSet)
     .enablePositionalOptions()
     .showHelpAfterError()
     .exitOverride();
   program.hook('preAction', (_cmd, action) => {
     verbose = !!program.opts().verbose || !!action.opts().verbose;
+    // --set KEY=VALUE applies to every playbook this command loads (before or after the command name).
+    setOverrides([...((program.opts().set as string[] | undefined) ?? []), ...((action.opts().set as string[] | undefined) ?? [])]);
   });
+  const limit = new Option('--limit <hosts>', 'only these hosts: names, patterns (app-0*) or label=value, comma-separated; the rest stays pending');
   const stateDir = new Option('--state-dir <dir>', 'where release state lives (default: .graywave next to the playbook)');
 
   program
@@ -87,27 +124,11 @@ export function buildProgram(): Command {
     .description('dry run: print the waves, hosts and each step’s resolved command; contacts nothing')
     .argument('<file>')
     .option('--json', 'one JSON object')
+    .option('--markdown', 'markdown for a pull-request comment')
     .option('--hotfix', 'plan the hotfix policy (a canary, then one wave; skipOnHotfix gates skipped); needs --reason')
     .option('--reason <text>', 'why (the hotfix reason)')
-    .action((file: string, opts: { json?: boolean; hotfix?: boolean; reason?: string }) => {
-      const loaded = loadPlaybook(file);
-      const pb = opts.hotfix ? withHotfix(loaded, opts.reason) : loaded;
-      const plan = buildPlan(pb);
-      // Hotfix policy, label waves and routing rules (src/plan/labels.ts, src/routing) ride along with the plan.
-      const extra = {
-        hotfix: pb.hotfix ? { reason: pb.hotfix.reason, skippedGates: pb.verify.filter((g) => g.skipOnHotfix).map((g) => g.name) } : null,
-        wavesBy: pb.waves.by ? { label: pb.waves.by, order: pb.waves.order ?? null, maxPerZone: pb.waves.maxPerZone ?? null } : null,
-        routing: (pb.routing ?? []).map((r) => ({ name: r.name, type: r.type, end: r.end })),
-      };
-      if (opts.json) process.stdout.write(JSON.stringify({ ...planJson(pb, plan), ...extra }) + '\n');
-      else {
-        const lines: string[] = [];
-        if (extra.hotfix) lines.push(`HOTFIX: ${extra.hotfix.reason} — a canary, then one wave${extra.hotfix.skippedGates.length ? `; skipped gates: ${extra.hotfix.skippedGates.join(', ')}` : ''}`);
-        if (pb.waves.by) lines.push(`waves by ${pb.waves.by}: ${plan.waves.map((w) => `${w.index}=${[...new Set(w.hosts.map((h) => pb.hosts.find((x) => x.name === h)!.labels[pb.waves.by!]))].join('+')}`).join(' ')}`);
-        for (const r of pb.routing ?? []) lines.push(`routing ${r.name} (${r.type}): published before wave 1, widened after each wave, at the end: ${r.end}`);
-        process.stdout.write((lines.length ? lines.join('\n') + '\n\n' : '') + planText(pb, plan) + '\n');
-      }
-    });
+    .addOption(limit)
+    .action((file: string, opts: PlanOptions) => printPlan(file, opts));
 
   const changing = (cmd: Command) =>
     cmd
@@ -122,21 +143,27 @@ export function buildProgram(): Command {
     .option('--skip-preflight', 'start without the preflight (graywave check)')
     .option('--reason <text>', 'why (shown to anyone the lock refuses; with --hotfix, recorded as the hotfix reason)')
     .option('--hotfix', 'the hotfix policy: a canary, then one wave; gates marked skipOnHotfix are skipped (needs --reason)')
+    .option('--dry-run', 'print the plan and change nothing (the same as graywave plan)')
+    .option('--again', 'run a release whose journal says done once more')
+    .addOption(limit)
     .action(async (file: string, opts) => {
-      throw new Exit(await runRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, hotfix: opts.hotfix, preflight: !opts.skipPreflight, signal: interruptSignal() }));
+      if (opts.dryRun) return printPlan(file, { json: opts.json, hotfix: opts.hotfix, reason: opts.reason, limit: opts.limit });
+      throw new Exit(await runRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, hotfix: opts.hotfix, limit: opts.limit, again: opts.again, preflight: !opts.skipPreflight, signal: interruptSignal() }));
     });
   changing(program.command('resume').description('continue a halted or paused release from the exact step where each host stopped'))
     .option('--skip-preflight', 'continue without the preflight of the hosts not started yet')
     .option('--reason <text>', 'why (recorded in the journal)')
+    .addOption(limit)
     .action(async (file: string, opts) => {
-      throw new Exit(await resumeRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, preflight: !opts.skipPreflight, signal: interruptSignal() }));
+      throw new Exit(await resumeRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, limit: opts.limit, preflight: !opts.skipPreflight, signal: interruptSignal() }));
     });
   changing(program.command('rollback').description('undo the completed steps of the current wave (--all: every wave, newest first)'))
     .option('--all', 'every wave, newest first')
     .option('--fast', 'every touched host at once, without canary pacing (gates skipped, drains honoured)')
     .option('--reason <text>', 'why (recorded in the journal)')
+    .addOption(limit)
     .action(async (file: string, opts) => {
-      throw new Exit(await rollbackRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, all: opts.all, fast: opts.fast, reason: opts.reason, signal: interruptSignal() }));
+      throw new Exit(await rollbackRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, all: opts.all, fast: opts.fast, reason: opts.reason, limit: opts.limit, signal: interruptSignal() }));
     });
   program
     .command('approve')
@@ -226,6 +253,8 @@ export function buildProgram(): Command {
     }
   };
   addVerbose(program);
+  // --set after the command name too (`graywave run pb.yaml --set version=2.4.1`): every command takes it.
+  for (const cmd of program.commands) if (!cmd.options.some((o) => o.long === '--set')) cmd.option(SET_FLAGS, SET_HELP, collectSet);
   return program;
 }
 

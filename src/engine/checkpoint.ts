@@ -1,4 +1,5 @@
 import { currentActor } from '../journal/lock.js';
+import { pauseAfter } from '../plan/pause.js';
 import { formatMs } from '../util/duration.js';
 import { sleep } from './context.js';
 import { verifyWave } from './gates.js';
@@ -73,7 +74,7 @@ export async function checkpoint(rc: ReleaseContext, index: number, hostNames: s
 
   const isLast = index === plan.waves[plan.waves.length - 1]!.index;
   if (isLast || rc.controls.promoteFull) return 'continue'; // promoted: no approval, no pause
-  const pause = playbook.waves.pause;
+  const pause = pauseAfter(playbook.waves, index);
   const needsApproval = pause.kind === 'approve' || playbook.verify.some((g) => g.gate === 'approve');
   if (needsApproval && !rc.state.waves.get(index)?.approved) return askApproval(rc, index);
   if (pause.kind === 'duration' && ranHosts) {

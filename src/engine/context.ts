@@ -42,6 +42,8 @@ export interface EngineDeps {
   controls?: () => Promise<ControlRequest[]>;
   /** Asks a person (terminal); absent off a terminal, where an approval pause ends the run with exit 4. */
   approve?: (question: string) => Promise<boolean>;
+  /** `--limit`: only these hosts run; the rest of the fleet stays pending in the journal. */
+  limit?: Set<string>;
 }
 
 /**

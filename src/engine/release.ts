@@ -11,7 +11,8 @@ import { HostLog, Tail, type EngineDeps } from './context.js';
 import { Controls } from './controls.js';
 import type { EngineEvent } from './events.js';
 
-export type Outcome = 'done' | 'halted' | 'paused' | 'rolled-back';
+/** `limited`: every host of `--limit` is done, the rest of the fleet is still pending (journalled as halted with that reason). */
+export type Outcome = 'done' | 'halted' | 'paused' | 'rolled-back' | 'limited';
 
 export const now = (): string => new Date().toISOString();
 

@@ -5,7 +5,7 @@ import { watchOnce } from './gates.js';
 import type { EngineDeps } from './context.js';
 import { now, ReleaseContext, type Outcome } from './release.js';
 import { runRolling } from './rolling.js';
-import { runWave } from './waves.js';
+import { runPartialWave, runWave } from './waves.js';
 
 export type { Outcome } from './release.js';
 export { stepProvider } from './release.js';
@@ -34,7 +34,15 @@ export class Engine {
       if (!(await routingAt(rc, 'publish', 0))) return 'halted';
       const outcome = await this.waves(rc);
       if (outcome !== 'continue') return outcome;
-      const failed = playbook.hosts.filter((h) => hostStatus(rc.state.hosts.get(h.name), plan.steps) !== 'done').map((h) => h.name);
+      const notDone = playbook.hosts.filter((h) => hostStatus(rc.state.hosts.get(h.name), plan.steps) !== 'done').map((h) => h.name);
+      const limit = this.deps.limit;
+      const failed = limit ? notDone.filter((h) => limit.has(h)) : notDone;
+      if (!failed.length && notDone.length && limit) {
+        const reason = `--limit: ${limit.size} host(s) done; ${notDone.length} host(s) outside the limit still pending: ${notDone.slice(0, 10).join(', ')}${notDone.length > 10 ? ', …' : ''}`;
+        await rc.record({ type: 'run', t: now(), phase: 'halted', reason });
+        rc.emit({ event: 'run.halted', release: rc.release, reason, hint: 'graywave resume (without --limit) continues with the rest of the fleet', stillDrained: rc.stillDrained() });
+        return 'limited';
+      }
       if (failed.length) {
         return await rc.halt(`${failed.length} host(s) did not complete: ${failed.join(', ')}`, undefined, 'fix the cause, then `graywave resume` retries them from the step where each stopped');
       }
@@ -58,7 +66,11 @@ export class Engine {
   private async waves(rc: ReleaseContext): Promise<Outcome | 'continue'> {
     if (this.deps.playbook.waves.mode === 'rolling') return runRolling(rc);
     for (const wave of this.deps.plan.waves) {
-      const outcome = await runWave(rc, wave.index, wave.hosts);
+      // --limit: only the chosen hosts run; a wave with some of them runs those (src/plan/limit.ts).
+      const limit = this.deps.limit;
+      const names = limit ? wave.hosts.filter((h) => limit.has(h)) : wave.hosts;
+      if (!names.length) continue;
+      const outcome = names.length === wave.hosts.length ? await runWave(rc, wave.index, wave.hosts) : await runPartialWave(rc, wave.index, names);
       if (outcome !== 'continue') return outcome;
     }
     return 'continue';

@@ -48,6 +48,28 @@ async function runHosts(rc: ReleaseContext, wave: number, names: string[], signa
   return failed;
 }
 
+/**
+ * The `--limit` hosts of a wave that has others too: their pipelines only. Nothing is recorded as the wave's own
+ * (done, verified) and its checks, routing widening, switchover and pause wait until all its hosts have run.
+ */
+export async function runPartialWave(rc: ReleaseContext, index: number, names: string[]): Promise<Outcome | 'continue'> {
+  const { playbook, plan } = rc.deps;
+  const pending = names.filter((h) => hostStatus(rc.state.hosts.get(h), plan.steps) !== 'done');
+  const aborted = await haltIfAborted(rc, index);
+  if (aborted) return aborted;
+  if (!pending.length) return 'continue';
+  if (rc.deps.signal.aborted) return haltInterrupted(rc, index);
+  const waveStarted = Date.now();
+  rc.emit({ event: 'wave.start', release: rc.release, wave: index, hosts: names });
+  const failed = await runHosts(rc, index, pending, rc.deps.signal);
+  const stopped = await haltIfAborted(rc, index);
+  if (stopped) return stopped;
+  if (rc.deps.signal.aborted) return haltInterrupted(rc, index);
+  rc.emit({ event: 'wave.done', release: rc.release, wave: index, ms: Date.now() - waveStarted, failed });
+  if (failed.length > playbook.waves.maxFailures) return rc.halt(`wave ${index} (--limit): ${failed.length} host(s) failed (${failed.join(', ')})${rc.causes(failed)}`, index, 'see .graywave logs; then `graywave resume` or `graywave rollback`');
+  return 'continue';
+}
+
 /** One wave, lock-step: its pending hosts (with the watch checks running), then its checkpoint. */
 export async function runWave(rc: ReleaseContext, index: number, hostNames: string[]): Promise<Outcome | 'continue'> {
   const { playbook, plan } = rc.deps;

@@ -22,6 +22,7 @@ export type CompareGateParams = z.infer<typeof params>;
  * Both 0 passes (nothing to compare, nothing worse); green > 0 against blue 0 fails (an infinite ratio).
  */
 export const compareGate: Gate<CompareGateParams> = {
+  doc: { summary: 'Canary analysis: the GREEN value divided by the BLUE value must stay at or below maxRatio (p99 latency, error ratio).', checkedAgainst: 'real Prometheus 2.42 (Debian)', example: '- name: latency\n  compare: { monitor: prom, metric: p99 latency, green: "…GREEN…", blue: "…BLUE…", maxRatio: 1.2 }' },
   key: 'compare',
   params,
   defaultName: (p) => `compare:${p.metric}`,

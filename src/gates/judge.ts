@@ -452,6 +452,11 @@ export function judgeResult(e: JudgeEvidence): GateResult {
 
 export const judgeGate: Gate<JudgeParams> = {
   key: 'judge',
+  doc: {
+    summary: 'Automated canary analysis: GREEN against BLUE over a window (default: since the wave\'s hosts were restored), metric by metric, with rank statistics (value metrics) or an exact rate test (count metrics); a weighted score gives pass / marginal / fail / inconclusive, and the verdict carries its evidence. Inconclusive is not a pass.',
+    checkedAgainst: 'real Prometheus 2.42 (Debian) range queries; simulated measurements in bench/judge.mjs',
+    example: '- name: canary-analysis\n  judge:\n    monitor: prom\n    window: 10m\n    metrics:\n      - { name: p99 latency, green: \'histogram_quantile(0.99, sum by (le) (rate(http_seconds_bucket{group="GREEN"}[1m])))\', blue: \'histogram_quantile(0.99, sum by (le) (rate(http_seconds_bucket{group="BLUE"}[1m])))\', tolerance: 10% }\n      - { name: errors, kind: count, green: \'sum(increase(http_errors_total{group="GREEN"}[10m]))\', greenTotal: \'sum(increase(http_requests_total{group="GREEN"}[10m]))\', blue: \'sum(increase(http_errors_total{group="BLUE"}[10m]))\', blueTotal: \'sum(increase(http_requests_total{group="BLUE"}[10m]))\', critical: true }',
+  },
   params,
   defaultName: () => 'judge',
   uses: (p) => [{ provider: p.monitor, role: 'monitor' }],

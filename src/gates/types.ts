@@ -59,5 +59,7 @@ export interface Gate<P = any> {
   defaultName(p: P): string;
   uses?(p: P): { provider: string; role: 'monitor' }[];
   describe(p: P): string;
+  /** For the reference (graywave explain, docs/reference.md). */
+  doc?: import('../reference/doc.js').TypeDoc;
   run(ctx: GateContext, p: P): Promise<GateResult>;
 }

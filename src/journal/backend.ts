@@ -48,6 +48,8 @@ export interface StateBackendType<O = any> {
   type: string;
   options: z.ZodType<O, z.ZodTypeDef, any>;
   create(options: O, env: StateBackendEnv): StateBackend;
+  /** For the reference (graywave explain, docs/reference.md). */
+  doc?: import('../reference/doc.js').TypeDoc;
 }
 
 /** `state: {type: file}` (the default): no options. */
@@ -55,6 +57,7 @@ export const fileState: StateBackendType<Record<string, never>> = {
   type: 'file',
   options: z.object({}).strict(),
   create: (_o, env) => new FileBackend(env.dir),
+  doc: { summary: 'The default: the journal (fsync\'d, append-only) and the lock are files in .graywave/<release>/ next to the playbook (--state-dir moves them).', checkedAgainst: 'ext4 on this machine; kill -9 at 50 seeded points', example: 'type: file' },
 };
 
 /** The default backend: files in `<stateDir>/<release>/`. */

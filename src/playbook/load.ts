@@ -1,4 +1,5 @@
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { applyOverrides } from './overrides.js';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { parseRouting } from '../routing/index.js';
 import type { ParseContext } from './parse/context.js';
@@ -38,6 +39,7 @@ function readPlaybook(file: string): ParseContext {
   const src = readSource(file, issues);
   if (!src) throw new ConfigError(issues);
   if (src.issues.length) throw new ConfigError(src.issues);
+  applyOverrides(src); // --set KEY=VALUE from the command line (src/playbook/overrides.ts)
   const data = src.data();
   if (src.issues.length) throw new ConfigError(src.issues);
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {

@@ -7,6 +7,9 @@ const percentOrCount = z.union([
   z.string().regex(/^\d+(\.\d+)?%$/, 'must be a percentage like 25% or a whole number of hosts'),
 ]);
 
+/** What happens between two waves: nothing, a person's approval, or a wait. */
+const pauseValue = z.union([z.literal('none'), z.literal('approve'), duration]);
+
 const hostName = z
   .string()
   .min(1)
@@ -43,7 +46,10 @@ export const wavesSchema = z
     size: percentOrCount.default('25%'),
     concurrency: z.number().int().min(1).max(10_000).optional(),
     maxFailures: z.number().int().min(0).default(0),
-    pause: z.union([z.literal('none'), z.literal('approve'), duration]).default('none'),
+    /** One value for every gap between waves, or `{ afterCanary: approve, between: 5m }`. */
+    pause: z
+      .union([pauseValue, z.object({ afterCanary: pauseValue.optional(), between: pauseValue.optional() }).strict()])
+      .default('none'),
     /** Label-based waves (src/plan/labels.ts): group hosts by this label, one group after another. */
     by: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a label name such as set or zone').optional(),
     /** Label values in release order (least important first). */
@@ -62,8 +68,8 @@ export const topSchema = z
   .object({
     name: z.string().min(1).max(100).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'release names may only use letters, digits, ".", "_" and "-" (they name the state directory)'),
     version: z
-      .union([z.string().min(1), z.number()])
-      .transform(String)
+      .string()
+      .min(1)
       .pipe(z.string().max(128).regex(/^[A-Za-z0-9][A-Za-z0-9._+~-]*$/, 'versions may only use letters, digits, ".", "_", "+", "~" and "-" (they name release directories and artifact paths)')),
     group: z.string().min(1).regex(/^[A-Za-z0-9_-]+$/).default('GREEN'),
     hosts: z.unknown().optional(),

@@ -1,5 +1,6 @@
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { ConfigIssue } from '../errors.js';
+import { yamlProblems } from './suggest.js';
 
 export type Path = readonly (string | number)[];
 
@@ -10,12 +11,26 @@ export class Source {
   readonly issues: ConfigIssue[] = [];
 
   constructor(readonly file: string, text: string) {
-    this.doc = parseDocument(text, { lineCounter: this.lines, uniqueKeys: true, prettyErrors: false });
-    for (const e of [...this.doc.errors, ...this.doc.warnings]) {
-      // With prettyErrors off the library leaves linePos unset: place the error from its offset ourselves.
-      const at = e.linePos?.[0] ?? (e.pos?.[0] !== undefined ? this.lines.linePos(e.pos[0]) : { line: 1, col: 1 });
-      this.issues.push({ file, line: at.line, col: at.col, message: e.message.split('\n')[0]! });
+    this.doc = parseDocument(text, { lineCounter: this.lines, uniqueKeys: true, prettyErrors: false, logLevel: 'error' });
+    // One issue per syntax problem (the first error; the rest follow from it), with a hint (src/playbook/messages.ts).
+    const at = (offset: number) => this.lines.linePos(offset);
+    for (const p of yamlProblems(this.doc.errors, text, at)) this.issues.push({ file, ...p });
+    if (!this.doc.errors.length) {
+      for (const e of this.doc.warnings) {
+        const w = e.linePos?.[0] ?? (e.pos?.[0] !== undefined ? at(e.pos[0]) : { line: 1, col: 1 });
+        this.issues.push({ file, line: w.line, col: w.col, message: e.message.split('\n')[0]! });
+      }
     }
+    this.text = text;
+  }
+
+  private readonly text: string;
+
+  /** The value's text as written in the file (`3.10` for a number read as 3.1; `{{host.name}}` read as a mapping). */
+  rawText(path: Path): string | undefined {
+    const node = this.find(path);
+    if (!node?.range) return undefined;
+    return this.text.slice(node.range[0], node.range[1]);
   }
 
   /** Plain JS data; alias bombs are refused (the yaml library counts alias expansions). */

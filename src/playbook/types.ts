@@ -52,6 +52,8 @@ export interface WaveSpec {
   concurrency: number;
   maxFailures: number;
   pause: PauseSpec;
+  /** `pause: { afterCanary: … }`: what follows the canary wave instead of `pause` (which then applies between the others). */
+  afterCanary?: PauseSpec;
   /** Label-based waves: hosts grouped by this label (set, zone, …), one group after another. */
   by?: string;
   /** Order of the label values (least important first); default: first appearance in the host list. */

@@ -86,4 +86,8 @@ export interface ProviderType<O = any> {
   role: ProviderRole;
   options: z.ZodType<O, z.ZodTypeDef, any>;
   create(options: O, env: ProviderEnv): Provider | Monitor;
+  /** For the reference (graywave explain, docs/reference.md). */
+  doc?: import('../reference/doc.js').TypeDoc;
+  /** What drain/check/restore/relabel (or a monitor query) will read and write for a host: for `plan`; read-only, contacts nothing. */
+  describe?(options: O, ctx: import('../reference/doc.js').DescribeContext): import('../reference/doc.js').ProviderEffects;
 }

@@ -3,9 +3,13 @@ import { evidenceLines } from '../gates/judge.js';
 import { describeStep, describeUndo, type Plan } from '../plan/build.js';
 import type { Playbook } from '../playbook/types.js';
 import { findAction } from '../actions/index.js';
+import { findGate } from '../gates/index.js';
 import type { StatusReport } from '../app/status.js';
 import type { RoutingRuleState } from '../routing/run.js';
 import { routingPoint } from './lines.js';
+import { planView } from './plan-view.js';
+import { resolveEffects } from '../plan/resolve.js';
+import { pauseAfter } from '../plan/pause.js';
 
 /** The dry run as JSON: pinned fields first, details after. */
 export function planJson(pb: Playbook, plan: Plan) {
@@ -20,7 +24,11 @@ export function planJson(pb: Playbook, plan: Plan) {
     concurrency: pb.waves.concurrency,
     maxFailures: pb.waves.maxFailures,
     pause: pb.waves.pause,
-    verify: pb.verify.map((g) => ({ name: g.name, kind: g.gate, perHost: g.perHost })),
+    verify: pb.verify.map((g) => ({ name: g.name, kind: g.gate, perHost: g.perHost, check: findGate(g.gate)!.describe(g.params) })),
+    // Extensions for reviewers: the canary wave, and what happens after each wave but the last.
+    canary: pb.waves.canary && plan.waves.length > 1 ? { wave: 1, hosts: plan.waves[0]!.hosts.length } : null,
+    ...(pb.waves.afterCanary ? { afterCanary: pb.waves.afterCanary } : {}),
+    between: plan.waves.slice(0, -1).map((w) => ({ afterWave: w.index, ...pauseAfter(pb.waves, w.index) })),
     onFailure: pb.onFailure,
     hosts: Object.fromEntries(
       pb.hosts.map((h) => {
@@ -29,7 +37,8 @@ export function planJson(pb: Playbook, plan: Plan) {
           h.name,
           pb.steps.map((s) => {
             const undoCommand = describeUndo(pb, s, h, wave);
-            return { step: s.name, action: s.action, command: describeStep(pb, s, h, wave), undo: hasUndo(s), ...(undoCommand !== undefined ? { undoCommand } : {}) };
+            const resolved = resolveEffects(pb, s, h, wave);
+            return { step: s.name, action: s.action, command: describeStep(pb, s, h, wave), undo: hasUndo(s), ...(undoCommand !== undefined ? { undoCommand } : {}), ...(resolved.length ? { resolved } : {}) };
           }),
         ];
       }),
@@ -43,30 +52,48 @@ function hasUndo(s: Playbook['steps'][number]): boolean {
 }
 
 export function planText(pb: Playbook, plan: Plan): string {
-  const out: string[] = [];
-  const byName = new Map(pb.hosts.map((h) => [h.name, h]));
-  out.push(chalk.bold(`${plan.release} ${plan.version}`) + ` → group ${plan.group}: ${pb.hosts.length} hosts in ${plan.waves.length} waves (concurrency ${pb.waves.concurrency}, maxFailures ${pb.waves.maxFailures}, pause ${pb.waves.pause.kind === 'duration' ? `${pb.waves.pause.ms}ms` : pb.waves.pause.kind})`);
-  out.push(`transport: ${pb.transport.type}`);
-  out.push('');
-  out.push(chalk.bold('steps per host:'));
-  pb.steps.forEach((s, i) => out.push(`  ${i + 1}. ${s.name}${hasUndo(s) ? '' : chalk.yellow('  (no undo)')}`));
-  out.push('');
-  for (const w of plan.waves) {
-    out.push(chalk.bold(`wave ${w.index}`) + ` (${w.hosts.length}): ${w.hosts.join(', ')}`);
-    // Every host's resolved commands: a dry run shows exactly what would run where.
-    for (const name of w.hosts) {
-      const host = byName.get(name)!;
-      out.push(`  ${host.name}:`);
-      for (const s of pb.steps) {
-        const undo = describeUndo(pb, s, host, w.index);
-        out.push(`    ${s.name}: ${describeStep(pb, s, host, w.index)}${undo !== undefined ? `   (undo: ${undo})` : ''}`);
-      }
+  const v = planView(pb, plan, (s) => findAction(s.action)!);
+  const out: string[] = [chalk.bold(v.title), ...v.facts.map((f) => `  ${f}`), ''];
+  const diff = (indent: string, perHost?: [string, string][]) => (perHost ? [`${indent}‹…› per host: ${perHost.map(([h, x]) => `${h} ${x || '(empty)'}`).join(' · ')}`] : []);
+  for (const w of v.waves) {
+    out.push(chalk.bold(`wave ${w.index}`) + ` (${w.label}): ${w.hosts.join(', ')}`);
+    for (const s of w.steps) {
+      out.push(`  ${s.n}. ${s.name}: ${s.line}${s.noUndo ? chalk.yellow('  (no undo)') : ''}`);
+      out.push(...diff('       ', s.perHost));
+      if (s.undo) out.push(`       undo: ${s.undo.line}`, ...diff('         ', s.undo.perHost));
+      for (const e of s.effects) out.push(`       ${e.line}`, ...diff('         ', e.perHost));
     }
-    if (pb.verify.length) out.push(`  verify: ${pb.verify.map((g) => g.name).join(', ')}`);
-    if (plan.switchoverAfterWave === w.index) out.push(chalk.cyan(`  switchover (GREEN ≥ ${Math.round(pb.switchover!.atPercent * 100)}%): ${pb.switchover!.steps.map((s) => s.name).join(', ')}`));
+    if (v.verify.length) out.push(`  verify: ${pb.verify.map((g) => g.name).join(', ')}`);
+    if (w.switchover) out.push(chalk.cyan(`  ${w.switchover}`));
+    if (w.then) out.push(`  then: ${w.then}`);
   }
-  out.push('');
-  out.push('dry run: nothing was contacted and nothing changed.');
+  if (v.verify.length) out.push('', chalk.bold('checks after each wave:'), ...v.verify.map((c) => `  - ${c}`));
+  if (v.notes.length) out.push('', ...v.notes);
+  out.push('', 'dry run: nothing was contacted and nothing changed.');
+  return out.join('\n');
+}
+
+/** The same plan as markdown, for a pull-request comment. */
+export function planMarkdown(pb: Playbook, plan: Plan): string {
+  const v = planView(pb, plan, (s) => findAction(s.action)!);
+  const code = (t: string) => (t ? `\`${t.replace(/`/g, 'ˋ').replace(/\|/g, '\\|')}\`` : '');
+  const cell = (line: string, perHost?: [string, string][]) => code(line) + (perHost ? perHost.map(([h, x]) => `<br>${h}: ${code(x)}`).join('') : '');
+  const out: string[] = [`### ${v.title}`, '', ...v.facts.map((f) => `- ${f}`), ''];
+  for (const w of v.waves) {
+    out.push(`#### Wave ${w.index} (${w.label}): ${w.hosts.map(code).join(', ')}`, '', '| # | step | what it does | reads / writes |', '|---|---|---|---|');
+    for (const s of w.steps) {
+      const effects = [...(s.undo ? [`undo: ${cell(s.undo.line, s.undo.perHost)}`] : []), ...s.effects.map((e) => cell(e.line, e.perHost))].join('<br>');
+      out.push(`| ${s.n} | ${s.name}${s.noUndo ? ' (no undo)' : ''} | ${cell(s.line, s.perHost)} | ${effects} |`);
+    }
+    out.push('');
+    if (v.verify.length) out.push(`Verify: ${pb.verify.map((g) => g.name).join(', ')}.`);
+    if (w.switchover) out.push(`**${w.switchover}**`);
+    if (w.then) out.push(`Then: ${w.then}.`);
+    out.push('');
+  }
+  if (v.verify.length) out.push('#### Checks after each wave', '', ...v.verify.map((c) => `- ${c}`), '');
+  if (v.notes.length) out.push(...v.notes.map((n) => `- ${n}`), '');
+  out.push('_Dry run: nothing was contacted and nothing changed._');
   return out.join('\n');
 }
 

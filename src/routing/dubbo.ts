@@ -285,3 +285,15 @@ export class DubboConditionRule extends DubboRule {
     return `${want.length} condition(s) to ${point.greenHosts.length} GREEN host(s)`;
   }
 }
+
+/** For the reference (graywave explain, docs/reference.md). */
+export const dubboTagDoc: import('../reference/doc.js').TypeDoc = {
+  summary: 'Dubbo tag routing: GREEN hosts carry the tag; consumers that ask for the tag (dubbo.tag) reach GREEN only. Published before wave 1 in the tag-router rule of the application.',
+  checkedAgainst: 'real ZooKeeper 3.8; Dubbo 2.7/3 tag-router format',
+  example: 'name: dubbo-gray\ntype: dubbo-tag\nprovider: dubbo',
+};
+export const dubboConditionDoc: import('../reference/doc.js').TypeDoc = {
+  summary: 'Dubbo condition routing: a condition rule (the listed consumer hosts or applications go to the GREEN hosts) published in the application\'s condition-router and removed or kept at the end.',
+  checkedAgainst: 'real ZooKeeper 3.8; Dubbo 2.7/3 condition-router format',
+  example: 'name: dubbo-cond\ntype: dubbo-condition\nprovider: dubbo\nconsumers: { applications: [checkout-web] }',
+};

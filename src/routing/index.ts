@@ -2,11 +2,12 @@ import type { z } from 'zod';
 import { z as zod } from 'zod';
 import type { Path } from '../playbook/source.js';
 import type { ProviderSpec } from '../playbook/types.js';
-import { DubboConditionRule, dubboConditionOptions, DubboTagRule, dubboTagOptions } from './dubbo.js';
-import { NacosRule, nacosRuleOptions } from './nacos-rule.js';
-import { NginxSplitRule, nginxSplitOptions } from './nginx-split.js';
+import { DubboConditionRule, dubboConditionDoc, dubboConditionOptions, DubboTagRule, dubboTagDoc, dubboTagOptions } from './dubbo.js';
+import { NacosRule, nacosRuleDoc, nacosRuleOptions } from './nacos-rule.js';
+import { NginxSplitRule, nginxSplitDoc, nginxSplitOptions } from './nginx-split.js';
 import type { RoutingEnd, RoutingRule, RoutingSpec } from './types.js';
 import type { ProviderEnv } from '../providers/types.js';
+import { unknownProviderMessage } from '../playbook/suggest.js';
 
 interface RoutingType {
   type: string;
@@ -14,13 +15,15 @@ interface RoutingType {
   /** The provider type a `provider:` option must name, when the rule uses one. */
   providerType?: string;
   create(name: string, params: any, env: ProviderEnv): RoutingRule;
+  /** For the reference (graywave explain, docs/reference.md). */
+  doc?: import('../reference/doc.js').TypeDoc;
 }
 
 export const routingTypes: RoutingType[] = [
-  { type: 'nginx-split', options: nginxSplitOptions, create: (n, p, env) => new NginxSplitRule(n, p, env) },
-  { type: 'dubbo-tag', options: dubboTagOptions, providerType: 'dubbo-zookeeper', create: (n, p) => new DubboTagRule(n, p) },
-  { type: 'dubbo-condition', options: dubboConditionOptions, providerType: 'dubbo-zookeeper', create: (n, p) => new DubboConditionRule(n, p) },
-  { type: 'nacos-rule', options: nacosRuleOptions, providerType: 'nacos', create: (n, p) => new NacosRule(n, p) },
+  { type: 'nginx-split', options: nginxSplitOptions, create: (n, p, env) => new NginxSplitRule(n, p, env), doc: nginxSplitDoc },
+  { type: 'dubbo-tag', options: dubboTagOptions, providerType: 'dubbo-zookeeper', create: (n, p) => new DubboTagRule(n, p), doc: dubboTagDoc },
+  { type: 'dubbo-condition', options: dubboConditionOptions, providerType: 'dubbo-zookeeper', create: (n, p) => new DubboConditionRule(n, p), doc: dubboConditionDoc },
+  { type: 'nacos-rule', options: nacosRuleOptions, providerType: 'nacos', create: (n, p) => new NacosRule(n, p), doc: nacosRuleDoc },
 ];
 
 export function createRule(spec: RoutingSpec, env: ProviderEnv): RoutingRule {
@@ -62,7 +65,7 @@ export function parseRouting(
     const provider = (r.data as { provider?: string }).provider;
     if (t.providerType && provider !== undefined) {
       const p = providers[provider];
-      if (!p) return add([...path, 'provider'], `unknown provider "${provider}" (declare it under providers:)`);
+      if (!p) return add([...path, 'provider'], unknownProviderMessage(provider, providers));
       if (p.type !== t.providerType) return add([...path, 'provider'], `provider "${provider}" is a ${p.type} provider; ${t.type} needs a ${t.providerType} provider`);
     }
     out.push({ name: n.data, type: t.type, params: r.data, end: e.data as RoutingEnd });

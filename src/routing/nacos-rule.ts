@@ -233,3 +233,10 @@ export class NacosRule implements RoutingRule {
     await this.write(ctx, withLine(now, s.prefix, prevLine));
   }
 }
+
+/** For the reference (graywave explain, docs/reference.md). */
+export const nacosRuleDoc: import('../reference/doc.js').TypeDoc = {
+  summary: 'A version-weight document in Nacos config (`format`, e.g. `1.0=75;1.1=25`) that the consumers\' gray router reads: GREEN\'s share grows after each verified wave (`weights`, default the fleet share).',
+  checkedAgainst: 'a local server answering the Nacos config API shapes (Nacos does not install here)',
+  example: 'name: version-weights\ntype: nacos-rule\nprovider: nacos\ndataId: order-gray-rule\nformat: "{{blueVersion}}={{blueWeight}};{{greenVersion}}={{greenWeight}}"\nblueVersion: "1.0"',
+};

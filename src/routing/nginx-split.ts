@@ -234,3 +234,10 @@ export class NginxSplitRule implements RoutingRule {
     if (errors.length) throw new ProviderError(errors.join('\n'));
   }
 }
+
+/** For the reference (graywave explain, docs/reference.md). */
+export const nginxSplitDoc: import('../reference/doc.js').TypeDoc = {
+  summary: 'The gray entry in nginx: requests pinned by the cookie (gray=GREEN) or the x-gray-group header always go to the `green` upstream; of the rest, `weights[i]`% after wave i (split_clients), written to an included `file`, tested, reloaded, read back through `probe`.',
+  checkedAgainst: 'real nginx 1.22 (Debian)',
+  example: 'name: gray-entry\ntype: nginx-split\nat: [local]\nfile: /etc/nginx/conf.d/order-split.conf\nblue: order_blue\ngreen: order_green\nweights: [5, 25, 50, 100]',
+};

@@ -23,9 +23,15 @@ describe('plan', () => {
     expect(plan.waves.flatMap((w: { hosts: string[] }) => w.hosts)).toEqual(Array.from({ length: 12 }, (_, i) => `h-${String(i + 1).padStart(2, '0')}`));
     const text = await cli(['plan', file], { cwd: dir });
     expect(text.code).toBe(0);
-    expect(text.stdout).toContain("touch ran-h-01");
-    // Every host's resolved commands, not only the first host of each wave.
-    for (let i = 1; i <= 12; i++) expect(text.stdout).toContain(`touch ran-h-${String(i).padStart(2, '0')}`);
+    expect(text.stdout).toContain('touch ran-h-01');
+    // Every host's resolved commands, not only the first host of each wave: whole in --json, in the text the
+    // pipeline once per wave with each host's own part.
+    for (let i = 1; i <= 12; i++) {
+      const h = `h-${String(i).padStart(2, '0')}`;
+      expect(plan.hosts[h].map((s: { command: string }) => s.command)).toEqual([`touch ran-${h}`, 'true']);
+      if (i > 1) expect(text.stdout).toContain(`${h} ran-${h}`);
+    }
+    expect(text.stdout).toContain('wave 1 (canary, 1 host): h-01');
     expect(text.stdout).toContain('nothing was contacted');
     // Nothing ran, nothing was written.
     expect(existsSync(join(dir, 'ran-h-01'))).toBe(false);
@@ -43,7 +49,7 @@ describe('plan: resolved commands', () => {
       { step: 'mark', action: 'run', command: 'echo 9.9', undo: false },
     ]);
     const text = (await cli(['plan', file], { cwd: dir })).stdout;
-    expect(text).toContain('stop: echo stop h-02   (undo: echo start h-02)');
+    expect(text).toContain('wave 2 (1 host): h-02\n  1. stop: echo stop h-02\n       undo: echo start h-02\n  2. mark: echo 9.9  (no undo)\n');
   });
 });
 

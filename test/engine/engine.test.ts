@@ -87,8 +87,8 @@ describe('halt on failure', () => {
     // Resume restarted h-03 at s2, not at s1.
     expect(t.events.filter((e) => e.event === 'step.start' && e.host === 'h-03').map((e) => (e as { step: string }).step)).toEqual(['s2', 's3']);
     expect((await releaseStatus(t.req.file)).status).toBe('done');
-    // Running again a finished release does nothing.
-    expect(await runRelease(t.req)).toBe(0);
+    // Running again a finished release is refused (exit 2, issue #21) and does nothing; --again would run it.
+    await expect(runRelease(t.req)).rejects.toMatchObject({ exitCode: 2, message: 'release eng 3.0 is already done (its journal says so): not running it again' });
     expect(t.effects().length).toBe(12);
   });
 

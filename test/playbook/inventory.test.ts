@@ -29,7 +29,7 @@ describe('inventory from a command', () => {
     const fail = () => loadPlaybook(write(head + 'inventory: { command: "echo boom >&2; exit 3" }\n'));
     expect(fail).toThrow(ConfigError);
     expect(fail).toThrow(/p\.yaml:5:\d+: inventory command `echo boom >&2; exit 3` failed \(exit 3\): boom/);
-    expect(() => loadPlaybook(write(head + `inventory: { command: "printf '%s\\n' '- {name: ok, address: 1.2.3.4}' '- {name: bad}'" }\n`))).toThrow(/inventory command\):2:\d+: missing required key "address"/);
+    expect(() => loadPlaybook(write(head + `inventory: { command: "printf '%s\\n' '- {name: ok, address: 1.2.3.4}' '- {name: bad}'" }\n`))).toThrow(/inventory command\):2:\d+: \[1\]\.address: required/);
     expect(() => loadPlaybook(write(head + 'inventory: { provider: nope, service: x }\n'))).toThrow(/unknown provider "nope"/);
   });
 });

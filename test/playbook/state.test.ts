@@ -26,7 +26,7 @@ describe('state:', () => {
   });
 
   it('options are checked by the backend\'s own schema, at their position', () => {
-    expect(load('state: { type: etcd, endpoints: [], prefix: graywave }\n')).toThrow(/p\.yaml:6:\d+: state\.endpoints: Array must contain at least 1 element/);
+    expect(load('state: { type: etcd, endpoints: [], prefix: graywave }\n')).toThrow(/p\.yaml:6:\d+: state\.endpoints: needs at least one entry/);
     expect(load('state: { type: zookeeper, connect: "zk1:2181", bogus: 1 }\n')).toThrow(/p\.yaml:6:\d+: unknown key "bogus" in state/);
     expect(load('state: { type: file, dir: x }\n')).toThrow(/unknown key "dir" in state \(type: file takes no options\)/);
   });

@@ -100,7 +100,7 @@ describe('tls files in a playbook', () => {
       msg = (e as Error).message;
     }
     const f = join(dir, 'shape.yaml');
-    expect(msg).toContain(`${f}:15:27: providers.bigip.tls.insecureSkipVerify: Expected boolean, received string`);
+    expect(msg).toContain(`${f}:15:27: providers.bigip.tls.insecureSkipVerify: expected a boolean, got a string`);
     expect(msg).toContain(`${f}:16:7: unknown key "verify" in providers.bigip.tls`);
   });
 });

@@ -1,3 +1,4 @@
+import { noCheckMessage } from '../messages.js';
 import { dirname } from 'node:path';
 import { findGate } from '../../gates/index.js';
 import { usesHost } from '../../util/template.js';
@@ -24,7 +25,7 @@ function checkKeys(src: Source, path: Path, obj: Record<string, unknown>, watch:
 function gateParams(src: Source, path: Path, obj: Record<string, unknown>) {
   const keys = Object.keys(obj).filter((k) => findGate(k));
   if (keys.length !== 1) {
-    src.add(path, keys.length === 0 ? `${dotted(path)}: no check; use run, http, query, compare or approve` : `${dotted(path)}: one check per entry, found ${keys.join(' and ')}`);
+    src.add(path, keys.length === 0 ? noCheckMessage(dotted(path), Object.keys(obj)) : `${dotted(path)}: one check per entry, found ${keys.join(' and ')}`);
     return undefined;
   }
   const gate = findGate(keys[0]!)!;

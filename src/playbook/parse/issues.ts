@@ -1,3 +1,4 @@
+import { addZodProblems } from '../messages.js';
 import type { z } from 'zod';
 import { tlsFileIssues } from '../../transport/tls.js';
 import type { Path, Source } from '../source.js';
@@ -6,22 +7,9 @@ export function dotted(path: Path): string {
   return path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '') || '(top level)';
 }
 
-function where(path: Path): string {
-  return path.length ? ` in ${dotted(path)}` : '';
-}
-
-/** Copies zod issues into the source's issue list, each at the position of the value it is about. */
+/** Copies zod issues into the source's issue list, in the project's words (src/playbook/messages.ts). */
 export function addZodIssues(src: Source, base: Path, error: z.ZodError): void {
-  for (const issue of error.issues) {
-    const path = [...base, ...issue.path];
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) src.add([...path, key], `unknown key "${key}"${where(path)}`, { key: true });
-    } else if (issue.code === 'invalid_type' && issue.received === 'undefined' && path.length) {
-      src.add(path.slice(0, -1), `missing required key "${String(path[path.length - 1])}"${where(path.slice(0, -1))}`);
-    } else {
-      src.add(path, `${dotted(path)}: ${issue.message}`);
-    }
-  }
+  addZodProblems(src, base, error);
 }
 
 /** A `tls` option's file that is missing or unreadable is a playbook error at its key (src/transport/tls.ts reads them later). */

@@ -1,3 +1,4 @@
+import { unknownProviderMessage, unknownProviderTypeMessage } from '../messages.js';
 import { findProviderType } from '../../providers/index.js';
 import type { Playbook } from '../types.js';
 import type { ParseContext, Uses } from './context.js';
@@ -16,7 +17,8 @@ export function parseProviders(c: ParseContext): { providers: Playbook['provider
     const { type, ...options } = raw as { type: string } & Record<string, unknown>;
     const pt = findProviderType(type);
     if (!pt) {
-      src.add(['providers', name, 'type'], `unknown provider type "${type}"`);
+      src.add(['providers', name, 'type'], unknownProviderTypeMessage(type));
+      providers[name] = { type, options }; // declared, so that its uses are not reported a second time
       continue;
     }
     const r = pt.options.safeParse(options);
@@ -29,7 +31,7 @@ export function parseProviders(c: ParseContext): { providers: Playbook['provider
     check(path, key, list) {
       for (const u of list) {
         const role = roles.get(u.provider);
-        if (role === undefined && !(u.provider in providers)) src.add([...path, key], `unknown provider "${u.provider}" (declare it under providers:)`);
+        if (role === undefined && !(u.provider in providers)) src.add([...path, key], unknownProviderMessage(u.provider, providers));
         else if (role !== undefined && role !== u.role) src.add([...path, key], `provider "${u.provider}" is a ${role} provider; this needs a ${u.role} provider`);
       }
     },

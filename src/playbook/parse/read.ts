@@ -1,3 +1,4 @@
+import { cannotReadMessage } from '../messages.js';
 import { readFileSync, statSync } from 'node:fs';
 import type { ConfigIssue } from '../../errors.js';
 import { Source } from '../source.js';
@@ -16,7 +17,7 @@ export function readSource(file: string, issues: ConfigIssue[]): Source | undefi
     }
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    issues.push({ file, line: 1, col: 1, message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+    issues.push({ file, line: 1, col: 1, message: cannotReadMessage(file, err) });
     return undefined;
   }
   return new Source(file, text);

@@ -1,3 +1,4 @@
+import { noActionMessage } from '../messages.js';
 import { findAction } from '../../actions/index.js';
 import { commonStepKeys } from '../schema.js';
 import type { Path, Source } from '../source.js';
@@ -35,7 +36,7 @@ export function parseStep(src: Source, path: Path, raw: unknown): StepSpec | und
   const actionKeys = Object.keys(obj).filter((k) => findAction(k));
   if (actionKeys.length !== 1) {
     src.add(path, actionKeys.length === 0
-      ? `${dotted(path)}: no action; use one of ${['run', 'drain', 'restore', 'relabel', 'waitDrained', 'deploy'].join(', ')}`
+      ? noActionMessage(dotted(path), Object.keys(obj))
       : `${dotted(path)}: one action per step, found ${actionKeys.join(' and ')}`);
     return undefined;
   }

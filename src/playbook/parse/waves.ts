@@ -1,4 +1,5 @@
 import type { Host, WaveSpec } from '../types.js';
+import { parsePause } from '../../plan/pause.js';
 import type { ParseContext } from './context.js';
 
 type RawWaves = NonNullable<ParseContext['top']>['waves'];
@@ -71,8 +72,9 @@ export function parseWaves(c: ParseContext, hosts: Host[]): WaveSpec {
   const w = c.top.waves;
   const waveSize = size(c, 'size', w.size);
   checkCanary(c, w, hosts);
-  const pause: WaveSpec['pause'] = w.pause === 'none' ? { kind: 'none' } : w.pause === 'approve' ? { kind: 'approve' } : { kind: 'duration', ms: w.pause as number };
-  const waves: WaveSpec = { canary: w.canary || undefined, size: waveSize, concurrency: w.concurrency ?? 4, maxFailures: w.maxFailures, pause };
+  const { pause, afterCanary } = parsePause(w.pause);
+  if (afterCanary && !w.canary) c.src.add(['waves', 'pause', 'afterCanary'], 'waves.pause.afterCanary needs a canary wave (waves.canary: 1)', { key: true });
+  const waves: WaveSpec = { canary: w.canary || undefined, size: waveSize, concurrency: w.concurrency ?? 4, maxFailures: w.maxFailures, pause, ...(afterCanary ? { afterCanary } : {}) };
   rolling(c, w, waves);
   return byLabel(c, w, hosts, waves);
 }

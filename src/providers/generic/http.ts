@@ -132,6 +132,21 @@ export const httpProviderType: ProviderType<HttpProviderOptions> = {
   type: 'http-admin',
   role: 'drain',
   options: httpOptions,
+  doc: {
+    summary: 'A system with its own HTTP admin endpoints (the app itself, a home-grown registry): one call takes the host out, one brings it back, and a read-back call decides "drained".',
+    checkedAgainst: 'a local HTTP server (requests asserted)',
+    example: 'type: http-admin\ndrain: { http: "http://{{host.address}}:8080/admin/offline", method: POST }\nrestore: { http: "http://{{host.address}}:8080/admin/online", method: POST }\ncheck: { http: "http://{{host.address}}:8080/admin/status", jsonPath: state, equals: offline }',
+    options: {
+      drain: 'The call that takes the host out: `{ http, method, body, headers, timeout }`.',
+      restore: 'The call that brings it back.',
+      check: 'The read-back: a call plus `jsonPath` and the value it `equals` when drained.',
+    },
+  },
+  describe: (o, c) => ({
+    drain: `${o.drain.method ?? 'GET'} ${c.render(o.drain.http)}`,
+    check: `${o.check.method ?? 'GET'} ${c.render(o.check.http)}: ${o.check.jsonPath} = ${JSON.stringify(o.check.equals)}`,
+    restore: `${o.restore.method ?? 'GET'} ${c.render(o.restore.http)}`,
+  }),
   create(options, env) {
     const { jsonPath, equals, ...check } = options.check;
     const tls = resolveTls(options.tls, env);

@@ -131,5 +131,21 @@ export const genericZookeeper: ProviderType<Options> = {
   type: 'zookeeper',
   role: 'drain',
   options,
+  doc: {
+    summary: 'A home-grown switch in ZooKeeper: drain creates (or sets) a templated znode; restore removes it (or puts the old value back).',
+    checkedAgainst: 'real ZooKeeper 3.8 (Debian)',
+    example: 'type: zookeeper\nconnect: zk1:2181\npath: /switches/order/offline/{{host.address}}\n# value: "1"\n# mode: create        # or set',
+    options: {
+      connect: 'ZooKeeper connection string.',
+      path: 'The znode (a template).',
+      value: 'Data written to it.',
+      mode: '`create`: the node exists while drained; `set`: an existing node gets `value`.',
+    },
+  },
+  describe: (o, c) => ({
+    drain: `ZooKeeper ${o.connect}: ${o.mode === 'create' ? 'creates' : 'sets'} ${c.render(o.path)}${o.value ? ` = ${JSON.stringify(c.render(o.value))}` : ''}`,
+    check: `reads ${c.render(o.path)} back`,
+    restore: o.mode === 'create' ? `deletes ${c.render(o.path)}` : `writes back its previous value`,
+  }),
   create: (o) => new GenericZookeeper(o),
 };

@@ -264,5 +264,26 @@ export const f5Provider: ProviderType<Options> = {
   type: 'f5',
   role: 'drain',
   options,
+  doc: {
+    summary: 'F5 BIG-IP LTM pool members through iControl REST: drain disables the member (no new connections) or forces it offline; restore puts back its session and state.',
+    checkedAgainst: 'a local server answering the recorded iControl REST shapes of BIG-IP 15/16/17 (F5 does not install here)',
+    example: 'type: f5\nurl: https://bigip.example.com\npool: order_pool\nmember: "{{host.address}}:8080"\nusername: { env: F5_USER }\npassword: { env: F5_PASSWORD }\n# mode: disable          # or offline',
+    options: {
+      url: 'BIG-IP management URL.',
+      partition: 'Partition of the pool.',
+      pool: 'Pool name.',
+      member: 'The host\'s member, address:port (a template).',
+      mode: '`disable`: user-disabled (persistent connections may stay); `offline`: forced offline.',
+      syncGroup: 'Device group to config-sync after each change.',
+    },
+  },
+  describe: (o, c) => {
+    const path = `/mgmt/tm/ltm/pool/~${o.partition}~${o.pool}/members/~${o.partition}~${c.render(o.member)}`;
+    return {
+      drain: `F5 ${o.url}: PATCH ${path} ${o.mode === 'disable' ? 'session=user-disabled' : 'session=user-disabled state=user-down'}${o.syncGroup ? `; config-sync to ${o.syncGroup}` : ''}`,
+      check: `GET ${path}/stats: current connections 0`,
+      restore: `PATCH ${path} back to the session/state drain saw`,
+    };
+  },
   create: (o, env) => new F5Provider(o, env, env.secrets.resolve(o.username), env.secrets.resolve(o.password), resolveTls(o.tls, env)),
 };

@@ -318,5 +318,21 @@ export const haproxyProvider: ProviderType<Options> = {
   type: 'haproxy',
   role: 'drain',
   options,
+  doc: {
+    summary: 'HAProxy through its runtime API: drain sets the server to `drain` (no new traffic), then to `maint` once its sessions reach 0; restore puts back the state it had.',
+    checkedAgainst: 'real HAProxy 2.6 (Debian)',
+    example: 'type: haproxy\nat: [local]\nsocket: /run/haproxy/admin.sock\nbackend: order\nserver: "{{host.name}}"',
+    options: {
+      at: 'Where HAProxy runs: `local` or addresses reached through the transport.',
+      socket: 'The runtime API socket (stats socket … level admin).',
+      backend: 'Backend name.',
+      server: 'Server name in the backend (a template).',
+    },
+  },
+  describe: (o, c) => ({
+    drain: `at ${o.at.join(', ')}: ${o.socket}: set server ${o.backend}/${c.render(o.server)} state drain`,
+    check: `show stat: ${o.backend}/${c.render(o.server)} scur = 0 and qcur = 0, then state maint`,
+    restore: `set server ${o.backend}/${c.render(o.server)} state ready (the state it had)`,
+  }),
   create: (o, env) => new HaproxyProvider(o, env),
 };

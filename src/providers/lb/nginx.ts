@@ -377,5 +377,22 @@ export const nginxProvider: ProviderType<Options> = {
   type: 'nginx',
   role: 'drain',
   options,
+  doc: {
+    summary: 'nginx upstreams: drain marks the host\'s `server` line in the upstream `down` in the config file, runs `nginx -t` and reloads (a backup is kept); restore takes the mark away.',
+    checkedAgainst: 'real nginx 1.22 (Debian)',
+    example: 'type: nginx\nat: [local]\nconfig: /etc/nginx/conf.d/order.conf\nupstream: order\nserver: "{{host.address}}:8080"',
+    options: {
+      at: 'Where nginx runs: `local` or addresses reached through the transport.',
+      config: 'The config file that holds the upstream.',
+      upstream: 'Upstream block name.',
+      server: 'The host\'s server address in it (a template).',
+      monitor: 'Optional `{ provider, query }` read until the host\'s traffic through nginx is 0.',
+    },
+  },
+  describe: (o, c) => ({
+    drain: `at ${o.at.join(', ')}: ${o.config}: upstream ${o.upstream} server ${c.render(o.server)} down; ${o.test}; ${o.reload}`,
+    check: `reads ${o.config} back${o.checkWorkers ? '; old workers gone' : ''}${o.monitor ? `; ${o.monitor.provider}: ${o.monitor.query} = 0` : ''}`,
+    restore: `removes the down mark, ${o.test}, ${o.reload}`,
+  }),
   create: (o, env) => new NginxProvider(o, env),
 };

@@ -111,5 +111,12 @@ export const elasticsearchMonitor: ProviderType<Options> = {
   type: 'elasticsearch',
   role: 'monitor',
   options,
+  doc: {
+    summary: 'Elasticsearch (ELK access logs): counts the host\'s documents in the last `window` with POST <index>/_count; the query is an optional query_string.',
+    checkedAgainst: 'a local server answering the recorded Elasticsearch 7/8 _count shapes (Elasticsearch does not install here)',
+    example: 'type: elasticsearch\nurl: http://es:9200\nindex: access-*\nhostField: host.name\nwindow: 60s',
+    options: { url: 'Elasticsearch base URL.', index: 'Index or pattern; one that matches nothing is an error, never 0.', hostField: 'Field that names the host.', hostValue: 'What the host is called in hostField (a template).', window: 'Counted time window.', lag: 'End the window this far in the past (log shipping lag).' },
+  },
+  describe: (o, c) => ({ reads: `POST ${o.url.replace(/\/+$/, '')}/${o.index}/_count where ${o.hostField} = ${c.render(o.hostValue)}, last ${o.window / 1000}s` }),
   create: (o, env) => new ElasticsearchMonitor(o, env),
 };

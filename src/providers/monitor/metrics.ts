@@ -171,5 +171,12 @@ export const metricsMonitor: ProviderType<Options> = {
   type: 'metrics',
   role: 'monitor',
   options,
+  doc: {
+    summary: 'The host\'s own Prometheus-format metrics page, read directly (no Prometheus server): the query is a metric name with optional labels.',
+    checkedAgainst: 'the sandbox hosts\' metrics pages and a local HTTP server',
+    example: 'type: metrics\nurl: "http://{{host.address}}:8080/metrics"',
+    options: { url: 'The metrics page (a template).' },
+  },
+  describe: (o, c) => ({ reads: `GET ${c.render(o.url)}` }),
   create: (o, env) => new MetricsMonitor(o, env),
 };

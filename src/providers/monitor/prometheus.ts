@@ -168,5 +168,12 @@ export const prometheusMonitor: ProviderType<Options> = {
   type: 'prometheus',
   role: 'monitor',
   options,
+  doc: {
+    summary: 'Prometheus instant queries (GET /api/v1/query) for waitDrained and gates. An error, an empty result, NaN or a sample older than maxAge is never 0.',
+    checkedAgainst: 'real Prometheus 2.42 (Debian)',
+    example: 'type: prometheus\nurl: http://prometheus:9090\n# token: { env: PROM_TOKEN }',
+    options: { url: 'Prometheus base URL.', maxAge: 'The answer\'s sample may be at most this old.' },
+  },
+  describe: (o) => ({ reads: `GET ${o.url.replace(/\/+$/, '')}/api/v1/query?query=…` }),
   create: (o, env) => new PrometheusMonitor(o, env),
 };

@@ -219,5 +219,23 @@ export const rabbitmqProvider: ProviderType<RabbitmqOptions> = {
   type: 'rabbitmq',
   role: 'drain',
   options: rabbitmqOptions,
+  doc: {
+    summary: 'RabbitMQ consumers: drain asks the host\'s app to cancel its consumers (`suspend`) or closes the host\'s connections; drained = the management API lists no consumer from the host.',
+    checkedAgainst: 'real RabbitMQ 3.10 with the management plugin (Debian)',
+    example: 'type: rabbitmq\nurl: http://mq1:15672\nusername: graywave\npassword: { env: RABBITMQ_PASSWORD }\nsuspend: { http: "http://{{host.address}}:8080/admin/consumers/suspend", method: POST }\nresume: { http: "http://{{host.address}}:8080/admin/consumers/resume", method: POST }',
+    options: {
+      url: 'Management API base, e.g. http://mq1:15672.',
+      suspend: 'The app\'s endpoint that cancels its consumers.',
+      resume: 'Undoes suspend on restore; without it restore waits for the restarted app\'s consumers.',
+      closeConnections: 'Close the host\'s connections instead of (or after) suspend.',
+      peerHost: 'The address the broker sees for this host (behind NAT it differs).',
+      statsInterval: 'How stale the consumer list may be (the broker\'s collect_statistics_interval).',
+    },
+  },
+  describe: (o, c) => ({
+    drain: o.suspend ? `${o.suspend.method ?? 'GET'} ${c.render(o.suspend.http)}` : `RabbitMQ ${o.url}: DELETE /api/connections/<each connection from ${c.render(o.peerHost)}>`,
+    check: `GET ${o.url}/api/consumers/${encodeURIComponent(o.vhost)}: no consumer from ${c.render(o.peerHost)}`,
+    restore: o.resume ? `${o.resume.method ?? 'GET'} ${c.render(o.resume.http)}` : `waits for the host's consumers to come back (the restore step's restoreTimeout)`,
+  }),
   create: (options, env) => createRabbitmqProvider(options, env),
 };

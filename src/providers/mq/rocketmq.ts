@@ -251,5 +251,21 @@ export const rocketmqProvider: ProviderType<RocketmqOptions> = {
   type: 'rocketmq',
   role: 'drain',
   options: rocketmqOptions,
+  doc: {
+    summary: 'RocketMQ consumers: drain asks the host\'s app to suspend its consumers; drained = the host\'s client is gone from every listed consumer group (mqadmin consumerConnection, or rocketmq-dashboard).',
+    checkedAgainst: 'a local server and an mqadmin stand-in answering the recorded RocketMQ 4.9/5.x shapes (RocketMQ does not install here)',
+    example: 'type: rocketmq\nsuspend: { http: "http://{{host.address}}:8080/admin/mq/suspend", method: POST }\nresume: { http: "http://{{host.address}}:8080/admin/mq/resume", method: POST }\ncheck: { mqadmin: /opt/rocketmq/bin/mqadmin, namesrv: "ns1:9876", groups: [order_consumer] }',
+    options: {
+      suspend: 'The app\'s endpoint that suspends its consumers.',
+      resume: 'The app\'s endpoint that resumes them.',
+      check: '`{ mqadmin, namesrv, groups }` (mqadmin consumerConnection) or `{ dashboard, groups }` (rocketmq-dashboard HTTP API).',
+      clientAddress: 'The address the broker sees for this host\'s client.',
+    },
+  },
+  describe: (o, c) => ({
+    drain: `${o.suspend.method ?? 'GET'} ${c.render(o.suspend.http)}`,
+    check: 'mqadmin' in o.check ? `mqadmin consumerConnection -n ${o.check.namesrv} -g ${o.check.groups.join(',')}: no client at ${c.render(o.clientAddress)}` : `GET ${o.check.dashboard}/consumer/consumerConnection.query?consumerGroup=${o.check.groups.join(',')}: no client at ${c.render(o.clientAddress)}`,
+    restore: `${o.resume.method ?? 'GET'} ${c.render(o.resume.http)}`,
+  }),
   create: (options, env) => createRocketmqProvider(options, env),
 };

@@ -195,5 +195,16 @@ export const dubboQos: ProviderType<Options> = {
   type: 'dubbo-qos',
   role: 'drain',
   options,
+  doc: {
+    summary: 'Dubbo providers taken offline through their own QoS port (`offline`, `offlineApp`, `offlineInterface`; `online` on restore): the provider unregisters itself; drained = its registrations are gone from ZooKeeper.',
+    checkedAgainst: 'a Dubbo-shaped test application (QoS HTTP offline/online/ls) registering in a real ZooKeeper 3.8',
+    example: 'type: dubbo-qos\nconnect: zk1:2181\napplication: order-service\n# via: host              # curl on the host against 127.0.0.1:<qosPort>; or direct',
+    options: { application: 'Provider application name.', qosPort: 'Dubbo QoS port on the host.', via: '`host`: curl on the host against 127.0.0.1 (qos-accept-foreign-ip=false); `direct`: HTTP from here.', command: 'The QoS command that takes the provider offline.', services: 'Service pattern (Java regex) for offline/online; default every service.' },
+  },
+  describe: (o, c) => ({
+    drain: `${o.via === 'host' ? `on ${c.host.address}: curl http://127.0.0.1:${o.qosPort}` : `GET http://${c.host.address}:${o.qosPort}`}/${o.command}${o.services ? `?service=${o.services}` : ''}`,
+    check: `ZooKeeper ${o.connect}: no registration of ${o.application} from ${c.host.address} under ${o.root} or ${o.servicesRoot}/${o.application}`,
+    restore: `QoS online for what drain took offline`,
+  }),
   create: (o) => new DubboQos(o),
 };

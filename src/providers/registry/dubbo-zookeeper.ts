@@ -1085,5 +1085,35 @@ export const dubboZookeeper: ProviderType<Options> = {
   type: 'dubbo-zookeeper',
   role: 'drain',
   options,
+  doc: {
+    summary: 'Dubbo services registered in ZooKeeper: drain gives the host\'s provider addresses weight 0 (or disabled) through an override rule; relabel adds them to a tag route; restore removes exactly the rule item drain added.',
+    checkedAgainst: 'real ZooKeeper 3.8 (Debian); rule formats of Dubbo 2.6 (override URLs) and 2.7/3.x (config rules, tag-router), read from the Dubbo source',
+    example: 'type: dubbo-zookeeper\nconnect: zk1:2181,zk2:2181\napplication: order-service\n# interfaces: [com.acme.OrderService]   # default: every interface of the application on the host\n# mode: weight                          # or disable',
+    options: {
+      connect: 'ZooKeeper connection string, `zk1:2181,zk2:2181`.',
+      sessionTimeout: 'ZooKeeper session timeout.',
+      connectTimeout: 'Limit to (re)connect and for each request.',
+      root: 'Registry root: "/" + the registry URL\'s `group` parameter.',
+      application: 'Provider application name (the `application` URL parameter): only its URLs on the host are drained.',
+      style: '`config-rule` (Dubbo 2.7+/3: <configRoot>/<application>.configurators) or `override-url` (Dubbo 2.6: <root>/<interface>/configurators/override://…).',
+      mode: '`weight`: weight 0; `disable`: disabled=true (the stronger drain).',
+      port: 'Only the provider URLs on this port (one protocol of several). Default: every port of the application on the host.',
+      interfaces: 'Only these interfaces (not `services`). Default: every interface the application provides from the host.',
+      configRoot: 'Config-center path of the rules. Default <root>/config/dubbo.',
+      allowDrainLast: 'Drain even when no other provider of a service keeps weight > 0.',
+      awaitProviderUrl: 'isDrained also waits until the provider re-registered its URL with weight=0/disabled=true.',
+    },
+  },
+  describe: (o, c) => {
+    const cfg = o.configRoot ?? `${o.root.replace(/\/$/, '')}/config/dubbo`;
+    const where = `${o.application} on ${c.host.address}${o.port ? `:${o.port}` : ':*'}${o.interfaces ? ` (${o.interfaces.join(', ')})` : ''}`;
+    const rule = o.style === 'config-rule' ? `${cfg}/${o.application}.configurators` : `${o.root}/<interface>/configurators/override://${c.host.address}…`;
+    return {
+      drain: `ZooKeeper ${o.connect}: ${o.mode === 'weight' ? 'weight=0' : 'disabled=true'} for ${where} in ${rule}`,
+      check: `reads ${rule} and ${o.root}/<interface>/providers: every URL of ${where} ${o.mode === 'weight' ? 'at weight 0' : 'disabled'}`,
+      restore: `removes that rule item from ${rule}`,
+      relabel: `adds ${c.host.address} to tag <group> in ${cfg}/${o.application}.tag-router`,
+    };
+  },
   create: (o) => new DubboZookeeper(o),
 };

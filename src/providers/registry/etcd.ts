@@ -498,5 +498,28 @@ export const etcdProvider: ProviderType<EtcdOptions> = {
   type: 'etcd',
   role: 'drain',
   options: etcdOptions,
+  doc: {
+    summary: 'Services registered in etcd as JSON values: drain sets the weight field to 0, the enabled field to false, or moves the key aside; compare-and-swap on the mod revision, the lease kept.',
+    checkedAgainst: 'real etcd 3.4 (Debian)',
+    example: 'type: etcd\nendpoints: ["http://etcd1:2379"]\nkey: /services/order/{{host.address}}:8080\n# mode: weight          # or disable, remove',
+    options: {
+      endpoints: 'etcd client URLs.',
+      key: 'The host\'s registration key (a template).',
+      mode: '`weight`: weightField = 0; `disable`: enabledField = false; `remove`: the key is moved aside and put back on restore.',
+      groupField: 'Field relabel writes the group into.',
+      weightField: 'Field set to 0 in mode weight.',
+      enabledField: 'Field set to false in mode disable.',
+      servicePrefix: 'Where `inventory: {provider, service}` looks ({{service}} for the service).',
+    },
+  },
+  describe: (o, c) => {
+    const key = c.render(o.key);
+    return {
+      drain: `etcd ${o.endpoints.join(',')}: ${o.mode === 'weight' ? `${key} .${o.weightField} = 0` : o.mode === 'disable' ? `${key} .${o.enabledField} = false` : `moves ${key} aside`}`,
+      check: `reads ${key} back`,
+      restore: `puts back what drain changed in ${key}`,
+      relabel: `${key} .${o.groupField} = <group>`,
+    };
+  },
   create: (options, env) => createEtcdProvider(options, env),
 };

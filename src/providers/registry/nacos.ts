@@ -514,6 +514,29 @@ export const nacosProviderType: ProviderType<NacosOptions> = {
   type: 'nacos',
   role: 'drain',
   options: nacosOptions,
+  doc: {
+    summary: 'Nacos naming: drain sets the host\'s instances of each service to enabled=false (or weight 0) by read-modify-write of the instance; relabel writes the metadata `group`.',
+    checkedAgainst: 'a local server answering the Nacos Open API v1/v2 (and v3 admin) request and response shapes (Nacos does not install here)',
+    example: 'type: nacos\nurl: http://nacos:8848\nservices: [order-service]\n# namespace: public\n# mode: disable         # or weight\n# username: nacos\n# password: { env: NACOS_PASSWORD }',
+    options: {
+      url: 'Nacos server base URL.',
+      services: 'Service names whose instances on the host are drained.',
+      mode: '`disable`: enabled=false (hidden from consumers); `weight`: weight 0 (still listed).',
+      ip: 'IP of the host\'s instances (a template).',
+      port: 'Port of the host\'s instances; without it every instance with the host\'s IP.',
+      ephemeral: 'Must match how the instances were registered.',
+    },
+  },
+  describe: (o, c) => {
+    const who = `${c.render(o.ip)}${o.port !== undefined ? `:${c.render(String(o.port))}` : ''}`;
+    const svc = `${o.namespace}/${o.group}/${o.services.join(',')}`;
+    return {
+      drain: `Nacos ${o.url}: PUT /nacos/${o.apiVersion}/ns/instance ${o.mode === 'disable' ? 'enabled=false' : 'weight=0'} for ${who} in ${svc}`,
+      check: `GET /nacos/${o.apiVersion}/ns/instance/list?serviceName=…: ${who} ${o.mode === 'disable' ? 'disabled' : 'at weight 0'}`,
+      restore: `PUT the enabled/weight values drain saw`,
+      relabel: `PUT metadata group=<group> for ${who}`,
+    };
+  },
   create(options, env) {
     const user = options.username === undefined ? undefined : typeof options.username === 'string' ? options.username : env.secrets.resolve(options.username as SecretRef);
     const password = options.password === undefined ? undefined : env.secrets.resolve(options.password);

@@ -178,5 +178,21 @@ export const elasticjobZookeeper: ProviderType<Options> = {
   type: 'elasticjob-zookeeper',
   role: 'drain',
   options,
+  doc: {
+    summary: 'ElasticJob (Lite): drain sets the host\'s server node of every job (or the listed ones) to DISABLED; restore puts back what was there.',
+    checkedAgainst: 'real ZooKeeper 3.8 (Debian); node layout of ElasticJob-Lite 3.x',
+    example: 'type: elasticjob-zookeeper\nconnect: zk1:2181\nnamespace: order-jobs',
+    options: {
+      connect: 'ZooKeeper connection string.',
+      namespace: 'Registry-center namespace (the jobs\' ZooKeeper root, without the slash).',
+      jobs: 'Only these jobs. Default: every job that has this server.',
+      server: 'Server name under servers/ (a template). Default {{host.address}}.',
+    },
+  },
+  describe: (o, c) => ({
+    drain: `ZooKeeper ${o.connect}: /${o.namespace}/${o.jobs ? `{${o.jobs.join(',')}}` : '<every job>'}/servers/${c.render(o.server)} = DISABLED`,
+    check: `reads those nodes: all DISABLED`,
+    restore: `writes back the value each node had`,
+  }),
   create: (o) => new ElasticJobZookeeper(o),
 };

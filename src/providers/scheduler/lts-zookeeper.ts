@@ -212,5 +212,26 @@ export const ltsZookeeper: ProviderType<Options> = {
   type: 'lts-zookeeper',
   role: 'drain',
   options,
+  doc: {
+    summary: 'LTS TaskTrackers: drain creates an offline marker znode the TaskTracker watches (it pulls no new jobs while it exists); restore deletes it. See the contract in the README.',
+    checkedAgainst: 'real ZooKeeper 3.8 (Debian); the marker contract is graywave\'s own (LTS has no remote offline switch)',
+    example: 'type: lts-zookeeper\nconnect: zk1:2181\ncluster: order_cluster\n# runningCheck: { http: "http://{{host.address}}:8719/jobs", field: data.running }',
+    options: {
+      connect: 'ZooKeeper connection string.',
+      cluster: 'LTS cluster name (`clusterName` of the nodes).',
+      root: 'LTS registry root.',
+      marker: 'Marker znode (a template). Default <root>/<cluster>/OFFLINE/{{host.address}}.',
+      runningCheck: 'How many jobs still run on the host: `{ command: "..." }` printing a number, or `{ http: URL, field: a.b }`; drained needs 0.',
+      tls: 'HTTPS of runningCheck.http.',
+    },
+  },
+  describe: (o, c) => {
+    const marker = c.render(o.marker ?? `${o.root.replace(/\/$/, '')}/${o.cluster}/OFFLINE/{{host.address}}`);
+    return {
+      drain: `ZooKeeper ${o.connect}: creates ${marker}`,
+      check: `${marker} exists${o.runningCheck ? ' and the host reports 0 running jobs' : ''}`,
+      restore: `deletes ${marker} (if graywave created it)`,
+    };
+  },
   create: (o, env) => new LtsZookeeper(o, env),
 };

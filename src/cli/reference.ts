@@ -1,0 +1,122 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { Command } from 'commander';
+import { EXIT, GraywaveError } from '../errors.js';
+import { didYouMean } from '../playbook/messages.js';
+import { providerTypes } from '../providers/index.js';
+import { playbookJsonSchema } from '../reference/json-schema.js';
+import { entries, explainText, findEntries } from '../reference/reference.js';
+
+/** `graywave explain TYPE`: one provider, monitor, step kind, check, routing rule or state backend. */
+export function explainCommand(): Command {
+  return new Command('explain')
+    .description('the options of a provider, monitor, step kind, check, routing rule or state backend (see docs/reference.md)')
+    .argument('[type]', 'e.g. dubbo-zookeeper, rocketmq, waitDrained, http; none lists them all')
+    .option('--json', 'one JSON object: {entries: [{type, kind, doc}]}')
+    .action((type: string | undefined, opts: { json?: boolean }) => {
+      const json = (list: ReturnType<typeof entries>) => void process.stdout.write(JSON.stringify({ entries: list.map((e) => ({ type: e.type, kind: e.kind, doc: e.doc ?? null })) }) + '\n');
+      if (!type) {
+        const all = entries();
+        if (opts.json) return json(all);
+        process.stdout.write(all.map((e) => `${e.type.padEnd(22)} ${e.kind.padEnd(9)} ${e.doc?.summary.split(/(?<=\.) /)[0] ?? ''}`).join('\n') + '\n');
+        return;
+      }
+      const found = findEntries(type);
+      if (!found.length) throw new GraywaveError(`explain: unknown type "${type}"${didYouMean(type, entries().map((e) => e.type))}`, EXIT.usage, 'graywave explain (without a type) lists them all');
+      if (opts.json) return json(found);
+      process.stdout.write(found.map(explainText).join('\n\n') + '\n');
+    });
+}
+
+/** `graywave schema`: the JSON Schema of a playbook (schema/playbook.schema.json). */
+export function schemaCommand(): Command {
+  return new Command('schema')
+    .description('print the JSON Schema of a playbook, for editors (yaml-language-server)')
+    .option('--json', 'the schema on one line (it is JSON either way)')
+    .action((opts: { json?: boolean }) => {
+      process.stdout.write((opts.json ? JSON.stringify(playbookJsonSchema()) : JSON.stringify(playbookJsonSchema(), null, 2)) + '\n');
+    });
+}
+
+/** Short names people use for provider types in --stack. */
+const ALIASES: Record<string, string> = { dubbo: 'dubbo-zookeeper', lts: 'lts-zookeeper', elasticjob: 'elasticjob-zookeeper', elk: 'elasticsearch', es: 'elasticsearch', prom: 'prometheus', 'http-monitor': 'http' };
+/** init writes the schema beside the playbook (`graywave schema` prints it again after an upgrade). */
+const SCHEMA_LINE = '# yaml-language-server: $schema=playbook.schema.json';
+
+/** The starter playbook for a stack: every provider's own documented example, the usual pipeline around it. */
+export function starterPlaybook(stack: string[], name = 'order-service'): string {
+  const types = stack.map((s) => {
+    const t = ALIASES[s] ?? s;
+    const pt = providerTypes.find((p) => p.type === t);
+    if (!pt) throw new GraywaveError(`init --stack: unknown provider type "${s}"${didYouMean(t, providerTypes.map((p) => p.type))}`, EXIT.usage, `known: ${providerTypes.map((p) => p.type).join(', ')}`);
+    return pt;
+  });
+  const nameOf = (t: string) => t.replace(/-zookeeper$/, '').replace(/[^a-z0-9]/g, '');
+  const drains = types.filter((t) => t.role === 'drain');
+  const monitor = types.find((t) => t.role === 'monitor');
+  const relabel = drains.find((t) => ['dubbo-zookeeper', 'nacos', 'etcd'].includes(t.type));
+  const out = [
+    SCHEMA_LINE,
+    `# A starter playbook for: ${types.map((t) => t.type).join(', ')}. Reference: graywave explain TYPE, docs/reference.md.`,
+    '# Check it with `graywave validate`, review it with `graywave plan` (nothing is contacted), then `graywave run`.',
+    `name: ${name}                 # release name: the key of the lock and the journal`,
+    'version: "1.0.0"                    # quoted; from CI: graywave run … --set version=$VERSION',
+    'hosts:                              # or inventory: ./hosts.yaml',
+    '  - { name: app-01, address: 10.0.0.11 }',
+    '  - { name: app-02, address: 10.0.0.12 }',
+    '  - { name: app-03, address: 10.0.0.13 }',
+    '  - { name: app-04, address: 10.0.0.14 }',
+    'transport: { type: local }          # type: ssh, user: deploy … for real hosts (graywave explain ssh is in the README)',
+    'waves:',
+    '  canary: 1                         # a first wave of one host',
+    '  size: 25%                         # then a quarter of the fleet per wave',
+    '  pause: { afterCanary: approve, between: 1m }   # a person approves the canary; a minute between the other waves',
+    'providers:',
+  ];
+  for (const t of types) {
+    out.push(`  ${nameOf(t.type)}:                     # ${t.doc?.summary.split(/(?<=\.) /)[0] ?? t.type}`);
+    for (const line of (t.doc?.example ?? `type: ${t.type}`).split('\n')) out.push(`    ${line}`);
+  }
+  out.push('steps:');
+  for (const t of drains) out.push(`  - drain: ${nameOf(t.type)}`);
+  if (monitor) {
+    const q = monitor.type === 'prometheus' ? `sum(rate(http_server_requests_seconds_count{instance="{{host.address}}:8080"}[1m]))` : '';
+    out.push(`  - waitDrained: { monitor: ${nameOf(monitor.type)}, query: '${q}', below: 0, stableFor: 3, interval: 5s, timeout: 10m }   # traffic really at zero`);
+  }
+  out.push(
+    '  - deploy:',
+    '      artifact: ./build/app-{{version}}.tar.gz',
+    '      to: /opt/app',
+    '      start: "systemctl restart app"',
+    '      healthy: { http: "http://127.0.0.1:8080/health" }',
+  );
+  if (relabel) out.push(`  - relabel: { provider: ${nameOf(relabel.type)} }   # into group GREEN`);
+  for (const t of [...drains].reverse()) out.push(`  - restore: ${nameOf(t.type)}`);
+  out.push(
+    'verify:                             # after each wave',
+    '  - name: smoke',
+    '    http: { url: "http://{{host.address}}:8080/health", expect: { status: 200 } }',
+    'onFailure: halt',
+  );
+  return out.join('\n') + '\n';
+}
+
+/** `graywave init --stack …`: writes the starter playbook (never over an existing file). */
+export function initCommand(): Command {
+  return new Command('init')
+    .description('write a commented starter playbook for a stack, e.g. --stack dubbo-zookeeper,rocketmq,lts,prometheus,nginx')
+    .option('--stack <types>', 'provider types, comma-separated', 'prometheus')
+    .option('--name <release>', 'release name', 'order-service')
+    .option('-o, --out <file>', 'where to write it', 'playbook.yaml')
+    .option('--json', 'one JSON object: {file, schema} (with --out -: {playbook})')
+    .action((opts: { stack: string; name: string; out: string; json?: boolean }) => {
+      const text = starterPlaybook(opts.stack.split(',').map((s) => s.trim()).filter(Boolean), opts.name);
+      if (opts.out === '-') return void process.stdout.write(opts.json ? JSON.stringify({ playbook: text }) + '\n' : text);
+      if (existsSync(opts.out)) throw new GraywaveError(`init: ${opts.out} exists; not overwriting it`, EXIT.usage, 'give another name with --out, or --out - for stdout');
+      writeFileSync(opts.out, text);
+      const schemaFile = join(dirname(opts.out), 'playbook.schema.json');
+      if (!existsSync(schemaFile)) writeFileSync(schemaFile, JSON.stringify(playbookJsonSchema(), null, 2) + '\n');
+      if (opts.json) return void process.stdout.write(JSON.stringify({ file: opts.out, schema: schemaFile }) + '\n');
+      process.stdout.write(`wrote ${opts.out} (and ${schemaFile} for editors): graywave validate ${opts.out} && graywave plan ${opts.out}\n`);
+    });
+}

@@ -1,0 +1,131 @@
+/**
+ * CLI conventions through the built binary: --limit (against the journal: the rest stays pending, status says
+ * so, resume finishes), --set for CI, --dry-run = plan, a done release is not run again without --again, and
+ * completion scripts generated from the program (bash and zsh check their syntax with `-n`).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cli, requireBuiltCli, tempDirs } from '../helpers/cli.js';
+
+requireBuiltCli();
+const temp = tempDirs('gw-conv-');
+
+const PB = `name: lim
+version: "1.0"
+hosts:
+  - { name: app-01, address: 10.0.0.1, labels: { zone: a } }
+  - { name: app-02, address: 10.0.0.2, labels: { zone: a } }
+  - { name: app-03, address: 10.0.0.3, labels: { zone: b } }
+  - { name: app-04, address: 10.0.0.4, labels: { zone: b } }
+waves: { canary: 1, size: 2 }
+steps:
+  - name: s1
+    run: "echo {{host.name}} {{version}} >> effects.log"
+`;
+
+function setup() {
+  const dir = temp();
+  writeFileSync(join(dir, 'pb.yaml'), PB);
+  const effects = () => (existsSync(join(dir, 'effects.log')) ? readFileSync(join(dir, 'effects.log'), 'utf8').trim().split('\n') : []);
+  return { dir, effects };
+}
+
+describe('--limit', () => {
+  it('runs only the chosen hosts (name, label=value); the rest stays pending in the journal and status says so; resume finishes', async () => {
+    const t = setup();
+    const r = await cli(['run', 'pb.yaml', '--yes', '--plain', '--limit', 'app-01,zone=b'], { cwd: t.dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(t.effects().sort()).toEqual(['app-01 1.0', 'app-03 1.0', 'app-04 1.0']);
+    const st = JSON.parse((await cli(['status', 'pb.yaml', '--json'], { cwd: t.dir })).stdout);
+    expect(st.status).toBe('halted');
+    expect(st.reason).toBe('--limit: 3 host(s) done; 1 host(s) outside the limit still pending: app-02');
+    const hosts = Object.fromEntries(st.waves.flatMap((w: { hosts: { host: string; status: string }[] }) => w.hosts.map((h) => [h.host, h.status])));
+    expect(hosts).toEqual({ 'app-01': 'done', 'app-02': 'pending', 'app-03': 'done', 'app-04': 'done' });
+    const text = (await cli(['status', 'pb.yaml'], { cwd: t.dir })).stdout;
+    expect(text).toContain('halted — --limit: 3 host(s) done; 1 host(s) outside the limit still pending: app-02');
+    expect((await cli(['resume', 'pb.yaml', '--yes', '--plain'], { cwd: t.dir })).code).toBe(0);
+    expect(t.effects().sort()).toEqual(['app-01 1.0', 'app-02 1.0', 'app-03 1.0', 'app-04 1.0']);
+    expect(JSON.parse((await cli(['status', 'pb.yaml', '--json'], { cwd: t.dir })).stdout).status).toBe('done');
+  });
+
+  it('a pattern; an entry that matches nothing is a usage error and nothing runs', async () => {
+    const t = setup();
+    const bad = await cli(['run', 'pb.yaml', '--yes', '--limit', 'app-1'], { cwd: t.dir });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('graywave: --limit app-1: no host of the playbook matches (did you mean app-01?)');
+    expect(existsSync(join(t.dir, '.graywave'))).toBe(false);
+    const plan = JSON.parse((await cli(['plan', 'pb.yaml', '--json', '--limit', 'app-0[!]*'.replace('[!]', '')], { cwd: t.dir })).stdout);
+    expect(plan.limit).toEqual(['app-01', 'app-02', 'app-03', 'app-04']);
+    expect((await cli(['plan', 'pb.yaml', '--limit', 'app-0?,zone=a'], { cwd: t.dir })).stdout).toMatch(/^--limit: only app-01, app-02, app-03, app-04 \(4 of 4 hosts\)/);
+  });
+
+  it('rollback --limit undoes only the chosen hosts', async () => {
+    const t = setup();
+    writeFileSync(join(t.dir, 'pb.yaml'), PB.replace('>> effects.log"', '>> effects.log"\n    undo: "echo undo {{host.name}} >> effects.log"'));
+    expect((await cli(['run', 'pb.yaml', '--yes', '--plain'], { cwd: t.dir })).code).toBe(0);
+    const r = await cli(['rollback', 'pb.yaml', '--yes', '--plain', '--limit', 'app-03'], { cwd: t.dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(t.effects().filter((l) => l.startsWith('undo'))).toEqual(['undo app-03']);
+  });
+});
+
+describe('--set, --dry-run, --again', () => {
+  it('--set version=… overrides the playbook (kept as text: 3.10 stays 3.10); an unknown key is a usage error', async () => {
+    const t = setup();
+    const plan = JSON.parse((await cli(['plan', 'pb.yaml', '--json', '--set', 'version=3.10'], { cwd: t.dir })).stdout);
+    expect(plan.version).toBe('3.10');
+    expect(plan.hosts['app-01'][0].command).toBe("echo app-01 3.10 >> effects.log");
+    const bad = await cli(['plan', 'pb.yaml', '--set', 'verison=2'], { cwd: t.dir });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('graywave: --set verison: unknown key "verison" (did you mean "version"?)');
+    const canary = JSON.parse((await cli(['plan', 'pb.yaml', '--json', '--set', 'waves.canary=2'], { cwd: t.dir })).stdout);
+    expect(canary.waves[0].hosts).toEqual(['app-01', 'app-02']);
+  });
+
+  it('run --dry-run prints exactly what plan prints and changes nothing', async () => {
+    const t = setup();
+    const dry = await cli(['run', 'pb.yaml', '--dry-run'], { cwd: t.dir });
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toBe((await cli(['plan', 'pb.yaml'], { cwd: t.dir })).stdout);
+    expect(existsSync(join(t.dir, '.graywave'))).toBe(false);
+    expect(existsSync(join(t.dir, 'effects.log'))).toBe(false);
+  });
+
+  it('a release whose journal says done is refused off a terminal (exit 2) unless --again', async () => {
+    const t = setup();
+    expect((await cli(['run', 'pb.yaml', '--yes'], { cwd: t.dir })).code).toBe(0);
+    const again = await cli(['run', 'pb.yaml', '--yes'], { cwd: t.dir });
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('graywave: release lim 1.0 is already done (its journal says so): not running it again');
+    expect(t.effects().length).toBe(4);
+    expect((await cli(['run', 'pb.yaml', '--yes', '--again'], { cwd: t.dir })).code).toBe(0);
+    expect(t.effects().length).toBe(8);
+    // A new version is a new release: no question.
+    expect((await cli(['run', 'pb.yaml', '--yes', '--set', 'version=1.1'], { cwd: t.dir })).code).toBe(0);
+    expect(t.effects().filter((l) => l.endsWith('1.1')).length).toBe(4);
+  });
+});
+
+describe('completion', () => {
+  it('bash, zsh and fish scripts list every command and its options; bash -n and zsh -n accept them', async () => {
+    const dir = temp();
+    for (const shell of ['bash', 'zsh', 'fish']) {
+      const r = await cli(['completion', shell]);
+      expect(r.code, r.stderr).toBe(0);
+      for (const word of ['validate', 'plan', 'run', 'resume', 'rollback', 'status', 'completion']) expect(r.stdout, `${shell}: ${word}`).toContain(word);
+      for (const opt of ['limit', 'dry-run', 'again', 'markdown']) expect(r.stdout, `${shell}: ${opt}`).toContain(shell === 'fish' ? `-l ${opt}` : `--${opt}`);
+      const file = join(dir, `graywave.${shell}`);
+      writeFileSync(file, r.stdout);
+      if (shell !== 'fish') execFileSync(shell, ['-n', file]);
+    }
+    expect((await cli(['completion', 'tcsh'])).code).toBe(2);
+  });
+
+  it('bash completes commands and options for real', () => {
+    const script = execFileSync(process.execPath, [join(import.meta.dirname, '../../bin/graywave.js'), 'completion', 'bash'], { encoding: 'utf8' });
+    const out = execFileSync('bash', ['-c', `${script}\nCOMP_WORDS=(graywave ro); COMP_CWORD=1; _graywave; echo "\${COMPREPLY[@]}"; COMP_WORDS=(graywave run --li); COMP_CWORD=2; _graywave; echo "\${COMPREPLY[@]}"`], { encoding: 'utf8' });
+    expect(out.split('\n').slice(0, 2)).toEqual(['rollback', '--limit']);
+  });
+});

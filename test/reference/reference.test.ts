@@ -1,0 +1,153 @@
+/**
+ * The reference generated from code: docs/reference.md and schema/playbook.schema.json are what `npm run docs`
+ * writes now (fails when stale); every registered type documents itself and its example validates; `graywave
+ * explain` prints one; the JSON Schema (checked by ajv, a JSON-Schema validator, as the oracle) accepts every
+ * example and fixture playbook and rejects what the loader rejects at the key level; `graywave init` writes a
+ * starter playbook that validates both ways.
+ */
+import Ajv from 'ajv';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { loadPlaybook } from '../../src/playbook/load.js';
+import { playbookJsonSchema } from '../../src/reference/json-schema.js';
+import { entries, protocolsMarkdown, referenceMarkdown } from '../../src/reference/reference.js';
+import { starterPlaybook } from '../../src/cli/reference.js';
+import { cli, requireBuiltCli, ROOT, tempDirs } from '../helpers/cli.js';
+
+requireBuiltCli();
+const temp = tempDirs('gw-ref-');
+const ajv = new Ajv({ allErrors: true, strict: false });
+const validate = ajv.compile(playbookJsonSchema());
+
+/** Every playbook in playbooks/ (and examples/) and every YAML fixture under test/. */
+function playbookFiles(): string[] {
+  const walk = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? walk(join(dir, d.name)) : /\.ya?ml$/.test(d.name) ? [join(dir, d.name)] : []));
+  return [...walk(join(ROOT, 'playbooks')), ...walk(join(ROOT, 'test')).filter((f) => /^name:/m.test(readFileSync(f, 'utf8')))];
+}
+
+const HEAD = 'name: ex\nversion: "1.0"\nhosts:\n  - { name: app-01, address: 10.0.0.11 }\n  - { name: app-02, address: 10.0.0.12 }\n';
+const indent = (text: string, n: number) => text.split('\n').map((l) => ' '.repeat(n) + l).join('\n');
+
+describe('reference', () => {
+  it('docs/reference.md and schema/playbook.schema.json are current (run `npm run docs` when this fails)', () => {
+    expect(readFileSync(join(ROOT, 'docs/reference.md'), 'utf8')).toBe(referenceMarkdown() + '\n');
+    expect(readFileSync(join(ROOT, 'docs/protocols.md'), 'utf8')).toBe(protocolsMarkdown() + '\n');
+    expect(readFileSync(join(ROOT, 'schema/playbook.schema.json'), 'utf8')).toBe(JSON.stringify(playbookJsonSchema(), null, 2) + '\n');
+  });
+
+  it('every registered type documents itself: summary, what it was checked against, an example that validates', () => {
+    const dir = temp();
+    const problems: string[] = [];
+    for (const e of entries()) {
+      if (!e.doc?.summary || !e.doc.checkedAgainst || !e.doc.example) {
+        problems.push(`${e.kind} ${e.type}: no doc`);
+        continue;
+      }
+      let yaml: string;
+      const monitor = '  prom: { type: prometheus, url: "http://prom:9090" }\n';
+      const dubbo = '  dubbo: { type: dubbo-zookeeper, connect: "zk:2181", application: order }\n  nacos: { type: nacos, url: "http://nacos:8848", services: [order] }\n';
+      if (e.kind === 'provider' || e.kind === 'monitor') yaml = `${HEAD}providers:\n  x:\n${indent(e.doc.example, 4)}\nsteps:\n  - run: "true"\n`;
+      else if (e.kind === 'step') yaml = `${HEAD}providers:\n${monitor}${dubbo}steps:\n${indent(e.doc.example, 2)}\n`;
+      else if (e.kind === 'gate') yaml = `${HEAD}providers:\n${monitor}steps:\n  - run: "true"\nverify:\n${indent(e.doc.example, 2)}\n`;
+      else if (e.kind === 'routing') yaml = `${HEAD}providers:\n${dubbo}steps:\n  - run: "true"\nrouting:\n  -\n${indent(e.doc.example, 4)}\n`;
+      else yaml = `${HEAD}state:\n${indent(e.doc.example, 2)}\nsteps:\n  - run: "true"\n`;
+      const file = join(dir, `${e.kind}-${e.type}.yaml`);
+      writeFileSync(file, yaml);
+      try {
+        loadPlaybook(file);
+      } catch (err) {
+        problems.push(`${e.kind} ${e.type}: ${(err as Error).message}`);
+      }
+      if (!validate(parse(yaml))) problems.push(`${e.kind} ${e.type} (JSON Schema): ${ajv.errorsText(validate.errors)}`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('graywave explain TYPE prints its options with type, default and requiredness; an unknown type is exit 2', async () => {
+    const r = await cli(['explain', 'dubbo-zookeeper']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('dubbo-zookeeper (provider)\n  providers: { NAME: { type: dubbo-zookeeper, … } }\n');
+    expect(r.stdout).toContain('  application (required): string — Provider application name');
+    expect(r.stdout).toContain('  root: string, default /dubbo — ');
+    expect(r.stdout).toContain('checked against: real ZooKeeper 3.8');
+    const bad = await cli(['explain', 'rocketmqq']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('graywave: explain: unknown type "rocketmqq" (did you mean "rocketmq"?)');
+  });
+});
+
+describe('JSON Schema', () => {
+  it('accepts every example and fixture playbook', () => {
+    const files = playbookFiles();
+    expect(files.length).toBeGreaterThanOrEqual(8);
+    for (const f of files) {
+      const ok = validate(parse(readFileSync(f, 'utf8')));
+      expect(ok, `${f}: ${ajv.errorsText(validate.errors)}`).toBe(true);
+    }
+  });
+
+  it('every playbook in playbooks/ names the schema for editors', () => {
+    for (const f of playbookFiles().filter((x) => x.includes('/playbooks/'))) expect(readFileSync(f, 'utf8'), f).toMatch(/^# yaml-language-server: \$schema=/);
+  });
+
+  it('rejects what the loader rejects at the key level: a misspelt key, an unknown provider type, a provider option of another type', () => {
+    const bad = [
+      `${HEAD}waves: { concurency: 2 }\nsteps:\n  - run: "true"\n`,
+      `${HEAD}providers:\n  mq: { type: rocketmqq }\nsteps:\n  - run: "true"\n`,
+      `${HEAD}providers:\n  reg: { type: dubbo-zookeeper, connect: "zk:2181", application: a, services: [x] }\nsteps:\n  - run: "true"\n`,
+      `${HEAD}steps:\n  - drian: reg\n`,
+    ];
+    for (const y of bad) expect(validate(parse(y)), y).toBe(false);
+  });
+
+  it('graywave schema prints it', async () => {
+    const r = await cli(['schema']);
+    expect(JSON.parse(r.stdout)).toEqual(JSON.parse(JSON.stringify(playbookJsonSchema())));
+  });
+});
+
+describe('example playbooks', () => {
+  it('each example in playbooks/examples validates and plans', async () => {
+    const dir = join(ROOT, 'playbooks/examples');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+    expect(files.sort()).toEqual(['f5-dubbo.yaml', 'finance-platform.yaml', 'hotfix-inventory-command.yaml', 'nacos-gray.yaml', 'set-based-gray.yaml']);
+    for (const f of files) {
+      const v = await cli(['validate', join(dir, f)]);
+      expect(v.code, `${f}: ${v.stderr}`).toBe(0);
+      const p = await cli(['plan', join(dir, f)]);
+      expect(p.code, `${f}: ${p.stderr}`).toBe(0);
+      expect(p.stdout).toContain('dry run: nothing was contacted');
+    }
+    const finance = (await cli(['plan', join(dir, 'finance-platform.yaml')])).stdout;
+    expect(finance).toContain('wave 1 (canary, 1 host): pay-01');
+    expect(finance).toContain('writes: ZooKeeper zk1:2181,zk2:2181,zk3:2181: weight=0 for payment-service on 10.20.0.11:* in /dubbo/config/dubbo/payment-service.configurators');
+    expect(finance).toContain('writes: ZooKeeper zk1:2181,zk2:2181,zk3:2181: creates /LTS/payment_cluster/OFFLINE/10.20.0.11');
+    expect(finance).toContain('switchover (GREEN carries ≥ 51% of the fleet): web-to-green');
+  }, 120_000);
+});
+
+describe('graywave init', () => {
+  it('--stack dubbo-zookeeper,rocketmq,lts,prometheus,nginx writes a commented playbook that validates and plans', async () => {
+    const dir = temp();
+    const r = await cli(['init', '--stack', 'dubbo-zookeeper,rocketmq,lts,prometheus,nginx'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    const text = readFileSync(join(dir, 'playbook.yaml'), 'utf8');
+    expect(text).toMatch(/^# yaml-language-server: \$schema=/);
+    expect(text).toContain('  - drain: dubbo\n  - drain: rocketmq\n  - drain: lts\n  - drain: nginx\n  - waitDrained: { monitor: prometheus');
+    expect((await cli(['validate', 'playbook.yaml'], { cwd: dir })).code).toBe(0);
+    expect(validate(parse(text)), ajv.errorsText(validate.errors)).toBe(true);
+    expect((await cli(['plan', 'playbook.yaml'], { cwd: dir })).code).toBe(0);
+    expect((await cli(['init'], { cwd: dir })).code).toBe(2); // never over an existing file
+  });
+
+  it('every provider type alone gives a valid starter', () => {
+    const dir = temp();
+    for (const e of entries().filter((x) => x.kind === 'provider' || x.kind === 'monitor')) {
+      const f = join(dir, `${e.type}.yaml`);
+      writeFileSync(f, starterPlaybook([e.type]));
+      expect(() => loadPlaybook(f), e.type).not.toThrow();
+    }
+  });
+});
