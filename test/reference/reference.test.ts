@@ -5,7 +5,7 @@
  * example and fixture playbook and rejects what the loader rejects at the key level; `graywave init` writes a
  * starter playbook that validates both ways.
  */
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
