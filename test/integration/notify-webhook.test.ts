@@ -100,7 +100,8 @@ describe('notify: webhooks', () => {
     expect(r3.code, r3.stdout + r3.stderr).toBe(0);
     // Re-reporting the finished release must not announce it again.
     expect((await graywave(['resume', ...common], env)).code).toBe(0);
-    expect((await graywave(['run', ...common], env)).code).toBe(0);
+    // `run` on a finished release refuses without --again (exit 2, issue #21) and announces nothing either.
+    expect((await graywave(['run', ...common], env)).code).toBe(2);
 
     const chat = received.filter((m) => m.path.startsWith('/chat/')).map((m) => m.body.text as string);
     const firstLines = chat.map((t) => t.split('\n')[0]);

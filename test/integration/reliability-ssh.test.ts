@@ -141,7 +141,7 @@ describe.skipIf(!hasSshd())('reliability over SSH (real sshd, CLI end to end)', 
       }),
     );
     const state = join(dir, 'state');
-    const r = await cli(['run', file, '--yes', '--json', '--state-dir', state]);
+    const r = await cli(['run', file, '--yes', '--json', '--state-dir', state, '--skip-preflight']);
     expect(r.code, r.stderr).toBe(1);
     const ev = events(r.stdout);
     const connError = new RegExp(`ssh root@127\\.0\\.0\\.250:${fleet.port} \\(host gone\\): connection refused: is sshd listening on 127\\.0\\.0\\.250:${fleet.port}\\?`);

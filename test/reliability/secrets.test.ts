@@ -159,7 +159,7 @@ steps:
     expect(hookBodies.length).toBeGreaterThanOrEqual(3);
     expect(full.stderr).toMatch(/warning: notify hook: .* not delivered: HTTP 500: proxy: credentials \*\*\* not accepted/);
 
-    const halts = await run('run halts --plain', ['run', join(dir, 'halts.yaml'), '--yes', '--plain']);
+    const halts = await run('run halts --plain', ['run', join(dir, 'halts.yaml'), '--yes', '--plain', '--skip-preflight']);
     expect(halts.code, halts.stdout + halts.stderr).toBe(1);
     expect(halts.stdout).toMatch(/HALTED: .*x-01 at drain:admin: .* answered HTTP 500: internal error: token \*\*\* is locked out/);
     await run('status full', ['status', join(dir, 'full.yaml')]);
