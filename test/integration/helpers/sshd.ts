@@ -83,6 +83,15 @@ function rcFile(home: string, seconds: number): string {
   return `# a real host's rc file: tools that set up PATH (pyenv init, nvm, conda) take this long\necho x >> ${home}/.rc-runs\nsleep ${seconds}\nexport GW_FROM_RC=1\n`;
 }
 
+/** How many times the login rc file in `home` ran (it appends a line to .rc-runs each time); 0 before the first. */
+function rcRuns(home: string): number {
+  try {
+    return readFileSync(join(home, '.rc-runs'), 'utf8').split('\n').filter(Boolean).length;
+  } catch {
+    return 0;
+  }
+}
+
 /** Debian's default ~/.profile: a login bash reads it, and it reads ~/.bashrc. */
 const PROFILE = 'if [ -n "$BASH_VERSION" ] && [ -f "$HOME/.bashrc" ]; then . "$HOME/.bashrc"; fi\nexport GW_FROM_PROFILE=1\n';
 
@@ -90,7 +99,7 @@ export interface FleetOptions {
   extraConfig?: string[];
   /** false: no `Subsystem sftp` line, as on hardened hosts. Default true. */
   sftp?: boolean;
-  /** Seconds the login user's ~/.bashrc takes. Default RC_SECONDS. */
+/** Seconds the login user's ~/.bashrc takes. Default RC_SECONDS. */
   rcSeconds?: number;
 }
 
@@ -163,13 +172,7 @@ export async function startSshFleet(addresses: string[], opts: FleetOptions = {}
   return {
     dir,
     home,
-    rcRuns: () => {
-      try {
-        return readFileSync(join(home, '.rc-runs'), 'utf8').split('\n').filter(Boolean).length;
-      } catch {
-        return 0;
-      }
-    },
+    rcRuns: () => rcRuns(home),
     port,
     addresses,
     clientKey: join(dir, 'client_key'),
@@ -252,13 +255,7 @@ export function testUser(name: string, opts: { shell?: string; password?: string
   return {
     name,
     home,
-    rcRuns: () => {
-      try {
-        return readFileSync(join(home, '.rc-runs'), 'utf8').split('\n').filter(Boolean).length;
-      } catch {
-        return 0;
-      }
-    },
+    rcRuns: () => rcRuns(home),
   };
 }
 
