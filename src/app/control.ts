@@ -3,13 +3,12 @@ import { createBackend } from '../journal/backends.js';
 import { currentActor, holderDeadHere, interruption } from '../journal/lock.js';
 import type { ControlRequest } from '../journal/records.js';
 import { replay } from '../journal/replay.js';
-import { buildPlan } from '../plan/build.js';
-import { loadPlaybook } from '../playbook/load.js';
+import { loadTarget } from '../plan/train.js';
 import { releaseDir } from './paths.js';
 
 /** `graywave unlock --force`: removes a stale lock (never a live holder's on this machine) and records who did it. */
 export async function unlockRelease(req: { file: string; stateDir?: string; reason?: string }) {
-  const pb = loadPlaybook(req.file);
+  const { pb } = loadTarget(req.file);
   const backend = createBackend(pb, releaseDir(pb, req.stateDir));
   try {
     const holder = await backend.forceUnlock();
@@ -37,8 +36,7 @@ function controlId(): string {
  * to the journal directly, and `graywave resume` honours it.
  */
 export async function controlRelease(req: { file: string; stateDir?: string; reason?: string; action: 'abort' | 'promote'; mode?: 'gate' | 'full' }): Promise<{ code: number; message: string }> {
-  const pb = loadPlaybook(req.file);
-  const plan = buildPlan(pb);
+  const { pb, plan } = loadTarget(req.file);
   const backend = createBackend(pb, releaseDir(pb, req.stateDir));
   const request: ControlRequest = { id: controlId(), action: req.action, mode: req.mode, reason: req.reason, by: currentActor(), t: new Date().toISOString() };
   const what = req.action === 'abort' ? 'abort' : `promote${req.mode === 'full' ? ' --full' : ''}`;
@@ -85,7 +83,7 @@ export async function controlRelease(req: { file: string; stateDir?: string; rea
 
 /** `graywave status --wait`: blocks until the release is done (0), halted or interrupted (1), paused (4), or the timeout (5). */
 export async function waitForRelease(req: { file: string; stateDir?: string; timeoutMs?: number; pollMs?: number }): Promise<number> {
-  const pb = loadPlaybook(req.file);
+  const { pb } = loadTarget(req.file);
   const backend = createBackend(pb, releaseDir(pb, req.stateDir));
   const deadline = Date.now() + (req.timeoutMs ?? 30 * 60_000);
   try {

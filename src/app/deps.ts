@@ -83,6 +83,8 @@ export interface DepsOptions {
   /** The playbook as the command was given it, and --state-dir: the halt hints name them. */
   file?: string;
   stateDir?: string;
+  /** Events go here instead of to a view of their own (an app of a release train: the train's view shows it). */
+  sink?: EventSink;
 }
 
 /**
@@ -99,7 +101,7 @@ export function buildDeps(pb: Playbook, plan: Plan, journal: Journal, o: DepsOpt
     ? new Notifier({ specs: pb.notify, journal, secrets, logDir, dir: pb.dir, context: { version: pb.version, waves: plan.waves.length, waveHosts: (w) => plan.waves.find((x) => x.index === w)?.hosts ?? [] } })
     : undefined;
   const onEvent = notifier ? (e: EngineEvent) => (notifier.sink(e), o.onEvent?.(e)) : o.onEvent;
-  const view = renderer(o.output ?? 'auto', plan, onEvent, pb.waves.mode === 'rolling', viewShape(pb));
+  const view: View = o.sink ? { sink: o.sink, finish: async () => undefined, prompt: (ask) => ask() } : renderer(o.output ?? 'auto', plan, onEvent, pb.waves.mode === 'rolling', viewShape(pb));
   const hintCtx = { file: o.file ?? pb.file, stateDir: o.stateDir, plan, state: () => replay(journal.records) };
   const signal = o.signal ?? new AbortController().signal;
   // Every in-flight step listens on it: with hundreds of hosts in flight that is not a leak.

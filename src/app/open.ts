@@ -80,8 +80,33 @@ function refusal(why: Extract<JournalDecision, { kind: 'refuse' }>['why'], ctx: 
   );
 }
 
+/**
+ * Applies the journal policy (src/app/journal-policy.ts) to the journal a command found: refuses, archives it and
+ * starts a new one, records a forced plan change, and writes the header of a new release. Returns the journal to use.
+ */
+export async function settleJournal(backend: StateBackend, journal: Journal, ctx: { req: ReleaseRequest; pb: Playbook; plan: Plan; dir: string; command: string; mode: JournalMode }): Promise<{ journal: Journal; state: RunState }> {
+  const { req, pb, plan, dir, command, mode } = ctx;
+  let state = replay(journal.records);
+  const again = req.again && mode === 'run' && state.status === 'done';
+  const decision: JournalDecision = again ? { kind: 'archive' } : decideJournal(mode, state, plan.planHash, !!req.force);
+  if (decision.kind === 'refuse') throw refusal(decision.why, { pb, plan, state, dir, file: req.file, command, mode });
+  if (decision.kind === 'archive') {
+    journal.close();
+    await backend.archiveJournal();
+    journal = await backend.openJournal();
+    state = replay([]);
+  } else if (decision.kind === 'force') {
+    await journal.append({ type: 'run', t: new Date().toISOString(), phase: 'forced', reason: `plan changed from ${state.header!.planHash} to ${plan.planHash}`, by: currentActor() });
+  }
+  if (!state.header) {
+    await journal.append({ type: 'header', v: 1, release: pb.name, version: pb.version, planHash: plan.planHash, playbook: pb.file, t: new Date().toISOString(), by: currentActor() });
+    state = replay(journal.records);
+  }
+  return { journal, state };
+}
+
 /** Takes the lock; returns the function that gives it back and closes the backend. */
-async function lock(backend: StateBackend, req: ReleaseRequest, command: string): Promise<() => Promise<void>> {
+export async function lock(backend: StateBackend, req: ReleaseRequest, command: string): Promise<() => Promise<void>> {
   let release: () => Promise<void>;
   try {
     release = await backend.acquireLock({ command, reason: req.reason }, `graywave unlock ${req.file} --force`);
@@ -108,28 +133,14 @@ export async function openRelease(req: ReleaseRequest, pb: Playbook, command: st
   const unlock = await lock(backend, req, command);
   try {
     let journal = await backend.openJournal();
-    let state = replay(journal.records);
     // A release started with `run --hotfix` keeps the hotfix plan on resume/rollback without the flag.
     const hf = journal.records.find((r) => r.type === 'run' && r.phase === 'start' && r.hotfix) as { reason?: string } | undefined;
     if (hf && mode === 'existing' && !pb.hotfix) {
       pb = withHotfix(pb, hf.reason ?? 'hotfix');
       plan = buildPlan(pb);
     }
-    const again = req.again && mode === 'run' && state.status === 'done';
-    const decision: JournalDecision = again ? { kind: 'archive' } : decideJournal(mode, state, plan.planHash, !!req.force);
-    if (decision.kind === 'refuse') throw refusal(decision.why, { pb, plan, state, dir, file: req.file, command, mode });
-    if (decision.kind === 'archive') {
-      journal.close();
-      await backend.archiveJournal();
-      journal = await backend.openJournal();
-      state = replay([]);
-    } else if (decision.kind === 'force') {
-      await journal.append({ type: 'run', t: new Date().toISOString(), phase: 'forced', reason: `plan changed from ${state.header!.planHash} to ${plan.planHash}`, by: currentActor() });
-    }
-    if (!state.header) {
-      await journal.append({ type: 'header', v: 1, release: pb.name, version: pb.version, planHash: plan.planHash, playbook: pb.file, t: new Date().toISOString(), by: currentActor() });
-      state = replay(journal.records);
-    }
+    let state: RunState;
+    ({ journal, state } = await settleJournal(backend, journal, { req, pb, plan, dir, command, mode }));
     const built = buildDeps(pb, plan, journal, { dir, backend, output: req.output, onEvent: req.onEvent, signal: req.signal, transport: req.transport, secrets: req.secrets, file: req.file, stateDir: req.stateDir });
     if (req.limit) built.deps.limit = resolveLimit(pb.hosts, req.limit);
     const opened = journal;

@@ -1,7 +1,7 @@
 import { resolveLimit } from '../plan/limit.js';
 import { ReleaseContext } from '../engine/release.js';
 import { rollbackHosts } from '../engine/rollback.js';
-import { Engine, type Outcome } from '../engine/run.js';
+import { Engine } from '../engine/run.js';
 import { EXIT, GraywaveError } from '../errors.js';
 import { currentActor } from '../journal/lock.js';
 import type { RunState } from '../journal/replay.js';
@@ -9,6 +9,9 @@ import { buildPlan, type Plan } from '../plan/build.js';
 import { loadPlaybook } from '../playbook/load.js';
 import type { Playbook } from '../playbook/types.js';
 import { confirm, isTerminal } from './deps.js';
+import { confirmed, exitFor, recordApproval, releaseDone } from './shared.js';
+import { trainApprove, trainRelease, trainRollback } from './train.js';
+import { isTrainFile } from '../playbook/train.js';
 import { relative } from 'node:path';
 import { waveList } from '../render/hints.js';
 import { openRelease, withHotfix, type ReleaseRequest } from './open.js';
@@ -50,22 +53,8 @@ async function preflightPasses(req: ReleaseRequest, pb: Playbook, how: 'run' | '
   return false;
 }
 
-const exitFor: Record<Outcome, number> = { done: EXIT.ok, halted: EXIT.halted, paused: EXIT.paused, 'rolled-back': EXIT.ok, limited: EXIT.ok };
 
-async function confirmed(req: ReleaseRequest, question: string): Promise<boolean> {
-  if (req.yes || !isTerminal()) return true;
-  return confirm(question);
-}
 
-/** Whether the journal of this release (same version) says done: read without taking the lock. */
-async function releaseDone(req: ReleaseRequest, pb: Playbook): Promise<boolean> {
-  try {
-    const st = await releaseStatus(req.file, req.stateDir);
-    return st.status === 'done' && !st.lockedBy && (st.journalVersion ?? st.version) === pb.version; // a held lock is reported by open() (exit 3)
-  } catch {
-    return false; // no journal yet (or unreadable: open() reports that)
-  }
-}
 
 /** `run` and `resume`: one body. Resolves to the exit code. */
 async function release(req: ReleaseRequest, how: 'run' | 'resume'): Promise<number> {
@@ -108,11 +97,13 @@ async function release(req: ReleaseRequest, how: 'run' | 'resume'): Promise<numb
 
 /** `graywave run`: starts a release (or reports one already done). Resolves to the exit code. */
 export function runRelease(req: ReleaseRequest): Promise<number> {
+  if (isTrainFile(req.file)) return trainRelease(req, 'run');
   return release(req, 'run');
 }
 
 /** `graywave resume`: continues from the exact step where each host stopped. */
 export function resumeRelease(req: ReleaseRequest): Promise<number> {
+  if (isTrainFile(req.file)) return trainRelease(req, 'resume');
   return release(req, 'resume');
 }
 
@@ -131,6 +122,7 @@ function leftToUndo(plan: Plan, state: RunState): number[] {
 
 /** `graywave rollback [--all]`: undoes completed steps in reverse order, newest wave first. */
 export async function rollbackRelease(req: ReleaseRequest & { all?: boolean; fast?: boolean }): Promise<number> {
+  if (isTrainFile(req.file)) return trainRollback(req);
   const pb = loadFor(req);
   const all = req.all || req.fast;
   if (!(await confirmed(req, `Roll back ${all ? 'every wave' : 'the current wave'} of ${pb.name} ${pb.version}${req.fast ? ' (fast: all hosts at once)' : ''}?`))) return EXIT.halted;
@@ -163,21 +155,18 @@ export async function rollbackRelease(req: ReleaseRequest & { all?: boolean; fas
 
 /** `graywave approve`: records a person's go for the wave that waits (or the newest finished wave). */
 export async function approveRelease(req: ReleaseRequest): Promise<{ code: number; wave?: number }> {
+  if (isTrainFile(req.file)) return trainApprove(req);
   const pb = loadFor(req);
   if (!(await confirmed(req, `Approve the next wave of ${pb.name} ${pb.version}?`))) return { code: EXIT.halted };
   const o = await openRelease(req, pb, 'approve', 'existing');
   try {
     // Only a wave with another one after it can wait for approval (or any wave a marginal judge paused); a finished
     // release has nothing to approve.
-    const lastWave = o.plan.waves[o.plan.waves.length - 1]?.index ?? 0;
-    const finished = o.state.status === 'done' || o.state.status === 'rolled-back';
-    const waiting = finished ? undefined : [...o.state.waves.values()].filter((w) => w.done && !w.approved && (w.wave < lastWave || (w.paused && !w.verified))).sort((a, b) => b.wave - a.wave)[0];
-    if (!waiting) throw new GraywaveError(`no finished wave of ${pb.name} waits for approval${finished ? ` (the release is ${o.state.status})` : ''}`, EXIT.usage);
-    await o.journal.append({ type: 'wave', t: new Date().toISOString(), wave: waiting.wave, phase: 'approved', by: currentActor() });
-    await o.journal.append({ type: 'operator', t: new Date().toISOString(), action: 'approve', by: currentActor(), reason: req.reason, detail: waiting.wave < lastWave ? `wave ${waiting.wave + 1} may start` : `wave ${waiting.wave} may finish the release` });
-    return { code: EXIT.ok, wave: waiting.wave };
+    const wave = await recordApproval(o.journal, o.plan, o.state, req.reason);
+    return { code: EXIT.ok, wave };
   } finally {
     await o.finish();
   }
 }
+
 

@@ -2,7 +2,11 @@ import { interruption, type LockInfo } from '../journal/lock.js';
 import type { JournalRecord } from '../journal/records.js';
 import { createBackend } from '../journal/backends.js';
 import { hostStatus, replay } from '../journal/replay.js';
-import { buildPlan } from '../plan/build.js';
+import { buildPlan, type Plan } from '../plan/build.js';
+import type { Playbook } from '../playbook/types.js';
+import { isTrainFile } from '../playbook/train.js';
+import { buildTrainPlan, trainHost } from '../plan/train.js';
+import { loadTrain } from '../playbook/train.js';
 import { loadPlaybook } from '../playbook/load.js';
 import { routingState, type RoutingRuleState } from '../routing/run.js';
 import { releaseDir } from './paths.js';
@@ -42,24 +46,41 @@ export interface StatusReport {
   /** Hosts whose restore step failed: written back, but the system does not read them as serving (or the warm-up stopped). */
   notServing: { host: string; step: string; error: string }[];
   switchover?: { afterWave: number; done: boolean };
+  /** A release train: each app, its hosts done and the status of its part of each wave (src/app/train.ts). */
+  apps?: { name: string; after: string[]; deploy: boolean; hosts: number; done: number; status: string; waves: { index: number; status: string }[] }[];
   /** Each routing rule's current state (last point applied, its change, the read-back), from the journal. Absent without rules. */
   routing?: RoutingRuleState[];
 }
 
-/** `graywave status`: rebuilt from the journal alone (read-only; takes no lock). */
+/** A wave's status from its hosts' statuses and the wave's own state (checks passed or failed). */
+export function waveStatus(all: string[], ws: { verified?: boolean; verifyFailed?: string } | undefined): string {
+  if (all.every((s) => s === 'done')) return ws?.verified ? 'done' : ws?.verifyFailed ? 'verify-failed' : 'verifying';
+  if (all.every((s) => s === 'pending')) return 'pending';
+  if (all.some((s) => s === 'failed' || s === 'rollback-failed')) return 'failed';
+  return all.every((s) => s === 'rolled-back' || s === 'pending') ? 'rolled-back' : 'running';
+}
+
+/** `graywave status`: rebuilt from the journal alone (read-only; takes no lock). A train file: src/app/train.ts. */
 export async function releaseStatus(file: string, stateDir?: string): Promise<StatusReport> {
+  if (isTrainFile(file)) return trainStatus(file, stateDir);
   const pb = loadPlaybook(file);
   const plan = buildPlan(pb);
-  const dir = releaseDir(pb, stateDir);
-  const backend = createBackend(pb, dir);
-  let records: JournalRecord[];
-  let lock: LockInfo | undefined;
+  const { records, lock } = await readJournalOf(pb, stateDir);
+  return statusOf(pb, plan, records, lock, file);
+}
+
+/** The journal and the lock of a release, read without taking the lock. */
+export async function readJournalOf(pb: Playbook, stateDir?: string): Promise<{ records: JournalRecord[]; lock?: LockInfo }> {
+  const backend = createBackend(pb, releaseDir(pb, stateDir));
   try {
-    records = await backend.readRecords();
-    lock = await backend.readLock();
+    return { records: await backend.readRecords(), lock: await backend.readLock() };
   } finally {
     await backend.close();
   }
+}
+
+/** A release's status from its playbook, plan and journal records (pure but for the lock's liveness check). */
+export function statusOf(pb: Playbook, plan: Plan, records: JournalRecord[], lock: LockInfo | undefined, file: string): StatusReport {
   const state = replay(records);
   const stillDrained: string[] = [];
   const notServing: StatusReport['notServing'] = [];
@@ -82,8 +103,7 @@ export async function releaseStatus(file: string, stateDir?: string): Promise<St
       if (curStep?.action === 'restore' && cur?.phase === 'failed') notServing.push({ host: name, step: curStep.name, error: cur.error ?? 'failed' });
       return { host: name, status, step: h?.current, stepPhase: cur?.phase, error: cur?.error, startedAt: h?.startedAt, endedAt: cur?.endedAt, stillDrained: drained };
     });
-    const all = hosts.map((h) => h.status);
-    const wstatus = all.every((s) => s === 'done') ? (ws?.verified ? 'done' : ws?.verifyFailed ? 'verify-failed' : 'verifying') : all.every((s) => s === 'pending') ? 'pending' : all.some((s) => s === 'failed' || s === 'rollback-failed') ? 'failed' : all.every((s) => s === 'rolled-back' || s === 'pending') ? 'rolled-back' : 'running';
+    const wstatus = waveStatus(hosts.map((h) => h.status), ws);
     const judges = new Map<string, JudgeStatus>();
     for (const r of records) if (r.type === 'gate' && r.wave === w.index && r.evidence) judges.set(r.check, { check: r.check, t: r.t, verdict: r.evidence.verdict, evidence: r.evidence });
     return { index: w.index, status: wstatus, verified: !!ws?.verified, approved: !!ws?.approved, hosts, ...(judges.size ? { judges: [...judges.values()] } : {}) };
@@ -103,5 +123,49 @@ export async function releaseStatus(file: string, stateDir?: string): Promise<St
     notServing,
     switchover: plan.switchoverAfterWave ? { afterWave: plan.switchoverAfterWave, done: state.switchover.done } : undefined,
     routing: pb.routing?.length || records.some((r) => r.type === 'routing') ? routingState(records, (pb.routing ?? []).map((r) => r.name)) : undefined,
+  };
+}
+
+const untag = (r: JournalRecord): JournalRecord => {
+  const { app: _app, ...rest } = r as JournalRecord & { app?: string };
+  return rest as JournalRecord;
+};
+
+/**
+ * `status` of a train: the train's waves with every app's hosts (`app/host`), the train's own state (checks,
+ * approvals, switchover), and per app its hosts done and the status of its part of each wave.
+ */
+export async function trainStatus(file: string, stateDir?: string): Promise<StatusReport> {
+  const tp = buildTrainPlan(loadTrain(file));
+  const { records, lock: held } = await readJournalOf(tp.playbook, stateDir);
+  const own = records.filter((r) => (r as { app?: string }).app === undefined);
+  const top = statusOf(tp.playbook, tp.plan, own, held, file);
+  const apps = tp.apps.map((a) => {
+    const mine = records.filter((r) => (r as { app?: string }).app === a.name).map(untag);
+    const report = statusOf(a.playbook, a.plan, mine, undefined, file);
+    const state = replay(mine);
+    const statuses = a.playbook.hosts.map((h) => hostStatus(state.hosts.get(h.name), a.plan.steps));
+    return { a, report, statuses };
+  });
+  const waves = top.waves.map((w) => {
+    const hosts = apps.flatMap(({ a, report }) => (report.waves.find((x) => x.index === w.index)?.hosts ?? []).map((h) => ({ ...h, host: trainHost(a.name, h.host) })));
+    const judges = apps.flatMap(({ a, report }) => (report.waves.find((x) => x.index === w.index)?.judges ?? []).map((j) => ({ ...j, check: `${a.name}/${j.check}` })));
+    const ws = replay(own).waves.get(w.index);
+    return { ...w, status: waveStatus(hosts.map((h) => h.status), ws), hosts, ...(judges.length || w.judges ? { judges: [...(w.judges ?? []), ...judges] } : {}) };
+  });
+  return {
+    ...top,
+    waves,
+    stillDrained: apps.flatMap(({ a, report }) => report.stillDrained.map((h) => trainHost(a.name, h))),
+    notServing: apps.flatMap(({ a, report }) => report.notServing.map((n) => ({ ...n, host: trainHost(a.name, n.host) }))),
+    apps: apps.map(({ a, report, statuses }) => ({
+      name: a.name,
+      after: a.after,
+      deploy: a.deploy,
+      hosts: statuses.length,
+      done: statuses.filter((s) => s === 'done').length,
+      status: waveStatus(statuses, { verified: true }),
+      waves: report.waves.map((w) => ({ index: w.index, status: w.status })),
+    })),
   };
 }

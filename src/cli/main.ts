@@ -6,6 +6,9 @@ import { releaseStatus } from '../app/status.js';
 import { ConfigError, EXIT, GraywaveError } from '../errors.js';
 import { buildPlan } from '../plan/build.js';
 import { loadPlaybook } from '../playbook/load.js';
+import { isTrainFile, loadTrain } from '../playbook/train.js';
+import { buildTrainPlan } from '../plan/train.js';
+import { trainPlanJson, trainPlanMarkdown, trainPlanText } from '../render/train-plan.js';
 import { planJson, planMarkdown, planText, statusText } from '../render/plan.js';
 import { extraCommands } from './extra.js';
 import { interruptSignal } from './signals.js';
@@ -52,6 +55,7 @@ interface PlanOptions {
 
 /** `plan` (and `run --dry-run`): the dry run; contacts nothing. */
 function printPlan(file: string, opts: PlanOptions): void {
+  if (isTrainFile(file)) return printTrainPlan(file, opts);
   const loaded = loadPlaybook(file);
   const pb = opts.hotfix ? withHotfix(loaded, opts.reason) : loaded;
   const plan = buildPlan(pb);
@@ -67,6 +71,14 @@ function printPlan(file: string, opts: PlanOptions): void {
   if (opts.json) process.stdout.write(JSON.stringify({ ...planJson(pb, plan), ...extra }) + '\n');
   else if (opts.markdown) process.stdout.write((note ? `> ${note}\n` : '') + planMarkdown(pb, plan) + '\n');
   else process.stdout.write(note + planText(pb, plan) + '\n');
+}
+
+/** `plan` of a release train (src/render/train-plan.ts). */
+function printTrainPlan(file: string, opts: PlanOptions): void {
+  if (opts.hotfix || opts.limit) throw new GraywaveError(`${opts.hotfix ? '--hotfix' : '--limit'} is not available for a release train`, EXIT.usage);
+  const tp = buildTrainPlan(loadTrain(file));
+  if (opts.json) process.stdout.write(JSON.stringify(trainPlanJson(tp)) + '\n');
+  else process.stdout.write((opts.markdown ? trainPlanMarkdown(tp) : trainPlanText(tp)) + '\n');
 }
 
 const SET_FLAGS = '--set <key=value>';
@@ -103,7 +115,8 @@ export function buildProgram(): Command {
       const results: { file: string; ok: boolean; problems: ConfigError['issues'] }[] = [];
       for (const f of files) {
         try {
-          loadPlaybook(f);
+          if (isTrainFile(f)) loadTrain(f);
+          else loadPlaybook(f);
           results.push({ file: f, ok: true, problems: [] });
           if (!opts.json) process.stdout.write(`${f}: ok\n`);
         } catch (err) {

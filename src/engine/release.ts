@@ -39,11 +39,18 @@ export class ReleaseContext {
   /** The playbook's `watch:` checks once for one host (set by the engine from gates.ts; a step's ctx.watch). */
   watchOnce?: (wave: number, host: Host) => Promise<{ ok: boolean; observed: string }>;
 
-  constructor(readonly deps: EngineDeps) {
+  /**
+   * Set by a release train when another app's part of the wave failed: no new host starts (hosts in flight finish
+   * their pipeline), so the train stops at a safe point.
+   */
+  holdNewHosts = false;
+
+  /** `controls`: a train's apps share the train's operator controls (abort, promote). */
+  constructor(readonly deps: EngineDeps, controls?: Controls) {
     this.state = replay(deps.journal.records);
     this.release = deps.playbook.name;
     this.hostsByName = new Map(deps.playbook.hosts.map((h) => [h.name, h]));
-    this.controls = new Controls(deps.journal.records, (r) => this.record(r));
+    this.controls = controls ?? new Controls(deps.journal.records, (r) => this.record(r));
   }
 
   emit(e: EngineEvent): void {

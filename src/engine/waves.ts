@@ -34,12 +34,12 @@ export async function runHost(rc: ReleaseContext, wave: number, host: Host, sign
 }
 
 /** Runs the wave's hosts, at most `concurrency` at once; stops starting new hosts once failures exceed maxFailures. */
-async function runHosts(rc: ReleaseContext, wave: number, names: string[], signal: AbortSignal): Promise<string[]> {
+export async function runHosts(rc: ReleaseContext, wave: number, names: string[], signal: AbortSignal): Promise<string[]> {
   const { concurrency, maxFailures } = rc.deps.playbook.waves;
   const failed: string[] = [];
   let next = 0;
   const worker = async () => {
-    while (next < names.length && failed.length <= maxFailures && !signal.aborted && !rc.controls.stop) {
+    while (next < names.length && failed.length <= maxFailures && !signal.aborted && !rc.controls.stop && !rc.holdNewHosts) {
       const name = names[next++]!;
       if (!(await runHost(rc, wave, rc.host(name), signal))) failed.push(name);
     }

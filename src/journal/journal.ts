@@ -123,3 +123,36 @@ export class Journal {
     void this.store.close();
   }
 }
+
+function untag(r: JournalRecord): JournalRecord {
+  const { app: _app, ...rest } = r as JournalRecord & { app?: string };
+  return rest as JournalRecord;
+}
+
+/** Every write of a view goes to the train's one journal: a view has no store of its own. */
+const NO_STORE: JournalStore = { where: '', append: async () => undefined, close: async () => undefined };
+
+/**
+ * One part of a release train's journal (src/engine/train.ts): an app's records (tagged `"app": NAME` in the one
+ * journal of the train) or, with `app` undefined, the train's own. Appends go to the train's journal (durably, in
+ * order with every other part), so one lock and one journal hold the whole train.
+ */
+export class JournalView extends Journal {
+  constructor(private readonly whole: Journal, private readonly app: string | undefined) {
+    // An app's records without their tag: the view is that app's journal as a playbook's would be.
+    super(NO_STORE, whole.records.filter((r) => (r as { app?: string }).app === app).map((r) => (app === undefined ? r : untag(r))));
+  }
+
+  override get path(): string {
+    return this.whole.path;
+  }
+
+  override append(record: JournalRecord): Promise<void> {
+    this.records.push(record);
+    return this.whole.append(this.app === undefined ? record : ({ ...record, app: this.app } as unknown as JournalRecord));
+  }
+
+  override close(): void {
+    /* the train's journal is closed by its owner */
+  }
+}

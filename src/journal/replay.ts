@@ -131,9 +131,13 @@ export function applyRecord(state: RunState, r: JournalRecord): void {
 }
 
 /** Folds journal records into the current state. Pure: the same records always give the same state. */
+/**
+ * The state a journal's records fold into. In a release train's journal the records of an app carry `app` and are
+ * that app's (src/journal/journal.ts JournalView): the state of the journal itself is the train's own records.
+ */
 export function replay(records: readonly JournalRecord[]): RunState {
   const state = emptyState();
-  for (const r of records) applyRecord(state, r);
+  for (const r of records) if ((r as { app?: string }).app === undefined) applyRecord(state, r);
   return state;
 }
 

@@ -32,6 +32,17 @@ export function setOverrides(pairs: string[] | undefined): void {
   }
 }
 
+/** Runs `fn` without the overrides (a train's --set is the train's, not its apps'). */
+export function withoutOverrides<T>(fn: () => T): T {
+  const saved = current;
+  current = {};
+  try {
+    return fn();
+  } finally {
+    current = saved;
+  }
+}
+
 export function applyOverrides(src: Source): void {
   for (const [key, raw] of Object.entries(current)) {
     const path = key.split('.');

@@ -108,4 +108,6 @@ export const commonStepKeys = {
   timeout: duration.optional(),
   retries: z.number().int().min(0).max(100).optional(),
   interval: duration.optional(),
+  /** Free labels of the step; `deploy` marks a step a train app with `deploy: false` skips (src/playbook/train.ts). */
+  tags: z.array(z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/, 'tags use letters, digits, ".", "_" and "-"')).optional(),
 };

@@ -25,6 +25,8 @@ export interface StepSpec {
   retries: number;
   /** Delay between polls of the action's check. */
   intervalMs?: number;
+  /** `tags:` of the step (`deploy`: skipped by a train app with `deploy: false`). */
+  tags?: string[];
 }
 
 /** One entry of `verify:` (gates) after validation. */

@@ -126,6 +126,11 @@ export function statusText(r: StatusReport): string {
   const out: string[] = [];
   out.push(chalk.bold(`${r.release} ${r.version}: ${r.status}`) + (r.reason ? ` — ${r.reason}` : ''));
   if (r.lockedBy) out.push(`locked by ${r.lockedBy}`);
+  // A release train: each app's progress, then the train's waves with every app's hosts.
+  for (const a of r.apps ?? []) {
+    const waves = a.waves.map((w) => `${w.index} ${w.status}`).join(', ');
+    out.push(`app ${a.name.padEnd(12)} ${a.status.padEnd(10)} ${a.done}/${a.hosts} hosts done${a.deploy ? '' : ' (deploy: false)'}${a.after.length ? ` · after ${a.after.join(', ')}` : ''} · waves: ${waves}`);
+  }
   for (const w of r.waves) {
     out.push(`wave ${w.index}: ${w.status}${w.approved ? ' (approved)' : ''}`);
     for (const h of w.hosts) {

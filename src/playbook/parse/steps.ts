@@ -60,6 +60,7 @@ export function parseStep(src: Source, path: Path, raw: unknown): StepSpec | und
     timeoutMs: (common.timeout as number | undefined) ?? Math.max(DEFAULT_STEP_TIMEOUT, ownLimit(params)),
     retries: (common.retries as number | undefined) ?? 0,
     intervalMs: common.interval as number | undefined,
+    ...(common.tags ? { tags: common.tags as string[] } : {}),
   };
 }
 
