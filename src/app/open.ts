@@ -139,8 +139,9 @@ export async function openRelease(req: ReleaseRequest, pb: Playbook, command: st
       pb = withHotfix(pb, hf.reason ?? 'hotfix');
       plan = buildPlan(pb);
     }
-    let state: RunState;
-    ({ journal, state } = await settleJournal(backend, journal, { req, pb, plan, dir, command, mode }));
+    const settled = await settleJournal(backend, journal, { req, pb, plan, dir, command, mode });
+    journal = settled.journal;
+    const state = settled.state;
     const built = buildDeps(pb, plan, journal, { dir, backend, output: req.output, onEvent: req.onEvent, signal: req.signal, transport: req.transport, secrets: req.secrets, file: req.file, stateDir: req.stateDir });
     if (req.limit) built.deps.limit = resolveLimit(pb.hosts, req.limit);
     const opened = journal;

@@ -142,17 +142,20 @@ function loadTrainResolved(path: string): Train {
   if (d.hosts !== undefined || d.steps !== undefined || d.inventory !== undefined) {
     for (const k of ['hosts', 'steps', 'inventory']) if (d[k] !== undefined) src.add([k], `a train (a playbook with apps:) has no ${k}: each app's playbook names its own`, { key: true });
   }
-  const top = trainSchema.safeParse(Object.fromEntries(Object.entries(d).filter(([k]) => !['hosts', 'steps', 'inventory'].includes(k))));
+  // The apps are checked on their own, so that a problem elsewhere in the file does not hide theirs.
+  const top = trainSchema.extend({ apps: z.unknown() }).safeParse(Object.fromEntries(Object.entries(d).filter(([k]) => !['hosts', 'steps', 'inventory'].includes(k))));
   if (!top.success) addZodIssues(src, [], top.error);
+  const entries = z.array(appEntrySchema).min(1, 'a train needs at least one app').safeParse(d.apps);
+  if (!entries.success) addZodIssues(src, ['apps'], entries.error);
   const c: ParseContext = { src, dir: dirname(file), d, top: top.success ? (top.data as unknown as ParseContext['top']) : undefined, issues };
   const { providers, uses } = parseProviders(c);
   const verify = parseGates(c, uses, 'verify');
   const switchover = parseSwitchover(c);
   const state = parseState(c);
-  const apps = top.success ? readApps(c, top.data.apps) : [];
-  const order = top.success ? orderApps(c, top.data.apps) : [];
-  const all = [...src.issues, ...issues];
-  if (all.length || !top.success) throw new ConfigError(all.length ? all : [{ file, line: 1, col: 1, message: 'invalid train' }]);
+  const apps = entries.success ? readApps(c, entries.data) : [];
+  const order = entries.success ? orderApps(c, entries.data) : [];
+  const all = [...src.issues, ...issues].sort((a, b) => (a.file === b.file ? a.line - b.line || a.col - b.col : a.file === file ? -1 : b.file === file ? 1 : a.file < b.file ? -1 : 1));
+  if (all.length || !top.success || !entries.success) throw new ConfigError(all.length ? all : [{ file, line: 1, col: 1, message: 'invalid train' }]);
   const t = top.data;
   const { pause, afterCanary } = parsePause(t.waves.pause);
   const size = typeof t.waves.size === 'number' ? { count: t.waves.size } : { percent: parseFloat(t.waves.size) / 100 };

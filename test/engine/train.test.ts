@@ -1,0 +1,182 @@
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cli, events, finished, requireBuiltCli, ROOT, startCli, tempDirs } from '../helpers/cli.js';
+
+/**
+ * Release trains (issue #18) on the local transport, through the built CLI: fixtures/train/ has a train of three
+ * apps (bfe; order after account; account with deploy: false) whose steps append to effects.log.
+ */
+requireBuiltCli();
+const tmp = tempDirs('gw-train-');
+
+function trainDir(): string {
+  const dir = tmp();
+  cpSync(join(ROOT, 'fixtures/train'), dir, { recursive: true });
+  return dir;
+}
+
+const effects = (dir: string): string[] => (existsSync(join(dir, 'effects.log')) ? readFileSync(join(dir, 'effects.log'), 'utf8').trim().split('\n').filter(Boolean) : []);
+const at = (lines: string[], line: string): number => {
+  const i = lines.indexOf(line);
+  expect(i, `${line} in effects.log`).toBeGreaterThanOrEqual(0);
+  return i;
+};
+// The apps' waves with canary 1 and 25%: account 3 hosts (1,1,1), order 4 (1,1,1,1), bfe 5 (1,2,2).
+const WAVES: Record<string, string[][]> = {
+  account: [['a-01'], ['a-02'], ['a-03']],
+  order: [['o-01'], ['o-02'], ['o-03'], ['o-04']],
+  bfe: [['b-01'], ['b-02', 'b-03'], ['b-04', 'b-05']],
+};
+
+describe('release train on the local transport', () => {
+  it('plans every app per wave and places the switchover where GREEN carries 50% of every app', async () => {
+    const dir = trainDir();
+    const r = await cli(['plan', 'train.yaml', '--json'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    const plan = JSON.parse(r.stdout);
+    expect(plan.train).toBe(true);
+    expect(plan.apps.map((a: { name: string }) => a.name)).toEqual(['bfe', 'account', 'order']);
+    expect(plan.waves.map((w: { apps: Record<string, string[]> }) => w.apps)).toEqual([
+      { bfe: ['b-01'], account: ['a-01'], order: ['o-01'] },
+      { bfe: ['b-02', 'b-03'], account: ['a-02'], order: ['o-02'] },
+      { bfe: ['b-04', 'b-05'], account: ['a-03'], order: ['o-03'] },
+      { bfe: [], account: [], order: ['o-04'] },
+    ]);
+    // After wave 2: bfe 3/5, account 2/3, order 2/4 — the first wave where every app is at 50% or more.
+    expect(plan.switchover.afterWave).toBe(2);
+    const account = plan.apps.find((a: { name: string }) => a.name === 'account');
+    expect(account.deploy).toBe(false);
+    expect(account.skippedSteps).toEqual(['deploy']);
+    expect(account.plan.steps).toEqual(['drain', 'relabel', 'restore']);
+    const text = await cli(['plan', 'train.yaml'], { cwd: dir });
+    expect(text.stdout).toContain('order (after account): o-02');
+    expect(text.stdout).toContain('switchover (GREEN carries ≥ 50% of every app)');
+  });
+
+  it('runs lock-step waves: after: order inside a wave, deploy: false, train checks once every part is done, the switchover after wave 2', async () => {
+    const dir = trainDir();
+    const r = await cli(['run', 'train.yaml', '--yes', '--json'], { cwd: dir });
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    const lines = effects(dir);
+    expect(lines.filter((l) => /^account .* deploy/.test(l))).toEqual([]); // deploy: false
+    expect(lines.filter((l) => / deploy /.test(l))).toHaveLength(9); // bfe 5 + order 4
+    for (const [app, waves] of Object.entries(WAVES)) for (const hosts of waves) for (const h of hosts) expect(lines).toContain(`${app} ${h} relabel GREEN`);
+    for (let k = 0; k < 4; k++) {
+      const verify = at(lines, `train verify wave ${k + 1}`);
+      for (const [app, waves] of Object.entries(WAVES)) {
+        for (const h of waves[k] ?? []) {
+          expect(at(lines, `${app} ${h} restore`), `${h} before the checks of wave ${k + 1}`).toBeLessThan(verify);
+          if (k > 0) expect(at(lines, `${app} ${h} drain`), `${h} after the checks of wave ${k}`).toBeGreaterThan(at(lines, `train verify wave ${k}`));
+        }
+      }
+      // order's part starts after account's is done.
+      if (WAVES.account[k]) expect(at(lines, `order ${WAVES.order[k]![0]} drain`)).toBeGreaterThan(at(lines, `account ${WAVES.account[k]![0]} restore`));
+    }
+    const sw = at(lines, 'train switchover');
+    expect(sw).toBeGreaterThan(at(lines, 'train verify wave 2'));
+    expect(sw).toBeLessThan(at(lines, 'bfe b-04 drain'));
+    const ev = events(r.stdout);
+    expect(ev.find((e) => e.event === 'switchover.start')?.afterWave).toBe(2);
+    expect(ev.filter((e) => e.event === 'wave.start').map((e) => e.hosts.length)).toEqual([3, 4, 4, 1]);
+    expect(ev.some((e) => e.event === 'host.done' && e.host === 'order/o-04')).toBe(true);
+    const st = JSON.parse((await cli(['status', 'train.yaml', '--json'], { cwd: dir })).stdout);
+    expect(st.status).toBe('done');
+    expect(st.apps.map((a: { name: string; done: number; hosts: number }) => [a.name, a.done, a.hosts])).toEqual([['bfe', 5, 5], ['account', 3, 3], ['order', 4, 4]]);
+  });
+
+  it('a failure in one app holds the others at a safe point and halts; resume continues every app from its exact step', async () => {
+    const dir = trainDir();
+    writeFileSync(join(dir, 'fail-a-02-restore'), '');
+    const r = await cli(['run', 'train.yaml', '--yes', '--json'], { cwd: dir });
+    expect(r.code).toBe(1);
+    const halted = events(r.stdout).find((e) => e.event === 'run.halted');
+    expect(halted.reason).toMatch(/^train wave 2: app account: wave 2: 1 host\(s\) failed \(a-02\), more than its maxFailures 0; a-02 at restore: /);
+    let lines = effects(dir);
+    // bfe's part ran beside account's: its hosts in flight finished their whole pipeline (none left drained).
+    for (const h of ['b-02', 'b-03']) expect(lines).toContain(`bfe ${h} restore`);
+    // order waits for account: its part of wave 2 never started.
+    expect(lines.some((l) => l.startsWith('order o-02'))).toBe(false);
+    expect(lines).not.toContain('train verify wave 2');
+    expect(lines).not.toContain('train switchover');
+    const st = JSON.parse((await cli(['status', 'train.yaml', '--json'], { cwd: dir })).stdout);
+    expect(st.status).toBe('halted');
+    expect(st.waves[1].hosts.map((h: { host: string; status: string }) => `${h.host}:${h.status}`)).toEqual(['bfe/b-02:done', 'bfe/b-03:done', 'account/a-02:failed', 'order/o-02:pending']);
+    expect(st.apps.map((a: { name: string; status: string }) => `${a.name}:${a.status}`)).toEqual(['bfe:running', 'account:failed', 'order:running']);
+
+    rmSync(join(dir, 'fail-a-02-restore'));
+    const again = await cli(['resume', 'train.yaml', '--yes', '--json'], { cwd: dir });
+    expect(again.code, again.stderr).toBe(0);
+    lines = effects(dir);
+    expect(lines.filter((l) => l === 'account a-02 drain')).toHaveLength(1); // from the failed step, not from the start
+    expect(lines.filter((l) => l === 'bfe b-02 drain')).toHaveLength(1);
+    expect(lines.filter((l) => l === 'train verify wave 1')).toHaveLength(1);
+    expect(at(lines, 'order o-02 drain')).toBeGreaterThan(at(lines, 'account a-02 restore'));
+    expect(lines).toContain('order o-04 restore');
+  });
+
+  it('rollback --all undoes newest wave first, consumers before providers, the switchover in its place', async () => {
+    const dir = trainDir();
+    expect((await cli(['run', 'train.yaml', '--yes', '--json'], { cwd: dir })).code).toBe(0);
+    writeFileSync(join(dir, 'effects.log'), '');
+    const r = await cli(['rollback', 'train.yaml', '--all', '--yes', '--json'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    const lines = effects(dir);
+    // Wave by wave, newest first; in a wave: order, then account, then bfe (reverse start order).
+    const firstUndo = (app: string, h: string) => at(lines, `${app} ${h} undo-restore`);
+    const lastUndo = (app: string, h: string) => at(lines, `${app} ${h} undo-drain`);
+    expect(lastUndo('order', 'o-04')).toBeLessThan(firstUndo('order', 'o-03'));
+    for (let k = 2; k >= 0; k--) {
+      expect(lastUndo('order', WAVES.order[k]![0]!)).toBeLessThan(firstUndo('account', WAVES.account[k]![0]!));
+      expect(lastUndo('account', WAVES.account[k]![0]!)).toBeLessThan(Math.min(...WAVES.bfe[k]!.map((h) => firstUndo('bfe', h))));
+      if (k > 0) expect(Math.max(...WAVES.bfe[k]!.map((h) => lastUndo('bfe', h)))).toBeLessThan(firstUndo('order', WAVES.order[k - 1]![0]!));
+    }
+    const sw = at(lines, 'train undo-switchover');
+    expect(sw).toBeGreaterThan(lastUndo('bfe', 'b-05'));
+    expect(sw).toBeLessThan(firstUndo('order', 'o-02'));
+    expect(lines.some((l) => /^account .* undo-deploy/.test(l))).toBe(false);
+    const st = JSON.parse((await cli(['status', 'train.yaml', '--json'], { cwd: dir })).stdout);
+    expect(st.status).toBe('rolled-back');
+    expect(st.apps.every((a: { status: string }) => a.status === 'rolled-back')).toBe(true);
+  });
+
+  it('rollback (current wave) undoes the newest wave of every app only', async () => {
+    const dir = trainDir();
+    writeFileSync(join(dir, 'fail-o-03-deploy'), '');
+    expect((await cli(['run', 'train.yaml', '--yes', '--json'], { cwd: dir })).code).toBe(1);
+    writeFileSync(join(dir, 'effects.log'), '');
+    const r = await cli(['rollback', 'train.yaml', '--yes', '--json'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    const lines = effects(dir);
+    expect(lines).toContain('order o-03 undo-drain');
+    expect(lines).toContain('account a-03 undo-drain');
+    expect(lines).toContain('bfe b-05 undo-drain');
+    expect(lines.some((l) => /(a-02|o-02|b-02|b-03|a-01|o-01|b-01) /.test(l))).toBe(false);
+    expect(lines).not.toContain('train undo-switchover');
+  });
+
+  it('kill -9 in the middle of a wave, then resume: every app ends done, no finished step runs twice', async () => {
+    const dir = trainDir();
+    const child = startCli(['run', 'train.yaml', '--yes', '--json'], { cwd: dir, env: { TRAIN_STEP_SLEEP: '0.4' } });
+    // Kill once wave 2 is under way (a host of wave 2 has drained).
+    const deadline = Date.now() + 60_000;
+    while (!effects(dir).includes('bfe b-02 drain') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGKILL');
+    await finished(child);
+    const before = effects(dir);
+    expect(before).not.toContain('order o-04 restore');
+    const st = JSON.parse((await cli(['status', 'train.yaml', '--json'], { cwd: dir })).stdout);
+    expect(st.status).toBe('interrupted');
+    // The dead process's lock is stale: cleared by a person (as for one playbook), then resume continues.
+    expect((await cli(['resume', 'train.yaml', '--yes'], { cwd: dir })).code).toBe(3);
+    expect((await cli(['unlock', 'train.yaml', '--force'], { cwd: dir })).code).toBe(0);
+    const r = await cli(['resume', 'train.yaml', '--yes', '--json'], { cwd: dir });
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    const lines = effects(dir);
+    // A step that finished before the kill is not run again; only the step in flight may run twice.
+    for (const l of before) if (/ (relabel GREEN|restore)$/.test(l)) expect(lines.filter((x) => x === l), l).toHaveLength(1);
+    for (const [app, waves] of Object.entries(WAVES)) for (const h of waves.flat()) expect(lines).toContain(`${app} ${h} restore`);
+    expect(lines.filter((l) => l === 'train switchover')).toHaveLength(1);
+    expect(JSON.parse((await cli(['status', 'train.yaml', '--json'], { cwd: dir })).stdout).status).toBe('done');
+  });
+});
