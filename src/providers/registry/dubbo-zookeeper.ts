@@ -722,7 +722,8 @@ class DubboZookeeper implements Provider {
         out.push(`${addressOf(f.url)} application-level instance ${f.path}: ${inst.unknown}`);
         continue;
       }
-      for (const u of inst.urls) {
+      // With `interfaces:` only those services of the instance are drained (as at interface level).
+      for (const u of inst.urls.filter((x) => !this.o.interfaces || this.o.interfaces.includes(x.path))) {
         const service = await this.rule(nodes, this.serviceRulePath(u));
         const e = consumerView(u, { overrides: [], application: [], service }, true);
         if (serving(e)) out.push(`${addressOf(f.url)} ${serviceKey(u)} at application level: ${stateText(e)} in ${inst.path} (the provider has not published the rule yet)`);

@@ -102,7 +102,8 @@ export class SeedReexporter {
 
   constructor(
     private readonly zk: Zk,
-    private readonly o: { root?: string; configRoot?: string } = {},
+    /** interfaces: only the providers of these (others, such as a test app's ephemeral nodes, are left alone). */
+    private readonly o: { root?: string; configRoot?: string; interfaces?: string[] } = {},
   ) {}
 
   start(everyMs = 50): void {
@@ -128,7 +129,7 @@ export class SeedReexporter {
   private async once(): Promise<void> {
     const root = this.o.root ?? '/dubbo';
     const configRoot = this.o.configRoot ?? `${root}/config/dubbo`;
-    const folders = ((await this.zk.children(root)) ?? []).filter((f) => !['config', 'metadata', 'mapping'].includes(f));
+    const folders = ((await this.zk.children(root)) ?? []).filter((f) => !['config', 'metadata', 'mapping'].includes(f) && (!this.o.interfaces || this.o.interfaces.includes(javaUrlDecode(f))));
     for (const folder of folders) {
       const dir = `${root}/${folder}/providers`;
       const nodes = (await this.zk.children(dir)) ?? [];
