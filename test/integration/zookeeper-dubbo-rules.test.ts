@@ -256,6 +256,59 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     }
   });
 
+  it('a method weight > 0 left by another rule (get.weight 200) keeps calls coming at weight 0: drain gives get.weight 0 too, warm-up ramps both, restore gives the bytes back', async () => {
+    const foreign = `configVersion: v2.7\nscope: application\nkey: order-service\nenabled: true\nconfigs:\n- addresses: ["127.0.0.11:20880"]\n  side: provider\n  parameters: {get.weight: 200}\n`;
+    await mk(zk, APP_RULE, foreign);
+    await sync();
+    const before = await tree();
+    const p = dubbo();
+    const ctx = makeContext({ host: makeHost('a', '127.0.0.11') });
+    // What a weight-0 item alone would leave: Dubbo still routes get() calls to it.
+    await mk(zk, SVC_RULE, `configVersion: v2.7\nscope: service\nkey: online/${ORDER}:1.0.0\nenabled: true\nconfigs:\n- addresses: ["127.0.0.11:20880"]\n  side: provider\n  parameters: {weight: 0}\n`);
+    const half = await p.isDrained(ctx);
+    expect(half.done).toBe(false);
+    expect(half.observed).toMatch(new RegExp(`127\\.0\\.0\\.11:20880 online/${ORDER.replace(/\./g, '\\.')}:1\\.0\\.0 weight 0, get\\.weight 200`));
+    await removeTree(zk, SVC_RULE);
+
+    const saved = (await p.drain(ctx)) as { before: Record<string, unknown> };
+    expect(saved.before['127.0.0.11:20880']).toEqual({ weight: 100, disabled: false, methods: { get: 200 } });
+    const configs = YAML.parse((await text(APP_RULE))!.replace(/^#.*\n/, '')).configs;
+    expect(configs[1]).toEqual({ addresses: ['127.0.0.11:20880'], side: 'provider', parameters: { weight: 0, 'get.weight': 0 } });
+    expect((await p.isDrained(ctx)).done).toBe(false);
+    await sync();
+    expect(await p.isDrained(ctx)).toMatchObject({ done: true });
+    const registered = (await zk.children(`/dubbo/${javaUrlEncode(REFUND)}/providers`))!.map((n) => decodeURIComponent(n)).filter((u) => u.includes('127.0.0.11:'));
+    expect(registered).toHaveLength(1);
+    expect(registered[0]).toMatch(/[?&]get\.weight=0(&|$)/);
+    expect(registered[0]).toMatch(/[?&]weight=0(&|$)/);
+    // Warm-up: each weight at its share of what it had (weight 100 -> 25, get.weight 200 -> 50).
+    await p.setWeight!(ctx, saved, 25);
+    expect(YAML.parse((await text(APP_RULE))!.replace(/^#.*\n/, '')).configs[1]).toEqual({ addresses: ['127.0.0.11:20880'], side: 'provider', parameters: { weight: 25, 'get.weight': 50 } });
+    await p.restore(ctx, saved);
+    expect(await text(APP_RULE)).toBe(foreign);
+    await sync();
+    expect(await p.isRestored!(ctx, saved)).toMatchObject({ done: true });
+    expect(await tree()).toEqual(before);
+  });
+
+  it('Dubbo 3 application-level instance with its MetadataInfo kept in the provider (metadata-type local, the default): never drained, and it says why', async () => {
+    const app = await startDubboApp({ zk: server.connect, app: 'local-service', host: '127.0.0.22', port: 20880, services: [{ iface: 'com.acme.LocalService' }], registerMode: 'instance', reexport: 'on-sync', metadataType: 'local' });
+    try {
+      const ctx = makeContext({ host: makeHost('l', '127.0.0.22') });
+      const p = dubbo({ application: 'local-service', allowDrainLast: true });
+      const saved = await p.drain(ctx);
+      await app.sync();
+      const r = await p.isDrained(ctx);
+      expect(r.done).toBe(false);
+      expect(r.observed).toMatch(/application-level instance \/services\/local-service\/127\.0\.0\.22:20880: its weight is in the provider's own MetadataService \(dubbo\.metadata\.storage-type local\).*metadata-type remote.*awaitProviderUrl: false/);
+      // The explicit opt-out trusts the application rule once written.
+      expect(await dubbo({ application: 'local-service', awaitProviderUrl: false }).isDrained(ctx)).toMatchObject({ done: true });
+      await p.restore(ctx, saved);
+    } finally {
+      await app.stop();
+    }
+  });
+
   it('a provider that re-exports on its own (Dubbo 2.7+, every 100 ms): isDrained waits for its URL with weight=0; restore is confirmed only once it re-registered without it', async () => {
     const app = await startDubboApp({ zk: server.connect, app: 're-service', host: '127.0.0.41', port: 20880, services: [{ iface: 'com.acme.ReService' }], registerMode: 'interface', reexport: true });
     const poll = async (fn: () => Promise<{ done: boolean; observed?: string }>) => {
