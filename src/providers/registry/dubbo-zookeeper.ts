@@ -15,7 +15,8 @@ import { CREATED_BY_GRAYWAVE, Zk, removeOurEmptyParents, withCas, zkConnectionOp
  *                  style override-url (Dubbo 2.6):    one override:// znode per interface and address under
  *                                                     <root>/<interface>/configurators, node data "graywave"
  *   isDrained    read back from ZooKeeper: every provider URL of the host, with the rules and overrides that apply
- *                to it, has weight 0 or disabled (awaitProviderUrl: the provider itself re-exported with it)
+ *                to it, has weight 0 (every callable method too) or disabled, and (awaitProviderUrl, the default)
+ *                consumers route on that now: the provider re-registered with it / published it in its MetadataInfo
  *   restore      removes what drain added, nothing else
  *   relabel      adds the host's addresses to tag <group> in <configRoot>/<application>.tag-router
  *
@@ -1248,7 +1249,9 @@ export const dubboZookeeper: ProviderType<Options> = {
       interfaces: 'Only these interfaces (not `services`). Default: every interface the application provides from the host.',
       configRoot: 'Config-center path of the rules. Default <root>/config/dubbo.',
       allowDrainLast: 'Drain even when no other provider of a service keeps weight > 0.',
-      awaitProviderUrl: 'isDrained also waits until the provider re-registered its URL with weight=0/disabled=true.',
+      awaitProviderUrl:
+        'Default true: drained only once consumers route on the drain, i.e. the provider re-registered its URL with it (interface level) and published it in the MetadataInfo its application-level instance points to (needs metadata-type remote; with local metadata the host never reads drained). false (unsafe): trust the rule as soon as it is written, for registrations nobody re-exports.',
+      metadataRoot: 'Dubbo 3 metadata report root in this ZooKeeper (metadata-type remote: <metadataRoot>/<application>/<revision>). Default <root>/metadata.',
     },
   },
   describe: (o, c) => {
