@@ -377,6 +377,8 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
       await app.sync();
       expect(await p.isDrained(ctx)).toMatchObject({ done: true });
       await p.restore(ctx, saved);
+      // Back only once its MetadataInfo no longer says weight 0.
+      expect(await p.isRestored!(ctx, saved)).toMatchObject({ done: false, observed: expect.stringMatching(/not serving yet: 127\.0\.0\.21:20880 com\.acme\.InstService at application level: weight 0 in \/dubbo\/metadata\/inst-service\//) });
       await app.sync();
       expect(await p.isRestored!(ctx, saved)).toMatchObject({ done: true });
     } finally {

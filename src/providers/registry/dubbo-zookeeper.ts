@@ -515,6 +515,14 @@ const OVERRIDE_DATA = 'graywave';
 /** Rule nodes as read for one judgement: path -> text (undefined: no node), with the znode version for conditional writes. */
 type RuleNodes = Map<string, ZkNode | undefined>;
 
+/** What consumers route on now for one registration (or one service of an application-level instance). */
+interface Published {
+  f: Found;
+  /** undefined: cannot be read (an application-level instance with its MetadataInfo in the provider only). */
+  serving: boolean | undefined;
+  text: string;
+}
+
 interface Judged {
   f: Found;
   /** Service key judged (an application-level instance is judged once per service it is known to provide). */
@@ -705,29 +713,29 @@ class DubboZookeeper implements Provider {
    * (RegistryProtocol.OverrideListener -> reExport: unregister the old URL, register the configured one); they apply the
    * 2.6 overrides and the service rule themselves (dubbo-rules.ts consumerView). Application-level consumers route on
    * the MetadataInfo of the revision the instance points to (instanceServices), with the service rule applied by
-   * themselves. Returns a line per registration that still gets calls or whose state cannot be read.
+   * themselves. One entry per registration (and service of an instance): serving, or undefined when it cannot be read.
    */
-  private async publishedServing(mine: Found[], nodes: RuleNodes): Promise<string[]> {
-    const out: string[] = [];
+  private async published(mine: Found[], nodes: RuleNodes): Promise<Published[]> {
+    const out: Published[] = [];
     const overrides = new Map<string, Configurator[]>();
     for (const f of mine) {
       if (f.level === 'interface') {
         if (!overrides.has(f.folder)) overrides.set(f.folder, await this.overridesOf(f.folder));
         const service = await this.rule(nodes, this.serviceRulePath(f.url));
         const e = consumerView(f.url, { overrides: overrides.get(f.folder)!, application: [], service });
-        if (serving(e)) out.push(`${addressOf(f.url)} ${serviceKey(f.url)} is registered with ${stateText(e)} (the provider has not re-registered with the rule yet)`);
+        out.push({ f, serving: serving(e), text: `${addressOf(f.url)} ${serviceKey(f.url)} is registered with ${stateText(e)}` });
         continue;
       }
       const inst = await this.instanceServices(f);
       if ('unknown' in inst) {
-        out.push(`${addressOf(f.url)} application-level instance ${f.path}: ${inst.unknown}`);
+        out.push({ f, serving: undefined, text: `${addressOf(f.url)} application-level instance ${f.path}: ${inst.unknown}` });
         continue;
       }
       // With `interfaces:` only those services of the instance are drained (as at interface level).
       for (const u of inst.urls.filter((x) => !this.o.interfaces || this.o.interfaces.includes(x.path))) {
         const service = await this.rule(nodes, this.serviceRulePath(u));
         const e = consumerView(u, { overrides: [], application: [], service }, true);
-        if (serving(e)) out.push(`${addressOf(f.url)} ${serviceKey(u)} at application level: ${stateText(e)} in ${inst.path} (the provider has not published the rule yet)`);
+        out.push({ f, serving: serving(e), text: `${addressOf(f.url)} ${serviceKey(u)} at application level: ${stateText(e)} in ${inst.path}` });
       }
     }
     return out;
@@ -1022,7 +1030,7 @@ class DubboZookeeper implements Provider {
         return { done: false, observed: `still serving: ${what.slice(0, 5).join(', ')}${what.length > 5 ? ` (+${what.length - 5})` : ''}` };
       }
       if (this.o.awaitProviderUrl) {
-        const unseen = await this.publishedServing(mine, nodes);
+        const unseen = (await this.published(mine, nodes)).filter((x) => x.serving !== false).map((x) => (x.serving ? `${x.text} (the provider has not ${x.f.level === 'interface' ? 're-registered with' : 'published'} the rule yet)` : x.text));
         if (unseen.length > 0) return { done: false, observed: `the rules drain it, but consumers still route to it: ${unseen.slice(0, 3).join('; ')}${unseen.length > 3 ? ` (+${unseen.length - 3})` : ''}` };
       }
       const addrs = [...new Set(mine.map((f) => addressOf(f.url)))];
@@ -1166,9 +1174,16 @@ class DubboZookeeper implements Provider {
         if (node && this.withoutOurs(node.data.toString('utf8'), e, s!, true)) return { done: false, observed: `graywave's item is still in ${e.path}` };
       }
       for (const p of s?.overrides ?? []) if ((await this.zk.get(p))?.data.toString('utf8') === OVERRIDE_DATA) return { done: false, observed: `override ${javaUrlDecode(p.split('/').pop()!)} still there` };
-      const judged = await this.judge(mine, all, new Map());
+      const nodes: RuleNodes = new Map();
+      const judged = await this.judge(mine, all, nodes);
       const out = judged.filter((j) => !serving(j.eff));
       if (out.length > 0) return { done: false, observed: `not serving: ${out.slice(0, 5).map((j) => this.describe(j)).join(', ')}` };
+      // What consumers route on now: an application-level instance whose MetadataInfo still says weight 0 (the provider
+      // has not published the restore yet) is not back. One whose MetadataInfo cannot be read is judged by the rules.
+      if (this.o.awaitProviderUrl) {
+        const off = (await this.published(mine, nodes)).filter((x) => x.serving === false);
+        if (off.length > 0) return { done: false, observed: `not serving yet: ${off.slice(0, 3).map((x) => x.text).join('; ')} (the provider has not re-exported without graywave's item yet)` };
+      }
       const weights = [...new Set(judged.map((j) => `${addressOf(j.f.url)} weight ${j.eff.weight}`))];
       return { done: true, observed: `serving again: ${weights.slice(0, 5).join(', ')}${weights.length > 5 ? ` (+${weights.length - 5})` : ''}` };
     } catch (err) {
