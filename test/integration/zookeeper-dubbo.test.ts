@@ -71,6 +71,8 @@ describe.skipIf(!has)('dubbo-zookeeper against a real ZooKeeper', () => {
     // The journal gets the weight it had before.
     expect(JSON.parse(JSON.stringify(saved))).toMatchObject({ style: 'config-rule', addresses: ['127.0.0.11:20880'], before: { '127.0.0.11:20880': { weight: 100, disabled: false } } });
     await p.restore(ctx, saved);
+    // The provider has not re-exported yet (its URL still says weight=0), but no rule drains it any more: not drained.
+    expect(await p.isDrained(ctx)).toMatchObject({ done: false, observed: expect.stringMatching(/^no rule keeps it drained.*127\.0\.0\.11:20880 .*weight 100/) });
     await rx.pass();
     expect(await dumpTree(zk)).toEqual(before);
     expect(await text(RULE)).toBe(FOREIGN_CONFIGURATORS);

@@ -1029,6 +1029,14 @@ class DubboZookeeper implements Provider {
         const what = [...new Set(still.map((j) => this.describe(j)))];
         return { done: false, observed: `still serving: ${what.slice(0, 5).join(', ')}${what.length > 5 ? ` (+${what.length - 5})` : ''}` };
       }
+      // The rules alone must drain it: a registered URL can still carry weight=0 from a rule taken away meanwhile
+      // (the provider re-exports without it in a moment). Judged again from the URLs without their weight/disabled values.
+      const bare = mine.map((f) => ({ ...f, url: { ...f.url, params: Object.fromEntries(Object.entries(f.url.params).filter(([k]) => !isWeightKey(k) && k !== 'disabled' && k !== 'enabled')) } }));
+      const stale = this.stillServing(await this.judge(bare, all, nodes));
+      if (stale.length > 0) {
+        const what = [...new Set(stale.map((j) => this.describe(j)))];
+        return { done: false, observed: `no rule keeps it drained (its registered weight is left from a rule that is gone; the provider re-exports without it): ${what.slice(0, 3).join(', ')}${what.length > 3 ? ` (+${what.length - 3})` : ''}` };
+      }
       if (this.o.awaitProviderUrl) {
         const unseen = (await this.published(mine, nodes)).filter((x) => x.serving !== false).map((x) => (x.serving ? `${x.text} (the provider has not ${x.f.level === 'interface' ? 're-registered with' : 'published'} the rule yet)` : x.text));
         if (unseen.length > 0) return { done: false, observed: `the rules drain it, but consumers still route to it: ${unseen.slice(0, 3).join('; ')}${unseen.length > 3 ? ` (+${unseen.length - 3})` : ''}` };
