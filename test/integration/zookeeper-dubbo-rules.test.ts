@@ -292,7 +292,7 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
   });
 
   it('Dubbo 3 application-level instance with its MetadataInfo kept in the provider (metadata-type local, the default): never drained, and it says why', async () => {
-    const app = await startDubboApp({ zk: server.connect, app: 'local-service', host: '127.0.0.22', port: 20880, services: [{ iface: 'com.acme.LocalService' }], registerMode: 'instance', reexport: 'on-sync', metadataType: 'local' });
+    const app = await startDubboApp({ zk: server.connect, app: 'local-service', host: '127.0.0.22', port: 20880, services: [{ iface: 'com.acme.LocalService' }], registerMode: 'instance', reexport: 'on-sync', metadataType: 'local', instanceMetadata: { 'dubbo.metadata-service.url-params': '{"port":"20880","protocol":"dubbo"}' } });
     try {
       const ctx = makeContext({ host: makeHost('l', '127.0.0.22') });
       const p = dubbo({ application: 'local-service', allowDrainLast: true });
@@ -300,7 +300,7 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
       await app.sync();
       const r = await p.isDrained(ctx);
       expect(r.done).toBe(false);
-      expect(r.observed).toMatch(/application-level instance \/services\/local-service\/127\.0\.0\.22:20880: its weight is in the provider's own MetadataService \(dubbo\.metadata\.storage-type local\).*metadata-type remote.*awaitProviderUrl: false/);
+      expect(r.observed).toMatch(/application-level instance \/services\/local-service\/127\.0\.0\.22:20880: its weight is in the provider's own MetadataService \(dubbo\.metadata\.storage-type local, served at 127\.0\.0\.22 \{"port":"20880","protocol":"dubbo"\}\).*metadata-type remote.*awaitProviderUrl: false/);
       // The explicit opt-out trusts the application rule once written.
       expect(await dubbo({ application: 'local-service', awaitProviderUrl: false }).isDrained(ctx)).toMatchObject({ done: true });
       await p.restore(ctx, saved);

@@ -754,9 +754,11 @@ class DubboZookeeper implements Provider {
     const storage = meta['dubbo.metadata.storage-type'] || 'local';
     const app = f.url.params.application ?? this.o.application;
     if (storage !== 'remote') {
+      // Where consumers fetch it (ServiceInstanceMetadataUtils: dubbo.metadata-service.url-params, e.g. {"port":"20880","protocol":"dubbo"}).
+      const ms = meta['dubbo.metadata-service.url-params'];
       return {
         unknown:
-          `its weight is in the provider's own MetadataService (dubbo.metadata.storage-type ${storage}), not in ZooKeeper, so graywave cannot see whether Dubbo 3 consumers still route to it. ` +
+          `its weight is in the provider's own MetadataService (dubbo.metadata.storage-type ${storage}${ms ? `, served at ${f.url.host} ${ms}` : ''}), not in ZooKeeper, so graywave cannot see whether Dubbo 3 consumers still route to it. ` +
           `Run the providers with metadata-type remote (MetadataInfo under ${this.metadataRoot}), or set awaitProviderUrl: false to trust the rule once written`,
       };
     }
