@@ -5,7 +5,7 @@ import { dubboZookeeper } from '../../src/providers/registry/dubbo-zookeeper.js'
 import type { Provider } from '../../src/providers/types.js';
 import { Zk } from '../../src/providers/zk.js';
 import { makeContext, makeEnv, makeHost } from '../helpers/contexts.js';
-import { FOREIGN_CONFIGURATORS, ORDER_HOSTS, seedDubbo } from './helpers/dubbo-seed.js';
+import { FOREIGN_CONFIGURATORS, ORDER_HOSTS, SeedReexporter, seedDubbo } from './helpers/dubbo-seed.js';
 import { ZooKeeperServer, hasZookeeper } from './helpers/zookeeper.js';
 
 const has = hasZookeeper();
@@ -49,6 +49,7 @@ describe.skipIf(!has)('ZooKeeper connection loss', () => {
     expect(await ruleText()).toBe(FOREIGN_CONFIGURATORS);
     // The engine's retry: the same provider instance reconnects by itself.
     const saved = await p.drain(ctx(0));
+    await new SeedReexporter(zk).pass(); // the provider applies the rule (Dubbo 2.7+ re-export)
     expect((await p.isDrained(ctx(0))).done).toBe(true);
     await p.restore(ctx(0), saved);
     expect(await ruleText()).toBe(FOREIGN_CONFIGURATORS);

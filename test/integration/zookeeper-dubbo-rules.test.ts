@@ -5,7 +5,7 @@ import type { Provider } from '../../src/providers/types.js';
 import { Zk } from '../../src/providers/zk.js';
 import { makeContext, makeEnv, makeHost } from '../helpers/contexts.js';
 import { startDubboApp, type DubboApp } from './helpers/dubbo-app.js';
-import { mk, providerUrl } from './helpers/dubbo-seed.js';
+import { SeedReexporter, mk, providerUrl } from './helpers/dubbo-seed.js';
 import { ZooKeeperServer, dumpTree, hasZookeeper, removeTree } from './helpers/zookeeper.js';
 
 /*
@@ -34,6 +34,12 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     return p;
   };
   const text = async (path: string) => (await zk.get(path))?.data.toString('utf8');
+  /** The providers apply their rules now (re-export), as a running Dubbo 2.7+ provider does within milliseconds. */
+  const sync = async (...more: DubboApp[]) => {
+    await Promise.all([...apps, ...more].map((a) => a.sync()));
+  };
+  /** The tree without the MetadataInfo revisions (Dubbo's metadata report keeps old revisions too). */
+  const tree = async (root = '/') => Object.fromEntries(Object.entries(await dumpTree(zk, root)).filter(([k]) => !k.startsWith('/dubbo/metadata')));
   const waitRegistered = async (n: number) => {
     for (let i = 0; i < 100; i++) {
       const inst = (await zk.children('/services/order-service')) ?? [];
@@ -48,7 +54,7 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     zk = new Zk({ connect: server.connect, sessionTimeoutMs: 10_000, connectTimeoutMs: 3000, label: 'test' });
     // Three providers of order-service: IPv4, IPv6 loopback (Dubbo writes it in full, no brackets), another IPv4.
     for (const host of ['127.0.0.11', '0:0:0:0:0:0:0:1', '127.0.0.12']) {
-      apps.push(await startDubboApp({ zk: server.connect, app: 'order-service', host, port: 20880, services: SERVICES }));
+      apps.push(await startDubboApp({ zk: server.connect, app: 'order-service', host, port: 20880, services: SERVICES, reexport: 'on-sync', metadataType: 'remote' }));
     }
     await waitRegistered(3);
   }, 60_000);
@@ -59,19 +65,26 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
   });
   beforeEach(async () => {
     await removeTree(zk, '/dubbo/config');
+    await sync();
   });
   afterEach(async () => {
     for (const p of providers.splice(0)) await p.close?.();
   });
 
   it('IPv6 loopback: a host given as ::1 finds 0:0:0:0:0:0:0:1 (interface and application level), drains it, restore leaves the tree as it was', async () => {
-    const before = await dumpTree(zk);
+    const before = await tree();
     const p = dubbo();
     const ctx = makeContext({ host: makeHost('v6', '::1') });
     expect((await p.isDrained(ctx)).done).toBe(false);
     const saved = (await p.drain(ctx)) as { addresses: string[] };
     expect(saved.addresses).toEqual(['0:0:0:0:0:0:0:1:20880']);
     expect(YAML.parse((await text(APP_RULE))!.replace(/^#.*\n/, '')).configs).toEqual([{ addresses: ['0:0:0:0:0:0:0:1:20880'], side: 'provider', parameters: { weight: 0 } }]);
+    // Not before the provider applied it: its registered URL and its MetadataInfo still say weight 100.
+    const early = await p.isDrained(ctx);
+    expect(early.done).toBe(false);
+    expect(early.observed).toMatch(/0:0:0:0:0:0:0:1:20880 .*registered with weight 100/);
+    expect(early.observed).toMatch(/at application level: weight 100 in \/dubbo\/metadata\/order-service\//);
+    await sync();
     const drained = await p.isDrained(ctx);
     expect(drained).toMatchObject({ done: true });
     expect(drained.observed).toMatch(/application-level/);
@@ -79,8 +92,9 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     expect((await p.isDrained(makeContext({ host: makeHost('a', '127.0.0.11') }))).done).toBe(false);
     expect((await p.isRestored!(ctx, saved)).done).toBe(false);
     await p.restore(ctx, saved);
+    await sync();
     expect(await p.isRestored!(ctx, saved)).toMatchObject({ done: true });
-    expect(await dumpTree(zk)).toEqual(before);
+    expect(await tree()).toEqual(before);
   });
 
   it('isRegistered (preflight): finds the host at interface and application level by address and aliases; an unregistered host is not registered', async () => {
@@ -115,14 +129,17 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     expect(r.observed).toContain(SVC_RULE);
     await removeTree(zk, APP_RULE);
 
-    const before = await dumpTree(zk);
+    await sync();
+    const before = await tree();
     const saved = (await p.drain(ctx)) as { rules: { path: string }[] };
     expect(saved.rules.map((e) => e.path)).toEqual([APP_RULE, SVC_RULE]);
     const svc = YAML.parse((await text(SVC_RULE))!.replace(/^#.*\n/, ''));
     expect(svc.configs).toEqual([{ addresses: ['127.0.0.11:20880'], side: 'provider', parameters: { weight: 200 } }, { addresses: ['127.0.0.11:20880'], side: 'provider', parameters: { weight: 0 } }]);
+    await sync();
     expect(await p.isDrained(ctx)).toMatchObject({ done: true });
     await p.restore(ctx, saved);
-    expect(await dumpTree(zk)).toEqual(before);
+    await sync();
+    expect(await tree()).toEqual(before);
     expect(await text(SVC_RULE)).toBe(foreign);
   });
 
@@ -154,17 +171,19 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     const other = makeContext({ host: makeHost('a', '127.0.0.11') });
     const p = dubbo();
     const saved = await p.drain(other);
+    await sync();
     expect(await p.isDrained(other)).toMatchObject({ done: true });
     await p.restore(other, saved);
   });
 
   it('IPv6 link-local with a zone (fe80:0:0:0:0:0:0:1%eth0 as Dubbo writes it) is found from fe80::1, and the rule carries the zone', async () => {
-    const app = await startDubboApp({ zk: server.connect, app: 'll-service', host: 'fe80:0:0:0:0:0:0:1%eth0', port: 20880, services: [{ iface: 'com.acme.LinkLocal' }] });
+    const app = await startDubboApp({ zk: server.connect, app: 'll-service', host: 'fe80:0:0:0:0:0:0:1%eth0', port: 20880, services: [{ iface: 'com.acme.LinkLocal' }], reexport: 'on-sync', metadataType: 'remote' });
     try {
       const p = dubbo({ application: 'll-service', allowDrainLast: true });
       const ctx = makeContext({ host: makeHost('ll', 'fe80::1') });
       const saved = (await p.drain(ctx)) as { addresses: string[] };
       expect(saved.addresses).toEqual(['fe80:0:0:0:0:0:0:1%eth0:20880']);
+      await app.sync();
       expect(await p.isDrained(ctx)).toMatchObject({ done: true });
       await p.restore(ctx, saved);
       expect((await p.isDrained(ctx)).done).toBe(false);
@@ -178,10 +197,12 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     const ctx = makeContext({ host: makeHost('c', '127.0.0.12') });
     const saved = await p.drain(ctx);
     expect(YAML.parse((await text(APP_RULE))!.replace(/^#.*\n/, '')).configs[0].services).toEqual([`online/${ORDER}:1.0.0`]);
+    await sync();
     expect(await p.isDrained(ctx)).toMatchObject({ done: true });
     // The same item with the bare interface name is what Dubbo would not apply.
     await p.restore(ctx, saved);
     await mk(zk, APP_RULE, `configVersion: v2.7\nscope: application\nkey: order-service\nconfigs:\n- addresses: ["127.0.0.12:20880"]\n  side: provider\n  services: [${ORDER}]\n  parameters: {weight: 0}\n`);
+    await sync();
     expect((await p.isDrained(ctx)).done).toBe(false);
   });
 
@@ -192,6 +213,7 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     const saved = await p.drain(ctx);
     const drained = JSON.parse((await text(APP_RULE))!);
     expect(drained.configs).toHaveLength(2); // still JSON: a JSON rule stays JSON
+    await sync();
     expect(await p.isDrained(ctx)).toMatchObject({ done: true });
     // The foreign tool: YAML now, keys reordered, graywave's item's keys reordered, a new item of its own.
     const rewritten = `# rewritten by ops-tool\nkey: order-service\nscope: application\nconfigVersion: v2.7\nenabled: true\nconfigs:\n- parameters: {weight: 0}\n  side: provider\n  addresses: ["127.0.0.11:20880"]\n- addresses: ["127.0.0.98:20880"]\n  side: provider\n  parameters: {timeout: 7}\n- addresses: ["127.0.0.99:20880"]\n  side: provider\n  parameters: {timeout: 1000}\n`;
@@ -199,6 +221,9 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     await p.restore(ctx, saved);
     const after = (await text(APP_RULE))!;
     expect(after).toBe(rewritten.replace('- parameters: {weight: 0}\n  side: provider\n  addresses: ["127.0.0.11:20880"]\n', ''));
+    // Until the provider re-registered without weight=0, consumers still skip it.
+    expect((await p.isRestored!(ctx, saved)).done).toBe(false);
+    await sync();
     expect(await p.isRestored!(ctx, saved)).toMatchObject({ done: true });
   });
 
@@ -209,19 +234,21 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     const ctx = makeContext({ host: makeHost('a', '127.0.0.11') });
     const saved = await p.drain(ctx);
     expect(JSON.parse((await text(APP_RULE))!)).toEqual([...JSON.parse(original), 'override://127.0.0.11:20880/*?category=configurators&dynamic=false&enabled=true&weight=0']);
+    await sync();
     expect(await p.isDrained(ctx)).toMatchObject({ done: true });
     await p.restore(ctx, saved);
     expect(await text(APP_RULE)).toBe(original);
   });
 
   it('a provider registered by host name is found through the host\'s aliases (and the error says so without them)', async () => {
-    const app = await startDubboApp({ zk: server.connect, app: 'name-service', host: 'localhost', port: 20990, services: [{ iface: 'com.acme.NameService' }], registerMode: 'interface' });
+    const app = await startDubboApp({ zk: server.connect, app: 'name-service', host: 'localhost', port: 20990, services: [{ iface: 'com.acme.NameService' }], registerMode: 'interface', reexport: 'on-sync' });
     try {
       const p = dubbo({ application: 'name-service', allowDrainLast: true });
       await expect(p.drain(makeContext({ host: makeHost('n', '127.0.0.1') }))).rejects.toThrow(/aliases:/);
       const ctx = makeContext({ host: makeHost('n', '127.0.0.1', { aliases: ['LOCALHOST'] }) });
       const saved = await p.drain(ctx);
       expect((saved as { addresses: string[] }).addresses).toEqual(['localhost:20990']);
+      await app.sync();
       expect(await p.isDrained(ctx)).toMatchObject({ done: true });
       await p.restore(ctx, saved);
     } finally {
@@ -229,7 +256,60 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     }
   });
 
-  it('a provider that re-exports (Dubbo 2.7+): awaitProviderUrl waits for its URL with weight=0; restore is confirmed only once it re-registered without it', async () => {
+  it('a method weight > 0 left by another rule (get.weight 200) keeps calls coming at weight 0: drain gives get.weight 0 too, warm-up ramps both, restore gives the bytes back', async () => {
+    const foreign = `configVersion: v2.7\nscope: application\nkey: order-service\nenabled: true\nconfigs:\n- addresses: ["127.0.0.11:20880"]\n  side: provider\n  parameters: {get.weight: 200}\n`;
+    await mk(zk, APP_RULE, foreign);
+    await sync();
+    const before = await tree();
+    const p = dubbo();
+    const ctx = makeContext({ host: makeHost('a', '127.0.0.11') });
+    // What a weight-0 item alone would leave: Dubbo still routes get() calls to it.
+    await mk(zk, SVC_RULE, `configVersion: v2.7\nscope: service\nkey: online/${ORDER}:1.0.0\nenabled: true\nconfigs:\n- addresses: ["127.0.0.11:20880"]\n  side: provider\n  parameters: {weight: 0}\n`);
+    const half = await p.isDrained(ctx);
+    expect(half.done).toBe(false);
+    expect(half.observed).toMatch(new RegExp(`127\\.0\\.0\\.11:20880 online/${ORDER.replace(/\./g, '\\.')}:1\\.0\\.0 weight 0, get\\.weight 200`));
+    await removeTree(zk, SVC_RULE);
+
+    const saved = (await p.drain(ctx)) as { before: Record<string, unknown> };
+    expect(saved.before['127.0.0.11:20880']).toEqual({ weight: 100, disabled: false, methods: { get: 200 } });
+    const configs = YAML.parse((await text(APP_RULE))!.replace(/^#.*\n/, '')).configs;
+    expect(configs[1]).toEqual({ addresses: ['127.0.0.11:20880'], side: 'provider', parameters: { weight: 0, 'get.weight': 0 } });
+    expect((await p.isDrained(ctx)).done).toBe(false);
+    await sync();
+    expect(await p.isDrained(ctx)).toMatchObject({ done: true });
+    const registered = (await zk.children(`/dubbo/${javaUrlEncode(REFUND)}/providers`))!.map((n) => decodeURIComponent(n)).filter((u) => u.includes('127.0.0.11:'));
+    expect(registered).toHaveLength(1);
+    expect(registered[0]).toMatch(/[?&]get\.weight=0(&|$)/);
+    expect(registered[0]).toMatch(/[?&]weight=0(&|$)/);
+    // Warm-up: each weight at its share of what it had (weight 100 -> 25, get.weight 200 -> 50).
+    await p.setWeight!(ctx, saved, 25);
+    expect(YAML.parse((await text(APP_RULE))!.replace(/^#.*\n/, '')).configs[1]).toEqual({ addresses: ['127.0.0.11:20880'], side: 'provider', parameters: { weight: 25, 'get.weight': 50 } });
+    await p.restore(ctx, saved);
+    expect(await text(APP_RULE)).toBe(foreign);
+    await sync();
+    expect(await p.isRestored!(ctx, saved)).toMatchObject({ done: true });
+    expect(await tree()).toEqual(before);
+  });
+
+  it('Dubbo 3 application-level instance with its MetadataInfo kept in the provider (metadata-type local, the default): never drained, and it says why', async () => {
+    const app = await startDubboApp({ zk: server.connect, app: 'local-service', host: '127.0.0.22', port: 20880, services: [{ iface: 'com.acme.LocalService' }], registerMode: 'instance', reexport: 'on-sync', metadataType: 'local', instanceMetadata: { 'dubbo.metadata-service.url-params': '{"port":"20880","protocol":"dubbo"}' } });
+    try {
+      const ctx = makeContext({ host: makeHost('l', '127.0.0.22') });
+      const p = dubbo({ application: 'local-service', allowDrainLast: true });
+      const saved = await p.drain(ctx);
+      await app.sync();
+      const r = await p.isDrained(ctx);
+      expect(r.done).toBe(false);
+      expect(r.observed).toMatch(/application-level instance \/services\/local-service\/127\.0\.0\.22:20880: its weight is in the provider's own MetadataService \(dubbo\.metadata\.storage-type local, served at 127\.0\.0\.22 \{"port":"20880","protocol":"dubbo"\}\).*metadata-type remote.*awaitProviderUrl: false/);
+      // The explicit opt-out trusts the application rule once written.
+      expect(await dubbo({ application: 'local-service', awaitProviderUrl: false }).isDrained(ctx)).toMatchObject({ done: true });
+      await p.restore(ctx, saved);
+    } finally {
+      await app.stop();
+    }
+  });
+
+  it('a provider that re-exports on its own (Dubbo 2.7+, every 100 ms): isDrained waits for its URL with weight=0; restore is confirmed only once it re-registered without it', async () => {
     const app = await startDubboApp({ zk: server.connect, app: 're-service', host: '127.0.0.41', port: 20880, services: [{ iface: 'com.acme.ReService' }], registerMode: 'interface', reexport: true });
     const poll = async (fn: () => Promise<{ done: boolean; observed?: string }>) => {
       let last = await fn();
@@ -240,7 +320,7 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
       return last;
     };
     try {
-      const p = dubbo({ application: 're-service', allowDrainLast: true, awaitProviderUrl: true });
+      const p = dubbo({ application: 're-service', allowDrainLast: true });
       const ctx = makeContext({ host: makeHost('r', '127.0.0.41') });
       const saved = await p.drain(ctx);
       expect(await poll(() => p.isDrained(ctx))).toMatchObject({ done: true });
@@ -283,7 +363,7 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
   });
 
   it('application-level only (register-mode instance): drained by an application-scope rule; override-url style is refused (no 2.6 overrides at that level)', async () => {
-    const app = await startDubboApp({ zk: server.connect, app: 'inst-service', host: '127.0.0.21', port: 20880, services: [{ iface: 'com.acme.InstService' }], registerMode: 'instance' });
+    const app = await startDubboApp({ zk: server.connect, app: 'inst-service', host: '127.0.0.21', port: 20880, services: [{ iface: 'com.acme.InstService' }], registerMode: 'instance', reexport: 'on-sync', metadataType: 'remote' });
     try {
       const ctx = makeContext({ host: makeHost('i', '127.0.0.21') });
       await expect(dubbo({ application: 'inst-service', allowDrainLast: true, style: 'override-url' }).drain(ctx)).rejects.toThrow(/application level.*no 2\.6 override/);
@@ -292,8 +372,14 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
       const p = dubbo({ application: 'inst-service', allowDrainLast: true });
       expect((await p.isDrained(ctx)).done).toBe(false);
       const saved = await p.drain(ctx);
+      // Application-level consumers route on the MetadataInfo the instance points to: drained once the provider published weight 0 there.
+      expect(await p.isDrained(ctx)).toMatchObject({ done: false, observed: expect.stringMatching(/com\.acme\.InstService at application level: weight 100 in \/dubbo\/metadata\/inst-service\/\w+ \(the provider has not published/) });
+      await app.sync();
       expect(await p.isDrained(ctx)).toMatchObject({ done: true });
       await p.restore(ctx, saved);
+      // Back only once its MetadataInfo no longer says weight 0.
+      expect(await p.isRestored!(ctx, saved)).toMatchObject({ done: false, observed: expect.stringMatching(/not serving yet: 127\.0\.0\.21:20880 com\.acme\.InstService at application level: weight 0 in \/dubbo\/metadata\/inst-service\//) });
+      await app.sync();
       expect(await p.isRestored!(ctx, saved)).toMatchObject({ done: true });
     } finally {
       await app.stop();
@@ -310,12 +396,16 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     for (const [host, weight] of [['127.0.0.51', '200'], ['127.0.0.52', '100']]) {
       await mk(zk, `/dubbo/${javaUrlEncode(W)}/providers/${javaUrlEncode(providerUrl(host!, 20880, W, 'warm-service', { version: '2.0.0', weight: weight! }))}`);
     }
+    // The seeded providers re-export like Dubbo 2.7+ providers when rx.pass() runs.
+    const rx = new SeedReexporter(zk, { interfaces: [W] });
     try {
       await mk(zk, WRULE, foreign);
+      await rx.pass();
       const p = dubbo({ application: 'warm-service' });
       const ctx = makeContext({ host: makeHost('w', '127.0.0.51') });
-      const before = await dumpTree(zk, '/dubbo');
+      const before = await tree('/dubbo');
       const saved = await p.drain(ctx);
+      await rx.pass();
       expect(await p.isDrained(ctx)).toMatchObject({ done: true });
       const items = async (path: string) => (YAML.parse((await text(path))!.replace(/^#.*\n/, '')) as { configs: { addresses: string[]; parameters: Record<string, unknown> }[] }).configs.filter((c) => c.addresses.includes('127.0.0.51:20880'));
       await p.setWeight!(ctx, saved, 10);
@@ -330,18 +420,21 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
       // A failing watch check drains again with the saved record: weight 0 in place of the warm item.
       await p.drain({ ...ctx, previous: saved });
       expect(await items(WRULE)).toEqual([{ addresses: ['127.0.0.51:20880'], side: 'provider', parameters: { weight: 0 } }]);
+      await rx.pass();
       expect(await p.isDrained(ctx)).toMatchObject({ done: true });
       await p.setWeight!(ctx, saved, 10);
       expect(await p.isRestored!(ctx, saved)).toMatchObject({ done: false, observed: expect.stringMatching(/graywave's item is still in/) });
       // The last step: restore takes the warm item out exactly as it takes the drain item out.
       await p.restore(ctx, saved);
-      expect(await dumpTree(zk, '/dubbo')).toEqual(before);
+      await rx.pass();
+      expect(await tree('/dubbo')).toEqual(before);
       expect(await text(WRULE)).toBe(foreign);
       expect(await p.isRestored!(ctx, saved)).toMatchObject({ done: true, observed: expect.stringContaining('127.0.0.51:20880 weight 200') });
 
       // With a service rule that wins, graywave's items in both rules ramp; restore leaves both as they were.
       await mk(zk, WSVC, svc);
-      const before2 = await dumpTree(zk, '/dubbo');
+      await rx.pass();
+      const before2 = await tree('/dubbo');
       const saved2 = (await p.drain(ctx)) as { rules: { path: string }[] };
       expect(saved2.rules.map((r) => r.path).sort()).toEqual([WSVC, WRULE].sort());
       await p.setWeight!(ctx, saved2, 10);
@@ -352,7 +445,8 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
       const w2 = await p.isDrained(ctx);
       expect(w2.observed).toMatch(/weight 30/);
       await p.restore(ctx, saved2);
-      expect(await dumpTree(zk, '/dubbo')).toEqual(before2);
+      await rx.pass();
+      expect(await tree('/dubbo')).toEqual(before2);
       // mode disable cannot ramp a weight.
       await expect(dubbo({ application: 'warm-service', mode: 'disable' }).setWeight!(ctx, saved, 10)).rejects.toThrow(/warm-up needs mode weight/);
     } finally {

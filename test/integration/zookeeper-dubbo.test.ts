@@ -5,7 +5,7 @@ import { dubboZookeeper, javaUrlDecode, javaUrlEncode } from '../../src/provider
 import type { Provider } from '../../src/providers/types.js';
 import { Zk } from '../../src/providers/zk.js';
 import { makeContext, makeEnv, makeHost } from '../helpers/contexts.js';
-import { FOREIGN_CONFIGURATORS, FOREIGN_TAG_ROUTER, ORDER_HOSTS, mk, seedDubbo } from './helpers/dubbo-seed.js';
+import { FOREIGN_CONFIGURATORS, FOREIGN_TAG_ROUTER, ORDER_HOSTS, SeedReexporter, mk, seedDubbo } from './helpers/dubbo-seed.js';
 import { ZooKeeperServer, dumpTree, hasZookeeper, removeTree } from './helpers/zookeeper.js';
 
 const has = hasZookeeper();
@@ -15,6 +15,8 @@ const TAGS = '/dubbo/config/dubbo/order-service.tag-router';
 describe.skipIf(!has)('dubbo-zookeeper against a real ZooKeeper', () => {
   let server: ZooKeeperServer;
   let zk: Zk;
+  /** The seeded providers re-export like Dubbo 2.7+ providers when a test calls rx.pass() (they applied the rules). */
+  let rx: SeedReexporter;
   const providers: Provider[] = [];
 
   const dubbo = (extra: Record<string, unknown> = {}) => {
@@ -37,6 +39,9 @@ describe.skipIf(!has)('dubbo-zookeeper against a real ZooKeeper', () => {
   beforeEach(async () => {
     await removeTree(zk, '/dubbo');
     await seedDubbo(zk);
+    // A running fleet has applied the rules already (payment-service's timeout rule is in its registered URLs).
+    rx = new SeedReexporter(zk);
+    await rx.pass();
   });
   afterEach(async () => {
     vi.restoreAllMocks();
@@ -49,6 +54,12 @@ describe.skipIf(!has)('dubbo-zookeeper against a real ZooKeeper', () => {
     const ctx = ctxFor(0);
     expect((await p.isDrained(ctx)).done).toBe(false);
     const saved = await p.drain(ctx);
+    // Strict by default: the rule alone is not enough while the provider's registered URL still says weight 100.
+    expect(await p.isDrained(ctx)).toMatchObject({ done: false, observed: expect.stringMatching(/127\.0\.0\.11:20880 .*registered with weight 100 .*has not re-registered/) });
+    await rx.pass();
+    const registered = (await zk.children(`/dubbo/${javaUrlEncode('com.acme.order.RefundService')}/providers`))!.map(javaUrlDecode).filter((u) => u.includes('127.0.0.11:'));
+    expect(registered).toHaveLength(1);
+    expect(registered[0]).toMatch(/[?&]weight=0(&|$)/);
     const rule = YAML.parse((await text(RULE))!);
     expect(rule.configs).toHaveLength(2);
     expect(rule.configs[0]).toEqual({ addresses: ['127.0.0.99:20880'], side: 'provider', type: 'balancing', enabled: true, parameters: { loadbalance: 'leastactive' } });
@@ -60,6 +71,9 @@ describe.skipIf(!has)('dubbo-zookeeper against a real ZooKeeper', () => {
     // The journal gets the weight it had before.
     expect(JSON.parse(JSON.stringify(saved))).toMatchObject({ style: 'config-rule', addresses: ['127.0.0.11:20880'], before: { '127.0.0.11:20880': { weight: 100, disabled: false } } });
     await p.restore(ctx, saved);
+    // The provider has not re-exported yet (its URL still says weight=0), but no rule drains it any more: not drained.
+    expect(await p.isDrained(ctx)).toMatchObject({ done: false, observed: expect.stringMatching(/^no rule keeps it drained.*127\.0\.0\.11:20880 .*weight 100/) });
+    await rx.pass();
     expect(await dumpTree(zk)).toEqual(before);
     expect(await text(RULE)).toBe(FOREIGN_CONFIGURATORS);
     expect((await p.isDrained(ctx)).done).toBe(false);
@@ -94,8 +108,10 @@ describe.skipIf(!has)('dubbo-zookeeper against a real ZooKeeper', () => {
     const saved = await Promise.all(idx.map((i) => ps[i]!.drain(ctxFor(i))));
     const addrs = YAML.parse((await text(RULE))!).configs.flatMap((c: { addresses: string[] }) => c.addresses);
     expect(addrs.sort()).toEqual(['127.0.0.11:20880', '127.0.0.12:20880', '127.0.0.13:20880', '127.0.0.14:20880', '127.0.0.99:20880']);
+    await rx.pass();
     for (const i of idx) expect((await ps[i]!.isDrained(ctxFor(i))).done).toBe(true);
     await Promise.all([2, 0, 3, 1].map((i) => ps[i]!.restore(ctxFor(i), saved[i])));
+    await rx.pass();
     expect(await dumpTree(zk)).toEqual(before);
   });
 
@@ -163,6 +179,7 @@ describe.skipIf(!has)('dubbo-zookeeper against a real ZooKeeper', () => {
       'override://127.0.0.16:20880/com.acme.order.RefundService?category=configurators&dynamic=false&enabled=true&weight=0',
     ]);
     for (const o of saved.overrides) expect(await text(o)).toBe('graywave');
+    // Interface-level consumers apply 2.6 overrides themselves: drained without waiting for the provider.
     expect(await p.isDrained(ctxFor(5))).toMatchObject({ done: true });
     expect((await p.isDrained(ctxFor(6))).done).toBe(false);
     expect(await p.drain(ctxFor(5))).toMatchObject({ overrides: saved.overrides });
@@ -174,17 +191,20 @@ describe.skipIf(!has)('dubbo-zookeeper against a real ZooKeeper', () => {
     const p = dubbo({ mode: 'disable', port: 20880 });
     const saved = await p.drain(ctxFor(6));
     expect(YAML.parse((await text(RULE))!).configs[1]).toEqual({ addresses: ['127.0.0.17:20880'], side: 'provider', parameters: { disabled: true } });
+    expect((await p.isDrained(ctxFor(6))).done).toBe(false);
+    await rx.pass();
     expect((await p.isDrained(ctxFor(6))).done).toBe(true);
     await p.restore(ctxFor(6), saved);
     expect(await text(RULE)).toBe(FOREIGN_CONFIGURATORS);
   });
 
-  it('awaitProviderUrl: drained only once the provider re-registered with weight=0', async () => {
-    const p = dubbo({ awaitProviderUrl: true, interfaces: ['com.acme.order.RefundService'] });
+  it('drained only once the provider re-registered with weight=0 (the default); awaitProviderUrl: false trusts the rule', async () => {
+    const p = dubbo({ interfaces: ['com.acme.order.RefundService'] });
     const ctx = ctxFor(7);
     await p.drain(ctx);
     const check = await p.isDrained(ctx);
-    expect(check).toMatchObject({ done: false, observed: expect.stringMatching(/not re-registered.*127\.0\.0\.18:20880/) });
+    expect(check).toMatchObject({ done: false, observed: expect.stringMatching(/127\.0\.0\.18:20880 com\.acme\.order\.RefundService is registered with weight 100 \(the provider has not re-registered/) });
+    expect(await dubbo({ awaitProviderUrl: false, interfaces: ['com.acme.order.RefundService'] }).isDrained(ctx)).toMatchObject({ done: true });
     // What a 2.7 provider does when it applies the rule: unregister, register the URL with weight=0.
     const dir = `/dubbo/${javaUrlEncode('com.acme.order.RefundService')}/providers`;
     const [old] = (await zk.children(dir))!.filter((n) => javaUrlDecode(n).includes('127.0.0.18'));

@@ -1,10 +1,10 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Zk } from '../../src/providers/zk.js';
-import { FOREIGN_CONFIGURATORS, ORDER_HOSTS, mk, seedDubbo } from './helpers/dubbo-seed.js';
+import { FOREIGN_CONFIGURATORS, ORDER_HOSTS, SeedReexporter, mk, seedDubbo } from './helpers/dubbo-seed.js';
 import { removeDir, tempDir } from './helpers/process.js';
 import { ZooKeeperServer, dumpTree, hasZookeeper } from './helpers/zookeeper.js';
 
@@ -18,9 +18,13 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const CLI = join(ROOT, 'bin/graywave.js');
 const has = hasZookeeper();
 
-function cli(args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 45_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+/** The CLI as a child process; asynchronous, so that the seeded providers keep re-exporting (SeedReexporter) meanwhile. */
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 45_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      done({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
+    });
+  });
 }
 
 describe.skipIf(!has)('release of 8 hosts through Dubbo and LTS in ZooKeeper, then rollback --all', () => {
@@ -29,6 +33,8 @@ describe.skipIf(!has)('release of 8 hosts through Dubbo and LTS in ZooKeeper, th
   let dir: string;
   let playbook: string;
   let initial: Record<string, string>;
+  /** The 8 seeded order-service providers behave like Dubbo 2.7+ providers: they re-export when a rule changes. */
+  let rx: SeedReexporter;
 
   beforeAll(async () => {
     if (!existsSync(join(ROOT, 'dist/cli/main.js'))) {
@@ -42,6 +48,9 @@ describe.skipIf(!has)('release of 8 hosts through Dubbo and LTS in ZooKeeper, th
     server = await ZooKeeperServer.start();
     zk = new Zk({ connect: server.connect, sessionTimeoutMs: 10_000, connectTimeoutMs: 3000, label: 'test' });
     await seedDubbo(zk);
+    rx = new SeedReexporter(zk);
+    await rx.pass();
+    rx.start(50);
     for (const [i, h] of ORDER_HOSTS.entries()) {
       await mk(zk, `/LTS/order_cluster/NODES/TASK_TRACKER/TASK_TRACKER:\\\\${h}?group=order_tt&clusterName=order_cluster&threads=4&identity=TT_${i}&createTime=1700000000000&isAvailable=true&hostName=order-${i + 1}`);
     }
@@ -73,6 +82,7 @@ describe.skipIf(!has)('release of 8 hosts through Dubbo and LTS in ZooKeeper, th
     );
   });
   afterAll(async () => {
+    await rx?.stop();
     await zk?.close();
     await server?.stop();
     if (dir) removeDir(dir);
@@ -80,14 +90,15 @@ describe.skipIf(!has)('release of 8 hosts through Dubbo and LTS in ZooKeeper, th
 
   it('run drains and restores every host; only the GREEN tag remains; rollback --all restores ZooKeeper byte for byte', async () => {
     const state = join(dir, 'state');
-    // --skip-preflight: this synchronous CLI call blocks the test's own ZooKeeper session; keep it short (preflight: test/integration/preflight.test.ts).
-    const run = cli(['run', playbook, '--yes', '--json', '--state-dir', state, '--skip-preflight']);
+    // --skip-preflight: preflight has its own test (test/integration/preflight.test.ts).
+    const run = await cli(['run', playbook, '--yes', '--json', '--state-dir', state, '--skip-preflight']);
     expect(run.code, `run failed:\n${run.stderr}\n${run.stdout.slice(-3000)}`).toBe(0);
     const events = (out: string) => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event: string; step?: string; host?: string; skipped?: boolean });
     const doneBy = (evs: ReturnType<typeof events>, kind: string, step: string) => new Set(evs.filter((e) => e.event === kind && e.step === step && !e.skipped).map((e) => e.host)).size;
     const ran = events(run.stdout);
     for (const step of ['drain:dubbo', 'drain:jobs', 'relabel:dubbo', 'restore:jobs', 'restore:dubbo']) expect(doneBy(ran, 'step.done', step), step).toBe(8);
 
+    await rx.pass();
     const after = await dumpTree(zk);
     const changed = Object.keys({ ...after, ...initial }).filter((k) => after[k] !== initial[k]);
     expect(changed).toEqual(['/dubbo/config/dubbo/order-service.tag-router']);
@@ -96,10 +107,12 @@ describe.skipIf(!has)('release of 8 hosts through Dubbo and LTS in ZooKeeper, th
     const green = tags.tags.find((t: { name: string }) => t.name === 'GREEN');
     expect([...green.addresses].sort()).toEqual(ORDER_HOSTS.map((h) => `${h}:20880`));
 
-    const back = cli(['rollback', playbook, '--all', '--yes', '--json', '--state-dir', state]);
+    const back = await cli(['rollback', playbook, '--all', '--yes', '--json', '--state-dir', state]);
     expect(back.code, `rollback failed:\n${back.stderr}\n${back.stdout.slice(-3000)}`).toBe(0);
     const undone = events(back.stdout);
     for (const step of ['drain:dubbo', 'drain:jobs', 'relabel:dubbo', 'restore:jobs', 'restore:dubbo']) expect(doneBy(undone, 'undo.done', step), `undo ${step}`).toBe(8);
+    await rx.pass();
     expect(await dumpTree(zk)).toEqual(initial);
+    expect(rx.count).toBeGreaterThanOrEqual(32); // each host re-registered at drain and restore, in the run and in the rollback
   });
 });

@@ -5,13 +5,16 @@ import {
   canonicalHost,
   colonKey,
   consumerRisks,
+  consumerView,
   effective,
   globMatch,
   hostMatches,
   parseDubboUrl,
   parseRuleText,
   serviceKey,
+  serving,
   stateOf,
+  stateText,
   stringMatch,
   toConfigurators,
   type Configurator,
@@ -230,5 +233,67 @@ describe('RegistryDirectory.toInvokers / AbstractLoadBalance.getWeight', () => {
   ])('%j', (params, want) => {
     const u: DubboUrl = { protocol: 'dubbo', host: 'h', port: 1, path: 'x', params: params as Record<string, string> };
     expect(stateOf(u)).toMatchObject(want);
+  });
+});
+
+describe('method-level weights: URLParam.getMethodParameter(Strict) + AbstractLoadBalance.getWeight + RegistryDirectory.toInvokers', () => {
+  // A consumer's call of method m gets url.getMethodParameter(m, "weight", 100): `<m>.weight` when the URL has no
+  // `methods` list or the list (a String.contains on the raw value) holds m, else `weight`; empty -> the next one;
+  // max(w, 0). The methods a consumer calls are the `methods` list. Drained = no callable method has weight > 0.
+  it.each([
+    ['a method weight > 0 left by another rule keeps that method serving', { weight: '0', methods: 'get,list', 'get.weight': '200' }, true, 'weight 0, get.weight 200'],
+    ['method weight 0 too: drained', { weight: '0', methods: 'get,list', 'get.weight': '0' }, false, 'weight 0, get.weight 0'],
+    ['every callable method has its own weight 0: the service weight reaches no call', { weight: '100', methods: 'get,list', 'get.weight': '0', 'list.weight': '0' }, false, 'get.weight 0, list.weight 0'],
+    ['a method not in `methods` is never called', { weight: '0', methods: 'get', 'put.weight': '100' }, false, 'weight 0'],
+    ['no `methods` list: any `<m>.weight` counts', { weight: '0', 'get.weight': '5' }, true, 'weight 0, get.weight 5'],
+    ['`getAll` is called, `get.weight` is not its parameter', { weight: '0', methods: 'getAll', 'get.weight': '5' }, false, 'weight 0'],
+    ['an empty method weight falls back to weight', { weight: '0', methods: 'get', 'get.weight': '' }, false, 'weight 0'],
+    ['disabled wins over any weight', { disabled: 'true', methods: 'get', 'get.weight': '100' }, false, 'disabled'],
+    ['two dots are not a method weight (URLParam keeps one method level)', { weight: '0', 'a.b.weight': '5' }, false, 'weight 0'],
+    ['a negative method weight is 0', { weight: '0', methods: 'get', 'get.weight': '-3' }, false, 'get.weight 0'],
+    ['an unparseable weight (Integer.parseInt throws) is never read as drained', { weight: 'abc' }, true, 'weight 100'],
+    ['an unparseable method weight neither', { weight: '0', methods: 'get', 'get.weight': '0x0' }, true, 'get.weight 100'],
+  ])('%s', (_name, params, routes, text) => {
+    const u: DubboUrl = { protocol: 'dubbo', host: 'h', port: 1, path: 'x', params: params as Record<string, string> };
+    const e = stateOf(u);
+    expect(serving(e)).toBe(routes);
+    expect(stateText(e)).toBe(text);
+  });
+
+  it('a service-scope `<method>.weight: 200` for the address beats graywave\'s application-scope weight 0 for that method', () => {
+    const drain = appRule('  - addresses: ["10.0.0.5:20880"]\n    side: provider\n    parameters: {weight: 0}\n');
+    const svc = svcRule('com.acme.OrderService', '  - addresses: ["10.0.0.5:20880"]\n    side: provider\n    parameters: {get.weight: 200}\n');
+    const e = eff(`${P}&methods=get,list`, { application: drain, service: svc });
+    expect(serving(e)).toBe(true);
+    expect(e.methods).toEqual({ get: 200 });
+    expect(e.decidedBy).toMatch(/com\.acme\.OrderService\.configurators configs\[0\]/);
+    // The same method set to 0 by graywave's item (after the other one in the rule): drained.
+    const both = appRule('  - addresses: ["10.0.0.5:20880"]\n    side: provider\n    parameters: {get.weight: 200}\n  - addresses: ["10.0.0.5:20880"]\n    side: provider\n    parameters: {weight: 0, get.weight: 0}\n');
+    expect(serving(eff(`${P}&methods=get,list`, { application: both }))).toBe(false);
+  });
+
+  it('consumer-side items that give a method weight > 0 are risks', () => {
+    const svc = svcRule('com.acme.OrderService', '  - side: consumer\n    providerAddresses: ["10.0.0.5:20880"]\n    parameters: {get.weight: 10}\n');
+    expect(consumerRisks(url(P), svc)).toHaveLength(1);
+  });
+});
+
+describe('consumerView: what consumers route on now (RegistryDirectory / ServiceDiscoveryRegistryDirectory.overrideWithConfigurator)', () => {
+  const drain = appRule('  - addresses: ["10.0.0.5:20880"]\n    side: provider\n    parameters: {weight: 0}\n');
+  it('the provider application\'s rule is applied by the provider only: until it re-registered, consumers see its old URL', () => {
+    expect(serving(consumerView(url(P), { overrides: [], application: drain, service: [] }))).toBe(true);
+    expect(serving(consumerView(url(`${P}&weight=0&providerAddresses=10.0.0.5:20880`), { overrides: [], application: drain, service: [] }))).toBe(false);
+    // The steady state (after the re-export) is drained.
+    expect(serving(eff(P, { application: drain }))).toBe(false);
+  });
+  it('the service rule and (interface level) the 2.6 overrides are applied by consumers themselves', () => {
+    const svc = svcRule('com.acme.OrderService', '  - addresses: ["10.0.0.5:20880"]\n    side: provider\n    parameters: {weight: 0}\n');
+    expect(serving(consumerView(url(P), { overrides: [], application: [], service: svc }))).toBe(false);
+    const o = ov('override://10.0.0.5:20880/com.acme.OrderService?category=configurators&dynamic=false&enabled=true&weight=0');
+    expect(serving(consumerView(url(P), { overrides: [o], application: [], service: [] }))).toBe(false);
+    expect(serving(consumerView(url(P), { overrides: [o], application: [], service: [] }, true))).toBe(true);
+    // A re-registered weight=0 does not hide a 2.6 override with weight > 0 that consumers apply after it.
+    const up = ov('override://10.0.0.5:20880/com.acme.OrderService?category=configurators&dynamic=false&enabled=true&weight=100');
+    expect(consumerView(url(`${P}&weight=0`), { overrides: [up], application: [], service: [] })).toMatchObject({ weight: 100, decidedBy: up.source });
   });
 });

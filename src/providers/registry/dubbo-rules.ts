@@ -453,21 +453,89 @@ export function stringMatch(s: Obj | undefined, input: string | undefined): bool
 // Effective state
 
 export interface Effective {
+  /** The service-level `weight` (default 100, negative read as 0). */
   weight: number;
   disabled: boolean;
+  /**
+   * Methods with a weight of their own (`<method>.weight`, URL.getMethodParameter), among the methods a consumer can
+   * call (the URL's `methods` list; every method named in a `<method>.weight` key when the URL has no list).
+   */
+  methods?: Record<string, number>;
+  /** True when every callable method has its own weight: the service-level `weight` then reaches no call. */
+  allMethodsOwn?: boolean;
   /** The configurator that last set weight or disabled (undefined: the provider URL's own value). */
   decidedBy?: string;
 }
 
-/** What a consumer's load balancer gets: RegistryDirectory.toInvokers (disabled/enabled), AbstractLoadBalance.getWeight. */
-export function stateOf(u: DubboUrl, decidedBy?: string): Effective {
-  const w = u.params.weight;
-  const n = w === undefined || w === '' ? 100 : Number.parseInt(w, 10);
-  const disabled = u.params.disabled !== undefined ? jBool(u.params.disabled) : u.params.enabled !== undefined && u.params.enabled !== '' ? !jBool(u.params.enabled) : false;
-  return { weight: Number.isNaN(n) ? 100 : Math.max(n, 0), disabled, decidedBy };
+/** Integer.parseInt: an optional sign and digits only; anything else is NaN (Java throws). */
+function jInt(v: string): number {
+  return /^[+-]?\d+$/.test(v) ? Number(v) : Number.NaN;
 }
 
-export const serving = (e: Effective) => !e.disabled && e.weight > 0;
+/** A weight as AbstractLoadBalance.getWeight reads it: empty -> default, max(w, 0); unparseable (Java throws) -> 100, never "drained". */
+const weightOf = (v: string | undefined, d: number) => {
+  if (v === undefined || v === '') return d;
+  const n = jInt(v);
+  return Number.isNaN(n) ? 100 : Math.max(n, 0);
+};
+
+/** Parameters that set a weight: `weight` and `<method>.weight` (one dot, as URLParam records method parameters). */
+export const isWeightKey = (k: string) => k === 'weight' || /^[^.]+\.weight$/.test(k);
+
+/**
+ * Method-level weights the way Dubbo 3 reads them (URLParam): a key `<method>.weight` is method `<method>`'s weight
+ * (URLParam.parse / addParameters keep it as METHOD_PARAMETERS[weight][method]); getMethodParameterStrict returns it
+ * only when the URL has no `methods` list or the list (as a string: String.contains) contains the method name;
+ * getMethodParameter falls back to `weight` when it is empty. The methods a consumer calls are the `methods` list.
+ */
+export function methodWeights(params: Record<string, string>, base: number): { methods: Record<string, number>; allOwn: boolean } {
+  const list = params.methods ?? '';
+  const own: Record<string, number> = {};
+  if (list !== '') {
+    const callable = list.split(',').filter((m) => m !== '');
+    let all = callable.length > 0;
+    for (const m of callable) {
+      const v = list.includes(m) ? params[`${m}.weight`] : undefined;
+      if (v === undefined || v === '') {
+        all = false;
+        continue;
+      }
+      own[m] = weightOf(v, base);
+    }
+    return { methods: own, allOwn: all };
+  }
+  for (const [k, v] of Object.entries(params)) {
+    const m = /^([^.]+)\.weight$/.exec(k);
+    if (m && v !== '') own[m[1]!] = weightOf(v, base);
+  }
+  return { methods: own, allOwn: false };
+}
+
+/** What a consumer's load balancer gets: RegistryDirectory.toInvokers (disabled/enabled), AbstractLoadBalance.getWeight. */
+export function stateOf(u: DubboUrl, decidedBy?: string): Effective {
+  const weight = weightOf(u.params.weight, 100);
+  const disabled = u.params.disabled !== undefined ? jBool(u.params.disabled) : u.params.enabled !== undefined && u.params.enabled !== '' ? !jBool(u.params.enabled) : false;
+  const e: Effective = { weight, disabled, decidedBy };
+  const mw = methodWeights(u.params, weight);
+  if (Object.keys(mw.methods).length > 0) {
+    e.methods = mw.methods;
+    if (mw.allOwn) e.allMethodsOwn = true;
+  }
+  return e;
+}
+
+/** A consumer routes calls to it: not disabled, and some callable method has weight > 0 (its own, else the service's). */
+export const serving = (e: Effective) => !e.disabled && ((!e.allMethodsOwn && e.weight > 0) || Object.values(e.methods ?? {}).some((w) => w > 0));
+
+/** The methods whose own weight is > 0 (drain has to give them weight 0 too). */
+export const servingMethods = (e: Effective) => Object.entries(e.methods ?? {}).filter(([, w]) => w > 0).map(([m]) => m);
+
+/** "weight 0", "weight 0, get 200", "disabled": the state in words. */
+export function stateText(e: Effective): string {
+  if (e.disabled) return 'disabled';
+  const m = Object.entries(e.methods ?? {}).map(([k, w]) => `${k}.weight ${w}`);
+  return [...(e.allMethodsOwn ? [] : [`weight ${e.weight}`]), ...m].join(', ');
+}
 
 /** Applies configurators in order; remembers the last one that touched weight or disabled. */
 export function applyAll(list: Configurator[], url: DubboUrl, decided?: string): { url: DubboUrl; decidedBy?: string } {
@@ -476,9 +544,7 @@ export function applyAll(list: Configurator[], url: DubboUrl, decided?: string):
   for (const c of list) {
     const next = configure(c, cur);
     if (!next) continue;
-    if (next.params.weight !== cur.params.weight || next.params.disabled !== cur.params.disabled || 'weight' in c.url.params || 'disabled' in c.url.params) {
-      if ('weight' in c.url.params || 'disabled' in c.url.params) by = c.source;
-    }
+    if (Object.keys(c.url.params).some((k) => isWeightKey(k) || k === 'disabled' || k === 'methods')) by = c.source;
     cur = next;
   }
   return { url: cur, decidedBy: by };
@@ -514,6 +580,22 @@ export function effective(url: DubboUrl, rules: RuleSet, appLevel = false): Effe
 }
 
 /**
+ * What consumers route on right now, from the URL as the provider published it (its own re-export of the rules it
+ * applied, or not yet): the consumer pass alone, without the provider application's rule, which only the provider
+ * applies (RegistryProtocol.OverrideListener -> reExport).
+ *   interface level    RegistryDirectory.overrideWithConfigurator: 2.6 overrides, then the service rule
+ *   application level  ServiceDiscoveryRegistryDirectory.overrideWithConfigurator: the service rule (no 2.6 overrides),
+ *                      on the parameters of the provider's MetadataInfo (see dubbo-zookeeper.ts instanceUrls)
+ * The consumer application's own rule counts through consumerRisks.
+ */
+export function consumerView(published: DubboUrl, rules: RuleSet, appLevel = false): Effective {
+  let r: { url: DubboUrl; decidedBy?: string } = { url: published };
+  if (!appLevel) r = applyAll(toConfigurators(rules.overrides), r.url);
+  r = applyAll(toConfigurators(rules.service), r.url, r.decidedBy);
+  return stateOf(r.url, r.decidedBy ?? 'the URL the provider published');
+}
+
+/**
  * Consumer-side items (`side: consumer`) are applied by consumers on the merged URL, at consumer hosts graywave cannot
  * enumerate (AbstractConfigurator.configure with NetUtils.getLocalHost). One that may hold for this provider
  * (providerAddresses / match.providerAddress / service) and sets a weight > 0 or disabled=false can route traffic to it
@@ -533,7 +615,7 @@ export function consumerRisks(url: DubboUrl, rules: Configurator[]): Configurato
       if (m.providerAddress !== undefined && !addressMatch(obj(m.providerAddress), addressOf(url))) continue;
       if (m.service !== undefined && !listStringMatch(obj(m.service), serviceKey(url))) continue;
     }
-    const reEnables = ('weight' in cu.params && Number.parseInt(cu.params.weight!, 10) > 0) || ('disabled' in cu.params && !jBool(cu.params.disabled));
+    const reEnables = Object.entries(cu.params).some(([k, v]) => isWeightKey(k) && weightOf(v, 100) > 0) || ('disabled' in cu.params && !jBool(cu.params.disabled));
     if (reEnables) out.push(c);
   }
   return out;

@@ -3,7 +3,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { ProviderError } from '../../errors.js';
 import type { Check, Provider, ProviderContext, ProviderType } from '../types.js';
-import { addressOf, colonKey, consumerRisks, effective, formatDubboUrl, hostMatches, parseDubboUrl, parseRuleText, serviceKey, serving, type Configurator, type DubboUrl, type Effective } from './dubbo-rules.js';
+import { addressOf, colonKey, consumerRisks, consumerView, effective, formatDubboUrl, hostMatches, isWeightKey, parseDubboUrl, parseRuleText, serviceKey, serving, servingMethods, stateText, type Configurator, type DubboUrl, type Effective } from './dubbo-rules.js';
 import { CREATED_BY_GRAYWAVE, Zk, removeOurEmptyParents, withCas, zkConnectionOptions, zkJoin, zkOptionsOf, type ZkNode, type ZkOp } from '../zk.js';
 
 /*
@@ -15,7 +15,8 @@ import { CREATED_BY_GRAYWAVE, Zk, removeOurEmptyParents, withCas, zkConnectionOp
  *                  style override-url (Dubbo 2.6):    one override:// znode per interface and address under
  *                                                     <root>/<interface>/configurators, node data "graywave"
  *   isDrained    read back from ZooKeeper: every provider URL of the host, with the rules and overrides that apply
- *                to it, has weight 0 or disabled (awaitProviderUrl: the provider itself re-exported with it)
+ *                to it, has weight 0 (every callable method too) or disabled, and (awaitProviderUrl, the default)
+ *                consumers route on that now: the provider re-registered with it / published it in its MetadataInfo
  *   restore      removes what drain added, nothing else
  *   relabel      adds the host's addresses to tag <group> in <configRoot>/<application>.tag-router
  *
@@ -96,11 +97,22 @@ export function settle(r: RuleText, emptySkeleton: unknown): { kind: 'write'; te
   return { kind: 'write', text: b ? ruleText(r, undefined) : r.doc.toString() };
 }
 
+/**
+ * The parameters of graywave's drain: weight 0 (and `<method>.weight: 0` for each method that has a weight > 0 of its
+ * own, which would otherwise keep its calls: URL.getMethodParameter), or disabled=true.
+ */
+export function drainParams(mode: 'weight' | 'disable', methods: string[] = []): Record<string, number | boolean> {
+  if (mode === 'disable') return { disabled: true };
+  const p: Record<string, number | boolean> = { weight: 0 };
+  for (const m of [...methods].sort()) p[`${m}.weight`] = 0;
+  return p;
+}
+
 /** The configurator item graywave appends for one host (`services`: full service keys `[group/]interface[:version]`). */
-export function drainItem(addresses: string[], mode: 'weight' | 'disable', services?: string[]): Record<string, unknown> {
+export function drainItem(addresses: string[], mode: 'weight' | 'disable', services?: string[], methods?: string[]): Record<string, unknown> {
   const item: Record<string, unknown> = { addresses: [...addresses], side: 'provider' };
   if (services?.length) item.services = [...services];
-  item.parameters = mode === 'weight' ? { weight: 0 } : { disabled: true };
+  item.parameters = drainParams(mode, methods);
   return item;
 }
 
@@ -108,7 +120,8 @@ export function drainItem(addresses: string[], mode: 'weight' | 'disable', servi
  * The same drain in the JSON-array form of a rule (ConfigParser.parseJsonArray: `["override://…", …]`): one 2.6-style
  * override URL per address and service (`*` for every service), which Dubbo matches by host and port.
  */
-export function drainUrls(addresses: string[], mode: 'weight' | 'disable', services?: string[]): string[] {
+export function drainUrls(addresses: string[], mode: 'weight' | 'disable', services?: string[], methods?: string[]): string[] {
+  const set = Object.entries(drainParams(mode, methods)).map(([k, v]) => `${k}=${v}`);
   const out: string[] = [];
   for (const a of addresses) {
     for (const s of services?.length ? services : ['*']) {
@@ -118,17 +131,29 @@ export function drainUrls(addresses: string[], mode: 'weight' | 'disable', servi
       const c = rest.indexOf(':');
       const iface = c > 0 ? rest.slice(0, c) : rest;
       const version = c > 0 ? rest.slice(c + 1) : undefined;
-      const q = [group && `group=${group}`, version && `version=${version}`, 'category=configurators', 'dynamic=false', 'enabled=true', mode === 'weight' ? 'weight=0' : 'disabled=true'].filter(Boolean).join('&');
+      const q = [group && `group=${group}`, version && `version=${version}`, 'category=configurators', 'dynamic=false', 'enabled=true', ...set].filter(Boolean).join('&');
       out.push(`override://${a}/${iface}?${q}`);
     }
   }
   return out;
 }
 
-/** graywave's drain item (drainItem or drainUrls) with weight `w` instead of 0: a warm-up step's item. */
-export function warmItem(item: Record<string, unknown> | string[], w: number): Record<string, unknown> | string[] {
-  if (Array.isArray(item)) return item.map((u) => u.replace(/([?&])weight=0(?=&|$)/, `$1weight=${w}`));
-  return { ...item, parameters: { ...(item.parameters as Record<string, unknown>), weight: w } };
+/**
+ * graywave's drain item (drainItem or drainUrls) with the weights of a warm-up step instead of 0: `weights` maps each
+ * weight key of the item (`weight`, `<method>.weight`) to its value; a plain number sets `weight` only.
+ */
+export function warmItem(item: Record<string, unknown> | string[], weights: number | Record<string, number>): Record<string, unknown> | string[] {
+  const w = typeof weights === 'number' ? { weight: weights } : weights;
+  if (Array.isArray(item)) return item.map((u) => u.replace(/([?&])([^=&?]+)=0(?=&|$)/g, (all, sep: string, k: string) => (k in w ? `${sep}${k}=${w[k]}` : all)));
+  const params = { ...(item.parameters as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(w)) if (k in params) params[k] = v;
+  return { ...item, parameters: params };
+}
+
+/** The weight keys graywave's item sets (`weight`, `<method>.weight`). */
+export function itemWeightKeys(item: Record<string, unknown> | string[]): string[] {
+  if (Array.isArray(item)) return [...new Set(item.flatMap((u) => Object.keys(parseDubboUrl(u)?.params ?? {}).filter(isWeightKey)))];
+  return Object.keys((item.parameters as Record<string, unknown>) ?? {}).filter(isWeightKey);
 }
 
 function configsSeq(doc: YAML.Document): YAML.YAMLSeq {
@@ -349,6 +374,8 @@ export interface Found {
   url: DubboUrl;
   /** The znode. */
   path: string;
+  /** Application level: the instance's metadata (Curator payload.metadata: dubbo.metadata.revision, storage-type, …). */
+  meta?: Record<string, string>;
 }
 
 /**
@@ -376,7 +403,7 @@ export async function readRegistrations(zk: Zk, o: { root: string; servicesRoot:
     const ids = (await zk.children(dir)) ?? [];
     const nodes = await Promise.all(ids.map((id) => zk.get(zkJoin(dir, id))));
     ids.forEach((id, i) => {
-      let inst: { address?: unknown; port?: unknown } | undefined;
+      let inst: { address?: unknown; port?: unknown; payload?: { metadata?: unknown } } | undefined;
       try {
         inst = JSON.parse(nodes[i]?.data.toString('utf8') ?? '') as typeof inst;
       } catch {
@@ -392,7 +419,10 @@ export async function readRegistrations(zk: Zk, o: { root: string; servicesRoot:
         port = Number(id.slice(c + 1));
         if (!Number.isInteger(port)) return;
       }
-      out.push({ level: 'application', folder: '', iface: '', url: { protocol: 'dubbo', host, port, path: '', params: { application: app, side: 'provider' } }, path: zkJoin(dir, id) });
+      const raw = inst?.payload?.metadata;
+      const meta: Record<string, string> = {};
+      if (raw && typeof raw === 'object') for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') meta[k] = v;
+      out.push({ level: 'application', folder: '', iface: '', url: { protocol: 'dubbo', host, port, path: '', params: { application: app, side: 'provider' } }, path: zkJoin(dir, id), meta });
     });
   }
   return out;
@@ -431,8 +461,15 @@ const options = z
     configRoot: z.string().regex(/^\//, 'must start with /').optional(),
     /** Drain even when no other provider of a service keeps weight > 0 (weight 0 everywhere spreads traffic evenly again). */
     allowDrainLast: z.boolean().default(false),
-    /** isDrained also waits until the provider re-registered its URL with weight=0/disabled=true (Dubbo 2.7+ providers do). */
-    awaitProviderUrl: z.boolean().default(false),
+    /**
+     * isDrained also reads what consumers route on now: the URL the provider re-registered (interface level) and the
+     * MetadataInfo its application-level instance points to, which show the rule only once the provider applied it
+     * (Dubbo 2.7+ providers re-export). false trusts the rule as soon as it is written (unsafe; for registrations that
+     * nobody re-exports).
+     */
+    awaitProviderUrl: z.boolean().default(true),
+    /** Dubbo 3 metadata report root in this ZooKeeper (metadata-type remote: <metadataRoot>/<application>/<revision>). Default <root>/metadata. */
+    metadataRoot: z.string().regex(/^\//, 'must start with /').optional(),
   })
   .strict();
 type Options = z.infer<typeof options>;
@@ -478,6 +515,14 @@ const OVERRIDE_DATA = 'graywave';
 /** Rule nodes as read for one judgement: path -> text (undefined: no node), with the znode version for conditional writes. */
 type RuleNodes = Map<string, ZkNode | undefined>;
 
+/** What consumers route on now for one registration (or one service of an application-level instance). */
+interface Published {
+  f: Found;
+  /** undefined: cannot be read (an application-level instance with its MetadataInfo in the provider only). */
+  serving: boolean | undefined;
+  text: string;
+}
+
 interface Judged {
   f: Found;
   /** Service key judged (an application-level instance is judged once per service it is known to provide). */
@@ -491,10 +536,12 @@ class DubboZookeeper implements Provider {
   private zkc?: Zk;
   private readonly label: string;
   private readonly configRoot: string;
+  private readonly metadataRoot: string;
 
   constructor(private readonly o: Options) {
     this.label = `dubbo-zookeeper (${o.application})`;
     this.configRoot = o.configRoot ?? zkJoin(o.root, 'config', 'dubbo');
+    this.metadataRoot = o.metadataRoot ?? zkJoin(o.root, 'metadata');
   }
 
   private get zk(): Zk {
@@ -660,8 +707,97 @@ class DubboZookeeper implements Provider {
     return out;
   }
 
+  /**
+   * What consumers route on now (awaitProviderUrl, the default). Interface-level consumers route on the URL the provider
+   * registered, which carries the provider application's rule only once the provider applied it and re-registered
+   * (RegistryProtocol.OverrideListener -> reExport: unregister the old URL, register the configured one); they apply the
+   * 2.6 overrides and the service rule themselves (dubbo-rules.ts consumerView). Application-level consumers route on
+   * the MetadataInfo of the revision the instance points to (instanceServices), with the service rule applied by
+   * themselves. One entry per registration (and service of an instance): serving, or undefined when it cannot be read.
+   */
+  private async published(mine: Found[], nodes: RuleNodes): Promise<Published[]> {
+    const out: Published[] = [];
+    const overrides = new Map<string, Configurator[]>();
+    for (const f of mine) {
+      if (f.level === 'interface') {
+        if (!overrides.has(f.folder)) overrides.set(f.folder, await this.overridesOf(f.folder));
+        const service = await this.rule(nodes, this.serviceRulePath(f.url));
+        const e = consumerView(f.url, { overrides: overrides.get(f.folder)!, application: [], service });
+        out.push({ f, serving: serving(e), text: `${addressOf(f.url)} ${serviceKey(f.url)} is registered with ${stateText(e)}` });
+        continue;
+      }
+      const inst = await this.instanceServices(f);
+      if ('unknown' in inst) {
+        out.push({ f, serving: undefined, text: `${addressOf(f.url)} application-level instance ${f.path}: ${inst.unknown}` });
+        continue;
+      }
+      // With `interfaces:` only those services of the instance are drained (as at interface level).
+      for (const u of inst.urls.filter((x) => !this.o.interfaces || this.o.interfaces.includes(x.path))) {
+        const service = await this.rule(nodes, this.serviceRulePath(u));
+        const e = consumerView(u, { overrides: [], application: [], service }, true);
+        out.push({ f, serving: serving(e), text: `${addressOf(f.url)} ${serviceKey(u)} at application level: ${stateText(e)} in ${inst.path}` });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The services of an application-level instance as Dubbo 3 consumers see them (InstanceAddressURL): the parameters of
+   * the provider's MetadataInfo for the revision in the instance metadata (`dubbo.metadata.revision`), each ServiceInfo
+   * on the instance's port (or without one), a parameter the service lacks taken from the instance metadata. Dubbo
+   * keeps MetadataInfo in ZooKeeper only with `dubbo.metadata.storage-type` remote (ZookeeperMetadataReport:
+   * <metadataRoot>/<application>/<revision>); with local (the default) consumers ask the provider's MetadataService,
+   * which graywave cannot: unknown.
+   */
+  private async instanceServices(f: Found): Promise<{ urls: DubboUrl[]; path: string } | { unknown: string }> {
+    const meta = f.meta ?? {};
+    const storage = meta['dubbo.metadata.storage-type'] || 'local';
+    const app = f.url.params.application ?? this.o.application;
+    if (storage !== 'remote') {
+      // Where consumers fetch it (ServiceInstanceMetadataUtils: dubbo.metadata-service.url-params, e.g. {"port":"20880","protocol":"dubbo"}).
+      const ms = meta['dubbo.metadata-service.url-params'];
+      return {
+        unknown:
+          `its weight is in the provider's own MetadataService (dubbo.metadata.storage-type ${storage}${ms ? `, served at ${f.url.host} ${ms}` : ''}), not in ZooKeeper, so graywave cannot see whether Dubbo 3 consumers still route to it. ` +
+          `Run the providers with metadata-type remote (MetadataInfo under ${this.metadataRoot}), or set awaitProviderUrl: false to trust the rule once written`,
+      };
+    }
+    const rev = meta['dubbo.metadata.revision'];
+    if (!rev) return { unknown: 'no dubbo.metadata.revision in its instance metadata' };
+    const path = zkJoin(this.metadataRoot, app, rev);
+    const node = await this.zk.get(path);
+    if (!node) return { unknown: `its MetadataInfo ${path} is not in ZooKeeper` };
+    let info: { services?: unknown } | undefined;
+    try {
+      info = JSON.parse(node.data.toString('utf8')) as typeof info;
+    } catch {
+      return { unknown: `its MetadataInfo ${path} is not JSON` };
+    }
+    const urls: DubboUrl[] = [];
+    const services = info?.services && typeof info.services === 'object' ? Object.values(info.services as Record<string, unknown>) : [];
+    for (const raw of services) {
+      const sv = (raw && typeof raw === 'object' ? raw : {}) as { name?: unknown; group?: unknown; version?: unknown; protocol?: unknown; port?: unknown; params?: unknown };
+      // ServiceDiscoveryRegistryDirectory: serviceInfo.getPort() <= 0 || serviceInfo.getPort() == instance port.
+      const port = typeof sv.port === 'number' ? sv.port : -1;
+      if (port > 0 && port !== f.url.port) continue;
+      const name = typeof sv.name === 'string' ? sv.name : '';
+      if (!name) continue;
+      const params: Record<string, string> = {};
+      for (const k of ['weight', 'disabled', 'enabled']) if (meta[k]) params[k] = meta[k]!;
+      if (sv.params && typeof sv.params === 'object') for (const [k, v] of Object.entries(sv.params)) if (v !== null && v !== undefined && String(v) !== '') params[k] = String(v);
+      delete params.group;
+      delete params.version;
+      if (typeof sv.group === 'string' && sv.group) params.group = sv.group;
+      if (typeof sv.version === 'string' && sv.version) params.version = sv.version;
+      Object.assign(params, { interface: name, application: app, side: 'provider' });
+      urls.push({ protocol: typeof sv.protocol === 'string' ? sv.protocol : 'dubbo', host: f.url.host, port: f.url.port, path: name, params });
+    }
+    if (urls.length === 0) return { unknown: `its MetadataInfo ${path} lists no service on port ${f.url.port}` };
+    return { urls, path };
+  }
+
   private describe(j: Judged): string {
-    const state = j.eff.disabled ? 'disabled' : `weight ${j.eff.weight}`;
+    const state = stateText(j.eff);
     const lvl = j.f.level === 'application' ? ` (application-level ${j.f.path})` : '';
     return `${addressOf(j.f.url)} ${j.key || this.o.application}${lvl} ${state}${j.eff.decidedBy ? ` by ${j.eff.decidedBy}` : ''}${j.risks.length ? `; routed by consumer-side ${j.risks.join(', ')}` : ''}`;
   }
@@ -679,7 +815,7 @@ class DubboZookeeper implements Provider {
       const others = all.filter((f) => !mineSet.has(f) && f.level === 'interface' && serviceKey(f.url) === key);
       const judged = await this.judge(others, all, nodes);
       if (!judged.some((j) => serving(j.eff))) {
-        const seen = judged.map((j) => `${addressOf(j.f.url)} ${j.eff.disabled ? 'disabled' : `weight ${j.eff.weight}`}`);
+        const seen = judged.map((j) => `${addressOf(j.f.url)} ${stateText(j.eff)}`);
         problems.push(`${key} (other providers: ${seen.length ? seen.join(', ') : 'none'})`);
       }
     }
@@ -688,7 +824,7 @@ class DubboZookeeper implements Provider {
       const others = all.filter((f) => !mineSet.has(f) && f.level === 'application');
       const judged = await this.judge(others, all, nodes);
       if (!judged.some((j) => serving(j.eff))) {
-        problems.push(`${this.o.application} at application level (other instances: ${others.length ? [...new Set(judged.map((j) => `${addressOf(j.f.url)} ${j.eff.disabled ? 'disabled' : `weight ${j.eff.weight}`}`))].join(', ') : 'none'})`);
+        problems.push(`${this.o.application} at application level (other instances: ${others.length ? [...new Set(judged.map((j) => `${addressOf(j.f.url)} ${stateText(j.eff)}`))].join(', ') : 'none'})`);
       }
     }
     if (problems.length > 0) {
@@ -714,11 +850,11 @@ class DubboZookeeper implements Provider {
   }
 
   /** The item for a rule node in its form (a URL list for a JSON-array rule). */
-  private async itemFor(nodes: RuleNodes, path: string, addresses: string[], services: string[] | undefined): Promise<Record<string, unknown> | string[]> {
+  private async itemFor(nodes: RuleNodes, path: string, addresses: string[], services: string[] | undefined, methods: string[]): Promise<Record<string, unknown> | string[]> {
     const node = await this.readNode(nodes, path);
     const text = node?.data.toString('utf8');
-    if (text !== undefined && ruleForm(text) === 'json-urls') return drainUrls(addresses, this.o.mode, services);
-    return drainItem(addresses, this.o.mode, services);
+    if (text !== undefined && ruleForm(text) === 'json-urls') return drainUrls(addresses, this.o.mode, services, methods);
+    return drainItem(addresses, this.o.mode, services, methods);
   }
 
   async drain(ctx: ProviderContext): Promise<DrainSaved> {
@@ -730,16 +866,18 @@ class DubboZookeeper implements Provider {
       const judged = await this.judge(mine, all, nodes);
       const addresses = [...new Set(mine.map((f) => addressOf(f.url)))].sort();
       const before: Record<string, Effective> = { ...(previous?.before ?? {}) };
-      for (const j of judged) before[addressOf(j.f.url)] ??= { weight: j.eff.weight, disabled: j.eff.disabled };
+      for (const j of judged) before[addressOf(j.f.url)] ??= { weight: j.eff.weight, disabled: j.eff.disabled, ...(j.eff.methods ? { methods: j.eff.methods } : {}) };
+      // Methods with a weight > 0 of their own keep their calls at weight 0: the item gives them weight 0 too.
+      const methods = this.o.mode === 'weight' ? [...new Set(judged.flatMap((j) => servingMethods(j.eff)))].sort() : [];
       await this.guardLast(ctx, all, mine, nodes);
-      if (this.o.style === 'override-url') return this.drainOverrides(ctx, mine, addresses, before, nodes);
+      if (this.o.style === 'override-url') return this.drainOverrides(ctx, mine, addresses, before, nodes, methods);
 
       // Full service keys (group/interface:version): Dubbo compares those, an interface name alone would not match.
       const services = this.o.interfaces ? [...new Set(mine.filter((f) => f.level === 'interface').map((f) => serviceKey(f.url)))].sort() : undefined;
       if (services && services.length === 0) {
         throw new ProviderError(`${this.label}: cannot drain ${ctx.host.name} for interfaces ${this.o.interfaces!.join(', ')}: none of them is registered from it at interface level, so their full service keys (group/interface:version) are unknown`, false);
       }
-      const edits: RuleEdit[] = [{ path: this.rulePath, scope: 'application', key: this.o.application, item: await this.itemFor(nodes, this.rulePath, addresses, services) }];
+      const edits: RuleEdit[] = [{ path: this.rulePath, scope: 'application', key: this.o.application, item: await this.itemFor(nodes, this.rulePath, addresses, services, methods) }];
       // Predict Dubbo's result with the application item. Where a service rule still wins, add the item there too
       // (applied after the application rule); what still wins then (a 2.6 override, a consumer-side item) is refused.
       let after = await this.judge(mine, all, this.planned(nodes, edits));
@@ -754,7 +892,7 @@ class DubboZookeeper implements Provider {
           if (!Array.isArray(existing.item) && !(existing.item.addresses as string[]).includes(addr)) (existing.item.addresses as string[]).push(addr);
           continue;
         }
-        edits.push({ path, scope: 'service', key: serviceKey(url), item: await this.itemFor(nodes, path, [addr], undefined) });
+        edits.push({ path, scope: 'service', key: serviceKey(url), item: await this.itemFor(nodes, path, [addr], undefined, methods) });
       }
       if (edits.length > 1) after = await this.judge(mine, all, this.planned(nodes, edits));
       const losing = this.stillServing(after);
@@ -796,7 +934,7 @@ class DubboZookeeper implements Provider {
       const appNode = nodes.get(this.rulePath);
       if (ops.length > 0 && appNode && !ops.some((o) => o.path === this.rulePath)) ops.push({ op: 'check', path: this.rulePath, version: appNode.version });
       await this.zk.multi(ops);
-      for (const e of mineEdits) ctx.log(`dubbo: ${this.o.mode === 'weight' ? 'weight 0' : 'disabled'} for ${addresses.join(', ')} in ${e.path}`);
+      for (const e of mineEdits) ctx.log(`dubbo: ${this.o.mode === 'weight' ? `weight 0${methods.length ? ` (and ${methods.map((m) => `${m}.weight`).join(', ')} 0)` : ''}` : 'disabled'} for ${addresses.join(', ')} in ${e.path}`);
       return { style: 'config-rule', addresses, before, rules: mineEdits };
     });
   }
@@ -821,16 +959,15 @@ class DubboZookeeper implements Provider {
     await this.zk.create(path, text);
   }
 
-  private overrideUrl(f: Found): string {
+  private overrideUrl(f: Found, methods: string[]): string {
     const params: Record<string, string> = { category: 'configurators', dynamic: 'false', enabled: 'true' };
     if (f.url.params.group) params.group = f.url.params.group;
     if (f.url.params.version) params.version = f.url.params.version;
-    if (this.o.mode === 'weight') params.weight = '0';
-    else params.disabled = 'true';
+    for (const [k, v] of Object.entries(drainParams(this.o.mode, methods))) params[k] = String(v);
     return formatDubboUrl({ protocol: 'override', host: f.url.host, port: f.url.port, path: f.iface, params });
   }
 
-  private async drainOverrides(ctx: ProviderContext, mine: Found[], addresses: string[], before: Record<string, Effective>, nodes: RuleNodes): Promise<DrainSaved> {
+  private async drainOverrides(ctx: ProviderContext, mine: Found[], addresses: string[], before: Record<string, Effective>, nodes: RuleNodes, methods: string[]): Promise<DrainSaved> {
     const appLevel = mine.filter((f) => f.level === 'application');
     if (appLevel.length > 0) {
       // ServiceDiscoveryRegistryDirectory applies no 2.6 overrides: application-level consumers would not see it.
@@ -841,7 +978,7 @@ class DubboZookeeper implements Provider {
     const dirs = new Map<string, { version: number; data: Buffer } | undefined>();
     for (const f of mine) {
       const dir = zkJoin(this.o.root, f.folder, 'configurators');
-      const path = zkJoin(dir, javaUrlEncode(this.overrideUrl(f)));
+      const path = zkJoin(dir, javaUrlEncode(this.overrideUrl(f, methods)));
       if (paths.includes(path)) continue;
       paths.push(path);
       if (!dirs.has(dir)) {
@@ -863,7 +1000,7 @@ class DubboZookeeper implements Provider {
     const all = mine;
     const judgedNow = await this.judge(mine, all, nodes);
     const predicted = judgedNow.map((j) => {
-      const url = { ...j.f.url, params: { ...j.f.url.params, ...(this.o.mode === 'weight' ? { weight: '0' } : { disabled: 'true' }) } };
+      const url = { ...j.f.url, params: { ...j.f.url.params, ...Object.fromEntries(Object.entries(drainParams(this.o.mode, methods)).map(([k, v]) => [k, String(v)])) } };
       return { j, url };
     });
     const losing: string[] = [];
@@ -887,15 +1024,24 @@ class DubboZookeeper implements Provider {
     try {
       const { all, mine } = await this.mine(ctx);
       if (mine.length === 0) return { done: false, observed: this.notFound(ctx) };
-      const judged = await this.judge(mine, all, new Map());
+      const nodes: RuleNodes = new Map();
+      const judged = await this.judge(mine, all, nodes);
       const still = this.stillServing(judged);
       if (still.length > 0) {
         const what = [...new Set(still.map((j) => this.describe(j)))];
         return { done: false, observed: `still serving: ${what.slice(0, 5).join(', ')}${what.length > 5 ? ` (+${what.length - 5})` : ''}` };
       }
+      // The rules alone must drain it: a registered URL can still carry weight=0 from a rule taken away meanwhile
+      // (the provider re-exports without it in a moment). Judged again from the URLs without their weight/disabled values.
+      const bare = mine.map((f) => ({ ...f, url: { ...f.url, params: Object.fromEntries(Object.entries(f.url.params).filter(([k]) => !isWeightKey(k) && k !== 'disabled' && k !== 'enabled')) } }));
+      const stale = this.stillServing(await this.judge(bare, all, nodes));
+      if (stale.length > 0) {
+        const what = [...new Set(stale.map((j) => this.describe(j)))];
+        return { done: false, observed: `no rule keeps it drained (its registered weight is left from a rule that is gone; the provider re-exports without it): ${what.slice(0, 3).join(', ')}${what.length > 3 ? ` (+${what.length - 3})` : ''}` };
+      }
       if (this.o.awaitProviderUrl) {
-        const unseen = mine.filter((f) => f.level === 'interface' && f.url.params.disabled !== 'true' && f.url.params.weight !== '0');
-        if (unseen.length > 0) return { done: false, observed: `rule written, provider has not re-registered with it yet: ${[...new Set(unseen.map((f) => addressOf(f.url)))].join(', ')}` };
+        const unseen = (await this.published(mine, nodes)).filter((x) => x.serving !== false).map((x) => (x.serving ? `${x.text} (the provider has not ${x.f.level === 'interface' ? 're-registered with' : 'published'} the rule yet)` : x.text));
+        if (unseen.length > 0) return { done: false, observed: `the rules drain it, but consumers still route to it: ${unseen.slice(0, 3).join('; ')}${unseen.length > 3 ? ` (+${unseen.length - 3})` : ''}` };
       }
       const addrs = [...new Set(mine.map((f) => addressOf(f.url)))];
       const app = mine.some((f) => f.level === 'application') ? ' (and its application-level instance)' : '';
@@ -949,56 +1095,76 @@ class DubboZookeeper implements Provider {
   }
 
   /**
-   * The weight the host had before the drain (what Dubbo gave its provider URLs then: the URL's `weight` param, default
-   * 100, with the rules of that time). undefined when its addresses had different weights (one item cannot say both).
+   * The weights the host had before the drain, per weight key of graywave's item: `weight` (what Dubbo gave its
+   * provider URLs then: the URL's `weight` param, default 100, with the rules of that time) and `<method>.weight` for
+   * the methods drain gave weight 0. undefined when its addresses had different weights (one item cannot say both).
    */
-  private hadWeight(s: DrainSaved): number | undefined {
-    const ws = [...new Set(s.addresses.map((a) => (s.before?.[a]?.disabled ? 0 : (s.before?.[a]?.weight ?? 100))))];
-    return ws.length === 1 ? ws[0] : undefined;
+  private hadWeights(s: DrainSaved, keys: string[] = ['weight']): Record<string, number> | undefined {
+    const out: Record<string, number> = {};
+    for (const k of keys) {
+      const m = k === 'weight' ? undefined : k.slice(0, -'.weight'.length);
+      const ws = [...new Set(s.addresses.map((a) => (s.before?.[a]?.disabled ? 0 : m === undefined ? (s.before?.[a]?.weight ?? 100) : (s.before?.[a]?.methods?.[m] ?? s.before?.[a]?.weight ?? 100))))];
+      if (ws.length !== 1) return undefined;
+      out[k] = ws[0]!;
+    }
+    return out;
+  }
+
+  /** A warm-up step's weights: round(percent × what each key had), at least 1 where it had > 0. */
+  private static warmWeights(had: Record<string, number>, percent: number): Record<string, number> {
+    return Object.fromEntries(Object.entries(had).map(([k, w]) => [k, w > 0 ? Math.max(1, Math.round((w * percent) / 100)) : 0]));
   }
 
   /**
-   * Takes graywave's item of edit `e` out of `text`: the item as drained (withDrained) or at a weight a warm-up step gave
-   * it (round(had × percent / 100), percent 1–99). Returns what to write and the weight it had, or undefined when not there.
+   * Takes graywave's item of edit `e` out of `text`: the item as drained (withDrained) or with the weights a warm-up
+   * step gave it (percent 1–99). Returns what to write and the weights it had, or undefined when not there.
    */
   private withoutOurs(text: string, e: RuleEdit, s: DrainSaved, withDrained: boolean) {
-    const had = this.hadWeight(s) ?? 0;
-    const weights = new Set<number>();
-    for (let p = 1; p < 100 && had > 0; p++) weights.add(Math.max(1, Math.round((had * p) / 100)));
+    const had = this.hadWeights(s, itemWeightKeys(e.item));
     const where = `${this.label}: rule ${e.path}`;
-    for (const w of [...(withDrained ? [0] : []), ...[...weights].filter((x) => x > 0)]) {
-      const next = removeConfigItem(text, e.key, w === 0 ? e.item : warmItem(e.item, w), where, e.scope);
-      if (next) return { next, weight: w };
+    const tried = new Set<string>();
+    const candidates: Record<string, number>[] = withDrained ? [{}] : [];
+    for (let p = 1; p < 100 && had && Object.values(had).some((w) => w > 0); p++) candidates.push(DubboZookeeper.warmWeights(had, p));
+    for (const w of candidates) {
+      const key = JSON.stringify(w);
+      if (tried.has(key)) continue;
+      tried.add(key);
+      const next = removeConfigItem(text, e.key, Object.keys(w).length === 0 ? e.item : warmItem(e.item, w), where, e.scope);
+      if (next) return { next, weights: key };
     }
     return undefined;
   }
 
   /**
-   * Warm-up (mode weight, style config-rule): graywave's own item(s) get weight round(percent × the weight the host had)
-   * instead of 0, in place of the drain item; restore then removes the item whatever weight it has now.
+   * Warm-up (mode weight, style config-rule): graywave's own item(s) get round(percent × the weight the host had) instead
+   * of 0 (each method weight drain set to 0: percent of that method's own weight), in place of the drain item; restore
+   * then removes the item whatever weights it has now.
    */
   async setWeight(ctx: ProviderContext, saved: unknown, percent: number): Promise<void> {
     const s = saved as DrainSaved | undefined;
     if (!s || s.style !== 'config-rule' || this.o.mode !== 'weight') {
       throw new ProviderError(`${this.label}: warm-up needs mode weight and style config-rule (this drain: ${s?.style ?? 'no record'}, mode ${this.o.mode})`, false);
     }
-    const had = this.hadWeight(s);
-    if (had === undefined) throw new ProviderError(`${this.label}: cannot warm ${ctx.host.name} up: its addresses had different weights (${s.addresses.map((a) => `${a} ${s.before?.[a]?.weight}`).join(', ')})`, false);
-    if (had === 0) return ctx.log(`dubbo: ${s.addresses.join(', ')} had weight 0 before the drain: nothing to warm up`);
-    const w = Math.max(1, Math.round((had * percent) / 100));
     for (const e of this.editsOf(s)) {
+      const had = this.hadWeights(s, itemWeightKeys(e.item));
+      if (had === undefined) throw new ProviderError(`${this.label}: cannot warm ${ctx.host.name} up: its addresses had different weights (${s.addresses.map((a) => `${a} ${s.before?.[a] ? stateText(s.before[a]!) : '?'}`).join(', ')})`, false);
+      if (Object.values(had).every((w) => w === 0)) {
+        ctx.log(`dubbo: ${s.addresses.join(', ')} had weight 0 before the drain: nothing to warm up`);
+        continue;
+      }
+      const w = DubboZookeeper.warmWeights(had, percent);
       await withCas(this.label, `warm up ${ctx.host.name}`, async () => {
         const node = await this.zk.get(e.path);
         const text = node?.data.toString('utf8');
         const ours = text === undefined ? undefined : this.withoutOurs(text, e, s, true);
-        if (ours?.weight === w) return;
+        if (ours?.weights === JSON.stringify(w)) return;
         const base = ours ? (ours.next.kind === 'write' ? ours.next.text : undefined) : text;
         const next = addConfigItem(base, e.key, warmItem(e.item, w), `${this.label}: rule ${e.path}`, e.scope);
         if (next === undefined) return;
         if (node) await this.zk.set(e.path, next, node.version);
         else await this.createRule(e.path, next);
       });
-      ctx.log(`dubbo: weight ${w} (${percent}% of ${had}) for ${s.addresses.join(', ')} in ${e.path}`);
+      ctx.log(`dubbo: ${Object.entries(w).map(([k, v]) => `${k} ${v}`).join(', ')} (${percent}% of ${Object.values(had).join('/')}) for ${s.addresses.join(', ')} in ${e.path}`);
     }
   }
 
@@ -1018,9 +1184,16 @@ class DubboZookeeper implements Provider {
         if (node && this.withoutOurs(node.data.toString('utf8'), e, s!, true)) return { done: false, observed: `graywave's item is still in ${e.path}` };
       }
       for (const p of s?.overrides ?? []) if ((await this.zk.get(p))?.data.toString('utf8') === OVERRIDE_DATA) return { done: false, observed: `override ${javaUrlDecode(p.split('/').pop()!)} still there` };
-      const judged = await this.judge(mine, all, new Map());
+      const nodes: RuleNodes = new Map();
+      const judged = await this.judge(mine, all, nodes);
       const out = judged.filter((j) => !serving(j.eff));
       if (out.length > 0) return { done: false, observed: `not serving: ${out.slice(0, 5).map((j) => this.describe(j)).join(', ')}` };
+      // What consumers route on now: an application-level instance whose MetadataInfo still says weight 0 (the provider
+      // has not published the restore yet) is not back. One whose MetadataInfo cannot be read is judged by the rules.
+      if (this.o.awaitProviderUrl) {
+        const off = (await this.published(mine, nodes)).filter((x) => x.serving === false);
+        if (off.length > 0) return { done: false, observed: `not serving yet: ${off.slice(0, 3).map((x) => x.text).join('; ')} (the provider has not re-exported without graywave's item yet)` };
+      }
       const weights = [...new Set(judged.map((j) => `${addressOf(j.f.url)} weight ${j.eff.weight}`))];
       return { done: true, observed: `serving again: ${weights.slice(0, 5).join(', ')}${weights.length > 5 ? ` (+${weights.length - 5})` : ''}` };
     } catch (err) {
@@ -1101,7 +1274,9 @@ export const dubboZookeeper: ProviderType<Options> = {
       interfaces: 'Only these interfaces (not `services`). Default: every interface the application provides from the host.',
       configRoot: 'Config-center path of the rules. Default <root>/config/dubbo.',
       allowDrainLast: 'Drain even when no other provider of a service keeps weight > 0.',
-      awaitProviderUrl: 'isDrained also waits until the provider re-registered its URL with weight=0/disabled=true.',
+      awaitProviderUrl:
+        'Default true: drained only once consumers route on the drain, i.e. the provider re-registered its URL with it (interface level) and published it in the MetadataInfo its application-level instance points to (needs metadata-type remote; with local metadata the host never reads drained). false (unsafe): trust the rule as soon as it is written, for registrations nobody re-exports.',
+      metadataRoot: 'Dubbo 3 metadata report root in this ZooKeeper (metadata-type remote: <metadataRoot>/<application>/<revision>). Default <root>/metadata.',
     },
   },
   describe: (o, c) => {

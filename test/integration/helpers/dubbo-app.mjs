@@ -15,7 +15,8 @@
 // Kill it with SIGTERM (nodes removed, session closed) or SIGKILL (ephemeral nodes go when the session expires).
 import http from 'node:http';
 import { createRequire } from 'node:module';
-import YAML from 'yaml';
+import { createHash } from 'node:crypto';
+import { formatUrl, parseUrl, reexported, serviceInfo, serviceRuleName } from './dubbo-provider-sim.mjs';
 
 const require = createRequire(import.meta.url);
 const zookeeper = require('node-zookeeper-client');
@@ -46,21 +47,26 @@ function providerUrl(s) {
     ...(s.group ? { group: s.group } : {}),
     ...(s.version ? { version: s.version } : {}),
     ...(cfg.params ?? {}),
-    ...(st_extra(s) ?? {}),
   };
   const q = Object.keys(params).sort().map((k) => `${k}=${params[k]}`).join('&');
   return `dubbo://${cfg.host}:${cfg.port}/${s.iface}?${q}`;
 }
 
-// With `reexport: true` the app behaves like a Dubbo 2.7+/3 provider that applies its application rule and its service
-// rules (side: provider items for its address) and re-registers its URL with the resulting weight/disabled
-// (RegistryProtocol.OverrideListener -> reExport). A deliberately small version: YAML rules, addresses/services only.
+// With `reexport` the app behaves like a Dubbo 2.7+/3 provider: it applies the 2.6 overrides of each interface, its
+// application rule and its service rules to its origin URLs (dubbo-provider-sim.mjs, written from Dubbo's source) and
+// re-registers a changed URL (RegistryProtocol.reExport: unregister the old, register the new). At application level
+// the configured URL goes into its MetadataInfo, whose revision the instance node then points to; with
+// `metadataType: 'remote'` the MetadataInfo is published to <root>/metadata/<app>/<revision> (ZookeeperMetadataReport),
+// with 'local' (Dubbo's default) it stays in the process. `reexport: true` re-exports every 100 ms (a running
+// provider's rule listener); 'on-sync' only when a test asks (GET /sync, not a Dubbo command): deterministic tests.
 const configRoot = cfg.configRoot ?? `${root}/config/dubbo`;
-const extras = new Map();
-const st_extra = (s) => extras.get(serviceKey(s));
+const metadataType = cfg.metadataType ?? 'local';
 
 // RegisterStatedURL per service and registry: interface-level and service-discovery (application-level).
-const state = cfg.services.map((s) => ({ s, iface: mode !== 'instance', app: mode !== 'interface', node: undefined }));
+const state = cfg.services.map((s) => {
+  const origin = providerUrl(s);
+  return { s, iface: mode !== 'instance', app: mode !== 'interface', node: undefined, origin, url: origin };
+});
 
 const client = zookeeper.createClient(cfg.zk, { sessionTimeout: cfg.sessionTimeout ?? 4000, retries: 0 });
 const call = (fn, ...args) => new Promise((resolve, reject) => client[fn](...args, (err, res) => (err ? reject(err) : resolve(res))));
@@ -71,82 +77,94 @@ async function mkdirs(p) {
     if (e.getCode?.() !== zookeeper.Exception.NODE_EXISTS) throw e;
   });
 }
+const registeredAt = Date.now();
 const instancePath = () => `${servicesRoot}/${cfg.app}/${cfg.host}:${cfg.port}`;
 
 async function registerIface(st) {
   const dir = `${root}/${enc(st.s.iface)}/providers`;
   await mkdirs(dir);
-  st.node = `${dir}/${enc(providerUrl(st.s))}`;
+  st.node = `${dir}/${enc(st.url)}`;
   if (!(await exists(st.node))) await call('create', st.node, Buffer.from(''), zookeeper.CreateMode.EPHEMERAL);
 }
 async function unregisterIface(st) {
   if (st.node && (await exists(st.node))) await call('remove', st.node, -1);
 }
+/** MetadataInfo of the services exported at application level, and its revision (Dubbo: an MD5 over the services). */
+function metadataInfo() {
+  const services = {};
+  for (const st of state.filter((x) => x.app)) {
+    const info = serviceInfo(parseUrl(st.url));
+    services[`${info.group ? info.group + '/' : ''}${info.name}${info.version ? ':' + info.version : ''}:${info.protocol}`] = info;
+  }
+  const revision = createHash('md5').update(JSON.stringify(services)).digest('hex');
+  return { app: cfg.app, revision, services };
+}
+
+let publishedRevision;
 async function syncInstance() {
   const want = state.some((st) => st.app);
   const p = instancePath();
-  if (want && !(await exists(p))) {
+  if (!want) {
+    if (await exists(p)) await call('remove', p, -1);
+    publishedRevision = undefined;
+    return;
+  }
+  const info = metadataInfo();
+  if (metadataType === 'remote') {
+    const mp = `${root}/metadata/${cfg.app}/${info.revision}`;
+    await mkdirs(`${root}/metadata/${cfg.app}`);
+    if (!(await exists(mp))) await call('create', mp, Buffer.from(JSON.stringify(info)), zookeeper.CreateMode.PERSISTENT).catch(() => undefined);
+  }
+  const id = `${cfg.host}:${cfg.port}`;
+  const body = {
+    name: cfg.app,
+    id,
+    address: cfg.host,
+    port: cfg.port,
+    sslPort: null,
+    payload: { '@class': 'org.apache.dubbo.registry.zookeeper.ZookeeperInstance', id, name: cfg.app, metadata: { ...(cfg.instanceMetadata ?? {}), 'dubbo.metadata.revision': info.revision, 'dubbo.metadata.storage-type': metadataType } },
+    registrationTimeUTC: registeredAt,
+    serviceType: 'DYNAMIC',
+    uriSpec: null,
+  };
+  if (!(await exists(p))) {
     await mkdirs(`${servicesRoot}/${cfg.app}`);
-    const id = `${cfg.host}:${cfg.port}`;
-    const body = {
-      name: cfg.app,
-      id,
-      address: cfg.host,
-      port: cfg.port,
-      sslPort: null,
-      payload: { '@class': 'org.apache.dubbo.registry.zookeeper.ZookeeperInstance', id, name: cfg.app, metadata: { 'dubbo.metadata.revision': 'r' + Date.now(), 'dubbo.metadata.storage-type': 'local' } },
-      registrationTimeUTC: Date.now(),
-      serviceType: 'DYNAMIC',
-      uriSpec: null,
-    };
     await call('create', p, Buffer.from(JSON.stringify(body)), zookeeper.CreateMode.EPHEMERAL);
-  } else if (!want && (await exists(p))) await call('remove', p, -1);
+  } else if (publishedRevision !== info.revision) await call('setData', p, Buffer.from(JSON.stringify(body)), -1);
+  publishedRevision = info.revision;
 }
 
-// Polled (every 100 ms) rather than watched: simple, and a rule node created later is seen too.
+// Rules are read on each re-export (polled, or on /sync) rather than watched: simple, and a rule node created later is seen too.
 function readRule(path) {
   return new Promise((resolve) => client.getData(path, (err, data) => resolve(err ? undefined : data.toString('utf8'))));
 }
-
-function applyRule(text, s, params) {
-  let rule;
-  try {
-    rule = YAML.parse(text.replace(/^# graywave-baseline: .*\n/, ''));
-  } catch {
-    return;
-  }
-  if (!rule || rule.enabled === false || !Array.isArray(rule.configs)) return;
-  for (const item of rule.configs) {
-    if (item?.side !== 'provider' || !item.parameters) continue;
-    const addrs = Array.isArray(item.addresses) && item.addresses.length ? item.addresses.map(String) : ['0.0.0.0'];
-    if (!addrs.some((a) => a === `${cfg.host}:${cfg.port}` || a === cfg.host || a === '0.0.0.0')) continue;
-    const services = Array.isArray(item.services) && item.services.length ? item.services.map(String) : ['*'];
-    if (rule.scope === 'application' && !services.some((x) => x === '*' || x === serviceKey(s))) continue;
-    for (const k of ['weight', 'disabled']) if (item.parameters[k] !== undefined) params[k] = String(item.parameters[k]);
-  }
+function children(path) {
+  return new Promise((resolve) => client.getChildren(path, (err, list) => resolve(err ? [] : list)));
 }
 
 let reexporting = Promise.resolve();
-let busy = false;
 function reexport() {
-  if (!cfg.reexport || busy) return reexporting;
-  busy = true;
-  reexporting = reexporting.then(async () => {
-    const appText = await readRule(`${configRoot}/${cfg.app}.configurators`);
-    for (const st of state) {
-      const svcText = await readRule(`${configRoot}/${st.s.iface}:${st.s.version ?? ''}:${st.s.group ?? ''}.configurators`);
-      const params = {};
-      if (appText) applyRule(appText, st.s, params);
-      if (svcText) applyRule(svcText, st.s, params);
-      const before = JSON.stringify(extras.get(serviceKey(st.s)) ?? {});
-      if (before === JSON.stringify(params)) continue;
-      extras.set(serviceKey(st.s), params);
-      if (st.iface) {
-        await unregisterIface(st);
-        await registerIface(st);
+  reexporting = reexporting
+    .then(async () => {
+      const appText = await readRule(`${configRoot}/${cfg.app}.configurators`);
+      let changed = false;
+      for (const st of state) {
+        const origin = parseUrl(st.origin);
+        // ZookeeperRegistry delivers the enabled override URLs of category configurators.
+        const overrides = (await children(`${root}/${enc(st.s.iface)}/configurators`)).map((n) => decodeURIComponent(n.replace(/\+/g, ' '))).filter((u) => !/[?&]enabled=false(&|$)/.test(u) && (/[?&]category=configurators(&|$)/.test(u) || !/[?&]category=/.test(u)));
+        const next = reexported(origin, { overrides, application: appText, service: await readRule(`${configRoot}/${serviceRuleName(origin)}`) });
+        const url = JSON.stringify(next.params) === JSON.stringify(origin.params) ? st.origin : formatUrl(next);
+        if (url === st.url) continue;
+        st.url = url;
+        changed = true;
+        if (st.iface) {
+          await unregisterIface(st);
+          await registerIface(st);
+        }
       }
-    }
-  }).catch((e) => console.error('reexport failed', e)).finally(() => (busy = false));
+      if (changed) await syncInstance();
+    })
+    .catch((e) => console.error('reexport failed', e));
   return reexporting;
 }
 
@@ -180,6 +198,10 @@ async function command(name, args) {
       }
     }
     await syncInstance();
+    return 'OK';
+  }
+  if (name === 'sync') {
+    if (cfg.reexport) await reexport();
     return 'OK';
   }
   if (name === 'ls') {
@@ -218,10 +240,8 @@ client.once('connected', async () => {
   try {
     for (const st of state) if (st.iface) await registerIface(st);
     await syncInstance();
-    if (cfg.reexport) {
-      await reexport();
-      setInterval(() => void reexport(), 100).unref();
-    }
+    if (cfg.reexport) await reexport();
+    if (cfg.reexport === true) setInterval(() => void reexport(), 100).unref();
     server.listen(cfg.qosPort, cfg.qosHost ?? '127.0.0.1', () => console.log(`ready qos ${cfg.qosPort}`));
   } catch (e) {
     console.error('start failed', e);

@@ -13,8 +13,15 @@ export interface DubboAppConfig {
   port: number;
   services: { iface: string; group?: string; version?: string }[];
   registerMode?: 'all' | 'interface' | 'instance';
-  /** Re-register the interface-level URLs with the weight/disabled its rules give it, like a Dubbo 2.7+/3 provider. */
-  reexport?: boolean;
+  /**
+   * Re-export like a Dubbo 2.7+/3 provider (the URL its overrides and rules give it, at interface level and in its
+   * MetadataInfo): true every 100 ms, 'on-sync' only when the test calls sync().
+   */
+  reexport?: boolean | 'on-sync';
+  /** Where its MetadataInfo lives: 'local' (Dubbo's default: in the process) or 'remote' (<root>/metadata/<app>/<revision>). */
+  metadataType?: 'local' | 'remote';
+  /** Extra instance metadata (Curator payload.metadata). */
+  instanceMetadata?: Record<string, string>;
   qosHost?: string;
   root?: string;
   servicesRoot?: string;
@@ -24,6 +31,8 @@ export interface DubboAppConfig {
 export interface DubboApp {
   qosPort: number;
   server: Server;
+  /** The provider applies its rules now (one re-export round; resolves when it re-registered what changed). */
+  sync(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -37,6 +46,11 @@ export async function startDubboApp(cfg: DubboAppConfig): Promise<DubboApp> {
   return {
     qosPort,
     server,
+    async sync() {
+      const res = await fetch(`http://127.0.0.1:${qosPort}/sync`);
+      if (res.status !== 200) throw new Error(`dubbo test app ${cfg.app} on ${cfg.host}:${cfg.port}: sync answered ${res.status}`);
+      await res.text();
+    },
     async stop() {
       await server.stop('SIGTERM', 3000);
       removeDir(dir);

@@ -1,4 +1,5 @@
-import { javaUrlEncode } from '../../../src/providers/registry/dubbo-zookeeper.js';
+import { javaUrlDecode, javaUrlEncode } from '../../../src/providers/registry/dubbo-zookeeper.js';
+import { formatUrl, parseUrl, reexported, serviceRuleName, type SimUrl } from './dubbo-provider-sim.mjs';
 import type { Zk } from '../../../src/providers/zk.js';
 
 /**
@@ -81,5 +82,88 @@ export async function seedDubbo(zk: Zk, opts: { orderHosts?: string[]; foreignRu
       `/dubbo/${javaUrlEncode('com.acme.order.RefundService')}/configurators/${javaUrlEncode('override://127.0.0.99:20880/com.acme.order.RefundService?category=configurators&dynamic=false&enabled=true&weight=50')}`,
     );
     await mk(zk, '/dubbo/config/dubbo/payment-service.configurators', 'configVersion: v2.7\nscope: application\nkey: payment-service\nenabled: true\nconfigs:\n  - addresses: [0.0.0.0]\n    side: provider\n    parameters: {timeout: 3000}\n');
+  }
+}
+
+/**
+ * Makes the static seeds behave like Dubbo 2.7+/3 providers: each provider URL under <root>/<interface>/providers is
+ * re-registered with what its 2.6 overrides, its application rule and its service rule give it, the way
+ * RegistryProtocol.reExport does (unregister the old URL, register the configured one; computed by
+ * dubbo-provider-sim.mjs, not by graywave's code). A test calls `pass()` where the provider would have applied a rule
+ * (deterministic), or `start()` to have it done every `everyMs` like a running fleet (release tests).
+ */
+export class SeedReexporter {
+  /** Registered node -> the provider's origin URL and that URL's own node name (what it registers without rules). */
+  private origins = new Map<string, { url: SimUrl; path: string }>();
+  private timer?: ReturnType<typeof setInterval>;
+  private chain: Promise<void> = Promise.resolve();
+  /** Re-registrations done (for tests that want to see one happen). */
+  count = 0;
+
+  constructor(
+    private readonly zk: Zk,
+    /** interfaces: only the providers of these (others, such as a test app's ephemeral nodes, are left alone). */
+    private readonly o: { root?: string; configRoot?: string; interfaces?: string[] } = {},
+  ) {}
+
+  start(everyMs = 50): void {
+    this.timer ??= setInterval(() => void this.pass().catch(() => undefined), everyMs);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.chain.catch(() => undefined);
+  }
+
+  /** One re-export round over every provider (serialised with the timer's rounds). */
+  pass(): Promise<void> {
+    this.chain = this.chain.catch(() => undefined).then(() => this.once());
+    return this.chain;
+  }
+
+  private async text(path: string): Promise<string | undefined> {
+    return (await this.zk.get(path))?.data.toString('utf8');
+  }
+
+  private async once(): Promise<void> {
+    const root = this.o.root ?? '/dubbo';
+    const configRoot = this.o.configRoot ?? `${root}/config/dubbo`;
+    const folders = ((await this.zk.children(root)) ?? []).filter((f) => !['config', 'metadata', 'mapping'].includes(f) && (!this.o.interfaces || this.o.interfaces.includes(javaUrlDecode(f))));
+    for (const folder of folders) {
+      const dir = `${root}/${folder}/providers`;
+      const nodes = (await this.zk.children(dir)) ?? [];
+      if (nodes.length === 0) continue;
+      // ZookeeperRegistry hands the provider the enabled override URLs of category configurators.
+      const overrides = ((await this.zk.children(`${root}/${folder}/configurators`)) ?? [])
+        .map((n) => javaUrlDecode(n))
+        .filter((u) => /[?&]category=configurators(&|$)/.test(u) || !/[?&]category=/.test(u))
+        .filter((u) => !/[?&]enabled=false(&|$)/.test(u));
+      const application = new Map<string, string | undefined>();
+      for (const node of nodes) {
+        const path = `${dir}/${node}`;
+        const origin = this.origins.get(path) ?? { url: parseUrl(javaUrlDecode(node))!, path };
+        if (!origin.url) continue;
+        this.origins.set(path, origin);
+        const app = origin.url.params.application ?? '';
+        if (!application.has(app)) application.set(app, await this.text(`${configRoot}/${app}.configurators`));
+        const next = reexported(origin.url, { overrides, application: application.get(app), service: await this.text(`${configRoot}/${serviceRuleName(origin.url)}`) });
+        const same = JSON.stringify(next.params) === JSON.stringify(origin.url.params);
+        const target = same ? origin.path : `${dir}/${javaUrlEncode(formatUrl(next))}`;
+        if (target === path) continue;
+        const data = (await this.zk.get(path))?.data ?? Buffer.alloc(0);
+        try {
+          await this.zk.multi([
+            { op: 'create', path: target, data },
+            { op: 'remove', path, version: -1 },
+          ]);
+        } catch {
+          continue; // gone meanwhile, or the target exists: the next round sees the new state
+        }
+        this.origins.delete(path);
+        this.origins.set(target, origin);
+        this.count++;
+      }
+    }
   }
 }
