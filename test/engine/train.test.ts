@@ -179,4 +179,54 @@ describe('release train on the local transport', () => {
     expect(lines.filter((l) => l === 'train switchover')).toHaveLength(1);
     expect(JSON.parse((await cli(['status', 'train.yaml', '--json'], { cwd: dir })).stdout).status).toBe('done');
   });
+
+  it('an approval after the canary pauses the whole train (exit 4); graywave approve, then resume goes on', async () => {
+    const dir = trainDir();
+    const file = join(dir, 'train.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('waves: { canary: 1, size: 25% }', 'waves: { canary: 1, size: 25%, pause: { afterCanary: approve } }'));
+    const r = await cli(['run', 'train.yaml', '--yes', '--json'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(4);
+    expect(events(r.stdout).find((e) => e.event === 'run.paused')?.wave).toBe(1);
+    expect(effects(dir)).toContain('train verify wave 1');
+    expect(effects(dir).some((l) => / (b-02|a-02|o-02) /.test(l))).toBe(false);
+    expect((await cli(['resume', 'train.yaml', '--yes'], { cwd: dir })).code).toBe(4); // still waiting
+    const ok = await cli(['approve', 'train.yaml', '--yes', '--reason', 'canary looks good'], { cwd: dir });
+    expect(ok.code, ok.stderr).toBe(0);
+    const again = await cli(['resume', 'train.yaml', '--yes', '--json'], { cwd: dir });
+    expect(again.code, again.stderr).toBe(0);
+    expect(effects(dir)).toContain('order o-04 restore');
+    expect(effects(dir).filter((l) => l === 'train verify wave 1')).toHaveLength(1);
+  });
+
+  it("an app's own check failing applies the train's onFailure: rollback-wave undoes that wave of every app", async () => {
+    const dir = trainDir();
+    const train = join(dir, 'train.yaml');
+    writeFileSync(train, readFileSync(train, 'utf8').replace('onFailure: halt', 'onFailure: rollback-wave'));
+    const order = join(dir, 'order.yaml');
+    writeFileSync(order, readFileSync(order, 'utf8') + 'verify:\n  - name: order-smoke\n    run: "test ! -e fail-order-smoke-{{wave}}"\n');
+    writeFileSync(join(dir, 'fail-order-smoke-2'), '');
+    const r = await cli(['run', 'train.yaml', '--yes', '--json'], { cwd: dir });
+    expect(r.code).toBe(1);
+    const halted = events(r.stdout).find((e) => e.event === 'run.halted');
+    expect(halted.reason).toMatch(/^verification failed after wave 2: app order: .*order-smoke.*; every app rolled back \(rollback-wave\)$/);
+    expect(events(r.stdout).some((e) => e.event === 'verify.failed' && e.check === 'order/order-smoke')).toBe(true);
+    const lines = effects(dir);
+    for (const l of ['order o-02 undo-drain', 'account a-02 undo-drain', 'bfe b-02 undo-drain', 'bfe b-03 undo-drain']) expect(lines).toContain(l);
+    expect(lines.some((l) => /(o-01|a-01|b-01) undo/.test(l))).toBe(false); // wave 1 stays GREEN
+    expect(lines).not.toContain('train verify wave 2');
+  });
+
+  it('graywave abort stops every app of a running train at its next step boundary', async () => {
+    const dir = trainDir();
+    const child = startCli(['run', 'train.yaml', '--yes', '--json'], { cwd: dir, env: { TRAIN_STEP_SLEEP: '0.5' } });
+    const deadline = Date.now() + 60_000;
+    while (!effects(dir).includes('bfe b-02 drain') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const abort = await cli(['abort', 'train.yaml', '--reason', 'stop the train'], { cwd: dir });
+    expect(abort.code, abort.stderr).toBe(0);
+    const r = await finished(child, 60_000);
+    expect(r.code).toBe(1);
+    expect(events(r.stdout).find((e) => e.event === 'run.halted')?.reason).toContain('stop the train');
+    expect(effects(dir)).not.toContain('order o-04 drain');
+    expect(JSON.parse((await cli(['status', 'train.yaml', '--json'], { cwd: dir })).stdout).status).toBe('halted');
+  });
 });
