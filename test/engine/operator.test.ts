@@ -10,6 +10,7 @@ import { readJournal } from '../../src/journal/journal.js';
 import { auditText, auditTrail } from '../../src/report/audit.js';
 import { hostsYaml, tempDirs } from '../helpers/cli.js';
 import { effectsRelease } from '../helpers/fixtures.js';
+import { waitFor } from '../helpers/wait.js';
 
 const temp = tempDirs('gw-operator-');
 
@@ -33,7 +34,7 @@ describe('abort from another process', () => {
     const t = setup({ waves: '{ size: 1, concurrency: 1 }', stepCmd: 'sleep 0.4' });
     const running = runRelease(t.req);
     // Wait until the first host is in flight, then send the abort as another process would.
-    while (!t.events.some((e) => e.event === 'step.start')) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => t.events.some((e) => e.event === 'step.start'), 'the first host in flight', { everyMs: 20 });
     const sent = await controlRelease({ file: t.req.file, action: 'abort', reason: 'error budget' });
     expect(sent.message).toMatch(/sent to the running release/);
     expect(await running).toBe(1);
