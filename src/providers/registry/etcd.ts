@@ -211,7 +211,11 @@ function hostsOfKeys(kvs: IKeyValue[], options: EtcdOptions): Omit<ListedHost, '
   return [...hosts.values()];
 }
 
-export function createEtcdProvider(options: EtcdOptions, env: ProviderEnv, hooks: EtcdHooks = {}): Provider {
+/**
+ * The provider's door to etcd: the client (opened on first use), `call` (failures name the endpoints, the key and
+ * what to check), `read`, `casEdit` (read-modify-write with a compare-and-swap), lease look-ups and `close`.
+ */
+function etcdKv(options: EtcdOptions, env: ProviderEnv, hooks: EtcdHooks) {
   const auth =
     options.username !== undefined && options.password !== undefined
       ? {
@@ -265,6 +269,24 @@ export function createEtcdProvider(options: EtcdOptions, env: ProviderEnv, hooks
     }
     throw new ProviderError(`etcd key ${key}: changed concurrently ${CAS_ATTEMPTS} times in a row; try again`);
   }
+
+  async function leaseAlive(lease: string): Promise<boolean> {
+    if (lease === '0') return false;
+    const res = await call('asking the lease of', lease, () => etcd().leaseClient.leaseTimeToLive({ ID: lease }));
+    return Number(res.TTL) > 0;
+  }
+
+  function close(): void {
+    client?.close();
+    client = undefined;
+  }
+
+  return { etcd, where, call, read, casEdit, leaseAlive, close };
+}
+
+export function createEtcdProvider(options: EtcdOptions, env: ProviderEnv, hooks: EtcdHooks = {}): Provider {
+  const store = etcdKv(options, env, hooks);
+  const { etcd, where, call, read, casEdit, leaseAlive } = store;
 
   const drainedValue = () => (options.mode === 'weight' ? 0 : false);
   const drainField = () => (options.mode === 'weight' ? options.weightField : options.enabledField);
@@ -321,12 +343,6 @@ export function createEtcdProvider(options: EtcdOptions, env: ProviderEnv, hooks
       }
     }
     throw new ProviderError(`etcd key ${key}: changed concurrently ${CAS_ATTEMPTS} times in a row; try again`);
-  }
-
-  async function leaseAlive(lease: string): Promise<boolean> {
-    if (lease === '0') return false;
-    const res = await call('asking the lease of', lease, () => etcd().leaseClient.leaseTimeToLive({ ID: lease }));
-    return Number(res.TTL) > 0;
   }
 
   async function restoreRemove(ctx: ProviderContext, saved: Extract<EtcdDrained, { mode: 'remove' }>): Promise<void> {
@@ -512,8 +528,7 @@ export function createEtcdProvider(options: EtcdOptions, env: ProviderEnv, hooks
     },
 
     async close() {
-      client?.close();
-      client = undefined;
+      store.close();
     },
   };
 }
