@@ -98,7 +98,11 @@ function longFunctions() {
     const visit = (node, owner) => {
       if (isFunction(node) && node.body) {
         let nested = 0;
-        const inner = (n) => (isFunction(n) ? (nested += lineSpan(sf, n)) : ts.forEachChild(n, inner));
+        // No value returned: ts.forEachChild stops at the first child whose callback returns a truthy one.
+        const inner = (n) => {
+          if (isFunction(n)) nested += lineSpan(sf, n);
+          else ts.forEachChild(n, inner);
+        };
         ts.forEachChild(node.body, inner);
         const own = lineSpan(sf, node) - nested;
         if (own > MAX_OWN_LINES) out.push({ at: `${rel(f)}:${sf.getLineAndCharacterOfPosition(node.getStart(sf)).line + 1}`, name: fnName(node), own });

@@ -2,8 +2,7 @@ import { relative, isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { actions, findAction } from '../actions/index.js';
 import { findGate, gates } from '../gates/index.js';
-import { etcdStateOptions } from '../journal/etcd-backend.js';
-import { zookeeperStateOptions } from '../journal/zookeeper-backend.js';
+import { findStateBackendType } from '../journal/backends.js';
 import { notifyEntrySchema } from '../notify/config.js';
 import { findProviderType, providerTypes } from '../providers/index.js';
 import { schemaAt, shapeOf, typeText } from '../reference/zod-info.js';
@@ -112,8 +111,7 @@ export function schemaForPath(data: unknown, path: Path): z.ZodTypeAny | undefin
       return t ? (all.length ? schemaAt(t.options, all) : t.options) : undefined;
     }
     case 'state': {
-      const type = entry(['state'])?.type;
-      const s = type === 'etcd' ? etcdStateOptions : type === 'zookeeper' ? zookeeperStateOptions : undefined;
+      const s = findStateBackendType(String(entry(['state'])?.type))?.options;
       return s ? schemaAt(s, path.slice(1)) : undefined;
     }
     case 'routing': {

@@ -58,6 +58,8 @@ export function unknownProviderMessage(name: string, providers: Record<string, {
 export function yamlProblems(errors: readonly { message: string; code?: string; pos?: [number, number] }[], text: string, at: (offset: number) => { line: number; col: number }): { line: number; col: number; message: string }[] {
   const first = errors[0];
   if (!first) return [];
+  const special = tooDeep(first, text, at) ?? unclosedFlow(first, text, at) ?? misaligned(first, text, at);
+  if (special) return [special];
   const pos = at(first.pos?.[0] ?? 0);
   const lineText = text.split('\n')[pos.line - 1] ?? '';
   let message = first.message.split('\n')[0]!;
@@ -71,3 +73,65 @@ export function yamlProblems(errors: readonly { message: string; code?: string; 
   return [{ line: pos.line, col: pos.col, message }];
 }
 
+
+type YamlError = { message: string; code?: string; pos?: [number, number] };
+type Problem = { line: number; col: number; message: string };
+
+/**
+ * The YAML library gives up on collections nested thousands deep with the JavaScript engine's own words ("Maximum
+ * call stack size exceeded"): said in the user's terms, at the line's first opening bracket, with the depth found.
+ */
+function tooDeep(e: YamlError, text: string, at: (offset: number) => { line: number; col: number }): Problem | undefined {
+  if (e.code !== 'RESOURCE_EXHAUSTION' || !/call stack/i.test(e.message)) return undefined;
+  const pos = at(e.pos?.[0] ?? 0);
+  const lineText = text.split('\n')[pos.line - 1] ?? '';
+  const open = lineText.search(/[[{]/);
+  if (open < 0) return { line: pos.line, col: pos.col, message: 'collections nested too deeply to read' };
+  const depth = /^[\s[{]*/.exec(lineText.slice(open))![0].replace(/\s/g, '').length;
+  return { line: pos.line, col: open + 1, message: `collections nested too deeply to read (${depth} levels of [ and { here); a playbook needs a few` };
+}
+
+/**
+ * "Flow sequence … must … end with a ]" at the end of the file means a `[` or `{` that is never closed: point at
+ * that opening bracket rather than at the end of the file.
+ */
+function unclosedFlow(e: YamlError, text: string, at: (offset: number) => { line: number; col: number }): Problem | undefined {
+  if (!/^Flow (sequence|map) .*end with a [\]}]/.test(e.message) || text.slice(e.pos?.[0] ?? 0).trim() !== '') return undefined;
+  const opener = lastUnclosed(text);
+  if (opener === undefined) return undefined;
+  const pos = at(opener);
+  const [open, close] = text[opener] === '[' ? ['[', ']'] : ['{', '}'];
+  return { line: pos.line, col: pos.col, message: `this ${open} is never closed: its ${close} is missing (the file ends first)` };
+}
+
+/** Offset of the innermost `[`/`{` still open at the end of `text` (quotes and comments skipped), if any. */
+function lastUnclosed(text: string): number | undefined {
+  const stack: number[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (ch === '#' && (i === 0 || /\s/.test(text[i - 1]!))) {
+      while (i < text.length && text[i] !== '\n') i++;
+    } else if (ch === '"' || ch === "'") {
+      for (i++; i < text.length && text[i] !== ch; i++) if (ch === '"' && text[i] === '\\') i++;
+    } else if (ch === '[' || ch === '{') {
+      stack.push(i);
+    } else if (ch === ']' || ch === '}') {
+      stack.pop();
+    }
+  }
+  return stack.at(-1);
+}
+
+/**
+ * "All mapping items must start at the same column", placed by the YAML library on the blank line before the
+ * misaligned key: point at the key itself and say how it is indented.
+ */
+function misaligned(e: YamlError, text: string, at: (offset: number) => { line: number; col: number }): Problem | undefined {
+  if (e.code !== 'BAD_INDENT' || !/^All mapping items must start at the same column/.test(e.message)) return undefined;
+  const from = e.pos?.[0] ?? 0;
+  const skip = /^\s*/.exec(text.slice(from))![0].length;
+  const pos = at(from + skip);
+  const key = /^([^\s:#][^:#]*?):(\s|$)/.exec((text.split('\n')[pos.line - 1] ?? '').trim())?.[1];
+  const n = pos.col - 1;
+  return { line: pos.line, col: pos.col, message: `${key ? `"${key}"` : 'this line'} is indented ${n} space${n === 1 ? '' : 's'}, unlike the mapping it continues: all mapping items must start at the same column` };
+}

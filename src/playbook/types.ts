@@ -81,6 +81,21 @@ export interface ProviderSpec {
   options: Record<string, unknown>;
 }
 
+/** What happens to a routing rule when the release completes. */
+export type RoutingEnd = 'final' | 'keep' | 'remove';
+
+/**
+ * One entry of `routing:` after validation. Playbook data, so it lives here (src/routing/types.ts re-exports it):
+ * the playbook types import nothing of routing, providers or transport.
+ */
+export interface RoutingSpec {
+  name: string;
+  type: string;
+  /** The entry's options, already checked by the type's schema (without name/type/end). */
+  params: unknown;
+  end: RoutingEnd;
+}
+
 /** What a failed gate does. `freeze`: halt and keep everything exactly as it is (irreversible data changes). */
 export type OnFailure = 'halt' | 'rollback-wave' | 'rollback-all' | 'freeze';
 
@@ -107,7 +122,7 @@ export interface Playbook {
   notify?: import('../notify/config.js').NotifySpec[];
   switchover?: { atPercent: number; steps: StepSpec[] };
   /** Release-level routing rules (src/routing): published before wave 1, widened after each wave, finished at the end. */
-  routing?: import('../routing/types.js').RoutingSpec[];
+  routing?: RoutingSpec[];
   /** Playbook-wide `restoreTimeout`: how long a restore waits for the host to read back as serving (default 2m). */
   restoreTimeoutMs?: number;
   /** The hotfix policy: a canary, then one wave; gates marked skipOnHotfix are skipped. Always carries a reason. */

@@ -470,3 +470,23 @@ export async function removeOurEmptyParents(zk: Zk, path: string, stopAt: string
     p = p.slice(0, p.lastIndexOf('/'));
   }
 }
+
+/**
+ * What every ZooKeeper provider shares: its client, opened on first use (most playbooks load providers they never
+ * call in a given command) and dropped by `close()` (a later call opens a fresh one). Providers extend it.
+ */
+export class ZkProviderBase {
+  private zkc?: Zk;
+  constructor(private readonly zkOpts: ZkOptions) {}
+
+  protected get zk(): Zk {
+    this.zkc ??= new Zk(this.zkOpts);
+    return this.zkc;
+  }
+
+  async close(): Promise<void> {
+    const zk = this.zkc;
+    this.zkc = undefined;
+    await zk?.close();
+  }
+}

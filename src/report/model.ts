@@ -1,6 +1,6 @@
 import type { JudgeEvidence } from '../gates/evidence.js';
 import type { Actor, JournalRecord } from '../journal/records.js';
-import { replay, hostStatus } from '../journal/replay.js';
+import { replay, hostStatus, type RunState, type WaveState } from '../journal/replay.js';
 import { auditTrail } from './audit.js';
 
 /** One attempt (or undo) of one step on one host, with its times. */
@@ -154,119 +154,174 @@ function summaryOf(data: unknown): string | undefined {
   return JSON.stringify(data).slice(0, 200);
 }
 
-/** Builds the report of a release from its journal alone (plus the plan's names and the host logs when given). */
-export function buildReport(input: ReportInput): Report {
-  const { records } = input;
-  const state = replay(records);
-  const header = state.header;
-  const actions = new Map((input.steps ?? []).map((s) => [s.name, s.action]));
-  const stepNames = input.steps?.map((s) => s.name);
+/** What one pass over the journal collects (everything but the wave rows, which need the plan's waves). */
+interface Collected {
+  hosts: Map<string, HostRow>;
+  drains: DrainWait[];
+  failures: Failure[];
+  rollbacks: Report['rollbacks'];
+  gates: GateRow[];
+  notifications: NotificationRow[];
+  waveEvents: Map<number, { t: string; what: string }[]>;
+}
 
-  // Hosts and their step spans.
-  const hosts = new Map<string, HostRow>();
-  const open = new Map<string, StepSpan>();
-  const drains: DrainWait[] = [];
-  const drainOpen = new Map<string, DrainWait>();
-  const failures: Failure[] = [];
-  const rollbacks: Report['rollbacks'] = [];
-  const gates: GateRow[] = [];
-  const notifications: NotificationRow[] = [];
-  const waveEvents = new Map<number, { t: string; what: string }[]>();
-  const waveOf = new Map<string, number>();
-  const addWaveEvent = (wave: number, t: string, what: string) => (waveEvents.get(wave) ?? waveEvents.set(wave, []).get(wave)!).push({ t, what });
+type StepRecord = Extract<JournalRecord, { type: 'step' }>;
 
+/** Folds the journal's records, one at a time, into the report's lists. */
+class Collector implements Collected {
+  readonly hosts = new Map<string, HostRow>();
+  readonly drains: DrainWait[] = [];
+  readonly failures: Failure[] = [];
+  readonly rollbacks: Report['rollbacks'] = [];
+  readonly gates: GateRow[] = [];
+  readonly notifications: NotificationRow[] = [];
+  readonly waveEvents = new Map<number, { t: string; what: string }[]>();
+  /** The span (and drain wait) in flight per host and step. */
+  private readonly open = new Map<string, StepSpan>();
+  private readonly drainOpen = new Map<string, DrainWait>();
 
-  for (const r of records) {
+  constructor(private readonly actions: Map<string, string>) {}
+
+  private addWaveEvent(wave: number, t: string, what: string): void {
+    (this.waveEvents.get(wave) ?? this.waveEvents.set(wave, []).get(wave)!).push({ t, what });
+  }
+
+  add(r: JournalRecord): void {
     switch (r.type) {
       case 'run':
-        if (r.phase === 'halted') failures.push({ t: r.t, what: 'release halted', error: r.reason ?? '' });
-        if (r.phase === 'rollback') rollbacks.push({ t: r.t, what: 'rollback started' });
-        if (r.phase === 'rolled-back') rollbacks.push({ t: r.t, what: 'rolled back', detail: r.reason });
+        if (r.phase === 'halted') this.failures.push({ t: r.t, what: 'release halted', error: r.reason ?? '' });
+        if (r.phase === 'rollback') this.rollbacks.push({ t: r.t, what: 'rollback started' });
+        if (r.phase === 'rolled-back') this.rollbacks.push({ t: r.t, what: 'rolled back', detail: r.reason });
         break;
       case 'wave':
-        if (r.phase === 'verify-failed') failures.push({ t: r.t, wave: r.wave, what: `wave ${r.wave} verification`, error: r.detail ?? 'failed' });
-        addWaveEvent(r.wave, r.t, r.phase === 'approved' ? `approved by ${r.by ? `${r.by.user}@${r.by.host}` : '?'}` : r.phase + (r.detail ? `: ${r.detail}` : ''));
+        if (r.phase === 'verify-failed') this.failures.push({ t: r.t, wave: r.wave, what: `wave ${r.wave} verification`, error: r.detail ?? 'failed' });
+        this.addWaveEvent(r.wave, r.t, r.phase === 'approved' ? `approved by ${r.by ? `${r.by.user}@${r.by.host}` : '?'}` : r.phase + (r.detail ? `: ${r.detail}` : ''));
         break;
       case 'gate':
-        gates.push({ t: r.t, wave: r.wave, check: r.check, host: r.host, ok: r.ok, observed: r.observed, values: r.values, ...(r.evidence ? { evidence: r.evidence } : {}) });
+        this.gates.push({ t: r.t, wave: r.wave, check: r.check, host: r.host, ok: r.ok, observed: r.observed, values: r.values, ...(r.evidence ? { evidence: r.evidence } : {}) });
         break;
       case 'switchover':
-        if (r.phase === 'failed' || r.phase === 'undo-failed') failures.push({ t: r.t, wave: r.wave, what: `switchover${r.step ? ` step ${r.step}` : ''}`, error: r.error ?? r.phase });
-        if (r.phase === 'undone' || r.phase === 'undo-failed') rollbacks.push({ t: r.t, what: `switchover ${r.step ?? ''} ${r.phase}`.replace(/\s+/g, ' ') });
-        addWaveEvent(r.wave, r.t, `switchover${r.step ? ` ${r.step}` : ''} ${r.phase}`);
+        if (r.phase === 'failed' || r.phase === 'undo-failed') this.failures.push({ t: r.t, wave: r.wave, what: `switchover${r.step ? ` step ${r.step}` : ''}`, error: r.error ?? r.phase });
+        if (r.phase === 'undone' || r.phase === 'undo-failed') this.rollbacks.push({ t: r.t, what: `switchover ${r.step ?? ''} ${r.phase}`.replace(/\s+/g, ' ') });
+        this.addWaveEvent(r.wave, r.t, `switchover${r.step ? ` ${r.step}` : ''} ${r.phase}`);
         break;
       case 'notify':
-        notifications.push({ t: r.t, channel: r.channel, kind: r.kind, ok: r.ok, error: r.error });
+        this.notifications.push({ t: r.t, channel: r.channel, kind: r.kind, ok: r.ok, error: r.error });
         break;
-      case 'step': {
-        let h = hosts.get(r.host);
-        if (!h) {
-          h = { host: r.host, wave: r.wave, status: 'pending', spans: [] };
-          hosts.set(r.host, h);
-        }
-        waveOf.set(r.host, r.wave);
-        const key = `${r.host}\u0000${r.step}`;
-        const undo = r.phase.startsWith('undo') || r.phase === 'undone';
-        if (r.phase === 'started' || r.phase === 'undo-started') {
-          const span: StepSpan = { step: r.step, kind: undo ? 'undo' : 'do', attempt: r.attempt, start: r.t, result: 'running' };
-          h.spans.push(span);
-          open.set(key, span);
-          if (!undo && isDrainWait(r.step, actions, undefined)) {
-            const d: DrainWait = { wave: r.wave, host: r.host, step: r.step, start: r.t, result: 'running', polls: [] };
-            drains.push(d);
-            drainOpen.set(key, d);
-          }
-        } else if (r.phase === 'did') {
-          /* still running: the check is being polled */
-        } else {
-          let span = open.get(key);
-          if (!span || (undo && span.kind !== 'undo')) {
-            // undo-skipped / undone without undo-started: a zero-length mark.
-            span = { step: r.step, kind: undo ? 'undo' : 'do', start: r.t, result: r.phase };
-            h.spans.push(span);
-          }
-          span.end = r.t;
-          span.result = r.phase;
-          if (r.error) span.error = r.error;
-          open.delete(key);
-          const d = drainOpen.get(key);
-          if (d && !undo) {
-            d.end = r.t;
-            d.result = r.phase;
-            d.summary = r.phase === 'failed' ? r.error : summaryOf(r.data);
-            drainOpen.delete(key);
-          } else if (!d && !undo && r.phase === 'done' && isDrainWait(r.step, actions, r.data) && !actions.size) {
-            drains.push({ wave: r.wave, host: r.host, step: r.step, start: span.start, end: r.t, result: 'done', summary: summaryOf(r.data), polls: [] });
-          }
-          if (r.phase === 'failed') failures.push({ t: r.t, wave: r.wave, host: r.host, what: `${r.host} ${r.step}${r.attempt && r.attempt > 1 ? ` (attempt ${r.attempt})` : ''}`, error: r.error ?? 'failed' });
-          if (r.phase === 'undo-failed') failures.push({ t: r.t, wave: r.wave, host: r.host, what: `${r.host} undo ${r.step}`, error: r.error ?? 'failed' });
-          if (undo) rollbacks.push({ t: r.t, what: `${r.host} ${r.step} ${r.phase}`, detail: r.error });
-        }
+      case 'step':
+        this.step(r);
         break;
-      }
       default:
         break;
     }
   }
 
-  // Polled drain values from the host logs: the n-th attempt of a step in the log matches its n-th span.
-  if (input.hostLog) {
-    const byHost = new Map<string, DrainWait[]>();
-    for (const d of drains) (byHost.get(d.host) ?? byHost.set(d.host, []).get(d.host)!).push(d);
-    for (const [host, list] of byHost) {
-      const log = input.hostLog(host);
-      if (!log) continue;
-      const polls = pollsFromLog(log);
-      const seen = new Map<string, number>();
-      for (const d of list) {
-        const i = seen.get(d.step) ?? 0;
-        seen.set(d.step, i + 1);
-        d.polls = polls.get(d.step)?.[i] ?? [];
+  private step(r: StepRecord): void {
+    let h = this.hosts.get(r.host);
+    if (!h) {
+      h = { host: r.host, wave: r.wave, status: 'pending', spans: [] };
+      this.hosts.set(r.host, h);
+    }
+    const key = `${r.host}\u0000${r.step}`;
+    const undo = r.phase.startsWith('undo') || r.phase === 'undone';
+    if (r.phase === 'started' || r.phase === 'undo-started') {
+      const span: StepSpan = { step: r.step, kind: undo ? 'undo' : 'do', attempt: r.attempt, start: r.t, result: 'running' };
+      h.spans.push(span);
+      this.open.set(key, span);
+      if (!undo && isDrainWait(r.step, this.actions, undefined)) {
+        const d: DrainWait = { wave: r.wave, host: r.host, step: r.step, start: r.t, result: 'running', polls: [] };
+        this.drains.push(d);
+        this.drainOpen.set(key, d);
       }
+    } else if (r.phase !== 'did') {
+      // ('did': still running, the check is being polled.)
+      this.stepEnded(r, h, key, undo);
     }
   }
 
-  for (const h of hosts.values()) {
+  private stepEnded(r: StepRecord, h: HostRow, key: string, undo: boolean): void {
+    let span = this.open.get(key);
+    if (!span || (undo && span.kind !== 'undo')) {
+      // undo-skipped / undone without undo-started: a zero-length mark.
+      span = { step: r.step, kind: undo ? 'undo' : 'do', start: r.t, result: r.phase };
+      h.spans.push(span);
+    }
+    span.end = r.t;
+    span.result = r.phase;
+    if (r.error) span.error = r.error;
+    this.open.delete(key);
+    const d = this.drainOpen.get(key);
+    if (d && !undo) {
+      d.end = r.t;
+      d.result = r.phase;
+      d.summary = r.phase === 'failed' ? r.error : summaryOf(r.data);
+      this.drainOpen.delete(key);
+    } else if (!d && !undo && r.phase === 'done' && isDrainWait(r.step, this.actions, r.data) && !this.actions.size) {
+      this.drains.push({ wave: r.wave, host: r.host, step: r.step, start: span.start, end: r.t, result: 'done', summary: summaryOf(r.data), polls: [] });
+    }
+    if (r.phase === 'failed') this.failures.push({ t: r.t, wave: r.wave, host: r.host, what: `${r.host} ${r.step}${r.attempt && r.attempt > 1 ? ` (attempt ${r.attempt})` : ''}`, error: r.error ?? 'failed' });
+    if (r.phase === 'undo-failed') this.failures.push({ t: r.t, wave: r.wave, host: r.host, what: `${r.host} undo ${r.step}`, error: r.error ?? 'failed' });
+    if (undo) this.rollbacks.push({ t: r.t, what: `${r.host} ${r.step} ${r.phase}`, detail: r.error });
+  }
+}
+
+/** Polled drain values from the host logs: the n-th attempt of a step in the log matches its n-th span. */
+function attachPolls(drains: DrainWait[], hostLog: (host: string) => string | undefined): void {
+  const byHost = new Map<string, DrainWait[]>();
+  for (const d of drains) (byHost.get(d.host) ?? byHost.set(d.host, []).get(d.host)!).push(d);
+  for (const [host, list] of byHost) {
+    const log = hostLog(host);
+    if (!log) continue;
+    const polls = pollsFromLog(log);
+    const seen = new Map<string, number>();
+    for (const d of list) {
+      const i = seen.get(d.step) ?? 0;
+      seen.set(d.step, i + 1);
+      d.polls = polls.get(d.step)?.[i] ?? [];
+    }
+  }
+}
+
+type PlanWave = { index: number; hosts: string[] };
+
+/** A wave's status from its hosts' statuses and its verification. */
+function waveStatus(statuses: string[], ws: WaveState | undefined): string {
+  if (statuses.every((s) => s === 'pending')) return 'pending';
+  if (statuses.some((s) => s === 'failed' || s === 'rollback-failed')) return 'failed';
+  if (statuses.every((s) => s === 'rolled-back' || s === 'pending')) return 'rolled-back';
+  if (!statuses.every((s) => s === 'done')) return 'running';
+  return ws?.verifyFailed ? 'verify-failed' : ws?.verified ? 'done' : 'verifying';
+}
+
+function waveRows(planWaves: PlanWave[], c: Collected, state: RunState): WaveRow[] {
+  return planWaves.map((w) => {
+    const rows = w.hosts.map((n) => c.hosts.get(n)).filter((h): h is HostRow => !!h);
+    const starts = rows.map((r) => r.start).filter((x): x is string => !!x);
+    const ends = rows.map((r) => r.end).filter((x): x is string => !!x);
+    const status = waveStatus(w.hosts.map((n) => c.hosts.get(n)?.status ?? 'pending'), state.waves.get(w.index));
+    return { wave: w.index, hosts: w.hosts, start: starts.sort()[0], end: ends.sort().at(-1), status, events: c.waveEvents.get(w.index) ?? [] };
+  });
+}
+
+/** Every host of the plan (the ones the journal never mentions as pending), by wave, in plan order. */
+function hostRowsInPlanOrder(planWaves: PlanWave[], hosts: Map<string, HostRow>): HostRow[] {
+  const order = new Map(planWaves.flatMap((w) => w.hosts).map((h, i) => [h, i]));
+  const rows = [...hosts.values()].sort((a, b) => (order.get(a.host) ?? 1e9) - (order.get(b.host) ?? 1e9) || a.wave - b.wave);
+  for (const w of planWaves) for (const n of w.hosts) if (!hosts.has(n)) rows.push({ host: n, wave: w.index, status: 'pending', spans: [] });
+  return rows.sort((a, b) => a.wave - b.wave || (order.get(a.host) ?? 0) - (order.get(b.host) ?? 0));
+}
+
+/** Builds the report of a release from its journal alone (plus the plan's names and the host logs when given). */
+export function buildReport(input: ReportInput): Report {
+  const { records } = input;
+  const state = replay(records);
+  const header = state.header;
+  const stepNames = input.steps?.map((s) => s.name);
+  const c = new Collector(new Map((input.steps ?? []).map((s) => [s.name, s.action])));
+  for (const r of records) c.add(r);
+  if (input.hostLog) attachPolls(c.drains, input.hostLog);
+
+  for (const h of c.hosts.values()) {
     const st = state.hosts.get(h.host);
     h.status = stepNames ? hostStatus(st, stepNames) : (st?.status ?? 'pending');
     h.start = h.spans[0]?.start;
@@ -274,40 +329,8 @@ export function buildReport(input: ReportInput): Report {
   }
 
   // Waves: the plan's when given, else the journal's.
-  const planWaves = input.waves ?? [...new Set([...hosts.values()].map((h) => h.wave))].sort((a, b) => a - b).map((index) => ({ index, hosts: [...hosts.values()].filter((h) => h.wave === index).map((h) => h.host) }));
-  const waves: WaveRow[] = planWaves.map((w) => {
-    const rows = w.hosts.map((n) => hosts.get(n)).filter((h): h is HostRow => !!h);
-    const ws = state.waves.get(w.index);
-    const starts = rows.map((r) => r.start).filter((x): x is string => !!x);
-    const ends = rows.map((r) => r.end).filter((x): x is string => !!x);
-    const statuses = w.hosts.map((n) => hosts.get(n)?.status ?? 'pending');
-    const status = statuses.every((s) => s === 'pending')
-      ? 'pending'
-      : statuses.some((s) => s === 'failed' || s === 'rollback-failed')
-        ? 'failed'
-        : statuses.every((s) => s === 'rolled-back' || s === 'pending')
-          ? 'rolled-back'
-          : statuses.every((s) => s === 'done')
-            ? ws?.verifyFailed
-              ? 'verify-failed'
-              : ws?.verified
-                ? 'done'
-                : 'verifying'
-            : 'running';
-    return {
-      wave: w.index,
-      hosts: w.hosts,
-      start: starts.sort()[0],
-      end: ends.sort().at(-1),
-      status,
-      events: waveEvents.get(w.index) ?? [],
-    };
-  });
-  // Hosts in plan order.
-  const order = new Map(planWaves.flatMap((w) => w.hosts).map((h, i) => [h, i]));
-  const hostRows = [...hosts.values()].sort((a, b) => (order.get(a.host) ?? 1e9) - (order.get(b.host) ?? 1e9) || a.wave - b.wave);
-  for (const w of planWaves) for (const n of w.hosts) if (!hosts.has(n)) hostRows.push({ host: n, wave: w.index, status: 'pending', spans: [] });
-  hostRows.sort((a, b) => a.wave - b.wave || (order.get(a.host) ?? 0) - (order.get(b.host) ?? 0));
+  const journalled = [...c.hosts.values()];
+  const planWaves = input.waves ?? [...new Set(journalled.map((h) => h.wave))].sort((a, b) => a - b).map((index) => ({ index, hosts: journalled.filter((h) => h.wave === index).map((h) => h.host) }));
 
   return {
     release: header?.release ?? '?',
@@ -318,14 +341,14 @@ export function buildReport(input: ReportInput): Report {
     reason: state.reason,
     start: header?.t,
     end: records.length ? records[records.length - 1]!.t : undefined,
-    waves,
-    hosts: hostRows,
-    gates,
-    drains,
-    failures,
-    rollbacks,
+    waves: waveRows(planWaves, c, state),
+    hosts: hostRowsInPlanOrder(planWaves, c.hosts),
+    gates: c.gates,
+    drains: c.drains,
+    failures: c.failures,
+    rollbacks: c.rollbacks,
     actions: auditTrail(records).map((e) => ({ t: e.t, action: e.operator ? e.action : `→ ${e.action}`, by: e.user ? `${e.user}@${e.host}${e.pid !== undefined ? ` (pid ${e.pid})` : ''}` : undefined, reason: e.reason, detail: e.detail })),
-    notifications,
+    notifications: c.notifications,
   };
 }
 

@@ -1,17 +1,7 @@
 import type { Host, Playbook } from '../playbook/types.js';
 import type { ProviderEnv } from '../providers/types.js';
 
-/** What happens to a rule when the release completes. */
-export type RoutingEnd = 'final' | 'keep' | 'remove';
-
-/** One entry of `routing:` after validation. */
-export interface RoutingSpec {
-  name: string;
-  type: string;
-  /** The entry's options, already checked by the type's schema (without name/type/end). */
-  params: unknown;
-  end: RoutingEnd;
-}
+export type { RoutingEnd, RoutingSpec } from '../playbook/types.js';
 
 export type RoutingPhase = 'publish' | 'widen' | 'final';
 

@@ -3,6 +3,7 @@ import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, events, finished, hostsYaml, requireBuiltCli, startCli, tempDirs, writePlaybook } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait.js';
 
 requireBuiltCli();
 const temp = tempDirs('gw-cli-');
@@ -109,8 +110,7 @@ describe('locks', () => {
     mkdirSync(join(dir, 'gate'));
     const file = writePlaybook(dir, pb(1, 'touch started; while [ ! -e gate/open ]; do sleep 0.05; done', '{ size: 1 }'));
     const first = startCli(['run', file, '--yes', '--json'], { cwd: dir });
-    const t0 = Date.now();
-    while (!existsSync(join(dir, 'started')) && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => existsSync(join(dir, 'started')), 'the first run to start its step', { timeoutMs: 60_000, everyMs: 20 });
     const second = await cli(['run', file, '--yes'], { cwd: dir });
     expect(second.code).toBe(3);
     expect(second.stderr).toContain(`release is locked by pid ${first.pid}`);

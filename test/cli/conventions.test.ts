@@ -4,32 +4,18 @@
  * completion scripts generated from the program (bash and zsh check their syntax with `-n`).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, requireBuiltCli, tempDirs } from '../helpers/cli.js';
+import { effectsRelease } from '../helpers/fixtures.js';
 
 requireBuiltCli();
 const temp = tempDirs('gw-conv-');
 
-const PB = `name: lim
-version: "1.0"
-hosts:
-  - { name: app-01, address: 10.0.0.1, labels: { zone: a } }
-  - { name: app-02, address: 10.0.0.2, labels: { zone: a } }
-  - { name: app-03, address: 10.0.0.3, labels: { zone: b } }
-  - { name: app-04, address: 10.0.0.4, labels: { zone: b } }
-waves: { canary: 1, size: 2 }
-steps:
-  - name: s1
-    run: "echo {{host.name}} {{version}} >> effects.log"
-`;
-
-function setup() {
-  const dir = temp();
-  writeFileSync(join(dir, 'pb.yaml'), PB);
-  const effects = () => (existsSync(join(dir, 'effects.log')) ? readFileSync(join(dir, 'effects.log'), 'utf8').trim().split('\n') : []);
-  return { dir, effects };
+/** fixtures/playbooks/effects-zones.yaml: four hosts in zones a and b; s1 appends "<host> <version>" to effects.log. */
+function setup(opts: { undo?: boolean } = {}) {
+  return effectsRelease(temp(), 'effects-zones.yaml', { UNDO: opts.undo ? '' : '# ' });
 }
 
 describe('--limit', () => {
@@ -62,8 +48,7 @@ describe('--limit', () => {
   });
 
   it('rollback --limit undoes only the chosen hosts', async () => {
-    const t = setup();
-    writeFileSync(join(t.dir, 'pb.yaml'), PB.replace('>> effects.log"', '>> effects.log"\n    undo: "echo undo {{host.name}} >> effects.log"'));
+    const t = setup({ undo: true });
     expect((await cli(['run', 'pb.yaml', '--yes', '--plain'], { cwd: t.dir })).code).toBe(0);
     const r = await cli(['rollback', 'pb.yaml', '--yes', '--plain', '--limit', 'app-03'], { cwd: t.dir });
     expect(r.code, r.stderr).toBe(0);

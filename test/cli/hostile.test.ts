@@ -27,14 +27,21 @@ interface Case {
   files?: Record<string, string>;
   /** The message (one of the lines) must match. */
   message: RegExp;
-  /** Line of that message, when it is pinned; the file defaults to the playbook. */
+  /** Line (and column) of that message, when pinned; the file defaults to the playbook. */
   line?: number;
+  col?: number;
   file?: string;
 }
 
 const CASES: Case[] = [
   { name: 'unterminated quote', yaml: 'name: shop\nversion: "1.0\nsteps: []\n', message: /Missing closing "quote/ },
-  { name: 'bad indentation', yaml: `${ok()}\n  bad: [1,\n`, message: /./ },
+  {
+    name: 'bad indentation',
+    yaml: `${ok()}\n  bad: [1,\n`,
+    message: /(^|: )"bad" is indented 2 spaces, unlike the mapping it continues: all mapping items must start at the same column$/,
+    line: 10,
+    col: 3,
+  },
   { name: 'tab indentation', yaml: `name: shop\nversion: "1"\n${HOSTS}\nsteps:\n${CANARY}\n\tbad: 1\n`, message: /Tabs are not allowed/, line: 9 },
   { name: 'duplicate key', yaml: `${ok()}\nname: other\n`, message: /unique/, line: 10 },
   { name: 'two YAML documents', yaml: `${ok()}\n---\nname: x\n`, message: /multiple documents/ },
@@ -84,7 +91,14 @@ const CASES: Case[] = [
   { name: 'path traversal in deploy.to', yaml: ok('  - deploy: { artifact: "build/app-{{version}}.tgz", to: /opt/app/../../etc }'), message: /deploy.to: .* contains a "\.\." segment/, line: 9 },
   { name: 'path traversal in deploy.release', yaml: ok('  - deploy: { artifact: app.tgz, to: /opt/app, release: ../../../root }'), message: /deploy.release: .* must name one directory/, line: 9 },
   { name: 'relative deploy target', yaml: ok('  - deploy: { artifact: app.tgz, to: opt/app }'), message: /absolute path/, line: 9 },
-  { name: 'inventory pointing at /etc/passwd', yaml: `name: shop\nversion: "1"\ninventory: ../../../../../../../etc/passwd\nsteps:\n${CANARY}\n`, message: /./, file: '/etc/passwd' },
+  {
+    name: 'inventory pointing at /etc/passwd',
+    yaml: `name: shop\nversion: "1"\ninventory: ../../../../../../../etc/passwd\nsteps:\n${CANARY}\n`,
+    message: /(^|: )not a host list: an inventory file is a YAML list of hosts \(\{ name, address \} each\) or a mapping with hosts:, and this file reads as plain text$/,
+    line: 1,
+    col: 1,
+    file: '/etc/passwd',
+  },
   { name: 'missing inventory', yaml: `name: shop\nversion: "1"\ninventory: nowhere.yaml\nsteps:\n${CANARY}\n`, message: /(^|: )cannot read \S*nowhere\.yaml: no such file$/, file: 'nowhere.yaml' },
   {
     name: 'inventory with a hostile host name',
@@ -106,7 +120,9 @@ const CASES: Case[] = [
     name: 'inventory that is bad YAML',
     yaml: `name: shop\nversion: "1"\ninventory: inv.yaml\nsteps:\n${CANARY}\n`,
     files: { 'inv.yaml': 'hosts:\n  - { name: a, address: [\n' },
-    message: /./,
+    message: /(^|: )this \[ is never closed: its \] is missing \(the file ends first\)$/,
+    line: 2,
+    col: 25,
     file: 'inv.yaml',
   },
   {
@@ -130,7 +146,13 @@ const CASES: Case[] = [
   { name: 'both hosts and inventory', yaml: ok('inventory: inv.yaml'), files: { 'inv.yaml': '[]\n' }, message: /either hosts or inventory/, line: 9 },
   { name: 'huge file', yaml: ok() + '\n' + '# padding padding padding padding padding padding padding\n'.repeat(20_000), message: /limited to 1048576/, line: 1 },
   { name: 'YAML alias bomb (billion laughs)', yaml: `${bomb.join('\n')}\n${ok()}`, message: /alias|resource exhaustion/i },
-  { name: 'deeply nested flow collections', yaml: `${ok()}\nx: ${'['.repeat(3000)}${']'.repeat(3000)}\n`, message: /./ },
+  {
+    name: 'deeply nested flow collections',
+    yaml: `${ok()}\nx: ${'['.repeat(3000)}${']'.repeat(3000)}\n`,
+    message: /(^|: )collections nested too deeply to read \(3000 levels of \[ and \{ here\); a playbook needs a few$/,
+    line: 10,
+    col: 4,
+  },
   { name: 'unresolved custom tag', yaml: ok().replace('name: shop', 'name: !!js/function shop'), message: /tag/i, line: 1 },
   { name: 'switchover at 0%', yaml: ok('switchover: { at: 0%, steps: [ { run: "true" } ] }'), message: /switchover.at must be between/, line: 9 },
   { name: 'switchover using a host template', yaml: ok('switchover: { at: 50%, steps: [ { run: "echo {{host.name}}" } ] }'), message: /\{\{host\.\*\}\} is not available here/, line: 9 },
@@ -165,6 +187,7 @@ describe(`${CASES.length} malformed or hostile playbooks`, () => {
       const hit = issues.find((i) => c.message.test(i.message) && i.file === expectedFile);
       expect(hit, `${c.name}: ${JSON.stringify(issues)}`).toBeDefined();
       if (c.line !== undefined) expect(hit!.line, `${c.name}: ${JSON.stringify(hit)}`).toBe(c.line);
+      if (c.col !== undefined) expect(hit!.col, `${c.name}: ${JSON.stringify(hit)}`).toBe(c.col);
       for (const i of issues) {
         expect(i.line, c.name).toBeGreaterThanOrEqual(1);
         expect(i.col, c.name).toBeGreaterThanOrEqual(1);
@@ -185,7 +208,8 @@ describe(`${CASES.length} malformed or hostile playbooks`, () => {
         expect(hasStackTrace(r.stderr + r.stdout), where).toBe(false);
         const lines = r.stderr.trim().split('\n');
         for (const l of lines) expect(l, where).toMatch(/^.+:\d+:\d+: \S/);
-        expect(lines.some((l) => l.startsWith(`${expectedFile}:`) && c.message.test(l)), where).toBe(true);
+        const at = c.line !== undefined && c.col !== undefined ? `${c.line}:${c.col}: ` : '';
+        expect(lines.some((l) => l.startsWith(`${expectedFile}:${at}`) && c.message.test(l)), where).toBe(true);
         expect(existsSync(join(dir, 'CANARY')), `${c.name}: the canary step ran`).toBe(false);
         expect(existsSync(join(dir, '.graywave')), `${c.name}: state was written`).toBe(false);
         results.push(c.name);

@@ -22,37 +22,19 @@ vi.mock('node:fs', async (orig) => {
 const { approveRelease, resumeRelease, rollbackRelease, runRelease } = await import('../../src/app/run.js');
 const { releaseStatus } = await import('../../src/app/status.js');
 const { hostsYaml, tempDirs } = await import('../helpers/cli.js');
+const { effectsRelease } = await import('../helpers/fixtures.js');
 import type { EngineEvent } from '../../src/engine/events.js';
 
 const temp = tempDirs('gw-engine-');
 
-/** Steps s1..s3 append "<host> <step>" to effects.log; s2 fails (after printing) while fail-<host> exists. */
+/** fixtures/playbooks/effects.yaml: steps s1..s3 append "<host> <step>" to effects.log; s2 fails (after printing) while fail-<host> exists. */
 function setup(opts: { hosts?: number; waves?: string; extra?: string; undo?: boolean } = {}) {
-  const dir = temp();
-  const undo = (s: string) => (opts.undo === false ? '' : `\n    undo: "echo \\"{{host.name}} undo-${s}\\" >> undo.log"`);
-  writeFileSync(
-    join(dir, 'pb.yaml'),
-    `name: eng
-version: "3.0"
-hosts:
-${hostsYaml(opts.hosts ?? 4)}
-waves: ${opts.waves ?? '{ canary: 1, size: 3, concurrency: 1 }'}
-steps:
-  - name: s1
-    run: "echo \\"{{host.name}} s1\\" >> effects.log"${undo('s1')}
-  - name: s2
-    run: "if [ -e fail-{{host.name}} ]; then echo first-line; echo 'disk on fire' >&2; exit 7; fi; echo \\"{{host.name}} s2\\" >> effects.log"
-  - name: s3
-    run: "echo \\"{{host.name}} s3\\" >> effects.log"${undo('s3')}
-${opts.extra ?? ''}
-`,
-  );
-  const events: EngineEvent[] = [];
-  const req = { file: join(dir, 'pb.yaml'), yes: true, output: 'silent' as const, onEvent: (e: EngineEvent) => events.push(e) };
-  const effects = () => (existsSync(join(dir, 'effects.log')) ? readFileSync(join(dir, 'effects.log'), 'utf8').trim().split('\n') : []);
-  const count = (line: string) => effects().filter((l) => l === line).length;
-  const fail = (host: string, on = true) => (on ? writeFileSync(join(dir, `fail-${host}`), '') : rmSync(join(dir, `fail-${host}`)));
-  return { dir, req, events, effects, count, fail };
+  return effectsRelease(temp(), 'effects.yaml', {
+    HOSTS: hostsYaml(opts.hosts ?? 4),
+    WAVES: opts.waves ?? '{ canary: 1, size: 3, concurrency: 1 }',
+    UNDO: opts.undo === false ? '# ' : '',
+    EXTRA: opts.extra ?? '',
+  });
 }
 
 const hosts = (n: number) => Array.from({ length: n }, (_, i) => `h-${String(i + 1).padStart(2, '0')}`);

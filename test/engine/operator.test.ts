@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,40 +9,24 @@ import type { EngineEvent } from '../../src/engine/events.js';
 import { readJournal } from '../../src/journal/journal.js';
 import { auditText, auditTrail } from '../../src/report/audit.js';
 import { hostsYaml, tempDirs } from '../helpers/cli.js';
+import { effectsRelease } from '../helpers/fixtures.js';
+import { waitFor } from '../helpers/wait.js';
 
 const temp = tempDirs('gw-operator-');
 
 /**
- * A release whose hosts append "<host> <step>" to effects.log; the gate fails while `gate-fails` exists.
- * `stepCmd` replaces s1's command (to make steps slow).
+ * fixtures/playbooks/effects-gated.yaml: hosts append "<host> <step>" to effects.log; the gate fails while
+ * `gate-fails` exists. `stepCmd` runs before s1's effect (to make steps slow).
  */
 function setup(opts: { hosts?: number; waves?: string; extra?: string; stepCmd?: string } = {}) {
-  const dir = temp();
-  writeFileSync(
-    join(dir, 'pb.yaml'),
-    `name: ops
-version: "1.0"
-hosts:
-${hostsYaml(opts.hosts ?? 4)}
-waves: ${opts.waves ?? '{ canary: 1, size: 3, concurrency: 2 }'}
-steps:
-  - name: s1
-    run: "${opts.stepCmd ?? 'true'}; echo \\"{{host.name}} s1\\" >> effects.log"
-    undo: "echo \\"{{host.name}} undo-s1\\" >> effects.log"
-  - name: s2
-    run: "echo \\"{{host.name}} s2\\" >> effects.log"
-    undo: "echo \\"{{host.name}} undo-s2\\" >> effects.log"
-verify:
-  - name: gate
-    run: "test ! -e gate-fails"
-${opts.extra ?? ''}
-`,
-  );
-  const events: EngineEvent[] = [];
-  const req = { file: join(dir, 'pb.yaml'), yes: true, output: 'silent' as const, onEvent: (e: EngineEvent) => events.push(e) };
-  const effects = () => (existsSync(join(dir, 'effects.log')) ? readFileSync(join(dir, 'effects.log'), 'utf8').trim().split('\n') : []);
-  const records = () => readJournal(join(dir, '.graywave/ops/journal.jsonl')).records;
-  return { dir, req, events, effects, records };
+  const t = effectsRelease(temp(), 'effects-gated.yaml', {
+    HOSTS: hostsYaml(opts.hosts ?? 4),
+    WAVES: opts.waves ?? '{ canary: 1, size: 3, concurrency: 2 }',
+    S1_CMD: opts.stepCmd ?? 'true',
+    EXTRA: opts.extra ?? '',
+  });
+  const records = () => readJournal(join(t.dir, '.graywave/ops/journal.jsonl')).records;
+  return { ...t, records };
 }
 
 describe('abort from another process', () => {
@@ -50,7 +34,7 @@ describe('abort from another process', () => {
     const t = setup({ waves: '{ size: 1, concurrency: 1 }', stepCmd: 'sleep 0.4' });
     const running = runRelease(t.req);
     // Wait until the first host is in flight, then send the abort as another process would.
-    while (!t.events.some((e) => e.event === 'step.start')) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => t.events.some((e) => e.event === 'step.start'), 'the first host in flight', { everyMs: 20 });
     const sent = await controlRelease({ file: t.req.file, action: 'abort', reason: 'error budget' });
     expect(sent.message).toMatch(/sent to the running release/);
     expect(await running).toBe(1);

@@ -2,24 +2,18 @@
  * `pause: { afterCanary: approve, between: … }`: a person's go only after the canary wave, a wait (or nothing)
  * between the other waves; the older `pause:` forms keep applying after every wave.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { approveRelease, resumeRelease, runRelease } from '../../src/app/run.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import { loadPlaybook } from '../../src/playbook/load.js';
 import { hostsYaml, tempDirs } from '../helpers/cli.js';
+import { effectsRelease } from '../helpers/fixtures.js';
 
 const temp = tempDirs('gw-pause-');
 
+/** fixtures/playbooks/effects-one-step.yaml: one step that appends "<host>" to effects.log. */
 function setup(waves: string) {
-  const dir = temp();
-  const file = join(dir, 'pb.yaml');
-  writeFileSync(file, `name: p\nversion: "1"\nhosts:\n${hostsYaml(4)}\nwaves: ${waves}\nsteps:\n  - name: s1\n    run: "echo {{host.name}} >> effects.log"\n`);
-  const events: EngineEvent[] = [];
-  const req = { file, yes: true, output: 'silent' as const, onEvent: (e: EngineEvent) => events.push(e) };
-  const effects = () => (existsSync(join(dir, 'effects.log')) ? readFileSync(join(dir, 'effects.log'), 'utf8').trim().split('\n') : []);
-  return { file, req, events, effects };
+  return effectsRelease(temp(), 'effects-one-step.yaml', { HOSTS: hostsYaml(4), WAVES: waves });
 }
 
 describe('pause: { afterCanary, between }', () => {

@@ -6,7 +6,7 @@ import { LocalTransport } from '../../src/transport/local.js';
 import type { Transport } from '../../src/transport/types.js';
 import { makeContext, makeEnv, makeHost } from '../helpers/contexts.js';
 import { get, hasHaproxy, startHaproxy, startHoldingBackend, type HaproxyServer, type HoldingBackend } from './helpers/haproxy.js';
-import { waitFor } from './helpers/process.js';
+import { waitFor } from '../helpers/wait.js';
 
 const has = hasHaproxy();
 
@@ -70,11 +70,10 @@ describe.skipIf(!has)('haproxy provider against a real HAProxy', () => {
 
     a.release(false); // the two sessions in flight complete normally
     expect(await Promise.all(inFlight)).toEqual([200, 200, 200, 200, 200, 200]);
-    let check = await provider.isDrained(ctx);
-    for (let i = 0; !check.done && i < 40; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      check = await provider.isDrained(ctx);
-    }
+    const check = await waitFor(async () => {
+      const c = await provider.isDrained(ctx);
+      return c.done && c;
+    }, 'isDrained to say done', { timeoutMs: 10_000 });
     expect(check).toEqual({ done: true, observed: 'be/s1 local: MAINT, 0 sessions' });
     expect(await adminState('s1')).toBe(0x01);
     expect(await provider.isDrained(ctx)).toMatchObject({ done: true }); // repeatable

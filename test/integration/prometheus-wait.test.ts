@@ -6,6 +6,7 @@ import type { Monitor } from '../../src/providers/types.js';
 import { makeEnv, makeHost, makeStepContext } from '../helpers/contexts.js';
 import { hasPrometheus, MetricTarget, startPrometheus, type Prometheus } from './helpers/prometheus.js';
 import { removeDir, tempDir } from './helpers/process.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * waitDrained against a real Prometheus scraping simulated hosts every second: a host whose traffic stops when it is
@@ -97,8 +98,7 @@ describe.skipIf(!has)('waitDrained with a real Prometheus', () => {
     const params = waitDrainedAction.params.parse({ monitor: 'prom', query: rateQuery, interval: '400ms', stableFor: 4, timeout: '4s' });
     const wait = waitDrainedAction.do(ctx, params).catch((e: Error) => e);
     // Stop Prometheus as soon as the first zero reading arrived (the idle host really is at 0).
-    const t0 = Date.now();
-    while (ctx.progressLines.length === 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => ctx.progressLines.length > 0, 'the first reading', { timeoutMs: 5000, everyMs: 20 });
     expect(ctx.progressLines[0]).toBe('value 0 (1/4 polls <= 0)');
     await prom.stop();
     const err = await wait;

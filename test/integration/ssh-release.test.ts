@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { killIfAlive } from './helpers/process.js';
+import { waitFor } from '../helpers/wait.js';
 import { cli, events, requireBuiltCli } from '../helpers/cli.js';
 import { existsSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -86,17 +87,13 @@ describe.skipIf(!hasSshd())('a release of 8 hosts over SSH (CLI end to end)', ()
     }
     expect(accepted() - before).toBe(8); // each host's steps shared one connection
 
-    const t0 = Date.now();
     const rb = await graywave(['rollback', join(dir, 'playbook.yml'), '--all', '--yes', '--json', '--state-dir', join(dir, 'state')]);
-    const rollbackMs = Date.now() - t0;
     expect(rb.code, rb.stderr + JSON.stringify(rb.events.slice(-5))).toBe(0);
     for (const n of names) {
       expect(current(n)).toBe(join(root(n), 'opt/svc/releases/1.0.0'));
       expect(readFileSync(join(root(n), 'starts.log'), 'utf8').trim().split('\n')).toHaveLength(2); // start ran again
       expect(existsSync(join(root(n), 'drained'))).toBe(false); // restore and drain undone in reverse order
     }
-    console.log(`ssh release: rollback --all of 8 hosts took ${rollbackMs} ms`);
-    expect(rollbackMs).toBeLessThan(20_000);
   }, 58_000);
   /** A one-host playbook on web-1 with the given steps; its own name and state dir. */
   function onePlaybook(name: string, steps: object[], onFailure = 'halt'): string {
@@ -119,13 +116,14 @@ describe.skipIf(!hasSshd())('a release of 8 hosts over SSH (CLI end to end)', ()
   for (const retries of [1, 0]) {
     it(`a connection killed mid-step: ${retries ? 'retried on a new connection (retries: 1)' : 'halts the release (retries: 0)'}`, async () => {
       const flag = join(root('web-1'), `started-${retries}`);
-      const file = onePlaybook(`killed-${retries}`, [{ name: 'slow', run: `touch ${flag}; sleep 1.5`, retries }]);
+      const go = join(root('web-1'), `go-${retries}`);
+      // The step holds until the test lets it go: the connection is killed while it surely runs, however slow the machine.
+      const file = onePlaybook(`killed-${retries}`, [{ name: 'slow', run: `touch ${flag}; until [ -e ${go} ]; do sleep 0.05; done`, retries }]);
       const running = graywave(['run', file, '--yes', '--json', '--state-dir', join(dir, 'state')]);
-      const deadline = Date.now() + 20_000;
-      while (!existsSync(flag) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      expect(existsSync(flag)).toBe(true);
+      await waitFor(() => existsSync(flag), 'the step to start on web-1', { timeoutMs: 20_000 });
       // Kill the sshd processes serving the step's session (children of our own listener, by PID).
       for (const pid of fleet.sessionPids(fleet.serverFor('127.0.0.2'))) killIfAlive(pid); // a session may end on its own meanwhile
+      writeFileSync(go, ''); // the retry (and the orphaned first attempt) may finish now
       const r = await running;
       const retry = r.events.find((e) => e.event === 'step.retry');
       if (retries) {

@@ -6,7 +6,8 @@ import { TransportError } from '../../src/errors.js';
 import type { Host } from '../../src/playbook/types.js';
 import { SshTransport, sshTransportOptions } from '../../src/transport/ssh.js';
 import { Secrets } from '../../src/util/secrets.js';
-import { killIfAlive, requireBinary, startProcess, waitFor } from './helpers/process.js';
+import { killIfAlive, requireBinary, startProcess, waitFor as waitForServer } from './helpers/process.js';
+import { waitFor } from '../helpers/wait.js';
 import { hasSshd, loopbacks, startSshFleet, type SshFleet } from './helpers/sshd.js';
 
 const host = (address: string, extra: Partial<Host> = {}): Host => ({ name: `h-${address}`, address, vars: {}, labels: {}, ...extra });
@@ -76,17 +77,21 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
   });
 
   test('output streams as it comes, before the command ends', async () => {
-    const chunks: { at: number; text: string }[] = [];
-    const start = Date.now();
-    const r = await transport().exec(host('127.0.0.3'), 'echo first; sleep 0.8; echo second >&2', {
-      onOutput: (text, stream) => chunks.push({ at: Date.now() - start, text: `${stream}:${text}` }),
+    const chunks: string[] = [];
+    const go = join(fleet.dir, `stream-go-${process.pid}`);
+    // The command cannot end before the test lets it: `first` must arrive while it still runs.
+    const running = transport().exec(host('127.0.0.3'), `echo first; until [ -e ${go} ]; do sleep 0.02; done; echo second >&2`, {
+      onOutput: (text, stream) => chunks.push(`${stream}:${text}`),
     });
-    const end = Date.now() - start;
+    try {
+      await waitFor(() => chunks.some((c) => c.includes('stdout:first')), 'the first line while the command runs', { timeoutMs: 15_000 });
+      expect(chunks.some((c) => c.includes('second'))).toBe(false);
+    } finally {
+      writeFileSync(go, '');
+    }
+    const r = await running;
     expect(r.code).toBe(0);
-    const first = chunks.find((c) => c.text.includes('stdout:first'))!;
-    expect(first).toBeDefined();
-    expect(end - first.at).toBeGreaterThan(500);
-    expect(chunks.some((c) => c.text === 'stderr:second\n')).toBe(true);
+    expect(chunks).toContain('stderr:second\n');
   });
 
   test('a signal death is reported as such, not as an exit code', async () => {
@@ -116,20 +121,23 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
     const marker = `sleep 31.${process.pid}`;
     const start = Date.now();
     const r = await transport().exec(host('127.0.0.4'), `${marker} & ${marker}; echo never`, { timeoutMs: 600 });
-    expect(Date.now() - start).toBeLessThan(4000);
+    // A generous bound: it returned at its timeout, not when the 31 s command would have ended.
+    expect(Date.now() - start).toBeLessThan(20_000);
     expect(r).toMatchObject({ code: null, signal: 'SIGKILL', timedOut: true });
     expect(r.stdout).not.toContain('never');
     // The background sleep was in the same group: it must be gone too.
-    await expect.poll(() => pidsWith(marker), { timeout: 2000 }).toEqual([]);
+    await expect.poll(() => pidsWith(marker), { timeout: 10_000 }).toEqual([]);
   });
 
   test('abort signal kills the remote command', async () => {
     const marker = `sleep 32.${process.pid}`;
     const ac = new AbortController();
-    setTimeout(() => ac.abort(), 300);
-    const r = await transport().exec(host('127.0.0.4'), marker, { signal: ac.signal });
+    const running = transport().exec(host('127.0.0.4'), marker, { signal: ac.signal });
+    await waitFor(() => pidsWith(marker).length > 0, 'the command to run on the host', { timeoutMs: 15_000 });
+    ac.abort();
+    const r = await running;
     expect(r).toMatchObject({ code: null, signal: 'SIGKILL', timedOut: false });
-    await expect.poll(() => pidsWith(marker), { timeout: 2000 }).toEqual([]);
+    await expect.poll(() => pidsWith(marker), { timeout: 10_000 }).toEqual([]);
   });
 
   test('an abort that comes while the host connection and its shell are still starting kills the command too', async () => {
@@ -140,8 +148,8 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
     ac.abort();
     const r = await running;
     expect(r).toMatchObject({ code: null, signal: 'SIGKILL', timedOut: false });
-    expect(Date.now() - start).toBeLessThan(10_000);
-    await expect.poll(() => pidsWith(marker), { timeout: 2000 }).toEqual([]);
+    expect(Date.now() - start).toBeLessThan(20_000); // generous: not the 34 s the command would take
+    await expect.poll(() => pidsWith(marker), { timeout: 10_000 }).toEqual([]);
   });
 
   test.skipIf(!hasSudo)('sudo: true runs through sudo -n, and a timeout still kills it', async () => {
@@ -153,7 +161,7 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
     const marker = `sleep 33.${process.pid}`;
     const k = await t.exec(host('127.0.0.5'), marker, { timeoutMs: 500 });
     expect(k.timedOut).toBe(true);
-    await expect.poll(() => pidsWith(marker), { timeout: 2000 }).toEqual([]);
+    await expect.poll(() => pidsWith(marker), { timeout: 10_000 }).toEqual([]);
   });
 
   test('upload copies a file by SFTP', async () => {
@@ -253,8 +261,9 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
     const h = host('127.0.0.9');
     await t.exec(h, 'true'); // connection open
     const server = fleet.serverFor('127.0.0.9');
-    const running = t.exec(h, `sleep 5.${process.pid}; echo done`);
-    await new Promise((r) => setTimeout(r, 400));
+    const marker = `sleep 35.${process.pid}`;
+    const running = t.exec(h, `${marker}; echo done`);
+    await waitFor(() => pidsWith(marker).length > 0, 'the command to run on the host', { timeoutMs: 15_000 });
     // Kill the sshd processes serving the open sessions (children of our own listener, by PID).
     for (const pid of fleet.sessionPids(server)) killIfAlive(pid); // a session may end on its own meanwhile
     const err = await running.catch((e: unknown) => e);
@@ -262,14 +271,16 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
     expect((err as Error).message).toMatch(/connection lost while the command ran/);
     const again = await t.exec(h, 'echo back');
     expect(again).toMatchObject({ code: 0, stdout: 'back\n' });
+    for (const pid of pidsWith(marker)) killIfAlive(pid); // the orphaned sleep of the killed session
   });
 
   test('a connection dropped between steps is reopened once, transparently', async () => {
     const t = transport();
     const h = host('127.0.0.9');
     await t.exec(h, 'true');
-    for (const pid of fleet.sessionPids(fleet.serverFor('127.0.0.9'))) killIfAlive(pid); // a session may end on its own meanwhile
-    await new Promise((r) => setTimeout(r, 200));
+    const server = fleet.serverFor('127.0.0.9');
+    for (const pid of fleet.sessionPids(server)) killIfAlive(pid); // a session may end on its own meanwhile
+    await waitFor(() => fleet.sessionPids(server).length === 0, 'the host side of the connection to be gone');
     const r = await t.exec(h, 'echo reopened');
     expect(r.stdout).toBe('reopened\n');
   });
@@ -318,22 +329,36 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
   test('output of a background process left by one step never shows up in the next step', async () => {
     const t = transport();
     const h = host('127.0.0.3');
-    const a = await t.exec(h, '(sleep 0.3; echo late-out; echo late-err >&2) >&- 2>&- & (sleep 0.3; echo late-out2; echo late-err2 >&2) & echo now');
+    const late = join(fleet.dir, `late-${process.pid}`);
+    const next = join(fleet.dir, `next-${process.pid}`);
+    const wait = (f: string) => `until [ -e ${f} ]; do sleep 0.02; done`;
+    // The background processes print once the next step runs; that step ends only after their output was seen.
+    const a = await t.exec(h, `(${wait(late)}; echo late-out; echo late-err >&2) >&- 2>&- & (${wait(late)}; echo late-out2; echo late-err2 >&2) & echo now`);
     expect(a.stdout).toBe('now\n');
-    const b = await t.exec(h, 'sleep 0.6; echo next');
+    const running = t.exec(h, `touch ${late}; ${wait(next)}; echo next`);
+    try {
+      await waitFor(() => logs.some((l) => l.includes('late-out2') && l.includes('outside any command')), 'the late output in the host log', { timeoutMs: 15_000 });
+    } finally {
+      writeFileSync(next, '');
+    }
+    const b = await running;
     expect(b).toMatchObject({ code: 0, stdout: 'next\n', stderr: '' });
-    expect(logs.some((l) => l.includes('late-out2') && l.includes('outside any command'))).toBe(true);
   });
 
   test('commands on a busy host run beside the shell in sessions of their own; output cut into any chunks stays intact', async () => {
     const t = transport();
     const h = host('127.0.0.4');
     const big = `head -c 300000 /dev/zero | tr '\\0' x; printf '\\036'; echo; echo tail >&2`;
-    const [slow, fast, large] = await Promise.all([
-      t.exec(h, 'sleep 0.5; echo slow'),
-      t.exec(h, 'echo fast; exit 7'),
-      t.exec(h, big),
-    ]);
+    const go = join(fleet.dir, `busy-go-${process.pid}`);
+    // `slow` holds the host's shell until the other two are done: they can only have run beside it.
+    const slowRun = t.exec(h, `until [ -e ${go} ]; do sleep 0.02; done; echo slow`);
+    let fast, large;
+    try {
+      [fast, large] = await Promise.all([t.exec(h, 'echo fast; exit 7'), t.exec(h, big)]);
+    } finally {
+      writeFileSync(go, '');
+    }
+    const slow = await slowRun;
     expect(slow).toMatchObject({ code: 0, stdout: 'slow\n' });
     expect(fast).toMatchObject({ code: 7, stdout: 'fast\n' });
     expect(large.code).toBe(0);
@@ -360,7 +385,7 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
     const sock = join(fleet.dir, 'agent.sock');
     const agent = startProcess('/usr/bin/ssh-agent', ['-D', '-a', sock], { dir: fleet.dir, name: 'ssh-agent' });
     try {
-      await waitFor(() => existsSync(sock), 'ssh-agent socket', { server: agent, timeoutMs: 10_000 });
+      await waitForServer(() => existsSync(sock), 'ssh-agent socket', { server: agent, timeoutMs: 10_000 });
       execFileSync('/usr/bin/ssh-add', ['-q', fleet.clientKey], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
       const t = transport({ identityFile: undefined, agent: sock });
       const r = await t.exec(host('127.0.0.3'), 'echo via-agent');

@@ -8,19 +8,15 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { ZookeeperBackend, zookeeperStateOptions } from '../../src/journal/zookeeper-backend.js';
 import type { JournalRecord } from '../../src/journal/records.js';
 import { isZkError, Zk, ZkError } from '../../src/providers/zk.js';
+import { waitFor } from '../helpers/wait.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { hasZookeeper, ZooKeeperServer } from './helpers/zookeeper.js';
 
 const has = hasZookeeper();
 
-const until = async (probe: () => Promise<boolean> | boolean, what: string, timeoutMs = 15_000) => {
-  const t0 = Date.now();
-  while (!(await probe())) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+const until = async (probe: () => Promise<boolean> | boolean, what: string) => {
+  await waitFor(probe, what, { timeoutMs: 15_000 });
 };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const rec = (reason: string): JournalRecord => ({ type: 'run', t: new Date().toISOString(), phase: 'start', reason });
 const reasons = (records: JournalRecord[]) => records.map((r) => (r as { reason?: string }).reason);
@@ -70,9 +66,10 @@ describe.skipIf(!has)('state: zookeeper, connection cuts and fencing', () => {
     proxy.cut();
     expect(proxy.connections).toBe(0);
     const atTheCut = journal.append(rec('a2')); // most likely sent before the client sees the cut: retried
-    await sleep(200);
+    await until(() => proxy.refused > 0, 'the client to see the cut (a refused reconnection)');
     const during = journal.append(rec('a3')); // made while cut off: waits for the reconnection (connectTimeout 3s)
-    await sleep(800);
+    const refused = proxy.refused;
+    await until(() => proxy.refused >= refused + 2, 'reconnections refused while a3 waits');
     proxy.restore();
     await Promise.all([atTheCut, during]);
     await journal.append(rec('a4'));
@@ -93,7 +90,7 @@ describe.skipIf(!has)('state: zookeeper, connection cuts and fencing', () => {
     const append = journal.append(rec('a2'));
     await until(async () => ((await zk.children('/gwf/lost-answer/journal')) ?? []).length === 2, 'the append to land');
     proxy.cut(); // the answer never comes: the connection goes, the session stays
-    await sleep(300);
+    await until(() => proxy.refused > 0, 'the client to see the cut (a refused reconnection)');
     proxy.restore();
     await append;
     await journal.append(rec('a3'));
@@ -110,11 +107,11 @@ describe.skipIf(!has)('state: zookeeper, connection cuts and fencing', () => {
     const session = await kz.sessionId();
 
     proxy.cut();
-    await sleep(200); // the client has seen the cut
+    await until(() => proxy.refused > 0, 'the client to see the cut (a refused reconnection)');
     let t0 = Date.now();
     const err = await kz.create('/kept-late', 'x').catch((e: unknown) => e);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
-    expect(Date.now() - t0).toBeLessThan(2500);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900); // it waited connectTimeout for the reconnection ...
+    expect(Date.now() - t0).toBeLessThan(5000); // ... and no longer (generous: the session timeout is 6 s)
     expect(err).toBeInstanceOf(ZkError);
     expect((err as ZkError).retryable).toBe(true);
     expect(isZkError(err, 'CONNECTION_LOSS')).toBe(true);
@@ -123,14 +120,15 @@ describe.skipIf(!has)('state: zookeeper, connection cuts and fencing', () => {
     proxy.restore();
     expect(await kz.exists('/kept-eph')).toBe(true);
     expect((await kz.sessionId()).equals(session)).toBe(true);
-    await sleep(300);
-    expect(await zk.exists('/kept-late')).toBe(false); // the failed create was never queued for after the reconnect
+    // A session's requests are sent and applied in order: had the failed create been queued for after the reconnect,
+    // it would have landed before the exists just answered.
+    expect(await zk.exists('/kept-late')).toBe(false);
 
     // A black hole: the request goes out and nothing comes back.
     proxy.stall();
     t0 = Date.now();
     const err2 = await kz.get('/kept-eph').catch((e: unknown) => e);
-    expect(Date.now() - t0).toBeLessThan(2500);
+    expect(Date.now() - t0).toBeLessThan(5000); // generous: connectTimeout (1 s), not the session timeout (6 s)
     expect((err2 as ZkError).retryable).toBe(true);
     expect((err2 as Error).message).toMatch(/did not answer within 1000 ms/);
     proxy.restore();
@@ -206,8 +204,8 @@ describe.skipIf(!has)('state: zookeeper, connection cuts and fencing', () => {
 
     proxy.restore();
     await until(() => proxy.connections > 0, 'A to reconnect');
-    await sleep(500); // time for A to learn of the expiry and try to put its lock back
-    expect(await zk.exists('/gwf/gone/lock')).toBe(false);
+    // A tries to put its lock back when it learns of the expiry, and an append waits for that try (or makes it):
+    // once the append has failed, A has had its chance to take the lock again.
     await expect(ja.append(rec('a2'))).rejects.toThrow(/lost the release lock/);
     expect(await zk.exists('/gwf/gone/lock')).toBe(false);
     expect(reasons(await b.readRecords())).toEqual(['a1', 'b1']);

@@ -1,43 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import type { JournalRecord } from '../../src/journal/records.js';
 import { auditText, auditTrail } from '../../src/report/audit.js';
 import { reportHtml } from '../../src/report/html.js';
 import { reportMarkdown } from '../../src/report/markdown.js';
 import { buildReport, pollsFromLog } from '../../src/report/model.js';
+import { fixtureJournal, readFixture } from '../helpers/fixtures.js';
 
-const by = { user: 'ana', host: 'ops1', pid: 42 };
 const T = (s: number) => new Date(Date.UTC(2026, 0, 1, 10, 0, s)).toISOString();
-const records: JournalRecord[] = [
-  { type: 'header', v: 1, release: 'shop', version: '2.0.0', planHash: 'abc', playbook: '/p/shop.yaml', t: T(0), by },
-  { type: 'run', t: T(1), phase: 'start', by },
-  { type: 'wave', t: T(1), wave: 1, phase: 'started' },
-  { type: 'step', t: T(2), wave: 1, host: 'a1', step: 'wait', phase: 'started', attempt: 1 },
-  { type: 'step', t: T(5), wave: 1, host: 'a1', step: 'wait', phase: 'done', attempt: 1, data: { value: 0, polls: 3, ms: 3000 }, ms: 3000 },
-  { type: 'step', t: T(5), wave: 1, host: 'a1', step: 'deploy', phase: 'started', attempt: 1 },
-  { type: 'step', t: T(7), wave: 1, host: 'a1', step: 'deploy', phase: 'done', attempt: 1, ms: 2000 },
-  { type: 'wave', t: T(7), wave: 1, phase: 'done' },
-  { type: 'gate', t: T(8), wave: 1, check: 'p99 <latency>', ok: true, observed: '120ms <= 200ms', values: { green: 120, blue: 110 } },
-  { type: 'wave', t: T(8), wave: 1, phase: 'verified' },
-  { type: 'wave', t: T(9), wave: 1, phase: 'approved', by: { ...by, user: 'bo' } },
-  { type: 'wave', t: T(10), wave: 2, phase: 'started' },
-  { type: 'step', t: T(10), wave: 2, host: 'b1', step: 'wait', phase: 'started', attempt: 1 },
-  { type: 'step', t: T(12), wave: 2, host: 'b1', step: 'wait', phase: 'done', attempt: 1, data: { value: 0, polls: 2, ms: 2000 } },
-  { type: 'step', t: T(12), wave: 2, host: 'b1', step: 'deploy', phase: 'started', attempt: 1 },
-  { type: 'step', t: T(13), wave: 2, host: 'b1', step: 'deploy', phase: 'failed', attempt: 1, error: 'exit 1: <script>alert(1)</script>' },
-  { type: 'run', t: T(14), phase: 'rollback' },
-  { type: 'step', t: T(14), wave: 2, host: 'b1', step: 'deploy', phase: 'undo-skipped', error: 'the step failed: nothing recorded to undo' },
-  { type: 'step', t: T(14), wave: 2, host: 'b1', step: 'wait', phase: 'undo-skipped', error: 'no undo' },
-  { type: 'run', t: T(15), phase: 'rolled-back', reason: 'rolled back wave(s) 2' },
-];
-const log = [
-  `${T(2)} --- wait (attempt 1) ---`,
-  `${T(2)} waitDrained traffic poll 1: value 7 (0/2 polls <= 0)`,
-  `${T(3)} waitDrained traffic poll 2: value 0 (1/2 polls <= 0)`,
-  `${T(4)} waitDrained traffic poll 3: value 0 (2/2 polls <= 0)`,
-  `${T(5)} --- wait done in 3.0s ---`,
-  `${T(5)} --- deploy (attempt 1) ---`,
-  `${T(5)} check: not yet`,
-].join('\n');
+// A release that failed in wave 2 and rolled it back (fixtures/journals/), and the log of its host a1.
+const records = fixtureJournal('rolled-back.jsonl');
+const log = readFixture('journals/rolled-back.a1.log').trimEnd();
 const input = {
   records,
   waves: [
@@ -108,16 +79,7 @@ describe('report', () => {
 
 describe('audit trail with operator records', () => {
   it('lists each operator action once, with its reason, and what it caused as outcomes', () => {
-    const recs: JournalRecord[] = [
-      { type: 'header', v: 1, release: 'shop', version: '2.0.0', planHash: 'abc', playbook: '/p/shop.yaml', t: T(0), by },
-      { type: 'operator', t: T(1), action: 'run', by, reason: 'ticket OPS-7' },
-      { type: 'run', t: T(1), phase: 'start', by },
-      { type: 'run', t: T(2), phase: 'paused', reason: 'wave 1 waits for approval' },
-      { type: 'operator', t: T(3), action: 'approve', by: { ...by, user: 'bo' }, reason: 'canary looks fine', detail: 'wave 2 may start' },
-      { type: 'wave', t: T(3), wave: 1, phase: 'approved', by: { ...by, user: 'bo' } },
-      { type: 'operator', t: T(4), action: 'abort', by, reason: 'pager' },
-      { type: 'run', t: T(5), phase: 'halted', reason: 'aborted by ana: pager' },
-    ];
+    const recs = fixtureJournal('operator-abort.jsonl');
     const a = auditTrail(recs);
     expect(a.filter((e) => e.operator).map((e) => [e.action, e.user, e.reason])).toEqual([
       ['create', 'ana', undefined],

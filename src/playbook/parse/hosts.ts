@@ -37,6 +37,10 @@ function hostList(c: ParseContext): { src: Source; raw: unknown; base: Path } | 
   const data = inv.data();
   if (unreadable()) return undefined;
   hintAnsible(data, false);
+  if (typeof d.inventory === 'string' && data !== null && data !== undefined && typeof data !== 'object') {
+    inv.add([], `not a host list: an inventory file is a YAML list of hosts ({ name, address } each) or a mapping with hosts:, and this file reads as ${typeof data === 'string' ? 'plain text' : `a single ${typeof data}`}`);
+    return (unreadable(), undefined);
+  }
   if (data && typeof data === 'object' && !Array.isArray(data) && 'hosts' in data) return { src: inv, raw: (data as { hosts: unknown }).hosts, base: ['hosts'] };
   return { src: inv, raw: data, base: [] };
 }

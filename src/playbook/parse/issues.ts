@@ -1,6 +1,6 @@
 import { addZodProblems } from '../messages.js';
 import type { z } from 'zod';
-import { tlsFileIssues } from '../../transport/tls.js';
+import { tlsFileIssues } from '../../util/tls-options.js';
 import type { Path, Source } from '../source.js';
 
 export function dotted(path: Path): string {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ProviderError } from '../../errors.js';
 import type { Check, Provider, ProviderContext, ProviderType } from '../types.js';
-import { CREATED_BY_GRAYWAVE, Zk, removeOurEmptyParents, withCas, zkConnectionOptions, zkOptionsOf } from '../zk.js';
+import { CREATED_BY_GRAYWAVE, ZkProviderBase, removeOurEmptyParents, withCas, zkConnectionOptions, zkOptionsOf } from '../zk.js';
 
 /*
  * A znode as an on/off switch, for home-grown schedulers and services that watch ZooKeeper.
@@ -28,14 +28,10 @@ type Saved =
   /** previous: base64 of the bytes before, null when the node did not exist. */
   | { mode: 'set'; path: string; value: string; previous: string | null; changed: boolean };
 
-class GenericZookeeper implements Provider {
-  private zkc?: Zk;
+class GenericZookeeper extends ZkProviderBase implements Provider {
   private readonly label = 'zookeeper';
-  constructor(private readonly o: Options) {}
-
-  private get zk(): Zk {
-    this.zkc ??= new Zk(zkOptionsOf(this.o, `${this.label} (${this.o.path})`));
-    return this.zkc;
+  constructor(private readonly o: Options) {
+    super(zkOptionsOf(o, `zookeeper (${o.path})`));
   }
 
   async drain(ctx: ProviderContext): Promise<Saved> {
@@ -119,11 +115,6 @@ class GenericZookeeper implements Provider {
     } catch (err) {
       return { done: false, observed: `state unknown: cannot read ZooKeeper: ${(err as Error).message}` };
     }
-  }
-
-  async close(): Promise<void> {
-    await this.zkc?.close();
-    this.zkc = undefined;
   }
 }
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ProviderError } from '../../errors.js';
 import { http, type HttpResponse } from '../../transport/http.js';
-import { resolveTls, tlsOptions } from '../../transport/tls.js';
+import { resolveTls, tlsOptions, type TlsSettings } from '../../transport/tls.js';
 import { duration } from '../../util/duration.js';
 import { secretRef } from '../../util/secrets.js';
 import { httpCallSchema, prepareHttpCall, sendHttpCall, type PreparedHttpCall } from '../http-call.js';
@@ -73,17 +73,13 @@ interface Connection {
   peer_host?: string;
 }
 
-export function createRabbitmqProvider(options: RabbitmqOptions, env: ProviderEnv): Provider {
+/** The management HTTP API of one vhost, as the provider uses it (errors say what to check). */
+function managementApi(options: RabbitmqOptions, env: ProviderEnv, tls: TlsSettings | undefined) {
   const user = typeof options.username === 'string' ? options.username : env.secrets.resolve(options.username);
   const authorization = 'Basic ' + Buffer.from(`${user}:${env.secrets.resolve(options.password)}`).toString('base64');
   env.secrets.add(authorization.slice(6));
-  const tls = resolveTls(options.tls, env);
-  const suspend: PreparedHttpCall | undefined = options.suspend && prepareHttpCall(options.suspend, env, tls);
-  const resume: PreparedHttpCall | undefined = options.resume && prepareHttpCall(options.resume, env, tls);
   const base = options.url.replace(/\/+$/, '');
   const vhost = encodeURIComponent(options.vhost);
-  /** When this provider drained (or first polled) each host: the stats-interval wait counts from here. */
-  const since = new Map<string, number>();
 
   async function api(ctx: ProviderContext, method: string, path: string, headers: Record<string, string> = {}): Promise<HttpResponse> {
     const res = await http(`${base}${path}`, { method, headers: { authorization, ...headers }, timeoutMs: options.timeout, signal: ctx.signal, tls, log: ctx.log });
@@ -108,11 +104,13 @@ export function createRabbitmqProvider(options: RabbitmqOptions, env: ProviderEn
   }
 
   const consumersPath = `/api/consumers/${vhost}?columns=consumer_tag,queue.name,channel_details.peer_host,channel_details.connection_name`;
+  /** The consumers whose channel's peer is `peer`. */
   const consumersOf = async (ctx: ProviderContext, peer: string) => (await list<Consumer>(ctx, consumersPath)).filter((c) => c.channel_details?.peer_host === peer);
+  /** The connections from `peer`. */
+  const connectionsOf = async (ctx: ProviderContext, peer: string) => (await list<Connection>(ctx, `/api/vhosts/${vhost}/connections?columns=name,peer_host`)).filter((c) => c.peer_host === peer);
 
   async function closeHostConnections(ctx: ProviderContext, peer: string): Promise<string[]> {
-    const conns = await list<Connection>(ctx, `/api/vhosts/${vhost}/connections?columns=name,peer_host`);
-    const mine = conns.filter((c) => c.peer_host === peer);
+    const mine = await connectionsOf(ctx, peer);
     for (const c of mine) {
       const res = await api(ctx, 'DELETE', `/api/connections/${encodeURIComponent(c.name)}`, { 'x-reason': options.closeReason });
       // 404: closed meanwhile (by its client, or by an earlier attempt): that is what we wanted.
@@ -123,6 +121,23 @@ export function createRabbitmqProvider(options: RabbitmqOptions, env: ProviderEn
     }
     return mine.map((c) => c.name);
   }
+
+  return { consumersOf, connectionsOf, closeHostConnections };
+}
+
+/** `3 consumer(s) from 10.0.0.1 on orders, refunds` */
+function consumersText(mine: Consumer[], peer: string): string {
+  const queues = [...new Set(mine.map((c) => c.queue?.name ?? '?'))].sort();
+  return `${mine.length} consumer(s) from ${peer} on ${queues.join(', ')}`;
+}
+
+export function createRabbitmqProvider(options: RabbitmqOptions, env: ProviderEnv): Provider {
+  const tls = resolveTls(options.tls, env);
+  const { consumersOf, connectionsOf, closeHostConnections } = managementApi(options, env, tls);
+  const suspend: PreparedHttpCall | undefined = options.suspend && prepareHttpCall(options.suspend, env, tls);
+  const resume: PreparedHttpCall | undefined = options.resume && prepareHttpCall(options.resume, env, tls);
+  /** When this provider drained (or first polled) each host: the stats-interval wait counts from here. */
+  const since = new Map<string, number>();
 
   return {
     async drain(ctx) {
@@ -149,17 +164,13 @@ export function createRabbitmqProvider(options: RabbitmqOptions, env: ProviderEn
         start = Date.now();
         since.set(ctx.host.name, start);
       }
-      let consumers: Consumer[];
+      let mine: Consumer[];
       try {
-        consumers = await list<Consumer>(ctx, consumersPath);
+        mine = await consumersOf(ctx, peer);
       } catch (err) {
         return { done: false, observed: (err as Error).message };
       }
-      const mine = consumers.filter((c) => c.channel_details?.peer_host === peer);
-      if (mine.length > 0) {
-        const queues = [...new Set(mine.map((c) => c.queue?.name ?? '?'))].sort();
-        return { done: false, observed: `${mine.length} consumer(s) from ${peer} on ${queues.join(', ')}` };
-      }
+      if (mine.length > 0) return { done: false, observed: consumersText(mine, peer) };
       const wait = start + options.statsInterval - Date.now();
       if (wait > 0) return { done: false, observed: `no consumer from ${peer} listed; waiting ${Math.ceil(wait / 1000)}s (one stats interval) before believing it` };
       return { done: true, observed: `no consumer from ${peer}` };
@@ -193,16 +204,14 @@ export function createRabbitmqProvider(options: RabbitmqOptions, env: ProviderEn
         const hint = s?.suspended && !resume ? ' (no resume call is configured: its consumers return only when its app restarts)' : '';
         return { done: false, observed: `no consumer from ${peer} listed on vhost ${options.vhost}${hint}` };
       }
-      const queues = [...new Set(mine.map((c) => c.queue?.name ?? '?'))].sort();
-      return { done: true, observed: `${mine.length} consumer(s) from ${peer} on ${queues.join(', ')}` };
+      return { done: true, observed: consumersText(mine, peer) };
     },
 
     /** Preflight: the host has a connection to the broker (a host with no consumer cannot be drained here). */
     async isRegistered(ctx): Promise<Check> {
       const peer = ctx.render(options.peerHost);
       try {
-        const conns = await list<Connection>(ctx, `/api/vhosts/${vhost}/connections?columns=name,peer_host`);
-        const n = conns.filter((c) => c.peer_host === peer).length;
+        const n = (await connectionsOf(ctx, peer)).length;
         return n > 0 ? { done: true, observed: `${n} connection(s) from ${peer}` } : { done: false, observed: `no connection from ${peer} on vhost ${options.vhost}` };
       } catch (err) {
         return { done: false, observed: `state unknown: ${(err as Error).message}` };

@@ -2,7 +2,7 @@ import { quote } from 'shell-quote';
 import { z } from 'zod';
 import { ProviderError } from '../../errors.js';
 import { http } from '../../transport/http.js';
-import { resolveTls, tlsOptions } from '../../transport/tls.js';
+import { resolveTls, tlsOptions, type TlsSettings } from '../../transport/tls.js';
 import { LocalTransport } from '../../transport/local.js';
 import type { Transport } from '../../transport/types.js';
 import { duration } from '../../util/duration.js';
@@ -130,75 +130,79 @@ export function isHostClient(c: RocketmqClient, address: string): boolean {
   return host === address || c.clientId.split('@')[0] === address;
 }
 
+/** The clients of one group, or a reason why they are unknown. */
+type Listing = { clients: RocketmqClient[] } | { unknown: string };
+
+/** `mqadmin consumerConnection` for one group, run on the host or here (`local`). */
+async function viaMqadmin(ctx: ProviderContext, c: MqadminCheck, group: string, local: Transport): Promise<Listing> {
+  const args = [c.mqadmin, 'consumerConnection', '-n', c.namesrv, '-g', group, ...(c.broker ? ['-b', c.broker] : [])];
+  const transport = c.at === 'host' ? ctx.transport : local;
+  const res = await transport.exec(ctx.host, quote(args), { timeoutMs: c.timeout, signal: ctx.signal });
+  const out = `${res.stdout}\n${res.stderr}`;
+  const rows = parseConsumerConnection(res.stdout);
+  if (rows && res.code === 0) return { clients: rows };
+  // mqadmin prints the broker's error instead of an empty table when the group has no client.
+  if (NOT_ONLINE.test(out)) return { clients: [] };
+  const last = out.trim().split(/\r?\n/).filter(Boolean).slice(-1)[0] ?? '';
+  const why = res.timedOut ? `timed out after ${c.timeout} ms` : `exit ${res.code ?? res.signal}`;
+  return { unknown: `mqadmin consumerConnection -g ${group} (${c.at === 'host' ? `on ${ctx.host.name}` : 'local'}): ${why}: ${last.slice(0, 200)}` };
+}
+
+/** rocketmq-dashboard's consumerConnection.query for one group (per broker when `brokers` is given). */
+async function viaDashboard(ctx: ProviderContext, c: DashboardCheck, group: string, tls: TlsSettings | undefined): Promise<Listing> {
+  const base = c.dashboard.replace(/\/+$/, '');
+  const clients: RocketmqClient[] = [];
+  // No brokers given: one question per group, without `address`.
+  for (const broker of c.brokers ?? [undefined]) {
+    const q = new URLSearchParams({ consumerGroup: group, ...(broker !== undefined ? { address: broker } : {}) });
+    const at = broker !== undefined ? ` at ${broker}` : '';
+    const hint = broker === undefined ? ' (a dashboard that needs the broker address: set check.brokers)' : '';
+    const res = await http(`${base}/consumer/consumerConnection.query?${q}`, { timeoutMs: c.timeout, signal: ctx.signal, tls, log: ctx.log });
+    if (res.status !== 200) return { unknown: `dashboard ${base}: consumerConnection of ${group}${at} answered HTTP ${res.status}${hint}` };
+    let body: { status?: number; data?: { connectionSet?: RocketmqClient[] }; errMsg?: string | null };
+    try {
+      body = res.json();
+    } catch (err) {
+      return { unknown: (err as Error).message };
+    }
+    if (body.status !== 0) {
+      if (NOT_ONLINE.test(body.errMsg ?? '')) continue;
+      return { unknown: `dashboard ${base}: consumerConnection of ${group}${at}: status ${body.status}: ${String(body.errMsg ?? '').slice(0, 200)}${hint}` };
+    }
+    const set = body.data?.connectionSet;
+    if (!Array.isArray(set)) return { unknown: `dashboard ${base}: consumerConnection of ${group}${at}: no connectionSet in the answer` };
+    clients.push(...set.map((s) => ({ clientId: String(s.clientId ?? ''), clientAddr: String(s.clientAddr ?? '') })));
+  }
+  return { clients };
+}
+
+/** Per group: the groups the host's client is connected to (with its client ids) and those it is not, or why unknown. */
+async function connectedGroups(groups: string[], list: (group: string) => Promise<Listing>, address: string): Promise<{ in: string[]; out: string[] } | { unknown: string }> {
+  const inGroups: string[] = [];
+  const out: string[] = [];
+  for (const group of groups) {
+    let listing: Listing;
+    try {
+      listing = await list(group);
+    } catch (err) {
+      return { unknown: (err as Error).message };
+    }
+    if ('unknown' in listing) return listing;
+    const mine = listing.clients.filter((c) => isHostClient(c, address));
+    if (mine.length > 0) inGroups.push(`${group} (${mine.map((m) => m.clientId).join(', ')})`);
+    else out.push(group);
+  }
+  return { in: inGroups, out };
+}
+
 export function createRocketmqProvider(options: RocketmqOptions, env: ProviderEnv): Provider {
   const tls = resolveTls(options.tls, env);
   const suspend = prepareHttpCall(options.suspend, env, tls);
   const resume = prepareHttpCall(options.resume, env, tls);
   const check = options.check;
   const local: Transport = new LocalTransport(env.dir);
-
-  /** The clients of one group, or a reason why they are unknown. */
-  type Listing = { clients: RocketmqClient[] } | { unknown: string };
-
-  async function viaMqadmin(ctx: ProviderContext, c: MqadminCheck, group: string): Promise<Listing> {
-    const args = [c.mqadmin, 'consumerConnection', '-n', c.namesrv, '-g', group, ...(c.broker ? ['-b', c.broker] : [])];
-    const transport = c.at === 'host' ? ctx.transport : local;
-    const res = await transport.exec(ctx.host, quote(args), { timeoutMs: c.timeout, signal: ctx.signal });
-    const out = `${res.stdout}\n${res.stderr}`;
-    const rows = parseConsumerConnection(res.stdout);
-    if (rows && res.code === 0) return { clients: rows };
-    // mqadmin prints the broker's error instead of an empty table when the group has no client.
-    if (NOT_ONLINE.test(out)) return { clients: [] };
-    const last = out.trim().split(/\r?\n/).filter(Boolean).slice(-1)[0] ?? '';
-    const why = res.timedOut ? `timed out after ${c.timeout} ms` : `exit ${res.code ?? res.signal}`;
-    return { unknown: `mqadmin consumerConnection -g ${group} (${c.at === 'host' ? `on ${ctx.host.name}` : 'local'}): ${why}: ${last.slice(0, 200)}` };
-  }
-
-  async function viaDashboard(ctx: ProviderContext, c: DashboardCheck, group: string): Promise<Listing> {
-    const base = c.dashboard.replace(/\/+$/, '');
-    const clients: RocketmqClient[] = [];
-    // No brokers given: one question per group, without `address`.
-    for (const broker of c.brokers ?? [undefined]) {
-      const q = new URLSearchParams({ consumerGroup: group, ...(broker !== undefined ? { address: broker } : {}) });
-      const at = broker !== undefined ? ` at ${broker}` : '';
-      const hint = broker === undefined ? ' (a dashboard that needs the broker address: set check.brokers)' : '';
-      const res = await http(`${base}/consumer/consumerConnection.query?${q}`, { timeoutMs: c.timeout, signal: ctx.signal, tls, log: ctx.log });
-      if (res.status !== 200) return { unknown: `dashboard ${base}: consumerConnection of ${group}${at} answered HTTP ${res.status}${hint}` };
-      let body: { status?: number; data?: { connectionSet?: RocketmqClient[] }; errMsg?: string | null };
-      try {
-        body = res.json();
-      } catch (err) {
-        return { unknown: (err as Error).message };
-      }
-      if (body.status !== 0) {
-        if (NOT_ONLINE.test(body.errMsg ?? '')) continue;
-        return { unknown: `dashboard ${base}: consumerConnection of ${group}${at}: status ${body.status}: ${String(body.errMsg ?? '').slice(0, 200)}${hint}` };
-      }
-      const set = body.data?.connectionSet;
-      if (!Array.isArray(set)) return { unknown: `dashboard ${base}: consumerConnection of ${group}${at}: no connectionSet in the answer` };
-      clients.push(...set.map((s) => ({ clientId: String(s.clientId ?? ''), clientAddr: String(s.clientAddr ?? '') })));
-    }
-    return { clients };
-  }
-
-  /** Per group: the groups the host's client is connected to (with its client ids) and those it is not, or why unknown. */
-  async function connected(ctx: ProviderContext, address: string): Promise<{ in: string[]; out: string[] } | { unknown: string }> {
-    const inGroups: string[] = [];
-    const out: string[] = [];
-    for (const group of check.groups) {
-      let listing: Listing;
-      try {
-        listing = 'mqadmin' in check ? await viaMqadmin(ctx, check, group) : await viaDashboard(ctx, check, group);
-      } catch (err) {
-        return { unknown: (err as Error).message };
-      }
-      if ('unknown' in listing) return listing;
-      const mine = listing.clients.filter((c) => isHostClient(c, address));
-      if (mine.length > 0) inGroups.push(`${group} (${mine.map((m) => m.clientId).join(', ')})`);
-      else out.push(group);
-    }
-    return { in: inGroups, out };
-  }
+  const connected = (ctx: ProviderContext, address: string) =>
+    connectedGroups(check.groups, (group) => ('mqadmin' in check ? viaMqadmin(ctx, check, group, local) : viaDashboard(ctx, check, group, tls)), address);
 
   return {
     async drain(ctx) {

@@ -120,7 +120,102 @@ function hasLease(kv: IKeyValue): boolean {
   return kv.lease !== undefined && kv.lease !== '0' && kv.lease !== '';
 }
 
-export function createEtcdProvider(options: EtcdOptions, env: ProviderEnv, hooks: EtcdHooks = {}): Provider {
+/** Where `inventory: {provider, service}` lists a service's keys (see listHosts). */
+function listPrefix(options: EtcdOptions, service: string): string {
+  if (options.servicePrefix !== undefined) {
+    const prefix = options.servicePrefix.replace(/\{\{\s*service\s*\}\}/g, service);
+    if (prefix.includes('{{')) throw new ProviderError(`etcd: servicePrefix ${options.servicePrefix} may only use {{service}}`, false);
+    return prefix;
+  }
+  const prefix = options.key.split('{{')[0]!;
+  if (!prefix.split('/').includes(service)) {
+    throw new ProviderError(
+      `etcd: cannot list service ${service}: the key template ${options.key} puts hosts under ${prefix || '(no fixed prefix)'}, ` +
+        `which does not name ${service} as a path segment; set servicePrefix (e.g. /services/{{service}}/)`,
+      false,
+    );
+  }
+  return prefix;
+}
+
+/** A registration's value as an object: JSON object as is, a JSON string or plain text as its address. */
+function registrationValue(kv: IKeyValue): Json {
+  try {
+    const v = JSON.parse(kv.value.toString('utf8')) as unknown;
+    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Json;
+    if (typeof v === 'string') return { address: v };
+    return {};
+  } catch {
+    return { address: kv.value.toString('utf8').trim() };
+  }
+}
+
+type ListedHost = { name: string; address: string; port?: number; labels: Record<string, string>; vars: Record<string, unknown> };
+
+/** What the key template's {{…}} places say of a key's host (undefined: the key is not of the template's shape). */
+function fromKey(key: string, pattern: ReturnType<typeof keyPattern>): { address?: string; name?: string; port?: number; vars: Record<string, unknown>; labels: Record<string, string> } | undefined {
+  const m = pattern.re.exec(key);
+  if (!m) return undefined;
+  const out: { address?: string; name?: string; port?: number; vars: Record<string, unknown>; labels: Record<string, string> } = { vars: {}, labels: {} };
+  pattern.captures.forEach((c, i) => {
+    const v = m[i + 1]!;
+    if (c.kind === 'address') out.address = v;
+    else if (c.kind === 'name') out.name = v;
+    else if (c.kind === 'port') out.port = Number(v);
+    else if (c.kind === 'var') out.vars[c.field!] = /^\d+$/.test(v) ? Number(v) : v;
+    else if (c.kind === 'label') out.labels[c.field!] = v;
+  });
+  return out;
+}
+
+/** One listed key as a host (see listHosts), or undefined when it is not one. */
+function hostOfKv(kv: IKeyValue, options: EtcdOptions, pattern: ReturnType<typeof keyPattern>): ListedHost | undefined {
+  let key = kv.key.toString('utf8');
+  const aside = key.endsWith(ASIDE_SUFFIX);
+  if (aside) key = key.slice(0, -ASIDE_SUFFIX.length);
+  const value = registrationValue(kv);
+  const m = fromKey(key, pattern);
+  if (!m && options.servicePrefix === undefined) return undefined; // not a registration of the key template's shape
+  const { vars, labels } = m ?? { vars: {}, labels: {} };
+  const fromValue = ['address', 'ip', 'host'].map((f) => value[f]).find((v): v is string => typeof v === 'string' && v.length > 0);
+  const last = splitAddress(key.slice(key.lastIndexOf('/') + 1));
+  const fromAddr = fromValue ? splitAddress(fromValue) : undefined;
+  const address = m?.address ?? fromAddr?.address ?? (m ? undefined : last.address);
+  if (!address) return undefined;
+  const port = m?.port ?? (typeof vars.port === 'number' ? vars.port : Number.isInteger(value.port) ? (value.port as number) : (fromAddr?.port ?? (m ? undefined : last.port)));
+  for (const bag of [value.labels, value.metadata]) {
+    if (bag && typeof bag === 'object' && !Array.isArray(bag)) {
+      for (const [k, v] of Object.entries(bag as Json)) if (['string', 'number', 'boolean'].includes(typeof v) && !(k in labels)) labels[k] = String(v);
+    }
+  }
+  const g = value[options.groupField];
+  if (typeof g === 'string' && !(options.groupField in labels)) labels[options.groupField] = g;
+  if (port !== undefined && vars.port === undefined) vars.port = port;
+  if (aside) vars.drained = true;
+  return { name: m?.name ?? address.replace(/[^A-Za-z0-9._-]/g, '-'), address, port, labels, vars };
+}
+
+/** The hosts of the listed keys, one per name (the first key wins; the ports of all its keys go to vars.ports). */
+function hostsOfKeys(kvs: IKeyValue[], options: EtcdOptions): Omit<ListedHost, 'port'>[] {
+  const pattern = keyPattern(options.key);
+  const hosts = new Map<string, Omit<ListedHost, 'port'>>();
+  const ports = new Map<string, Set<number>>();
+  for (const kv of kvs) {
+    const h = hostOfKv(kv, options, pattern);
+    if (!h) continue;
+    const { port, ...host } = h;
+    if (!hosts.has(host.name)) hosts.set(host.name, host);
+    if (port !== undefined) ports.set(host.name, (ports.get(host.name) ?? new Set()).add(port));
+  }
+  for (const [name, set] of ports) if (set.size > 1) hosts.get(name)!.vars.ports = [...set].sort((a, b) => a - b);
+  return [...hosts.values()];
+}
+
+/**
+ * The provider's door to etcd: the client (opened on first use), `call` (failures name the endpoints, the key and
+ * what to check), `read`, `casEdit` (read-modify-write with a compare-and-swap), lease look-ups and `close`.
+ */
+function etcdKv(options: EtcdOptions, env: ProviderEnv, hooks: EtcdHooks) {
   const auth =
     options.username !== undefined && options.password !== undefined
       ? {
@@ -174,6 +269,24 @@ export function createEtcdProvider(options: EtcdOptions, env: ProviderEnv, hooks
     }
     throw new ProviderError(`etcd key ${key}: changed concurrently ${CAS_ATTEMPTS} times in a row; try again`);
   }
+
+  async function leaseAlive(lease: string): Promise<boolean> {
+    if (lease === '0') return false;
+    const res = await call('asking the lease of', lease, () => etcd().leaseClient.leaseTimeToLive({ ID: lease }));
+    return Number(res.TTL) > 0;
+  }
+
+  function close(): void {
+    client?.close();
+    client = undefined;
+  }
+
+  return { etcd, where, call, read, casEdit, leaseAlive, close };
+}
+
+export function createEtcdProvider(options: EtcdOptions, env: ProviderEnv, hooks: EtcdHooks = {}): Provider {
+  const store = etcdKv(options, env, hooks);
+  const { etcd, where, call, read, casEdit, leaseAlive } = store;
 
   const drainedValue = () => (options.mode === 'weight' ? 0 : false);
   const drainField = () => (options.mode === 'weight' ? options.weightField : options.enabledField);
@@ -230,12 +343,6 @@ export function createEtcdProvider(options: EtcdOptions, env: ProviderEnv, hooks
       }
     }
     throw new ProviderError(`etcd key ${key}: changed concurrently ${CAS_ATTEMPTS} times in a row; try again`);
-  }
-
-  async function leaseAlive(lease: string): Promise<boolean> {
-    if (lease === '0') return false;
-    const res = await call('asking the lease of', lease, () => etcd().leaseClient.leaseTimeToLive({ ID: lease }));
-    return Number(res.TTL) > 0;
   }
 
   async function restoreRemove(ctx: ProviderContext, saved: Extract<EtcdDrained, { mode: 'remove' }>): Promise<void> {
@@ -411,85 +518,17 @@ export function createEtcdProvider(options: EtcdOptions, env: ProviderEnv, hooks
      * `metadata` object and its group field. Nothing found is an error.
      */
     async listHosts(service) {
-      const literal = options.key.split('{{')[0]!;
-      let prefix: string;
-      if (options.servicePrefix !== undefined) {
-        prefix = options.servicePrefix.replace(/\{\{\s*service\s*\}\}/g, service);
-        if (prefix.includes('{{')) throw new ProviderError(`etcd: servicePrefix ${options.servicePrefix} may only use {{service}}`, false);
-      } else {
-        prefix = literal;
-        if (!prefix.split('/').includes(service)) {
-          throw new ProviderError(
-            `etcd: cannot list service ${service}: the key template ${options.key} puts hosts under ${prefix || '(no fixed prefix)'}, ` +
-              `which does not name ${service} as a path segment; set servicePrefix (e.g. /services/{{service}}/)`,
-            false,
-          );
-        }
-      }
-      const { re, captures } = keyPattern(options.key);
+      const prefix = listPrefix(options, service);
       const res = await call('listing', `${prefix}*`, () => etcd().getAll().prefix(prefix).exec());
-      type Entry = { name: string; address: string; labels: Record<string, string>; vars: Record<string, unknown> };
-      const hosts = new Map<string, Entry>();
-      const ports = new Map<string, Set<number>>();
-      for (const kv of res.kvs) {
-        let key = kv.key.toString('utf8');
-        const aside = key.endsWith(ASIDE_SUFFIX);
-        if (aside) key = key.slice(0, -ASIDE_SUFFIX.length);
-        let value: Json = {};
-        try {
-          const v = JSON.parse(kv.value.toString('utf8')) as unknown;
-          if (v && typeof v === 'object' && !Array.isArray(v)) value = v as Json;
-          else if (typeof v === 'string') value = { address: v };
-        } catch {
-          value = { address: kv.value.toString('utf8').trim() };
-        }
-        let address: string | undefined;
-        let name: string | undefined;
-        let port: number | undefined;
-        const vars: Record<string, unknown> = {};
-        const labels: Record<string, string> = {};
-        const m = re.exec(key);
-        if (m) {
-          captures.forEach((c, i) => {
-            const v = m[i + 1]!;
-            if (c.kind === 'address') address = v;
-            else if (c.kind === 'name') name = v;
-            else if (c.kind === 'port') port = Number(v);
-            else if (c.kind === 'var') vars[c.field!] = /^\d+$/.test(v) ? Number(v) : v;
-            else if (c.kind === 'label') labels[c.field!] = v;
-          });
-        } else if (options.servicePrefix === undefined) {
-          continue; // not a registration of the key template's shape
-        }
-        const fromValue = ['address', 'ip', 'host'].map((f) => value[f]).find((v): v is string => typeof v === 'string' && v.length > 0);
-        const last = splitAddress(key.slice(key.lastIndexOf('/') + 1));
-        const fromAddr = fromValue ? splitAddress(fromValue) : undefined;
-        address ??= fromAddr?.address ?? (m ? undefined : last.address);
-        if (!address) continue;
-        port ??= typeof vars.port === 'number' ? vars.port : Number.isInteger(value.port) ? (value.port as number) : (fromAddr?.port ?? (m ? undefined : last.port));
-        for (const bag of [value.labels, value.metadata]) {
-          if (bag && typeof bag === 'object' && !Array.isArray(bag)) {
-            for (const [k, v] of Object.entries(bag as Json)) if (['string', 'number', 'boolean'].includes(typeof v) && !(k in labels)) labels[k] = String(v);
-          }
-        }
-        const g = value[options.groupField];
-        if (typeof g === 'string' && !(options.groupField in labels)) labels[options.groupField] = g;
-        if (port !== undefined && vars.port === undefined) vars.port = port;
-        if (aside) vars.drained = true;
-        name ??= address.replace(/[^A-Za-z0-9._-]/g, '-');
-        if (!hosts.has(name)) hosts.set(name, { name, address, labels, vars });
-        if (port !== undefined) ports.set(name, (ports.get(name) ?? new Set()).add(port));
-      }
-      if (hosts.size === 0) {
+      const hosts = hostsOfKeys(res.kvs, options);
+      if (hosts.length === 0) {
         throw new ProviderError(`etcd ${where}: no registration of service ${service} under ${prefix} (keys like ${options.key})`, false);
       }
-      for (const [name, set] of ports) if (set.size > 1) hosts.get(name)!.vars.ports = [...set].sort((a, b) => a - b);
-      return [...hosts.values()];
+      return hosts;
     },
 
     async close() {
-      client?.close();
-      client = undefined;
+      store.close();
     },
   };
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ProviderError } from '../../errors.js';
 import type { Check, Provider, ProviderContext, ProviderType } from '../types.js';
-import { Zk, withCas, zkConnectionOptions, zkJoin, zkOptionsOf, type ZkOp } from '../zk.js';
+import { ZkProviderBase, withCas, zkConnectionOptions, zkJoin, zkOptionsOf, type ZkOp } from '../zk.js';
 
 /*
  * ElasticJob (apache/shardingsphere-elasticjob) servers (reference protocols.md §5.2).
@@ -36,18 +36,14 @@ interface Saved {
 
 const DISABLED = 'DISABLED';
 
-class ElasticJobZookeeper implements Provider {
-  private zkc?: Zk;
+class ElasticJobZookeeper extends ZkProviderBase implements Provider {
   private readonly label: string;
   private readonly root: string;
   constructor(private readonly o: Options) {
-    this.label = `elasticjob-zookeeper (${o.namespace})`;
+    const label = `elasticjob-zookeeper (${o.namespace})`;
+    super(zkOptionsOf(o, label));
+    this.label = label;
     this.root = zkJoin(o.namespace);
-  }
-
-  private get zk(): Zk {
-    this.zkc ??= new Zk(zkOptionsOf(this.o, this.label));
-    return this.zkc;
   }
 
   private serverPath(job: string, server: string) {
@@ -166,11 +162,6 @@ class ElasticJobZookeeper implements Provider {
     } catch (err) {
       return { done: false, observed: `state unknown: cannot read ZooKeeper: ${(err as Error).message}` };
     }
-  }
-
-  async close(): Promise<void> {
-    await this.zkc?.close();
-    this.zkc = undefined;
   }
 }
 

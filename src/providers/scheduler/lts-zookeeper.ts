@@ -4,7 +4,7 @@ import { http } from '../../transport/http.js';
 import { resolveTls, tlsOptions, type TlsSettings } from '../../transport/tls.js';
 import { duration } from '../../util/duration.js';
 import type { Check, Provider, ProviderContext, ProviderEnv, ProviderType } from '../types.js';
-import { CREATED_BY_GRAYWAVE, Zk, removeOurEmptyParents, withCas, zkConnectionOptions, zkJoin, zkOptionsOf } from '../zk.js';
+import { CREATED_BY_GRAYWAVE, ZkProviderBase, removeOurEmptyParents, withCas, zkConnectionOptions, zkJoin, zkOptionsOf } from '../zk.js';
 
 /*
  * LTS (light-task-scheduler) TaskTrackers (reference protocols.md §5.1).
@@ -83,18 +83,14 @@ export function runningCount(text: string, field?: string): number | undefined {
   return undefined;
 }
 
-class LtsZookeeper implements Provider {
-  private zkc?: Zk;
+class LtsZookeeper extends ZkProviderBase implements Provider {
   private readonly label: string;
   private readonly tls?: TlsSettings;
   constructor(private readonly o: Options, env: ProviderEnv) {
-    this.label = `lts-zookeeper (${o.cluster})`;
+    const label = `lts-zookeeper (${o.cluster})`;
+    super(zkOptionsOf(o, label));
+    this.label = label;
     this.tls = resolveTls(o.tls, env);
-  }
-
-  private get zk(): Zk {
-    this.zkc ??= new Zk(zkOptionsOf(this.o, this.label));
-    return this.zkc;
   }
 
   private markerOf(ctx: ProviderContext): string {
@@ -201,9 +197,8 @@ class LtsZookeeper implements Provider {
     }
   }
 
-  async close(): Promise<void> {
-    await this.zkc?.close();
-    this.zkc = undefined;
+  override async close(): Promise<void> {
+    await super.close();
     await this.tls?.close();
   }
 }

@@ -9,6 +9,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import { BIN } from '../../helpers/cli.js';
+import { waitFor as poll } from '../../helpers/wait.js';
 
 const SOCKET = `gw-tty-${process.pid}`;
 let sessions = 0;
@@ -62,13 +63,15 @@ export class Terminal {
   /** Waits until the screen matches; returns it. */
   async waitFor(what: RegExp | ((screen: string) => boolean), timeoutMs = 30_000): Promise<string> {
     const test = typeof what === 'function' ? what : (s: string) => what.test(s);
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const s = this.screen();
-      if (test(s)) return s;
-      if (Date.now() > deadline) throw new Error(`the screen did not show ${String(what)} within ${timeoutMs} ms; it shows:\n${s}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    let last = '';
+    return poll(
+      () => {
+        last = this.screen();
+        return test(last) ? last : undefined;
+      },
+      `the screen to show ${String(what)}`,
+      { timeoutMs, detail: () => `it shows:\n${last}` },
+    );
   }
 
   /** Waits for the command to end; its exit code. */

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
+import { waitFor as poll } from '../../helpers/wait.js';
 
 /**
  * Helpers shared by the integration tests: start a real server as a child process in a temp dir,
@@ -68,25 +69,20 @@ export function isRunning(server: Server): boolean {
   return server.child.exitCode === null && server.child.signalCode === null;
 }
 
-/** Poll `probe` every `everyMs` until it resolves true; fail with the server log when the process died or time ran out. */
+/** Poll `probe` until it holds (test/helpers/wait.ts); fail with the server log when the process died or time ran out. */
 export async function waitFor(
   probe: () => Promise<boolean> | boolean,
   what: string,
   opts: { timeoutMs?: number; everyMs?: number; server?: Server } = {},
 ): Promise<void> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
-  for (;;) {
-    try {
-      if (await probe()) return;
-    } catch {
-      /* not ready yet */
-    }
-    if (opts.server && !isRunning(opts.server)) {
-      throw new Error(`${what}: process exited before it was ready\n${opts.server.log().slice(-2000)}`);
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not ready after ${opts.timeoutMs ?? 30_000} ms\n${opts.server?.log().slice(-2000) ?? ''}`);
-    await new Promise((r) => setTimeout(r, opts.everyMs ?? 50));
-  }
+  const { server, ...rest } = opts;
+  await poll(probe, what, {
+    ...rest,
+    ...(server && {
+      failIf: () => (isRunning(server) ? undefined : `process exited before it was ready\n${server.log().slice(-2000)}`),
+      detail: () => server.log().slice(-2000),
+    }),
+  });
 }
 
 export function portOpen(host: string, port: number): Promise<boolean> {

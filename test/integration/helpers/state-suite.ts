@@ -15,6 +15,7 @@ import type { Journal } from '../../../src/journal/journal.js';
 import type { JournalRecord } from '../../../src/journal/records.js';
 import { loadPlaybook } from '../../../src/playbook/load.js';
 import { cli, events, finished, hostsYaml, requireBuiltCli, startCli, tempDirs, writePlaybook } from '../../helpers/cli.js';
+import { waitFor } from '../../helpers/wait.js';
 
 /** One backend, for stateSuite. `S` is whatever start() brings up: the server and a client the checks read with. */
 export interface StateBackendCase<S> {
@@ -65,12 +66,9 @@ export interface StateSuiteContext<S> {
   temp(): string;
 }
 
-export const until = async (probe: () => Promise<boolean> | boolean, what: string, timeoutMs = 20_000) => {
-  const t0 = Date.now();
-  while (!(await probe())) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** Waits for a condition of the state backend's server (test/helpers/wait.ts). */
+export const until = async (probe: () => Promise<boolean> | boolean, what: string, timeoutMs = 20_000): Promise<void> => {
+  await waitFor(probe, what, { timeoutMs });
 };
 
 export const rec = (i: number, pad = ''): JournalRecord => ({ type: 'run', t: `t${i}`, phase: 'start', reason: `${i}${pad}` });

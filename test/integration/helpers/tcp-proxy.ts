@@ -3,7 +3,8 @@ import net from 'node:net';
 /**
  * A TCP proxy on 127.0.0.1 in front of a server, to cut one client off without touching the server (or the
  * other clients, which connect directly):
- * - `cut()`: every connection through the proxy is destroyed, new ones are reset at once (connection refused);
+ * - `cut()`: every connection through the proxy is destroyed, new ones are reset at once (connection refused) and
+ *   counted in `refused` (a client that has seen the cut and tries to reconnect);
  * - `stall()`: connections stay open but nothing is forwarded (a black hole); bytes sent meanwhile are held and
  *   forwarded on `restore()`, unless their connection was closed in between (then they are dropped, never sent);
  * - `muteReplies()`: requests still reach the server, its answers are dropped (an answer lost on the way back);
@@ -12,6 +13,8 @@ import net from 'node:net';
 export class TcpProxy {
   private mode: Mode = 'open';
   private readonly pairs = new Set<Pair>();
+  /** Connections reset because the proxy was cut: each is a client that noticed and tried to reconnect. */
+  refused = 0;
 
   private constructor(
     private readonly server: net.Server,
@@ -65,6 +68,7 @@ export class TcpProxy {
 
   private accept(client: net.Socket): void {
     if (this.mode === 'cut') {
+      this.refused++;
       client.on('error', () => undefined);
       client.resetAndDestroy();
       return;
