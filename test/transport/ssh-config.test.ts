@@ -55,14 +55,14 @@ describe('known_hosts', () => {
       const text = readFileSync(file, 'utf8');
       expect(text).not.toContain('web1'); // really hashed
       const kh = new KnownHosts([file, join(dir, 'missing-global')]);
-      expect(kh.verify('web1', 2222, blob(keyA))).toMatchObject({ status: 'known', file, line: 1 });
-      expect(kh.verify('web2', 22, blob(keyA))).toMatchObject({ status: 'known', line: 2 });
-      expect(kh.verify('web1', 22, blob(keyA))).toEqual({ status: 'unknown' }); // other port, other name
-      expect(kh.verify('web2', 22, blob(keyB))).toMatchObject({ status: 'changed', sameType: true, line: 2 });
-      expect(kh.keyTypes('web1', 2222)).toEqual(['ssh-ed25519']);
+      expect(kh.verify(knownHostsName('web1', 2222), blob(keyA))).toMatchObject({ status: 'known', file, line: 1 });
+      expect(kh.verify('web2', blob(keyA))).toMatchObject({ status: 'known', line: 2 });
+      expect(kh.verify('web1', blob(keyA))).toEqual({ status: 'unknown' }); // other port, other name
+      expect(kh.verify('web2', blob(keyB))).toMatchObject({ status: 'changed', sameType: true, line: 2 });
+      expect(kh.keyTypes('[web1]:2222')).toEqual(['ssh-ed25519']);
       const rev = join(dir, 'kh-revoked');
       writeFileSync(rev, `@revoked * ${keyB}\n* ${keyB}\n`);
-      expect(new KnownHosts([rev]).verify('any', 22, blob(keyB))).toMatchObject({ status: 'revoked', line: 1 });
+      expect(new KnownHosts([rev]).verify('any', blob(keyB))).toMatchObject({ status: 'revoked', line: 1 });
     });
 
     test('fingerprint matches ssh-keygen -l', () => {
@@ -98,6 +98,7 @@ describe('~/.ssh/config', () => {
       port: 2200,
       identityFiles: [join(home, '.ssh/web_deploy'), '/keys/second'],
       proxyJump: 'bastion',
+      jump: { host: 'bastion' },
       proxyCommand: undefined,
       userKnownHostsFiles: [join(home, '.ssh/kh1'), join(home, '.ssh/kh2')],
       warnings: [],
@@ -146,7 +147,7 @@ describe('~/.ssh/config', () => {
   });
 
   test('a missing file is an empty config', () => {
-    expect(SshClientConfig.load(join(dir, 'nope')).lookup('h')).toEqual({ identityFiles: [], userKnownHostsFiles: [], warnings: [] });
+    expect(SshClientConfig.load(join(dir, 'nope')).lookup('h')).toEqual({ identityFiles: [], warnings: [] });
   });
 
   test('~/.ssh/config (and Included files) writable by others is refused, as OpenSSH does', () => {
