@@ -430,7 +430,11 @@ function validJump(spec: string): boolean {
  * tokens of the host being reached expanded in it as expand_proxy_command() expands the whole command.
  */
 function jumpVia(spec: string, tokens: Record<string, string>, where: string): JumpVia {
-  if (!validJump(spec)) throw new SshConfigError(`${where}: invalid ProxyJump "${spec}"`);
+  if (!validJump(spec)) {
+    // A playbook's jumpHost has no line of an ssh config to name.
+    if (where === 'jumpHost') throw new Error(`jumpHost "${spec}" is not OpenSSH's [user@]host[:port] (or ssh://[user@]host[:port]), comma-separated`);
+    throw new SshConfigError(`${where}: invalid ProxyJump "${spec}"`);
+  }
   const comma = spec.lastIndexOf(',');
   const hop = parseJumpHop(spec.slice(comma + 1))!;
   const x = (v: string) => percentExpand(v, tokens, where);
@@ -678,7 +682,8 @@ export class SshClientConfig {
         const name = finalHost(o, alias);
         // resolve_canonicalize(): not for addresses, nor for names a proxy will resolve unless `always`.
         const direct = (o.proxyCommand === undefined || o.proxyCommand.cmd.toLowerCase() === 'none') && o.jumpHost === undefined;
-        if (!isIP(name) && !/^[0-9a-fA-F:.]+$/.test(name) && (direct || canon === 'always')) {
+        // is_addr_fast(): an address (or what looks like one) is not canonicalised.
+        if (!isIP(name) && !/[%:]/.test(name) && !/^[0-9.]*$/.test(name) && (direct || canon === 'always')) {
           canonicalize = {
             host: name,
             domains: o.canonicalDomains ?? [],
@@ -953,6 +958,11 @@ function readConf(file: string, text: string, o: Required<Omit<SshConfigOptions,
       if (args.length > 1) return void errors.push(`${where}: ${word} has extra arguments at end of line`);
     }
     if (key === 'port' && a2port(args[0]!) <= 0) return void errors.push(`${where}: bad port '${args[0]}'`);
+    if (key === 'canonicaldomains') {
+      if (args.some((a, i) => a.toLowerCase() === 'none' && (i > 0 || args.length > 1))) return void errors.push(`${where}: CanonicalDomains "none" must appear alone`);
+      const bad = args.find((a) => !validDomain(a));
+      if (bad !== undefined) return void errors.push(`${where}: CanonicalDomains: "${bad}" is not a valid domain name`);
+    }
     if (key === 'host' && args.some((a) => a === '')) return void errors.push(`${where}: Host with an empty argument`);
     if (key === 'proxyjump') {
       const spec = jumpSpec(restEq);

@@ -8,13 +8,13 @@ import { createRequire } from 'node:module';
 import type { Client as ClientT, ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 import { quote } from 'shell-quote';
 import { z } from 'zod';
-import { TransportError } from '../errors.js';
+import { ConfigError, TransportError } from '../errors.js';
 import type { Host } from '../playbook/types.js';
 import { duration } from '../util/duration.js';
 import { secretRef, type Secrets } from '../util/secrets.js';
 import { LocalTransport } from './local.js';
 import { driverCommand, newNonce, RemoteShell, ShellEnded, startedQuery, stepShellFlags } from './remote-shell.js';
-import { canonicalName, expandPath, jumpLoop, fingerprint, keyBlobType, KnownHosts, knownHostsName, SshClientConfig, type SshCommandLine } from './ssh-config.js';
+import { canonicalName, expandPath, jumpLoop, fingerprint, keyBlobType, KnownHosts, knownHostsName, SshClientConfig, type SshCommandLine, type SshConfigEntry } from './ssh-config.js';
 import type { ExecOptions, ExecResult, Transport, UploadOptions } from './types.js';
 
 // Loaded when the first host is reached: status, plan and local runs never need SSH (and ssh2 is 40 modules).
@@ -276,7 +276,13 @@ export class SshTransport implements Transport {
    */
   private async resolveHop(host: Host, alias: string, cli: SshCommandLine, keys: Hop['identityFiles'] | undefined, depth: number): Promise<Hop> {
     if (depth > MAX_HOPS) throw new TransportError(`jump host: more than ${MAX_HOPS} ProxyJump hops to reach ${host.address} (a loop through Host blocks?)`, host.name);
-    let cfg = this.config.lookup(alias, cli);
+    let cfg: SshConfigEntry;
+    try {
+      cfg = this.config.lookup(alias, cli);
+    } catch (err) {
+      if (err instanceof ConfigError) throw err;
+      throw new TransportError(`ssh ${alias}: ${errMessage(err)}`, host.name);
+    }
     if (cfg.canonicalize) {
       const canonical = await canonicalName(cfg.canonicalize).catch((err: Error) => {
         throw new TransportError(`ssh ${alias}: ${err.message}`, host.name);

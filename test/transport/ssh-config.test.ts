@@ -121,6 +121,10 @@ describe('~/.ssh/config', () => {
     expect(() => SshClientConfig.parse('Match colour blue\n', { file: 'cfg' })).toThrow(/cfg:1:1: bad Match condition: unsupported Match attribute colour/);
     expect(() => SshClientConfig.parse('User "unclosed\n', { file: 'cfg' })).toThrow(/cfg:1:1: invalid quotes/);
     expect(() => SshClientConfig.parse('Host a\n  IdentityFile %z\n', { file: 'cfg' }).lookup('a')).toThrow(/cfg:2:1: unknown token %z/);
+    expect(() => SshClientConfig.parse('CanonicalDomains none corp.test\n', { file: 'cfg' })).toThrow(/cfg:1:1: CanonicalDomains "none" must appear alone/);
+    expect(() => SshClientConfig.parse('CanonicalDomains corp..test\n', { file: 'cfg' })).toThrow(/cfg:1:1: CanonicalDomains: "corp\.\.test" is not a valid domain name/);
+    // A playbook's jumpHost is read like ssh -J: a hop OpenSSH refuses is an error too.
+    expect(() => SshClientConfig.parse('').lookup('a', { jump: 'b:0' })).toThrow(/^jumpHost "b:0" is not OpenSSH's \[user@\]host\[:port\]/);
   });
 
   test('Match exec is never run: the condition is false and a warning names the line', () => {
