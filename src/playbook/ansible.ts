@@ -854,8 +854,9 @@ export function ansibleToolReason(file: string): string | undefined {
   }
   if (st.isDirectory()) return 'an inventory directory';
   if (!st.isFile()) return undefined;
-  // Ansible's script plugin takes any executable file (and runs it with --list).
-  if (st.mode & 0o111) return 'an executable inventory script';
+  // Ansible's script plugin takes an executable file that starts with `#!` (and runs it with --list); an INI file
+  // that merely has the x bit is still read as INI, by Ansible as here.
+  if (st.mode & 0o111 && readFileSync(file, 'latin1').startsWith('#!')) return 'an executable inventory script';
   // Ansible's auto plugin: a .yml/.yaml file whose top-level `plugin:` names the inventory plugin to load.
   if (/\.ya?ml$/i.test(file)) {
     const { doc } = yamlDoc(readFileSync(file, 'utf8'));
