@@ -271,6 +271,7 @@ describe.skipIf(!hasSshd())('ssh on real-host shapes (real sshd, real accounts)'
         'Host aliased',
         '  HostName 127.0.0.6',
         '  HostKeyAlias Web-Pool', // ssh lower-cases it
+        `  CertificateFile ${dir}/client_key-cert.pub`,
         `  UserKnownHostsFile ${userKh}`,
         '  GlobalKnownHostsFile none',
         'Host not-aliased',
@@ -290,7 +291,10 @@ describe.skipIf(!hasSshd())('ssh on real-host shapes (real sshd, real accounts)'
       ].join('\n'),
     );
     const t = transport({ configFile: config, knownHostsFile: undefined });
+    logs.length = 0;
     expect((await t.exec(host('aliased'), 'echo ok')).stdout).toBe('ok\n');
+    // A CertificateFile cannot be offered: the plain key (authorized here) is, and the host log says so, with the line.
+    expect(logs).toContainEqual(expect.stringMatching(new RegExp(`^h-aliased: warning: ssh config ${config}:4: CertificateFile .*cannot authenticate with OpenSSH certificates`)));
     expect((await t.exec(host('global-only'), 'echo ok')).stdout).toBe('ok\n');
     // The same host without the alias is looked up as [127.0.0.6]:port, which the file does not have.
     await expect(t.exec(host('not-aliased'), 'true')).rejects.toThrow(new RegExp(`host key of \\[127\\.0\\.0\\.6\\]:${fleet.port} is unknown .*not in ${userKh}\\)`));
