@@ -421,7 +421,7 @@ function jumpSpec(rest: string): string {
 }
 
 /** Whether OpenSSH accepts a ProxyJump value (`none`, or every hop parses). */
-function validJump(spec: string): boolean {
+export function validJump(spec: string): boolean {
   return spec.toLowerCase() === 'none' || spec.split(',').every((hop) => parseJumpHop(hop) !== undefined);
 }
 

@@ -14,7 +14,7 @@ import { duration } from '../util/duration.js';
 import { secretRef, type Secrets } from '../util/secrets.js';
 import { LocalTransport } from './local.js';
 import { driverCommand, newNonce, RemoteShell, ShellEnded, startedQuery, stepShellFlags } from './remote-shell.js';
-import { canonicalName, expandPath, jumpLoop, fingerprint, keyBlobType, KnownHosts, knownHostsName, SshClientConfig, type SshCommandLine, type SshConfigEntry } from './ssh-config.js';
+import { canonicalName, expandPath, jumpLoop, validJump, fingerprint, keyBlobType, KnownHosts, knownHostsName, SshClientConfig, type SshCommandLine, type SshConfigEntry } from './ssh-config.js';
 import type { ExecOptions, ExecResult, Transport, UploadOptions } from './types.js';
 
 // Loaded when the first host is reached: status, plan and local runs never need SSH (and ssh2 is 40 modules).
@@ -43,7 +43,11 @@ export const sshTransportOptions = z
      * ProxyJump: `[user@]host[:port]`, several hops comma-separated (each resolved through its own Host block in
      * ~/.ssh/config), or `none`. Default: `ProxyJump` (else `ProxyCommand`) from ~/.ssh/config.
      */
-    jumpHost: z.string().min(1).optional(),
+    jumpHost: z
+      .string()
+      .min(1)
+      .refine(validJump, { message: "not OpenSSH's [user@]host[:port] (or ssh://[user@]host[:port]), comma-separated, or none" })
+      .optional(),
     connectTimeout: duration.default('10s'),
     /**
      * Run every command as root through sudo. true: `sudo -n` (the host's sudoers must not ask for a password);

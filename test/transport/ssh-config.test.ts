@@ -174,5 +174,8 @@ describe('the ssh client config is checked when the playbook loads', () => {
     expect(() => loadPlaybook(pb)).toThrow(new RegExp(`${cfg}:4:1: unknown token %z`));
     writeFileSync(cfg, 'Host *\n  User deploy\n');
     expect(loadPlaybook(pb).hosts).toHaveLength(1);
+    // The playbook's jumpHost is read like ssh -J: what OpenSSH refuses is an error at its line, before anything runs.
+    writeFileSync(pb, `name: r\nversion: 1.0.0\ntransport: { type: ssh, configFile: ${cfg}, jumpHost: "ops@b1:2222,,b2" }\nhosts:\n  - { name: h1, address: web-1 }\nsteps:\n  - run: "true"\n`);
+    expect(() => loadPlaybook(pb)).toThrow(/pb\.yaml:3:\d+: transport\.jumpHost: not OpenSSH's \[user@\]host\[:port\]/);
   });
 });
