@@ -903,18 +903,34 @@ export class SshClientConfig {
 
 /**
  * Problems OpenSSH would refuse in the client config the ssh transport will read (`configFile`: a file, false for
- * none, default ~/.ssh/config), including token errors of these hosts' entries: for `validate`, before anything runs.
+ * none, default ~/.ssh/config), including token errors of these hosts' entries and of the jump hosts on their way
+ * (looked up with each host's own command line: user, port, jumpHost): for `validate`, before anything runs.
  */
-export function sshConfigIssues(configFile: string | false | undefined, dir: string, addresses: string[]): ConfigIssue[] {
+export function sshConfigIssues(configFile: string | false | undefined, dir: string, targets: { address: string; cli?: SshCommandLine }[]): ConfigIssue[] {
   if (configFile === false) return [];
+  let cfg: SshClientConfig;
   try {
-    const cfg = SshClientConfig.load(configFile ? expandPath(configFile, dir) : undefined);
-    for (const a of addresses) if (a !== 'local' && a !== 'localhost') cfg.lookup(a);
-    return [];
+    cfg = SshClientConfig.load(configFile ? expandPath(configFile, dir) : undefined);
   } catch (err) {
     if (err instanceof ConfigError) return err.issues;
     return [{ file: configFile || resolve(userInfo().homedir, '.ssh', 'config'), line: 1, col: 1, message: `cannot read the ssh client config: ${(err as Error).message}` }];
   }
+  const issues = new Map<string, ConfigIssue>();
+  const walk = (alias: string, cli: SshCommandLine, depth: number): void => {
+    if (depth > 16) return; // the transport reports such a loop for the host
+    const e = cfg.lookup(alias, cli);
+    if (e.jump && !jumpLoop(e, alias)) walk(e.jump.host, { user: e.jump.user, port: e.jump.port, jump: e.jump.extra }, depth + 1);
+  };
+  for (const t of targets) {
+    if (t.address === 'local' || t.address === 'localhost') continue;
+    try {
+      walk(t.address, t.cli ?? {}, 0);
+    } catch (err) {
+      // Errors of the config file; anything else (a host's own jumpHost) is the transport's to report for that host.
+      if (err instanceof ConfigError) for (const i of err.issues) issues.set(`${i.file}:${i.line}:${i.message}`, i);
+    }
+  }
+  return [...issues.values()];
 }
 
 /** The host name ssh connects to: HostName with %h, lower-cased unless it is an address. */

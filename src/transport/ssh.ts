@@ -8,13 +8,13 @@ import { createRequire } from 'node:module';
 import type { Client as ClientT, ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 import { quote } from 'shell-quote';
 import { z } from 'zod';
-import { ConfigError, TransportError } from '../errors.js';
+import { ConfigError, TransportError, type ConfigIssue } from '../errors.js';
 import type { Host } from '../playbook/types.js';
 import { duration } from '../util/duration.js';
 import { secretRef, type Secrets } from '../util/secrets.js';
 import { LocalTransport } from './local.js';
 import { driverCommand, newNonce, RemoteShell, ShellEnded, startedQuery, stepShellFlags } from './remote-shell.js';
-import { canonicalName, expandPath, jumpLoop, validJump, fingerprint, keyBlobType, KnownHosts, knownHostsName, SshClientConfig, type SshCommandLine, type SshConfigEntry } from './ssh-config.js';
+import { canonicalName, expandPath, jumpLoop, sshConfigIssues, validJump, fingerprint, keyBlobType, KnownHosts, knownHostsName, SshClientConfig, type SshCommandLine, type SshConfigEntry } from './ssh-config.js';
 import type { ExecOptions, ExecResult, Transport, UploadOptions } from './types.js';
 
 // Loaded when the first host is reached: status, plan and local runs never need SSH (and ssh2 is 40 modules).
@@ -66,6 +66,15 @@ export const sshTransportOptions = z
   .strict();
 
 export type SshTransportOptions = z.output<typeof sshTransportOptions>;
+
+/**
+ * What `validate` finds in the ssh client config for these hosts: each looked up as the transport will (its own
+ * user, port and jumpHost, else the playbook's, as ssh -l -p -J), with the jump hosts on its way.
+ */
+export function sshTransportIssues(o: SshTransportOptions, dir: string, hosts: Host[]): ConfigIssue[] {
+  const cli = (h: Host): SshCommandLine => ({ user: h.ssh?.user ?? o.user, port: h.ssh?.port ?? h.port ?? o.port, jump: h.ssh?.jumpHost ?? o.jumpHost });
+  return sshConfigIssues(o.configFile, dir, hosts.map((h) => ({ address: h.address, cli: cli(h) })));
+}
 
 export interface SshTransportEnv {
   /** Playbook directory: relative key and known_hosts paths resolve against it. */

@@ -172,6 +172,9 @@ describe('the ssh client config is checked when the playbook loads', () => {
     expect(() => loadPlaybook(pb)).toThrow(new RegExp(`${cfg}:5:1: bad port '70000'`));
     writeFileSync(cfg, 'Host *\n  User deploy\nHost web-*\n  IdentityFile ~/.ssh/%z\n');
     expect(() => loadPlaybook(pb)).toThrow(new RegExp(`${cfg}:4:1: unknown token %z`));
+    // A jump host's own Host block on the way to a host is checked too.
+    writeFileSync(cfg, 'Host web-*\n  ProxyJump bastion\nHost bastion\n  IdentityFile ~/.ssh/%z\n');
+    expect(() => loadPlaybook(pb)).toThrow(new RegExp(`${cfg}:4:1: unknown token %z`));
     writeFileSync(cfg, 'Host *\n  User deploy\n');
     expect(loadPlaybook(pb).hosts).toHaveLength(1);
     // The playbook's jumpHost is read like ssh -J: what OpenSSH refuses is an error at its line, before anything runs.
