@@ -15,6 +15,7 @@ PACKAGES=(
   ansible-core                    # the benchmark's baseline
   ansible-mitogen                 # the benchmark's third column (strategy: mitogen_linear)
   zsh                             # a test host whose login shell is zsh (dash is Debian's /bin/sh)
+  dnsmasq-base                    # a DNS server for the CanonicalizeHostname tests (ssh -G and graywave in a namespace)
   netcat-openbsd curl time procps sudo tar
   openssl                         # self-signed certificates made by the TLS tests (tls: option)
   chromium                        # headless rendering check of graywave report --html

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { parse as parseShell } from 'shell-quote';
@@ -569,7 +570,10 @@ function readYamlInventory(inv: Inventory, doc: Document, lines: LineCounter): v
   const root = doc.contents;
   if (!isMap(root)) throw new InvError('a YAML inventory is a mapping of group names', 1, 1);
   const data = doc.toJS({ maxAliasCount: 100 }) as Record<string, unknown>;
-  if (data.plugin) throw new InvError('this is an inventory plugin configuration, not a YAML inventory: graywave reads inventory files only', posOf(root, lines).line);
+  if (data.plugin) {
+    // Only .yml/.yaml plugin configurations are Ansible's (its auto plugin); those are read with ansible-inventory.
+    throw new InvError('this looks like an inventory plugin configuration (plugin:), which Ansible reads only from a .yml or .yaml file: rename it', posOf(root, lines).line);
+  }
   const group = (name: string, node: unknown, _at: { line: number; col: number }): void => {
     if (node !== null && node !== undefined && !isMap(node) && !(isScalar(node) && node.value === null)) return; // Ansible skips it with a warning
     inv.group(name);
@@ -654,8 +658,23 @@ function isListJson(data: unknown): boolean {
 }
 
 /** Reads an inventory file (INI, YAML or `ansible-inventory --list` JSON) into groups and hosts. */
-function readInventory(file: string, text: string): Inventory {
+function readInventory(file: string, text: string, fromTool?: string): Inventory {
   const inv = new Inventory();
+  if (fromTool !== undefined) {
+    const y = yamlDoc(text);
+    const err = yamlError(y.doc, y.lines);
+    const data = err ? undefined : y.doc.toJS({ maxAliasCount: 100 });
+    if (err || !isListJson(data)) throw new InvError(`${fromTool}: ${ANSIBLE_INVENTORY} --list printed something that is not its JSON: ${text.trim().slice(0, 200)}`);
+    try {
+      readListJson(inv, y.doc, y.lines);
+    } catch (e) {
+      // Positions in the tool's output mean nothing to a person: name the source and the output instead.
+      if (e instanceof InvError) throw new InvError(`${e.message} (in what ${ANSIBLE_INVENTORY} --list printed for it)`, 1, 1, fromTool);
+      throw e;
+    }
+    inv.reconcile();
+    return inv;
+  }
   const ext = extname(file).toLowerCase();
   let yaml: { doc: Document; lines: LineCounter } | undefined;
   // As Ansible: the yaml plugin takes .yml/.yaml/.json and extension-less files whose content is a YAML mapping;
@@ -723,13 +742,15 @@ function readVarsFile(file: string): Record<string, unknown> {
 
 class VarsDir {
   private readonly cache = new Map<string, Record<string, unknown>>();
-  constructor(private readonly base: string) {}
+  /** `base` undefined: no vars files (the variables came merged already). */
+  constructor(private readonly base: string | undefined) {}
 
   get(kind: 'group_vars' | 'host_vars', name: string): Record<string, unknown> {
     const key = `${kind}/${name}`;
     let v = this.cache.get(key);
     if (!v) {
       v = {};
+      if (this.base === undefined) return v;
       const dir = join(this.base, kind);
       let isDir = false;
       try {
@@ -818,21 +839,85 @@ export interface AnsibleInventory {
   groups: string[];
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Sources only Ansible can read: inventory scripts, plugin configurations (`plugin: ...`), inventory directories.
+// They are not re-implemented: Ansible's own `ansible-inventory --list` reads them (running the script or the plugin,
+// with Ansible's group_vars/host_vars handling), and its JSON goes through the same `--list` reader as a saved file.
+
+/** Why a source must be read by `ansible-inventory` itself; undefined when graywave reads it natively. */
+export function ansibleToolReason(file: string): string | undefined {
+  let st;
+  try {
+    st = statSync(file);
+  } catch {
+    return undefined;
+  }
+  if (st.isDirectory()) return 'an inventory directory';
+  if (!st.isFile()) return undefined;
+  // Ansible's script plugin takes an executable file that starts with `#!` (and runs it with --list); an INI file
+  // that merely has the x bit is still read as INI, by Ansible as here.
+  if (st.mode & 0o111 && readFileSync(file, 'latin1').startsWith('#!')) return 'an executable inventory script';
+  // Ansible's auto plugin: a .yml/.yaml file whose top-level `plugin:` names the inventory plugin to load.
+  if (/\.ya?ml$/i.test(file)) {
+    const { doc } = yamlDoc(readFileSync(file, 'utf8'));
+    const plugin = isMap(doc.contents) ? doc.contents.get('plugin') : undefined;
+    if (typeof plugin === 'string' && plugin !== '') return `an inventory plugin configuration (plugin: ${plugin})`;
+  }
+  return undefined;
+}
+
+const ANSIBLE_INVENTORY = 'ansible-inventory';
+const TOOL_TIMEOUT_MS = 120_000;
+
+/**
+ * `ansible-inventory --list -i FILE`: its JSON, or an InvError naming the file (not installed, failed, unparsed).
+ * Ansible by default only warns about a source it cannot parse and lists an empty inventory: here that is an error.
+ */
+function ansibleInventoryList(file: string, reason: string): string {
+  const r = spawnSync(ANSIBLE_INVENTORY, ['--list', '-i', file], {
+    cwd: dirname(file),
+    encoding: 'utf8',
+    timeout: TOOL_TIMEOUT_MS,
+    maxBuffer: 256 * 1024 * 1024,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ANSIBLE_INVENTORY_UNPARSED_FAILED: 'True', ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED: 'True', ANSIBLE_NOCOLOR: 'True' },
+  });
+  if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+    throw new InvError(
+      `${file} is ${reason}, which only Ansible can read, and ${ANSIBLE_INVENTORY} is not installed (Debian: apt-get install ansible-core; or pip install ansible-core). ` +
+        `Or save what \`${ANSIBLE_INVENTORY} --list -i ${file}\` prints elsewhere into a .json file and use that`,
+    );
+  }
+  if (r.error || r.status !== 0) {
+    const why = r.error ? (r.error.message.includes('ETIMEDOUT') ? `no answer within ${TOOL_TIMEOUT_MS / 1000} s` : r.error.message) : `exit ${r.status ?? r.signal}`;
+    const err = String(r.stderr ?? '').trim().split('\n').filter(Boolean).slice(-4).join(' | ');
+    throw new InvError(`${file} is ${reason}; \`${ANSIBLE_INVENTORY} --list -i ${file}\` failed (${why})${err ? `: ${err}` : ''}`);
+  }
+  return String(r.stdout);
+}
+
 /** Reads an inventory and its group_vars/host_vars. Throws InvError (with line/col and optionally another file). */
-function readAnsible(file: string, group?: string): AnsibleInventory & { inv: Inventory } {
-  const text = readFileSync(file, 'utf8');
-  const inv = readInventory(file, text);
+function readAnsible(file: string, group?: string): AnsibleInventory & { inv: Inventory; tool?: string } {
+  const reason = ansibleToolReason(file);
+  // What ansible-inventory prints has every host's variables merged already (group_vars/host_vars included).
+  const inv = reason ? readInventory(`${file}.list.json`, ansibleInventoryList(file, reason), file) : readInventory(file, readFileSync(file, 'utf8'));
   if (group !== undefined && !inv.groups.has(group)) throw new InvError(`group ${group} is not in the inventory`);
-  const vd = new VarsDir(dirname(file));
+  const vd = new VarsDir(reason ? undefined : dirname(file));
   const names = inv.hostsOf(group ?? 'all');
   return {
     inv,
+    ...(reason ? { tool: reason } : {}),
     groups: [...inv.groups.keys()],
     hosts: names.map((n) => {
       const h = inv.hosts.get(n)!;
       return { name: n, vars: mergedVars(inv, vd, h), groups: inv.groupsOf(n).map((g) => g.name), at: h.at };
     }),
   };
+}
+
+/** The groups of an inventory (for a message about a group it does not have). */
+function read0(file: string): string[] {
+  return readAnsible(file).groups;
 }
 
 /** The same inventory as `ansible-inventory --list` shows it: hosts with their merged vars (for tests and tools). */
@@ -854,7 +939,8 @@ export function ansibleHosts(src: Source, raw: unknown, dir: string, issues: Con
   }
   const file = resolve(dir, spec.data.ansible);
   try {
-    if (!statSync(file).isFile()) throw new Error('not a regular file');
+    const st = statSync(file);
+    if (!st.isFile() && !st.isDirectory()) throw new Error('not a regular file');
   } catch (err) {
     src.add(['inventory', 'ansible'], `Ansible inventory ${spec.data.ansible} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     return undefined;
@@ -865,9 +951,10 @@ export function ansibleHosts(src: Source, raw: unknown, dir: string, issues: Con
   } catch (err) {
     if (!(err instanceof InvError)) throw err;
     if (err.message.startsWith('group ') && spec.data.group !== undefined && err.file === undefined && err.line === 1 && err.message.endsWith('is not in the inventory')) {
-      const known = [...readInventory(file, readFileSync(file, 'utf8')).groups.keys()].filter((g) => g !== 'all' && g !== 'ungrouped');
+      const known = read0(file).filter((g) => g !== 'all' && g !== 'ungrouped');
       src.add(['inventory', 'group'], `group ${spec.data.group} is not in the Ansible inventory ${spec.data.ansible} (its groups: ${known.join(', ') || 'none'})`);
-    } else issues.push({ file: err.file ?? file, line: err.line, col: err.col, message: err.message });
+    } else if (err.file === undefined && ansibleToolReason(file)) src.add(['inventory', 'ansible'], err.message);
+    else issues.push({ file: err.file ?? file, line: err.line, col: err.col, message: err.message });
     return undefined;
   }
   if (read.hosts.length === 0) {
@@ -877,6 +964,8 @@ export function ansibleHosts(src: Source, raw: unknown, dir: string, issues: Con
   const out: AnsibleHost[] = [];
   let ok = true;
   const selected = spec.data.group !== undefined ? new Set(read.inv.descendants(spec.data.group).map((g) => g.name)) : undefined;
+  // A host's line in the file; for ansible-inventory's output (whose lines are not the file's), the file itself.
+  const at = (h: { at: { line: number; col: number } }) => (read.tool ? { line: 1, col: 1 } : { line: h.at.line, col: h.at.col });
   for (const h of read.hosts) {
     const v = h.vars;
     const str = (k: string[]) => {
@@ -898,7 +987,7 @@ export function ansibleHosts(src: Source, raw: unknown, dir: string, issues: Con
       ok = false;
       for (const i of parsed.error.issues) {
         const what = i.path[0] === 'address' ? `address ${JSON.stringify(address)} (ansible_host)` : i.path[0] === 'port' ? `port ${JSON.stringify(portText)} (ansible_port)` : i.path[0] === 'name' ? `host name ${JSON.stringify(h.name)}` : String(i.path.join('.'));
-        issues.push({ file, line: h.at.line, col: h.at.col, message: `host ${h.name}: ${what}: ${i.message}` });
+        issues.push({ file, ...at(h), message: `host ${h.name}: ${what}: ${i.message}${read.tool ? ` (as ${ANSIBLE_INVENTORY} --list gives it)` : ''}` });
       }
       continue;
     }
@@ -913,7 +1002,7 @@ export function ansibleHosts(src: Source, raw: unknown, dir: string, issues: Con
     else if (sshArgs.some((a) => /proxycommand/i.test(a))) {
       // Never connect directly to a host the inventory says is only reachable through a proxy.
       ok = false;
-      issues.push({ file, line: h.at.line, col: h.at.col, message: `host ${h.name}: the ProxyCommand in ansible_ssh_common_args is not one graywave can follow (only "ssh -W %h:%p [user@]bastion"): use -o ProxyJump=[user@]bastion[:port]` });
+      issues.push({ file, ...at(h), message: `host ${h.name}: the ProxyCommand in ansible_ssh_common_args is not one graywave can follow (only "ssh -W %h:%p [user@]bastion"): use -o ProxyJump=[user@]bastion[:port]` });
       continue;
     }
     out.push(Object.keys(ssh).length ? { ...(parsed.data as Host), ssh } : (parsed.data as Host));

@@ -55,7 +55,7 @@ function loadResolved(path: string, runInventory = true): Playbook {
   const c = readPlaybook(file);
   // Hosts from a command or a registry: the rest of the playbook is checked first (without hosts), so that a broken
   // or hostile playbook never runs its inventory command or contacts its registry (issue #9: no command run).
-  if (runInventory && isRunInventory(c.d)) loadResolved(path, false);
+  if (runInventory && isRunInventory(c.d, c.dir)) loadResolved(path, false);
   const hosts = parseHosts(c, runInventory) ?? [];
   const transport = parseTransport(c, hosts);
   const state = parseState(c);

@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import type { Secrets } from '../util/secrets.js';
 import { LocalTransport } from './local.js';
-import { SshTransport, sshTransportOptions } from './ssh.js';
-import { sshConfigIssues } from './ssh-config.js';
+import { SshTransport, sshTransportIssues, sshTransportOptions } from './ssh.js';
 import type { ConfigIssue } from '../errors.js';
 import type { ExecOptions, Transport, UploadOptions } from './types.js';
 import type { Host } from '../playbook/types.js';
@@ -19,7 +18,7 @@ export interface TransportType {
 /** Every transport graywave knows: one line per transport. */
 export const transportTypes: TransportType[] = [
   { type: 'local', options: z.object({}).strict(), create: (_o, env) => new LocalTransport(env.dir) },
-  { type: 'ssh', options: sshTransportOptions, create: (o, env) => new SshTransport(o, env), check: (o, dir, hosts) => sshConfigIssues(o.configFile, dir, hosts.map((h) => h.address)) },
+  { type: 'ssh', options: sshTransportOptions, create: (o, env) => new SshTransport(o, env), check: sshTransportIssues },
 ];
 
 export function findTransportType(type: string): TransportType | undefined {

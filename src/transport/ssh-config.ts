@@ -1,6 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { lookup as dnsLookup } from 'node:dns/promises';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { homedir, hostname, userInfo } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
@@ -41,11 +42,20 @@ export interface SshConfigEntry {
   user?: string;
   port?: number;
   identityFiles: string[];
-  /** The raw comma-separated hop list (tokens expanded); `none` → undefined. */
+  /** The hop list as `ssh -G` prints it (tokens not expanded, the last hop rebuilt from its parts); `none` → undefined. */
   proxyJump?: string;
+  /** ProxyJump as OpenSSH uses it: the last hop, and the hops before it, tokens expanded. */
+  jump?: JumpVia;
   /** The command with its tokens expanded (`exec` not prefixed); `none` → undefined. */
   proxyCommand?: string;
-  userKnownHostsFiles: string[];
+  /** UserKnownHostsFile (tokens and `~` expanded); undefined: not set (OpenSSH's default); [] for `none`. */
+  userKnownHostsFiles?: string[];
+  /** GlobalKnownHostsFile (`~` expanded, as OpenSSH does; no tokens); undefined: not set; [] for `none`. */
+  globalKnownHostsFiles?: string[];
+  /** HostKeyAlias (lower-cased, as ssh does): the name looked up in known_hosts instead of [host]:port. */
+  hostKeyAlias?: string;
+  /** Set when CanonicalizeHostname asks for a DNS canonicalisation OpenSSH would attempt (see canonicalName()). */
+  canonicalize?: CanonicalizeRequest;
   /** Lines that apply to this host but are not (fully) honoured, each naming FILE:LINE. */
   warnings: string[];
 }
@@ -135,9 +145,6 @@ const CONNECTION_CHANGING: Record<string, string[]> = {
   hostbasedkeytypes: [],
   casignaturealgorithms: [],
   requiredrsasize: [],
-  certificatefile: [],
-  hostkeyalias: [],
-  globalknownhostsfile: [],
   knownhostscommand: [],
   revokedhostkeys: [],
   verifyhostkeydns: ['no'],
@@ -154,7 +161,7 @@ const CONNECTION_CHANGING: Record<string, string[]> = {
   addressfamily: ['any'],
   bindaddress: [],
   bindinterface: [],
-  canonicalizehostname: ['no', 'false'],
+  canonicalizepermittedcnames: ['none'],
   connecttimeout: [],
   proxyusefdpass: ['no'],
   remotecommand: ['none'],
@@ -325,27 +332,170 @@ function a2port(s: string): number {
   return -1;
 }
 
-/** One hop of a ProxyJump list: `[user@]host[:port]` or `ssh://[user@]host[:port]`; false when OpenSSH refuses it. */
-function validJumpHop(hop: string): boolean {
-  let h = hop;
-  if (h.startsWith('ssh://')) h = h.slice(6).replace(/\/$/, '');
-  const at = h.lastIndexOf('@');
-  if (at === 0) return false;
-  if (at > 0) h = h.slice(at + 1);
-  if (h === '') return false;
-  let port: string | undefined;
-  if (h.startsWith('[')) {
-    const close = h.indexOf(']');
-    if (close < 0) return false;
-    const after = h.slice(close + 1);
-    if (after !== '' && !after.startsWith(':')) return false;
-    port = after ? after.slice(1) : undefined;
+/** One hop of a ProxyJump list, as OpenSSH's parse_ssh_uri() / parse_user_host_port() read it. */
+export interface JumpHop {
+  user?: string;
+  host: string;
+  port?: number;
+}
+
+/** OpenSSH's valid_domain() (the host of an ssh:// URI). */
+function validDomain(name: string): boolean {
+  if (name === '' || !/^[A-Za-z0-9]/.test(name)) return false;
+  return !name.includes('..') && /^[A-Za-z0-9._-]+$/.test(name);
+}
+
+/** OpenSSH's hpdelim2(): the host part (`[v6]` kept) and what follows its `:` or `/`; undefined when malformed. */
+function hpdelim(s: string): { host: string; rest?: string; delim?: string } | undefined {
+  let i: number;
+  if (s.startsWith('[')) {
+    i = s.indexOf(']');
+    if (i < 0) return undefined;
+    i++;
   } else {
-    const colon = h.indexOf(':');
-    if (colon === 0) return false;
-    if (colon > 0) port = h.slice(colon + 1);
+    const m = /[:/]/.exec(s);
+    i = m ? m.index : s.length;
   }
-  return port === undefined || a2port(port) > 0;
+  if (i === s.length) return { host: s };
+  if (s[i] !== ':' && s[i] !== '/') return undefined;
+  return { host: s.slice(0, i), rest: s.slice(i + 1), delim: s[i] };
+}
+
+const cleanHost = (h: string) => (h.startsWith('[') && h.endsWith(']') ? h.slice(1, -1) : h);
+
+/**
+ * One hop `[user@]host[:port]` or `ssh://[user@]host[:port][/]`, exactly as OpenSSH 9.2 parses a ProxyJump hop
+ * (parse_ssh_uri, then parse_user_host_port); undefined when OpenSSH refuses it.
+ */
+export function parseJumpHop(hop: string): JumpHop | undefined {
+  if (hop.startsWith('ssh://')) {
+    let t = hop.slice(6);
+    let user: string | undefined;
+    const at = t.indexOf('@');
+    if (at >= 0) {
+      user = t.slice(0, at).split(';')[0]!;
+      if (user === '') return undefined;
+      try {
+        user = decodeURIComponent(user.replace(/\+/g, ' '));
+      } catch {
+        return undefined;
+      }
+      t = t.slice(at + 1);
+    }
+    const d = hpdelim(t);
+    if (!d || d.host === '') return undefined;
+    const host = cleanHost(d.host);
+    if (!validDomain(host)) return undefined;
+    let port: number | undefined;
+    let rest = d.rest;
+    if (rest !== undefined && rest !== '' && d.delim === ':') {
+      const slash = rest.indexOf('/');
+      port = a2port(slash < 0 ? rest : rest.slice(0, slash));
+      if (port <= 0) return undefined;
+      rest = slash < 0 ? undefined : rest.slice(slash + 1);
+    }
+    if (rest !== undefined && rest !== '') return undefined; // a path is not allowed
+    return { user, host, port };
+  }
+  let t = hop;
+  let user: string | undefined;
+  const at = t.lastIndexOf('@');
+  if (at >= 0) {
+    if (at === 0) return undefined;
+    user = t.slice(0, at);
+    t = t.slice(at + 1);
+  }
+  const d = hpdelim(t);
+  if (!d || d.delim === '/' || d.host === '') return undefined;
+  let port: number | undefined;
+  if (d.rest !== undefined && d.rest !== '') {
+    port = a2port(d.rest);
+    if (port <= 0) return undefined;
+  }
+  return { user, host: cleanHost(d.host), port };
+}
+
+/** A ProxyJump value without its comment and trailing blanks (parse_jump's `orig`). */
+function jumpSpec(rest: string): string {
+  return rest.split('#')[0]!.replace(/[ \t\r\n]+$/, '');
+}
+
+/** Whether OpenSSH accepts a ProxyJump value (`none`, or every hop parses). */
+export function validJump(spec: string): boolean {
+  return spec.toLowerCase() === 'none' || spec.split(',').every((hop) => parseJumpHop(hop) !== undefined);
+}
+
+/**
+ * ssh.c's implicit ProxyCommand for a ProxyJump (`-l`, `-p`, `-J` and the host of its last hop), with the `%`
+ * tokens of the host being reached expanded in it as expand_proxy_command() expands the whole command.
+ */
+function jumpVia(spec: string, tokens: Record<string, string>, where: string): JumpVia {
+  if (!validJump(spec)) {
+    // A playbook's jumpHost has no line of an ssh config to name.
+    if (where === 'jumpHost') throw new Error(`jumpHost "${spec}" is not OpenSSH's [user@]host[:port] (or ssh://[user@]host[:port]), comma-separated`);
+    throw new SshConfigError(`${where}: invalid ProxyJump "${spec}"`);
+  }
+  const comma = spec.lastIndexOf(',');
+  const hop = parseJumpHop(spec.slice(comma + 1))!;
+  const x = (v: string) => percentExpand(v, tokens, where);
+  const via: JumpVia = { host: x(hop.host) };
+  if (hop.user !== undefined) via.user = x(hop.user);
+  if (hop.port !== undefined) via.port = hop.port;
+  if (comma > 0) via.extra = x(spec.slice(0, comma));
+  return via;
+}
+
+/**
+ * ssh.c's check before it builds the implicit ProxyCommand: a ProxyJump whose last hop is the host itself (same
+ * name, port and user) is refused ("jumphost loop via HOST") instead of starting ssh after ssh.
+ */
+export function jumpLoop(e: SshConfigEntry, alias: string, localUser: string = userInfo().username): boolean {
+  if (!e.jump) return false;
+  const host = e.hostName ?? (isIP(alias) ? alias : alias.toLowerCase());
+  const user = e.user ?? localUser;
+  return e.jump.host === host && (e.jump.port ?? 22) === (e.port ?? 22) && (e.jump.user ?? user) === user;
+}
+
+/** A ProxyJump as `ssh -G` prints it: rebuilt from what it parsed (an ssh:// URI as user@host:port, [v6]). */
+function jumpShown(spec: string): string {
+  const comma = spec.lastIndexOf(',');
+  const hop = parseJumpHop(spec.slice(comma + 1))!;
+  const numeric = hop.host.includes(':') || /^[0-9.]*$/.test(hop.host);
+  return `${comma > 0 ? spec.slice(0, comma) + ',' : ''}${hop.user !== undefined ? hop.user + '@' : ''}${numeric ? `[${hop.host}]` : hop.host}${hop.port !== undefined ? ':' + hop.port : ''}`;
+}
+
+/** Whether the system resolver (getaddrinfo, as ssh's resolve_host) knows a name. */
+async function resolves(name: string): Promise<boolean> {
+  try {
+    await dnsLookup(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * OpenSSH's resolve_canonicalize() for a name lookup() flagged: a name ending in `.` is tried as it is, a name
+ * with at most CanonicalizeMaxDots dots is tried with each of CanonicalDomains appended (`name.domain.`); the
+ * first that resolves is the canonical name. Undefined when the name stays as it is; an error when nothing
+ * resolved and CanonicalizeFallbackLocal is no (ssh stops there too). CNAMEs are not followed
+ * (CanonicalizePermittedCNAMEs is reported instead).
+ */
+export async function canonicalName(req: CanonicalizeRequest, resolve: (name: string) => Promise<boolean> = resolves): Promise<string | undefined> {
+  const h = req.host;
+  if (h.endsWith('.')) {
+    if (await resolve(h)) return h.slice(0, -1);
+  } else {
+    if ((h.match(/\./g) ?? []).length > req.maxDots) return undefined;
+    for (const d of req.domains) {
+      if (d.toLowerCase() === 'none') break;
+      if (await resolve(`${h}.${d}.`)) return `${h}.${d}`;
+    }
+  }
+  if (!req.fallbackLocal) {
+    throw new Error(`could not resolve host "${h}" with CanonicalDomains ${req.domains.join(' ') || '(none)'} and CanonicalizeFallbackLocal no (${req.where})`);
+  }
+  return undefined;
 }
 
 /** glob(3) with GLOB_TILDE as Include uses it: `*`, `?`, `[...]` per path component, sorted, no hidden files. */
@@ -417,15 +567,58 @@ interface Options {
   user?: string;
   port?: number;
   identityFiles: { path: string; where: string }[];
+  certificateFiles: { path: string; where: string }[];
   userKnownHostsFiles?: { files: string[]; where: string };
+  globalKnownHostsFiles?: { files: string[]; where: string };
+  hostKeyAlias?: string;
   jumpHost?: string;
   proxyCommand?: { cmd: string; where: string };
   canonicalize?: string;
+  canonicalizeWhere?: string;
+  jumpWhere?: string;
+  canonicalDomains?: string[];
+  canonicalizeMaxDots?: number;
+  canonicalizeFallbackLocal?: string;
   ignoreUnknown?: string;
   /** The host name after the final pass (already expanded and lower-cased). */
   finalName?: string;
   warned: Set<string>;
   warnings: string[];
+}
+
+/**
+ * What `ssh` gets on its command line, which wins over every config file (first value wins): `-l USER`, `-p PORT`,
+ * `-J HOPS` (then the config's ProxyJump and ProxyCommand are ignored). graywave passes a playbook's or host's own
+ * user, port and jumpHost this way, and a jump host gets what OpenSSH's implicit ProxyCommand gives it.
+ */
+export interface SshCommandLine {
+  user?: string;
+  port?: number;
+  jump?: string;
+}
+
+/** Hostname canonicalisation OpenSSH would try for this host (CanonicalizeHostname yes/always). */
+export interface CanonicalizeRequest {
+  /** The name to canonicalise (HostName applied, lower-cased). */
+  host: string;
+  domains: string[];
+  maxDots: number;
+  fallbackLocal: boolean;
+  /** Where CanonicalizeHostname was set, for messages. */
+  where: string;
+}
+
+/**
+ * The implicit ProxyCommand OpenSSH builds from ProxyJump (`ssh [-l USER] [-p PORT] [-J EXTRA] -W '[%h]:%p' HOST`),
+ * with the `%` tokens of the host being reached expanded: the jump host is reached by an ssh of its own, given
+ * these as its command line.
+ */
+export interface JumpVia {
+  host: string;
+  user?: string;
+  port?: number;
+  /** The hops before the last one (passed on as that ssh's `-J`). */
+  extra?: string;
 }
 
 /**
@@ -468,14 +661,41 @@ export class SshClientConfig {
     return new SshClientConfig(readConf(path, text, o, new Map(), 0), o);
   }
 
-  /** The settings OpenSSH would use for `ssh <alias>` (`ssh -G alias`), tokens and `~` expanded. */
-  lookup(alias: string): SshConfigEntry {
-    const o: Options = { identityFiles: [], warned: new Set(), warnings: [] };
+  /**
+   * The settings OpenSSH would use for `ssh [-l USER] [-p PORT] [-J HOPS] <alias>` (`ssh -G`), tokens and `~`
+   * expanded. Without DNS: when CanonicalizeHostname asks for a canonicalisation, `canonicalize` says so and the
+   * final pass uses the name as it is; `canonicalHost` (from canonicalName()) is the name that pass uses instead.
+   */
+  lookup(alias: string, cli: SshCommandLine = {}, canonicalHost?: string): SshConfigEntry {
+    const o: Options = { identityFiles: [], certificateFiles: [], warned: new Set(), warnings: [], user: cli.user, port: cli.port };
+    if (cli.jump !== undefined) {
+      o.jumpHost = cli.jump;
+      o.jumpWhere = 'jumpHost';
+      o.proxyCommand = { cmd: 'none', where: 'command line' };
+    }
+    let canonicalize: CanonicalizeRequest | undefined;
     if (this.root) {
       const state = { wantFinal: false };
       this.pass(o, alias, alias, false, state);
-      if (state.wantFinal || (o.canonicalize !== undefined && !['no', 'false'].includes(o.canonicalize.toLowerCase()))) {
-        const h = finalHost(o, alias);
+      const canon = o.canonicalize?.toLowerCase();
+      if (canon !== undefined && !['no', 'false'].includes(canon)) {
+        const name = finalHost(o, alias);
+        // resolve_canonicalize(): not for addresses, nor for names a proxy will resolve unless `always`.
+        const direct = (o.proxyCommand === undefined || o.proxyCommand.cmd.toLowerCase() === 'none') && o.jumpHost === undefined;
+        // is_addr_fast(): an address (or what looks like one) is not canonicalised.
+        if (!isIP(name) && !/[%:]/.test(name) && !/^[0-9.]*$/.test(name) && (direct || canon === 'always')) {
+          canonicalize = {
+            host: name,
+            domains: o.canonicalDomains ?? [],
+            maxDots: o.canonicalizeMaxDots ?? 1,
+            fallbackLocal: !['no', 'false'].includes((o.canonicalizeFallbackLocal ?? 'yes').toLowerCase()),
+            where: o.canonicalizeWhere ?? 'CanonicalizeHostname',
+          };
+        }
+        state.wantFinal = true;
+      }
+      if (state.wantFinal) {
+        const h = canonicalHost ?? finalHost(o, alias);
         o.hostname = o.finalName = h;
         this.pass(o, h, alias, true, state);
       }
@@ -483,13 +703,14 @@ export class SshClientConfig {
     const host = o.finalName ?? finalHost(o, alias);
     const user = o.user ?? this.opts.localUser;
     const port = o.port ?? 22;
+    const keyAlias = o.hostKeyAlias?.toLowerCase();
     const uid = String(userInfo().uid);
     const thisHost = hostname();
     const fileTokens: Record<string, string> = {
       C: createHash('sha1').update(thisHost + host + String(port) + user).digest('hex'),
       L: thisHost.split('.')[0]!,
       i: uid,
-      k: alias,
+      k: keyAlias ?? alias,
       l: thisHost,
       n: alias,
       p: String(port),
@@ -499,21 +720,29 @@ export class SshClientConfig {
       u: this.opts.localUser,
     };
     const pathOf = (f: string, where: string) => percentExpand(tildeExpand(f, this.opts.home, where), fileTokens, where, true);
-    const proxyTokens = { h: host, n: alias, p: String(port), r: user };
+    // sshconnect.c expand_proxy_command(): also what the implicit ProxyCommand of a ProxyJump is expanded with.
+    const proxyTokens = { h: host, k: keyAlias ?? alias, n: alias, p: String(port), r: user };
+    const known = (k: { files: string[]; where: string } | undefined, expand: (f: string, where: string) => string) =>
+      k === undefined ? undefined : k.files[0]?.toLowerCase() === 'none' ? [] : k.files.map((f) => expand(f, k.where));
+    const jumpRaw = o.jumpHost !== undefined && o.jumpHost.toLowerCase() !== 'none' ? o.jumpHost : undefined;
     const entry: SshConfigEntry = {
       hostName: o.hostname === undefined ? undefined : host,
       user: o.user,
       port: o.port,
       identityFiles: o.identityFiles.filter((f) => f.path.toLowerCase() !== 'none').map((f) => pathOf(f.path, f.where)),
-      proxyJump: o.jumpHost !== undefined && o.jumpHost.toLowerCase() !== 'none' ? o.jumpHost : undefined,
-      proxyCommand: o.proxyCommand && o.proxyCommand.cmd !== 'none' ? percentExpand(o.proxyCommand.cmd, proxyTokens, o.proxyCommand.where) : undefined,
-      userKnownHostsFiles:
-        o.userKnownHostsFiles && o.userKnownHostsFiles.files[0]?.toLowerCase() !== 'none'
-          ? o.userKnownHostsFiles.files.map((f) => pathOf(f, o.userKnownHostsFiles!.where))
-          : [],
+      proxyJump: jumpRaw === undefined || !validJump(jumpRaw) ? jumpRaw : jumpShown(jumpRaw),
+      proxyCommand: o.proxyCommand && o.proxyCommand.cmd.toLowerCase() !== 'none' ? percentExpand(o.proxyCommand.cmd, proxyTokens, o.proxyCommand.where) : undefined,
+      userKnownHostsFiles: known(o.userKnownHostsFiles, pathOf),
+      globalKnownHostsFiles: known(o.globalKnownHostsFiles, (f, where) => tildeExpand(f, this.opts.home, where)),
+      hostKeyAlias: keyAlias,
+      canonicalize,
       warnings: o.warnings,
     };
-    if (entry.proxyJump) entry.proxyJump = percentExpand(entry.proxyJump, proxyTokens, 'ProxyJump');
+    if (jumpRaw !== undefined) entry.jump = jumpVia(jumpRaw, proxyTokens, o.jumpWhere ?? 'ProxyJump');
+    if (entry.hostKeyAlias === undefined) delete entry.hostKeyAlias;
+    if (entry.canonicalize === undefined) delete entry.canonicalize;
+    if (entry.globalKnownHostsFiles === undefined) delete entry.globalKnownHostsFiles;
+    if (entry.userKnownHostsFiles === undefined) delete entry.userKnownHostsFiles;
     return entry;
   }
 
@@ -580,13 +809,40 @@ export class SshClientConfig {
       case 'userknownhostsfile':
         o.userKnownHostsFiles ??= { files: l.args, where };
         return;
+      case 'globalknownhostsfile':
+        o.globalKnownHostsFiles ??= { files: l.args, where };
+        return;
+      case 'hostkeyalias':
+        o.hostKeyAlias ??= first;
+        return;
+      case 'certificatefile':
+        // ssh2 (graywave's SSH client) cannot sign with an OpenSSH certificate: its publickey request names the
+        // certificate type inside the signature too, which sshd refuses (a certificate signature must name the plain
+        // key type), and it has no certificate key type at all.
+        if (first.toLowerCase() === 'none' || o.certificateFiles.some((f) => f.path === first)) return;
+        o.certificateFiles.push({ path: first, where });
+        o.warnings.push(
+          `${where}: CertificateFile ${first}: graywave's SSH client (ssh2) cannot authenticate with OpenSSH certificates; it offers the plain ` +
+            `keys only (IdentityFile, transport.identityFile or the agent), so this host must accept the key itself (authorized_keys), not only its certificate`,
+        );
+        return;
+      case 'canonicaldomains':
+        o.canonicalDomains ??= l.args;
+        return;
+      case 'canonicalizemaxdots':
+        o.canonicalizeMaxDots ??= Number(first);
+        return;
+      case 'canonicalizefallbacklocal':
+        o.canonicalizeFallbackLocal ??= first;
+        return;
       case 'proxycommand':
         if (o.jumpHost === undefined) o.proxyCommand ??= { cmd: l.rest, where };
         return;
       case 'proxyjump': {
         if (o.proxyCommand !== undefined || o.jumpHost !== undefined) return;
-        const spec = l.rest.split('#')[0]!.trimEnd();
+        const spec = jumpSpec(l.rest);
         o.jumpHost = spec;
+        o.jumpWhere = where;
         if (spec.toLowerCase() !== 'none') o.proxyCommand = { cmd: 'none', where };
         return;
       }
@@ -594,8 +850,11 @@ export class SshClientConfig {
         o.ignoreUnknown ??= first;
         return;
       case 'canonicalizehostname':
-        o.canonicalize ??= first;
-        break;
+        if (o.canonicalize === undefined) {
+          o.canonicalize = first;
+          o.canonicalizeWhere = where;
+        }
+        return;
     }
     if (o.warned.has(l.key)) return;
     o.warned.add(l.key);
@@ -644,18 +903,34 @@ export class SshClientConfig {
 
 /**
  * Problems OpenSSH would refuse in the client config the ssh transport will read (`configFile`: a file, false for
- * none, default ~/.ssh/config), including token errors of these hosts' entries: for `validate`, before anything runs.
+ * none, default ~/.ssh/config), including token errors of these hosts' entries and of the jump hosts on their way
+ * (looked up with each host's own command line: user, port, jumpHost): for `validate`, before anything runs.
  */
-export function sshConfigIssues(configFile: string | false | undefined, dir: string, addresses: string[]): ConfigIssue[] {
+export function sshConfigIssues(configFile: string | false | undefined, dir: string, targets: { address: string; cli?: SshCommandLine }[]): ConfigIssue[] {
   if (configFile === false) return [];
+  let cfg: SshClientConfig;
   try {
-    const cfg = SshClientConfig.load(configFile ? expandPath(configFile, dir) : undefined);
-    for (const a of addresses) if (a !== 'local' && a !== 'localhost') cfg.lookup(a);
-    return [];
+    cfg = SshClientConfig.load(configFile ? expandPath(configFile, dir) : undefined);
   } catch (err) {
     if (err instanceof ConfigError) return err.issues;
     return [{ file: configFile || resolve(userInfo().homedir, '.ssh', 'config'), line: 1, col: 1, message: `cannot read the ssh client config: ${(err as Error).message}` }];
   }
+  const issues = new Map<string, ConfigIssue>();
+  const walk = (alias: string, cli: SshCommandLine, depth: number): void => {
+    if (depth > 16) return; // the transport reports such a loop for the host
+    const e = cfg.lookup(alias, cli);
+    if (e.jump && !jumpLoop(e, alias)) walk(e.jump.host, { user: e.jump.user, port: e.jump.port, jump: e.jump.extra }, depth + 1);
+  };
+  for (const t of targets) {
+    if (t.address === 'local' || t.address === 'localhost') continue;
+    try {
+      walk(t.address, t.cli ?? {}, 0);
+    } catch (err) {
+      // Errors of the config file; anything else (a host's own jumpHost) is the transport's to report for that host.
+      if (err instanceof ConfigError) for (const i of err.issues) issues.set(`${i.file}:${i.line}:${i.message}`, i);
+    }
+  }
+  return [...issues.values()];
 }
 
 /** The host name ssh connects to: HostName with %h, lower-cased unless it is an address. */
@@ -699,11 +974,15 @@ function readConf(file: string, text: string, o: Required<Omit<SshConfigOptions,
       if (args.length > 1) return void errors.push(`${where}: ${word} has extra arguments at end of line`);
     }
     if (key === 'port' && a2port(args[0]!) <= 0) return void errors.push(`${where}: bad port '${args[0]}'`);
+    if (key === 'canonicaldomains') {
+      if (args.some((a, i) => a.toLowerCase() === 'none' && (i > 0 || args.length > 1))) return void errors.push(`${where}: CanonicalDomains "none" must appear alone`);
+      const bad = args.find((a) => !validDomain(a));
+      if (bad !== undefined) return void errors.push(`${where}: CanonicalDomains: "${bad}" is not a valid domain name`);
+    }
     if (key === 'host' && args.some((a) => a === '')) return void errors.push(`${where}: Host with an empty argument`);
     if (key === 'proxyjump') {
-      const spec = restEq.split('#')[0]!.trimEnd();
-      if (spec.toLowerCase() !== 'none' && !spec.split(',').every((hop) => hop.trim() !== '' && validJumpHop(hop.trim().split(/\s+/)[0]!)))
-        return void errors.push(`${where}: invalid ProxyJump "${spec}"`);
+      const spec = jumpSpec(restEq);
+      if (!validJump(spec)) return void errors.push(`${where}: invalid ProxyJump "${spec}"`);
     }
     if (key === 'match') {
       const criteria = matchCriteria(r);
@@ -864,21 +1143,21 @@ export class KnownHosts {
     }
   }
 
-  private linesFor(host: string, port: number) {
-    const name = knownHostsName(host, port);
+  /** Lines for `name`: `host` for port 22, `[host]:port` otherwise (knownHostsName), or a HostKeyAlias. */
+  private linesFor(name: string) {
     return this.lines.filter((l) => l.entry.marker !== 'cert-authority' && lineMatches(l.entry.patterns, name));
   }
 
   /** Key types recorded for this host, so the key exchange can ask for those first (as OpenSSH does). */
-  keyTypes(host: string, port: number): string[] {
-    return [...new Set(this.linesFor(host, port).filter((l) => !l.entry.marker).map((l) => l.entry.keyType))];
+  keyTypes(name: string): string[] {
+    return [...new Set(this.linesFor(name).filter((l) => !l.entry.marker).map((l) => l.entry.keyType))];
   }
 
   /** Judge the key a server offered. `keyType` is the type name inside the blob (e.g. ssh-ed25519). */
-  verify(host: string, port: number, key: Buffer): HostKeyVerdict {
+  verify(name: string, key: Buffer): HostKeyVerdict {
     const revoked = this.lines.find((l) => l.entry.marker === 'revoked' && l.entry.key.equals(key));
     if (revoked) return { status: 'revoked', file: revoked.file, line: revoked.entry.line };
-    const mine = this.linesFor(host, port).filter((l) => !l.entry.marker);
+    const mine = this.linesFor(name).filter((l) => !l.entry.marker);
     const same = mine.find((l) => l.entry.key.equals(key));
     if (same) return { status: 'known', file: same.file, line: same.entry.line };
     if (mine.length === 0) return { status: 'unknown' };

@@ -8,13 +8,13 @@ import { createRequire } from 'node:module';
 import type { Client as ClientT, ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 import { quote } from 'shell-quote';
 import { z } from 'zod';
-import { TransportError } from '../errors.js';
+import { ConfigError, TransportError, type ConfigIssue } from '../errors.js';
 import type { Host } from '../playbook/types.js';
 import { duration } from '../util/duration.js';
 import { secretRef, type Secrets } from '../util/secrets.js';
 import { LocalTransport } from './local.js';
 import { driverCommand, newNonce, RemoteShell, ShellEnded, startedQuery, stepShellFlags } from './remote-shell.js';
-import { expandPath, fingerprint, keyBlobType, KnownHosts, knownHostsName, SshClientConfig } from './ssh-config.js';
+import { canonicalName, expandPath, jumpLoop, sshConfigIssues, validJump, fingerprint, keyBlobType, KnownHosts, knownHostsName, SshClientConfig, type SshCommandLine, type SshConfigEntry } from './ssh-config.js';
 import type { ExecOptions, ExecResult, Transport, UploadOptions } from './types.js';
 
 // Loaded when the first host is reached: status, plan and local runs never need SSH (and ssh2 is 40 modules).
@@ -43,7 +43,11 @@ export const sshTransportOptions = z
      * ProxyJump: `[user@]host[:port]`, several hops comma-separated (each resolved through its own Host block in
      * ~/.ssh/config), or `none`. Default: `ProxyJump` (else `ProxyCommand`) from ~/.ssh/config.
      */
-    jumpHost: z.string().min(1).optional(),
+    jumpHost: z
+      .string()
+      .min(1)
+      .refine(validJump, { message: "not OpenSSH's [user@]host[:port] (or ssh://[user@]host[:port]), comma-separated, or none" })
+      .optional(),
     connectTimeout: duration.default('10s'),
     /**
      * Run every command as root through sudo. true: `sudo -n` (the host's sudoers must not ask for a password);
@@ -62,6 +66,15 @@ export const sshTransportOptions = z
   .strict();
 
 export type SshTransportOptions = z.output<typeof sshTransportOptions>;
+
+/**
+ * What `validate` finds in the ssh client config for these hosts: each looked up as the transport will (its own
+ * user, port and jumpHost, else the playbook's, as ssh -l -p -J), with the jump hosts on its way.
+ */
+export function sshTransportIssues(o: SshTransportOptions, dir: string, hosts: Host[]): ConfigIssue[] {
+  const cli = (h: Host): SshCommandLine => ({ user: h.ssh?.user ?? o.user, port: h.ssh?.port ?? h.port ?? o.port, jump: h.ssh?.jumpHost ?? o.jumpHost });
+  return sshConfigIssues(o.configFile, dir, hosts.map((h) => ({ address: h.address, cli: cli(h) })));
+}
 
 export interface SshTransportEnv {
   /** Playbook directory: relative key and known_hosts paths resolve against it. */
@@ -87,20 +100,27 @@ const HOSTKEY_ALGOS: Record<string, string[]> = {
   'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
 };
 
+/** One SSH connection to make: a target host, or a jump host on the way to one. */
 interface Hop {
+  /** The name as given (playbook address or ProxyJump hop): `%n`, and in messages. */
+  alias: string;
   host: string;
   port: number;
   user: string;
   identityFiles: { path: string; explicit: boolean }[];
   agent?: string;
+  /** known_hosts files (user files, then global ones) and the name looked up there (HostKeyAlias, else [host]:port). */
+  knownHostsFiles: string[];
+  hostKeyName: string;
+  /**
+   * How the TCP stream is made, as OpenSSH builds it: through a jump host's connection (ProxyJump: the implicit
+   * `ssh -W` of the last hop, which follows its own Host block), or a ProxyCommand; else a direct connection.
+   */
+  via?: { jump: Hop } | { command: string };
 }
 
-interface Target extends Hop {
-  /** ProxyJump hops, first to last (each resolved through its own Host block). */
-  jumps: Hop[];
-  /** ProxyCommand (from ~/.ssh/config): run with a shell, SSH spoken over its stdin/stdout. */
-  proxyCommand?: string;
-}
+/** Deepest ProxyJump chain followed (a Host block that jumps through itself would loop forever in OpenSSH). */
+const MAX_HOPS = 16;
 
 interface Conn {
   client: ClientT;
@@ -207,8 +227,8 @@ export class SshTransport implements Transport {
   /** Connections of released hosts still ending (their remote shell quitting). */
   private readonly ending = new Set<Promise<void>>();
   private readonly config: SshClientConfig;
-  private readonly knownHosts: KnownHosts;
-  private readonly knownHostsFiles: string[];
+  /** known_hosts files read once per set of files (hosts may name their own UserKnownHostsFile). */
+  private readonly knownHostsSets = new Map<string, KnownHosts>();
   private readonly passphrase?: string;
   /** sudo as configured (`sudo: true` or with a password) and its password, if any. */
   private readonly sudoOn: boolean;
@@ -227,19 +247,15 @@ export class SshTransport implements Transport {
     this.sudoOn = opts.sudo !== false;
     this.sudoPassword = typeof opts.sudo === 'object' ? env.secrets.resolve(opts.sudo.password) : undefined;
     if (this.sudoPassword?.includes('\n')) throw new TransportError('the sudo password cannot contain a line break');
-    const wildcard = this.config.lookup('*');
-    this.knownHostsFiles = opts.knownHostsFile
-      ? [expandPath(opts.knownHostsFile, env.dir)]
-      : [...(wildcard.userKnownHostsFiles.length ? wildcard.userKnownHostsFiles : [resolve(homedir(), '.ssh', 'known_hosts')]), '/etc/ssh/ssh_known_hosts'];
-    this.knownHosts = new KnownHosts(this.knownHostsFiles);
     this.local = new LocalTransport(env.dir);
   }
 
-  /** ssh_config lines that apply to this host but are not honoured (src/transport/ssh-config.ts): logged once per host. */
-  private reportConfigWarnings(host: Host, warnings: string[]): void {
-    if (this.configWarned.has(host.name)) return;
-    this.configWarned.add(host.name);
-    for (const w of warnings) this.env.log?.(host, `warning: ssh config ${w}`);
+  /** ssh_config lines that apply to this host (or one of its jump hosts) but are not honoured: logged once per host. */
+  private reportConfigWarnings(host: Host, jump: string, warnings: string[]): void {
+    const key = `${host.name}\0${jump}`;
+    if (this.configWarned.has(key)) return;
+    this.configWarned.add(key);
+    for (const w of warnings) this.env.log?.(host, `warning: ssh config ${jump ? `(jump host ${jump}) ` : ''}${w}`);
   }
 
   /** `address: local` runs on this machine (mixed fleets); everything else goes over SSH. */
@@ -253,53 +269,83 @@ export class SshTransport implements Transport {
 
   /**
    * Where and how to reach a host. Each setting comes from, first found: the host's own `ssh:` (and its `port`),
-   * the playbook's transport, the host's Host block in ~/.ssh/config, OpenSSH's default.
+   * the playbook's transport, the host's Host block in ~/.ssh/config, OpenSSH's default. The host's and playbook's
+   * user, port and jumpHost are what `ssh -l -p -J` would be: they win over the config and are what its `%r`, `%p`
+   * tokens expand to.
    */
-  private target(host: Host): Target {
-    const cfg = this.config.lookup(host.address);
-    this.reportConfigWarnings(host, cfg.warnings);
+  private target(host: Host): Promise<Hop> {
     const own = host.ssh ?? {};
-    const user = own.user ?? this.opts.user ?? cfg.user ?? userInfo().username;
     const identity = own.identityFile ?? this.opts.identityFile;
-    let identityFiles: Target['identityFiles'];
-    if (identity) identityFiles = [{ path: expandPath(identity, this.env.dir), explicit: true }];
-    else if (cfg.identityFiles.length) identityFiles = cfg.identityFiles.map((path) => ({ path, explicit: true }));
-    else identityFiles = ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => ({ path: resolve(homedir(), '.ssh', f), explicit: false }));
+    const cli: SshCommandLine = { user: own.user ?? this.opts.user, port: own.port ?? host.port ?? this.opts.port, jump: own.jumpHost ?? this.opts.jumpHost };
+    return this.resolveHop(host, host.address, cli, identity ? [{ path: expandPath(identity, this.env.dir), explicit: true }] : undefined, 0);
+  }
+
+  /**
+   * One connection of a host's route, as OpenSSH resolves `ssh` with this command line: its Host block, then how it
+   * is reached. A ProxyJump `a,b,c` makes the connection go through `c`, itself reached as `ssh -J a,b c` (so `c`'s
+   * own ProxyJump or ProxyCommand is not used, but `a`'s is: OpenSSH's chain). A jump host's user, port and keys come
+   * from its hop spec, then its Host block; what it leaves open comes from the transport (user) and the host behind
+   * it (keys).
+   */
+  private async resolveHop(host: Host, alias: string, cli: SshCommandLine, keys: Hop['identityFiles'] | undefined, depth: number): Promise<Hop> {
+    if (depth > MAX_HOPS) throw new TransportError(`jump host: more than ${MAX_HOPS} ProxyJump hops to reach ${host.address} (a loop through Host blocks?)`, host.name);
+    let cfg: SshConfigEntry;
+    try {
+      cfg = this.config.lookup(alias, cli);
+    } catch (err) {
+      if (err instanceof ConfigError) throw err;
+      throw new TransportError(`ssh ${alias}: ${errMessage(err)}`, host.name);
+    }
+    if (cfg.canonicalize) {
+      const canonical = await canonicalName(cfg.canonicalize).catch((err: Error) => {
+        throw new TransportError(`ssh ${alias}: ${err.message}`, host.name);
+      });
+      if (canonical !== undefined) {
+        this.env.log?.(host, `ssh config: ${cfg.canonicalize.where}: ${alias} canonicalised to ${canonical}`);
+        cfg = this.config.lookup(alias, cli, canonical);
+      }
+    }
+    this.reportConfigWarnings(host, depth === 0 ? '' : alias, cfg.warnings);
+    const user = cfg.user ?? (depth === 0 ? undefined : this.opts.user) ?? userInfo().username;
+    let identityFiles = keys;
+    if (cfg.identityFiles.length && (depth > 0 || !identityFiles)) identityFiles = cfg.identityFiles.map((path) => ({ path, explicit: true }));
+    identityFiles ??= ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => ({ path: resolve(homedir(), '.ssh', f), explicit: false }));
     let agent: string | undefined;
     if (typeof this.opts.agent === 'string') agent = expandPath(this.opts.agent, this.env.dir);
     else if (this.opts.agent === true) {
       agent = process.env.SSH_AUTH_SOCK;
       if (!agent) throw new TransportError(`transport.agent is true but SSH_AUTH_SOCK is not set: start ssh-agent, or use identityFile`, host.name);
     } else if (this.opts.agent === undefined) agent = process.env.SSH_AUTH_SOCK || undefined;
-    const t: Target = { host: cfg.hostName ?? host.address, port: own.port ?? host.port ?? this.opts.port ?? cfg.port ?? 22, user, identityFiles, agent, jumps: [] };
-    // A playbook's jumpHost (the host's own first) wins over ~/.ssh/config; `none` there means direct.
-    const jumpSpec = own.jumpHost ?? this.opts.jumpHost;
-    if (jumpSpec !== undefined) {
-      if (jumpSpec.toLowerCase() !== 'none') t.jumps = this.hops(jumpSpec, host, t);
-    } else if (cfg.proxyJump) t.jumps = this.hops(cfg.proxyJump, host, t);
-    else if (cfg.proxyCommand) t.proxyCommand = cfg.proxyCommand;
-    return t;
+    const hostName = cfg.hostName ?? alias;
+    const port = cfg.port ?? 22;
+    const userFiles = this.opts.knownHostsFile
+      ? [expandPath(this.opts.knownHostsFile, this.env.dir)]
+      : (cfg.userKnownHostsFiles ?? ['known_hosts', 'known_hosts2'].map((f) => resolve(homedir(), '.ssh', f)));
+    const hop: Hop = {
+      alias,
+      host: hostName,
+      port,
+      user,
+      identityFiles,
+      agent,
+      knownHostsFiles: [...userFiles, ...(cfg.globalKnownHostsFiles ?? ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'])],
+      hostKeyName: cfg.hostKeyAlias ?? knownHostsName(hostName, port),
+    };
+    if (cfg.jump) {
+      const j = cfg.jump;
+      if (jumpLoop(cfg, alias, user)) {
+        throw new TransportError(`jump host: ${alias} jumps through itself (${user}@${hostName}:${port}); OpenSSH stops with "jumphost loop" too`, host.name);
+      }
+      hop.via = { jump: await this.resolveHop(host, j.host, { user: j.user, port: j.port, jump: j.extra }, identityFiles, depth + 1) };
+    } else if (cfg.proxyCommand) hop.via = { command: cfg.proxyCommand };
+    return hop;
   }
 
-  /**
-   * ProxyJump `a,b,c`: each hop `[user@]host[:port]` resolved through its own Host block in ~/.ssh/config (its
-   * HostName, User, Port, IdentityFile), as OpenSSH does; what a hop leaves open comes from the transport, and its
-   * keys fall back to the target's.
-   */
-  private hops(spec: string, host: Host, t: Hop): Hop[] {
-    return spec.split(',').map((one) => {
-      const m = /^(?:ssh:\/\/)?(?:([^@]+)@)?(\[[^\]]+\]|[^:@]+)(?::(\d+))?$/.exec(one.trim());
-      if (!m) throw new TransportError(`jumpHost ${spec}: ${one} is not [user@]host[:port]`, host.name);
-      const name = m[2]!.replace(/^\[|\]$/g, '');
-      const cfg = this.config.lookup(name);
-      return {
-        host: cfg.hostName ?? name,
-        port: m[3] ? Number(m[3]) : (cfg.port ?? 22),
-        user: m[1] ?? cfg.user ?? this.opts.user ?? userInfo().username,
-        identityFiles: cfg.identityFiles.length ? cfg.identityFiles.map((path) => ({ path, explicit: true })) : t.identityFiles,
-        agent: t.agent,
-      };
-    });
+  private knownHostsOf(hop: Hop): KnownHosts {
+    const key = hop.knownHostsFiles.join('\0');
+    let k = this.knownHostsSets.get(key);
+    if (!k) this.knownHostsSets.set(key, (k = new KnownHosts(hop.knownHostsFiles)));
+    return k;
   }
 
   /** The authentication methods to try, in order; keys are read and decrypted here so failures name the file. */
@@ -345,7 +391,9 @@ export class SshTransport implements Transport {
     const client = new (ssh2().Client)();
     const conn: Conn = { client, where: who, dead: false, kills: new Set() };
     let keyProblem: string | undefined;
-    const types = this.knownHosts.keyTypes(t.host, t.port).flatMap((k) => HOSTKEY_ALGOS[k] ?? []);
+    const knownHosts = this.knownHostsOf(t);
+    const name = t.hostKeyName;
+    const types = knownHosts.keyTypes(name).flatMap((k) => HOSTKEY_ALGOS[k] ?? []);
     const cfg: ConnectConfig = {
       host: t.host,
       port: t.port,
@@ -357,10 +405,10 @@ export class SshTransport implements Transport {
       authHandler,
       algorithms: types.length ? { serverHostKey: { remove: types, prepend: types } as any } : undefined,
       hostVerifier: (key: Buffer) => {
-        const name = knownHostsName(t.host, t.port);
-        const v = this.knownHosts.verify(t.host, t.port, key);
+        const v = knownHosts.verify(name, key);
         const shown = `${keyBlobType(key)} ${fingerprint(key)}`;
-        const files = this.knownHostsFiles.join(', ');
+        const files = t.knownHostsFiles.join(', ');
+        const aliased = name !== knownHostsName(t.host, t.port) ? ` (HostKeyAlias of ${t.host}:${t.port})` : '';
         switch (v.status) {
           case 'known':
             return true;
@@ -373,8 +421,10 @@ export class SshTransport implements Transport {
               return true;
             }
             keyProblem =
-              `host key of ${name} is unknown (${shown}, not in ${files}) and strictHostKeyChecking is on. ` +
-              `Check the fingerprint, then add it: ssh-keyscan -p ${t.port} ${t.host} >> ${this.knownHostsFiles[0]}`;
+              `host key of ${name}${aliased} is unknown (${shown}, not in ${files}) and strictHostKeyChecking is on. ` +
+              (aliased
+                ? `Check the fingerprint, then add it under its alias: echo '${name} ${keyBlobType(key)} ${key.toString('base64')}' >> ${t.knownHostsFiles[0]}`
+                : `Check the fingerprint, then add it: ssh-keyscan -p ${t.port} ${t.host} >> ${t.knownHostsFiles[0]}`);
             return false;
           case 'changed': {
             const what = v.sameType ? 'HOST KEY CHANGED' : `host key of another type than recorded`;
@@ -383,7 +433,7 @@ export class SshTransport implements Transport {
               return true;
             }
             keyProblem =
-              `${what} for ${name}: the server offers ${shown}, but ${v.file}:${v.line} records another key. ` +
+              `${what} for ${name}${aliased}: the server offers ${shown}, but ${v.file}:${v.line} records another key. ` +
               `Someone may be intercepting the connection, or the host was reinstalled. If the change is expected: ssh-keygen -R '${name}' -f ${v.file}`;
             return false;
           }
@@ -424,26 +474,44 @@ export class SshTransport implements Transport {
     });
   }
 
-  /** The connection to the last of `hops` (through the ones before it), shared by every host behind it. */
-  private jumpConn(host: Host, hops: Hop[]): Promise<Conn> {
-    const key = hops.map((h) => `${h.user}@${h.host}:${h.port}`).join(',');
-    const cached = this.jumps.get(key);
-    if (cached) return cached.then((c) => (c.dead ? this.reopenJump(key, host, hops) : c));
-    return this.reopenJump(key, host, hops);
+  /** What identifies a route (the hop and everything it goes through): connections to jump hosts are shared by it. */
+  private routeKey(hop: Hop): string {
+    const via = !hop.via ? '' : 'jump' in hop.via ? ` via ${this.routeKey(hop.via.jump)}` : ` via command ${hop.via.command}`;
+    return `${hop.user}@${hop.host}:${hop.port}${via}`;
   }
 
-  private reopenJump(key: string, host: Host, hops: Hop[]): Promise<Conn> {
-    const last = hops[hops.length - 1]!;
-    const p = (async () => {
-      if (hops.length === 1) return this.open(host, last);
-      const via = await this.jumpConn(host, hops.slice(0, -1));
-      return this.open(host, last, await this.forward(host, via, last));
-    })().catch((err: Error) => {
+  /** The connection to a jump host (through its own route), shared by every host behind it. */
+  private jumpConn(host: Host, hop: Hop): Promise<Conn> {
+    const key = this.routeKey(hop);
+    const cached = this.jumps.get(key);
+    if (cached) return cached.then((c) => (c.dead ? this.reopenJump(key, host, hop) : c));
+    return this.reopenJump(key, host, hop);
+  }
+
+  private reopenJump(key: string, host: Host, hop: Hop): Promise<Conn> {
+    const p = this.openVia(host, hop).catch((err: Error) => {
       this.jumps.delete(key);
       throw err instanceof TransportError && err.message.startsWith('jump host') ? err : new TransportError(`jump host: ${err.message}`, host.name);
     });
     this.jumps.set(key, p);
     return p;
+  }
+
+  /** Opens the connection to `hop` the way its route says: directly, through its jump host, or its ProxyCommand. */
+  private async openVia(host: Host, hop: Hop): Promise<Conn> {
+    if (!hop.via) return this.open(host, hop);
+    if ('jump' in hop.via) {
+      const jump = await this.jumpConn(host, hop.via.jump);
+      return this.open(host, hop, await this.forward(host, jump, hop));
+    }
+    const command = hop.via.command;
+    const { sock, child } = this.proxy(host, command);
+    const conn = await this.open(host, hop, sock).catch((err: Error) => {
+      child.kill('SIGKILL');
+      throw new TransportError(`${err.message} (through ProxyCommand ${command})`, host.name);
+    });
+    conn.client.on('close', () => child.kill());
+    return conn;
   }
 
   /** A TCP stream to `to`, opened by the host at the other end of `via` (ssh -W). */
@@ -471,19 +539,7 @@ export class SshTransport implements Transport {
 
   private async connectFresh(host: Host): Promise<Conn> {
     if (this.closed) throw new TransportError(`ssh transport is closed`, host.name);
-    const t = this.target(host);
-    if (t.proxyCommand) {
-      const { sock, child } = this.proxy(host, t.proxyCommand);
-      const conn = await this.open(host, t, sock).catch((err: Error) => {
-        child.kill('SIGKILL');
-        throw new TransportError(`${err.message} (through ProxyCommand ${t.proxyCommand})`, host.name);
-      });
-      conn.client.on('close', () => child.kill());
-      return conn;
-    }
-    if (!t.jumps.length) return this.open(host, t);
-    const jump = await this.jumpConn(host, t.jumps);
-    return this.open(host, t, await this.forward(host, jump, t));
+    return this.openVia(host, await this.target(host));
   }
 
   /** The host's connection: the open one, or a new one when there is none or it has dropped. */

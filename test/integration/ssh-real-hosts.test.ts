@@ -189,6 +189,120 @@ describe.skipIf(!hasSshd())('ssh on real-host shapes (real sshd, real accounts)'
     await expect(transport({ configFile: broken }).exec(host('broken'), 'true')).rejects.toThrow(/through ProxyCommand/);
   });
 
+  test.skipIf(!hasNc)("ProxyCommand's %p and %r are the port and user the connection really uses (the playbook's win, as ssh -p/-l)", async () => {
+    const mark = join(fleet.dir, 'proxy-port-used');
+    const config = join(fleet.dir, 'ssh_config_proxy_port');
+    // The Host block's Port is wrong: only the playbook's port (ssh -p) reaches sshd, through %p.
+    writeFileSync(config, ['Host pp', '  HostName 127.0.0.5', '  Port 1', '  User nobody-here', `  ProxyCommand sh -c 'echo %h:%p:%r >> ${mark}; exec nc %h %p'`, ''].join('\n'));
+    const t = transport({ configFile: config, port: fleet.port, user: 'root' });
+    const r = await t.exec(host('pp'), 'echo "$SSH_CONNECTION" | cut -d" " -f3,4; whoami');
+    expect(r).toMatchObject({ code: 0, stdout: `127.0.0.5 ${fleet.port}\nroot\n` });
+    expect(readFileSync(mark, 'utf8')).toBe(`127.0.0.5:${fleet.port}:root\n`);
+    // A host's own port wins over the playbook's, and is what %p is.
+    const own = transport({ configFile: config, port: 1, user: 'root' });
+    expect((await own.exec(host('pp', { name: 'pp-own', port: fleet.port }), 'echo ok')).stdout).toBe('ok\n');
+    expect(readFileSync(mark, 'utf8').split('\n').filter(Boolean)).toEqual([`127.0.0.5:${fleet.port}:root`, `127.0.0.5:${fleet.port}:root`]);
+  });
+
+  test.skipIf(!hasNc)('each jump host follows its own Host block: its own ProxyJump, and its ProxyCommand (OpenSSH’s chain)', async () => {
+    const mark = join(fleet.dir, 'hop-one-proxy');
+    const config = join(fleet.dir, 'ssh_config_chain');
+    writeFileSync(
+      config,
+      [
+        // target → ProxyJump hop-two; hop-two → its own ProxyJump hop-one; hop-one → its own ProxyCommand.
+        'Host target',
+        '  HostName 127.0.0.4',
+        '  ProxyJump hop-two',
+        'Host hop-two',
+        '  HostName 127.0.0.3',
+        `  Port ${fleet.port}`,
+        '  User root',
+        `  IdentityFile ${fleet.clientKey}`,
+        '  ProxyJump hop-one',
+        'Host hop-one',
+        '  HostName 127.0.0.2',
+        `  Port ${fleet.port}`,
+        `  User ${users.bash.name}`,
+        `  IdentityFile ${fleet.clientKey}`,
+        `  ProxyCommand sh -c 'echo %h:%p:%r >> ${mark}; exec nc %h %p'`,
+        // -J semantics: a hop before the last one is reached with `ssh -J`, so its own ProxyJump is not used.
+        'Host via-list',
+        '  HostName 127.0.0.4',
+        '  ProxyJump hop-one,hop-two',
+        'Host loopy',
+        '  ProxyJump loopy:' + fleet.port,
+        'Host loop-a',
+        '  HostName 127.0.0.4',
+        '  ProxyJump loop-a',
+        '',
+      ].join('\n'),
+    );
+    const t = transport({ configFile: config, identityFile: undefined, agent: false, user: undefined, port: fleet.port });
+    const from2 = fleet.serverFor('127.0.0.2').log().length;
+    const own = { user: 'root', identityFile: fleet.clientKey };
+    const r = await t.exec(host('target', { ssh: own }), 'echo "$SSH_CONNECTION" | cut -d" " -f3');
+    expect(r).toMatchObject({ code: 0, stdout: '127.0.0.4\n' });
+    // hop-one was reached through its own ProxyCommand, as its own user; hop-two only through hop-one (PermitOpen).
+    expect(readFileSync(mark, 'utf8')).toBe(`127.0.0.2:${fleet.port}:${users.bash.name}\n`);
+    expect(fleet.serverFor('127.0.0.2').log().slice(from2)).toMatch(new RegExp(`Accepted publickey for ${users.bash.name} `));
+    // hop-one,hop-two: hop-two is reached as `ssh -J hop-one hop-two` (the same route, whose connections a transport
+    // shares: a new transport opens them again); hop-one's ProxyCommand still applies.
+    const t2 = transport({ configFile: config, identityFile: undefined, agent: false, user: undefined, port: fleet.port });
+    const r2 = await t2.exec(host('via-list', { ssh: own }), 'echo "$SSH_CONNECTION" | cut -d" " -f3');
+    expect(r2.stdout).toBe('127.0.0.4\n');
+    expect(readFileSync(mark, 'utf8').split('\n').filter(Boolean)).toHaveLength(2);
+    // A Host block that jumps through itself is refused before any connection, as ssh refuses it.
+    await expect(t.exec(host('loopy', { ssh: own }), 'true')).rejects.toThrow(/jump host: loopy jumps through itself/);
+    // A loop ssh does not notice (the hop's name is not its HostName) would start ssh after ssh: graywave stops it.
+    await expect(t.exec(host('loop-a', { ssh: own }), 'true')).rejects.toThrow(/jump host: more than 16 ProxyJump hops to reach loop-a/);
+  });
+
+  test('HostKeyAlias, UserKnownHostsFile and GlobalKnownHostsFile of the host’s Host block decide host key checking', async () => {
+    const dir = fleet.dir;
+    const userKh = join(dir, 'kh-user-alias');
+    const globalKh = join(dir, 'kh-global');
+    writeFileSync(userKh, `web-pool ${fleet.hostKeyPub}\n`); // recorded under the alias only
+    writeFileSync(globalKh, `[127.0.0.7]:${fleet.port} ${fleet.hostKeyPub}\n`);
+    const config = join(dir, 'ssh_config_known');
+    writeFileSync(
+      config,
+      [
+        'Host aliased',
+        '  HostName 127.0.0.6',
+        '  HostKeyAlias Web-Pool', // ssh lower-cases it
+        `  CertificateFile ${dir}/client_key-cert.pub`,
+        `  UserKnownHostsFile ${userKh}`,
+        '  GlobalKnownHostsFile none',
+        'Host not-aliased',
+        '  HostName 127.0.0.6',
+        `  UserKnownHostsFile ${userKh}`,
+        '  GlobalKnownHostsFile none',
+        'Host other-alias',
+        '  HostName 127.0.0.6',
+        '  HostKeyAlias db-pool',
+        `  UserKnownHostsFile ${userKh}`,
+        '  GlobalKnownHostsFile none',
+        'Host global-only',
+        '  HostName 127.0.0.7',
+        '  UserKnownHostsFile none',
+        `  GlobalKnownHostsFile ${globalKh}`,
+        '',
+      ].join('\n'),
+    );
+    const t = transport({ configFile: config, knownHostsFile: undefined });
+    logs.length = 0;
+    expect((await t.exec(host('aliased'), 'echo ok')).stdout).toBe('ok\n');
+    // A CertificateFile cannot be offered: the plain key (authorized here) is, and the host log says so, with the line.
+    expect(logs).toContainEqual(expect.stringMatching(new RegExp(`^h-aliased: warning: ssh config ${config}:4: CertificateFile .*cannot authenticate with OpenSSH certificates`)));
+    expect((await t.exec(host('global-only'), 'echo ok')).stdout).toBe('ok\n');
+    // The same host without the alias is looked up as [127.0.0.6]:port, which the file does not have.
+    await expect(t.exec(host('not-aliased'), 'true')).rejects.toThrow(new RegExp(`host key of \\[127\\.0\\.0\\.6\\]:${fleet.port} is unknown .*not in ${userKh}\\)`));
+    const err = (await t.exec(host('other-alias'), 'true').catch((e: unknown) => e)) as Error;
+    expect(err.message).toMatch(new RegExp(`host key of db-pool \\(HostKeyAlias of 127\\.0\\.0\\.6:${fleet.port}\\) is unknown`));
+    expect(err.message).toContain(`echo 'db-pool ssh-ed25519 `);
+  });
+
   test.skipIf(!hasSudo)('sudo with a password: runs as root on the shell and session paths; the password shows nowhere', async () => {
     logs.length = 0;
     const t = transport({ user: users.sudo.name, sudo: { password: { env: 'GW_SUDO_PW' } } }, { GW_SUDO_PW: SUDO_PASSWORD });

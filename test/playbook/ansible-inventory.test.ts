@@ -102,6 +102,47 @@ describe.skipIf(!hasAnsible)('Ansible inventories read as ansible-inventory --li
   });
 });
 
+/**
+ * Sources only Ansible reads (a script, a plugin configuration, a directory mixing an INI file and a constructed
+ * plugin): graywave runs ansible-inventory itself and reads its JSON. The oracle is the same tool run here with
+ * Ansible's default plugins; the comparison checks what graywave makes of that JSON (hosts, groups, merged vars).
+ */
+async function toolOracle(file: string): Promise<ListJson> {
+  const cwd = join(work, 'cwd');
+  mkdirSync(cwd, { recursive: true });
+  const { stdout } = await run(TOOL, ['-i', file, '--list'], { cwd, env: { ...process.env, HOME: cwd, ANSIBLE_INVENTORY_UNPARSED_FAILED: 'true' }, maxBuffer: 16 << 20 });
+  return JSON.parse(stdout) as ListJson;
+}
+
+describe.skipIf(!hasAnsible)('inventory scripts, plugin configurations and directories, read by ansible-inventory', () => {
+  test('an executable script (its --list JSON, group vars and group_vars/ next to it)', async () => {
+    const file = join(FIXTURES, 'script/inventory.py');
+    const want = await toolOracle(file);
+    expect(want._meta.hostvars['db-1']).toMatchObject({ tier: 'database', backup: 'nightly' }); // group_vars/db.yml
+    compare(file, want);
+    expect(ansibleInventory(file, 'app').hosts.map((h) => h.name)).toEqual(['app-1', 'app-2']);
+  });
+
+  test('a plugin configuration (ansible.builtin.generator)', async () => {
+    const file = join(FIXTURES, 'generator/fleet.yml');
+    const want = await toolOracle(file);
+    expect(membersOf(want, 'all').size).toBe(4);
+    compare(file, want);
+  });
+
+  test('a directory: an INI file plus ansible.builtin.constructed (keyed groups, conditional groups, composed vars)', async () => {
+    const file = join(FIXTURES, 'constructed');
+    const want = await toolOracle(file);
+    expect([...membersOf(want, 'canary')]).toEqual(['api-1']);
+    compare(file, want);
+    const dc1 = ansibleInventory(file, 'dc_dc1');
+    expect(dc1.hosts.map((h) => [h.name, h.vars.app_port])).toEqual([
+      ['web-1', '8080'],
+      ['api-1', '9090'],
+    ]);
+  });
+});
+
 describe('pieces', () => {
   test('host patterns: ranges, strides, letters, padding, ports', () => {
     expect(expandHostPattern('app[01:04]')).toEqual({ hosts: ['app01', 'app02', 'app03', 'app04'], port: undefined });

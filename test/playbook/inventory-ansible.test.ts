@@ -1,10 +1,11 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildPlan } from '../../src/plan/build.js';
 import { loadPlaybook } from '../../src/playbook/load.js';
 import { cli, requireBuiltCli } from '../helpers/cli.js';
+import { requireBinary } from '../integration/helpers/process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gw-ansible-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -114,5 +115,61 @@ describe('inventory: FILE naming an Ansible inventory', () => {
     expect(() => loadPlaybook(write('s.yaml', head + 'inventory: ./hosts.ini\n'))).toThrow(/s\.yaml:5:12: \.\/hosts\.ini looks like an Ansible inventory: write inventory: \{ ansible: \.\/hosts\.ini, group: NAME \}/);
     write('groups.yml', 'app:\n  hosts:\n    a1:\n');
     expect(() => loadPlaybook(write('g.yaml', head + 'inventory: ./groups.yml\n'))).toThrow(/looks like an Ansible inventory/);
+  });
+});
+
+describe('inventory: { ansible: SCRIPT or plugin configuration }: read by ansible-inventory', () => {
+  const FIX = join(import.meta.dirname, '../../fixtures/ansible');
+  const hasAnsible = requireBinary('/usr/bin/ansible-inventory', 'apt-get install -y ansible-core'); // CI=true: missing is a failure
+
+  it.skipIf(!hasAnsible)('a script inventory gives hosts with their ssh settings, vars and group labels', () => {
+    const pb = loadPlaybook(write('script.yaml', head + `inventory: { ansible: ${join(FIX, 'script/inventory.py')}, group: prod }\n`));
+    expect(pb.hosts).toEqual([
+      { name: 'app-1', address: '10.0.1.11', port: 2201, vars: { env: 'prod', tier: 'web', weight: 100, zone: 'a' }, labels: { prod: 'true', app: 'true', group: 'app' }, ssh: { user: 'deploy' } },
+      {
+        name: 'app-2',
+        address: '10.0.1.12',
+        vars: { env: 'prod', tier: 'web', weight: 100, zone: 'b', ansible_ssh_common_args: '-o ProxyJump=ops@bastion:2222' },
+        labels: { prod: 'true', app: 'true', group: 'app' },
+        ssh: { jumpHost: 'ops@bastion:2222' },
+      },
+      { name: 'db-1', address: '10.0.2.21', vars: { env: 'prod', tier: 'database', backup: 'nightly' }, labels: { prod: 'true', db: 'true', group: 'db' }, ssh: { identityFile: '~/.ssh/db_key' } },
+    ]);
+  });
+
+  it.skipIf(!hasAnsible)('a constructed plugin over an inventory directory: its groups select hosts', () => {
+    const pb = loadPlaybook(write('constructed.yaml', head + `inventory: { ansible: ${join(FIX, 'constructed')}, group: canary }\n`));
+    expect(pb.hosts.map((h) => [h.name, h.address, h.labels.group])).toEqual([['api-1', '10.0.4.1', 'canary']]);
+  });
+
+  it.skipIf(!hasAnsible)('a broken playbook never runs the script; a failing script is an error naming it', () => {
+    const mark = join(dir, 'script-ran');
+    process.env.GW_INVENTORY_MARK = mark;
+    try {
+      const bad = write('bad-script.yaml', head + `inventory: { ansible: ${join(FIX, 'script/inventory.py')} }\nwaves: { size: nope }\n`);
+      expect(() => loadPlaybook(bad)).toThrow(/bad-script\.yaml/);
+      expect(existsSync(mark)).toBe(false);
+      loadPlaybook(write('ok-script.yaml', head + `inventory: { ansible: ${join(FIX, 'script/inventory.py')} }\n`));
+      expect(existsSync(mark)).toBe(true);
+    } finally {
+      delete process.env.GW_INVENTORY_MARK;
+    }
+    const failing = write('inv/failing.sh', '#!/bin/sh\necho "cannot reach the CMDB" >&2\nexit 3\n');
+    chmodSync(failing, 0o755);
+    expect(() => loadPlaybook(write('failing.yaml', head + 'inventory: { ansible: ./inv/failing.sh }\n'))).toThrow(
+      /failing\.yaml:5:\d+: .*failing\.sh is an executable inventory script; `ansible-inventory --list -i .*failing\.sh` failed \(exit \d+\).*cannot reach the CMDB/,
+    );
+  });
+
+  it('without ansible-inventory installed: an error naming the file and how to get it, never an empty fleet', () => {
+    const saved = process.env.PATH;
+    process.env.PATH = join(dir, 'no-such-bin');
+    try {
+      expect(() => loadPlaybook(write('noansible.yaml', head + `inventory: { ansible: ${join(FIX, 'generator/fleet.yml')} }\n`))).toThrow(
+        /noansible\.yaml:5:\d+: .*fleet\.yml is an inventory plugin configuration \(plugin: ansible\.builtin\.generator\), which only Ansible can read, and ansible-inventory is not installed/,
+      );
+    } finally {
+      process.env.PATH = saved;
+    }
   });
 });

@@ -55,14 +55,14 @@ describe('known_hosts', () => {
       const text = readFileSync(file, 'utf8');
       expect(text).not.toContain('web1'); // really hashed
       const kh = new KnownHosts([file, join(dir, 'missing-global')]);
-      expect(kh.verify('web1', 2222, blob(keyA))).toMatchObject({ status: 'known', file, line: 1 });
-      expect(kh.verify('web2', 22, blob(keyA))).toMatchObject({ status: 'known', line: 2 });
-      expect(kh.verify('web1', 22, blob(keyA))).toEqual({ status: 'unknown' }); // other port, other name
-      expect(kh.verify('web2', 22, blob(keyB))).toMatchObject({ status: 'changed', sameType: true, line: 2 });
-      expect(kh.keyTypes('web1', 2222)).toEqual(['ssh-ed25519']);
+      expect(kh.verify(knownHostsName('web1', 2222), blob(keyA))).toMatchObject({ status: 'known', file, line: 1 });
+      expect(kh.verify('web2', blob(keyA))).toMatchObject({ status: 'known', line: 2 });
+      expect(kh.verify('web1', blob(keyA))).toEqual({ status: 'unknown' }); // other port, other name
+      expect(kh.verify('web2', blob(keyB))).toMatchObject({ status: 'changed', sameType: true, line: 2 });
+      expect(kh.keyTypes('[web1]:2222')).toEqual(['ssh-ed25519']);
       const rev = join(dir, 'kh-revoked');
       writeFileSync(rev, `@revoked * ${keyB}\n* ${keyB}\n`);
-      expect(new KnownHosts([rev]).verify('any', 22, blob(keyB))).toMatchObject({ status: 'revoked', line: 1 });
+      expect(new KnownHosts([rev]).verify('any', blob(keyB))).toMatchObject({ status: 'revoked', line: 1 });
     });
 
     test('fingerprint matches ssh-keygen -l', () => {
@@ -98,6 +98,7 @@ describe('~/.ssh/config', () => {
       port: 2200,
       identityFiles: [join(home, '.ssh/web_deploy'), '/keys/second'],
       proxyJump: 'bastion',
+      jump: { host: 'bastion' },
       proxyCommand: undefined,
       userKnownHostsFiles: [join(home, '.ssh/kh1'), join(home, '.ssh/kh2')],
       warnings: [],
@@ -120,6 +121,10 @@ describe('~/.ssh/config', () => {
     expect(() => SshClientConfig.parse('Match colour blue\n', { file: 'cfg' })).toThrow(/cfg:1:1: bad Match condition: unsupported Match attribute colour/);
     expect(() => SshClientConfig.parse('User "unclosed\n', { file: 'cfg' })).toThrow(/cfg:1:1: invalid quotes/);
     expect(() => SshClientConfig.parse('Host a\n  IdentityFile %z\n', { file: 'cfg' }).lookup('a')).toThrow(/cfg:2:1: unknown token %z/);
+    expect(() => SshClientConfig.parse('CanonicalDomains none corp.test\n', { file: 'cfg' })).toThrow(/cfg:1:1: CanonicalDomains "none" must appear alone/);
+    expect(() => SshClientConfig.parse('CanonicalDomains corp..test\n', { file: 'cfg' })).toThrow(/cfg:1:1: CanonicalDomains: "corp\.\.test" is not a valid domain name/);
+    // A playbook's jumpHost is read like ssh -J: a hop OpenSSH refuses is an error too.
+    expect(() => SshClientConfig.parse('').lookup('a', { jump: 'b:0' })).toThrow(/^jumpHost "b:0" is not OpenSSH's \[user@\]host\[:port\]/);
   });
 
   test('Match exec is never run: the condition is false and a warning names the line', () => {
@@ -146,7 +151,7 @@ describe('~/.ssh/config', () => {
   });
 
   test('a missing file is an empty config', () => {
-    expect(SshClientConfig.load(join(dir, 'nope')).lookup('h')).toEqual({ identityFiles: [], userKnownHostsFiles: [], warnings: [] });
+    expect(SshClientConfig.load(join(dir, 'nope')).lookup('h')).toEqual({ identityFiles: [], warnings: [] });
   });
 
   test('~/.ssh/config (and Included files) writable by others is refused, as OpenSSH does', () => {
@@ -167,7 +172,13 @@ describe('the ssh client config is checked when the playbook loads', () => {
     expect(() => loadPlaybook(pb)).toThrow(new RegExp(`${cfg}:5:1: bad port '70000'`));
     writeFileSync(cfg, 'Host *\n  User deploy\nHost web-*\n  IdentityFile ~/.ssh/%z\n');
     expect(() => loadPlaybook(pb)).toThrow(new RegExp(`${cfg}:4:1: unknown token %z`));
+    // A jump host's own Host block on the way to a host is checked too.
+    writeFileSync(cfg, 'Host web-*\n  ProxyJump bastion\nHost bastion\n  IdentityFile ~/.ssh/%z\n');
+    expect(() => loadPlaybook(pb)).toThrow(new RegExp(`${cfg}:4:1: unknown token %z`));
     writeFileSync(cfg, 'Host *\n  User deploy\n');
     expect(loadPlaybook(pb).hosts).toHaveLength(1);
+    // The playbook's jumpHost is read like ssh -J: what OpenSSH refuses is an error at its line, before anything runs.
+    writeFileSync(pb, `name: r\nversion: 1.0.0\ntransport: { type: ssh, configFile: ${cfg}, jumpHost: "ops@b1:2222,,b2" }\nhosts:\n  - { name: h1, address: web-1 }\nsteps:\n  - run: "true"\n`);
+    expect(() => loadPlaybook(pb)).toThrow(/pb\.yaml:3:\d+: transport\.jumpHost: not OpenSSH's \[user@\]host\[:port\]/);
   });
 });

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { ansibleHosts } from '../ansible.js';
+import { ansibleHosts, ansibleToolReason } from '../ansible.js';
 import { inventorySource } from '../inventory.js';
 import { hostsSchema } from '../schema.js';
 import type { Path, Source } from '../source.js';
@@ -8,9 +8,16 @@ import type { ParseContext } from './context.js';
 import { addZodIssues } from './issues.js';
 import { readSource } from './read.js';
 
-/** `inventory: {command}` / `{provider, service}`: hosts that only running something can tell. */
-export function isRunInventory(data: Record<string, unknown>): boolean {
-  return data.inventory !== undefined && data.inventory !== null && typeof data.inventory === 'object' && !Array.isArray(data.inventory) && !('ansible' in data.inventory);
+/**
+ * `inventory: {command}` / `{provider, service}`, or an Ansible source only ansible-inventory reads (a script, a
+ * plugin configuration, a directory): hosts that only running something can tell.
+ */
+export function isRunInventory(data: Record<string, unknown>, dir: string): boolean {
+  const inv = data.inventory;
+  if (inv === undefined || inv === null || typeof inv !== 'object' || Array.isArray(inv)) return false;
+  if (!('ansible' in inv)) return true;
+  const file = (inv as { ansible?: unknown }).ansible;
+  return typeof file === 'string' && file !== '' && ansibleToolReason(resolve(dir, file)) !== undefined;
 }
 
 /** An `inventory: FILE` that is an Ansible inventory (INI, or a mapping of groups) rather than a host list. */
@@ -64,8 +71,8 @@ export function parseHosts(c: ParseContext, runInventory: boolean): Host[] | und
     return undefined;
   }
   // First pass over a playbook whose hosts come from a command or a registry: check the rest without them.
-  if (!runInventory && isRunInventory(d)) return [];
-  // An Ansible inventory file (src/playbook/ansible.ts): read here, nothing is run.
+  if (!runInventory && isRunInventory(d, c.dir)) return [];
+  // An Ansible inventory (src/playbook/ansible.ts): a file read here, or a script/plugin read by ansible-inventory.
   if (d.inventory !== null && typeof d.inventory === 'object' && 'ansible' in d.inventory) return ansibleHosts(src, d.inventory, c.dir, issues);
   const list = hostList(c);
   if (!list) return undefined;
