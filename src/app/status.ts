@@ -6,6 +6,7 @@ import { buildPlan } from '../plan/build.js';
 import { loadPlaybook } from '../playbook/load.js';
 import { routingState, type RoutingRuleState } from '../routing/run.js';
 import { releaseDir } from './paths.js';
+import { isLimitedReason, limitedSummary, resumeCommand, type LimitedSummary } from './limited.js';
 import { stepProvider } from '../engine/release.js';
 import type { JudgeEvidence } from '../gates/evidence.js';
 
@@ -42,6 +43,11 @@ export interface StatusReport {
   /** Hosts whose restore step failed: written back, but the system does not read them as serving (or the warm-up stopped). */
   notServing: { host: string; step: string; error: string }[];
   switchover?: { afterWave: number; done: boolean };
+  /**
+   * Set when status is `limited`: a `--limit` run finished its hosts; the rest of the fleet and the checks of the
+   * wave(s) it cut through are still to run (`next` continues).
+   */
+  limited?: LimitedSummary;
   /** Each routing rule's current state (last point applied, its change, the read-back), from the journal. Absent without rules. */
   routing?: RoutingRuleState[];
 }
@@ -89,10 +95,12 @@ export async function releaseStatus(file: string, stateDir?: string): Promise<St
     return { index: w.index, status: wstatus, verified: !!ws?.verified, approved: !!ws?.approved, hosts, ...(judges.size ? { judges: [...judges.values()] } : {}) };
   });
   const gone = interruption(state.status, lock, file);
+  const limited = !gone && state.status === 'halted' && isLimitedReason(state.reason) ? limitedSummary(plan, state, resumeCommand(file, stateDir), pb) : undefined;
+  if (limited) for (const w of waves) if (limited.partialWaves.some((p) => p.wave === w.index)) w.status = 'limited';
   return {
     release: pb.name,
     version: pb.version,
-    status: records.length ? (gone ? 'interrupted' : state.status) : 'not started',
+    status: records.length ? (gone ? 'interrupted' : limited ? 'limited' : state.status) : 'not started',
     reason: gone ?? state.reason,
     lockedBy: lock ? `pid ${lock.pid} on ${lock.host} (${lock.user}, ${lock.command} since ${lock.startedAt}${lock.reason ? `, reason: ${lock.reason}` : ''})` : undefined,
     journalVersion: state.header?.version,
@@ -102,6 +110,7 @@ export async function releaseStatus(file: string, stateDir?: string): Promise<St
     stillDrained,
     notServing,
     switchover: plan.switchoverAfterWave ? { afterWave: plan.switchoverAfterWave, done: state.switchover.done } : undefined,
+    ...(limited ? { limited } : {}),
     routing: pb.routing?.length || records.some((r) => r.type === 'routing') ? routingState(records, (pb.routing ?? []).map((r) => r.name)) : undefined,
   };
 }
