@@ -5,6 +5,7 @@ import type { Playbook } from '../playbook/types.js';
 import { findAction } from '../actions/index.js';
 import { findGate } from '../gates/index.js';
 import type { StatusReport } from '../app/status.js';
+import { limitedLines } from '../app/limited.js';
 import type { RoutingRuleState } from '../routing/run.js';
 import { routingPoint } from './lines.js';
 import { planView } from './plan-view.js';
@@ -63,7 +64,7 @@ export function planText(pb: Playbook, plan: Plan): string {
       if (s.undo) out.push(`       undo: ${s.undo.line}`, ...diff('         ', s.undo.perHost));
       for (const e of s.effects) out.push(`       ${e.line}`, ...diff('         ', e.perHost));
     }
-    if (v.verify.length) out.push(`  verify: ${pb.verify.map((g) => g.name).join(', ')}`);
+    if (v.verify.length) out.push(`  verify: ${verifyNames(pb)}`);
     if (w.switchover) out.push(chalk.cyan(`  ${w.switchover}`));
     if (w.then) out.push(`  then: ${w.then}`);
   }
@@ -86,7 +87,7 @@ export function planMarkdown(pb: Playbook, plan: Plan): string {
       out.push(`| ${s.n} | ${s.name}${s.noUndo ? ' (no undo)' : ''} | ${cell(s.line, s.perHost)} | ${effects} |`);
     }
     out.push('');
-    if (v.verify.length) out.push(`Verify: ${pb.verify.map((g) => g.name).join(', ')}.`);
+    if (v.verify.length) out.push(`Verify: ${verifyNames(pb)}.`);
     if (w.switchover) out.push(`**${w.switchover}**`);
     if (w.then) out.push(`Then: ${w.then}.`);
     out.push('');
@@ -122,9 +123,17 @@ export function routingLine(st: RoutingRuleState): string {
   }
 }
 
+/** The checks after a wave, by name; under the hotfix policy those it skips are named as skipped. */
+function verifyNames(pb: Playbook): string {
+  const skipped = pb.hotfix ? pb.verify.filter((g) => g.skipOnHotfix).map((g) => g.name) : [];
+  const run = pb.verify.filter((g) => !skipped.includes(g.name)).map((g) => g.name);
+  return [run.join(', ') || 'none', ...(skipped.length ? [`(skipped on hotfix: ${skipped.join(', ')})`] : [])].join(' ');
+}
+
 export function statusText(r: StatusReport): string {
   const out: string[] = [];
   out.push(chalk.bold(`${r.release} ${r.version}: ${r.status}`) + (r.reason ? ` — ${r.reason}` : ''));
+  if (r.limited) out.push(...limitedLines(r.limited));
   if (r.lockedBy) out.push(`locked by ${r.lockedBy}`);
   // A release train: each app's progress, then the train's waves with every app's hosts.
   for (const a of r.apps ?? []) {

@@ -2,6 +2,7 @@ import type { JudgeEvidence } from '../gates/evidence.js';
 import type { Actor, JournalRecord } from '../journal/records.js';
 import { replay, hostStatus, type RunState, type WaveState } from '../journal/replay.js';
 import { auditTrail } from './audit.js';
+import { isLimitedReason } from '../app/limited.js';
 
 /** One attempt (or undo) of one step on one host, with its times. */
 export interface StepSpan {
@@ -189,7 +190,8 @@ class Collector implements Collected {
   add(r: JournalRecord): void {
     switch (r.type) {
       case 'run':
-        if (r.phase === 'halted') this.failures.push({ t: r.t, what: 'release halted', error: r.reason ?? '' });
+        // A --limit run that finished its hosts is not a failure: the release is LIMITED (src/app/limited.ts).
+        if (r.phase === 'halted' && !isLimitedReason(r.reason)) this.failures.push({ t: r.t, what: 'release halted', error: r.reason ?? '' });
         if (r.phase === 'rollback') this.rollbacks.push({ t: r.t, what: 'rollback started' });
         if (r.phase === 'rolled-back') this.rollbacks.push({ t: r.t, what: 'rolled back', detail: r.reason });
         break;
@@ -337,7 +339,7 @@ export function buildReport(input: ReportInput): Report {
     version: header?.version ?? '?',
     planHash: header?.planHash,
     playbook: header?.playbook,
-    status: records.length ? state.status : 'not started',
+    status: records.length ? (state.status === 'halted' && isLimitedReason(state.reason) ? 'limited' : state.status) : 'not started',
     reason: state.reason,
     start: header?.t,
     end: records.length ? records[records.length - 1]!.t : undefined,

@@ -12,7 +12,7 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { loadPlaybook } from '../../src/playbook/load.js';
 import { playbookJsonSchema } from '../../src/reference/json-schema.js';
-import { entries, protocolsMarkdown, referenceMarkdown } from '../../src/reference/reference.js';
+import { entries, explainText, protocolsMarkdown, referenceMarkdown } from '../../src/reference/reference.js';
 import { starterPlaybook } from '../../src/cli/reference.js';
 import { cli, requireBuiltCli, ROOT, tempDirs } from '../helpers/cli.js';
 
@@ -65,6 +65,26 @@ describe('reference', () => {
     expect(problems).toEqual([]);
   });
 
+  it('every option of every type (nested ones too) has a description', () => {
+    const missing: string[] = [];
+    const walk = (e: ReturnType<typeof entries>[number], rows: (typeof e.options)[number][], prefix: string) => {
+      for (const r of rows) {
+        if (!r.description?.trim()) missing.push(`${e.kind} ${e.type}: ${prefix}${r.key}`);
+        walk(e, r.children ?? [], `${prefix}${r.key}.`);
+      }
+    };
+    let options = 0;
+    for (const e of entries()) {
+      walk(e, e.options, '');
+      options += e.options.length;
+    }
+    expect(options).toBeGreaterThan(200);
+    expect(missing).toEqual([]);
+    // The words reach what a user reads: explain and the generated reference.
+    expect(explainText(entries().find((e) => e.type === 'nacos')!)).toContain('  apiVersion: v1 | v2, default v1 — Open API to use');
+    expect(referenceMarkdown()).toContain('| `tls.insecureSkipVerify` | true \\| false |  | `false` | Accept any server certificate (warned once per run); never together with ca. |');
+  });
+
   it('graywave explain TYPE prints its options with type, default and requiredness; an unknown type is exit 2', async () => {
     const r = await cli(['explain', 'dubbo-zookeeper']);
     expect(r.code).toBe(0);
@@ -112,7 +132,7 @@ describe('example playbooks', () => {
   it('each example in playbooks/examples validates and plans', async () => {
     const dir = join(ROOT, 'playbooks/examples');
     const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
-    expect(files.sort()).toEqual(['f5-dubbo.yaml', 'finance-platform.yaml', 'hotfix-inventory-command.yaml', 'nacos-gray.yaml', 'set-based-gray.yaml']);
+    expect(files.sort()).toEqual(['f5-dubbo.yaml', 'finance-platform.yaml', 'hotfix.yaml', 'nacos-gray.yaml', 'set-based-gray.yaml']);
     for (const f of files) {
       const v = await cli(['validate', join(dir, f)]);
       expect(v.code, `${f}: ${v.stderr}`).toBe(0);
@@ -125,7 +145,31 @@ describe('example playbooks', () => {
     expect(finance).toContain('writes: ZooKeeper zk1:2181,zk2:2181,zk3:2181: weight=0 for payment-service on 10.20.0.11:* in /dubbo/config/dubbo/payment-service.configurators');
     expect(finance).toContain('writes: ZooKeeper zk1:2181,zk2:2181,zk3:2181: creates /LTS/payment_cluster/OFFLINE/10.20.0.11');
     expect(finance).toContain('switchover (GREEN carries ≥ 51% of the fleet): web-to-green');
-  }, 120_000);
+    // Each scenario plans as what it is for.
+    const plans = Object.fromEntries(await Promise.all(['nacos-gray', 'set-based-gray'].map(async (n) => [n, (await cli(['plan', join(dir, `${n}.yaml`), '--json'])).stdout] as const)));
+    const json = (n: string) => JSON.parse(plans[n]!) as { waves: { hosts: string[] }[] };
+    const nacos = json('nacos-gray');
+    expect(readFileSync(join(dir, 'nacos-gray.yaml'), 'utf8')).toMatch(/type: nacos-rule[\s\S]*format: "x-gray-group=GREEN->\{\{greenVersion\}\};\{\{blueVersion\}\}=\{\{blueWeight\}\}/);
+    expect(nacos.waves.map((w) => w.hosts.length)).toEqual([1, 2, 1]);
+    const f5 = (await cli(['plan', join(dir, 'f5-dubbo.yaml')])).stdout;
+    expect(f5).toContain('writes: F5 https://bigip.example.com: PATCH /mgmt/tm/ltm/pool/~Common~gateway_pool/members/~Common~10.40.0.11:8443 session=user-disabled');
+    expect(f5).toContain('routing dubbo-gray (dubbo-tag)');
+    expect(json('set-based-gray').waves.map((w) => w.hosts)).toEqual([['ord-s10-a1', 'ord-s10-b1'], ['ord-s9-a1', 'ord-s9-a2'], ['ord-s9-a3', 'ord-s9-b1'], ['ord-s1-a1', 'ord-s1-b1']]);
+    const hotfix = (await cli(['plan', join(dir, 'hotfix.yaml')])).stdout;
+    expect(hotfix).toContain('HOTFIX: INC-4711: null pointer in checkout — a canary, then one wave');
+    expect(hotfix).toContain('wave 2 (5 hosts): ord-02, ord-03, ord-04, ord-05, ord-06');
+    expect(hotfix).toContain('soak (query, skipped on hotfix)');
+    expect(hotfix).toContain('  verify: smoke, error-rate (skipped on hotfix: soak)\n');
+  }, 180_000);
+
+  it('the README links every example with one line on when to use it', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    for (const f of readdirSync(join(ROOT, 'playbooks/examples')).filter((x) => x.endsWith('.yaml'))) {
+      const lines = readme.split('\n').filter((l) => l.startsWith(`- [playbooks/examples/${f}](playbooks/examples/${f}): `));
+      expect(lines, f).toHaveLength(1);
+      expect(lines[0], f).toMatch(/ — (start here|for) /);
+    }
+  });
 });
 
 describe('graywave init', () => {
