@@ -4,7 +4,7 @@ import { http } from '../transport/http.js';
 import { duration } from '../util/duration.js';
 import type { Gate } from './types.js';
 
-/** The response header the train sandbox writes (src/sandbox/served-by.ts); the gate's default. */
+/** The response header the train sandbox writes (src/sandbox/router.ts, src/sandbox/chain.ts); the gate's default. */
 export const SERVED_BY_HEADER = 'x-graywave-served-by';
 
 const params = z
