@@ -18,6 +18,7 @@ export interface Failure {
 export interface RequestRecord {
   /** Sent at (ms since the epoch). */
   t: number;
+  /** Time to the answer (or failure); -1 while in flight. */
   ms: number;
   status?: number;
   /** The answer's served-by header (train sandbox). */
@@ -54,8 +55,9 @@ export class LoadGenerator {
     this.reset();
   }
 
+  /** The finished requests (those still in flight have no outcome yet). */
   records(): RequestRecord[] {
-    return this.log.slice();
+    return this.log.filter((r) => r.ms >= 0);
   }
 
   reset(): void {
@@ -120,7 +122,7 @@ export class LoadGenerator {
     s.inFlight++;
     let settled = false;
     const t = Date.now();
-    const rec: RequestRecord | undefined = this.opts.record ? { t, ms: 0 } : undefined;
+    const rec: RequestRecord | undefined = this.opts.record ? { t, ms: -1 } : undefined;
     if (rec) {
       this.log.push(rec);
       if (this.log.length > MAX_RECORDS) this.log.splice(0, this.log.length - MAX_RECORDS);

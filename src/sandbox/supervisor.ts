@@ -258,6 +258,8 @@ function startHostProcess(c: SandboxConfig, h: HostRecord, faults: { health: boo
       SANDBOX_REGISTRY: `http://${c.hubAddress}:${c.registryPort}`,
       SANDBOX_SERVICE: h.service ?? c.service,
       ...(h.calls?.length ? { SANDBOX_CALLS: h.calls.join(',') } : {}),
+      // The train sandbox's APP hosts answer faster: a BFE request waits for two of them.
+      ...(h.service ? { SANDBOX_WORK_MS: '5,25' } : {}),
       SANDBOX_FAULT_HEALTH: faults.health ? '1' : '0',
       SANDBOX_FAULT_ERRORS: String(faults.errorRate),
     },
