@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { SERVED_BY_HEADER } from '../gates/green-only.js';
-import { GRAY_HEADER, pickWeighted, type Candidate } from './router.js';
+import { GRAY_HEADER, INSTANCE_GROUP_HEADER, pickWeighted, type Candidate } from './router.js';
 
 /**
  * The BFE side of the train sandbox: a web tier instance that serves each request by calling the APP services
@@ -9,7 +9,8 @@ import { GRAY_HEADER, pickWeighted, type Candidate } from './router.js';
  *    weight and metadata), on every request: a real client's cache is kept current by the registry's push, and a
  *    cache here would only add a delay the sandbox does not need to model (a check right after a restore would
  *    race it);
- *  - a request's group is its gray mark (`x-gray-group`, passed on to the APPs) or else the BFE's own group;
+ *  - a request's group is its gray mark (`x-gray-group`, passed on to the APPs) or else the BFE's own group: its
+ *    label in the registry as the router tells it (`x-graywave-instance-group`), or the group it was started in;
  *    instances of that group are preferred, the others used when it has none (not forced: gray traffic falls
  *    through to BLUE while the GREEN environment has holes — what the green-only check catches);
  *  - a call that cannot connect is retried once on another instance (Dubbo's failover cluster), so an instance
@@ -95,7 +96,8 @@ export class Chain {
   async serve(req: http.IncomingMessage): Promise<ChainAnswer> {
     const mark = req.headers[GRAY_HEADER];
     const gray = typeof mark === 'string' && mark ? mark : undefined;
-    const group = gray ?? this.o.group;
+    const own = req.headers[INSTANCE_GROUP_HEADER];
+    const group = gray ?? (typeof own === 'string' && own ? own : this.o.group);
     const calls = await Promise.all(this.o.services.map((s) => this.callService(s, group, gray).catch((err: Error) => ({ entry: `${s}=-@-`, status: 502, body: null, error: `${s}: ${err.message}` }))));
     const errors = calls.filter((c) => c.error).map((c) => c.error!);
     return {

@@ -25,6 +25,11 @@ export interface RouterOptions {
 
 /** The header a request's group travels in, from the gray entry through every hop of the call chain. */
 export const GRAY_HEADER = 'x-gray-group';
+/**
+ * The picked instance's label in the registry, told to it with each request (as an nginx passes its upstream's
+ * group on): a web instance relabelled without a restart (`deploy: false`) then serves in its new group at once.
+ */
+export const INSTANCE_GROUP_HEADER = 'x-graywave-instance-group';
 
 export interface Candidate {
   ip: string;
@@ -92,7 +97,12 @@ export class Router {
       return;
     }
     this.routed++;
-    const headers = { ...req.headers, host: `${target.ip}:${target.port}`, ...(grayGroup ? { [GRAY_HEADER]: grayGroup } : {}) };
+    const headers = {
+      ...req.headers,
+      host: `${target.ip}:${target.port}`,
+      ...(grayGroup ? { [GRAY_HEADER]: grayGroup } : {}),
+      ...(this.o.app && target.group ? { [INSTANCE_GROUP_HEADER]: target.group } : {}),
+    };
     const upstream = http.request({ host: target.ip, port: target.port, method: req.method, path: req.url, headers, agent: this.agent }, (up) => {
       const out = { ...up.headers };
       if (this.o.app) {
