@@ -50,7 +50,7 @@ describe('train sandbox and its app playbooks', () => {
       expect(r.code, `${apps[i]}: ${r.stderr}`).toBe(0);
       const verified = r.events.filter((e) => e.event === 'verify.done' && e.check === `gray-${apps[i]}-green`);
       expect(verified.map((e) => e.wave)).toEqual([1, 2, 3, 4]);
-      expect(verified[0].observed).toMatch(/^10\/10 served by GREEN only/);
+      expect(verified[0]!.observed).toMatch(/^10\/10 served by GREEN only/);
     });
     await hubCall(c, 'loadgen/settle', 'POST');
     const traffic = await hubCall<Traffic>(c, 'traffic');
