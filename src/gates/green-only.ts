@@ -2,10 +2,10 @@ import { z } from 'zod';
 import { ProviderError } from '../errors.js';
 import { http } from '../transport/http.js';
 import { duration } from '../util/duration.js';
+import { parseServedBy, SERVED_BY_HEADER } from './served-by.js';
 import type { Gate } from './types.js';
 
-/** The response header the train sandbox writes (src/sandbox/router.ts, src/sandbox/chain.ts); the gate's default. */
-export const SERVED_BY_HEADER = 'x-graywave-served-by';
+export { parseServedBy, SERVED_BY_HEADER };
 
 const params = z
   .object({
@@ -19,23 +19,6 @@ const params = z
   })
   .strict();
 export type GreenOnlyParams = z.infer<typeof params>;
-
-export interface ServedBy {
-  app: string;
-  group: string;
-  instance: string;
-}
-
-/** `bfe=GREEN@127.0.3.1,order=GREEN@127.0.3.11` → one entry per app; undefined when the text is not that shape. */
-export function parseServedBy(text: string): ServedBy[] | undefined {
-  const out: ServedBy[] = [];
-  for (const part of text.split(',')) {
-    const m = /^\s*([^=\s,]+)=([^@\s,]+)@([^\s,]+)\s*$/.exec(part);
-    if (!m) return undefined;
-    out.push({ app: m[1]!, group: m[2]!, instance: m[3]! });
-  }
-  return out.length ? out : undefined;
-}
 
 /** What is wrong with one answer (the first instance outside the group, a missing app, …), or undefined. */
 function judge(status: number, servedBy: string | undefined, want: string, apps: string[] | undefined, header: string): string | undefined {

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { SERVED_BY_HEADER } from '../gates/green-only.js';
+import { SERVED_BY_HEADER } from '../gates/served-by.js';
 import type { Registry } from './registry.js';
 
 /**

@@ -1,4 +1,4 @@
-import { parseServedBy } from '../gates/green-only.js';
+import { parseServedBy } from '../gates/served-by.js';
 import type { RequestRecord } from './loadgen.js';
 
 /**
