@@ -66,4 +66,13 @@ describe('train sandbox and its app playbooks', () => {
     await down({ dir: sb });
     expect(existsSync(join(sb, 'sandbox.json'))).toBe(false);
   }, 300_000);
+
+  it('demo --train refuses a playbook whose hosts are not the train sandbox\'s (exit 2, nothing started)', async () => {
+    const sb = join(dir, 'sandbox-demo');
+    const r = await cliRun(['demo', '--train', '--json', '--playbook', join(root, 'playbooks', 'demo.yaml'), '--state-dir', join(dir, 'state-bad')], { GRAYWAVE_SANDBOX_DIR: sb });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/demo\.yaml: host h01 \(127\.0\.1\.1\) is not a host of the train sandbox/);
+    expect(r.stderr).toMatch(/bfe-01 127\.0\.3\.1/);
+    expect(existsSync(join(sb, 'sandbox.json'))).toBe(false);
+  });
 });
