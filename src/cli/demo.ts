@@ -1,27 +1,21 @@
 import { setMaxListeners } from 'node:events';
 import { runSimulated } from '../sandbox/sim/run.js';
 import { Command, InvalidArgumentError } from 'commander';
-import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
-import { runRelease } from '../app/run.js';
 import type { EngineEvent } from '../engine/events.js';
 import { EXIT, GraywaveError } from '../errors.js';
 import type { LoadStats } from '../sandbox/loadgen.js';
-import { interruptSignal } from './signals.js';
-import { down, fault, hubCall, isUp, loadConfig, SANDBOX_DIR_ENV, status, up } from '../sandbox/supervisor.js';
+import { finishDemo, packageRoot, releaseOn, sayer, startSandbox } from './demo-sandbox.js';
+import { runTrainDemo } from './demo-train.js';
+import { fault, hubCall, loadConfig, status } from '../sandbox/supervisor.js';
 
 /**
  * `graywave demo`: one command, no servers to install. Brings the sandbox up, releases the bundled
  * playbooks/demo.yaml on it under steady load, prints what happened, and brings the sandbox down.
  * A halted demo leaves the sandbox up so that `graywave resume` / `graywave rollback` can be tried on it.
  */
-
-/** The package root (holds playbooks/ and bin/), from dist/cli or src/cli. */
-function packageRoot(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-}
 
 interface FleetShape {
   hosts: number;
@@ -68,16 +62,16 @@ export function demoCommand(): Command {
   return new Command('demo')
     .description('rehearse a gray release on a sandbox fleet of 8 local host processes under steady load, in one command')
     .option('--fault <KIND:HOST[:ARG]>', 'inject a fault (repeatable): deploy:h05, health:h05, stuck:h03, errors:h04:0.5', parseFault)
-    .option('--rps <n>', 'load: requests per second through the router', (v) => {
+    .option('--rps <n>', 'load: requests per second through the router (default 50; --train: 20 public + half as many through the gray entry)', (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('--rps must be a whole number >= 1');
       return n;
-    }, 50)
+    })
     .option('--json', 'JSON lines: the engine events, then {"event":"demo.summary",…}')
     .option('--plain', 'plain progress lines instead of the live view')
     .option('--keep', 'leave the sandbox up after a successful demo')
     .option('--router-port <port>', 'router port on the hub address', (v) => Number(v), 8000)
-    .option('--playbook <file>', 'release another playbook on the sandbox (same shape as playbooks/demo.yaml)')
+    .option('--playbook <file>', 'release another playbook on the sandbox (same shape as playbooks/demo.yaml; with --train: a train or an app playbook of playbooks/train/)')
     .option('--state-dir <dir>', 'where release state lives (default: .graywave next to the playbook)')
     .option('--simulated', 'in-process fleet: hosts are objects, not processes (for 1,000s of hosts); prints the orchestration overhead')
     .option('--hosts <n>', 'with --simulated: how many hosts', (v) => {
@@ -85,34 +79,17 @@ export function demoCommand(): Command {
       if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('--hosts must be a whole number >= 1');
       return n;
     }, 1000)
+    .option('--train', 'the release train: a router (public and gray entry) in front of a BFE tier calling two APP services, released together by playbooks/train/train.yaml')
     .action(async (o) => {
       if (o.simulated) return runSimulatedDemo(o);
+      if (o.train) return runTrainDemo(o);
       const json = !!o.json;
-      // In JSON mode stdout carries only JSON lines: our own messages go to stderr.
-      const say = (line: string) => (json ? process.stderr : process.stdout).write(line + '\n');
+      const say = sayer(json);
       const file = resolve(o.playbook ?? join(packageRoot(), 'playbooks', 'demo.yaml'));
       if (!existsSync(file)) throw new GraywaveError(`playbook ${file} not found`, EXIT.usage);
       const shape = fleetOf(file);
-      // Next to the release state, so `graywave resume <playbook>` later finds the same sandbox from the playbook's
-      // directory (sandboxDir walks up from the cwd of each step) without any environment.
-      const dir = process.env[SANDBOX_DIR_ENV] ? resolve(process.env[SANDBOX_DIR_ENV]!) : join(dirname(file), '.graywave', 'sandbox');
-      process.env[SANDBOX_DIR_ENV] = dir; // the engine's step commands inherit it
-
-      if (isUp(dir)) {
-        say(`an earlier demo sandbox is still up in ${dir}: replacing it`);
-        await down({ dir });
-      }
-      // Ctrl-C (or SIGTERM) halts the release at the next safe point, as `graywave run` does, and then the demo brings
-      // its sandbox down: an interrupted demo leaves no process behind. A second one stops the sandbox at once.
-      const stop = { signal: interruptSignal({ what: 'the demo', then: 'then the sandbox goes down', force: () => down({ dir }).then(() => undefined) }) };
-      setMaxListeners(0, stop.signal);
       say(`starting the sandbox: ${shape.hosts} hosts on ${shape.net}.1…${shape.net}.${shape.hosts}, registry and router on ${shape.net}.100`);
-      const c = await up({ dir, hosts: shape.hosts, net: shape.net, hostPort: shape.hostPort, registryPort: shape.registryPort, routerPort: o.routerPort, rps: o.rps, log: say });
-      if (stop.signal.aborted) {
-        await down({ dir });
-        say('sandbox down');
-        throw new GraywaveError(`demo ${(stop.signal.reason as Error).message} before the release started`, EXIT.halted);
-      }
+      const { dir, c, stop } = await startSandbox(file, say, { hosts: shape.hosts, net: shape.net, hostPort: shape.hostPort, registryPort: shape.registryPort, routerPort: o.routerPort, rps: o.rps ?? 50 });
       for (const f of (o.fault ?? []) as { host: string; spec: string }[]) say(`fault: ${await fault({ dir, host: f.host, spec: f.spec })}`);
       await hubCall(c, 'loadgen/reset', 'POST');
 
@@ -120,16 +97,8 @@ export function demoCommand(): Command {
       const onEvent = (e: EngineEvent) => {
         if (e.event === 'run.start' || e.event === 'run.done') waves = e.waves;
       };
-      // A fresh demo starts from a clean journal: the previous demo's state is set aside (a finished journal of the
-      // same plan would otherwise make this run "already done").
-      const releaseDir = join(resolve(o.stateDir ?? join(dirname(file), '.graywave')), String((parse(readFileSync(file, 'utf8')) as { name?: unknown }).name ?? 'demo'));
-      if (existsSync(releaseDir)) {
-        rmSync(`${releaseDir}.previous`, { recursive: true, force: true });
-        renameSync(releaseDir, `${releaseDir}.previous`);
-      }
       const started = Date.now();
-      const code = await runRelease({ file, stateDir: o.stateDir, yes: true, output: json ? 'json' : o.plain ? 'plain' : 'auto', onEvent, force: true, signal: stop.signal });
-      const interrupted = stop.signal.aborted;
+      const code = await releaseOn(file, o, stop, onEvent);
 
       // Let requests already on their way finish, so the counts are final.
       const load = await hubCall<LoadStats>(loadConfig(dir), 'loadgen/settle', 'POST');
@@ -150,8 +119,6 @@ export function demoCommand(): Command {
         exitCode: code,
       };
 
-      const pbArg = relative(process.cwd(), file) || file;
-      const stateArg = o.stateDir ? ` --state-dir ${o.stateDir}` : '';
       if (json) {
         process.stdout.write(JSON.stringify(summary) + '\n');
       } else {
@@ -161,20 +128,7 @@ export function demoCommand(): Command {
         say(`requests served during the release: ${summary.requests}, failed: ${summary.failedRequests}`);
         for (const f of load.failures.slice(-5)) say(`  failed request at ${f.at}: ${f.status ? `HTTP ${f.status} ` : ''}${f.error}`);
       }
-      if ((code === 0 && !o.keep) || interrupted) {
-        await down({ dir });
-        say('sandbox down');
-      } else {
-        say(code === 0 ? `the sandbox stays up (--keep): graywave sandbox status --dir ${relative(process.cwd(), dir) || dir}` : 'the sandbox stays up, as a real fleet would, so you can try:');
-        if (code !== 0) {
-          say(`  graywave resume ${pbArg}${stateArg}      # continue where it stopped`);
-          say(`  graywave rollback ${pbArg}${stateArg}    # undo the current wave only (the one that halted)`);
-          say(`  graywave rollback ${pbArg} --all${stateArg}    # undo every wave: the whole release`);
-          say(`  graywave sandbox status --dir ${relative(process.cwd(), dir) || dir}`);
-          say(`  graywave sandbox down --dir ${relative(process.cwd(), dir) || dir}`);
-        }
-      }
-      if (code !== 0) throw new GraywaveError(`demo ${interrupted ? `${(stop.signal.reason as Error).message}; the sandbox is down` : code === 4 ? 'paused' : 'halted'} (exit ${code})`, code);
+      await finishDemo({ file, dir, code, stop, o, say });
     });
 }
 

@@ -47,15 +47,21 @@ export function sandboxCommand(): Command {
     .description('start the hub (registry + router + load generator) and N host processes')
     .option('--hosts <n>', 'number of hosts', int('--hosts'), 8)
     .option('--dir <dir>', 'state dir (default .graywave/sandbox)')
-    .option('--net <a.b.c>', 'loopback block: hosts on NET.1…NET.n, hub on NET.100', '127.0.1')
+    .option('--net <a.b.c>', 'loopback block: hosts on NET.1…NET.n, hub on NET.100 (default 127.0.1; with --train 127.0.3)')
     .option('--port <port>', 'port of every host', int('--port'), 8080)
     .option('--registry-port <port>', 'registry port on the hub address', int('--registry-port'), 8848)
     .option('--router-port <port>', 'router port on the hub address', int('--router-port'), 8000)
     .option('--rps <n>', 'load generator rate, requests per second (0: off)', int('--rps'), 20)
     .option('--version <v>', 'version the hosts start with', '1.0.0')
+    .option('--train', 'the train sandbox: a router (public entry and gray entry) in front of 4 BFE hosts calling 4 order and 4 account hosts through the registry, on 127.0.3.x (--hosts does not apply)')
+    .option('--gray-port <port>', 'with --train: the gray entry\'s port on the hub address', int('--gray-port'), 8001)
+    .option('--gray-rps <n>', 'with --train: gray-entry load, requests per second (default: half of --rps)', int('--gray-rps'))
     .option('--json', 'one JSON object: the sandbox (dir, addresses, hosts) instead of progress lines')
     .action(async (o) => {
       const c = await up({
+        train: !!o.train,
+        grayPort: o.grayPort,
+        grayRps: o.grayRps,
         dir: o.dir ?? sandboxDir(),
         hosts: o.hosts,
         net: o.net,
@@ -92,6 +98,7 @@ export function sandboxCommand(): Command {
       if (s.hosts.length === 0) return out(`no sandbox in ${s.dir}`);
       out(`sandbox ${s.dir}: ${s.up ? 'up' : 'HUB DOWN'}; router ${s.router} (default group ${s.defaultGroup ?? '?'}), registry ${s.registry}`);
       if (s.load) out(`load: ${s.load.rps}/s, ${s.load.sent} sent, ${s.load.ok} ok, ${s.load.failed} failed since ${s.load.since}`);
+      if (s.grayLoad) out(`gray entry ${s.grayEntry}: ${s.grayLoad.rps}/s, ${s.grayLoad.sent} sent, ${s.grayLoad.ok} ok, ${s.grayLoad.failed} failed`);
       out(table(s));
     });
 

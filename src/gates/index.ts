@@ -5,6 +5,7 @@ import { queryGate } from './query.js';
 import { compareGate } from './compare.js';
 import { approveGate } from './approve.js';
 import { judgeGate } from './judge.js';
+import { greenOnlyGate } from './green-only.js';
 
 /** Every verification gate kind: one line per gate. */
 export const gates: Gate[] = [
@@ -13,6 +14,7 @@ export const gates: Gate[] = [
   queryGate,
   compareGate,
   judgeGate,
+  greenOnlyGate,
   approveGate,
 ];
 

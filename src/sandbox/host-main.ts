@@ -22,6 +22,9 @@ const host = await startHost({
   group,
   failHealth: env.SANDBOX_FAULT_HEALTH === '1',
   errorRate: Number(env.SANDBOX_FAULT_ERRORS ?? 0) || 0,
+  workMs: env.SANDBOX_WORK_MS ? (env.SANDBOX_WORK_MS.split(',').map(Number) as [number, number]) : undefined,
+  // A BFE host of the train sandbox calls these services through the registry.
+  calls: env.SANDBOX_CALLS && registry ? { registry, services: env.SANDBOX_CALLS.split(',') } : undefined,
 });
 console.log(`${name} up on ${host.url}: version ${version}, group ${group}`);
 

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { Chain, SERVED_BY_HEADER, type ChainOptions } from './chain.js';
 import { listen, sendJson, type RunningServer } from './registry.js';
 
 /**
@@ -18,6 +19,8 @@ export interface HostOptions {
   failHealth?: boolean;
   /** Share of application requests answered with 500 while the host is in group GREEN (fault injection). */
   errorRate?: number;
+  /** A web-tier (BFE) host: serves each request by calling these services through the registry (src/sandbox/chain.ts). */
+  calls?: Omit<ChainOptions, 'group'>;
 }
 
 export interface HostServer extends RunningServer {
@@ -67,6 +70,7 @@ export async function startHost(o: HostOptions): Promise<HostServer> {
     failHealth: o.failHealth ?? false,
   };
   let draining = false;
+  const chain = o.calls ? new Chain({ ...o.calls, group: o.group }) : undefined;
   const idleWaiters: (() => void)[] = [];
   const settle = () => {
     if (state.inFlight + state.stuck === 0) idleWaiters.splice(0).forEach((w) => w());
@@ -178,6 +182,13 @@ export async function startHost(o: HostOptions): Promise<HostServer> {
       settle();
     };
     res.on('close', finish);
+    if (chain) {
+      const a = await chain.serve(req);
+      if (a.status !== 200) state.errors++;
+      res.writeHead(a.status, { 'content-type': 'application/json', [SERVED_BY_HEADER]: a.servedBy });
+      res.end(JSON.stringify({ host: o.name, version: o.version, group: o.group, ...a.body }));
+      return finish();
+    }
     const ms = Number(url.searchParams.get('ms') ?? minMs + Math.random() * (maxMs - minMs));
     setTimeout(() => {
       if (o.group === 'GREEN' && state.errorRate > 0 && Math.random() < state.errorRate) {

@@ -11,6 +11,10 @@ const hub = await startHub({
   routerPort: Number(env.SANDBOX_ROUTER_PORT ?? 8000),
   service: env.SANDBOX_SERVICE ?? 'demo-service',
   rps: Number(env.SANDBOX_RPS ?? 20),
+  // The train sandbox (router in front of the BFE tier, with a gray entry).
+  train: env.SANDBOX_GRAY_PORT
+    ? { app: env.SANDBOX_FRONT_APP ?? 'bfe', grayPort: Number(env.SANDBOX_GRAY_PORT), grayGroup: env.SANDBOX_GRAY_GROUP ?? 'GREEN', grayRps: Number(env.SANDBOX_GRAY_RPS ?? 10) }
+    : undefined,
 });
 console.log(`hub up: registry ${hub.servers[0]!.url}, router ${hub.servers[1]!.url}`);
 

@@ -1,4 +1,7 @@
 import http from 'node:http';
+import { SERVED_BY_HEADER } from '../gates/served-by.js';
+
+const MAX_RECORDS = 100_000;
 
 /**
  * A steady request rate against the router (public traffic: no gray header), recording every failed request.
@@ -9,6 +12,17 @@ export interface Failure {
   at: string;
   status?: number;
   error: string;
+}
+
+/** One request as the train demo's summary reads it (kept with `record`). */
+export interface RequestRecord {
+  /** Sent at (ms since the epoch). */
+  t: number;
+  /** Time to the answer (or failure); -1 while in flight. */
+  ms: number;
+  status?: number;
+  /** The answer's served-by header (train sandbox). */
+  servedBy?: string;
 }
 
 export interface LoadStats {
@@ -29,13 +43,21 @@ export class LoadGenerator {
   private timer?: NodeJS.Timeout;
   private stats!: LoadStats;
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  /** With `record`: every request of the run (at most MAX_RECORDS, the oldest dropped). */
+  private log: RequestRecord[] = [];
 
   constructor(
     private readonly target: { host: string; port: number },
     private rps = 20,
     private readonly timeoutMs = 10_000,
+    private readonly opts: { record?: boolean } = {},
   ) {
     this.reset();
+  }
+
+  /** The finished requests (those still in flight have no outcome yet). */
+  records(): RequestRecord[] {
+    return this.log.filter((r) => r.ms >= 0);
   }
 
   reset(): void {
@@ -51,6 +73,7 @@ export class LoadGenerator {
       byGroup: {},
       failures: [],
     };
+    this.log = [];
   }
 
   start(rps = this.rps): void {
@@ -98,13 +121,25 @@ export class LoadGenerator {
     s.sent++;
     s.inFlight++;
     let settled = false;
+    const t = Date.now();
+    const rec: RequestRecord | undefined = this.opts.record ? { t, ms: -1 } : undefined;
+    if (rec) {
+      this.log.push(rec);
+      if (this.log.length > MAX_RECORDS) this.log.splice(0, this.log.length - MAX_RECORDS);
+    }
     const done = (fn: () => void) => {
       if (settled) return;
       settled = true;
       s.inFlight--;
+      if (rec) rec.ms = Date.now() - t;
       fn();
     };
     const req = http.get({ host: this.target.host, port: this.target.port, path: '/', agent: this.agent, timeout: this.timeoutMs }, (res) => {
+      if (rec) {
+        rec.status = res.statusCode;
+        const sb = res.headers[SERVED_BY_HEADER];
+        if (typeof sb === 'string') rec.servedBy = sb;
+      }
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));

@@ -31,7 +31,31 @@ export interface SandboxConfig {
   initialVersion: string;
   hubPid?: number;
   createdAt: string;
+  /** The train sandbox: its apps (the first is the web tier behind the router), and the router's gray entry. */
+  apps?: SandboxApp[];
+  grayPort?: number;
+  grayRps?: number;
 }
+
+export interface SandboxApp {
+  name: string;
+  /** Its service name in the registry. */
+  service: string;
+  hosts: string[];
+  /** Services each request calls through the registry (the BFE tier). */
+  calls?: string[];
+}
+
+/**
+ * The train sandbox's shape (the runbook's): a router with a public and a gray entry in front of a BFE tier, which
+ * calls two APP services through the registry. Hosts are NET.first … NET.first+hosts-1, named app-01 ….
+ */
+export const TRAIN_APPS: { name: string; hosts: number; first: number; calls?: string[] }[] = [
+  { name: 'bfe', hosts: 4, first: 1, calls: ['order', 'account'] },
+  { name: 'order', hosts: 4, first: 11 },
+  { name: 'account', hosts: 4, first: 21 },
+];
+export const TRAIN_NET = '127.0.3';
 
 export interface HostRecord {
   name: string;
@@ -42,6 +66,9 @@ export interface HostRecord {
   pid?: number;
   /** What the last deploy replaced: undeploy goes back to it. */
   previous?: { version: string; group: string };
+  /** Train sandbox: the host's app (its registry service) and the services it calls. */
+  service?: string;
+  calls?: string[];
 }
 
 export interface HostFaults {
@@ -64,6 +91,10 @@ export interface UpOptions {
   version?: string;
   service?: string;
   log?: (line: string) => void;
+  /** The train sandbox (TRAIN_APPS; `hosts` and `service` do not apply), its gray entry port and gray-entry rate. */
+  train?: boolean;
+  grayPort?: number;
+  grayRps?: number;
 }
 
 // ---------------------------------------------------------------- state dir
@@ -225,7 +256,10 @@ function startHostProcess(c: SandboxConfig, h: HostRecord, faults: { health: boo
       VERSION: h.version,
       GROUP: h.group,
       SANDBOX_REGISTRY: `http://${c.hubAddress}:${c.registryPort}`,
-      SANDBOX_SERVICE: c.service,
+      SANDBOX_SERVICE: h.service ?? c.service,
+      ...(h.calls?.length ? { SANDBOX_CALLS: h.calls.join(',') } : {}),
+      // The train sandbox's APP hosts answer faster: a BFE request waits for two of them.
+      ...(h.service ? { SANDBOX_WORK_MS: '5,25' } : {}),
       SANDBOX_FAULT_HEALTH: faults.health ? '1' : '0',
       SANDBOX_FAULT_ERRORS: String(faults.errorRate),
     },
@@ -249,7 +283,7 @@ async function waitHealthy(c: SandboxConfig, h: HostRecord, timeoutMs = 20_000):
       const r = await getJson<{ status?: string; reason?: string }>(`http://${h.address}:${h.port}/health`);
       if (r.status === 200) {
         const reg = await getJson<{ code?: number }>(
-          `http://${c.hubAddress}:${c.registryPort}/nacos/v1/ns/instance?serviceName=${encodeURIComponent(c.service)}&ip=${h.address}&port=${h.port}&cluster=DEFAULT`,
+          `http://${c.hubAddress}:${c.registryPort}/nacos/v1/ns/instance?serviceName=${encodeURIComponent(h.service ?? c.service)}&ip=${h.address}&port=${h.port}&cluster=DEFAULT`,
         );
         if (reg.status === 200) return;
         last = 'not registered yet';
@@ -281,7 +315,7 @@ export async function up(o: UpOptions = {}): Promise<SandboxConfig> {
   if (existsSync(join(dir, 'sandbox.json'))) await down({ dir }); // leftovers of a crashed sandbox
   const n = o.hosts ?? 8;
   if (!Number.isInteger(n) || n < 1 || n > 99) throw new GraywaveError(`--hosts must be 1–99, got ${n}`, 2);
-  const net = o.net ?? '127.0.1';
+  const net = o.net ?? (o.train ? TRAIN_NET : '127.0.1');
   if (!/^127\.\d{1,3}\.\d{1,3}$/.test(net)) throw new GraywaveError(`--net must be three octets inside 127.0.0.0/8 (e.g. 127.0.1), got ${net}`, 2);
   const c: SandboxConfig = {
     dir,
@@ -290,11 +324,18 @@ export async function up(o: UpOptions = {}): Promise<SandboxConfig> {
     hubAddress: `${net}.100`,
     registryPort: o.registryPort ?? 8848,
     routerPort: o.routerPort ?? 8000,
-    service: o.service ?? 'demo-service',
-    hosts: Array.from({ length: n }, (_, i) => `h${String(i + 1).padStart(2, '0')}`),
+    service: o.train ? TRAIN_APPS[0]!.name : (o.service ?? 'demo-service'),
+    hosts: o.train ? TRAIN_APPS.flatMap((a) => appHosts(a).map((h) => h.name)) : Array.from({ length: n }, (_, i) => `h${String(i + 1).padStart(2, '0')}`),
     rps: o.rps ?? 20,
     initialVersion: o.version ?? '1.0.0',
     createdAt: new Date().toISOString(),
+    ...(o.train
+      ? {
+          apps: TRAIN_APPS.map((a) => ({ name: a.name, service: a.name, hosts: appHosts(a).map((h) => h.name), ...(a.calls ? { calls: a.calls } : {}) })),
+          grayPort: o.grayPort ?? 8001,
+          grayRps: o.grayRps ?? Math.ceil((o.rps ?? 20) / 2),
+        }
+      : {}),
   };
   mkdirSync(dir, { recursive: true });
   c.hubPid = spawnDetached(
@@ -306,6 +347,7 @@ export async function up(o: UpOptions = {}): Promise<SandboxConfig> {
       SANDBOX_SERVICE: c.service,
       // The load starts once every host is registered (below), not before: no 503s at start-up.
       SANDBOX_RPS: '0',
+      ...(c.apps ? { SANDBOX_GRAY_PORT: String(c.grayPort), SANDBOX_FRONT_APP: c.apps[0]!.name, SANDBOX_GRAY_RPS: String(c.grayRps) } : {}),
     },
     join(dir, 'logs', 'hub.log'),
   );
@@ -323,23 +365,30 @@ export async function up(o: UpOptions = {}): Promise<SandboxConfig> {
       await sleep(50);
     }
     log(`registry (Nacos API) on http://${c.hubAddress}:${c.registryPort}, router on http://${c.hubAddress}:${c.routerPort}`);
-    const hosts = c.hosts.map((name, i) => {
-      const h: HostRecord = { name, address: `${net}.${i + 1}`, port: c.hostPort, version: c.initialVersion, group: 'BLUE' };
+    const shapes: { name: string; octet: number; app?: string; calls?: string[] }[] = o.train ? TRAIN_APPS.flatMap(appHosts) : c.hosts.map((name, i) => ({ name, octet: i + 1 }));
+    const hosts = shapes.map(({ name, octet, app, calls }) => {
+      const h: HostRecord = { name, address: `${net}.${octet}`, port: c.hostPort, version: c.initialVersion, group: 'BLUE', ...(app ? { service: app } : {}), ...(calls ? { calls } : {}) };
       h.pid = startHostProcess(c, h, { health: false, errorRate: 0 });
       saveHost(dir, h);
       return h;
     });
     await Promise.all(hosts.map((h) => waitHealthy(c, h)));
     log(`${hosts.length} hosts up: ${hosts[0]!.address}…${hosts[hosts.length - 1]!.address} port ${c.hostPort}, version ${c.initialVersion}, group BLUE`);
+    for (const a of c.apps ?? []) log(`  ${a.name}: ${a.hosts.join(' ')}${a.calls ? ` (calls ${a.calls.join(' and ')} through the registry)` : ''}`);
     if (c.rps > 0) {
-      await hubCall(c, `loadgen/start?rps=${c.rps}`, 'POST');
-      log(`load generator: ${c.rps} requests/s through the router`);
+      await hubCall(c, `loadgen/start?rps=${c.rps}${c.grayRps ? `&grayRps=${c.grayRps}` : ''}`, 'POST');
+      log(`load generator: ${c.rps} requests/s through the router${c.apps ? ` (public entry :${c.routerPort}) + ${c.grayRps}/s through the gray entry :${c.grayPort}` : ''}`);
     }
   } catch (err) {
     await down({ dir });
     throw err;
   }
   return c;
+}
+
+/** The hosts of one app of TRAIN_APPS: names and last address octets. */
+function appHosts(a: (typeof TRAIN_APPS)[number]): { name: string; octet: number; app: string; calls?: string[] }[] {
+  return Array.from({ length: a.hosts }, (_, i) => ({ name: `${a.name}-${String(i + 1).padStart(2, '0')}`, octet: a.first + i, app: a.name, ...(a.calls ? { calls: a.calls } : {}) }));
 }
 
 export async function down(o: { dir?: string; log?: (line: string) => void } = {}): Promise<boolean> {
@@ -391,6 +440,9 @@ export interface SandboxStatus {
   registry?: string;
   hosts: HostStatus[];
   load?: LoadStats;
+  /** Train sandbox: the gray entry and its load. */
+  grayEntry?: string;
+  grayLoad?: LoadStats;
 }
 
 export async function status(o: { dir?: string } = {}): Promise<SandboxStatus> {
@@ -398,7 +450,7 @@ export async function status(o: { dir?: string } = {}): Promise<SandboxStatus> {
   const c = readJson<SandboxConfig>(join(dir, 'sandbox.json'));
   if (!c) return { dir, up: false, hosts: [] };
   const cfg = { ...c, dir };
-  const hub = await hubCall<{ defaultGroup: string; instances: { ip: string; port: number; weight: number; enabled: boolean; metadata: Record<string, string> }[]; load: LoadStats }>(
+  const hub = await hubCall<{ defaultGroup: string; instances: { service?: string; ip: string; port: number; weight: number; enabled: boolean; metadata: Record<string, string> }[]; load: LoadStats; grayLoad?: LoadStats }>(
     cfg,
     'status',
   ).catch(() => undefined);
@@ -411,7 +463,7 @@ export async function status(o: { dir?: string } = {}): Promise<SandboxStatus> {
         const a = await getJson<Record<string, unknown>>(`http://${h.address}:${h.port}/_admin/status`).catch(() => undefined);
         if (a?.status === 200) Object.assign(s, { consumer: a.body.consumer, scheduler: a.body.scheduler, inFlight: a.body.inFlight, requests: a.body.requests, errors: a.body.errors });
       }
-      const inst = hub?.instances.find((i) => i.ip === h.address && i.port === h.port);
+      const inst = hub?.instances.find((i) => i.ip === h.address && i.port === h.port && (!h.service || i.service === h.service));
       if (inst) Object.assign(s, { weight: inst.weight, enabled: inst.enabled, registeredGroup: inst.metadata.group, registeredVersion: inst.metadata.version });
       return s;
     }),
@@ -424,6 +476,7 @@ export async function status(o: { dir?: string } = {}): Promise<SandboxStatus> {
     registry: `http://${c.hubAddress}:${c.registryPort}`,
     hosts,
     load: hub?.load,
+    ...(hub?.grayLoad ? { grayLoad: hub.grayLoad, grayEntry: `http://${c.hubAddress}:${c.grayPort}` } : {}),
   };
 }
 

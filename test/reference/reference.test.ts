@@ -102,7 +102,8 @@ describe('JSON Schema', () => {
   it('accepts every example and fixture playbook', () => {
     const files = playbookFiles();
     expect(files.length).toBeGreaterThanOrEqual(8);
-    for (const f of files) {
+    // Train files (`apps:` instead of hosts and steps, #18) are not playbooks of this schema.
+    for (const f of files.filter((x) => !/^apps:/m.test(readFileSync(x, 'utf8')))) {
       const ok = validate(parse(readFileSync(f, 'utf8')));
       expect(ok, `${f}: ${ajv.errorsText(validate.errors)}`).toBe(true);
     }

@@ -1,0 +1,78 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { down, hubCall, status, up, type SandboxConfig } from '../../src/sandbox/supervisor.js';
+import { trainTraffic, type Traffic } from '../../src/sandbox/traffic.js';
+import { ensureBuilt } from '../helpers/cli.js';
+import { removeDir, tempDir } from './helpers/process.js';
+
+/**
+ * The train sandbox (127.0.3.0/24) with the built CLI: the app playbooks of playbooks/train/ each released on their
+ * own, under public and gray-entry load. Both parts of this file use the same addresses, so they run one after the
+ * other in this one file.
+ */
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const cli = join(root, 'bin', 'graywave.js');
+let dir: string;
+
+beforeAll(() => {
+  ensureBuilt(['cli/main.ts', 'cli/demo.ts', 'cli/demo-train.ts', 'cli/demo-sandbox.ts', 'cli/sandbox.ts', 'sandbox/supervisor.ts', 'sandbox/host.ts', 'sandbox/hub.ts', 'sandbox/chain.ts', 'sandbox/router.ts', 'sandbox/loadgen.ts', 'gates/green-only.ts']);
+  dir = tempDir('train');
+}, 180_000);
+afterAll(async () => {
+  await down({ dir: join(dir, 'sandbox') });
+  await down({ dir: join(dir, 'sandbox-demo') });
+  removeDir(dir);
+}, 30_000);
+
+function cliRun(args: string[], env: Record<string, string>): Promise<{ code: number; events: Record<string, any>[]; stderr: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [cli, ...args], { cwd: dir, env: { ...process.env, ...env, FORCE_COLOR: '0' } });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+    child.on('close', (c) => done({ code: c ?? -1, events: out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>), stderr: err }));
+  });
+}
+
+describe('train sandbox and its app playbooks', () => {
+  it('bfe.yaml, order.yaml and account.yaml each run standalone (all three at once): every host GREEN on 2.0.0, each wave verified GREEN through the gray entry, 0 failed requests', async () => {
+    const sb = join(dir, 'sandbox');
+    const c: SandboxConfig = await up({ dir: sb, train: true, rps: 20 });
+    expect(c.apps?.map((a) => [a.name, a.hosts.length])).toEqual([['bfe', 4], ['order', 4], ['account', 4]]);
+    await hubCall(c, 'loadgen/reset', 'POST');
+    const apps = ['bfe', 'order', 'account'];
+    const runs = await Promise.all(apps.map((a) => cliRun(['run', join(root, 'playbooks', 'train', `${a}.yaml`), '--yes', '--json', '--state-dir', join(dir, 'state')], { GRAYWAVE_SANDBOX_DIR: sb })));
+    runs.forEach((r, i) => {
+      expect(r.code, `${apps[i]}: ${r.stderr}`).toBe(0);
+      const verified = r.events.filter((e) => e.event === 'verify.done' && e.check === `gray-${apps[i]}-green`);
+      expect(verified.map((e) => e.wave)).toEqual([1, 2, 3, 4]);
+      expect(verified[0]!.observed).toMatch(/^10\/10 served by GREEN only/);
+    });
+    await hubCall(c, 'loadgen/settle', 'POST');
+    const traffic = await hubCall<Traffic>(c, 'traffic');
+    const t = trainTraffic(traffic, { group: 'GREEN', apps });
+    expect(t.publicRequests).toBeGreaterThan(100);
+    expect(t.grayRequests).toBeGreaterThan(50);
+    expect(t.failedRequests, JSON.stringify([...traffic.public, ...traffic.gray].filter((r) => r.status !== 200).slice(0, 3))).toBe(0);
+    // Every host released and labelled GREEN; now the gray entry is GREEN end to end.
+    const s = await status({ dir: sb });
+    expect(s.hosts.map((h) => `${h.name} ${h.version} ${h.registeredGroup} ${h.weight}`)).toEqual(s.hosts.map((h) => `${h.name} 2.0.0 GREEN 1`));
+    const last = traffic.gray.at(-1)!;
+    expect(last.servedBy).toMatch(/^bfe=GREEN@127\.0\.3\.\d+,order=GREEN@127\.0\.3\.1\d,account=GREEN@127\.0\.3\.2\d$/);
+    await down({ dir: sb });
+    expect(existsSync(join(sb, 'sandbox.json'))).toBe(false);
+  }, 300_000);
+
+  it('demo --train refuses a playbook whose hosts are not the train sandbox\'s (exit 2, nothing started)', async () => {
+    const sb = join(dir, 'sandbox-demo');
+    const r = await cliRun(['demo', '--train', '--json', '--playbook', join(root, 'playbooks', 'demo.yaml'), '--state-dir', join(dir, 'state-bad')], { GRAYWAVE_SANDBOX_DIR: sb });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/demo\.yaml: host h01 \(127\.0\.1\.1\) is not a host of the train sandbox/);
+    expect(r.stderr).toMatch(/bfe-01 127\.0\.3\.1/);
+    expect(existsSync(join(sb, 'sandbox.json'))).toBe(false);
+  });
+});
