@@ -23,7 +23,7 @@ const at = (lines: string[], line: string): number => {
   return i;
 };
 // The apps' waves with canary 1 and 25%: account 3 hosts (1,1,1), order 4 (1,1,1,1), bfe 5 (1,2,2).
-const WAVES: Record<string, string[][]> = {
+const WAVES: { account: string[][]; order: string[][]; bfe: string[][] } = {
   account: [['a-01'], ['a-02'], ['a-03']],
   order: [['o-01'], ['o-02'], ['o-03'], ['o-04']],
   bfe: [['b-01'], ['b-02', 'b-03'], ['b-04', 'b-05']],
@@ -61,10 +61,10 @@ describe('release train on the local transport', () => {
     const lines = effects(dir);
     expect(lines.filter((l) => /^account .* deploy/.test(l))).toEqual([]); // deploy: false
     expect(lines.filter((l) => / deploy /.test(l))).toHaveLength(9); // bfe 5 + order 4
-    for (const [app, waves] of Object.entries(WAVES)) for (const hosts of waves) for (const h of hosts) expect(lines).toContain(`${app} ${h} relabel GREEN`);
+    for (const [app, waves] of Object.entries(WAVES) as [string, string[][]][]) for (const hosts of waves) for (const h of hosts) expect(lines).toContain(`${app} ${h} relabel GREEN`);
     for (let k = 0; k < 4; k++) {
       const verify = at(lines, `train verify wave ${k + 1}`);
-      for (const [app, waves] of Object.entries(WAVES)) {
+      for (const [app, waves] of Object.entries(WAVES) as [string, string[][]][]) {
         for (const h of waves[k] ?? []) {
           expect(at(lines, `${app} ${h} restore`), `${h} before the checks of wave ${k + 1}`).toBeLessThan(verify);
           if (k > 0) expect(at(lines, `${app} ${h} drain`), `${h} after the checks of wave ${k}`).toBeGreaterThan(at(lines, `train verify wave ${k}`));
@@ -91,7 +91,7 @@ describe('release train on the local transport', () => {
     const r = await cli(['run', 'train.yaml', '--yes', '--json'], { cwd: dir });
     expect(r.code).toBe(1);
     const halted = events(r.stdout).find((e) => e.event === 'run.halted');
-    expect(halted.reason).toMatch(/^train wave 2: app account: wave 2: 1 host\(s\) failed \(a-02\), more than its maxFailures 0; a-02 at restore: /);
+    expect(halted?.reason).toMatch(/^train wave 2: app account: wave 2: 1 host\(s\) failed \(a-02\), more than its maxFailures 0; a-02 at restore: /);
     let lines = effects(dir);
     // bfe's part ran beside account's: its hosts in flight finished their whole pipeline (none left drained).
     for (const h of ['b-02', 'b-03']) expect(lines).toContain(`bfe ${h} restore`);
@@ -175,7 +175,7 @@ describe('release train on the local transport', () => {
     const lines = effects(dir);
     // A step that finished before the kill is not run again; only the step in flight may run twice.
     for (const l of before) if (/ (relabel GREEN|restore)$/.test(l)) expect(lines.filter((x) => x === l), l).toHaveLength(1);
-    for (const [app, waves] of Object.entries(WAVES)) for (const h of waves.flat()) expect(lines).toContain(`${app} ${h} restore`);
+    for (const [app, waves] of Object.entries(WAVES) as [string, string[][]][]) for (const h of waves.flat()) expect(lines).toContain(`${app} ${h} restore`);
     expect(lines.filter((l) => l === 'train switchover')).toHaveLength(1);
     expect(JSON.parse((await cli(['status', 'train.yaml', '--json'], { cwd: dir })).stdout).status).toBe('done');
   });
@@ -208,7 +208,7 @@ describe('release train on the local transport', () => {
     const r = await cli(['run', 'train.yaml', '--yes', '--json'], { cwd: dir });
     expect(r.code).toBe(1);
     const halted = events(r.stdout).find((e) => e.event === 'run.halted');
-    expect(halted.reason).toMatch(/^verification failed after wave 2: app order: .*order-smoke.*; every app rolled back \(rollback-wave\)$/);
+    expect(halted?.reason).toMatch(/^verification failed after wave 2: app order: .*order-smoke.*; every app rolled back \(rollback-wave\)$/);
     expect(events(r.stdout).some((e) => e.event === 'verify.failed' && e.check === 'order/order-smoke')).toBe(true);
     const lines = effects(dir);
     for (const l of ['order o-02 undo-drain', 'account a-02 undo-drain', 'bfe b-02 undo-drain', 'bfe b-03 undo-drain']) expect(lines).toContain(l);
