@@ -10,6 +10,7 @@ import { loadTrain } from '../playbook/train.js';
 import { loadPlaybook } from '../playbook/load.js';
 import { routingState, type RoutingRuleState } from '../routing/run.js';
 import { releaseDir } from './paths.js';
+import { isLimitedReason, limitedSummary, resumeCommand, type LimitedSummary } from './limited.js';
 import { stepProvider } from '../engine/release.js';
 import type { JudgeEvidence } from '../gates/evidence.js';
 
@@ -48,6 +49,11 @@ export interface StatusReport {
   switchover?: { afterWave: number; done: boolean };
   /** A release train: each app, its hosts done and the status of its part of each wave (src/app/train.ts). */
   apps?: { name: string; after: string[]; deploy: boolean; hosts: number; done: number; status: string; waves: { index: number; status: string }[] }[];
+  /**
+   * Set when status is `limited`: a `--limit` run finished its hosts; the rest of the fleet and the checks of the
+   * wave(s) it cut through are still to run (`next` continues).
+   */
+  limited?: LimitedSummary;
   /** Each routing rule's current state (last point applied, its change, the read-back), from the journal. Absent without rules. */
   routing?: RoutingRuleState[];
 }
@@ -66,7 +72,7 @@ export async function releaseStatus(file: string, stateDir?: string): Promise<St
   const pb = loadPlaybook(file);
   const plan = buildPlan(pb);
   const { records, lock } = await readJournalOf(pb, stateDir);
-  return statusOf(pb, plan, records, lock, file);
+  return statusOf(pb, plan, records, lock, file, stateDir);
 }
 
 /** The journal and the lock of a release, read without taking the lock. */
@@ -80,7 +86,7 @@ export async function readJournalOf(pb: Playbook, stateDir?: string): Promise<{ 
 }
 
 /** A release's status from its playbook, plan and journal records (pure but for the lock's liveness check). */
-export function statusOf(pb: Playbook, plan: Plan, records: JournalRecord[], lock: LockInfo | undefined, file: string): StatusReport {
+export function statusOf(pb: Playbook, plan: Plan, records: JournalRecord[], lock: LockInfo | undefined, file: string, stateDir?: string): StatusReport {
   const state = replay(records);
   const stillDrained: string[] = [];
   const notServing: StatusReport['notServing'] = [];
@@ -109,10 +115,12 @@ export function statusOf(pb: Playbook, plan: Plan, records: JournalRecord[], loc
     return { index: w.index, status: wstatus, verified: !!ws?.verified, approved: !!ws?.approved, hosts, ...(judges.size ? { judges: [...judges.values()] } : {}) };
   });
   const gone = interruption(state.status, lock, file);
+  const limited = !gone && state.status === 'halted' && isLimitedReason(state.reason) ? limitedSummary(plan, state, resumeCommand(file, stateDir), pb) : undefined;
+  if (limited) for (const w of waves) if (limited.partialWaves.some((p) => p.wave === w.index)) w.status = 'limited';
   return {
     release: pb.name,
     version: pb.version,
-    status: records.length ? (gone ? 'interrupted' : state.status) : 'not started',
+    status: records.length ? (gone ? 'interrupted' : limited ? 'limited' : state.status) : 'not started',
     reason: gone ?? state.reason,
     lockedBy: lock ? `pid ${lock.pid} on ${lock.host} (${lock.user}, ${lock.command} since ${lock.startedAt}${lock.reason ? `, reason: ${lock.reason}` : ''})` : undefined,
     journalVersion: state.header?.version,
@@ -122,6 +130,7 @@ export function statusOf(pb: Playbook, plan: Plan, records: JournalRecord[], loc
     stillDrained,
     notServing,
     switchover: plan.switchoverAfterWave ? { afterWave: plan.switchoverAfterWave, done: state.switchover.done } : undefined,
+    ...(limited ? { limited } : {}),
     routing: pb.routing?.length || records.some((r) => r.type === 'routing') ? routingState(records, (pb.routing ?? []).map((r) => r.name)) : undefined,
   };
 }

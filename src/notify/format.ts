@@ -1,5 +1,6 @@
 import type { EngineEvent } from '../engine/events.js';
 import { formatMs } from '../util/duration.js';
+import { isLimitedReason } from '../app/limited.js';
 import { KIND_SEVERITY, type NotifyFormat, type NotifyKind, type Severity } from './config.js';
 
 /** The engine event a notification kind comes from (others are never sent). */
@@ -12,7 +13,8 @@ export function kindOf(e: EngineEvent): NotifyKind | undefined {
     case 'run.paused':
       return 'approval-needed';
     case 'run.halted':
-      return 'halted';
+      // A --limit run that finished its hosts is not a halt (src/app/limited.ts): no `halted` message.
+      return isLimitedReason(e.reason) ? undefined : 'halted';
     case 'rollback.done':
       return 'rolled-back';
     case 'run.done':

@@ -2,6 +2,7 @@ import { relative } from 'node:path';
 import type { EngineEvent } from '../engine/events.js';
 import { hostStatus, type RunState } from '../journal/replay.js';
 import type { Plan } from '../plan/build.js';
+import { isLimitedReason, limitedNext, limitedSummary, resumeCommand } from '../app/limited.js';
 
 /**
  * Hints name the exact next command: the engine says `graywave resume`; the operator reads
@@ -28,8 +29,10 @@ export function waveList(waves: number[]): string {
  * already GREEN, that `rollback` alone undoes only the current wave while `rollback FILE --all` undoes them too.
  */
 export function haltHints(e: Extract<EngineEvent, { event: 'run.halted' }>, ctx: { file: string; stateDir?: string; plan: Plan; state: () => RunState }): Extract<EngineEvent, { event: 'run.halted' }> {
-  if (!e.hint) return e;
   const file = relative(process.cwd(), ctx.file) || ctx.file;
+  // A --limit run that finished its hosts: not a halt; the hint says what the next run does (src/app/limited.ts).
+  if (isLimitedReason(e.reason)) return { ...e, hint: limitedNext(limitedSummary(ctx.plan, ctx.state(), resumeCommand(file, ctx.stateDir))) };
+  if (!e.hint) return e;
   let hint = withFile(e.hint, file, ctx.stateDir);
   if (e.wave !== undefined && /graywave rollback /.test(hint) && !/--all/.test(hint)) {
     const green = greenWavesBefore(ctx.plan, ctx.state(), e.wave);

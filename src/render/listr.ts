@@ -6,6 +6,7 @@ import type { Playbook } from '../playbook/types.js';
 import { formatMs } from '../util/duration.js';
 import { describeEvent } from './lines.js';
 import { takeNotices } from './notice.js';
+import { isLimitedReason } from '../app/limited.js';
 
 type Task = ListrTaskWrapper<unknown, any, any>;
 
@@ -109,6 +110,11 @@ export function listrRenderer(
   const active = new Set<string>();
   const tail: string[] = [];
   let halted = false;
+  /** What a host or wave never started is called at the end: after a --limit run it is pending, not skipped. */
+  let notStarted = 'not started';
+  /** The hosts each wave's wave.start named (a `--limit` run names only its own), and whether this run resumes. */
+  const ran = new Map<number, Set<string>>();
+  let resumed = false;
 
   // Sections: a new one after each wave that waits for a person (lock-step); one for a rolling release.
   const sections: number[][] = [];
@@ -154,8 +160,8 @@ export function listrRenderer(
       const item = waveItems.get(w)!;
       item.bind(task);
       if (!waveStarted.has(w) && halted) {
-        item.settle({ kind: 'skipped', message: `${item.title}: not started` });
-        task.skip(`${item.title}: not started`);
+        item.settle({ kind: 'skipped', message: `${item.title}: ${notStarted}` });
+        task.skip(`${item.title}: ${notStarted}`);
         return;
       }
       item.started = true;
@@ -210,6 +216,15 @@ export function listrRenderer(
     if (live === l) live = undefined;
   };
 
+  /**
+   * A host of wave `w` that reported nothing in this run: done before (a resume), or left out by `--limit` — the
+   * wave's own wave.start names only the hosts it runs, and a fresh run has nothing done before.
+   */
+  const settleIdle = (w: number, h: string) => {
+    if (ran.get(w)?.has(h) ?? resumed) hosts.get(h)!.settle({ kind: 'done' });
+    else hosts.get(h)!.settle({ kind: 'skipped', message: `${h}: pending (outside --limit)` });
+  };
+
   /** Settles every item of the waves in the live section, so that it can end. */
   const settleShown = (asHalted: boolean) => {
     for (const w of shown) settleWave(w, asHalted);
@@ -219,8 +234,8 @@ export function listrRenderer(
     for (const h of plan.waves.find((x) => x.index === w)?.hosts ?? []) {
       const it = hosts.get(h)!;
       if (active.has(h)) it.close();
-      else if (asHalted || halted) it.settle({ kind: 'skipped', message: `${h}: not started` });
-      else it.settle({ kind: 'done' });
+      else if (asHalted || halted) it.settle({ kind: 'skipped', message: `${h}: ${notStarted}` });
+      else settleIdle(w, h);
     }
     for (const it of checkpoints.get(w)?.values() ?? []) it.close();
   };
@@ -311,10 +326,12 @@ export function listrRenderer(
   const handle = async (e: EngineEvent): Promise<void> => {
     switch (e.event) {
       case 'run.start':
+        resumed = e.resumed;
         await ensureSection(firstWave);
         return;
       case 'wave.start': {
         waveStarted.add(e.wave);
+        ran.set(e.wave, new Set(e.hosts));
         // Lock-step: the previous waves' checkpoints are over once the next wave starts.
         if (!opts.rolling) for (const w of waveIndex) if (w < e.wave) settleWave(w, false);
         await ensureSection(e.wave);
@@ -322,7 +339,7 @@ export function listrRenderer(
         // rolling` hosts of earlier waves may still be in flight when this wave starts: only those not started.
         for (const w of plan.waves) {
           if (w.index >= e.wave) break;
-          for (const h of w.hosts) if (!active.has(h)) hosts.get(h)!.settle({ kind: 'done' });
+          for (const h of w.hosts) if (!active.has(h)) settleIdle(w.index, h);
         }
         return;
       }
@@ -355,7 +372,7 @@ export function listrRenderer(
         return;
       }
       case 'wave.done':
-        for (const h of plan.waves.find((w) => w.index === e.wave)?.hosts ?? []) if (!active.has(h)) hosts.get(h)?.settle({ kind: 'done' });
+        for (const h of plan.waves.find((w) => w.index === e.wave)?.hosts ?? []) if (!active.has(h) && (ran.get(e.wave)?.has(h) ?? true)) hosts.get(h)?.settle({ kind: 'done' });
         return;
       case 'verify.start':
         begin(e.wave, `verify:${e.check}`, `verify ${e.check}${e.host ? ` on ${e.host}` : ''} …`);
@@ -434,6 +451,7 @@ export function listrRenderer(
         return;
       case 'run.halted':
         halted = true;
+        if (isLimitedReason(e.reason)) notStarted = 'pending (outside --limit)';
         tail.push(describeEvent(e)!);
         await finishForward(true);
         return;

@@ -5,6 +5,7 @@ import type { Playbook } from '../playbook/types.js';
 import { findAction } from '../actions/index.js';
 import { findGate } from '../gates/index.js';
 import type { StatusReport } from '../app/status.js';
+import { limitedLines } from '../app/limited.js';
 import type { RoutingRuleState } from '../routing/run.js';
 import { routingPoint } from './lines.js';
 import { planView } from './plan-view.js';
@@ -125,6 +126,7 @@ export function routingLine(st: RoutingRuleState): string {
 export function statusText(r: StatusReport): string {
   const out: string[] = [];
   out.push(chalk.bold(`${r.release} ${r.version}: ${r.status}`) + (r.reason ? ` — ${r.reason}` : ''));
+  if (r.limited) out.push(...limitedLines(r.limited));
   if (r.lockedBy) out.push(`locked by ${r.lockedBy}`);
   // A release train: each app's progress, then the train's waves with every app's hosts.
   for (const a of r.apps ?? []) {

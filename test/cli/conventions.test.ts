@@ -33,21 +33,40 @@ function setup() {
 }
 
 describe('--limit', () => {
-  it('runs only the chosen hosts (name, label=value); the rest stays pending in the journal and status says so; resume finishes', async () => {
+  it('runs only the chosen hosts (name, label=value); the release is LIMITED, not halted: status and the end-of-run message say what is done, what is pending and how to continue; resume finishes', async () => {
     const t = setup();
+    // A check after each wave, so that the wave --limit cuts through (wave 2: app-02 pending, app-03 done) shows its checks still to run.
+    writeFileSync(join(t.dir, 'pb.yaml'), PB + 'verify:\n  - name: smoke\n    run: "echo smoke {{wave}} >> effects.log"\n');
     const r = await cli(['run', 'pb.yaml', '--yes', '--plain', '--limit', 'app-01,zone=b'], { cwd: t.dir });
     expect(r.code, r.stderr).toBe(0);
-    expect(t.effects().sort()).toEqual(['app-01 1.0', 'app-03 1.0', 'app-04 1.0']);
+    expect(r.stdout).not.toContain('HALTED');
+    expect(r.stdout).toMatch(/ LIMITED: 3 host\(s\) done; 1 host\(s\) outside the limit still pending: app-02\n {2}next: graywave resume pb\.yaml runs the 1 pending host \(app-02\), then the checks of wave 2 \(--limit covered part of it\)\n/);
+    // Waves 1 and 3 are whole: their checks ran; wave 2's did not.
+    expect(t.effects().sort()).toEqual(['app-01 1.0', 'app-03 1.0', 'app-04 1.0', 'smoke 1', 'smoke 3']);
     const st = JSON.parse((await cli(['status', 'pb.yaml', '--json'], { cwd: t.dir })).stdout);
-    expect(st.status).toBe('halted');
+    expect(st.status).toBe('limited');
     expect(st.reason).toBe('--limit: 3 host(s) done; 1 host(s) outside the limit still pending: app-02');
+    expect(st.limited).toEqual({ done: ['app-01', 'app-03', 'app-04'], pending: ['app-02'], partialWaves: [{ wave: 2, done: ['app-03'], pending: ['app-02'] }], checks: ['smoke'], routing: false, next: 'graywave resume pb.yaml' });
+    expect(st.waves.map((w: { status: string }) => w.status)).toEqual(['done', 'limited', 'done']);
     const hosts = Object.fromEntries(st.waves.flatMap((w: { hosts: { host: string; status: string }[] }) => w.hosts.map((h) => [h.host, h.status])));
     expect(hosts).toEqual({ 'app-01': 'done', 'app-02': 'pending', 'app-03': 'done', 'app-04': 'done' });
     const text = (await cli(['status', 'pb.yaml'], { cwd: t.dir })).stdout;
-    expect(text).toContain('halted — --limit: 3 host(s) done; 1 host(s) outside the limit still pending: app-02');
+    expect(text).toContain(
+      [
+        'lim 1.0: limited — --limit: 3 host(s) done; 1 host(s) outside the limit still pending: app-02',
+        'LIMITED: --limit done on 3 of 4 hosts (app-01, app-03, app-04); 1 pending: app-02',
+        '  wave 2: 1 of 2 hosts done, app-02 pending; its checks (smoke) still to run',
+        '  next: graywave resume pb.yaml runs the 1 pending host (app-02), then the checks of wave 2 (--limit covered part of it)',
+        'wave 1: done',
+      ].join('\n'),
+    );
+    expect(text).toContain('wave 2: limited\n');
+    expect(text).not.toMatch(/halted/i);
     expect((await cli(['resume', 'pb.yaml', '--yes', '--plain'], { cwd: t.dir })).code).toBe(0);
-    expect(t.effects().sort()).toEqual(['app-01 1.0', 'app-02 1.0', 'app-03 1.0', 'app-04 1.0']);
-    expect(JSON.parse((await cli(['status', 'pb.yaml', '--json'], { cwd: t.dir })).stdout).status).toBe('done');
+    expect(t.effects().sort()).toEqual(['app-01 1.0', 'app-02 1.0', 'app-03 1.0', 'app-04 1.0', 'smoke 1', 'smoke 2', 'smoke 3']);
+    const end = JSON.parse((await cli(['status', 'pb.yaml', '--json'], { cwd: t.dir })).stdout);
+    expect(end.status).toBe('done');
+    expect(end.limited).toBeUndefined();
   });
 
   it('a pattern; an entry that matches nothing is a usage error and nothing runs', async () => {

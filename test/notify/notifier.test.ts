@@ -61,6 +61,9 @@ describe('notify config and format', () => {
     expect(bodyFor('dingtalk', m)).toEqual({ msgtype: 'text', text: { content: m.text } });
     expect(bodyFor('json', m)).toMatchObject({ event: 'run.halted', kind: 'halted', severity: 'error', release: 'shop', version: '1.2.3', wave: 2, hosts: ['b1', 'b2'], reason: halted.reason });
     expect(buildMessage({ event: 'step.done', release: 'shop', wave: 1, host: 'a1', step: 's', ms: 1 }, ctx)).toBeUndefined();
+    // A --limit run that finished its hosts is LIMITED, not halted: no `halted` message (src/app/limited.ts).
+    expect(buildMessage({ ...halted, reason: '--limit: 3 host(s) done; 1 host(s) outside the limit still pending: b2' }, ctx)).toBeUndefined();
+    expect(buildMessage({ ...halted, reason: 'wave 2: 1 host(s) failed (--limit hosts)' }, ctx)?.kind).toBe('halted');
   });
 
   it('keys a transition by the journal record that wrote it', () => {

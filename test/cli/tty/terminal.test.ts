@@ -243,6 +243,25 @@ switchover:
   }, 60_000);
 });
 
+describe('--limit in the live view', () => {
+  it('a run limited to part of a wave ends LIMITED (not HALTED, not red), the other hosts pending, with the command that continues', async () => {
+    const dir = temp();
+    writePlaybook(dir, `name: lim\nversion: "1"\nhosts:\n  - { name: h-01, address: 10.0.0.1 }\n  - { name: h-02, address: 10.0.0.2 }\n  - { name: h-03, address: 10.0.0.3 }\nwaves: { canary: 1, size: 2 }\nsteps:\n  - name: mark\n    run: "true"\nverify:\n  - name: smoke\n    run: "true"\n`);
+    const t = start(['run', 'playbook.yaml', '--yes', '--limit', 'h-01,h-02'], { cwd: dir });
+    expect(await t.exitCode()).toBe(0);
+    const s = t.screen();
+    expect(s).not.toMatch(/HALTED/);
+    expect(s).toMatch(/LIMITED: 2 host\(s\) done; 1 host\(s\) outside the limit still pending: h-03/);
+    expect(s).toMatch(/next: graywave resume playbook\.yaml runs the 1 pending host \(h-03\), then the checks of wave 2/);
+    expect(s).toMatch(/h-03: pending \(outside --limit\)/);
+    expect(s).not.toMatch(/not started/);
+    // The LIMITED line is not drawn in red (a halt is).
+    const coloured = t.screen(true).split('\n').find((l) => l.includes('LIMITED'));
+    expect(coloured).toBeDefined();
+    expect(coloured).not.toMatch(/\x1b\[31m/);
+  }, 60_000);
+});
+
 describe('colours', () => {
   const pb = (dir: string) => writePlaybook(dir, `name: colours\nversion: "1"\nhosts:\n  - { name: h-01, address: 10.0.0.1 }\nsteps:\n  - name: mark\n    run: "true"\n`);
 
