@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { parse } from 'yaml';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -98,4 +99,41 @@ describe.skipIf(!has)('inventory from a dubbo-zookeeper provider (real ZooKeeper
     expect(down.code).toBe(2);
     expect(down.stderr).toMatch(/down\.yaml:5:\d+: inventory from provider zk \(service order-service\) failed \(exit 1\): .*cannot connect to ZooKeeper 127\.0\.0\.1:\d+ within 2000 ms/);
   }, 20_000);
+
+  it('graywave init --from-registry zookeeper://… --service APP writes the registered providers as hosts (the same as inventory: {provider}), a dubbo provider for that ZooKeeper, and plans', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'gw-initzk-'));
+    try {
+      const [first, ...rest] = server.connect.split(',');
+      const url = `zookeeper://${first}${rest.length ? `?backup=${rest.join(',')}` : ''}`;
+      const r = await cli(['init', '--from-registry', url, '--service', 'order-service', '--stack', 'dubbo,prometheus'], { cwd: out });
+      expect(r.code, r.stderr).toBe(0);
+      const text = readFileSync(join(out, 'playbook.yaml'), 'utf8');
+      const pb = parse(text) as { name: string; hosts: { name: string; address: string; vars: { port: number }; labels: Record<string, string> }[]; providers: Record<string, unknown>; steps: unknown[] };
+      // The oracle: what `inventory: { provider, service }` lists at load time for the same service.
+      const listed = await plan(playbook('oracle.yaml', 'order-service'));
+      expect(pb.hosts.map((h) => h.name).sort()).toEqual(Object.keys(listed.hosts).sort());
+      expect(pb.hosts.map((h) => h.name).sort()).toEqual([...ORDER_HOSTS, '127.0.0.30'].sort());
+      expect(pb.hosts.find((h) => h.name === '127.0.0.30')).toMatchObject({ address: '127.0.0.30', labels: { application: 'order-service', tag: 'gray' }, vars: { port: 20880 } });
+      expect(pb.name).toBe('order-service');
+      expect(pb.providers.dubbo).toEqual({ type: 'dubbo-zookeeper', connect: server.connect, application: 'order-service' });
+      expect(pb.steps[0]).toEqual({ drain: 'dubbo' });
+      expect(text).toContain('# To read them again at every run instead: inventory: { provider: dubbo, service: "order-service" }');
+      const p = await cli(['plan', 'playbook.yaml', '--json'], { cwd: out });
+      expect(p.code, p.stderr).toBe(0);
+      expect(Object.keys(JSON.parse(p.stdout).hosts)).toHaveLength(ORDER_HOSTS.length + 1);
+
+      // An interface: the application is the one its providers name.
+      const iface = await cli(['init', '--from-registry', `zookeeper://${server.connect}`, '--service', 'com.acme.order.OrderService', '--out', '-'], { cwd: out });
+      expect(iface.code, iface.stderr).toBe(0);
+      expect((parse(iface.stdout) as { providers: { dubbo: { application: string } } }).providers.dubbo.application).toBe('order-service');
+
+      // Nothing registered: exit 1, the registry's own words, nothing written.
+      const none = await cli(['init', '--from-registry', `zookeeper://${server.connect}`, '--service', 'com.acme.Nope', '--out', 'none.yaml'], { cwd: out });
+      expect(none.code).toBe(1);
+      expect(none.stderr).toMatch(/graywave: init --from-registry zookeeper:\/\/\S+ --service com\.acme\.Nope: .*no provider registered for com\.acme\.Nope/);
+      expect(existsSync(join(out, 'none.yaml'))).toBe(false);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
