@@ -351,7 +351,7 @@ class EtcdJournalStore implements JournalStore {
 
 /** `state: {type: etcd, …}`: the journal, lock and controls in an etcd cluster (one line in src/journal/backends.ts). */
 export const etcdState: StateBackendType<EtcdStateOptions> = {
-  doc: { summary: 'Journal and lock in etcd, shared by every machine: the lock is a lease that dies with its holder; writes are fenced by the lock.', checkedAgainst: 'real etcd 3.4 (Debian)', example: 'type: etcd\nendpoints: ["http://etcd1:2379"]\n# prefix: /graywave', options: { endpoints: 'etcd client URLs.', prefix: 'Every key of a release lives under <prefix>/<release>/.', ttl: 'Lease of the lock: how long after its holder dies the lock frees itself.' } },
+  doc: { summary: 'Journal and lock in etcd, shared by every machine: the lock is a lease that dies with its holder; writes are fenced by the lock.', checkedAgainst: 'real etcd 3.4 (Debian)', example: 'type: etcd\nendpoints: ["http://etcd1:2379"]\n# prefix: /graywave', options: { username: 'etcd user (a plain name or a secret reference); goes with password.', password: 'Its password, a secret: { env: NAME } or { file: PATH }.', timeout: 'Deadline of each etcd call.', endpoints: 'etcd client URLs.', prefix: 'Every key of a release lives under <prefix>/<release>/.', ttl: 'Lease of the lock: how long after its holder dies the lock frees itself.' } },
   type: 'etcd',
   options: etcdStateOptions,
   create: (o, env) => new EtcdBackend(o, env.release, new Secrets(env.playbookDir)),

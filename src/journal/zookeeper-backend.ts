@@ -384,7 +384,7 @@ class ZkJournalStore implements JournalStore {
 
 /** `state: {type: zookeeper, …}`: the journal, lock and controls in ZooKeeper (one line in src/journal/backends.ts). */
 export const zookeeperState: StateBackendType<ZookeeperStateOptions> = {
-  doc: { summary: 'Journal and lock in ZooKeeper: the lock is an ephemeral node; every journal write carries a fencing token, so a holder that lost the lock cannot write beside the new one.', checkedAgainst: 'real ZooKeeper 3.8 (Debian)', example: 'type: zookeeper\nconnect: zk1:2181,zk2:2181\n# root: /graywave', options: { connect: 'Ensemble, zk1:2181,zk2:2181 (optional /chroot).', root: 'Every znode of a release lives under <root>/<release>/.', sessionTimeout: 'Session of the lock\'s ephemeral node.' } },
+  doc: { summary: 'Journal and lock in ZooKeeper: the lock is an ephemeral node; every journal write carries a fencing token, so a holder that lost the lock cannot write beside the new one.', checkedAgainst: 'real ZooKeeper 3.8 (Debian)', example: 'type: zookeeper\nconnect: zk1:2181,zk2:2181\n# root: /graywave', options: { connectTimeout: 'How long to connect, and how long a request waits for the connection to come back (the session survives cuts shorter than sessionTimeout).', connect: 'Ensemble, zk1:2181,zk2:2181 (optional /chroot).', root: 'Every znode of a release lives under <root>/<release>/.', sessionTimeout: 'Session of the lock\'s ephemeral node.' } },
   type: 'zookeeper',
   options: zookeeperStateOptions,
   create: (o, env) => new ZookeeperBackend(o, env.release),

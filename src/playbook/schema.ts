@@ -104,10 +104,10 @@ export const topSchema = z
 
 /** Keys every step may carry beside its action key. */
 export const commonStepKeys = {
-  name: z.string().min(1).max(100).regex(/^[A-Za-z0-9][A-Za-z0-9:._-]*$/, 'step names may only use letters, digits, ":", ".", "_" and "-"').optional(),
-  timeout: duration.optional(),
-  retries: z.number().int().min(0).max(100).optional(),
-  interval: duration.optional(),
+  name: z.string().min(1).max(100).regex(/^[A-Za-z0-9][A-Za-z0-9:._-]*$/, 'step names may only use letters, digits, ":", ".", "_" and "-"').optional().describe('Step name: its key in the journal and in plan/status (default: the kind and its provider, e.g. drain:dubbo).'),
+  timeout: duration.optional().describe('How long one attempt may take, polling included (default 10m).'),
+  retries: z.number().int().min(0).max(100).optional().describe('Attempts after a failed one, with backoff (default 0).'),
+  interval: duration.optional().describe("How often the step's read-back is polled until it holds (default 1s); for a watch: check, how often it runs (default 10s)."),
   /** Free labels of the step; `deploy` marks a step a train app with `deploy: false` skips (src/playbook/train.ts). */
-  tags: z.array(z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/, 'tags use letters, digits, ".", "_" and "-"')).optional(),
+  tags: z.array(z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/, 'tags use letters, digits, ".", "_" and "-"')).optional().describe('Free labels of the step, e.g. [deploy]: a train app with deploy: false skips the steps tagged deploy.'),
 };

@@ -13,12 +13,12 @@ import type { ProviderContext, ProviderEnv } from './types.js';
  */
 export const httpCallSchema = z
   .object({
-    http: z.string().min(1),
-    method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).optional(),
+    http: z.string().min(1).describe('URL to call; templates such as {{host.address}} are rendered per host.'),
+    method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).optional().describe('HTTP method; default GET, or POST when a body is given.'),
     /** A string is sent as is; an object as JSON (string values are rendered as templates). */
-    body: z.union([z.string(), z.record(z.unknown())]).optional(),
-    headers: z.record(z.union([z.string(), secretRef])).optional(),
-    timeout: duration.optional(),
+    body: z.union([z.string(), z.record(z.unknown())]).optional().describe('Request body: a string is sent as is, a mapping as JSON (its string values rendered as templates).'),
+    headers: z.record(z.union([z.string(), secretRef])).optional().describe('Request headers; a value may be a secret ({ env: NAME } / { file: PATH }), e.g. Authorization.'),
+    timeout: duration.optional().describe("How long the call may take (default: the provider's timeout)."),
   })
   .strict();
 export type HttpCall = z.infer<typeof httpCallSchema>;

@@ -442,10 +442,10 @@ export function zkOptionsOf(o: { connect: string; sessionTimeout: number; connec
 /** Connection options every ZooKeeper provider accepts (spread into its strict zod object). */
 export const zkConnectionOptions = {
   /** `zk1:2181,zk2:2181` */
-  connect: z.string().min(1),
-  sessionTimeout: duration.default('30s'),
+  connect: z.string().min(1).describe('ZooKeeper ensemble, e.g. zk1:2181,zk2:2181 (an optional /chroot after the last host).'),
+  sessionTimeout: duration.default('30s').describe('ZooKeeper session timeout asked of the server (it clamps it to its own min/max).'),
   /** To (re)connect, and for each single request. */
-  connectTimeout: duration.default('5s'),
+  connectTimeout: duration.default('5s').describe('How long to wait for a (re)connection, and for each single request.'),
 };
 
 /** Data graywave puts into parent znodes it had to create, so that it removes those (and only those) again. */

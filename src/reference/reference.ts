@@ -7,7 +7,7 @@ import { stateBackendTypes } from '../journal/backends.js';
 import { providerTypes } from '../providers/index.js';
 import { routingTypes } from '../routing/index.js';
 import type { TypeDoc } from './doc.js';
-import { optionRows, type OptionRow } from './zod-info.js';
+import { descriptionOf, optionRows, type OptionRow } from './zod-info.js';
 
 /**
  * The reference, read from the registries (so a type added anywhere appears here by itself): every provider,
@@ -38,11 +38,11 @@ export function entries(): Entry[] {
   const out: Entry[] = [];
   for (const p of providerTypes) out.push({ kind: p.role === 'monitor' ? 'monitor' : 'provider', type: p.type, where: `providers: { NAME: { type: ${p.type}, … } }`, doc: p.doc, options: optionRows(p.options) });
   for (const a of actions) {
-    const rows = a.stepLevel ? optionRows(a.params) : [{ key: a.key, type: '', required: true, children: optionRows(a.params) } as OptionRow];
+    const rows = a.stepLevel ? optionRows(a.params) : [{ key: a.key, type: '', required: true, description: descriptionOf(a.params), children: optionRows(a.params) } as OptionRow];
     const common = optionRows(z.object(commonStepKeys));
     out.push({ kind: 'step', type: a.key, where: `steps: [ { ${a.key}: … } ]`, doc: a.doc, options: [...rows.map((r) => (r.key === a.key && !r.type ? { ...r, type: scalarType(a.params) } : r)), ...common] });
   }
-  for (const g of gates) out.push({ kind: 'gate', type: g.key, where: `verify: [ { ${g.key}: … } ]`, doc: g.doc, options: g.stepLevel ? optionRows(g.params) : [{ key: g.key, type: scalarType(g.params), required: true, children: optionRows(g.params) }] });
+  for (const g of gates) out.push({ kind: 'gate', type: g.key, where: `verify: [ { ${g.key}: … } ]`, doc: g.doc, options: g.stepLevel ? optionRows(g.params) : [{ key: g.key, type: scalarType(g.params), required: true, description: descriptionOf(g.params), children: optionRows(g.params) }] });
   for (const r of routingTypes) out.push({ kind: 'routing', type: r.type, where: `routing: [ { name: NAME, type: ${r.type}, … } ]`, doc: r.doc, options: optionRows(r.options) });
   for (const s of stateBackendTypes) out.push({ kind: 'state', type: s.type, where: `state: { type: ${s.type}, … }`, doc: s.doc, options: optionRows(s.options) });
   for (const e of out) for (const row of e.options) describeRow(row, e.doc?.options ?? {}, '');

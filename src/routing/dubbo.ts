@@ -288,11 +288,13 @@ export class DubboConditionRule extends DubboRule {
 
 /** For the reference (graywave explain, docs/reference.md). */
 export const dubboTagDoc: import('../reference/doc.js').TypeDoc = {
+  options: { provider: "A dubbo-zookeeper provider of the playbook: its ZooKeeper and application.", tag: "Tag name; default the release group (GREEN).", force: "true: a request tagged GREEN never falls back to BLUE providers when no GREEN provider is up.", },
   summary: 'Dubbo tag routing: GREEN hosts carry the tag; consumers that ask for the tag (dubbo.tag) reach GREEN only. Published before wave 1 in the tag-router rule of the application.',
   checkedAgainst: 'real ZooKeeper 3.8; Dubbo 2.7/3 tag-router format',
   example: 'name: dubbo-gray\ntype: dubbo-tag\nprovider: dubbo',
 };
 export const dubboConditionDoc: import('../reference/doc.js').TypeDoc = {
+  options: { provider: "A dubbo-zookeeper provider of the playbook: its ZooKeeper and application.", consumers: "Which consumers are sent to the GREEN hosts: hosts, applications or both.", "consumers.hosts": "Consumer IP addresses (* wildcards allowed).", "consumers.applications": "Consumer application names.", force: "true: those consumers fail rather than fall back to BLUE when no GREEN provider is up.", },
   summary: 'Dubbo condition routing: a condition rule (the listed consumer hosts or applications go to the GREEN hosts) published in the application\'s condition-router and removed or kept at the end.',
   checkedAgainst: 'real ZooKeeper 3.8; Dubbo 2.7/3 condition-router format',
   example: 'name: dubbo-cond\ntype: dubbo-condition\nprovider: dubbo\nconsumers: { applications: [checkout-web] }',

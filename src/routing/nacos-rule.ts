@@ -236,6 +236,7 @@ export class NacosRule implements RoutingRule {
 
 /** For the reference (graywave explain, docs/reference.md). */
 export const nacosRuleDoc: import('../reference/doc.js').TypeDoc = {
+  options: { provider: "A nacos provider of the playbook: its address, namespace and credentials.", dataId: "Nacos config dataId of the rule document.", group: "Nacos config group of the document.", format: "graywave's line in the document, with {{service}}, {{blueVersion}}, {{blueWeight}}, {{greenVersion}}, {{greenWeight}}; the text before the first value identifies the line.", service: "The {{service}} value; default the release name.", blueVersion: "The version being replaced; default read from graywave's line already in the document.", greenVersion: "The new version; default the playbook's version.", weights: "GREEN % after wave 1, 2, … (default: GREEN's share of the hosts).", contentType: "Nacos config type the document is published as (text, properties, yaml, json).", },
   summary: 'A version-weight document in Nacos config (`format`, e.g. `1.0=75;1.1=25`) that the consumers\' gray router reads: GREEN\'s share grows after each verified wave (`weights`, default the fleet share).',
   checkedAgainst: 'a local server answering the Nacos config API shapes (Nacos does not install here)',
   example: 'name: version-weights\ntype: nacos-rule\nprovider: nacos\ndataId: order-gray-rule\nformat: "{{blueVersion}}={{blueWeight}};{{greenVersion}}={{greenWeight}}"\nblueVersion: "1.0"',

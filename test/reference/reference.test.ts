@@ -12,7 +12,7 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { loadPlaybook } from '../../src/playbook/load.js';
 import { playbookJsonSchema } from '../../src/reference/json-schema.js';
-import { entries, protocolsMarkdown, referenceMarkdown } from '../../src/reference/reference.js';
+import { entries, explainText, protocolsMarkdown, referenceMarkdown } from '../../src/reference/reference.js';
 import { starterPlaybook } from '../../src/cli/reference.js';
 import { cli, requireBuiltCli, ROOT, tempDirs } from '../helpers/cli.js';
 
@@ -63,6 +63,26 @@ describe('reference', () => {
       if (!validate(parse(yaml))) problems.push(`${e.kind} ${e.type} (JSON Schema): ${ajv.errorsText(validate.errors)}`);
     }
     expect(problems).toEqual([]);
+  });
+
+  it('every option of every type (nested ones too) has a description', () => {
+    const missing: string[] = [];
+    const walk = (e: ReturnType<typeof entries>[number], rows: (typeof e.options)[number][], prefix: string) => {
+      for (const r of rows) {
+        if (!r.description?.trim()) missing.push(`${e.kind} ${e.type}: ${prefix}${r.key}`);
+        walk(e, r.children ?? [], `${prefix}${r.key}.`);
+      }
+    };
+    let options = 0;
+    for (const e of entries()) {
+      walk(e, e.options, '');
+      options += e.options.length;
+    }
+    expect(options).toBeGreaterThan(200);
+    expect(missing).toEqual([]);
+    // The words reach what a user reads: explain and the generated reference.
+    expect(explainText(entries().find((e) => e.type === 'nacos')!)).toContain('  apiVersion: v1 | v2, default v1 — Open API to use');
+    expect(referenceMarkdown()).toContain('| `tls.insecureSkipVerify` | true \\| false |  | `false` | Accept any server certificate (warned once per run); never together with ca. |');
   });
 
   it('graywave explain TYPE prints its options with type, default and requiredness; an unknown type is exit 2', async () => {

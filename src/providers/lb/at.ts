@@ -12,6 +12,7 @@ export const atOption = z
   .array(z.string().min(1))
   .min(1)
   .refine((a) => new Set(a).size === a.length, { message: 'lists the same place twice' })
+  .describe('Where nginx runs: `local` (this machine) and/or addresses reached through the transport; every place is changed.')
   .default(['local']);
 
 export interface Place {

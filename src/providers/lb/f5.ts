@@ -268,7 +268,7 @@ export const f5Provider: ProviderType<Options> = {
     summary: 'F5 BIG-IP LTM pool members through iControl REST: drain disables the member (no new connections) or forces it offline; restore puts back its session and state.',
     checkedAgainst: 'a local server answering the recorded iControl REST shapes of BIG-IP 15/16/17 (F5 does not install here)',
     example: 'type: f5\nurl: https://bigip.example.com\npool: order_pool\nmember: "{{host.address}}:8080"\nusername: { env: F5_USER }\npassword: { env: F5_PASSWORD }\n# mode: disable          # or offline',
-    options: {
+    options: { username: "iControl REST user, a secret ({ env: NAME } / { file: PATH }).", password: "Its password, a secret.", loginProvider: "Login provider for the token request (tmos for local users; the name of an LDAP/RADIUS/TACACS provider otherwise).", timeout: "How long one iControl REST request may take.",
       url: 'BIG-IP management URL.',
       partition: 'Partition of the pool.',
       pool: 'Pool name.',

@@ -322,7 +322,7 @@ export const haproxyProvider: ProviderType<Options> = {
     summary: 'HAProxy through its runtime API: drain sets the server to `drain` (no new traffic), then to `maint` once its sessions reach 0; restore puts back the state it had.',
     checkedAgainst: 'real HAProxy 2.6 (Debian)',
     example: 'type: haproxy\nat: [local]\nsocket: /run/haproxy/admin.sock\nbackend: order\nserver: "{{host.name}}"',
-    options: {
+    options: { timeout: "How long one Runtime API command may take.",
       at: 'Where HAProxy runs: `local` or addresses reached through the transport.',
       socket: 'The runtime API socket (stats socket … level admin).',
       backend: 'Backend name.',

@@ -381,7 +381,7 @@ export const nginxProvider: ProviderType<Options> = {
     summary: 'nginx upstreams: drain marks the host\'s `server` line in the upstream `down` in the config file, runs `nginx -t` and reloads (a backup is kept); restore takes the mark away.',
     checkedAgainst: 'real nginx 1.22 (Debian)',
     example: 'type: nginx\nat: [local]\nconfig: /etc/nginx/conf.d/order.conf\nupstream: order\nserver: "{{host.address}}:8080"',
-    options: {
+    options: { test: "Command that checks the edited configuration before a reload.", reload: "Command that makes nginx load the configuration; graywave then waits for new workers.", checkWorkers: "Watch nginx's worker processes with ps: drained only when no old worker (which may still hold the old upstream) is left; turn off where they are not visible.", "monitor.provider": "Name of a monitor under providers: (prometheus, metrics, http …).", "monitor.query": "Its query for the host's traffic (a template), e.g. sum(rate(http_requests_total{instance=\"{{host.address}}:8080\"}[1m])).", timeout: "Limit for each command run (cat, test, reload, ps).",
       at: 'Where nginx runs: `local` or addresses reached through the transport.',
       config: 'The config file that holds the upstream.',
       upstream: 'Upstream block name.',

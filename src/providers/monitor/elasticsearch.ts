@@ -115,7 +115,7 @@ export const elasticsearchMonitor: ProviderType<Options> = {
     summary: 'Elasticsearch (ELK access logs): counts the host\'s documents in the last `window` with POST <index>/_count; the query is an optional query_string.',
     checkedAgainst: 'a local server answering the recorded Elasticsearch 7/8 _count shapes (Elasticsearch does not install here)',
     example: 'type: elasticsearch\nurl: http://es:9200\nindex: access-*\nhostField: host.name\nwindow: 60s',
-    options: { url: 'Elasticsearch base URL.', index: 'Index or pattern; one that matches nothing is an error, never 0.', hostField: 'Field that names the host.', hostValue: 'What the host is called in hostField (a template).', window: 'Counted time window.', lag: 'End the window this far in the past (log shipping lag).' },
+    options: { timeField: "Timestamp field the window is applied to.", username: "Basic-auth user (a secret reference); goes with password.", password: "Basic-auth password, a secret.", apiKey: "Elasticsearch API key (sent as ApiKey), a secret; instead of username/password.", timeout: "How long one _count request may take (default 10s).", url: 'Elasticsearch base URL.', index: 'Index or pattern; one that matches nothing is an error, never 0.', hostField: 'Field that names the host.', hostValue: 'What the host is called in hostField (a template).', window: 'Counted time window.', lag: 'End the window this far in the past (log shipping lag).' },
   },
   describe: (o, c) => ({ reads: `POST ${o.url.replace(/\/+$/, '')}/${o.index}/_count where ${o.hostField} = ${c.render(o.hostValue)}, last ${o.window / 1000}s` }),
   create: (o, env) => new ElasticsearchMonitor(o, env),

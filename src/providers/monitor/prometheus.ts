@@ -172,7 +172,7 @@ export const prometheusMonitor: ProviderType<Options> = {
     summary: 'Prometheus instant queries (GET /api/v1/query) for waitDrained and gates. An error, an empty result, NaN or a sample older than maxAge is never 0.',
     checkedAgainst: 'real Prometheus 2.42 (Debian)',
     example: 'type: prometheus\nurl: http://prometheus:9090\n# token: { env: PROM_TOKEN }',
-    options: { url: 'Prometheus base URL.', maxAge: 'The answer\'s sample may be at most this old.' },
+    options: { token: "Bearer token, a secret ({ env: NAME } / { file: PATH }), for a Prometheus behind an auth proxy.", username: "Basic-auth user (a secret reference); goes with password.", password: "Basic-auth password, a secret: { env: NAME } or { file: PATH }.", timeout: "How long one query may take (default 10s).", url: 'Prometheus base URL.', maxAge: 'The answer\'s sample may be at most this old.' },
   },
   describe: (o) => ({ reads: `GET ${o.url.replace(/\/+$/, '')}/api/v1/query?query=…` }),
   create: (o, env) => new PrometheusMonitor(o, env),

@@ -223,7 +223,7 @@ export const rabbitmqProvider: ProviderType<RabbitmqOptions> = {
     summary: 'RabbitMQ consumers: drain asks the host\'s app to cancel its consumers (`suspend`) or closes the host\'s connections; drained = the management API lists no consumer from the host.',
     checkedAgainst: 'real RabbitMQ 3.10 with the management plugin (Debian)',
     example: 'type: rabbitmq\nurl: http://mq1:15672\nusername: graywave\npassword: { env: RABBITMQ_PASSWORD }\nsuspend: { http: "http://{{host.address}}:8080/admin/consumers/suspend", method: POST }\nresume: { http: "http://{{host.address}}:8080/admin/consumers/resume", method: POST }',
-    options: {
+    options: { username: "Management API user (a plain name or a secret reference).", password: "Its password, a secret: { env: NAME } or { file: PATH }.", vhost: "Virtual host whose consumers are counted.", closeReason: "With closeConnections: the close reason the clients are shown (sent as X-Reason).", timeout: "How long one management API request may take.",
       url: 'Management API base, e.g. http://mq1:15672.',
       suspend: 'The app\'s endpoint that cancels its consumers.',
       resume: 'Undoes suspend on restore; without it restore waits for the restarted app\'s consumers.',

@@ -199,7 +199,7 @@ export const dubboQos: ProviderType<Options> = {
     summary: 'Dubbo providers taken offline through their own QoS port (`offline`, `offlineApp`, `offlineInterface`; `online` on restore): the provider unregisters itself; drained = its registrations are gone from ZooKeeper.',
     checkedAgainst: 'a Dubbo-shaped test application (QoS HTTP offline/online/ls) registering in a real ZooKeeper 3.8',
     example: 'type: dubbo-qos\nconnect: zk1:2181\napplication: order-service\n# via: host              # curl on the host against 127.0.0.1:<qosPort>; or direct',
-    options: { application: 'Provider application name.', qosPort: 'Dubbo QoS port on the host.', via: '`host`: curl on the host against 127.0.0.1 (qos-accept-foreign-ip=false); `direct`: HTTP from here.', command: 'The QoS command that takes the provider offline.', services: 'Service pattern (Java regex) for offline/online; default every service.' },
+    options: { root: "Dubbo registry root in ZooKeeper (read back to confirm the offline).", servicesRoot: "Where Dubbo 3 application-level instances live.", port: "Only the registrations on this Dubbo port (several providers on one host).", timeout: "Timeout of one QoS call.", application: 'Provider application name.', qosPort: 'Dubbo QoS port on the host.', via: '`host`: curl on the host against 127.0.0.1 (qos-accept-foreign-ip=false); `direct`: HTTP from here.', command: 'The QoS command that takes the provider offline.', services: 'Service pattern (Java regex) for offline/online; default every service.' },
   },
   describe: (o, c) => ({
     drain: `${o.via === 'host' ? `on ${c.host.address}: curl http://127.0.0.1:${o.qosPort}` : `GET http://${c.host.address}:${o.qosPort}`}/${o.command}${o.services ? `?service=${o.services}` : ''}`,

@@ -1262,7 +1262,7 @@ export const dubboZookeeper: ProviderType<Options> = {
     summary: 'Dubbo services registered in ZooKeeper: drain gives the host\'s provider addresses weight 0 (or disabled) through an override rule; relabel adds them to a tag route; restore removes exactly the rule item drain added.',
     checkedAgainst: 'real ZooKeeper 3.8 (Debian); rule formats of Dubbo 2.6 (override URLs) and 2.7/3.x (config rules, tag-router), read from the Dubbo source',
     example: 'type: dubbo-zookeeper\nconnect: zk1:2181,zk2:2181\napplication: order-service\n# interfaces: [com.acme.OrderService]   # default: every interface of the application on the host\n# mode: weight                          # or disable',
-    options: {
+    options: { servicesRoot: "Where Dubbo 3 application-level instances live (<servicesRoot>/<application>/<id>).",
       connect: 'ZooKeeper connection string, `zk1:2181,zk2:2181`.',
       sessionTimeout: 'ZooKeeper session timeout.',
       connectTimeout: 'Limit to (re)connect and for each request.',

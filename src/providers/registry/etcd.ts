@@ -502,7 +502,7 @@ export const etcdProvider: ProviderType<EtcdOptions> = {
     summary: 'Services registered in etcd as JSON values: drain sets the weight field to 0, the enabled field to false, or moves the key aside; compare-and-swap on the mod revision, the lease kept.',
     checkedAgainst: 'real etcd 3.4 (Debian)',
     example: 'type: etcd\nendpoints: ["http://etcd1:2379"]\nkey: /services/order/{{host.address}}:8080\n# mode: weight          # or disable, remove',
-    options: {
+    options: { username: "etcd user (a plain name or a secret { env: NAME }); goes with password.", password: "etcd password, a secret: { env: NAME } or { file: PATH }.", timeout: "Dial timeout and deadline of each etcd call.",
       endpoints: 'etcd client URLs.',
       key: 'The host\'s registration key (a template).',
       mode: '`weight`: weightField = 0; `disable`: enabledField = false; `remove`: the key is moved aside and put back on restore.',

@@ -518,7 +518,7 @@ export const nacosProviderType: ProviderType<NacosOptions> = {
     summary: 'Nacos naming: drain sets the host\'s instances of each service to enabled=false (or weight 0) by read-modify-write of the instance; relabel writes the metadata `group`.',
     checkedAgainst: 'a local server answering the Nacos Open API v1/v2 (and v3 admin) request and response shapes (Nacos does not install here)',
     example: 'type: nacos\nurl: http://nacos:8848\nservices: [order-service]\n# namespace: public\n# mode: disable         # or weight\n# username: nacos\n# password: { env: NACOS_PASSWORD }',
-    options: {
+    options: { namespace: "Nacos namespace id of the services.", group: "Nacos group of the services.", cluster: "Cluster of the instances; instances of other clusters are not the host's.", apiVersion: "Open API to use: v1 (Nacos 1.x/2.x) or v2 (Nacos 2.2+); Nacos 3.x is followed after its HTTP 410.", username: "Nacos user (a plain name or a secret { env: NAME }); goes with password.", password: "Nacos password, a secret: { env: NAME } or { file: PATH }.", timeout: "How long one Nacos request may take.",
       url: 'Nacos server base URL.',
       services: 'Service names whose instances on the host are drained.',
       mode: '`disable`: enabled=false (hidden from consumers); `weight`: weight 0 (still listed).',
