@@ -132,7 +132,7 @@ describe('example playbooks', () => {
   it('each example in playbooks/examples validates and plans', async () => {
     const dir = join(ROOT, 'playbooks/examples');
     const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
-    expect(files.sort()).toEqual(['f5-dubbo.yaml', 'finance-platform.yaml', 'hotfix-inventory-command.yaml', 'nacos-gray.yaml', 'set-based-gray.yaml']);
+    expect(files.sort()).toEqual(['f5-dubbo.yaml', 'finance-platform.yaml', 'hotfix.yaml', 'nacos-gray.yaml', 'set-based-gray.yaml']);
     for (const f of files) {
       const v = await cli(['validate', join(dir, f)]);
       expect(v.code, `${f}: ${v.stderr}`).toBe(0);
@@ -145,7 +145,30 @@ describe('example playbooks', () => {
     expect(finance).toContain('writes: ZooKeeper zk1:2181,zk2:2181,zk3:2181: weight=0 for payment-service on 10.20.0.11:* in /dubbo/config/dubbo/payment-service.configurators');
     expect(finance).toContain('writes: ZooKeeper zk1:2181,zk2:2181,zk3:2181: creates /LTS/payment_cluster/OFFLINE/10.20.0.11');
     expect(finance).toContain('switchover (GREEN carries ≥ 51% of the fleet): web-to-green');
-  }, 120_000);
+    // Each scenario plans as what it is for.
+    const plans = Object.fromEntries(await Promise.all(['nacos-gray', 'set-based-gray'].map(async (n) => [n, (await cli(['plan', join(dir, `${n}.yaml`), '--json'])).stdout] as const)));
+    const json = (n: string) => JSON.parse(plans[n]!) as { waves: { hosts: string[] }[] };
+    const nacos = json('nacos-gray');
+    expect(readFileSync(join(dir, 'nacos-gray.yaml'), 'utf8')).toMatch(/type: nacos-rule[\s\S]*format: "x-gray-group=GREEN->\{\{greenVersion\}\};\{\{blueVersion\}\}=\{\{blueWeight\}\}/);
+    expect(nacos.waves.map((w) => w.hosts.length)).toEqual([1, 2, 1]);
+    const f5 = (await cli(['plan', join(dir, 'f5-dubbo.yaml')])).stdout;
+    expect(f5).toContain('writes: F5 https://bigip.example.com: PATCH /mgmt/tm/ltm/pool/~Common~gateway_pool/members/~Common~10.40.0.11:8443 session=user-disabled');
+    expect(f5).toContain('routing dubbo-gray (dubbo-tag)');
+    expect(json('set-based-gray').waves.map((w) => w.hosts)).toEqual([['ord-s10-a1', 'ord-s10-b1'], ['ord-s9-a1', 'ord-s9-a2'], ['ord-s9-a3', 'ord-s9-b1'], ['ord-s1-a1', 'ord-s1-b1']]);
+    const hotfix = (await cli(['plan', join(dir, 'hotfix.yaml')])).stdout;
+    expect(hotfix).toContain('HOTFIX: INC-4711: null pointer in checkout — a canary, then one wave');
+    expect(hotfix).toContain('wave 2 (5 hosts): ord-02, ord-03, ord-04, ord-05, ord-06');
+    expect(hotfix).toContain('soak (query, skipped on hotfix)');
+  }, 180_000);
+
+  it('the README links every example with one line on when to use it', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    for (const f of readdirSync(join(ROOT, 'playbooks/examples')).filter((x) => x.endsWith('.yaml'))) {
+      const lines = readme.split('\n').filter((l) => l.startsWith(`- [playbooks/examples/${f}](playbooks/examples/${f}): `));
+      expect(lines, f).toHaveLength(1);
+      expect(lines[0], f).toMatch(/ — (start here|for) /);
+    }
+  });
 });
 
 describe('graywave init', () => {
