@@ -2,6 +2,7 @@ import type { JudgeEvidence } from '../gates/evidence.js';
 import type { Actor, JournalRecord } from '../journal/records.js';
 import { replay, hostStatus } from '../journal/replay.js';
 import { auditTrail } from './audit.js';
+import { isLimitedReason } from '../app/limited.js';
 
 /** One attempt (or undo) of one step on one host, with its times. */
 export interface StepSpan {
@@ -179,7 +180,8 @@ export function buildReport(input: ReportInput): Report {
   for (const r of records) {
     switch (r.type) {
       case 'run':
-        if (r.phase === 'halted') failures.push({ t: r.t, what: 'release halted', error: r.reason ?? '' });
+        // A --limit run that finished its hosts is not a failure: the release is LIMITED (src/app/limited.ts).
+        if (r.phase === 'halted' && !isLimitedReason(r.reason)) failures.push({ t: r.t, what: 'release halted', error: r.reason ?? '' });
         if (r.phase === 'rollback') rollbacks.push({ t: r.t, what: 'rollback started' });
         if (r.phase === 'rolled-back') rollbacks.push({ t: r.t, what: 'rolled back', detail: r.reason });
         break;
@@ -314,7 +316,7 @@ export function buildReport(input: ReportInput): Report {
     version: header?.version ?? '?',
     planHash: header?.planHash,
     playbook: header?.playbook,
-    status: records.length ? state.status : 'not started',
+    status: records.length ? (state.status === 'halted' && isLimitedReason(state.reason) ? 'limited' : state.status) : 'not started',
     reason: state.reason,
     start: header?.t,
     end: records.length ? records[records.length - 1]!.t : undefined,

@@ -62,6 +62,10 @@ describe('--limit', () => {
     );
     expect(text).toContain('wave 2: limited\n');
     expect(text).not.toMatch(/halted/i);
+    // The report: status limited, and a limited run is not listed as a failure.
+    const report = JSON.parse((await cli(['report', 'pb.yaml', '--json'], { cwd: t.dir })).stdout);
+    expect(report.status).toBe('limited');
+    expect(report.failures).toEqual([]);
     expect((await cli(['resume', 'pb.yaml', '--yes', '--plain'], { cwd: t.dir })).code).toBe(0);
     expect(t.effects().sort()).toEqual(['app-01 1.0', 'app-02 1.0', 'app-03 1.0', 'app-04 1.0', 'smoke 1', 'smoke 2', 'smoke 3']);
     const end = JSON.parse((await cli(['status', 'pb.yaml', '--json'], { cwd: t.dir })).stdout);
