@@ -4,10 +4,8 @@
  * answering the documented Nacos shapes; Dubbo on a real ZooKeeper is in test/integration/inventory-dubbo.test.ts).
  * The written playbook validates and plans.
  */
-import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostsFromInventory, registryProvider } from '../../src/app/init-hosts.js';
@@ -15,32 +13,13 @@ import { starterPlaybook } from '../../src/cli/reference.js';
 import { startRegistry, type Registry } from '../../src/sandbox/registry.js';
 import { requireBinary } from '../integration/helpers/process.js';
 import { cli, requireBuiltCli, tempDirs } from '../helpers/cli.js';
+import { ANSIBLE_CORPUS, ANSIBLE_FIXTURES, ANSIBLE_INVENTORY, ansibleList, membersOf } from '../helpers/ansible-oracle.js';
 
 requireBuiltCli();
-const TOOL = '/usr/bin/ansible-inventory';
-const hasAnsible = requireBinary(TOOL, 'apt-get install -y ansible-core'); // CI=true: missing is a failure
-const FIXTURES = resolve(import.meta.dirname, '../../fixtures/ansible');
-const CORPUS = ['ini-basic/hosts.ini', 'ini-dirs/hosts', 'yaml-basic/inventory.yml', 'yaml-priority/hosts.yaml', 'ranges/hosts.ini', 'yaml-values/hosts.yml'];
+const hasAnsible = requireBinary(ANSIBLE_INVENTORY, 'apt-get install -y ansible-core'); // CI=true: missing is a failure
+const FIXTURES = ANSIBLE_FIXTURES;
 const temp = tempDirs('gw-init-');
-const run = promisify(execFile);
-
-interface ListJson {
-  _meta: { hostvars: Record<string, Record<string, unknown>> };
-  [group: string]: { hosts?: string[]; children?: string[] } | ListJson['_meta'];
-}
-
-async function oracle(file: string): Promise<ListJson> {
-  const cwd = temp();
-  const { stdout } = await run(TOOL, ['-i', file, '--list'], { cwd, env: { ...process.env, HOME: cwd, ANSIBLE_INVENTORY_UNPARSED_FAILED: 'true', ANSIBLE_INVENTORY_ENABLED: 'yaml,ini' }, maxBuffer: 16 << 20 });
-  return JSON.parse(stdout) as ListJson;
-}
-
-function membersOf(list: ListJson, group: string, seen = new Set<string>()): Set<string> {
-  const g = list[group] as { hosts?: string[]; children?: string[] } | undefined;
-  const out = new Set<string>(g?.hosts ?? []);
-  for (const c of g?.children ?? []) if (!seen.has(c)) (seen.add(c), membersOf(list, c, seen).forEach((h) => out.add(h)));
-  return out;
-}
+const oracle = (file: string) => ansibleList(file, temp());
 
 interface WrittenHost {
   name: string;
@@ -56,7 +35,7 @@ const CONNECTION = ['ansible_host', 'ansible_ssh_host', 'ansible_port', 'ansible
 describe.skipIf(!hasAnsible)('init --inventory FILE[:group] (ansible-inventory --list is the oracle)', () => {
   it('writes every host of the inventory / of each group with the address, port, user, key and variables Ansible gives it', async () => {
     let checked = 0;
-    for (const rel of CORPUS) {
+    for (const rel of ANSIBLE_CORPUS) {
       const file = join(FIXTURES, rel);
       const want = await oracle(file);
       const groups = [undefined, ...Object.keys(want).filter((g) => g !== '_meta' && g !== 'all' && membersOf(want, g).size > 0)];

@@ -1,20 +1,20 @@
 import { execFile } from 'node:child_process';
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ansibleInventory, expandHostPattern, jumpFromSshArgs, pythonLiteral } from '../../src/playbook/ansible.js';
 import { removeDir, requireBinary, tempDir } from '../integration/helpers/process.js';
+import { ANSIBLE_CORPUS, ANSIBLE_FIXTURES, ANSIBLE_INVENTORY, ansibleList, membersOf, type ListJson } from '../helpers/ansible-oracle.js';
 
 /**
  * Ansible is the oracle: each inventory under fixtures/ansible/ is read by `ansible-inventory -i FILE --list` and
  * by src/playbook/ansible.ts; the same hosts, group memberships and merged variables must come out. The JSON that
  * ansible-inventory prints is itself an inventory graywave accepts: it must give the same result again.
  */
-const TOOL = '/usr/bin/ansible-inventory';
-const hasAnsible = requireBinary(TOOL, 'apt-get install -y ansible-core'); // CI=true: missing is a failure
-const FIXTURES = resolve(import.meta.dirname, '../../fixtures/ansible');
-const CORPUS = ['ini-basic/hosts.ini', 'ini-dirs/hosts', 'yaml-basic/inventory.yml', 'yaml-priority/hosts.yaml', 'ranges/hosts.ini', 'yaml-values/hosts.yml'];
+const hasAnsible = requireBinary(ANSIBLE_INVENTORY, 'apt-get install -y ansible-core'); // CI=true: missing is a failure
+const FIXTURES = ANSIBLE_FIXTURES;
+const CORPUS = ANSIBLE_CORPUS;
 const run = promisify(execFile);
 let work: string;
 beforeAll(() => {
@@ -22,30 +22,8 @@ beforeAll(() => {
 });
 afterAll(() => removeDir(work));
 
-interface ListJson {
-  _meta: { hostvars: Record<string, Record<string, unknown>> };
-  [group: string]: { hosts?: string[]; children?: string[] } | ListJson['_meta'];
-}
-
-async function oracle(file: string): Promise<ListJson> {
-  // An empty working directory and HOME: no ansible.cfg, no playbook-adjacent group_vars, nothing written elsewhere.
-  const cwd = join(work, 'cwd');
-  mkdirSync(cwd, { recursive: true });
-  const { stdout } = await run(TOOL, ['-i', file, '--list'], {
-    cwd,
-    env: { ...process.env, HOME: cwd, ANSIBLE_INVENTORY_UNPARSED_FAILED: 'true', ANSIBLE_INVENTORY_ENABLED: 'yaml,ini' },
-    maxBuffer: 16 << 20,
-  });
-  return JSON.parse(stdout) as ListJson;
-}
-
-/** Every group's hosts, children included, from the --list JSON. */
-function membersOf(list: ListJson, group: string, seen = new Set<string>()): Set<string> {
-  const g = list[group] as { hosts?: string[]; children?: string[] } | undefined;
-  const out = new Set<string>(g?.hosts ?? []);
-  for (const c of g?.children ?? []) if (!seen.has(c)) (seen.add(c), membersOf(list, c, seen).forEach((h) => out.add(h)));
-  return out;
-}
+/** An empty working directory and HOME: no ansible.cfg, no playbook-adjacent group_vars, nothing written elsewhere. */
+const oracle = (file: string): Promise<ListJson> => ansibleList(file, work);
 
 function compare(file: string, want: ListJson): void {
   const got = ansibleInventory(file);
