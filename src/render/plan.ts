@@ -64,7 +64,7 @@ export function planText(pb: Playbook, plan: Plan): string {
       if (s.undo) out.push(`       undo: ${s.undo.line}`, ...diff('         ', s.undo.perHost));
       for (const e of s.effects) out.push(`       ${e.line}`, ...diff('         ', e.perHost));
     }
-    if (v.verify.length) out.push(`  verify: ${pb.verify.map((g) => g.name).join(', ')}`);
+    if (v.verify.length) out.push(`  verify: ${verifyNames(pb)}`);
     if (w.switchover) out.push(chalk.cyan(`  ${w.switchover}`));
     if (w.then) out.push(`  then: ${w.then}`);
   }
@@ -87,7 +87,7 @@ export function planMarkdown(pb: Playbook, plan: Plan): string {
       out.push(`| ${s.n} | ${s.name}${s.noUndo ? ' (no undo)' : ''} | ${cell(s.line, s.perHost)} | ${effects} |`);
     }
     out.push('');
-    if (v.verify.length) out.push(`Verify: ${pb.verify.map((g) => g.name).join(', ')}.`);
+    if (v.verify.length) out.push(`Verify: ${verifyNames(pb)}.`);
     if (w.switchover) out.push(`**${w.switchover}**`);
     if (w.then) out.push(`Then: ${w.then}.`);
     out.push('');
@@ -121,6 +121,13 @@ export function routingLine(st: RoutingRuleState): string {
     case 'undo-failed':
       return `${st.rule}: UNDO FAILED: ${st.error ?? 'unknown error'} (${st.inEffect} change(s) still in effect${what ? `: ${what}` : ''})`;
   }
+}
+
+/** The checks after a wave, by name; under the hotfix policy those it skips are named as skipped. */
+function verifyNames(pb: Playbook): string {
+  const skipped = pb.hotfix ? pb.verify.filter((g) => g.skipOnHotfix).map((g) => g.name) : [];
+  const run = pb.verify.filter((g) => !skipped.includes(g.name)).map((g) => g.name);
+  return [run.join(', ') || 'none', ...(skipped.length ? [`(skipped on hotfix: ${skipped.join(', ')})`] : [])].join(' ');
 }
 
 export function statusText(r: StatusReport): string {

@@ -159,6 +159,7 @@ describe('example playbooks', () => {
     expect(hotfix).toContain('HOTFIX: INC-4711: null pointer in checkout — a canary, then one wave');
     expect(hotfix).toContain('wave 2 (5 hosts): ord-02, ord-03, ord-04, ord-05, ord-06');
     expect(hotfix).toContain('soak (query, skipped on hotfix)');
+    expect(hotfix).toContain('  verify: smoke, error-rate (skipped on hotfix: soak)\n');
   }, 180_000);
 
   it('the README links every example with one line on when to use it', () => {
