@@ -118,6 +118,32 @@ describe('live view: release-level phases as they happen', () => {
     expect(lines.at(-1)).toMatchObject({ event: 'TAIL', data: 'done: r 2 on 4 hosts in 3 waves (100ms)' });
   });
 
+  it('--limit: hosts outside the limit show as pending (outside --limit), never done — a wave left out whole and the rest of a cut wave; the LIMITED line last', async () => {
+    const lines = await viewOf([
+      { ...base, event: 'run.start', version: '2', hosts: 4, waves: 3, resumed: false },
+      // --limit h2,h4: wave 1 (h1) is left out whole; wave 2 runs h2 only (its wave.start names only h2).
+      { ...base, event: 'wave.start', wave: 2, hosts: ['h2'] },
+      { ...base, event: 'step.start', wave: 2, host: 'h2', step: 'deploy', attempt: 1 },
+      { ...base, event: 'host.done', wave: 2, host: 'h2', ms: 30 },
+      { ...base, event: 'wave.done', wave: 2, ms: 40, failed: [] },
+      { ...base, event: 'wave.start', wave: 3, hosts: ['h4'] },
+      { ...base, event: 'step.start', wave: 3, host: 'h4', step: 'deploy', attempt: 1 },
+      { ...base, event: 'host.done', wave: 3, host: 'h4', ms: 30 },
+      { ...base, event: 'wave.done', wave: 3, ms: 40, failed: [] },
+      { ...base, event: 'run.halted', reason: '--limit: 2 host(s) done; 2 host(s) outside the limit still pending: h1, h3', hint: 'graywave resume x.yaml runs the 2 pending hosts (h1, h3), then the checks of wave 1, 2 (--limit covered part of them)', stillDrained: [] },
+    ] as EngineEvent[]);
+    for (const h of [/^h1/, /^h3/]) {
+      expect(stateOf(lines, h)).toContain('SKIPPED');
+      expect(stateOf(lines, h)).not.toContain('COMPLETED');
+    }
+    expect(stateOf(lines, /^h2 done/)).toContain('COMPLETED');
+    expect(stateOf(lines, /^h4 done/)).toContain('COMPLETED');
+    const skips = lines.filter((l) => l.event === 'MESSAGE').map((l) => (l.data as unknown as { skip?: string }).skip);
+    expect(skips).toContain('h1: pending (outside --limit)');
+    expect(skips).toContain('h3: pending (outside --limit)');
+    expect(lines.filter((l) => l.event === 'TAIL').map((l) => l.data).join('\n')).toBe('LIMITED: 2 host(s) done; 2 host(s) outside the limit still pending: h1, h3\n  next: graywave resume x.yaml runs the 2 pending hosts (h1, h3), then the checks of wave 1, 2 (--limit covered part of them)');
+  });
+
   it('after a halt: hosts never started are skipped ("not started"), never failed; later waves skipped; the halt summary last', async () => {
     const lines = await viewOf([
       { ...base, event: 'run.start', version: '2', hosts: 4, waves: 3, resumed: false },
