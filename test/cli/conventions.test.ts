@@ -73,6 +73,17 @@ describe('--limit', () => {
     expect(end.limited).toBeUndefined();
   });
 
+  // KNOWN ENGINE GAP (src/engine/run.ts waves(), the lead's this session): a --limit that completes a wave an earlier
+  // --limit cut through runs the rest as a partial wave again, so that wave's checks never run and the release ends
+  // `done`. `it.fails` keeps the suite green until the engine runs the whole checkpoint then; flip it to `it` with the fix.
+  it.fails('a later --limit that completes a cut wave runs that wave\'s checks before the release is done', async () => {
+    const t = setup();
+    writeFileSync(join(t.dir, 'pb.yaml'), PB + 'verify:\n  - name: smoke\n    run: "echo smoke {{wave}} >> effects.log"\n');
+    expect((await cli(['run', 'pb.yaml', '--yes', '--plain', '--limit', 'app-01,zone=b'], { cwd: t.dir })).code).toBe(0);
+    expect((await cli(['resume', 'pb.yaml', '--yes', '--plain', '--limit', 'app-02'], { cwd: t.dir })).code).toBe(0);
+    expect(t.effects()).toContain('smoke 2');
+  });
+
   it('a pattern; an entry that matches nothing is a usage error and nothing runs', async () => {
     const t = setup();
     const bad = await cli(['run', 'pb.yaml', '--yes', '--limit', 'app-1'], { cwd: t.dir });
