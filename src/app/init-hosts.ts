@@ -41,13 +41,15 @@ export interface RegistryProvider {
 /**
  * `zookeeper://zk1:2181,zk2:2181[/chroot][?backup=zk3:2181&group=dubbo]` → a dubbo-zookeeper provider (the address
  * a Dubbo application configures as its registry); `nacos://nacos:8848[?namespace=ns&group=G]` or
- * `http(s)://nacos:8848` → a nacos provider. `service` is the Dubbo application (or interface) or the Nacos service.
+ * `http(s)://nacos:8848` → a nacos provider (`&username=NAME&passwordEnv=VAR` for a Nacos with auth: the password
+ * is read from that environment variable and written as `{ env: VAR }`, never as text). `service` is the Dubbo application (or interface) or the Nacos service.
  */
 export function registryProvider(url: string, service: string): RegistryProvider {
   const m = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]+)([^?#]*)(?:\?([^#]*))?$/i.exec(url.trim());
   const scheme = m?.[1]?.toLowerCase();
   const hint = 'zookeeper://zk1:2181,zk2:2181 (Dubbo on ZooKeeper) or nacos://nacos:8848 / http://nacos:8848 (Nacos)';
   if (!m || !scheme) throw new GraywaveError(`init --from-registry ${url}: not a registry address`, EXIT.usage, `give ${hint}`);
+  if (m[2]!.includes('@')) throw new GraywaveError(`init --from-registry: credentials in the address are not written into a playbook`, EXIT.usage, 'for Nacos give ?username=NAME&passwordEnv=VAR (the password is read from that environment variable, and written as { env: VAR })');
   const params = new URLSearchParams(m[4] ?? '');
   const path = (m[3] ?? '').replace(/\/+$/, '');
   if (scheme === 'zookeeper' || scheme === 'zk') {
@@ -60,7 +62,11 @@ export function registryProvider(url: string, service: string): RegistryProvider
     const base = `${scheme === 'nacos' ? 'http' : scheme}://${m[2]}${path}`;
     const ns = params.get('namespace');
     const group = params.get('group');
-    return { name: 'nacos', spec: { type: 'nacos', url: base, services: [service], ...(ns ? { namespace: ns } : {}), ...(group ? { group } : {}) } };
+    const user = params.get('username');
+    const passwordEnv = params.get('passwordEnv');
+    if (!user !== !passwordEnv) throw new GraywaveError(`init --from-registry ${url}: username and passwordEnv go together`, EXIT.usage, 'e.g. nacos://nacos:8848?username=nacos&passwordEnv=NACOS_PASSWORD');
+    const auth = user && passwordEnv ? { username: user, password: { env: passwordEnv } } : {};
+    return { name: 'nacos', spec: { type: 'nacos', url: base, services: [service], ...(ns ? { namespace: ns } : {}), ...(group ? { group } : {}), ...auth } };
   }
   throw new GraywaveError(`init --from-registry ${url}: registry "${scheme}" cannot list hosts here`, EXIT.usage, `give ${hint}; for etcd write inventory: { provider: NAME, service: NAME } by hand`);
 }

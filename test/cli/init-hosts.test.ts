@@ -131,6 +131,25 @@ describe('init --from-registry (Nacos: the sandbox registry, documented Nacos sh
     expect(http.stdout).toContain('- { name: 10.0.0.7, address: 10.0.0.7');
   }, 60_000);
 
+  it('a Nacos with auth: the password from the environment variable named in the address, written as { env: VAR }, never as text', async () => {
+    const secured = await startRegistry({ auth: { username: 'nacos', password: 's3cret-pw' } });
+    try {
+      secured.registry.instances.set('public|DEFAULT_GROUP@@pay|10.0.0.9#8080#DEFAULT', { namespace: 'public', service: 'DEFAULT_GROUP@@pay', ip: '10.0.0.9', port: 8080, cluster: 'DEFAULT', weight: 1, enabled: true, ephemeral: true, healthy: true, metadata: {} });
+      const dir = temp();
+      const url = `${secured.url}?username=nacos&passwordEnv=NACOS_PW`;
+      const r = await cli(['init', '--from-registry', url, '--service', 'pay', '--out', '-'], { cwd: dir, env: { NACOS_PW: 's3cret-pw' } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).not.toContain('s3cret-pw');
+      expect((parse(r.stdout) as { providers: { nacos: unknown } }).providers.nacos).toEqual({ type: 'nacos', url: secured.url, services: ['pay'], username: 'nacos', password: { env: 'NACOS_PW' } });
+      expect(r.stdout).toContain('- { name: 10.0.0.9, address: 10.0.0.9');
+      const wrong = await cli(['init', '--from-registry', url, '--service', 'pay', '--out', '-'], { cwd: dir, env: { NACOS_PW: 'nope' } });
+      expect(wrong.code).toBe(1);
+      expect(wrong.stderr).not.toContain('nope');
+    } finally {
+      await secured.close();
+    }
+  }, 60_000);
+
   it('a service with no instance, an unknown scheme, a missing --service: clear errors, nothing written', async () => {
     const dir = temp();
     const none = await cli(['init', '--from-registry', srv.url, '--service', 'nobody'], { cwd: dir });
@@ -149,5 +168,9 @@ describe('init --from-registry (Nacos: the sandbox registry, documented Nacos sh
     expect(registryProvider('zookeeper://zk1:2181?backup=zk2:2181,zk3:2181', 'order').spec).toEqual({ type: 'dubbo-zookeeper', connect: 'zk1:2181,zk2:2181,zk3:2181', application: 'order' });
     expect(registryProvider('zookeeper://zk1:2181,zk2:2181/chroot?group=rpc', 'order').spec).toEqual({ type: 'dubbo-zookeeper', connect: 'zk1:2181,zk2:2181/chroot', application: 'order', root: '/rpc' });
     expect(registryProvider('nacos://n:8848?namespace=dev', 'order').spec).toEqual({ type: 'nacos', url: 'http://n:8848', services: ['order'], namespace: 'dev' });
+    expect(registryProvider('nacos://n:8848?username=nacos&passwordEnv=NACOS_PASSWORD', 'order').spec).toEqual({ type: 'nacos', url: 'http://n:8848', services: ['order'], username: 'nacos', password: { env: 'NACOS_PASSWORD' } });
+    // A password never lands in the playbook.
+    expect(() => registryProvider('http://nacos:s3cret@n:8848', 'order')).toThrow('init --from-registry: credentials in the address are not written into a playbook');
+    expect(() => registryProvider('nacos://n:8848?username=nacos', 'order')).toThrow('username and passwordEnv go together');
   });
 });
