@@ -14,15 +14,17 @@ requireBuiltCli();
 const temp = tempDirs('gw-conv-');
 
 /** fixtures/playbooks/effects-zones.yaml: four hosts in zones a and b; s1 appends "<host> <version>" to effects.log. */
-function setup(opts: { undo?: boolean } = {}) {
-  return effectsRelease(temp(), 'effects-zones.yaml', { UNDO: opts.undo ? '' : '# ' });
+function setup(opts: { undo?: boolean; extra?: string } = {}) {
+  return effectsRelease(temp(), 'effects-zones.yaml', { UNDO: opts.undo ? '' : '# ', EXTRA: opts.extra ?? '' });
 }
+
+/** A check after each wave. */
+const SMOKE = 'verify:\n  - name: smoke\n    run: "echo smoke {{wave}} >> effects.log"\n';
 
 describe('--limit', () => {
   it('runs only the chosen hosts (name, label=value); the release is LIMITED, not halted: status and the end-of-run message say what is done, what is pending and how to continue; resume finishes', async () => {
-    const t = setup();
     // A check after each wave, so that the wave --limit cuts through (wave 2: app-02 pending, app-03 done) shows its checks still to run.
-    writeFileSync(join(t.dir, 'pb.yaml'), PB + 'verify:\n  - name: smoke\n    run: "echo smoke {{wave}} >> effects.log"\n');
+    const t = setup({ extra: SMOKE });
     const r = await cli(['run', 'pb.yaml', '--yes', '--plain', '--limit', 'app-01,zone=b'], { cwd: t.dir });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).not.toContain('HALTED');
@@ -63,8 +65,7 @@ describe('--limit', () => {
   // --limit cut through runs the rest as a partial wave again, so that wave's checks never run and the release ends
   // `done`. `it.fails` keeps the suite green until the engine runs the whole checkpoint then; flip it to `it` with the fix.
   it.fails('a later --limit that completes a cut wave runs that wave\'s checks before the release is done', async () => {
-    const t = setup();
-    writeFileSync(join(t.dir, 'pb.yaml'), PB + 'verify:\n  - name: smoke\n    run: "echo smoke {{wave}} >> effects.log"\n');
+    const t = setup({ extra: SMOKE });
     expect((await cli(['run', 'pb.yaml', '--yes', '--plain', '--limit', 'app-01,zone=b'], { cwd: t.dir })).code).toBe(0);
     expect((await cli(['resume', 'pb.yaml', '--yes', '--plain', '--limit', 'app-02'], { cwd: t.dir })).code).toBe(0);
     expect(t.effects()).toContain('smoke 2');

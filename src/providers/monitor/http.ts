@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { ProviderError } from '../../errors.js';
-import { http } from '../../transport/http.js';
-import { resolveTls, tlsOptions, type TlsSettings } from '../../transport/tls.js';
+import { tlsOptions } from '../../transport/tls.js';
 import { duration } from '../../util/duration.js';
-import type { Monitor, ProviderContext, ProviderEnv, ProviderType } from '../types.js';
+import type { Monitor, ProviderContext, ProviderType } from '../types.js';
+import { EndpointMonitor } from './endpoint.js';
 
 /** `$.data.items[0].value`: dotted keys and [n] indexes, nothing more (no filters, no wildcards). */
 export function parseJsonPath(path: string): (string | number)[] {
@@ -56,17 +56,7 @@ const options = z
   .strict();
 type Options = z.infer<typeof options>;
 
-class HttpMonitor implements Monitor {
-  private readonly tls?: TlsSettings;
-
-  constructor(private readonly o: Options, env: ProviderEnv) {
-    this.tls = resolveTls(o.tls, env);
-  }
-
-  async close(): Promise<void> {
-    await this.tls?.close();
-  }
-
+class HttpMonitor extends EndpointMonitor<Options> implements Monitor {
   /** A non-empty query is a JSON path that replaces the provider's `jsonPath` (one endpoint, several readings). */
   async value(ctx: ProviderContext, query: string): Promise<number> {
     const path = query.trim() || this.o.jsonPath;
@@ -75,10 +65,7 @@ class HttpMonitor implements Monitor {
     } catch (err) {
       throw new ProviderError(`http monitor: ${(err as Error).message}`, false);
     }
-    const url = ctx.render(this.o.url);
-    const headers: Record<string, string> = { accept: 'application/json' };
-    for (const [k, v] of Object.entries(this.o.headers ?? {})) headers[k] = ctx.render(v);
-    const res = await http(url, { method: this.o.method ?? 'GET', headers, timeoutMs: this.o.timeout, signal: ctx.signal, tls: this.tls, log: ctx.log });
+    const res = await this.fetch(ctx, 'application/json', this.o.method ?? 'GET');
     if (res.status < 200 || res.status >= 300) throw new ProviderError(`monitor endpoint answered HTTP ${res.status}: ${res.text.slice(0, 200).trim()}`);
     const v = getJsonPath(res.json(), path);
     if (v === undefined || v === null) throw new ProviderError(`no data: ${path} is ${v === null ? 'null' : 'absent'} in the answer`);

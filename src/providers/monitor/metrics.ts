@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { ProviderError } from '../../errors.js';
-import { http } from '../../transport/http.js';
-import { resolveTls, tlsOptions, type TlsSettings } from '../../transport/tls.js';
+import { tlsOptions } from '../../transport/tls.js';
 import { duration } from '../../util/duration.js';
-import type { Monitor, ProviderContext, ProviderEnv, ProviderType } from '../types.js';
+import type { Monitor, ProviderContext, ProviderType } from '../types.js';
+import { EndpointMonitor } from './endpoint.js';
 
 const options = z
   .object({
@@ -130,17 +130,7 @@ export function sumMatching(samples: MetricSample[], sel: MetricSelector): { sum
   return { sum, count };
 }
 
-class MetricsMonitor implements Monitor {
-  private readonly tls?: TlsSettings;
-
-  constructor(private readonly o: Options, env: ProviderEnv) {
-    this.tls = resolveTls(o.tls, env);
-  }
-
-  async close(): Promise<void> {
-    await this.tls?.close();
-  }
-
+class MetricsMonitor extends EndpointMonitor<Options> implements Monitor {
   async value(ctx: ProviderContext, query: string): Promise<number> {
     let sel: MetricSelector;
     try {
@@ -148,10 +138,7 @@ class MetricsMonitor implements Monitor {
     } catch (err) {
       throw new ProviderError((err as Error).message, false);
     }
-    const url = ctx.render(this.o.url);
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(this.o.headers ?? {})) headers[k] = ctx.render(v);
-    const res = await http(url, { headers: { accept: 'text/plain', ...headers }, timeoutMs: this.o.timeout, signal: ctx.signal, tls: this.tls, log: ctx.log });
+    const res = await this.fetch(ctx, 'text/plain');
     if (res.status !== 200) throw new ProviderError(`metrics endpoint answered HTTP ${res.status}: ${res.text.slice(0, 200).trim()}`);
     let samples: MetricSample[];
     try {
