@@ -74,13 +74,13 @@ function sharedProps(props: Json): void {
 export function playbookJsonSchema(): Json {
   const top = js(topSchema);
   const props = { ...(top.properties as Json) };
-  sharedProps(props);
   props.hosts = { type: 'array', items: js(hostSchema) };
   props.inventory = {
     anyOf: [{ type: 'string', description: 'a YAML/JSON file of hosts' }, { type: 'object', properties: { command: { type: 'string' } }, required: ['command'] }, { type: 'object', properties: { provider: { type: 'string' }, service: { type: 'string' } }, required: ['provider', 'service'] }],
   };
   props.transport = byType(transportTypes.map((t) => ({ type: t.type, schema: typed(t.type, t.options) })), 'transport');
   props.steps = { type: 'array', minItems: 1, items: stepSchema(actions, commonStepKeys) };
+  sharedProps(props);
   props.routing = {
     type: 'array',
     items: byType(routingTypes.map((r) => ({ type: r.type, schema: typed(r.type, r.options, { name: { type: 'string' }, end: { enum: ['final', 'keep', 'remove'] } }) })), 'routing rule'),
