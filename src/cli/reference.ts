@@ -6,7 +6,7 @@ import { hostsFromInventory, hostsFromRegistry, type InitHost, type RegistryProv
 import { EXIT, GraywaveError } from '../errors.js';
 import { didYouMean } from '../playbook/messages.js';
 import { providerTypes } from '../providers/index.js';
-import { playbookJsonSchema } from '../reference/json-schema.js';
+import { playbookJsonSchema, trainJsonSchema } from '../reference/json-schema.js';
 import { entries, explainText, findEntries } from '../reference/reference.js';
 
 /** `graywave explain TYPE`: one provider, monitor, step kind, check, routing rule or state backend. */
@@ -30,13 +30,15 @@ export function explainCommand(): Command {
     });
 }
 
-/** `graywave schema`: the JSON Schema of a playbook (schema/playbook.schema.json). */
+/** `graywave schema [--train]`: the JSON Schema of a playbook (schema/playbook.schema.json) or of a train file (schema/train.schema.json). */
 export function schemaCommand(): Command {
   return new Command('schema')
-    .description('print the JSON Schema of a playbook, for editors (yaml-language-server)')
+    .description('print the JSON Schema of a playbook (--train: of a release train file), for editors (yaml-language-server)')
     .option('--json', 'the schema on one line (it is JSON either way)')
-    .action((opts: { json?: boolean }) => {
-      process.stdout.write((opts.json ? JSON.stringify(playbookJsonSchema()) : JSON.stringify(playbookJsonSchema(), null, 2)) + '\n');
+    .option('--train', 'the schema of a release train file (apps: instead of hosts: and steps:)')
+    .action((opts: { json?: boolean; train?: boolean }) => {
+      const schema = opts.train ? trainJsonSchema() : playbookJsonSchema();
+      process.stdout.write((opts.json ? JSON.stringify(schema) : JSON.stringify(schema, null, 2)) + '\n');
     });
 }
 

@@ -6,6 +6,7 @@ import { gates } from '../gates/index.js';
 import { stateBackendTypes } from '../journal/backends.js';
 import { providerTypes } from '../providers/index.js';
 import { routingTypes } from '../routing/index.js';
+import { trainSchema } from '../playbook/train.js';
 import type { TypeDoc } from './doc.js';
 import { descriptionOf, optionRows, type OptionRow } from './zod-info.js';
 
@@ -91,7 +92,6 @@ export function explainText(e: Entry): string {
 /** docs/reference.md: the same data as `graywave explain`, every type. */
 export function referenceMarkdown(): string {
   const all = entries();
-  const esc = (t: string) => t.replace(/\|/g, '\\|').replace(/\n/g, ' ');
   const out = [
     '# Playbook reference',
     '',
@@ -107,20 +107,79 @@ export function referenceMarkdown(): string {
     for (const e of list) {
       out.push(`<a id="${kind}-${e.type.toLowerCase()}"></a>`, `### \`${e.type}\``, '', `\`${e.where}\``, '');
       if (e.doc) out.push(e.doc.summary, '', `Checked against: ${e.doc.checkedAgainst}.`, '');
-      out.push('| option | type | required | default | description |', '|---|---|---|---|---|');
-      const walk = (rows: OptionRow[], prefix: string) => {
-        for (const r of rows) {
-          const d = fmtDefault(r.default);
-          out.push(`| \`${prefix}${r.key}\` | ${esc(r.type)} | ${r.required ? 'yes' : ''} | ${d ? `\`${esc(d)}\`` : ''} | ${esc(r.description ?? '')} |`);
-          if (r.children?.length) walk(r.children, `${prefix}${r.key}.`);
-        }
-      };
-      walk(e.options, '');
+      out.push(...optionTable(e.options));
       if (e.doc) out.push('', '```yaml', e.doc.example, '```');
       out.push('');
     }
   }
+  out.push(...trainMarkdown());
   return out.join('\n');
+}
+
+/** Markdown table rows of options (nested options as `parent.key`). */
+function optionTable(rows: OptionRow[]): string[] {
+  const esc = (t: string) => t.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  const out = ['| option | type | required | default | description |', '|---|---|---|---|---|'];
+  const walk = (list: OptionRow[], prefix: string) => {
+    for (const r of list) {
+      const d = fmtDefault(r.default);
+      out.push(`| \`${prefix}${r.key}\` | ${esc(r.type)} | ${r.required ? 'yes' : ''} | ${d ? `\`${esc(d)}\`` : ''} | ${esc(r.description ?? '')} |`);
+      if (r.children?.length) walk(r.children, `${prefix}${r.key}.`);
+    }
+  };
+  walk(rows, '');
+  return out;
+}
+
+/** What the train file's own keys mean (the options come from src/playbook/train.ts `trainSchema`). */
+const TRAIN_DOCS: Record<string, string> = {
+  name: 'train name: key of the one lock and the one journal of every app',
+  version: 'the train\'s version ({{version}} in its checks and switchover); each app keeps its own unless `apps[].version` sets it',
+  group: 'the group every app\'s released hosts join ({{group}})',
+  apps: 'the applications, each with its own playbook',
+  'apps.name': 'the app\'s name in the train: hosts show as `app/host`',
+  'apps.playbook': 'the app\'s playbook (relative to the train file): a normal, runnable playbook (hosts, transport, providers, steps)',
+  'apps.after': 'apps whose part of each wave must be done before this app\'s part starts (no cycles)',
+  'apps.deploy': 'false: the app\'s deploy steps (`deploy:` steps and steps tagged `deploy`) are skipped; it is still drained, relabelled and restored, so it joins GREEN',
+  'apps.version': 'this app\'s version in the train (default: its playbook\'s)',
+  waves: 'per application: wave k takes the k-th slice of every app',
+  'waves.maxFailures': 'failed hosts allowed in one train wave over all apps (each app\'s own waves.maxFailures applies as well)',
+  verify: 'checks after each train wave, once every app\'s part of it is done (the same checks as a playbook\'s verify:)',
+  switchover: 'release-level steps, run once when GREEN carries `at` of EVERY app',
+};
+
+const TRAIN_EXAMPLE = `# yaml-language-server: $schema=../schema/train.schema.json
+name: platform-2026-12
+version: "2026.12.1"
+apps:
+  - { name: bfe,     playbook: ./bfe.yaml }
+  - { name: order,   playbook: ./order.yaml,   after: [account] }
+  - { name: account, playbook: ./account.yaml, deploy: false }
+waves: { canary: 1, size: 25% }
+verify:
+  - http: { url: "https://gray.example.com/api/ping", headers: { x-gray-group: GREEN }, expect: { status: 200 } }
+switchover: { at: 50%, steps: [ { name: web-to-green, run: "…", undo: "…" } ] }
+onFailure: halt`;
+
+/** docs/reference.md's "Train files" section, from the train file's schema (the same data as schema/train.schema.json). */
+function trainMarkdown(): string[] {
+  const rows = optionRows(trainSchema);
+  const apps = rows.find((r) => r.key === 'apps');
+  if (apps) apps.children = optionRows(trainSchema.shape.apps.element); // a list: its entries' keys as apps.KEY
+  for (const r of rows) describeRow(r, TRAIN_DOCS, '');
+  return [
+    '<a id="train-files"></a>',
+    '## Train files (apps: instead of hosts: and steps:)',
+    '',
+    'A release train releases several applications as one gray release: one lock, one journal, wave k taking the k-th slice of every app, the checks after each train wave and the switchover once for all. `graywave schema --train` prints its JSON Schema (schema/train.schema.json). `providers:`, `verify:`, `switchover:` and `state:` take the same entries as in a playbook (above).',
+    '',
+    ...optionTable(rows),
+    '',
+    '```yaml',
+    TRAIN_EXAMPLE,
+    '```',
+    '',
+  ];
 }
 
 /**

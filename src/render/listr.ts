@@ -81,6 +81,16 @@ export function viewShape(pb: Playbook): ViewShape {
 
 const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
+/** A train wave's `app/host` names grouped by app, in order of first appearance. */
+function byApp(names: string[]): [string, string[]][] {
+  const groups = new Map<string, string[]>();
+  for (const h of names) {
+    const app = h.slice(0, h.indexOf('/'));
+    groups.set(app, [...(groups.get(app) ?? []), h]);
+  }
+  return [...groups];
+}
+
 /**
  * The live terminal view. The release is drawn in sections, each a listr2 list of waves; a section ends where a
  * person is asked (an approval), so the question is printed below a finished section and answered on a plain line,
@@ -103,6 +113,9 @@ export function listrRenderer(
   const lastWave = waveIndex[waveIndex.length - 1] ?? 0;
   const firstWave = waveIndex[0] ?? 0;
   const hosts = new Map<string, Item>();
+  // A release train's plan names its hosts `app/host` (a playbook's host names have no `/`): each wave shows its
+  // hosts grouped by app, in the train's start order (src/plan/train.ts).
+  const train = plan.waves.length > 0 && plan.waves.every((w) => w.hosts.every((h) => h.includes('/')));
   const waveItems = new Map<number, Item>();
   /** Checkpoint items per wave, keyed `verify:NAME`, `routing:PHASE:RULE`, `switchover`, `gate`. */
   const checkpoints = new Map<number, Map<string, Item>>();
@@ -126,7 +139,7 @@ export function listrRenderer(
   const sectionOf = new Map(sections.flatMap((s, i) => s.map((w) => [w, i] as const)));
 
   for (const w of plan.waves) {
-    waveItems.set(w.index, new Item(`Wave ${w.index} (${plural(w.hosts.length, 'host')})`));
+    waveItems.set(w.index, new Item(`Wave ${w.index} (${plural(w.hosts.length, 'host')}${train ? ` of ${plural(byApp(w.hosts).length, 'app')}` : ''})`));
     for (const h of w.hosts) hosts.set(h, new Item(h));
     const cp = new Map<string, Item>();
     if (w.index === firstWave) for (const r of shape.routing) cp.set(`routing:publish:${r}`, new Item());
@@ -169,10 +182,11 @@ export function listrRenderer(
       const cp = [...checkpoints.get(w)!.entries()];
       const before = cp.filter(([k]) => k.startsWith('routing:publish:'));
       const after = cp.filter(([k]) => !k.startsWith('routing:publish:'));
+      const hostTask = (h: string) => ({ title: h, task: (_c: unknown, t: Task) => runItem(hosts.get(h)!, t) });
       return task.newListr(
         [
           ...before.map(([, it]) => ({ title: '', task: (_c: unknown, t: Task) => runItem(it, t) })),
-          ...wave.hosts.map((h) => ({ title: h, task: (_c: unknown, t: Task) => runItem(hosts.get(h)!, t) })),
+          ...(train ? byApp(wave.hosts).map(([app, hs]) => ({ title: `${app} (${plural(hs.length, 'host')})`, task: (_c: unknown, t: Task) => t.newListr(hs.map(hostTask), { concurrent: true, exitOnError: false }) })) : wave.hosts.map(hostTask)),
           ...after.map(([, it]) => ({ title: '', task: (_c: unknown, t: Task) => runItem(it, t) })),
         ],
         { concurrent: true, exitOnError: false },
@@ -286,8 +300,9 @@ export function listrRenderer(
           if (!key.startsWith('wave:')) return runItem(it, task);
           it.bind(task);
           const hs = byWave.get(Number(key.slice(5)))!;
+          const hostTask = (h: string) => ({ title: h, task: (_c: unknown, t: Task) => runItem(hostItems.get(h)!, t) });
           return task.newListr(
-            hs.map((h) => ({ title: h, task: (_c: unknown, t: Task) => runItem(hostItems.get(h)!, t) })),
+            train ? byApp(hs).map(([app, list]) => ({ title: `${app} (${plural(list.length, 'host')})`, task: (_c: unknown, t: Task) => t.newListr(list.map(hostTask), { concurrent: true, exitOnError: false }) })) : hs.map(hostTask),
             { concurrent: true, exitOnError: false },
           );
         },

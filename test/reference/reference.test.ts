@@ -6,12 +6,13 @@
  * starter playbook that validates both ways.
  */
 import { Ajv } from 'ajv';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { loadPlaybook } from '../../src/playbook/load.js';
-import { playbookJsonSchema } from '../../src/reference/json-schema.js';
+import { playbookJsonSchema, trainJsonSchema } from '../../src/reference/json-schema.js';
+import { loadTrain } from '../../src/playbook/train.js';
 import { entries, explainText, protocolsMarkdown, referenceMarkdown } from '../../src/reference/reference.js';
 import { starterPlaybook } from '../../src/cli/reference.js';
 import { cli, requireBuiltCli, ROOT, tempDirs } from '../helpers/cli.js';
@@ -20,11 +21,14 @@ requireBuiltCli();
 const temp = tempDirs('gw-ref-');
 const ajv = new Ajv({ allErrors: true, strict: false });
 const validate = ajv.compile(playbookJsonSchema());
+const validateTrain = ajv.compile(trainJsonSchema());
+/** A train file: a mapping with `apps:` (src/playbook/train.ts isTrainFile). */
+const isTrain = (text: string) => /^apps:/m.test(text);
 
-/** Every playbook in playbooks/ (and examples/) and every YAML fixture under test/. */
+/** Every playbook and train file in playbooks/ (and examples/) and every YAML fixture under test/ and fixtures/. */
 function playbookFiles(): string[] {
   const walk = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? walk(join(dir, d.name)) : /\.ya?ml$/.test(d.name) ? [join(dir, d.name)] : []));
-  return [...walk(join(ROOT, 'playbooks')), ...walk(join(ROOT, 'test')).filter((f) => /^name:/m.test(readFileSync(f, 'utf8')))];
+  return [...walk(join(ROOT, 'playbooks')), ...[...walk(join(ROOT, 'test')), ...walk(join(ROOT, 'fixtures'))].filter((f) => /^name:/m.test(readFileSync(f, 'utf8')) && !/@@\w+@@/.test(readFileSync(f, 'utf8')))]; // @@SLOT@@: a test's template, not a playbook yet
 }
 
 const HEAD = 'name: ex\nversion: "1.0"\nhosts:\n  - { name: app-01, address: 10.0.0.11 }\n  - { name: app-02, address: 10.0.0.12 }\n';
@@ -35,6 +39,7 @@ describe('reference', () => {
     expect(readFileSync(join(ROOT, 'docs/reference.md'), 'utf8')).toBe(referenceMarkdown() + '\n');
     expect(readFileSync(join(ROOT, 'docs/protocols.md'), 'utf8')).toBe(protocolsMarkdown() + '\n');
     expect(readFileSync(join(ROOT, 'schema/playbook.schema.json'), 'utf8')).toBe(JSON.stringify(playbookJsonSchema(), null, 2) + '\n');
+    expect(readFileSync(join(ROOT, 'schema/train.schema.json'), 'utf8')).toBe(JSON.stringify(trainJsonSchema(), null, 2) + '\n');
   });
 
   it('every registered type documents itself: summary, what it was checked against, an example that validates', () => {
@@ -99,18 +104,48 @@ describe('reference', () => {
 });
 
 describe('JSON Schema', () => {
-  it('accepts every example and fixture playbook', () => {
+  it('accepts every example and fixture playbook (train files: the train schema), and a playbook schema line names the schema file that fits', () => {
     const files = playbookFiles();
     expect(files.length).toBeGreaterThanOrEqual(8);
-    // Train files (`apps:` instead of hosts and steps, #18) are not playbooks of this schema.
-    for (const f of files.filter((x) => !/^apps:/m.test(readFileSync(x, 'utf8')))) {
-      const ok = validate(parse(readFileSync(f, 'utf8')));
-      expect(ok, `${f}: ${ajv.errorsText(validate.errors)}`).toBe(true);
+    const trains = files.filter((f) => isTrain(readFileSync(f, 'utf8')));
+    expect(trains.map((f) => f.slice(ROOT.length + 1))).toContain('fixtures/train/train.yaml');
+    for (const f of files) {
+      const text = readFileSync(f, 'utf8');
+      const v = isTrain(text) ? validateTrain : validate;
+      expect(v(parse(text)), `${f}: ${ajv.errorsText(v.errors)}`).toBe(true);
+      const line = /^# yaml-language-server: \$schema=(\S+)/.exec(text);
+      if (line && !/^https?:/.test(line[1]!)) expect(line[1], f).toMatch(isTrain(text) ? /train\.schema\.json$/ : /playbook\.schema\.json$/);
+      if (line && line[1]!.startsWith('.')) expect(existsSync(join(dirname(f), line[1]!)), `${f}: ${line[1]} exists`).toBe(true);
     }
+    // A train file is not a playbook (no hosts/steps) and a playbook is not a train (no apps): each schema says so.
+    for (const f of trains) expect(validate(parse(readFileSync(f, 'utf8'))), f).toBe(false);
+    expect(validateTrain(parse(readFileSync(join(ROOT, 'fixtures/train/order.yaml'), 'utf8')))).toBe(false);
   });
 
   it('every playbook in playbooks/ names the schema for editors', () => {
-    for (const f of playbookFiles().filter((x) => x.includes('/playbooks/'))) expect(readFileSync(f, 'utf8'), f).toMatch(/^# yaml-language-server: \$schema=/);
+    for (const f of playbookFiles().filter((x) => x.startsWith(join(ROOT, 'playbooks') + '/'))) expect(readFileSync(f, 'utf8'), f).toMatch(/^# yaml-language-server: \$schema=/);
+  });
+
+  it('the train schema rejects what the train loader rejects at the key level: a misspelt app key, hosts in a train, a misspelt waves key, a bad provider', () => {
+    const dir = temp();
+    for (const app of ['a', 'b']) writeFileSync(join(dir, `${app}.yaml`), HEAD.replace('name: ex', `name: ${app}`) + 'steps:\n  - run: "true"\n');
+    const TRAIN = 'name: t\nversion: "1.0"\n';
+    const good = `${TRAIN}apps:\n  - { name: a, playbook: ./a.yaml }\n  - { name: b, playbook: ./b.yaml, after: [a], deploy: false }\nwaves: { canary: 1, size: 50%, maxFailures: 1 }\nverify:\n  - run: "true"\nswitchover: { at: 50%, steps: [ { name: web, run: "true" } ] }\n`;
+    writeFileSync(join(dir, 'good.yaml'), good);
+    expect(() => loadTrain(join(dir, 'good.yaml'))).not.toThrow();
+    expect(validateTrain(parse(good)), ajv.errorsText(validateTrain.errors)).toBe(true);
+    const bad = [
+      `${TRAIN}apps:\n  - { name: a, playbok: ./a.yaml }\n`,
+      `${TRAIN}apps:\n  - { name: a, playbook: ./a.yaml }\nhosts:\n  - { name: x, address: 10.0.0.1 }\n`,
+      `${TRAIN}apps:\n  - { name: a, playbook: ./a.yaml }\nwaves: { concurency: 2 }\n`,
+      `${TRAIN}apps:\n  - { name: a, playbook: ./a.yaml }\nproviders:\n  mq: { type: rocketmqq }\n`,
+      `${TRAIN}apps: []\n`,
+    ];
+    for (const [i, y] of bad.entries()) {
+      expect(validateTrain(parse(y)), y).toBe(false);
+      writeFileSync(join(dir, `bad-${i}.yaml`), y);
+      expect(() => loadTrain(join(dir, `bad-${i}.yaml`)), y).toThrow();
+    }
   });
 
   it('rejects what the loader rejects at the key level: a misspelt key, an unknown provider type, a provider option of another type', () => {
@@ -123,9 +158,17 @@ describe('JSON Schema', () => {
     for (const y of bad) expect(validate(parse(y)), y).toBe(false);
   });
 
-  it('graywave schema prints it', async () => {
+  it('graywave schema prints it; --train prints the train schema (schema/train.schema.json)', async () => {
     const r = await cli(['schema']);
     expect(JSON.parse(r.stdout)).toEqual(JSON.parse(JSON.stringify(playbookJsonSchema())));
+    expect(r.stdout).toBe(readFileSync(join(ROOT, 'schema/playbook.schema.json'), 'utf8'));
+    const t = await cli(['schema', '--train']);
+    expect(t.code).toBe(0);
+    expect(t.stdout).toBe(readFileSync(join(ROOT, 'schema/train.schema.json'), 'utf8'));
+    expect(JSON.parse(t.stdout).$id).toBe('https://graywave.dev/schema/train.schema.json');
+    const one = await cli(['schema', '--train', '--json']);
+    expect(one.stdout.trim().split('\n')).toHaveLength(1);
+    expect(JSON.parse(one.stdout)).toEqual(JSON.parse(t.stdout));
   });
 });
 
