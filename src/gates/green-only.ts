@@ -40,6 +40,7 @@ function judge(status: number, servedBy: string | undefined, want: string, apps:
  */
 export const greenOnlyGate: Gate<GreenOnlyParams> = {
   doc: {
+    options: { 'green-only': 'The gray entry, how many requests, and which apps must be served by which group.' },
     summary:
       'Requests through the gray entry whose served-by header (`app=GROUP@instance,…`, one entry per app of the call chain) must name an instance of the release group for every app: a gray request that fell through to a BLUE instance anywhere fails it, naming that instance. For release trains, once every app has GREEN hosts.',
     checkedAgainst: 'a local HTTP server answering chosen served-by headers, and the train sandbox (`graywave demo --train`)',

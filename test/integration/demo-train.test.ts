@@ -75,4 +75,44 @@ describe('train sandbox and its app playbooks', () => {
     expect(r.stderr).toMatch(/bfe-01 127\.0\.3\.1/);
     expect(existsSync(join(sb, 'sandbox.json'))).toBe(false);
   });
+
+  it('graywave demo --train releases the train (bfe, order after account, account not deployed) under load: 0 failed requests, GREEN-only gray traffic after the canary wave, public traffic to GREEN at the switchover', async () => {
+    const sb = join(dir, 'sandbox-demo');
+    const r = await cliRun(['demo', '--train', '--json', '--state-dir', join(dir, 'state-demo')], { GRAYWAVE_SANDBOX_DIR: sb });
+    expect(r.code, r.stderr).toBe(0);
+    const summary = r.events.at(-1)!;
+    expect(summary, JSON.stringify(summary)).toMatchObject({ event: 'demo.summary', train: true, group: 'GREEN', hosts: 12, green: 12, waves: 4, failedRequests: 0, exitCode: 0 });
+    expect(summary.apps).toEqual([
+      { name: 'bfe', hosts: 4, green: 4, versions: ['2.0.0'] },
+      { name: 'order', hosts: 4, green: 4, versions: ['2.0.0'] },
+      // deploy: false — relabelled GREEN, still on the version it had
+      { name: 'account', hosts: 4, green: 4, versions: ['1.0.0'] },
+    ]);
+    expect(summary.publicRequests).toBeGreaterThan(200);
+    expect(summary.grayRequests).toBeGreaterThan(100);
+    // After the canary wave every gray-entry request was served by GREEN instances of every app.
+    expect(summary.grayAfterCanary.requests).toBeGreaterThan(50);
+    expect(summary.grayAfterCanary).toEqual({ requests: summary.grayAfterCanary.requests, greenOnly: summary.grayAfterCanary.requests });
+    // Public traffic: BLUE end to end until the switchover, GREEN end to end after it (a request sent just before
+    // the switch may have arrived after it); never mixed, never failed.
+    expect(Object.keys(summary.publicBeforeSwitchover).filter((g) => g !== 'GREEN')).toEqual(['BLUE']);
+    expect(summary.publicBeforeSwitchover.BLUE).toBeGreaterThan(100);
+    expect(summary.publicBeforeSwitchover.GREEN ?? 0).toBeLessThanOrEqual(3);
+    expect(Object.keys(summary.publicAfterSwitchover)).toEqual(['GREEN']);
+    expect(summary.publicAfterSwitchover.GREEN).toBeGreaterThan(50);
+    // The switchover came after wave 2 (GREEN carries 50% of every app), the train's green-only check passed after every wave.
+    expect(r.events.find((e) => e.event === 'switchover.done')).toMatchObject({ afterWave: 2 });
+    expect(r.events.filter((e) => e.event === 'verify.done' && e.check === 'gray-green-only').map((e) => e.wave)).toEqual([1, 2, 3, 4]);
+    // account was not deployed; order's part of each wave started after account's was done.
+    const steps = r.events.filter((e) => e.event === 'step.start' || e.event === 'host.done');
+    expect(steps.some((e) => e.event === 'step.start' && String(e.host).startsWith('account/') && e.step === 'deploy')).toBe(false);
+    expect(steps.some((e) => e.event === 'step.start' && String(e.host).startsWith('bfe/') && e.step === 'deploy')).toBe(true);
+    for (const wave of [1, 2, 3, 4]) {
+      const accountDone = steps.findIndex((e) => e.event === 'host.done' && e.wave === wave && String(e.host).startsWith('account/'));
+      const orderStart = steps.findIndex((e) => e.event === 'step.start' && e.wave === wave && String(e.host).startsWith('order/'));
+      expect(accountDone, `wave ${wave}`).toBeGreaterThanOrEqual(0);
+      expect(orderStart, `wave ${wave}`).toBeGreaterThan(accountDone);
+    }
+    expect(existsSync(join(sb, 'sandbox.json'))).toBe(false);
+  }, 300_000);
 });
