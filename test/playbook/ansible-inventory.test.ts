@@ -88,7 +88,7 @@ describe.skipIf(!hasAnsible)('Ansible inventories read as ansible-inventory --li
 async function toolOracle(file: string): Promise<ListJson> {
   const cwd = join(work, 'cwd');
   mkdirSync(cwd, { recursive: true });
-  const { stdout } = await run(TOOL, ['-i', file, '--list'], { cwd, env: { ...process.env, HOME: cwd, ANSIBLE_INVENTORY_UNPARSED_FAILED: 'true' }, maxBuffer: 16 << 20 });
+  const { stdout } = await run(ANSIBLE_INVENTORY, ['-i', file, '--list'], { cwd, env: { ...process.env, HOME: cwd, ANSIBLE_INVENTORY_UNPARSED_FAILED: 'true' }, maxBuffer: 16 << 20 });
   return JSON.parse(stdout) as ListJson;
 }
 
