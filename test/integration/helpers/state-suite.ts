@@ -209,7 +209,8 @@ export function stateSuite<S>(bk: StateBackendCase<S>, specific?: (ctx: StateSui
       expect(Date.now() - t0).toBeLessThan(6000);
 
       writeFileSync(join(dir, 'open'), '');
-      const resumed = await cli(['resume', file, '--yes', '--json', ...m2.args], { cwd: m2.cwd });
+      // A busy CI machine (2 cores, the suite in parallel) can take long for the cluster's appends: a generous limit.
+      const resumed = await cli(['resume', file, '--yes', '--json', ...m2.args], { cwd: m2.cwd, timeoutMs: 90_000 });
       expect(resumed.code, resumed.stderr).toBe(0);
       expect(events(resumed.stdout).at(-1)).toMatchObject({ event: 'run.done' });
       expect(existsSync(join(dir, 'ran-h-01')) && existsSync(join(dir, 'ran-h-02'))).toBe(true);
@@ -237,7 +238,7 @@ export function stateSuite<S>(bk: StateBackendCase<S>, specific?: (ctx: StateSui
       ]);
       // The journal never touched local files.
       expect(existsSync(join(m1.cwd, 'state', name, 'journal.jsonl'))).toBe(false);
-    });
+    }, 180_000);
 
     it(`abort from another process goes through ${bk.name}: the running engine halts at the next step boundary`, async () => {
       const { dir, file, machine } = slowRelease();
