@@ -163,7 +163,7 @@ export function stateSuite<S>(bk: StateBackendCase<S>, specific?: (ctx: StateSui
       const dir = temp();
       const name = `rel-${++n}`;
       mkdirSync(join(dir, 'a'));
-      const step = `touch ${dir}/started-{{host.name}}; while [ ! -e ${dir}/open ]; do sleep 0.05; done; touch ${dir}/ran-{{host.name}}`;
+      const step = `touch ${dir}/started-{{host.name}}; while [ ! -e ${dir}/open ] && [ -d ${dir} ]; do sleep 0.05; done; touch ${dir}/ran-{{host.name}}`;
       const file = writePlaybook(
         dir,
         `name: ${name}\nversion: "1"\nhosts:\n${hostsYaml(hosts)}\nwaves: { size: 1 }\nstate: ${bk.stateYaml(server(), '/gwcli')}\nsteps:\n  - name: work\n    run: "${step}"\n`,
