@@ -4,7 +4,7 @@ import { rollbackHosts } from '../engine/rollback.js';
 import { Engine } from '../engine/run.js';
 import { EXIT, GraywaveError } from '../errors.js';
 import { currentActor } from '../journal/lock.js';
-import type { RunState } from '../journal/replay.js';
+import { inEffect, type RunState } from '../journal/replay.js';
 import { buildPlan, type Plan } from '../plan/build.js';
 import { loadPlaybook } from '../playbook/load.js';
 import type { Playbook } from '../playbook/types.js';
@@ -116,8 +116,7 @@ export function rollbackWaves(plan: Plan, state: RunState, all: boolean): number
 
 /** Waves with a host that has a step in effect (done or begun, not undone). */
 function leftToUndo(plan: Plan, state: RunState): number[] {
-  const inEffect = (h: string) => [...(state.hosts.get(h)?.steps.values() ?? [])].some((s) => s.phase !== 'undone' && s.phase !== 'undo-skipped');
-  return plan.waves.filter((w) => w.hosts.some(inEffect)).map((w) => w.index);
+  return plan.waves.filter((w) => w.hosts.some((h) => inEffect(state.hosts.get(h)))).map((w) => w.index);
 }
 
 /** `graywave rollback [--all]`: undoes completed steps in reverse order, newest wave first. */

@@ -2,6 +2,7 @@ import { interruption, type LockInfo } from '../journal/lock.js';
 import type { JournalRecord } from '../journal/records.js';
 import { createBackend } from '../journal/backends.js';
 import { hostStatus, replay } from '../journal/replay.js';
+import { untag } from '../journal/journal.js';
 import { buildPlan, type Plan } from '../plan/build.js';
 import type { Playbook } from '../playbook/types.js';
 import { isTrainFile } from '../playbook/train.js';
@@ -135,11 +136,6 @@ export function statusOf(pb: Playbook, plan: Plan, records: JournalRecord[], loc
   };
 }
 
-const untag = (r: JournalRecord): JournalRecord => {
-  const { app: _app, ...rest } = r as JournalRecord & { app?: string };
-  return rest as JournalRecord;
-};
-
 /**
  * `status` of a train: the train's waves with every app's hosts (`app/host`), the train's own state (checks,
  * approvals, switchover), and per app its hosts done and the status of its part of each wave.
@@ -152,14 +148,15 @@ export async function trainStatus(file: string, stateDir?: string): Promise<Stat
   const apps = tp.apps.map((a) => {
     const mine = records.filter((r) => (r as { app?: string }).app === a.name).map(untag);
     const report = statusOf(a.playbook, a.plan, mine, undefined, file);
-    const state = replay(mine);
-    const statuses = a.playbook.hosts.map((h) => hostStatus(state.hosts.get(h.name), a.plan.steps));
+    // Every host of the app is in one of its waves: its status is already in the report.
+    const statuses = report.waves.flatMap((w) => w.hosts.map((h) => h.status));
     return { a, report, statuses };
   });
+  const trainWaves = replay(own).waves;
   const waves = top.waves.map((w) => {
     const hosts = apps.flatMap(({ a, report }) => (report.waves.find((x) => x.index === w.index)?.hosts ?? []).map((h) => ({ ...h, host: trainHost(a.name, h.host) })));
     const judges = apps.flatMap(({ a, report }) => (report.waves.find((x) => x.index === w.index)?.judges ?? []).map((j) => ({ ...j, check: `${a.name}/${j.check}` })));
-    const ws = replay(own).waves.get(w.index);
+    const ws = trainWaves.get(w.index);
     return { ...w, status: waveStatus(hosts.map((h) => h.status), ws), hosts, ...(judges.length || w.judges ? { judges: [...(w.judges ?? []), ...judges] } : {}) };
   });
   return {

@@ -5,7 +5,7 @@ import { EXIT, GraywaveError } from '../errors.js';
 import { createBackend } from '../journal/backends.js';
 import { JournalView, type Journal } from '../journal/journal.js';
 import { currentActor } from '../journal/lock.js';
-import { replay, type RunState } from '../journal/replay.js';
+import { inEffect, replay, type RunState } from '../journal/replay.js';
 import { buildTrainPlan, trainHost, type TrainPlan } from '../plan/train.js';
 import { loadTrain } from '../playbook/train.js';
 import { buildDeps } from './deps.js';
@@ -22,11 +22,10 @@ import { confirm, isTerminal } from './deps.js';
  * (src/journal/journal.ts JournalView). The engine is src/engine/train.ts; the plan src/plan/train.ts.
  */
 
-function loadFor(req: ReleaseRequest): TrainPlan & { name: string; version: string } {
+function loadFor(req: ReleaseRequest): TrainPlan {
   if (req.hotfix) throw new GraywaveError('--hotfix is not available for a release train: release the hotfix of one app with its own playbook', EXIT.usage);
   if (req.limit) throw new GraywaveError('--limit is not available for a release train yet: limit one app with its own playbook, or run the whole train', EXIT.usage);
-  const train = loadTrain(req.file);
-  return { ...buildTrainPlan(train), name: train.name, version: train.version };
+  return buildTrainPlan(loadTrain(req.file));
 }
 
 interface OpenedTrain {
@@ -94,7 +93,7 @@ async function preflightPasses(req: ReleaseRequest, tp: TrainPlan, how: 'run' | 
 /** `run` and `resume` of a train. Resolves to the exit code. */
 export async function trainRelease(req: ReleaseRequest, how: 'run' | 'resume'): Promise<number> {
   const tp = loadFor(req);
-  const { name, version } = tp;
+  const { release: name, version } = tp.plan;
   if (how === 'run' && !req.again && (await releaseDone(req, tp.playbook))) {
     if (!isTerminal() || req.yes) throw new GraywaveError(`release train ${name} ${version} is already done (its journal says so): not running it again`, EXIT.usage, 'pass --again to run it once more, or change the version (--set version=…)');
     if (!(await confirm(`Release train ${name} ${version} is already done (its journal says so). Run it again?`))) return EXIT.halted;
@@ -122,17 +121,17 @@ function wavesInEffect(o: OpenedTrain): number[] {
   const states = o.deps.apps.map((a) => ({ plan: a.deps.plan, state: replay(a.deps.journal.records) }));
   return o.tp.plan.waves
     .map((w) => w.index)
-    .filter((k) => states.some(({ plan, state }) => (plan.waves.find((w) => w.index === k)?.hosts ?? []).some((h) => [...(state.hosts.get(h)?.steps.values() ?? [])].some((s) => s.phase !== 'undone' && s.phase !== 'undo-skipped'))));
+    .filter((k) => states.some(({ plan, state }) => (plan.waves.find((w) => w.index === k)?.hosts ?? []).some((h) => inEffect(state.hosts.get(h)))));
 }
 
 /** `rollback [--all]` of a train: the current wave (or every wave), newest first, every app in reverse start order. */
 export async function trainRollback(req: ReleaseRequest & { all?: boolean; fast?: boolean }): Promise<number> {
   const tp = loadFor(req);
   const all = !!(req.all || req.fast);
-  if (!(await confirmed(req, `Roll back ${all ? 'every wave' : 'the current wave'} of release train ${tp.name} ${tp.version} (every app)?`))) return EXIT.halted;
+  if (!(await confirmed(req, `Roll back ${all ? 'every wave' : 'the current wave'} of release train ${tp.plan.release} ${tp.plan.version} (every app)?`))) return EXIT.halted;
   const o = await openTrain(req, tp, 'rollback', 'existing');
   try {
-    if (o.state.status === 'frozen' && !req.force) throw new GraywaveError(`release train ${tp.name} is frozen (${o.state.reason ?? 'onFailure: freeze'}): it was kept as it is on purpose`, EXIT.usage, 'if rolling back is safe after all, pass --force');
+    if (o.state.status === 'frozen' && !req.force) throw new GraywaveError(`release train ${tp.plan.release} is frozen (${o.state.reason ?? 'onFailure: freeze'}): it was kept as it is on purpose`, EXIT.usage, 'if rolling back is safe after all, pass --force');
     const inEffect = wavesInEffect(o);
     const waves = all ? inEffect : inEffect.length ? [Math.max(...inEffect)] : [];
     await o.deps.train.journal.append({ type: 'operator', t: new Date().toISOString(), action: 'rollback', by: currentActor(), reason: req.reason, detail: `${req.fast ? 'fast' : all ? 'all' : 'current wave'}: wave(s) ${waves.join(', ')}` });
@@ -150,7 +149,7 @@ export async function trainRollback(req: ReleaseRequest & { all?: boolean; fast?
 /** `approve` of a train: the train's wave that waits. */
 export async function trainApprove(req: ReleaseRequest): Promise<{ code: number; wave?: number }> {
   const tp = loadFor(req);
-  if (!(await confirmed(req, `Approve the next wave of release train ${tp.name} ${tp.version}?`))) return { code: EXIT.halted };
+  if (!(await confirmed(req, `Approve the next wave of release train ${tp.plan.release} ${tp.plan.version}?`))) return { code: EXIT.halted };
   const o = await openTrain(req, tp, 'approve', 'existing');
   try {
     return { code: EXIT.ok, wave: await recordApproval(o.deps.train.journal, tp.plan, o.state, req.reason) };

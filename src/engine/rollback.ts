@@ -1,5 +1,5 @@
 import { findAction } from '../actions/index.js';
-import type { StepState } from '../journal/replay.js';
+import { inEffect, type StepState } from '../journal/replay.js';
 import type { Host, StepSpec } from '../playbook/types.js';
 import { changesInEffect } from '../routing/run.js';
 import { now, type ReleaseContext } from './release.js';
@@ -19,7 +19,7 @@ export async function rollbackHosts(rc: ReleaseContext, opts: { waves: number[];
   const waves = [...opts.waves].sort((a, b) => b - a);
   const touched = (name: string) => {
     const h = state.hosts.get(name);
-    return !!h && (!rc.deps.limit || rc.deps.limit.has(name)) && [...h.steps.values()].some((s) => s.phase !== 'undone' && s.phase !== 'undo-skipped');
+    return (!rc.deps.limit || rc.deps.limit.has(name)) && inEffect(h);
   };
   let hostsByWave = waves.map((w) => ({ wave: w, hosts: (plan.waves.find((p) => p.index === w)?.hosts ?? []).filter(touched) }));
   // --fast: every touched host at once, in one wave, without the canary pacing (each host's undo order — and

@@ -1,5 +1,5 @@
 import { currentActor } from '../journal/lock.js';
-import { hostStatus } from '../journal/replay.js';
+import { hostStatus, inEffect } from '../journal/replay.js';
 import type { Plan } from '../plan/build.js';
 import { checkpoint, haltIfAborted, haltInterrupted, onGateProblem, routingAt, type GateProblem } from './checkpoint.js';
 import type { EngineDeps } from './context.js';
@@ -259,7 +259,7 @@ async function rollbackTrain(trc: ReleaseContext, apps: App[], opts: { waves: nu
   const t0 = Date.now();
   const waves = [...opts.waves].sort((a, b) => b - a);
   const plan = trc.deps.plan;
-  const touched = (a: App, w: number) => (a.plan.waves.find((x) => x.index === w)?.hosts ?? []).filter((h) => [...(a.rc.state.hosts.get(h)?.steps.values() ?? [])].some((s) => s.phase !== 'undone' && s.phase !== 'undo-skipped'));
+  const touched = (a: App, w: number) => (a.plan.waves.find((x) => x.index === w)?.hosts ?? []).filter((h) => inEffect(a.rc.state.hosts.get(h)));
   const hosts = waves.flatMap((w) => [...apps].reverse().flatMap((a) => touched(a, w).map((h) => prefix(a.name, h))));
   trc.emit({ event: 'rollback.start', release: trc.release, waves, hosts });
   await trc.record({ type: 'run', t: now(), phase: 'rollback' });

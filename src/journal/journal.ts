@@ -124,7 +124,8 @@ export class Journal {
   }
 }
 
-function untag(r: JournalRecord): JournalRecord {
+/** A train journal's record without its `app` tag (src/journal/journal.ts JournalView): that app's record as its own journal would hold it. */
+export function untag(r: JournalRecord): JournalRecord {
   const { app: _app, ...rest } = r as JournalRecord & { app?: string };
   return rest as JournalRecord;
 }

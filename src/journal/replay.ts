@@ -142,6 +142,11 @@ export function replay(records: readonly JournalRecord[]): RunState {
 }
 
 /** Host status from its steps, given the pipeline's step names (done = every step done). */
+/** Whether a step of the host still takes effect (done or begun, not undone or skipped by an undo): what a rollback undoes. */
+export function inEffect(h: HostState | undefined): boolean {
+  return [...(h?.steps.values() ?? [])].some((s) => s.phase !== 'undone' && s.phase !== 'undo-skipped');
+}
+
 export function hostStatus(h: HostState | undefined, stepNames: readonly string[]): HostStatus {
   if (!h) return 'pending';
   const phases = stepNames.map((n) => h.steps.get(n)?.phase);

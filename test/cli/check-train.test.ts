@@ -1,7 +1,8 @@
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { copyFixtureDir } from '../helpers/fixtures.js';
 import { describe, expect, it } from 'vitest';
-import { cli, requireBuiltCli, ROOT, tempDirs } from '../helpers/cli.js';
+import { cli, requireBuiltCli, tempDirs } from '../helpers/cli.js';
 
 /**
  * `graywave check TRAIN`: each app's preflight (its playbook as the train runs it), one table per app, exit codes as
@@ -10,11 +11,7 @@ import { cli, requireBuiltCli, ROOT, tempDirs } from '../helpers/cli.js';
 requireBuiltCli();
 const tmp = tempDirs('gw-check-train-');
 
-function trainDir(): string {
-  const dir = tmp();
-  cpSync(join(ROOT, 'fixtures/train'), dir, { recursive: true });
-  return dir;
-}
+const trainDir = (): string => copyFixtureDir('train', tmp());
 
 /** Adds a `deploy:` step whose artifact does not exist to an app's playbook (before its relabel step). */
 function addMissingArtifact(dir: string, app: string): void {

@@ -1,7 +1,8 @@
-import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { copyFixtureDir } from '../helpers/fixtures.js';
 import { describe, expect, it } from 'vitest';
-import { cli, events, finished, requireBuiltCli, ROOT, startCli, tempDirs } from '../helpers/cli.js';
+import { cli, events, finished, requireBuiltCli, startCli, tempDirs } from '../helpers/cli.js';
 
 /**
  * Release trains (issue #18) on the local transport, through the built CLI: fixtures/train/ has a train of three
@@ -10,11 +11,7 @@ import { cli, events, finished, requireBuiltCli, ROOT, startCli, tempDirs } from
 requireBuiltCli();
 const tmp = tempDirs('gw-train-');
 
-function trainDir(): string {
-  const dir = tmp();
-  cpSync(join(ROOT, 'fixtures/train'), dir, { recursive: true });
-  return dir;
-}
+const trainDir = (): string => copyFixtureDir('train', tmp());
 
 const effects = (dir: string): string[] => (existsSync(join(dir, 'effects.log')) ? readFileSync(join(dir, 'effects.log'), 'utf8').trim().split('\n').filter(Boolean) : []);
 const at = (lines: string[], line: string): number => {

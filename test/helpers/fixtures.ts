@@ -2,7 +2,7 @@
  * The loader of fixtures/ (the test inputs shared by several tests, each kept once): playbooks with `@@SLOT@@`
  * places filled per test, journals as JSONL (one record a line), host logs. See fixtures/playbooks/README.md.
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EngineEvent } from '../../src/engine/events.js';
@@ -13,6 +13,12 @@ export const FIXTURES = resolve(dirname(fileURLToPath(import.meta.url)), '../../
 /** The text of fixtures/`rel`. */
 export function readFixture(rel: string): string {
   return readFileSync(join(FIXTURES, rel), 'utf8');
+}
+
+/** Copies the directory fixtures/`rel` (e.g. train: a release train and its apps' playbooks) into `dir`; returns `dir`. */
+export function copyFixtureDir(rel: string, dir: string): string {
+  cpSync(join(FIXTURES, rel), dir, { recursive: true });
+  return dir;
 }
 
 /** fixtures/playbooks/`name` with its `@@SLOT@@` places filled; a slot left out (or one the file lacks) is an error. */

@@ -1,15 +1,15 @@
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { copyFixtureDir } from '../helpers/fixtures.js';
 import { describe, expect, it } from 'vitest';
-import { cli, hasStackTrace, requireBuiltCli, ROOT, tempDirs } from '../helpers/cli.js';
+import { cli, hasStackTrace, requireBuiltCli, tempDirs } from '../helpers/cli.js';
 
 /** Hostile train files (issue #18): FILE:LINE:COL, exit 2, nothing run — for the train file and each app's playbook. */
 requireBuiltCli();
 const tmp = tempDirs('gw-train-bad-');
 
 function withApps(train: string): string {
-  const dir = tmp();
-  cpSync(join(ROOT, 'fixtures/train'), dir, { recursive: true });
+  const dir = copyFixtureDir('train', tmp());
   writeFileSync(join(dir, 'bad.yaml'), train);
   return dir;
 }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { readJournal } from '../../../src/journal/journal.js';
 import { BIN, cli, requireBuiltCli, tempDirs, writePlaybook } from '../../helpers/cli.js';
-import { requireTmux, Terminal } from './tmux.js';
+import { requireTmux, terminalsOfThisFile } from './tmux.js';
 
 requireBuiltCli();
 requireTmux();
@@ -38,13 +38,7 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((r) => admin.close(() => r())));
 
-const terminals: Terminal[] = [];
-afterAll(() => terminals.forEach((t) => t.close()));
-const start = (...a: Parameters<typeof Terminal.start>) => {
-  const t = Terminal.start(...a);
-  terminals.push(t);
-  return t;
-};
+const start = terminalsOfThisFile();
 
 /** Waits (a marked loop, no fixed sleep) until the file `name` exists in the playbook's directory. */
 const until = (name: string) => `while [ ! -f ${name} ]; do sleep 0.05; done`;

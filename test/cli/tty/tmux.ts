@@ -109,3 +109,14 @@ export class Terminal {
     }
   }
 }
+
+/** `Terminal.start` for one test file: every terminal it starts is closed after the file's tests. */
+export function terminalsOfThisFile(): (...a: Parameters<typeof Terminal.start>) => Terminal {
+  const terminals: Terminal[] = [];
+  afterAll(() => terminals.forEach((t) => t.close()));
+  return (...a) => {
+    const t = Terminal.start(...a);
+    terminals.push(t);
+    return t;
+  };
+}

@@ -5,28 +5,19 @@
  * summary; a halt in one app (the others' hosts of that wave finish, the next wave `not started`); `rollback --all`
  * undo per app, newest wave first, the switchover in its place.
  */
-import { cpSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { requireBuiltCli, ROOT, tempDirs } from '../../helpers/cli.js';
-import { requireTmux, Terminal } from './tmux.js';
+import { copyFixtureDir } from '../../helpers/fixtures.js';
+import { describe, expect, it } from 'vitest';
+import { requireBuiltCli, tempDirs } from '../../helpers/cli.js';
+import { requireTmux, terminalsOfThisFile } from './tmux.js';
 
 requireBuiltCli();
 requireTmux();
 const temp = tempDirs('gw-tty-train-');
-const terminals: Terminal[] = [];
-afterAll(() => terminals.forEach((t) => t.close()));
-const start = (...a: Parameters<typeof Terminal.start>) => {
-  const t = Terminal.start(...a);
-  terminals.push(t);
-  return t;
-};
+const start = terminalsOfThisFile();
 
-function trainDir(): string {
-  const dir = temp();
-  cpSync(join(ROOT, 'fixtures/train'), dir, { recursive: true });
-  return dir;
-}
+const trainDir = (): string => copyFixtureDir('train', temp());
 
 /** The block of lines of the screen from `from` up to (not including) the next line matching `to`. */
 function block(screen: string, from: RegExp, to: RegExp): string[] {
