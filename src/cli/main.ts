@@ -102,9 +102,19 @@ export function buildProgram(): Command {
     // --set KEY=VALUE applies to every playbook this command loads (before or after the command name).
     setOverrides([...((program.opts().set as string[] | undefined) ?? []), ...((action.opts().set as string[] | undefined) ?? [])]);
   });
-  const limit = new Option('--limit <hosts>', 'only these hosts: names, patterns (app-0*) or label=value, comma-separated; the rest stays pending');
-  const stateDir = new Option('--state-dir <dir>', 'where release state lives (default: .graywave next to the playbook)');
+  addCheckCommands(program);
+  addReleaseCommands(program);
+  addControlCommands(program);
+  for (const cmd of extraCommands()) program.addCommand(cmd);
+  acceptEverywhere(program);
+  return program;
+}
 
+const limitOption = () => new Option('--limit <hosts>', 'only these hosts: names, patterns (app-0*) or label=value, comma-separated; the rest stays pending');
+const stateDirOption = () => new Option('--state-dir <dir>', 'where release state lives (default: .graywave next to the playbook)');
+
+/** The commands that only read the playbook: `validate` and `plan`. */
+function addCheckCommands(program: Command): void {
   program
     .command('validate')
     .description('check a playbook; exit 2 with FILE:LINE:COL per problem')
@@ -140,9 +150,12 @@ export function buildProgram(): Command {
     .option('--markdown', 'markdown for a pull-request comment')
     .option('--hotfix', 'plan the hotfix policy (a canary, then one wave; skipOnHotfix gates skipped); needs --reason')
     .option('--reason <text>', 'why (the hotfix reason)')
-    .addOption(limit)
+    .addOption(limitOption())
     .action((file: string, opts: PlanOptions) => printPlan(file, opts));
+}
 
+/** The commands that change hosts: `run`, `resume`, `rollback`. */
+function addReleaseCommands(program: Command): void {
   const changing = (cmd: Command) =>
     cmd
       .argument('<file>')
@@ -150,7 +163,7 @@ export function buildProgram(): Command {
       .option('--json', 'JSON events, one per line')
       .option('--plain', 'plain timestamped lines even in a terminal')
       .option('--force', 'accept a journal written for a different plan')
-      .addOption(stateDir);
+      .addOption(stateDirOption());
 
   changing(program.command('run').description('run the release'))
     .option('--skip-preflight', 'start without the preflight (graywave check)')
@@ -158,7 +171,7 @@ export function buildProgram(): Command {
     .option('--hotfix', 'the hotfix policy: a canary, then one wave; gates marked skipOnHotfix are skipped (needs --reason)')
     .option('--dry-run', 'print the plan and change nothing (the same as graywave plan)')
     .option('--again', 'run a release whose journal says done once more')
-    .addOption(limit)
+    .addOption(limitOption())
     .action(async (file: string, opts) => {
       if (opts.dryRun) return printPlan(file, { json: opts.json, hotfix: opts.hotfix, reason: opts.reason, limit: opts.limit });
       throw new Exit(await runRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, hotfix: opts.hotfix, limit: opts.limit, again: opts.again, preflight: !opts.skipPreflight, signal: interruptSignal() }));
@@ -166,7 +179,7 @@ export function buildProgram(): Command {
   changing(program.command('resume').description('continue a halted or paused release from the exact step where each host stopped'))
     .option('--skip-preflight', 'continue without the preflight of the hosts not started yet')
     .option('--reason <text>', 'why (recorded in the journal)')
-    .addOption(limit)
+    .addOption(limitOption())
     .action(async (file: string, opts) => {
       throw new Exit(await resumeRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, limit: opts.limit, preflight: !opts.skipPreflight, signal: interruptSignal() }));
     });
@@ -174,10 +187,15 @@ export function buildProgram(): Command {
     .option('--all', 'every wave, newest first')
     .option('--fast', 'every touched host at once, without canary pacing (gates skipped, drains honoured)')
     .option('--reason <text>', 'why (recorded in the journal)')
-    .addOption(limit)
+    .addOption(limitOption())
     .action(async (file: string, opts) => {
       throw new Exit(await rollbackRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, all: opts.all, fast: opts.fast, reason: opts.reason, limit: opts.limit, signal: interruptSignal() }));
     });
+}
+
+/** The commands about a release under way: `approve`, `status`, `abort`, `promote`, `unlock`; and `version`. */
+function addControlCommands(program: Command): void {
+  const stateDir = stateDirOption();
   program
     .command('approve')
     .description('approve the wave that waits (pause: approve); then `graywave resume`')
@@ -256,8 +274,10 @@ export function buildProgram(): Command {
     .description('print the version')
     .option('--json', 'one JSON object: {"version"}')
     .action((opts: { json?: boolean }) => print(opts.json, { version: VERSION }, VERSION));
+}
 
-  for (const cmd of extraCommands()) program.addCommand(cmd);
+/** Options every command takes, also after the command name: `--verbose` and `--set`. */
+function acceptEverywhere(program: Command): void {
   // `--verbose` is the program's, but is also accepted after any subcommand (program options are positional).
   const addVerbose = (cmd: Command) => {
     for (const sub of cmd.commands) {
@@ -268,7 +288,6 @@ export function buildProgram(): Command {
   addVerbose(program);
   // --set after the command name too (`graywave run pb.yaml --set version=2.4.1`): every command takes it.
   for (const cmd of program.commands) if (!cmd.options.some((o) => o.long === '--set')) cmd.option(SET_FLAGS, SET_HELP, collectSet);
-  return program;
 }
 
 /** The edge: runs the program, renders errors once, and is the only place that exits. */

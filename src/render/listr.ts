@@ -1,5 +1,5 @@
 import chalk from 'chalk';
-import { Listr, type ListrBaseClassOptions, type ListrTaskWrapper, type TestRendererSerializerTaskKeys } from 'listr2';
+import { Listr, type ListrBaseClassOptions, type ListrTask, type ListrTaskWrapper, type TestRendererSerializerTaskKeys } from 'listr2';
 import type { EngineEvent } from '../engine/events.js';
 import type { Plan } from '../plan/build.js';
 import type { Playbook } from '../playbook/types.js';
@@ -91,6 +91,107 @@ function byApp(names: string[]): [string, string[]][] {
   return [...groups];
 }
 
+/** A listr2 task: a title and a body. */
+type TaskDef = ListrTask<unknown, any, any>;
+
+/** The tasks of a wave's hosts (forward or undo): one per host, grouped by app in a train. */
+function hostTasks(names: string[], train: boolean, itemOf: (host: string) => Item): TaskDef[] {
+  const hostTask = (h: string): TaskDef => ({ title: h, task: (_c, t) => runItem(itemOf(h), t) });
+  if (!train) return names.map(hostTask);
+  return byApp(names).map(([app, hs]) => ({
+    title: `${app} (${plural(hs.length, 'host')})`,
+    task: (_c, t) => t.newListr(hs.map(hostTask), { concurrent: true, exitOnError: false }),
+  }));
+}
+
+/** listr2 options of a section's list. */
+function listOptions(concurrent: boolean, renderer?: 'test'): ListrBaseClassOptions<unknown, any, any> {
+  return {
+    concurrent,
+    exitOnError: false,
+    registerSignalListeners: false,
+    ...(renderer === 'test'
+      ? { renderer: 'test' as const, rendererOptions: { task: ['title', 'state'] as TestRendererSerializerTaskKeys[] } }
+      : { rendererOptions: { collapseSubtasks: false, collapseErrors: false, collapseSkips: true, showSkipMessage: true } }),
+  } as ListrBaseClassOptions<unknown, any, any>;
+}
+
+/**
+ * The waves in sections: a new one after each wave that waits for a person (lock-step); one for a rolling release.
+ * (A rolling release with approvals is drawn as plain lines instead: see src/app/deps.ts.)
+ */
+function sectionsOf(waveIndex: number[], rolling: boolean, approve: boolean) {
+  const sections: number[][] = [];
+  for (const w of waveIndex) {
+    if (!sections.length || (!rolling && approve && w !== waveIndex[0])) sections.push([]);
+    sections[sections.length - 1]!.push(w);
+  }
+  /** The section of each wave. */
+  const sectionOf = new Map(sections.flatMap((s, i) => s.map((w) => [w, i] as const)));
+  return { sections, sectionOf };
+}
+
+/** The forward view's items: a line per wave and per host, and each wave's checkpoint items (untitled until reached). */
+function forwardItems(plan: Plan, shape: ViewShape, train: boolean) {
+  const firstWave = plan.waves[0]?.index ?? 0;
+  const lastWave = plan.waves[plan.waves.length - 1]?.index ?? 0;
+  const waveItems = new Map<number, Item>();
+  const hosts = new Map<string, Item>();
+  /** Checkpoint items per wave, keyed `verify:NAME`, `routing:PHASE:RULE`, `switchover`, `gate`. */
+  const checkpoints = new Map<number, Map<string, Item>>();
+  for (const w of plan.waves) {
+    waveItems.set(w.index, new Item(`Wave ${w.index} (${plural(w.hosts.length, 'host')}${train ? ` of ${plural(byApp(w.hosts).length, 'app')}` : ''})`));
+    for (const h of w.hosts) hosts.set(h, new Item(h));
+    const cp = new Map<string, Item>();
+    if (w.index === firstWave) for (const r of shape.routing) cp.set(`routing:publish:${r}`, new Item());
+    for (const v of shape.verify) cp.set(`verify:${v}`, new Item());
+    for (const r of shape.routing) cp.set(`routing:widen:${r}`, new Item());
+    if (plan.switchoverAfterWave === w.index) cp.set('switchover', new Item());
+    if (w.index !== lastWave) cp.set('gate', new Item());
+    if (w.index === lastWave) for (const r of shape.routing) cp.set(`routing:final:${r}`, new Item());
+    checkpoints.set(w.index, cp);
+  }
+  return { waveItems, hosts, checkpoints };
+}
+
+/** The rollback section's items: a line per host under its wave. */
+interface UndoView {
+  /** Items in the order the rollback reaches them: routing, then each wave newest first, the switchover in its place. */
+  order: string[];
+  items: Map<string, Item>;
+  hosts: Map<string, Item>;
+  /** The `wave:N` item of each host. */
+  waveKey: Map<string, string>;
+  /** The hosts of each wave undone. */
+  byWave: Map<number, string[]>;
+}
+
+/** The rollback section's items, from the rollback.start event. */
+function undoItems(plan: Plan, e: Extract<EngineEvent, { event: 'rollback.start' }>): UndoView {
+  const items = new Map<string, Item>();
+  const order: string[] = [];
+  const add = (key: string, item: Item) => (items.set(key, item), order.push(key));
+  add('routing', new Item());
+  const hosts = new Map<string, Item>();
+  const waveOfHost = new Map(plan.waves.flatMap((w) => w.hosts.map((h) => [h, w.index] as const)));
+  const waveOf = (h: string) => waveOfHost.get(h) ?? e.waves[0] ?? 0;
+  const byWave = new Map<number, string[]>();
+  for (const h of e.hosts) {
+    byWave.set(waveOf(h), [...(byWave.get(waveOf(h)) ?? []), h]);
+    hosts.set(h, new Item(h));
+  }
+  let switchoverPlaced = plan.switchoverAfterWave === undefined;
+  for (const w of [...byWave.keys()].sort((a, b) => b - a)) {
+    if (!switchoverPlaced && w <= plan.switchoverAfterWave!) ((switchoverPlaced = true), add('switchover', new Item()));
+    add(`wave:${w}`, new Item(`Undo wave ${w} (${plural(byWave.get(w)!.length, 'host')})`));
+  }
+  if (!switchoverPlaced) add('switchover', new Item());
+  return { order, items, hosts, waveKey: new Map(e.hosts.map((h) => [h, `wave:${waveOf(h)}`])), byWave };
+}
+
+/** What the view does on each kind of event (events it does not draw have no handler). */
+type Handlers = { [K in EngineEvent['event']]?: (e: Extract<EngineEvent, { event: K }>) => void | Promise<void> };
+
 /**
  * The live terminal view. The release is drawn in sections, each a listr2 list of waves; a section ends where a
  * person is asked (an approval), so the question is printed below a finished section and answered on a plain line,
@@ -112,13 +213,10 @@ export function listrRenderer(
   const waveIndex = plan.waves.map((w) => w.index);
   const lastWave = waveIndex[waveIndex.length - 1] ?? 0;
   const firstWave = waveIndex[0] ?? 0;
-  const hosts = new Map<string, Item>();
   // A release train's plan names its hosts `app/host` (a playbook's host names have no `/`): each wave shows its
   // hosts grouped by app, in the train's start order (src/plan/train.ts).
   const train = plan.waves.length > 0 && plan.waves.every((w) => w.hosts.every((h) => h.includes('/')));
-  const waveItems = new Map<number, Item>();
-  /** Checkpoint items per wave, keyed `verify:NAME`, `routing:PHASE:RULE`, `switchover`, `gate`. */
-  const checkpoints = new Map<number, Map<string, Item>>();
+  const { waveItems, hosts, checkpoints } = forwardItems(plan, shape, train);
   const waveStarted = new Set<number>();
   const active = new Set<string>();
   const tail: string[] = [];
@@ -128,38 +226,7 @@ export function listrRenderer(
   /** The hosts each wave's wave.start named (a `--limit` run names only its own), and whether this run resumes. */
   const ran = new Map<number, Set<string>>();
   let resumed = false;
-
-  // Sections: a new one after each wave that waits for a person (lock-step); one for a rolling release.
-  const sections: number[][] = [];
-  for (const w of waveIndex) {
-    // (A rolling release with approvals is drawn as plain lines instead: see src/app/deps.ts.)
-    if (!sections.length || (!opts.rolling && shape.approve && w !== firstWave)) sections.push([]);
-    sections[sections.length - 1]!.push(w);
-  }
-  const sectionOf = new Map(sections.flatMap((s, i) => s.map((w) => [w, i] as const)));
-
-  for (const w of plan.waves) {
-    waveItems.set(w.index, new Item(`Wave ${w.index} (${plural(w.hosts.length, 'host')}${train ? ` of ${plural(byApp(w.hosts).length, 'app')}` : ''})`));
-    for (const h of w.hosts) hosts.set(h, new Item(h));
-    const cp = new Map<string, Item>();
-    if (w.index === firstWave) for (const r of shape.routing) cp.set(`routing:publish:${r}`, new Item());
-    for (const v of shape.verify) cp.set(`verify:${v}`, new Item());
-    for (const r of shape.routing) cp.set(`routing:widen:${r}`, new Item());
-    if (plan.switchoverAfterWave === w.index) cp.set('switchover', new Item());
-    if (w.index !== lastWave) cp.set('gate', new Item());
-    if (w.index === lastWave) for (const r of shape.routing) cp.set(`routing:final:${r}`, new Item());
-    checkpoints.set(w.index, cp);
-  }
-
-  const listOptions = (concurrent: boolean): ListrBaseClassOptions<unknown, any, any> =>
-    ({
-      concurrent,
-      exitOnError: false,
-      registerSignalListeners: false,
-      ...(opts.renderer === 'test'
-        ? { renderer: 'test' as const, rendererOptions: { task: ['title', 'state'] as TestRendererSerializerTaskKeys[] } }
-        : { rendererOptions: { collapseSubtasks: false, collapseErrors: false, collapseSkips: true, showSkipMessage: true } }),
-    }) as ListrBaseClassOptions<unknown, any, any>;
+  const { sections, sectionOf } = sectionsOf(waveIndex, !!opts.rolling, shape.approve);
 
   // --- running sections -------------------------------------------------------------------------------------
   let live: { done: Promise<void>; release: () => void } | undefined;
@@ -167,9 +234,9 @@ export function listrRenderer(
   /** Waves whose section has run (or is running). */
   const shown = new Set<number>();
 
-  const waveTask = (w: number) => ({
+  const waveTask = (w: number): TaskDef => ({
     title: waveItems.get(w)!.title,
-    task: (_: unknown, task: Task) => {
+    task: (_, task) => {
       const item = waveItems.get(w)!;
       item.bind(task);
       if (!waveStarted.has(w) && halted) {
@@ -180,23 +247,19 @@ export function listrRenderer(
       item.started = true;
       const wave = plan.waves.find((x) => x.index === w)!;
       const cp = [...checkpoints.get(w)!.entries()];
+      const checkpointTask = ([, it]: [string, Item]): TaskDef => ({ title: '', task: (_c, t) => runItem(it, t) });
       const before = cp.filter(([k]) => k.startsWith('routing:publish:'));
       const after = cp.filter(([k]) => !k.startsWith('routing:publish:'));
-      const hostTask = (h: string) => ({ title: h, task: (_c: unknown, t: Task) => runItem(hosts.get(h)!, t) });
       return task.newListr(
-        [
-          ...before.map(([, it]) => ({ title: '', task: (_c: unknown, t: Task) => runItem(it, t) })),
-          ...(train ? byApp(wave.hosts).map(([app, hs]) => ({ title: `${app} (${plural(hs.length, 'host')})`, task: (_c: unknown, t: Task) => t.newListr(hs.map(hostTask), { concurrent: true, exitOnError: false }) })) : wave.hosts.map(hostTask)),
-          ...after.map(([, it]) => ({ title: '', task: (_c: unknown, t: Task) => runItem(it, t) })),
-        ],
+        [...before.map(checkpointTask), ...hostTasks(wave.hosts, train, (h) => hosts.get(h)!), ...after.map(checkpointTask)],
         { concurrent: true, exitOnError: false },
       );
     },
   });
 
   /** Starts a listr2 list of tasks; resolves when it has drawn its last frame (the terminal is free again). */
-  const runSection = (tasks: { title: string; task: (_: unknown, task: Task) => unknown }[], concurrent: boolean): void => {
-    const list = new Listr(tasks as never, listOptions(concurrent));
+  const runSection = (tasks: TaskDef[], concurrent: boolean): void => {
+    const list = new Listr(tasks as never, listOptions(concurrent, opts.renderer));
     const giveBack = takeNotices((text) => {
       // On the title of what runs now: a wave of the release, or a wave of the rollback; else after the view.
       const running = [...waveItems].filter(([w, it]) => waveStarted.has(w) && it.started && !it.outcome).map(([, it]) => it);
@@ -266,49 +329,24 @@ export function listrRenderer(
   };
 
   // --- the rollback section ---------------------------------------------------------------------------------
-  /** Items in the order the rollback reaches them: routing, then each wave newest first, the switchover in its place. */
-  let undo: { order: string[]; items: Map<string, Item>; hosts: Map<string, Item>; waveKey: Map<string, string> } | undefined;
+  let undo: UndoView | undefined;
   const startRollback = async (e: Extract<EngineEvent, { event: 'rollback.start' }>) => {
     // A rollback inside a run (onFailure): the forward view ends first, as it stands.
     settleShown(true);
     await endLive();
-    const items = new Map<string, Item>();
-    const order: string[] = [];
-    const add = (key: string, item: Item) => (items.set(key, item), order.push(key));
-    add('routing', new Item());
-    const hostItems = new Map<string, Item>();
-    const waveOfHost = new Map(plan.waves.flatMap((w) => w.hosts.map((h) => [h, w.index] as const)));
-    const byWave = new Map<number, string[]>();
-    for (const h of e.hosts) {
-      const w = waveOfHost.get(h) ?? e.waves[0] ?? 0;
-      byWave.set(w, [...(byWave.get(w) ?? []), h]);
-      hostItems.set(h, new Item(h));
-    }
-    let switchoverPlaced = plan.switchoverAfterWave === undefined;
-    for (const w of [...byWave.keys()].sort((a, b) => b - a)) {
-      if (!switchoverPlaced && w <= plan.switchoverAfterWave!) ((switchoverPlaced = true), add('switchover', new Item()));
-      add(`wave:${w}`, new Item(`Undo wave ${w} (${plural(byWave.get(w)!.length, 'host')})`));
-    }
-    if (!switchoverPlaced) add('switchover', new Item());
-    undo = { order, items, hosts: hostItems, waveKey: new Map(e.hosts.map((h) => [h, `wave:${waveOfHost.get(h) ?? e.waves[0] ?? 0}`])) };
+    const view = (undo = undoItems(plan, e));
     if (!e.hosts.length) return; // nothing to draw: the summary line says so
-    runSection(
-      order.map((key) => ({
-        title: items.get(key)!.title,
-        task: (_: unknown, task: Task) => {
-          const it = items.get(key)!;
-          if (!key.startsWith('wave:')) return runItem(it, task);
-          it.bind(task);
-          const hs = byWave.get(Number(key.slice(5)))!;
-          const hostTask = (h: string) => ({ title: h, task: (_c: unknown, t: Task) => runItem(hostItems.get(h)!, t) });
-          return task.newListr(
-            train ? byApp(hs).map(([app, list]) => ({ title: `${app} (${plural(list.length, 'host')})`, task: (_c: unknown, t: Task) => t.newListr(list.map(hostTask), { concurrent: true, exitOnError: false }) })) : hs.map(hostTask),
-            { concurrent: true, exitOnError: false },
-          );
-        },
-      })),
-      false,
-    );
+    const undoTask = (key: string): TaskDef => ({
+      title: view.items.get(key)!.title,
+      task: (_, task) => {
+        const it = view.items.get(key)!;
+        if (!key.startsWith('wave:')) return runItem(it, task);
+        it.bind(task);
+        const hs = view.byWave.get(Number(key.slice(5)))!;
+        return task.newListr(hostTasks(hs, train, (h) => view.hosts.get(h)!), { concurrent: true, exitOnError: false });
+      },
+    });
+    runSection(view.order.map(undoTask), false);
   };
   /** The rollback reached `key` (routing or switchover): the release-level items before it are over. */
   const reach = (key: string) => {
@@ -334,157 +372,11 @@ export function listrRenderer(
     it.setTitle(`${host} › ${text}`);
   };
 
-  // --- events -----------------------------------------------------------------------------------------------
-  const queue: EngineEvent[] = [];
-  let draining: Promise<void> = Promise.resolve();
-
-  const handle = async (e: EngineEvent): Promise<void> => {
-    switch (e.event) {
-      case 'run.start':
-        resumed = e.resumed;
-        await ensureSection(firstWave);
-        return;
-      case 'wave.start': {
-        waveStarted.add(e.wave);
-        ran.set(e.wave, new Set(e.hosts));
-        // Lock-step: the previous waves' checkpoints are over once the next wave starts.
-        if (!opts.rolling) for (const w of waveIndex) if (w < e.wave) settleWave(w, false);
-        await ensureSection(e.wave);
-        // Hosts finished in an earlier run (resume) emit nothing: settle them so the view moves on. In `mode:
-        // rolling` hosts of earlier waves may still be in flight when this wave starts: only those not started.
-        for (const w of plan.waves) {
-          if (w.index >= e.wave) break;
-          for (const h of w.hosts) if (!active.has(h)) settleIdle(w.index, h);
-        }
-        return;
-      }
-      case 'step.start': {
-        active.add(e.host);
-        const it = hosts.get(e.host);
-        if (!it) return;
-        it.started = true;
-        it.setTitle(`${e.host} › ${e.step}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}`);
-        return;
-      }
-      case 'step.progress':
-        hosts.get(e.host)?.setTitle(`${e.host} › ${e.step}: ${e.observed}`);
-        return;
-      case 'step.retry':
-        hosts.get(e.host)?.setTitle(`${e.host} › ${e.step}: attempt ${e.attempt} failed, retrying: ${e.error}`);
-        return;
-      case 'host.done': {
-        const it = hosts.get(e.host);
-        it?.setTitle(`${e.host} done (${formatMs(e.ms)})`);
-        it?.settle({ kind: 'done' });
-        return;
-      }
-      case 'step.failed': {
-        const it = hosts.get(e.host);
-        if (!it) return;
-        it.failure = `${e.host} › ${e.step} failed: ${e.error}${e.output?.length ? '\n' + e.output.join('\n') : ''}`;
-        it.setTitle(`${e.host} › ${e.step} failed`);
-        it.settle({ kind: 'failed', message: it.failure });
-        return;
-      }
-      case 'wave.done':
-        for (const h of plan.waves.find((w) => w.index === e.wave)?.hosts ?? []) if (!active.has(h) && (ran.get(e.wave)?.has(h) ?? true)) hosts.get(h)?.settle({ kind: 'done' });
-        return;
-      case 'verify.start':
-        begin(e.wave, `verify:${e.check}`, `verify ${e.check}${e.host ? ` on ${e.host}` : ''} …`);
-        return;
-      case 'verify.done':
-      case 'verify.failed': {
-        const text = describeEvent(e)!.replace(/^wave \d+ /, '');
-        const it = checkpoint(e.wave, `verify:${e.check}`) ?? begin(e.wave, `verify:${e.check}`, text);
-        if (!it) return void tail.push(describeEvent(e)!); // a `watch:` check: not a checkpoint of the view
-        it.started = true;
-        it.setTitle(text);
-        if (e.event === 'verify.failed') it.failure = text;
-        // A judge's verdict carries its evidence: printed under the release too, also when it passes.
-        if (e.event === 'verify.done' && e.evidence) tail.push(describeEvent(e)!);
-        return;
-      }
-      case 'routing.applied':
-      case 'routing.failed': {
-        if (e.event === 'routing.failed' && e.phase === 'undo') return void releaseUndo('routing', describeEvent(e)!, true);
-        const w = e.phase === 'publish' ? firstWave : e.phase === 'final' ? lastWave : e.wave;
-        const text = describeEvent(e)!;
-        const it = begin(w, `routing:${e.phase}:${e.rule}`, text);
-        if (it && e.event === 'routing.failed') it.failure = text;
-        return;
-      }
-      case 'routing.undone':
-        return void releaseUndo('routing', describeEvent(e)!, false);
-      case 'switchover.start':
-        begin(e.afterWave, 'switchover', describeEvent(e)!);
-        return;
-      case 'switchover.done': {
-        const it = checkpoint(e.afterWave, 'switchover');
-        it?.setTitle(`switchover done (${formatMs(e.ms)})`);
-        it?.close();
-        return;
-      }
-      case 'wave.paused': {
-        const approval = e.reason === 'waiting for approval';
-        begin(e.wave, 'gate', approval ? `approval: wave ${e.wave} is done — waiting for your answer below` : `pause ${e.reason.replace(/^pause /, '')}${e.until ? ` (until ${e.until.slice(11, 19)})` : ''}`);
-        return;
-      }
-      case 'wave.approved': {
-        const it = checkpoint(e.wave, 'gate');
-        if (it?.task && !it.outcome) it.setTitle(`approved by ${e.by}`);
-        else write(`wave ${e.wave} approved by ${e.by}\n`);
-        it?.close();
-        return;
-      }
-      case 'rollback.start':
-        await startRollback(e);
-        if (!e.hosts.length) tail.push(describeEvent(e)!);
-        return;
-      case 'undo.start':
-        return void undoLine(e.host, `undo ${e.step} …`);
-      case 'undo.done':
-        return void undoLine(e.host, `undid ${e.step} (${formatMs(e.ms)})`);
-      case 'undo.skipped':
-        return void undoLine(e.host, `${e.step}: skipped (${e.reason})`);
-      case 'undo.failed':
-        return void undoLine(e.host, `undo ${e.step} FAILED: ${e.error}`, true);
-      case 'host.undone': {
-        const it = undo?.hosts.get(e.host);
-        if (!it) return;
-        if (e.ok && !it.failure) it.setTitle(`${e.host} rolled back (${formatMs(e.ms)})`);
-        it.close();
-        return;
-      }
-      case 'rollback.done':
-        if (undo) {
-          for (const it of undo.hosts.values()) it.close();
-          for (const it of undo.items.values()) it.close();
-          await endLive();
-          undo = undefined;
-        }
-        tail.push(describeEvent(e)!);
-        return;
-      case 'run.halted':
-        halted = true;
-        if (isLimitedReason(e.reason)) notStarted = 'pending (outside --limit)';
-        tail.push(describeEvent(e)!);
-        await finishForward(true);
-        return;
-      case 'run.done':
-      case 'run.paused':
-        tail.push(describeEvent(e)!);
-        await finishForward(false);
-        return;
-      default:
-        return;
-    }
-  };
-
   /** The release is over: settle what is shown; after a halt, draw the waves never started as skipped. */
   const finishForward = async (asHalted: boolean) => {
     settleShown(asHalted);
     await endLive();
-    if (asHalted && nextSection < sections.length ) {
+    if (asHalted && nextSection < sections.length) {
       const rest = sections.slice(nextSection).flat();
       nextSection = sections.length;
       for (const w of rest) shown.add(w);
@@ -493,6 +385,135 @@ export function listrRenderer(
     }
   };
 
+  // --- events -----------------------------------------------------------------------------------------------
+  const verifyEnded = (e: Extract<EngineEvent, { event: 'verify.done' | 'verify.failed' }>) => {
+    const text = describeEvent(e)!.replace(/^wave \d+ /, '');
+    const it = checkpoint(e.wave, `verify:${e.check}`) ?? begin(e.wave, `verify:${e.check}`, text);
+    if (!it) return void tail.push(describeEvent(e)!); // a `watch:` check: not a checkpoint of the view
+    it.started = true;
+    it.setTitle(text);
+    if (e.event === 'verify.failed') it.failure = text;
+    // A judge's verdict carries its evidence: printed under the release too, also when it passes.
+    if (e.event === 'verify.done' && e.evidence) tail.push(describeEvent(e)!);
+  };
+  const routingEnded = (e: Extract<EngineEvent, { event: 'routing.applied' | 'routing.failed' }>) => {
+    if (e.event === 'routing.failed' && e.phase === 'undo') return void releaseUndo('routing', describeEvent(e)!, true);
+    const w = e.phase === 'publish' ? firstWave : e.phase === 'final' ? lastWave : e.wave;
+    const text = describeEvent(e)!;
+    const it = begin(w, `routing:${e.phase}:${e.rule}`, text);
+    if (it && e.event === 'routing.failed') it.failure = text;
+  };
+  const runEnded = async (e: Extract<EngineEvent, { event: 'run.done' | 'run.paused' }>) => {
+    tail.push(describeEvent(e)!);
+    await finishForward(false);
+  };
+
+  const on: Handlers = {
+    // Hosts and waves: a host's line shows its current step; a wave's hosts settle when it is over.
+    'run.start': async (e) => {
+      resumed = e.resumed;
+      await ensureSection(firstWave);
+    },
+    'wave.start': async (e) => {
+      waveStarted.add(e.wave);
+      ran.set(e.wave, new Set(e.hosts));
+      // Lock-step: the previous waves' checkpoints are over once the next wave starts.
+      if (!opts.rolling) for (const w of waveIndex) if (w < e.wave) settleWave(w, false);
+      await ensureSection(e.wave);
+      // Hosts finished in an earlier run (resume) emit nothing: settle them so the view moves on. In `mode:
+      // rolling` hosts of earlier waves may still be in flight when this wave starts: only those not started.
+      for (const w of plan.waves) {
+        if (w.index >= e.wave) break;
+        for (const h of w.hosts) if (!active.has(h)) settleIdle(w.index, h);
+      }
+    },
+    'step.start': (e) => {
+      active.add(e.host);
+      const it = hosts.get(e.host);
+      if (!it) return;
+      it.started = true;
+      it.setTitle(`${e.host} › ${e.step}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}`);
+    },
+    'step.progress': (e) => hosts.get(e.host)?.setTitle(`${e.host} › ${e.step}: ${e.observed}`),
+    'step.retry': (e) => hosts.get(e.host)?.setTitle(`${e.host} › ${e.step}: attempt ${e.attempt} failed, retrying: ${e.error}`),
+    'host.done': (e) => {
+      const it = hosts.get(e.host);
+      it?.setTitle(`${e.host} done (${formatMs(e.ms)})`);
+      it?.settle({ kind: 'done' });
+    },
+    'step.failed': (e) => {
+      const it = hosts.get(e.host);
+      if (!it) return;
+      it.failure = `${e.host} › ${e.step} failed: ${e.error}${e.output?.length ? '\n' + e.output.join('\n') : ''}`;
+      it.setTitle(`${e.host} › ${e.step} failed`);
+      it.settle({ kind: 'failed', message: it.failure });
+    },
+    'wave.done': (e) => {
+      for (const h of plan.waves.find((w) => w.index === e.wave)?.hosts ?? []) if (!active.has(h) && (ran.get(e.wave)?.has(h) ?? true)) hosts.get(h)?.settle({ kind: 'done' });
+    },
+    // Checkpoints after a wave: verify checks, routing changes, the switchover, the approval or pause.
+    'verify.start': (e) => void begin(e.wave, `verify:${e.check}`, `verify ${e.check}${e.host ? ` on ${e.host}` : ''} …`),
+    'verify.done': verifyEnded,
+    'verify.failed': verifyEnded,
+    'routing.applied': routingEnded,
+    'routing.failed': routingEnded,
+    'routing.undone': (e) => releaseUndo('routing', describeEvent(e)!, false),
+    'switchover.start': (e) => void begin(e.afterWave, 'switchover', describeEvent(e)!),
+    'switchover.done': (e) => {
+      const it = checkpoint(e.afterWave, 'switchover');
+      it?.setTitle(`switchover done (${formatMs(e.ms)})`);
+      it?.close();
+    },
+    'wave.paused': (e) => {
+      const approval = e.reason === 'waiting for approval';
+      begin(e.wave, 'gate', approval ? `approval: wave ${e.wave} is done — waiting for your answer below` : `pause ${e.reason.replace(/^pause /, '')}${e.until ? ` (until ${e.until.slice(11, 19)})` : ''}`);
+    },
+    'wave.approved': (e) => {
+      const it = checkpoint(e.wave, 'gate');
+      if (it?.task && !it.outcome) it.setTitle(`approved by ${e.by}`);
+      else write(`wave ${e.wave} approved by ${e.by}\n`);
+      it?.close();
+    },
+    // The rollback: its own section, undo per host and step.
+    'rollback.start': async (e) => {
+      await startRollback(e);
+      if (!e.hosts.length) tail.push(describeEvent(e)!);
+    },
+    'undo.start': (e) => undoLine(e.host, `undo ${e.step} …`),
+    'undo.done': (e) => undoLine(e.host, `undid ${e.step} (${formatMs(e.ms)})`),
+    'undo.skipped': (e) => undoLine(e.host, `${e.step}: skipped (${e.reason})`),
+    'undo.failed': (e) => undoLine(e.host, `undo ${e.step} FAILED: ${e.error}`, true),
+    'host.undone': (e) => {
+      const it = undo?.hosts.get(e.host);
+      if (!it) return;
+      if (e.ok && !it.failure) it.setTitle(`${e.host} rolled back (${formatMs(e.ms)})`);
+      it.close();
+    },
+    'rollback.done': async (e) => {
+      if (undo) {
+        for (const it of undo.hosts.values()) it.close();
+        for (const it of undo.items.values()) it.close();
+        await endLive();
+        undo = undefined;
+      }
+      tail.push(describeEvent(e)!);
+    },
+    // The end of the release: its summary line goes below the view.
+    'run.halted': async (e) => {
+      halted = true;
+      if (isLimitedReason(e.reason)) notStarted = 'pending (outside --limit)';
+      tail.push(describeEvent(e)!);
+      await finishForward(true);
+    },
+    'run.done': runEnded,
+    'run.paused': runEnded,
+  };
+  const handle = async (e: EngineEvent): Promise<void> => {
+    await (on[e.event] as ((e: EngineEvent) => void | Promise<void>) | undefined)?.(e);
+  };
+
+  const queue: EngineEvent[] = [];
+  let draining: Promise<void> = Promise.resolve();
   const sink = (e: EngineEvent) => {
     queue.push(e);
     draining = draining.then(async () => {

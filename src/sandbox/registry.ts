@@ -53,6 +53,19 @@ export interface RegistryOptions {
   expiredMetadataMs?: number;
 }
 
+type ApiVersion = 'v1' | 'v2' | 'v3';
+/** How a call answers: v1 in plain text or bare JSON, v2/v3 in a `{code, message, data}` envelope. */
+interface Reply {
+  ok: (data: unknown) => void;
+  fail: (status: number, message: string) => void;
+}
+/** What an update sent (undefined: not sent). */
+interface Sent {
+  weight?: number;
+  enabled?: string;
+  metadata?: Record<string, string>;
+}
+
 const effective = (i: Instance) => ({
   weight: i.override?.weight ?? i.weight,
   enabled: i.override?.enabled ?? i.enabled,
@@ -107,7 +120,7 @@ export class Registry {
       return this.login(r, res);
     }
     if (!m) return send(res, 404, 'not found');
-    const ver = m[1] as 'v1' | 'v2' | 'v3';
+    const ver = m[1] as ApiVersion;
     const isList = !!m[3];
     if (ver === 'v3' && !m[2]) return send(res, 404, 'not found');
     if (ver !== 'v3' && m[2]) return send(res, 404, 'not found');
@@ -123,42 +136,51 @@ export class Registry {
         return sendJson(res, 410, { code: 410, message: `API deprecated, use /nacos/v3/admin/ns/instance${isList ? '/list' : ''} instead`, data: null });
       }
     }
-    const ok = (data: unknown) => (ver === 'v1' ? (typeof data === 'string' ? send(res, 200, data) : sendJson(res, 200, data)) : sendJson(res, 200, { code: 0, message: 'success', data }));
-    const fail = (status: number, message: string) => (ver === 'v1' ? send(res, status, `caused: ${message}`) : sendJson(res, status, { code: status === 404 ? 20004 : 10000, message, data: null }));
-
+    const reply: Reply = {
+      ok: (data) => (ver === 'v1' ? (typeof data === 'string' ? send(res, 200, data) : sendJson(res, 200, data)) : sendJson(res, 200, { code: 0, message: 'success', data })),
+      fail: (status, message) => (ver === 'v1' ? send(res, status, `caused: ${message}`) : sendJson(res, status, { code: status === 404 ? 20004 : 10000, message, data: null })),
+    };
     const p = r.params;
     const ns = p.namespaceId || 'public';
     const group = p.groupName || 'DEFAULT_GROUP';
     const rawName = p.serviceName ?? '';
-    if (!rawName) return fail(400, "Required parameter 'serviceName' type String is not present");
+    if (!rawName) return reply.fail(400, "Required parameter 'serviceName' type String is not present");
     const service = rawName.includes('@@') ? rawName : `${group}@@${rawName}`;
+    if (isList) return this.list(r, ver, ns, service, reply);
+    return this.instance(r, ver, ns, service, reply);
+  }
 
-    if (isList) {
-      if (r.method !== 'GET') return fail(405, 'method not allowed');
-      const clusters = (p.clusters ?? '').split(',').filter(Boolean);
-      const healthyOnly = p.healthyOnly === 'true';
-      const hosts = [...this.instances.values()]
-        .filter((i) => i.namespace === ns && i.service === service)
-        .filter((i) => clusters.length === 0 || clusters.includes(i.cluster))
-        .filter((i) => !healthyOnly || i.healthy)
-        // v1/v2 lists only enabled instances (enableOnly=true); the v3 admin list shows all, with `enabled`.
-        .filter((i) => ver === 'v3' || effective(i).enabled)
-        .map((i) => this.view(i, ver === 'v3'));
-      if (ver === 'v3') return ok(hosts);
-      return ok({
-        name: service,
-        groupName: service.split('@@')[0],
-        clusters: clusters.join(','),
-        cacheMillis: 10000,
-        hosts,
-        lastRefTime: Date.now(),
-        checksum: '',
-        allIPs: false,
-        reachProtectionThreshold: false,
-        valid: true,
-      });
-    }
+  /** `/instance/list`: a service's instances. */
+  private list(r: RecordedRequest, ver: ApiVersion, ns: string, service: string, { ok, fail }: Reply): void {
+    const p = r.params;
+    if (r.method !== 'GET') return fail(405, 'method not allowed');
+    const clusters = (p.clusters ?? '').split(',').filter(Boolean);
+    const healthyOnly = p.healthyOnly === 'true';
+    const hosts = [...this.instances.values()]
+      .filter((i) => i.namespace === ns && i.service === service)
+      .filter((i) => clusters.length === 0 || clusters.includes(i.cluster))
+      .filter((i) => !healthyOnly || i.healthy)
+      // v1/v2 lists only enabled instances (enableOnly=true); the v3 admin list shows all, with `enabled`.
+      .filter((i) => ver === 'v3' || effective(i).enabled)
+      .map((i) => this.view(i, ver === 'v3'));
+    if (ver === 'v3') return ok(hosts);
+    return ok({
+      name: service,
+      groupName: service.split('@@')[0],
+      clusters: clusters.join(','),
+      cacheMillis: 10000,
+      hosts,
+      lastRefTime: Date.now(),
+      checksum: '',
+      allIPs: false,
+      reachProtectionThreshold: false,
+      valid: true,
+    });
+  }
 
+  /** `/instance`: register (POST), deregister (DELETE), update (PUT, PATCH) or read (GET) one instance. */
+  private instance(r: RecordedRequest, ver: ApiVersion, ns: string, service: string, { ok, fail }: Reply): void {
+    const p = r.params;
     const ip = p.ip;
     const port = Number(p.port);
     const cluster = p.clusterName || p.cluster || 'DEFAULT';
@@ -195,28 +217,9 @@ export class Registry {
         this.instances.delete(key);
         return ok('ok');
       case 'PUT':
-      case 'PATCH': {
+      case 'PATCH':
         if (!existing) return fail(404, `no ips found for cluster ${cluster} in service ${service}`);
-        const eph = p.ephemeral === undefined ? true : p.ephemeral === 'true';
-        if (eph !== existing.ephemeral) return fail(400, `service not found, namespace: ${ns}, service: ${service}`);
-        const cur = effective(existing);
-        if (r.method === 'PUT') {
-          // Full replacement: what is not sent falls back to the defaults.
-          existing.override = { weight: weight ?? 1, enabled: enabledParam === undefined ? true : enabledParam === 'true' };
-          if (this.options.nacos2) existing.override.metadata = metadata ?? {};
-          else existing.metadata = metadata ?? {};
-        } else if (!this.options.nacos2) {
-          existing.override = { weight: weight ?? cur.weight, enabled: enabledParam === undefined ? cur.enabled : enabledParam === 'true' };
-          if (metadata) existing.metadata = { ...existing.metadata, ...metadata };
-        } else {
-          existing.override = {
-            weight: weight ?? cur.weight,
-            enabled: enabledParam === undefined ? cur.enabled : enabledParam === 'true',
-            metadata: { ...(existing.override?.metadata ?? {}), ...(metadata ?? {}) },
-          };
-        }
-        return ok('ok');
-      }
+        return this.update(r, existing, { weight, enabled: enabledParam, metadata }, ns, service, { ok, fail });
       case 'GET': {
         if (!existing) return fail(404, `no matched ip found! ip: ${ip}:${port}`);
         const e = effective(existing);
@@ -237,6 +240,31 @@ export class Registry {
       default:
         return fail(405, 'method not allowed');
     }
+  }
+
+  /** PUT replaces weight, enabled and metadata in full; PATCH changes what it sends. */
+  private update(r: RecordedRequest, existing: Instance, sent: Sent, ns: string, service: string, { ok, fail }: Reply): void {
+    const p = r.params;
+    const { weight, enabled: enabledParam, metadata } = sent;
+    const eph = p.ephemeral === undefined ? true : p.ephemeral === 'true';
+    if (eph !== existing.ephemeral) return fail(400, `service not found, namespace: ${ns}, service: ${service}`);
+    const cur = effective(existing);
+    if (r.method === 'PUT') {
+      // Full replacement: what is not sent falls back to the defaults.
+      existing.override = { weight: weight ?? 1, enabled: enabledParam === undefined ? true : enabledParam === 'true' };
+      if (this.options.nacos2) existing.override.metadata = metadata ?? {};
+      else existing.metadata = metadata ?? {};
+    } else if (!this.options.nacos2) {
+      existing.override = { weight: weight ?? cur.weight, enabled: enabledParam === undefined ? cur.enabled : enabledParam === 'true' };
+      if (metadata) existing.metadata = { ...existing.metadata, ...metadata };
+    } else {
+      existing.override = {
+        weight: weight ?? cur.weight,
+        enabled: enabledParam === undefined ? cur.enabled : enabledParam === 'true',
+        metadata: { ...(existing.override?.metadata ?? {}), ...(metadata ?? {}) },
+      };
+    }
+    return ok('ok');
   }
 
   private view(i: Instance, withEnabledExplicit: boolean) {
