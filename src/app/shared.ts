@@ -35,7 +35,10 @@ export async function releaseDone(req: ReleaseRequest, pb: Playbook): Promise<bo
 export async function recordApproval(journal: Journal, plan: Plan, state: RunState, reason: string | undefined): Promise<number> {
   const lastWave = plan.waves[plan.waves.length - 1]?.index ?? 0;
   const finished = state.status === 'done' || state.status === 'rolled-back';
-  const waiting = finished ? undefined : [...state.waves.values()].filter((w) => w.done && !w.approved && (w.wave < lastWave || (w.paused && !w.verified))).sort((a, b) => b.wave - a.wave)[0];
+  const open = finished ? [] : [...state.waves.values()].filter((w) => w.done && !w.approved && (w.wave < lastWave || (w.paused && !w.verified)));
+  // The wave the release paused at first (a --limit run may have finished a later wave, whose approval waits its
+  // turn); else the newest finished wave.
+  const waiting = open.filter((w) => w.paused).sort((a, b) => a.wave - b.wave)[0] ?? open.sort((a, b) => b.wave - a.wave)[0];
   if (!waiting) throw new GraywaveError(`no finished wave of ${plan.release} waits for approval${finished ? ` (the release is ${state.status})` : ''}`, EXIT.usage);
   await journal.append({ type: 'wave', t: new Date().toISOString(), wave: waiting.wave, phase: 'approved', by: currentActor() });
   await journal.append({ type: 'operator', t: new Date().toISOString(), action: 'approve', by: currentActor(), reason, detail: waiting.wave < lastWave ? `wave ${waiting.wave + 1} may start` : `wave ${waiting.wave} may finish the release` });

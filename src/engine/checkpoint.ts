@@ -43,14 +43,21 @@ export async function routingAt(rc: ReleaseContext, phase: 'publish' | 'widen' |
   }
 }
 
+/** How much of a checkpoint runs: all of it, or (`verify`) the checks only, the rest waiting for a later run. */
+export type CheckpointScope = 'all' | 'verify';
+
 /**
  * What happens once a wave's hosts are done: verification gates, routing widening, the switchover, then an
  * approval or a pause before the next wave. A gate that does not pass is returned (the caller decides when to
- * handle it: a rolling release first lets its in-flight hosts finish).
+ * handle it: a rolling release first lets its in-flight hosts finish). `ranHosts`: hosts of the wave ran in this
+ * run — checks that passed before they ran (a host retried after a tolerated failure, or run again after a
+ * rollback) did not judge them, so the checks run again.
  */
-export async function checkpoint(rc: ReleaseContext, index: number, hostNames: string[], ranHosts: boolean): Promise<Outcome | 'continue' | GateProblem> {
+export async function checkpoint(rc: ReleaseContext, index: number, hostNames: string[], ranHosts: boolean, scope: CheckpointScope = 'all'): Promise<Outcome | 'continue' | GateProblem> {
   const { playbook, plan } = rc.deps;
-  while (!rc.state.waves.get(index)?.verified) {
+  const verified = () => !!rc.state.waves.get(index)?.verified;
+  let stale = ranHosts && verified();
+  while (stale || !verified()) {
     const v = await verifyWave(rc, index, hostNames);
     if (v === 'aborted') return (await haltIfAborted(rc, index))!;
     if (v.kind === 'interrupted') return rc.halt(v.reason, index, 'graywave resume continues where it stopped (the checks run again)');
@@ -63,7 +70,9 @@ export async function checkpoint(rc: ReleaseContext, index: number, hostNames: s
     }
     if (v.kind !== 'ok') return { kind: v.kind, wave: index, detail: v.detail };
     await rc.record({ type: 'wave', t: now(), wave: index, phase: 'verified' });
+    stale = false;
   }
+  if (scope === 'verify') return 'continue';
 
   // Routing rules widen once the wave is verified: GREEN gets the traffic chosen for it after this wave.
   if (!(await routingAt(rc, 'widen', index))) return 'halted';

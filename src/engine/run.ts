@@ -46,6 +46,13 @@ export class Engine {
       if (failed.length) {
         return await rc.halt(`${failed.length} host(s) did not complete: ${failed.join(', ')}`, undefined, 'fix the cause, then `graywave resume` retries them from the step where each stopped');
       }
+      // Every host is done: no wave may end the release without its checkpoint (one completed piecemeal by --limit
+      // runs gets it here, in order, if the waves above did not run it).
+      for (const w of plan.waves) {
+        if (rc.state.waves.get(w.index)?.verified) continue;
+        const o = await runWave(rc, w.index, w.hosts);
+        if (o !== 'continue') return o;
+      }
       if (!(await routingAt(rc, 'final', plan.waves[plan.waves.length - 1]?.index ?? 0))) return 'halted';
       await rc.record({ type: 'run', t: now(), phase: 'done' });
       rc.emit({ event: 'run.done', release: rc.release, version: playbook.version, hosts: playbook.hosts.length, waves: plan.waves.length, ms: Date.now() - started, failed: [] });
@@ -62,15 +69,32 @@ export class Engine {
     }
   }
 
-  /** The waves, one after another (lock-step), or as one rolling window with checkpoints. */
+  /**
+   * The waves, one after another (lock-step), or as one rolling window with checkpoints. With `--limit` a rolling
+   * release runs lock-step too: the window would start hosts outside the limit.
+   *
+   * `--limit` (src/plan/limit.ts): a wave whose hosts outside the limit are all done is whole once this run is
+   * through — it takes the full path (its pending hosts, then its checkpoint: checks, routing widening, the
+   * switchover, approval or pause), also when no host of it is in the limit (its checkpoint may never have run, or
+   * waits for an approval). A wave with hosts outside the limit still pending is cut: only its limit hosts run,
+   * nothing is recorded as the wave's own. Checkpoints keep their order: after a cut wave, a later whole wave runs
+   * its checks but its routing widening, switchover and approval wait until the cut wave's checkpoint has run.
+   */
   private async waves(rc: ReleaseContext): Promise<Outcome | 'continue'> {
-    if (this.deps.playbook.waves.mode === 'rolling') return runRolling(rc);
-    for (const wave of this.deps.plan.waves) {
-      // --limit: only the chosen hosts run; a wave with some of them runs those (src/plan/limit.ts).
-      const limit = this.deps.limit;
-      const names = limit ? wave.hosts.filter((h) => limit.has(h)) : wave.hosts;
-      if (!names.length) continue;
-      const outcome = names.length === wave.hosts.length ? await runWave(rc, wave.index, wave.hosts) : await runPartialWave(rc, wave.index, names);
+    const { playbook, plan, limit } = this.deps;
+    if (playbook.waves.mode === 'rolling' && !limit) return runRolling(rc);
+    const isDone = (h: string) => hostStatus(rc.state.hosts.get(h), plan.steps) === 'done';
+    let cut = false;
+    for (const wave of plan.waves) {
+      const outsidePending = limit ? wave.hosts.filter((h) => !limit.has(h) && !isDone(h)) : [];
+      let outcome: Outcome | 'continue';
+      if (!outsidePending.length) outcome = await runWave(rc, wave.index, wave.hosts, cut ? 'verify' : 'all');
+      else {
+        cut = true;
+        const names = wave.hosts.filter((h) => limit!.has(h));
+        if (!names.length) continue;
+        outcome = await runPartialWave(rc, wave.index, names);
+      }
       if (outcome !== 'continue') return outcome;
     }
     return 'continue';

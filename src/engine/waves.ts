@@ -1,6 +1,6 @@
 import { hostStatus } from '../journal/replay.js';
 import type { Host } from '../playbook/types.js';
-import { checkpoint, haltIfAborted, haltInterrupted, onGateProblem } from './checkpoint.js';
+import { checkpoint, haltIfAborted, haltInterrupted, onGateProblem, type CheckpointScope } from './checkpoint.js';
 import { startWatch } from './gates.js';
 import { now, type Outcome, type ReleaseContext } from './release.js';
 import { runStep } from './step.js';
@@ -70,8 +70,11 @@ export async function runPartialWave(rc: ReleaseContext, index: number, names: s
   return 'continue';
 }
 
-/** One wave, lock-step: its pending hosts (with the watch checks running), then its checkpoint. */
-export async function runWave(rc: ReleaseContext, index: number, hostNames: string[]): Promise<Outcome | 'continue'> {
+/**
+ * One wave, lock-step: its pending hosts (with the watch checks running), then its checkpoint (`scope` verify: its
+ * checks only — a `--limit` run past a wave it cut, src/engine/run.ts).
+ */
+export async function runWave(rc: ReleaseContext, index: number, hostNames: string[], scope: CheckpointScope = 'all'): Promise<Outcome | 'continue'> {
   const { playbook, plan } = rc.deps;
   const interrupted = () => rc.deps.signal.aborted;
   const pending = hostNames.filter((h) => hostStatus(rc.state.hosts.get(h), plan.steps) !== 'done');
@@ -110,6 +113,6 @@ export async function runWave(rc: ReleaseContext, index: number, hostNames: stri
   } else if (!rc.state.waves.get(index)?.done && hostNames.length) {
     await rc.record({ type: 'wave', t: now(), wave: index, phase: 'done' });
   }
-  const r = await checkpoint(rc, index, hostNames, pending.length > 0);
+  const r = await checkpoint(rc, index, hostNames, pending.length > 0, scope);
   return typeof r === 'object' ? onGateProblem(rc, r) : r;
 }

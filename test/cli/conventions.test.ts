@@ -61,14 +61,18 @@ describe('--limit', () => {
     expect(end.limited).toBeUndefined();
   });
 
-  // KNOWN ENGINE GAP (src/engine/run.ts waves(), the lead's this session): a --limit that completes a wave an earlier
-  // --limit cut through runs the rest as a partial wave again, so that wave's checks never run and the release ends
-  // `done`. `it.fails` keeps the suite green until the engine runs the whole checkpoint then; flip it to `it` with the fix.
-  it.fails('a later --limit that completes a cut wave runs that wave\'s checks before the release is done', async () => {
+  it('a later --limit that completes a cut wave runs that wave\'s checks, exactly once, before the release is done', async () => {
     const t = setup({ extra: SMOKE });
     expect((await cli(['run', 'pb.yaml', '--yes', '--plain', '--limit', 'app-01,zone=b'], { cwd: t.dir })).code).toBe(0);
-    expect((await cli(['resume', 'pb.yaml', '--yes', '--plain', '--limit', 'app-02'], { cwd: t.dir })).code).toBe(0);
-    expect(t.effects()).toContain('smoke 2');
+    expect(t.effects().filter((l) => l.startsWith('smoke'))).toEqual(['smoke 1', 'smoke 3']);
+    // The second --limit run reaches the last host of wave 2: the wave takes the full path (its checks run), and
+    // with every host done the release is done (not limited).
+    const r = await cli(['resume', 'pb.yaml', '--yes', '--plain', '--limit', 'app-02'], { cwd: t.dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/ done: lim 1\.0 on 4 hosts in 3 waves/);
+    expect(r.stdout).not.toContain('LIMITED');
+    expect(t.effects().filter((l) => l.startsWith('smoke'))).toEqual(['smoke 1', 'smoke 3', 'smoke 2']);
+    expect(JSON.parse((await cli(['status', 'pb.yaml', '--json'], { cwd: t.dir })).stdout).status).toBe('done');
   });
 
   it('a pattern; an entry that matches nothing is a usage error and nothing runs', async () => {
