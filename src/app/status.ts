@@ -2,7 +2,7 @@ import { interruption, type LockInfo } from '../journal/lock.js';
 import type { JournalRecord } from '../journal/records.js';
 import { createBackend } from '../journal/backends.js';
 import { hostStatus, replay } from '../journal/replay.js';
-import { untag } from '../journal/journal.js';
+import { partOf } from '../journal/journal.js';
 import { buildPlan, type Plan } from '../plan/build.js';
 import type { Playbook } from '../playbook/types.js';
 import { isTrainFile } from '../playbook/train.js';
@@ -143,10 +143,10 @@ export function statusOf(pb: Playbook, plan: Plan, records: JournalRecord[], loc
 export async function trainStatus(file: string, stateDir?: string): Promise<StatusReport> {
   const tp = buildTrainPlan(loadTrain(file));
   const { records, lock: held } = await readJournalOf(tp.playbook, stateDir);
-  const own = records.filter((r) => (r as { app?: string }).app === undefined);
+  const own = partOf(records, undefined);
   const top = statusOf(tp.playbook, tp.plan, own, held, file, stateDir);
   const apps = tp.apps.map((a) => {
-    const mine = records.filter((r) => (r as { app?: string }).app === a.name).map(untag);
+    const mine = partOf(records, a.name);
     const report = statusOf(a.playbook, a.plan, mine, undefined, file);
     // Every host of the app is in one of its waves: its status is already in the report.
     const statuses = report.waves.flatMap((w) => w.hosts.map((h) => h.status));

@@ -130,6 +130,14 @@ export function untag(r: JournalRecord): JournalRecord {
   return rest as JournalRecord;
 }
 
+/** The app a train journal's record belongs to (its `app` tag); undefined for the train's own records. */
+export const appOf = (r: JournalRecord): string | undefined => (r as { app?: string }).app;
+
+/** One part of a train journal's records: an app's (untagged, as its own journal would hold them) or, undefined, the train's own. */
+export function partOf(records: readonly JournalRecord[], app: string | undefined): JournalRecord[] {
+  return records.filter((r) => appOf(r) === app).map((r) => (app === undefined ? r : untag(r)));
+}
+
 /** Every write of a view goes to the train's one journal: a view has no store of its own. */
 const NO_STORE: JournalStore = { where: '', append: async () => undefined, close: async () => undefined };
 
@@ -141,7 +149,7 @@ const NO_STORE: JournalStore = { where: '', append: async () => undefined, close
 export class JournalView extends Journal {
   constructor(private readonly whole: Journal, private readonly app: string | undefined) {
     // An app's records without their tag: the view is that app's journal as a playbook's would be.
-    super(NO_STORE, whole.records.filter((r) => (r as { app?: string }).app === app).map((r) => (app === undefined ? r : untag(r))));
+    super(NO_STORE, partOf(whole.records, app));
   }
 
   override get path(): string {

@@ -1,5 +1,5 @@
 import { formatMs } from '../util/duration.js';
-import { span, values, when } from './markdown.js';
+import { APP_HEAD, appCells, releaseTitle, span, stepsText, troubledHosts, values, when } from './markdown.js';
 import type { HostRow, Report, StepSpan } from './model.js';
 import { judgeRows } from './model.js';
 import type { GateRow } from './model.js';
@@ -114,15 +114,16 @@ export function reportHtml(r: Report): string {
     .map(([k, c]) => `<span><i style="background:${c}"></i>${esc(k)}</span>`)
     .join('');
   const parts: string[] = [];
-  parts.push(`<h1>Release ${esc(r.release)} ${esc(r.version)}</h1>`);
+  parts.push(`<h1>${esc(releaseTitle(r))}</h1>`);
   parts.push(
     `<table class="summary"><tbody>` +
       `<tr><td>Status</td><td>${badge(r.status)}${r.reason ? ` ${esc(r.reason)}` : ''}</td></tr>` +
       `<tr><td>Time</td><td>${esc(when(r.start))} → ${esc(when(r.end))} (${esc(span(r.start, r.end))})</td></tr>` +
-      `<tr><td>Hosts</td><td>${done}/${r.hosts.length} done in ${r.waves.length} wave(s)</td></tr>` +
+      `<tr><td>Hosts</td><td>${done}/${r.hosts.length} done in ${r.waves.length} wave(s)${r.train ? ` over ${r.train.apps.length} apps` : ''}</td></tr>` +
       (r.playbook ? `<tr><td>Playbook</td><td><code>${esc(r.playbook)}</code>${r.planHash ? ` plan ${esc(r.planHash)}` : ''}</td></tr>` : '') +
       `</tbody></table>`,
   );
+  if (r.train) parts.push('<h2>Apps</h2>', table(APP_HEAD, r.train.apps.map((a) => appCells(a).map((c, i) => (i === 4 ? badge(c) : c))), [4]));
   parts.push(`<h2>Timeline</h2><div class="legend">${legend}<span><i style="background:#7c3aed"></i>wave event</span></div>${gantt(r)}`);
   parts.push(
     table(
@@ -131,20 +132,8 @@ export function reportHtml(r: Report): string {
       [1],
     ),
   );
-  parts.push(
-    table(
-      ['Wave', 'Host', 'Status', 'Start', 'Took', 'Steps'],
-      r.hosts.map((h) => [
-        String(h.wave),
-        h.host,
-        badge(h.status),
-        when(h.start),
-        span(h.start, h.end),
-        h.spans.map((s) => `${s.kind === 'undo' ? 'undo ' : ''}${s.step}${s.attempt && s.attempt > 1 ? ` #${s.attempt}` : ''} ${s.result} ${span(s.start, s.end)}`).join('; '),
-      ]),
-      [2],
-    ),
-  );
+  const logs = r.hosts.some((h) => h.log);
+  parts.push(table(['Wave', 'Host', 'Status', 'Start', 'Took', 'Steps', ...(logs ? ['Log'] : [])], r.hosts.map((h) => [String(h.wave), h.host, badge(h.status), when(h.start), span(h.start, h.end), stepsText(h), ...(logs ? [h.log ?? ''] : [])]), [2]));
   const events = r.waves.flatMap((w) => w.events.map((e) => [when(e.t), `Wave ${w.wave}`, e.what])).sort((a, b) => a[0]!.localeCompare(b[0]!));
   if (events.length) parts.push(table(['Time', 'Wave', 'Event'], events));
 
@@ -165,6 +154,13 @@ export function reportHtml(r: Report): string {
 
   parts.push('<h2>Failures</h2>');
   parts.push(r.failures.length ? table(['Time', 'Wave', 'What', 'Error'], r.failures.map((f) => [when(f.t), f.wave !== undefined ? String(f.wave) : '', f.what, f.error])) : '<p>None.</p>');
+  const tails = r.hosts.filter((h) => h.logTail?.length);
+  if (tails.length) {
+    // Every host's log tail, folded; the hosts that did not finish cleanly open.
+    const troubled = new Set(troubledHosts(r));
+    parts.push('<h2>Host logs</h2>');
+    for (const h of tails) parts.push(`<details${troubled.has(h) ? ' open' : ''}><summary>${esc(h.host)} ${badge(h.status)} <code>${esc(h.log)}</code></summary><pre>${esc(h.logTail!.join('\n'))}</pre></details>`);
+  }
   parts.push('<h2>Rollbacks</h2>');
   parts.push(r.rollbacks.length ? table(['Time', 'What', 'Detail'], r.rollbacks.map((x) => [when(x.t), x.what, x.detail ?? ''])) : '<p>None.</p>');
   parts.push('<h2>Operator actions</h2>');

@@ -1,7 +1,23 @@
 import { formatMs } from '../util/duration.js';
 import { evidenceLines } from '../gates/judge.js';
 import { judgeRows, type GateRow } from './model.js';
-import type { Report } from './model.js';
+import type { AppRow, HostRow, Report } from './model.js';
+
+/** `Release` or, for a train, `Release train`. */
+export const releaseTitle = (r: Report): string => `Release${r.train ? ' train' : ''} ${r.release} ${r.version}`;
+
+/** An app's part of each train wave, e.g. `1 done · 2 running · 3 pending`. */
+export const appWaves = (a: AppRow): string => a.waves.map((w) => `${w.wave} ${w.status}`).join(' · ');
+
+/** The columns of the Apps table of a train, per app. */
+export const APP_HEAD = ['App', 'Version', 'Deploy', 'After', 'Status', 'Hosts done', 'Waves', 'Logs'];
+export const appCells = (a: AppRow): string[] => [a.name, a.version ?? '', a.deploy ? 'yes' : 'no (deploy: false)', a.after.join(', '), a.status, `${a.done}/${a.hosts}`, appWaves(a), a.logDir ?? ''];
+
+/** Each step attempt of a host with its result and duration. */
+export const stepsText = (h: HostRow): string => h.spans.map((s) => `${s.kind === 'undo' ? 'undo ' : ''}${s.step}${s.attempt && s.attempt > 1 ? ` #${s.attempt}` : ''} ${s.result} ${span(s.start, s.end)}`).join('; ');
+
+/** Hosts whose log tail the report shows: those that did not finish cleanly (failed, stopped, rolled back). */
+export const troubledHosts = (r: Report): HostRow[] => r.hosts.filter((h) => h.logTail?.length && h.status !== 'done' && h.status !== 'pending');
 
 /** `2026-01-02T03:04:05.678Z` → `2026-01-02 03:04:05Z`. */
 export function when(t: string | undefined): string {
@@ -33,29 +49,19 @@ export function values(v: Record<string, number | string> | undefined): string {
 /** The release report as markdown (what `graywave report` prints). */
 export function reportMarkdown(r: Report): string {
   const out: string[] = [];
-  out.push(`# Release ${r.release} ${r.version}`, '');
+  out.push(`# ${releaseTitle(r)}`, '');
   out.push(`- Status: **${r.status}**${r.reason ? ` — ${cell(r.reason)}` : ''}`);
   out.push(`- From ${when(r.start)} to ${when(r.end)} (${span(r.start, r.end)})`);
   if (r.playbook) out.push(`- Playbook: ${r.playbook}${r.planHash ? ` (plan ${r.planHash})` : ''}`);
   const done = r.hosts.filter((h) => h.status === 'done').length;
-  out.push(`- Hosts: ${done}/${r.hosts.length} done in ${r.waves.length} wave(s)`, '');
+  out.push(`- Hosts: ${done}/${r.hosts.length} done in ${r.waves.length} wave(s)${r.train ? ` over ${r.train.apps.length} apps` : ''}`, '');
+  if (r.train) out.push('## Apps', '', table(APP_HEAD, r.train.apps.map(appCells)), '');
 
   out.push('## Timeline', '');
   out.push(table(['Wave', 'Status', 'Start', 'End', 'Took', 'Hosts'], r.waves.map((w) => [String(w.wave), w.status, when(w.start), when(w.end), span(w.start, w.end), w.hosts.join(', ')])));
   out.push('');
-  out.push(
-    table(
-      ['Wave', 'Host', 'Status', 'Start', 'Took', 'Steps'],
-      r.hosts.map((h) => [
-        String(h.wave),
-        h.host,
-        h.status,
-        when(h.start),
-        span(h.start, h.end),
-        h.spans.map((s) => `${s.kind === 'undo' ? 'undo ' : ''}${s.step}${s.attempt && s.attempt > 1 ? ` #${s.attempt}` : ''} ${s.result} ${span(s.start, s.end)}`).join('; '),
-      ]),
-    ),
-  );
+  const logs = r.hosts.some((h) => h.log);
+  out.push(table(['Wave', 'Host', 'Status', 'Start', 'Took', 'Steps', ...(logs ? ['Log'] : [])], r.hosts.map((h) => [String(h.wave), h.host, h.status, when(h.start), span(h.start, h.end), stepsText(h), ...(logs ? [h.log ?? ''] : [])])));
   out.push('');
   const events = r.waves.flatMap((w) => w.events.map((e) => [when(e.t), String(w.wave), e.what]));
   if (events.length) out.push(table(['Time', 'Wave', 'Event'], events.sort((a, b) => a[0]!.localeCompare(b[0]!))), '');
@@ -74,6 +80,12 @@ export function reportMarkdown(r: Report): string {
 
   out.push('## Failures', '');
   out.push(r.failures.length ? table(['Time', 'Wave', 'What', 'Error'], r.failures.map((f) => [when(f.t), f.wave !== undefined ? String(f.wave) : '', f.what, f.error])) : 'None.', '');
+
+  const troubled = troubledHosts(r);
+  if (troubled.length) {
+    out.push('## Host logs', '');
+    for (const h of troubled) out.push(`### ${h.host} (${h.status}): the end of ${h.log}`, '', '```', ...h.logTail!, '```', '');
+  }
 
   out.push('## Rollbacks', '');
   out.push(r.rollbacks.length ? table(['Time', 'What', 'Detail'], r.rollbacks.map((x) => [when(x.t), x.what, x.detail ?? ''])) : 'None.', '');

@@ -1,8 +1,9 @@
 import type { JudgeEvidence } from '../gates/evidence.js';
 import type { Actor, JournalRecord } from '../journal/records.js';
-import { replay, hostStatus, type RunState, type WaveState } from '../journal/replay.js';
+import { replay, hostStatus, type RunState } from '../journal/replay.js';
 import { auditTrail } from './audit.js';
 import { isLimitedReason } from '../app/limited.js';
+import { waveStatus } from '../app/status.js';
 
 /** One attempt (or undo) of one step on one host, with its times. */
 export interface StepSpan {
@@ -23,6 +24,11 @@ export interface HostRow {
   start?: string;
   end?: string;
   spans: StepSpan[];
+  /** A release train: the app of the host (the host is named `app/host`). */
+  app?: string;
+  /** The host's log file, when there is one, and its last lines. */
+  log?: string;
+  logTail?: string[];
 }
 
 export interface WaveRow {
@@ -83,7 +89,23 @@ export interface NotificationRow {
   error?: string;
 }
 
+/** One app of a release train: its part of the train, per train wave. */
+export interface AppRow {
+  name: string;
+  after: string[];
+  deploy: boolean;
+  version?: string;
+  status: string;
+  hosts: number;
+  done: number;
+  /** Where its hosts' logs are. */
+  logDir?: string;
+  waves: { wave: number; status: string; hosts: string[]; start?: string; end?: string }[];
+}
+
 export interface Report {
+  /** Set for a release train: its apps in start order (hosts, gates and failures name `app/host`, `app/check`). */
+  train?: { apps: AppRow[] };
   release: string;
   version: string;
   planHash?: string;
@@ -110,6 +132,23 @@ export interface ReportInput {
   steps?: { name: string; action: string }[];
   /** Reads a host's log (`logs/<host>.log`), if any: the polled drain values come from it. */
   hostLog?: (host: string) => string | undefined;
+  /** The path of a host's log (shown in the report). */
+  logPath?: (host: string) => string | undefined;
+  /** A release train: each app's part (src/report/train.ts); the fields above are then the train's own. */
+  apps?: AppInput[];
+}
+
+/** One app of a release train as the report reads it: its plan's waves and steps and its hosts' logs. */
+export interface AppInput {
+  name: string;
+  after?: string[];
+  deploy?: boolean;
+  version?: string;
+  waves?: { index: number; hosts: string[] }[];
+  steps?: { name: string; action: string }[];
+  hostLog?: (host: string) => string | undefined;
+  logPath?: (host: string) => string | undefined;
+  logDir?: string;
 }
 
 export const actorText = (a: Actor | undefined): string | undefined => (a ? `${a.user}@${a.host} (pid ${a.pid})` : undefined);
@@ -286,15 +325,6 @@ function attachPolls(drains: DrainWait[], hostLog: (host: string) => string | un
 
 type PlanWave = { index: number; hosts: string[] };
 
-/** A wave's status from its hosts' statuses and its verification. */
-function waveStatus(statuses: string[], ws: WaveState | undefined): string {
-  if (statuses.every((s) => s === 'pending')) return 'pending';
-  if (statuses.some((s) => s === 'failed' || s === 'rollback-failed')) return 'failed';
-  if (statuses.every((s) => s === 'rolled-back' || s === 'pending')) return 'rolled-back';
-  if (!statuses.every((s) => s === 'done')) return 'running';
-  return ws?.verifyFailed ? 'verify-failed' : ws?.verified ? 'done' : 'verifying';
-}
-
 function waveRows(planWaves: PlanWave[], c: Collected, state: RunState): WaveRow[] {
   return planWaves.map((w) => {
     const rows = w.hosts.map((n) => c.hosts.get(n)).filter((h): h is HostRow => !!h);
@@ -313,6 +343,9 @@ function hostRowsInPlanOrder(planWaves: PlanWave[], hosts: Map<string, HostRow>)
   return rows.sort((a, b) => a.wave - b.wave || (order.get(a.host) ?? 0) - (order.get(b.host) ?? 0));
 }
 
+/** The last lines of each host's log the report carries (the whole log is at `log`). */
+const LOG_TAIL = 12;
+
 /** Builds the report of a release from its journal alone (plus the plan's names and the host logs when given). */
 export function buildReport(input: ReportInput): Report {
   const { records } = input;
@@ -328,6 +361,11 @@ export function buildReport(input: ReportInput): Report {
     h.status = stepNames ? hostStatus(st, stepNames) : (st?.status ?? 'pending');
     h.start = h.spans[0]?.start;
     h.end = h.spans.reduce<string | undefined>((m, s) => (s.end && (!m || s.end > m) ? s.end : m), undefined);
+    const log = input.logPath?.(h.host);
+    if (log) {
+      h.log = log;
+      h.logTail = input.hostLog?.(h.host)?.trimEnd().split('\n').slice(-LOG_TAIL);
+    }
   }
 
   // Waves: the plan's when given, else the journal's.

@@ -15,7 +15,7 @@ function withApps(train: string): string {
 }
 
 async function refused(dir: string, command = 'validate'): Promise<string> {
-  const r = await cli(command === 'validate' ? ['validate', 'bad.yaml'] : [command, 'bad.yaml', '--yes'], { cwd: dir });
+  const r = await cli(command === 'validate' || command === 'report' ? [command, 'bad.yaml'] : [command, 'bad.yaml', '--yes'], { cwd: dir });
   expect(r.code).toBe(2);
   expect(hasStackTrace(r.stderr)).toBe(false);
   expect(existsSync(join(dir, 'effects.log'))).toBe(false); // nothing ran
@@ -33,6 +33,8 @@ apps:
 `);
     expect(await refused(dir)).toBe('bad.yaml:4:47: apps wait for each other in a cycle: bfe → order → account → bfe (an app\'s part of a wave starts after the apps in its after:)');
     expect(await refused(dir, 'run')).toContain('cycle: bfe → order → account → bfe');
+    // `report` of a train reads the train file the same way (not as a playbook): its problems, exit 2.
+    expect(await refused(dir, 'report')).toBe('bad.yaml:4:47: apps wait for each other in a cycle: bfe → order → account → bfe (an app\'s part of a wave starts after the apps in its after:)');
   });
 
   it('an unknown app, a missing playbook, an unknown key and hosts/steps in a train: every problem at its place', async () => {
@@ -51,6 +53,7 @@ steps: []
       'bad.yaml:7:21: unknown key "sise" in waves (did you mean "size"?)',
       "bad.yaml:8:1: a train (a playbook with apps:) has no steps: each app's playbook names its own",
     ]);
+    expect(await refused(dir, 'report')).toContain('bad.yaml:6:32: cannot read ./nope.yaml: no such file');
   });
 
   it('an invalid app playbook fails the whole train before anything runs, with the app file name', async () => {
