@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, events, finished, hostsYaml, requireBuiltCli, startCli, tempDirs, writePlaybook } from '../helpers/cli.js';
-import { waitFor } from '../helpers/wait.js';
+import { shellWaitForFile, waitFor } from '../helpers/wait.js';
 
 requireBuiltCli();
 const temp = tempDirs('gw-cli-');
@@ -108,7 +108,7 @@ describe('locks', () => {
   it('a second run exits 3 naming the holder; unlock refuses a live holder; a stale lock says how to clear it', async () => {
     const dir = temp();
     mkdirSync(join(dir, 'gate'));
-    const file = writePlaybook(dir, pb(1, 'touch started; while [ ! -e gate/open ]; do sleep 0.05; done', '{ size: 1 }'));
+    const file = writePlaybook(dir, pb(1, `touch started; ${shellWaitForFile('gate/open')}`, '{ size: 1 }'));
     const first = startCli(['run', file, '--yes', '--json'], { cwd: dir });
     await waitFor(() => existsSync(join(dir, 'started')), 'the first run to start its step', { timeoutMs: 60_000, everyMs: 20 });
     const second = await cli(['run', file, '--yes'], { cwd: dir });

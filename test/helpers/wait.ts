@@ -40,3 +40,16 @@ export async function waitFor<T>(probe: () => Promise<T> | T, what: string, opts
     await new Promise((r) => setTimeout(r, opts.everyMs ?? 50));
   }
 }
+
+/**
+ * Shell text for a test step that stays in flight until the test lets it go: it waits until `file` exists, and also
+ * ends when the file's directory is gone, so a run killed with -9 (or a test that failed before writing the file)
+ * leaves no shell polling forever once the test's temp directory is removed. `file` is a plain path (no quoting,
+ * no spaces); a bare name is in the step's working directory, checked by its absolute path ($PWD: a removed working
+ * directory still answers `[ -d . ]`).
+ */
+export function shellWaitForFile(file: string, everyS = 0.05): string {
+  const slash = file.lastIndexOf('/');
+  const dir = slash < 0 ? '$PWD' : slash === 0 ? '/' : file.slice(0, slash);
+  return `while [ ! -e ${file} ] && [ -d ${dir} ]; do sleep ${everyS}; done`;
+}

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { killIfAlive } from './helpers/process.js';
-import { waitFor } from '../helpers/wait.js';
+import { shellWaitForFile, waitFor } from '../helpers/wait.js';
 import { cli, events, requireBuiltCli } from '../helpers/cli.js';
 import { existsSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -118,7 +118,7 @@ describe.skipIf(!hasSshd())('a release of 8 hosts over SSH (CLI end to end)', ()
       const flag = join(root('web-1'), `started-${retries}`);
       const go = join(root('web-1'), `go-${retries}`);
       // The step holds until the test lets it go: the connection is killed while it surely runs, however slow the machine.
-      const file = onePlaybook(`killed-${retries}`, [{ name: 'slow', run: `touch ${flag}; until [ -e ${go} ]; do sleep 0.05; done`, retries }]);
+      const file = onePlaybook(`killed-${retries}`, [{ name: 'slow', run: `touch ${flag}; ${shellWaitForFile(go)}`, retries }]);
       const running = graywave(['run', file, '--yes', '--json', '--state-dir', join(dir, 'state')]);
       await waitFor(() => existsSync(flag), 'the step to start on web-1', { timeoutMs: 20_000 });
       // Kill the sshd processes serving the step's session (children of our own listener, by PID).

@@ -7,7 +7,7 @@ import type { Host } from '../../src/playbook/types.js';
 import { SshTransport, sshTransportOptions } from '../../src/transport/ssh.js';
 import { Secrets } from '../../src/util/secrets.js';
 import { killIfAlive, requireBinary, startProcess, waitFor as waitForServer } from './helpers/process.js';
-import { waitFor } from '../helpers/wait.js';
+import { shellWaitForFile, waitFor } from '../helpers/wait.js';
 import { hasSshd, loopbacks, startSshFleet, type SshFleet } from './helpers/sshd.js';
 
 const host = (address: string, extra: Partial<Host> = {}): Host => ({ name: `h-${address}`, address, vars: {}, labels: {}, ...extra });
@@ -80,7 +80,7 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
     const chunks: string[] = [];
     const go = join(fleet.dir, `stream-go-${process.pid}`);
     // The command cannot end before the test lets it: `first` must arrive while it still runs.
-    const running = transport().exec(host('127.0.0.3'), `echo first; until [ -e ${go} ]; do sleep 0.02; done; echo second >&2`, {
+    const running = transport().exec(host('127.0.0.3'), `echo first; ${shellWaitForFile(go, 0.02)}; echo second >&2`, {
       onOutput: (text, stream) => chunks.push(`${stream}:${text}`),
     });
     try {
@@ -331,7 +331,7 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
     const h = host('127.0.0.3');
     const late = join(fleet.dir, `late-${process.pid}`);
     const next = join(fleet.dir, `next-${process.pid}`);
-    const wait = (f: string) => `until [ -e ${f} ]; do sleep 0.02; done`;
+    const wait = (f: string) => shellWaitForFile(f, 0.02);
     // The background processes print once the next step runs; that step ends only after their output was seen.
     const a = await t.exec(h, `(${wait(late)}; echo late-out; echo late-err >&2) >&- 2>&- & (${wait(late)}; echo late-out2; echo late-err2 >&2) & echo now`);
     expect(a.stdout).toBe('now\n');
@@ -351,7 +351,7 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
     const big = `head -c 300000 /dev/zero | tr '\\0' x; printf '\\036'; echo; echo tail >&2`;
     const go = join(fleet.dir, `busy-go-${process.pid}`);
     // `slow` holds the host's shell until the other two are done: they can only have run beside it.
-    const slowRun = t.exec(h, `until [ -e ${go} ]; do sleep 0.02; done; echo slow`);
+    const slowRun = t.exec(h, `${shellWaitForFile(go, 0.02)}; echo slow`);
     let fast, large;
     try {
       [fast, large] = await Promise.all([t.exec(h, 'echo fast; exit 7'), t.exec(h, big)]);

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost, type HostServer } from '../../src/sandbox/host.js';
 import { listen, startRegistry, type RunningServer } from '../../src/sandbox/registry.js';
 import { Router } from '../../src/sandbox/router.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** The sandbox parts in process: host metrics and drain, the registry's Nacos gotchas, the router's weights and groups. */
 type Reg = Awaited<ReturnType<typeof startRegistry>>;
@@ -39,12 +40,15 @@ afterAll(async () => {
 describe('sandbox host', () => {
   it('counts only application requests in flight, and a stuck request keeps it above 0', async () => {
     const h = hosts[0]!;
-    const slow = fetch(`${h.url}/?ms=300`);
-    await new Promise((r) => setTimeout(r, 100));
-    const metrics = await (await fetch(`${h.url}/metrics`)).text();
-    expect(metrics).toMatch(/^sandbox_requests_in_flight\{host="h01",version="1.0.0",group="BLUE"\} 1$/m);
+    const metrics = async () => (await fetch(`${h.url}/metrics`)).text();
+    // A request that outlasts any wait here; the test ends it by hanging up (counted out on close, as a finished one).
+    const hangUp = new AbortController();
+    const slow = fetch(`${h.url}/?ms=60000`, { signal: hangUp.signal }).catch(() => undefined);
+    // Only the application request counts: the /metrics scrapes themselves never show up in flight.
+    await waitFor(async () => /^sandbox_requests_in_flight\{host="h01",version="1.0.0",group="BLUE"\} 1$/m.test(await metrics()), 'the request in flight in /metrics', { timeoutMs: 10_000 });
+    hangUp.abort();
     await slow;
-    expect(await (await fetch(`${h.url}/metrics`)).text()).toMatch(/^sandbox_requests_in_flight\{.*\} 0$/m);
+    await waitFor(async () => /^sandbox_requests_in_flight\{.*\} 0$/m.test(await metrics()), 'no request in flight once it ended', { timeoutMs: 10_000 });
     await fetch(`${h.url}/_admin/fault`, { method: 'POST', body: JSON.stringify({ stuck: true }) });
     expect(await (await fetch(`${h.url}/metrics`)).text()).toMatch(/^sandbox_requests_in_flight\{.*\} 1$/m);
     await fetch(`${h.url}/_admin/fault`, { method: 'POST', body: JSON.stringify({ stuck: false }) });
@@ -62,10 +66,11 @@ describe('sandbox host', () => {
 
   it('finishes the request in flight when stopped, and refuses new connections', async () => {
     const h = await startHost({ name: 'hx', address: '127.0.0.1', port: 0, version: '1', group: 'BLUE' });
-    const slow = fetch(`${h.url}/?ms=300`);
-    await new Promise((r) => setTimeout(r, 50));
-    const closing = h.drainAndClose(5000);
-    await new Promise((r) => setTimeout(r, 20));
+    const slow = fetch(`${h.url}/?ms=1000`);
+    await waitFor(() => h.state.inFlight === 1, 'the request to reach the host', { timeoutMs: 10_000, everyMs: 5 });
+    expect(h.state.inFlight).toBe(1); // still in flight as the stop begins (same tick: its timer cannot have fired)
+    const closing = h.drainAndClose(30_000);
+    // The listener is closed before drainAndClose first waits: a new connection is refused at once.
     await expect(fetch(`${h.url}/`)).rejects.toThrow();
     expect((await slow).status).toBe(200);
     await closing;

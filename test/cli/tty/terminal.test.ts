@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { readJournal } from '../../../src/journal/journal.js';
 import { BIN, cli, requireBuiltCli, tempDirs, writePlaybook } from '../../helpers/cli.js';
+import { shellWaitForFile } from '../../helpers/wait.js';
 import { requireTmux, terminalsOfThisFile } from './tmux.js';
 
 requireBuiltCli();
@@ -40,8 +41,8 @@ afterAll(() => new Promise<void>((r) => admin.close(() => r())));
 
 const start = terminalsOfThisFile();
 
-/** Waits (a marked loop, no fixed sleep) until the file `name` exists in the playbook's directory. */
-const until = (name: string) => `while [ ! -f ${name} ]; do sleep 0.05; done`;
+/** Waits (a marked loop, no fixed sleep) until the file `name` exists in the playbook's directory (or that is gone). */
+const until = (name: string) => shellWaitForFile(name);
 
 describe('Ctrl-C in the live view', () => {
   it('stops at the next safe point: exit 1, the halt journalled, the lock released, the drained hosts on screen and in status', async () => {

@@ -15,7 +15,7 @@ import type { Journal } from '../../../src/journal/journal.js';
 import type { JournalRecord } from '../../../src/journal/records.js';
 import { loadPlaybook } from '../../../src/playbook/load.js';
 import { cli, events, finished, hostsYaml, requireBuiltCli, startCli, tempDirs, writePlaybook } from '../../helpers/cli.js';
-import { waitFor } from '../../helpers/wait.js';
+import { shellWaitForFile, waitFor } from '../../helpers/wait.js';
 
 /** One backend, for stateSuite. `S` is whatever start() brings up: the server and a client the checks read with. */
 export interface StateBackendCase<S> {
@@ -163,7 +163,7 @@ export function stateSuite<S>(bk: StateBackendCase<S>, specific?: (ctx: StateSui
       const dir = temp();
       const name = `rel-${++n}`;
       mkdirSync(join(dir, 'a'));
-      const step = `touch ${dir}/started-{{host.name}}; while [ ! -e ${dir}/open ] && [ -d ${dir} ]; do sleep 0.05; done; touch ${dir}/ran-{{host.name}}`;
+      const step = `touch ${dir}/started-{{host.name}}; ${shellWaitForFile(`${dir}/open`)}; touch ${dir}/ran-{{host.name}}`;
       const file = writePlaybook(
         dir,
         `name: ${name}\nversion: "1"\nhosts:\n${hostsYaml(hosts)}\nwaves: { size: 1 }\nstate: ${bk.stateYaml(server(), '/gwcli')}\nsteps:\n  - name: work\n    run: "${step}"\n`,
