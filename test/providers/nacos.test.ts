@@ -1,9 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { nacosProviderType, type NacosOptions } from '../../src/providers/registry/nacos.js';
 import type { Provider } from '../../src/providers/types.js';
 import { startRegistry, type Registry, type RegistryOptions } from '../../src/sandbox/registry.js';
 import { makeContext, makeEnv, makeHost, makeStepContext } from '../helpers/contexts.js';
 import { restoreAction } from '../../src/actions/provider-steps.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * The nacos provider against a local server answering the documented Nacos shapes (shared/reference/protocols.md §2):
@@ -189,10 +190,17 @@ describe('nacos provider against Nacos 3.x and with auth', () => {
       { NACOS_PASSWORD: 'pw-123' },
     );
     const ctx = makeContext({ host });
-    await provider.isDrained(ctx);
-    await new Promise((r) => setTimeout(r, 900));
-    expect(await provider.isDrained(ctx)).toMatchObject({ done: false, observed: expect.stringContaining('weight=1') });
-    expect(reg.requests.filter((r) => r.path.endsWith('/login'))).toHaveLength(2);
+    // Only Date is faked (client and server read it; the sockets run for real): 900 ms later, exactly, the token
+    // still has 100 ms to live, so a second login can only be the client's own refresh, never a retry after a 403.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    try {
+      await provider.isDrained(ctx);
+      vi.setSystemTime(Date.now() + 900);
+      expect(await provider.isDrained(ctx)).toMatchObject({ done: false, observed: expect.stringContaining('weight=1') });
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(reg.requests.map((r) => r.path.replace(/.*\//, ''))).toEqual(['login', 'list', 'login', 'list']);
   });
 
   it('a wrong password fails without showing it', async () => {
@@ -254,9 +262,11 @@ describe('nacos provider against Nacos 2.x instance metadata (overrides outlive 
     step.savedOf = (action, name) => (action === 'drain' && name === 'reg' ? saved : undefined);
     // Deregistered during the deploy; it registers again a little later.
     reg.instances.delete(key);
-    setTimeout(() => void restart(url, { version: '2.0.0' }), 700);
-    await restoreAction.do(step, restoreAction.params.parse({ provider: 'reg', restoreTimeout: '10s' }));
-    expect(step.progressLines.join('\n')).toMatch(/instance is not registered \(yet\)/);
+    // It registers again once the step has seen it missing.
+    const notYet = () => step.progressLines.some((l) => /instance is not registered \(yet\)/.test(l));
+    const restarted = waitFor(notYet, 'the step to see the instance missing').then(() => restart(url, { version: '2.0.0' }));
+    await restoreAction.do(step, restoreAction.params.parse({ provider: 'reg', restoreTimeout: '30s' }));
+    await restarted;
     expect(inst(reg)).toMatchObject({ effEnabled: true, effWeight: 1 });
 
     // Never comes back: the step fails within its restoreTimeout and says why.
@@ -264,15 +274,21 @@ describe('nacos provider against Nacos 2.x instance metadata (overrides outlive 
     const t0 = Date.now();
     const err = await restoreAction.do(step, restoreAction.params.parse({ provider: 'reg', restoreTimeout: '1500ms' })).catch((e: Error) => e);
     expect(String(err)).toMatch(/instance is not registered \(yet\)/);
-    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(Date.now() - t0).toBeLessThan(15_000); // generous: bounded by its restoreTimeout (1.5 s), not the 30 s before
   });
 
   it('an override left by a deregistered instance expires (expired-metadata cleaner): a late re-registration comes back with its own values', async () => {
     const { reg, provider, url } = await setup({ nacos2: true, expiredMetadataMs: 200 }, { mode: 'weight' });
     await provider.drain(makeContext({ host }));
     await fetch(`${url}/nacos/v1/ns/instance?${new URLSearchParams({ serviceName: 'order-service', ip: '10.0.0.5', port: '8080' })}`, { method: 'DELETE' });
-    await new Promise((r) => setTimeout(r, 300));
-    await restart(url, { version: '2.0.0' });
+    // The cleaner's clock (Date) moves past the 200 ms expiry at once instead of the test sleeping through it.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    try {
+      vi.setSystemTime(Date.now() + 201);
+      await restart(url, { version: '2.0.0' });
+    } finally {
+      vi.useRealTimers();
+    }
     expect(inst(reg)).toMatchObject({ effWeight: 1, metadata: { version: '2.0.0' } });
   });
 });
