@@ -167,8 +167,11 @@ describe.skipIf(!has)('rabbitmq provider against a real RabbitMQ with the manage
     expect(step.progressLines.join('\n')).toMatch(/not serving yet/);
 
     // The app restarts its consumer (as the deploy would): the step passes, having called nothing on the app.
-    setTimeout(() => void mine.consume(), 500);
-    await restoreAction.do(step, params);
+    const seen = step.progressLines.length;
+    const running = restoreAction.do(step, restoreAction.params.parse({ provider: 'mq', restoreTimeout: '30s' }));
+    await waitFor(() => step.progressLines.slice(seen).some((l) => /not serving yet/.test(l)), 'the second restore to see no consumer yet', { timeoutMs: 10_000, everyMs: 20 });
+    await mine.consume();
+    await running;
     expect(mine.requests).toEqual(['POST /admin/mq/suspend']);
     expect(await p.isRestored!(ctx, saved)).toMatchObject({ done: true, observed: '1 consumer(s) from 127.0.0.31 on refunds' });
 
@@ -183,9 +186,10 @@ describe.skipIf(!has)('rabbitmq provider against a real RabbitMQ with the manage
     const p = provider({ closeConnections: true });
     // No consumer from .27 at all, but this provider never drained it: the first poll starts the interval.
     const ctx = makeContext({ host: makeHost('app-27', '127.0.0.27') });
+    const t0 = Date.now();
     expect(await p.isDrained(ctx)).toMatchObject({ done: false, observed: expect.stringMatching(/waiting/) });
-    await new Promise((r) => setTimeout(r, 1100));
-    expect(await p.isDrained(ctx)).toMatchObject({ done: true });
+    await waitFor(async () => (await p.isDrained(ctx)).done, 'drained one stats interval after the first poll', { timeoutMs: 10_000, everyMs: 100 });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1000); // not before one interval (statsInterval: 1s)
     // With a saved drain time long past, a fresh provider believes the empty list at once.
     const fresh = provider({ closeConnections: true });
     const resumed = makeContext({ host: makeHost('app-28', '127.0.0.28'), previous: { drainedAt: Date.now() - 60_000 } });
