@@ -47,9 +47,10 @@ describe.skipIf(!has)('waitDrained with a real Prometheus', () => {
     let drainedAt = 0;
     let doneAt = 0;
     const wait = waitDrainedAction.do(ctx, params).then((r) => ((doneAt = Date.now()), r));
-    // Serve traffic for three polls, then drain the host.
-    await new Promise((r) => setTimeout(r, 1500));
+    // Serve traffic for three polls (each seen busy: nothing counts towards done yet), then drain the host.
+    await waitFor(() => ctx.progressLines.length >= 3, 'three polls of the busy host', { timeoutMs: 20_000, everyMs: 20 });
     expect(doneAt).toBe(0);
+    expect(ctx.progressLines.slice(0, 3).every((l) => / \(0\/3 polls <= 0\)$/.test(l) && !l.startsWith('value 0 '))).toBe(true);
     drained = true;
     drainedAt = Date.now();
     const saved = (await wait) as { value: number; polls: number };
