@@ -26,8 +26,8 @@ stateSuite<{ etcd: EtcdServer; client: Etcd3 }>(
       await etcd.stop();
     },
     backend: ({ etcd }, release, root) =>
-      new EtcdBackend(etcdStateOptions.parse({ endpoints: [etcd.endpoint], prefix: root, ttl: '5s' }), release, new Secrets('/')),
-    stateYaml: ({ etcd }, root) => `{ type: etcd, endpoints: ["${etcd.endpoint}"], prefix: ${root}, ttl: 2s }`,
+      new EtcdBackend(etcdStateOptions.parse({ endpoints: [etcd.endpoint], prefix: root, ttl: '15s' }), release, new Secrets('/')),
+    stateYaml: ({ etcd }, root, seconds) => `{ type: etcd, endpoints: ["${etcd.endpoint}"], prefix: ${root}, ttl: ${seconds}s }`,
     async expectLockDiesWithHolder({ client }, root, release) {
       // The lock key is on a lease: it would die with us.
       const kv = (await client.get(`${root}/${release}/lock`).exec()).kvs[0]!;

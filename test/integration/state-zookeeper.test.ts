@@ -25,8 +25,8 @@ stateSuite<{ server: ZooKeeperServer; zk: Zk }>(
       await server.stop();
     },
     backend: ({ server }, release, root) =>
-      new ZookeeperBackend(zookeeperStateOptions.parse({ connect: server.connect, root, sessionTimeout: '2s' }), release),
-    stateYaml: ({ server }, root) => `{ type: zookeeper, connect: "${server.connect}", root: ${root}, sessionTimeout: 2s }`,
+      new ZookeeperBackend(zookeeperStateOptions.parse({ connect: server.connect, root, sessionTimeout: '10s' }), release),
+    stateYaml: ({ server }, root, seconds) => `{ type: zookeeper, connect: "${server.connect}", root: ${root}, sessionTimeout: ${seconds}s }`,
     async expectLockDiesWithHolder({ zk }, root, release) {
       // The lock is an ephemeral node: it would die with our session.
       const lock = (await zk.get(`${root}/${release}/lock`))!;
