@@ -15,7 +15,7 @@ import { hasZookeeper, ZooKeeperServer } from './helpers/zookeeper.js';
 const has = hasZookeeper();
 
 const until = async (probe: () => Promise<boolean> | boolean, what: string) => {
-  await waitFor(probe, what, { timeoutMs: 15_000 });
+  await waitFor(probe, what, { timeoutMs: 30_000 });
 };
 
 const rec = (reason: string): JournalRecord => ({ type: 'run', t: new Date().toISOString(), phase: 'start', reason });
@@ -40,14 +40,18 @@ describe.skipIf(!has)('state: zookeeper, connection cuts and fencing', () => {
     await server?.stop();
   });
 
-  /** A backend on `release`, through a fresh proxy (`via: 'proxy'`) or directly. */
+  /**
+   * A backend on `release`, through a fresh proxy (`via: 'proxy'`) or directly. A direct one's session is never
+   * waited out here: it is long, so a loaded machine cannot starve a live holder past it; one through the proxy is
+   * short (4 s), as the tests that cut it wait for it to expire (watching the lock node, not the clock).
+   */
   async function backend(release: string, via: 'proxy' | 'direct', extra: Record<string, unknown> = {}) {
     if (via === 'proxy') {
       proxy = await TcpProxy.start(server.port);
       open.push(proxy);
     }
     const b = new ZookeeperBackend(
-      zookeeperStateOptions.parse({ connect: via === 'proxy' ? proxy.connect : server.connect, root: '/gwf', sessionTimeout: '2s', connectTimeout: '3s', ...extra }),
+      zookeeperStateOptions.parse({ connect: via === 'proxy' ? proxy.connect : server.connect, root: '/gwf', sessionTimeout: via === 'proxy' ? '4s' : '10s', connectTimeout: '3s', ...extra }),
       release,
     );
     open.push(b);
@@ -101,7 +105,7 @@ describe.skipIf(!has)('state: zookeeper, connection cuts and fencing', () => {
   it('keepSession: a call made while cut off fails after connectTimeout (retryable, nothing sent, not even later); one unanswered resets the connection, not the session', async () => {
     proxy = await TcpProxy.start(server.port);
     open.push(proxy);
-    const kz = new Zk({ connect: proxy.connect, sessionTimeoutMs: 6000, connectTimeoutMs: 1000, label: 'kept', keepSession: true });
+    const kz = new Zk({ connect: proxy.connect, sessionTimeoutMs: 10_000, connectTimeoutMs: 1000, label: 'kept', keepSession: true });
     open.push(kz);
     await kz.createNode('/kept-eph', 'x', 'ephemeral');
     const session = await kz.sessionId();
@@ -111,7 +115,7 @@ describe.skipIf(!has)('state: zookeeper, connection cuts and fencing', () => {
     let t0 = Date.now();
     const err = await kz.create('/kept-late', 'x').catch((e: unknown) => e);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900); // it waited connectTimeout for the reconnection ...
-    expect(Date.now() - t0).toBeLessThan(5000); // ... and no longer (generous: the session timeout is 6 s)
+    expect(Date.now() - t0).toBeLessThan(8000); // ... and not until the session would expire (generous: that is 10 s)
     expect(err).toBeInstanceOf(ZkError);
     expect((err as ZkError).retryable).toBe(true);
     expect(isZkError(err, 'CONNECTION_LOSS')).toBe(true);
@@ -128,7 +132,7 @@ describe.skipIf(!has)('state: zookeeper, connection cuts and fencing', () => {
     proxy.stall();
     t0 = Date.now();
     const err2 = await kz.get('/kept-eph').catch((e: unknown) => e);
-    expect(Date.now() - t0).toBeLessThan(5000); // generous: connectTimeout (1 s), not the session timeout (6 s)
+    expect(Date.now() - t0).toBeLessThan(8000); // generous: connectTimeout (1 s), not the session timeout (10 s)
     expect((err2 as ZkError).retryable).toBe(true);
     expect((err2 as Error).message).toMatch(/did not answer within 1000 ms/);
     proxy.restore();
@@ -173,7 +177,7 @@ describe.skipIf(!has)('state: zookeeper, connection cuts and fencing', () => {
     const ja = await a.openJournal();
     await ja.append(rec('a1'));
 
-    proxy.cut(); // longer than sessionTimeout (2s): ZooKeeper expires A's session and its lock node
+    proxy.cut(); // longer than sessionTimeout (4s): ZooKeeper expires A's session and its lock node
     await until(async () => !(await zk.exists('/gwf/expire/lock')), "A's session to expire");
     const b = await backend('expire', 'direct');
     await b.acquireLock({ command: 'resume' }, 'unlock');
