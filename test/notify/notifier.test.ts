@@ -124,10 +124,11 @@ describe('Notifier', () => {
         warn: (l) => warnings.push(l),
       });
       const t0 = Date.now();
-      n.sink(halted); // returns at once
-      expect(Date.now() - t0).toBeLessThan(50);
+      n.sink(halted); // returns at once: nothing is delivered, warned or journalled before it is back
+      expect(warnings).toEqual([]);
+      expect(recs.filter((r) => r.type === 'notify')).toEqual([]);
       await n.flush();
-      expect(Date.now() - t0).toBeLessThan(2000);
+      expect(Date.now() - t0).toBeLessThan(10_000); // generous: the hanging receiver is given up after 300 ms
       expect(warnings.join('\n')).toMatch(/notify hang: halted not delivered: .*timed out/);
       expect(warnings.join('\n')).toMatch(/notify fs: halted not delivered: error 19001: param invalid/);
       expect(warnings.join('\n')).toMatch(/notify refused: halted not delivered: POST \*\*\*: bad port/);
