@@ -184,7 +184,7 @@ describe('deploy action (local transport, temp dir)', () => {
       /app-01 not healthy after 1500 ms \(test -f .*never: exit 1\)/,
     );
     expect(Date.now() - start).toBeGreaterThanOrEqual(1500);
-    expect(Date.now() - start).toBeLessThan(6000);
+    expect(Date.now() - start).toBeLessThan(15_000); // generous: it gives up at its timeout
   });
 
   test('params are strict and `to` must be absolute', () => {

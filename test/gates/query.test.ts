@@ -4,6 +4,7 @@ import { queryGate } from '../../src/gates/query.js';
 import { findGate } from '../../src/gates/index.js';
 import type { Monitor, ProviderContext } from '../../src/providers/types.js';
 import { makeGateContext, makeHost } from '../helpers/contexts.js';
+import { waitFor } from '../helpers/wait.js';
 
 function scripted(script: (number | string)[], seen: string[] = []): Monitor & { calls: number } {
   const m = {
@@ -78,8 +79,16 @@ describe('query gate', () => {
 
   it('abort ends a long `for` promptly', async () => {
     const ac = new AbortController();
-    setTimeout(() => ac.abort(), 50);
-    await expect(queryGate.run(makeGateContext({ monitors: { prom: scripted([0]) }, signal: ac.signal }), params({ max: 1, for: '1m', interval: '10s' }))).rejects.toThrow('gate aborted');
+    const mon = scripted([0]);
+    const running = queryGate.run(makeGateContext({ monitors: { prom: mon }, signal: ac.signal }), params({ max: 1, for: '1m', interval: '10s' }));
+    running.catch(() => undefined);
+    // Abort once the first poll is in: the gate then sits in a 10 s interval.
+    await waitFor(() => mon.calls === 1, 'the first poll', { everyMs: 5 });
+    const t0 = Date.now();
+    ac.abort();
+    await expect(running).rejects.toThrow('gate aborted');
+    expect(Date.now() - t0).toBeLessThan(5000); // generous: well inside the interval
+    expect(mon.calls).toBe(1);
   });
 
   it('params: needs max or min, min <= max, strict', () => {
