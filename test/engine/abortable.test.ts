@@ -13,30 +13,52 @@ afterEach(() => {
   unhandled.length = 0;
 });
 
-const later = (ms: number, fail: boolean) => new Promise((res, rej) => setTimeout(() => (fail ? rej(new Error('late failure')) : res('late value')), ms));
-const settle = () => new Promise((r) => setTimeout(r, 60));
+/** Work the test ends by hand: after the abort, never racing a timer. */
+function work() {
+  let fail!: () => void;
+  let succeed!: () => void;
+  const promise = new Promise((res, rej) => {
+    fail = () => rej(new Error('late failure'));
+    succeed = () => res('late value');
+  });
+  return { promise, fail, succeed };
+}
+/** A few turns of the event loop: Node reports a rejection left unhandled once a turn's microtasks have run. */
+const settle = async () => {
+  for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+};
 
 describe('abortable', () => {
   it('an already aborted signal rejects at once with its reason; the work failing afterwards is not an unhandled rejection', async () => {
     const ctl = new AbortController();
     ctl.abort(new Error('interrupted (Ctrl-C)'));
-    await expect(abortable(later(10, true), ctl.signal)).rejects.toThrow('interrupted (Ctrl-C)');
+    const w = work();
+    await expect(abortable(w.promise, ctl.signal)).rejects.toThrow('interrupted (Ctrl-C)');
+    w.fail();
     await settle();
     expect(unhandled).toEqual([]);
   });
 
   it('an abort during the work rejects with the reason; the work failing afterwards is handled too', async () => {
     const ctl = new AbortController();
-    const p = abortable(later(30, true), ctl.signal);
+    const w = work();
+    const p = abortable(w.promise, ctl.signal);
     ctl.abort(new Error('interrupted (Ctrl-C)'));
     await expect(p).rejects.toThrow('interrupted (Ctrl-C)');
+    w.fail();
     await settle();
     expect(unhandled).toEqual([]);
   });
 
   it('without an abort, the work decides', async () => {
     const ctl = new AbortController();
-    await expect(abortable(later(5, false), ctl.signal)).resolves.toBe('late value');
-    await expect(abortable(later(5, true), ctl.signal)).rejects.toThrow('late failure');
+    const ok = work();
+    const okRun = abortable(ok.promise, ctl.signal);
+    ok.succeed();
+    await expect(okRun).resolves.toBe('late value');
+    const bad = work();
+    const badRun = abortable(bad.promise, ctl.signal);
+    bad.fail();
+    await expect(badRun).rejects.toThrow('late failure');
   });
 });

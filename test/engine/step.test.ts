@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { ProviderError } from '../../src/errors.js';
 import { defaultBackoff, withLimits } from '../../src/engine/step.js';
+import { waitFor } from '../helpers/wait.js';
 
 const never = (signal: AbortSignal) => new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error('saw abort'))));
 
@@ -46,7 +47,8 @@ describe('withLimits', () => {
     const ctl = new AbortController();
     let n = 0;
     const p = withLimits(() => (n++, new Promise(() => undefined)), { signal: ctl.signal, retries: 3, backoff: () => 0 });
-    setTimeout(() => ctl.abort(new Error('interrupted (Ctrl-C)')), 10);
+    await waitFor(() => n === 1, 'the attempt to start', { everyMs: 1 });
+    ctl.abort(new Error('interrupted (Ctrl-C)'));
     await expect(p).rejects.toThrow('interrupted (Ctrl-C)');
     expect(n).toBe(1);
   });
