@@ -1,8 +1,9 @@
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { copyFixtureDir } from '../helpers/fixtures.js';
 import { describe, expect, it } from 'vitest';
 import { cli, events, finished, requireBuiltCli, startCli, tempDirs } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * Release trains (issue #18) on the local transport, through the built CLI: fixtures/train/ has a train of three
@@ -19,6 +20,20 @@ const at = (lines: string[], line: string): number => {
   expect(i, `${line} in effects.log`).toBeGreaterThanOrEqual(0);
   return i;
 };
+/** Holds the deploy step of every host in wave `from` and later (fixtures/train: a file hold-<host>). */
+const holdFrom = (dir: string, from: number): void => {
+  for (const waves of Object.values(WAVES)) for (const h of waves.slice(from - 1).flat()) writeFileSync(join(dir, `hold-${h}`), '');
+};
+/** Lets every held deploy step go. */
+const release = (dir: string): void => {
+  for (const f of readdirSync(dir)) if (f.startsWith('hold-')) rmSync(join(dir, f));
+};
+/** Every journal under the train's directory, as text (the train's own and its apps'). */
+const journalText = (dir: string): string =>
+  readdirSync(join(dir, '.graywave'), { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('journal.jsonl'))
+    .map((f) => readFileSync(join(dir, '.graywave', f), 'utf8'))
+    .join('');
 // The apps' waves with canary 1 and 25%: account 3 hosts (1,1,1), order 4 (1,1,1,1), bfe 5 (1,2,2).
 const WAVES: { account: string[][]; order: string[][]; bfe: string[][] } = {
   account: [['a-01'], ['a-02'], ['a-03']],
@@ -154,12 +169,13 @@ describe('release train on the local transport', () => {
 
   it('kill -9 in the middle of a wave, then resume: every app ends done, no finished step runs twice', async () => {
     const dir = trainDir();
-    const child = startCli(['run', 'train.yaml', '--yes', '--json'], { cwd: dir, env: { TRAIN_STEP_SLEEP: '0.4' } });
-    // Kill once wave 2 is under way (a host of wave 2 has drained).
-    const deadline = Date.now() + 60_000;
-    while (!effects(dir).includes('bfe b-02 drain') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    holdFrom(dir, 2);
+    const child = startCli(['run', 'train.yaml', '--yes', '--json'], { cwd: dir });
+    // Kill once wave 2 is under way (a host of wave 2 has drained; its deploy is held).
+    await waitFor(() => effects(dir).includes('bfe b-02 drain') || child.exitCode !== null, 'a host of wave 2 to drain', { timeoutMs: 60_000 });
     child.kill('SIGKILL');
     await finished(child);
+    release(dir);
     const before = effects(dir);
     expect(before).not.toContain('order o-04 restore');
     const st = JSON.parse((await cli(['status', 'train.yaml', '--json'], { cwd: dir })).stdout);
@@ -215,11 +231,14 @@ describe('release train on the local transport', () => {
 
   it('graywave abort stops every app of a running train at its next step boundary', async () => {
     const dir = trainDir();
-    const child = startCli(['run', 'train.yaml', '--yes', '--json'], { cwd: dir, env: { TRAIN_STEP_SLEEP: '0.5' } });
-    const deadline = Date.now() + 60_000;
-    while (!effects(dir).includes('bfe b-02 drain') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    holdFrom(dir, 2);
+    const child = startCli(['run', 'train.yaml', '--yes', '--json'], { cwd: dir });
+    await waitFor(() => effects(dir).includes('bfe b-02 drain') || child.exitCode !== null, 'a host of wave 2 to drain', { timeoutMs: 60_000 });
     const abort = await cli(['abort', 'train.yaml', '--reason', 'stop the train'], { cwd: dir });
     expect(abort.code, abort.stderr).toBe(0);
+    // Once the running train has taken the request in (it journals it), the held deploys may finish.
+    await waitFor(() => journalText(dir).includes('"action":"abort"') || child.exitCode !== null, 'the running train to journal the abort', { timeoutMs: 60_000 });
+    release(dir);
     const r = await finished(child, 60_000);
     expect(r.code).toBe(1);
     expect(events(r.stdout).find((e) => e.event === 'run.halted')?.reason).toContain('stop the train');
