@@ -4,6 +4,7 @@ import { dubboZookeeper, javaUrlEncode } from '../../src/providers/registry/dubb
 import type { Provider } from '../../src/providers/types.js';
 import { Zk } from '../../src/providers/zk.js';
 import { makeContext, makeEnv, makeHost } from '../helpers/contexts.js';
+import { waitFor } from '../helpers/wait.js';
 import { startDubboApp, type DubboApp } from './helpers/dubbo-app.js';
 import { SeedReexporter, mk, providerUrl } from './helpers/dubbo-seed.js';
 import { ZooKeeperServer, dumpTree, hasZookeeper, removeTree } from './helpers/zookeeper.js';
@@ -41,12 +42,7 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
   /** The tree without the MetadataInfo revisions (Dubbo's metadata report keeps old revisions too). */
   const tree = async (root = '/') => Object.fromEntries(Object.entries(await dumpTree(zk, root)).filter(([k]) => !k.startsWith('/dubbo/metadata')));
   const waitRegistered = async (n: number) => {
-    for (let i = 0; i < 100; i++) {
-      const inst = (await zk.children('/services/order-service')) ?? [];
-      if (inst.length >= n) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error('test apps did not register');
+    await waitFor(async () => ((await zk.children('/services/order-service')) ?? []).length >= n, `${n} test apps to register`);
   };
 
   beforeAll(async () => {
@@ -312,12 +308,9 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
   it('a provider that re-exports on its own (Dubbo 2.7+, every 100 ms): isDrained waits for its URL with weight=0; restore is confirmed only once it re-registered without it', async () => {
     const app = await startDubboApp({ zk: server.connect, app: 're-service', host: '127.0.0.41', port: 20880, services: [{ iface: 'com.acme.ReService' }], registerMode: 'interface', reexport: true });
     const poll = async (fn: () => Promise<{ done: boolean; observed?: string }>) => {
-      let last = await fn();
-      for (let i = 0; i < 100 && !last.done; i++) {
-        await new Promise((r) => setTimeout(r, 50));
-        last = await fn();
-      }
-      return last;
+      let last: { done: boolean; observed?: string } | undefined;
+      await waitFor(async () => (last = await fn()).done, 'the check to be done').catch(() => undefined);
+      return last!;
     };
     try {
       const p = dubbo({ application: 're-service', allowDrainLast: true });
