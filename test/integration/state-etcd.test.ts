@@ -26,7 +26,7 @@ stateSuite<{ etcd: EtcdServer; client: Etcd3 }>(
       await etcd.stop();
     },
     backend: ({ etcd }, release, root) =>
-      new EtcdBackend(etcdStateOptions.parse({ endpoints: [etcd.endpoint], prefix: root, ttl: '15s' }), release, new Secrets('/')),
+      new EtcdBackend(etcdStateOptions.parse({ endpoints: [etcd.endpoint], prefix: root, ttl: '60s' }), release, new Secrets('/')),
     stateYaml: ({ etcd }, root, seconds) => `{ type: etcd, endpoints: ["${etcd.endpoint}"], prefix: ${root}, ttl: ${seconds}s }`,
     async expectLockDiesWithHolder({ client }, root, release) {
       // The lock key is on a lease: it would die with us.
