@@ -11,7 +11,7 @@ import { loadTrain } from '../playbook/train.js';
 import { loadPlaybook } from '../playbook/load.js';
 import { routingState, type RoutingRuleState } from '../routing/run.js';
 import { releaseDir } from './paths.js';
-import { isLimitedReason, limitedSummary, resumeCommand, type LimitedSummary } from './limited.js';
+import { limitedSummary, resumeCommand, type LimitedSummary } from './limited.js';
 import { stepProvider } from '../engine/release.js';
 import type { JudgeEvidence } from '../gates/evidence.js';
 
@@ -116,12 +116,12 @@ export function statusOf(pb: Playbook, plan: Plan, records: JournalRecord[], loc
     return { index: w.index, status: wstatus, verified: !!ws?.verified, approved: !!ws?.approved, hosts, ...(judges.size ? { judges: [...judges.values()] } : {}) };
   });
   const gone = interruption(state.status, lock, file);
-  const limited = !gone && state.status === 'halted' && isLimitedReason(state.reason) ? limitedSummary(plan, state, resumeCommand(file, stateDir), pb) : undefined;
+  const limited = !gone && state.status === 'limited' ? limitedSummary(plan, state, resumeCommand(file, stateDir), pb) : undefined;
   if (limited) for (const w of waves) if (limited.partialWaves.some((p) => p.wave === w.index)) w.status = 'limited';
   return {
     release: pb.name,
     version: pb.version,
-    status: records.length ? (gone ? 'interrupted' : limited ? 'limited' : state.status) : 'not started',
+    status: records.length ? (gone ? 'interrupted' : state.status) : 'not started',
     reason: gone ?? state.reason,
     lockedBy: lock ? `pid ${lock.pid} on ${lock.host} (${lock.user}, ${lock.command} since ${lock.startedAt}${lock.reason ? `, reason: ${lock.reason}` : ''})` : undefined,
     journalVersion: state.header?.version,

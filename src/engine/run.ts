@@ -39,8 +39,9 @@ export class Engine {
       const failed = limit ? notDone.filter((h) => limit.has(h)) : notDone;
       if (!failed.length && notDone.length && limit) {
         const reason = `--limit: ${limit.size} host(s) done; ${notDone.length} host(s) outside the limit still pending: ${notDone.slice(0, 10).join(', ')}${notDone.length > 10 ? ', …' : ''}`;
-        await rc.record({ type: 'run', t: now(), phase: 'halted', reason });
-        rc.emit({ event: 'run.halted', release: rc.release, reason, hint: 'graywave resume (without --limit) continues with the rest of the fleet', stillDrained: rc.stillDrained() });
+        await rc.record({ type: 'run', t: now(), phase: 'limited', reason });
+        const done = playbook.hosts.length - notDone.length;
+        rc.emit({ event: 'run.limited', release: rc.release, reason, done, pending: notDone.length, hint: 'graywave resume (without --limit) continues with the rest of the fleet' });
         return 'limited';
       }
       if (failed.length) {

@@ -25,7 +25,18 @@ export interface HostState {
   endedAt?: string;
 }
 
-export type RunStatus = 'new' | 'running' | 'halted' | 'paused' | 'done' | 'rolled-back' | 'frozen';
+/** `limited`: a `--limit` run finished its hosts; the rest of the fleet is pending (src/app/limited.ts). */
+export type RunStatus = 'new' | 'running' | 'halted' | 'paused' | 'done' | 'rolled-back' | 'frozen' | 'limited';
+
+type RunRecord = Extract<JournalRecord, { type: 'run' }>;
+
+/**
+ * A run record's phase, with journals written before the `limited` phase existed read right: there a limited run
+ * was recorded as `halted` with a reason starting `--limit:`. The one place that knows that old marker.
+ */
+export function runPhase(r: RunRecord): RunRecord['phase'] {
+  return r.phase === 'halted' && r.reason?.startsWith('--limit:') ? 'limited' : r.phase;
+}
 
 export interface WaveState {
   wave: number;
@@ -73,11 +84,13 @@ export function applyRecord(state: RunState, r: JournalRecord): void {
     case 'header':
       state.header = r;
       break;
-    case 'run':
-      if (r.phase === 'start' || r.phase === 'resume') {
+    case 'run': {
+      const phase = runPhase(r);
+      if (phase === 'start' || phase === 'resume') {
         state.status = 'running';
         state.startedAt ??= r.t;
-      } else if (r.phase === 'halted') state.status = 'halted';
+      } else if (phase === 'halted') state.status = 'halted';
+      else if (phase === 'limited') state.status = 'limited';
       else if (r.phase === 'paused') state.status = 'paused';
       else if (r.phase === 'done') state.status = 'done';
       else if (r.phase === 'rolled-back') state.status = 'rolled-back';
@@ -86,6 +99,7 @@ export function applyRecord(state: RunState, r: JournalRecord): void {
       if (r.phase === 'start' || r.phase === 'resume') state.reason = undefined;
       if (r.phase !== 'start' && r.phase !== 'resume') state.endedAt = r.t;
       break;
+    }
     case 'wave': {
       const w = waveState(state, r.wave);
       if (r.phase === 'started') w.started = true;
