@@ -67,6 +67,16 @@ export function waveStatus(all: string[], ws: { verified?: boolean; verifyFailed
   return all.every((s) => s === 'rolled-back' || s === 'pending') ? 'rolled-back' : 'running';
 }
 
+/**
+ * A release whose process died during a `--limit` run: the plain `resume` the interruption names would go on with
+ * the whole fleet; say how to go on with the same hosts.
+ */
+function interruptedLimited(gone: string | undefined, limit: string[] | undefined, file: string, stateDir?: string): string | undefined {
+  if (!gone || !limit?.length) return gone;
+  const hosts = limit.length > 20 ? `${limit.slice(0, 20).join(',')},…` : limit.join(',');
+  return `${gone} — it ran with --limit (${limit.length} host(s)): \`${resumeCommand(file, stateDir)} --limit ${hosts}\` goes on with those hosts only; a resume without --limit goes on with the whole fleet`;
+}
+
 /** `graywave status`: rebuilt from the journal alone (read-only; takes no lock). A train file: src/app/train.ts. */
 export async function releaseStatus(file: string, stateDir?: string): Promise<StatusReport> {
   if (isTrainFile(file)) return trainStatus(file, stateDir);
@@ -115,7 +125,7 @@ export function statusOf(pb: Playbook, plan: Plan, records: JournalRecord[], loc
     for (const r of records) if (r.type === 'gate' && r.wave === w.index && r.evidence) judges.set(r.check, { check: r.check, t: r.t, verdict: r.evidence.verdict, evidence: r.evidence });
     return { index: w.index, status: wstatus, verified: !!ws?.verified, approved: !!ws?.approved, hosts, ...(judges.size ? { judges: [...judges.values()] } : {}) };
   });
-  const gone = interruption(state.status, lock, file);
+  const gone = interruptedLimited(interruption(state.status, lock, file), state.limit, file, stateDir);
   const limited = !gone && state.status === 'limited' ? limitedSummary(plan, state, resumeCommand(file, stateDir), pb) : undefined;
   if (limited) for (const w of waves) if (limited.partialWaves.some((p) => p.wave === w.index)) w.status = 'limited';
   return {

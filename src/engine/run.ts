@@ -26,7 +26,8 @@ export class Engine {
     const { plan, playbook } = this.deps;
     const started = Date.now();
     const hotfix = playbook.hotfix ? { hotfix: true, reason: playbook.hotfix.reason } : {};
-    await rc.record({ type: 'run', t: now(), phase: resumed ? 'resume' : 'start', by: currentActor(), ...hotfix });
+    const limited = this.deps.limit ? { limit: [...this.deps.limit] } : {};
+    await rc.record({ type: 'run', t: now(), phase: resumed ? 'resume' : 'start', by: currentActor(), ...hotfix, ...limited });
     rc.emit({ event: 'run.start', release: rc.release, version: playbook.version, hosts: playbook.hosts.length, waves: plan.waves.length, resumed });
     const stopControls = rc.controls.watch(this.deps.controls);
     try {

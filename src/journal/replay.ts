@@ -58,6 +58,8 @@ export interface RunState {
   switchover: { started: boolean; done: boolean; undone: boolean; steps: Map<string, 'done' | 'failed' | 'undone' | 'undo-failed'> };
   startedAt?: string;
   endedAt?: string;
+  /** The hosts of the `--limit` of the newest run or resume (none: the whole fleet). */
+  limit?: string[];
 }
 
 function waveState(state: RunState, wave: number): WaveState {
@@ -96,7 +98,7 @@ export function applyRecord(state: RunState, r: JournalRecord): void {
       else if (r.phase === 'rolled-back') state.status = 'rolled-back';
       else if (r.phase === 'frozen') state.status = 'frozen';
       if (r.reason !== undefined) state.reason = r.reason;
-      if (r.phase === 'start' || r.phase === 'resume') state.reason = undefined;
+      if (r.phase === 'start' || r.phase === 'resume') ((state.reason = undefined), (state.limit = r.limit));
       if (r.phase !== 'start' && r.phase !== 'resume') state.endedAt = r.t;
       break;
     }

@@ -131,6 +131,26 @@ describe('--limit and the checkpoints of the waves', () => {
     expect((await releaseStatus(t.req.file)).status).toBe('done');
   });
 
+  it('a crash in the middle of a --limit run: status says to resume with the same --limit (a plain resume would take the whole fleet), which goes on where it stopped', async () => {
+    // Waves: [h-01] [h-02 h-03].
+    const t = setup(3, '{ canary: 1, size: 2, concurrency: 1 }');
+    expect(await runRelease(t.limited('h-01,h-02'))).toBe(EXIT_OK);
+    const records = t.journal();
+    expect(records.find((r) => r.type === 'run' && r.phase === 'start')).toMatchObject({ limit: ['h-01', 'h-02'] });
+    // What a kill -9 during h-02's s2 leaves: the journal ends with s2 started.
+    const cut = records.findIndex((r) => r.type === 'step' && r.host === 'h-02' && r.step === 's2' && r.phase === 'started');
+    writeFileSync(t.journalFile, records.slice(0, cut + 1).map((r) => JSON.stringify(r) + '\n').join(''));
+    const st = await releaseStatus(t.req.file);
+    expect(st.status).toBe('interrupted');
+    expect(st.reason).toContain(`it ran with --limit (2 host(s)): \`graywave resume ${t.req.file} --limit h-01,h-02\` goes on with those hosts only; a resume without --limit goes on with the whole fleet`);
+    t.events.length = 0;
+    expect(await resumeRelease(t.limited('h-01,h-02'))).toBe(EXIT_OK);
+    // h-02 from the step in flight; h-01 (done) and h-03 (outside the limit) not at all.
+    expect(t.events.filter((e) => e.event === 'step.start').map((e) => `${(e as { host: string }).host} ${(e as { step: string }).step}`)).toEqual(['h-02 s2', 'h-02 s3']);
+    expect(t.count('h-03 s1')).toBe(0);
+    expect((await releaseStatus(t.req.file)).status).toBe('limited');
+  });
+
   it('a rolling release under --limit runs only the chosen hosts (wave by wave), the rest stays pending', async () => {
     const t = setup(4, '{ mode: rolling, inFlight: 3, every: 25% }');
     expect(await runRelease(t.limited('h-02'))).toBe(EXIT_OK);
