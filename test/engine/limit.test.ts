@@ -151,6 +151,22 @@ describe('--limit and the checkpoints of the waves', () => {
     expect((await releaseStatus(t.req.file)).status).toBe('limited');
   });
 
+  it('the watch checks run on the hosts of a cut wave too: a failing one halts the --limit run', async () => {
+    const t = effectsRelease(temp(), 'effects-gated.yaml', {
+      HOSTS: hostsYaml(3),
+      WAVES: '{ canary: 1, size: 2, concurrency: 1 }',
+      S1_CMD: 'sleep 5',
+      EXTRA: 'watch:\n  - { name: error-rate, run: "test ! -e errors-high", interval: 200ms }',
+    });
+    writeFileSync(join(t.dir, 'errors-high'), '');
+    // Wave 2 ([h-02 h-03]) is cut: h-02 alone runs, watched; the watch stops its 5 s step (s1 never writes its line).
+    expect(await runRelease({ ...t.req, limit: 'h-02' })).toBe(1);
+    expect(t.effects()).toEqual([]);
+    const halted = t.events.find((e) => e.event === 'run.halted') as Extract<EngineEvent, { event: 'run.halted' }>;
+    expect(halted.reason).toMatch(/watch error-rate/);
+    expect((await releaseStatus(t.req.file)).status).toBe('halted');
+  });
+
   it('a rolling release under --limit runs only the chosen hosts (wave by wave), the rest stays pending', async () => {
     const t = setup(4, '{ mode: rolling, inFlight: 3, every: 25% }');
     expect(await runRelease(t.limited('h-02'))).toBe(EXIT_OK);
