@@ -81,7 +81,10 @@ export async function controlRelease(req: { file: string; stateDir?: string; rea
   }
 }
 
-/** `graywave status --wait`: blocks until the release is done (0), halted or interrupted (1), paused (4), or the timeout (5). */
+/**
+ * `graywave status --wait`: blocks until the release is done or limited (0: a `--limit` run that finished its hosts
+ * is a successful partial run), halted or interrupted (1), paused (4), or the timeout (5).
+ */
 export async function waitForRelease(req: { file: string; stateDir?: string; timeoutMs?: number; pollMs?: number }): Promise<number> {
   const { pb } = loadTarget(req.file);
   const backend = createBackend(pb, releaseDir(pb, req.stateDir));
@@ -89,7 +92,7 @@ export async function waitForRelease(req: { file: string; stateDir?: string; tim
   try {
     for (;;) {
       const state = replay(await backend.readRecords());
-      if (state.status === 'done' || state.status === 'rolled-back') return EXIT.ok;
+      if (state.status === 'done' || state.status === 'rolled-back' || state.status === 'limited') return EXIT.ok;
       if (state.status === 'halted' || state.status === 'frozen') return EXIT.halted;
       if (state.status === 'paused') return EXIT.paused;
       // "running" with nothing running it (killed): as good as halted, never a wait until the timeout.

@@ -11,7 +11,7 @@ import type { Plan } from '../plan/build.js';
 import type { Playbook } from '../playbook/types.js';
 import { jsonRenderer, plainRenderer } from '../render/lines.js';
 import { listrRenderer, viewShape, type ViewShape } from '../render/listr.js';
-import { haltHints } from '../render/hints.js';
+import { withHints } from '../render/hints.js';
 import { replay } from '../journal/replay.js';
 import { createTransport } from '../transport/index.js';
 import type { Transport } from '../transport/types.js';
@@ -113,7 +113,7 @@ export function buildDeps(pb: Playbook, plan: Plan, journal: Journal, o: DepsOpt
     transport,
     providers,
     secrets,
-    emit: (e) => view.sink(e.event === 'run.halted' ? haltHints(e, hintCtx) : e),
+    emit: (e) => view.sink(withHints(e, hintCtx)),
     logDir,
     signal,
     controls: () => o.backend.readControls(),

@@ -5,13 +5,11 @@ import type { Playbook } from '../playbook/types.js';
 /**
  * A `--limit` run that finished its chosen hosts is not a halt: the release is LIMITED — those hosts are done,
  * the others pending, and the checks (and switchover, routing widening, pause) of a wave the limit cut through
- * wait for the run that reaches the rest of that wave. The engine journals it as a `halted` run record whose
- * reason starts with `--limit:` (src/engine/run.ts); `status`, the end-of-run message and notifications read it
- * through these functions, so that one place knows the marker.
+ * wait for the run that reaches the rest of that wave. The engine journals it as a run record of phase `limited`
+ * (replayed as status `limited`, src/journal/replay.ts, which also reads older journals' marker) and emits
+ * `run.limited`; `status`, the end-of-run message and the report say what is done and what is left through these
+ * functions.
  */
-export function isLimitedReason(reason: string | undefined): boolean {
-  return !!reason && reason.startsWith('--limit:');
-}
 
 export interface LimitedWave {
   wave: number;

@@ -11,7 +11,7 @@ import { loadTrain } from '../playbook/train.js';
 import { loadPlaybook } from '../playbook/load.js';
 import { routingState, type RoutingRuleState } from '../routing/run.js';
 import { releaseDir } from './paths.js';
-import { isLimitedReason, limitedSummary, resumeCommand, type LimitedSummary } from './limited.js';
+import { limitedSummary, resumeCommand, type LimitedSummary } from './limited.js';
 import { stepProvider } from '../engine/release.js';
 import type { JudgeEvidence } from '../gates/evidence.js';
 
@@ -67,6 +67,16 @@ export function waveStatus(all: string[], ws: { verified?: boolean; verifyFailed
   return all.every((s) => s === 'rolled-back' || s === 'pending') ? 'rolled-back' : 'running';
 }
 
+/**
+ * A release whose process died during a `--limit` run: the plain `resume` the interruption names would go on with
+ * the whole fleet; say how to go on with the same hosts.
+ */
+function interruptedLimited(gone: string | undefined, limit: string[] | undefined, file: string, stateDir?: string): string | undefined {
+  if (!gone || !limit?.length) return gone;
+  const hosts = limit.length > 20 ? `${limit.slice(0, 20).join(',')},…` : limit.join(',');
+  return `${gone} — it ran with --limit (${limit.length} host(s)): \`${resumeCommand(file, stateDir)} --limit ${hosts}\` goes on with those hosts only; a resume without --limit goes on with the whole fleet`;
+}
+
 /** `graywave status`: rebuilt from the journal alone (read-only; takes no lock). A train file: src/app/train.ts. */
 export async function releaseStatus(file: string, stateDir?: string): Promise<StatusReport> {
   if (isTrainFile(file)) return trainStatus(file, stateDir);
@@ -115,13 +125,13 @@ export function statusOf(pb: Playbook, plan: Plan, records: JournalRecord[], loc
     for (const r of records) if (r.type === 'gate' && r.wave === w.index && r.evidence) judges.set(r.check, { check: r.check, t: r.t, verdict: r.evidence.verdict, evidence: r.evidence });
     return { index: w.index, status: wstatus, verified: !!ws?.verified, approved: !!ws?.approved, hosts, ...(judges.size ? { judges: [...judges.values()] } : {}) };
   });
-  const gone = interruption(state.status, lock, file);
-  const limited = !gone && state.status === 'halted' && isLimitedReason(state.reason) ? limitedSummary(plan, state, resumeCommand(file, stateDir), pb) : undefined;
+  const gone = interruptedLimited(interruption(state.status, lock, file), state.limit, file, stateDir);
+  const limited = !gone && state.status === 'limited' ? limitedSummary(plan, state, resumeCommand(file, stateDir), pb) : undefined;
   if (limited) for (const w of waves) if (limited.partialWaves.some((p) => p.wave === w.index)) w.status = 'limited';
   return {
     release: pb.name,
     version: pb.version,
-    status: records.length ? (gone ? 'interrupted' : limited ? 'limited' : state.status) : 'not started',
+    status: records.length ? (gone ? 'interrupted' : state.status) : 'not started',
     reason: gone ?? state.reason,
     lockedBy: lock ? `pid ${lock.pid} on ${lock.host} (${lock.user}, ${lock.command} since ${lock.startedAt}${lock.reason ? `, reason: ${lock.reason}` : ''})` : undefined,
     journalVersion: state.header?.version,

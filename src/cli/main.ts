@@ -215,7 +215,7 @@ function addControlCommands(program: Command): void {
     .description('per wave and host: which step it is at, done/failed/rolled back, with times')
     .argument('<file>')
     .option('--json', 'one JSON object')
-    .option('--wait', 'block until the release is done (exit 0), halted (1) or paused for approval (4)')
+    .option('--wait', 'block until the release is done or limited (exit 0), halted (1) or paused for approval (4)')
     .option('--timeout <duration>', 'with --wait: give up after this long (exit 5)', '30m')
     .addOption(stateDir)
     .action(async (file: string, opts) => {

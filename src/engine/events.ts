@@ -46,6 +46,11 @@ export type EngineEvent =
   | { event: 'rollback.done'; release: string; hosts: string[]; failed: string[]; ms: number }
   | { event: 'run.halted'; release: string; reason: string; wave?: number; hint?: string; stillDrained?: string[] }
   | { event: 'run.paused'; release: string; wave: number; reason: string }
+  /**
+   * A `--limit` run finished its hosts and the rest of the fleet is pending (not a halt: nothing failed). `done`
+   * and `pending`: hosts of the release; `reason` names the first pending ones.
+   */
+  | { event: 'run.limited'; release: string; reason: string; done: number; pending: number; hint?: string }
   | { event: 'run.done'; release: string; version: string; hosts: number; waves: number; ms: number; failed: string[] };
 
 export type EventName = EngineEvent['event'];

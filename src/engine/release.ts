@@ -11,7 +11,7 @@ import { HostLog, Tail, type EngineDeps } from './context.js';
 import { Controls } from './controls.js';
 import type { EngineEvent } from './events.js';
 
-/** `limited`: every host of `--limit` is done, the rest of the fleet is still pending (journalled as halted with that reason). */
+/** `limited`: every host of `--limit` is done, the rest of the fleet is still pending (journalled as phase `limited`). */
 export type Outcome = 'done' | 'halted' | 'paused' | 'rolled-back' | 'limited';
 
 export const now = (): string => new Date().toISOString();

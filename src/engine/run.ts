@@ -26,7 +26,8 @@ export class Engine {
     const { plan, playbook } = this.deps;
     const started = Date.now();
     const hotfix = playbook.hotfix ? { hotfix: true, reason: playbook.hotfix.reason } : {};
-    await rc.record({ type: 'run', t: now(), phase: resumed ? 'resume' : 'start', by: currentActor(), ...hotfix });
+    const limited = this.deps.limit ? { limit: [...this.deps.limit] } : {};
+    await rc.record({ type: 'run', t: now(), phase: resumed ? 'resume' : 'start', by: currentActor(), ...hotfix, ...limited });
     rc.emit({ event: 'run.start', release: rc.release, version: playbook.version, hosts: playbook.hosts.length, waves: plan.waves.length, resumed });
     const stopControls = rc.controls.watch(this.deps.controls);
     try {
@@ -39,8 +40,9 @@ export class Engine {
       const failed = limit ? notDone.filter((h) => limit.has(h)) : notDone;
       if (!failed.length && notDone.length && limit) {
         const reason = `--limit: ${limit.size} host(s) done; ${notDone.length} host(s) outside the limit still pending: ${notDone.slice(0, 10).join(', ')}${notDone.length > 10 ? ', …' : ''}`;
-        await rc.record({ type: 'run', t: now(), phase: 'halted', reason });
-        rc.emit({ event: 'run.halted', release: rc.release, reason, hint: 'graywave resume (without --limit) continues with the rest of the fleet', stillDrained: rc.stillDrained() });
+        await rc.record({ type: 'run', t: now(), phase: 'limited', reason });
+        const done = playbook.hosts.length - notDone.length;
+        rc.emit({ event: 'run.limited', release: rc.release, reason, done, pending: notDone.length, hint: 'graywave resume (without --limit) continues with the rest of the fleet' });
         return 'limited';
       }
       if (failed.length) {

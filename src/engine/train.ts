@@ -4,11 +4,11 @@ import type { Plan } from '../plan/build.js';
 import { checkpoint, haltIfAborted, haltInterrupted, onGateProblem, routingAt, type GateProblem } from './checkpoint.js';
 import type { EngineDeps } from './context.js';
 import type { EngineEvent } from './events.js';
-import { startWatch, watchOnce } from './gates.js';
+import { watchOnce } from './gates.js';
 import { now, ReleaseContext, type Outcome } from './release.js';
 import { rollbackHosts } from './rollback.js';
 import { undoSwitchover } from './switchover.js';
-import { runHosts } from './waves.js';
+import { runWaveHosts } from './waves.js';
 
 /** One app of a train as the engine runs it: its own deps (playbook as the train runs it, plan, journal view, transport, providers). */
 export interface TrainAppDeps {
@@ -194,33 +194,16 @@ export class TrainEngine {
     const { rc, plan } = app;
     const hosts = plan.waves.find((w) => w.index === k)?.hosts ?? [];
     if (!hosts.length) return { ok: true, ran: false };
-    const isDone = (h: string) => hostStatus(rc.state.hosts.get(h), plan.steps) === 'done';
-    const pending = hosts.filter((h) => !isDone(h));
-    if (pending.length) {
-      await rc.record({ type: 'wave', t: now(), wave: k, phase: 'started' });
-      const watch = startWatch(rc, k, hosts);
-      let failed: string[];
-      try {
-        failed = await runHosts(rc, k, pending, watch.signal);
-      } finally {
-        await watch.stop();
-      }
-      const problem = watch.failure();
-      if (problem && !rc.deps.signal.aborted) {
-        await rc.record({ type: 'wave', t: now(), wave: k, phase: 'verify-failed', detail: problem.detail });
-        return { ok: false, ran: true, failed, problem: { ...problem, wave: k } };
-      }
-      const max = rc.deps.playbook.waves.maxFailures;
-      if (failed.length > max) return { ok: false, ran: true, failed, reason: `wave ${k}: ${failed.length} host(s) failed (${failed.join(', ')}), more than its maxFailures ${max}${rc.causes(failed)}` };
-      if (!pending.every((h) => isDone(h) || failed.includes(h))) return { ok: false, ran: true, failed, held: true };
-      await rc.record({ type: 'wave', t: now(), wave: k, phase: 'done' });
-    } else if (!rc.state.waves.get(k)?.done) {
-      await rc.record({ type: 'wave', t: now(), wave: k, phase: 'done' });
-    }
-    const r = await checkpoint(rc, k, hosts, pending.length > 0);
-    if (r === 'continue') return { ok: true, ran: pending.length > 0 };
-    if (typeof r === 'object') return { ok: false, ran: pending.length > 0, problem: r };
-    return { ok: false, ran: pending.length > 0, paused: r === 'paused', reason: r === 'paused' ? undefined : (app.halted ?? r) };
+    // The train tells wave boundaries and the operator's abort (afterParts) itself.
+    const h = await runWaveHosts(rc, k, hosts, { whole: true, events: false });
+    if (h.kind === 'problem') return { ok: false, ran: true, failed: h.failed, problem: h.problem };
+    if (h.kind === 'failed') return { ok: false, ran: true, failed: h.failed, reason: `wave ${k}: ${h.failed.length} host(s) failed (${h.failed.join(', ')}), more than its maxFailures ${rc.deps.playbook.waves.maxFailures}${rc.causes(h.failed)}` };
+    // Interrupted, or held after another app failed: the train halts at this safe point.
+    if (h.kind !== 'done') return { ok: false, ran: true, failed: 'failed' in h ? h.failed : [], held: true };
+    const r = await checkpoint(rc, k, hosts, h.ran);
+    if (r === 'continue') return { ok: true, ran: h.ran };
+    if (typeof r === 'object') return { ok: false, ran: h.ran, problem: r };
+    return { ok: false, ran: h.ran, paused: r === 'paused', reason: r === 'paused' ? undefined : (app.halted ?? r) };
   }
 
   /**

@@ -1,6 +1,6 @@
 import { hostStatus } from '../journal/replay.js';
 import type { Host } from '../playbook/types.js';
-import { checkpoint, haltIfAborted, haltInterrupted, onGateProblem, type CheckpointScope } from './checkpoint.js';
+import { checkpoint, haltIfAborted, haltInterrupted, onGateProblem, type CheckpointScope, type GateProblem } from './checkpoint.js';
 import { startWatch } from './gates.js';
 import { now, type Outcome, type ReleaseContext } from './release.js';
 import { runStep } from './step.js';
@@ -48,26 +48,90 @@ export async function runHosts(rc: ReleaseContext, wave: number, names: string[]
   return failed;
 }
 
+/** What running the pending hosts of a wave (or of an app's part of a train wave) came to, before its checkpoint. */
+export type WaveHostsResult =
+  /** Every host is done (or failed within maxFailures); `ran`: some ran in this run. */
+  | { kind: 'done'; ran: boolean; failed: string[] }
+  /** The operator's abort (`opts.stopped` said so). */
+  | { kind: 'stopped'; outcome: Outcome }
+  /** A `watch:` check failed while the hosts ran (recorded as the wave's verify-failed). */
+  | { kind: 'problem'; problem: GateProblem; failed: string[] }
+  /** Ctrl-C / SIGTERM. */
+  | { kind: 'interrupted'; failed: string[] }
+  /** More hosts failed than maxFailures allows. */
+  | { kind: 'failed'; failed: string[] }
+  /** Hosts left unstarted (a release train holding new hosts after another app failed). */
+  | { kind: 'held'; failed: string[] };
+
 /**
- * The `--limit` hosts of a wave that has others too: their pipelines only. Nothing is recorded as the wave's own
- * (done, verified) and its checks, routing widening, switchover and pause wait until all its hosts have run.
+ * The hosts part of a wave, shared by a lock-step wave, a `--limit` cut of one, and an app's part of a train wave:
+ * the pending hosts run (at most `concurrency` at once) with the `watch:` checks on them, then what stopped them is
+ * told apart. `whole`: these are all the wave's hosts, so the wave's own `started`/`done` are recorded (a cut wave
+ * records nothing of the wave's own); `events`: wave.start/wave.done are emitted (a train emits its own);
+ * `stopped`: the operator's abort, asked once the hosts have stopped.
+ */
+export async function runWaveHosts(rc: ReleaseContext, index: number, hostNames: string[], opts: { whole: boolean; events: boolean; stopped?: () => Promise<Outcome | undefined> }): Promise<WaveHostsResult> {
+  const { playbook, plan } = rc.deps;
+  const isDone = (h: string) => hostStatus(rc.state.hosts.get(h), plan.steps) === 'done';
+  const pending = hostNames.filter((h) => !isDone(h));
+  const interrupted = () => rc.deps.signal.aborted;
+  if (!pending.length) {
+    if (opts.whole && hostNames.length && !rc.state.waves.get(index)?.done) await rc.record({ type: 'wave', t: now(), wave: index, phase: 'done' });
+    return { kind: 'done', ran: false, failed: [] };
+  }
+  if (interrupted()) return { kind: 'interrupted', failed: [] };
+  const waveStarted = Date.now();
+  const waveDone = (failed: string[]) => opts.events && rc.emit({ event: 'wave.done', release: rc.release, wave: index, ms: Date.now() - waveStarted, failed });
+  if (opts.whole) await rc.record({ type: 'wave', t: now(), wave: index, phase: 'started' });
+  if (opts.events) rc.emit({ event: 'wave.start', release: rc.release, wave: index, hosts: hostNames });
+  const watch = startWatch(rc, index, hostNames);
+  let failed: string[];
+  try {
+    failed = await runHosts(rc, index, pending, watch.signal);
+  } finally {
+    await watch.stop();
+  }
+  const stopped = await opts.stopped?.();
+  if (stopped) return { kind: 'stopped', outcome: stopped };
+  const problem = watch.failure();
+  if (problem && !interrupted()) {
+    waveDone(failed);
+    await rc.record({ type: 'wave', t: now(), wave: index, phase: 'verify-failed', detail: problem.detail });
+    return { kind: 'problem', problem: { ...problem, wave: index }, failed };
+  }
+  if (interrupted()) return { kind: 'interrupted', failed };
+  if (failed.length > playbook.waves.maxFailures) {
+    waveDone(failed);
+    return { kind: 'failed', failed };
+  }
+  if (!pending.every((h) => isDone(h) || failed.includes(h))) return { kind: 'held', failed };
+  if (opts.whole) await rc.record({ type: 'wave', t: now(), wave: index, phase: 'done' });
+  waveDone(failed);
+  return { kind: 'done', ran: true, failed };
+}
+
+/** The halt of a wave whose hosts did not get through (the caller's own cases, a gate problem, handled first). */
+function haltWave(rc: ReleaseContext, index: number, r: Exclude<WaveHostsResult, { kind: 'done' | 'problem' | 'stopped' }>, what = `wave ${index}`): Promise<Outcome> {
+  if (r.kind === 'interrupted') return haltInterrupted(rc, index);
+  if (r.kind === 'held') return rc.halt(`${what}: ${r.failed.length ? `${r.failed.join(', ')} failed and ` : ''}some hosts did not start`, index, '`graywave resume` continues from the step where each host stopped');
+  const max = rc.deps.playbook.waves.maxFailures;
+  const hint = `see the host logs in ${rc.deps.logDir}; then \`graywave resume\` (retries from the failed step) or \`graywave rollback\``;
+  return rc.halt(`${what}: ${r.failed.length} host(s) failed (${r.failed.join(', ')}), more than maxFailures ${max}${rc.causes(r.failed)}`, index, hint);
+}
+
+/**
+ * The `--limit` hosts of a wave that has others too: their pipelines only (with the `watch:` checks). Nothing is
+ * recorded as the wave's own (done, verified) and its checks, routing widening, switchover and pause wait until all
+ * its hosts have run.
  */
 export async function runPartialWave(rc: ReleaseContext, index: number, names: string[]): Promise<Outcome | 'continue'> {
-  const { playbook, plan } = rc.deps;
-  const pending = names.filter((h) => hostStatus(rc.state.hosts.get(h), plan.steps) !== 'done');
   const aborted = await haltIfAborted(rc, index);
   if (aborted) return aborted;
-  if (!pending.length) return 'continue';
-  if (rc.deps.signal.aborted) return haltInterrupted(rc, index);
-  const waveStarted = Date.now();
-  rc.emit({ event: 'wave.start', release: rc.release, wave: index, hosts: names });
-  const failed = await runHosts(rc, index, pending, rc.deps.signal);
-  const stopped = await haltIfAborted(rc, index);
-  if (stopped) return stopped;
-  if (rc.deps.signal.aborted) return haltInterrupted(rc, index);
-  rc.emit({ event: 'wave.done', release: rc.release, wave: index, ms: Date.now() - waveStarted, failed });
-  if (failed.length > playbook.waves.maxFailures) return rc.halt(`wave ${index} (--limit): ${failed.length} host(s) failed (${failed.join(', ')})${rc.causes(failed)}`, index, 'see .graywave logs; then `graywave resume` or `graywave rollback`');
-  return 'continue';
+  const r = await runWaveHosts(rc, index, names, { whole: false, events: true, stopped: () => haltIfAborted(rc, index) });
+  if (r.kind === 'done') return 'continue';
+  if (r.kind === 'stopped') return r.outcome;
+  if (r.kind === 'problem') return onGateProblem(rc, r.problem);
+  return haltWave(rc, index, r, `wave ${index} (--limit)`);
 }
 
 /**
@@ -75,44 +139,12 @@ export async function runPartialWave(rc: ReleaseContext, index: number, names: s
  * checks only — a `--limit` run past a wave it cut, src/engine/run.ts).
  */
 export async function runWave(rc: ReleaseContext, index: number, hostNames: string[], scope: CheckpointScope = 'all'): Promise<Outcome | 'continue'> {
-  const { playbook, plan } = rc.deps;
-  const interrupted = () => rc.deps.signal.aborted;
-  const pending = hostNames.filter((h) => hostStatus(rc.state.hosts.get(h), plan.steps) !== 'done');
-  const waveStarted = Date.now();
-  const waveDone = (failed: string[]) => rc.emit({ event: 'wave.done', release: rc.release, wave: index, ms: Date.now() - waveStarted, failed });
   const aborted = await haltIfAborted(rc, index);
   if (aborted) return aborted;
-  if (pending.length) {
-    if (interrupted()) return haltInterrupted(rc, index);
-    await rc.record({ type: 'wave', t: now(), wave: index, phase: 'started' });
-    rc.emit({ event: 'wave.start', release: rc.release, wave: index, hosts: hostNames });
-    const watch = startWatch(rc, index, hostNames);
-    let failed: string[];
-    try {
-      failed = await runHosts(rc, index, pending, watch.signal);
-    } finally {
-      await watch.stop();
-    }
-    const stopped = await haltIfAborted(rc, index);
-    if (stopped) return stopped;
-    const problem = watch.failure();
-    if (problem && !interrupted()) {
-      waveDone(failed);
-      await rc.record({ type: 'wave', t: now(), wave: index, phase: 'verify-failed', detail: problem.detail });
-      return onGateProblem(rc, { ...problem, wave: index });
-    }
-    if (interrupted()) return haltInterrupted(rc, index);
-    if (failed.length > playbook.waves.maxFailures) {
-      waveDone(failed);
-      const max = playbook.waves.maxFailures;
-      const hint = `see the host logs in ${rc.deps.logDir}; then \`graywave resume\` (retries from the failed step) or \`graywave rollback\``;
-      return rc.halt(`wave ${index}: ${failed.length} host(s) failed (${failed.join(', ')}), more than maxFailures ${max}${rc.causes(failed)}`, index, hint);
-    }
-    await rc.record({ type: 'wave', t: now(), wave: index, phase: 'done' });
-    waveDone(failed);
-  } else if (!rc.state.waves.get(index)?.done && hostNames.length) {
-    await rc.record({ type: 'wave', t: now(), wave: index, phase: 'done' });
-  }
-  const r = await checkpoint(rc, index, hostNames, pending.length > 0, scope);
-  return typeof r === 'object' ? onGateProblem(rc, r) : r;
+  const r = await runWaveHosts(rc, index, hostNames, { whole: true, events: true, stopped: () => haltIfAborted(rc, index) });
+  if (r.kind === 'stopped') return r.outcome;
+  if (r.kind === 'problem') return onGateProblem(rc, r.problem);
+  if (r.kind !== 'done') return haltWave(rc, index, r);
+  const c = await checkpoint(rc, index, hostNames, r.ran, scope);
+  return typeof c === 'object' ? onGateProblem(rc, c) : c;
 }

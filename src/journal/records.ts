@@ -12,7 +12,12 @@ export type JournalRecord =
       t: string;
       by: Actor;
     }
-  | { type: 'run'; t: string; phase: 'start' | 'resume' | 'halted' | 'paused' | 'done' | 'rollback' | 'rolled-back' | 'forced' | 'frozen'; reason?: string; by?: Actor; hotfix?: boolean }
+  /**
+   * `limited`: a `--limit` run finished its hosts and the rest of the fleet is pending (journals written before this
+   * phase existed say `halted` with a reason starting `--limit:`: replay.ts runPhase reads both as limited).
+   * `limit` (start/resume): the hosts of that run's `--limit`.
+   */
+  | { type: 'run'; t: string; phase: 'start' | 'resume' | 'halted' | 'paused' | 'done' | 'rollback' | 'rolled-back' | 'forced' | 'frozen' | 'limited'; reason?: string; by?: Actor; hotfix?: boolean; limit?: string[] }
   | {
       type: 'step';
       t: string;

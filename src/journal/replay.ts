@@ -25,7 +25,18 @@ export interface HostState {
   endedAt?: string;
 }
 
-export type RunStatus = 'new' | 'running' | 'halted' | 'paused' | 'done' | 'rolled-back' | 'frozen';
+/** `limited`: a `--limit` run finished its hosts; the rest of the fleet is pending (src/app/limited.ts). */
+export type RunStatus = 'new' | 'running' | 'halted' | 'paused' | 'done' | 'rolled-back' | 'frozen' | 'limited';
+
+type RunRecord = Extract<JournalRecord, { type: 'run' }>;
+
+/**
+ * A run record's phase, with journals written before the `limited` phase existed read right: there a limited run
+ * was recorded as `halted` with a reason starting `--limit:`. The one place that knows that old marker.
+ */
+export function runPhase(r: RunRecord): RunRecord['phase'] {
+  return r.phase === 'halted' && r.reason?.startsWith('--limit:') ? 'limited' : r.phase;
+}
 
 export interface WaveState {
   wave: number;
@@ -47,6 +58,8 @@ export interface RunState {
   switchover: { started: boolean; done: boolean; undone: boolean; steps: Map<string, 'done' | 'failed' | 'undone' | 'undo-failed'> };
   startedAt?: string;
   endedAt?: string;
+  /** The hosts of the `--limit` of the newest run or resume (none: the whole fleet). */
+  limit?: string[];
 }
 
 function waveState(state: RunState, wave: number): WaveState {
@@ -73,19 +86,22 @@ export function applyRecord(state: RunState, r: JournalRecord): void {
     case 'header':
       state.header = r;
       break;
-    case 'run':
-      if (r.phase === 'start' || r.phase === 'resume') {
+    case 'run': {
+      const phase = runPhase(r);
+      if (phase === 'start' || phase === 'resume') {
         state.status = 'running';
         state.startedAt ??= r.t;
-      } else if (r.phase === 'halted') state.status = 'halted';
+      } else if (phase === 'halted') state.status = 'halted';
+      else if (phase === 'limited') state.status = 'limited';
       else if (r.phase === 'paused') state.status = 'paused';
       else if (r.phase === 'done') state.status = 'done';
       else if (r.phase === 'rolled-back') state.status = 'rolled-back';
       else if (r.phase === 'frozen') state.status = 'frozen';
       if (r.reason !== undefined) state.reason = r.reason;
-      if (r.phase === 'start' || r.phase === 'resume') state.reason = undefined;
+      if (r.phase === 'start' || r.phase === 'resume') ((state.reason = undefined), (state.limit = r.limit));
       if (r.phase !== 'start' && r.phase !== 'resume') state.endedAt = r.t;
       break;
+    }
     case 'wave': {
       const w = waveState(state, r.wave);
       if (r.phase === 'started') w.started = true;

@@ -6,9 +6,10 @@ import { secretRef, type SecretRef } from '../util/secrets.js';
 /**
  * What a notification is about. Each maps from one engine event:
  * run.start → started, wave.done → wave-done, run.paused → approval-needed, run.halted → halted,
- * rollback.done → rolled-back, run.done → done.
+ * rollback.done → rolled-back, run.done → done, run.limited → limited (a `--limit` run finished its hosts; the rest
+ * of the fleet is pending: not a halt).
  */
-export const NOTIFY_KINDS = ['started', 'wave-done', 'approval-needed', 'halted', 'rolled-back', 'done'] as const;
+export const NOTIFY_KINDS = ['started', 'wave-done', 'approval-needed', 'halted', 'rolled-back', 'done', 'limited'] as const;
 export type NotifyKind = (typeof NOTIFY_KINDS)[number];
 
 export const SEVERITIES = ['info', 'warning', 'error'] as const;
@@ -19,6 +20,7 @@ export const KIND_SEVERITY: Record<NotifyKind, Severity> = {
   started: 'info',
   'wave-done': 'info',
   done: 'info',
+  limited: 'info',
   'approval-needed': 'warning',
   halted: 'error',
   'rolled-back': 'error',
@@ -39,7 +41,7 @@ const urlOrSecret = z.union([url, secretRef], {
  *       - name: chat
  *         webhook: { url: { env: SLACK_HOOK } }      # or webhook: "https://…", or { url: "https://…", headers: {…} }
  *         format: slack                              # json (default) | slack | feishu | dingtalk
- *         on: [halted, rolled-back, done, approval-needed]   # default; also: started, wave-done
+ *         on: [halted, rolled-back, done, limited, approval-needed]   # default; also: started, wave-done
  *         severity: info                             # optional: only kinds at or above (info < warning < error)
  *         timeout: 5s                                # per delivery (default 5s)
  */
@@ -59,7 +61,7 @@ export const notifyEntrySchema = z
         .strict(),
     ]),
     format: z.enum(NOTIFY_FORMATS).default('json'),
-    on: z.array(z.enum(NOTIFY_KINDS)).min(1).default(['halted', 'rolled-back', 'done', 'approval-needed']),
+    on: z.array(z.enum(NOTIFY_KINDS)).min(1).default(['halted', 'rolled-back', 'done', 'limited', 'approval-needed']),
     severity: z.enum(SEVERITIES).optional(),
     timeout: duration.default('5s'),
   })

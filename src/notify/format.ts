@@ -1,6 +1,5 @@
 import type { EngineEvent } from '../engine/events.js';
 import { formatMs } from '../util/duration.js';
-import { isLimitedReason } from '../app/limited.js';
 import { KIND_SEVERITY, type NotifyFormat, type NotifyKind, type Severity } from './config.js';
 
 /** The engine event a notification kind comes from (others are never sent). */
@@ -13,8 +12,10 @@ export function kindOf(e: EngineEvent): NotifyKind | undefined {
     case 'run.paused':
       return 'approval-needed';
     case 'run.halted':
-      // A --limit run that finished its hosts is not a halt (src/app/limited.ts): no `halted` message.
-      return isLimitedReason(e.reason) ? undefined : 'halted';
+      return 'halted';
+    case 'run.limited':
+      // A --limit run that finished its hosts is not a halt (src/app/limited.ts): its own kind, never `halted`.
+      return 'limited';
     case 'rollback.done':
       return 'rolled-back';
     case 'run.done':
@@ -54,6 +55,7 @@ const MARK: Record<NotifyKind, string> = {
   halted: '✖',
   'rolled-back': '↩',
   done: '✅',
+  limited: '◐',
 };
 
 function list(names: string[], max = 12): string {
@@ -91,6 +93,11 @@ export function buildMessage(e: EngineEvent, ctx: MessageContext): Message | und
       if (e.stillDrained?.length) lines.push(`Still drained: ${list(e.stillDrained)}`);
       if (e.hint) lines.push(`Next: ${e.hint}`);
       return { ...base, wave: e.wave, hosts, reason: e.reason, text: lines.join('\n') };
+    }
+    case 'run.limited': {
+      const lines = [`${head}: LIMITED: ${e.done} host(s) done, ${e.pending} pending (outside --limit)`, `Reason: ${e.reason}`];
+      if (e.hint) lines.push(`Next: ${e.hint}`);
+      return { ...base, hosts: [], reason: e.reason, text: lines.join('\n') };
     }
     case 'rollback.done': {
       const lines = [`${head}: rolled back ${e.hosts.length} host(s) in ${formatMs(e.ms)}${e.failed.length ? `; ${e.failed.length} could not be undone` : ''}`];

@@ -53,6 +53,9 @@ export function transitionKey(e: EngineEvent, records: readonly JournalRecord[])
       // onFailure: freeze writes `frozen` and reports it as run.halted.
       match = runPhase('halted', 'frozen' as RunPhase);
       break;
+    case 'run.limited':
+      match = runPhase('limited');
+      break;
     case 'rollback.done':
       match = runPhase('rollback');
       break;

@@ -2,7 +2,7 @@ import { relative } from 'node:path';
 import type { EngineEvent } from '../engine/events.js';
 import { hostStatus, type RunState } from '../journal/replay.js';
 import type { Plan } from '../plan/build.js';
-import { isLimitedReason, limitedNext, limitedSummary, resumeCommand } from '../app/limited.js';
+import { limitedNext, limitedSummary, resumeCommand } from '../app/limited.js';
 
 /**
  * Hints name the exact next command: the engine says `graywave resume`; the operator reads
@@ -24,14 +24,28 @@ export function waveList(waves: number[]): string {
   return waves.join(', ');
 }
 
+/** What the hints need: the playbook as given, the state dir, the plan and the journal's state now. */
+export interface HintContext {
+  file: string;
+  stateDir?: string;
+  plan: Plan;
+  state: () => RunState;
+}
+
+/** An event as the operator should read it: a halt's and a limited run's hints name the exact next command. */
+export function withHints(e: EngineEvent, ctx: HintContext): EngineEvent {
+  if (e.event === 'run.halted') return haltHints(e, ctx);
+  // A --limit run that finished its hosts: the hint says what the next run does (src/app/limited.ts).
+  if (e.event === 'run.limited') return { ...e, hint: limitedNext(limitedSummary(ctx.plan, ctx.state(), resumeCommand(relative(process.cwd(), ctx.file) || ctx.file, ctx.stateDir))) };
+  return e;
+}
+
 /**
  * The halt event as the operator should read it: commands with the playbook's path, and, when earlier waves are
  * already GREEN, that `rollback` alone undoes only the current wave while `rollback FILE --all` undoes them too.
  */
-export function haltHints(e: Extract<EngineEvent, { event: 'run.halted' }>, ctx: { file: string; stateDir?: string; plan: Plan; state: () => RunState }): Extract<EngineEvent, { event: 'run.halted' }> {
+export function haltHints(e: Extract<EngineEvent, { event: 'run.halted' }>, ctx: HintContext): Extract<EngineEvent, { event: 'run.halted' }> {
   const file = relative(process.cwd(), ctx.file) || ctx.file;
-  // A --limit run that finished its hosts: not a halt; the hint says what the next run does (src/app/limited.ts).
-  if (isLimitedReason(e.reason)) return { ...e, hint: limitedNext(limitedSummary(ctx.plan, ctx.state(), resumeCommand(file, ctx.stateDir))) };
   if (!e.hint) return e;
   let hint = withFile(e.hint, file, ctx.stateDir);
   if (e.wave !== undefined && /graywave rollback /.test(hint) && !/--all/.test(hint)) {

@@ -1,6 +1,5 @@
 import chalk from 'chalk';
 import type { EngineEvent } from '../engine/events.js';
-import { isLimitedReason } from '../app/limited.js';
 import { formatMs } from '../util/duration.js';
 import { evidenceLines, type JudgeEvidence } from '../gates/judge.js';
 
@@ -68,8 +67,9 @@ export function describeEvent(e: EngineEvent): string | undefined {
       return `undo ${e.host} ${e.step} FAILED: ${e.error}`;
     case 'rollback.done':
       return `rollback done in ${formatMs(e.ms)}${e.failed.length ? `; failed: ${e.failed.join(', ')}` : ''}`;
+    case 'run.limited':
+      return `LIMITED: ${e.reason.replace(/^--limit: /, '')}${e.hint ? `\n  next: ${e.hint}` : ''}`;
     case 'run.halted':
-      if (isLimitedReason(e.reason)) return `LIMITED: ${e.reason.slice('--limit: '.length)}${e.hint ? `\n  next: ${e.hint}` : ''}`;
       return `HALTED: ${e.reason}${e.stillDrained?.length ? `\n  still drained: ${e.stillDrained.join(', ')}` : ''}${e.hint ? `\n  next: ${e.hint}` : ''}`;
     case 'run.paused':
       return `PAUSED: ${e.reason}`;
@@ -100,7 +100,7 @@ export function plainRenderer(write: (line: string) => void = (l) => process.std
     }
     const text = describeEvent(e);
     if (text === undefined) return;
-    const bad = (e.event === 'run.halted' && !isLimitedReason(e.reason)) || e.event.endsWith('failed');
+    const bad = e.event === 'run.halted' || e.event.endsWith('failed');
     const line = `${new Date().toISOString()} ${text}`;
     write((bad && chalk.level > 0 ? chalk.red(line) : line) + '\n');
   };

@@ -6,7 +6,6 @@ import type { Playbook } from '../playbook/types.js';
 import { formatMs } from '../util/duration.js';
 import { describeEvent } from './lines.js';
 import { takeNotices } from './notice.js';
-import { isLimitedReason } from '../app/limited.js';
 
 type Task = ListrTaskWrapper<unknown, any, any>;
 
@@ -501,7 +500,13 @@ export function listrRenderer(
     // The end of the release: its summary line goes below the view.
     'run.halted': async (e) => {
       halted = true;
-      if (isLimitedReason(e.reason)) notStarted = 'pending (outside --limit)';
+      tail.push(describeEvent(e)!);
+      await finishForward(true);
+    },
+    // A --limit run that finished its hosts: what was not run is drawn as after a halt, as pending.
+    'run.limited': async (e) => {
+      halted = true;
+      notStarted = 'pending (outside --limit)';
       tail.push(describeEvent(e)!);
       await finishForward(true);
     },

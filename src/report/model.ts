@@ -1,8 +1,7 @@
 import type { JudgeEvidence } from '../gates/evidence.js';
 import type { Actor, JournalRecord } from '../journal/records.js';
-import { replay, hostStatus, type RunState } from '../journal/replay.js';
+import { replay, hostStatus, runPhase, type RunState } from '../journal/replay.js';
 import { auditTrail } from './audit.js';
-import { isLimitedReason } from '../app/limited.js';
 import { waveStatus } from '../app/status.js';
 
 /** One attempt (or undo) of one step on one host, with its times. */
@@ -230,7 +229,7 @@ class Collector implements Collected {
     switch (r.type) {
       case 'run':
         // A --limit run that finished its hosts is not a failure: the release is LIMITED (src/app/limited.ts).
-        if (r.phase === 'halted' && !isLimitedReason(r.reason)) this.failures.push({ t: r.t, what: 'release halted', error: r.reason ?? '' });
+        if (runPhase(r) === 'halted') this.failures.push({ t: r.t, what: 'release halted', error: r.reason ?? '' });
         if (r.phase === 'rollback') this.rollbacks.push({ t: r.t, what: 'rollback started' });
         if (r.phase === 'rolled-back') this.rollbacks.push({ t: r.t, what: 'rolled back', detail: r.reason });
         break;
@@ -377,7 +376,7 @@ export function buildReport(input: ReportInput): Report {
     version: header?.version ?? '?',
     planHash: header?.planHash,
     playbook: header?.playbook,
-    status: records.length ? (state.status === 'halted' && isLimitedReason(state.reason) ? 'limited' : state.status) : 'not started',
+    status: records.length ? state.status : 'not started',
     reason: state.reason,
     start: header?.t,
     end: records.length ? records[records.length - 1]!.t : undefined,

@@ -75,6 +75,26 @@ describe('--limit', () => {
     expect(JSON.parse((await cli(['status', 'pb.yaml', '--json'], { cwd: t.dir })).stdout).status).toBe('done');
   });
 
+  it('--json: the run ends with one run.limited line (no run.halted); status --wait exits 0 on a limited release', async () => {
+    const t = setup();
+    const r = await cli(['run', 'pb.yaml', '--yes', '--json', '--limit', 'app-01'], { cwd: t.dir });
+    expect(r.code, r.stderr).toBe(0);
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string });
+    expect(events.some((e) => e.event === 'run.halted')).toBe(false);
+    expect(events.at(-1)).toEqual({
+      ts: expect.any(String),
+      event: 'run.limited',
+      release: 'lim',
+      reason: '--limit: 1 host(s) done; 3 host(s) outside the limit still pending: app-02, app-03, app-04',
+      done: 1,
+      pending: 3,
+      hint: 'graywave resume pb.yaml runs the 3 pending hosts (app-02, app-03, app-04)',
+    });
+    const wait = await cli(['status', 'pb.yaml', '--wait', '--timeout', '5s'], { cwd: t.dir });
+    expect(wait.code).toBe(0);
+    expect(wait.stdout).toMatch(/^lim 1\.0: limited — /);
+  });
+
   it('a pattern; an entry that matches nothing is a usage error and nothing runs', async () => {
     const t = setup();
     const bad = await cli(['run', 'pb.yaml', '--yes', '--limit', 'app-1'], { cwd: t.dir });

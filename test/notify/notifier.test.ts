@@ -45,7 +45,8 @@ function spec(over: Partial<NotifySpec>): NotifySpec {
 describe('notify config and format', () => {
   it('parses the playbook shape with defaults, and filters by kind and minimum severity', () => {
     const s = toNotifySpec(notifyEntrySchema.parse({ webhook: { url: { env: 'HOOK' } }, format: 'dingtalk' }), 0);
-    expect(s).toMatchObject({ name: 'notify-1', url: { env: 'HOOK' }, format: 'dingtalk', on: ['halted', 'rolled-back', 'done', 'approval-needed'], timeoutMs: 5000 });
+    expect(s).toMatchObject({ name: 'notify-1', url: { env: 'HOOK' }, format: 'dingtalk', on: ['halted', 'rolled-back', 'done', 'limited', 'approval-needed'], timeoutMs: 5000 });
+    expect(wants({ on: s.on, severity: 'warning' }, 'limited')).toBe(false);
     expect(notifyEntrySchema.safeParse({ webhook: 'ftp://x' }).success).toBe(false);
     expect(notifyEntrySchema.safeParse({ webhook: 'https://x', on: ['explode'] }).success).toBe(false);
     expect(wants({ on: ['done', 'halted', 'approval-needed'], severity: 'warning' }, 'done')).toBe(false);
@@ -61,9 +62,22 @@ describe('notify config and format', () => {
     expect(bodyFor('dingtalk', m)).toEqual({ msgtype: 'text', text: { content: m.text } });
     expect(bodyFor('json', m)).toMatchObject({ event: 'run.halted', kind: 'halted', severity: 'error', release: 'shop', version: '1.2.3', wave: 2, hosts: ['b1', 'b2'], reason: halted.reason });
     expect(buildMessage({ event: 'step.done', release: 'shop', wave: 1, host: 'a1', step: 's', ms: 1 }, ctx)).toBeUndefined();
-    // A --limit run that finished its hosts is LIMITED, not halted: no `halted` message (src/app/limited.ts).
-    expect(buildMessage({ ...halted, reason: '--limit: 3 host(s) done; 1 host(s) outside the limit still pending: b2' }, ctx)).toBeUndefined();
-    expect(buildMessage({ ...halted, reason: 'wave 2: 1 host(s) failed (--limit hosts)' }, ctx)?.kind).toBe('halted');
+  });
+
+  it('a --limit run that finished its hosts is its own kind, limited (info), never halted', () => {
+    const e: EngineEvent = { event: 'run.limited', release: 'shop', reason: '--limit: 3 host(s) done; 1 host(s) outside the limit still pending: b2', done: 3, pending: 1, hint: 'graywave resume shop.yaml runs the 1 pending host (b2)' };
+    const m = buildMessage(e, ctx)!;
+    expect(m).toMatchObject({ kind: 'limited', severity: 'info', reason: e.reason });
+    expect(m.text).toBe('◐ shop 1.2.3: LIMITED: 3 host(s) done, 1 pending (outside --limit)\nReason: --limit: 3 host(s) done; 1 host(s) outside the limit still pending: b2\nNext: graywave resume shop.yaml runs the 1 pending host (b2)');
+    expect(bodyFor('json', m)).toMatchObject({ event: 'run.limited', kind: 'limited', severity: 'info', done: 3, pending: 1 });
+    expect(wants({ on: ['halted'] }, 'limited')).toBe(false);
+    // Keyed by its own journal record: a halt record is not it.
+    const recs: JournalRecord[] = [
+      { type: 'run', t: '2026-01-01T00:00:00.000Z', phase: 'start' },
+      { type: 'run', t: '2026-01-01T00:01:00.000Z', phase: 'limited', reason: e.reason },
+    ];
+    expect(transitionKey(e, recs)).toBe('limited@2026-01-01T00:01:00.000Z#1');
+    expect(transitionKey(halted, recs)).toBeUndefined();
   });
 
   it('keys a transition by the journal record that wrote it', () => {

@@ -130,7 +130,7 @@ describe('live view: release-level phases as they happen', () => {
       { ...base, event: 'step.start', wave: 3, host: 'h4', step: 'deploy', attempt: 1 },
       { ...base, event: 'host.done', wave: 3, host: 'h4', ms: 30 },
       { ...base, event: 'wave.done', wave: 3, ms: 40, failed: [] },
-      { ...base, event: 'run.halted', reason: '--limit: 2 host(s) done; 2 host(s) outside the limit still pending: h1, h3', hint: 'graywave resume x.yaml runs the 2 pending hosts (h1, h3), then the checks of wave 1, 2 (--limit covered part of them)', stillDrained: [] },
+      { ...base, event: 'run.limited', reason: '--limit: 2 host(s) done; 2 host(s) outside the limit still pending: h1, h3', done: 2, pending: 2, hint: 'graywave resume x.yaml runs the 2 pending hosts (h1, h3), then the checks of wave 1, 2 (--limit covered part of them)' },
     ] as EngineEvent[]);
     for (const h of [/^h1/, /^h3/]) {
       expect(stateOf(lines, h)).toContain('SKIPPED');
