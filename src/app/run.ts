@@ -1,3 +1,4 @@
+import type { PendingApproval } from './status.js';
 import { resolveLimit } from '../plan/limit.js';
 import { ReleaseContext } from '../engine/release.js';
 import { rollbackHosts } from '../engine/rollback.js';
@@ -153,7 +154,7 @@ export async function rollbackRelease(req: ReleaseRequest & { all?: boolean; fas
 }
 
 /** `graywave approve`: records a person's go for the wave that waits (or the newest finished wave). */
-export async function approveRelease(req: ReleaseRequest): Promise<{ code: number; wave?: number }> {
+export async function approveRelease(req: ReleaseRequest): Promise<{ code: number; wave?: number; apps?: PendingApproval[] }> {
   if (isTrainFile(req.file)) return trainApprove(req);
   const pb = loadFor(req);
   if (!(await confirmed(req, `Approve the next wave of ${pb.name} ${pb.version}?`))) return { code: EXIT.halted };

@@ -48,6 +48,11 @@ export interface StatusReport {
   /** Hosts whose restore step failed: written back, but the system does not read them as serving (or the warm-up stopped). */
   notServing: { host: string; step: string; error: string }[];
   switchover?: { afterWave: number; done: boolean };
+  /**
+   * A release train that waits for a person: what `graywave approve` would approve — the train's own wave, or an
+   * app's check that paused it (a marginal or inconclusive judge), with why.
+   */
+  pending?: PendingApproval[];
   /** A release train: each app, its hosts done and the status of its part of each wave (src/app/train.ts). */
   apps?: { name: string; after: string[]; deploy: boolean; hosts: number; done: number; status: string; waves: { index: number; status: string }[] }[];
   /**
@@ -57,6 +62,39 @@ export interface StatusReport {
   limited?: LimitedSummary;
   /** Each routing rule's current state (last point applied, its change, the read-back), from the journal. Absent without rules. */
   routing?: RoutingRuleState[];
+}
+
+/** A wave waiting for a person's approval: the train's own (no `app`) or an app's whose check paused the train. */
+export interface PendingApproval {
+  wave: number;
+  app?: string;
+  /** Why it waits: the paused check's verdict, or `waiting for approval` (a pause: approve). */
+  detail: string;
+}
+
+/**
+ * The waves of one journal (a playbook's, or one part of a train's) paused for approval and not approved yet (an
+ * app's check that passed after all, e.g. promoted, no longer waits).
+ */
+function pausedWaves(records: JournalRecord[], app?: string): PendingApproval[] {
+  const state = replay(records);
+  const paused = [...state.waves.values()].filter((w) => w.paused && !w.approved && !(app && w.verified));
+  return paused.map((w) => {
+    const rec = [...records].reverse().find((r) => r.type === 'wave' && r.wave === w.wave && r.phase === 'paused') as { detail?: string } | undefined;
+    return { wave: w.wave, ...(app ? { app } : {}), detail: rec?.detail ?? 'waiting for approval' };
+  });
+}
+
+/**
+ * What a paused release train waits for: each app's check that paused it (approved per app), else the train's own
+ * wave. Nothing once the train is done or rolled back.
+ */
+export function pendingApprovals(records: JournalRecord[], apps: string[]): PendingApproval[] {
+  const own = partOf(records, undefined);
+  const status = replay(own).status;
+  if (status === 'done' || status === 'rolled-back') return [];
+  const ofApps = apps.flatMap((a) => pausedWaves(partOf(records, a), a));
+  return ofApps.length ? ofApps : status === 'paused' ? pausedWaves(own) : [];
 }
 
 /** A wave's status from its hosts' statuses and the wave's own state (checks passed or failed). */
@@ -169,9 +207,11 @@ export async function trainStatus(file: string, stateDir?: string): Promise<Stat
     const ws = trainWaves.get(w.index);
     return { ...w, status: waveStatus(hosts.map((h) => h.status), ws), hosts, ...(judges.length || w.judges ? { judges: [...(w.judges ?? []), ...judges] } : {}) };
   });
+  const pending = pendingApprovals(records, tp.apps.map((a) => a.name));
   return {
     ...top,
     waves,
+    ...(pending.length ? { pending } : {}),
     stillDrained: apps.flatMap(({ a, report }) => report.stillDrained.map((h) => trainHost(a.name, h))),
     notServing: apps.flatMap(({ a, report }) => report.notServing.map((n) => ({ ...n, host: trainHost(a.name, n.host) }))),
     apps: apps.map(({ a, report, statuses }) => ({

@@ -13,7 +13,7 @@ import { lock, settleJournal, type ReleaseRequest } from './open.js';
 import { releaseDir } from './paths.js';
 import { preflight, preflightText } from './preflight.js';
 import { confirmed, exitFor, recordApproval, releaseDone } from './shared.js';
-import { trainStatus } from './status.js';
+import { pendingApprovals, trainStatus, type PendingApproval } from './status.js';
 import { confirm, isTerminal } from './deps.js';
 
 /**
@@ -146,15 +146,23 @@ export async function trainRollback(req: ReleaseRequest & { all?: boolean; fast?
   }
 }
 
-/** `approve` of a train: the train's wave that waits. */
-export async function trainApprove(req: ReleaseRequest): Promise<{ code: number; wave?: number }> {
+/**
+ * `approve` of a train: what it waits for — each app's check that paused it (a marginal or inconclusive judge: the
+ * approval is that app's, so resume lets its verdict through), else the train's wave that waits.
+ */
+export async function trainApprove(req: ReleaseRequest): Promise<{ code: number; wave?: number; apps?: PendingApproval[] }> {
   const tp = loadFor(req);
-  if (!(await confirmed(req, `Approve the next wave of release train ${tp.plan.release} ${tp.plan.version}?`))) return { code: EXIT.halted };
+  if (!(await confirmed(req, `Approve what release train ${tp.plan.release} ${tp.plan.version} waits for?`))) return { code: EXIT.halted };
   const o = await openTrain(req, tp, 'approve', 'existing');
   try {
-    return { code: EXIT.ok, wave: await recordApproval(o.deps.train.journal, tp.plan, o.state, req.reason) };
+    const apps = pendingApprovals(o.journal.records, tp.apps.map((a) => a.name)).filter((p) => p.app);
+    if (!apps.length) return { code: EXIT.ok, wave: await recordApproval(o.deps.train.journal, tp.plan, o.state, req.reason) };
+    const by = currentActor();
+    for (const p of apps) await o.deps.apps.find((a) => a.name === p.app)!.deps.journal.append({ type: 'wave', t: new Date().toISOString(), wave: p.wave, phase: 'approved', by });
+    const detail = apps.map((p) => `app ${p.app} wave ${p.wave}: ${p.detail}`).join('; ');
+    await o.deps.train.journal.append({ type: 'operator', t: new Date().toISOString(), action: 'approve', by, reason: req.reason, detail });
+    return { code: EXIT.ok, wave: Math.min(...apps.map((p) => p.wave)), apps };
   } finally {
     await o.finish();
   }
 }
-

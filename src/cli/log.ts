@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { auditText, auditTrail } from '../report/audit.js';
 import { reportSource } from '../report/source.js';
+import { partOf } from '../journal/journal.js';
 
 /** `graywave log FILE`: the audit trail — who ran, resumed, approved, rolled back, forced; when and why. */
 export function logCommand(): Command {
@@ -12,7 +13,8 @@ export function logCommand(): Command {
     .addOption(new Option('--state-dir <dir>', 'where release state lives (default: .graywave next to the playbook)'))
     .action(async (file: string, opts: { json?: boolean; actionsOnly?: boolean; stateDir?: string }) => {
       const { records } = await reportSource(file, opts.stateDir);
-      const entries = auditTrail(records).filter((e) => !opts.actionsOnly || e.operator);
+      // A train's journal: the train's own records (its operator actions and outcomes; an app's part is not a second release).
+      const entries = auditTrail(partOf(records, undefined)).filter((e) => !opts.actionsOnly || e.operator);
       process.stdout.write(opts.json ? entries.map((e) => JSON.stringify(e) + '\n').join('') : auditText(entries) + '\n');
     });
 }

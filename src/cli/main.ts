@@ -206,7 +206,9 @@ function addControlCommands(program: Command): void {
     .addOption(stateDir)
     .action(async (file: string, opts) => {
       const r = await approveRelease({ file, yes: opts.yes, stateDir: opts.stateDir, reason: opts.reason });
-      if (r.wave !== undefined) print(opts.json, { approved: true, wave: r.wave, next: r.wave + 1, resume: `graywave resume ${file}` }, `approved: wave ${r.wave + 1} may start (graywave resume ${file})`);
+      // A train's app whose check paused it (a marginal judge): that check is approved; resume runs it again and lets it pass.
+      const what = r.apps?.length ? `${r.apps.map((p) => `app ${p.app}'s check of wave ${p.wave} (${p.detail})`).join('; ')} may pass` : `wave ${(r.wave ?? 0) + 1} may start`;
+      if (r.wave !== undefined) print(opts.json, { approved: true, wave: r.wave, next: r.wave + 1, ...(r.apps?.length ? { apps: r.apps } : {}), resume: `graywave resume ${file}` }, `approved: ${what} (graywave resume ${file})`);
       else if (opts.json) print(true, { approved: false }, '');
       throw new Exit(r.code);
     });

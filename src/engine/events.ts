@@ -8,6 +8,8 @@ import type { JudgeEvidence, Verdict } from '../gates/evidence.js';
 export type EngineEvent =
   | { event: 'run.start'; release: string; version: string; hosts: number; waves: number; resumed: boolean }
   | { event: 'wave.start'; release: string; wave: number; hosts: string[] }
+  /** A release train: the app's part of this wave waits for the apps in its `after:` (they are not done with theirs yet). */
+  | { event: 'app.waiting'; release: string; wave: number; app: string; after: string[] }
   | { event: 'host.start'; release: string; wave: number; host: string }
   | { event: 'step.start'; release: string; wave: number; host: string; step: string; attempt: number }
   | { event: 'step.progress'; release: string; wave: number; host: string; step: string; observed: string }

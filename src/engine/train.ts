@@ -33,6 +33,8 @@ interface App {
   plan: Plan;
   /** Why the app's part stopped (from the app's own halt), for the train's halt message. */
   halted?: string;
+  /** What the app's part waits for (its check that paused: a marginal judge), for the train's pause message. */
+  paused?: string;
 }
 
 /** What one app's part of a train wave came to. */
@@ -48,6 +50,7 @@ const prefix = (app: string, host: string) => (host.startsWith('_') ? host : `${
 function appSink(app: App, release: string, emit: (e: EngineEvent) => void) {
   return (e: EngineEvent): void => {
     if (e.event === 'run.halted') app.halted = e.reason;
+    if (e.event === 'run.paused') app.paused = e.reason.replace(/^wave \d+: /, '').replace(/; approve with .*$/s, '');
     if (e.event.startsWith('run.') || e.event === 'wave.start' || e.event === 'wave.done' || e.event === 'rollback.start' || e.event === 'rollback.done') return;
     const o = { ...e, release, app: app.name } as Record<string, unknown>;
     if (typeof o.host === 'string') o.host = prefix(app.name, o.host);
@@ -150,10 +153,13 @@ export class TrainEngine {
       await trc.record({ type: 'wave', t: now(), wave: k, phase: 'verify-failed', detail: `app ${problem[0]}: ${problem[1].problem!.detail}` });
       return this.onGateProblem({ ...problem[1].problem!, detail: `app ${problem[0]}: ${problem[1].problem!.detail}` });
     }
-    const reasons = bad.filter(([, p]) => !p.held).map(([name, p]) => `app ${name}: ${p.reason ?? 'stopped'}`);
+    // (An app whose check waits for approval is paused, not stopped: the train pauses unless another app stopped.)
+    const reasons = bad.filter(([, p]) => !p.held && !p.paused).map(([name, p]) => `app ${name}: ${p.reason ?? 'stopped'}`);
     if (bad.some(([, p]) => p.paused) && !reasons.length) {
-      await trc.record({ type: 'run', t: now(), phase: 'paused', reason: `wave ${k}: an app's check waits for approval` });
-      trc.emit({ event: 'run.paused', release: trc.release, wave: k, reason: `wave ${k}: an app's check waits for approval; approve, then graywave resume` });
+      const waiting = bad.filter(([, p]) => p.paused).map(([name]) => `app ${name}: ${this.apps.find((a) => a.name === name)?.paused ?? 'its check'}`);
+      const why = `wave ${k}: waiting for approval of ${waiting.join('; ')}`;
+      await trc.record({ type: 'run', t: now(), phase: 'paused', reason: trc.mask(why) });
+      trc.emit({ event: 'run.paused', release: trc.release, wave: k, reason: trc.mask(`${why}; approve with graywave approve, then graywave resume`) });
       return 'paused';
     }
     if (reasons.length) return this.halt(`train wave ${k}: ${reasons.join('; ')}`, k);
@@ -165,15 +171,23 @@ export class TrainEngine {
   /** Every app's part of wave k: an app starts once the apps it waits for are done with theirs; the others in parallel. */
   private async parts(k: number): Promise<Map<string, Part>> {
     const running = new Map<string, Promise<Part>>();
+    const over = new Set<string>();
     const start = (app: App): Promise<Part> => {
       let p = running.get(app.name);
       if (!p) {
         p = (async () => {
+          // The view says an app with hosts to run waits for its `after:` apps ("waiting for account").
+          const toRun = (a: App) => (a.plan.waves.find((w) => w.index === k)?.hosts ?? []).some((h) => hostStatus(a.rc.state.hosts.get(h), a.plan.steps) !== 'done');
+          const waitingFor = app.after.filter((n) => !over.has(n) && toRun(this.apps.find((a) => a.name === n)!));
+          if (waitingFor.length && toRun(app)) {
+            this.trc.emit({ event: 'app.waiting', release: this.trc.release, wave: k, app: app.name, after: waitingFor });
+          }
           const before = await Promise.all(app.after.map((n) => start(this.apps.find((a) => a.name === n)!)));
           if (before.some((b) => !b.ok) || this.holding()) return { ok: false, ran: false, held: true };
           const part = await this.part(app, k).catch((err: unknown): Part => ({ ok: false, ran: true, reason: app.rc.mask((err as Error).message) }));
           // One app stopping holds the others at a safe point: hosts in flight finish, no new host starts.
           if (!part.ok) for (const a of this.apps) a.rc.holdNewHosts = true;
+          over.add(app.name);
           return part;
         })();
         running.set(app.name, p);

@@ -15,6 +15,8 @@ export function describeEvent(e: EngineEvent): string | undefined {
       return `${e.resumed ? 'resume' : 'run'} ${e.release} ${e.version}: ${e.hosts} hosts in ${e.waves} waves`;
     case 'wave.start':
       return `wave ${e.wave} start: ${e.hosts.join(', ')}`;
+    case 'app.waiting':
+      return `wave ${e.wave} ${e.app} waiting for ${e.after.join(', ')}`;
     case 'host.start':
       return undefined;
     case 'step.start':

@@ -426,6 +426,10 @@ export function listrRenderer(
         for (const h of w.hosts) if (!active.has(h)) settleIdle(w.index, h);
       }
     },
+    // A train app whose part of the wave waits for its `after:` apps: each of its hosts says so until it starts.
+    'app.waiting': (e) => {
+      for (const h of plan.waves.find((w) => w.index === e.wave)?.hosts ?? []) if (h.startsWith(`${e.app}/`) && !active.has(h)) hosts.get(h)?.setTitle(`${h} › waiting for ${e.after.join(', ')}`);
+    },
     'step.start': (e) => {
       active.add(e.host);
       const it = hosts.get(e.host);

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { copyFixtureDir } from '../helpers/fixtures.js';
 import { describe, expect, it } from 'vitest';
+import { rangeServer } from '../helpers/range-server.js';
 import { cli, events, finished, requireBuiltCli, startCli, tempDirs } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -92,6 +93,12 @@ describe('release train on the local transport', () => {
     expect(ev.find((e) => e.event === 'switchover.start')?.afterWave).toBe(2);
     expect(ev.filter((e) => e.event === 'wave.start').map((e) => e.hosts.length)).toEqual([3, 4, 4, 1]);
     expect(ev.some((e) => e.event === 'host.done' && e.host === 'order/o-04')).toBe(true);
+    // order's part waits for account's in waves 1–3 (the view says so); in wave 4 account has no hosts: nothing to wait for.
+    expect(ev.filter((e) => e.event === 'app.waiting').map((e) => `${e.wave} ${e.app} ${e.after.join(',')}`)).toEqual(['1 order account', '2 order account', '3 order account']);
+    for (const k of [1, 2, 3]) {
+      const waiting = ev.findIndex((e) => e.event === 'app.waiting' && e.wave === k);
+      expect(ev.findIndex((e) => e.event === 'step.start' && e.host === `order/${WAVES.order[k - 1]![0]}`)).toBeGreaterThan(waiting);
+    }
     const st = JSON.parse((await cli(['status', 'train.yaml', '--json'], { cwd: dir })).stdout);
     expect(st.status).toBe('done');
     expect(st.apps.map((a: { name: string; done: number; hosts: number }) => [a.name, a.done, a.hosts])).toEqual([['bfe', 5, 5], ['account', 3, 3], ['order', 4, 4]]);
@@ -245,4 +252,60 @@ describe('release train on the local transport', () => {
     expect(effects(dir)).not.toContain('order o-04 drain');
     expect(JSON.parse((await cli(['status', 'train.yaml', '--json'], { cwd: dir })).stdout).status).toBe('halted');
   });
+});
+
+// ---- an app's judge, against a small server speaking Prometheus's query_range answer shape ----
+/** GREEN's median latency per metric (`lat_a{group="GREEN"}` …); BLUE's is 0.25. */
+const greenMedian: Record<string, number> = { a: 0.25, b: 0.25, c: 0.25 };
+const prom = rangeServer(greenMedian);
+
+describe("an app's marginal judge in a release train", () => {
+  it('pauses the train (exit 4); status says which app and check wait; approve approves that app’s check; resume goes on', async () => {
+    const dir = trainDir();
+    const order = join(dir, 'order.yaml');
+    writeFileSync(order, readFileSync(order, 'utf8') + prom.judgeYaml({ window: '1s', step: '50ms', minSamples: 15 }));
+    greenMedian.c = 0.4; // one non-critical metric of three clearly worse: score 66.7 → marginal
+    const r = await cli(['run', 'train.yaml', '--yes', '--json'], { cwd: dir, timeoutMs: 120_000 });
+    expect(r.code, r.stderr + r.stdout.split('\n').filter((l) => /halted|verify|paused/.test(l)).join('\n')).toBe(4);
+    const ev = events(r.stdout);
+    expect(ev.find((e) => e.event === 'verify.failed' && e.check === 'order/canary')?.verdict).toBe('marginal');
+    expect(ev.find((e) => e.event === 'run.paused')?.reason).toMatch(/^wave 1: waiting for approval of app order: canary: marginal: score 66\.7 .*; approve with graywave approve, then graywave resume$/s);
+    expect(effects(dir)).toContain('order o-01 restore');
+    expect(effects(dir)).not.toContain('train verify wave 1');
+
+    let st = JSON.parse((await cli(['status', 'train.yaml', '--json'], { cwd: dir })).stdout);
+    expect(st.status).toBe('paused');
+    expect(st.pending).toHaveLength(1);
+    expect(st.pending[0]).toMatchObject({ wave: 1, app: 'order' });
+    expect(st.pending[0].detail).toMatch(/^canary: marginal: score 66\.7/);
+    expect((await cli(['status', 'train.yaml'], { cwd: dir })).stdout).toMatch(/^waiting for approval: app order, wave 1: canary: marginal: score 66\.7/m);
+
+    // Approve approves what waits: order's check of wave 1 (not a train wave, which waits for nothing).
+    const ok = await cli(['approve', 'train.yaml', '--yes', '--json', '--reason', 'p99 c is known noisy'], { cwd: dir });
+    expect(ok.code, ok.stderr).toBe(0);
+    const approved = JSON.parse(ok.stdout);
+    expect(approved).toMatchObject({ approved: true, wave: 1 });
+    expect(approved.apps.map((p: { app: string; wave: number }) => `${p.app} ${p.wave}`)).toEqual(['order 1']);
+    st = JSON.parse((await cli(['status', 'train.yaml', '--json'], { cwd: dir })).stdout);
+    expect(st.pending).toBeUndefined();
+    const log = await cli(['log', 'train.yaml', '--actions-only'], { cwd: dir });
+    expect(log.stdout).toMatch(/approve .*p99 c is known noisy/);
+
+    // resume: order's judge of wave 1 runs again (still marginal: approved, it passes); the later waves pass.
+    greenMedian.c = 0.26;
+    const again = await cli(['resume', 'train.yaml', '--yes', '--json'], { cwd: dir, timeoutMs: 120_000 });
+    expect(again.code, again.stderr + again.stdout.slice(-2000)).toBe(0);
+    expect(effects(dir).filter((l) => l === 'train verify wave 1')).toHaveLength(1);
+    expect(effects(dir)).toContain('order o-04 restore');
+    expect(effects(dir).filter((l) => l === 'order o-01 restore')).toHaveLength(1);
+
+    // The report shows the app's judge with its evidence, and the pause and approval in wave 1.
+    const rep = JSON.parse((await cli(['report', 'train.yaml', '--json'], { cwd: dir })).stdout);
+    const judged = rep.gates.filter((g: { check: string; evidence?: unknown }) => g.check === 'order/canary' && g.evidence);
+    expect(judged[0]).toMatchObject({ wave: 1, ok: false, evidence: { verdict: 'marginal', score: 66.7 } });
+    expect(judged.length).toBeGreaterThanOrEqual(4);
+    expect(rep.waves[0].events.map((e: { what: string }) => e.what)).toEqual(expect.arrayContaining([expect.stringMatching(/^order: paused: canary: marginal/), expect.stringMatching(/^order: approved by /)]));
+    const md = (await cli(['report', 'train.yaml'], { cwd: dir })).stdout;
+    expect(md).toMatch(/^### Wave 1: order\/canary — marginal/m);
+  }, 300_000);
 });

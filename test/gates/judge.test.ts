@@ -4,15 +4,15 @@
  * queries, and the release path: a marginal verdict pauses for approval with the evidence; `graywave approve`
  * then lets `resume` finish.
  */
-import { createServer, type Server } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { collectSamples, countStep, judgeGate, judgeVerdict, longestRange, type JudgeInput, type JudgeMeasurements, type Samples } from '../../src/gates/judge.js';
 import { findGate } from '../../src/gates/index.js';
 import { readRangeResult } from '../../src/providers/monitor/prometheus.js';
 import type { Monitor, RangeSeries } from '../../src/providers/types.js';
 import { makeGateContext } from '../helpers/contexts.js';
+import { rangeServer } from '../helpers/range-server.js';
 import { hostsYaml, tempDirs } from '../helpers/cli.js';
 import { approveRelease, resumeRelease, runRelease } from '../../src/app/run.js';
 import { releaseStatus } from '../../src/app/status.js';
@@ -241,35 +241,9 @@ describe('the gate', () => {
 });
 
 // ---- the release path, against a small server speaking Prometheus's query_range answer shape ----
-let server: Server;
-let url = '';
 /** GREEN's median p99 per metric name in the query (`lat_a{group="GREEN"}` …). */
 const greenMedian: Record<string, number> = { a: 0.25, b: 0.25, c: 0.25 };
-beforeAll(async () => {
-  server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      const f = new URLSearchParams(body);
-      const q = f.get('query')!;
-      const start = Number(f.get('start'));
-      const end = Number(f.get('end'));
-      const step = Number(f.get('step'));
-      const name = /lat_(\w)/.exec(q)![1]!;
-      const green = q.includes('GREEN');
-      const result = Array.from({ length: green ? 3 : 6 }, (_, h) => {
-        const values: [number, string][] = [];
-        for (let t = start; t <= end + 1e-9; t += step) values.push([Number(t.toFixed(3)), String((green ? greenMedian[name]! : 0.25) * Math.exp(0.1 * normal()))]);
-        return { metric: { instance: `h${h}` }, values };
-      });
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: 'success', data: { resultType: 'matrix', result } }));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-});
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+const prom = rangeServer(greenMedian);
 
 const temp = tempDirs('gw-judge-');
 
@@ -285,25 +259,10 @@ hosts:
 ${hostsYaml(2)}
 waves: { size: 1, concurrency: 1 }
 onFailure: rollback-wave
-providers:
-  prom: { type: prometheus, url: ${url} }
 steps:
   - name: deploy
     run: "true"
-verify:
-  - name: canary
-    judge:
-      monitor: prom
-      window: 3s
-      step: 100ms
-      minSamples: 50
-      pass: 90
-      marginal: 60
-      metrics:
-        - { name: a, green: 'lat_a{group="GREEN"}', blue: 'lat_a{group="BLUE"}', critical: true }
-        - { name: b, green: 'lat_b{group="GREEN"}', blue: 'lat_b{group="BLUE"}' }
-        - { name: c, green: 'lat_c{group="GREEN"}', blue: 'lat_c{group="BLUE"}' }
-`,
+${prom.judgeYaml({ window: '3s', step: '100ms', minSamples: 50 })}`,
     );
     // The window lies after the hosts were restored: the judge waits the 3 s window out after each wave.
     const events: EngineEvent[] = [];

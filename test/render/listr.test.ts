@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { EngineEvent } from '../../src/engine/events.js';
 import type { Plan } from '../../src/plan/build.js';
 import { listrRenderer } from '../../src/render/listr.js';
+import { jsonRenderer, plainRenderer } from '../../src/render/lines.js';
 
 const plan: Plan = { release: 'r', version: '2', group: 'GREEN', planHash: 'x', waves: [{ index: 1, hosts: ['h1'] }, { index: 2, hosts: ['h2'] }], steps: ['drain'] };
 const base = { release: 'r' };
@@ -230,5 +231,44 @@ describe('live view: release-level phases as they happen', () => {
     // The forward plan is not redrawn: no wave task ("Wave N (…)") at all.
     expect(lines.some((l) => /^Wave /.test(l.task.title ?? ''))).toBe(false);
     expect(lines.at(-1)).toMatchObject({ event: 'TAIL', data: 'rollback done in 30ms; failed: h1' });
+  });
+});
+
+describe('live view of a release train: an app waiting for its after: apps', () => {
+  const train: Plan = { release: 't', version: '1', group: 'GREEN', planHash: 'x', waves: [{ index: 1, hosts: ['account/a-01', 'order/o-01', 'order/o-02'] }], steps: [] };
+  const tb = { release: 't' };
+  const events = [
+    { ...tb, event: 'run.start', version: '1', hosts: 3, waves: 1, resumed: false },
+    { ...tb, event: 'wave.start', wave: 1, hosts: train.waves[0]!.hosts },
+    { ...tb, event: 'app.waiting', wave: 1, app: 'order', after: ['account'] },
+    { ...tb, event: 'step.start', wave: 1, host: 'account/a-01', step: 'drain', attempt: 1 },
+    { ...tb, event: 'host.done', wave: 1, host: 'account/a-01', ms: 30 },
+    { ...tb, event: 'step.start', wave: 1, host: 'order/o-01', step: 'drain', attempt: 1 },
+    { ...tb, event: 'host.done', wave: 1, host: 'order/o-01', ms: 30 },
+    { ...tb, event: 'step.start', wave: 1, host: 'order/o-02', step: 'drain', attempt: 1 },
+    { ...tb, event: 'host.done', wave: 1, host: 'order/o-02', ms: 30 },
+    { ...tb, event: 'wave.done', wave: 1, ms: 40, failed: [] },
+    { ...tb, event: 'run.done', version: '1', hosts: 3, waves: 1, ms: 100, failed: [] },
+  ] as EngineEvent[];
+
+  it("each of the app's hosts says what it waits for until it starts; the account host never does", async () => {
+    const lines = await viewOf(events, { verify: [], routing: [], approve: false }, train);
+    const titles = lines.filter((l) => l.event === 'TITLE').map((l) => l.data);
+    for (const h of ['order/o-01', 'order/o-02']) {
+      const waiting = titles.indexOf(`${h} › waiting for account`);
+      expect(waiting, titles.join('\n')).toBeGreaterThanOrEqual(0);
+      expect(titles.indexOf(`${h} › drain`)).toBeGreaterThan(waiting);
+    }
+    expect(titles.some((t) => t.startsWith('account/a-01 › waiting'))).toBe(false);
+    expect(stateOf(lines, /^order\/o-01/)).toContain('COMPLETED');
+  });
+
+  it('plain and JSON lines name the app and what it waits for', () => {
+    const out: string[] = [];
+    plainRenderer((l) => void out.push(l))(events[2]!);
+    expect(out.join('')).toMatch(/^\S+Z wave 1 order waiting for account\n$/);
+    const json: string[] = [];
+    jsonRenderer((l) => void json.push(l))(events[2]!);
+    expect(JSON.parse(json[0]!)).toMatchObject({ event: 'app.waiting', wave: 1, app: 'order', after: ['account'] });
   });
 });

@@ -5,7 +5,7 @@
  * summary; a halt in one app (the others' hosts of that wave finish, the next wave `not started`); `rollback --all`
  * undo per app, newest wave first, the switchover in its place.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { copyFixtureDir } from '../../helpers/fixtures.js';
 import { describe, expect, it } from 'vitest';
@@ -91,4 +91,19 @@ describe('the live view of a release train', () => {
     for (const h of ['order/o-03', 'account/a-03', 'bfe/b-04', 'bfe/b-05']) expect(u3.join('\n')).toMatch(new RegExp(`^ {4}✔ ${h} rolled back`, 'm'));
     expect(s).toMatch(/^rollback done in /m);
   }, 200_000);
+
+  it('an app whose part waits for its after: apps says so on its host lines until they start', async () => {
+    const dir = trainDir();
+    // account's relabel takes 2 s: order (after account) visibly waits in each wave.
+    const account = join(dir, 'account.yaml');
+    writeFileSync(account, readFileSync(account, 'utf8').replace(`run: "echo 'account {{host.name}} relabel`, `run: "sleep 2 && echo 'account {{host.name}} relabel`));
+    const t = start(['run', 'train.yaml', '--yes'], { cwd: dir });
+    const live = await t.waitFor(/order\/o-01 › waiting for account/, 60_000);
+    expect(live).toMatch(/^ {4}. order\/o-01 › waiting for account$/m);
+    expect(live).not.toMatch(/(bfe|account)\/\S+ › waiting/);
+    expect(await t.exitCode(120_000)).toBe(0);
+    const s = t.screen();
+    expect(s).toMatch(/^ {4}✔ order\/o-01 done \(/m);
+    expect(s).not.toMatch(/waiting for account/); // the final frame shows each host's outcome
+  }, 150_000);
 });
