@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, 
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GraywaveError } from '../errors.js';
+import { request, type SandboxResponse } from './http.js';
 import type { LoadStats } from './loadgen.js';
 
 /**
@@ -225,19 +226,17 @@ function tail(file: string, chars = 1500): string {
 // several seconds to answer.
 const HUB_TIMEOUT_MS = 20_000;
 
-async function getJson<T>(url: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
-  let res: Response;
+async function getJson<T>(url: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; body: T }> {
+  let res: SandboxResponse;
   try {
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(HUB_TIMEOUT_MS) });
+    res = await request(url, { ...init, timeoutMs: HUB_TIMEOUT_MS });
   } catch (err) {
-    const why = (err as Error).name === 'TimeoutError' ? `no answer within ${HUB_TIMEOUT_MS / 1000}s` : (err as Error).message;
     // A plain Error: readiness loops retry these; callers that give up turn them into GraywaveErrors.
-    throw new Error(`sandbox: ${init.method ?? 'GET'} ${url}: ${why}`);
+    throw new Error(`sandbox: ${init.method ?? 'GET'} ${url}: ${(err as Error).message}`);
   }
-  const text = await res.text();
-  let body: unknown = text;
+  let body: unknown = res.text;
   try {
-    body = JSON.parse(text);
+    body = JSON.parse(res.text);
   } catch {
     /* keep text */
   }

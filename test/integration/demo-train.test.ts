@@ -18,7 +18,7 @@ const cli = join(root, 'bin', 'graywave.js');
 let dir: string;
 
 beforeAll(() => {
-  ensureBuilt(['cli/main.ts', 'cli/demo.ts', 'cli/demo-train.ts', 'cli/demo-sandbox.ts', 'cli/sandbox.ts', 'sandbox/supervisor.ts', 'sandbox/host.ts', 'sandbox/hub.ts', 'sandbox/chain.ts', 'sandbox/router.ts', 'sandbox/loadgen.ts', 'gates/green-only.ts']);
+  ensureBuilt(['cli/main.ts', 'cli/demo.ts', 'cli/demo-train.ts', 'cli/demo-sandbox.ts', 'cli/demo-steps.ts', 'cli/sandbox.ts', 'sandbox/supervisor.ts', 'sandbox/http.ts', 'sandbox/host.ts', 'sandbox/hub.ts', 'sandbox/chain.ts', 'sandbox/router.ts', 'sandbox/loadgen.ts', 'gates/green-only.ts']);
   dir = tempDir('train');
 }, 180_000);
 afterAll(async () => {
