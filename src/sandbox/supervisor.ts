@@ -352,6 +352,15 @@ export async function up(o: UpOptions = {}): Promise<SandboxConfig> {
   );
   writeJson(join(dir, 'sandbox.json'), c);
   try {
+    // The hosts start while the hub does (each retries its registration until the registry answers): the two
+    // process starts overlap instead of adding up.
+    const shapes: { name: string; octet: number; app?: string; calls?: string[] }[] = o.train ? TRAIN_APPS.flatMap(appHosts) : c.hosts.map((name, i) => ({ name, octet: i + 1 }));
+    const hosts = shapes.map(({ name, octet, app, calls }) => {
+      const h: HostRecord = { name, address: `${net}.${octet}`, port: c.hostPort, version: c.initialVersion, group: 'BLUE', ...(app ? { service: app } : {}), ...(calls ? { calls } : {}) };
+      h.pid = startHostProcess(c, h, { health: false, errorRate: 0 });
+      saveHost(dir, h);
+      return h;
+    });
     const end = Date.now() + 15_000;
     for (;;) {
       if (!isOurs(c.hubPid, 'hub-main')) throw new GraywaveError(`the sandbox hub exited while starting\n${tail(join(dir, 'logs', 'hub.log'))}`);
@@ -364,13 +373,6 @@ export async function up(o: UpOptions = {}): Promise<SandboxConfig> {
       await sleep(50);
     }
     log(`registry (Nacos API) on http://${c.hubAddress}:${c.registryPort}, router on http://${c.hubAddress}:${c.routerPort}`);
-    const shapes: { name: string; octet: number; app?: string; calls?: string[] }[] = o.train ? TRAIN_APPS.flatMap(appHosts) : c.hosts.map((name, i) => ({ name, octet: i + 1 }));
-    const hosts = shapes.map(({ name, octet, app, calls }) => {
-      const h: HostRecord = { name, address: `${net}.${octet}`, port: c.hostPort, version: c.initialVersion, group: 'BLUE', ...(app ? { service: app } : {}), ...(calls ? { calls } : {}) };
-      h.pid = startHostProcess(c, h, { health: false, errorRate: 0 });
-      saveHost(dir, h);
-      return h;
-    });
     await Promise.all(hosts.map((h) => waitHealthy(c, h)));
     log(`${hosts.length} hosts up: ${hosts[0]!.address}…${hosts[hosts.length - 1]!.address} port ${c.hostPort}, version ${c.initialVersion}, group BLUE`);
     for (const a of c.apps ?? []) log(`  ${a.name}: ${a.hosts.join(' ')}${a.calls ? ` (calls ${a.calls.join(' and ')} through the registry)` : ''}`);
