@@ -593,11 +593,17 @@ export interface ProbeResult {
   errors: string[];
 }
 
-/** Requests through the router (optionally through the gray entry for a group). */
+/**
+ * Requests in flight at once in a probe: a smoke check's handful, not a load test. One after another, the 30
+ * requests of the demo's gray-entry check took ~2 s per wave (a sandbox host takes 10-60 ms per request).
+ */
+const PROBE_PARALLEL = 5;
+
+/** Requests through the router (optionally through the gray entry for a group), PROBE_PARALLEL at a time. */
 export async function probe(o: { dir?: string; group?: string; count?: number }): Promise<ProbeResult> {
   const c = loadConfig(o.dir ? resolve(o.dir) : sandboxDir());
   const r: ProbeResult = { ok: 0, failed: 0, versions: {}, groups: {}, errors: [] };
-  for (let i = 0; i < (o.count ?? 10); i++) {
+  const one = async () => {
     try {
       const res = await getJson<{ version?: string; group?: string; error?: string }>(`http://${c.hubAddress}:${c.routerPort}/`, {
         headers: o.group ? { 'x-gray-group': o.group } : {},
@@ -614,6 +620,11 @@ export async function probe(o: { dir?: string; group?: string; count?: number })
       r.failed++;
       r.errors.push((err as Error).message);
     }
-  }
+  };
+  const count = o.count ?? 10;
+  let sent = 0;
+  await Promise.all(Array.from({ length: Math.min(PROBE_PARALLEL, count) }, async () => {
+    while (sent++ < count) await one();
+  }));
   return r;
 }
