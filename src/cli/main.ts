@@ -1,4 +1,4 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import chalk from 'chalk';
 import { approveRelease, withHotfix, resumeRelease, rollbackRelease, runRelease, unlockRelease, controlRelease, waitForRelease, type OutputMode } from '../app/run.js';
 import { parseDuration } from '../util/duration.js';
@@ -11,6 +11,7 @@ import { buildTrainPlan } from '../plan/train.js';
 import { trainPlanJson, trainPlanMarkdown, trainPlanText } from '../render/train-plan.js';
 import { planJson, planMarkdown, planText, statusText } from '../render/plan.js';
 import { extraCommands } from './extra.js';
+import { renderFailure } from './failure.js';
 import { interruptSignal } from './signals.js';
 import { VERSION } from '../version.js';
 import { resolveLimit } from '../plan/limit.js';
@@ -300,22 +301,6 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   } catch (err) {
     if (err instanceof Exit) return err.code;
-    if (err instanceof CommanderError) {
-      // `graywave` alone prints the help as an error (exit code 1 from commander): a usage error here, exit 2.
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
-      return EXIT.usage;
-    }
-    if (err instanceof ConfigError) {
-      process.stderr.write(err.message + '\n');
-      return EXIT.usage;
-    }
-    if (err instanceof GraywaveError) {
-      process.stderr.write(chalk.red(`graywave: ${err.message}`) + '\n' + (err.hint ? `hint: ${err.hint}\n` : ''));
-      return err.exitCode;
-    }
-    process.stderr.write(chalk.red(`graywave: unexpected error: ${(err as Error).message}`) + '\n');
-    if (verbose) process.stderr.write(String((err as Error).stack) + '\n');
-    else process.stderr.write('this is a bug; run again with --verbose and report it with the output\n');
-    return EXIT.halted;
+    return renderFailure(err, verbose);
   }
 }

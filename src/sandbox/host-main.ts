@@ -4,6 +4,7 @@
  * stops accepting, finishes what is in flight, then exits.
  */
 import { startHost } from './host.js';
+import { request } from './http.js';
 
 const env = process.env;
 const name = env.SANDBOX_HOST ?? 'h01';
@@ -41,17 +42,19 @@ if (registry) {
     ephemeral: 'true',
     metadata: JSON.stringify({ version, group }),
   });
-  for (let attempt = 1; ; attempt++) {
+  // The supervisor starts the hosts while the hub starts: retry until the registry answers (30 s at most).
+  const giveUpAt = Date.now() + 30_000;
+  for (;;) {
     try {
-      const res = await fetch(`${registry}/nacos/v1/ns/instance`, { method: 'POST', body: params, signal: AbortSignal.timeout(3000) });
-      if (res.ok) break;
-      throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+      const res = await request(`${registry}/nacos/v1/ns/instance`, { method: 'POST', body: params.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' }, timeoutMs: 3000 });
+      if (res.status >= 200 && res.status < 300) break;
+      throw new Error(`HTTP ${res.status}: ${res.text}`);
     } catch (err) {
-      if (attempt >= 50) {
+      if (Date.now() > giveUpAt) {
         console.error(`${name}: cannot register in ${registry}: ${(err as Error).message}`);
         process.exit(1);
       }
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, 100));
     }
   }
   console.log(`${name} registered in ${registry} as ${service} ${address}:${port}`);

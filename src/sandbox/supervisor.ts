@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, 
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GraywaveError } from '../errors.js';
+import { request, type SandboxResponse } from './http.js';
 import type { LoadStats } from './loadgen.js';
 
 /**
@@ -225,19 +226,17 @@ function tail(file: string, chars = 1500): string {
 // several seconds to answer.
 const HUB_TIMEOUT_MS = 20_000;
 
-async function getJson<T>(url: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
-  let res: Response;
+async function getJson<T>(url: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; body: T }> {
+  let res: SandboxResponse;
   try {
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(HUB_TIMEOUT_MS) });
+    res = await request(url, { ...init, timeoutMs: HUB_TIMEOUT_MS });
   } catch (err) {
-    const why = (err as Error).name === 'TimeoutError' ? `no answer within ${HUB_TIMEOUT_MS / 1000}s` : (err as Error).message;
     // A plain Error: readiness loops retry these; callers that give up turn them into GraywaveErrors.
-    throw new Error(`sandbox: ${init.method ?? 'GET'} ${url}: ${why}`);
+    throw new Error(`sandbox: ${init.method ?? 'GET'} ${url}: ${(err as Error).message}`);
   }
-  const text = await res.text();
-  let body: unknown = text;
+  let body: unknown = res.text;
   try {
-    body = JSON.parse(text);
+    body = JSON.parse(res.text);
   } catch {
     /* keep text */
   }
@@ -353,6 +352,15 @@ export async function up(o: UpOptions = {}): Promise<SandboxConfig> {
   );
   writeJson(join(dir, 'sandbox.json'), c);
   try {
+    // The hosts start while the hub does (each retries its registration until the registry answers): the two
+    // process starts overlap instead of adding up.
+    const shapes: { name: string; octet: number; app?: string; calls?: string[] }[] = o.train ? TRAIN_APPS.flatMap(appHosts) : c.hosts.map((name, i) => ({ name, octet: i + 1 }));
+    const hosts = shapes.map(({ name, octet, app, calls }) => {
+      const h: HostRecord = { name, address: `${net}.${octet}`, port: c.hostPort, version: c.initialVersion, group: 'BLUE', ...(app ? { service: app } : {}), ...(calls ? { calls } : {}) };
+      h.pid = startHostProcess(c, h, { health: false, errorRate: 0 });
+      saveHost(dir, h);
+      return h;
+    });
     const end = Date.now() + 15_000;
     for (;;) {
       if (!isOurs(c.hubPid, 'hub-main')) throw new GraywaveError(`the sandbox hub exited while starting\n${tail(join(dir, 'logs', 'hub.log'))}`);
@@ -365,13 +373,6 @@ export async function up(o: UpOptions = {}): Promise<SandboxConfig> {
       await sleep(50);
     }
     log(`registry (Nacos API) on http://${c.hubAddress}:${c.registryPort}, router on http://${c.hubAddress}:${c.routerPort}`);
-    const shapes: { name: string; octet: number; app?: string; calls?: string[] }[] = o.train ? TRAIN_APPS.flatMap(appHosts) : c.hosts.map((name, i) => ({ name, octet: i + 1 }));
-    const hosts = shapes.map(({ name, octet, app, calls }) => {
-      const h: HostRecord = { name, address: `${net}.${octet}`, port: c.hostPort, version: c.initialVersion, group: 'BLUE', ...(app ? { service: app } : {}), ...(calls ? { calls } : {}) };
-      h.pid = startHostProcess(c, h, { health: false, errorRate: 0 });
-      saveHost(dir, h);
-      return h;
-    });
     await Promise.all(hosts.map((h) => waitHealthy(c, h)));
     log(`${hosts.length} hosts up: ${hosts[0]!.address}…${hosts[hosts.length - 1]!.address} port ${c.hostPort}, version ${c.initialVersion}, group BLUE`);
     for (const a of c.apps ?? []) log(`  ${a.name}: ${a.hosts.join(' ')}${a.calls ? ` (calls ${a.calls.join(' and ')} through the registry)` : ''}`);
@@ -592,11 +593,17 @@ export interface ProbeResult {
   errors: string[];
 }
 
-/** Requests through the router (optionally through the gray entry for a group). */
+/**
+ * Requests in flight at once in a probe: a smoke check's handful, not a load test. One after another, the 30
+ * requests of the demo's gray-entry check took ~2 s per wave (a sandbox host takes 10-60 ms per request).
+ */
+const PROBE_PARALLEL = 5;
+
+/** Requests through the router (optionally through the gray entry for a group), PROBE_PARALLEL at a time. */
 export async function probe(o: { dir?: string; group?: string; count?: number }): Promise<ProbeResult> {
   const c = loadConfig(o.dir ? resolve(o.dir) : sandboxDir());
   const r: ProbeResult = { ok: 0, failed: 0, versions: {}, groups: {}, errors: [] };
-  for (let i = 0; i < (o.count ?? 10); i++) {
+  const one = async () => {
     try {
       const res = await getJson<{ version?: string; group?: string; error?: string }>(`http://${c.hubAddress}:${c.routerPort}/`, {
         headers: o.group ? { 'x-gray-group': o.group } : {},
@@ -613,6 +620,11 @@ export async function probe(o: { dir?: string; group?: string; count?: number })
       r.failed++;
       r.errors.push((err as Error).message);
     }
-  }
+  };
+  const count = o.count ?? 10;
+  let sent = 0;
+  await Promise.all(Array.from({ length: Math.min(PROBE_PARALLEL, count) }, async () => {
+    while (sent++ < count) await one();
+  }));
   return r;
 }

@@ -18,7 +18,7 @@ const cli = join(root, 'bin', 'graywave.js');
 let dir: string;
 
 beforeAll(() => {
-  ensureBuilt(['cli/main.ts', 'cli/demo.ts', 'cli/demo-train.ts', 'cli/demo-sandbox.ts', 'cli/sandbox.ts', 'sandbox/supervisor.ts', 'sandbox/host.ts', 'sandbox/hub.ts', 'sandbox/chain.ts', 'sandbox/router.ts', 'sandbox/loadgen.ts', 'gates/green-only.ts']);
+  ensureBuilt(['cli/main.ts', 'cli/demo.ts', 'cli/demo-train.ts', 'cli/demo-sandbox.ts', 'cli/demo-steps.ts', 'cli/sandbox.ts', 'sandbox/supervisor.ts', 'sandbox/http.ts', 'sandbox/host.ts', 'sandbox/hub.ts', 'sandbox/chain.ts', 'sandbox/router.ts', 'sandbox/loadgen.ts', 'gates/green-only.ts']);
   dir = tempDir('train');
 }, 180_000);
 afterAll(async () => {
@@ -38,6 +38,19 @@ function cliRun(args: string[], env: Record<string, string>): Promise<{ code: nu
   });
 }
 
+/** When the first event of a kind (that matches) was emitted, ms since the epoch. */
+function at(events: Record<string, any>[], event: string, match: (e: Record<string, any>) => boolean = () => true): number {
+  const e = events.find((x) => x.event === event && match(x));
+  expect(e, `no ${event} event`).toBeDefined();
+  return Date.parse(e!.ts);
+}
+
+/**
+ * The requests a load of `rps` sends in [from, to], at least half of them (the load generator keeps its rate; the
+ * window's edges are the events' times, not the load's), and at least 20: traffic really flowed all along.
+ */
+const steady = (rps: number, from: number, to: number) => Math.max(20, Math.floor((rps * (to - from)) / 1000 / 2));
+
 describe('train sandbox and its app playbooks', () => {
   it('bfe.yaml, order.yaml and account.yaml each run standalone (all three at once): every host GREEN on 2.0.0, each wave verified GREEN through the gray entry, 0 failed requests', async () => {
     const sb = join(dir, 'sandbox');
@@ -55,8 +68,11 @@ describe('train sandbox and its app playbooks', () => {
     await hubCall(c, 'loadgen/settle', 'POST');
     const traffic = await hubCall<Traffic>(c, 'traffic');
     const t = trainTraffic(traffic, { group: 'GREEN', apps });
-    expect(t.publicRequests).toBeGreaterThan(100);
-    expect(t.grayRequests).toBeGreaterThan(50);
+    // Steady load all along the releases (20/s public, 10/s gray).
+    const from = Math.min(...runs.map((r) => at(r.events, 'run.start')));
+    const to = Math.max(...runs.map((r) => at(r.events, 'run.done')));
+    expect(t.publicRequests).toBeGreaterThanOrEqual(steady(20, from, to));
+    expect(t.grayRequests).toBeGreaterThanOrEqual(steady(10, from, to));
     expect(t.failedRequests, JSON.stringify([...traffic.public, ...traffic.gray].filter((r) => r.status !== 200).slice(0, 3))).toBe(0);
     // Every host released and labelled GREEN; now the gray entry is GREEN end to end.
     const s = await status({ dir: sb });
@@ -88,19 +104,25 @@ describe('train sandbox and its app playbooks', () => {
       // deploy: false — relabelled GREEN, still on the version it had
       { name: 'account', hosts: 4, green: 4, versions: ['1.0.0'] },
     ]);
-    expect(summary.publicRequests).toBeGreaterThan(200);
-    expect(summary.grayRequests).toBeGreaterThan(100);
+    // Steady load all along the release (20/s public, 10/s through the gray entry), however fast it went.
+    const start = at(r.events, 'run.start');
+    const end = at(r.events, 'run.done');
+    const switched = Date.parse(summary.switchedAt);
+    const canaryDone = at(r.events, 'wave.done', (e) => e.wave === 1 && !('app' in e));
+    expect(start < canaryDone && canaryDone < switched && switched < end, JSON.stringify({ start, canaryDone, switched, end })).toBe(true);
+    expect(summary.publicRequests).toBeGreaterThanOrEqual(steady(20, start, end));
+    expect(summary.grayRequests).toBeGreaterThanOrEqual(steady(10, start, end));
     // After the canary wave every gray-entry request was served by GREEN instances of every app.
-    expect(summary.grayAfterCanary.requests).toBeGreaterThan(50);
+    expect(summary.grayAfterCanary.requests).toBeGreaterThanOrEqual(steady(10, canaryDone, end));
     expect(summary.grayAfterCanary).toEqual({ requests: summary.grayAfterCanary.requests, greenOnly: summary.grayAfterCanary.requests });
     // Public traffic: BLUE end to end until the switchover, GREEN end to end after it (a request sent just before
     // the switch may have arrived after it); never mixed, never failed.
     expect(Object.keys(summary.publicBeforeSwitchover).filter((g) => g !== 'GREEN')).toEqual(['BLUE']);
-    expect(summary.publicBeforeSwitchover.BLUE).toBeGreaterThan(100);
+    expect(summary.publicBeforeSwitchover.BLUE).toBeGreaterThanOrEqual(steady(20, start, switched));
     // Requests in flight at the switch: a handful (the load generator keeps ~10 in flight; more on a busy machine).
     expect(summary.publicBeforeSwitchover.GREEN ?? 0).toBeLessThanOrEqual(Math.max(10, Math.ceil(summary.publicBeforeSwitchover.BLUE * 0.02)));
     expect(Object.keys(summary.publicAfterSwitchover)).toEqual(['GREEN']);
-    expect(summary.publicAfterSwitchover.GREEN).toBeGreaterThan(50);
+    expect(summary.publicAfterSwitchover.GREEN).toBeGreaterThanOrEqual(steady(20, switched, end));
     // The switchover came after wave 2 (GREEN carries 50% of every app), the train's green-only check passed after every wave.
     expect(r.events.find((e) => e.event === 'switchover.done')).toMatchObject({ afterWave: 2 });
     expect(r.events.filter((e) => e.event === 'verify.done' && e.check === 'gray-green-only').map((e) => e.wave)).toEqual([1, 2, 3, 4]);

@@ -15,7 +15,7 @@ let dir: string;
 
 
 beforeAll(() => {
-  ensureBuilt(['cli/main.ts', 'cli/demo.ts', 'cli/sandbox.ts', 'sandbox/supervisor.ts', 'sandbox/host.ts', 'sandbox/hub.ts']);
+  ensureBuilt(['cli/main.ts', 'cli/demo.ts', 'cli/demo-steps.ts', 'cli/sandbox.ts', 'sandbox/supervisor.ts', 'sandbox/http.ts', 'sandbox/host.ts', 'sandbox/hub.ts']);
   dir = tempDir('demo');
 }, 60_000);
 requireTmux();
