@@ -18,8 +18,11 @@ const seen = new Set();
 // The sampler must not slow the run it measures: sampling every 50 ms and re-reading every process's stat and command
 // line each time cost it 3.7 s of CPU during a 25 s graywave run on 2 cores (about as much as graywave itself). Now a
 // PID's membership is decided once (its parent chain and command line do not change in a way that matters here), and
-// the PSS reads (smaps_rollup, the costly part) come every 100 ms: the run's processes live for seconds.
-const tree = new Map(); // pid -> { inRun: descends from a root (or names the bench dir), counted: started after us }
+// a process's PSS (smaps_rollup: the costly part, 1-30 ms for a large node process) is read when it is first seen and
+// then at most every REREAD_MS; the sum is taken every 100 ms over the latest reading of every live process.
+const REREAD_MS = 500;
+// pid -> { inRun: descends from a root (or names the bench dir), counted: started after us, pss (kB), at (ms) }
+const tree = new Map();
 
 function decide(pid, depth = 0) {
   let d = tree.get(pid);
@@ -40,19 +43,25 @@ function decide(pid, depth = 0) {
 
 function sample() {
   let kb = 0;
+  const now = Date.now();
   const alive = new Set();
   for (const p of readdirSync('/proc')) {
     const c = p.charCodeAt(0);
     if (c < 48 || c > 57) continue;
     const pid = Number(p);
     alive.add(pid);
-    if (!decide(pid).counted) continue;
-    try {
-      kb += Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
-      seen.add(pid);
-    } catch {
-      /* gone meanwhile */
+    const d = decide(pid);
+    if (!d.counted) continue;
+    if (d.pss === undefined || now - d.at >= REREAD_MS) {
+      try {
+        d.pss = Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+        d.at = now;
+        seen.add(pid);
+      } catch {
+        continue; /* gone meanwhile */
+      }
     }
+    kb += d.pss;
   }
   for (const pid of tree.keys()) if (!alive.has(pid)) tree.delete(pid); // a PID used again is decided again
   if (kb > peakKb) peakKb = kb;

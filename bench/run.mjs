@@ -121,13 +121,14 @@ async function timed(cmd, argv, opts) {
   const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S %M', '-o', tf, cmd, ...argv], { cwd: opts.cwd, env: opts.env, encoding: 'utf8', maxBuffer: 512 * 2 ** 20 });
   const wall = (performance.now() - t0) / 1000;
   // The sampler's own CPU is not the run's: left out of the machine's figure.
-  const machineCpu = machineCpuSeconds() - c0 - (procCpuSeconds(sampler.pid) - s0);
+  const samplerCpu = procCpuSeconds(sampler.pid) - s0;
+  const machineCpu = machineCpuSeconds() - c0 - samplerCpu;
   const stopped = new Promise((res) => sampler.once('exit', res));
   sampler.kill('SIGTERM');
   await stopped;
   const rss = JSON.parse(readFileSync(rf, 'utf8'));
   const [e, u, s, m] = readFileSync(tf, 'utf8').trim().split('\n').pop().split(' ').map(Number);
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, wall, timeWall: e, cpu: u + s, user: u, sys: s, maxRssMb: m / 1024, machineCpu, runRssMb: rss.peakMb, runProcesses: rss.processes };
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, wall, timeWall: e, cpu: u + s, user: u, sys: s, maxRssMb: m / 1024, machineCpu, samplerCpu, runRssMb: rss.peakMb, runProcesses: rss.processes };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -463,7 +464,7 @@ async function benchSsh(real = false) {
         const hostsCpu = (await hostsCpuSeconds(fleet.pids)) - hosts0;
         const u = unavoidable(D, deployOwnS, n);
         const good = verifyFleet(D, n);
-        const row = { rep, code: r.code, wall: r2(r.wall), cpu: r2(r.cpu), user: r2(r.user), sys: r2(r.sys), machineCpu: r2(r.machineCpu), hostsCpu: r2(hostsCpu), runCpu: r2(r.cpu + masters + hostsCpu), maxRssMb: r1(r.maxRssMb), runRssMb: r1(r.runRssMb), runProcesses: r.runProcesses, unavoidable: r2(u.seconds), overhead: r2(r.wall - u.seconds), hostsOk: good, stepLines: u.lines };
+        const row = { rep, code: r.code, wall: r2(r.wall), cpu: r2(r.cpu), user: r2(r.user), sys: r2(r.sys), machineCpu: r2(r.machineCpu), hostsCpu: r2(hostsCpu), runCpu: r2(r.cpu + masters + hostsCpu), samplerCpu: r2(r.samplerCpu), maxRssMb: r1(r.maxRssMb), runRssMb: r1(r.runRssMb), runProcesses: r.runProcesses, unavoidable: r2(u.seconds), overhead: r2(r.wall - u.seconds), hostsOk: good, stepLines: u.lines };
         runs[tool].push(row);
         log(`${tool} rep ${rep}: ${JSON.stringify(row)}`);
         if (r.code !== 0 || good !== n) log(`${tool} rep ${rep} did not complete cleanly:\n${(r.stdout ?? '').slice(-2000)}\n${(r.stderr ?? '').slice(-2000)}`);
