@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncOptionsWithStringEncoding } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
@@ -213,7 +213,10 @@ describe('the driver, run by the local bash, against a fresh bash -c', () => {
   }
 
   function viaBash(command: string): { stdout: string; stderr: string; status: number } {
-    const r = spawnSync('/bin/bash', ['--norc', '--noprofile', '-c', command], { cwd: dir, env, encoding: 'utf8', detached: true });
+    // A process group of its own, as the driver's job has (`kill 0` below): spawnSync honours `detached` (Node's
+    // SyncProcessRunner), though its option type does not list it.
+    const options: SpawnSyncOptionsWithStringEncoding & { detached: boolean } = { cwd: dir, env, encoding: 'utf8', detached: true };
+    const r = spawnSync('/bin/bash', ['--norc', '--noprofile', '-c', command], options);
     return { stdout: r.stdout, stderr: r.stderr, status: r.status ?? 128 + (constants.signals[r.signal as keyof typeof constants.signals] ?? 0) };
   }
 
