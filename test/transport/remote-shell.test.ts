@@ -188,7 +188,8 @@ describe('the driver, run by the local bash, against a fresh bash -c', () => {
   const noShebang = join(dir, 'no-shebang');
   writeFileSync(noShebang, 'echo "script SHLVL=$SHLVL args=$*"\nexit 5\n', { mode: 0o755 });
   // Both start from the same environment (bash -c passes SHLVL on unchanged to a command it execs, as the driver does).
-  const env = { ...process.env, SHLVL: '1' };
+  // An exported function that shadows a program: a plain `uname -s` must still call the function, as bash -c does.
+  const env = { ...process.env, SHLVL: '1', 'BASH_FUNC_uname%%': '() {  echo "uname, the function: $*"\n}' };
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   function viaDriver(commands: string[]): Promise<{ stdout: string; stderr: string; status: number }[]> {
@@ -228,6 +229,7 @@ describe('the driver, run by the local bash, against a fresh bash -c', () => {
       'env',
       'printenv SHLVL',
       '/bin/false',
+      'uname -s',
       '/usr/bin/printf %s: a b,c d=e @f +g',
       `${noShebang} x y`,
       'nosuch-command-graywave', // bash's own "command not found"
