@@ -1,4 +1,4 @@
-// Samples the memory of one benchmark run, both ends of it on this machine, every 50 ms: the processes descending
+// Samples the memory of one benchmark run, both ends of it on this machine, every 100 ms: the processes descending
 // from the given root PIDs (the bench itself, whose child is the timed tool, and the fleet's sshd listeners, whose
 // children are the sessions and the commands on the "hosts"), plus any process whose command line mentions the
 // bench directory (Ansible's ControlPersist masters detach from their parent). Only processes started after the
@@ -15,43 +15,59 @@ const stat = (pid) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].s
 const since = Number(stat(self)[19]); // field 22: start time in clock ticks since boot
 let peakKb = 0;
 const seen = new Set();
+// The sampler must not slow the run it measures: sampling every 50 ms and re-reading every process's stat and command
+// line each time cost it 3.7 s of CPU during a 25 s graywave run on 2 cores (about as much as graywave itself). Now a
+// PID's membership is decided once (its parent chain and command line do not change in a way that matters here), and
+// a process's PSS (smaps_rollup: the costly part, 1-30 ms for a large node process) is read when it is first seen and
+// then at most every REREAD_MS; the sum is taken every 100 ms over the latest reading of every live process.
+const REREAD_MS = 500;
+// pid -> { inRun: descends from a root (or names the bench dir), counted: started after us, pss (kB), at (ms) }
+const tree = new Map();
+
+function decide(pid, depth = 0) {
+  let d = tree.get(pid);
+  if (d) return d;
+  d = { inRun: false, counted: false };
+  try {
+    const f = stat(pid);
+    const ppid = Number(f[1]);
+    d.inRun = roots.has(pid) || (ppid > 1 && depth < 64 && decide(ppid, depth + 1).inRun);
+    if (!d.inRun) d.inRun = readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(match);
+    d.counted = d.inRun && pid !== self && !roots.has(pid) && Number(f[19]) >= since;
+  } catch {
+    /* gone meanwhile */
+  }
+  tree.set(pid, d);
+  return d;
+}
 
 function sample() {
-  const procs = new Map(); // pid -> { ppid, start }
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const f = stat(p);
-      procs.set(Number(p), { ppid: Number(f[1]), start: Number(f[19]) });
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  const inRun = (pid) => {
-    for (let q = pid, hops = 0; q > 1 && hops < 64; hops++) {
-      if (roots.has(q)) return true;
-      q = procs.get(q)?.ppid ?? 0;
-    }
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(match);
-    } catch {
-      return false;
-    }
-  };
   let kb = 0;
-  for (const [pid, p] of procs) {
-    if (pid === self || roots.has(pid) || p.start < since || !inRun(pid)) continue;
-    try {
-      kb += Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
-      seen.add(pid);
-    } catch {
-      /* gone meanwhile */
+  const now = Date.now();
+  const alive = new Set();
+  for (const p of readdirSync('/proc')) {
+    const c = p.charCodeAt(0);
+    if (c < 48 || c > 57) continue;
+    const pid = Number(p);
+    alive.add(pid);
+    const d = decide(pid);
+    if (!d.counted) continue;
+    if (d.pss === undefined || now - d.at >= REREAD_MS) {
+      try {
+        d.pss = Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+        d.at = now;
+        seen.add(pid);
+      } catch {
+        continue; /* gone meanwhile */
+      }
     }
+    kb += d.pss;
   }
+  for (const pid of tree.keys()) if (!alive.has(pid)) tree.delete(pid); // a PID used again is decided again
   if (kb > peakKb) peakKb = kb;
 }
 
-const timer = setInterval(sample, 50);
+const timer = setInterval(sample, 100);
 sample();
 process.stdout.write('ready\n'); // the caller starts the run only now
 process.on('SIGTERM', () => {

@@ -76,6 +76,37 @@ function machineCpuSeconds() {
   return busy / 100; // USER_HZ
 }
 
+/** CPU seconds (user+sys) of a process (`self`) or of its reaped children (`children`), from /proc/PID/stat. */
+function procCpuSeconds(pid, which = 'self') {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(') ') + 2).split(' ');
+    return (which === 'self' ? Number(f[11]) + Number(f[12]) : Number(f[13]) + Number(f[14])) / 100; // USER_HZ
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * CPU of the hosts' side so far: everything the fleet's sshd listeners started and reaped (the sessions, the shells
+ * and every command on the "hosts"). Exact and unaffected by other work on a shared machine, once the sessions have
+ * ended: waits (up to 5 s) until the listeners have no children left.
+ */
+async function hostsCpuSeconds(pids) {
+  const live = () =>
+    readdirSync('/proc').some((p) => {
+      if (!/^\d+$/.test(p)) return false;
+      try {
+        const s = readFileSync(`/proc/${p}/stat`, 'utf8');
+        return pids.includes(Number(s.slice(s.lastIndexOf(') ') + 2).split(' ')[1]));
+      } catch {
+        return false;
+      }
+    });
+  for (let k = 0; k < 100 && live(); k++) await sleep(50);
+  return pids.reduce((a, pid) => a + procCpuSeconds(pid, 'children'), 0);
+}
+
 /** Runs a command under /usr/bin/time: wall, user+sys of it and its reaped children, max RSS of the largest one. */
 async function timed(cmd, argv, opts) {
   const tf = join(opts.dir, `time-${Date.now()}-${Math.random().toString(36).slice(2)}.txt`);
@@ -84,17 +115,20 @@ async function timed(cmd, argv, opts) {
   const roots = [process.pid, ...(opts.fleetPids ?? [])].join(',');
   const sampler = spawn(process.execPath, [join(BENCH, 'rss-sampler.mjs'), rf, roots, opts.dir], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((res) => sampler.stdout.once('data', res));
+  const s0 = procCpuSeconds(sampler.pid);
   const c0 = machineCpuSeconds();
   const t0 = performance.now();
   const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S %M', '-o', tf, cmd, ...argv], { cwd: opts.cwd, env: opts.env, encoding: 'utf8', maxBuffer: 512 * 2 ** 20 });
   const wall = (performance.now() - t0) / 1000;
-  const machineCpu = machineCpuSeconds() - c0;
+  // The sampler's own CPU is not the run's: left out of the machine's figure.
+  const samplerCpu = procCpuSeconds(sampler.pid) - s0;
+  const machineCpu = machineCpuSeconds() - c0 - samplerCpu;
   const stopped = new Promise((res) => sampler.once('exit', res));
   sampler.kill('SIGTERM');
   await stopped;
   const rss = JSON.parse(readFileSync(rf, 'utf8'));
   const [e, u, s, m] = readFileSync(tf, 'utf8').trim().split('\n').pop().split(' ').map(Number);
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, wall, timeWall: e, cpu: u + s, user: u, sys: s, maxRssMb: m / 1024, machineCpu, runRssMb: rss.peakMb, runProcesses: rss.processes };
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, wall, timeWall: e, cpu: u + s, user: u, sys: s, maxRssMb: m / 1024, machineCpu, samplerCpu, runRssMb: rss.peakMb, runProcesses: rss.processes };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -308,9 +342,18 @@ control_path_dir = ${A}/cp
   return A;
 }
 
-/** Close ansible's ControlPersist masters (daemonized): ssh -O exit per socket, then any left by PID. */
+/**
+ * Close ansible's ControlPersist masters (daemonized): ssh -O exit per socket, then any left by PID. Returns the CPU
+ * seconds the masters had used (their parent is init, so /usr/bin/time never counts them).
+ */
 function sweepMasters(A) {
   const cp = join(A, 'cp');
+  let cpu = 0;
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(`ssh: ${cp}/`)) cpu += procCpuSeconds(pid);
+    } catch {}
+  }
   for (const f of existsSync(cp) ? readdirSync(cp) : []) spawnSync('ssh', ['-O', 'exit', '-o', `ControlPath=${join(cp, f)}`, 'x'], { stdio: 'ignore' });
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
@@ -318,6 +361,7 @@ function sweepMasters(A) {
       if (cmd.startsWith(`ssh: ${cp}/`)) process.kill(Number(pid), 'SIGTERM');
     } catch {}
   }
+  return cpu;
 }
 
 /** The unavoidable part of a run: per wave, the slowest host's own step time (from times.log), summed. */
@@ -406,6 +450,8 @@ async function benchSsh(real = false) {
       for (const tool of order) {
         reset();
         let r;
+        let masters = 0;
+        const hosts0 = await hostsCpuSeconds(fleet.pids);
         if (tool === 'graywave') {
           const state = join(D, `gw-state-${rep}`);
           r = await timed(process.execPath, [...(process.env.BENCH_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), CLI, 'run', playbook, '--yes', '--json', '--state-dir', state], { dir: D, cwd: D, env: process.env, fleetPids: fleet.pids });
@@ -413,11 +459,12 @@ async function benchSsh(real = false) {
         } else {
           const dir = tool === 'mitogen' ? M : A;
           r = await timed('/usr/bin/ansible-playbook', ['-i', join(dir, 'inventory.ini'), join(dir, 'play.yml')], { dir: D, cwd: dir, env: { ...process.env, ANSIBLE_CONFIG: join(dir, 'ansible.cfg'), ANSIBLE_NOCOLOR: '1' }, fleetPids: fleet.pids });
-          sweepMasters(dir); // every run starts cold, as graywave's does
+          masters = sweepMasters(dir); // every run starts cold, as graywave's does
         }
+        const hostsCpu = (await hostsCpuSeconds(fleet.pids)) - hosts0;
         const u = unavoidable(D, deployOwnS, n);
         const good = verifyFleet(D, n);
-        const row = { rep, code: r.code, wall: r2(r.wall), cpu: r2(r.cpu), user: r2(r.user), sys: r2(r.sys), machineCpu: r2(r.machineCpu), maxRssMb: r1(r.maxRssMb), runRssMb: r1(r.runRssMb), runProcesses: r.runProcesses, unavoidable: r2(u.seconds), overhead: r2(r.wall - u.seconds), hostsOk: good, stepLines: u.lines };
+        const row = { rep, code: r.code, wall: r2(r.wall), cpu: r2(r.cpu), user: r2(r.user), sys: r2(r.sys), machineCpu: r2(r.machineCpu), hostsCpu: r2(hostsCpu), runCpu: r2(r.cpu + masters + hostsCpu), samplerCpu: r2(r.samplerCpu), maxRssMb: r1(r.maxRssMb), runRssMb: r1(r.runRssMb), runProcesses: r.runProcesses, unavoidable: r2(u.seconds), overhead: r2(r.wall - u.seconds), hostsOk: good, stepLines: u.lines };
         runs[tool].push(row);
         log(`${tool} rep ${rep}: ${JSON.stringify(row)}`);
         if (r.code !== 0 || good !== n) log(`${tool} rep ${rep} did not complete cleanly:\n${(r.stdout ?? '').slice(-2000)}\n${(r.stderr ?? '').slice(-2000)}`);
@@ -426,7 +473,7 @@ async function benchSsh(real = false) {
     }
     const med = (tool, k) => r2(median(runs[tool].map((x) => x[k])));
     const summary = {};
-    for (const tool of tools) summary[tool] = Object.fromEntries(['wall', 'cpu', 'machineCpu', 'maxRssMb', 'runRssMb', 'runProcesses', 'unavoidable', 'overhead'].map((k) => [k, med(tool, k)]));
+    for (const tool of tools) summary[tool] = Object.fromEntries(['wall', 'cpu', 'machineCpu', 'hostsCpu', 'runCpu', 'maxRssMb', 'runRssMb', 'runProcesses', 'unavoidable', 'overhead'].map((k) => [k, med(tool, k)]));
     const ratio = (k, other = 'ansible') => r2(summary[other][k] / summary.graywave[k]);
     if (real) {
       return {
@@ -438,8 +485,8 @@ async function benchSsh(real = false) {
         reps: REPS,
         deployOwnS: r2(deployOwnS),
         medians: summary,
-        ansibleOverGraywave: { wall: ratio('wall'), cpu: ratio('cpu'), machineCpu: ratio('machineCpu'), runRssMb: ratio('runRssMb'), overhead: ratio('overhead') },
-        mitogenOverGraywave: summary.mitogen ? { wall: ratio('wall', 'mitogen'), cpu: ratio('cpu', 'mitogen'), machineCpu: ratio('machineCpu', 'mitogen'), runRssMb: ratio('runRssMb', 'mitogen'), overhead: ratio('overhead', 'mitogen') } : undefined,
+        ansibleOverGraywave: { wall: ratio('wall'), cpu: ratio('cpu'), machineCpu: ratio('machineCpu'), runCpu: ratio('runCpu'), runRssMb: ratio('runRssMb'), overhead: ratio('overhead') },
+        mitogenOverGraywave: summary.mitogen ? { wall: ratio('wall', 'mitogen'), cpu: ratio('cpu', 'mitogen'), machineCpu: ratio('machineCpu', 'mitogen'), runCpu: ratio('runCpu', 'mitogen'), runRssMb: ratio('runRssMb', 'mitogen'), overhead: ratio('overhead', 'mitogen') } : undefined,
         targets: {
           wallAtMostThirdOfAnsible: summary.graywave.wall <= summary.ansible.wall / 3,
           wallAtMostHalfOfMitogen: summary.mitogen ? summary.graywave.wall <= summary.mitogen.wall / 2 : undefined,
@@ -454,7 +501,7 @@ async function benchSsh(real = false) {
       reps: REPS,
       deployOwnS: r2(deployOwnS),
       medians: summary,
-      ansibleOverGraywave: { wall: ratio('wall'), cpu: ratio('cpu'), machineCpu: ratio('machineCpu'), maxRssMb: ratio('maxRssMb'), runRssMb: ratio('runRssMb'), overhead: ratio('overhead') },
+      ansibleOverGraywave: { wall: ratio('wall'), cpu: ratio('cpu'), machineCpu: ratio('machineCpu'), runCpu: ratio('runCpu'), maxRssMb: ratio('maxRssMb'), runRssMb: ratio('runRssMb'), overhead: ratio('overhead') },
       targets: {
         overheadAtMostTenth: summary.graywave.overhead <= summary.ansible.overhead / 10,
         wallAtMostThird: summary.graywave.wall <= summary.ansible.wall / 3,
@@ -575,9 +622,12 @@ function table(res) {
     L.push(`| wall time | ${g.wall} s | ${a.wall} s | ${s.ansibleOverGraywave.wall}× |`);
     L.push(`| CPU, user+sys of the process tree | ${g.cpu} s | ${a.cpu} s | ${s.ansibleOverGraywave.cpu}× |`);
     L.push(`| CPU, whole machine (incl. sshd and remote side) | ${g.machineCpu} s | ${a.machineCpu} s | ${s.ansibleOverGraywave.machineCpu}× |`);
+    if (g.runCpu !== undefined && a.runCpu !== undefined) {
+      L.push(`| CPU of the run: the tool, its ssh processes and the hosts' side (sshd, shells, commands) | ${g.runCpu} s | ${a.runCpu} s | ${s.ansibleOverGraywave.runCpu}× |`);
+    }
     L.push(`| peak RSS (largest process) | ${g.maxRssMb} MB | ${a.maxRssMb} MB | ${s.ansibleOverGraywave.maxRssMb}× |`);
     if (g.runRssMb !== undefined && a.runRssMb !== undefined) {
-      L.push(`| peak memory (PSS) of every process the run started, both ends (sampled every 50 ms) | ${g.runRssMb} MB (${g.runProcesses} processes) | ${a.runRssMb} MB (${a.runProcesses} processes) | ${s.ansibleOverGraywave.runRssMb}× |`);
+      L.push(`| peak memory (PSS) of every process the run started, both ends (sampled every 100 ms) | ${g.runRssMb} MB (${g.runProcesses} processes) | ${a.runRssMb} MB (${a.runProcesses} processes) | ${s.ansibleOverGraywave.runRssMb}× |`);
     }
     L.push(`| hosts' own step time (Σ waves, slowest host) | ${g.unavoidable} s | ${a.unavoidable} s | |`);
     L.push(`| orchestration overhead (wall − own time) | ${g.overhead} s | ${a.overhead} s | ${s.ansibleOverGraywave.overhead}× |`);
@@ -599,6 +649,7 @@ function table(res) {
     L.push(row('wall time', 'wall', ' s'));
     L.push(row('CPU, user+sys of the process tree', 'cpu', ' s'));
     L.push(row('CPU, whole machine (incl. sshd and remote side)', 'machineCpu', ' s'));
+    if (s.medians.graywave.runCpu !== undefined) L.push(row("CPU of the run: the tool, its ssh processes and the hosts' side", 'runCpu', ' s'));
     L.push(row('peak memory (PSS) of every process the run started', 'runRssMb', ' MB'));
     L.push(`| hosts' own step time (Σ waves, slowest host) | ${cols.map((c) => `${s.medians[c].unavoidable} s`).join(' | ')} | |${s.mitogenOverGraywave ? ' |' : ''}`);
     L.push(row('orchestration overhead (wall − own time)', 'overhead', ' s'));
@@ -623,6 +674,25 @@ function table(res) {
     L.push(`Targets: overhead < 30 s ${t.overheadUnder30sAt10k ? 'met' : 'NOT met'}; RSS < 300 MB ${t.rssUnder300MbAt10k ? 'met' : 'NOT met'}; status < 2 s ${t.statusUnder2s ? 'met' : 'NOT met'}; resume < 2 s ${t.resumeUnder2s ? 'met' : 'NOT met'}.`);
   }
   return L.join('\n');
+}
+
+// `node bench/run.mjs serve [real]`: only the fleet and its playbook, kept up until SIGINT/SIGTERM, for profiling
+// single runs by hand (`graywave run PLAYBOOK --yes --json --state-dir DIR`; reset the hosts with `rm -rf DIR/hosts`).
+if (parts.includes('serve')) {
+  const real = parts.includes('real');
+  const n = real ? REAL_HOSTS : HOSTS;
+  const D = mkdtempSync('/tmp/gwb-');
+  const fleet = await startFleet(D, real ? { n, rcSeconds: REAL_RC_SECONDS, sftp: false } : { n });
+  const gwb = writeHostScript(D);
+  const artifact = join(D, 'app-2.0.0.bin');
+  writeFileSync(artifact, randomBytes(5 * 2 ** 20));
+  for (let i = 0; i < n; i++) mkdirSync(join(D, 'hosts', hname(i), 'app'), { recursive: true });
+  const playbook = writeGraywave(D, fleet, gwb, artifact, n);
+  console.log(JSON.stringify({ dir: D, playbook, port: fleet.port, sshd: fleet.pids }));
+  await new Promise((res) => ['SIGINT', 'SIGTERM'].forEach((s) => process.once(s, res)));
+  await fleet.stop();
+  rmSync(D, { recursive: true, force: true });
+  process.exit(0);
 }
 
 const results = { machine: machine() };

@@ -236,6 +236,8 @@ export class SshTransport implements Transport {
   private readonly local: LocalTransport;
   private closed = false;
   private readonly configWarned = new Set<string>();
+  /** Private keys parsed so far (see auth()). */
+  private readonly parsedKeys = new Map<string, ReturnType<typeof import('ssh2').utils.parseKey>>();
 
   constructor(
     private readonly opts: SshTransportOptions,
@@ -360,7 +362,14 @@ export class SshTransport implements Transport {
         if (id.explicit) throw new TransportError(`${who}: identity file ${id.path} cannot be read`);
         continue;
       }
-      const parsed = ssh2().utils.parseKey(data, this.passphrase);
+      // Parsed (and decrypted: bcrypt for an encrypted OpenSSH key costs tens of ms) once per file and content for
+      // the whole fleet; ssh2 takes the parsed key as it is instead of parsing it again for every connection.
+      const cacheKey = `${id.path}\0${createHash('sha256').update(data).digest('hex')}`;
+      let parsed = this.parsedKeys.get(cacheKey);
+      if (!parsed) {
+        parsed = ssh2().utils.parseKey(data, this.passphrase);
+        if (!(parsed instanceof Error)) this.parsedKeys.set(cacheKey, parsed);
+      }
       if (parsed instanceof Error) {
         if (!id.explicit) continue;
         if (/encrypted/i.test(parsed.message) && !this.passphrase) {
@@ -368,7 +377,7 @@ export class SshTransport implements Transport {
         }
         throw new TransportError(`${who}: cannot use identity file ${id.path}: ${this.mask(parsed.message)} (wrong passphrase?)`);
       }
-      methods.push({ type: 'publickey', username: t.user, key: data, passphrase: this.passphrase });
+      methods.push({ type: 'publickey', username: t.user, key: parsed });
     }
     if (methods.length === 0) {
       throw new TransportError(

@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createRequire } from 'node:module';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { TransportError } from '../../src/errors.js';
 import type { Host } from '../../src/playbook/types.js';
 import { SshTransport, sshTransportOptions } from '../../src/transport/ssh.js';
@@ -219,6 +220,19 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
     expect((wrong as Error).message).not.toContain('not it');
     const r = await transport({ identityFile: fleet.encryptedKey, passphrase: { env: 'GW_PASS' } }, { GW_PASS: fleet.passphrase }).exec(host('127.0.0.8'), 'echo in');
     expect(r.stdout).toBe('in\n');
+  });
+
+  test('a key is parsed and decrypted once for the whole fleet, not once per host (bcrypt costs ~0.1-0.5 s a time)', async () => {
+    const ssh2 = createRequire(import.meta.url)('ssh2') as typeof import('ssh2');
+    const parse = vi.spyOn(ssh2.utils, 'parseKey');
+    try {
+      const t = transport({ identityFile: fleet.encryptedKey, passphrase: { env: 'GW_PASS' } }, { GW_PASS: fleet.passphrase });
+      const rs = await Promise.all(['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((a) => t.exec(host(a), 'echo "$SSH_CONNECTION"')));
+      expect(rs.map((r) => r.stdout.split(' ')[2])).toEqual(['127.0.0.2', '127.0.0.3', '127.0.0.4']);
+      expect(parse.mock.calls.filter(([, passphrase]) => passphrase !== undefined)).toHaveLength(1);
+    } finally {
+      parse.mockRestore();
+    }
   });
 
   test('~/.ssh/config Host entries (here from an Included file) supply HostName, User, Port and IdentityFile; unsupported lines are logged once', async () => {

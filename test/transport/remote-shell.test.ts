@@ -1,7 +1,11 @@
+import { spawn, spawnSync, type SpawnSyncOptionsWithStringEncoding } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { describe, expect, test } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { constants, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
 import type { ClientChannel } from 'ssh2';
-import { RemoteShell, ShellEnded } from '../../src/transport/remote-shell.js';
+import { DRIVER, RemoteShell, ShellEnded } from '../../src/transport/remote-shell.js';
 
 /** A stand-in for an ssh2 session channel: what the shell writes is recorded, what the host says is pushed. */
 class FakeChannel extends EventEmitter {
@@ -171,5 +175,80 @@ describe('RemoteShell', () => {
     await expect(shell.run('a\0b', { onPid: () => {} })).rejects.toThrow(/NUL/);
     expect(ch.written).toEqual([]);
     expect(shell.tryClaim()).toBe(true); // the refusal released the reservation
+  });
+});
+
+/**
+ * The DRIVER itself, run by this machine's bash: each command's output and status must be what a fresh
+ * `bash --norc --noprofile -c COMMAND` gives (the oracle), whether the driver execs the command at once (one external
+ * program with plain words) or gives it a bash of its own.
+ */
+describe('the driver, run by the local bash, against a fresh bash -c', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-driver-'));
+  const noShebang = join(dir, 'no-shebang');
+  writeFileSync(noShebang, 'echo "script SHLVL=$SHLVL args=$*"\nexit 5\n', { mode: 0o755 });
+  // Both start from the same environment (bash -c passes SHLVL on unchanged to a command it execs, as the driver does).
+  // An exported function that shadows a program: a plain `uname -s` must still call the function, as bash -c does.
+  const env = { ...process.env, SHLVL: '1', 'BASH_FUNC_uname%%': '() {  echo "uname, the function: $*"\n}' };
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  function viaDriver(commands: string[]): Promise<{ stdout: string; stderr: string; status: number }[]> {
+    return new Promise((resolve, reject) => {
+      const b = spawn('/bin/bash', ['--norc', '--noprofile', '-c', DRIVER, 'graywave-shell', 'n0nce', '-'], { cwd: dir, env });
+      const streams = ['', ''];
+      b.stdout.on('data', (c: Buffer) => (streams[0] += c.toString()));
+      b.stderr.on('data', (c: Buffer) => (streams[1] += c.toString()));
+      b.on('error', reject);
+      b.on('close', () => {
+        const parts = streams.map((s) => s.split('\x1en0nce:s\n').slice(1));
+        resolve(
+          commands.map((_, i) => {
+            const [out, err] = parts.map((p) => p[i] ?? '');
+            const end = /\x1en0nce:e:(\d+)[^\n]*\n$/;
+            return { stdout: out!.replace(end, ''), stderr: err!.replace(/^\x1en0nce:p:\d+\n/, '').replace(end, ''), status: Number(end.exec(out!)?.[1] ?? -1) };
+          }),
+        );
+      });
+      b.stdin.end(commands.map((c) => `${c}\0`).join('') + '\0');
+    });
+  }
+
+  function viaBash(command: string): { stdout: string; stderr: string; status: number } {
+    // A process group of its own, as the driver's job has (`kill 0` below): spawnSync honours `detached` (Node's
+    // SyncProcessRunner), though its option type does not list it.
+    const options: SpawnSyncOptionsWithStringEncoding & { detached: boolean } = { cwd: dir, env, encoding: 'utf8', detached: true };
+    const r = spawnSync('/bin/bash', ['--norc', '--noprofile', '-c', command], options);
+    return { stdout: r.stdout, stderr: r.stderr, status: r.status ?? 128 + (constants.signals[r.signal as keyof typeof constants.signals] ?? 0) };
+  }
+
+  const sortLines = (s: string) => s.split('\n').sort().join('\n');
+
+  test('plain commands, keywords, builtins, quoting, missing programs and scripts without #! all behave as under bash -c', async () => {
+    const commands = [
+      '/usr/bin/env', // the whole environment, `_` and SHLVL included
+      'env',
+      'printenv SHLVL',
+      '/bin/false',
+      'uname -s',
+      '/usr/bin/printf %s: a b,c d=e @f +g',
+      `${noShebang} x y`,
+      'nosuch-command-graywave', // bash's own "command not found"
+      '/nonexistent/graywave/prog',
+      dir, // a directory
+      'FOO=bar /usr/bin/printenv FOO', // an assignment first
+      'echo builtin words',
+      'time /bin/true', // the keyword, not /usr/bin/time
+      "/bin/sh -c 'kill -TERM $$'",
+      '/bin/kill -TERM 0', // a plain command that kills its own process group: the job's, as under bash -c
+      `/usr/bin/printf "%s" '$HOME' *`,
+    ];
+    const got = await viaDriver(commands);
+    commands.forEach((c, i) => {
+      const want = viaBash(c);
+      const g = got[i]!;
+      if (c.includes('env')) expect({ c, out: sortLines(g.stdout), status: g.status }).toEqual({ c, out: sortLines(want.stdout), status: want.status });
+      else if (c.startsWith('time ')) expect({ c, out: g.stdout, status: g.status, timed: /real/.test(g.stderr) }).toEqual({ c, out: want.stdout, status: want.status, timed: true });
+      else expect({ c, ...g }).toEqual({ c, ...want });
+    });
   });
 });
