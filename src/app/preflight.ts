@@ -157,12 +157,14 @@ class Preflight {
     if (!reachable) return add('space', false, 'not asked: host unreachable', true);
     if (size < 0) return add('space', false, 'not asked: no artifact', true);
     const to = ctx.render(p.to);
-    // The nearest existing directory of `to` (deploy creates the rest); free KiB there.
-    const r = await this.sh(host, `d=${quote([to])}; while [ ! -e "$d" ]; do d=$(dirname -- "$d"); done; df -Pk -- "$d" | awk 'NR==2 {print $4}'`, this.sudo).catch((err: unknown) => ({ code: -1, stdout: '', stderr: firstLine(err) }));
-    const freeKb = Number(String(r.stdout).trim());
+    // The nearest existing directory of `to` (deploy creates the rest); free KiB there: the 4th field of df's POSIX
+    // line (read here, and the parent found by the shell itself: each process costs the host a fork, 40 hosts at once).
+    const r = await this.sh(host, `d=${quote([to])}; while [ ! -e "$d" ]; do case $d in */*) d=\${d%/*}; d=\${d:-/};; *) d=.;; esac; done; df -Pk -- "$d"`, this.sudo).catch((err: unknown) => ({ code: -1, stdout: '', stderr: firstLine(err) }));
+    const free = String(r.stdout).trim().split('\n')[1]?.trim().split(/\s+/)[3] ?? '';
+    const freeKb = /^\d+$/.test(free) ? Number(free) : NaN;
     // The upload plus its unpacked copy: twice the artifact.
     const needKb = Math.ceil((size * 2) / 1024);
-    if (r.code !== 0 || !Number.isFinite(freeKb) || String(r.stdout).trim() === '') add('space', false, `cannot read free space at ${to}: ${String(r.stderr).trim() || `exit ${r.code}`}`);
+    if (r.code !== 0 || !Number.isFinite(freeKb)) add('space', false, `cannot read free space at ${to}: ${String(r.stderr).trim() || `exit ${r.code}`}`);
     else add('space', freeKb >= needKb, `${Math.floor(freeKb / 1024)} MiB free at ${to}, need ${Math.ceil(needKb / 1024)} MiB`);
   }
 

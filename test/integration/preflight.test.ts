@@ -5,7 +5,7 @@
  * registry write, no step run), and starts with --skip-preflight. With Dubbo providers in a real ZooKeeper, an
  * unregistered Dubbo host is caught by dubbo-zookeeper and dubbo-qos alike.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry } from '../../src/sandbox/registry.js';
@@ -96,9 +96,16 @@ ${extra}
 
     const j = await cli(['check', file, '--json']);
     expect(j.code).toBe(1);
-    const report = JSON.parse(j.stdout) as { ok: boolean; cells: { host: string; check: string; ok: boolean }[] };
+    const report = JSON.parse(j.stdout) as { ok: boolean; cells: { host: string; check: string; ok: boolean; detail: string }[] };
     expect(report.ok).toBe(false);
     expect(report.cells.filter((c) => !c.ok).map((c) => `${c.host} ${c.check}`)).toEqual(['h-02 registered:reg', 'h-03 data:waitDrained:prom']);
+    // The free space is that of the nearest existing directory of `to` (app/ does not exist yet): the kernel's statfs
+    // is the oracle (other work on the machine moves it a little between the two readings).
+    const space = report.cells.find((c) => c.host === 'h-01' && c.check === 'space')!;
+    const free = /^(\d+) MiB free at .*\/app, need \d+ MiB$/.exec(space.detail);
+    expect(free, space.detail).not.toBeNull();
+    const st = statfsSync(dir);
+    expect(Math.abs(Number(free![1]) - (st.bavail * st.bsize) / 2 ** 20)).toBeLessThan(1024);
   });
 
   it('a gate whose monitor does not answer and a missing artifact are problems; "no data" from a gate monitor is not', async () => {
