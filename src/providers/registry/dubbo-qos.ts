@@ -4,7 +4,7 @@ import { ProviderError } from '../../errors.js';
 import { http } from '../../transport/http.js';
 import { duration } from '../../util/duration.js';
 import type { Check, Provider, ProviderContext, ProviderType } from '../types.js';
-import { Zk, zkConnectionOptions, zkOptionsOf } from '../zk.js';
+import { ZkProviderBase, zkConnectionOptions, zkOptionsOf } from '../zk.js';
 import { addressOf, hostMatches, serviceKey } from './dubbo-rules.js';
 import { hostNames, readRegistrations, registeredCheck, type Found } from './dubbo-zookeeper.js';
 
@@ -56,13 +56,14 @@ interface Saved {
 
 const ONLINE: Record<Options['command'], string> = { offline: 'online', offlineApp: 'onlineApp', offlineInterface: 'onlineInterface' };
 
-class DubboQos implements Provider {
-  private zkc?: Zk;
+class DubboQos extends ZkProviderBase implements Provider {
   private readonly label: string;
   private readonly pattern?: RegExp;
 
   constructor(private readonly o: Options) {
-    this.label = `dubbo-qos (${o.application})`;
+    const label = `dubbo-qos (${o.application})`;
+    super(zkOptionsOf(o, label));
+    this.label = label;
     if (o.services) {
       try {
         this.pattern = new RegExp(`^(?:${o.services})$`);
@@ -70,11 +71,6 @@ class DubboQos implements Provider {
         throw new ProviderError(`${this.label}: services is not a regular expression: ${(e as Error).message}`, false);
       }
     }
-  }
-
-  private get zk(): Zk {
-    this.zkc ??= new Zk(zkOptionsOf(this.o, this.label));
-    return this.zkc;
   }
 
   /** BaseOffline: the pattern matches the service key or the display key (`interface:version`). */
@@ -183,11 +179,6 @@ class DubboQos implements Provider {
     } catch (err) {
       return { done: false, observed: `cannot read ZooKeeper: ${(err as Error).message}` };
     }
-  }
-
-  async close(): Promise<void> {
-    await this.zkc?.close();
-    this.zkc = undefined;
   }
 }
 

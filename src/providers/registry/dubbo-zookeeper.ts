@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { ProviderError } from '../../errors.js';
 import type { Check, Provider, ProviderContext, ProviderType } from '../types.js';
 import { addressOf, colonKey, consumerRisks, consumerView, effective, formatDubboUrl, hostMatches, isWeightKey, parseDubboUrl, parseRuleText, serviceKey, serving, servingMethods, stateText, type Configurator, type DubboUrl, type Effective } from './dubbo-rules.js';
-import { CREATED_BY_GRAYWAVE, Zk, removeOurEmptyParents, withCas, zkConnectionOptions, zkJoin, zkOptionsOf, type ZkNode, type ZkOp } from '../zk.js';
+import { CREATED_BY_GRAYWAVE, Zk, ZkProviderBase, removeOurEmptyParents, withCas, zkConnectionOptions, zkJoin, zkOptionsOf, type ZkNode, type ZkOp } from '../zk.js';
 
 /*
  * Dubbo providers registered in ZooKeeper (reference protocols.md §1).
@@ -532,21 +532,17 @@ interface Judged {
   risks: string[];
 }
 
-class DubboZookeeper implements Provider {
-  private zkc?: Zk;
+class DubboZookeeper extends ZkProviderBase implements Provider {
   private readonly label: string;
   private readonly configRoot: string;
   private readonly metadataRoot: string;
 
   constructor(private readonly o: Options) {
-    this.label = `dubbo-zookeeper (${o.application})`;
+    const label = `dubbo-zookeeper (${o.application})`;
+    super(zkOptionsOf(o, label));
+    this.label = label;
     this.configRoot = o.configRoot ?? zkJoin(o.root, 'config', 'dubbo');
     this.metadataRoot = o.metadataRoot ?? zkJoin(o.root, 'metadata');
-  }
-
-  private get zk(): Zk {
-    this.zkc ??= new Zk(zkOptionsOf(this.o, this.label));
-    return this.zkc;
   }
 
   private get rulePath() {
@@ -1246,11 +1242,6 @@ class DubboZookeeper implements Provider {
       } else await this.zk.set(s.path, next.text, node.version);
       ctx.log(`dubbo: ${s.added.join(', ')} taken out of tag ${s.group} in ${s.path}`);
     });
-  }
-
-  async close(): Promise<void> {
-    await this.zkc?.close();
-    this.zkc = undefined;
   }
 }
 
