@@ -7,17 +7,16 @@ import { EXIT, GraywaveError } from '../errors.js';
 import { currentActor } from '../journal/lock.js';
 import { inEffect, type RunState } from '../journal/replay.js';
 import { buildPlan, type Plan } from '../plan/build.js';
-import { loadPlaybook } from '../playbook/load.js';
+import { openReleaseFile } from '../playbook/release-file.js';
 import type { Playbook } from '../playbook/types.js';
 import { confirm, isTerminal } from './deps.js';
 import { confirmed, exitFor, recordApproval, releaseDone } from './shared.js';
 import { trainApprove, trainRelease, trainRollback } from './train.js';
-import { isTrainFile } from '../playbook/train.js';
 import { relative } from 'node:path';
 import { waveList } from '../render/hints.js';
 import { openRelease, withHotfix, type ReleaseRequest } from './open.js';
 import { preflight, preflightText } from './preflight.js';
-import { releaseStatus } from './status.js';
+import { playbookStatus } from './status.js';
 import { createTransport } from '../transport/index.js';
 import { Secrets } from '../util/secrets.js';
 
@@ -27,8 +26,8 @@ export { withHotfix, type ReleaseRequest } from './open.js';
 export { journalPath, releaseDir } from './paths.js';
 
 /** The command's playbook, loaded once (with `run --hotfix`, under the hotfix policy). */
-function loadFor(req: ReleaseRequest): Playbook {
-  const pb = loadPlaybook(req.file);
+function loadFor(req: ReleaseRequest, load: () => Playbook): Playbook {
+  const pb = load();
   return req.hotfix ? withHotfix(pb, req.reason) : pb;
 }
 
@@ -40,7 +39,7 @@ async function preflightPasses(req: ReleaseRequest, pb: Playbook, how: 'run' | '
   if (!req.preflight) return true;
   let hosts: string[] | undefined;
   if (how === 'resume') {
-    const st = await releaseStatus(req.file, req.stateDir);
+    const st = await playbookStatus(pb, buildPlan(pb), req.file, req.stateDir);
     hosts = st.waves.flatMap((w) => w.hosts.filter((h) => h.status === 'pending').map((h) => h.host));
   }
   if (req.limit) {
@@ -58,8 +57,8 @@ async function preflightPasses(req: ReleaseRequest, pb: Playbook, how: 'run' | '
 
 
 /** `run` and `resume`: one body. Resolves to the exit code. */
-async function release(req: ReleaseRequest, how: 'run' | 'resume'): Promise<number> {
-  const pb = loadFor(req);
+async function release(req: ReleaseRequest, how: 'run' | 'resume', load: () => Playbook): Promise<number> {
+  const pb = loadFor(req, load);
   const plan = buildPlan(pb);
   if (req.limit) resolveLimit(pb.hosts, req.limit); // a --limit that matches nothing is refused before anything else
   if (how === 'run' && !req.again && (await releaseDone(req, pb))) {
@@ -98,14 +97,14 @@ async function release(req: ReleaseRequest, how: 'run' | 'resume'): Promise<numb
 
 /** `graywave run`: starts a release (or reports one already done). Resolves to the exit code. */
 export function runRelease(req: ReleaseRequest): Promise<number> {
-  if (isTrainFile(req.file)) return trainRelease(req, 'run');
-  return release(req, 'run');
+  const rf = openReleaseFile(req.file);
+  return rf.kind === 'train' ? trainRelease(req, 'run', rf.load) : release(req, 'run', rf.load);
 }
 
 /** `graywave resume`: continues from the exact step where each host stopped. */
 export function resumeRelease(req: ReleaseRequest): Promise<number> {
-  if (isTrainFile(req.file)) return trainRelease(req, 'resume');
-  return release(req, 'resume');
+  const rf = openReleaseFile(req.file);
+  return rf.kind === 'train' ? trainRelease(req, 'resume', rf.load) : release(req, 'resume', rf.load);
 }
 
 /** The waves a rollback touches: the current (newest started) wave, or every started wave with `all`. */
@@ -122,8 +121,9 @@ function leftToUndo(plan: Plan, state: RunState): number[] {
 
 /** `graywave rollback [--all]`: undoes completed steps in reverse order, newest wave first. */
 export async function rollbackRelease(req: ReleaseRequest & { all?: boolean; fast?: boolean }): Promise<number> {
-  if (isTrainFile(req.file)) return trainRollback(req);
-  const pb = loadFor(req);
+  const rf = openReleaseFile(req.file);
+  if (rf.kind === 'train') return trainRollback(req, rf.load);
+  const pb = loadFor(req, rf.load);
   const all = req.all || req.fast;
   if (!(await confirmed(req, `Roll back ${all ? 'every wave' : 'the current wave'} of ${pb.name} ${pb.version}${req.fast ? ' (fast: all hosts at once)' : ''}?`))) return EXIT.halted;
   const o = await openRelease(req, pb, 'rollback', 'existing');
@@ -155,8 +155,9 @@ export async function rollbackRelease(req: ReleaseRequest & { all?: boolean; fas
 
 /** `graywave approve`: records a person's go for the wave that waits (or the newest finished wave). */
 export async function approveRelease(req: ReleaseRequest): Promise<{ code: number; wave?: number; apps?: PendingApproval[] }> {
-  if (isTrainFile(req.file)) return trainApprove(req);
-  const pb = loadFor(req);
+  const rf = openReleaseFile(req.file);
+  if (rf.kind === 'train') return trainApprove(req, rf.load);
+  const pb = loadFor(req, rf.load);
   if (!(await confirmed(req, `Approve the next wave of ${pb.name} ${pb.version}?`))) return { code: EXIT.halted };
   const o = await openRelease(req, pb, 'approve', 'existing');
   try {

@@ -5,10 +5,8 @@ import { hostStatus, replay } from '../journal/replay.js';
 import { partOf } from '../journal/journal.js';
 import { buildPlan, type Plan } from '../plan/build.js';
 import type { Playbook } from '../playbook/types.js';
-import { isTrainFile } from '../playbook/train.js';
-import { buildTrainPlan, trainHost } from '../plan/train.js';
-import { loadTrain } from '../playbook/train.js';
-import { loadPlaybook } from '../playbook/load.js';
+import { buildTrainPlan, trainHost, type TrainPlan } from '../plan/train.js';
+import { openReleaseFile } from '../playbook/release-file.js';
 import { routingState, type RoutingRuleState } from '../routing/run.js';
 import { releaseDir } from './paths.js';
 import { limitedSummary, resumeCommand, type LimitedSummary } from './limited.js';
@@ -117,9 +115,14 @@ function interruptedLimited(gone: string | undefined, limit: string[] | undefine
 
 /** `graywave status`: rebuilt from the journal alone (read-only; takes no lock). A train file: src/app/train.ts. */
 export async function releaseStatus(file: string, stateDir?: string): Promise<StatusReport> {
-  if (isTrainFile(file)) return trainStatus(file, stateDir);
-  const pb = loadPlaybook(file);
-  const plan = buildPlan(pb);
+  const rf = openReleaseFile(file);
+  if (rf.kind === 'train') return trainStatus(file, stateDir, buildTrainPlan(rf.load()));
+  const pb = rf.load();
+  return playbookStatus(pb, buildPlan(pb), file, stateDir);
+}
+
+/** `status` of a playbook already loaded, with its plan. */
+export async function playbookStatus(pb: Playbook, plan: Plan, file: string, stateDir?: string): Promise<StatusReport> {
   const { records, lock } = await readJournalOf(pb, stateDir);
   return statusOf(pb, plan, records, lock, file, stateDir);
 }
@@ -188,8 +191,7 @@ export function statusOf(pb: Playbook, plan: Plan, records: JournalRecord[], loc
  * `status` of a train: the train's waves with every app's hosts (`app/host`), the train's own state (checks,
  * approvals, switchover), and per app its hosts done and the status of its part of each wave.
  */
-export async function trainStatus(file: string, stateDir?: string): Promise<StatusReport> {
-  const tp = buildTrainPlan(loadTrain(file));
+export async function trainStatus(file: string, stateDir: string | undefined, tp: TrainPlan): Promise<StatusReport> {
   const { records, lock: held } = await readJournalOf(tp.playbook, stateDir);
   const own = partOf(records, undefined);
   const top = statusOf(tp.playbook, tp.plan, own, held, file, stateDir);

@@ -7,7 +7,7 @@ import { JournalView, type Journal } from '../journal/journal.js';
 import { currentActor } from '../journal/lock.js';
 import { inEffect, replay, type RunState } from '../journal/replay.js';
 import { buildTrainPlan, trainHost, type TrainPlan } from '../plan/train.js';
-import { loadTrain } from '../playbook/train.js';
+import type { Train } from '../playbook/train.js';
 import { buildDeps } from './deps.js';
 import { lock, settleJournal, type ReleaseRequest } from './open.js';
 import { releaseDir } from './paths.js';
@@ -22,10 +22,11 @@ import { confirm, isTerminal } from './deps.js';
  * (src/journal/journal.ts JournalView). The engine is src/engine/train.ts; the plan src/plan/train.ts.
  */
 
-function loadFor(req: ReleaseRequest): TrainPlan {
+/** The command's train and its plan (`load`: src/playbook/release-file.ts); refuses what a train does not take first. */
+function loadFor(req: ReleaseRequest, load: () => Train): TrainPlan {
   if (req.hotfix) throw new GraywaveError('--hotfix is not available for a release train: release the hotfix of one app with its own playbook', EXIT.usage);
   if (req.limit) throw new GraywaveError('--limit is not available for a release train yet: limit one app with its own playbook, or run the whole train', EXIT.usage);
-  return buildTrainPlan(loadTrain(req.file));
+  return buildTrainPlan(load());
 }
 
 interface OpenedTrain {
@@ -75,7 +76,7 @@ async function openTrain(req: ReleaseRequest, tp: TrainPlan, command: string, mo
 /** The preflight of every app (resume: only its hosts not started yet); true when the train may start. */
 async function preflightPasses(req: ReleaseRequest, tp: TrainPlan, how: 'run' | 'resume'): Promise<boolean> {
   if (!req.preflight) return true;
-  const pending = how === 'resume' ? new Set((await trainStatus(req.file, req.stateDir)).waves.flatMap((w) => w.hosts.filter((h) => h.status === 'pending').map((h) => h.host))) : undefined;
+  const pending = how === 'resume' ? new Set((await trainStatus(req.file, req.stateDir, tp)).waves.flatMap((w) => w.hosts.filter((h) => h.status === 'pending').map((h) => h.host))) : undefined;
   let ok = true;
   for (const a of tp.apps) {
     const hosts = pending ? a.playbook.hosts.map((h) => h.name).filter((h) => pending.has(trainHost(a.name, h))) : undefined;
@@ -91,8 +92,8 @@ async function preflightPasses(req: ReleaseRequest, tp: TrainPlan, how: 'run' | 
 }
 
 /** `run` and `resume` of a train. Resolves to the exit code. */
-export async function trainRelease(req: ReleaseRequest, how: 'run' | 'resume'): Promise<number> {
-  const tp = loadFor(req);
+export async function trainRelease(req: ReleaseRequest, how: 'run' | 'resume', load: () => Train): Promise<number> {
+  const tp = loadFor(req, load);
   const { release: name, version } = tp.plan;
   if (how === 'run' && !req.again && (await releaseDone(req, tp.playbook))) {
     if (!isTerminal() || req.yes) throw new GraywaveError(`release train ${name} ${version} is already done (its journal says so): not running it again`, EXIT.usage, 'pass --again to run it once more, or change the version (--set version=…)');
@@ -125,8 +126,8 @@ function wavesInEffect(o: OpenedTrain): number[] {
 }
 
 /** `rollback [--all]` of a train: the current wave (or every wave), newest first, every app in reverse start order. */
-export async function trainRollback(req: ReleaseRequest & { all?: boolean; fast?: boolean }): Promise<number> {
-  const tp = loadFor(req);
+export async function trainRollback(req: ReleaseRequest & { all?: boolean; fast?: boolean }, load: () => Train): Promise<number> {
+  const tp = loadFor(req, load);
   const all = !!(req.all || req.fast);
   if (!(await confirmed(req, `Roll back ${all ? 'every wave' : 'the current wave'} of release train ${tp.plan.release} ${tp.plan.version} (every app)?`))) return EXIT.halted;
   const o = await openTrain(req, tp, 'rollback', 'existing');
@@ -150,8 +151,8 @@ export async function trainRollback(req: ReleaseRequest & { all?: boolean; fast?
  * `approve` of a train: what it waits for — each app's check that paused it (a marginal or inconclusive judge: the
  * approval is that app's, so resume lets its verdict through), else the train's wave that waits.
  */
-export async function trainApprove(req: ReleaseRequest): Promise<{ code: number; wave?: number; apps?: PendingApproval[] }> {
-  const tp = loadFor(req);
+export async function trainApprove(req: ReleaseRequest, load: () => Train): Promise<{ code: number; wave?: number; apps?: PendingApproval[] }> {
+  const tp = loadFor(req, load);
   if (!(await confirmed(req, `Approve what release train ${tp.plan.release} ${tp.plan.version} waits for?`))) return { code: EXIT.halted };
   const o = await openTrain(req, tp, 'approve', 'existing');
   try {

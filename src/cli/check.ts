@@ -2,8 +2,8 @@ import { relative } from 'node:path';
 import { Command, Option } from 'commander';
 import { preflight, preflightText, type PreflightReport } from '../app/preflight.js';
 import { EXIT, GraywaveError } from '../errors.js';
-import { loadPlaybook } from '../playbook/load.js';
-import { isTrainFile, loadTrain } from '../playbook/train.js';
+import { openReleaseFile } from '../playbook/release-file.js';
+import type { Train } from '../playbook/train.js';
 import { buildTrainPlan, trainHost } from '../plan/train.js';
 
 const problems = (r: PreflightReport) => r.cells.filter((c) => !c.ok).length;
@@ -17,8 +17,9 @@ export function checkCommand(): Command {
     .addOption(new Option('--hosts <names>', 'only these hosts (comma-separated; in a train file `app/host`)'))
     .action(async (file: string, opts: { json?: boolean; hosts?: string }) => {
       const hosts = opts.hosts?.split(',').map((h) => h.trim()).filter(Boolean);
-      if (isTrainFile(file)) return checkTrain(file, opts.json, hosts);
-      const pb = loadPlaybook(file);
+      const rf = openReleaseFile(file);
+      if (rf.kind === 'train') return checkTrain(rf.load(), opts.json, hosts);
+      const pb = rf.load();
       const report = await preflight(pb, { hosts });
       process.stdout.write(opts.json ? JSON.stringify(report) + '\n' : preflightText(report) + '\n');
       if (!report.ok) throw new GraywaveError(`preflight: ${problems(report)} problem(s); nothing was changed`, EXIT.halted);
@@ -30,8 +31,8 @@ export function checkCommand(): Command {
  * asked for its artifact), one table per app in start order; exit 1 when any app has a problem. `--json`:
  * `{ok, apps: [{app, ok, checks, hosts, cells}]}`.
  */
-async function checkTrain(file: string, json: boolean | undefined, only: string[] | undefined): Promise<void> {
-  const tp = buildTrainPlan(loadTrain(file));
+async function checkTrain(train: Train, json: boolean | undefined, only: string[] | undefined): Promise<void> {
+  const tp = buildTrainPlan(train);
   if (only) {
     const known = new Set(tp.apps.flatMap((a) => a.playbook.hosts.map((h) => trainHost(a.name, h.name))));
     const unknown = only.filter((h) => !known.has(h));

@@ -1,4 +1,5 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
+import { stateDirOption } from './options.js';
 import { auditText, auditTrail } from '../report/audit.js';
 import { reportSource } from '../report/source.js';
 import { partOf } from '../journal/journal.js';
@@ -10,7 +11,7 @@ export function logCommand(): Command {
     .argument('<file>', 'the playbook, or a journal.jsonl')
     .option('--json', 'one JSON object per line')
     .option('--actions-only', 'only what people did, not the outcomes')
-    .addOption(new Option('--state-dir <dir>', 'where release state lives (default: .graywave next to the playbook)'))
+    .addOption(stateDirOption())
     .action(async (file: string, opts: { json?: boolean; actionsOnly?: boolean; stateDir?: string }) => {
       const { records } = await reportSource(file, opts.stateDir);
       // A train's journal: the train's own records (its operator actions and outcomes; an app's part is not a second release).

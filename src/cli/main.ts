@@ -5,8 +5,8 @@ import { parseDuration } from '../util/duration.js';
 import { releaseStatus } from '../app/status.js';
 import { ConfigError, EXIT, GraywaveError } from '../errors.js';
 import { buildPlan } from '../plan/build.js';
-import { loadPlaybook } from '../playbook/load.js';
-import { isTrainFile, loadTrain } from '../playbook/train.js';
+import { openReleaseFile } from '../playbook/release-file.js';
+import type { Train } from '../playbook/train.js';
 import { buildTrainPlan } from '../plan/train.js';
 import { trainPlanJson, trainPlanMarkdown, trainPlanText } from '../render/train-plan.js';
 import { planJson, planMarkdown, planText, statusText } from '../render/plan.js';
@@ -16,6 +16,7 @@ import { interruptSignal } from './signals.js';
 import { VERSION } from '../version.js';
 import { resolveLimit } from '../plan/limit.js';
 import { setOverrides } from '../playbook/overrides.js';
+import { limitOption, stateDirOption } from './options.js';
 
 /** Thrown by actions to end with a given exit code; only main() calls process.exit. */
 class Exit extends Error {
@@ -56,8 +57,9 @@ interface PlanOptions {
 
 /** `plan` (and `run --dry-run`): the dry run; contacts nothing. */
 function printPlan(file: string, opts: PlanOptions): void {
-  if (isTrainFile(file)) return printTrainPlan(file, opts);
-  const loaded = loadPlaybook(file);
+  const rf = openReleaseFile(file);
+  if (rf.kind === 'train') return printTrainPlan(rf.load, opts);
+  const loaded = rf.load();
   const pb = opts.hotfix ? withHotfix(loaded, opts.reason) : loaded;
   const plan = buildPlan(pb);
   const limited = opts.limit ? resolveLimit(pb.hosts, opts.limit) : undefined;
@@ -75,9 +77,9 @@ function printPlan(file: string, opts: PlanOptions): void {
 }
 
 /** `plan` of a release train (src/render/train-plan.ts). */
-function printTrainPlan(file: string, opts: PlanOptions): void {
+function printTrainPlan(load: () => Train, opts: PlanOptions): void {
   if (opts.hotfix || opts.limit) throw new GraywaveError(`${opts.hotfix ? '--hotfix' : '--limit'} is not available for a release train`, EXIT.usage);
-  const tp = buildTrainPlan(loadTrain(file));
+  const tp = buildTrainPlan(load());
   if (opts.json) process.stdout.write(JSON.stringify(trainPlanJson(tp)) + '\n');
   else process.stdout.write((opts.markdown ? trainPlanMarkdown(tp) : trainPlanText(tp)) + '\n');
 }
@@ -111,9 +113,6 @@ export function buildProgram(): Command {
   return program;
 }
 
-const limitOption = () => new Option('--limit <hosts>', 'only these hosts: names, patterns (app-0*) or label=value, comma-separated; the rest stays pending');
-const stateDirOption = () => new Option('--state-dir <dir>', 'where release state lives (default: .graywave next to the playbook)');
-
 /** The commands that only read the playbook: `validate` and `plan`. */
 function addCheckCommands(program: Command): void {
   program
@@ -126,8 +125,7 @@ function addCheckCommands(program: Command): void {
       const results: { file: string; ok: boolean; problems: ConfigError['issues'] }[] = [];
       for (const f of files) {
         try {
-          if (isTrainFile(f)) loadTrain(f);
-          else loadPlaybook(f);
+          openReleaseFile(f).load();
           results.push({ file: f, ok: true, problems: [] });
           if (!opts.json) process.stdout.write(`${f}: ok\n`);
         } catch (err) {

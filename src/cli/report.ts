@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
+import { stateDirOption } from './options.js';
 import { reportHtml } from '../report/html.js';
 import { reportMarkdown } from '../report/markdown.js';
 import { releaseReport } from '../report/train.js';
@@ -12,7 +13,7 @@ export function reportCommand(): Command {
     .argument('<file>', 'the playbook or train file, or a journal.jsonl')
     .option('--html <out>', 'also write a self-contained HTML report (no scripts, nothing fetched)')
     .option('--json', 'the report as one JSON object instead of markdown')
-    .addOption(new Option('--state-dir <dir>', 'where release state lives (default: .graywave next to the playbook)'))
+    .addOption(stateDirOption())
     .action(async (file: string, opts: { html?: string; json?: boolean; stateDir?: string }) => {
       const { input } = await reportSource(file, opts.stateDir);
       const report = releaseReport(input);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Host, Playbook } from '../playbook/types.js';
-import { isDeployStep, isTrainFile, loadTrain, type Train } from '../playbook/train.js';
-import { loadPlaybook } from '../playbook/load.js';
+import { isDeployStep, type Train } from '../playbook/train.js';
+import { openReleaseFile } from '../playbook/release-file.js';
 import { buildPlan, waveSizes, type Plan } from './build.js';
 
 /**
@@ -125,10 +125,11 @@ function switchoverWave(apps: TrainAppPlan[], at: number): number | undefined {
  * unlock, status --wait): the playbook's own, or for a train file the train's (its lock and journal hold every app).
  */
 export function loadTarget(file: string): { pb: Playbook; plan: Plan } {
-  if (!isTrainFile(file)) {
-    const pb = loadPlaybook(file);
+  const rf = openReleaseFile(file);
+  if (rf.kind === 'playbook') {
+    const pb = rf.load();
     return { pb, plan: buildPlan(pb) };
   }
-  const tp = buildTrainPlan(loadTrain(file));
+  const tp = buildTrainPlan(rf.load());
   return { pb: tp.playbook, plan: tp.plan };
 }

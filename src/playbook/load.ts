@@ -9,6 +9,7 @@ import { addZodIssues } from './parse/issues.js';
 import { parseHotfix, parseNotify } from './parse/policy.js';
 import { parseProviders } from './parse/providers.js';
 import { readSource } from './parse/read.js';
+import type { Source } from './source.js';
 import { parseState } from './parse/state.js';
 import { parseSteps, parseSwitchover } from './parse/steps.js';
 import { checkTemplates } from './parse/templates.js';
@@ -23,9 +24,9 @@ import type { Playbook } from './types.js';
  * relative to the working directory when the playbook's path was relative). Nothing is contacted and nothing is run.
  * Each section has its own parser in src/playbook/parse/.
  */
-export function loadPlaybook(path: string): Playbook {
+export function loadPlaybook(path: string, parsed?: Source): Playbook {
   try {
-    return loadResolved(path);
+    return loadResolved(path, true, parsed);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     const shown = (f: string) => (f === resolve(path) ? path : isAbsolute(path) || !isAbsolute(f) ? f : relative(process.cwd(), f) || f);
@@ -33,10 +34,10 @@ export function loadPlaybook(path: string): Playbook {
   }
 }
 
-/** The playbook file read and its top level checked: what every section parser starts from. */
-function readPlaybook(file: string): ParseContext {
+/** The playbook file read (or `parsed` already) and its top level checked: what every section parser starts from. */
+function readPlaybook(file: string, parsed?: Source): ParseContext {
   const issues: ConfigIssue[] = [];
-  const src = readSource(file, issues);
+  const src = parsed ?? readSource(file, issues);
   if (!src) throw new ConfigError(issues);
   if (src.issues.length) throw new ConfigError(src.issues);
   applyOverrides(src); // --set KEY=VALUE from the command line (src/playbook/overrides.ts)
@@ -50,9 +51,9 @@ function readPlaybook(file: string): ParseContext {
   return { src, dir: dirname(file), d: data as Record<string, unknown>, top: top.success ? top.data : undefined, issues };
 }
 
-function loadResolved(path: string, runInventory = true): Playbook {
+function loadResolved(path: string, runInventory = true, parsed?: Source): Playbook {
   const file = resolve(path);
-  const c = readPlaybook(file);
+  const c = readPlaybook(file, parsed);
   // Hosts from a command or a registry: the rest of the playbook is checked first (without hosts), so that a broken
   // or hostile playbook never runs its inventory command or contacts its registry (issue #9: no command run).
   if (runInventory && isRunInventory(c.d, c.dir)) loadResolved(path, false);

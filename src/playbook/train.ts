@@ -1,6 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
-import { parse } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { loadPlaybook } from './load.js';
@@ -11,6 +10,7 @@ import { parseGates } from './parse/gates.js';
 import { addZodIssues } from './parse/issues.js';
 import { parseProviders } from './parse/providers.js';
 import { readSource } from './parse/read.js';
+import type { Source } from './source.js';
 import { parseState } from './parse/state.js';
 import { parseSwitchover } from './parse/steps.js';
 import { topSchema, wavesSchema } from './schema.js';
@@ -99,17 +99,6 @@ export const trainSchema = z
   })
   .strict();
 
-/** Whether the file is a train (a mapping with `apps:`); false for anything unreadable (the loader reports that). */
-export function isTrainFile(path: string): boolean {
-  try {
-    if (!existsSync(path)) return false;
-    const d = parse(readFileSync(path, 'utf8'), { logLevel: 'silent' }) as unknown;
-    return d !== null && typeof d === 'object' && !Array.isArray(d) && 'apps' in d;
-  } catch {
-    return false;
-  }
-}
-
 /** Shows an app file's issues with the path the user would type (relative to the working directory). */
 function shownFile(trainPath: string, f: string): string {
   if (f === resolve(trainPath)) return trainPath;
@@ -121,19 +110,20 @@ function shownFile(trainPath: string, f: string): string {
  * (with that file's name) is collected and thrown together as one ConfigError: an invalid app fails the whole train
  * before anything runs.
  */
-export function loadTrain(path: string): Train {
+export function loadTrain(path: string, parsed?: Source): Train {
   try {
-    return loadTrainResolved(path);
+    return loadTrainResolved(path, parsed);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     throw new ConfigError(err.issues.map((i) => ({ ...i, file: shownFile(path, i.file) })));
   }
 }
 
-function loadTrainResolved(path: string): Train {
+/** Loads a train file (or `parsed`, its parse already made: src/playbook/release-file.ts). */
+function loadTrainResolved(path: string, parsed?: Source): Train {
   const file = resolve(path);
   const issues: ConfigIssue[] = [];
-  const src = readSource(file, issues);
+  const src = parsed ?? readSource(file, issues);
   if (!src) throw new ConfigError(issues);
   if (src.issues.length) throw new ConfigError(src.issues);
   applyOverrides(src); // --set version=… applies to the train (not to its apps)

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ProviderError } from '../errors.js';
-import { http, type HttpResponse } from '../transport/http.js';
+import { http, type HttpOptions, type HttpResponse } from '../transport/http.js';
 import type { TlsSettings } from '../transport/tls.js';
 import { duration } from '../util/duration.js';
 import { secretRef, type SecretRef } from '../util/secrets.js';
@@ -54,6 +54,24 @@ function renderDeep(value: unknown, render: (t: string) => string): unknown {
 /** Where a call went, for messages: method and URL without the query string (it may carry a token). */
 export function describeCall(method: string, url: string): string {
   return `${method} ${url.split('?')[0]}`;
+}
+
+/**
+ * A POST to a monitor's JSON API (accept: application/json, the monitor's auth headers and TLS). `json`: the answer
+ * parsed, undefined when it is not JSON (an HTML error page of a proxy): the caller words the error from both.
+ */
+export async function postForJson<T>(
+  ctx: Pick<ProviderContext, 'signal' | 'log'>,
+  url: string,
+  body: HttpOptions['body'],
+  o: { headers?: Record<string, string>; timeoutMs?: number; tls?: TlsSettings },
+): Promise<{ res: HttpResponse; json?: T }> {
+  const res = await http(url, { method: 'POST', headers: { accept: 'application/json', ...o.headers }, body, timeoutMs: o.timeoutMs, signal: ctx.signal, tls: o.tls, log: ctx.log });
+  try {
+    return { res, json: JSON.parse(res.text) as T };
+  } catch {
+    return { res };
+  }
 }
 
 /**
@@ -134,4 +152,13 @@ export function authorizationHeader(
     return { authorization: `Basic ${basic}` };
   }
   return {};
+}
+
+/**
+ * The options of authorizationHeader checked together (a zod superRefine): a token (`tokenKey`) or username and
+ * password, not both; username and password go together.
+ */
+export function checkAuthOptions(o: Record<string, unknown>, tokenKey: string, ctx: z.RefinementCtx): void {
+  if (o[tokenKey] && (o.username || o.password)) ctx.addIssue({ code: 'custom', message: `use either ${tokenKey} or username/password, not both` });
+  if (!o.username !== !o.password) ctx.addIssue({ code: 'custom', message: 'username and password go together' });
 }

@@ -7,8 +7,7 @@ import { appOf, readJournal } from '../journal/journal.js';
 import type { JournalRecord } from '../journal/records.js';
 import { buildPlan } from '../plan/build.js';
 import { buildTrainPlan } from '../plan/train.js';
-import { loadPlaybook } from '../playbook/load.js';
-import { isTrainFile, loadTrain } from '../playbook/train.js';
+import { openReleaseFile } from '../playbook/release-file.js';
 import type { Playbook } from '../playbook/types.js';
 import type { AppInput, ReportInput } from './model.js';
 
@@ -27,13 +26,14 @@ interface Target {
 const stepsOf = (pb: Playbook): Steps => pb.steps.map((s) => ({ name: s.name, action: s.action }));
 
 function targetOf(file: string): Target {
-  if (!isTrainFile(file)) {
-    const pb = loadPlaybook(file);
+  const rf = openReleaseFile(file);
+  if (rf.kind === 'playbook') {
+    const pb = rf.load();
     const plan = buildPlan(pb);
     return { pb, planHash: plan.planHash, waves: plan.waves, steps: stepsOf(pb) };
   }
   // A release train (issue #18): invalid train or app files throw their FILE:LINE:COL problems (exit 2).
-  const tp = buildTrainPlan(loadTrain(file));
+  const tp = buildTrainPlan(rf.load());
   const apps = tp.apps.map((a) => ({ name: a.name, after: a.after, deploy: a.deploy, version: a.playbook.version, waves: a.plan.waves, steps: stepsOf(a.playbook) }));
   return { pb: tp.playbook, planHash: tp.plan.planHash, waves: tp.plan.waves, apps };
 }

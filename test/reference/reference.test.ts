@@ -22,7 +22,7 @@ const temp = tempDirs('gw-ref-');
 const ajv = new Ajv({ allErrors: true, strict: false });
 const validate = ajv.compile(playbookJsonSchema());
 const validateTrain = ajv.compile(trainJsonSchema());
-/** A train file: a mapping with `apps:` (src/playbook/train.ts isTrainFile). */
+/** A train file: a mapping with `apps:` (src/playbook/release-file.ts openReleaseFile). */
 const isTrain = (text: string) => /^apps:/m.test(text);
 
 /** Every playbook and train file in playbooks/ (and examples/) and every YAML fixture under test/ and fixtures/. */

@@ -1,10 +1,9 @@
 import { z } from 'zod';
 import { ProviderError } from '../../errors.js';
-import { http } from '../../transport/http.js';
 import { resolveTls, tlsOptions, type TlsSettings } from '../../transport/tls.js';
 import { duration } from '../../util/duration.js';
 import { secretRef } from '../../util/secrets.js';
-import { authorizationHeader } from '../http-call.js';
+import { authorizationHeader, checkAuthOptions, postForJson } from '../http-call.js';
 import type { Monitor, ProviderContext, ProviderEnv, ProviderType } from '../types.js';
 
 const options = z
@@ -28,8 +27,7 @@ const options = z
   })
   .strict()
   .superRefine((o, ctx) => {
-    if (o.apiKey && (o.username || o.password)) ctx.addIssue({ code: 'custom', message: 'use either apiKey or username/password, not both' });
-    if (!o.username !== !o.password) ctx.addIssue({ code: 'custom', message: 'username and password go together' });
+    checkAuthOptions(o, 'apiKey', ctx);
     if (o.window < 1000) ctx.addIssue({ code: 'custom', path: ['window'], message: 'window must be at least 1s' });
   });
 type Options = z.infer<typeof options>;
@@ -77,21 +75,7 @@ class ElasticsearchMonitor implements Monitor {
   async value(ctx: ProviderContext, query: string): Promise<number> {
     this.headers ??= authorizationHeader('elasticsearch', this.env, { scheme: 'ApiKey', tokenKey: 'apiKey', token: this.o.apiKey, username: this.o.username, password: this.o.password });
     const url = `${this.o.url.replace(/\/+$/, '')}/${encodeURI(ctx.render(this.o.index))}/_count`;
-    const res = await http(url, {
-      method: 'POST',
-      headers: { accept: 'application/json', ...this.headers },
-      body: countBody(this.o, ctx.render(this.o.hostValue), query),
-      timeoutMs: this.o.timeout,
-      signal: ctx.signal,
-      tls: this.tls,
-      log: ctx.log,
-    });
-    let body: CountAnswer | undefined;
-    try {
-      body = JSON.parse(res.text) as CountAnswer;
-    } catch {
-      body = undefined;
-    }
+    const { res, json: body } = await postForJson<CountAnswer>(ctx, url, countBody(this.o, ctx.render(this.o.hostValue), query), { headers: this.headers, timeoutMs: this.o.timeout, tls: this.tls });
     if (res.status === 404) throw new ProviderError(`elasticsearch: index ${this.o.index} not found (${errorText(body, res.text)})`);
     if (res.status < 200 || res.status >= 300) throw new ProviderError(`elasticsearch answered HTTP ${res.status}: ${errorText(body, res.text)}`);
     if (!body) throw new ProviderError(`elasticsearch: answer is not JSON: ${res.text.slice(0, 200)}`);

@@ -1,10 +1,9 @@
 import { z } from 'zod';
 import { ProviderError } from '../../errors.js';
-import { http } from '../../transport/http.js';
 import { resolveTls, tlsOptions, type TlsSettings } from '../../transport/tls.js';
 import { duration, formatMs } from '../../util/duration.js';
 import { secretRef } from '../../util/secrets.js';
-import { authorizationHeader } from '../http-call.js';
+import { authorizationHeader, checkAuthOptions, postForJson } from '../http-call.js';
 import type { Monitor, ProviderContext, ProviderEnv, ProviderType, RangeSeries } from '../types.js';
 
 const options = z
@@ -20,10 +19,7 @@ const options = z
     tls: tlsOptions.optional(),
   })
   .strict()
-  .superRefine((o, ctx) => {
-    if (o.token && (o.username || o.password)) ctx.addIssue({ code: 'custom', message: 'use either token or username/password, not both' });
-    if (!o.username !== !o.password) ctx.addIssue({ code: 'custom', message: 'username and password go together' });
-  });
+  .superRefine((o, ctx) => checkAuthOptions(o, 'token', ctx));
 type Options = z.infer<typeof options>;
 
 interface Envelope {
@@ -136,21 +132,7 @@ class PrometheusMonitor implements Monitor {
     // Secrets are resolved on first use so that validate/plan never need them.
     this.headers ??= authorizationHeader('prometheus', this.env, { scheme: 'Bearer', tokenKey: 'token', token: this.o.token, username: this.o.username, password: this.o.password });
     // POST (form) rather than GET: long PromQL does not hit URL length limits and stays out of proxy access logs.
-    const res = await http(this.base + api, {
-      method: 'POST',
-      headers: { accept: 'application/json', ...this.headers },
-      body: new URLSearchParams(form),
-      timeoutMs: this.o.timeout,
-      signal: ctx.signal,
-      tls: this.tls,
-      log: ctx.log,
-    });
-    let body: Envelope | undefined;
-    try {
-      body = JSON.parse(res.text) as Envelope;
-    } catch {
-      body = undefined;
-    }
+    const { res, json: body } = await postForJson<Envelope>(ctx, this.base + api, new URLSearchParams(form), { headers: this.headers, timeoutMs: this.o.timeout, tls: this.tls });
     if (body?.status === 'error') {
       throw new ProviderError(`prometheus query failed (HTTP ${res.status}, ${body.errorType ?? 'error'}): ${body.error ?? 'no message'}`, res.status >= 500);
     }

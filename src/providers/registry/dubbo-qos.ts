@@ -4,9 +4,9 @@ import { ProviderError } from '../../errors.js';
 import { http } from '../../transport/http.js';
 import { duration } from '../../util/duration.js';
 import type { Check, Provider, ProviderContext, ProviderType } from '../types.js';
-import { ZkProviderBase, zkConnectionOptions, zkOptionsOf } from '../zk.js';
+import { ZkProviderBase, zkOptionsOf } from '../zk.js';
 import { addressOf, hostMatches, serviceKey } from './dubbo-rules.js';
-import { hostNames, readRegistrations, registeredCheck, type Found } from './dubbo-zookeeper.js';
+import { dubboRegistryOptions, hostNames, readRegistrations, registeredCheck, type Found } from './dubbo-zookeeper.js';
 
 /*
  * Dubbo's own lossless offline through the application's QoS port (apache/dubbo dubbo-plugin/dubbo-qos, 3.x):
@@ -28,11 +28,7 @@ import { hostNames, readRegistrations, registeredCheck, type Found } from './dub
 
 const options = z
   .object({
-    ...zkConnectionOptions,
-    root: z.string().regex(/^\//, 'must start with /').default('/dubbo'),
-    servicesRoot: z.string().regex(/^\//, 'must start with /').default('/services'),
-    /** Provider application name (the `application` URL param / the /services/<application> folder). */
-    application: z.string().min(1),
+    ...dubboRegistryOptions,
     qosPort: z.number().int().min(1).max(65535).default(22222),
     /** host: curl on the host against 127.0.0.1 (qos-accept-foreign-ip=false); direct: HTTP from here to the host. */
     via: z.enum(['host', 'direct']).default('host'),

@@ -441,15 +441,20 @@ export function registeredCheck(mine: Found[], notFound: string): Check {
   return { done: true, observed: `${addrs.slice(0, 5).join(', ')}${addrs.length > 5 ? ` (+${addrs.length - 5})` : ''} registered: ${parts.join(', ')}` };
 }
 
+/** Where a Dubbo application registers in ZooKeeper: the options of dubbo-zookeeper and dubbo-qos alike. */
+export const dubboRegistryOptions = {
+  ...zkConnectionOptions,
+  /** Registry root, "/" + the registry URL's `group` param. */
+  root: z.string().regex(/^\//, 'must start with /').default('/dubbo'),
+  /** Dubbo 3 application-level discovery root (ZookeeperServiceDiscovery: /services/<application>/<ip:port>). */
+  servicesRoot: z.string().regex(/^\//, 'must start with /').default('/services'),
+  /** Provider application name (the `application` URL param, the /services/<application> folder): only its registrations on the host count. */
+  application: z.string().min(1),
+};
+
 const options = z
   .object({
-    ...zkConnectionOptions,
-    /** Registry root, "/" + the registry URL's `group` param. */
-    root: z.string().regex(/^\//, 'must start with /').default('/dubbo'),
-    /** Dubbo 3 application-level discovery root (ZookeeperServiceDiscovery: /services/<application>/<ip:port>). */
-    servicesRoot: z.string().regex(/^\//, 'must start with /').default('/services'),
-    /** Provider application name (the `application` URL param): only its URLs on the host are drained. */
-    application: z.string().min(1),
+    ...dubboRegistryOptions,
     style: z.enum(['config-rule', 'override-url']).default('config-rule'),
     /** weight: weight 0 (still reachable by a consumer whose other providers are all at 0); disable: disabled=true, the stronger drain. */
     mode: z.enum(['weight', 'disable']).default('weight'),
