@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import chalk from 'chalk';
-import { approveRelease, withHotfix, resumeRelease, rollbackRelease, runRelease, unlockRelease, controlRelease, waitForRelease, type OutputMode } from '../app/run.js';
+import { approveRelease, withHotfix, resumeRelease, rollbackRelease, runRelease, unlockRelease, controlRelease, waitForRelease, type OutputMode, type ReleaseRequest } from '../app/run.js';
 import { parseDuration } from '../util/duration.js';
 import { releaseStatus } from '../app/status.js';
 import { ConfigError, EXIT, GraywaveError } from '../errors.js';
@@ -29,6 +29,21 @@ let verbose = false;
 
 function outputOf(opts: { json?: boolean; plain?: boolean }): OutputMode {
   return opts.json ? 'json' : opts.plain ? 'plain' : 'auto';
+}
+
+/** What `run`, `resume` and `rollback` take alike from their options (the `changing` ones, `--reason`, `--limit`) and Ctrl-C. */
+function changeRequest(file: string, opts: ChangeOptions): ReleaseRequest {
+  return { file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, limit: opts.limit, signal: interruptSignal() };
+}
+
+interface ChangeOptions {
+  yes?: boolean;
+  json?: boolean;
+  plain?: boolean;
+  force?: boolean;
+  stateDir?: string;
+  reason?: string;
+  limit?: string;
 }
 
 /** A command's result: one JSON object with --json, else the text. */
@@ -173,14 +188,14 @@ function addReleaseCommands(program: Command): void {
     .addOption(limitOption())
     .action(async (file: string, opts) => {
       if (opts.dryRun) return printPlan(file, { json: opts.json, hotfix: opts.hotfix, reason: opts.reason, limit: opts.limit });
-      throw new Exit(await runRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, hotfix: opts.hotfix, limit: opts.limit, again: opts.again, preflight: !opts.skipPreflight, signal: interruptSignal() }));
+      throw new Exit(await runRelease({ ...changeRequest(file, opts), hotfix: opts.hotfix, again: opts.again, preflight: !opts.skipPreflight }));
     });
   changing(program.command('resume').description('continue a halted or paused release from the exact step where each host stopped'))
     .option('--skip-preflight', 'continue without the preflight of the hosts not started yet')
     .option('--reason <text>', 'why (recorded in the journal)')
     .addOption(limitOption())
     .action(async (file: string, opts) => {
-      throw new Exit(await resumeRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, limit: opts.limit, preflight: !opts.skipPreflight, signal: interruptSignal() }));
+      throw new Exit(await resumeRelease({ ...changeRequest(file, opts), preflight: !opts.skipPreflight }));
     });
   changing(program.command('rollback').description('undo the completed steps of the current wave (--all: every wave, newest first)'))
     .option('--all', 'every wave, newest first')
@@ -188,7 +203,7 @@ function addReleaseCommands(program: Command): void {
     .option('--reason <text>', 'why (recorded in the journal)')
     .addOption(limitOption())
     .action(async (file: string, opts) => {
-      throw new Exit(await rollbackRelease({ file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, all: opts.all, fast: opts.fast, reason: opts.reason, limit: opts.limit, signal: interruptSignal() }));
+      throw new Exit(await rollbackRelease({ ...changeRequest(file, opts), all: opts.all, fast: opts.fast }));
     });
 }
 

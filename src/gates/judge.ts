@@ -5,7 +5,7 @@ import type { RangeSeries } from '../providers/types.js';
 import { duration, formatMs, parseDuration } from '../util/duration.js';
 import { pause } from '../util/pause.js';
 import { monitorContext } from './query.js';
-import { hodgesLehmann, mannWhitney, median, rateTest, spreadTest } from './stats.js';
+import { hodgesLehmann, mannWhitney, median, rateTest, spreadTest, type RateTest } from './stats.js';
 import type { Gate, GateContext, GateResult } from './types.js';
 
 /**
@@ -227,6 +227,15 @@ function judgeCount(m: JudgeMetric, meas: MetricMeasurement, base: Base, inconcl
   const shift = { estimate: high.ratio, lower: high.lower, upper: high.upper, relative: high.ratio - 1, relativeLower: high.lower - 1, relativeUpper: high.upper - 1, level: CONFIDENCE };
   const rates = `GREEN ${xg}/${ng} (${fmtRate(xg / ng)}) vs BLUE ${xb}/${nb} (${fmtRate(xb / nb)})${phi > 1.05 ? `, bursty (dispersion ${fmtValue(Number(phi.toPrecision(2)))})` : ''}`;
   const ci = `${Math.round(CONFIDENCE * 100)}% CI of the ratio ${fmtRatio(high.lower)}..${fmtRatio(high.upper)}`;
+  const none = xg === 0 && xb === 0 ? `; no events on either side (GREEN's rate is below ${fmtRate(1 - Math.pow(ALPHA, 1 / ng))} at ${Math.round((1 - ALPHA) * 100)}% confidence)` : '';
+  return countOutcome(m, base, { high, low, shift, rates, ci, none }, worseUp, worseDown);
+}
+
+type Shift = NonNullable<MetricEvidence['shift']>;
+
+/** A count metric's classification from its two one-sided rate tests: a shift beyond the tolerance, a suggestive one in the bad direction (never a pass), or a pass. */
+function countOutcome(m: JudgeMetric, base: Base, t: { high: RateTest; low: RateTest; shift: Shift; rates: string; ci: string; none: string }, worseUp: boolean, worseDown: boolean): MetricEvidence {
+  const { high, low, shift, rates, ci, none } = t;
   if (high.p < ALPHA) {
     return { ...base, classification: 'high', failed: worseUp, shift, p: high.p, why: `${rates}: GREEN's rate is ${fmtRatio(high.ratio)} BLUE's, above the tolerance ${base.tolerance} (${ci}, ${fmtP(high.p)})${worseUp ? '' : ', which is not bad here'}` };
   }
@@ -239,7 +248,6 @@ function judgeCount(m: JudgeMetric, meas: MetricMeasurement, base: Base, inconcl
   if (worseDown && low.p < SUGGESTIVE) {
     return { ...base, classification: 'inconclusive', failed: true, shift, p: low.p, why: `${rates}: GREEN's rate is ${fmtRatio(high.ratio)} BLUE's, suggestive but not conclusive (${ci}, ${fmtP(low.p)} >= ${ALPHA}); not a pass` };
   }
-  const none = xg === 0 && xb === 0 ? `; no events on either side (GREEN's rate is below ${fmtRate(1 - Math.pow(ALPHA, 1 / ng))} at ${Math.round((1 - ALPHA) * 100)}% confidence)` : '';
   const p = m.bad === 'decrease' ? low.p : m.bad === 'increase' ? high.p : Math.min(high.p, low.p);
   return { ...base, classification: 'pass', failed: false, shift, p, why: `${rates}: no difference beyond the tolerance ${base.tolerance} (${ci}, ${fmtP(p)})${none}` };
 }
@@ -274,7 +282,11 @@ export function judgeMetric(m: JudgeMetric, meas: MetricMeasurement, minSamples:
   const worseDown = m.bad !== 'increase';
 
   if (count) return judgeCount(m, meas, base, inconclusive, worseUp, worseDown);
+  return judgeValue(m, meas, base, worseUp, worseDown);
+}
 
+/** A value metric (latency …): the shift of GREEN against BLUE (Mann-Whitney, Hodges-Lehmann), then its spread. */
+function judgeValue(m: JudgeMetric, meas: MetricMeasurement, base: Base, worseUp: boolean, worseDown: boolean): MetricEvidence {
   const g = meas.green.values;
   const b = meas.blue.values;
   const medB = base.blue.median!;

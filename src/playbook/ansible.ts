@@ -961,51 +961,56 @@ export function ansibleHosts(src: Source, raw: unknown, dir: string, issues: Con
     src.add(spec.data.group !== undefined ? ['inventory', 'group'] : ['inventory', 'ansible'], `${spec.data.group !== undefined ? `group ${spec.data.group} of` : ''} the Ansible inventory ${spec.data.ansible} has no hosts: a release needs at least one`.trim());
     return undefined;
   }
-  const out: AnsibleHost[] = [];
-  let ok = true;
   const selected = spec.data.group !== undefined ? new Set(read.inv.descendants(spec.data.group).map((g) => g.name)) : undefined;
+  const out = read.hosts.map((h) => hostOf(h, read, selected, file, issues));
+  return out.every((h) => h !== undefined) ? (out as AnsibleHost[]) : undefined;
+}
+
+type AnsibleRead = ReturnType<typeof readAnsible>;
+
+/**
+ * One host of the inventory as a graywave host: address and port, vars (no connection or secret ones), a label per
+ * group and `group` (its most specific group in the selection), ssh user, key and jump host. Undefined after
+ * reporting its problem in `issues`.
+ */
+function hostOf(h: AnsibleRead['hosts'][number], read: AnsibleRead, selected: Set<string> | undefined, file: string, issues: ConfigIssue[]): AnsibleHost | undefined {
   // A host's line in the file; for ansible-inventory's output (whose lines are not the file's), the file itself.
-  const at = (h: { at: { line: number; col: number } }) => (read.tool ? { line: 1, col: 1 } : { line: h.at.line, col: h.at.col });
-  for (const h of read.hosts) {
-    const v = h.vars;
-    const str = (k: string[]) => {
-      for (const key of k) if (v[key] !== undefined && v[key] !== null) return String(v[key]);
-      return undefined;
-    };
-    const portText = str(['ansible_port', 'ansible_ssh_port']);
-    const address = v.ansible_connection === 'local' && str(['ansible_host', 'ansible_ssh_host']) === undefined ? 'local' : (str(['ansible_host', 'ansible_ssh_host']) ?? h.name);
-    const vars: Record<string, unknown> = {};
-    for (const [k, val] of Object.entries(v)) if (!CONNECTION_VARS.includes(k) && !SECRET_VARS.test(k) && !isVaulted(val)) vars[k] = val;
-    const labels: Record<string, string> = {};
-    const mine = read.inv.groupsOf(h.name).filter((g) => g.name !== 'all');
-    for (const g of mine) labels[g.name] = 'true';
-    const candidates = mine.filter((g) => (selected ? selected.has(g.name) : true));
-    const specific = [...candidates].sort((a, b) => b.depth - a.depth || a.order - b.order)[0];
-    labels.group = specific?.name ?? 'ungrouped';
-    const parsed = hostSchema.safeParse({ name: h.name, address, port: portText === undefined ? undefined : Number(portText), vars, labels });
-    if (!parsed.success) {
-      ok = false;
-      for (const i of parsed.error.issues) {
-        const what = i.path[0] === 'address' ? `address ${JSON.stringify(address)} (ansible_host)` : i.path[0] === 'port' ? `port ${JSON.stringify(portText)} (ansible_port)` : i.path[0] === 'name' ? `host name ${JSON.stringify(h.name)}` : String(i.path.join('.'));
-        issues.push({ file, ...at(h), message: `host ${h.name}: ${what}: ${i.message}${read.tool ? ` (as ${ANSIBLE_INVENTORY} --list gives it)` : ''}` });
-      }
-      continue;
+  const at = read.tool ? { line: 1, col: 1 } : { line: h.at.line, col: h.at.col };
+  const v = h.vars;
+  const str = (k: string[]) => {
+    for (const key of k) if (v[key] !== undefined && v[key] !== null) return String(v[key]);
+    return undefined;
+  };
+  const portText = str(['ansible_port', 'ansible_ssh_port']);
+  const address = v.ansible_connection === 'local' && str(['ansible_host', 'ansible_ssh_host']) === undefined ? 'local' : (str(['ansible_host', 'ansible_ssh_host']) ?? h.name);
+  const vars: Record<string, unknown> = {};
+  for (const [k, val] of Object.entries(v)) if (!CONNECTION_VARS.includes(k) && !SECRET_VARS.test(k) && !isVaulted(val)) vars[k] = val;
+  const labels: Record<string, string> = {};
+  const mine = read.inv.groupsOf(h.name).filter((g) => g.name !== 'all');
+  for (const g of mine) labels[g.name] = 'true';
+  const candidates = mine.filter((g) => (selected ? selected.has(g.name) : true));
+  const specific = [...candidates].sort((a, b) => b.depth - a.depth || a.order - b.order)[0];
+  labels.group = specific?.name ?? 'ungrouped';
+  const parsed = hostSchema.safeParse({ name: h.name, address, port: portText === undefined ? undefined : Number(portText), vars, labels });
+  if (!parsed.success) {
+    for (const i of parsed.error.issues) {
+      const what = i.path[0] === 'address' ? `address ${JSON.stringify(address)} (ansible_host)` : i.path[0] === 'port' ? `port ${JSON.stringify(portText)} (ansible_port)` : i.path[0] === 'name' ? `host name ${JSON.stringify(h.name)}` : String(i.path.join('.'));
+      issues.push({ file, ...at, message: `host ${h.name}: ${what}: ${i.message}${read.tool ? ` (as ${ANSIBLE_INVENTORY} --list gives it)` : ''}` });
     }
-    const ssh: NonNullable<AnsibleHost['ssh']> = {};
-    const user = str(['ansible_user', 'ansible_ssh_user']);
-    if (user !== undefined) ssh.user = user;
-    const key = str(['ansible_ssh_private_key_file', 'ansible_private_key_file']);
-    if (key !== undefined) ssh.identityFile = key;
-    const sshArgs = [str(['ansible_ssh_common_args']), str(['ansible_ssh_extra_args'])].filter((a): a is string => !!a);
-    const jump = sshArgs.map(jumpFromSshArgs).find(Boolean);
-    if (jump) ssh.jumpHost = jump;
-    else if (sshArgs.some((a) => /proxycommand/i.test(a))) {
-      // Never connect directly to a host the inventory says is only reachable through a proxy.
-      ok = false;
-      issues.push({ file, ...at(h), message: `host ${h.name}: the ProxyCommand in ansible_ssh_common_args is not one graywave can follow (only "ssh -W %h:%p [user@]bastion"): use -o ProxyJump=[user@]bastion[:port]` });
-      continue;
-    }
-    out.push(Object.keys(ssh).length ? { ...(parsed.data as Host), ssh } : (parsed.data as Host));
+    return undefined;
   }
-  return ok ? out : undefined;
+  const ssh: NonNullable<AnsibleHost['ssh']> = {};
+  const user = str(['ansible_user', 'ansible_ssh_user']);
+  if (user !== undefined) ssh.user = user;
+  const key = str(['ansible_ssh_private_key_file', 'ansible_private_key_file']);
+  if (key !== undefined) ssh.identityFile = key;
+  const sshArgs = [str(['ansible_ssh_common_args']), str(['ansible_ssh_extra_args'])].filter((a): a is string => !!a);
+  const jump = sshArgs.map(jumpFromSshArgs).find(Boolean);
+  if (jump) ssh.jumpHost = jump;
+  else if (sshArgs.some((a) => /proxycommand/i.test(a))) {
+    // Never connect directly to a host the inventory says is only reachable through a proxy.
+    issues.push({ file, ...at, message: `host ${h.name}: the ProxyCommand in ansible_ssh_common_args is not one graywave can follow (only "ssh -W %h:%p [user@]bastion"): use -o ProxyJump=[user@]bastion[:port]` });
+    return undefined;
+  }
+  return Object.keys(ssh).length ? { ...(parsed.data as Host), ssh } : (parsed.data as Host);
 }

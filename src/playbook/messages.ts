@@ -172,6 +172,16 @@ export interface Problem {
   key?: boolean;
 }
 
+/** A too_small / too_big issue in words: "must not be empty", "needs at least 2 entries", "must be at most 10 (got 12)". */
+function boundsText(issue: z.ZodTooSmallIssue | z.ZodTooBigIssue, value: unknown): string {
+  const n = Number(issue.code === 'too_small' ? issue.minimum : issue.maximum);
+  const small = issue.code === 'too_small';
+  const op = small ? (issue.inclusive ? 'at least' : 'more than') : issue.inclusive ? 'at most' : 'less than';
+  if (issue.type === 'string') return small && n === 1 ? 'must not be empty' : `must be ${op} ${n} characters long`;
+  if (issue.type === 'array') return small && n === 1 ? 'needs at least one entry' : `needs ${op} ${n} entries`;
+  return `must be ${op} ${n}${value !== undefined ? ` (got ${shown(value)})` : ''}`;
+}
+
 /** zod issues in the project's words, each at the path of the value it is about. */
 export function zodProblems(src: Source, base: Path, error: z.ZodError): Problem[] {
   const data = src.data();
@@ -235,14 +245,7 @@ export function zodProblems(src: Source, base: Path, error: z.ZodError): Problem
       case 'too_small':
       case 'too_big': {
         if (!isDefaultText(issue)) return void into.push({ path, message: `${here}: ${issue.message}` });
-        const n = Number(issue.code === 'too_small' ? issue.minimum : issue.maximum);
-        const small = issue.code === 'too_small';
-        const op = small ? (issue.inclusive ? 'at least' : 'more than') : issue.inclusive ? 'at most' : 'less than';
-        let m: string;
-        if (issue.type === 'string') m = small && n === 1 ? 'must not be empty' : `must be ${op} ${n} characters long`;
-        else if (issue.type === 'array') m = small && n === 1 ? 'needs at least one entry' : `needs ${op} ${n} entries`;
-        else m = `must be ${op} ${n}${value !== undefined ? ` (got ${shown(value)})` : ''}`;
-        return void into.push({ path, message: `${here}: ${m}` });
+        return void into.push({ path, message: `${here}: ${boundsText(issue, value)}` });
       }
       case 'invalid_string':
         if (!isDefaultText(issue)) return void into.push({ path, message: `${here}: ${issue.message}` });

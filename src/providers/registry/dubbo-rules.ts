@@ -163,22 +163,8 @@ export interface ParsedRule {
 /** ConfigParser.parseConfigurators: a JSON array of override URL strings, or a YAML (or JSON) ConfiguratorConfig. */
 export function parseRuleText(text: string, where: string): ParsedRule {
   const trimmed = text.trim();
-  if (trimmed.startsWith('[')) {
-    try {
-      const list = JSON.parse(trimmed) as unknown;
-      if (Array.isArray(list) && list.length > 0 && list.every((x) => typeof x === 'string')) {
-        const configurators: Configurator[] = [];
-        for (const [i, s] of (list as string[]).entries()) {
-          const url = parseDubboUrl(s);
-          if (!url) return { form: 'json-urls', configurators: [], error: `entry ${i} is not a URL` };
-          configurators.push({ url, source: `${where} [${i}]`, item: s });
-        }
-        return { form: 'json-urls', configurators };
-      }
-    } catch {
-      // not JSON: Dubbo falls through to the YAML parser
-    }
-  }
+  const urlList = trimmed.startsWith('[') ? parseUrlList(trimmed, where) : undefined;
+  if (urlList) return urlList;
   const form = trimmed.startsWith('{') ? 'json' : 'yaml';
   let map: unknown;
   try {
@@ -204,31 +190,7 @@ export function parseRuleText(text: string, where: string): ParsedRule {
       return { form, scope, configurators: [], error: `configs[${i}] has no parameters (Dubbo rejects the whole rule)` };
     }
     if (!key) return { form, scope, configurators: [], error: 'no key (Dubbo rejects the whole rule)' };
-    const list = (v: unknown) => (Array.isArray(v) ? v.map((x) => String(x)) : undefined);
-    const addresses = list(item.addresses)?.length ? list(item.addresses)! : ['0.0.0.0'];
-    const side = item.side === undefined || item.side === null ? undefined : String(item.side);
-    const type = item.type === undefined || item.type === null ? undefined : String(item.type);
-    // parseEnabled: a general item (no type) follows the whole rule; a typed item only its own `enabled` (absent: "null" = false).
-    const enabled = type === undefined || type === 'general' ? String(ruleEnabled) : item.enabled === undefined || item.enabled === null ? 'null' : String(jBool(item.enabled));
-    // toParameterString
-    let ps = `category=dynamicconfigurators${side !== undefined ? `&side=${side}` : ''}`;
-    for (const [k, v] of Object.entries(params)) ps += `&${k}=${v === null ? 'null' : String(v)}`;
-    const providerAddresses = list(item.providerAddresses);
-    if (providerAddresses?.length) ps += `&providerAddresses=${providerAddresses.join(',')}`;
-    else if (side === 'provider') ps += `&providerAddresses=${addresses.join(',')}`;
-    const urls: string[] = [];
-    if (scope === 'application') {
-      const services = list(item.services)?.length ? list(item.services)! : ['*'];
-      for (const addr of addresses)
-        for (const s of services) urls.push(`override://${addr}/${appendService(s)}${ps}&application=${key}&enabled=${enabled}&category=appdynamicconfigurators&configVersion=${version}`);
-    } else {
-      const apps = list(item.applications);
-      for (const addr of addresses) {
-        const base = `override://${addr}/${appendService(key)}${ps}&enabled=${enabled}&configVersion=${version}`;
-        if (apps?.length) for (const a of apps) urls.push(`${base}&application=${a}`);
-        else urls.push(base);
-      }
-    }
+    const urls = itemUrls(item, params, { scope, key, ruleEnabled, version });
     for (const u of urls) {
       const url = parseDubboUrl(u);
       if (!url) return { form, scope, configurators: [], error: `configs[${i}]: address does not make a URL (${u})` };
@@ -237,6 +199,56 @@ export function parseRuleText(text: string, where: string): ParsedRule {
     }
   }
   return { form, scope, configurators: out };
+}
+
+/** A JSON array of override URL strings (Dubbo 2.6 style); undefined when the text is not one (Dubbo then reads it as YAML). */
+function parseUrlList(trimmed: string, where: string): ParsedRule | undefined {
+  try {
+    const list = JSON.parse(trimmed) as unknown;
+    if (Array.isArray(list) && list.length > 0 && list.every((x) => typeof x === 'string')) {
+      const configurators: Configurator[] = [];
+      for (const [i, s] of (list as string[]).entries()) {
+        const url = parseDubboUrl(s);
+        if (!url) return { form: 'json-urls', configurators: [], error: `entry ${i} is not a URL` };
+        configurators.push({ url, source: `${where} [${i}]`, item: s });
+      }
+      return { form: 'json-urls', configurators };
+    }
+  } catch {
+    // not JSON: Dubbo falls through to the YAML parser
+  }
+  return undefined;
+}
+
+/** ConfigParser: the override URLs of one `configs` item (per address, and per service or application). */
+function itemUrls(item: Record<string, unknown>, params: Record<string, unknown>, rule: { scope: 'application' | 'service'; key: string; ruleEnabled: boolean; version: string }): string[] {
+  const { scope, key, ruleEnabled, version } = rule;
+  const list = (v: unknown) => (Array.isArray(v) ? v.map((x) => String(x)) : undefined);
+  const addresses = list(item.addresses)?.length ? list(item.addresses)! : ['0.0.0.0'];
+  const side = item.side === undefined || item.side === null ? undefined : String(item.side);
+  const type = item.type === undefined || item.type === null ? undefined : String(item.type);
+  // parseEnabled: a general item (no type) follows the whole rule; a typed item only its own `enabled` (absent: "null" = false).
+  const enabled = type === undefined || type === 'general' ? String(ruleEnabled) : item.enabled === undefined || item.enabled === null ? 'null' : String(jBool(item.enabled));
+  // toParameterString
+  let ps = `category=dynamicconfigurators${side !== undefined ? `&side=${side}` : ''}`;
+  for (const [k, v] of Object.entries(params)) ps += `&${k}=${v === null ? 'null' : String(v)}`;
+  const providerAddresses = list(item.providerAddresses);
+  if (providerAddresses?.length) ps += `&providerAddresses=${providerAddresses.join(',')}`;
+  else if (side === 'provider') ps += `&providerAddresses=${addresses.join(',')}`;
+  const urls: string[] = [];
+  if (scope === 'application') {
+    const services = list(item.services)?.length ? list(item.services)! : ['*'];
+    for (const addr of addresses)
+      for (const s of services) urls.push(`override://${addr}/${appendService(s)}${ps}&application=${key}&enabled=${enabled}&category=appdynamicconfigurators&configVersion=${version}`);
+  } else {
+    const apps = list(item.applications);
+    for (const addr of addresses) {
+      const base = `override://${addr}/${appendService(key)}${ps}&enabled=${enabled}&configVersion=${version}`;
+      if (apps?.length) for (const a of apps) urls.push(`${base}&application=${a}`);
+      else urls.push(base);
+    }
+  }
+  return urls;
 }
 
 /** Boolean.parseBoolean(String.valueOf(v)). */

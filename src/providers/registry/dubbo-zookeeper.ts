@@ -906,30 +906,7 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
         );
       }
       // Every node in one transaction, each on the version judged above.
-      const ops: ZkOp[] = [];
-      const mineEdits: RuleEdit[] = [];
-      for (const e of edits) {
-        const node = nodes.get(e.path);
-        let text = node?.data.toString('utf8');
-        // Drained again after a warm-up step (a failing watch check, rollback): graywave's item at its warm-up weight goes.
-        const warm = previous && text !== undefined ? this.withoutOurs(text, e, previous, false) : undefined;
-        if (warm) text = warm.next.kind === 'write' ? warm.next.text : undefined;
-        const next = addConfigItem(text, e.key, e.item, `${this.label}: rule ${e.path}`, e.scope) ?? (warm ? text ?? '' : undefined);
-        if (next === undefined) {
-          // The same item is already there: ours from an interrupted attempt, or someone else's (then not ours to remove).
-          const prevEdits = previous?.rules ?? (previous?.rule?.item ? [{ path: previous.rule.path, item: previous.rule.item }] : []);
-          const ours = prevEdits.some((p) => p.path === e.path && isDeepStrictEqual(p.item, e.item)) || this.notInBaseline(text!, e.item);
-          ctx.log(`dubbo: ${e.path} already has that item (${ours ? 'written by graywave' : 'not ours, left alone on restore'})`);
-          if (ours) mineEdits.push(e);
-          continue;
-        }
-        if (node) ops.push({ op: 'set', path: e.path, data: next, version: node.version });
-        else {
-          await this.ensureParent(e.path);
-          ops.push({ op: 'create', path: e.path, data: next });
-        }
-        mineEdits.push(e);
-      }
+      const { ops, mineEdits } = await this.ruleOps(ctx, edits, nodes, previous);
       // The application rule is where concurrent drains of one application meet: even when this drain writes nothing
       // there, its version must still be the one judged (the last-provider guard above depends on it).
       const appNode = nodes.get(this.rulePath);
@@ -938,6 +915,35 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
       for (const e of mineEdits) ctx.log(`dubbo: ${this.o.mode === 'weight' ? `weight 0${methods.length ? ` (and ${methods.map((m) => `${m}.weight`).join(', ')} 0)` : ''}` : 'disabled'} for ${addresses.join(', ')} in ${e.path}`);
       return { style: 'config-rule', addresses, before, rules: mineEdits };
     });
+  }
+
+  /** The transaction's writes for the rule edits (each node on the version judged) and the edits that are graywave's. */
+  private async ruleOps(ctx: ProviderContext, edits: RuleEdit[], nodes: RuleNodes, previous: DrainSaved | undefined): Promise<{ ops: ZkOp[]; mineEdits: RuleEdit[] }> {
+    const ops: ZkOp[] = [];
+    const mineEdits: RuleEdit[] = [];
+    for (const e of edits) {
+      const node = nodes.get(e.path);
+      let text = node?.data.toString('utf8');
+      // Drained again after a warm-up step (a failing watch check, rollback): graywave's item at its warm-up weight goes.
+      const warm = previous && text !== undefined ? this.withoutOurs(text, e, previous, false) : undefined;
+      if (warm) text = warm.next.kind === 'write' ? warm.next.text : undefined;
+      const next = addConfigItem(text, e.key, e.item, `${this.label}: rule ${e.path}`, e.scope) ?? (warm ? text ?? '' : undefined);
+      if (next === undefined) {
+        // The same item is already there: ours from an interrupted attempt, or someone else's (then not ours to remove).
+        const prevEdits = previous?.rules ?? (previous?.rule?.item ? [{ path: previous.rule.path, item: previous.rule.item }] : []);
+        const ours = prevEdits.some((p) => p.path === e.path && isDeepStrictEqual(p.item, e.item)) || this.notInBaseline(text!, e.item);
+        ctx.log(`dubbo: ${e.path} already has that item (${ours ? 'written by graywave' : 'not ours, left alone on restore'})`);
+        if (ours) mineEdits.push(e);
+        continue;
+      }
+      if (node) ops.push({ op: 'set', path: e.path, data: next, version: node.version });
+      else {
+        await this.ensureParent(e.path);
+        ops.push({ op: 'create', path: e.path, data: next });
+      }
+      mineEdits.push(e);
+    }
+    return { ops, mineEdits };
   }
 
   /** True when the rule carries a graywave baseline in which `item` does not appear: then graywave added it. */
