@@ -10,7 +10,7 @@ import { buildPlan, type Plan } from '../plan/build.js';
 import { openReleaseFile } from '../playbook/release-file.js';
 import type { Playbook } from '../playbook/types.js';
 import { confirm, isTerminal } from './deps.js';
-import { confirmed, exitFor, recordApproval, releaseDone } from './shared.js';
+import { confirmed, exitFor, recordApproval, recordRollback, releaseDone } from './shared.js';
 import { trainApprove, trainRelease, trainRollback } from './train.js';
 import { relative } from 'node:path';
 import { waveList } from '../render/hints.js';
@@ -142,7 +142,7 @@ export async function rollbackRelease(req: ReleaseRequest & { all?: boolean; fas
         `graywave rollback ${file} --all${req.stateDir ? ` --state-dir ${req.stateDir}` : ''} undoes every wave`,
       );
     }
-    await o.journal.append({ type: 'operator', t: new Date().toISOString(), action: 'rollback', by: currentActor(), reason: req.reason, detail: `${req.fast ? 'fast' : all ? 'all' : 'current wave'}: wave(s) ${waves.join(', ')}` });
+    await recordRollback(o.journal, req, all, waves);
     const rc = new ReleaseContext(o.deps);
     const ok = await rollbackHosts(rc, { waves, undoSwitchover: !!all && !req.limit, fast: req.fast }).finally(() => rc.close());
     const limited = o.deps.limit ? ` (--limit: ${[...o.deps.limit].join(', ')}; the other hosts are as they were)` : '';

@@ -44,3 +44,8 @@ export async function recordApproval(journal: Journal, plan: Plan, state: RunSta
   await journal.append({ type: 'operator', t: new Date().toISOString(), action: 'approve', by: currentActor(), reason, detail: waiting.wave < lastWave ? `wave ${waiting.wave + 1} may start` : `wave ${waiting.wave} may finish the release` });
   return waiting.wave;
 }
+
+/** Records who rolled back, why and which waves (`fast`, `all` or the current wave), before the undo starts. */
+export async function recordRollback(journal: Journal, req: { reason?: string; fast?: boolean }, all: boolean | undefined, waves: number[]): Promise<void> {
+  await journal.append({ type: 'operator', t: new Date().toISOString(), action: 'rollback', by: currentActor(), reason: req.reason, detail: `${req.fast ? 'fast' : all ? 'all' : 'current wave'}: wave(s) ${waves.join(', ')}` });
+}

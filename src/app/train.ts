@@ -12,7 +12,7 @@ import { buildDeps } from './deps.js';
 import { lock, settleJournal, type ReleaseRequest } from './open.js';
 import { releaseDir } from './paths.js';
 import { preflight, preflightText } from './preflight.js';
-import { confirmed, exitFor, recordApproval, releaseDone } from './shared.js';
+import { confirmed, exitFor, recordApproval, recordRollback, releaseDone } from './shared.js';
 import { pendingApprovals, trainStatus, type PendingApproval } from './status.js';
 import { confirm, isTerminal } from './deps.js';
 
@@ -135,7 +135,7 @@ export async function trainRollback(req: ReleaseRequest & { all?: boolean; fast?
     if (o.state.status === 'frozen' && !req.force) throw new GraywaveError(`release train ${tp.plan.release} is frozen (${o.state.reason ?? 'onFailure: freeze'}): it was kept as it is on purpose`, EXIT.usage, 'if rolling back is safe after all, pass --force');
     const inEffect = wavesInEffect(o);
     const waves = all ? inEffect : inEffect.length ? [Math.max(...inEffect)] : [];
-    await o.deps.train.journal.append({ type: 'operator', t: new Date().toISOString(), action: 'rollback', by: currentActor(), reason: req.reason, detail: `${req.fast ? 'fast' : all ? 'all' : 'current wave'}: wave(s) ${waves.join(', ')}` });
+    await recordRollback(o.deps.train.journal, req, all, waves);
     const ok = await new TrainEngine(o.deps).rollback({ waves, undoSwitchover: all, fast: req.fast });
     const left = wavesInEffect(o);
     const phase = ok && (all || !left.length) ? 'rolled-back' : 'halted';
