@@ -1,7 +1,7 @@
 import { formatMs } from '../util/duration.js';
-import { APP_HEAD, appCells, releaseTitle, span, stepsText, troubledHosts, values, when } from './markdown.js';
 import type { HostRow, Report, StepSpan } from './model.js';
 import { judgeRows } from './model.js';
+import { APP_HEAD, appCells, closingSections, eventsTable, failuresSection, gatesSection, hostsTable, releaseTitle, span, troubledHosts, wavesTable, when, type ReportSection, type ReportTable } from './tables.js';
 import type { GateRow } from './model.js';
 import type { MetricEvidence } from '../gates/evidence.js';
 import { fmtValue } from '../actions/wait-drained.js';
@@ -20,7 +20,7 @@ const RESULT_COLOR: Record<string, string> = {
   'undo-failed': '#8b1e1e',
   'undo-skipped': '#c3c7cf',
 };
-const STATUS_CLASS = (s: string) => (s === 'done' ? 'ok' : s === 'failed' || s === 'rollback-failed' || s === 'verify-failed' || s === 'halted' ? 'bad' : s === 'rolled-back' ? 'muted' : 'warn');
+const STATUS_CLASS = (status: string, s = status.toLowerCase()) => (s === 'done' ? 'ok' : s === 'failed' || s === 'rollback-failed' || s === 'verify-failed' || s === 'halted' ? 'bad' : s === 'rolled-back' ? 'muted' : 'warn');
 
 const LABEL_W = 190;
 const CHART_W = 860;
@@ -106,6 +106,25 @@ th{background:#f5f6f8}.badge{display:inline-block;padding:0 7px;border-radius:9p
 code{background:#f5f6f8;padding:0 3px;border-radius:3px}
 `;
 
+/** A report table with its status columns as badges. */
+const tableOf = (t: ReportTable): string => table(t.head, t.rows.map((row) => row.map((c, i) => (t.status.includes(i) ? badge(c) : c))), t.status);
+
+/** A section: its title, then its table or the text that says it is empty. */
+const section = (sec: ReportSection): string[] => [`<h2>${esc(sec.title)}</h2>`, sec.table ? tableOf(sec.table) : `<p>${esc(sec.empty)}</p>`];
+
+function drainsHtml(r: Report): string[] {
+  const out = ['<h2>Drain waits</h2>'];
+  if (!r.drains.length) out.push('<p>No drain wait was recorded.</p>');
+  for (const d of r.drains) {
+    out.push(
+      `<div class="drain"><b>Wave ${d.wave} · ${esc(d.host)}</b> ${esc(d.step)}: ${badge(d.result)} after ${esc(span(d.start, d.end))}${d.summary ? ` — ${esc(d.summary)}` : ''}${spark(d.polls)}` +
+        (d.polls.length ? `<ul class="polls">${d.polls.map((p) => `<li>${esc(when(p.t))} ${esc(p.text)}</li>`).join('')}</ul>` : '') +
+        `</div>`,
+    );
+  }
+  return out;
+}
+
 /** The release report as one self-contained HTML page: inline CSS and SVG, no script, nothing fetched. */
 export function reportHtml(r: Report): string {
   const done = r.hosts.filter((h) => h.status === 'done').length;
@@ -125,35 +144,8 @@ export function reportHtml(r: Report): string {
   );
   if (r.train) parts.push('<h2>Apps</h2>', table(APP_HEAD, r.train.apps.map((a) => appCells(a).map((c, i) => (i === 4 ? badge(c) : c))), [4]));
   parts.push(`<h2>Timeline</h2><div class="legend">${legend}<span><i style="background:#7c3aed"></i>wave event</span></div>${gantt(r)}`);
-  parts.push(
-    table(
-      ['Wave', 'Status', 'Start', 'End', 'Took', 'Hosts'],
-      r.waves.map((w) => [`Wave ${w.wave}`, badge(w.status), when(w.start), when(w.end), span(w.start, w.end), w.hosts.join(', ')]),
-      [1],
-    ),
-  );
-  const logs = r.hosts.some((h) => h.log);
-  parts.push(table(['Wave', 'Host', 'Status', 'Start', 'Took', 'Steps', ...(logs ? ['Log'] : [])], r.hosts.map((h) => [String(h.wave), h.host, badge(h.status), when(h.start), span(h.start, h.end), stepsText(h), ...(logs ? [h.log ?? ''] : [])]), [2]));
-  const events = r.waves.flatMap((w) => w.events.map((e) => [when(e.t), `Wave ${w.wave}`, e.what])).sort((a, b) => a[0]!.localeCompare(b[0]!));
-  if (events.length) parts.push(table(['Time', 'Wave', 'Event'], events));
-
-  parts.push('<h2>Gates</h2>');
-  parts.push(r.gates.length ? table(['Time', 'Wave', 'Check', 'Host', 'Result', 'Observed', 'Values'], r.gates.map((g) => [when(g.t), String(g.wave), g.check, g.host ?? '', badge(g.ok ? 'ok' : 'failed'), g.observed, values(g.values)]), [4]) : '<p>No gate was evaluated.</p>');
-
-  parts.push(judgeHtml(r.gates));
-
-  parts.push('<h2>Drain waits</h2>');
-  if (!r.drains.length) parts.push('<p>No drain wait was recorded.</p>');
-  for (const d of r.drains) {
-    parts.push(
-      `<div class="drain"><b>Wave ${d.wave} · ${esc(d.host)}</b> ${esc(d.step)}: ${badge(d.result)} after ${esc(span(d.start, d.end))}${d.summary ? ` — ${esc(d.summary)}` : ''}${spark(d.polls)}` +
-        (d.polls.length ? `<ul class="polls">${d.polls.map((p) => `<li>${esc(when(p.t))} ${esc(p.text)}</li>`).join('')}</ul>` : '') +
-        `</div>`,
-    );
-  }
-
-  parts.push('<h2>Failures</h2>');
-  parts.push(r.failures.length ? table(['Time', 'Wave', 'What', 'Error'], r.failures.map((f) => [when(f.t), f.wave !== undefined ? String(f.wave) : '', f.what, f.error])) : '<p>None.</p>');
+  for (const t of [wavesTable(r), hostsTable(r), eventsTable(r)]) if (t) parts.push(tableOf(t));
+  parts.push(...section(gatesSection(r)), judgeHtml(r.gates), ...drainsHtml(r), ...section(failuresSection(r)));
   const tails = r.hosts.filter((h) => h.logTail?.length);
   if (tails.length) {
     // Every host's log tail, folded; the hosts that did not finish cleanly open.
@@ -161,14 +153,7 @@ export function reportHtml(r: Report): string {
     parts.push('<h2>Host logs</h2>');
     for (const h of tails) parts.push(`<details${troubled.has(h) ? ' open' : ''}><summary>${esc(h.host)} ${badge(h.status)} <code>${esc(h.log)}</code></summary><pre>${esc(h.logTail!.join('\n'))}</pre></details>`);
   }
-  parts.push('<h2>Rollbacks</h2>');
-  parts.push(r.rollbacks.length ? table(['Time', 'What', 'Detail'], r.rollbacks.map((x) => [when(x.t), x.what, x.detail ?? ''])) : '<p>None.</p>');
-  parts.push('<h2>Operator actions</h2>');
-  parts.push(r.actions.length ? table(['Time', 'Action', 'By', 'Reason'], r.actions.map((a) => [when(a.t), a.action + (a.detail ? ` (${a.detail})` : ''), a.by ?? '', a.reason ?? ''])) : '<p>None recorded.</p>');
-  if (r.notifications.length) {
-    parts.push('<h2>Notifications</h2>');
-    parts.push(table(['Time', 'Channel', 'Kind', 'Result'], r.notifications.map((n) => [when(n.t), n.channel, n.kind, n.ok ? 'sent' : `failed: ${n.error ?? ''}`])));
-  }
+  for (const sec of closingSections(r)) parts.push(...section(sec));
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
