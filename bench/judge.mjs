@@ -105,7 +105,7 @@ function countSeries(hosts, { rateFactor = 1, minutes }) {
     let burst = 1;
     for (let i = 0; i < steps + 3; i++) {
       if (i % 4 === 0) burst = gamma(SIM.errorDispersion) / SIM.errorDispersion; // bursts last about a minute
-      const requests = poisson(SIM.rps * SIM.stepMs / 1000);
+      const requests = poisson((SIM.rps * SIM.stepMs) / 1000);
       incN.push(requests);
       incE.push(poisson(requests * SIM.errorRate * rateFactor * burst));
     }
@@ -160,12 +160,21 @@ async function compareOn(lat, cnt) {
   };
   const lastSum = (series) => series.reduce((a, s) => a + (s.samples.at(-1)?.v ?? 0), 0);
   const run = async (green, blue) => {
-    const monitor = { value: async (_c, q) => { const v = q === 'G' ? green : blue; if (v === undefined) throw new Error('no data (empty result)'); return v; } };
+    const monitor = {
+      value: async (_c, q) => {
+        const v = q === 'G' ? green : blue;
+        if (v === undefined) throw new Error('no data (empty result)');
+        return v;
+      },
+    };
     const ctx = { monitor: () => monitor, render: (t) => t, signal: new AbortController().signal, log() {}, progress() {}, hosts: [] };
     return (await compareGate.run(ctx, { monitor: 'prom', metric: 'm', green: 'G', blue: 'B', maxRatio: 1.2 })).ok;
   };
   const latOk = await run(last(lat.green), last(lat.blue));
-  const rate = (c) => { const n = lastSum(c.totals); return n ? lastSum(c.errors) / n : undefined; };
+  const rate = (c) => {
+    const n = lastSum(c.totals);
+    return n ? lastSum(c.errors) / n : undefined;
+  };
   const errOk = await run(rate(cnt.green), rate(cnt.blue));
   return latOk && errOk;
 }
@@ -187,12 +196,19 @@ for (const c of CASES) {
       stepMs: params.step,
       metrics: [
         { name: 'p99 latency', green: collectSamples(lat.green, window(params.step)), blue: collectSamples(lat.blue, window(params.step)) },
-        { name: 'error rate', green: collectSamples(cnt.green.errors, cw, false, cs), blue: collectSamples(cnt.blue.errors, cw, false, cs), greenTotal: collectSamples(cnt.green.totals, cw, false, cs), blueTotal: collectSamples(cnt.blue.totals, cw, false, cs) },
+        {
+          name: 'error rate',
+          green: collectSamples(cnt.green.errors, cw, false, cs),
+          blue: collectSamples(cnt.blue.errors, cw, false, cs),
+          greenTotal: collectSamples(cnt.green.totals, cw, false, cs),
+          blueTotal: collectSamples(cnt.blue.totals, cw, false, cs),
+        },
       ],
     };
     const ev = judgeVerdict(params, meas);
     counts[ev.verdict]++;
-    if (process.env.JUDGE_DEBUG && (c.key === "same" ? ev.verdict === "fail" : ev.verdict !== c.want)) console.error(c.key, ev.metrics.map((m) => `${m.name}: ${m.classification} ${m.why}`).join(" | "));
+    if (process.env.JUDGE_DEBUG && (c.key === 'same' ? ev.verdict === 'fail' : ev.verdict !== c.want))
+      console.error(c.key, ev.metrics.map((m) => `${m.name}: ${m.classification} ${m.why}`).join(' | '));
     if (!(await compareOn(lat, cnt))) compareFail++;
   }
   const share = (n) => Math.round((1000 * n) / RUNS) / 10;
@@ -206,7 +222,10 @@ const pctStr = (x) => `${x}%`;
 const lines = [
   `| case (${RUNS} runs each) | counted | judge | goal | met | \`compare\` maxRatio 1.2: fails |`,
   '|---|---|---|---|---|---|',
-  ...results.map((r) => `| ${r.label} | ${r.want} | ${pctStr(r.got)} (pass ${r.counts.pass}, marginal ${r.counts.marginal}, fail ${r.counts.fail}, inconclusive ${r.counts.inconclusive}) | ${r.goal} | ${r.met ? 'yes' : '**no**'} | ${pctStr(r.compare)}${r.key === 'sparse' ? ' (never inconclusive)' : ''} |`),
+  ...results.map(
+    (r) =>
+      `| ${r.label} | ${r.want} | ${pctStr(r.got)} (pass ${r.counts.pass}, marginal ${r.counts.marginal}, fail ${r.counts.fail}, inconclusive ${r.counts.inconclusive}) | ${r.goal} | ${r.met ? 'yes' : '**no**'} | ${pctStr(r.compare)}${r.key === 'sparse' ? ' (never inconclusive)' : ''} |`,
+  ),
 ];
 const setup = `Simulated: ${SIM.greenHosts} GREEN vs ${SIM.blueHosts} BLUE hosts, 10 m window, 15 s step; p99 log-normal (median ${SIM.p99 * 1000} ms, σ ${SIM.sampleSigma} per reading, per-host offset σ ${SIM.instanceSigma}), ${SIM.gap * 100}% scrape gaps, ${SIM.nan * 100}% NaN readings; ${SIM.rps} req/s per host, ${SIM.errorRate * 100}% errors with minute-to-minute bursts (gamma shape ${SIM.errorDispersion}). Judge at its defaults: tolerance 5%, one-sided α 0.01, minSamples 50, pass 90, marginal 70; p99 critical, error rate not. Seed ${arg('--seed', 20261203)}, ${((Date.now() - t0) / 1000).toFixed(1)} s.`;
 const table = `${setup}\n\n${lines.join('\n')}\n`;

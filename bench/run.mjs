@@ -30,7 +30,8 @@ const HOSTS = 40;
 // The realistic part: hosts whose login user's rc file costs this long (pyenv, nvm, conda …), without SFTP.
 const REAL_HOSTS = 20;
 const REAL_RC_SECONDS = 0.15;
-const MITOGEN_STRATEGIES = '/usr/lib/python3/dist-packages/ansible_mitogen/plugins/strategy';const STEP_SLEEP = '0.5'; // wait-drained: seconds between its two polls
+const MITOGEN_STRATEGIES = '/usr/lib/python3/dist-packages/ansible_mitogen/plugins/strategy';
+const STEP_SLEEP = '0.5'; // wait-drained: seconds between its two polls
 
 const median = (xs) => {
   const s = [...xs].filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
@@ -51,7 +52,9 @@ function machine() {
   } catch {}
   const ver = (cmd, a) => {
     try {
-      return execFileSync(cmd, a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')[0].trim();
+      return execFileSync(cmd, a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+        .split('\n')[0]
+        .trim();
     } catch (e) {
       return (e.stderr ?? '').toString().split('\n')[0].trim() || 'absent';
     }
@@ -118,7 +121,12 @@ async function timed(cmd, argv, opts) {
   const s0 = procCpuSeconds(sampler.pid);
   const c0 = machineCpuSeconds();
   const t0 = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S %M', '-o', tf, cmd, ...argv], { cwd: opts.cwd, env: opts.env, encoding: 'utf8', maxBuffer: 512 * 2 ** 20 });
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S %M', '-o', tf, cmd, ...argv], {
+    cwd: opts.cwd,
+    env: opts.env,
+    encoding: 'utf8',
+    maxBuffer: 512 * 2 ** 20,
+  });
   const wall = (performance.now() - t0) / 1000;
   // The sampler's own CPU is not the run's: left out of the machine's figure.
   const samplerCpu = procCpuSeconds(sampler.pid) - s0;
@@ -128,7 +136,21 @@ async function timed(cmd, argv, opts) {
   await stopped;
   const rss = JSON.parse(readFileSync(rf, 'utf8'));
   const [e, u, s, m] = readFileSync(tf, 'utf8').trim().split('\n').pop().split(' ').map(Number);
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, wall, timeWall: e, cpu: u + s, user: u, sys: s, maxRssMb: m / 1024, machineCpu, samplerCpu, runRssMb: rss.peakMb, runProcesses: rss.processes };
+  return {
+    code: r.status,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    wall,
+    timeWall: e,
+    cpu: u + s,
+    user: u,
+    sys: s,
+    maxRssMb: m / 1024,
+    machineCpu,
+    samplerCpu,
+    runRssMb: rss.peakMb,
+    runProcesses: rss.processes,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -166,7 +188,8 @@ async function startFleet(D, { n = HOSTS, rcSeconds = 0, sftp = true } = {}) {
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const S = join(D, 'sshd');
   mkdirSync(S, { recursive: true });
-  for (const k of ['host_ed25519_key', 'client_key']) execFileSync('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'graywave-bench', '-f', join(S, k)]);
+  for (const k of ['host_ed25519_key', 'client_key'])
+    execFileSync('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'graywave-bench', '-f', join(S, k)]);
   copyFileSync(join(S, 'client_key.pub'), join(S, 'authorized_keys'));
   const home = join(D, 'home');
   mkdirSync(home, { recursive: true });
@@ -432,7 +455,10 @@ async function benchSsh(real = false) {
       const t = join(D, 'deploy-own');
       rmSync(t, { recursive: true, force: true });
       const t0 = performance.now();
-      execFileSync('/bin/bash', ['-c', `mkdir -p ${t}/releases/2.0.0 && cp ${artifact} ${t}/releases/2.0.0/ && sha256sum ${t}/releases/2.0.0/app-2.0.0.bin >/dev/null && ln -sfn ${t}/releases/2.0.0 ${t}/current`]);
+      execFileSync('/bin/bash', [
+        '-c',
+        `mkdir -p ${t}/releases/2.0.0 && cp ${artifact} ${t}/releases/2.0.0/ && sha256sum ${t}/releases/2.0.0/app-2.0.0.bin >/dev/null && ln -sfn ${t}/releases/2.0.0 ${t}/current`,
+      ]);
       own.push((performance.now() - t0) / 1000);
     }
     const deployOwnS = median(own);
@@ -454,17 +480,53 @@ async function benchSsh(real = false) {
         const hosts0 = await hostsCpuSeconds(fleet.pids);
         if (tool === 'graywave') {
           const state = join(D, `gw-state-${rep}`);
-          r = await timed(process.execPath, [...(process.env.BENCH_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), CLI, 'run', playbook, '--yes', '--json', '--state-dir', state], { dir: D, cwd: D, env: process.env, fleetPids: fleet.pids });
+          r = await timed(
+            process.execPath,
+            [
+              ...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []),
+              CLI,
+              'run',
+              playbook,
+              '--yes',
+              '--json',
+              '--state-dir',
+              state,
+            ],
+            { dir: D, cwd: D, env: process.env, fleetPids: fleet.pids },
+          );
           if (process.env.BENCH_EVENTS) writeFileSync(`${process.env.BENCH_EVENTS}.${rep}`, r.stdout ?? '');
         } else {
           const dir = tool === 'mitogen' ? M : A;
-          r = await timed('/usr/bin/ansible-playbook', ['-i', join(dir, 'inventory.ini'), join(dir, 'play.yml')], { dir: D, cwd: dir, env: { ...process.env, ANSIBLE_CONFIG: join(dir, 'ansible.cfg'), ANSIBLE_NOCOLOR: '1' }, fleetPids: fleet.pids });
+          r = await timed('/usr/bin/ansible-playbook', ['-i', join(dir, 'inventory.ini'), join(dir, 'play.yml')], {
+            dir: D,
+            cwd: dir,
+            env: { ...process.env, ANSIBLE_CONFIG: join(dir, 'ansible.cfg'), ANSIBLE_NOCOLOR: '1' },
+            fleetPids: fleet.pids,
+          });
           masters = sweepMasters(dir); // every run starts cold, as graywave's does
         }
         const hostsCpu = (await hostsCpuSeconds(fleet.pids)) - hosts0;
         const u = unavoidable(D, deployOwnS, n);
         const good = verifyFleet(D, n);
-        const row = { rep, code: r.code, wall: r2(r.wall), cpu: r2(r.cpu), user: r2(r.user), sys: r2(r.sys), machineCpu: r2(r.machineCpu), hostsCpu: r2(hostsCpu), runCpu: r2(r.cpu + masters + hostsCpu), samplerCpu: r2(r.samplerCpu), maxRssMb: r1(r.maxRssMb), runRssMb: r1(r.runRssMb), runProcesses: r.runProcesses, unavoidable: r2(u.seconds), overhead: r2(r.wall - u.seconds), hostsOk: good, stepLines: u.lines };
+        const row = {
+          rep,
+          code: r.code,
+          wall: r2(r.wall),
+          cpu: r2(r.cpu),
+          user: r2(r.user),
+          sys: r2(r.sys),
+          machineCpu: r2(r.machineCpu),
+          hostsCpu: r2(hostsCpu),
+          runCpu: r2(r.cpu + masters + hostsCpu),
+          samplerCpu: r2(r.samplerCpu),
+          maxRssMb: r1(r.maxRssMb),
+          runRssMb: r1(r.runRssMb),
+          runProcesses: r.runProcesses,
+          unavoidable: r2(u.seconds),
+          overhead: r2(r.wall - u.seconds),
+          hostsOk: good,
+          stepLines: u.lines,
+        };
         runs[tool].push(row);
         log(`${tool} rep ${rep}: ${JSON.stringify(row)}`);
         if (r.code !== 0 || good !== n) log(`${tool} rep ${rep} did not complete cleanly:\n${(r.stdout ?? '').slice(-2000)}\n${(r.stderr ?? '').slice(-2000)}`);
@@ -473,7 +535,10 @@ async function benchSsh(real = false) {
     }
     const med = (tool, k) => r2(median(runs[tool].map((x) => x[k])));
     const summary = {};
-    for (const tool of tools) summary[tool] = Object.fromEntries(['wall', 'cpu', 'machineCpu', 'hostsCpu', 'runCpu', 'maxRssMb', 'runRssMb', 'runProcesses', 'unavoidable', 'overhead'].map((k) => [k, med(tool, k)]));
+    for (const tool of tools)
+      summary[tool] = Object.fromEntries(
+        ['wall', 'cpu', 'machineCpu', 'hostsCpu', 'runCpu', 'maxRssMb', 'runRssMb', 'runProcesses', 'unavoidable', 'overhead'].map((k) => [k, med(tool, k)]),
+      );
     const ratio = (k, other = 'ansible') => r2(summary[other][k] / summary.graywave[k]);
     if (real) {
       return {
@@ -485,8 +550,24 @@ async function benchSsh(real = false) {
         reps: REPS,
         deployOwnS: r2(deployOwnS),
         medians: summary,
-        ansibleOverGraywave: { wall: ratio('wall'), cpu: ratio('cpu'), machineCpu: ratio('machineCpu'), runCpu: ratio('runCpu'), runRssMb: ratio('runRssMb'), overhead: ratio('overhead') },
-        mitogenOverGraywave: summary.mitogen ? { wall: ratio('wall', 'mitogen'), cpu: ratio('cpu', 'mitogen'), machineCpu: ratio('machineCpu', 'mitogen'), runCpu: ratio('runCpu', 'mitogen'), runRssMb: ratio('runRssMb', 'mitogen'), overhead: ratio('overhead', 'mitogen') } : undefined,
+        ansibleOverGraywave: {
+          wall: ratio('wall'),
+          cpu: ratio('cpu'),
+          machineCpu: ratio('machineCpu'),
+          runCpu: ratio('runCpu'),
+          runRssMb: ratio('runRssMb'),
+          overhead: ratio('overhead'),
+        },
+        mitogenOverGraywave: summary.mitogen
+          ? {
+              wall: ratio('wall', 'mitogen'),
+              cpu: ratio('cpu', 'mitogen'),
+              machineCpu: ratio('machineCpu', 'mitogen'),
+              runCpu: ratio('runCpu', 'mitogen'),
+              runRssMb: ratio('runRssMb', 'mitogen'),
+              overhead: ratio('overhead', 'mitogen'),
+            }
+          : undefined,
         targets: {
           wallAtMostThirdOfAnsible: summary.graywave.wall <= summary.ansible.wall / 3,
           wallAtMostHalfOfMitogen: summary.mitogen ? summary.graywave.wall <= summary.mitogen.wall / 2 : undefined,
@@ -501,7 +582,15 @@ async function benchSsh(real = false) {
       reps: REPS,
       deployOwnS: r2(deployOwnS),
       medians: summary,
-      ansibleOverGraywave: { wall: ratio('wall'), cpu: ratio('cpu'), machineCpu: ratio('machineCpu'), runCpu: ratio('runCpu'), maxRssMb: ratio('maxRssMb'), runRssMb: ratio('runRssMb'), overhead: ratio('overhead') },
+      ansibleOverGraywave: {
+        wall: ratio('wall'),
+        cpu: ratio('cpu'),
+        machineCpu: ratio('machineCpu'),
+        runCpu: ratio('runCpu'),
+        maxRssMb: ratio('maxRssMb'),
+        runRssMb: ratio('runRssMb'),
+        overhead: ratio('overhead'),
+      },
       targets: {
         overheadAtMostTenth: summary.graywave.overhead <= summary.ansible.overhead / 10,
         wallAtMostThird: summary.graywave.wall <= summary.ansible.wall / 3,
@@ -523,7 +612,10 @@ async function benchSsh(real = false) {
 // ---------------------------------------------------------------------------------------------------------------
 
 function simOnce(hosts, stateDir) {
-  const r = spawnSync(process.execPath, [join(BENCH, 'sim-one.mjs'), String(hosts), '20', '200', ...(stateDir ? [stateDir] : [])], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
+  const r = spawnSync(process.execPath, [join(BENCH, 'sim-one.mjs'), String(hosts), '20', '200', ...(stateDir ? [stateDir] : [])], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 2 ** 20,
+  });
   if (r.status !== 0) throw new Error(`simulated ${hosts} hosts failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
@@ -542,7 +634,9 @@ async function benchScale() {
     const runs = [];
     for (let rep = 1; rep <= SCALE_REPS; rep++) {
       const r = simOnce(n);
-      log(`simulated ${n} rep ${rep}: wall ${r.wallMs} ms, overhead ${r.overheadMs} ms, rss ${r.peakRssMb} MB, journal ${r.journalBytes} B, exit ${r.exitCode}, deployed ${r.fleet.deployed}, green ${r.fleet.green}`);
+      log(
+        `simulated ${n} rep ${rep}: wall ${r.wallMs} ms, overhead ${r.overheadMs} ms, rss ${r.peakRssMb} MB, journal ${r.journalBytes} B, exit ${r.exitCode}, deployed ${r.fleet.deployed}, green ${r.fleet.green}`,
+      );
       runs.push(r);
       if (n === 10000) {
         if (last10k) rmSync(dirname(last10k.playbook), { recursive: true, force: true });
@@ -584,7 +678,12 @@ async function benchScale() {
   const original = readFileSync(journal, 'utf8');
   const lines = original.trimEnd().split('\n');
   const lastDone = lines.findLastIndex((l) => l.startsWith('{"type":"run"') && l.includes('"phase":"done"'));
-  const halted = [...lines.slice(0, lastDone), ...lines.slice(lastDone + 1), JSON.stringify({ type: 'run', t: new Date().toISOString(), phase: 'halted', reason: 'bench: halted to time resume' })].join('\n') + '\n';
+  const halted =
+    [
+      ...lines.slice(0, lastDone),
+      ...lines.slice(lastDone + 1),
+      JSON.stringify({ type: 'run', t: new Date().toISOString(), phase: 'halted', reason: 'bench: halted to time resume' }),
+    ].join('\n') + '\n';
   const resume = [];
   for (let k = 0; k < 3; k++) {
     writeFileSync(journal, halted);
@@ -609,13 +708,17 @@ async function benchScale() {
 function table(res) {
   const L = [];
   const m = res.machine;
-  L.push(`Machine: ${m.nproc} × ${m.model}, ${m.memGb} GB, ${m.os}, Node ${m.node}, ${m.ansible}, ${m.openssh} — ${m.date}; load average before/after ${m.loadavg} / ${m.loadavgAfter} (a shared machine: other work was running)`);
+  L.push(
+    `Machine: ${m.nproc} × ${m.model}, ${m.memGb} GB, ${m.os}, Node ${m.node}, ${m.ansible}, ${m.openssh} — ${m.date}; load average before/after ${m.loadavg} / ${m.loadavgAfter} (a shared machine: other work was running)`,
+  );
   if (res.ssh && !res.ssh.skipped) {
     const s = res.ssh;
     const g = s.medians.graywave;
     const a = s.medians.ansible;
     L.push('');
-    L.push(`40 hosts over real sshd, 25% waves, 6 steps per host (5 MB upload), medians of ${s.reps} alternating runs each${s.from ? ` (run ${s.from})` : ''}:`);
+    L.push(
+      `40 hosts over real sshd, 25% waves, 6 steps per host (5 MB upload), medians of ${s.reps} alternating runs each${s.from ? ` (run ${s.from})` : ''}:`,
+    );
     L.push('');
     L.push('| | graywave | ansible-playbook | ansible / graywave |');
     L.push('|---|---:|---:|---:|');
@@ -623,17 +726,23 @@ function table(res) {
     L.push(`| CPU, user+sys of the process tree | ${g.cpu} s | ${a.cpu} s | ${s.ansibleOverGraywave.cpu}× |`);
     L.push(`| CPU, whole machine (incl. sshd and remote side) | ${g.machineCpu} s | ${a.machineCpu} s | ${s.ansibleOverGraywave.machineCpu}× |`);
     if (g.runCpu !== undefined && a.runCpu !== undefined) {
-      L.push(`| CPU of the run: the tool, its ssh processes and the hosts' side (sshd, shells, commands) | ${g.runCpu} s | ${a.runCpu} s | ${s.ansibleOverGraywave.runCpu}× |`);
+      L.push(
+        `| CPU of the run: the tool, its ssh processes and the hosts' side (sshd, shells, commands) | ${g.runCpu} s | ${a.runCpu} s | ${s.ansibleOverGraywave.runCpu}× |`,
+      );
     }
     L.push(`| peak RSS (largest process) | ${g.maxRssMb} MB | ${a.maxRssMb} MB | ${s.ansibleOverGraywave.maxRssMb}× |`);
     if (g.runRssMb !== undefined && a.runRssMb !== undefined) {
-      L.push(`| peak memory (PSS) of every process the run started, both ends (sampled every 100 ms) | ${g.runRssMb} MB (${g.runProcesses} processes) | ${a.runRssMb} MB (${a.runProcesses} processes) | ${s.ansibleOverGraywave.runRssMb}× |`);
+      L.push(
+        `| peak memory (PSS) of every process the run started, both ends (sampled every 100 ms) | ${g.runRssMb} MB (${g.runProcesses} processes) | ${a.runRssMb} MB (${a.runProcesses} processes) | ${s.ansibleOverGraywave.runRssMb}× |`,
+      );
     }
     L.push(`| hosts' own step time (Σ waves, slowest host) | ${g.unavoidable} s | ${a.unavoidable} s | |`);
     L.push(`| orchestration overhead (wall − own time) | ${g.overhead} s | ${a.overhead} s | ${s.ansibleOverGraywave.overhead}× |`);
     L.push('');
     const own = s.targets.overheadAtMostOwnTime;
-    L.push(`Targets: graywave overhead ≤ 1/10 of Ansible's: ${s.targets.overheadAtMostTenth ? 'met' : 'NOT met'}; wall ≤ 1/3: ${s.targets.wallAtMostThird ? 'met' : 'NOT met'}${own === undefined ? '' : `; overhead ≤ the hosts' own step time: ${own ? 'met' : 'NOT met'}`}.`);
+    L.push(
+      `Targets: graywave overhead ≤ 1/10 of Ansible's: ${s.targets.overheadAtMostTenth ? 'met' : 'NOT met'}; wall ≤ 1/3: ${s.targets.wallAtMostThird ? 'met' : 'NOT met'}${own === undefined ? '' : `; overhead ≤ the hosts' own step time: ${own ? 'met' : 'NOT met'}`}.`,
+    );
   } else if (res.ssh?.skipped) L.push(`\nssh part skipped: ${res.ssh.skipped}`);
   if (res.real && !res.real.skipped) {
     const s = res.real;
@@ -642,7 +751,9 @@ function table(res) {
     const row = (label, k, unit) =>
       `| ${label} | ${cols.map((c) => `${s.medians[c][k]}${unit}`).join(' | ')} | ${s.ansibleOverGraywave[k] ?? ''}${s.ansibleOverGraywave[k] ? '×' : ''} |${s.mitogenOverGraywave ? ` ${s.mitogenOverGraywave[k] ?? ''}${s.mitogenOverGraywave[k] ? '×' : ''} |` : ''}`;
     L.push('');
-    L.push(`Hosts as they come: ${s.hosts} hosts whose login user's ~/.bashrc costs ${s.rcSeconds * 1000} ms, sshd without the SFTP subsystem; the same release, medians of ${s.reps} rotating runs each${s.from ? ` (run ${s.from})` : ''}:`);
+    L.push(
+      `Hosts as they come: ${s.hosts} hosts whose login user's ~/.bashrc costs ${s.rcSeconds * 1000} ms, sshd without the SFTP subsystem; the same release, medians of ${s.reps} rotating runs each${s.from ? ` (run ${s.from})` : ''}:`,
+    );
     L.push('');
     L.push(`| | ${cols.map((c) => head[c]).join(' | ')} | ansible / graywave |${s.mitogenOverGraywave ? ' Mitogen / graywave |' : ''}`);
     L.push(`|---|${cols.map(() => '---:').join('|')}|---:|${s.mitogenOverGraywave ? '---:|' : ''}`);
@@ -651,27 +762,39 @@ function table(res) {
     L.push(row('CPU, whole machine (incl. sshd and remote side)', 'machineCpu', ' s'));
     if (s.medians.graywave.runCpu !== undefined) L.push(row("CPU of the run: the tool, its ssh processes and the hosts' side", 'runCpu', ' s'));
     L.push(row('peak memory (PSS) of every process the run started', 'runRssMb', ' MB'));
-    L.push(`| hosts' own step time (Σ waves, slowest host) | ${cols.map((c) => `${s.medians[c].unavoidable} s`).join(' | ')} | |${s.mitogenOverGraywave ? ' |' : ''}`);
+    L.push(
+      `| hosts' own step time (Σ waves, slowest host) | ${cols.map((c) => `${s.medians[c].unavoidable} s`).join(' | ')} | |${s.mitogenOverGraywave ? ' |' : ''}`,
+    );
     L.push(row('orchestration overhead (wall − own time)', 'overhead', ' s'));
     L.push('');
     const t = s.targets;
-    L.push(`Targets: graywave wall ≤ 1/3 of Ansible's: ${t.wallAtMostThirdOfAnsible ? 'met' : 'NOT met'}; ≤ 1/2 of Ansible + Mitogen's: ${t.wallAtMostHalfOfMitogen === undefined ? 'not measured' : t.wallAtMostHalfOfMitogen ? 'met' : 'NOT met'}.`);
+    L.push(
+      `Targets: graywave wall ≤ 1/3 of Ansible's: ${t.wallAtMostThirdOfAnsible ? 'met' : 'NOT met'}; ≤ 1/2 of Ansible + Mitogen's: ${t.wallAtMostHalfOfMitogen === undefined ? 'not measured' : t.wallAtMostHalfOfMitogen ? 'met' : 'NOT met'}.`,
+    );
   } else if (res.real?.skipped) L.push(`\nrealistic part skipped: ${res.real.skipped}`);
   if (res.scale) {
     const c = res.scale;
     L.push('');
-    L.push(`Simulated fleet (in-process hosts, real engine and fsync'd journal), 6 steps × ${c.stepMs} ms, 25% waves, concurrency ${c.concurrency}, medians of ${c.reps}${c.from ? ` (run ${c.from})` : ''}:`);
+    L.push(
+      `Simulated fleet (in-process hosts, real engine and fsync'd journal), 6 steps × ${c.stepMs} ms, 25% waves, concurrency ${c.concurrency}, medians of ${c.reps}${c.from ? ` (run ${c.from})` : ''}:`,
+    );
     L.push('');
     L.push('| hosts | wall | configured step time | overhead | overhead per host-step | CPU | peak RSS | journal |');
     L.push('|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const n of Object.keys(c.sizes)) {
       const x = c.sizes[n];
-      L.push(`| ${Number(n).toLocaleString('en')} | ${r2(x.wallMs / 1000)} s | ${r2(x.configuredWaitMs / 1000)} s | ${r2(x.overheadMs / 1000)} s | ${x.overheadPerStepUs} µs | ${r2(x.cpuMs / 1000)} s | ${x.peakRssMb} MB | ${r1(x.journalBytes / 2 ** 20)} MB (${x.journalBytesPerStep} B/step) |`);
+      L.push(
+        `| ${Number(n).toLocaleString('en')} | ${r2(x.wallMs / 1000)} s | ${r2(x.configuredWaitMs / 1000)} s | ${r2(x.overheadMs / 1000)} s | ${x.overheadPerStepUs} µs | ${r2(x.cpuMs / 1000)} s | ${x.peakRssMb} MB | ${r1(x.journalBytes / 2 ** 20)} MB (${x.journalBytesPerStep} B/step) |`,
+      );
     }
     L.push('');
-    L.push(`Overhead 1k → 10k: ${c.overheadRatio1kTo10k}× (linear ≈ 10×; per host-step ${c.perStepRatio1kTo10k}×): a fixed part of ≈${(c.fixedOverheadMs / 1000).toFixed(2)} s (process start, plan, lock, waves) plus ${c.marginalUsPerHostStep} µs per host-step, so it grows linearly with the fleet, with a small slope. On the 10,000-host journal: \`status\` ${c.cli10k.statusS} s, \`resume\` ${c.cli10k.resumeS} s (CLI start alone ${c.cli10k.cliStartS} s).`);
+    L.push(
+      `Overhead 1k → 10k: ${c.overheadRatio1kTo10k}× (linear ≈ 10×; per host-step ${c.perStepRatio1kTo10k}×): a fixed part of ≈${(c.fixedOverheadMs / 1000).toFixed(2)} s (process start, plan, lock, waves) plus ${c.marginalUsPerHostStep} µs per host-step, so it grows linearly with the fleet, with a small slope. On the 10,000-host journal: \`status\` ${c.cli10k.statusS} s, \`resume\` ${c.cli10k.resumeS} s (CLI start alone ${c.cli10k.cliStartS} s).`,
+    );
     const t = c.targets;
-    L.push(`Targets: overhead < 30 s ${t.overheadUnder30sAt10k ? 'met' : 'NOT met'}; RSS < 300 MB ${t.rssUnder300MbAt10k ? 'met' : 'NOT met'}; status < 2 s ${t.statusUnder2s ? 'met' : 'NOT met'}; resume < 2 s ${t.resumeUnder2s ? 'met' : 'NOT met'}.`);
+    L.push(
+      `Targets: overhead < 30 s ${t.overheadUnder30sAt10k ? 'met' : 'NOT met'}; RSS < 300 MB ${t.rssUnder300MbAt10k ? 'met' : 'NOT met'}; status < 2 s ${t.statusUnder2s ? 'met' : 'NOT met'}; resume < 2 s ${t.resumeUnder2s ? 'met' : 'NOT met'}.`,
+    );
   }
   return L.join('\n');
 }

@@ -6,5 +6,12 @@ import { runSimulated } from '../dist/sandbox/sim/run.js';
 const [hosts, stepMs = '20', concurrency = '200', stateDir] = process.argv.slice(2);
 const ctl = new AbortController();
 setMaxListeners(0, ctl.signal); // one abort listener per step in flight: 200 at once is expected, not a leak
-const r = await runSimulated({ hosts: Number(hosts), stepMs: Number(stepMs), concurrency: Number(concurrency), stateDir, output: 'silent', signal: ctl.signal });
+const r = await runSimulated({
+  hosts: Number(hosts),
+  stepMs: Number(stepMs),
+  concurrency: Number(concurrency),
+  stateDir,
+  output: 'silent',
+  signal: ctl.signal,
+});
 process.stdout.write(JSON.stringify(r) + '\n');

@@ -54,9 +54,20 @@ try {
     const conf = join(D, `${name}.conf`);
     writeFileSync(
       conf,
-      [`Port ${port}`, ...addrs.map((a) => `ListenAddress ${a}`), `HostKey ${join(D, 'hk')}`, `PidFile ${join(D, `${name}.pid`)}`, `AuthorizedKeysFile ${join(D, 'ak')}`,
-        'UsePAM no', 'PasswordAuthentication no', 'StrictModes no', 'MaxStartups 100:30:200', 'LogLevel ERROR', `SetEnv HOME=${home}`,
-        ...(sftp ? ['Subsystem sftp internal-sftp'] : [])].join('\n') + '\n',
+      [
+        `Port ${port}`,
+        ...addrs.map((a) => `ListenAddress ${a}`),
+        `HostKey ${join(D, 'hk')}`,
+        `PidFile ${join(D, `${name}.pid`)}`,
+        `AuthorizedKeysFile ${join(D, 'ak')}`,
+        'UsePAM no',
+        'PasswordAuthentication no',
+        'StrictModes no',
+        'MaxStartups 100:30:200',
+        'LogLevel ERROR',
+        `SetEnv HOME=${home}`,
+        ...(sftp ? ['Subsystem sftp internal-sftp'] : []),
+      ].join('\n') + '\n',
     );
     servers.push(spawn('/usr/sbin/sshd', ['-D', '-e', '-f', conf], { stdio: 'ignore' }));
     writeFileSync(join(D, `kh-${name}`), addrs.map((a) => `[${a}]:${port} ${hostPub}`).join('\n') + '\n');
@@ -66,7 +77,10 @@ try {
   const times = Object.fromEntries(Object.keys(fleets).map((k) => [k, []]));
   for (let rep = 0; rep < REPS; rep++) {
     for (const [name, f] of Object.entries(fleets)) {
-      const t = new SshTransport(sshTransportOptions.parse({ user: 'root', port: f.port, identityFile: join(D, 'ck'), knownHostsFile: join(D, `kh-${name}`), configFile: false }), { dir: D, secrets: new Secrets(D, {}) });
+      const t = new SshTransport(
+        sshTransportOptions.parse({ user: 'root', port: f.port, identityFile: join(D, 'ck'), knownHostsFile: join(D, `kh-${name}`), configFile: false }),
+        { dir: D, secrets: new Secrets(D, {}) },
+      );
       const hosts = f.addrs.map((a) => ({ name: `${name}-${a}`, address: a, vars: {}, labels: {} }));
       await Promise.all(hosts.map((h) => t.exec(h, 'true'))); // connected: what a deploy step finds
       const t0 = performance.now();
@@ -75,7 +89,8 @@ try {
       await t.close();
     }
   }
-  for (const [name, xs] of Object.entries(times)) console.log(`${name.padEnd(11)} ${N} × 5 MB in parallel: median ${Math.round(median(xs))} ms (${xs.map(Math.round).join(', ')})`);
+  for (const [name, xs] of Object.entries(times))
+    console.log(`${name.padEnd(11)} ${N} × 5 MB in parallel: median ${Math.round(median(xs))} ms (${xs.map(Math.round).join(', ')})`);
 } finally {
   for (const s of servers) s.kill();
   rmSync(D, { recursive: true, force: true });

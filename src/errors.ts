@@ -38,14 +38,21 @@ export class LockHeldError extends GraywaveError {
 /** A provider or transport operation failed; `retryable` tells the engine whether another attempt can help. */
 export class ProviderError extends Error {
   /** `notYet`: the system is not there yet (an instance that has not re-registered after a deploy): a restore waits for it. */
-  constructor(message: string, readonly retryable = true, readonly notYet = false) {
+  constructor(
+    message: string,
+    readonly retryable = true,
+    readonly notYet = false,
+  ) {
     super(message);
     this.name = 'ProviderError';
   }
 }
 
 export class TransportError extends Error {
-  constructor(message: string, readonly host?: string) {
+  constructor(
+    message: string,
+    readonly host?: string,
+  ) {
     super(message);
     this.name = 'TransportError';
   }

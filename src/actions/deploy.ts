@@ -17,7 +17,10 @@ const params = z
     /** Local file, relative to the playbook; templates allowed ({{version}}). */
     artifact: z.string().min(1),
     /** Absolute directory on the host: releases/<release>/ and the `current` symlink live there. */
-    to: z.string().min(1).refine((p) => p.startsWith('/') || p.startsWith('{{'), 'must be an absolute path on the host'),
+    to: z
+      .string()
+      .min(1)
+      .refine((p) => p.startsWith('/') || p.startsWith('{{'), 'must be an absolute path on the host'),
     /** Name of the release directory (default: the playbook's version). */
     release: z.string().min(1).optional(),
     keep: z.number().int().min(1).default(5),
@@ -96,7 +99,8 @@ function paths(ctx: StepContext, p: DeployParams) {
   const to = ctx.render(p.to).replace(/\/+$/, '');
   if (!to.startsWith('/')) throw new ProviderError(`deploy: to: ${to} is not an absolute path`, false);
   const name = ctx.render(p.release ?? '{{version}}');
-  if (!name || name.includes('/') || name.startsWith('.')) throw new ProviderError(`deploy: release name ${JSON.stringify(name)} cannot be a directory name`, false);
+  if (!name || name.includes('/') || name.startsWith('.'))
+    throw new ProviderError(`deploy: release name ${JSON.stringify(name)} cannot be a directory name`, false);
   return { to, release: `${to}/releases/${name}`, current: `${to}/current` };
 }
 
@@ -132,7 +136,8 @@ async function waitHealthy(ctx: StepContext, p: DeployParams, over?: Over): Prom
     if (ctx.signal.aborted) throw new ProviderError(`deploy: aborted while waiting for ${what}`, false);
     const r = await ctx.sh(probe, { timeoutMs: Math.max(1000, Math.min(10_000, deadline - Date.now())) });
     if (r.code === 0) return;
-    last = 'http' in h ? `HTTP ${r.stdout.trim() || 'no answer'}` : `exit ${r.code ?? r.signal}${r.stderr.trim() ? `: ${r.stderr.trim().split('\n').pop()}` : ''}`;
+    last =
+      'http' in h ? `HTTP ${r.stdout.trim() || 'no answer'}` : `exit ${r.code ?? r.signal}${r.stderr.trim() ? `: ${r.stderr.trim().split('\n').pop()}` : ''}`;
     ctx.progress(`not healthy yet (${last})`);
     const wait = Math.min(HEALTH_EVERY_MS, deadline - Date.now());
     if (wait <= 0) break;
@@ -153,7 +158,24 @@ async function start(ctx: StepContext, p: DeployParams, over?: Over): Promise<vo
  * Everything goes through ctx.sh / ctx.transport.upload, so it works with any transport (and sudo).
  */
 export const deployAction: Action<DeployParams> = {
-  doc: { options: { deploy: "What to upload, where, how to start it and how to know it is up.", "deploy.artifact": "Local file (relative to the playbook) to upload, e.g. ./build/order-{{version}}.tar.gz; an archive (.tar.gz, .tgz, .tar.xz, .tar.bz2, .tar, .zip) is unpacked, another file copied as is.", "deploy.to": "Absolute directory on the host: releases/<release>/ and the current symlink live there.", "deploy.release": "Name of the release directory (default: the playbook's version).", "deploy.keep": "How many release directories to keep (older ones are removed).", "deploy.start": "Shell command that (re)starts the app from current; {{group}} is the release group. Run again on undo.", "deploy.healthy": "Wait until healthy: { http: URL, status, timeout } (asked on the host with curl or wget; default any 2xx) or { command, timeout } (exit 0).", }, summary: 'Capistrano-style release: upload the artifact (skipped when the checksum matches), unpack into <to>/releases/<version>, switch `current`, start, wait until healthy, keep the newest `keep`. Undo points `current` back and starts it again.', checkedAgainst: 'bash 5.2 locally, and SFTP or an exec channel over real OpenSSH 9.2 (Debian 12)', example: '- deploy: { artifact: "./build/order-{{version}}.tar.gz", to: /opt/order, keep: 5, start: "systemctl restart order", healthy: { http: "http://127.0.0.1:8080/health" } }' },
+  doc: {
+    options: {
+      deploy: 'What to upload, where, how to start it and how to know it is up.',
+      'deploy.artifact':
+        'Local file (relative to the playbook) to upload, e.g. ./build/order-{{version}}.tar.gz; an archive (.tar.gz, .tgz, .tar.xz, .tar.bz2, .tar, .zip) is unpacked, another file copied as is.',
+      'deploy.to': 'Absolute directory on the host: releases/<release>/ and the current symlink live there.',
+      'deploy.release': "Name of the release directory (default: the playbook's version).",
+      'deploy.keep': 'How many release directories to keep (older ones are removed).',
+      'deploy.start': 'Shell command that (re)starts the app from current; {{group}} is the release group. Run again on undo.',
+      'deploy.healthy':
+        'Wait until healthy: { http: URL, status, timeout } (asked on the host with curl or wget; default any 2xx) or { command, timeout } (exit 0).',
+    },
+    summary:
+      'Capistrano-style release: upload the artifact (skipped when the checksum matches), unpack into <to>/releases/<version>, switch `current`, start, wait until healthy, keep the newest `keep`. Undo points `current` back and starts it again.',
+    checkedAgainst: 'bash 5.2 locally, and SFTP or an exec channel over real OpenSSH 9.2 (Debian 12)',
+    example:
+      '- deploy: { artifact: "./build/order-{{version}}.tar.gz", to: /opt/order, keep: 5, start: "systemctl restart order", healthy: { http: "http://127.0.0.1:8080/health" } }',
+  },
   key: 'deploy',
   params,
   defaultName: () => 'deploy',
@@ -232,11 +254,15 @@ export const deployAction: Action<DeployParams> = {
     if (r.code === 97) {
       // The corrupt upload was removed: a retry uploads afresh.
       const got = /checksum (\w*)/.exec(r.stderr)?.[1] ?? '';
-      throw new ProviderError(`deploy: checksum mismatch on ${ctx.host.name} after upload of ${name} (local ${sha.slice(0, 12)}, host ${got.slice(0, 12) || 'none'})`);
+      throw new ProviderError(
+        `deploy: checksum mismatch on ${ctx.host.name} after upload of ${name} (local ${sha.slice(0, 12)}, host ${got.slice(0, 12) || 'none'})`,
+      );
     }
     if (r.code !== 0) {
       const tail = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-5).join('\n');
-      throw new ProviderError(`deploy: installing ${name} as ${release} and switching ${current} failed on ${ctx.host.name} (${r.timedOut ? 'timed out' : `exit ${r.code ?? r.signal}`})${tail ? `:\n${tail}` : ''}`);
+      throw new ProviderError(
+        `deploy: installing ${name} as ${release} and switching ${current} failed on ${ctx.host.name} (${r.timedOut ? 'timed out' : `exit ${r.code ?? r.signal}`})${tail ? `:\n${tail}` : ''}`,
+      );
     }
     if (now !== release) ctx.log(`deploy: ${current} -> ${release} (was ${previous ?? 'nothing'})`);
 
@@ -252,7 +278,11 @@ export const deployAction: Action<DeployParams> = {
     if (!s || !s.to) {
       // The step failed before it recorded anything: read what it did from the host itself.
       const { to, release, current } = paths(ctx, p);
-      const out = await must(ctx, 'reading the release state', `readlink ${q(current)} 2>/dev/null; echo; cat ${q(`${release}/.graywave-previous`)} 2>/dev/null; true`);
+      const out = await must(
+        ctx,
+        'reading the release state',
+        `readlink ${q(current)} 2>/dev/null; echo; cat ${q(`${release}/.graywave-previous`)} 2>/dev/null; true`,
+      );
       const [now = '', recorded = ''] = out.split('\n');
       if (now.trim() !== release) {
         ctx.log(`deploy undo: ${current} does not point at ${release}: nothing to undo`);

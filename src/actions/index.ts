@@ -5,14 +5,7 @@ import { waitDrainedAction } from './wait-drained.js';
 import { deployAction } from './deploy.js';
 
 /** Every step kind a pipeline can use: one line per action. */
-export const actions: Action[] = [
-  runAction,
-  drainAction,
-  restoreAction,
-  relabelAction,
-  waitDrainedAction,
-  deployAction,
-];
+export const actions: Action[] = [runAction, drainAction, restoreAction, relabelAction, waitDrainedAction, deployAction];
 
 export function findAction(key: string): Action | undefined {
   return actions.find((a) => a.key === key);

@@ -7,7 +7,13 @@ import type { Action, StepContext } from './types.js';
 
 /** `- drain: dubbo` — take the host out of that system; polled with isDrained until it reads back as drained. */
 export const drainAction: Action<string> = {
-  doc: { options: { drain: "Name of a provider declared under providers: (not its type).", }, summary: 'Takes the host out of a declared provider (registry weight 0, consumers unbound, scheduler node offline, LB member down), then polls the provider\'s read-back until it says drained. Rollback restores.', checkedAgainst: 'see each provider', example: '- drain: dubbo' },
+  doc: {
+    options: { drain: 'Name of a provider declared under providers: (not its type).' },
+    summary:
+      "Takes the host out of a declared provider (registry weight 0, consumers unbound, scheduler node offline, LB member down), then polls the provider's read-back until it says drained. Rollback restores.",
+    checkedAgainst: 'see each provider',
+    example: '- drain: dubbo',
+  },
   key: 'drain',
   params: z.string().min(1),
   defaultName: (p) => `drain:${p}`,
@@ -47,7 +53,10 @@ export type RestoreParams = string | RestoreObject;
 const restoreParams = z.unknown().transform((v, ctx): RestoreParams => {
   if (typeof v === 'string' && v.length > 0) return v;
   if (typeof v === 'string' || v === null || typeof v !== 'object') {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'a provider name, or {provider: NAME, restoreTimeout: 2m, warmup: {weights: [10, 50, 100], every: 30s}}' });
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: 'a provider name, or {provider: NAME, restoreTimeout: 2m, warmup: {weights: [10, 50, 100], every: 30s}}',
+    });
     return z.NEVER;
   }
   const r = restoreObject.safeParse(v);
@@ -154,8 +163,10 @@ async function warmUp(ctx: StepContext, name: string, provider: Provider, saved:
  * Rolled back by draining again.
  */
 export const restoreAction: Action<RestoreParams> = {
-  doc: { options: { restore: "A provider name (drain: NAME earlier in the pipeline), or { provider, restoreTimeout, warmup }.", },
-    summary: "Undoes exactly what this host's drain of that provider changed (a group written by relabel in between stays), then waits until the provider reads the host back as serving (restoreTimeout, default: the playbook's restoreTimeout, else 2m). The object form can warm the host up through increasing weights (warmup: {weights, every}), running the watch checks at each step. Rollback drains again.",
+  doc: {
+    options: { restore: 'A provider name (drain: NAME earlier in the pipeline), or { provider, restoreTimeout, warmup }.' },
+    summary:
+      "Undoes exactly what this host's drain of that provider changed (a group written by relabel in between stays), then waits until the provider reads the host back as serving (restoreTimeout, default: the playbook's restoreTimeout, else 2m). The object form can warm the host up through increasing weights (warmup: {weights, every}), running the watch checks at each step. Rollback drains again.",
     checkedAgainst: 'see each provider (isRestored read-back)',
     example: '- restore: { provider: dubbo, restoreTimeout: 5m, warmup: { weights: [10, 50, 100], every: 30s } }',
   },
@@ -191,7 +202,17 @@ interface RelabelParams {
 
 /** `- relabel: { provider: dubbo, group: GREEN }` — move the host into the release group (default: the playbook's `group`). */
 export const relabelAction: Action<RelabelParams> = {
-  doc: { options: { relabel: "The provider and group: { provider, group }.", "relabel.provider": "A provider that can relabel (dubbo-zookeeper tag, nacos metadata, etcd field).", "relabel.group": "Group to move the host into; default the playbook's group (GREEN).", }, summary: 'Moves the host into a group (default: the playbook\'s `group`, GREEN) in a provider that can (Dubbo tag, Nacos metadata, etcd field). Rollback puts the previous label back.', checkedAgainst: 'see each provider', example: '- relabel: { provider: dubbo, group: GREEN }' },
+  doc: {
+    options: {
+      relabel: 'The provider and group: { provider, group }.',
+      'relabel.provider': 'A provider that can relabel (dubbo-zookeeper tag, nacos metadata, etcd field).',
+      'relabel.group': "Group to move the host into; default the playbook's group (GREEN).",
+    },
+    summary:
+      "Moves the host into a group (default: the playbook's `group`, GREEN) in a provider that can (Dubbo tag, Nacos metadata, etcd field). Rollback puts the previous label back.",
+    checkedAgainst: 'see each provider',
+    example: '- relabel: { provider: dubbo, group: GREEN }',
+  },
   key: 'relabel',
   params: z.object({ provider: z.string().min(1), group: z.string().min(1).optional() }).strict(),
   defaultName: (p) => `relabel:${p.provider}`,

@@ -16,7 +16,15 @@ async function shell(ctx: Parameters<Action['do']>[0], template: string): Promis
 
 /** `run: "systemctl stop app"` with optional `undo:` — a plain shell command through the transport. */
 export const runAction: Action<RunParams> = {
-  doc: { options: { run: "Shell command run on the host through the transport (bash --norc --noprofile); templates are shell-quoted.", undo: "Command rollback runs to undo it; without one rollback reports the step as skipped.", }, summary: 'A shell command on the host through the transport; `undo:` is what rollback runs. Values substituted into it are shell-quoted.', checkedAgainst: 'bash 5.2 locally and over real OpenSSH 9.2 (Debian 12)', example: '- name: stop\n  run: "systemctl stop order"\n  undo: "systemctl start order"\n  timeout: 2m\n  retries: 1' },
+  doc: {
+    options: {
+      run: 'Shell command run on the host through the transport (bash --norc --noprofile); templates are shell-quoted.',
+      undo: 'Command rollback runs to undo it; without one rollback reports the step as skipped.',
+    },
+    summary: 'A shell command on the host through the transport; `undo:` is what rollback runs. Values substituted into it are shell-quoted.',
+    checkedAgainst: 'bash 5.2 locally and over real OpenSSH 9.2 (Debian 12)',
+    example: '- name: stop\n  run: "systemctl stop order"\n  undo: "systemctl start order"\n  timeout: 2m\n  retries: 1',
+  },
   key: 'run',
   stepLevel: true,
   params: z.object({ run: z.string().min(1), undo: z.string().min(1).optional() }).strict(),

@@ -26,7 +26,6 @@ export function fmtValue(v: number): string {
   return String(Number(v.toPrecision(Math.abs(v) >= 1 ? 4 : 3)));
 }
 
-
 function reasonOf(err: unknown): string {
   return ((err as Error)?.message ?? String(err)).split('\n')[0]!;
 }
@@ -91,7 +90,22 @@ async function waitDrained(ctx: StepContext, p: WaitDrainedParams): Promise<{ va
  * timeout), so the action has no `check`; it has no undo either (waiting changes nothing).
  */
 export const waitDrainedAction: Action<WaitDrainedParams> = {
-  doc: { options: { waitDrained: "Which monitor to read and when the host counts as drained.", "waitDrained.monitor": "Name of a monitor declared under providers: (prometheus, elasticsearch, metrics, http).", "waitDrained.query": "The monitor's query for this host (PromQL, metric selector, query_string, JSON path), a template; empty: the monitor's default.", "waitDrained.below": "A poll counts as drained when the value is at most this.", "waitDrained.stableFor": "Drained polls in a row needed.", "waitDrained.interval": "Time between polls.", "waitDrained.timeout": "The wait's own limit; the step's timeout still applies on top of it.", }, summary: 'Polls a monitor until the host\'s traffic is at most `below` on `stableFor` polls in a row. A failed query, no data, NaN or a stale sample is never zero.', checkedAgainst: 'real Prometheus 2.42 (Debian); recorded Elasticsearch shapes', example: '- waitDrained: { monitor: prom, query: \'sum(rate(dubbo_requests_total{instance="{{host.address}}:20880"}[1m]))\', below: 0, stableFor: 3, interval: 5s, timeout: 10m }' },
+  doc: {
+    options: {
+      waitDrained: 'Which monitor to read and when the host counts as drained.',
+      'waitDrained.monitor': 'Name of a monitor declared under providers: (prometheus, elasticsearch, metrics, http).',
+      'waitDrained.query': "The monitor's query for this host (PromQL, metric selector, query_string, JSON path), a template; empty: the monitor's default.",
+      'waitDrained.below': 'A poll counts as drained when the value is at most this.',
+      'waitDrained.stableFor': 'Drained polls in a row needed.',
+      'waitDrained.interval': 'Time between polls.',
+      'waitDrained.timeout': "The wait's own limit; the step's timeout still applies on top of it.",
+    },
+    summary:
+      "Polls a monitor until the host's traffic is at most `below` on `stableFor` polls in a row. A failed query, no data, NaN or a stale sample is never zero.",
+    checkedAgainst: 'real Prometheus 2.42 (Debian); recorded Elasticsearch shapes',
+    example:
+      '- waitDrained: { monitor: prom, query: \'sum(rate(dubbo_requests_total{instance="{{host.address}}:20880"}[1m]))\', below: 0, stableFor: 3, interval: 5s, timeout: 10m }',
+  },
   key: 'waitDrained',
   params,
   defaultName: (p) => `waitDrained:${p.monitor}`,

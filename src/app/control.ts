@@ -16,7 +16,14 @@ export async function unlockRelease(req: { file: string; stateDir?: string; reas
       const records = await backend.readRecords();
       if (records.length) {
         const journal = await backend.openJournal();
-        await journal.append({ type: 'operator', t: new Date().toISOString(), action: 'unlock', by: currentActor(), reason: req.reason, detail: `removed the lock of pid ${holder.pid} on ${holder.host} (${holder.command})` });
+        await journal.append({
+          type: 'operator',
+          t: new Date().toISOString(),
+          action: 'unlock',
+          by: currentActor(),
+          reason: req.reason,
+          detail: `removed the lock of pid ${holder.pid} on ${holder.host} (${holder.command})`,
+        });
         journal.close();
       }
     }
@@ -35,7 +42,13 @@ function controlId(): string {
  * backend and that run applies it within seconds (abort at the next step boundary). Without one, it is written
  * to the journal directly, and `graywave resume` honours it.
  */
-export async function controlRelease(req: { file: string; stateDir?: string; reason?: string; action: 'abort' | 'promote'; mode?: 'gate' | 'full' }): Promise<{ code: number; message: string }> {
+export async function controlRelease(req: {
+  file: string;
+  stateDir?: string;
+  reason?: string;
+  action: 'abort' | 'promote';
+  mode?: 'gate' | 'full';
+}): Promise<{ code: number; message: string }> {
   const { pb, plan } = loadTarget(req.file);
   const backend = createBackend(pb, releaseDir(pb, req.stateDir));
   const request: ControlRequest = { id: controlId(), action: req.action, mode: req.mode, reason: req.reason, by: currentActor(), t: new Date().toISOString() };
@@ -54,21 +67,29 @@ export async function controlRelease(req: { file: string; stateDir?: string; rea
       const records = await backend.readRecords();
       const state = replay(records);
       if (!state.header) throw new GraywaveError(`no journal for release ${pb.name}: nothing to ${what}`, EXIT.usage);
-      if (state.status === 'done' || state.status === 'rolled-back') throw new GraywaveError(`release ${pb.name} is ${state.status}: nothing to ${what}`, EXIT.usage);
+      if (state.status === 'done' || state.status === 'rolled-back')
+        throw new GraywaveError(`release ${pb.name} is ${state.status}: nothing to ${what}`, EXIT.usage);
       const journal = await backend.openJournal();
       const t = new Date().toISOString();
       const detail = req.action === 'promote' ? (req.mode === 'full' ? 'full' : 'gate') : undefined;
       await journal.append({ type: 'operator', t, action: req.action, by: request.by, reason: req.reason, detail, id: request.id });
       let message: string;
       if (req.action === 'abort') {
-        await journal.append({ type: 'run', t, phase: 'halted', reason: `aborted by ${request.by.user}@${request.by.host}${req.reason ? `: ${req.reason}` : ''}` });
+        await journal.append({
+          type: 'run',
+          t,
+          phase: 'halted',
+          reason: `aborted by ${request.by.user}@${request.by.host}${req.reason ? `: ${req.reason}` : ''}`,
+        });
         message = `release ${pb.name} marked halted; graywave resume continues it, graywave rollback undoes it`;
       } else {
         // Pass the gate the release stopped at: a failed verification, or an approval pause.
         const waves = [...state.waves.values()].filter((w) => w.done).sort((a, b) => b.wave - a.wave);
         const current = waves[0];
-        if (current && !current.verified) await journal.append({ type: 'wave', t, wave: current.wave, phase: 'verified', detail: `promoted by ${request.by.user}@${request.by.host}` });
-        if (current && !current.approved && current.wave < plan.waves.length) await journal.append({ type: 'wave', t, wave: current.wave, phase: 'approved', by: request.by });
+        if (current && !current.verified)
+          await journal.append({ type: 'wave', t, wave: current.wave, phase: 'verified', detail: `promoted by ${request.by.user}@${request.by.host}` });
+        if (current && !current.approved && current.wave < plan.waves.length)
+          await journal.append({ type: 'wave', t, wave: current.wave, phase: 'approved', by: request.by });
         message = `promoted${req.mode === 'full' ? ' (every remaining gate passes)' : current ? ` past wave ${current.wave}` : ''}; continue with graywave resume ${req.file}`;
       }
       journal.close();

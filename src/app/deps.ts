@@ -98,10 +98,19 @@ export function buildDeps(pb: Playbook, plan: Plan, journal: Journal, o: DepsOpt
   const logDir = join(o.dir, 'logs');
   // Webhook notifications ride on the event sink: they never block or fail the release (src/notify).
   const notifier = pb.notify?.length
-    ? new Notifier({ specs: pb.notify, journal, secrets, logDir, dir: pb.dir, context: { version: pb.version, waves: plan.waves.length, waveHosts: (w) => plan.waves.find((x) => x.index === w)?.hosts ?? [] } })
+    ? new Notifier({
+        specs: pb.notify,
+        journal,
+        secrets,
+        logDir,
+        dir: pb.dir,
+        context: { version: pb.version, waves: plan.waves.length, waveHosts: (w) => plan.waves.find((x) => x.index === w)?.hosts ?? [] },
+      })
     : undefined;
   const onEvent = notifier ? (e: EngineEvent) => (notifier.sink(e), o.onEvent?.(e)) : o.onEvent;
-  const view: View = o.sink ? { sink: o.sink, finish: async () => undefined, prompt: (ask) => ask() } : renderer(o.output ?? 'auto', plan, onEvent, pb.waves.mode === 'rolling', viewShape(pb));
+  const view: View = o.sink
+    ? { sink: o.sink, finish: async () => undefined, prompt: (ask) => ask() }
+    : renderer(o.output ?? 'auto', plan, onEvent, pb.waves.mode === 'rolling', viewShape(pb));
   const hintCtx = { file: o.file ?? pb.file, stateDir: o.stateDir, plan, state: () => replay(journal.records) };
   const signal = o.signal ?? new AbortController().signal;
   // Every in-flight step listens on it: with hundreds of hosts in flight that is not a leak.

@@ -27,7 +27,12 @@ export function hostsFromInventory(arg: string, cwd: string): { hosts: AnsibleHo
   const issues: ConfigIssue[] = [];
   const hosts = ansibleHosts(src, { ansible: file, ...(group !== undefined ? { group } : {}) }, cwd, issues);
   const own = src.issues.map((i) => i.message);
-  if (own.length) throw new GraywaveError(`init --inventory ${arg}: ${own.join('; ')}`, EXIT.usage, 'FILE is an Ansible inventory (INI, YAML or `ansible-inventory --list` JSON); FILE:GROUP takes one group');
+  if (own.length)
+    throw new GraywaveError(
+      `init --inventory ${arg}: ${own.join('; ')}`,
+      EXIT.usage,
+      'FILE is an Ansible inventory (INI, YAML or `ansible-inventory --list` JSON); FILE:GROUP takes one group',
+    );
   if (issues.length || !hosts) throw new ConfigError(issues.length ? issues : [{ file, line: 1, col: 1, message: 'no hosts' }]);
   return { hosts, file, group };
 }
@@ -49,7 +54,12 @@ export function registryProvider(url: string, service: string): RegistryProvider
   const scheme = m?.[1]?.toLowerCase();
   const hint = 'zookeeper://zk1:2181,zk2:2181 (Dubbo on ZooKeeper) or nacos://nacos:8848 / http://nacos:8848 (Nacos)';
   if (!m || !scheme) throw new GraywaveError(`init --from-registry ${url}: not a registry address`, EXIT.usage, `give ${hint}`);
-  if (m[2]!.includes('@')) throw new GraywaveError(`init --from-registry: credentials in the address are not written into a playbook`, EXIT.usage, 'for Nacos give ?username=NAME&passwordEnv=VAR (the password is read from that environment variable, and written as { env: VAR })');
+  if (m[2]!.includes('@'))
+    throw new GraywaveError(
+      `init --from-registry: credentials in the address are not written into a playbook`,
+      EXIT.usage,
+      'for Nacos give ?username=NAME&passwordEnv=VAR (the password is read from that environment variable, and written as { env: VAR })',
+    );
   const params = new URLSearchParams(m[4] ?? '');
   const path = (m[3] ?? '').replace(/\/+$/, '');
   if (scheme === 'zookeeper' || scheme === 'zk') {
@@ -64,24 +74,42 @@ export function registryProvider(url: string, service: string): RegistryProvider
     const group = params.get('group');
     const user = params.get('username');
     const passwordEnv = params.get('passwordEnv');
-    if (!user !== !passwordEnv) throw new GraywaveError(`init --from-registry ${url}: username and passwordEnv go together`, EXIT.usage, 'e.g. nacos://nacos:8848?username=nacos&passwordEnv=NACOS_PASSWORD');
+    if (!user !== !passwordEnv)
+      throw new GraywaveError(
+        `init --from-registry ${url}: username and passwordEnv go together`,
+        EXIT.usage,
+        'e.g. nacos://nacos:8848?username=nacos&passwordEnv=NACOS_PASSWORD',
+      );
     const auth = user && passwordEnv ? { username: user, password: { env: passwordEnv } } : {};
     return { name: 'nacos', spec: { type: 'nacos', url: base, services: [service], ...(ns ? { namespace: ns } : {}), ...(group ? { group } : {}), ...auth } };
   }
-  throw new GraywaveError(`init --from-registry ${url}: registry "${scheme}" cannot list hosts here`, EXIT.usage, `give ${hint}; for etcd write inventory: { provider: NAME, service: NAME } by hand`);
+  throw new GraywaveError(
+    `init --from-registry ${url}: registry "${scheme}" cannot list hosts here`,
+    EXIT.usage,
+    `give ${hint}; for etcd write inventory: { provider: NAME, service: NAME } by hand`,
+  );
 }
 
 /**
  * The instances a registry lists for `service`, one host per address (src/playbook/registry-hosts.ts), and the
  * provider entry for the playbook. For Dubbo given an interface, the application is the one the providers name.
  */
-export async function hostsFromRegistry(url: string, service: string, cwd: string, timeoutMs = 30_000): Promise<{ hosts: ListedHost[]; provider: RegistryProvider }> {
+export async function hostsFromRegistry(
+  url: string,
+  service: string,
+  cwd: string,
+  timeoutMs = 30_000,
+): Promise<{ hosts: ListedHost[]; provider: RegistryProvider }> {
   const provider = registryProvider(url, service);
   let hosts: ListedHost[];
   try {
     hosts = await listRegistryHosts(cwd, provider.spec, service, AbortSignal.timeout(timeoutMs));
   } catch (err) {
-    throw new GraywaveError(`init --from-registry ${url} --service ${service}: ${(err as Error).message}`, EXIT.halted, 'check the address and the service name; nothing was written');
+    throw new GraywaveError(
+      `init --from-registry ${url} --service ${service}: ${(err as Error).message}`,
+      EXIT.halted,
+      'check the address and the service name; nothing was written',
+    );
   }
   if (provider.spec.type === 'dubbo-zookeeper') {
     const apps = new Set(hosts.map((h) => h.labels?.application).filter(Boolean));

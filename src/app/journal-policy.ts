@@ -19,7 +19,12 @@ export type JournalMode = 'run' | 'existing';
  * `run` once that release finished (or with --force) and refused otherwise (--force uses it anyway); a release in
  * progress is refused by `run` (--force starts over); a rolled-back one is started over.
  */
-export function decideJournal(mode: JournalMode, state: { header?: { planHash: string }; status: RunStatus }, planHash: string, force: boolean): JournalDecision {
+export function decideJournal(
+  mode: JournalMode,
+  state: { header?: { planHash: string }; status: RunStatus },
+  planHash: string,
+  force: boolean,
+): JournalDecision {
   const header = state.header;
   if (!header) return mode === 'existing' ? { kind: 'refuse', why: 'no-journal' } : { kind: 'use' };
   if (header.planHash !== planHash) {

@@ -78,7 +78,9 @@ export function limitedLines(s: LimitedSummary): string[] {
   const out = [`LIMITED: --limit done on ${s.done.length} of ${total} hosts (${names(s.done)}); ${s.pending.length} pending: ${names(s.pending)}`];
   for (const w of s.partialWaves) {
     const waits = s.checks?.length ? `its checks (${s.checks.join(', ')})` : 'its checks';
-    out.push(`  wave ${w.wave}: ${w.done.length} of ${w.done.length + w.pending.length} hosts done, ${names(w.pending)} pending; ${waits}${s.routing ? ' and routing widening' : ''} still to run`);
+    out.push(
+      `  wave ${w.wave}: ${w.done.length} of ${w.done.length + w.pending.length} hosts done, ${names(w.pending)} pending; ${waits}${s.routing ? ' and routing widening' : ''} still to run`,
+    );
   }
   if (s.switchoverAfterWave !== undefined) out.push(`  switchover after wave ${s.switchoverAfterWave}: not yet`);
   out.push(`  next: ${limitedNext(s)}`);

@@ -62,9 +62,13 @@ export interface Opened {
 }
 
 /** The message of a refusal, with what to do instead. */
-function refusal(why: Extract<JournalDecision, { kind: 'refuse' }>['why'], ctx: { pb: Playbook; plan: Plan; state: RunState; dir: string; file: string; command: string; mode: JournalMode }): GraywaveError {
+function refusal(
+  why: Extract<JournalDecision, { kind: 'refuse' }>['why'],
+  ctx: { pb: Playbook; plan: Plan; state: RunState; dir: string; file: string; command: string; mode: JournalMode },
+): GraywaveError {
   const { pb, plan, state, dir, file, command, mode } = ctx;
-  if (why === 'no-journal') return new GraywaveError(`no journal for release ${pb.name} in ${dir}: nothing to ${command}`, EXIT.usage, `start it with graywave run ${file}`);
+  if (why === 'no-journal')
+    return new GraywaveError(`no journal for release ${pb.name} in ${dir}: nothing to ${command}`, EXIT.usage, `start it with graywave run ${file}`);
   if (why === 'other-plan') {
     const h = state.header!;
     return new GraywaveError(
@@ -84,7 +88,11 @@ function refusal(why: Extract<JournalDecision, { kind: 'refuse' }>['why'], ctx: 
  * Applies the journal policy (src/app/journal-policy.ts) to the journal a command found: refuses, archives it and
  * starts a new one, records a forced plan change, and writes the header of a new release. Returns the journal to use.
  */
-export async function settleJournal(backend: StateBackend, journal: Journal, ctx: { req: ReleaseRequest; pb: Playbook; plan: Plan; dir: string; command: string; mode: JournalMode }): Promise<{ journal: Journal; state: RunState }> {
+export async function settleJournal(
+  backend: StateBackend,
+  journal: Journal,
+  ctx: { req: ReleaseRequest; pb: Playbook; plan: Plan; dir: string; command: string; mode: JournalMode },
+): Promise<{ journal: Journal; state: RunState }> {
   const { req, pb, plan, dir, command, mode } = ctx;
   let state = replay(journal.records);
   const again = req.again && mode === 'run' && state.status === 'done';
@@ -96,10 +104,25 @@ export async function settleJournal(backend: StateBackend, journal: Journal, ctx
     journal = await backend.openJournal();
     state = replay([]);
   } else if (decision.kind === 'force') {
-    await journal.append({ type: 'run', t: new Date().toISOString(), phase: 'forced', reason: `plan changed from ${state.header!.planHash} to ${plan.planHash}`, by: currentActor() });
+    await journal.append({
+      type: 'run',
+      t: new Date().toISOString(),
+      phase: 'forced',
+      reason: `plan changed from ${state.header!.planHash} to ${plan.planHash}`,
+      by: currentActor(),
+    });
   }
   if (!state.header) {
-    await journal.append({ type: 'header', v: 1, release: pb.name, version: pb.version, planHash: plan.planHash, playbook: pb.file, t: new Date().toISOString(), by: currentActor() });
+    await journal.append({
+      type: 'header',
+      v: 1,
+      release: pb.name,
+      version: pb.version,
+      planHash: plan.planHash,
+      playbook: pb.file,
+      t: new Date().toISOString(),
+      by: currentActor(),
+    });
     state = replay(journal.records);
   }
   return { journal, state };
@@ -142,7 +165,17 @@ export async function openRelease(req: ReleaseRequest, pb: Playbook, command: st
     const settled = await settleJournal(backend, journal, { req, pb, plan, dir, command, mode });
     journal = settled.journal;
     const state = settled.state;
-    const built = buildDeps(pb, plan, journal, { dir, backend, output: req.output, onEvent: req.onEvent, signal: req.signal, transport: req.transport, secrets: req.secrets, file: req.file, stateDir: req.stateDir });
+    const built = buildDeps(pb, plan, journal, {
+      dir,
+      backend,
+      output: req.output,
+      onEvent: req.onEvent,
+      signal: req.signal,
+      transport: req.transport,
+      secrets: req.secrets,
+      file: req.file,
+      stateDir: req.stateDir,
+    });
     if (req.limit) built.deps.limit = resolveLimit(pb.hosts, req.limit);
     const opened = journal;
     return {

@@ -90,9 +90,22 @@ class Preflight {
     this.hosts = pb.hosts.filter((h) => !only || only.includes(h.name));
     this.sudo = pb.transport.sudo === true;
     this.deploys = pb.steps.filter((s) => s.action === 'deploy');
-    this.drains = [...new Set(pb.steps.filter((s) => s.action === 'drain').map(stepProviderName).filter((n): n is string => !!n))];
+    this.drains = [
+      ...new Set(
+        pb.steps
+          .filter((s) => s.action === 'drain')
+          .map(stepProviderName)
+          .filter((n): n is string => !!n),
+      ),
+    ];
     this.waits = pb.steps.filter((s) => s.action === 'waitDrained');
-    this.checks = ['reach', ...(this.sudo ? ['sudo'] : []), ...(this.deploys.length ? ['artifact', 'space'] : []), ...this.drains.map((d) => `registered:${d}`), ...this.waits.map((w) => `data:${w.name}`)];
+    this.checks = [
+      'reach',
+      ...(this.sudo ? ['sudo'] : []),
+      ...(this.deploys.length ? ['artifact', 'space'] : []),
+      ...this.drains.map((d) => `registered:${d}`),
+      ...this.waits.map((w) => `data:${w.name}`),
+    ];
   }
 
   contextFor(host: Host): Ctx {
@@ -159,7 +172,11 @@ class Preflight {
     const to = ctx.render(p.to);
     // The nearest existing directory of `to` (deploy creates the rest); free KiB there: the 4th field of df's POSIX
     // line (read here, and the parent found by the shell itself: each process costs the host a fork, 40 hosts at once).
-    const r = await this.sh(host, `d=${quote([to])}; while [ ! -e "$d" ]; do case $d in */*) d=\${d%/*}; d=\${d:-/};; *) d=.;; esac; done; df -Pk -- "$d"`, this.sudo).catch((err: unknown) => ({ code: -1, stdout: '', stderr: firstLine(err) }));
+    const r = await this.sh(
+      host,
+      `d=${quote([to])}; while [ ! -e "$d" ]; do case $d in */*) d=\${d%/*}; d=\${d:-/};; *) d=.;; esac; done; df -Pk -- "$d"`,
+      this.sudo,
+    ).catch((err: unknown) => ({ code: -1, stdout: '', stderr: firstLine(err) }));
     const free = String(r.stdout).trim().split('\n')[1]?.trim().split(/\s+/)[3] ?? '';
     const freeKb = /^\d+$/.test(free) ? Number(free) : NaN;
     // The upload plus its unpacked copy: twice the artifact.
@@ -218,7 +235,12 @@ class Preflight {
             }
           }
         }
-        this.cells.push({ host: host?.name ?? RELEASE_ROW, check, ok: problems.length === 0, detail: problems.length ? problems.join('; ') : seen.join('; ') || 'ok' });
+        this.cells.push({
+          host: host?.name ?? RELEASE_ROW,
+          check,
+          ok: problems.length === 0,
+          detail: problems.length ? problems.join('; ') : seen.join('; ') || 'ok',
+        });
       }
     }
   }

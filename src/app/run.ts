@@ -53,20 +53,25 @@ async function preflightPasses(req: ReleaseRequest, pb: Playbook, how: 'run' | '
   return false;
 }
 
-
-
-
 /** `run` and `resume`: one body. Resolves to the exit code. */
 async function release(req: ReleaseRequest, how: 'run' | 'resume', load: () => Playbook): Promise<number> {
   const pb = loadFor(req, load);
   const plan = buildPlan(pb);
   if (req.limit) resolveLimit(pb.hosts, req.limit); // a --limit that matches nothing is refused before anything else
   if (how === 'run' && !req.again && (await releaseDone(req, pb))) {
-    if (!isTerminal() || req.yes) throw new GraywaveError(`release ${pb.name} ${pb.version} is already done (its journal says so): not running it again`, EXIT.usage, 'pass --again to run it once more, or change the version (--set version=…)');
+    if (!isTerminal() || req.yes)
+      throw new GraywaveError(
+        `release ${pb.name} ${pb.version} is already done (its journal says so): not running it again`,
+        EXIT.usage,
+        'pass --again to run it once more, or change the version (--set version=…)',
+      );
     if (!(await confirm(`Release ${pb.name} ${pb.version} is already done (its journal says so). Run it again?`))) return EXIT.halted;
     req = { ...req, again: true };
   }
-  const question = how === 'run' ? `Release ${pb.name} ${pb.version} to ${req.limit ? `${resolveLimit(pb.hosts, req.limit).size} of ` : ''}${pb.hosts.length} hosts in ${plan.waves.length} waves?` : `Resume release ${pb.name} ${pb.version}?`;
+  const question =
+    how === 'run'
+      ? `Release ${pb.name} ${pb.version} to ${req.limit ? `${resolveLimit(pb.hosts, req.limit).size} of ` : ''}${pb.hosts.length} hosts in ${plan.waves.length} waves?`
+      : `Resume release ${pb.name} ${pb.version}?`;
   if (!(await confirmed(req, question))) return EXIT.halted;
   // The preflight's connections (one per host over ssh) are the release's: the same transport (and the secrets it
   // resolved, so the release masks them too) goes on to the run.
@@ -125,11 +130,18 @@ export async function rollbackRelease(req: ReleaseRequest & { all?: boolean; fas
   if (rf.kind === 'train') return trainRollback(req, rf.load);
   const pb = loadFor(req, rf.load);
   const all = req.all || req.fast;
-  if (!(await confirmed(req, `Roll back ${all ? 'every wave' : 'the current wave'} of ${pb.name} ${pb.version}${req.fast ? ' (fast: all hosts at once)' : ''}?`))) return EXIT.halted;
+  if (
+    !(await confirmed(req, `Roll back ${all ? 'every wave' : 'the current wave'} of ${pb.name} ${pb.version}${req.fast ? ' (fast: all hosts at once)' : ''}?`))
+  )
+    return EXIT.halted;
   const o = await openRelease(req, pb, 'rollback', 'existing');
   try {
     if (o.state.status === 'frozen' && !req.force) {
-      throw new GraywaveError(`release ${pb.name} is frozen (${o.state.reason ?? 'onFailure: freeze'}): it was kept as it is on purpose`, EXIT.usage, 'if rolling back is safe after all, pass --force');
+      throw new GraywaveError(
+        `release ${pb.name} is frozen (${o.state.reason ?? 'onFailure: freeze'}): it was kept as it is on purpose`,
+        EXIT.usage,
+        'if rolling back is safe after all, pass --force',
+      );
     }
     // --limit: the chosen hosts in every wave they ran in; the rest of the release stays as it is.
     const waves = rollbackWaves(o.plan, o.state, !!all || !!req.limit);
@@ -146,7 +158,12 @@ export async function rollbackRelease(req: ReleaseRequest & { all?: boolean; fas
     const rc = new ReleaseContext(o.deps);
     const ok = await rollbackHosts(rc, { waves, undoSwitchover: !!all && !req.limit, fast: req.fast }).finally(() => rc.close());
     const limited = o.deps.limit ? ` (--limit: ${[...o.deps.limit].join(', ')}; the other hosts are as they were)` : '';
-    await o.journal.append({ type: 'run', t: new Date().toISOString(), phase: ok && !limited ? 'rolled-back' : 'halted', reason: ok ? `rolled back wave(s) ${waves.join(', ')}${limited}` : 'rollback incomplete: some undo steps failed' });
+    await o.journal.append({
+      type: 'run',
+      t: new Date().toISOString(),
+      phase: ok && !limited ? 'rolled-back' : 'halted',
+      reason: ok ? `rolled back wave(s) ${waves.join(', ')}${limited}` : 'rollback incomplete: some undo steps failed',
+    });
     return ok ? EXIT.ok : EXIT.halted;
   } finally {
     await o.finish();
@@ -169,5 +186,3 @@ export async function approveRelease(req: ReleaseRequest): Promise<{ code: numbe
     await o.finish();
   }
 }
-
-

@@ -39,13 +39,28 @@ export async function recordApproval(journal: Journal, plan: Plan, state: RunSta
   // The wave the release paused at first (a --limit run may have finished a later wave, whose approval waits its
   // turn); else the newest finished wave.
   const waiting = open.filter((w) => w.paused).sort((a, b) => a.wave - b.wave)[0] ?? open.sort((a, b) => b.wave - a.wave)[0];
-  if (!waiting) throw new GraywaveError(`no finished wave of ${plan.release} waits for approval${finished ? ` (the release is ${state.status})` : ''}`, EXIT.usage);
+  if (!waiting)
+    throw new GraywaveError(`no finished wave of ${plan.release} waits for approval${finished ? ` (the release is ${state.status})` : ''}`, EXIT.usage);
   await journal.append({ type: 'wave', t: new Date().toISOString(), wave: waiting.wave, phase: 'approved', by: currentActor() });
-  await journal.append({ type: 'operator', t: new Date().toISOString(), action: 'approve', by: currentActor(), reason, detail: waiting.wave < lastWave ? `wave ${waiting.wave + 1} may start` : `wave ${waiting.wave} may finish the release` });
+  await journal.append({
+    type: 'operator',
+    t: new Date().toISOString(),
+    action: 'approve',
+    by: currentActor(),
+    reason,
+    detail: waiting.wave < lastWave ? `wave ${waiting.wave + 1} may start` : `wave ${waiting.wave} may finish the release`,
+  });
   return waiting.wave;
 }
 
 /** Records who rolled back, why and which waves (`fast`, `all` or the current wave), before the undo starts. */
 export async function recordRollback(journal: Journal, req: { reason?: string; fast?: boolean }, all: boolean | undefined, waves: number[]): Promise<void> {
-  await journal.append({ type: 'operator', t: new Date().toISOString(), action: 'rollback', by: currentActor(), reason: req.reason, detail: `${req.fast ? 'fast' : all ? 'all' : 'current wave'}: wave(s) ${waves.join(', ')}` });
+  await journal.append({
+    type: 'operator',
+    t: new Date().toISOString(),
+    action: 'rollback',
+    by: currentActor(),
+    reason: req.reason,
+    detail: `${req.fast ? 'fast' : all ? 'all' : 'current wave'}: wave(s) ${waves.join(', ')}`,
+  });
 }

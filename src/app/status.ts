@@ -159,12 +159,33 @@ export function statusOf(pb: Playbook, plan: Plan, records: JournalRecord[], loc
       if (drained) stillDrained.push(name);
       const curStep = pb.steps.find((x) => x.name === h?.current);
       if (curStep?.action === 'restore' && cur?.phase === 'failed') notServing.push({ host: name, step: curStep.name, error: cur.error ?? 'failed' });
-      return { host: name, status, step: h?.current, stepPhase: cur?.phase, error: cur?.error, startedAt: h?.startedAt, endedAt: cur?.endedAt, stillDrained: drained };
+      return {
+        host: name,
+        status,
+        step: h?.current,
+        stepPhase: cur?.phase,
+        error: cur?.error,
+        startedAt: h?.startedAt,
+        endedAt: cur?.endedAt,
+        stillDrained: drained,
+      };
     });
-    const wstatus = waveStatus(hosts.map((h) => h.status), ws);
+    const wstatus = waveStatus(
+      hosts.map((h) => h.status),
+      ws,
+    );
     const judges = new Map<string, JudgeStatus>();
-    for (const r of records) if (r.type === 'gate' && r.wave === w.index && r.evidence) judges.set(r.check, { check: r.check, t: r.t, verdict: r.evidence.verdict, evidence: r.evidence });
-    return { index: w.index, status: wstatus, verified: !!ws?.verified, approved: !!ws?.approved, hosts, ...(judges.size ? { judges: [...judges.values()] } : {}) };
+    for (const r of records)
+      if (r.type === 'gate' && r.wave === w.index && r.evidence)
+        judges.set(r.check, { check: r.check, t: r.t, verdict: r.evidence.verdict, evidence: r.evidence });
+    return {
+      index: w.index,
+      status: wstatus,
+      verified: !!ws?.verified,
+      approved: !!ws?.approved,
+      hosts,
+      ...(judges.size ? { judges: [...judges.values()] } : {}),
+    };
   });
   const gone = interruptedLimited(interruption(state.status, lock, file), state.limit, file, stateDir);
   const limited = !gone && state.status === 'limited' ? limitedSummary(plan, state, resumeCommand(file, stateDir), pb) : undefined;
@@ -174,7 +195,9 @@ export function statusOf(pb: Playbook, plan: Plan, records: JournalRecord[], loc
     version: pb.version,
     status: records.length ? (gone ? 'interrupted' : state.status) : 'not started',
     reason: gone ?? state.reason,
-    lockedBy: lock ? `pid ${lock.pid} on ${lock.host} (${lock.user}, ${lock.command} since ${lock.startedAt}${lock.reason ? `, reason: ${lock.reason}` : ''})` : undefined,
+    lockedBy: lock
+      ? `pid ${lock.pid} on ${lock.host} (${lock.user}, ${lock.command} since ${lock.startedAt}${lock.reason ? `, reason: ${lock.reason}` : ''})`
+      : undefined,
     journalVersion: state.header?.version,
     startedAt: state.startedAt,
     endedAt: state.endedAt,
@@ -183,7 +206,13 @@ export function statusOf(pb: Playbook, plan: Plan, records: JournalRecord[], loc
     notServing,
     switchover: plan.switchoverAfterWave ? { afterWave: plan.switchoverAfterWave, done: state.switchover.done } : undefined,
     ...(limited ? { limited } : {}),
-    routing: pb.routing?.length || records.some((r) => r.type === 'routing') ? routingState(records, (pb.routing ?? []).map((r) => r.name)) : undefined,
+    routing:
+      pb.routing?.length || records.some((r) => r.type === 'routing')
+        ? routingState(
+            records,
+            (pb.routing ?? []).map((r) => r.name),
+          )
+        : undefined,
   };
 }
 
@@ -204,12 +233,27 @@ export async function trainStatus(file: string, stateDir: string | undefined, tp
   });
   const trainWaves = replay(own).waves;
   const waves = top.waves.map((w) => {
-    const hosts = apps.flatMap(({ a, report }) => (report.waves.find((x) => x.index === w.index)?.hosts ?? []).map((h) => ({ ...h, host: trainHost(a.name, h.host) })));
-    const judges = apps.flatMap(({ a, report }) => (report.waves.find((x) => x.index === w.index)?.judges ?? []).map((j) => ({ ...j, check: `${a.name}/${j.check}` })));
+    const hosts = apps.flatMap(({ a, report }) =>
+      (report.waves.find((x) => x.index === w.index)?.hosts ?? []).map((h) => ({ ...h, host: trainHost(a.name, h.host) })),
+    );
+    const judges = apps.flatMap(({ a, report }) =>
+      (report.waves.find((x) => x.index === w.index)?.judges ?? []).map((j) => ({ ...j, check: `${a.name}/${j.check}` })),
+    );
     const ws = trainWaves.get(w.index);
-    return { ...w, status: waveStatus(hosts.map((h) => h.status), ws), hosts, ...(judges.length || w.judges ? { judges: [...(w.judges ?? []), ...judges] } : {}) };
+    return {
+      ...w,
+      status: waveStatus(
+        hosts.map((h) => h.status),
+        ws,
+      ),
+      hosts,
+      ...(judges.length || w.judges ? { judges: [...(w.judges ?? []), ...judges] } : {}),
+    };
   });
-  const pending = pendingApprovals(records, tp.apps.map((a) => a.name));
+  const pending = pendingApprovals(
+    records,
+    tp.apps.map((a) => a.name),
+  );
   return {
     ...top,
     waves,

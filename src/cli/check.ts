@@ -11,12 +11,17 @@ const problems = (r: PreflightReport) => r.cells.filter((c) => !c.ok).length;
 /** `graywave check FILE [--json]`: the preflight on its own — every problem at once, exit 1 on any, nothing changed. */
 export function checkCommand(): Command {
   return new Command('check')
-    .description('preflight: every host reachable (and sudo), artifact present with room at `to`, every host registered where it will be drained, every waitDrained query and gate monitor answering — all problems at once, nothing changed (a train file: every app)')
+    .description(
+      'preflight: every host reachable (and sudo), artifact present with room at `to`, every host registered where it will be drained, every waitDrained query and gate monitor answering — all problems at once, nothing changed (a train file: every app)',
+    )
     .argument('<file>')
     .option('--json', 'one JSON object')
     .addOption(new Option('--hosts <names>', 'only these hosts (comma-separated; in a train file `app/host`)'))
     .action(async (file: string, opts: { json?: boolean; hosts?: string }) => {
-      const hosts = opts.hosts?.split(',').map((h) => h.trim()).filter(Boolean);
+      const hosts = opts.hosts
+        ?.split(',')
+        .map((h) => h.trim())
+        .filter(Boolean);
       const rf = openReleaseFile(file);
       if (rf.kind === 'train') return checkTrain(rf.load(), opts.json, hosts);
       const pb = rf.load();
@@ -48,6 +53,15 @@ async function checkTrain(train: Train, json: boolean | undefined, only: string[
   }
   const bad = apps.filter((r) => !r.ok);
   if (json) process.stdout.write(JSON.stringify({ ok: !bad.length, apps }) + '\n');
-  else process.stdout.write(bad.length ? `train ${tp.plan.release}: problems in ${bad.map((r) => r.app).join(', ')}\n` : `train ${tp.plan.release}: preflight passed for every app (${apps.map((r) => r.app).join(', ')}): nothing was changed\n`);
-  if (bad.length) throw new GraywaveError(`preflight: ${bad.reduce((n, r) => n + problems(r), 0)} problem(s) in ${bad.map((r) => `app ${r.app}`).join(', ')}; nothing was changed`, EXIT.halted);
+  else
+    process.stdout.write(
+      bad.length
+        ? `train ${tp.plan.release}: problems in ${bad.map((r) => r.app).join(', ')}\n`
+        : `train ${tp.plan.release}: preflight passed for every app (${apps.map((r) => r.app).join(', ')}): nothing was changed\n`,
+    );
+  if (bad.length)
+    throw new GraywaveError(
+      `preflight: ${bad.reduce((n, r) => n + problems(r), 0)} problem(s) in ${bad.map((r) => `app ${r.app}`).join(', ')}; nothing was changed`,
+      EXIT.halted,
+    );
 }

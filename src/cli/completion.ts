@@ -30,7 +30,11 @@ export function specOf(cmd: Command): Spec {
   return {
     name: cmd.name(),
     description: cmd.description(),
-    options: cmd.options.map((o) => ({ flags: [o.long, o.short].filter((f): f is string => !!f), description: o.description, takesValue: o.required || o.optional })),
+    options: cmd.options.map((o) => ({
+      flags: [o.long, o.short].filter((f): f is string => !!f),
+      description: o.description,
+      takesValue: o.required || o.optional,
+    })),
     commands: cmd.commands.filter((c) => !(c as unknown as { _hidden?: boolean })._hidden).map(specOf),
   };
 }
@@ -107,7 +111,9 @@ function fish(root: Command): string {
     for (const o of c.options) {
       const long = o.flags.find((f) => f.startsWith('--'))?.slice(2);
       const short = o.flags.find((f) => /^-[^-]/.test(f))?.slice(1);
-      lines.push(`complete -c ${name} -n '__fish_seen_subcommand_from ${c.name}'${long ? ` -l ${long}` : ''}${short ? ` -s ${short}` : ''}${o.takesValue ? ' -r' : ''} -d '${q(o.description)}'`);
+      lines.push(
+        `complete -c ${name} -n '__fish_seen_subcommand_from ${c.name}'${long ? ` -l ${long}` : ''}${short ? ` -s ${short}` : ''}${o.takesValue ? ' -r' : ''} -d '${q(o.description)}'`,
+      );
     }
     lines.push(`complete -c ${name} -n '__fish_seen_subcommand_from ${c.name}' -k -a '(__fish_complete_suffix .yaml)'`);
   }

@@ -35,7 +35,11 @@ export interface DemoOptions {
  * and then the demo brings its sandbox down: an interrupted demo leaves no process behind. A second one stops the
  * sandbox at once.
  */
-export async function startSandbox(file: string, say: (line: string) => void, upOptions: Omit<UpOptions, 'dir' | 'log'>): Promise<{ dir: string; c: SandboxConfig; stop: AbortSignal }> {
+export async function startSandbox(
+  file: string,
+  say: (line: string) => void,
+  upOptions: Omit<UpOptions, 'dir' | 'log'>,
+): Promise<{ dir: string; c: SandboxConfig; stop: AbortSignal }> {
   const dir = process.env[SANDBOX_DIR_ENV] ? resolve(process.env[SANDBOX_DIR_ENV]!) : join(dirname(file), '.graywave', 'sandbox');
   process.env[SANDBOX_DIR_ENV] = dir; // the engine's step commands inherit it
   if (isUp(dir)) {
@@ -58,7 +62,10 @@ export async function startSandbox(file: string, say: (line: string) => void, up
  * state is set aside (a finished journal of the same plan would otherwise make this run "already done").
  */
 export async function releaseOn(file: string, o: DemoOptions, stop: AbortSignal, onEvent: (e: EngineEvent) => void): Promise<number> {
-  const releaseDir = join(resolve(o.stateDir ?? join(dirname(file), '.graywave')), String((parse(readFileSync(file, 'utf8')) as { name?: unknown }).name ?? 'demo'));
+  const releaseDir = join(
+    resolve(o.stateDir ?? join(dirname(file), '.graywave')),
+    String((parse(readFileSync(file, 'utf8')) as { name?: unknown }).name ?? 'demo'),
+  );
   if (existsSync(releaseDir)) {
     rmSync(`${releaseDir}.previous`, { recursive: true, force: true });
     renameSync(releaseDir, `${releaseDir}.previous`);
@@ -67,7 +74,14 @@ export async function releaseOn(file: string, o: DemoOptions, stop: AbortSignal,
 }
 
 /** After the summary: the sandbox goes down (done, or interrupted), or stays up with the commands to try on it. */
-export async function finishDemo(a: { file: string; dir: string; code: number; stop: AbortSignal; o: DemoOptions; say: (line: string) => void }): Promise<void> {
+export async function finishDemo(a: {
+  file: string;
+  dir: string;
+  code: number;
+  stop: AbortSignal;
+  o: DemoOptions;
+  say: (line: string) => void;
+}): Promise<void> {
   const { file, dir, code, o, say } = a;
   const interrupted = a.stop.aborted;
   const pbArg = relative(process.cwd(), file) || file;
@@ -76,7 +90,11 @@ export async function finishDemo(a: { file: string; dir: string; code: number; s
     await down({ dir });
     say('sandbox down');
   } else {
-    say(code === 0 ? `the sandbox stays up (--keep): graywave sandbox status --dir ${relative(process.cwd(), dir) || dir}` : 'the sandbox stays up, as a real fleet would, so you can try:');
+    say(
+      code === 0
+        ? `the sandbox stays up (--keep): graywave sandbox status --dir ${relative(process.cwd(), dir) || dir}`
+        : 'the sandbox stays up, as a real fleet would, so you can try:',
+    );
     if (code !== 0) {
       say(`  graywave resume ${pbArg}${stateArg}      # continue where it stopped`);
       say(`  graywave rollback ${pbArg}${stateArg}    # undo the current wave only (the one that halted)`);
@@ -85,6 +103,9 @@ export async function finishDemo(a: { file: string; dir: string; code: number; s
       say(`  graywave sandbox down --dir ${relative(process.cwd(), dir) || dir}`);
     }
   }
-  if (code !== 0) throw new GraywaveError(`demo ${interrupted ? `${(a.stop.reason as Error).message}; the sandbox is down` : code === 4 ? 'paused' : 'halted'} (exit ${code})`, code);
+  if (code !== 0)
+    throw new GraywaveError(
+      `demo ${interrupted ? `${(a.stop.reason as Error).message}; the sandbox is down` : code === 4 ? 'paused' : 'halted'} (exit ${code})`,
+      code,
+    );
 }
-

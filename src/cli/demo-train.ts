@@ -49,7 +49,8 @@ function sandboxHosts(): Map<string, string> {
  * of the train sandbox: a playbook for other hosts would release nothing the load reaches.
  */
 function checkHosts(file: string): string {
-  const read = (f: string) => parse(readFileSync(f, 'utf8')) as { group?: string; apps?: { playbook?: string }[]; hosts?: { name?: string; address?: string }[] } | null;
+  const read = (f: string) =>
+    parse(readFileSync(f, 'utf8')) as { group?: string; apps?: { playbook?: string }[]; hosts?: { name?: string; address?: string }[] } | null;
   const doc = read(file) ?? {};
   const files = Array.isArray(doc.apps) ? doc.apps.map((a) => resolve(dirname(file), String(a?.playbook ?? ''))) : [file];
   const known = sandboxHosts();
@@ -57,22 +58,33 @@ function checkHosts(file: string): string {
     if (!existsSync(f)) throw new GraywaveError(`${file}: app playbook ${f} not found`, EXIT.usage);
     for (const h of read(f)?.hosts ?? []) {
       if (known.get(String(h?.name)) !== h?.address) {
-        throw new GraywaveError(`${f}: host ${h?.name} (${h?.address}) is not a host of the train sandbox`, EXIT.usage, `its hosts: ${[...known].map(([n, a]) => `${n} ${a}`).join(', ')}`);
+        throw new GraywaveError(
+          `${f}: host ${h?.name} (${h?.address}) is not a host of the train sandbox`,
+          EXIT.usage,
+          `its hosts: ${[...known].map(([n, a]) => `${n} ${a}`).join(', ')}`,
+        );
       }
     }
   }
   return doc.group ?? 'GREEN';
 }
 
-const show = (g: ByGroup) => Object.entries(g).map(([k, n]) => `${n} ${k === 'none' ? 'failed' : k}`).join(', ') || 'none';
+const show = (g: ByGroup) =>
+  Object.entries(g)
+    .map(([k, n]) => `${n} ${k === 'none' ? 'failed' : k}`)
+    .join(', ') || 'none';
 
-export async function runTrainDemo(o: DemoOptions & { playbook?: string; rps?: number; routerPort: number; fault?: { host: string; spec: string }[] }): Promise<void> {
+export async function runTrainDemo(
+  o: DemoOptions & { playbook?: string; rps?: number; routerPort: number; fault?: { host: string; spec: string }[] },
+): Promise<void> {
   const json = !!o.json;
   const say = sayer(json);
   const file = resolve(o.playbook ?? join(packageRoot(), 'playbooks', 'train', 'train.yaml'));
   if (!existsSync(file)) throw new GraywaveError(`playbook ${file} not found`, EXIT.usage);
   const group = checkHosts(file);
-  say(`starting the train sandbox: ${TRAIN_APPS.map((a) => `${a.hosts} ${a.name}`).join(', ')} hosts on ${TRAIN_NET}.x, registry, router and gray entry on ${TRAIN_NET}.100`);
+  say(
+    `starting the train sandbox: ${TRAIN_APPS.map((a) => `${a.hosts} ${a.name}`).join(', ')} hosts on ${TRAIN_NET}.x, registry, router and gray entry on ${TRAIN_NET}.100`,
+  );
   const { dir, c, stop } = await startSandbox(file, say, { train: true, rps: o.rps ?? 20, routerPort: o.routerPort });
   for (const f of o.fault ?? []) say(`fault: ${await fault({ dir, host: f.host, spec: f.spec })}`);
   await hubCall(c, 'loadgen/reset', 'POST');
@@ -93,7 +105,12 @@ export async function runTrainDemo(o: DemoOptions & { playbook?: string; rps?: n
   const s = await status({ dir });
   const apps = (c.apps ?? []).map((a): TrainAppSummary => {
     const hosts = s.hosts.filter((h) => a.hosts.includes(h.name));
-    return { name: a.name, hosts: hosts.length, green: hosts.filter((h) => h.running && h.registeredGroup === group).length, versions: [...new Set(hosts.map((h) => h.version))] };
+    return {
+      name: a.name,
+      hosts: hosts.length,
+      green: hosts.filter((h) => h.running && h.registeredGroup === group).length,
+      versions: [...new Set(hosts.map((h) => h.version))],
+    };
   });
   const t = trainTraffic(traffic, { group, apps: apps.map((a) => a.name), canaryDoneAt });
   const summary: TrainDemoSummary = {
@@ -114,14 +131,24 @@ export async function runTrainDemo(o: DemoOptions & { playbook?: string; rps?: n
   if (json) process.stdout.write(JSON.stringify(summary) + '\n');
   else {
     say('');
-    say(`train demo ${code === 0 ? 'done' : code === 4 ? 'paused' : 'halted'} in ${(summary.ms / 1000).toFixed(1)}s: ${waves} waves; ${apps.map((a) => `${a.name} ${a.green}/${a.hosts} ${group} (${a.versions.join(', ')})`).join(', ')}`);
+    say(
+      `train demo ${code === 0 ? 'done' : code === 4 ? 'paused' : 'halted'} in ${(summary.ms / 1000).toFixed(1)}s: ${waves} waves; ${apps.map((a) => `${a.name} ${a.green}/${a.hosts} ${group} (${a.versions.join(', ')})`).join(', ')}`,
+    );
     say(`requests during the release: ${summary.requests} (${t.publicRequests} public, ${t.grayRequests} through the gray entry), failed: ${t.failedRequests}`);
     const g = t.grayAfterCanary;
-    if (g) say(`gray entry after the canary wave: ${g.greenOnly} of ${g.requests} requests served by ${group} instances only (${apps.map((a) => a.name).join(', ')})${g.firstOther ? `; first other: ${g.firstOther}` : ''}`);
+    if (g)
+      say(
+        `gray entry after the canary wave: ${g.greenOnly} of ${g.requests} requests served by ${group} instances only (${apps.map((a) => a.name).join(', ')})${g.firstOther ? `; first other: ${g.firstOther}` : ''}`,
+      );
     else say('gray entry after the canary wave: the canary wave did not finish');
     say(`public traffic before the switchover: ${show(t.publicBeforeSwitchover)}`);
-    say(summary.switchedAt ? `public traffic after the switchover (${summary.switchedAt}): ${show(t.publicAfterSwitchover)}` : `public traffic was not switched to ${group}`);
-    for (const r of [...traffic.public, ...traffic.gray].filter((r) => r.status !== 200).slice(0, 5)) say(`  failed request at ${new Date(r.t).toISOString()}: ${r.status ? `HTTP ${r.status}` : 'no answer'}`);
+    say(
+      summary.switchedAt
+        ? `public traffic after the switchover (${summary.switchedAt}): ${show(t.publicAfterSwitchover)}`
+        : `public traffic was not switched to ${group}`,
+    );
+    for (const r of [...traffic.public, ...traffic.gray].filter((r) => r.status !== 200).slice(0, 5))
+      say(`  failed request at ${new Date(r.t).toISOString()}: ${r.status ? `HTTP ${r.status}` : 'no answer'}`);
   }
   await finishDemo({ file, dir, code, stop, o, say });
 }

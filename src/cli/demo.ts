@@ -71,15 +71,26 @@ export function demoCommand(): Command {
     .option('--plain', 'plain progress lines instead of the live view')
     .option('--keep', 'leave the sandbox up after a successful demo')
     .option('--router-port <port>', 'router port on the hub address', (v) => Number(v), 8000)
-    .option('--playbook <file>', 'release another playbook on the sandbox (same shape as playbooks/demo.yaml; with --train: a train or an app playbook of playbooks/train/)')
+    .option(
+      '--playbook <file>',
+      'release another playbook on the sandbox (same shape as playbooks/demo.yaml; with --train: a train or an app playbook of playbooks/train/)',
+    )
     .option('--state-dir <dir>', 'where release state lives (default: .graywave next to the playbook)')
     .option('--simulated', 'in-process fleet: hosts are objects, not processes (for 1,000s of hosts); prints the orchestration overhead')
-    .option('--hosts <n>', 'with --simulated: how many hosts', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('--hosts must be a whole number >= 1');
-      return n;
-    }, 1000)
-    .option('--train', 'the release train: a router (public and gray entry) in front of a BFE tier calling two APP services, released together by playbooks/train/train.yaml')
+    .option(
+      '--hosts <n>',
+      'with --simulated: how many hosts',
+      (v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('--hosts must be a whole number >= 1');
+        return n;
+      },
+      1000,
+    )
+    .option(
+      '--train',
+      'the release train: a router (public and gray entry) in front of a BFE tier calling two APP services, released together by playbooks/train/train.yaml',
+    )
     .action(async (o) => {
       if (o.simulated) return runSimulatedDemo(o);
       if (o.train) return runTrainDemo(o);
@@ -89,7 +100,14 @@ export function demoCommand(): Command {
       if (!existsSync(file)) throw new GraywaveError(`playbook ${file} not found`, EXIT.usage);
       const shape = fleetOf(file);
       say(`starting the sandbox: ${shape.hosts} hosts on ${shape.net}.1…${shape.net}.${shape.hosts}, registry and router on ${shape.net}.100`);
-      const { dir, c, stop } = await startSandbox(file, say, { hosts: shape.hosts, net: shape.net, hostPort: shape.hostPort, registryPort: shape.registryPort, routerPort: o.routerPort, rps: o.rps ?? 50 });
+      const { dir, c, stop } = await startSandbox(file, say, {
+        hosts: shape.hosts,
+        net: shape.net,
+        hostPort: shape.hostPort,
+        registryPort: shape.registryPort,
+        routerPort: o.routerPort,
+        rps: o.rps ?? 50,
+      });
       for (const f of (o.fault ?? []) as { host: string; spec: string }[]) say(`fault: ${await fault({ dir, host: f.host, spec: f.spec })}`);
       await hubCall(c, 'loadgen/reset', 'POST');
 
@@ -124,7 +142,9 @@ export function demoCommand(): Command {
       } else {
         say('');
         const byVersion = versions.map((v) => `${v} on ${s.hosts.filter((h) => h.version === v).length}`).join(', ');
-        say(`demo ${code === 0 ? 'done' : code === 4 ? 'paused' : 'halted'} in ${(summary.ms / 1000).toFixed(1)}s: ${summary.waves} waves, ${summary.green} of ${summary.hosts} hosts GREEN; versions: ${byVersion}`);
+        say(
+          `demo ${code === 0 ? 'done' : code === 4 ? 'paused' : 'halted'} in ${(summary.ms / 1000).toFixed(1)}s: ${summary.waves} waves, ${summary.green} of ${summary.hosts} hosts GREEN; versions: ${byVersion}`,
+        );
         say(`requests served during the release: ${summary.requests}, failed: ${summary.failedRequests}`);
         for (const f of load.failures.slice(-5)) say(`  failed request at ${f.at}: ${f.status ? `HTTP ${f.status} ` : ''}${f.error}`);
       }
@@ -136,7 +156,12 @@ export function demoCommand(): Command {
 async function runSimulatedDemo(o: { hosts: number; json?: boolean; plain?: boolean; stateDir?: string }): Promise<void> {
   const signal = new AbortController().signal;
   setMaxListeners(0, signal);
-  const r = await runSimulated({ hosts: o.hosts, output: o.json ? 'json' : o.hosts > 50 ? 'silent' : o.plain ? 'plain' : 'auto', stateDir: o.stateDir, signal });
+  const r = await runSimulated({
+    hosts: o.hosts,
+    output: o.json ? 'json' : o.hosts > 50 ? 'silent' : o.plain ? 'plain' : 'auto',
+    stateDir: o.stateDir,
+    signal,
+  });
   const summary = {
     event: 'demo.summary',
     simulated: true,

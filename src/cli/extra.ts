@@ -9,5 +9,15 @@ import { explainCommand, initCommand, schemaCommand } from './reference.js';
 
 /** Commands that live in their own modules (sandbox, demo …): one line each. */
 export function extraCommands(): Command[] {
-  return [sandboxCommand(), demoCommand(), reportCommand(), logCommand(), checkCommand(), completionCommand(), explainCommand(), schemaCommand(), initCommand()];
+  return [
+    sandboxCommand(),
+    demoCommand(),
+    reportCommand(),
+    logCommand(),
+    checkCommand(),
+    completionCommand(),
+    explainCommand(),
+    schemaCommand(),
+    initCommand(),
+  ];
 }

@@ -9,7 +9,8 @@ import { ConfigError, EXIT, GraywaveError } from '../errors.js';
 export function renderFailure(err: unknown, verbose: boolean): number {
   if (err instanceof CommanderError) {
     // `graywave` alone prints the help as an error (exit code 1 from commander): a usage error here, exit 2.
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     return EXIT.usage;
   }
   if (err instanceof ConfigError) {

@@ -1,6 +1,17 @@
 import { Command, Option } from 'commander';
 import chalk from 'chalk';
-import { approveRelease, withHotfix, resumeRelease, rollbackRelease, runRelease, unlockRelease, controlRelease, waitForRelease, type OutputMode, type ReleaseRequest } from '../app/run.js';
+import {
+  approveRelease,
+  withHotfix,
+  resumeRelease,
+  rollbackRelease,
+  runRelease,
+  unlockRelease,
+  controlRelease,
+  waitForRelease,
+  type OutputMode,
+  type ReleaseRequest,
+} from '../app/run.js';
 import { parseDuration } from '../util/duration.js';
 import { releaseStatus } from '../app/status.js';
 import { ConfigError, EXIT, GraywaveError } from '../errors.js';
@@ -33,7 +44,16 @@ function outputOf(opts: { json?: boolean; plain?: boolean }): OutputMode {
 
 /** What `run`, `resume` and `rollback` take alike from their options (the `changing` ones, `--reason`, `--limit`) and Ctrl-C. */
 function changeRequest(file: string, opts: ChangeOptions): ReleaseRequest {
-  return { file, yes: opts.yes, output: outputOf(opts), force: opts.force, stateDir: opts.stateDir, reason: opts.reason, limit: opts.limit, signal: interruptSignal() };
+  return {
+    file,
+    yes: opts.yes,
+    output: outputOf(opts),
+    force: opts.force,
+    stateDir: opts.stateDir,
+    reason: opts.reason,
+    limit: opts.limit,
+    signal: interruptSignal(),
+  };
 }
 
 interface ChangeOptions {
@@ -105,7 +125,9 @@ const collectSet = (v: string, prev: string[] = []) => [...prev, v];
 
 export function buildProgram(): Command {
   const program = new Command('graywave')
-    .description('Gray (canary, blue/green) releases on host fleets: drain, wait for zero traffic, deploy, relabel GREEN, restore — in waves, with a crash-safe journal.')
+    .description(
+      'Gray (canary, blue/green) releases on host fleets: drain, wait for zero traffic, deploy, relabel GREEN, restore — in waves, with a crash-safe journal.',
+    )
     .version(VERSION, '-V, --version', 'print the version')
     .option('--verbose', 'show stack traces for unexpected errors')
     .addHelpText('after', '\nEvery command also takes --verbose and --no-color (NO_COLOR=1 does the same; FORCE_COLOR=1 forces colours).')
@@ -221,8 +243,15 @@ function addControlCommands(program: Command): void {
     .action(async (file: string, opts) => {
       const r = await approveRelease({ file, yes: opts.yes, stateDir: opts.stateDir, reason: opts.reason });
       // A train's app whose check paused it (a marginal judge): that check is approved; resume runs it again and lets it pass.
-      const what = r.apps?.length ? `${r.apps.map((p) => `app ${p.app}'s check of wave ${p.wave} (${p.detail})`).join('; ')} may pass` : `wave ${(r.wave ?? 0) + 1} may start`;
-      if (r.wave !== undefined) print(opts.json, { approved: true, wave: r.wave, next: r.wave + 1, ...(r.apps?.length ? { apps: r.apps } : {}), resume: `graywave resume ${file}` }, `approved: ${what} (graywave resume ${file})`);
+      const what = r.apps?.length
+        ? `${r.apps.map((p) => `app ${p.app}'s check of wave ${p.wave} (${p.detail})`).join('; ')} may pass`
+        : `wave ${(r.wave ?? 0) + 1} may start`;
+      if (r.wave !== undefined)
+        print(
+          opts.json,
+          { approved: true, wave: r.wave, next: r.wave + 1, ...(r.apps?.length ? { apps: r.apps } : {}), resume: `graywave resume ${file}` },
+          `approved: ${what} (graywave resume ${file})`,
+        );
       else if (opts.json) print(true, { approved: false }, '');
       throw new Exit(r.code);
     });
@@ -283,7 +312,11 @@ function addControlCommands(program: Command): void {
     .action(async (file: string, opts) => {
       if (!opts.force) throw new GraywaveError('unlock needs --force', EXIT.usage, `graywave unlock ${file} --force`);
       const holder = await unlockRelease({ file, stateDir: opts.stateDir, reason: opts.reason });
-      print(opts.json, { removed: holder ?? null }, holder ? `removed the lock of pid ${holder.pid} on ${holder.host} (${holder.user}, ${holder.command} since ${holder.startedAt})` : 'no lock');
+      print(
+        opts.json,
+        { removed: holder ?? null },
+        holder ? `removed the lock of pid ${holder.pid} on ${holder.host} (${holder.user}, ${holder.command} since ${holder.startedAt})` : 'no lock',
+      );
     });
   program
     .command('version')

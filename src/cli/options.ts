@@ -4,4 +4,5 @@ import { Option } from 'commander';
 export const stateDirOption = () => new Option('--state-dir <dir>', 'where release state lives (default: .graywave next to the playbook)');
 
 /** `--limit`, the same on `plan`, `run`, `resume` and `rollback`. */
-export const limitOption = () => new Option('--limit <hosts>', 'only these hosts: names, patterns (app-0*) or label=value, comma-separated; the rest stays pending');
+export const limitOption = () =>
+  new Option('--limit <hosts>', 'only these hosts: names, patterns (app-0*) or label=value, comma-separated; the rest stays pending');

@@ -16,7 +16,8 @@ export function explainCommand(): Command {
     .argument('[type]', 'e.g. dubbo-zookeeper, rocketmq, waitDrained, http; none lists them all')
     .option('--json', 'one JSON object: {entries: [{type, kind, doc}]}')
     .action((type: string | undefined, opts: { json?: boolean }) => {
-      const json = (list: ReturnType<typeof entries>) => void process.stdout.write(JSON.stringify({ entries: list.map((e) => ({ type: e.type, kind: e.kind, doc: e.doc ?? null })) }) + '\n');
+      const json = (list: ReturnType<typeof entries>) =>
+        void process.stdout.write(JSON.stringify({ entries: list.map((e) => ({ type: e.type, kind: e.kind, doc: e.doc ?? null })) }) + '\n');
       if (!type) {
         const all = entries();
         if (opts.json) return json(all);
@@ -24,7 +25,15 @@ export function explainCommand(): Command {
         return;
       }
       const found = findEntries(type);
-      if (!found.length) throw new GraywaveError(`explain: unknown type "${type}"${didYouMean(type, entries().map((e) => e.type))}`, EXIT.usage, 'graywave explain (without a type) lists them all');
+      if (!found.length)
+        throw new GraywaveError(
+          `explain: unknown type "${type}"${didYouMean(
+            type,
+            entries().map((e) => e.type),
+          )}`,
+          EXIT.usage,
+          'graywave explain (without a type) lists them all',
+        );
       if (opts.json) return json(found);
       process.stdout.write(found.map(explainText).join('\n\n') + '\n');
     });
@@ -43,7 +52,15 @@ export function schemaCommand(): Command {
 }
 
 /** Short names people use for provider types in --stack. */
-const ALIASES: Record<string, string> = { dubbo: 'dubbo-zookeeper', lts: 'lts-zookeeper', elasticjob: 'elasticjob-zookeeper', elk: 'elasticsearch', es: 'elasticsearch', prom: 'prometheus', 'http-monitor': 'http' };
+const ALIASES: Record<string, string> = {
+  dubbo: 'dubbo-zookeeper',
+  lts: 'lts-zookeeper',
+  elasticjob: 'elasticjob-zookeeper',
+  elk: 'elasticsearch',
+  es: 'elasticsearch',
+  prom: 'prometheus',
+  'http-monitor': 'http',
+};
 /** init writes the schema beside the playbook (`graywave schema` prints it again after an upgrade). */
 const SCHEMA_LINE = '# yaml-language-server: $schema=playbook.schema.json';
 
@@ -81,7 +98,15 @@ export function starterPlaybook(stack: string[], name = 'order-service', hosts?:
   const types = stack.map((s) => {
     const t = ALIASES[s] ?? s;
     const pt = providerTypes.find((p) => p.type === t);
-    if (!pt) throw new GraywaveError(`init --stack: unknown provider type "${s}"${didYouMean(t, providerTypes.map((p) => p.type))}`, EXIT.usage, `known: ${providerTypes.map((p) => p.type).join(', ')}`);
+    if (!pt)
+      throw new GraywaveError(
+        `init --stack: unknown provider type "${s}"${didYouMean(
+          t,
+          providerTypes.map((p) => p.type),
+        )}`,
+        EXIT.usage,
+        `known: ${providerTypes.map((p) => p.type).join(', ')}`,
+      );
     return pt;
   });
   const reg = hosts?.provider;
@@ -106,7 +131,7 @@ export function starterPlaybook(stack: string[], name = 'order-service', hosts?:
       ...(dropped.length ? [`# Left out of vars (Jinja2 text, not a graywave template): ${dropped.join(', ')}`] : []),
       'hosts:',
       ...lines.map((l) => `  - ${l.line}`),
-      'transport: { type: ssh }            # user, identityFile, jumpHost …: see the README\'s Transports section',
+      "transport: { type: ssh }            # user, identityFile, jumpHost …: see the README's Transports section",
     );
   } else {
     out.push(
@@ -134,7 +159,9 @@ export function starterPlaybook(stack: string[], name = 'order-service', hosts?:
   for (const t of drains) out.push(`  - drain: ${nameOf(t.type)}`);
   if (monitor) {
     const q = monitor.type === 'prometheus' ? `sum(rate(http_server_requests_seconds_count{instance="{{host.address}}:8080"}[1m]))` : '';
-    out.push(`  - waitDrained: { monitor: ${nameOf(monitor.type)}, query: '${q}', below: 0, stableFor: 3, interval: 5s, timeout: 10m }   # traffic really at zero`);
+    out.push(
+      `  - waitDrained: { monitor: ${nameOf(monitor.type)}, query: '${q}', below: 0, stableFor: 3, interval: 5s, timeout: 10m }   # traffic really at zero`,
+    );
   }
   out.push(
     '  - deploy:',
@@ -161,16 +188,24 @@ export function initCommand(): Command {
     .option('--stack <types>', 'provider types, comma-separated', 'prometheus')
     .option('--name <release>', 'release name (default: the registry application/service, else order-service)')
     .option('--inventory <file[:group]>', 'hosts from an Ansible inventory (INI, YAML or ansible-inventory --list JSON), or one group of it')
-    .option('--from-registry <url>', 'hosts from a registry: zookeeper://zk1:2181,zk2:2181 (Dubbo) or nacos://nacos:8848 / http://nacos:8848 (Nacos); with --service')
+    .option(
+      '--from-registry <url>',
+      'hosts from a registry: zookeeper://zk1:2181,zk2:2181 (Dubbo) or nacos://nacos:8848 / http://nacos:8848 (Nacos); with --service',
+    )
     .option('--service <name>', 'with --from-registry: the Dubbo application (or interface) or the Nacos service whose instances are the hosts')
     .option('-o, --out <file>', 'where to write it', 'playbook.yaml')
     .option('--json', 'one JSON object: {file, schema, hosts} (with --out -: {playbook})')
     .action(async (opts: { stack: string; name?: string; inventory?: string; fromRegistry?: string; service?: string; out: string; json?: boolean }) => {
       if (opts.inventory && opts.fromRegistry) throw new GraywaveError('init: --inventory and --from-registry are two sources of hosts: give one', EXIT.usage);
-      if (opts.fromRegistry && !opts.service) throw new GraywaveError('init --from-registry needs --service NAME (the Dubbo application or the Nacos service)', EXIT.usage);
+      if (opts.fromRegistry && !opts.service)
+        throw new GraywaveError('init --from-registry needs --service NAME (the Dubbo application or the Nacos service)', EXIT.usage);
       if (opts.service && !opts.fromRegistry) throw new GraywaveError('init --service goes with --from-registry URL', EXIT.usage);
-      if (opts.out !== '-' && existsSync(opts.out)) throw new GraywaveError(`init: ${opts.out} exists; not overwriting it`, EXIT.usage, 'give another name with --out, or --out - for stdout');
-      const stack = opts.stack.split(',').map((s) => s.trim()).filter(Boolean);
+      if (opts.out !== '-' && existsSync(opts.out))
+        throw new GraywaveError(`init: ${opts.out} exists; not overwriting it`, EXIT.usage, 'give another name with --out, or --out - for stdout');
+      const stack = opts.stack
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       starterPlaybook(stack); // an unknown --stack type is refused before any inventory is read or registry asked
       let hosts: StarterHosts | undefined;
       let name = opts.name;
@@ -178,10 +213,19 @@ export function initCommand(): Command {
         const inv = hostsFromInventory(opts.inventory, process.cwd());
         // The inventory as the playbook would name it: relative to the playbook's directory (as given when absolute).
         const ref = JSON.stringify(isAbsolute(inv.file) ? inv.file : relative(dirname(resolve(opts.out === '-' ? 'x' : opts.out)), resolve(inv.file)));
-        hosts = { hosts: inv.hosts, from: `the Ansible inventory ${inv.file}${inv.group ? ` (group ${inv.group})` : ''}`, instead: `inventory: { ansible: ${ref}${inv.group ? `, group: ${inv.group}` : ''} }` };
+        hosts = {
+          hosts: inv.hosts,
+          from: `the Ansible inventory ${inv.file}${inv.group ? ` (group ${inv.group})` : ''}`,
+          instead: `inventory: { ansible: ${ref}${inv.group ? `, group: ${inv.group}` : ''} }`,
+        };
       } else if (opts.fromRegistry) {
         const reg = await hostsFromRegistry(opts.fromRegistry, opts.service!, process.cwd());
-        hosts = { hosts: reg.hosts, provider: reg.provider, from: `${opts.fromRegistry} (${opts.service})`, instead: `inventory: { provider: ${reg.provider.name}, service: ${JSON.stringify(opts.service)} }` };
+        hosts = {
+          hosts: reg.hosts,
+          provider: reg.provider,
+          from: `${opts.fromRegistry} (${opts.service})`,
+          instead: `inventory: { provider: ${reg.provider.name}, service: ${JSON.stringify(opts.service)} }`,
+        };
         name ??= String(reg.provider.spec.application ?? opts.service).replace(/[^A-Za-z0-9._-]/g, '-');
       }
       const text = starterPlaybook(stack, name ?? 'order-service', hosts);
@@ -190,6 +234,8 @@ export function initCommand(): Command {
       const schemaFile = join(dirname(opts.out), 'playbook.schema.json');
       if (!existsSync(schemaFile)) writeFileSync(schemaFile, JSON.stringify(playbookJsonSchema(), null, 2) + '\n');
       if (opts.json) return void process.stdout.write(JSON.stringify({ file: opts.out, schema: schemaFile, hosts: hosts?.hosts.length ?? 0 }) + '\n');
-      process.stdout.write(`wrote ${opts.out}${hosts ? ` with ${hosts.hosts.length} host(s) from ${hosts.from}` : ''} (and ${schemaFile} for editors): graywave validate ${opts.out} && graywave plan ${opts.out}\n`);
+      process.stdout.write(
+        `wrote ${opts.out}${hosts ? ` with ${hosts.hosts.length} host(s) from ${hosts.from}` : ''} (and ${schemaFile} for editors): graywave validate ${opts.out} && graywave plan ${opts.out}\n`,
+      );
     });
 }

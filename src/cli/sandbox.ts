@@ -16,7 +16,7 @@ function int(name: string) {
   };
 }
 
-const out = (line: string): void => void process.stdout.write(line + "\n");
+const out = (line: string): void => void process.stdout.write(line + '\n');
 
 function table(s: SandboxStatus): string {
   const rows = [['HOST', 'ADDRESS', 'PID', 'VERSION', 'GROUP', 'WEIGHT', 'ENABLED', 'IN FLIGHT', 'CONSUMER', 'SCHEDULER', 'REQUESTS']];
@@ -36,11 +36,20 @@ function table(s: SandboxStatus): string {
     ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 export function sandboxCommand(): Command {
-  const cmd = new Command('sandbox').description('a real fleet of host processes on loopback, with a registry, a router and steady load, to rehearse releases on');
+  const cmd = new Command('sandbox').description(
+    'a real fleet of host processes on loopback, with a registry, a router and steady load, to rehearse releases on',
+  );
 
   cmd
     .command('up')
@@ -53,8 +62,11 @@ export function sandboxCommand(): Command {
     .option('--router-port <port>', 'router port on the hub address', int('--router-port'), 8000)
     .option('--rps <n>', 'load generator rate, requests per second (0: off)', int('--rps'), 20)
     .option('--version <v>', 'version the hosts start with', '1.0.0')
-    .option('--train', 'the train sandbox: a router (public entry and gray entry) in front of 4 BFE hosts calling 4 order and 4 account hosts through the registry, on 127.0.3.x (--hosts does not apply)')
-    .option('--gray-port <port>', 'with --train: the gray entry\'s port on the hub address', int('--gray-port'), 8001)
+    .option(
+      '--train',
+      'the train sandbox: a router (public entry and gray entry) in front of 4 BFE hosts calling 4 order and 4 account hosts through the registry, on 127.0.3.x (--hosts does not apply)',
+    )
+    .option('--gray-port <port>', "with --train: the gray entry's port on the hub address", int('--gray-port'), 8001)
     .option('--gray-rps <n>', 'with --train: gray-entry load, requests per second (default: half of --rps)', int('--gray-rps'))
     .option('--json', 'one JSON object: the sandbox (dir, addresses, hosts) instead of progress lines')
     .action(async (o) => {
@@ -128,7 +140,9 @@ export function sandboxCommand(): Command {
 
   cmd
     .command('fault')
-    .description(`inject a fault: deploy[:N] (next N deploys fail), health[:N] (next N deploys come up unhealthy), stuck / unstuck (a request that never finishes), errors[:RATE] (HTTP 500 at RATE once GREEN), clear`)
+    .description(
+      `inject a fault: deploy[:N] (next N deploys fail), health[:N] (next N deploys come up unhealthy), stuck / unstuck (a request that never finishes), errors[:RATE] (HTTP 500 at RATE once GREEN), clear`,
+    )
     .argument('<host>', 'host name')
     .argument('<kind>', `one of ${FAULT_KINDS.join(', ')}, with :ARG where it takes one`)
     .option('--dir <dir>', 'state dir')
@@ -140,7 +154,7 @@ export function sandboxCommand(): Command {
 
   cmd
     .command('switch')
-    .description('point the router\'s public traffic (requests without the gray header/cookie) at GROUP')
+    .description("point the router's public traffic (requests without the gray header/cookie) at GROUP")
     .argument('<group>', 'e.g. GREEN')
     .option('--dir <dir>', 'state dir')
     .option('--json', 'one JSON object: {"defaultGroup"}')
@@ -159,7 +173,10 @@ export function sandboxCommand(): Command {
     .option('--json', 'one JSON object: {"ok","failed","versions","groups","errors"}')
     .action(async (o) => {
       const r = await probe({ dir: o.dir, group: o.group, count: o.count });
-      const versions = Object.entries(r.versions).map(([v, n]) => `${v}×${n}`).join(', ') || 'none';
+      const versions =
+        Object.entries(r.versions)
+          .map(([v, n]) => `${v}×${n}`)
+          .join(', ') || 'none';
       if (o.json) out(JSON.stringify(r));
       else {
         out(`probe${o.group ? ` (gray entry, group ${o.group})` : ''}: ${r.ok}/${o.count} ok, versions ${versions}`);
@@ -167,7 +184,9 @@ export function sandboxCommand(): Command {
       }
       const wrongVersion = o.version && Object.keys(r.versions).some((v) => v !== o.version);
       if (r.failed > 0 || wrongVersion) {
-        throw new GraywaveError(`probe failed: ${r.failed} of ${o.count} requests failed${wrongVersion ? `, versions seen ${versions} (expected ${o.version})` : ''}`);
+        throw new GraywaveError(
+          `probe failed: ${r.failed} of ${o.count} requests failed${wrongVersion ? `, versions seen ${versions} (expected ${o.version})` : ''}`,
+        );
       }
     });
 

@@ -38,7 +38,11 @@ export async function routingAt(rc: ReleaseContext, phase: 'publish' | 'widen' |
     await withLimits(() => rc.routing().at(phase, wave), { signal: rc.deps.signal });
     return true;
   } catch (err) {
-    await rc.halt((err as Error).message, wave || undefined, 'fix it, then `graywave resume` applies and checks the rule again (or `graywave rollback --all` undoes it)');
+    await rc.halt(
+      (err as Error).message,
+      wave || undefined,
+      'fix it, then `graywave resume` applies and checks the rule again (or `graywave rollback --all` undoes it)',
+    );
     return false;
   }
 }
@@ -53,7 +57,13 @@ export type CheckpointScope = 'all' | 'verify';
  * run — checks that passed before they ran (a host retried after a tolerated failure, or run again after a
  * rollback) did not judge them, so the checks run again.
  */
-export async function checkpoint(rc: ReleaseContext, index: number, hostNames: string[], ranHosts: boolean, scope: CheckpointScope = 'all'): Promise<Outcome | 'continue' | GateProblem> {
+export async function checkpoint(
+  rc: ReleaseContext,
+  index: number,
+  hostNames: string[],
+  ranHosts: boolean,
+  scope: CheckpointScope = 'all',
+): Promise<Outcome | 'continue' | GateProblem> {
   const { playbook, plan } = rc.deps;
   const verified = () => !!rc.state.waves.get(index)?.verified;
   let stale = ranHosts && verified();
@@ -102,17 +112,26 @@ export async function checkpoint(rc: ReleaseContext, index: number, hostNames: s
 async function askApproval(rc: ReleaseContext, wave: number, evidence?: string, lines: string[] = []): Promise<Outcome | 'continue'> {
   const isLast = wave === rc.deps.plan.waves[rc.deps.plan.waves.length - 1]?.index;
   const shown = lines.map((l) => `\n  ${rc.mask(l)}`).join('');
-  const question = evidence ? `wave ${wave}: ${rc.mask(evidence)}${shown}\nApprove and ${isLast ? 'finish the release' : `continue with wave ${wave + 1}`}?` : `wave ${wave} is done and verified. Continue with wave ${wave + 1}?`;
+  const question = evidence
+    ? `wave ${wave}: ${rc.mask(evidence)}${shown}\nApprove and ${isLast ? 'finish the release' : `continue with wave ${wave + 1}`}?`
+    : `wave ${wave} is done and verified. Continue with wave ${wave + 1}?`;
   if (rc.deps.approve) {
     rc.emit({ event: 'wave.paused', release: rc.release, wave, reason: evidence ? rc.mask(evidence) : 'waiting for approval' });
     const yes = await rc.deps.approve(question);
-    if (!yes) return rc.halt(evidence ? `wave ${wave} not approved: ${evidence}` : `wave ${wave + 1} not approved`, wave, 'graywave approve, then graywave resume — or graywave rollback');
+    if (!yes)
+      return rc.halt(
+        evidence ? `wave ${wave} not approved: ${evidence}` : `wave ${wave + 1} not approved`,
+        wave,
+        'graywave approve, then graywave resume — or graywave rollback',
+      );
     const by = currentActor();
     await rc.record({ type: 'wave', t: now(), wave, phase: 'approved', by });
     rc.emit({ event: 'wave.approved', release: rc.release, wave, by: `${by.user}@${by.host}` });
     return 'continue';
   }
-  const how = evidence ? '; approve with `graywave approve` (or `graywave promote`), then `graywave resume`; or `graywave rollback`' : '; approve with `graywave approve`, then `graywave resume`';
+  const how = evidence
+    ? '; approve with `graywave approve` (or `graywave promote`), then `graywave resume`; or `graywave rollback`'
+    : '; approve with `graywave approve`, then `graywave resume`';
   await rc.record({ type: 'wave', t: now(), wave, phase: 'paused', detail: evidence ? rc.mask(evidence) : 'waiting for approval' });
   await rc.record({ type: 'run', t: now(), phase: 'paused', reason: rc.mask(`wave ${wave} waits for approval${evidence ? `: ${evidence}` : ''}`) });
   rc.emit({ event: 'run.paused', release: rc.release, wave, reason: rc.mask(evidence ? `wave ${wave}: ${evidence}${how}` : `wave ${wave} is done${how}`) });
@@ -126,21 +145,41 @@ async function askApproval(rc: ReleaseContext, wave: number, evidence?: string, 
 export async function onGateProblem(rc: ReleaseContext, p: GateProblem): Promise<Outcome> {
   const { wave, detail } = p;
   if (p.kind === 'error') {
-    return rc.halt(`verification could not be measured after wave ${wave}: ${detail}`, wave, 'nothing was rolled back (a gate that errors is not a failed gate); fix the measurement, then `graywave resume` re-runs the checks');
+    return rc.halt(
+      `verification could not be measured after wave ${wave}: ${detail}`,
+      wave,
+      'nothing was rolled back (a gate that errors is not a failed gate); fix the measurement, then `graywave resume` re-runs the checks',
+    );
   }
   const policy = rc.deps.playbook.onFailure;
   if (policy === 'freeze') {
     const reason = rc.mask(`FROZEN after wave ${wave}: ${detail} — everything is kept exactly as it is`);
     await rc.record({ type: 'run', t: now(), phase: 'frozen', reason });
-    rc.emit({ event: 'run.halted', release: rc.release, reason, wave, hint: 'nothing was rolled back (onFailure: freeze); investigate, then `graywave resume`, or `graywave rollback --force`', stillDrained: rc.stillDrained() });
+    rc.emit({
+      event: 'run.halted',
+      release: rc.release,
+      reason,
+      wave,
+      hint: 'nothing was rolled back (onFailure: freeze); investigate, then `graywave resume`, or `graywave rollback --force`',
+      stillDrained: rc.stillDrained(),
+    });
     return 'halted';
   }
   if (policy === 'halt') {
-    return rc.halt(`verification failed after wave ${wave}: ${detail}`, wave, 'investigate, then `graywave resume` (re-runs the checks) or `graywave rollback`');
+    return rc.halt(
+      `verification failed after wave ${wave}: ${detail}`,
+      wave,
+      'investigate, then `graywave resume` (re-runs the checks) or `graywave rollback`',
+    );
   }
   const waves = policy === 'rollback-wave' ? [wave] : rc.deps.plan.waves.filter((w) => w.index <= wave).map((w) => w.index);
   const ok = await rollbackHosts(rc, { waves, undoSwitchover: policy === 'rollback-all' });
-  await rc.record({ type: 'run', t: now(), phase: 'halted', reason: `verification failed after wave ${wave}: ${detail}; ${policy} ${ok ? 'done' : 'incomplete'}` });
+  await rc.record({
+    type: 'run',
+    t: now(),
+    phase: 'halted',
+    reason: `verification failed after wave ${wave}: ${detail}; ${policy} ${ok ? 'done' : 'incomplete'}`,
+  });
   rc.emit({
     event: 'run.halted',
     release: rc.release,

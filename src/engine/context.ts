@@ -56,7 +56,11 @@ export class HostLog {
   private fd: number | undefined;
   private static readonly dirsMade = new Set<string>();
 
-  constructor(dir: string, host: string, private readonly secrets: Secrets) {
+  constructor(
+    dir: string,
+    host: string,
+    private readonly secrets: Secrets,
+  ) {
     if (!HostLog.dirsMade.has(dir)) {
       mkdirSync(dir, { recursive: true });
       HostLog.dirsMade.add(dir);

@@ -20,8 +20,28 @@ export type EngineEvent =
   | { event: 'host.failed'; release: string; wave: number; host: string; step: string; error: string }
   | { event: 'verify.start'; release: string; wave: number; check: string; host?: string }
   /** `verdict`/`evidence`: a judging gate's verdict and its evidence (src/gates/judge.ts); verify.failed with verdict marginal/inconclusive pauses for approval. */
-  | { event: 'verify.done'; release: string; wave: number; check: string; host?: string; observed: string; ms: number; verdict?: Verdict; evidence?: JudgeEvidence }
-  | { event: 'verify.failed'; release: string; wave: number; check: string; host?: string; observed: string; ms: number; verdict?: Verdict; evidence?: JudgeEvidence }
+  | {
+      event: 'verify.done';
+      release: string;
+      wave: number;
+      check: string;
+      host?: string;
+      observed: string;
+      ms: number;
+      verdict?: Verdict;
+      evidence?: JudgeEvidence;
+    }
+  | {
+      event: 'verify.failed';
+      release: string;
+      wave: number;
+      check: string;
+      host?: string;
+      observed: string;
+      ms: number;
+      verdict?: Verdict;
+      evidence?: JudgeEvidence;
+    }
   | { event: 'wave.done'; release: string; wave: number; ms: number; failed: string[] }
   | { event: 'wave.paused'; release: string; wave: number; until?: string; reason: string }
   | { event: 'wave.approved'; release: string; wave: number; by: string }
@@ -32,7 +52,16 @@ export type EngineEvent =
    * after a verified wave (`widen`), at the end (`final`). `detail`: what changed (the change summary) or that
    * nothing had to; `observed`: the read-back.
    */
-  | { event: 'routing.applied'; release: string; rule: string; wave: number; phase: 'publish' | 'widen' | 'final'; detail: string; changed: boolean; observed: string }
+  | {
+      event: 'routing.applied';
+      release: string;
+      rule: string;
+      wave: number;
+      phase: 'publish' | 'widen' | 'final';
+      detail: string;
+      changed: boolean;
+      observed: string;
+    }
   /** A rule could not be brought to (or confirmed at) its point, or (phase `undo`) one of its changes not undone. */
   | { event: 'routing.failed'; release: string; rule: string; wave: number; phase: 'publish' | 'widen' | 'final' | 'undo'; error: string }
   /** One change of a rule was undone (rollback, or `end: remove`). */

@@ -17,7 +17,15 @@ const ERROR_RETRY_MS = 1000;
  * Runs a gate once and says what it measured. A gate that throws, or is cut short by its timeout, measured nothing
  * (`error`); `signal` is the wave's (Ctrl-C) or, for a verify gate, also the operator's promotion.
  */
-export async function measure(rc: ReleaseContext, gate: GateSpec, wave: number, hostNames: string[], host: Host | undefined, signal: AbortSignal, watchingSince?: number): Promise<Measurement> {
+export async function measure(
+  rc: ReleaseContext,
+  gate: GateSpec,
+  wave: number,
+  hostNames: string[],
+  host: Host | undefined,
+  signal: AbortSignal,
+  watchingSince?: number,
+): Promise<Measurement> {
   const impl = findGate(gate.gate)!;
   const { playbook, transport, providers } = rc.deps;
   const values = templateValues(playbook, host, wave);
@@ -40,13 +48,22 @@ export async function measure(rc: ReleaseContext, gate: GateSpec, wave: number, 
     sh: async (command, opts = {}) => {
       log.line(`$ ${command}`);
       const t = host ? transport : rc.localTransport();
-      const res = await t.exec(host ?? localHost, command, { env: templateEnv(values), timeoutMs: opts.timeoutMs ?? gate.timeoutMs, signal: gateSignal, onOutput: (c) => log.write(c) });
+      const res = await t.exec(host ?? localHost, command, {
+        env: templateEnv(values),
+        timeoutMs: opts.timeoutMs ?? gate.timeoutMs,
+        signal: gateSignal,
+        onOutput: (c) => log.write(c),
+      });
       log.line(`exit ${res.code ?? res.signal}`);
       return res;
     },
   });
   try {
-    const r = await withLimits((s) => impl.run(ctx(s), gate.params), { signal, timeoutMs: gate.timeoutMs, timeoutMessage: (ms) => `timed out after ${formatMs(ms)}` });
+    const r = await withLimits((s) => impl.run(ctx(s), gate.params), {
+      signal,
+      timeoutMs: gate.timeoutMs,
+      timeoutMessage: (ms) => `timed out after ${formatMs(ms)}`,
+    });
     const asks = !r.ok && !r.unknown && (r.verdict === 'marginal' || r.verdict === 'inconclusive');
     const judged = r.verdict || r.evidence ? { judged: { verdict: r.verdict, evidence: r.evidence } } : {};
     return { status: r.ok ? 'pass' : r.unknown ? 'error' : asks ? 'ask' : 'fail', observed: r.observed, values: r.values, ...judged };
@@ -71,10 +88,17 @@ function restoredAt(rc: ReleaseContext, hostNames: string[]): number | undefined
  * What verifying a wave came to: every gate passed, one failed (→ onFailure), one could not be measured, a judge
  * asks a person (marginal/inconclusive: the release pauses for approval), or a halt.
  */
-export type VerifyResult = { kind: 'ok' } | { kind: 'failed' | 'error'; detail: string } | { kind: 'ask'; detail: string; evidence: string[] } | { kind: 'interrupted'; reason: string };
+export type VerifyResult =
+  { kind: 'ok' } | { kind: 'failed' | 'error'; detail: string } | { kind: 'ask'; detail: string; evidence: string[] } | { kind: 'interrupted'; reason: string };
 
 /** Measures one verify gate (on one host, or once) until there is a verdict; the operator's promotion may pass it. */
-async function judgeGate(rc: ReleaseContext, gate: GateSpec, wave: number, hostNames: string[], host: Host | undefined): Promise<Exclude<Verdict, { status: 'measure-again' }>> {
+async function judgeGate(
+  rc: ReleaseContext,
+  gate: GateSpec,
+  wave: number,
+  hostNames: string[],
+  host: Host | undefined,
+): Promise<Exclude<Verdict, { status: 'measure-again' }>> {
   const ctl = rc.controls;
   const errorLimit = gate.errorLimit ?? DEFAULT_ERROR_LIMIT;
   const measurements: Measurement[] = [];

@@ -7,7 +7,10 @@ import { ProviderError } from '../errors.js';
 export class ProviderSet {
   private readonly instances = new Map<string, Provider | Monitor>();
 
-  constructor(private readonly playbook: Playbook, private readonly env: ProviderEnv) {}
+  constructor(
+    private readonly playbook: Playbook,
+    private readonly env: ProviderEnv,
+  ) {}
 
   private get(name: string, role: 'drain' | 'monitor'): Provider | Monitor {
     const existing = this.instances.get(name);

@@ -46,7 +46,10 @@ export class ReleaseContext {
   holdNewHosts = false;
 
   /** `controls`: a train's apps share the train's operator controls (abort, promote). */
-  constructor(readonly deps: EngineDeps, controls?: Controls) {
+  constructor(
+    readonly deps: EngineDeps,
+    controls?: Controls,
+  ) {
     this.state = replay(deps.journal.records);
     this.release = deps.playbook.name;
     this.hostsByName = new Map(deps.playbook.hosts.map((h) => [h.name, h]));
@@ -137,7 +140,16 @@ export class ReleaseContext {
   }
 
   /** The context one attempt of a step runs in: templates, the host's transport, its log, saved data. */
-  stepContext(wave: number, host: Host, step: StepSpec, signal: AbortSignal, deadline: number, tail: Tail, previous: unknown, transport: Transport = this.deps.transport): StepContext {
+  stepContext(
+    wave: number,
+    host: Host,
+    step: StepSpec,
+    signal: AbortSignal,
+    deadline: number,
+    tail: Tail,
+    previous: unknown,
+    transport: Transport = this.deps.transport,
+  ): StepContext {
     const { playbook, providers } = this.deps;
     const values = templateValues(playbook, host, wave);
     const env = templateEnv(values);
@@ -154,7 +166,8 @@ export class ReleaseContext {
       render: (t, over) => render(t, over ? { ...values, ...over } : values),
       renderShell: (t, over) => renderShell(t, over ? { ...values, ...over } : values),
       log: (line) => log.line(line),
-      progress: (observed) => this.emit({ event: 'step.progress', release: this.release, wave, host: host.name, step: step.name, observed: this.mask(observed) }),
+      progress: (observed) =>
+        this.emit({ event: 'step.progress', release: this.release, wave, host: host.name, step: step.name, observed: this.mask(observed) }),
       // A long step's progress (a warm-up ramp): journalled as `did`, handed back as `previous` on resume.
       save: (data) => this.record({ type: 'step', t: now(), wave, host: host.name, step: step.name, phase: 'did', data: data === undefined ? null : data }),
       watch: this.watchOnce ? () => this.watchOnce!(wave, host) : undefined,

@@ -24,7 +24,12 @@ export async function rollbackHosts(rc: ReleaseContext, opts: { waves: number[];
   let hostsByWave = waves.map((w) => ({ wave: w, hosts: (plan.waves.find((p) => p.index === w)?.hosts ?? []).filter(touched) }));
   // --fast: every touched host at once, in one wave, without the canary pacing (each host's undo order — and
   // so its drains — is unchanged).
-  const fastConcurrency = opts.fast ? Math.max(1, hostsByWave.reduce((n, w) => n + w.hosts.length, 0)) : undefined;
+  const fastConcurrency = opts.fast
+    ? Math.max(
+        1,
+        hostsByWave.reduce((n, w) => n + w.hosts.length, 0),
+      )
+    : undefined;
   if (opts.fast) hostsByWave = [{ wave: Math.min(...waves), hosts: hostsByWave.flatMap((w) => w.hosts) }];
   const allHosts = hostsByWave.flatMap((w) => w.hosts);
   rc.emit({ event: 'rollback.start', release: rc.release, waves, hosts: allHosts });

@@ -130,7 +130,11 @@ class RollingWindow {
 export async function runRolling(rc: ReleaseContext): Promise<Outcome | 'continue'> {
   const aborted = await haltIfAborted(rc);
   if (aborted) return aborted;
-  const watch = startWatch(rc, 0, rc.deps.playbook.hosts.map((h) => h.name));
+  const watch = startWatch(
+    rc,
+    0,
+    rc.deps.playbook.hosts.map((h) => h.name),
+  );
   const window = new RollingWindow(rc, watch.signal);
   try {
     await window.run();

@@ -42,11 +42,22 @@ export class Engine {
         const reason = `--limit: ${limit.size} host(s) done; ${notDone.length} host(s) outside the limit still pending: ${notDone.slice(0, 10).join(', ')}${notDone.length > 10 ? ', …' : ''}`;
         await rc.record({ type: 'run', t: now(), phase: 'limited', reason });
         const done = playbook.hosts.length - notDone.length;
-        rc.emit({ event: 'run.limited', release: rc.release, reason, done, pending: notDone.length, hint: 'graywave resume (without --limit) continues with the rest of the fleet' });
+        rc.emit({
+          event: 'run.limited',
+          release: rc.release,
+          reason,
+          done,
+          pending: notDone.length,
+          hint: 'graywave resume (without --limit) continues with the rest of the fleet',
+        });
         return 'limited';
       }
       if (failed.length) {
-        return await rc.halt(`${failed.length} host(s) did not complete: ${failed.join(', ')}`, undefined, 'fix the cause, then `graywave resume` retries them from the step where each stopped');
+        return await rc.halt(
+          `${failed.length} host(s) did not complete: ${failed.join(', ')}`,
+          undefined,
+          'fix the cause, then `graywave resume` retries them from the step where each stopped',
+        );
       }
       // Every host is done: no wave may end the release without its checkpoint (one completed piecemeal by --limit
       // runs gets it here, in order, if the waves above did not run it).
@@ -57,7 +68,15 @@ export class Engine {
       }
       if (!(await routingAt(rc, 'final', plan.waves[plan.waves.length - 1]?.index ?? 0))) return 'halted';
       await rc.record({ type: 'run', t: now(), phase: 'done' });
-      rc.emit({ event: 'run.done', release: rc.release, version: playbook.version, hosts: playbook.hosts.length, waves: plan.waves.length, ms: Date.now() - started, failed: [] });
+      rc.emit({
+        event: 'run.done',
+        release: rc.release,
+        version: playbook.version,
+        hosts: playbook.hosts.length,
+        waves: plan.waves.length,
+        ms: Date.now() - started,
+        failed: [],
+      });
       return 'done';
     } catch (err) {
       // The journal could not be written, or a bug: halt with what we know, if we still can.

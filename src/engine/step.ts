@@ -55,7 +55,8 @@ export async function withLimits<T>(fn: (signal: AbortSignal, attempt: number) =
     await limits.onAttempt?.(attempt);
     const ctl = new AbortController();
     const ms = limits.timeoutMs;
-    const timer = ms === undefined ? undefined : setTimeout(() => ctl.abort(new ProviderError(limits.timeoutMessage?.(ms) ?? `timed out after ${formatMs(ms)}`)), ms);
+    const timer =
+      ms === undefined ? undefined : setTimeout(() => ctl.abort(new ProviderError(limits.timeoutMessage?.(ms) ?? `timed out after ${formatMs(ms)}`)), ms);
     const onAbort = () => ctl.abort(new ProviderError(outer.reason instanceof Error ? outer.reason.message : 'interrupted', false));
     if (outer.aborted) onAbort();
     outer.addEventListener('abort', onAbort, { once: true });
@@ -96,7 +97,12 @@ export function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> 
 const DEFAULT_POLL_MS = 1000;
 
 /** Polls the action's check until it says done; an unknown state (the check threw) is never done. */
-async function poll(ctx: StepContext, check: () => Promise<{ done: boolean; observed?: string }>, intervalMs: number, mask: (s: string) => string): Promise<void> {
+async function poll(
+  ctx: StepContext,
+  check: () => Promise<{ done: boolean; observed?: string }>,
+  intervalMs: number,
+  mask: (s: string) => string,
+): Promise<void> {
   let last = '';
   for (;;) {
     try {
@@ -140,7 +146,12 @@ export async function runStep(rc: ReleaseContext, wave: number, host: Host, step
         if (action.check) {
           await rec('did', { attempt, data: saved });
           previous = saved;
-          await poll(ctx, () => action.check!(ctx, step.params), step.intervalMs ?? DEFAULT_POLL_MS, (s) => rc.mask(s));
+          await poll(
+            ctx,
+            () => action.check!(ctx, step.params),
+            step.intervalMs ?? DEFAULT_POLL_MS,
+            (s) => rc.mask(s),
+          );
         }
         const ms = Date.now() - t0;
         await rec('done', { attempt, data: saved, ms });

@@ -38,7 +38,8 @@ interface App {
 }
 
 /** What one app's part of a train wave came to. */
-type Part = { ok: true; ran: boolean } | { ok: false; ran: boolean; failed?: string[]; problem?: GateProblem; reason?: string; paused?: boolean; held?: boolean };
+type Part =
+  { ok: true; ran: boolean } | { ok: false; ran: boolean; failed?: string[]; problem?: GateProblem; reason?: string; paused?: boolean; held?: boolean };
 
 const prefix = (app: string, host: string) => (host.startsWith('_') ? host : `${app}/${host}`);
 
@@ -51,7 +52,8 @@ function appSink(app: App, release: string, emit: (e: EngineEvent) => void) {
   return (e: EngineEvent): void => {
     if (e.event === 'run.halted') app.halted = e.reason;
     if (e.event === 'run.paused') app.paused = e.reason.replace(/^wave \d+: /, '').replace(/; approve with .*$/s, '');
-    if (e.event.startsWith('run.') || e.event === 'wave.start' || e.event === 'wave.done' || e.event === 'rollback.start' || e.event === 'rollback.done') return;
+    if (e.event.startsWith('run.') || e.event === 'wave.start' || e.event === 'wave.done' || e.event === 'rollback.start' || e.event === 'rollback.done')
+      return;
     const o = { ...e, release, app: app.name } as Record<string, unknown>;
     if (typeof o.host === 'string') o.host = prefix(app.name, o.host);
     if (typeof o.check === 'string') o.check = `${app.name}/${o.check}`;
@@ -95,12 +97,27 @@ export class TrainEngine {
         const o = await this.wave(wave.index);
         if (o !== 'continue') return o;
       }
-      const notDone = this.apps.flatMap((a) => a.rc.deps.playbook.hosts.filter((h) => hostStatus(a.rc.state.hosts.get(h.name), a.plan.steps) !== 'done').map((h) => prefix(a.name, h.name)));
-      if (notDone.length) return trc.halt(`${notDone.length} host(s) did not complete: ${notDone.join(', ')}`, undefined, 'fix the cause, then `graywave resume` retries them from the step where each stopped');
+      const notDone = this.apps.flatMap((a) =>
+        a.rc.deps.playbook.hosts.filter((h) => hostStatus(a.rc.state.hosts.get(h.name), a.plan.steps) !== 'done').map((h) => prefix(a.name, h.name)),
+      );
+      if (notDone.length)
+        return trc.halt(
+          `${notDone.length} host(s) did not complete: ${notDone.join(', ')}`,
+          undefined,
+          'fix the cause, then `graywave resume` retries them from the step where each stopped',
+        );
       const last = plan.waves[plan.waves.length - 1]?.index ?? 0;
       for (const app of this.apps) if (!(await routingAt(app.rc, 'final', last))) return this.halt(`app ${app.name}: ${app.halted ?? 'routing rule failed'}`);
       await trc.record({ type: 'run', t: now(), phase: 'done' });
-      trc.emit({ event: 'run.done', release: trc.release, version: playbook.version, hosts: playbook.hosts.length, waves: plan.waves.length, ms: Date.now() - started, failed: [] });
+      trc.emit({
+        event: 'run.done',
+        release: trc.release,
+        version: playbook.version,
+        hosts: playbook.hosts.length,
+        waves: plan.waves.length,
+        ms: Date.now() - started,
+        failed: [],
+      });
       return 'done';
     } catch (err) {
       const reason = trc.mask((err as Error).message);
@@ -164,7 +181,11 @@ export class TrainEngine {
     }
     if (reasons.length) return this.halt(`train wave ${k}: ${reasons.join('; ')}`, k);
     const max = this.t.train.playbook.waves.maxFailures;
-    if (failedHosts.length > max) return this.halt(`train wave ${k}: ${failedHosts.length} host(s) failed over all apps (${failedHosts.join(', ')}), more than the train's maxFailures ${max}`, k);
+    if (failedHosts.length > max)
+      return this.halt(
+        `train wave ${k}: ${failedHosts.length} host(s) failed over all apps (${failedHosts.join(', ')}), more than the train's maxFailures ${max}`,
+        k,
+      );
     return undefined;
   }
 
@@ -177,7 +198,8 @@ export class TrainEngine {
       if (!p) {
         p = (async () => {
           // The view says an app with hosts to run waits for its `after:` apps ("waiting for account").
-          const toRun = (a: App) => (a.plan.waves.find((w) => w.index === k)?.hosts ?? []).some((h) => hostStatus(a.rc.state.hosts.get(h), a.plan.steps) !== 'done');
+          const toRun = (a: App) =>
+            (a.plan.waves.find((w) => w.index === k)?.hosts ?? []).some((h) => hostStatus(a.rc.state.hosts.get(h), a.plan.steps) !== 'done');
           const waitingFor = app.after.filter((n) => !over.has(n) && toRun(this.apps.find((a) => a.name === n)!));
           if (waitingFor.length && toRun(app)) {
             this.trc.emit({ event: 'app.waiting', release: this.trc.release, wave: k, app: app.name, after: waitingFor });
@@ -211,7 +233,13 @@ export class TrainEngine {
     // The train tells wave boundaries and the operator's abort (afterParts) itself.
     const h = await runWaveHosts(rc, k, hosts, { whole: true, events: false });
     if (h.kind === 'problem') return { ok: false, ran: true, failed: h.failed, problem: h.problem };
-    if (h.kind === 'failed') return { ok: false, ran: true, failed: h.failed, reason: `wave ${k}: ${h.failed.length} host(s) failed (${h.failed.join(', ')}), more than its maxFailures ${rc.deps.playbook.waves.maxFailures}${rc.causes(h.failed)}` };
+    if (h.kind === 'failed')
+      return {
+        ok: false,
+        ran: true,
+        failed: h.failed,
+        reason: `wave ${k}: ${h.failed.length} host(s) failed (${h.failed.join(', ')}), more than its maxFailures ${rc.deps.playbook.waves.maxFailures}${rc.causes(h.failed)}`,
+      };
     // Interrupted, or held after another app failed: the train halts at this safe point.
     if (h.kind !== 'done') return { ok: false, ran: true, failed: 'failed' in h ? h.failed : [], held: true };
     const r = await checkpoint(rc, k, hosts, h.ran);
@@ -229,7 +257,12 @@ export class TrainEngine {
     if (p.kind === 'error' || policy === 'halt' || policy === 'freeze') return onGateProblem(this.trc, p);
     const waves = policy === 'rollback-wave' ? [p.wave] : this.t.train.plan.waves.filter((w) => w.index <= p.wave).map((w) => w.index);
     const ok = await rollbackTrain(this.trc, this.apps, { waves, undoSwitchover: policy === 'rollback-all' });
-    await this.trc.record({ type: 'run', t: now(), phase: 'halted', reason: this.trc.mask(`verification failed after wave ${p.wave}: ${p.detail}; ${policy} ${ok ? 'done' : 'incomplete'}`) });
+    await this.trc.record({
+      type: 'run',
+      t: now(),
+      phase: 'halted',
+      reason: this.trc.mask(`verification failed after wave ${p.wave}: ${p.detail}; ${policy} ${ok ? 'done' : 'incomplete'}`),
+    });
     this.trc.emit({
       event: 'run.halted',
       release: this.trc.release,

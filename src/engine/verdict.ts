@@ -47,7 +47,8 @@ export function gateVerdict(measurements: readonly Measurement[], input: Verdict
   if (input.promotion !== undefined) return { status: 'skipped', observed: `skipped: ${input.promotion}` };
   if (!last) return { status: 'measure-again', errors: 0 };
   if (input.interrupted) return { status: 'interrupted', observed: last.observed };
-  if (last.status === 'fail' || last.status === 'ask') return { status: last.status, observed: last.observed, values: last.values, ...(last.judged ? { judged: last.judged } : {}) };
+  if (last.status === 'fail' || last.status === 'ask')
+    return { status: last.status, observed: last.observed, values: last.values, ...(last.judged ? { judged: last.judged } : {}) };
   let errors = 0;
   for (let i = measurements.length - 1; i >= 0 && measurements[i]!.status === 'error'; i--) errors++;
   if (errors >= Math.max(1, input.errorLimit)) {

@@ -70,7 +70,12 @@ export type WaveHostsResult =
  * records nothing of the wave's own); `events`: wave.start/wave.done are emitted (a train emits its own);
  * `stopped`: the operator's abort, asked once the hosts have stopped.
  */
-export async function runWaveHosts(rc: ReleaseContext, index: number, hostNames: string[], opts: { whole: boolean; events: boolean; stopped?: () => Promise<Outcome | undefined> }): Promise<WaveHostsResult> {
+export async function runWaveHosts(
+  rc: ReleaseContext,
+  index: number,
+  hostNames: string[],
+  opts: { whole: boolean; events: boolean; stopped?: () => Promise<Outcome | undefined> },
+): Promise<WaveHostsResult> {
   const { playbook, plan } = rc.deps;
   const isDone = (h: string) => hostStatus(rc.state.hosts.get(h), plan.steps) === 'done';
   const pending = hostNames.filter((h) => !isDone(h));
@@ -111,9 +116,19 @@ export async function runWaveHosts(rc: ReleaseContext, index: number, hostNames:
 }
 
 /** The halt of a wave whose hosts did not get through (the caller's own cases, a gate problem, handled first). */
-function haltWave(rc: ReleaseContext, index: number, r: Exclude<WaveHostsResult, { kind: 'done' | 'problem' | 'stopped' }>, what = `wave ${index}`): Promise<Outcome> {
+function haltWave(
+  rc: ReleaseContext,
+  index: number,
+  r: Exclude<WaveHostsResult, { kind: 'done' | 'problem' | 'stopped' }>,
+  what = `wave ${index}`,
+): Promise<Outcome> {
   if (r.kind === 'interrupted') return haltInterrupted(rc, index);
-  if (r.kind === 'held') return rc.halt(`${what}: ${r.failed.length ? `${r.failed.join(', ')} failed and ` : ''}some hosts did not start`, index, '`graywave resume` continues from the step where each host stopped');
+  if (r.kind === 'held')
+    return rc.halt(
+      `${what}: ${r.failed.length ? `${r.failed.join(', ')} failed and ` : ''}some hosts did not start`,
+      index,
+      '`graywave resume` continues from the step where each host stopped',
+    );
   const max = rc.deps.playbook.waves.maxFailures;
   const hint = `see the host logs in ${rc.deps.logDir}; then \`graywave resume\` (retries from the failed step) or \`graywave rollback\``;
   return rc.halt(`${what}: ${r.failed.length} host(s) failed (${r.failed.join(', ')}), more than maxFailures ${max}${rc.causes(r.failed)}`, index, hint);

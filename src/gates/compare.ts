@@ -22,7 +22,19 @@ export type CompareGateParams = z.infer<typeof params>;
  * Both 0 passes (nothing to compare, nothing worse); green > 0 against blue 0 fails (an infinite ratio).
  */
 export const compareGate: Gate<CompareGateParams> = {
-  doc: { options: { compare: "The GREEN and BLUE queries and the ratio allowed.", "compare.monitor": "Name of a monitor declared under providers:.", "compare.metric": "A label for reports, e.g. p99 latency.", "compare.green": "Query for the GREEN hosts.", "compare.blue": "Query for the BLUE hosts.", "compare.maxRatio": "GREEN / BLUE must be at most this (1.2 = 20% worse).", }, summary: 'Canary analysis: the GREEN value divided by the BLUE value must stay at or below maxRatio (p99 latency, error ratio).', checkedAgainst: 'real Prometheus 2.42 (Debian)', example: '- name: latency\n  compare: { monitor: prom, metric: p99 latency, green: "…GREEN…", blue: "…BLUE…", maxRatio: 1.2 }' },
+  doc: {
+    options: {
+      compare: 'The GREEN and BLUE queries and the ratio allowed.',
+      'compare.monitor': 'Name of a monitor declared under providers:.',
+      'compare.metric': 'A label for reports, e.g. p99 latency.',
+      'compare.green': 'Query for the GREEN hosts.',
+      'compare.blue': 'Query for the BLUE hosts.',
+      'compare.maxRatio': 'GREEN / BLUE must be at most this (1.2 = 20% worse).',
+    },
+    summary: 'Canary analysis: the GREEN value divided by the BLUE value must stay at or below maxRatio (p99 latency, error ratio).',
+    checkedAgainst: 'real Prometheus 2.42 (Debian)',
+    example: '- name: latency\n  compare: { monitor: prom, metric: p99 latency, green: "…GREEN…", blue: "…BLUE…", maxRatio: 1.2 }',
+  },
   key: 'compare',
   params,
   defaultName: (p) => `compare:${p.metric}`,
@@ -50,7 +62,11 @@ export const compareGate: Gate<CompareGateParams> = {
       return { ok: false, unknown: true, observed: `${p.metric}: no data (${missing.join('; ')})`, values };
     }
     if (green < 0 || blue < 0) {
-      return { ok: false, observed: `${p.metric}: negative reading (GREEN ${fmtValue(green)}, BLUE ${fmtValue(blue)}), no meaningful ratio`, values: { green, blue, maxRatio: p.maxRatio } };
+      return {
+        ok: false,
+        observed: `${p.metric}: negative reading (GREEN ${fmtValue(green)}, BLUE ${fmtValue(blue)}), no meaningful ratio`,
+        values: { green, blue, maxRatio: p.maxRatio },
+      };
     }
     const ratio = blue === 0 ? (green === 0 ? 1 : Infinity) : green / blue;
     const shown = Number.isFinite(ratio) ? fmtValue(ratio) : 'inf';

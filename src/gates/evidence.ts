@@ -61,4 +61,3 @@ export interface JudgeEvidence {
   minSamples: number;
   metrics: MetricEvidence[];
 }
-

@@ -11,8 +11,16 @@ const params = z
   .object({
     url: z.string().min(1).describe('the gray entry (templates allowed)'),
     requests: z.number().int().min(1).max(10_000).default(20).describe('requests sent one after another; every one must pass'),
-    header: z.string().min(1).default(SERVED_BY_HEADER).describe('response header listing the instance of each app that served the request: `app=GROUP@instance,…`'),
-    apps: z.array(z.string().min(1)).min(1).optional().describe('apps that must appear in the header, each served by the group; default: every app the header names (at least one)'),
+    header: z
+      .string()
+      .min(1)
+      .default(SERVED_BY_HEADER)
+      .describe('response header listing the instance of each app that served the request: `app=GROUP@instance,…`'),
+    apps: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .describe('apps that must appear in the header, each served by the group; default: every app the header names (at least one)'),
     group: z.string().min(1).optional().describe("the group every instance must be in; default: the release's group (`{{group}}`)"),
     headers: z.record(z.string()).optional().describe('request headers (e.g. a gray header or cookie, when the gray entry is chosen by header)'),
     timeout: duration.optional().describe('per request'),
@@ -74,7 +82,7 @@ export const greenOnlyGate: Gate<GreenOnlyParams> = {
       }
       if (why !== undefined) {
         failed++;
-        if (first === undefined) (first = why), (firstAt = i);
+        if (first === undefined) ((first = why), (firstAt = i));
       }
       ctx.progress(`${i}/${p.requests} requests, ${failed} not ${want} only`);
     }

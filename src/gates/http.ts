@@ -22,14 +22,18 @@ const params = z
         /** JSON path → expected value, e.g. { "$.status": "UP" }. */
         json: z
           .record(jsonValue)
-          .refine((m) => Object.keys(m).every((k) => {
-            try {
-              parseJsonPath(k);
-              return true;
-            } catch {
-              return false;
-            }
-          }), 'keys must be JSON paths like $.status')
+          .refine(
+            (m) =>
+              Object.keys(m).every((k) => {
+                try {
+                  parseJsonPath(k);
+                  return true;
+                } catch {
+                  return false;
+                }
+              }),
+            'keys must be JSON paths like $.status',
+          )
           .optional(),
       })
       .strict()
@@ -88,11 +92,29 @@ function judge(status: number, text: string, p: HttpGateParams): string | undefi
  * expected (through a gray router, one request proves little: repeat spreads them over the GREEN hosts).
  */
 export const httpGate: Gate<HttpGateParams> = {
-  doc: { options: { http: "The request and what it must answer.", "http.url": "URL to request (a template), e.g. the gray entry.", "http.method": "GET (default), POST, PUT or HEAD.", "http.headers": "Request headers, e.g. { x-gray-group: GREEN } to be routed to GREEN.", "http.expect": "What every answer must be.", "http.expect.status": "Expected HTTP status.", "http.expect.body": "A text the body must contain.", "http.expect.json": "JSON path → expected value, e.g. { \"$.status\": UP }.", "http.repeat": "Requests in a row that must all pass.", "http.timeout": "Limit of each request (default 10s).", }, summary: 'HTTP requests (typically through the gray entry) that must answer the expected status, body text or JSON value, `repeat` times in a row.', checkedAgainst: 'local HTTP and HTTPS servers (requests asserted)', example: '- name: gray-entry\n  http:\n    url: https://gray.example.com/api/ping\n    headers: { x-gray-group: GREEN }\n    expect: { status: 200, body: pong }\n    repeat: 20' },
+  doc: {
+    options: {
+      http: 'The request and what it must answer.',
+      'http.url': 'URL to request (a template), e.g. the gray entry.',
+      'http.method': 'GET (default), POST, PUT or HEAD.',
+      'http.headers': 'Request headers, e.g. { x-gray-group: GREEN } to be routed to GREEN.',
+      'http.expect': 'What every answer must be.',
+      'http.expect.status': 'Expected HTTP status.',
+      'http.expect.body': 'A text the body must contain.',
+      'http.expect.json': 'JSON path → expected value, e.g. { "$.status": UP }.',
+      'http.repeat': 'Requests in a row that must all pass.',
+      'http.timeout': 'Limit of each request (default 10s).',
+    },
+    summary: 'HTTP requests (typically through the gray entry) that must answer the expected status, body text or JSON value, `repeat` times in a row.',
+    checkedAgainst: 'local HTTP and HTTPS servers (requests asserted)',
+    example:
+      '- name: gray-entry\n  http:\n    url: https://gray.example.com/api/ping\n    headers: { x-gray-group: GREEN }\n    expect: { status: 200, body: pong }\n    repeat: 20',
+  },
   key: 'http',
   params,
   defaultName: (p) => `http:${p.url.replace(/^https?:\/\//, '').split(/[/?]/)[0]}`,
-  describe: (p) => `${p.method ?? 'GET'} ${p.url} expect ${p.expect.status}${p.expect.body !== undefined ? ` with "${p.expect.body}"` : ''}${p.repeat > 1 ? ` x${p.repeat}` : ''}`,
+  describe: (p) =>
+    `${p.method ?? 'GET'} ${p.url} expect ${p.expect.status}${p.expect.body !== undefined ? ` with "${p.expect.body}"` : ''}${p.repeat > 1 ? ` x${p.repeat}` : ''}`,
   async run(ctx, p) {
     const url = ctx.render(p.url);
     const tls = gateTls(ctx, p);

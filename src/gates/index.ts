@@ -8,15 +8,7 @@ import { judgeGate } from './judge.js';
 import { greenOnlyGate } from './green-only.js';
 
 /** Every verification gate kind: one line per gate. */
-export const gates: Gate[] = [
-  runGate,
-  httpGate,
-  queryGate,
-  compareGate,
-  judgeGate,
-  greenOnlyGate,
-  approveGate,
-];
+export const gates: Gate[] = [runGate, httpGate, queryGate, compareGate, judgeGate, greenOnlyGate, approveGate];
 
 export function findGate(key: string): Gate | undefined {
   return gates.find((g) => g.key === key);

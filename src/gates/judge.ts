@@ -54,7 +54,8 @@ const metric = z
   })
   .strict()
   .superRefine((m, ctx) => {
-    if (m.kind === 'count' && (!m.greenTotal || !m.blueTotal)) ctx.addIssue({ code: 'custom', message: 'kind: count needs greenTotal and blueTotal (the events are counted out of them)' });
+    if (m.kind === 'count' && (!m.greenTotal || !m.blueTotal))
+      ctx.addIssue({ code: 'custom', message: 'kind: count needs greenTotal and blueTotal (the events are counted out of them)' });
     if (m.kind === 'value' && (m.greenTotal || m.blueTotal)) ctx.addIssue({ code: 'custom', message: 'greenTotal/blueTotal go with kind: count' });
   });
 
@@ -201,7 +202,14 @@ const sum = (v: number[]) => v.reduce((a, b) => a + b, 0);
 type Base = Omit<MetricEvidence, 'classification' | 'failed' | 'why'>;
 
 /** A count metric: events out of totals, the exact rate test (scaled for over-dispersion). */
-function judgeCount(m: JudgeMetric, meas: MetricMeasurement, base: Base, inconclusive: (why: string) => MetricEvidence, worseUp: boolean, worseDown: boolean): MetricEvidence {
+function judgeCount(
+  m: JudgeMetric,
+  meas: MetricMeasurement,
+  base: Base,
+  inconclusive: (why: string) => MetricEvidence,
+  worseUp: boolean,
+  worseDown: boolean,
+): MetricEvidence {
   const xg = Math.round(sum(meas.green.counted ?? meas.green.values));
   const xb = Math.round(sum(meas.blue.counted ?? meas.blue.values));
   const ng = Math.round(sum(meas.greenTotal!.counted ?? meas.greenTotal!.values));
@@ -224,32 +232,84 @@ function judgeCount(m: JudgeMetric, meas: MetricMeasurement, base: Base, inconcl
   const high = rateTest(scaled(xg), scaled(ng), scaled(xb), scaled(nb), 'greater', rHigh, CONFIDENCE);
   const low = rateTest(scaled(xg), scaled(ng), scaled(xb), scaled(nb), 'less', rLow, CONFIDENCE);
   high.ratio = xb === 0 ? (xg === 0 ? NaN : Infinity) : xg / ng / (xb / nb);
-  const shift = { estimate: high.ratio, lower: high.lower, upper: high.upper, relative: high.ratio - 1, relativeLower: high.lower - 1, relativeUpper: high.upper - 1, level: CONFIDENCE };
+  const shift = {
+    estimate: high.ratio,
+    lower: high.lower,
+    upper: high.upper,
+    relative: high.ratio - 1,
+    relativeLower: high.lower - 1,
+    relativeUpper: high.upper - 1,
+    level: CONFIDENCE,
+  };
   const rates = `GREEN ${xg}/${ng} (${fmtRate(xg / ng)}) vs BLUE ${xb}/${nb} (${fmtRate(xb / nb)})${phi > 1.05 ? `, bursty (dispersion ${fmtValue(Number(phi.toPrecision(2)))})` : ''}`;
   const ci = `${Math.round(CONFIDENCE * 100)}% CI of the ratio ${fmtRatio(high.lower)}..${fmtRatio(high.upper)}`;
-  const none = xg === 0 && xb === 0 ? `; no events on either side (GREEN's rate is below ${fmtRate(1 - Math.pow(ALPHA, 1 / ng))} at ${Math.round((1 - ALPHA) * 100)}% confidence)` : '';
+  const none =
+    xg === 0 && xb === 0
+      ? `; no events on either side (GREEN's rate is below ${fmtRate(1 - Math.pow(ALPHA, 1 / ng))} at ${Math.round((1 - ALPHA) * 100)}% confidence)`
+      : '';
   return countOutcome(m, base, { high, low, shift, rates, ci, none }, worseUp, worseDown);
 }
 
 type Shift = NonNullable<MetricEvidence['shift']>;
 
 /** A count metric's classification from its two one-sided rate tests: a shift beyond the tolerance, a suggestive one in the bad direction (never a pass), or a pass. */
-function countOutcome(m: JudgeMetric, base: Base, t: { high: RateTest; low: RateTest; shift: Shift; rates: string; ci: string; none: string }, worseUp: boolean, worseDown: boolean): MetricEvidence {
+function countOutcome(
+  m: JudgeMetric,
+  base: Base,
+  t: { high: RateTest; low: RateTest; shift: Shift; rates: string; ci: string; none: string },
+  worseUp: boolean,
+  worseDown: boolean,
+): MetricEvidence {
   const { high, low, shift, rates, ci, none } = t;
   if (high.p < ALPHA) {
-    return { ...base, classification: 'high', failed: worseUp, shift, p: high.p, why: `${rates}: GREEN's rate is ${fmtRatio(high.ratio)} BLUE's, above the tolerance ${base.tolerance} (${ci}, ${fmtP(high.p)})${worseUp ? '' : ', which is not bad here'}` };
+    return {
+      ...base,
+      classification: 'high',
+      failed: worseUp,
+      shift,
+      p: high.p,
+      why: `${rates}: GREEN's rate is ${fmtRatio(high.ratio)} BLUE's, above the tolerance ${base.tolerance} (${ci}, ${fmtP(high.p)})${worseUp ? '' : ', which is not bad here'}`,
+    };
   }
   if (low.p < ALPHA) {
-    return { ...base, classification: 'low', failed: worseDown, shift, p: low.p, why: `${rates}: GREEN's rate is ${fmtRatio(high.ratio)} BLUE's, below the tolerance ${base.tolerance} (${ci}, ${fmtP(low.p)})${worseDown ? '' : ', an improvement'}` };
+    return {
+      ...base,
+      classification: 'low',
+      failed: worseDown,
+      shift,
+      p: low.p,
+      why: `${rates}: GREEN's rate is ${fmtRatio(high.ratio)} BLUE's, below the tolerance ${base.tolerance} (${ci}, ${fmtP(low.p)})${worseDown ? '' : ', an improvement'}`,
+    };
   }
   if (worseUp && high.p < SUGGESTIVE) {
-    return { ...base, classification: 'inconclusive', failed: true, shift, p: high.p, why: `${rates}: GREEN's rate is ${fmtRatio(high.ratio)} BLUE's, suggestive but not conclusive (${ci}, ${fmtP(high.p)} >= ${ALPHA}); not a pass` };
+    return {
+      ...base,
+      classification: 'inconclusive',
+      failed: true,
+      shift,
+      p: high.p,
+      why: `${rates}: GREEN's rate is ${fmtRatio(high.ratio)} BLUE's, suggestive but not conclusive (${ci}, ${fmtP(high.p)} >= ${ALPHA}); not a pass`,
+    };
   }
   if (worseDown && low.p < SUGGESTIVE) {
-    return { ...base, classification: 'inconclusive', failed: true, shift, p: low.p, why: `${rates}: GREEN's rate is ${fmtRatio(high.ratio)} BLUE's, suggestive but not conclusive (${ci}, ${fmtP(low.p)} >= ${ALPHA}); not a pass` };
+    return {
+      ...base,
+      classification: 'inconclusive',
+      failed: true,
+      shift,
+      p: low.p,
+      why: `${rates}: GREEN's rate is ${fmtRatio(high.ratio)} BLUE's, suggestive but not conclusive (${ci}, ${fmtP(low.p)} >= ${ALPHA}); not a pass`,
+    };
   }
   const p = m.bad === 'decrease' ? low.p : m.bad === 'increase' ? high.p : Math.min(high.p, low.p);
-  return { ...base, classification: 'pass', failed: false, shift, p, why: `${rates}: no difference beyond the tolerance ${base.tolerance} (${ci}, ${fmtP(p)})${none}` };
+  return {
+    ...base,
+    classification: 'pass',
+    failed: false,
+    shift,
+    p,
+    why: `${rates}: no difference beyond the tolerance ${base.tolerance} (${ci}, ${fmtP(p)})${none}`,
+  };
 }
 
 /** Classifies one metric from its measurements. */
@@ -276,7 +336,9 @@ export function judgeMetric(m: JudgeMetric, meas: MetricMeasurement, minSamples:
   const short = (['GREEN', 'BLUE'] as const).filter((_, i) => (i ? meas.blue : meas.green).values.length < minSamples);
   if (short.length) {
     const n = (s: Samples) => s.values.length;
-    return inconclusive(`${n(meas.green) === 0 && n(meas.blue) === 0 ? 'no data' : 'too few samples'}: GREEN ${n(meas.green)}, BLUE ${n(meas.blue)} (minSamples ${minSamples}); never a pass`);
+    return inconclusive(
+      `${n(meas.green) === 0 && n(meas.blue) === 0 ? 'no data' : 'too few samples'}: GREEN ${n(meas.green)}, BLUE ${n(meas.blue)} (minSamples ${minSamples}); never a pass`,
+    );
   }
   const worseUp = m.bad !== 'decrease';
   const worseDown = m.bad !== 'increase';
@@ -293,27 +355,72 @@ function judgeValue(m: JudgeMetric, meas: MetricMeasurement, base: Base, worseUp
   const tolAbs = typeof m.tolerance === 'number' ? m.tolerance : (Math.abs(medB) * m.tolerance.percent) / 100;
   const hl = hodgesLehmann(g, b, CONFIDENCE);
   const rel = (v: number) => (medB !== 0 ? v / Math.abs(medB) : v === 0 ? 0 : v > 0 ? Infinity : -Infinity);
-  const shift = { estimate: hl.estimate, lower: hl.lower, upper: hl.upper, relative: rel(hl.estimate), relativeLower: rel(hl.lower), relativeUpper: rel(hl.upper), level: CONFIDENCE };
+  const shift = {
+    estimate: hl.estimate,
+    lower: hl.lower,
+    upper: hl.upper,
+    relative: rel(hl.estimate),
+    relativeLower: rel(hl.lower),
+    relativeUpper: rel(hl.upper),
+    level: CONFIDENCE,
+  };
   const pHigh = mannWhitney(g, b, 'greater', tolAbs).p;
   const pLow = mannWhitney(g, b, 'less', -tolAbs).p;
   const medians = `GREEN median ${fmtValue(base.green.median!)} vs BLUE ${fmtValue(medB)}`;
   const shown = `shift ${fmtSigned(hl.estimate)} (${pct(shift.relative)}), ${Math.round(CONFIDENCE * 100)}% CI ${pct(shift.relativeLower)}..${pct(shift.relativeUpper)}`;
   if (pHigh < ALPHA) {
-    return { ...base, classification: 'high', failed: worseUp, shift, p: pHigh, why: `${medians}: GREEN is higher, ${shown}, beyond the tolerance ${base.tolerance} (${fmtP(pHigh)})${worseUp ? '' : ', which is not bad here'}` };
+    return {
+      ...base,
+      classification: 'high',
+      failed: worseUp,
+      shift,
+      p: pHigh,
+      why: `${medians}: GREEN is higher, ${shown}, beyond the tolerance ${base.tolerance} (${fmtP(pHigh)})${worseUp ? '' : ', which is not bad here'}`,
+    };
   }
   if (pLow < ALPHA) {
-    return { ...base, classification: 'low', failed: worseDown, shift, p: pLow, why: `${medians}: GREEN is lower, ${shown}, beyond the tolerance ${base.tolerance} (${fmtP(pLow)})${worseDown ? '' : ', an improvement'}` };
+    return {
+      ...base,
+      classification: 'low',
+      failed: worseDown,
+      shift,
+      p: pLow,
+      why: `${medians}: GREEN is lower, ${shown}, beyond the tolerance ${base.tolerance} (${fmtP(pLow)})${worseDown ? '' : ', an improvement'}`,
+    };
   }
   if (worseUp) {
     const s = spreadTest(g, b, SPREAD_FACTOR);
     const spread = { ratio: s.ratio, p: s.p };
     if (s.p < ALPHA) {
-      return { ...base, classification: 'high', failed: true, shift, spread, p: s.p, why: `${medians}, ${shown}, but GREEN's spread is ${fmtRatio(s.ratio)} BLUE's (median absolute deviation ${fmtValue(s.madX)} vs ${fmtValue(s.madY)}, more than ${SPREAD_FACTOR}x, ${fmtP(s.p)}): its tail is worse` };
+      return {
+        ...base,
+        classification: 'high',
+        failed: true,
+        shift,
+        spread,
+        p: s.p,
+        why: `${medians}, ${shown}, but GREEN's spread is ${fmtRatio(s.ratio)} BLUE's (median absolute deviation ${fmtValue(s.madX)} vs ${fmtValue(s.madY)}, more than ${SPREAD_FACTOR}x, ${fmtP(s.p)}): its tail is worse`,
+      };
     }
     const p = m.bad === 'increase' ? pHigh : Math.min(pHigh, pLow);
-    return { ...base, classification: 'pass', failed: false, shift, spread, p, why: `${medians}, ${shown}: within the tolerance ${base.tolerance} (${fmtP(p)}); spread ${fmtRatio(s.ratio)} BLUE's` };
+    return {
+      ...base,
+      classification: 'pass',
+      failed: false,
+      shift,
+      spread,
+      p,
+      why: `${medians}, ${shown}: within the tolerance ${base.tolerance} (${fmtP(p)}); spread ${fmtRatio(s.ratio)} BLUE's`,
+    };
   }
-  return { ...base, classification: 'pass', failed: false, shift, p: pLow, why: `${medians}, ${shown}: within the tolerance ${base.tolerance} (${fmtP(pLow)})` };
+  return {
+    ...base,
+    classification: 'pass',
+    failed: false,
+    shift,
+    p: pLow,
+    why: `${medians}, ${shown}: within the tolerance ${base.tolerance} (${fmtP(pLow)})`,
+  };
 }
 
 /**
@@ -417,7 +524,9 @@ export function evidenceLines(e: JudgeEvidence): string[] {
       const d = g.dropped.nan + g.dropped.gaps + g.dropped.stale;
       return `${g.samples} samples/${g.series} series${d ? ` (dropped ${[g.dropped.nan && `${g.dropped.nan} NaN`, g.dropped.gaps && `${g.dropped.gaps} gaps`, g.dropped.stale && `${g.dropped.stale} stale`].filter(Boolean).join(', ')})` : ''}`;
     };
-    lines.push(`${m.classification.toUpperCase()}${m.failed && m.classification !== 'inconclusive' ? ' (bad)' : ''} ${m.name}${m.critical ? ' [critical]' : ''}${m.weight !== 1 ? ` weight ${m.weight}` : ''}: ${m.why}`);
+    lines.push(
+      `${m.classification.toUpperCase()}${m.failed && m.classification !== 'inconclusive' ? ' (bad)' : ''} ${m.name}${m.critical ? ' [critical]' : ''}${m.weight !== 1 ? ` weight ${m.weight}` : ''}: ${m.why}`,
+    );
     lines.push(`    GREEN ${n(m.green)}, BLUE ${n(m.blue)}; tolerance ${m.tolerance}, bad: ${m.bad}`);
   }
   return lines;
@@ -426,7 +535,13 @@ export function evidenceLines(e: JudgeEvidence): string[] {
 // ---------------------------------------------------------------------------------------------------------------
 // The gate
 
-async function readRange(ctx: GateContext, monitorName: string, expr: string, w: { start: number; end: number; stepMs: number }, countStepMs: number | undefined): Promise<Samples> {
+async function readRange(
+  ctx: GateContext,
+  monitorName: string,
+  expr: string,
+  w: { start: number; end: number; stepMs: number },
+  countStepMs: number | undefined,
+): Promise<Samples> {
   const monitor = ctx.monitor(monitorName);
   if (!monitor.range) throw new ProviderError(`monitor ${monitorName} cannot run range queries (the judge needs type: prometheus)`, false);
   try {
@@ -464,15 +579,29 @@ export function judgeResult(e: JudgeEvidence): GateResult {
 
 export const judgeGate: Gate<JudgeParams> = {
   key: 'judge',
-  doc: { options: { judge: "The monitor, the window and the metrics compared.", "judge.monitor": "A prometheus monitor declared under providers: (range queries).", "judge.window": "The last this long of the wave; absent: since the wave's hosts were restored.", "judge.step": "Range query resolution (one sample per step).", "judge.minSamples": "Samples per side below which a metric is inconclusive.", "judge.metrics": "The metrics: { name, green, blue, kind: value|count, greenTotal, blueTotal, bad: increase|decrease|either, tolerance, critical, weight }.", "judge.pass": "Score (0–100) at or above which the verdict is pass.", "judge.marginal": "Score at or above which (below pass) the verdict is marginal: a person decides.", },
-    summary: 'Automated canary analysis: GREEN against BLUE over a window (default: since the wave\'s hosts were restored), metric by metric, with rank statistics (value metrics) or an exact rate test (count metrics); a weighted score gives pass / marginal / fail / inconclusive, and the verdict carries its evidence. Inconclusive is not a pass.',
+  doc: {
+    options: {
+      judge: 'The monitor, the window and the metrics compared.',
+      'judge.monitor': 'A prometheus monitor declared under providers: (range queries).',
+      'judge.window': "The last this long of the wave; absent: since the wave's hosts were restored.",
+      'judge.step': 'Range query resolution (one sample per step).',
+      'judge.minSamples': 'Samples per side below which a metric is inconclusive.',
+      'judge.metrics':
+        'The metrics: { name, green, blue, kind: value|count, greenTotal, blueTotal, bad: increase|decrease|either, tolerance, critical, weight }.',
+      'judge.pass': 'Score (0–100) at or above which the verdict is pass.',
+      'judge.marginal': 'Score at or above which (below pass) the verdict is marginal: a person decides.',
+    },
+    summary:
+      "Automated canary analysis: GREEN against BLUE over a window (default: since the wave's hosts were restored), metric by metric, with rank statistics (value metrics) or an exact rate test (count metrics); a weighted score gives pass / marginal / fail / inconclusive, and the verdict carries its evidence. Inconclusive is not a pass.",
     checkedAgainst: 'real Prometheus 2.42 (Debian) range queries; simulated measurements in bench/judge.mjs',
-    example: '- name: canary-analysis\n  judge:\n    monitor: prom\n    window: 10m\n    metrics:\n      - { name: p99 latency, green: \'histogram_quantile(0.99, sum by (le) (rate(http_seconds_bucket{group="GREEN"}[1m])))\', blue: \'histogram_quantile(0.99, sum by (le) (rate(http_seconds_bucket{group="BLUE"}[1m])))\', tolerance: 10% }\n      - { name: errors, kind: count, green: \'sum(increase(http_errors_total{group="GREEN"}[10m]))\', greenTotal: \'sum(increase(http_requests_total{group="GREEN"}[10m]))\', blue: \'sum(increase(http_errors_total{group="BLUE"}[10m]))\', blueTotal: \'sum(increase(http_requests_total{group="BLUE"}[10m]))\', critical: true }',
+    example:
+      '- name: canary-analysis\n  judge:\n    monitor: prom\n    window: 10m\n    metrics:\n      - { name: p99 latency, green: \'histogram_quantile(0.99, sum by (le) (rate(http_seconds_bucket{group="GREEN"}[1m])))\', blue: \'histogram_quantile(0.99, sum by (le) (rate(http_seconds_bucket{group="BLUE"}[1m])))\', tolerance: 10% }\n      - { name: errors, kind: count, green: \'sum(increase(http_errors_total{group="GREEN"}[10m]))\', greenTotal: \'sum(increase(http_requests_total{group="GREEN"}[10m]))\', blue: \'sum(increase(http_errors_total{group="BLUE"}[10m]))\', blueTotal: \'sum(increase(http_requests_total{group="BLUE"}[10m]))\', critical: true }',
   },
   params,
   defaultName: () => 'judge',
   uses: (p) => [{ provider: p.monitor, role: 'monitor' }],
-  describe: (p) => `GREEN vs BLUE on ${p.metrics.map((m) => m.name).join(', ')} (${p.monitor}, ${p.window ? `last ${formatMs(p.window)}` : 'since restore'}, pass >= ${p.pass}, marginal >= ${p.marginal})`,
+  describe: (p) =>
+    `GREEN vs BLUE on ${p.metrics.map((m) => m.name).join(', ')} (${p.monitor}, ${p.window ? `last ${formatMs(p.window)}` : 'since restore'}, pass >= ${p.pass}, marginal >= ${p.marginal})`,
   async run(ctx, p) {
     // The window starts no earlier than the wave's hosts were restored, plus the longest range of the queries
     // (rate(x[1m]) a minute after the restore still averages samples from before it): it holds the new version only.

@@ -30,7 +30,6 @@ export function monitorContext(ctx: GateContext): ProviderContext {
   };
 }
 
-
 const params = z
   .object({
     monitor: z.string().min(1),
@@ -64,7 +63,22 @@ function breach(v: number, p: QueryGateParams): string | undefined {
  * poll for `for`. It fails at the first breach or the first unknown reading (no data is never "fine").
  */
 export const queryGate: Gate<QueryGateParams> = {
-  doc: { options: { query: "The monitor query and its bounds.", "query.monitor": "Name of a monitor declared under providers:.", "query.expr": "The monitor's query (PromQL …), a template.", "query.max": "Fails above this value.", "query.min": "Fails below this value.", "query.for": "Keep within bounds this long (polling at interval); absent: one evaluation.", "query.interval": "Time between evaluations during for.", }, summary: 'A monitor value (PromQL, metric, query_string …) that must stay within max/min, held for `for:` a while. A failed query or no data fails the check.', checkedAgainst: 'real Prometheus 2.42 (Debian)', example: '- name: error-rate\n  query: { monitor: prom, expr: "sum(rate(http_requests_total{group=\\"GREEN\\",code=~\\"5..\\"}[1m]))", max: 0.01, for: 2m }' },
+  doc: {
+    options: {
+      query: 'The monitor query and its bounds.',
+      'query.monitor': 'Name of a monitor declared under providers:.',
+      'query.expr': "The monitor's query (PromQL …), a template.",
+      'query.max': 'Fails above this value.',
+      'query.min': 'Fails below this value.',
+      'query.for': 'Keep within bounds this long (polling at interval); absent: one evaluation.',
+      'query.interval': 'Time between evaluations during for.',
+    },
+    summary:
+      'A monitor value (PromQL, metric, query_string …) that must stay within max/min, held for `for:` a while. A failed query or no data fails the check.',
+    checkedAgainst: 'real Prometheus 2.42 (Debian)',
+    example:
+      '- name: error-rate\n  query: { monitor: prom, expr: "sum(rate(http_requests_total{group=\\"GREEN\\",code=~\\"5..\\"}[1m]))", max: 0.01, for: 2m }',
+  },
   key: 'query',
   params,
   defaultName: (p) => `query:${p.monitor}`,
@@ -92,7 +106,12 @@ export const queryGate: Gate<QueryGateParams> = {
       } catch (err) {
         if (ctx.signal.aborted) throw new ProviderError('gate aborted', false);
         const reason = (err as Error).message.split('\n')[0];
-        return { ok: false, unknown: true, observed: `unknown value (${reason}) after ${polls} poll${polls > 1 ? 's' : ''}`, values: { ...limits, polls, error: reason! } };
+        return {
+          ok: false,
+          unknown: true,
+          observed: `unknown value (${reason}) after ${polls} poll${polls > 1 ? 's' : ''}`,
+          values: { ...limits, polls, error: reason! },
+        };
       }
       lo = Math.min(lo, v);
       hi = Math.max(hi, v);

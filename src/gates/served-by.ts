@@ -21,4 +21,3 @@ export function parseServedBy(text: string): ServedBy[] | undefined {
   }
   return out.length ? out : undefined;
 }
-

@@ -15,8 +15,8 @@ export type Alternative = 'two-sided' | 'greater' | 'less';
 /** ln Γ(x) for x > 0 (Lanczos, g = 7, n = 9: ~15 significant digits). */
 export function lnGamma(x: number): number {
   const c = [
-    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
-    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012,
+    9.9843695780195716e-6, 1.5056327351493116e-7,
   ];
   if (x < 0.5) return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - lnGamma(1 - x);
   x -= 1;
@@ -33,17 +33,33 @@ function erfc(x: number): number {
   let r: number;
   if (ax < 0.5) {
     const t = x * x;
-    const top = (((0.185777706184603153 * t + 3.16112374387056560) * t + 113.864154151050156) * t + 377.485237685302021) * t + 3209.37758913846947;
+    const top = (((0.185777706184603153 * t + 3.1611237438705656) * t + 113.864154151050156) * t + 377.485237685302021) * t + 3209.37758913846947;
     const bot = (((t + 23.6012909523441209) * t + 244.024637934444173) * t + 1282.61652607737228) * t + 2844.23683343917062;
     return 1 - (x * top) / bot;
   }
   if (ax < 4) {
-    const top = (((((((2.15311535474403846e-8 * ax + 0.564188496988670089) * ax + 8.88314979438837594) * ax + 66.1191906371416295) * ax + 298.635138197400131) * ax + 881.95222124176909) * ax + 1712.04761263407058) * ax + 2051.07837782607147) * ax + 1230.33935479799725;
-    const bot = (((((((ax + 15.7449261107098347) * ax + 117.693950891312499) * ax + 537.181101862009858) * ax + 1621.38957456669019) * ax + 3290.79923573345963) * ax + 4362.61909014324716) * ax + 3439.36767414372164) * ax + 1230.33935480374942;
+    const top =
+      (((((((2.15311535474403846e-8 * ax + 0.564188496988670089) * ax + 8.88314979438837594) * ax + 66.1191906371416295) * ax + 298.635138197400131) * ax +
+        881.95222124176909) *
+        ax +
+        1712.04761263407058) *
+        ax +
+        2051.07837782607147) *
+        ax +
+      1230.33935479799725;
+    const bot =
+      (((((((ax + 15.7449261107098347) * ax + 117.693950891312499) * ax + 537.181101862009858) * ax + 1621.38957456669019) * ax + 3290.79923573345963) * ax +
+        4362.61909014324716) *
+        ax +
+        3439.36767414372164) *
+        ax +
+      1230.33935480374942;
     r = (Math.exp(-ax * ax) * top) / bot;
   } else {
     const z = 1 / (ax * ax);
-    const top = ((((0.0163153871373020978 * z + 0.305326634961232344) * z + 0.360344899949804439) * z + 0.125781726111229246) * z + 0.0160837851487422766) * z + 6.58749161529837803e-4;
+    const top =
+      ((((0.0163153871373020978 * z + 0.305326634961232344) * z + 0.360344899949804439) * z + 0.125781726111229246) * z + 0.0160837851487422766) * z +
+      6.58749161529837803e-4;
     const bot = ((((z + 2.56852019228982242) * z + 1.87295284992346725) * z + 0.527905102951428412) * z + 0.0605183413124413191) * z + 0.00233520497626869185;
     r = (Math.exp(-ax * ax) / ax) * (0.564189583547756287 - (z * top) / bot);
   }
@@ -71,7 +87,9 @@ export function qnorm(p: number): number {
   } else if (p <= 1 - 0.02425) {
     const q = p - 0.5;
     const r = q * q;
-    x = ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
+    x =
+      ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) /
+      (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
   } else {
     const q = Math.sqrt(-2 * Math.log(1 - p));
     x = -(((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) / ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
@@ -155,7 +173,7 @@ export function ranks(values: ArrayLike<number>): { ranks: Float64Array; tieTerm
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => values[a]! - values[b]!);
   const r = new Float64Array(n);
   let tieTerm = 0;
-  for (let i = 0; i < n; ) {
+  for (let i = 0; i < n;) {
     let j = i;
     while (j + 1 < n && values[order[j + 1]!] === values[order[i]!]) j++;
     const avg = (i + j) / 2 + 1;
@@ -232,7 +250,13 @@ export const EXACT_LIMIT = 50;
  * exact p-values for samples under 50 values without ties, otherwise the normal approximation with the tie
  * correction of the variance and a continuity correction.
  */
-export function mannWhitney(x: ArrayLike<number>, y: ArrayLike<number>, alternative: Alternative = 'two-sided', mu = 0, opts: { exact?: boolean; correct?: boolean } = {}): RankTest {
+export function mannWhitney(
+  x: ArrayLike<number>,
+  y: ArrayLike<number>,
+  alternative: Alternative = 'two-sided',
+  mu = 0,
+  opts: { exact?: boolean; correct?: boolean } = {},
+): RankTest {
   const m = x.length;
   const n = y.length;
   if (!m || !n) return { w: NaN, p: NaN, exact: false };

@@ -57,7 +57,11 @@ export const fileState: StateBackendType<Record<string, never>> = {
   type: 'file',
   options: z.object({}).strict(),
   create: (_o, env) => new FileBackend(env.dir),
-  doc: { summary: 'The default: the journal (fsync\'d, append-only) and the lock are files in .graywave/<release>/ next to the playbook (--state-dir moves them).', checkedAgainst: 'ext4 on this machine; kill -9 at 50 seeded points', example: 'type: file' },
+  doc: {
+    summary: "The default: the journal (fsync'd, append-only) and the lock are files in .graywave/<release>/ next to the playbook (--state-dir moves them).",
+    checkedAgainst: 'ext4 on this machine; kill -9 at 50 seeded points',
+    example: 'type: file',
+  },
 };
 
 /** The default backend: files in `<stateDir>/<release>/`. */

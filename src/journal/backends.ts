@@ -4,11 +4,7 @@ import { etcdState } from './etcd-backend.js';
 import { zookeeperState } from './zookeeper-backend.js';
 
 /** Every state backend graywave knows (`state: {type: …}`): one line per backend. */
-export const stateBackendTypes: StateBackendType[] = [
-  fileState,
-  etcdState,
-  zookeeperState,
-];
+export const stateBackendTypes: StateBackendType[] = [fileState, etcdState, zookeeperState];
 
 export function findStateBackendType(type: string): StateBackendType | undefined {
   return stateBackendTypes.find((b) => b.type === type);

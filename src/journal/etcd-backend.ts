@@ -17,7 +17,10 @@ export const etcdStateOptions = z
   .object({
     endpoints: z.array(z.string().min(1)).min(1),
     /** Every key of a release lives under `<prefix>/<release>/`. */
-    prefix: z.string().regex(/^\/[^\s]*$/, 'must be an absolute key prefix such as /graywave').default('/graywave'),
+    prefix: z
+      .string()
+      .regex(/^\/[^\s]*$/, 'must be an absolute key prefix such as /graywave')
+      .default('/graywave'),
     /** Lease of the lock: how long after its holder dies (or loses etcd) the lock frees itself. Whole seconds, at least 2 s. */
     ttl: duration.default('10s').refine((ms) => ms >= 2000 && ms % 1000 === 0, 'ttl must be whole seconds, at least 2s'),
     username: z.union([z.string().min(1), secretRef]).optional(),
@@ -62,7 +65,11 @@ export function parseChunks(chunks: string[], where: (i: number) => string): Jou
       try {
         records.push(JSON.parse(line) as JournalRecord);
       } catch {
-        throw new GraywaveError(`journal ${where(i)} is corrupt at line ${j + 1}`, 1, 'the journal is append-only: restore that key from a backup, or archive the release to start it again');
+        throw new GraywaveError(
+          `journal ${where(i)} is corrupt at line ${j + 1}`,
+          1,
+          'the journal is append-only: restore that key from a backup, or archive the release to start it again',
+        );
       }
     });
   });
@@ -87,11 +94,13 @@ export function clusterLockHeld(where: string, holder: LockInfo | undefined, exp
   if (!holder) return new LockHeldError(`release is locked (${where}, unreadable)`, `if no graywave is running for it: ${unlockHint}`);
   const who = holderText(holder);
   if (holderDeadHere(holder)) {
-    return new LockHeldError(`release is locked by ${who}, which is no longer running (stale lock; ${expiry})`, `wait for that, or check nothing else is releasing it, then: ${unlockHint}`);
+    return new LockHeldError(
+      `release is locked by ${who}, which is no longer running (stale lock; ${expiry})`,
+      `wait for that, or check nothing else is releasing it, then: ${unlockHint}`,
+    );
   }
   return new LockHeldError(`release is locked by ${who}`, `wait for it to finish; if it is gone, its lock frees itself (${expiry}), or: ${unlockHint}`);
 }
-
 
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -183,7 +192,11 @@ export class EtcdBackend implements StateBackend {
       return await fn();
     } catch (err) {
       if (err instanceof GraywaveError) throw err;
-      throw new GraywaveError(`state in etcd ${this.endpoints}: ${what} failed: ${(err as Error).message ?? String(err)}`, 1, 'check that etcd is reachable from here and the credentials are right (state: in the playbook)');
+      throw new GraywaveError(
+        `state in etcd ${this.endpoints}: ${what} failed: ${(err as Error).message ?? String(err)}`,
+        1,
+        'check that etcd is reachable from here and the credentials are right (state: in the playbook)',
+      );
     }
   }
 
@@ -198,12 +211,21 @@ export class EtcdBackend implements StateBackend {
     lease.on('lost', () => (this.leaseLost = true));
     const id = await this.call('granting a lease', () => lease.grant());
     const res = await this.call(`taking the lock ${this.lockKey}`, () =>
-      etcd.if(this.lockKey, 'Create', '==', 0).then(etcd.put(this.lockKey).value(JSON.stringify(mine)).lease(id)).else(etcd.get(this.lockKey)).commit(),
+      etcd
+        .if(this.lockKey, 'Create', '==', 0)
+        .then(etcd.put(this.lockKey).value(JSON.stringify(mine)).lease(id))
+        .else(etcd.get(this.lockKey))
+        .commit(),
     );
     if (!res.succeeded) {
       await lease.revoke().catch(() => undefined);
       const kv = res.responses[0]?.response_range?.kvs?.[0];
-      throw clusterLockHeld(this.lockKey, kv ? parseLock(kv.value.toString('utf8')) : undefined, `its etcd lease expires at most ${this.ttlSeconds}s after it stopped`, unlockHint);
+      throw clusterLockHeld(
+        this.lockKey,
+        kv ? parseLock(kv.value.toString('utf8')) : undefined,
+        `its etcd lease expires at most ${this.ttlSeconds}s after it stopped`,
+        unlockHint,
+      );
     }
     this.lease = lease;
     this.leaseId = id;
@@ -234,7 +256,9 @@ export class EtcdBackend implements StateBackend {
     refuseLiveHolder(holder);
     const etcd = this.etcd();
     // Only the lock we looked at: a new holder that came in between keeps its lock.
-    const res = await this.call(`deleting the lock ${this.lockKey}`, () => etcd.if(this.lockKey, 'Mod', '==', kv.mod_revision).then(etcd.delete().key(this.lockKey)).commit());
+    const res = await this.call(`deleting the lock ${this.lockKey}`, () =>
+      etcd.if(this.lockKey, 'Mod', '==', kv.mod_revision).then(etcd.delete().key(this.lockKey)).commit(),
+    );
     return res.succeeded ? holder : undefined;
   }
 
@@ -279,7 +303,12 @@ export class EtcdBackend implements StateBackend {
 
   /** One append: chunk puts in as few transactions as fit, each guarded as described on the class. */
   async appendChunks(next: number, lines: string[]): Promise<number> {
-    if (this.leaseLost) throw new GraywaveError(`lost the release lock ${this.lockKey}: its etcd lease expired`, 1, 'another process may hold the release now; check `graywave status`, then resume');
+    if (this.leaseLost)
+      throw new GraywaveError(
+        `lost the release lock ${this.lockKey}: its etcd lease expired`,
+        1,
+        'another process may hold the release now; check `graywave status`, then resume',
+      );
     const etcd = this.etcd();
     for (const group of txnGroups(chunkLines(lines), (c) => Buffer.byteLength(c))) {
       const keys = group.map((_, j) => this.journalPrefix + seqKey(next + j));
@@ -290,9 +319,17 @@ export class EtcdBackend implements StateBackend {
       if (!res.succeeded) {
         const lock = this.leaseId ? await this.get(this.lockKey).catch(() => undefined) : undefined;
         if (this.leaseId && (!lock || String(lock.lease) !== String(this.leaseId))) {
-          throw new GraywaveError(`lost the release lock ${this.lockKey} (expired or removed by unlock --force): no further side effect is taken`, 1, 'another process may hold the release now; check `graywave status`');
+          throw new GraywaveError(
+            `lost the release lock ${this.lockKey} (expired or removed by unlock --force): no further side effect is taken`,
+            1,
+            'another process may hold the release now; check `graywave status`',
+          );
         }
-        throw new GraywaveError(`another process appended to the journal ${this.journalPrefix} (key ${keys[0]} exists): two writers on one release`, 1, 'check `graywave status` for the lock holder');
+        throw new GraywaveError(
+          `another process appended to the journal ${this.journalPrefix} (key ${keys[0]} exists): two writers on one release`,
+          1,
+          'check `graywave status` for the lock holder',
+        );
       }
       next += group.length;
     }
@@ -305,15 +342,27 @@ export class EtcdBackend implements StateBackend {
     const etcd = this.etcd();
     const kvs = [...(await this.list(this.journalPrefix)), ...(await this.list(this.controlPrefix))];
     for (const part of txnGroups(kvs, (kv) => kv.value.length)) {
-      await this.call(`copying the journal to ${dest}`, () => etcd.if(this.lockKey, 'Create', '>', -1).then(...part.map((kv) => etcd.put(dest + kv.key.toString('utf8').slice(this.base.length + 1)).value(kv.value))).commit());
+      await this.call(`copying the journal to ${dest}`, () =>
+        etcd
+          .if(this.lockKey, 'Create', '>', -1)
+          .then(...part.map((kv) => etcd.put(dest + kv.key.toString('utf8').slice(this.base.length + 1)).value(kv.value)))
+          .commit(),
+      );
     }
     const txn = this.leaseId ? etcd.if(this.lockKey, 'Lease', '==', this.leaseId) : etcd.if(this.lockKey, 'Create', '>', -1);
-    const res = await this.call(`clearing ${this.journalPrefix}`, () => txn.then(etcd.delete().prefix(this.journalPrefix), etcd.delete().prefix(this.controlPrefix)).commit());
+    const res = await this.call(`clearing ${this.journalPrefix}`, () =>
+      txn.then(etcd.delete().prefix(this.journalPrefix), etcd.delete().prefix(this.controlPrefix)).commit(),
+    );
     if (!res.succeeded) throw new GraywaveError(`lost the release lock ${this.lockKey} while archiving the journal`, 1, 'check `graywave status`');
   }
 
   async postControl(request: ControlRequest): Promise<void> {
-    await this.call('posting a control request', () => this.etcd().put(this.controlPrefix + request.id).value(JSON.stringify(request)).exec());
+    await this.call('posting a control request', () =>
+      this.etcd()
+        .put(this.controlPrefix + request.id)
+        .value(JSON.stringify(request))
+        .exec(),
+    );
   }
 
   async readControls(): Promise<ControlRequest[]> {
@@ -351,7 +400,19 @@ class EtcdJournalStore implements JournalStore {
 
 /** `state: {type: etcd, …}`: the journal, lock and controls in an etcd cluster (one line in src/journal/backends.ts). */
 export const etcdState: StateBackendType<EtcdStateOptions> = {
-  doc: { summary: 'Journal and lock in etcd, shared by every machine: the lock is a lease that dies with its holder; writes are fenced by the lock.', checkedAgainst: 'real etcd 3.4 (Debian)', example: 'type: etcd\nendpoints: ["http://etcd1:2379"]\n# prefix: /graywave', options: { username: 'etcd user (a plain name or a secret reference); goes with password.', password: 'Its password, a secret: { env: NAME } or { file: PATH }.', timeout: 'Deadline of each etcd call.', endpoints: 'etcd client URLs.', prefix: 'Every key of a release lives under <prefix>/<release>/.', ttl: 'Lease of the lock: how long after its holder dies the lock frees itself.' } },
+  doc: {
+    summary: 'Journal and lock in etcd, shared by every machine: the lock is a lease that dies with its holder; writes are fenced by the lock.',
+    checkedAgainst: 'real etcd 3.4 (Debian)',
+    example: 'type: etcd\nendpoints: ["http://etcd1:2379"]\n# prefix: /graywave',
+    options: {
+      username: 'etcd user (a plain name or a secret reference); goes with password.',
+      password: 'Its password, a secret: { env: NAME } or { file: PATH }.',
+      timeout: 'Deadline of each etcd call.',
+      endpoints: 'etcd client URLs.',
+      prefix: 'Every key of a release lives under <prefix>/<release>/.',
+      ttl: 'Lease of the lock: how long after its holder dies the lock frees itself.',
+    },
+  },
   type: 'etcd',
   options: etcdStateOptions,
   create: (o, env) => new EtcdBackend(o, env.release, new Secrets(env.playbookDir)),

@@ -20,7 +20,11 @@ export function readJournal(path: string): { records: JournalRecord[]; goodBytes
     try {
       records.push(JSON.parse(line) as JournalRecord);
     } catch {
-      throw new GraywaveError(`journal ${path} is corrupt at line ${i + 1}`, 1, 'the journal is append-only: restore it from a copy, or move it aside to start the release again');
+      throw new GraywaveError(
+        `journal ${path} is corrupt at line ${i + 1}`,
+        1,
+        'the journal is append-only: restore it from a copy, or move it aside to start the release again',
+      );
     }
   });
   return { records, goodBytes: Buffer.byteLength(text.slice(0, complete)), torn };
@@ -40,7 +44,10 @@ export class FileJournalStore implements JournalStore {
   private readonly fd: number;
   private position: number;
 
-  constructor(readonly where: string, goodBytes: number) {
+  constructor(
+    readonly where: string,
+    goodBytes: number,
+  ) {
     mkdirSync(dirname(where), { recursive: true });
     this.fd = openSync(where, existsSync(where) ? 'r+' : 'w+');
     // Drop a torn tail so the next record starts on a line of its own.
@@ -76,7 +83,10 @@ export class Journal {
   private flushing = false;
   private broken: Error | undefined;
 
-  constructor(private readonly store: JournalStore, readonly records: JournalRecord[]) {}
+  constructor(
+    private readonly store: JournalStore,
+    readonly records: JournalRecord[],
+  ) {}
 
   get path(): string {
     return this.store.where;
@@ -147,7 +157,10 @@ const NO_STORE: JournalStore = { where: '', append: async () => undefined, close
  * order with every other part), so one lock and one journal hold the whole train.
  */
 export class JournalView extends Journal {
-  constructor(private readonly whole: Journal, private readonly app: string | undefined) {
+  constructor(
+    private readonly whole: Journal,
+    private readonly app: string | undefined,
+  ) {
     // An app's records without their tag: the view is that app's journal as a playbook's would be.
     super(NO_STORE, partOf(whole.records, app));
   }

@@ -42,7 +42,10 @@ export function holderDeadHere(holder: Actor): boolean {
 /** `unlock --force`: refuses a holder that is still running on this machine (another process than this one). */
 export function refuseLiveHolder(holder: LockInfo | undefined): void {
   if (holder && holder.host === hostname() && holder.pid !== process.pid && isPidAlive(holder.pid)) {
-    throw new LockHeldError(`pid ${holder.pid} (${holder.command}) is still running and holds the lock`, `stop it first (Ctrl-C lets it halt cleanly), then unlock`);
+    throw new LockHeldError(
+      `pid ${holder.pid} (${holder.command}) is still running and holds the lock`,
+      `stop it first (Ctrl-C lets it halt cleanly), then unlock`,
+    );
   }
 }
 
@@ -78,7 +81,10 @@ export function acquireLock(path: string, command: string, reason?: string, unlo
     if (!holder) throw new LockHeldError(`release is locked (${path}, unreadable)`, `if no graywave is running for it: ${unlockHint}`);
     const who = `pid ${holder.pid} on ${holder.host} (user ${holder.user}, ${holder.command} since ${holder.startedAt}${holder.reason ? `, reason: ${holder.reason}` : ''})`;
     if (holderDeadHere(holder)) {
-      throw new LockHeldError(`release is locked by ${who}, which is no longer running (stale lock)`, `check nothing else is releasing it, then: ${unlockHint}`);
+      throw new LockHeldError(
+        `release is locked by ${who}, which is no longer running (stale lock)`,
+        `check nothing else is releasing it, then: ${unlockHint}`,
+      );
     }
     throw new LockHeldError(`release is locked by ${who}`, `wait for it to finish; if it is gone: ${unlockHint}`);
   }

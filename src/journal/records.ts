@@ -17,7 +17,15 @@ export type JournalRecord =
    * phase existed say `halted` with a reason starting `--limit:`: replay.ts runPhase reads both as limited).
    * `limit` (start/resume): the hosts of that run's `--limit`.
    */
-  | { type: 'run'; t: string; phase: 'start' | 'resume' | 'halted' | 'paused' | 'done' | 'rollback' | 'rolled-back' | 'forced' | 'frozen' | 'limited'; reason?: string; by?: Actor; hotfix?: boolean; limit?: string[] }
+  | {
+      type: 'run';
+      t: string;
+      phase: 'start' | 'resume' | 'halted' | 'paused' | 'done' | 'rollback' | 'rolled-back' | 'forced' | 'frozen' | 'limited';
+      reason?: string;
+      by?: Actor;
+      hotfix?: boolean;
+      limit?: string[];
+    }
   | {
       type: 'step';
       t: string;
@@ -32,7 +40,18 @@ export type JournalRecord =
       ms?: number;
     }
   | { type: 'wave'; t: string; wave: number; phase: 'started' | 'done' | 'verified' | 'verify-failed' | 'paused' | 'approved'; detail?: string; by?: Actor }
-  | { type: 'gate'; t: string; wave: number; check: string; host?: string; ok: boolean; observed: string; values?: Record<string, number | string>; verdict?: Verdict; evidence?: JudgeEvidence }
+  | {
+      type: 'gate';
+      t: string;
+      wave: number;
+      check: string;
+      host?: string;
+      ok: boolean;
+      observed: string;
+      values?: Record<string, number | string>;
+      verdict?: Verdict;
+      evidence?: JudgeEvidence;
+    }
   | { type: 'switchover'; t: string; wave: number; phase: 'started' | 'done' | 'failed' | 'undone' | 'undo-failed'; step?: string; error?: string }
   /** A webhook notification was attempted for the transition `key` (src/notify): never sent twice, even on resume. */
   | { type: 'notify'; t: string; key: string; channel: string; kind: string; ok: boolean; error?: string }

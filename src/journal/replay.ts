@@ -169,7 +169,8 @@ export function hostStatus(h: HostState | undefined, stepNames: readonly string[
   if (phases.some((p) => p === 'undo-failed')) return 'rollback-failed';
   if (phases.every((p) => p === 'done')) return 'done';
   if (phases.some((p) => p === 'failed')) return 'failed';
-  if (phases.every((p) => p === undefined || p === 'undone' || p === 'undo-skipped') && phases.some((p) => p === 'undone' || p === 'undo-skipped')) return 'rolled-back';
+  if (phases.every((p) => p === undefined || p === 'undone' || p === 'undo-skipped') && phases.some((p) => p === 'undone' || p === 'undo-skipped'))
+    return 'rolled-back';
   if (phases.every((p) => p === undefined)) return 'pending';
   return 'running';
 }

@@ -14,7 +14,10 @@ export const zookeeperStateOptions = z
     /** Ensemble, `zk1:2181,zk2:2181`. */
     connect: z.string().regex(/^[^\s/,]+(,[^\s/,]+)*(\/\S*)?$/, 'must be host:port[,host:port...] (an optional /chroot at the end)'),
     /** Every znode of a release lives under `<root>/<release>/`. */
-    root: z.string().regex(/^\/\S*$/, 'must be an absolute znode path such as /graywave').default('/graywave'),
+    root: z
+      .string()
+      .regex(/^\/\S*$/, 'must be an absolute znode path such as /graywave')
+      .default('/graywave'),
     /** Session of the lock's ephemeral node: how long after its holder dies (or loses ZooKeeper) the lock frees itself. */
     sessionTimeout: duration.default('10s'),
     /** Time allowed to connect (and to reconnect after a cut: requests wait that long), and for each request. */
@@ -107,7 +110,11 @@ export class ZookeeperBackend implements StateBackend {
   }
 
   private lostLock(why: string): GraywaveError {
-    this.lost ??= new GraywaveError(`lost the release lock ${this.lockPath} (${why}): no further side effect is taken`, 1, 'another process may hold the release now; check `graywave status`');
+    this.lost ??= new GraywaveError(
+      `lost the release lock ${this.lockPath} (${why}): no further side effect is taken`,
+      1,
+      'another process may hold the release now; check `graywave status`',
+    );
     return this.lost;
   }
 
@@ -127,7 +134,8 @@ export class ZookeeperBackend implements StateBackend {
             { op: 'set', path: this.holderPath, data: JSON.stringify(mine), version: -1 },
           ]);
           const token = set?.version ?? (await this.zk.get(this.holderPath))?.version;
-          if (token === undefined) throw new GraywaveError(`${this.holderPath} vanished right after taking the lock`, 1, 'check that nothing else deletes graywave znodes');
+          if (token === undefined)
+            throw new GraywaveError(`${this.holderPath} vanished right after taking the lock`, 1, 'check that nothing else deletes graywave znodes');
           this.held = { token, info: mine };
           break;
         } catch (err) {
@@ -214,7 +222,8 @@ export class ZookeeperBackend implements StateBackend {
       // Only the node we looked at: a new holder that came in between keeps its lock. A new token fences out the
       // one we remove (a release from an older graywave has no `holder` yet: its holder checks the lock node instead).
       const ops: ZkOp[] = [{ op: 'remove', path: this.lockPath, version: node.version }];
-      if (await this.zk.exists(this.holderPath)) ops.push({ op: 'set', path: this.holderPath, data: JSON.stringify({ unlockedBy: currentActor(), t: new Date().toISOString() }), version: -1 });
+      if (await this.zk.exists(this.holderPath))
+        ops.push({ op: 'set', path: this.holderPath, data: JSON.stringify({ unlockedBy: currentActor(), t: new Date().toISOString() }), version: -1 });
       try {
         await this.zk.multi(ops);
       } catch (err) {
@@ -294,7 +303,11 @@ export class ZookeeperBackend implements StateBackend {
             return;
           }
           this.journalVersion = undefined;
-          throw new GraywaveError(`another process appended to the journal ${this.journalPath} under our lock: two writers on one release`, 1, 'check `graywave status` for the lock holder');
+          throw new GraywaveError(
+            `another process appended to the journal ${this.journalPath} under our lock: two writers on one release`,
+            1,
+            'check `graywave status` for the lock holder',
+          );
         }
         const lostAnswer = isZkError(err, 'CONNECTION_LOSS') || isZkError(err, 'SESSION_EXPIRED');
         if (!lostAnswer || attempt >= 3 || Date.now() - t0 >= this.options.connectTimeout) throw err;
@@ -384,7 +397,19 @@ class ZkJournalStore implements JournalStore {
 
 /** `state: {type: zookeeper, …}`: the journal, lock and controls in ZooKeeper (one line in src/journal/backends.ts). */
 export const zookeeperState: StateBackendType<ZookeeperStateOptions> = {
-  doc: { summary: 'Journal and lock in ZooKeeper: the lock is an ephemeral node; every journal write carries a fencing token, so a holder that lost the lock cannot write beside the new one.', checkedAgainst: 'real ZooKeeper 3.8 (Debian)', example: 'type: zookeeper\nconnect: zk1:2181,zk2:2181\n# root: /graywave', options: { connectTimeout: 'How long to connect, and how long a request waits for the connection to come back (the session survives cuts shorter than sessionTimeout).', connect: 'Ensemble, zk1:2181,zk2:2181 (optional /chroot).', root: 'Every znode of a release lives under <root>/<release>/.', sessionTimeout: 'Session of the lock\'s ephemeral node.' } },
+  doc: {
+    summary:
+      'Journal and lock in ZooKeeper: the lock is an ephemeral node; every journal write carries a fencing token, so a holder that lost the lock cannot write beside the new one.',
+    checkedAgainst: 'real ZooKeeper 3.8 (Debian)',
+    example: 'type: zookeeper\nconnect: zk1:2181,zk2:2181\n# root: /graywave',
+    options: {
+      connectTimeout:
+        'How long to connect, and how long a request waits for the connection to come back (the session survives cuts shorter than sessionTimeout).',
+      connect: 'Ensemble, zk1:2181,zk2:2181 (optional /chroot).',
+      root: 'Every znode of a release lives under <root>/<release>/.',
+      sessionTimeout: "Session of the lock's ephemeral node.",
+    },
+  },
   type: 'zookeeper',
   options: zookeeperStateOptions,
   create: (o, env) => new ZookeeperBackend(o, env.release),

@@ -47,7 +47,12 @@ const urlOrSecret = z.union([url, secretRef], {
  */
 export const notifyEntrySchema = z
   .object({
-    name: z.string().min(1).max(60).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'notify names may only use letters, digits, ".", "_" and "-"').optional(),
+    name: z
+      .string()
+      .min(1)
+      .max(60)
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'notify names may only use letters, digits, ".", "_" and "-"')
+      .optional(),
     webhook: z.union([
       urlOrSecret,
       z

@@ -106,7 +106,12 @@ export function buildMessage(e: EngineEvent, ctx: MessageContext): Message | und
       return { ...base, hosts: e.hosts, failed: e.failed, text: lines.join('\n') };
     }
     case 'run.done':
-      return { ...base, hosts: [], failed: e.failed, text: `${head}: release done: ${e.hosts} host(s) in ${e.waves} wave(s)${e.ms ? ` in ${formatMs(e.ms)}` : ''}` };
+      return {
+        ...base,
+        hosts: [],
+        failed: e.failed,
+        text: `${head}: release done: ${e.hosts} host(s) in ${e.waves} wave(s)${e.ms ? ` in ${formatMs(e.ms)}` : ''}`,
+      };
     default:
       return undefined;
   }

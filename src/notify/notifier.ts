@@ -38,7 +38,10 @@ export function transitionKey(e: EngineEvent, records: readonly JournalRecord[])
   const kind = kindOf(e);
   if (!kind) return undefined;
   let match: (r: JournalRecord) => boolean;
-  const runPhase = (...phases: RunPhase[]) => (r: JournalRecord) => r.type === 'run' && phases.includes(r.phase);
+  const runPhase =
+    (...phases: RunPhase[]) =>
+    (r: JournalRecord) =>
+      r.type === 'run' && phases.includes(r.phase);
   switch (e.event) {
     case 'run.start':
       match = runPhase('start', 'resume');
@@ -149,7 +152,13 @@ export class Notifier {
     if ('error' in target) error = target.error;
     else {
       try {
-        const res = await http(target.url, { method: 'POST', body: bodyFor(ch.spec.format, m), headers: target.headers, timeoutMs: ch.spec.timeoutMs, tls: target.tls });
+        const res = await http(target.url, {
+          method: 'POST',
+          body: bodyFor(ch.spec.format, m),
+          headers: target.headers,
+          timeoutMs: ch.spec.timeoutMs,
+          tls: target.tls,
+        });
         if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}${res.text ? `: ${res.text.slice(0, 200).replace(/\s+/g, ' ')}` : ''}`;
         else error = chatError(ch.spec.format, res.text);
       } catch (err) {
@@ -159,7 +168,15 @@ export class Notifier {
     if (error !== undefined) this.fail(ch.spec.name, `${m.kind} not delivered: ${this.opts.secrets.mask(error)}`);
     else this.logLine(`${ch.spec.name}: sent ${m.kind} (${key})`);
     try {
-      await this.opts.journal.append({ type: 'notify', t: new Date().toISOString(), key, channel: ch.spec.name, kind: m.kind, ok: error === undefined, ...(error !== undefined ? { error: this.opts.secrets.mask(error) } : {}) });
+      await this.opts.journal.append({
+        type: 'notify',
+        t: new Date().toISOString(),
+        key,
+        channel: ch.spec.name,
+        kind: m.kind,
+        ok: error === undefined,
+        ...(error !== undefined ? { error: this.opts.secrets.mask(error) } : {}),
+      });
     } catch {
       /* the journal is closed or broken: the engine reports that; a notification never does */
     }

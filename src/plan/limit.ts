@@ -8,7 +8,10 @@ import type { Host } from '../playbook/types.js';
  * entry matches it. An entry that matches no host is a usage error (a typo must not silently shrink the release).
  */
 export function resolveLimit(hosts: readonly Host[], spec: string): Set<string> {
-  const entries = spec.split(',').map((e) => e.trim()).filter(Boolean);
+  const entries = spec
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
   if (!entries.length) throw new GraywaveError('--limit needs host names, patterns or label=value entries (comma-separated)', EXIT.usage);
   const chosen = new Set<string>();
   for (const entry of entries) {
@@ -21,8 +24,18 @@ export function resolveLimit(hosts: readonly Host[], spec: string): Set<string> 
           })
         : hosts.filter((h) => glob(entry).test(h.name));
     if (!matches.length) {
-      const guess = eq > 0 ? undefined : nearest(entry, hosts.map((h) => h.name));
-      throw new GraywaveError(`--limit ${entry}: no host of the playbook matches${guess ? ` (did you mean ${guess}?)` : ''}`, EXIT.usage, eq > 0 ? `labels are set per host: labels: { ${entry.slice(0, eq)}: ... }` : undefined);
+      const guess =
+        eq > 0
+          ? undefined
+          : nearest(
+              entry,
+              hosts.map((h) => h.name),
+            );
+      throw new GraywaveError(
+        `--limit ${entry}: no host of the playbook matches${guess ? ` (did you mean ${guess}?)` : ''}`,
+        EXIT.usage,
+        eq > 0 ? `labels are set per host: labels: { ${entry.slice(0, eq)}: ... }` : undefined,
+      );
     }
     for (const h of matches) chosen.add(h.name);
   }
@@ -30,5 +43,10 @@ export function resolveLimit(hosts: readonly Host[], spec: string): Set<string> 
 }
 
 function glob(pattern: string): RegExp {
-  return new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  return new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
 }

@@ -26,7 +26,7 @@ export function resolveEffects(pb: Playbook, step: StepSpec, host: Host, wave: n
   switch (step.action) {
     case 'drain': {
       const e = effects(p as string);
-      return e ? [e.drain && `writes: ${e.drain}`, e.check && `drained when: ${e.check}`, e.restore && `undo: ${e.restore}`].filter(Boolean) as string[] : [];
+      return e ? ([e.drain && `writes: ${e.drain}`, e.check && `drained when: ${e.check}`, e.restore && `undo: ${e.restore}`].filter(Boolean) as string[]) : [];
     }
     case 'restore': {
       const e = effects(p as string);

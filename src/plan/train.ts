@@ -42,7 +42,14 @@ export function appInTrain(train: Train, name: string): Playbook {
   const pb = app.playbook;
   return {
     ...pb,
-    waves: { canary: train.waves.canary, size: train.waves.size, concurrency: pb.waves.concurrency, maxFailures: pb.waves.maxFailures, pause: { kind: 'none' }, mode: 'waves' },
+    waves: {
+      canary: train.waves.canary,
+      size: train.waves.size,
+      concurrency: pb.waves.concurrency,
+      maxFailures: pb.waves.maxFailures,
+      pause: { kind: 'none' },
+      mode: 'waves',
+    },
     steps: app.deploy ? pb.steps : pb.steps.filter((s) => !isDeployStep(s)),
     verify: pb.verify.filter((g) => g.gate !== 'approve'),
     switchover: undefined,
@@ -52,7 +59,9 @@ export function appInTrain(train: Train, name: string): Playbook {
 
 /** The train's own playbook: its checks, switchover, providers and state; hosts are every app's, named `app/host`. */
 function trainPlaybook(train: Train): Playbook {
-  const hosts: Host[] = train.order.flatMap((name) => train.apps.find((a) => a.name === name)!.playbook.hosts.map((h) => ({ ...h, name: trainHost(name, h.name) })));
+  const hosts: Host[] = train.order.flatMap((name) =>
+    train.apps.find((a) => a.name === name)!.playbook.hosts.map((h) => ({ ...h, name: trainHost(name, h.name) })),
+  );
   return {
     file: train.file,
     dir: train.dir,
@@ -61,7 +70,14 @@ function trainPlaybook(train: Train): Playbook {
     group: train.group,
     hosts,
     transport: { type: 'local' },
-    waves: { canary: train.waves.canary, size: train.waves.size, concurrency: 1, maxFailures: train.waves.maxFailures ?? Number.MAX_SAFE_INTEGER, pause: train.waves.pause, ...(train.waves.afterCanary ? { afterCanary: train.waves.afterCanary } : {}) },
+    waves: {
+      canary: train.waves.canary,
+      size: train.waves.size,
+      concurrency: 1,
+      maxFailures: train.waves.maxFailures ?? Number.MAX_SAFE_INTEGER,
+      pause: train.waves.pause,
+      ...(train.waves.afterCanary ? { afterCanary: train.waves.afterCanary } : {}),
+    },
     providers: train.providers,
     steps: [],
     verify: train.verify,

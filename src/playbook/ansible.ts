@@ -34,9 +34,7 @@ import type { Host } from './types.js';
  *   every other variable → vars (the connection variables above are taken out, and so are passwords and vaulted
  *     values: see SECRET_VARS).
  */
-export const inventoryAnsible = z
-  .object({ ansible: z.string().min(1), group: z.string().min(1).optional() })
-  .strict();
+export const inventoryAnsible = z.object({ ansible: z.string().min(1), group: z.string().min(1).optional() }).strict();
 
 /** A host as an Ansible inventory gives it, with its per-host connection settings. */
 export type AnsibleHost = Host & { ssh?: { user?: string; port?: number; identityFile?: string; jumpHost?: string } };
@@ -106,7 +104,8 @@ class Inventory {
   addChild(parent: string, child: string, at: { line: number; col: number }): void {
     const p = this.group(parent);
     const c = this.group(child);
-    if (parent === child || this.ancestors(parent).has(child)) throw new InvError(`adding group ${child} as a child of ${parent} creates a loop`, at.line, at.col);
+    if (parent === child || this.ancestors(parent).has(child))
+      throw new InvError(`adding group ${child} as a child of ${parent} creates a loop`, at.line, at.col);
     if (!p.children.includes(child)) p.children.push(child);
     if (!c.parents.includes(parent)) c.parents.push(parent);
   }
@@ -318,10 +317,12 @@ class PyParser {
         if (ch === '\\' && !raw) {
           const n = s[this.i + 1];
           const esc: Record<string, string> = { n: '\n', t: '\t', r: '\r', '\\': '\\', "'": "'", '"': '"', a: '\x07', b: '\b', f: '\f', v: '\v', '0': '\0' };
-          if (n !== undefined && n in esc) (out += esc[n], (this.i += 2));
-          else if (n === 'x' && /^[0-9a-fA-F]{2}$/.test(s.slice(this.i + 2, this.i + 4))) (out += String.fromCharCode(parseInt(s.slice(this.i + 2, this.i + 4), 16)), (this.i += 4));
-          else if (n === 'u' && /^[0-9a-fA-F]{4}$/.test(s.slice(this.i + 2, this.i + 6))) (out += String.fromCharCode(parseInt(s.slice(this.i + 2, this.i + 6), 16)), (this.i += 6));
-          else (out += '\\', this.i++);
+          if (n !== undefined && n in esc) ((out += esc[n]), (this.i += 2));
+          else if (n === 'x' && /^[0-9a-fA-F]{2}$/.test(s.slice(this.i + 2, this.i + 4)))
+            ((out += String.fromCharCode(parseInt(s.slice(this.i + 2, this.i + 4), 16))), (this.i += 4));
+          else if (n === 'u' && /^[0-9a-fA-F]{4}$/.test(s.slice(this.i + 2, this.i + 6)))
+            ((out += String.fromCharCode(parseInt(s.slice(this.i + 2, this.i + 6), 16))), (this.i += 6));
+          else ((out += '\\'), this.i++);
         } else if (ch === '\\' && raw && s[this.i + 1] !== undefined) {
           out += ch + s[this.i + 1];
           this.i += 2;
@@ -386,7 +387,10 @@ class PyParser {
       if (typeof v !== 'number') throw new Error('unary on non-number');
       return sign * v;
     }
-    const num = /^(?:0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|(?:\d(?:_?\d)*)?\.\d(?:_?\d)*(?:[eE][-+]?\d(?:_?\d)*)?|\d(?:_?\d)*\.?(?:[eE][-+]?\d(?:_?\d)*)?)(?![A-Za-z0-9_.])/.exec(s.slice(this.i));
+    const num =
+      /^(?:0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|(?:\d(?:_?\d)*)?\.\d(?:_?\d)*(?:[eE][-+]?\d(?:_?\d)*)?|\d(?:_?\d)*\.?(?:[eE][-+]?\d(?:_?\d)*)?)(?![A-Za-z0-9_.])/.exec(
+        s.slice(this.i),
+      );
     if (!num) throw new Error('not a literal');
     const t = num[0].replace(/_/g, '');
     this.i += num[0].length;
@@ -404,7 +408,7 @@ function shlexSplit(line: string): string[] {
   while (i < line.length) {
     const c = line[i]!;
     if (c === ' ' || c === '\t' || c === '\r' || c === '\n') {
-      if (cur !== undefined) out.push(cur), (cur = undefined);
+      if (cur !== undefined) (out.push(cur), (cur = undefined));
       i++;
     } else if (c === '#') break;
     else if (c === "'") {
@@ -419,8 +423,8 @@ function shlexSplit(line: string): string[] {
         if (j >= line.length) throw new Error('No closing quotation');
         const d = line[j]!;
         if (d === '"') break;
-        if (d === '\\' && j + 1 < line.length && '\\"$`\n'.includes(line[j + 1]!)) (s += line[j + 1], (j += 2));
-        else (s += d, j++);
+        if (d === '\\' && j + 1 < line.length && '\\"$`\n'.includes(line[j + 1]!)) ((s += line[j + 1]), (j += 2));
+        else ((s += d), j++);
       }
       cur = (cur ?? '') + s;
       i = j + 1;
@@ -490,7 +494,8 @@ function readIni(inv: Inventory, text: string): void {
       } catch (err) {
         throw new InvError((err as Error).message, lineNo, col);
       }
-      if (tokens[0]!.trim().endsWith(':') && expanded.port === undefined) throw new InvError(`invalid host pattern '${tokens[0]}': a trailing ':' must be followed by a port`, lineNo, col);
+      if (tokens[0]!.trim().endsWith(':') && expanded.port === undefined)
+        throw new InvError(`invalid host pattern '${tokens[0]}': a trailing ':' must be followed by a port`, lineNo, col);
       const vars: Record<string, unknown> = {};
       for (const t of tokens.slice(1)) {
         const eq = t.indexOf('=');
@@ -572,7 +577,10 @@ function readYamlInventory(inv: Inventory, doc: Document, lines: LineCounter): v
   const data = doc.toJS({ maxAliasCount: 100 }) as Record<string, unknown>;
   if (data.plugin) {
     // Only .yml/.yaml plugin configurations are Ansible's (its auto plugin); those are read with ansible-inventory.
-    throw new InvError('this looks like an inventory plugin configuration (plugin:), which Ansible reads only from a .yml or .yaml file: rename it', posOf(root, lines).line);
+    throw new InvError(
+      'this looks like an inventory plugin configuration (plugin:), which Ansible reads only from a .yml or .yaml file: rename it',
+      posOf(root, lines).line,
+    );
   }
   const group = (name: string, node: unknown, _at: { line: number; col: number }): void => {
     if (node !== null && node !== undefined && !isMap(node) && !(isScalar(node) && node.value === null)) return; // Ansible skips it with a warning
@@ -604,7 +612,8 @@ function readYamlInventory(inv: Inventory, doc: Document, lines: LineCounter): v
         } else if (key === 'hosts') {
           if (typeof k !== 'string') throw new InvError(`host pattern ${String(k)} must be a string (quote it)`, kat.line, kat.col);
           const vars = toJS(item.value, doc);
-          if (vars !== null && vars !== undefined && (typeof vars !== 'object' || Array.isArray(vars))) throw new InvError(`the variables of host ${k} must be a mapping`, kat.line, kat.col);
+          if (vars !== null && vars !== undefined && (typeof vars !== 'object' || Array.isArray(vars)))
+            throw new InvError(`the variables of host ${k} must be a mapping`, kat.line, kat.col);
           for (const h of expandAt(k, kat)) Object.assign(inv.host(h.name, name, kat, h.port).vars, vars ?? {});
         }
       }
@@ -653,7 +662,10 @@ function readListJson(inv: Inventory, doc: Document, lines: LineCounter): void {
 function isListJson(data: unknown): boolean {
   if (!data || typeof data !== 'object' || Array.isArray(data)) return false;
   return Object.entries(data).some(
-    ([k, v]) => k === '_meta' || Array.isArray(v) || (v !== null && typeof v === 'object' && (Array.isArray((v as { hosts?: unknown }).hosts) || Array.isArray((v as { children?: unknown }).children))),
+    ([k, v]) =>
+      k === '_meta' ||
+      Array.isArray(v) ||
+      (v !== null && typeof v === 'object' && (Array.isArray((v as { hosts?: unknown }).hosts) || Array.isArray((v as { children?: unknown }).children))),
   );
 }
 
@@ -664,7 +676,8 @@ function readInventory(file: string, text: string, fromTool?: string): Inventory
     const y = yamlDoc(text);
     const err = yamlError(y.doc, y.lines);
     const data = err ? undefined : y.doc.toJS({ maxAliasCount: 100 });
-    if (err || !isListJson(data)) throw new InvError(`${fromTool}: ${ANSIBLE_INVENTORY} --list printed something that is not its JSON: ${text.trim().slice(0, 200)}`);
+    if (err || !isListJson(data))
+      throw new InvError(`${fromTool}: ${ANSIBLE_INVENTORY} --list printed something that is not its JSON: ${text.trim().slice(0, 200)}`);
     try {
       readListJson(inv, y.doc, y.lines);
     } catch (e) {
@@ -830,7 +843,16 @@ function jumpFromProxyCommand(cmd: string): string | undefined {
 const SECRET_VARS = /^ansible_(ssh_|become_|sudo_|su_)?pass(word)?$/;
 const isVaulted = (v: unknown) => typeof v === 'string' && v.startsWith('$ANSIBLE_VAULT;');
 
-const CONNECTION_VARS = ['ansible_host', 'ansible_ssh_host', 'ansible_port', 'ansible_ssh_port', 'ansible_user', 'ansible_ssh_user', 'ansible_ssh_private_key_file', 'ansible_private_key_file'];
+const CONNECTION_VARS = [
+  'ansible_host',
+  'ansible_ssh_host',
+  'ansible_port',
+  'ansible_ssh_port',
+  'ansible_user',
+  'ansible_ssh_user',
+  'ansible_ssh_private_key_file',
+  'ansible_private_key_file',
+];
 
 /** Everything read from an inventory, for tests and the loader. */
 export interface AnsibleInventory {
@@ -889,8 +911,17 @@ function ansibleInventoryList(file: string, reason: string): string {
     );
   }
   if (r.error || r.status !== 0) {
-    const why = r.error ? (r.error.message.includes('ETIMEDOUT') ? `no answer within ${TOOL_TIMEOUT_MS / 1000} s` : r.error.message) : `exit ${r.status ?? r.signal}`;
-    const err = String(r.stderr ?? '').trim().split('\n').filter(Boolean).slice(-4).join(' | ');
+    const why = r.error
+      ? r.error.message.includes('ETIMEDOUT')
+        ? `no answer within ${TOOL_TIMEOUT_MS / 1000} s`
+        : r.error.message
+      : `exit ${r.status ?? r.signal}`;
+    const err = String(r.stderr ?? '')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .slice(-4)
+      .join(' | ');
     throw new InvError(`${file} is ${reason}; \`${ANSIBLE_INVENTORY} --list -i ${file}\` failed (${why})${err ? `: ${err}` : ''}`);
   }
   return String(r.stdout);
@@ -934,7 +965,10 @@ export function ansibleInventory(file: string, group?: string): AnsibleInventory
 export function ansibleHosts(src: Source, raw: unknown, dir: string, issues: ConfigIssue[]): AnsibleHost[] | undefined {
   const spec = inventoryAnsible.safeParse(raw);
   if (!spec.success) {
-    src.add(['inventory'], `inventory: ${spec.error.issues.map((i) => `${i.path.join('.') || 'ansible'}: ${i.message}`).join('; ')} (give { ansible: FILE, group: NAME })`);
+    src.add(
+      ['inventory'],
+      `inventory: ${spec.error.issues.map((i) => `${i.path.join('.') || 'ansible'}: ${i.message}`).join('; ')} (give { ansible: FILE, group: NAME })`,
+    );
     return undefined;
   }
   const file = resolve(dir, spec.data.ansible);
@@ -942,7 +976,10 @@ export function ansibleHosts(src: Source, raw: unknown, dir: string, issues: Con
     const st = statSync(file);
     if (!st.isFile() && !st.isDirectory()) throw new Error('not a regular file');
   } catch (err) {
-    src.add(['inventory', 'ansible'], `Ansible inventory ${spec.data.ansible} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    src.add(
+      ['inventory', 'ansible'],
+      `Ansible inventory ${spec.data.ansible} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
     return undefined;
   }
   let read: ReturnType<typeof readAnsible>;
@@ -950,15 +987,27 @@ export function ansibleHosts(src: Source, raw: unknown, dir: string, issues: Con
     read = readAnsible(file, spec.data.group);
   } catch (err) {
     if (!(err instanceof InvError)) throw err;
-    if (err.message.startsWith('group ') && spec.data.group !== undefined && err.file === undefined && err.line === 1 && err.message.endsWith('is not in the inventory')) {
+    if (
+      err.message.startsWith('group ') &&
+      spec.data.group !== undefined &&
+      err.file === undefined &&
+      err.line === 1 &&
+      err.message.endsWith('is not in the inventory')
+    ) {
       const known = read0(file).filter((g) => g !== 'all' && g !== 'ungrouped');
-      src.add(['inventory', 'group'], `group ${spec.data.group} is not in the Ansible inventory ${spec.data.ansible} (its groups: ${known.join(', ') || 'none'})`);
+      src.add(
+        ['inventory', 'group'],
+        `group ${spec.data.group} is not in the Ansible inventory ${spec.data.ansible} (its groups: ${known.join(', ') || 'none'})`,
+      );
     } else if (err.file === undefined && ansibleToolReason(file)) src.add(['inventory', 'ansible'], err.message);
     else issues.push({ file: err.file ?? file, line: err.line, col: err.col, message: err.message });
     return undefined;
   }
   if (read.hosts.length === 0) {
-    src.add(spec.data.group !== undefined ? ['inventory', 'group'] : ['inventory', 'ansible'], `${spec.data.group !== undefined ? `group ${spec.data.group} of` : ''} the Ansible inventory ${spec.data.ansible} has no hosts: a release needs at least one`.trim());
+    src.add(
+      spec.data.group !== undefined ? ['inventory', 'group'] : ['inventory', 'ansible'],
+      `${spec.data.group !== undefined ? `group ${spec.data.group} of` : ''} the Ansible inventory ${spec.data.ansible} has no hosts: a release needs at least one`.trim(),
+    );
     return undefined;
   }
   const selected = spec.data.group !== undefined ? new Set(read.inv.descendants(spec.data.group).map((g) => g.name)) : undefined;
@@ -973,7 +1022,13 @@ type AnsibleRead = ReturnType<typeof readAnsible>;
  * group and `group` (its most specific group in the selection), ssh user, key and jump host. Undefined after
  * reporting its problem in `issues`.
  */
-function hostOf(h: AnsibleRead['hosts'][number], read: AnsibleRead, selected: Set<string> | undefined, file: string, issues: ConfigIssue[]): AnsibleHost | undefined {
+function hostOf(
+  h: AnsibleRead['hosts'][number],
+  read: AnsibleRead,
+  selected: Set<string> | undefined,
+  file: string,
+  issues: ConfigIssue[],
+): AnsibleHost | undefined {
   // A host's line in the file; for ansible-inventory's output (whose lines are not the file's), the file itself.
   const at = read.tool ? { line: 1, col: 1 } : { line: h.at.line, col: h.at.col };
   const v = h.vars;
@@ -982,7 +1037,10 @@ function hostOf(h: AnsibleRead['hosts'][number], read: AnsibleRead, selected: Se
     return undefined;
   };
   const portText = str(['ansible_port', 'ansible_ssh_port']);
-  const address = v.ansible_connection === 'local' && str(['ansible_host', 'ansible_ssh_host']) === undefined ? 'local' : (str(['ansible_host', 'ansible_ssh_host']) ?? h.name);
+  const address =
+    v.ansible_connection === 'local' && str(['ansible_host', 'ansible_ssh_host']) === undefined
+      ? 'local'
+      : (str(['ansible_host', 'ansible_ssh_host']) ?? h.name);
   const vars: Record<string, unknown> = {};
   for (const [k, val] of Object.entries(v)) if (!CONNECTION_VARS.includes(k) && !SECRET_VARS.test(k) && !isVaulted(val)) vars[k] = val;
   const labels: Record<string, string> = {};
@@ -994,7 +1052,14 @@ function hostOf(h: AnsibleRead['hosts'][number], read: AnsibleRead, selected: Se
   const parsed = hostSchema.safeParse({ name: h.name, address, port: portText === undefined ? undefined : Number(portText), vars, labels });
   if (!parsed.success) {
     for (const i of parsed.error.issues) {
-      const what = i.path[0] === 'address' ? `address ${JSON.stringify(address)} (ansible_host)` : i.path[0] === 'port' ? `port ${JSON.stringify(portText)} (ansible_port)` : i.path[0] === 'name' ? `host name ${JSON.stringify(h.name)}` : String(i.path.join('.'));
+      const what =
+        i.path[0] === 'address'
+          ? `address ${JSON.stringify(address)} (ansible_host)`
+          : i.path[0] === 'port'
+            ? `port ${JSON.stringify(portText)} (ansible_port)`
+            : i.path[0] === 'name'
+              ? `host name ${JSON.stringify(h.name)}`
+              : String(i.path.join('.'));
       issues.push({ file, ...at, message: `host ${h.name}: ${what}: ${i.message}${read.tool ? ` (as ${ANSIBLE_INVENTORY} --list gives it)` : ''}` });
     }
     return undefined;
@@ -1009,7 +1074,11 @@ function hostOf(h: AnsibleRead['hosts'][number], read: AnsibleRead, selected: Se
   if (jump) ssh.jumpHost = jump;
   else if (sshArgs.some((a) => /proxycommand/i.test(a))) {
     // Never connect directly to a host the inventory says is only reachable through a proxy.
-    issues.push({ file, ...at, message: `host ${h.name}: the ProxyCommand in ansible_ssh_common_args is not one graywave can follow (only "ssh -W %h:%p [user@]bastion"): use -o ProxyJump=[user@]bastion[:port]` });
+    issues.push({
+      file,
+      ...at,
+      message: `host ${h.name}: the ProxyCommand in ansible_ssh_common_args is not one graywave can follow (only "ssh -W %h:%p [user@]bastion"): use -o ProxyJump=[user@]bastion[:port]`,
+    });
     return undefined;
   }
   return Object.keys(ssh).length ? { ...(parsed.data as Host), ssh } : (parsed.data as Host);

@@ -19,7 +19,9 @@ import { Source, type Path } from './source.js';
  * provider's `listHosts(service)` answers it (nacos, dubbo-zookeeper and etcd implement it).
  */
 export const inventoryCommand = z.object({ command: z.string().min(1), timeout: z.number().int().min(1).max(600).default(60) }).strict();
-export const inventoryProvider = z.object({ provider: z.string().min(1), service: z.string().min(1), timeout: z.number().int().min(1).max(600).default(60) }).strict();
+export const inventoryProvider = z
+  .object({ provider: z.string().min(1), service: z.string().min(1), timeout: z.number().int().min(1).max(600).default(60) })
+  .strict();
 
 const MAX_OUTPUT = 1024 * 1024;
 
@@ -37,12 +39,19 @@ export function inventorySource(src: Source, raw: unknown, dir: string, provider
     const c = inventoryCommand.safeParse(raw);
     if (!c.success) return (src.add(path, `inventory: ${c.error.issues.map((i) => `${i.path.join('.') || 'command'}: ${i.message}`).join('; ')}`), undefined);
     what = `inventory command \`${c.data.command}\``;
-    res = spawnSync('/bin/sh', ['-c', c.data.command], { cwd: dir, encoding: 'utf8', timeout: c.data.timeout * 1000, maxBuffer: MAX_OUTPUT, stdio: ['ignore', 'pipe', 'pipe'] });
+    res = spawnSync('/bin/sh', ['-c', c.data.command], {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: c.data.timeout * 1000,
+      maxBuffer: MAX_OUTPUT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   } else {
     const p = inventoryProvider.safeParse(raw);
     if (!p.success) return (src.add(path, `inventory: ${p.error.issues.map((i) => `${i.path.join('.') || 'provider'}: ${i.message}`).join('; ')}`), undefined);
     const spec = (providers as Record<string, unknown> | undefined)?.[p.data.provider];
-    if (!spec || typeof spec !== 'object') return (src.add([...path, 'provider'], `unknown provider "${p.data.provider}" (declare it under providers:)`), undefined);
+    if (!spec || typeof spec !== 'object')
+      return (src.add([...path, 'provider'], `unknown provider "${p.data.provider}" (declare it under providers:)`), undefined);
     what = `inventory from provider ${p.data.provider} (service ${p.data.service})`;
     const main = fileURLToPath(new URL('./inventory-main.js', import.meta.url));
     res = spawnSync(process.execPath, [main], {
@@ -56,7 +65,11 @@ export function inventorySource(src: Source, raw: unknown, dir: string, provider
   }
   if (res.error || res.status !== 0) {
     const why = res.error ? res.error.message : `exit ${res.status ?? res.signal}`;
-    const err = String(res.stderr ?? '').trim().split('\n').slice(-3).join(' | ');
+    const err = String(res.stderr ?? '')
+      .trim()
+      .split('\n')
+      .slice(-3)
+      .join(' | ');
     src.add(path, `${what} failed (${why})${err ? `: ${err}` : ''}`);
     return undefined;
   }

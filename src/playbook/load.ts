@@ -68,7 +68,12 @@ function loadResolved(path: string, runInventory = true, parsed?: Source): Playb
   const notify = parseNotify(c);
   const waves = parseWaves(c, hosts);
   // Routing rules (src/routing): release-level gray rules, published before wave 1 and widened after each wave.
-  const routing = parseRouting(c.d.routing, providers, (p, m, o) => c.src.add(p, m, o), (p, e) => addZodIssues(c.src, p, e));
+  const routing = parseRouting(
+    c.d.routing,
+    providers,
+    (p, m, o) => c.src.add(p, m, o),
+    (p, e) => addZodIssues(c.src, p, e),
+  );
   const hotfix = parseHotfix(c);
   checkTemplates(c, hosts);
 

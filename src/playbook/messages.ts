@@ -56,7 +56,15 @@ export function templateSuggestion(name: string, hostVarNames: string[], extra: 
 export function cannotReadMessage(file: string, err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;
   const why =
-    code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message === 'not a regular file' ? 'not a regular file' : code ?? (err as Error).message;
+    code === 'ENOENT'
+      ? 'no such file'
+      : code === 'EACCES' || code === 'EPERM'
+        ? 'permission denied'
+        : code === 'EISDIR'
+          ? 'it is a directory'
+          : (err as Error).message === 'not a regular file'
+            ? 'not a regular file'
+            : (code ?? (err as Error).message);
   const rel = isAbsolute(file) ? relative(process.cwd(), file) : file;
   const shown = rel && !rel.startsWith('..') ? rel : file;
   return `cannot read ${shown}: ${why}`;
@@ -66,7 +74,12 @@ export function cannotReadMessage(file: string, err: unknown): string {
 // zod issues
 
 function dotted(path: Path): string {
-  return path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '') || '(top level)';
+  return (
+    path
+      .map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`))
+      .join('')
+      .replace(/^\./, '') || '(top level)'
+  );
 }
 
 function valueAt(data: unknown, path: Path): unknown {
@@ -85,7 +98,9 @@ export function schemaForPath(data: unknown, path: Path): z.ZodTypeAny | undefin
   const stepSchema = (p: Path, after: Path, kinds: 'step' | 'gate'): z.ZodTypeAny | undefined => {
     const e = entry(p);
     if (!e || typeof e !== 'object') return undefined;
-    const found = Object.keys(e).map((k) => (kinds === 'step' ? findAction(k) : findGate(k))).find(Boolean);
+    const found = Object.keys(e)
+      .map((k) => (kinds === 'step' ? findAction(k) : findGate(k)))
+      .find(Boolean);
     const common = z.object({ ...commonStepKeys, ...(kinds === 'gate' ? { skipOnHotfix: z.boolean().optional() } : {}) });
     if (!found) return after.length === 0 ? common : undefined;
     const whole = found.stepLevel ? common.merge(found.params as unknown as z.AnyZodObject) : common.extend({ [found.key]: found.params });
@@ -95,7 +110,9 @@ export function schemaForPath(data: unknown, path: Path): z.ZodTypeAny | undefin
     case 'providers': {
       if (second === undefined) return schemaAt(topSchema, ['providers']);
       const type = findProviderType(String(entry(['providers', second])?.type));
-      return type ? schemaAt(z.object({ type: z.string() }).merge(type.options as unknown as z.AnyZodObject), rest) ?? schemaAt(type.options, rest) : undefined;
+      return type
+        ? (schemaAt(z.object({ type: z.string() }).merge(type.options as unknown as z.AnyZodObject), rest) ?? schemaAt(type.options, rest))
+        : undefined;
     }
     case 'steps':
       return second === undefined ? schemaAt(topSchema, ['steps']) : stepSchema(['steps', second], rest, 'step');
@@ -215,7 +232,10 @@ export function zodProblems(src: Source, base: Path, error: z.ZodError): Problem
         if (issue.received === 'undefined' && typeof last === 'string') return missing();
         if (issue.expected === 'string' && (issue.received === 'number' || issue.received === 'boolean')) {
           const raw = src.rawText(path) ?? String(value);
-          return void into.push({ path, message: `${here}: ${raw} is read as a ${issue.received}; a text is expected here: quote it: ${typeof last === 'string' ? `${last}: ` : ''}"${raw}"` });
+          return void into.push({
+            path,
+            message: `${here}: ${raw} is read as a ${issue.received}; a text is expected here: quote it: ${typeof last === 'string' ? `${last}: ` : ''}"${raw}"`,
+          });
         }
         const raw = src.rawText(path);
         const brace = issue.received === 'object' && raw?.trim().startsWith('{{') ? `; a value that starts with {{ must be quoted: "${raw.trim()}"` : '';
@@ -232,14 +252,23 @@ export function zodProblems(src: Source, base: Path, error: z.ZodError): Problem
         if (custom && typeof value !== 'object') return void into.push({ path, message: `${here}: ${custom.message}` });
         if (typeof value === 'number' && /string/.test(expected) && !/number|integer|duration/.test(expected)) {
           const raw = src.rawText(path) ?? String(value);
-          return void into.push({ path, message: `${here}: ${raw} is read as a number; a text is expected here: quote it: ${typeof last === 'string' ? `${last}: ` : ''}"${raw}"` });
+          return void into.push({
+            path,
+            message: `${here}: ${raw} is read as a number; a text is expected here: quote it: ${typeof last === 'string' ? `${last}: ` : ''}"${raw}"`,
+          });
         }
         // A secret written into the file is never echoed back (error output ends up in CI logs).
         const secret = /secret/.test(expected) || (typeof last === 'string' && /pass(word)?|secret|token|credential/i.test(last));
-        return void into.push({ path, message: `${here}: expected ${expected}, got ${secret && typeof value !== 'object' ? 'a value written in the file (not shown: put the secret in the environment or a file)' : shown(value)}` });
+        return void into.push({
+          path,
+          message: `${here}: expected ${expected}, got ${secret && typeof value !== 'object' ? 'a value written in the file (not shown: put the secret in the environment or a file)' : shown(value)}`,
+        });
       }
       case 'invalid_enum_value':
-        return void into.push({ path, message: `${here}: ${JSON.stringify(issue.received)} is not one of ${issue.options.join(', ')}${didYouMean(String(issue.received), issue.options.map(String))}` });
+        return void into.push({
+          path,
+          message: `${here}: ${JSON.stringify(issue.received)} is not one of ${issue.options.join(', ')}${didYouMean(String(issue.received), issue.options.map(String))}`,
+        });
       case 'invalid_literal':
         return void into.push({ path, message: `${here}: must be ${JSON.stringify(issue.expected)}` });
       case 'too_small':
@@ -249,7 +278,10 @@ export function zodProblems(src: Source, base: Path, error: z.ZodError): Problem
       }
       case 'invalid_string':
         if (!isDefaultText(issue)) return void into.push({ path, message: `${here}: ${issue.message}` });
-        return void into.push({ path, message: `${here}: ${shown(value)} is not a valid ${issue.validation === 'url' ? 'URL (e.g. http://host:port)' : typeof issue.validation === 'string' ? issue.validation : 'value'}` });
+        return void into.push({
+          path,
+          message: `${here}: ${shown(value)} is not a valid ${issue.validation === 'url' ? 'URL (e.g. http://host:port)' : typeof issue.validation === 'string' ? issue.validation : 'value'}`,
+        });
       case 'not_multiple_of':
         return void into.push({ path, message: `${here}: must be a multiple of ${String(issue.multipleOf)}` });
       case 'not_finite':

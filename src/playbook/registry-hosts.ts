@@ -16,7 +16,12 @@ export interface ListedHost {
  * child process, src/playbook/inventory-main.ts) and `graywave init --from-registry`. An empty list is an error: an
  * inventory is never silently empty.
  */
-export async function listRegistryHosts(dir: string, provider: { type: string } & Record<string, unknown>, service: string, signal: AbortSignal): Promise<ListedHost[]> {
+export async function listRegistryHosts(
+  dir: string,
+  provider: { type: string } & Record<string, unknown>,
+  service: string,
+  signal: AbortSignal,
+): Promise<ListedHost[]> {
   const { type, ...options } = provider;
   const pt = findProviderType(type);
   if (!pt) throw new Error(`unknown provider type ${type}`);

@@ -10,7 +10,10 @@ export class Source {
   private readonly lines = new LineCounter();
   readonly issues: ConfigIssue[] = [];
 
-  constructor(readonly file: string, text: string) {
+  constructor(
+    readonly file: string,
+    text: string,
+  ) {
     this.doc = parseDocument(text, { lineCounter: this.lines, uniqueKeys: true, prettyErrors: false, logLevel: 'error' });
     // One issue per syntax problem (the first error; the rest follow from it), with a hint (src/playbook/messages.ts).
     const at = (offset: number) => this.lines.linePos(offset);

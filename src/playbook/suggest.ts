@@ -18,7 +18,7 @@ export function nearest(word: string, candidates: readonly string[]): string | u
   let bestD = Infinity;
   for (const c of candidates) {
     const d = editDistance(w, c.toLowerCase());
-    if (d < bestD) (best = c), (bestD = d);
+    if (d < bestD) ((best = c), (bestD = d));
   }
   if (bestD <= max) return best;
   // A prefix of a longer name (`dubbo` for `dubbo-zookeeper`).
@@ -47,7 +47,8 @@ export function unknownProviderMessage(name: string, providers: Record<string, {
   const declared = Object.keys(providers);
   if (!declared.length) return `unknown provider "${name}": no providers are declared (add it under providers:, e.g. ${name}: { type: ... })`;
   const byType = declared.filter((d) => providers[d]!.type === name);
-  if (byType.length) return `unknown provider "${name}": "${name}" is a provider type; use the name you declared it under: ${byType.map((b) => `"${b}"`).join(' or ')}`;
+  if (byType.length)
+    return `unknown provider "${name}": "${name}" is a provider type; use the name you declared it under: ${byType.map((b) => `"${b}"`).join(' or ')}`;
   return `unknown provider "${name}"${didYouMean(name, declared)} (declared: ${declared.join(', ')})`;
 }
 
@@ -55,7 +56,11 @@ export function unknownProviderMessage(name: string, providers: Record<string, {
  * The YAML library's errors, one per syntax problem: the first error of a document is the one that matters (the
  * rest follow from it), with a hint for the two usual causes, a tab and an unquoted `{{ }}`.
  */
-export function yamlProblems(errors: readonly { message: string; code?: string; pos?: [number, number] }[], text: string, at: (offset: number) => { line: number; col: number }): { line: number; col: number; message: string }[] {
+export function yamlProblems(
+  errors: readonly { message: string; code?: string; pos?: [number, number] }[],
+  text: string,
+  at: (offset: number) => { line: number; col: number },
+): { line: number; col: number; message: string }[] {
   const first = errors[0];
   if (!first) return [];
   const special = tooDeep(first, text, at) ?? unclosedFlow(first, text, at) ?? misaligned(first, text, at);
@@ -72,7 +77,6 @@ export function yamlProblems(errors: readonly { message: string; code?: string; 
   }
   return [{ line: pos.line, col: pos.col, message }];
 }
-
 
 type YamlError = { message: string; code?: string; pos?: [number, number] };
 type Problem = { line: number; col: number; message: string };
@@ -133,5 +137,9 @@ function misaligned(e: YamlError, text: string, at: (offset: number) => { line: 
   const pos = at(from + skip);
   const key = /^([^\s:#][^:#]*?):(\s|$)/.exec((text.split('\n')[pos.line - 1] ?? '').trim())?.[1];
   const n = pos.col - 1;
-  return { line: pos.line, col: pos.col, message: `${key ? `"${key}"` : 'this line'} is indented ${n} space${n === 1 ? '' : 's'}, unlike the mapping it continues: all mapping items must start at the same column` };
+  return {
+    line: pos.line,
+    col: pos.col,
+    message: `${key ? `"${key}"` : 'this line'} is indented ${n} space${n === 1 ? '' : 's'}, unlike the mapping it continues: all mapping items must start at the same column`,
+  };
 }

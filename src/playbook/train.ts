@@ -130,10 +130,13 @@ function loadTrainResolved(path: string, parsed?: Source): Train {
   const d = src.data() as Record<string, unknown>;
   if (src.issues.length) throw new ConfigError(src.issues);
   if (d.hosts !== undefined || d.steps !== undefined || d.inventory !== undefined) {
-    for (const k of ['hosts', 'steps', 'inventory']) if (d[k] !== undefined) src.add([k], `a train (a playbook with apps:) has no ${k}: each app's playbook names its own`, { key: true });
+    for (const k of ['hosts', 'steps', 'inventory'])
+      if (d[k] !== undefined) src.add([k], `a train (a playbook with apps:) has no ${k}: each app's playbook names its own`, { key: true });
   }
   // The apps are checked on their own, so that a problem elsewhere in the file does not hide theirs.
-  const top = trainSchema.extend({ apps: z.unknown() }).safeParse(Object.fromEntries(Object.entries(d).filter(([k]) => !['hosts', 'steps', 'inventory'].includes(k))));
+  const top = trainSchema
+    .extend({ apps: z.unknown() })
+    .safeParse(Object.fromEntries(Object.entries(d).filter(([k]) => !['hosts', 'steps', 'inventory'].includes(k))));
   if (!top.success) addZodIssues(src, [], top.error);
   const entries = z.array(appEntrySchema).min(1, 'a train needs at least one app').safeParse(d.apps);
   if (!entries.success) addZodIssues(src, ['apps'], entries.error);
@@ -144,7 +147,9 @@ function loadTrainResolved(path: string, parsed?: Source): Train {
   const state = parseState(c);
   const apps = entries.success ? readApps(c, entries.data) : [];
   const order = entries.success ? orderApps(c, entries.data) : [];
-  const all = [...src.issues, ...issues].sort((a, b) => (a.file === b.file ? a.line - b.line || a.col - b.col : a.file === file ? -1 : b.file === file ? 1 : a.file < b.file ? -1 : 1));
+  const all = [...src.issues, ...issues].sort((a, b) =>
+    a.file === b.file ? a.line - b.line || a.col - b.col : a.file === file ? -1 : b.file === file ? 1 : a.file < b.file ? -1 : 1,
+  );
   if (all.length || !top.success || !entries.success) throw new ConfigError(all.length ? all : [{ file, line: 1, col: 1, message: 'invalid train' }]);
   const t = top.data;
   const { pause, afterCanary } = parsePause(t.waves.pause);
@@ -158,7 +163,13 @@ function loadTrainResolved(path: string, parsed?: Source): Train {
     group: t.group,
     apps,
     order,
-    waves: { canary: t.waves.canary || undefined, size, pause, ...(afterCanary ? { afterCanary } : {}), ...(t.waves.maxFailures !== undefined ? { maxFailures: t.waves.maxFailures } : {}) },
+    waves: {
+      canary: t.waves.canary || undefined,
+      size,
+      pause,
+      ...(afterCanary ? { afterCanary } : {}),
+      ...(t.waves.maxFailures !== undefined ? { maxFailures: t.waves.maxFailures } : {}),
+    },
     providers,
     verify,
     ...(switchover ? { switchover } : {}),
@@ -184,14 +195,19 @@ function readApps(c: ParseContext, entries: AppEntry[]): TrainApp[] {
     try {
       // The train's --set applies to the train, not to each app's playbook.
       let pb = withoutOverrides(() => loadPlaybook(file));
-      if (pb.hotfix) c.src.add(['apps', i, 'playbook'], `app ${e.name}: ${e.playbook} uses policy: hotfix, which a train does not take (release the hotfix on its own)`);
-      if (pb.waves.mode === 'rolling') c.src.add(['apps', i, 'playbook'], `app ${e.name}: ${e.playbook} uses waves.mode: rolling; a train runs lock-step waves (the train's waves apply)`);
+      if (pb.hotfix)
+        c.src.add(['apps', i, 'playbook'], `app ${e.name}: ${e.playbook} uses policy: hotfix, which a train does not take (release the hotfix on its own)`);
+      if (pb.waves.mode === 'rolling')
+        c.src.add(['apps', i, 'playbook'], `app ${e.name}: ${e.playbook} uses waves.mode: rolling; a train runs lock-step waves (the train's waves apply)`);
       if (e.version) pb = { ...pb, version: e.version };
       apps.push({ name: e.name, playbook: pb, path: e.playbook, after: e.after, deploy: e.deploy });
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       c.issues.push(...err.issues);
-      c.src.add(['apps', i, 'playbook'], `app ${e.name}: ${e.playbook} has ${err.issues.length} problem${err.issues.length === 1 ? '' : 's'} (listed with its file name)`);
+      c.src.add(
+        ['apps', i, 'playbook'],
+        `app ${e.name}: ${e.playbook} has ${err.issues.length} problem${err.issues.length === 1 ? '' : 's'} (listed with its file name)`,
+      );
     }
   });
   return apps;
@@ -204,7 +220,8 @@ function orderApps(c: ParseContext, entries: AppEntry[]): string[] {
   entries.forEach((e, i) =>
     e.after.forEach((a, j) => {
       if (a === e.name) ((ok = false), c.src.add(['apps', i, 'after', j], `app ${e.name} cannot wait for itself`));
-      else if (!names.includes(a)) ((ok = false), c.src.add(['apps', i, 'after', j], `unknown app "${a}" in after${didYouMean(a, names)} (apps: ${names.join(', ')})`));
+      else if (!names.includes(a))
+        ((ok = false), c.src.add(['apps', i, 'after', j], `unknown app "${a}" in after${didYouMean(a, names)} (apps: ${names.join(', ')})`));
     }),
   );
   if (!ok) return [];
@@ -215,7 +232,10 @@ function orderApps(c: ParseContext, entries: AppEntry[]): string[] {
     if (ready === undefined) {
       const cycle = findCycle(left);
       const i = entries.findIndex((e) => e.name === cycle[0]);
-      c.src.add(['apps', i, 'after'], `apps wait for each other in a cycle: ${cycle.join(' → ')} (an app's part of a wave starts after the apps in its after:)`);
+      c.src.add(
+        ['apps', i, 'after'],
+        `apps wait for each other in a cycle: ${cycle.join(' → ')} (an app's part of a wave starts after the apps in its after:)`,
+      );
       return [];
     }
     order.push(ready);

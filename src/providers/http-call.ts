@@ -16,8 +16,14 @@ export const httpCallSchema = z
     http: z.string().min(1).describe('URL to call; templates such as {{host.address}} are rendered per host.'),
     method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).optional().describe('HTTP method; default GET, or POST when a body is given.'),
     /** A string is sent as is; an object as JSON (string values are rendered as templates). */
-    body: z.union([z.string(), z.record(z.unknown())]).optional().describe('Request body: a string is sent as is, a mapping as JSON (its string values rendered as templates).'),
-    headers: z.record(z.union([z.string(), secretRef])).optional().describe('Request headers; a value may be a secret ({ env: NAME } / { file: PATH }), e.g. Authorization.'),
+    body: z
+      .union([z.string(), z.record(z.unknown())])
+      .optional()
+      .describe('Request body: a string is sent as is, a mapping as JSON (its string values rendered as templates).'),
+    headers: z
+      .record(z.union([z.string(), secretRef]))
+      .optional()
+      .describe('Request headers; a value may be a secret ({ env: NAME } / { file: PATH }), e.g. Authorization.'),
     timeout: duration.optional().describe("How long the call may take (default: the provider's timeout)."),
   })
   .strict();
@@ -66,7 +72,15 @@ export async function postForJson<T>(
   body: HttpOptions['body'],
   o: { headers?: Record<string, string>; timeoutMs?: number; tls?: TlsSettings },
 ): Promise<{ res: HttpResponse; json?: T }> {
-  const res = await http(url, { method: 'POST', headers: { accept: 'application/json', ...o.headers }, body, timeoutMs: o.timeoutMs, signal: ctx.signal, tls: o.tls, log: ctx.log });
+  const res = await http(url, {
+    method: 'POST',
+    headers: { accept: 'application/json', ...o.headers },
+    body,
+    timeoutMs: o.timeoutMs,
+    signal: ctx.signal,
+    tls: o.tls,
+    log: ctx.log,
+  });
   try {
     return { res, json: JSON.parse(res.text) as T };
   } catch {

@@ -41,7 +41,10 @@ export interface Provider {
    * The hosts the registry lists for `service` (inventory: {provider, service}), one per address, named after it,
    * as inventory entries ({name, address, labels}). Optional: registries that cannot answer leave it out.
    */
-  listHosts?(service: string, signal: AbortSignal): Promise<{ name: string; address: string; labels?: Record<string, string>; vars?: Record<string, unknown> }[]>;
+  listHosts?(
+    service: string,
+    signal: AbortSignal,
+  ): Promise<{ name: string; address: string; labels?: Record<string, string>; vars?: Record<string, unknown> }[]>;
   /**
    * Warm-up (weight-based providers): bring the host back in as restore does, but at `percent` (1–100) of the weight
    * it had when drained (`saved`). Idempotent; restore afterwards puts back exactly the saved weight.

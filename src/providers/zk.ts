@@ -312,7 +312,13 @@ export class Zk {
         client.removeAllListeners();
         client.close();
         this.connecting = undefined;
-        reject(new ZkError(`${label}: cannot connect to ZooKeeper ${connect} within ${connectTimeoutMs} ms; check the address and that the ensemble is up`, E().CONNECTION_LOSS, true));
+        reject(
+          new ZkError(
+            `${label}: cannot connect to ZooKeeper ${connect} within ${connectTimeoutMs} ms; check the address and that the ensemble is up`,
+            E().CONNECTION_LOSS,
+            true,
+          ),
+        );
       }, connectTimeoutMs);
       client.once('connected', () => {
         clearTimeout(timer);
@@ -363,7 +369,13 @@ export class Zk {
       };
       const timer = setTimeout(() => {
         this.waiting.delete(check);
-        reject(new ZkError(`${label}: ZooKeeper ${connect} unreachable for ${connectTimeoutMs} ms (${what}); nothing was sent, the session is kept while the client reconnects`, E().CONNECTION_LOSS, true));
+        reject(
+          new ZkError(
+            `${label}: ZooKeeper ${connect} unreachable for ${connectTimeoutMs} ms (${what}); nothing was sent, the session is kept while the client reconnects`,
+            E().CONNECTION_LOSS,
+            true,
+          ),
+        );
       }, connectTimeoutMs);
       this.waiting.add(check);
     });
@@ -382,7 +394,13 @@ export class Zk {
         settled = true;
         if (this.keeps(client)) this.reset(client);
         else if (this.client === client) this.drop();
-        reject(new ZkError(`${label}: ZooKeeper ${connect} did not answer within ${connectTimeoutMs} ms (${what}); the change may or may not have been applied, a retry reads it back`, E().CONNECTION_LOSS, true));
+        reject(
+          new ZkError(
+            `${label}: ZooKeeper ${connect} did not answer within ${connectTimeoutMs} ms (${what}); the change may or may not have been applied, a retry reads it back`,
+            E().CONNECTION_LOSS,
+            true,
+          ),
+        );
       }, connectTimeoutMs);
       fn(client, (err, value) => {
         if (settled) return;
@@ -403,18 +421,29 @@ export class Zk {
       if (!this.keeps(client)) {
         if (this.client === client) this.drop();
       } else if (code === E().SESSION_EXPIRED) this.expired(client);
-      return new ZkError(`${label}: lost the connection to ZooKeeper ${connect} during ${what}; the change may or may not have been applied, a retry reads it back`, code, true);
+      return new ZkError(
+        `${label}: lost the connection to ZooKeeper ${connect} during ${what}; the change may or may not have been applied, a retry reads it back`,
+        code,
+        true,
+      );
     }
     const failedOp = (err as { failedOp?: number }).failedOp;
     const name = (err as { name?: string }).name ?? String(code);
-    if (code === E().NO_AUTH) return new ZkError(`${label}: ZooKeeper ${connect} denied ${what} (NO_AUTH): the node's ACL does not allow it`, code, false, failedOp);
+    if (code === E().NO_AUTH)
+      return new ZkError(`${label}: ZooKeeper ${connect} denied ${what} (NO_AUTH): the node's ACL does not allow it`, code, false, failedOp);
     return new ZkError(`${label}: ZooKeeper ${connect}: ${what} failed: ${name}`, code, code === E().BAD_VERSION, failedOp);
   }
 }
 
 /** Join znode path segments, tolerating slashes at either end. */
 export function zkJoin(...parts: string[]): string {
-  return '/' + parts.map((p) => p.replace(/^\/+|\/+$/g, '')).filter(Boolean).join('/');
+  return (
+    '/' +
+    parts
+      .map((p) => p.replace(/^\/+|\/+$/g, ''))
+      .filter(Boolean)
+      .join('/')
+  );
 }
 
 /**

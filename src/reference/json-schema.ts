@@ -51,7 +51,12 @@ function stepSchema(list: { key: string; params: z.ZodTypeAny; stepLevel?: boole
     anyOf: list.map((a) => {
       if (a.stepLevel) {
         const p = js(a.params);
-        return { type: 'object', properties: { ...baseProps, ...((p.properties as Json) ?? {}) }, required: (p.required as string[]) ?? [], additionalProperties: false };
+        return {
+          type: 'object',
+          properties: { ...baseProps, ...((p.properties as Json) ?? {}) },
+          required: (p.required as string[]) ?? [],
+          additionalProperties: false,
+        };
       }
       return { type: 'object', properties: { ...baseProps, [a.key]: js(a.params) }, required: [a.key], additionalProperties: false };
     }),
@@ -60,8 +65,17 @@ function stepSchema(list: { key: string; params: z.ZodTypeAny; stepLevel?: boole
 
 /** The keys a train file shares with a playbook (providers, state, checks, switchover): one schema for both. */
 function sharedProps(props: Json): void {
-  props.providers = { type: 'object', additionalProperties: byType(providerTypes.map((p) => ({ type: p.type, schema: typed(p.type, p.options) })), 'provider') };
-  props.state = byType(stateBackendTypes.map((s) => ({ type: s.type, schema: typed(s.type, s.options) })), 'state backend');
+  props.providers = {
+    type: 'object',
+    additionalProperties: byType(
+      providerTypes.map((p) => ({ type: p.type, schema: typed(p.type, p.options) })),
+      'provider',
+    ),
+  };
+  props.state = byType(
+    stateBackendTypes.map((s) => ({ type: s.type, schema: typed(s.type, s.options) })),
+    'state backend',
+  );
   const gateCommon = { name: commonStepKeys.name, timeout: commonStepKeys.timeout, skipOnHotfix: z.boolean().optional() };
   props.verify = { type: 'array', items: stepSchema(gates, gateCommon) };
   if (props.switchover) {
@@ -76,14 +90,24 @@ export function playbookJsonSchema(): Json {
   const props = { ...(top.properties as Json) };
   props.hosts = { type: 'array', items: js(hostSchema) };
   props.inventory = {
-    anyOf: [{ type: 'string', description: 'a YAML/JSON file of hosts' }, { type: 'object', properties: { command: { type: 'string' } }, required: ['command'] }, { type: 'object', properties: { provider: { type: 'string' }, service: { type: 'string' } }, required: ['provider', 'service'] }],
+    anyOf: [
+      { type: 'string', description: 'a YAML/JSON file of hosts' },
+      { type: 'object', properties: { command: { type: 'string' } }, required: ['command'] },
+      { type: 'object', properties: { provider: { type: 'string' }, service: { type: 'string' } }, required: ['provider', 'service'] },
+    ],
   };
-  props.transport = byType(transportTypes.map((t) => ({ type: t.type, schema: typed(t.type, t.options) })), 'transport');
+  props.transport = byType(
+    transportTypes.map((t) => ({ type: t.type, schema: typed(t.type, t.options) })),
+    'transport',
+  );
   props.steps = { type: 'array', minItems: 1, items: stepSchema(actions, commonStepKeys) };
   sharedProps(props);
   props.routing = {
     type: 'array',
-    items: byType(routingTypes.map((r) => ({ type: r.type, schema: typed(r.type, r.options, { name: { type: 'string' }, end: { enum: ['final', 'keep', 'remove'] } }) })), 'routing rule'),
+    items: byType(
+      routingTypes.map((r) => ({ type: r.type, schema: typed(r.type, r.options, { name: { type: 'string' }, end: { enum: ['final', 'keep', 'remove'] } }) })),
+      'routing rule',
+    ),
   };
   props.notify = { type: 'array', items: js(notifyEntrySchema) };
   return {
@@ -109,7 +133,8 @@ export function trainJsonSchema(): Json {
     $schema: 'http://json-schema.org/draft-07/schema#',
     $id: TRAIN_ID,
     title: 'graywave release train',
-    description: 'A release train: several applications (each with its own playbook) released as one gray release, wave k taking the k-th slice of every app. Reference: docs/reference.md#train-files',
+    description:
+      'A release train: several applications (each with its own playbook) released as one gray release, wave k taking the k-th slice of every app. Reference: docs/reference.md#train-files',
     ...top,
     properties: props,
   };

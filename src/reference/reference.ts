@@ -37,15 +37,41 @@ const KIND_TITLE: Record<Kind, string> = {
 
 export function entries(): Entry[] {
   const out: Entry[] = [];
-  for (const p of providerTypes) out.push({ kind: p.role === 'monitor' ? 'monitor' : 'provider', type: p.type, where: `providers: { NAME: { type: ${p.type}, … } }`, doc: p.doc, options: optionRows(p.options) });
+  for (const p of providerTypes)
+    out.push({
+      kind: p.role === 'monitor' ? 'monitor' : 'provider',
+      type: p.type,
+      where: `providers: { NAME: { type: ${p.type}, … } }`,
+      doc: p.doc,
+      options: optionRows(p.options),
+    });
   for (const a of actions) {
-    const rows = a.stepLevel ? optionRows(a.params) : [{ key: a.key, type: '', required: true, description: descriptionOf(a.params), children: optionRows(a.params) } as OptionRow];
+    const rows = a.stepLevel
+      ? optionRows(a.params)
+      : [{ key: a.key, type: '', required: true, description: descriptionOf(a.params), children: optionRows(a.params) } as OptionRow];
     const common = optionRows(z.object(commonStepKeys));
-    out.push({ kind: 'step', type: a.key, where: `steps: [ { ${a.key}: … } ]`, doc: a.doc, options: [...rows.map((r) => (r.key === a.key && !r.type ? { ...r, type: scalarType(a.params) } : r)), ...common] });
+    out.push({
+      kind: 'step',
+      type: a.key,
+      where: `steps: [ { ${a.key}: … } ]`,
+      doc: a.doc,
+      options: [...rows.map((r) => (r.key === a.key && !r.type ? { ...r, type: scalarType(a.params) } : r)), ...common],
+    });
   }
-  for (const g of gates) out.push({ kind: 'gate', type: g.key, where: `verify: [ { ${g.key}: … } ]`, doc: g.doc, options: g.stepLevel ? optionRows(g.params) : [{ key: g.key, type: scalarType(g.params), required: true, description: descriptionOf(g.params), children: optionRows(g.params) }] });
-  for (const r of routingTypes) out.push({ kind: 'routing', type: r.type, where: `routing: [ { name: NAME, type: ${r.type}, … } ]`, doc: r.doc, options: optionRows(r.options) });
-  for (const s of stateBackendTypes) out.push({ kind: 'state', type: s.type, where: `state: { type: ${s.type}, … }`, doc: s.doc, options: optionRows(s.options) });
+  for (const g of gates)
+    out.push({
+      kind: 'gate',
+      type: g.key,
+      where: `verify: [ { ${g.key}: … } ]`,
+      doc: g.doc,
+      options: g.stepLevel
+        ? optionRows(g.params)
+        : [{ key: g.key, type: scalarType(g.params), required: true, description: descriptionOf(g.params), children: optionRows(g.params) }],
+    });
+  for (const r of routingTypes)
+    out.push({ kind: 'routing', type: r.type, where: `routing: [ { name: NAME, type: ${r.type}, … } ]`, doc: r.doc, options: optionRows(r.options) });
+  for (const s of stateBackendTypes)
+    out.push({ kind: 'state', type: s.type, where: `state: { type: ${s.type}, … }`, doc: s.doc, options: optionRows(s.options) });
   for (const e of out) for (const row of e.options) describeRow(row, e.doc?.options ?? {}, '');
   return out;
 }
@@ -134,17 +160,18 @@ function optionTable(rows: OptionRow[]): string[] {
 /** What the train file's own keys mean (the options come from src/playbook/train.ts `trainSchema`). */
 const TRAIN_DOCS: Record<string, string> = {
   name: 'train name: key of the one lock and the one journal of every app',
-  version: 'the train\'s version ({{version}} in its checks and switchover); each app keeps its own unless `apps[].version` sets it',
-  group: 'the group every app\'s released hosts join ({{group}})',
+  version: "the train's version ({{version}} in its checks and switchover); each app keeps its own unless `apps[].version` sets it",
+  group: "the group every app's released hosts join ({{group}})",
   apps: 'the applications, each with its own playbook',
-  'apps.name': 'the app\'s name in the train: hosts show as `app/host`',
-  'apps.playbook': 'the app\'s playbook (relative to the train file): a normal, runnable playbook (hosts, transport, providers, steps)',
-  'apps.after': 'apps whose part of each wave must be done before this app\'s part starts (no cycles)',
-  'apps.deploy': 'false: the app\'s deploy steps (`deploy:` steps and steps tagged `deploy`) are skipped; it is still drained, relabelled and restored, so it joins GREEN',
-  'apps.version': 'this app\'s version in the train (default: its playbook\'s)',
+  'apps.name': "the app's name in the train: hosts show as `app/host`",
+  'apps.playbook': "the app's playbook (relative to the train file): a normal, runnable playbook (hosts, transport, providers, steps)",
+  'apps.after': "apps whose part of each wave must be done before this app's part starts (no cycles)",
+  'apps.deploy':
+    "false: the app's deploy steps (`deploy:` steps and steps tagged `deploy`) are skipped; it is still drained, relabelled and restored, so it joins GREEN",
+  'apps.version': "this app's version in the train (default: its playbook's)",
   waves: 'per application: wave k takes the k-th slice of every app',
-  'waves.maxFailures': 'failed hosts allowed in one train wave over all apps (each app\'s own waves.maxFailures applies as well)',
-  verify: 'checks after each train wave, once every app\'s part of it is done (the same checks as a playbook\'s verify:)',
+  'waves.maxFailures': "failed hosts allowed in one train wave over all apps (each app's own waves.maxFailures applies as well)",
+  verify: "checks after each train wave, once every app's part of it is done (the same checks as a playbook's verify:)",
   switchover: 'release-level steps, run once when GREEN carries `at` of EVERY app',
 };
 
@@ -191,7 +218,7 @@ export function protocolsMarkdown(): string {
   const out = [
     '# What each provider reads and writes',
     '',
-    '<!-- generated by `npm run docs` from each provider\'s describe() and example (src/reference/reference.ts); do not edit by hand -->',
+    "<!-- generated by `npm run docs` from each provider's describe() and example (src/reference/reference.ts); do not edit by hand -->",
     '',
     'The wire details behind these (request and response shapes, node layouts) are summarised per system in the code comments of each provider file (src/providers/). For a sample host `app-01` (10.0.0.11) and the example of each type in [reference.md](reference.md). `graywave plan` prints the same lines for your own hosts. An unknown state (a failed query, no data) is never taken as drained.',
     '',
@@ -203,8 +230,17 @@ export function protocolsMarkdown(): string {
     const parsed = p.doc ? p.options.safeParse(example) : undefined;
     const rest = parsed?.success ? parsed.data : undefined;
     if (p.describe && rest) {
-      const e = p.describe(rest, { host, render: (t) => t.replace(/\{\{\s*host\.address\s*\}\}/g, host.address).replace(/\{\{\s*host\.name\s*\}\}/g, host.name) });
-      for (const [k, label] of [['drain', 'drain writes'], ['check', 'drained when'], ['restore', 'restore writes'], ['relabel', 'relabel writes'], ['reads', 'a query reads']] as const) {
+      const e = p.describe(rest, {
+        host,
+        render: (t) => t.replace(/\{\{\s*host\.address\s*\}\}/g, host.address).replace(/\{\{\s*host\.name\s*\}\}/g, host.name),
+      });
+      for (const [k, label] of [
+        ['drain', 'drain writes'],
+        ['check', 'drained when'],
+        ['restore', 'restore writes'],
+        ['relabel', 'relabel writes'],
+        ['reads', 'a query reads'],
+      ] as const) {
         if (e[k]) out.push(`- ${label}: \`${e[k]!.replace(/`/g, "'")}\``);
       }
       out.push('');

@@ -10,7 +10,10 @@ import { limitedNext, limitedSummary, resumeCommand } from '../app/limited.js';
  */
 export function withFile(text: string, file: string, stateDir?: string): string {
   const state = stateDir ? ` --state-dir ${stateDir}` : '';
-  return text.replace(/(`?)graywave (resume|rollback|approve|status|unlock)((?: --[a-z-]+)*)\1/g, (_m, q: string, cmd: string, flags: string) => `${q}graywave ${cmd} ${file}${flags}${state}${q}`);
+  return text.replace(
+    /(`?)graywave (resume|rollback|approve|status|unlock)((?: --[a-z-]+)*)\1/g,
+    (_m, q: string, cmd: string, flags: string) => `${q}graywave ${cmd} ${file}${flags}${state}${q}`,
+  );
 }
 
 /** Waves before `wave` whose hosts are all done (GREEN): a plain `rollback` leaves them as they are. */
@@ -36,7 +39,8 @@ export interface HintContext {
 export function withHints(e: EngineEvent, ctx: HintContext): EngineEvent {
   if (e.event === 'run.halted') return haltHints(e, ctx);
   // A --limit run that finished its hosts: the hint says what the next run does (src/app/limited.ts).
-  if (e.event === 'run.limited') return { ...e, hint: limitedNext(limitedSummary(ctx.plan, ctx.state(), resumeCommand(relative(process.cwd(), ctx.file) || ctx.file, ctx.stateDir))) };
+  if (e.event === 'run.limited')
+    return { ...e, hint: limitedNext(limitedSummary(ctx.plan, ctx.state(), resumeCommand(relative(process.cwd(), ctx.file) || ctx.file, ctx.stateDir))) };
   return e;
 }
 

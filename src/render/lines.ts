@@ -82,7 +82,13 @@ export function describeEvent(e: EngineEvent): string | undefined {
 
 /** A judge's evidence under its verify line: one indented line per metric (src/gates/judge.ts evidenceLines). */
 function evidenceText(e: JudgeEvidence | undefined): string {
-  return e ? '\n' + evidenceLines(e).slice(1).map((l) => `    ${l}`).join('\n') : '';
+  return e
+    ? '\n' +
+        evidenceLines(e)
+          .slice(1)
+          .map((l) => `    ${l}`)
+          .join('\n')
+    : '';
 }
 
 /** Where in the release a routing point is: "before wave 1", "after wave 2", "at the end". */

@@ -249,10 +249,10 @@ export function listrRenderer(
       const checkpointTask = ([, it]: [string, Item]): TaskDef => ({ title: '', task: (_c, t) => runItem(it, t) });
       const before = cp.filter(([k]) => k.startsWith('routing:publish:'));
       const after = cp.filter(([k]) => !k.startsWith('routing:publish:'));
-      return task.newListr(
-        [...before.map(checkpointTask), ...hostTasks(wave.hosts, train, (h) => hosts.get(h)!), ...after.map(checkpointTask)],
-        { concurrent: true, exitOnError: false },
-      );
+      return task.newListr([...before.map(checkpointTask), ...hostTasks(wave.hosts, train, (h) => hosts.get(h)!), ...after.map(checkpointTask)], {
+        concurrent: true,
+        exitOnError: false,
+      });
     },
   });
 
@@ -342,7 +342,10 @@ export function listrRenderer(
         if (!key.startsWith('wave:')) return runItem(it, task);
         it.bind(task);
         const hs = view.byWave.get(Number(key.slice(5)))!;
-        return task.newListr(hostTasks(hs, train, (h) => view.hosts.get(h)!), { concurrent: true, exitOnError: false });
+        return task.newListr(
+          hostTasks(hs, train, (h) => view.hosts.get(h)!),
+          { concurrent: true, exitOnError: false },
+        );
       },
     });
     runSection(view.order.map(undoTask), false);
@@ -428,7 +431,8 @@ export function listrRenderer(
     },
     // A train app whose part of the wave waits for its `after:` apps: each of its hosts says so until it starts.
     'app.waiting': (e) => {
-      for (const h of plan.waves.find((w) => w.index === e.wave)?.hosts ?? []) if (h.startsWith(`${e.app}/`) && !active.has(h)) hosts.get(h)?.setTitle(`${h} › waiting for ${e.after.join(', ')}`);
+      for (const h of plan.waves.find((w) => w.index === e.wave)?.hosts ?? [])
+        if (h.startsWith(`${e.app}/`) && !active.has(h)) hosts.get(h)?.setTitle(`${h} › waiting for ${e.after.join(', ')}`);
     },
     'step.start': (e) => {
       active.add(e.host);
@@ -452,7 +456,8 @@ export function listrRenderer(
       it.settle({ kind: 'failed', message: it.failure });
     },
     'wave.done': (e) => {
-      for (const h of plan.waves.find((w) => w.index === e.wave)?.hosts ?? []) if (!active.has(h) && (ran.get(e.wave)?.has(h) ?? true)) hosts.get(h)?.settle({ kind: 'done' });
+      for (const h of plan.waves.find((w) => w.index === e.wave)?.hosts ?? [])
+        if (!active.has(h) && (ran.get(e.wave)?.has(h) ?? true)) hosts.get(h)?.settle({ kind: 'done' });
     },
     // Checkpoints after a wave: verify checks, routing changes, the switchover, the approval or pause.
     'verify.start': (e) => void begin(e.wave, `verify:${e.check}`, `verify ${e.check}${e.host ? ` on ${e.host}` : ''} …`),
@@ -469,7 +474,13 @@ export function listrRenderer(
     },
     'wave.paused': (e) => {
       const approval = e.reason === 'waiting for approval';
-      begin(e.wave, 'gate', approval ? `approval: wave ${e.wave} is done — waiting for your answer below` : `pause ${e.reason.replace(/^pause /, '')}${e.until ? ` (until ${e.until.slice(11, 19)})` : ''}`);
+      begin(
+        e.wave,
+        'gate',
+        approval
+          ? `approval: wave ${e.wave} is done — waiting for your answer below`
+          : `pause ${e.reason.replace(/^pause /, '')}${e.until ? ` (until ${e.until.slice(11, 19)})` : ''}`,
+      );
     },
     'wave.approved': (e) => {
       const it = checkpoint(e.wave, 'gate');

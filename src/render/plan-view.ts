@@ -63,10 +63,16 @@ function stepHasUndo(s: StepSpec, action: { undo?: unknown; hasUndo?: (p: unknow
 export function planView(pb: Playbook, plan: Plan, actionOf: (s: StepSpec) => { undo?: unknown; hasUndo?: (p: unknown) => boolean }): PlanView {
   const byName = new Map(pb.hosts.map((h) => [h.name, h]));
   const facts: string[] = [];
-  facts.push(`${pb.hosts.length} hosts in ${plan.waves.length} waves${pb.waves.by ? ` by label ${pb.waves.by}` : ''}${pb.waves.mode === 'rolling' ? ` (rolling: ${pb.waves.concurrency} in flight)` : ''}`);
+  facts.push(
+    `${pb.hosts.length} hosts in ${plan.waves.length} waves${pb.waves.by ? ` by label ${pb.waves.by}` : ''}${pb.waves.mode === 'rolling' ? ` (rolling: ${pb.waves.concurrency} in flight)` : ''}`,
+  );
   facts.push(`transport: ${pb.transport.type}${pb.transport.type === 'ssh' && pb.transport.user ? ` as ${String(pb.transport.user)}` : ''}`);
-  facts.push(`per wave: ${pb.waves.concurrency} hosts at once; the release halts when ${pb.waves.maxFailures ? `more than ${pb.waves.maxFailures} hosts` : 'any host'} of a wave fail${pb.waves.maxFailures ? '' : 's'}`);
-  facts.push(`a failed check: ${pb.onFailure === 'halt' ? 'halt (the journal keeps everything; resume or rollback)' : pb.onFailure === 'freeze' ? 'freeze (halt, change nothing)' : pb.onFailure === 'rollback-wave' ? 'roll back the wave' : 'roll back every wave'}`);
+  facts.push(
+    `per wave: ${pb.waves.concurrency} hosts at once; the release halts when ${pb.waves.maxFailures ? `more than ${pb.waves.maxFailures} hosts` : 'any host'} of a wave fail${pb.waves.maxFailures ? '' : 's'}`,
+  );
+  facts.push(
+    `a failed check: ${pb.onFailure === 'halt' ? 'halt (the journal keeps everything; resume or rollback)' : pb.onFailure === 'freeze' ? 'freeze (halt, change nothing)' : pb.onFailure === 'rollback-wave' ? 'roll back the wave' : 'roll back every wave'}`,
+  );
   if (plan.hotfix) facts.unshift(`HOTFIX: ${plan.hotfix.reason} — a canary, then one wave`);
   const last = plan.waves[plan.waves.length - 1]?.index;
   const waves: WaveView[] = plan.waves.map((w) => {
@@ -75,17 +81,41 @@ export function planView(pb: Playbook, plan: Plan, actionOf: (s: StepSpec) => { 
     const label = `${canary ? 'canary, ' : ''}${hosts.length} host${hosts.length === 1 ? '' : 's'}${pb.waves.by ? `, ${pb.waves.by} ${[...new Set(hosts.map((h) => h.labels[pb.waves.by!]))].join('+')}` : ''}`;
     const steps: StepView[] = pb.steps.map((s, i) => {
       const action = actionOf(s);
-      const main = commonAndDiff(w.hosts, hosts.map((h) => describeStep(pb, s, h, w.index)));
+      const main = commonAndDiff(
+        w.hosts,
+        hosts.map((h) => describeStep(pb, s, h, w.index)),
+      );
       const undos = hosts.map((h) => describeUndo(pb, s, h, w.index));
-      const undo = undos[0] !== undefined ? commonAndDiff(w.hosts, undos.map((u) => u ?? '')) : undefined;
+      const undo =
+        undos[0] !== undefined
+          ? commonAndDiff(
+              w.hosts,
+              undos.map((u) => u ?? ''),
+            )
+          : undefined;
       const perHostEffects = hosts.map((h) => resolveEffects(pb, s, h, w.index));
-      const effects = (perHostEffects[0] ?? []).map((_, j) => commonAndDiff(w.hosts, perHostEffects.map((e) => e[j] ?? '')));
+      const effects = (perHostEffects[0] ?? []).map((_, j) =>
+        commonAndDiff(
+          w.hosts,
+          perHostEffects.map((e) => e[j] ?? ''),
+        ),
+      );
       return { n: i + 1, name: s.name, ...main, ...(undo ? { undo } : {}), effects, noUndo: !stepHasUndo(s, action) };
     });
     const p = pauseAfter(pb.waves, w.index);
     const gateApproval = pb.verify.some((g) => g.gate === 'approve');
-    const then = w.index === last ? undefined : p.kind === 'approve' || gateApproval ? pauseText({ kind: 'approve' }) : p.kind === 'duration' ? pauseText(p) : 'the next wave starts at once';
-    const switchover = plan.switchoverAfterWave === w.index ? `switchover (GREEN carries ≥ ${Math.round(pb.switchover!.atPercent * 100)}% of the fleet): ${pb.switchover!.steps.map((s) => `${s.name}: ${describeStep(pb, s, { name: '', address: '', vars: {}, labels: {} }, w.index)}`).join('; ')}` : undefined;
+    const then =
+      w.index === last
+        ? undefined
+        : p.kind === 'approve' || gateApproval
+          ? pauseText({ kind: 'approve' })
+          : p.kind === 'duration'
+            ? pauseText(p)
+            : 'the next wave starts at once';
+    const switchover =
+      plan.switchoverAfterWave === w.index
+        ? `switchover (GREEN carries ≥ ${Math.round(pb.switchover!.atPercent * 100)}% of the fleet): ${pb.switchover!.steps.map((s) => `${s.name}: ${describeStep(pb, s, { name: '', address: '', vars: {}, labels: {} }, w.index)}`).join('; ')}`
+        : undefined;
     return { index: w.index, label, hosts: w.hosts, steps, ...(then ? { then } : {}), ...(switchover ? { switchover } : {}) };
   });
   const verify = pb.verify.map((g) => {
@@ -100,6 +130,7 @@ export function planView(pb: Playbook, plan: Plan, actionOf: (s: StepSpec) => { 
   });
   const notes: string[] = [];
   for (const g of pb.watch) notes.push(`watch ${g.name} every ${humanMs(g.intervalMs ?? 10_000)} while a wave runs: ${findGate(g.gate)!.describe(g.params)}`);
-  for (const r of pb.routing ?? []) notes.push(`routing ${r.name} (${r.type}): published before wave 1, widened after each verified wave, at the end: ${r.end}`);
+  for (const r of pb.routing ?? [])
+    notes.push(`routing ${r.name} (${r.type}): published before wave 1, widened after each verified wave, at the end: ${r.end}`);
   return { title: `${plan.release} ${plan.version} → group ${plan.group}`, facts, waves, verify, notes };
 }

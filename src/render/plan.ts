@@ -21,7 +21,9 @@ export function planJson(pb: Playbook, plan: Plan) {
     planHash: plan.planHash,
     waves: plan.waves.map((w) => ({ index: w.index, hosts: w.hosts })),
     steps: plan.steps,
-    switchover: plan.switchoverAfterWave ? { afterWave: plan.switchoverAfterWave, atPercent: Math.round(pb.switchover!.atPercent * 100), steps: pb.switchover!.steps.map((s) => s.name) } : null,
+    switchover: plan.switchoverAfterWave
+      ? { afterWave: plan.switchoverAfterWave, atPercent: Math.round(pb.switchover!.atPercent * 100), steps: pb.switchover!.steps.map((s) => s.name) }
+      : null,
     concurrency: pb.waves.concurrency,
     maxFailures: pb.waves.maxFailures,
     pause: pb.waves.pause,
@@ -39,7 +41,14 @@ export function planJson(pb: Playbook, plan: Plan) {
           pb.steps.map((s) => {
             const undoCommand = describeUndo(pb, s, h, wave);
             const resolved = resolveEffects(pb, s, h, wave);
-            return { step: s.name, action: s.action, command: describeStep(pb, s, h, wave), undo: hasUndo(s), ...(undoCommand !== undefined ? { undoCommand } : {}), ...(resolved.length ? { resolved } : {}) };
+            return {
+              step: s.name,
+              action: s.action,
+              command: describeStep(pb, s, h, wave),
+              undo: hasUndo(s),
+              ...(undoCommand !== undefined ? { undoCommand } : {}),
+              ...(resolved.length ? { resolved } : {}),
+            };
           }),
         ];
       }),
@@ -55,7 +64,8 @@ function hasUndo(s: Playbook['steps'][number]): boolean {
 export function planText(pb: Playbook, plan: Plan): string {
   const v = planView(pb, plan, (s) => findAction(s.action)!);
   const out: string[] = [chalk.bold(v.title), ...v.facts.map((f) => `  ${f}`), ''];
-  const diff = (indent: string, perHost?: [string, string][]) => (perHost ? [`${indent}‹…› per host: ${perHost.map(([h, x]) => `${h} ${x || '(empty)'}`).join(' · ')}`] : []);
+  const diff = (indent: string, perHost?: [string, string][]) =>
+    perHost ? [`${indent}‹…› per host: ${perHost.map(([h, x]) => `${h} ${x || '(empty)'}`).join(' · ')}`] : [];
   for (const w of v.waves) {
     out.push(chalk.bold(`wave ${w.index}`) + ` (${w.label}): ${w.hosts.join(', ')}`);
     for (const s of w.steps) {
@@ -101,7 +111,9 @@ export function planMarkdown(pb: Playbook, plan: Plan): string {
 /** One rule's state for `graywave status`, e.g. "gray-entry: 25% of unpinned requests to GREEN (lb1) after wave 2 (read back: …)". */
 export function routingLine(st: RoutingRuleState): string {
   const at = st.phase !== undefined && st.wave !== undefined ? routingPoint(st.phase, st.wave) : undefined;
-  const what = st.detail ? `${st.detail}${st.changedAtWave !== undefined ? ` (set ${st.changedAtWave === 0 ? 'before wave 1' : `after wave ${st.changedAtWave}`})` : ''}` : undefined;
+  const what = st.detail
+    ? `${st.detail}${st.changedAtWave !== undefined ? ` (set ${st.changedAtWave === 0 ? 'before wave 1' : `after wave ${st.changedAtWave}`})` : ''}`
+    : undefined;
   const readBack = st.observed ? ` (read back: ${st.observed})` : '';
   switch (st.state) {
     case 'not-applied':
@@ -141,7 +153,9 @@ export function statusText(r: StatusReport): string {
   // A release train: each app's progress, then the train's waves with every app's hosts.
   for (const a of r.apps ?? []) {
     const waves = a.waves.map((w) => `${w.index} ${w.status}`).join(', ');
-    out.push(`app ${a.name.padEnd(12)} ${a.status.padEnd(10)} ${a.done}/${a.hosts} hosts done${a.deploy ? '' : ' (deploy: false)'}${a.after.length ? ` · after ${a.after.join(', ')}` : ''} · waves: ${waves}`);
+    out.push(
+      `app ${a.name.padEnd(12)} ${a.status.padEnd(10)} ${a.done}/${a.hosts} hosts done${a.deploy ? '' : ' (deploy: false)'}${a.after.length ? ` · after ${a.after.join(', ')}` : ''} · waves: ${waves}`,
+    );
   }
   for (const w of r.waves) {
     out.push(`wave ${w.index}: ${w.status}${w.approved ? ' (approved)' : ''}`);

@@ -47,7 +47,8 @@ function facts(tp: TrainPlan): string[] {
 export function trainPlanText(tp: TrainPlan): string {
   const tv = planView(tp.playbook, tp.plan, actionOf);
   const out: string[] = [chalk.bold(`release train ${tp.plan.release} ${tp.plan.version} → group ${tp.plan.group}`), ...facts(tp).map((f) => `  ${f}`), ''];
-  const diff = (indent: string, perHost?: [string, string][]) => (perHost ? [`${indent}‹…› per host: ${perHost.map(([h, x]) => `${h} ${x || '(empty)'}`).join(' · ')}`] : []);
+  const diff = (indent: string, perHost?: [string, string][]) =>
+    perHost ? [`${indent}‹…› per host: ${perHost.map(([h, x]) => `${h} ${x || '(empty)'}`).join(' · ')}`] : [];
   for (const w of tv.waves) {
     out.push(chalk.bold(`wave ${w.index}`) + ` (${w.label})`);
     for (const { app, wave } of sections(tp, w.index)) {
@@ -74,7 +75,10 @@ export function trainPlanMarkdown(tp: TrainPlan): string {
   const out: string[] = [`### Release train ${tp.plan.release} ${tp.plan.version} → group ${tp.plan.group}`, '', ...facts(tp).map((f) => `- ${f}`), ''];
   for (const w of tv.waves) {
     out.push(`#### Wave ${w.index} (${w.label})`, '', '| app | hosts | steps |', '|---|---|---|');
-    for (const { app, wave } of sections(tp, w.index)) out.push(`| ${app.name}${app.after.length ? ` (after ${app.after.join(', ')})` : ''} | ${wave.hosts.map(code).join(', ')} | ${wave.steps.map((s) => `${s.n}. ${s.name}: ${code(s.line)}`).join('<br>')} |`);
+    for (const { app, wave } of sections(tp, w.index))
+      out.push(
+        `| ${app.name}${app.after.length ? ` (after ${app.after.join(', ')})` : ''} | ${wave.hosts.map(code).join(', ')} | ${wave.steps.map((s) => `${s.n}. ${s.name}: ${code(s.line)}`).join('<br>')} |`,
+      );
     out.push('');
     if (tp.playbook.verify.length) out.push(`Train checks: ${tp.playbook.verify.map((g) => g.name).join(', ')}.`);
     if (w.switchover) out.push(`**${w.switchover.replace('of the fleet', 'of every app')}**`);
@@ -94,9 +98,22 @@ export function trainPlanJson(tp: TrainPlan) {
     version: tp.plan.version,
     group: tp.plan.group,
     planHash: tp.plan.planHash,
-    waves: tp.plan.waves.map((w) => ({ index: w.index, hosts: w.hosts, apps: Object.fromEntries(tp.apps.map((a) => [a.name, a.plan.waves.find((x) => x.index === w.index)?.hosts ?? []])) })),
-    apps: tp.apps.map((a) => ({ name: a.name, after: a.after, deploy: a.deploy, playbook: relative(pb.dir, a.playbook.file) || a.playbook.file, skippedSteps: a.skippedSteps, plan: planJson(a.playbook, a.plan) })),
-    switchover: tp.plan.switchoverAfterWave ? { afterWave: tp.plan.switchoverAfterWave, atPercent: Math.round(pb.switchover!.atPercent * 100), steps: pb.switchover!.steps.map((s) => s.name) } : null,
+    waves: tp.plan.waves.map((w) => ({
+      index: w.index,
+      hosts: w.hosts,
+      apps: Object.fromEntries(tp.apps.map((a) => [a.name, a.plan.waves.find((x) => x.index === w.index)?.hosts ?? []])),
+    })),
+    apps: tp.apps.map((a) => ({
+      name: a.name,
+      after: a.after,
+      deploy: a.deploy,
+      playbook: relative(pb.dir, a.playbook.file) || a.playbook.file,
+      skippedSteps: a.skippedSteps,
+      plan: planJson(a.playbook, a.plan),
+    })),
+    switchover: tp.plan.switchoverAfterWave
+      ? { afterWave: tp.plan.switchoverAfterWave, atPercent: Math.round(pb.switchover!.atPercent * 100), steps: pb.switchover!.steps.map((s) => s.name) }
+      : null,
     verify: pb.verify.map((g) => ({ name: g.name, kind: g.gate, check: findGate(g.gate)!.describe(g.params) })),
     between: tp.plan.waves.slice(0, -1).map((w) => ({ afterWave: w.index, ...pauseAfter(pb.waves, w.index) })),
     onFailure: pb.onFailure,

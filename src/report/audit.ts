@@ -39,7 +39,14 @@ export function auditTrail(records: readonly JournalRecord[]): AuditEntry[] {
   const hasOperator = records.some((r) => r.type === 'operator');
   for (const r of records) {
     if (r.type === 'operator') {
-      out.push({ t: r.t, action: r.action, operator: true, ...r.by, ...(r.reason !== undefined ? { reason: r.reason } : {}), ...(r.detail !== undefined ? { detail: r.detail } : {}) });
+      out.push({
+        t: r.t,
+        action: r.action,
+        operator: true,
+        ...r.by,
+        ...(r.reason !== undefined ? { reason: r.reason } : {}),
+        ...(r.detail !== undefined ? { detail: r.detail } : {}),
+      });
     } else if (hasOperator && r.type === 'run' && (r.phase === 'start' || r.phase === 'resume' || r.phase === 'rollback')) {
       out.push({ t: r.t, action: r.phase === 'rollback' ? 'rolling back' : r.phase === 'start' ? 'started' : 'resumed', operator: false });
     } else if (hasOperator && r.type === 'wave' && r.phase === 'approved') {
@@ -56,7 +63,8 @@ export function auditTrail(records: readonly JournalRecord[]): AuditEntry[] {
     } else {
       // Other record types (e.g. an `unlock` or `abort` record another module adds) count when they name a person.
       const x = r as { type: string; t?: string; by?: { user: string; host: string; pid: number }; reason?: string; phase?: string };
-      if (x.by && x.t && x.type !== 'step') out.push({ t: x.t, action: x.phase ? `${x.type} ${x.phase}` : x.type, operator: true, ...x.by, ...(x.reason ? { reason: x.reason } : {}) });
+      if (x.by && x.t && x.type !== 'step')
+        out.push({ t: x.t, action: x.phase ? `${x.type} ${x.phase}` : x.type, operator: true, ...x.by, ...(x.reason ? { reason: x.reason } : {}) });
     }
   }
   return out;

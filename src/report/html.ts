@@ -1,7 +1,22 @@
 import { formatMs } from '../util/duration.js';
 import type { HostRow, Report, StepSpan } from './model.js';
 import { judgeRows } from './model.js';
-import { APP_HEAD, appCells, closingSections, eventsTable, failuresSection, gatesSection, hostsTable, releaseTitle, span, troubledHosts, wavesTable, when, type ReportSection, type ReportTable } from './tables.js';
+import {
+  APP_HEAD,
+  appCells,
+  closingSections,
+  eventsTable,
+  failuresSection,
+  gatesSection,
+  hostsTable,
+  releaseTitle,
+  span,
+  troubledHosts,
+  wavesTable,
+  when,
+  type ReportSection,
+  type ReportTable,
+} from './tables.js';
 import type { GateRow } from './model.js';
 import type { MetricEvidence } from '../gates/evidence.js';
 import { fmtValue } from '../actions/wait-drained.js';
@@ -20,7 +35,8 @@ const RESULT_COLOR: Record<string, string> = {
   'undo-failed': '#8b1e1e',
   'undo-skipped': '#c3c7cf',
 };
-const STATUS_CLASS = (status: string, s = status.toLowerCase()) => (s === 'done' ? 'ok' : s === 'failed' || s === 'rollback-failed' || s === 'verify-failed' || s === 'halted' ? 'bad' : s === 'rolled-back' ? 'muted' : 'warn');
+const STATUS_CLASS = (status: string, s = status.toLowerCase()) =>
+  s === 'done' ? 'ok' : s === 'failed' || s === 'rollback-failed' || s === 'verify-failed' || s === 'halted' ? 'bad' : s === 'rolled-back' ? 'muted' : 'warn';
 
 const LABEL_W = 190;
 const CHART_W = 860;
@@ -39,7 +55,9 @@ function gantt(r: Report): string {
   const ticks: string[] = [];
   for (let i = 0; i <= 5; i++) {
     const tx = LABEL_W + (i / 5) * CHART_W;
-    ticks.push(`<line x1="${tx}" y1="18" x2="${tx}" y2="100%" class="tick"/><text x="${tx}" y="12" class="axis" text-anchor="${i === 0 ? 'start' : i === 5 ? 'end' : 'middle'}">+${esc(formatMs(((t1 - t0) * i) / 5))}</text>`);
+    ticks.push(
+      `<line x1="${tx}" y1="18" x2="${tx}" y2="100%" class="tick"/><text x="${tx}" y="12" class="axis" text-anchor="${i === 0 ? 'start' : i === 5 ? 'end' : 'middle'}">+${esc(formatMs(((t1 - t0) * i) / 5))}</text>`,
+    );
   }
   const bar = (s: StepSpan, yy: number, end: string) => {
     const x1 = x(s.start);
@@ -60,8 +78,12 @@ function gantt(r: Report): string {
     rows.push(
       `<g class="wave" data-wave="${w.wave}"><rect x="0" y="${y}" width="${LABEL_W + CHART_W}" height="${ROW_H}" class="waveband"/>` +
         `<text x="6" y="${y + 15}" class="wavelabel">Wave ${w.wave} · ${esc(w.status)}</text>` +
-        (w.start ? `<rect x="${wx1.toFixed(1)}" y="${y + 7}" width="${Math.max(2, wx2 - wx1).toFixed(1)}" height="${ROW_H - 14}" class="wavebar"><title>wave ${w.wave}: ${esc(when(w.start))} → ${esc(when(w.end))} (${esc(span(w.start, w.end))})</title></rect>` : '') +
-        w.events.map((e) => `<path d="M${x(e.t).toFixed(1)} ${y + 3} l4 8 l-4 8 l-4 -8 z" class="mark"><title>${esc(`${when(e.t)} ${e.what}`)}</title></path>`).join('') +
+        (w.start
+          ? `<rect x="${wx1.toFixed(1)}" y="${y + 7}" width="${Math.max(2, wx2 - wx1).toFixed(1)}" height="${ROW_H - 14}" class="wavebar"><title>wave ${w.wave}: ${esc(when(w.start))} → ${esc(when(w.end))} (${esc(span(w.start, w.end))})</title></rect>`
+          : '') +
+        w.events
+          .map((e) => `<path d="M${x(e.t).toFixed(1)} ${y + 3} l4 8 l-4 8 l-4 -8 z" class="mark"><title>${esc(`${when(e.t)} ${e.what}`)}</title></path>`)
+          .join('') +
         `</g>`,
     );
     y += ROW_H;
@@ -107,7 +129,12 @@ code{background:#f5f6f8;padding:0 3px;border-radius:3px}
 `;
 
 /** A report table with its status columns as badges. */
-const tableOf = (t: ReportTable): string => table(t.head, t.rows.map((row) => row.map((c, i) => (t.status.includes(i) ? badge(c) : c))), t.status);
+const tableOf = (t: ReportTable): string =>
+  table(
+    t.head,
+    t.rows.map((row) => row.map((c, i) => (t.status.includes(i) ? badge(c) : c))),
+    t.status,
+  );
 
 /** A section: its title, then its table or the text that says it is empty. */
 const section = (sec: ReportSection): string[] => [`<h2>${esc(sec.title)}</h2>`, sec.table ? tableOf(sec.table) : `<p>${esc(sec.empty)}</p>`];
@@ -142,7 +169,15 @@ export function reportHtml(r: Report): string {
       (r.playbook ? `<tr><td>Playbook</td><td><code>${esc(r.playbook)}</code>${r.planHash ? ` plan ${esc(r.planHash)}` : ''}</td></tr>` : '') +
       `</tbody></table>`,
   );
-  if (r.train) parts.push('<h2>Apps</h2>', table(APP_HEAD, r.train.apps.map((a) => appCells(a).map((c, i) => (i === 4 ? badge(c) : c))), [4]));
+  if (r.train)
+    parts.push(
+      '<h2>Apps</h2>',
+      table(
+        APP_HEAD,
+        r.train.apps.map((a) => appCells(a).map((c, i) => (i === 4 ? badge(c) : c))),
+        [4],
+      ),
+    );
   parts.push(`<h2>Timeline</h2><div class="legend">${legend}<span><i style="background:#7c3aed"></i>wave event</span></div>${gantt(r)}`);
   for (const t of [wavesTable(r), hostsTable(r), eventsTable(r)]) if (t) parts.push(tableOf(t));
   parts.push(...section(gatesSection(r)), judgeHtml(r.gates), ...drainsHtml(r), ...section(failuresSection(r)));
@@ -151,7 +186,10 @@ export function reportHtml(r: Report): string {
     // Every host's log tail, folded; the hosts that did not finish cleanly open.
     const troubled = new Set(troubledHosts(r));
     parts.push('<h2>Host logs</h2>');
-    for (const h of tails) parts.push(`<details${troubled.has(h) ? ' open' : ''}><summary>${esc(h.host)} ${badge(h.status)} <code>${esc(h.log)}</code></summary><pre>${esc(h.logTail!.join('\n'))}</pre></details>`);
+    for (const h of tails)
+      parts.push(
+        `<details${troubled.has(h) ? ' open' : ''}><summary>${esc(h.host)} ${badge(h.status)} <code>${esc(h.log)}</code></summary><pre>${esc(h.logTail!.join('\n'))}</pre></details>`,
+      );
   }
   for (const sec of closingSections(r)) parts.push(...section(sec));
   return `<!doctype html>
@@ -212,7 +250,8 @@ export function metricPlot(m: MetricEvidence): string {
   return `<svg class="judge-plot" width="${W}" height="74" viewBox="0 0 ${W} 74" role="img" aria-label="${esc(m.name)}: GREEN vs BLUE distribution">${strips.join('')}${axis}</svg>`;
 }
 
-const pct = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? (v === undefined ? '' : v > 0 ? '+inf' : '-inf') : `${v >= 0 ? '+' : ''}${fmtValue(Math.round(v * 1000) / 10)}%`);
+const pct = (v: number | undefined) =>
+  v === undefined || !Number.isFinite(v) ? (v === undefined ? '' : v > 0 ? '+inf' : '-inf') : `${v >= 0 ? '+' : ''}${fmtValue(Math.round(v * 1000) / 10)}%`;
 
 function shiftText(m: MetricEvidence): string {
   if (!m.shift) return '';
@@ -236,10 +275,13 @@ export function judgeHtml(gates: GateRow[]): string {
       `<h3>Wave ${g.wave}: ${esc(g.check)} <span class="badge ${cls}">${esc(e.verdict)}</span></h3>` +
         `<p>${esc(when(g.t))} — score ${esc(e.score)} (pass ≥ ${esc(e.pass)}, marginal ≥ ${esc(e.marginal)}): ${esc(e.why)}<br>window ${esc(e.window.start)} … ${esc(e.window.end)}, step ${esc(e.window.step)}, minSamples ${esc(e.minSamples)}</p>`,
     );
-    parts.push('<table><tr><th>Metric</th><th>Class</th><th>Samples G/B</th><th>GREEN</th><th>BLUE</th><th>Shift (CI)</th><th>p</th><th>Tolerance</th><th>Why</th><th>Distribution</th></tr>');
+    parts.push(
+      '<table><tr><th>Metric</th><th>Class</th><th>Samples G/B</th><th>GREEN</th><th>BLUE</th><th>Shift (CI)</th><th>p</th><th>Tolerance</th><th>Why</th><th>Distribution</th></tr>',
+    );
     for (const m of e.metrics) {
       const mcls = m.classification === 'inconclusive' ? 'warn' : m.failed ? 'bad' : 'ok';
-      const drop = (d: MetricEvidence['green']['dropped']) => (d.nan + d.gaps + d.stale ? ` <small>(−${d.nan} NaN, −${d.gaps} gaps, −${d.stale} stale)</small>` : '');
+      const drop = (d: MetricEvidence['green']['dropped']) =>
+        d.nan + d.gaps + d.stale ? ` <small>(−${d.nan} NaN, −${d.gaps} gaps, −${d.stale} stale)</small>` : '';
       parts.push(
         `<tr><td>${esc(m.name)}${m.critical ? ' <small>critical</small>' : ''}</td><td><span class="badge ${mcls}">${esc(m.classification)}</span></td>` +
           `<td>${esc(m.green.samples)}${drop(m.green.dropped)} / ${esc(m.blue.samples)}${drop(m.blue.dropped)}</td><td>${esc(centre(m, m.green))}</td><td>${esc(centre(m, m.blue))}</td>` +

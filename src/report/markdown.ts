@@ -1,7 +1,21 @@
 import { evidenceLines } from '../gates/judge.js';
 import { judgeRows, type GateRow } from './model.js';
 import type { Report } from './model.js';
-import { APP_HEAD, appCells, closingSections, eventsTable, failuresSection, gatesSection, hostsTable, releaseTitle, span, troubledHosts, wavesTable, when, type ReportSection } from './tables.js';
+import {
+  APP_HEAD,
+  appCells,
+  closingSections,
+  eventsTable,
+  failuresSection,
+  gatesSection,
+  hostsTable,
+  releaseTitle,
+  span,
+  troubledHosts,
+  wavesTable,
+  when,
+  type ReportSection,
+} from './tables.js';
 
 /** Escapes text for a markdown table cell (one line, no pipes). */
 function cell(text: string | undefined): string {
@@ -12,7 +26,6 @@ function cell(text: string | undefined): string {
 function table(head: string[], rows: string[][]): string {
   return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
 }
-
 
 /** A section of the markdown report: its title, then its table or the text that says it is empty. */
 function section(sec: ReportSection): string[] {

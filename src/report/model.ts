@@ -235,14 +235,29 @@ class Collector implements Collected {
         break;
       case 'wave':
         if (r.phase === 'verify-failed') this.failures.push({ t: r.t, wave: r.wave, what: `wave ${r.wave} verification`, error: r.detail ?? 'failed' });
-        this.addWaveEvent(r.wave, r.t, r.phase === 'approved' ? `approved by ${r.by ? `${r.by.user}@${r.by.host}` : '?'}` : r.phase + (r.detail ? `: ${r.detail}` : ''));
+        this.addWaveEvent(
+          r.wave,
+          r.t,
+          r.phase === 'approved' ? `approved by ${r.by ? `${r.by.user}@${r.by.host}` : '?'}` : r.phase + (r.detail ? `: ${r.detail}` : ''),
+        );
         break;
       case 'gate':
-        this.gates.push({ t: r.t, wave: r.wave, check: r.check, host: r.host, ok: r.ok, observed: r.observed, values: r.values, ...(r.evidence ? { evidence: r.evidence } : {}) });
+        this.gates.push({
+          t: r.t,
+          wave: r.wave,
+          check: r.check,
+          host: r.host,
+          ok: r.ok,
+          observed: r.observed,
+          values: r.values,
+          ...(r.evidence ? { evidence: r.evidence } : {}),
+        });
         break;
       case 'switchover':
-        if (r.phase === 'failed' || r.phase === 'undo-failed') this.failures.push({ t: r.t, wave: r.wave, what: `switchover${r.step ? ` step ${r.step}` : ''}`, error: r.error ?? r.phase });
-        if (r.phase === 'undone' || r.phase === 'undo-failed') this.rollbacks.push({ t: r.t, what: `switchover ${r.step ?? ''} ${r.phase}`.replace(/\s+/g, ' ') });
+        if (r.phase === 'failed' || r.phase === 'undo-failed')
+          this.failures.push({ t: r.t, wave: r.wave, what: `switchover${r.step ? ` step ${r.step}` : ''}`, error: r.error ?? r.phase });
+        if (r.phase === 'undone' || r.phase === 'undo-failed')
+          this.rollbacks.push({ t: r.t, what: `switchover ${r.step ?? ''} ${r.phase}`.replace(/\s+/g, ' ') });
         this.addWaveEvent(r.wave, r.t, `switchover${r.step ? ` ${r.step}` : ''} ${r.phase}`);
         break;
       case 'notify':
@@ -299,7 +314,14 @@ class Collector implements Collected {
     } else if (!d && !undo && r.phase === 'done' && isDrainWait(r.step, this.actions, r.data) && !this.actions.size) {
       this.drains.push({ wave: r.wave, host: r.host, step: r.step, start: span.start, end: r.t, result: 'done', summary: summaryOf(r.data), polls: [] });
     }
-    if (r.phase === 'failed') this.failures.push({ t: r.t, wave: r.wave, host: r.host, what: `${r.host} ${r.step}${r.attempt && r.attempt > 1 ? ` (attempt ${r.attempt})` : ''}`, error: r.error ?? 'failed' });
+    if (r.phase === 'failed')
+      this.failures.push({
+        t: r.t,
+        wave: r.wave,
+        host: r.host,
+        what: `${r.host} ${r.step}${r.attempt && r.attempt > 1 ? ` (attempt ${r.attempt})` : ''}`,
+        error: r.error ?? 'failed',
+      });
     if (r.phase === 'undo-failed') this.failures.push({ t: r.t, wave: r.wave, host: r.host, what: `${r.host} undo ${r.step}`, error: r.error ?? 'failed' });
     if (undo) this.rollbacks.push({ t: r.t, what: `${r.host} ${r.step} ${r.phase}`, detail: r.error });
   }
@@ -329,7 +351,10 @@ function waveRows(planWaves: PlanWave[], c: Collected, state: RunState): WaveRow
     const rows = w.hosts.map((n) => c.hosts.get(n)).filter((h): h is HostRow => !!h);
     const starts = rows.map((r) => r.start).filter((x): x is string => !!x);
     const ends = rows.map((r) => r.end).filter((x): x is string => !!x);
-    const status = waveStatus(w.hosts.map((n) => c.hosts.get(n)?.status ?? 'pending'), state.waves.get(w.index));
+    const status = waveStatus(
+      w.hosts.map((n) => c.hosts.get(n)?.status ?? 'pending'),
+      state.waves.get(w.index),
+    );
     return { wave: w.index, hosts: w.hosts, start: starts.sort()[0], end: ends.sort().at(-1), status, events: c.waveEvents.get(w.index) ?? [] };
   });
 }
@@ -369,7 +394,11 @@ export function buildReport(input: ReportInput): Report {
 
   // Waves: the plan's when given, else the journal's.
   const journalled = [...c.hosts.values()];
-  const planWaves = input.waves ?? [...new Set(journalled.map((h) => h.wave))].sort((a, b) => a - b).map((index) => ({ index, hosts: journalled.filter((h) => h.wave === index).map((h) => h.host) }));
+  const planWaves =
+    input.waves ??
+    [...new Set(journalled.map((h) => h.wave))]
+      .sort((a, b) => a - b)
+      .map((index) => ({ index, hosts: journalled.filter((h) => h.wave === index).map((h) => h.host) }));
 
   return {
     release: header?.release ?? '?',
@@ -386,7 +415,13 @@ export function buildReport(input: ReportInput): Report {
     drains: c.drains,
     failures: c.failures,
     rollbacks: c.rollbacks,
-    actions: auditTrail(records).map((e) => ({ t: e.t, action: e.operator ? e.action : `→ ${e.action}`, by: e.user ? `${e.user}@${e.host}${e.pid !== undefined ? ` (pid ${e.pid})` : ''}` : undefined, reason: e.reason, detail: e.detail })),
+    actions: auditTrail(records).map((e) => ({
+      t: e.t,
+      action: e.operator ? e.action : `→ ${e.action}`,
+      by: e.user ? `${e.user}@${e.host}${e.pid !== undefined ? ` (pid ${e.pid})` : ''}` : undefined,
+      reason: e.reason,
+      detail: e.detail,
+    })),
     notifications: c.notifications,
   };
 }

@@ -34,7 +34,14 @@ function targetOf(file: string): Target {
   }
   // A release train (issue #18): invalid train or app files throw their FILE:LINE:COL problems (exit 2).
   const tp = buildTrainPlan(rf.load());
-  const apps = tp.apps.map((a) => ({ name: a.name, after: a.after, deploy: a.deploy, version: a.playbook.version, waves: a.plan.waves, steps: stepsOf(a.playbook) }));
+  const apps = tp.apps.map((a) => ({
+    name: a.name,
+    after: a.after,
+    deploy: a.deploy,
+    version: a.playbook.version,
+    waves: a.plan.waves,
+    steps: stepsOf(a.playbook),
+  }));
   return { pb: tp.playbook, planHash: tp.plan.planHash, waves: tp.plan.waves, apps };
 }
 
@@ -84,15 +91,27 @@ export async function reportSource(file: string, stateDir?: string): Promise<{ r
       if (!clusterRecords.length) throw new GraywaveError(`no journal for release ${pb.name} in ${backend.where}: the release has not run`, EXIT.usage);
     }
   }
-  if (!clusterRecords && !existsSync(path)) throw new GraywaveError(`no journal at ${path}: the release has not run here`, EXIT.usage, 'give the playbook (and --state-dir if the run used one) or the path of a journal.jsonl');
+  if (!clusterRecords && !existsSync(path))
+    throw new GraywaveError(
+      `no journal at ${path}: the release has not run here`,
+      EXIT.usage,
+      'give the playbook (and --state-dir if the run used one) or the path of a journal.jsonl',
+    );
   const records = clusterRecords ?? readJournal(path).records;
   const header = records.find((r) => r.type === 'header');
-  if (!header) throw new GraywaveError(`the journal at ${path} holds no release (no header record): the release has not run`, EXIT.usage, 'run it first: graywave run <playbook>');
+  if (!header)
+    throw new GraywaveError(
+      `the journal at ${path} holds no release (no header record): the release has not run`,
+      EXIT.usage,
+      'run it first: graywave run <playbook>',
+    );
   // A playbook whose plan differs from the journal's would name the wrong waves: use the journal's own then.
   const plan = target && header.type === 'header' && header.planHash === target.planHash ? target : undefined;
   const dir = dirname(path);
   // A train's journal (its apps' records carry `app`) read without its train file: the apps as the journal names them.
-  const apps = target?.apps ?? (records.some((r) => appOf(r) !== undefined) ? [...new Set(records.map(appOf).filter((a): a is string => !!a))].map((name) => ({ name })) : undefined);
+  const apps =
+    target?.apps ??
+    (records.some((r) => appOf(r) !== undefined) ? [...new Set(records.map(appOf).filter((a): a is string => !!a))].map((name) => ({ name })) : undefined);
   return {
     records,
     journal: path,

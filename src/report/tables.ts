@@ -9,10 +9,22 @@ export const appWaves = (a: AppRow): string => a.waves.map((w) => `${w.wave} ${w
 
 /** The columns of the Apps table of a train, per app. */
 export const APP_HEAD = ['App', 'Version', 'Deploy', 'After', 'Status', 'Hosts done', 'Waves', 'Logs'];
-export const appCells = (a: AppRow): string[] => [a.name, a.version ?? '', a.deploy ? 'yes' : 'no (deploy: false)', a.after.join(', '), a.status, `${a.done}/${a.hosts}`, appWaves(a), a.logDir ?? ''];
+export const appCells = (a: AppRow): string[] => [
+  a.name,
+  a.version ?? '',
+  a.deploy ? 'yes' : 'no (deploy: false)',
+  a.after.join(', '),
+  a.status,
+  `${a.done}/${a.hosts}`,
+  appWaves(a),
+  a.logDir ?? '',
+];
 
 /** Each step attempt of a host with its result and duration. */
-export const stepsText = (h: HostRow): string => h.spans.map((s) => `${s.kind === 'undo' ? 'undo ' : ''}${s.step}${s.attempt && s.attempt > 1 ? ` #${s.attempt}` : ''} ${s.result} ${span(s.start, s.end)}`).join('; ');
+export const stepsText = (h: HostRow): string =>
+  h.spans
+    .map((s) => `${s.kind === 'undo' ? 'undo ' : ''}${s.step}${s.attempt && s.attempt > 1 ? ` #${s.attempt}` : ''} ${s.result} ${span(s.start, s.end)}`)
+    .join('; ');
 
 /** Hosts whose log tail the report shows: those that did not finish cleanly (failed, stopped, rolled back). */
 export const troubledHosts = (r: Report): HostRow[] => r.hosts.filter((h) => h.logTail?.length && h.status !== 'done' && h.status !== 'pending');
@@ -34,7 +46,6 @@ export function values(v: Record<string, number | string> | undefined): string {
     .join(', ');
 }
 
-
 /** A table of the report, the same in every format; `status` lists the columns that hold a status (a badge in HTML). */
 export interface ReportTable {
   head: string[];
@@ -52,7 +63,11 @@ export interface ReportSection {
 const byTime = (rows: string[][]): string[][] => rows.sort((a, b) => a[0]!.localeCompare(b[0]!));
 
 export function wavesTable(r: Report): ReportTable {
-  return { head: ['Wave', 'Status', 'Start', 'End', 'Took', 'Hosts'], rows: r.waves.map((w) => [String(w.wave), w.status, when(w.start), when(w.end), span(w.start, w.end), w.hosts.join(', ')]), status: [1] };
+  return {
+    head: ['Wave', 'Status', 'Start', 'End', 'Took', 'Hosts'],
+    rows: r.waves.map((w) => [String(w.wave), w.status, when(w.start), when(w.end), span(w.start, w.end), w.hosts.join(', ')]),
+    status: [1],
+  };
 }
 
 /** Every host with its steps, and its log's path when any host has one. */
@@ -95,14 +110,27 @@ export const failuresSection = (r: Report): ReportSection => ({
 /** The sections after the host logs: rollbacks, operator actions and (when any were sent) notifications. */
 export function closingSections(r: Report): ReportSection[] {
   const out: ReportSection[] = [
-    { title: 'Rollbacks', table: some(r.rollbacks.map((x) => [when(x.t), x.what, x.detail ?? '']), ['Time', 'What', 'Detail']), empty: 'None.' },
+    {
+      title: 'Rollbacks',
+      table: some(
+        r.rollbacks.map((x) => [when(x.t), x.what, x.detail ?? '']),
+        ['Time', 'What', 'Detail'],
+      ),
+      empty: 'None.',
+    },
     {
       title: 'Operator actions',
-      table: some(r.actions.map((a) => [when(a.t), a.action + (a.detail ? ` (${a.detail})` : ''), a.by ?? '', a.reason ?? '']), ['Time', 'Action', 'By', 'Reason']),
+      table: some(
+        r.actions.map((a) => [when(a.t), a.action + (a.detail ? ` (${a.detail})` : ''), a.by ?? '', a.reason ?? '']),
+        ['Time', 'Action', 'By', 'Reason'],
+      ),
       empty: 'None recorded.',
     },
   ];
-  const notes = some(r.notifications.map((n) => [when(n.t), n.channel, n.kind, n.ok ? 'sent' : `failed: ${n.error ?? ''}`]), ['Time', 'Channel', 'Kind', 'Result']);
+  const notes = some(
+    r.notifications.map((n) => [when(n.t), n.channel, n.kind, n.ok ? 'sent' : `failed: ${n.error ?? ''}`]),
+    ['Time', 'Channel', 'Kind', 'Result'],
+  );
   if (notes) out.push({ title: 'Notifications', table: notes, empty: '' });
   return out;
 }

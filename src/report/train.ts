@@ -16,7 +16,10 @@ export function buildTrainReport(input: ReportInput & { apps: AppInput[] }): Rep
     a,
     r: buildReport({ records: partOf(input.records, a.name), waves: a.waves, steps: a.steps, hostLog: a.hostLog, logPath: a.logPath }),
   }));
-  const journalled = [...own.flatMap((r) => ('wave' in r && typeof r.wave === 'number' ? [r.wave] : [])), ...parts.flatMap(({ r }) => r.waves.map((w) => w.wave))];
+  const journalled = [
+    ...own.flatMap((r) => ('wave' in r && typeof r.wave === 'number' ? [r.wave] : [])),
+    ...parts.flatMap(({ r }) => r.waves.map((w) => w.wave)),
+  ];
   const indexes = input.waves?.map((w) => w.index) ?? [...new Set(journalled)].sort((x, y) => x - y);
   const top = buildReport({ records: own, waves: indexes.map((index) => ({ index, hosts: [] })) });
   const state = replay(own);
@@ -30,18 +33,38 @@ export function buildTrainReport(input: ReportInput & { apps: AppInput[] }): Rep
     const rows = hosts.filter((h) => h.wave === w.wave);
     const planned = input.waves?.find((x) => x.index === w.wave)?.hosts ?? rows.map((h) => h.host);
     const statuses = planned.map((n) => rows.find((h) => h.host === n)?.status ?? 'pending');
-    const starts = rows.map((h) => h.start).filter((x): x is string => !!x).sort();
-    const ends = rows.map((h) => h.end).filter((x): x is string => !!x).sort();
+    const starts = rows
+      .map((h) => h.start)
+      .filter((x): x is string => !!x)
+      .sort();
+    const ends = rows
+      .map((h) => h.end)
+      .filter((x): x is string => !!x)
+      .sort();
     // An app's own wave boundaries (started/done/verified) are the train's to tell; its pauses, approvals and failed checks are kept.
-    const appEvents = parts.flatMap(({ a, r }) => (r.waves.find((x) => x.wave === w.wave)?.events ?? []).filter((e) => !/^(started|done|verified)$/.test(e.what)).map((e) => ({ t: e.t, what: `${a.name}: ${e.what}` })));
-    return { ...w, hosts: planned, status: waveStatus(statuses, state.waves.get(w.wave)), start: starts[0], end: ends.at(-1), events: [...w.events, ...appEvents].sort((x, y) => x.t.localeCompare(y.t)) };
+    const appEvents = parts.flatMap(({ a, r }) =>
+      (r.waves.find((x) => x.wave === w.wave)?.events ?? [])
+        .filter((e) => !/^(started|done|verified)$/.test(e.what))
+        .map((e) => ({ t: e.t, what: `${a.name}: ${e.what}` })),
+    );
+    return {
+      ...w,
+      hosts: planned,
+      status: waveStatus(statuses, state.waves.get(w.wave)),
+      start: starts[0],
+      end: ends.at(-1),
+      events: [...w.events, ...appEvents].sort((x, y) => x.t.localeCompare(y.t)),
+    };
   });
   const apps: AppRow[] = parts.map(({ a, r }) => ({
     name: a.name,
     after: a.after ?? [],
     deploy: a.deploy ?? true,
     ...(a.version ? { version: a.version } : {}),
-    status: waveStatus(r.hosts.map((h) => h.status), { verified: true }),
+    status: waveStatus(
+      r.hosts.map((h) => h.status),
+      { verified: true },
+    ),
     hosts: r.hosts.length,
     done: r.hosts.filter((h) => h.status === 'done').length,
     ...(a.logDir ? { logDir: a.logDir } : {}),
@@ -51,18 +74,34 @@ export function buildTrainReport(input: ReportInput & { apps: AppInput[] }): Rep
   return {
     ...top,
     train: { apps },
-    end: [top.end, ...hosts.map((h) => h.end)].filter((x): x is string => !!x).sort().at(-1),
+    end: [top.end, ...hosts.map((h) => h.end)]
+      .filter((x): x is string => !!x)
+      .sort()
+      .at(-1),
     waves,
     hosts,
-    gates: byTime([...top.gates, ...parts.flatMap(({ a, r }) => r.gates.map((g) => ({ ...g, check: `${a.name}/${g.check}`, ...(g.host ? { host: trainHost(a.name, g.host) } : {}) })))]),
+    gates: byTime([
+      ...top.gates,
+      ...parts.flatMap(({ a, r }) => r.gates.map((g) => ({ ...g, check: `${a.name}/${g.check}`, ...(g.host ? { host: trainHost(a.name, g.host) } : {}) }))),
+    ]),
     drains: parts.flatMap(({ a, r }) => r.drains.map((d) => ({ ...d, host: trainHost(a.name, d.host) }))),
     failures: byTime([
       ...top.failures,
       ...parts.flatMap(({ a, r }) =>
-        r.failures.filter((f) => f.what !== 'release halted').map((f) => (f.host ? { ...f, host: trainHost(a.name, f.host), what: rename(a.name, f.what, f.host) } : { ...f, what: `app ${a.name}: ${f.what}` })),
+        r.failures
+          .filter((f) => f.what !== 'release halted')
+          .map((f) => (f.host ? { ...f, host: trainHost(a.name, f.host), what: rename(a.name, f.what, f.host) } : { ...f, what: `app ${a.name}: ${f.what}` })),
       ),
     ]),
-    rollbacks: byTime([...top.rollbacks, ...parts.flatMap(({ a, r }) => r.rollbacks.flatMap((x) => { const h = hostOf(r, x.what); return h ? [{ ...x, what: rename(a.name, x.what, h) }] : []; }))]),
+    rollbacks: byTime([
+      ...top.rollbacks,
+      ...parts.flatMap(({ a, r }) =>
+        r.rollbacks.flatMap((x) => {
+          const h = hostOf(r, x.what);
+          return h ? [{ ...x, what: rename(a.name, x.what, h) }] : [];
+        }),
+      ),
+    ]),
     notifications: byTime([...top.notifications, ...parts.flatMap(({ r }) => r.notifications)]),
   };
 }

@@ -27,7 +27,10 @@ export const dubboTagOptions = z
   .object({
     provider: z.string().min(1),
     /** Tag name; default the release group. */
-    tag: z.string().regex(/^[A-Za-z0-9_.-]+$/).optional(),
+    tag: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/)
+      .optional(),
     /** true: a request tagged GREEN never falls back to BLUE providers when no GREEN provider is up. */
     force: z.boolean().default(false),
   })
@@ -38,8 +41,14 @@ export const dubboConditionOptions = z
     provider: z.string().min(1),
     consumers: z
       .object({
-        hosts: z.array(z.string().regex(/^[0-9A-Fa-f.:*]+$/, 'an IP address')).min(1).optional(),
-        applications: z.array(z.string().regex(/^[A-Za-z0-9_.-]+$/)).min(1).optional(),
+        hosts: z
+          .array(z.string().regex(/^[0-9A-Fa-f.:*]+$/, 'an IP address'))
+          .min(1)
+          .optional(),
+        applications: z
+          .array(z.string().regex(/^[A-Za-z0-9_.-]+$/))
+          .min(1)
+          .optional(),
       })
       .strict()
       .refine((c) => c.hosts || c.applications, { message: 'name consumer hosts or applications' }),
@@ -59,7 +68,14 @@ interface DubboConn {
 export function dubboConnection(ctx: RoutingContext, name: string, rule: string): DubboConn {
   const spec = ctx.playbook.providers[name];
   if (!spec || spec.type !== 'dubbo-zookeeper') throw new ProviderError(`routing ${rule}: provider ${name} is not a dubbo-zookeeper provider`, false);
-  const o = dubboZookeeper.options.parse(spec.options) as { root: string; configRoot?: string; application: string; connect: string; sessionTimeout: number; connectTimeout: number };
+  const o = dubboZookeeper.options.parse(spec.options) as {
+    root: string;
+    configRoot?: string;
+    application: string;
+    connect: string;
+    sessionTimeout: number;
+    connectTimeout: number;
+  };
   const label = `routing ${rule} (dubbo ${o.application})`;
   return { zk: new Zk(zkOptionsOf(o, label)), root: o.root, configRoot: o.configRoot ?? zkJoin(o.root, 'config', 'dubbo'), application: o.application, label };
 }
@@ -117,7 +133,13 @@ abstract class DubboRule implements RoutingRule {
 
   protected abstract skeleton(app: string): Record<string, unknown>;
   /** Edits the parsed rule for `point`; returns the undo fields, or undefined when nothing needs to change. */
-  protected abstract edit(r: RuleText, created: boolean, point: RoutingPoint, ctx: RoutingContext, prior: Saved | undefined): Omit<Saved, 'path' | 'createdNode'> | undefined;
+  protected abstract edit(
+    r: RuleText,
+    created: boolean,
+    point: RoutingPoint,
+    ctx: RoutingContext,
+    prior: Saved | undefined,
+  ): Omit<Saved, 'path' | 'createdNode'> | undefined;
   protected abstract revert(r: RuleText, saved: Saved): void;
 
   async apply(point: RoutingPoint, ctx: RoutingContext, prior?: unknown): Promise<RoutingChange | undefined> {
@@ -173,7 +195,10 @@ abstract class DubboRule implements RoutingRule {
 }
 
 export class DubboTagRule extends DubboRule {
-  constructor(name: string, private readonly o: z.infer<typeof dubboTagOptions>) {
+  constructor(
+    name: string,
+    private readonly o: z.infer<typeof dubboTagOptions>,
+  ) {
     super(name, o.provider, 'tag-router');
   }
 
@@ -214,7 +239,10 @@ export class DubboTagRule extends DubboRule {
     const rule = await this.current(ctx);
     const tag = this.tag(ctx);
     const entry = (rule?.tags as { name?: unknown; addresses?: unknown }[] | undefined)?.find?.((t) => t?.name === tag);
-    if (!rule || rule.enabled !== true || !entry) throw new ProviderError(`routing ${this.name}: ${this.path(ctx)} does not route tag ${tag} (read back: ${rule ? `enabled ${String(rule.enabled)}, tag ${entry ? 'present' : 'missing'}` : 'no rule'})`);
+    if (!rule || rule.enabled !== true || !entry)
+      throw new ProviderError(
+        `routing ${this.name}: ${this.path(ctx)} does not route tag ${tag} (read back: ${rule ? `enabled ${String(rule.enabled)}, tag ${entry ? 'present' : 'missing'}` : 'no rule'})`,
+      );
     const n = Array.isArray(entry.addresses) ? entry.addresses.length : 0;
     return `tag ${tag} routed (${n} address(es))`;
   }
@@ -231,7 +259,10 @@ export function greenConditions(consumers: { hosts?: string[]; applications?: st
 }
 
 export class DubboConditionRule extends DubboRule {
-  constructor(name: string, private readonly o: z.infer<typeof dubboConditionOptions>) {
+  constructor(
+    name: string,
+    private readonly o: z.infer<typeof dubboConditionOptions>,
+  ) {
     super(name, o.provider, 'condition-router');
   }
 
@@ -281,21 +312,34 @@ export class DubboConditionRule extends DubboRule {
     if (want.length === 0) return 'no GREEN hosts yet: no condition';
     const have = Array.isArray(rule?.conditions) ? (rule!.conditions as unknown[]) : [];
     const missing = want.filter((w) => !have.includes(w));
-    if (!rule || rule.enabled !== true || missing.length) throw new ProviderError(`routing ${this.name}: ${this.path(ctx)} does not hold ${missing.length ? missing.join('; ') : 'an enabled rule'}`);
+    if (!rule || rule.enabled !== true || missing.length)
+      throw new ProviderError(`routing ${this.name}: ${this.path(ctx)} does not hold ${missing.length ? missing.join('; ') : 'an enabled rule'}`);
     return `${want.length} condition(s) to ${point.greenHosts.length} GREEN host(s)`;
   }
 }
 
 /** For the reference (graywave explain, docs/reference.md). */
 export const dubboTagDoc: import('../reference/doc.js').TypeDoc = {
-  options: { provider: "A dubbo-zookeeper provider of the playbook: its ZooKeeper and application.", tag: "Tag name; default the release group (GREEN).", force: "true: a request tagged GREEN never falls back to BLUE providers when no GREEN provider is up.", },
-  summary: 'Dubbo tag routing: GREEN hosts carry the tag; consumers that ask for the tag (dubbo.tag) reach GREEN only. Published before wave 1 in the tag-router rule of the application.',
+  options: {
+    provider: 'A dubbo-zookeeper provider of the playbook: its ZooKeeper and application.',
+    tag: 'Tag name; default the release group (GREEN).',
+    force: 'true: a request tagged GREEN never falls back to BLUE providers when no GREEN provider is up.',
+  },
+  summary:
+    'Dubbo tag routing: GREEN hosts carry the tag; consumers that ask for the tag (dubbo.tag) reach GREEN only. Published before wave 1 in the tag-router rule of the application.',
   checkedAgainst: 'real ZooKeeper 3.8; Dubbo 2.7/3 tag-router format',
   example: 'name: dubbo-gray\ntype: dubbo-tag\nprovider: dubbo',
 };
 export const dubboConditionDoc: import('../reference/doc.js').TypeDoc = {
-  options: { provider: "A dubbo-zookeeper provider of the playbook: its ZooKeeper and application.", consumers: "Which consumers are sent to the GREEN hosts: hosts, applications or both.", "consumers.hosts": "Consumer IP addresses (* wildcards allowed).", "consumers.applications": "Consumer application names.", force: "true: those consumers fail rather than fall back to BLUE when no GREEN provider is up.", },
-  summary: 'Dubbo condition routing: a condition rule (the listed consumer hosts or applications go to the GREEN hosts) published in the application\'s condition-router and removed or kept at the end.',
+  options: {
+    provider: 'A dubbo-zookeeper provider of the playbook: its ZooKeeper and application.',
+    consumers: 'Which consumers are sent to the GREEN hosts: hosts, applications or both.',
+    'consumers.hosts': 'Consumer IP addresses (* wildcards allowed).',
+    'consumers.applications': 'Consumer application names.',
+    force: 'true: those consumers fail rather than fall back to BLUE when no GREEN provider is up.',
+  },
+  summary:
+    "Dubbo condition routing: a condition rule (the listed consumer hosts or applications go to the GREEN hosts) published in the application's condition-router and removed or kept at the end.",
   checkedAgainst: 'real ZooKeeper 3.8; Dubbo 2.7/3 condition-router format',
   example: 'name: dubbo-cond\ntype: dubbo-condition\nprovider: dubbo\nconsumers: { applications: [checkout-web] }',
 };

@@ -22,7 +22,13 @@ interface RoutingType {
 export const routingTypes: RoutingType[] = [
   { type: 'nginx-split', options: nginxSplitOptions, create: (n, p, env) => new NginxSplitRule(n, p, env), doc: nginxSplitDoc },
   { type: 'dubbo-tag', options: dubboTagOptions, providerType: 'dubbo-zookeeper', create: (n, p) => new DubboTagRule(n, p), doc: dubboTagDoc },
-  { type: 'dubbo-condition', options: dubboConditionOptions, providerType: 'dubbo-zookeeper', create: (n, p) => new DubboConditionRule(n, p), doc: dubboConditionDoc },
+  {
+    type: 'dubbo-condition',
+    options: dubboConditionOptions,
+    providerType: 'dubbo-zookeeper',
+    create: (n, p) => new DubboConditionRule(n, p),
+    doc: dubboConditionDoc,
+  },
   { type: 'nacos-rule', options: nacosRuleOptions, providerType: 'nacos', create: (n, p) => new NacosRule(n, p), doc: nacosRuleDoc },
 ];
 
@@ -30,7 +36,10 @@ export function createRule(spec: RoutingSpec, env: ProviderEnv): RoutingRule {
   return routingTypes.find((t) => t.type === spec.type)!.create(spec.name, spec.params, env);
 }
 
-const ruleName = zod.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'rule names may only use letters, digits, ".", "_" and "-"').max(100);
+const ruleName = zod
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'rule names may only use letters, digits, ".", "_" and "-"')
+  .max(100);
 const endOption = zod.enum(['final', 'keep', 'remove']).default('final');
 
 /**
@@ -56,7 +65,11 @@ export function parseRouting(
     const n = ruleName.safeParse(name);
     if (!n.success) return name === undefined ? add(path, `missing required key "name" in routing[${i}]`) : zodIssues([...path, 'name'], n.error);
     const t = routingTypes.find((x) => x.type === type);
-    if (!t) return add(type === undefined ? path : [...path, 'type'], `routing ${n.data}: ${type === undefined ? 'missing type' : `unknown type "${String(type)}"`} (use ${routingTypes.map((x) => x.type).join(', ')})`);
+    if (!t)
+      return add(
+        type === undefined ? path : [...path, 'type'],
+        `routing ${n.data}: ${type === undefined ? 'missing type' : `unknown type "${String(type)}"`} (use ${routingTypes.map((x) => x.type).join(', ')})`,
+      );
     const e = endOption.safeParse(end);
     if (!e.success) return zodIssues([...path, 'end'], e.error);
     const r = t.options.safeParse(rest);
@@ -66,7 +79,8 @@ export function parseRouting(
     if (t.providerType && provider !== undefined) {
       const p = providers[provider];
       if (!p) return add([...path, 'provider'], unknownProviderMessage(provider, providers));
-      if (p.type !== t.providerType) return add([...path, 'provider'], `provider "${provider}" is a ${p.type} provider; ${t.type} needs a ${t.providerType} provider`);
+      if (p.type !== t.providerType)
+        return add([...path, 'provider'], `provider "${provider}" is a ${p.type} provider; ${t.type} needs a ${t.providerType} provider`);
     }
     out.push({ name: n.data, type: t.type, params: r.data, end: e.data as RoutingEnd });
   });

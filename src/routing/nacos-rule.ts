@@ -37,14 +37,29 @@ export const nacosRuleOptions = z
   .object({
     provider: z.string().min(1),
     dataId: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits, ".", ":", "_" and "-" only'),
-    group: z.string().regex(/^[A-Za-z0-9_.:-]+$/).default('DEFAULT_GROUP'),
-    format: z.string().min(1).refine((f) => !f.includes('\n'), 'one line'),
+    group: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]+$/)
+      .default('DEFAULT_GROUP'),
+    format: z
+      .string()
+      .min(1)
+      .refine((f) => !f.includes('\n'), 'one line'),
     service: z.string().min(1).optional(),
-    blueVersion: z.union([z.string().min(1), z.number()]).transform(String).optional(),
-    greenVersion: z.union([z.string().min(1), z.number()]).transform(String).optional(),
+    blueVersion: z
+      .union([z.string().min(1), z.number()])
+      .transform(String)
+      .optional(),
+    greenVersion: z
+      .union([z.string().min(1), z.number()])
+      .transform(String)
+      .optional(),
     weights: z.array(z.number().min(0).max(100)).min(1).optional(),
     /** Content type Nacos shows (text, properties, yaml, …). */
-    contentType: z.string().regex(/^[a-z]+$/).default('text'),
+    contentType: z
+      .string()
+      .regex(/^[a-z]+$/)
+      .default('text'),
   })
   .strict();
 export type NacosRuleOptions = z.infer<typeof nacosRuleOptions>;
@@ -52,7 +67,11 @@ export type NacosRuleOptions = z.infer<typeof nacosRuleOptions>;
 const VALUE_NAMES = ['blueVersion', 'greenVersion', 'blueWeight', 'greenWeight'];
 
 /** The rendered line for a GREEN weight, and the prefix that identifies graywave's line ('' = the whole document). */
-export function ruleLine(o: NacosRuleOptions, release: { name: string; version: string; group: string }, greenWeight: number): { line: string; prefix: string } {
+export function ruleLine(
+  o: NacosRuleOptions,
+  release: { name: string; version: string; group: string },
+  greenWeight: number,
+): { line: string; prefix: string } {
   const w = Math.round(greenWeight * 100) / 100;
   const extra = {
     service: o.service ?? release.name,
@@ -73,7 +92,12 @@ const escapeRe = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
  * Reads a line written with `format` back into its values (undefined when it does not match). Versions match any
  * text, weights numbers; the other names ({{service}} …) must read as they render now.
  */
-export function parseRuleLine(format: string, line: string, release: { name: string; version: string; group: string }, service: string): Partial<Record<'blueVersion' | 'greenVersion' | 'blueWeight' | 'greenWeight', string>> | undefined {
+export function parseRuleLine(
+  format: string,
+  line: string,
+  release: { name: string; version: string; group: string },
+  service: string,
+): Partial<Record<'blueVersion' | 'greenVersion' | 'blueWeight' | 'greenWeight', string>> | undefined {
   const values = { release: release.name, version: release.version, group: release.group, extra: { service } };
   const token = /\{\{\s*(blueVersion|greenVersion|blueWeight|greenWeight)\s*\}\}/g;
   const names: string[] = [];
@@ -145,17 +169,30 @@ export class NacosRule implements RoutingRule {
     const tls = this.tls?.settings;
     const base = c.url.replace(/\/+$/, '');
     if (c.user !== undefined && c.pass !== undefined && !this.token) {
-      const res = await http(`${base}/nacos/v1/auth/login`, { method: 'POST', body: new URLSearchParams({ username: c.user, password: c.pass }), signal: ctx.signal, timeoutMs: c.timeout, tls });
+      const res = await http(`${base}/nacos/v1/auth/login`, {
+        method: 'POST',
+        body: new URLSearchParams({ username: c.user, password: c.pass }),
+        signal: ctx.signal,
+        timeoutMs: c.timeout,
+        tls,
+      });
       const token = res.status === 200 ? res.json<{ accessToken?: string }>().accessToken : undefined;
       if (!token) throw new ProviderError(`routing ${this.name}: Nacos login as ${c.user} failed (HTTP ${res.status})`, false);
       ctx.env.secrets.add(token);
       this.token = token;
     }
-    const params: Record<string, string> = { dataId: this.o.dataId, group: this.o.group, ...(c.namespace !== 'public' ? { tenant: c.namespace } : {}), ...extra };
+    const params: Record<string, string> = {
+      dataId: this.o.dataId,
+      group: this.o.group,
+      ...(c.namespace !== 'public' ? { tenant: c.namespace } : {}),
+      ...extra,
+    };
     if (this.token) params.accessToken = this.token;
     const q = new URLSearchParams(params);
     const url = `${base}/nacos/v1/cs/configs`;
-    return method === 'POST' ? http(url, { method, body: q, signal: ctx.signal, timeoutMs: c.timeout, tls }) : http(`${url}?${q}`, { method, signal: ctx.signal, timeoutMs: c.timeout, tls });
+    return method === 'POST'
+      ? http(url, { method, body: q, signal: ctx.signal, timeoutMs: c.timeout, tls })
+      : http(`${url}?${q}`, { method, signal: ctx.signal, timeoutMs: c.timeout, tls });
   }
 
   private where(): string {
@@ -172,9 +209,14 @@ export class NacosRule implements RoutingRule {
 
   private async write(ctx: RoutingContext, content: string | null): Promise<void> {
     const res = content === null ? await this.call(ctx, 'DELETE') : await this.call(ctx, 'POST', { content, type: this.o.contentType });
-    if (res.status !== 200 || res.text.trim() !== 'true') throw new ProviderError(`${this.where()}: ${content === null ? 'delete' : 'publish'} failed: HTTP ${res.status} ${res.text.slice(0, 200)}`, res.status >= 500);
+    if (res.status !== 200 || res.text.trim() !== 'true')
+      throw new ProviderError(
+        `${this.where()}: ${content === null ? 'delete' : 'publish'} failed: HTTP ${res.status} ${res.text.slice(0, 200)}`,
+        res.status >= 500,
+      );
     const back = await this.read(ctx);
-    if (back !== content) throw new ProviderError(`${this.where()}: read back ${JSON.stringify(back)} after writing ${JSON.stringify(content)} (another writer?)`);
+    if (back !== content)
+      throw new ProviderError(`${this.where()}: read back ${JSON.stringify(back)} after writing ${JSON.stringify(content)} (another writer?)`);
   }
 
   /** The BLUE version: the option, or read from graywave's line in `doc` (see the top of this file). */
@@ -192,7 +234,12 @@ export class NacosRule implements RoutingRule {
     if (v && v.greenVersion === green && v.blueVersion !== undefined) blue = v.blueVersion;
     else if (v) blue = Number(v.blueWeight ?? 0) > Number(v.greenWeight ?? 0) ? v.blueVersion : (v.greenVersion ?? v.blueVersion);
     if (blue === undefined || blue === '') {
-      const why = doc === null ? 'the document does not exist yet' : mine === undefined ? `the document has no line starting with ${JSON.stringify(prefix)}` : `its line ${JSON.stringify(mine)} does not read as ${JSON.stringify(this.o.format)}`;
+      const why =
+        doc === null
+          ? 'the document does not exist yet'
+          : mine === undefined
+            ? `the document has no line starting with ${JSON.stringify(prefix)}`
+            : `its line ${JSON.stringify(mine)} does not read as ${JSON.stringify(this.o.format)}`;
       throw new ProviderError(`${this.where()}: the BLUE version (being replaced) is unknown: ${why}; set blueVersion: in the rule`, false);
     }
     ctx.log(`${this.where()}: BLUE version ${blue}, read from ${JSON.stringify(mine)}`);
@@ -201,7 +248,11 @@ export class NacosRule implements RoutingRule {
 
   private line(point: RoutingPoint, ctx: RoutingContext, doc: string | null) {
     const pb = ctx.playbook;
-    return ruleLine({ ...this.o, blueVersion: this.blueVersion(ctx, doc) }, { name: pb.name, version: pb.version, group: pb.group }, weightAt(point, this.o.weights));
+    return ruleLine(
+      { ...this.o, blueVersion: this.blueVersion(ctx, doc) },
+      { name: pb.name, version: pb.version, group: pb.group },
+      weightAt(point, this.o.weights),
+    );
   }
 
   async apply(point: RoutingPoint, ctx: RoutingContext) {
@@ -224,7 +275,8 @@ export class NacosRule implements RoutingRule {
 
   async undo(data: unknown, ctx: RoutingContext): Promise<void> {
     const s = data as Saved;
-    if (!s || typeof s.prefix !== 'string' || !('before' in s)) throw new ProviderError(`routing ${this.name}: the journal entry of the change is not readable`, false);
+    if (!s || typeof s.prefix !== 'string' || !('before' in s))
+      throw new ProviderError(`routing ${this.name}: the journal entry of the change is not readable`, false);
     const now = await this.read(ctx);
     if (now === s.before) return;
     if (now === s.after || !s.prefix) return this.write(ctx, s.before);
@@ -236,8 +288,21 @@ export class NacosRule implements RoutingRule {
 
 /** For the reference (graywave explain, docs/reference.md). */
 export const nacosRuleDoc: import('../reference/doc.js').TypeDoc = {
-  options: { provider: "A nacos provider of the playbook: its address, namespace and credentials.", dataId: "Nacos config dataId of the rule document.", group: "Nacos config group of the document.", format: "graywave's line in the document, with {{service}}, {{blueVersion}}, {{blueWeight}}, {{greenVersion}}, {{greenWeight}}; the text before the first value identifies the line.", service: "The {{service}} value; default the release name.", blueVersion: "The version being replaced; default read from graywave's line already in the document.", greenVersion: "The new version; default the playbook's version.", weights: "GREEN % after wave 1, 2, … (default: GREEN's share of the hosts).", contentType: "Nacos config type the document is published as (text, properties, yaml, json).", },
-  summary: 'A version-weight document in Nacos config (`format`, e.g. `1.0=75;1.1=25`) that the consumers\' gray router reads: GREEN\'s share grows after each verified wave (`weights`, default the fleet share).',
+  options: {
+    provider: 'A nacos provider of the playbook: its address, namespace and credentials.',
+    dataId: 'Nacos config dataId of the rule document.',
+    group: 'Nacos config group of the document.',
+    format:
+      "graywave's line in the document, with {{service}}, {{blueVersion}}, {{blueWeight}}, {{greenVersion}}, {{greenWeight}}; the text before the first value identifies the line.",
+    service: 'The {{service}} value; default the release name.',
+    blueVersion: "The version being replaced; default read from graywave's line already in the document.",
+    greenVersion: "The new version; default the playbook's version.",
+    weights: "GREEN % after wave 1, 2, … (default: GREEN's share of the hosts).",
+    contentType: 'Nacos config type the document is published as (text, properties, yaml, json).',
+  },
+  summary:
+    "A version-weight document in Nacos config (`format`, e.g. `1.0=75;1.1=25`) that the consumers' gray router reads: GREEN's share grows after each verified wave (`weights`, default the fleet share).",
   checkedAgainst: 'a local server answering the Nacos config API shapes (Nacos does not install here)',
-  example: 'name: version-weights\ntype: nacos-rule\nprovider: nacos\ndataId: order-gray-rule\nformat: "{{blueVersion}}={{blueWeight}};{{greenVersion}}={{greenWeight}}"\nblueVersion: "1.0"',
+  example:
+    'name: version-weights\ntype: nacos-rule\nprovider: nacos\ndataId: order-gray-rule\nformat: "{{blueVersion}}={{blueWeight}};{{greenVersion}}={{greenWeight}}"\nblueVersion: "1.0"',
 };

@@ -30,12 +30,24 @@ export const nginxSplitOptions = z
     file: z.string().min(1),
     blue: ident,
     green: ident,
-    cookie: z.string().regex(/^[A-Za-z0-9_-]+=[A-Za-z0-9_.-]+$/, 'must read NAME=VALUE, e.g. gray=GREEN').default('gray=GREEN'),
+    cookie: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+=[A-Za-z0-9_.-]+$/, 'must read NAME=VALUE, e.g. gray=GREEN')
+      .default('gray=GREEN'),
     /** Header that pins a request to GREEN (with the cookie's value). */
-    header: z.string().regex(/^[A-Za-z0-9-]+$/, 'a header name such as x-gray-group').default('x-gray-group'),
+    header: z
+      .string()
+      .regex(/^[A-Za-z0-9-]+$/, 'a header name such as x-gray-group')
+      .default('x-gray-group'),
     weights: z.array(z.number().min(0).max(100)).min(1).optional(),
-    variable: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('graywave_upstream'),
-    splitOn: z.string().regex(/^\$[A-Za-z_][A-Za-z0-9_]*$/, 'an nginx variable such as $request_id').default('$request_id'),
+    variable: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+      .default('graywave_upstream'),
+    splitOn: z
+      .string()
+      .regex(/^\$[A-Za-z_][A-Za-z0-9_]*$/, 'an nginx variable such as $request_id')
+      .default('$request_id'),
     test: z.string().min(1).default('nginx -t'),
     reload: z.string().min(1).default('nginx -s reload'),
     /** Read the entry back through nginx: requests to `url`; an answer whose body contains `green` came from GREEN. */
@@ -64,8 +76,7 @@ export function splitConfig(o: NginxSplitOptions, rule: string, weight: number):
   const headerVar = `$http_${o.header.toLowerCase().replace(/-/g, '_')}`;
   const val = cookieValue.replace(/[.]/g, '\\.');
   const w = Math.round(weight * 100) / 100;
-  const split =
-    w <= 0 ? [`    * ${o.blue};`] : w >= 100 ? [`    * ${o.green};`] : [`    ${w}% ${o.green};`, `    * ${o.blue};`];
+  const split = w <= 0 ? [`    * ${o.blue};`] : w >= 100 ? [`    * ${o.green};`] : [`    ${w}% ${o.green};`, `    * ${o.blue};`];
   return [
     `${HEADER_LINE} ${rule}); edits are overwritten`,
     `# GREEN: cookie ${o.cookie} or header ${o.header}: ${cookieValue}; other requests: ${w}% GREEN`,
@@ -201,7 +212,8 @@ export class NginxSplitRule implements RoutingRule {
         // A certificate that is not trusted will not become trusted by waiting: fail at once.
         if (err instanceof ProviderError && !err.retryable) throw new ProviderError(`routing ${this.name}: requests through ${url} fail: ${last}`);
       }
-      if (Date.now() > deadline || ctx.signal.aborted) throw new ProviderError(`routing ${this.name}: requests through ${url} do not follow the entry (${weight}% GREEN): ${last}`);
+      if (Date.now() > deadline || ctx.signal.aborted)
+        throw new ProviderError(`routing ${this.name}: requests through ${url} do not follow the entry (${weight}% GREEN): ${last}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -237,8 +249,26 @@ export class NginxSplitRule implements RoutingRule {
 
 /** For the reference (graywave explain, docs/reference.md). */
 export const nginxSplitDoc: import('../reference/doc.js').TypeDoc = {
-  options: { file: "The file graywave owns and rewrites (it defines the variable); the site config includes it.", blue: "Name of the upstream of the BLUE hosts (defined in the site config).", green: "Name of the upstream of the GREEN hosts.", cookie: "Cookie NAME=VALUE that pins a request to GREEN.", header: "Header that pins a request to GREEN when it carries the cookie's value, e.g. x-gray-group: GREEN.", weights: "% of the other requests sent to GREEN after wave 1, 2, … (default: GREEN's share of the hosts).", variable: "nginx variable the file sets to the chosen upstream; the site config proxies to http://$<variable>.", splitOn: "nginx variable the weighted split hashes (split_clients), e.g. $request_id or $remote_addr for sticky clients.", test: "Command that checks the configuration after the file is written (the previous file is put back when it fails).", reload: "Command that makes nginx load it.", probe: "Optional read-back through nginx: requests to url until they see the new state.", "probe.url": "The gray entry's URL.", "probe.green": "Text in a response body that shows it came from GREEN (e.g. the new version).", "probe.requests": "Requests per check.", timeout: "Limit for each command, and for the probe to see the new state.", },
-  summary: 'The gray entry in nginx: requests pinned by the cookie (gray=GREEN) or the x-gray-group header always go to the `green` upstream; of the rest, `weights[i]`% after wave i (split_clients), written to an included `file`, tested, reloaded, read back through `probe`.',
+  options: {
+    file: 'The file graywave owns and rewrites (it defines the variable); the site config includes it.',
+    blue: 'Name of the upstream of the BLUE hosts (defined in the site config).',
+    green: 'Name of the upstream of the GREEN hosts.',
+    cookie: 'Cookie NAME=VALUE that pins a request to GREEN.',
+    header: "Header that pins a request to GREEN when it carries the cookie's value, e.g. x-gray-group: GREEN.",
+    weights: "% of the other requests sent to GREEN after wave 1, 2, … (default: GREEN's share of the hosts).",
+    variable: 'nginx variable the file sets to the chosen upstream; the site config proxies to http://$<variable>.',
+    splitOn: 'nginx variable the weighted split hashes (split_clients), e.g. $request_id or $remote_addr for sticky clients.',
+    test: 'Command that checks the configuration after the file is written (the previous file is put back when it fails).',
+    reload: 'Command that makes nginx load it.',
+    probe: 'Optional read-back through nginx: requests to url until they see the new state.',
+    'probe.url': "The gray entry's URL.",
+    'probe.green': 'Text in a response body that shows it came from GREEN (e.g. the new version).',
+    'probe.requests': 'Requests per check.',
+    timeout: 'Limit for each command, and for the probe to see the new state.',
+  },
+  summary:
+    'The gray entry in nginx: requests pinned by the cookie (gray=GREEN) or the x-gray-group header always go to the `green` upstream; of the rest, `weights[i]`% after wave i (split_clients), written to an included `file`, tested, reloaded, read back through `probe`.',
   checkedAgainst: 'real nginx 1.22 (Debian)',
-  example: 'name: gray-entry\ntype: nginx-split\nat: [local]\nfile: /etc/nginx/conf.d/order-split.conf\nblue: order_blue\ngreen: order_green\nweights: [5, 25, 50, 100]',
+  example:
+    'name: gray-entry\ntype: nginx-split\nat: [local]\nfile: /etc/nginx/conf.d/order-split.conf\nblue: order_blue\ngreen: order_green\nweights: [5, 25, 50, 100]',
 };

@@ -56,7 +56,14 @@ export function routingState(records: readonly JournalRecord[], names: readonly 
         Object.assign(st, { state: 'applied', phase: r.phase, wave: r.wave, error: undefined, failedAt: undefined });
       } else if (r.phase === 'verified') {
         const removed = data.of === 'final' && data.observed === 'removed';
-        Object.assign(st, { state: removed ? 'removed' : 'verified', phase: data.of, wave: r.wave, observed: data.observed, error: undefined, failedAt: undefined });
+        Object.assign(st, {
+          state: removed ? 'removed' : 'verified',
+          phase: data.of,
+          wave: r.wave,
+          observed: data.observed,
+          error: undefined,
+          failedAt: undefined,
+        });
       } else if (r.phase === 'failed') {
         Object.assign(st, { state: 'failed', error: r.error, failedAt: { phase: data.of, wave: r.wave } });
       } else if (r.phase === 'undo-failed') {
@@ -140,7 +147,9 @@ export class RoutingRunner {
   /** Brings every rule to its state at (phase, wave) and confirms it. Throws (after recording) on the first failure. */
   async at(phase: RoutingPhase, wave: number): Promise<void> {
     for (const spec of this.specs) {
-      const confirmed = this.records().some((r) => r.rule === spec.name && r.wave === wave && r.phase === 'verified' && (r.data as { of?: string })?.of === phase);
+      const confirmed = this.records().some(
+        (r) => r.rule === spec.name && r.wave === wave && r.phase === 'verified' && (r.data as { of?: string })?.of === phase,
+      );
       if (confirmed) continue;
       if (phase === 'final' && spec.end === 'keep') continue;
       const ctx = this.ctx();
@@ -149,7 +158,16 @@ export class RoutingRunner {
           const ok = await this.undo(spec.name);
           if (!ok) throw new Error('removing its changes failed (see the journal)');
           await this.record({ rule: spec.name, phase: 'verified', wave, data: { of: phase, observed: 'removed' } });
-          this.emit({ event: 'routing.applied', release: this.release, rule: spec.name, wave, phase, detail: 'its changes removed (end: remove)', changed: true, observed: 'removed' });
+          this.emit({
+            event: 'routing.applied',
+            release: this.release,
+            rule: spec.name,
+            wave,
+            phase,
+            detail: 'its changes removed (end: remove)',
+            changed: true,
+            observed: 'removed',
+          });
           continue;
         }
         const prior = changesInEffect(this.deps.journal.records, spec.name).at(-1)?.data;
@@ -163,7 +181,16 @@ export class RoutingRunner {
         // The change's summary rides on the confirmation of its point: `graywave status` shows it as the rule's state.
         const summary = change ? this.deps.secrets.mask(change.summary) : undefined;
         await this.record({ rule: spec.name, phase: 'verified', wave, data: { of: phase, observed, ...(summary !== undefined ? { summary } : {}) } });
-        this.emit({ event: 'routing.applied', release: this.release, rule: spec.name, wave, phase, detail: summary ?? 'already in place, nothing changed', changed: !!change, observed });
+        this.emit({
+          event: 'routing.applied',
+          release: this.release,
+          rule: spec.name,
+          wave,
+          phase,
+          detail: summary ?? 'already in place, nothing changed',
+          changed: !!change,
+          observed,
+        });
       } catch (err) {
         const error = this.deps.secrets.mask((err as Error).message);
         await this.record({ rule: spec.name, phase: 'failed', wave, error, data: { of: phase } });
@@ -187,7 +214,13 @@ export class RoutingRunner {
         await this.rule(spec).undo(c.data, this.ctx());
         await this.record({ rule: c.rule, phase: 'undone', wave: c.wave, seq: c.seq });
         this.log.line(`routing ${c.rule}: undid change ${c.seq} (${c.phase}, wave ${c.wave})`);
-        this.emit({ event: 'routing.undone', release: this.release, rule: c.rule, wave: c.wave, detail: `change ${c.seq} (${c.phase}${c.phase === 'publish' ? '' : `, wave ${c.wave}`})` });
+        this.emit({
+          event: 'routing.undone',
+          release: this.release,
+          rule: c.rule,
+          wave: c.wave,
+          detail: `change ${c.seq} (${c.phase}${c.phase === 'publish' ? '' : `, wave ${c.wave}`})`,
+        });
       } catch (err) {
         const error = this.deps.secrets.mask((err as Error).message);
         await this.record({ rule: c.rule, phase: 'undo-failed', wave: c.wave, seq: c.seq, error });

@@ -66,24 +66,37 @@ export class Chain {
 
   private call(target: Candidate, path: string, gray: string | undefined): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
-      const req = http.get({ host: target.ip, port: target.port, path, agent: this.agent, headers: gray ? { [GRAY_HEADER]: gray } : {}, timeout: this.o.timeoutMs ?? 10_000 }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 502, body }));
-        res.on('error', reject);
-      });
+      const req = http.get(
+        { host: target.ip, port: target.port, path, agent: this.agent, headers: gray ? { [GRAY_HEADER]: gray } : {}, timeout: this.o.timeoutMs ?? 10_000 },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 502, body }));
+          res.on('error', reject);
+        },
+      );
       req.on('timeout', () => req.destroy(new Error('timed out')));
       req.on('error', reject);
     });
   }
 
-  private async callService(service: string, group: string, gray: string | undefined): Promise<{ entry: string; status: number; body: unknown; error?: string }> {
+  private async callService(
+    service: string,
+    group: string,
+    gray: string | undefined,
+  ): Promise<{ entry: string; status: number; body: unknown; error?: string }> {
     const tried: Candidate[] = [];
     let lastError = '';
     for (let attempt = 1; attempt <= 2; attempt++) {
       const target = pickWeighted(await this.instances(service), group, true, (c) => tried.some((t) => t.ip === c.ip && t.port === c.port));
-      if (!target) return { entry: `${service}=-@-`, status: 503, body: null, error: `no instance of ${service} with weight > 0${lastError ? ` (last: ${lastError})` : ''}` };
+      if (!target)
+        return {
+          entry: `${service}=-@-`,
+          status: 503,
+          body: null,
+          error: `no instance of ${service} with weight > 0${lastError ? ` (last: ${lastError})` : ''}`,
+        };
       tried.push(target);
       try {
         const r = await this.call(target, '/', gray);
@@ -93,7 +106,12 @@ export class Chain {
         } catch {
           /* keep text */
         }
-        return { entry: `${service}=${target.group ?? '?'}@${target.ip}`, status: r.status, body, error: r.status === 200 ? undefined : `${service} ${target.ip}: HTTP ${r.status}` };
+        return {
+          entry: `${service}=${target.group ?? '?'}@${target.ip}`,
+          status: r.status,
+          body,
+          error: r.status === 200 ? undefined : `${service} ${target.ip}: HTTP ${r.status}`,
+        };
       } catch (err) {
         lastError = `${target.ip}:${target.port}: ${(err as Error).message}`;
       }
@@ -107,7 +125,11 @@ export class Chain {
     const gray = typeof mark === 'string' && mark ? mark : undefined;
     const own = req.headers[INSTANCE_GROUP_HEADER];
     const group = gray ?? (typeof own === 'string' && own ? own : this.o.group);
-    const calls = await Promise.all(this.o.services.map((s) => this.callService(s, group, gray).catch((err: Error) => ({ entry: `${s}=-@-`, status: 502, body: null, error: `${s}: ${err.message}` }))));
+    const calls = await Promise.all(
+      this.o.services.map((s) =>
+        this.callService(s, group, gray).catch((err: Error) => ({ entry: `${s}=-@-`, status: 502, body: null, error: `${s}: ${err.message}` })),
+      ),
+    );
     const errors = calls.filter((c) => c.error).map((c) => c.error!);
     return {
       status: errors.length ? 502 : 200,

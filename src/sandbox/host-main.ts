@@ -46,7 +46,12 @@ if (registry) {
   const giveUpAt = Date.now() + 30_000;
   for (;;) {
     try {
-      const res = await request(`${registry}/nacos/v1/ns/instance`, { method: 'POST', body: params.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' }, timeoutMs: 3000 });
+      const res = await request(`${registry}/nacos/v1/ns/instance`, {
+        method: 'POST',
+        body: params.toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        timeoutMs: 3000,
+      });
       if (res.status >= 200 && res.status < 300) break;
       throw new Error(`HTTP ${res.status}: ${res.text}`);
     } catch (err) {

@@ -190,15 +190,18 @@ export async function startHost(o: HostOptions): Promise<HostServer> {
       return finish();
     }
     const ms = Number(url.searchParams.get('ms') ?? minMs + Math.random() * (maxMs - minMs));
-    setTimeout(() => {
-      if (o.group === 'GREEN' && state.errorRate > 0 && Math.random() < state.errorRate) {
-        state.errors++;
-        sendJson(res, 500, { error: 'injected fault: errors', host: o.name, version: o.version, group: o.group });
-      } else {
-        sendJson(res, 200, { host: o.name, version: o.version, group: o.group });
-      }
-      finish();
-    }, Math.max(0, Math.min(ms, 60_000)));
+    setTimeout(
+      () => {
+        if (o.group === 'GREEN' && state.errorRate > 0 && Math.random() < state.errorRate) {
+          state.errors++;
+          sendJson(res, 500, { error: 'injected fault: errors', host: o.name, version: o.version, group: o.group });
+        } else {
+          sendJson(res, 200, { host: o.name, version: o.version, group: o.group });
+        }
+        finish();
+      },
+      Math.max(0, Math.min(ms, 60_000)),
+    );
   });
   // Keep-alive sockets would keep a drained host's port busy after close(); the sandbox wants crisp stops.
   server.keepAliveTimeout = 1000;

@@ -13,7 +13,10 @@ export interface SandboxResponse {
   text: string;
 }
 
-export function request(url: string, o: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs: number; agent?: http.Agent }): Promise<SandboxResponse> {
+export function request(
+  url: string,
+  o: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs: number; agent?: http.Agent },
+): Promise<SandboxResponse> {
   return new Promise((resolve, reject) => {
     // The whole exchange within timeoutMs (as AbortSignal.timeout did), not only each idle gap.
     const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${o.timeoutMs / 1000}s`), { name: 'TimeoutError' })), o.timeoutMs);

@@ -13,7 +13,12 @@ const hub = await startHub({
   rps: Number(env.SANDBOX_RPS ?? 20),
   // The train sandbox (router in front of the BFE tier, with a gray entry).
   train: env.SANDBOX_GRAY_PORT
-    ? { app: env.SANDBOX_FRONT_APP ?? 'bfe', grayPort: Number(env.SANDBOX_GRAY_PORT), grayGroup: env.SANDBOX_GRAY_GROUP ?? 'GREEN', grayRps: Number(env.SANDBOX_GRAY_RPS ?? 10) }
+    ? {
+        app: env.SANDBOX_FRONT_APP ?? 'bfe',
+        grayPort: Number(env.SANDBOX_GRAY_PORT),
+        grayGroup: env.SANDBOX_GRAY_GROUP ?? 'GREEN',
+        grayRps: Number(env.SANDBOX_GRAY_RPS ?? 10),
+      }
     : undefined,
 });
 console.log(`hub up: registry ${hub.servers[0]!.url}, router ${hub.servers[1]!.url}`);

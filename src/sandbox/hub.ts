@@ -60,7 +60,13 @@ export async function startHub(o: HubOptions): Promise<Hub> {
     if (path === 'loadgen') return sendJson(res, 200, loadgen.snapshot());
     if (path === 'traffic') {
       // Every request of the run with its served-by header, and when public traffic was switched (train demo summary).
-      return sendJson(res, 200, { public: loadgen.records(), gray: grayLoadgen?.records() ?? [], switches: router.switches, load: loadgen.snapshot(), grayLoad: grayLoadgen?.snapshot() });
+      return sendJson(res, 200, {
+        public: loadgen.records(),
+        gray: grayLoadgen?.records() ?? [],
+        switches: router.switches,
+        load: loadgen.snapshot(),
+        grayLoad: grayLoadgen?.snapshot(),
+      });
     }
     if (req.method !== 'POST') return sendJson(res, 405, { error: 'use POST' });
     switch (path) {
@@ -97,7 +103,15 @@ export async function startHub(o: HubOptions): Promise<Hub> {
     await listen(http.createServer(registry.handle), o.address, o.registryPort),
     await listen(routerServer, o.address, o.routerPort),
     // The gray entry: a separate server block, as an nginx gray entry would be (its own port or host name).
-    ...(t ? [await listen(http.createServer((req, res) => router.handle(req, res, t.grayGroup)), o.address, t.grayPort)] : []),
+    ...(t
+      ? [
+          await listen(
+            http.createServer((req, res) => router.handle(req, res, t.grayGroup)),
+            o.address,
+            t.grayPort,
+          ),
+        ]
+      : []),
   ];
   if (o.rps > 0) loadgen.start(o.rps);
   if (t && t.grayRps > 0 && o.rps > 0) grayLoadgen!.start(t.grayRps);

@@ -84,13 +84,16 @@ export class LoadGenerator {
     const every = 1000 / rps;
     let due = Date.now();
     // Catch up on missed ticks (timers drift under load) so the rate stays what was asked.
-    this.timer = setInterval(() => {
-      const now = Date.now();
-      while (due <= now) {
-        due += every;
-        this.fire();
-      }
-    }, Math.max(5, Math.min(50, every)));
+    this.timer = setInterval(
+      () => {
+        const now = Date.now();
+        while (due <= now) {
+          due += every;
+          this.fire();
+        }
+      },
+      Math.max(5, Math.min(50, every)),
+    );
   }
 
   stop(): void {

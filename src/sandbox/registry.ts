@@ -137,8 +137,10 @@ export class Registry {
       }
     }
     const reply: Reply = {
-      ok: (data) => (ver === 'v1' ? (typeof data === 'string' ? send(res, 200, data) : sendJson(res, 200, data)) : sendJson(res, 200, { code: 0, message: 'success', data })),
-      fail: (status, message) => (ver === 'v1' ? send(res, status, `caused: ${message}`) : sendJson(res, status, { code: status === 404 ? 20004 : 10000, message, data: null })),
+      ok: (data) =>
+        ver === 'v1' ? (typeof data === 'string' ? send(res, 200, data) : sendJson(res, 200, data)) : sendJson(res, 200, { code: 0, message: 'success', data }),
+      fail: (status, message) =>
+        ver === 'v1' ? send(res, status, `caused: ${message}`) : sendJson(res, status, { code: status === 404 ? 20004 : 10000, message, data: null }),
     };
     const p = r.params;
     const ns = p.namespaceId || 'public';
@@ -234,7 +236,7 @@ export class Registry {
           metadata: e.metadata,
         };
         if (ver !== 'v1') d.serviceName = service.split('@@')[1];
-        if (ver === 'v3') (d.enabled = e.enabled), (d.ephemeral = existing.ephemeral);
+        if (ver === 'v3') ((d.enabled = e.enabled), (d.ephemeral = existing.ephemeral));
         return ok(d);
       }
       default:
@@ -318,7 +320,12 @@ function parseMetadata(raw: string | undefined): Record<string, string> | undefi
     return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, String(v)]));
   }
   // Nacos also accepts k1=v1,k2=v2.
-  return Object.fromEntries(t.split(',').filter(Boolean).map((kv) => kv.split('=', 2) as [string, string]));
+  return Object.fromEntries(
+    t
+      .split(',')
+      .filter(Boolean)
+      .map((kv) => kv.split('=', 2) as [string, string]),
+  );
 }
 
 function send(res: http.ServerResponse, status: number, text: string): void {

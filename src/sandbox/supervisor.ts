@@ -354,9 +354,19 @@ export async function up(o: UpOptions = {}): Promise<SandboxConfig> {
   try {
     // The hosts start while the hub does (each retries its registration until the registry answers): the two
     // process starts overlap instead of adding up.
-    const shapes: { name: string; octet: number; app?: string; calls?: string[] }[] = o.train ? TRAIN_APPS.flatMap(appHosts) : c.hosts.map((name, i) => ({ name, octet: i + 1 }));
+    const shapes: { name: string; octet: number; app?: string; calls?: string[] }[] = o.train
+      ? TRAIN_APPS.flatMap(appHosts)
+      : c.hosts.map((name, i) => ({ name, octet: i + 1 }));
     const hosts = shapes.map(({ name, octet, app, calls }) => {
-      const h: HostRecord = { name, address: `${net}.${octet}`, port: c.hostPort, version: c.initialVersion, group: 'BLUE', ...(app ? { service: app } : {}), ...(calls ? { calls } : {}) };
+      const h: HostRecord = {
+        name,
+        address: `${net}.${octet}`,
+        port: c.hostPort,
+        version: c.initialVersion,
+        group: 'BLUE',
+        ...(app ? { service: app } : {}),
+        ...(calls ? { calls } : {}),
+      };
       h.pid = startHostProcess(c, h, { health: false, errorRate: 0 });
       saveHost(dir, h);
       return h;
@@ -378,7 +388,9 @@ export async function up(o: UpOptions = {}): Promise<SandboxConfig> {
     for (const a of c.apps ?? []) log(`  ${a.name}: ${a.hosts.join(' ')}${a.calls ? ` (calls ${a.calls.join(' and ')} through the registry)` : ''}`);
     if (c.rps > 0) {
       await hubCall(c, `loadgen/start?rps=${c.rps}${c.grayRps ? `&grayRps=${c.grayRps}` : ''}`, 'POST');
-      log(`load generator: ${c.rps} requests/s through the router${c.apps ? ` (public entry :${c.routerPort}) + ${c.grayRps}/s through the gray entry :${c.grayPort}` : ''}`);
+      log(
+        `load generator: ${c.rps} requests/s through the router${c.apps ? ` (public entry :${c.routerPort}) + ${c.grayRps}/s through the gray entry :${c.grayPort}` : ''}`,
+      );
     }
   } catch (err) {
     await down({ dir });
@@ -389,7 +401,12 @@ export async function up(o: UpOptions = {}): Promise<SandboxConfig> {
 
 /** The hosts of one app of TRAIN_APPS: names and last address octets. */
 function appHosts(a: (typeof TRAIN_APPS)[number]): { name: string; octet: number; app: string; calls?: string[] }[] {
-  return Array.from({ length: a.hosts }, (_, i) => ({ name: `${a.name}-${String(i + 1).padStart(2, '0')}`, octet: a.first + i, app: a.name, ...(a.calls ? { calls: a.calls } : {}) }));
+  return Array.from({ length: a.hosts }, (_, i) => ({
+    name: `${a.name}-${String(i + 1).padStart(2, '0')}`,
+    octet: a.first + i,
+    app: a.name,
+    ...(a.calls ? { calls: a.calls } : {}),
+  }));
 }
 
 export async function down(o: { dir?: string; log?: (line: string) => void } = {}): Promise<boolean> {
@@ -451,10 +468,12 @@ export async function status(o: { dir?: string } = {}): Promise<SandboxStatus> {
   const c = readJson<SandboxConfig>(join(dir, 'sandbox.json'));
   if (!c) return { dir, up: false, hosts: [] };
   const cfg = { ...c, dir };
-  const hub = await hubCall<{ defaultGroup: string; instances: { service?: string; ip: string; port: number; weight: number; enabled: boolean; metadata: Record<string, string> }[]; load: LoadStats; grayLoad?: LoadStats }>(
-    cfg,
-    'status',
-  ).catch(() => undefined);
+  const hub = await hubCall<{
+    defaultGroup: string;
+    instances: { service?: string; ip: string; port: number; weight: number; enabled: boolean; metadata: Record<string, string> }[];
+    load: LoadStats;
+    grayLoad?: LoadStats;
+  }>(cfg, 'status').catch(() => undefined);
   const hosts = await Promise.all(
     c.hosts.map(async (name): Promise<HostStatus> => {
       const h = loadHost(dir, name);
@@ -462,10 +481,18 @@ export async function status(o: { dir?: string } = {}): Promise<SandboxStatus> {
       const s: HostStatus = { ...h, running };
       if (running) {
         const a = await getJson<Record<string, unknown>>(`http://${h.address}:${h.port}/_admin/status`).catch(() => undefined);
-        if (a?.status === 200) Object.assign(s, { consumer: a.body.consumer, scheduler: a.body.scheduler, inFlight: a.body.inFlight, requests: a.body.requests, errors: a.body.errors });
+        if (a?.status === 200)
+          Object.assign(s, {
+            consumer: a.body.consumer,
+            scheduler: a.body.scheduler,
+            inFlight: a.body.inFlight,
+            requests: a.body.requests,
+            errors: a.body.errors,
+          });
       }
       const inst = hub?.instances.find((i) => i.ip === h.address && i.port === h.port && (!h.service || i.service === h.service));
-      if (inst) Object.assign(s, { weight: inst.weight, enabled: inst.enabled, registeredGroup: inst.metadata.group, registeredVersion: inst.metadata.version });
+      if (inst)
+        Object.assign(s, { weight: inst.weight, enabled: inst.enabled, registeredGroup: inst.metadata.group, registeredVersion: inst.metadata.version });
       return s;
     }),
   );
@@ -482,7 +509,14 @@ export async function status(o: { dir?: string } = {}): Promise<SandboxStatus> {
 }
 
 /** Restart a host on a version and group, gracefully; idempotent when it already runs them healthily. */
-async function switchHost(c: SandboxConfig, h: HostRecord, version: string, group: string, faults: { health: boolean; errorRate: number }, log: (l: string) => void): Promise<HostRecord> {
+async function switchHost(
+  c: SandboxConfig,
+  h: HostRecord,
+  version: string,
+  group: string,
+  faults: { health: boolean; errorRate: number },
+  log: (l: string) => void,
+): Promise<HostRecord> {
   if (h.version === version && h.group === group && isOurs(h.pid, 'host-main') && !faults.health) {
     try {
       await waitHealthy(c, h, 3000);
@@ -544,7 +578,11 @@ export async function fault(o: { dir?: string; host: string; spec: string }): Pr
   const f = loadFaults(c.dir, h.name);
   const live = async (body: object) => {
     if (!isOurs(h.pid, 'host-main')) return;
-    await getJson(`http://${h.address}:${h.port}/_admin/fault`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    await getJson(`http://${h.address}:${h.port}/_admin/fault`, {
+      method: 'POST',
+      body: JSON.stringify(body),
+      headers: { 'content-type': 'application/json' },
+    });
   };
   const count = () => {
     const n = arg === undefined ? 1 : Number(arg);
@@ -614,7 +652,9 @@ export async function probe(o: { dir?: string; group?: string; count?: number })
         r.groups[res.body.group ?? '?'] = (r.groups[res.body.group ?? '?'] ?? 0) + 1;
       } else {
         r.failed++;
-        r.errors.push(res.status === 200 ? `answered by group ${res.body.group}, not ${o.group}` : `HTTP ${res.status}: ${JSON.stringify(res.body).slice(0, 120)}`);
+        r.errors.push(
+          res.status === 200 ? `answered by group ${res.body.group}, not ${o.group}` : `HTTP ${res.status}: ${JSON.stringify(res.body).slice(0, 120)}`,
+        );
       }
     } catch (err) {
       r.failed++;
@@ -623,8 +663,10 @@ export async function probe(o: { dir?: string; group?: string; count?: number })
   };
   const count = o.count ?? 10;
   let sent = 0;
-  await Promise.all(Array.from({ length: Math.min(PROBE_PARALLEL, count) }, async () => {
-    while (sent++ < count) await one();
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(PROBE_PARALLEL, count) }, async () => {
+      while (sent++ < count) await one();
+    }),
+  );
   return r;
 }

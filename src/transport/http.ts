@@ -59,7 +59,7 @@ export async function http(url: string, opts: HttpOptions = {}): Promise<HttpRes
     const tls = (err as Error).name === 'TimeoutError' ? undefined : describeTlsFailure(err, url, opts.tls);
     if (tls) throw new ProviderError(`${where}: ${tls.reason}`, tls.retryable);
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const reason = (err as Error).name === 'TimeoutError' ? 'timed out' : cause?.code ?? cause?.message ?? (err as Error).message;
+    const reason = (err as Error).name === 'TimeoutError' ? 'timed out' : (cause?.code ?? cause?.message ?? (err as Error).message);
     throw new ProviderError(`${where}: ${reason}`);
   }
   const text = await res.text();

@@ -32,7 +32,10 @@ export function isLocalAddress(address: string): boolean {
 
 /** Routes local hosts to the local transport and the rest to the playbook's transport. */
 export class MixedTransport implements Transport {
-  constructor(private readonly remote: Transport, private readonly local: Transport) {}
+  constructor(
+    private readonly remote: Transport,
+    private readonly local: Transport,
+  ) {}
   private pick(host: Host): Transport {
     return isLocalAddress(host.address) ? this.local : this.remote;
   }

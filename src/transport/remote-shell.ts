@@ -57,7 +57,7 @@ export const DRIVER = [
   // bash start fewer per step (~5 ms of a host's CPU where fork and exec are slow; see bench/README.md). Anything
   // else, every step of a login shell, and every step where BASH_ENV names a file bash would read, gets `bash -c`.
   '  w=; [ -n "$lg$BASH_ENV" ] || case $c in *[!A-Za-z0-9_./,:=@%+\\ -]*) ;; *) w=${c%% *};; esac',
-  '  case $w in \'\'|*=*|-*|if|then|else|elif|fi|case|esac|for|select|while|until|do|done|in|function|time|coproc) w=;;',
+  "  case $w in ''|*=*|-*|if|then|else|elif|fi|case|esac|for|select|while|until|do|done|in|function|time|coproc) w=;;",
   '    */*) [ -f "$w" ] && [ -x "$w" ] || w=;; *) hash -r; hash -- "$w" 2>/dev/null && [ -n "${BASH_CMDS[$w]}" ] || w=;; esac',
   '  if [ -n "$w" ]; then $c </dev/null 2>&5 6<&- &',
   '  else /bin/bash "${sf[@]}" -c "$c" </dev/null 2>&5 6<&- &',
@@ -203,8 +203,16 @@ export class RemoteShell {
   ) {
     const token = `\x1e${this.nonce}:`;
     const streams = [
-      new MarkerStream(token, (t) => this.text(0, t), (m) => this.marker(0, m)),
-      new MarkerStream(token, (t) => this.text(1, t), (m) => this.marker(1, m)),
+      new MarkerStream(
+        token,
+        (t) => this.text(0, t),
+        (m) => this.marker(0, m),
+      ),
+      new MarkerStream(
+        token,
+        (t) => this.text(1, t),
+        (m) => this.marker(1, m),
+      ),
     ];
     ch.setEncoding('utf8');
     ch.stderr.setEncoding('utf8');

@@ -707,7 +707,9 @@ export class SshClientConfig {
     const uid = String(userInfo().uid);
     const thisHost = hostname();
     const fileTokens: Record<string, string> = {
-      C: createHash('sha1').update(thisHost + host + String(port) + user).digest('hex'),
+      C: createHash('sha1')
+        .update(thisHost + host + String(port) + user)
+        .digest('hex'),
       L: thisHost.split('.')[0]!,
       i: uid,
       k: keyAlias ?? alias,
@@ -731,7 +733,8 @@ export class SshClientConfig {
       port: o.port,
       identityFiles: o.identityFiles.filter((f) => f.path.toLowerCase() !== 'none').map((f) => pathOf(f.path, f.where)),
       proxyJump: jumpRaw === undefined || !validJump(jumpRaw) ? jumpRaw : jumpShown(jumpRaw),
-      proxyCommand: o.proxyCommand && o.proxyCommand.cmd.toLowerCase() !== 'none' ? percentExpand(o.proxyCommand.cmd, proxyTokens, o.proxyCommand.where) : undefined,
+      proxyCommand:
+        o.proxyCommand && o.proxyCommand.cmd.toLowerCase() !== 'none' ? percentExpand(o.proxyCommand.cmd, proxyTokens, o.proxyCommand.where) : undefined,
       userKnownHostsFiles: known(o.userKnownHostsFiles, pathOf),
       globalKnownHostsFiles: known(o.globalKnownHostsFiles, (f, where) => tildeExpand(f, this.opts.home, where)),
       hostKeyAlias: keyAlias,
@@ -752,7 +755,16 @@ export class SshClientConfig {
     this.walk(this.root!, o, host, original, final, state, active, false);
   }
 
-  private walk(file: ConfFile, o: Options, host: string, original: string, final: boolean, state: { wantFinal: boolean }, active: { on: boolean }, never: boolean): void {
+  private walk(
+    file: ConfFile,
+    o: Options,
+    host: string,
+    original: string,
+    final: boolean,
+    state: { wantFinal: boolean },
+    active: { on: boolean },
+    never: boolean,
+  ): void {
     for (const l of file.lines) {
       const where = `${l.file}:${l.line}`;
       switch (l.key) {
@@ -913,7 +925,14 @@ export function sshConfigIssues(configFile: string | false | undefined, dir: str
     cfg = SshClientConfig.load(configFile ? expandPath(configFile, dir) : undefined);
   } catch (err) {
     if (err instanceof ConfigError) return err.issues;
-    return [{ file: configFile || resolve(userInfo().homedir, '.ssh', 'config'), line: 1, col: 1, message: `cannot read the ssh client config: ${(err as Error).message}` }];
+    return [
+      {
+        file: configFile || resolve(userInfo().homedir, '.ssh', 'config'),
+        line: 1,
+        col: 1,
+        message: `cannot read the ssh client config: ${(err as Error).message}`,
+      },
+    ];
   }
   const issues = new Map<string, ConfigIssue>();
   const walk = (alias: string, cli: SshCommandLine, depth: number): void => {
@@ -943,7 +962,9 @@ function checkPerm(path: string): void {
   const st = statSync(path);
   const uid = userInfo().uid;
   if ((st.uid !== 0 && st.uid !== uid) || (st.mode & 0o022) !== 0) {
-    throw new SshConfigError(`${path}: bad owner or permissions (OpenSSH refuses it too): it must belong to you or root and not be writable by group or others (chmod go-w ${path})`);
+    throw new SshConfigError(
+      `${path}: bad owner or permissions (OpenSSH refuses it too): it must belong to you or root and not be writable by group or others (chmod go-w ${path})`,
+    );
   }
 }
 
@@ -975,7 +996,8 @@ function readConf(file: string, text: string, o: Required<Omit<SshConfigOptions,
     }
     if (key === 'port' && a2port(args[0]!) <= 0) return void errors.push(`${where}: bad port '${args[0]}'`);
     if (key === 'canonicaldomains') {
-      if (args.some((a, i) => a.toLowerCase() === 'none' && (i > 0 || args.length > 1))) return void errors.push(`${where}: CanonicalDomains "none" must appear alone`);
+      if (args.some((a, i) => a.toLowerCase() === 'none' && (i > 0 || args.length > 1)))
+        return void errors.push(`${where}: CanonicalDomains "none" must appear alone`);
       const bad = args.find((a) => !validDomain(a));
       if (bad !== undefined) return void errors.push(`${where}: CanonicalDomains: "${bad}" is not a valid domain name`);
     }
@@ -1098,7 +1120,15 @@ export function knownHostsName(host: string, port: number): string {
 }
 
 function globMatch(pattern: string, name: string): boolean {
-  const re = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$', 'i');
+  const re = new RegExp(
+    '^' +
+      pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.') +
+      '$',
+    'i',
+  );
   return re.test(name);
 }
 
@@ -1150,7 +1180,13 @@ export class KnownHosts {
 
   /** Key types recorded for this host, so the key exchange can ask for those first (as OpenSSH does). */
   keyTypes(name: string): string[] {
-    return [...new Set(this.linesFor(name).filter((l) => !l.entry.marker).map((l) => l.entry.keyType))];
+    return [
+      ...new Set(
+        this.linesFor(name)
+          .filter((l) => !l.entry.marker)
+          .map((l) => l.entry.keyType),
+      ),
+    ];
   }
 
   /** Judge the key a server offered. `keyType` is the type name inside the blob (e.g. ssh-ed25519). */

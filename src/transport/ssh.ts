@@ -14,7 +14,20 @@ import { duration } from '../util/duration.js';
 import { secretRef, type Secrets } from '../util/secrets.js';
 import { LocalTransport } from './local.js';
 import { driverCommand, newNonce, RemoteShell, ShellEnded, startedQuery, stepShellFlags } from './remote-shell.js';
-import { canonicalName, expandPath, jumpLoop, sshConfigIssues, validJump, fingerprint, keyBlobType, KnownHosts, knownHostsName, SshClientConfig, type SshCommandLine, type SshConfigEntry } from './ssh-config.js';
+import {
+  canonicalName,
+  expandPath,
+  jumpLoop,
+  sshConfigIssues,
+  validJump,
+  fingerprint,
+  keyBlobType,
+  KnownHosts,
+  knownHostsName,
+  SshClientConfig,
+  type SshCommandLine,
+  type SshConfigEntry,
+} from './ssh-config.js';
 import type { ExecOptions, ExecResult, Transport, UploadOptions } from './types.js';
 
 // Loaded when the first host is reached: status, plan and local runs never need SSH (and ssh2 is 40 modules).
@@ -73,7 +86,11 @@ export type SshTransportOptions = z.output<typeof sshTransportOptions>;
  */
 export function sshTransportIssues(o: SshTransportOptions, dir: string, hosts: Host[]): ConfigIssue[] {
   const cli = (h: Host): SshCommandLine => ({ user: h.ssh?.user ?? o.user, port: h.ssh?.port ?? h.port ?? o.port, jump: h.ssh?.jumpHost ?? o.jumpHost });
-  return sshConfigIssues(o.configFile, dir, hosts.map((h) => ({ address: h.address, cli: cli(h) })));
+  return sshConfigIssues(
+    o.configFile,
+    dir,
+    hosts.map((h) => ({ address: h.address, cli: cli(h) })),
+  );
 }
 
 export interface SshTransportEnv {
@@ -290,7 +307,8 @@ export class SshTransport implements Transport {
    * it (keys).
    */
   private async resolveHop(host: Host, alias: string, cli: SshCommandLine, keys: Hop['identityFiles'] | undefined, depth: number): Promise<Hop> {
-    if (depth > MAX_HOPS) throw new TransportError(`jump host: more than ${MAX_HOPS} ProxyJump hops to reach ${host.address} (a loop through Host blocks?)`, host.name);
+    if (depth > MAX_HOPS)
+      throw new TransportError(`jump host: more than ${MAX_HOPS} ProxyJump hops to reach ${host.address} (a loop through Host blocks?)`, host.name);
     let cfg: SshConfigEntry;
     try {
       cfg = this.config.lookup(alias, cli);
@@ -558,7 +576,11 @@ export class SshTransport implements Transport {
       const c = await cached.catch(() => undefined);
       if (c && !c.dead) return c;
     }
-    if (cached) void cached.then((c) => c.client.end(), () => {});
+    if (cached)
+      void cached.then(
+        (c) => c.client.end(),
+        () => {},
+      );
     const p = this.connectFresh(host);
     this.conns.set(host.name, p);
     p.catch(() => {
@@ -643,7 +665,9 @@ export class SshTransport implements Transport {
     const sudo = this.sudoMode(this.sudoFor(opts));
     // With a password, the first kill's sudo reads it; the second (if any) finds stdin at its end and fails, which
     // only matters when the group kill failed too.
-    const k = sudo.preamble ? `${sudo.prefix}/bin/sh -c 'kill -KILL -- -${pid} 2>/dev/null || kill -KILL ${pid} 2>/dev/null'` : `${sudo.prefix}kill -KILL -- -${pid} 2>/dev/null || ${sudo.prefix}kill -KILL ${pid} 2>/dev/null`;
+    const k = sudo.preamble
+      ? `${sudo.prefix}/bin/sh -c 'kill -KILL -- -${pid} 2>/dev/null || kill -KILL ${pid} 2>/dev/null'`
+      : `${sudo.prefix}kill -KILL -- -${pid} 2>/dev/null || ${sudo.prefix}kill -KILL ${pid} 2>/dev/null`;
     try {
       const ch = await this.channel(conn, `${k}; true`);
       await new Promise<void>((res) => {
@@ -722,7 +746,13 @@ export class SshTransport implements Transport {
       (pid) => void this.kill(host, conn, pid, opts),
       () => {
         shell.close();
-        settle?.({ code: null, signal: 'SIGKILL', timedOut: stopper.timedOut, stdout: '', stderr: `[graywave] the remote command did not confirm its end after a kill` });
+        settle?.({
+          code: null,
+          signal: 'SIGKILL',
+          timedOut: stopper.timedOut,
+          stdout: '',
+          stderr: `[graywave] the remote command did not confirm its end after a kill`,
+        });
       },
     );
     const killed = (): ExecResult => ({ code: null, signal: 'SIGKILL', timedOut: stopper.timedOut, stdout: '', stderr: '' });
@@ -766,7 +796,12 @@ export class SshTransport implements Transport {
       const r = await this.execChannel(host, startedQuery(shell.nonce), { timeoutMs: this.opts.connectTimeout + 10_000 });
       const n = /^n=(\d+)$/m.exec(r.stdout);
       const notStarted = r.code === 0 && !!n && Number(n[1]) < seq;
-      this.env.log?.(host, notStarted ? `the command had not started: it runs on the new connection` : `the command may have started (${r.stdout.trim() || `exit ${r.code}`}): not run again`);
+      this.env.log?.(
+        host,
+        notStarted
+          ? `the command had not started: it runs on the new connection`
+          : `the command may have started (${r.stdout.trim() || `exit ${r.code}`}): not run again`,
+      );
       return notStarted;
     } catch (err) {
       this.env.log?.(host, `could not ask the host: ${errMessage(err)}`);
@@ -801,7 +836,13 @@ export class SshTransport implements Transport {
         () => {
           ch.close();
           finish(() =>
-            resolveExec({ code: null, signal: 'SIGKILL', timedOut: stopper.timedOut, stdout, stderr: stderr + `\n[graywave] the remote command did not confirm its end after a kill` }),
+            resolveExec({
+              code: null,
+              signal: 'SIGKILL',
+              timedOut: stopper.timedOut,
+              stdout,
+              stderr: stderr + `\n[graywave] the remote command did not confirm its end after a kill`,
+            }),
           );
         },
         () => exits.has(ch),
@@ -987,7 +1028,22 @@ export class SshTransport implements Transport {
     this.conns.clear();
     this.jumps.clear();
     // Hosts first: those behind a jump host end through its connection.
-    await Promise.all([...hosts.map((p) => p.then((c) => this.end(c), () => {})), ...this.ending]);
-    await Promise.all(jumps.map((p) => p.then((c) => this.end(c), () => {})));
+    await Promise.all([
+      ...hosts.map((p) =>
+        p.then(
+          (c) => this.end(c),
+          () => {},
+        ),
+      ),
+      ...this.ending,
+    ]);
+    await Promise.all(
+      jumps.map((p) =>
+        p.then(
+          (c) => this.end(c),
+          () => {},
+        ),
+      ),
+    );
   }
 }

@@ -42,7 +42,11 @@ function readPem(dir: string, file: string, key: string): string {
 /** The certificates of a PEM file, each checked; a file without one (DER, a key, garbage) is an error naming the key. */
 function certificates(text: string, file: string, key: string): string[] {
   const blocks = text.match(CERT_BLOCK) ?? [];
-  if (blocks.length === 0) throw new ProviderError(`${key}: ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----); convert DER with: openssl x509 -inform der -in FILE -out FILE.pem`, false);
+  if (blocks.length === 0)
+    throw new ProviderError(
+      `${key}: ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----); convert DER with: openssl x509 -inform der -in FILE -out FILE.pem`,
+      false,
+    );
   blocks.forEach((b, i) => {
     try {
       new X509Certificate(b);
@@ -87,7 +91,10 @@ export class TlsSettings {
   #client?: Promise<{ agent: Agent; fetch: typeof undiciFetch }>;
   #warned = false;
 
-  constructor(private readonly m: TlsMaterial, key?: string) {
+  constructor(
+    private readonly m: TlsMaterial,
+    key?: string,
+  ) {
     this.#key = key;
   }
 
@@ -112,7 +119,9 @@ export class TlsSettings {
     } catch {
       origin = url.split('?')[0]!;
     }
-    log(`warning: tls.insecureSkipVerify is true: the certificate of ${origin} is not checked (anyone on the path can read and change these calls, credentials included)`);
+    log(
+      `warning: tls.insecureSkipVerify is true: the certificate of ${origin} is not checked (anyone on the path can read and change these calls, credentials included)`,
+    );
   }
 
   private client(): Promise<{ agent: Agent; fetch: typeof undiciFetch }> {
@@ -153,7 +162,9 @@ export function resolveTls(o: TlsOptions | undefined, env: { dir: string; secret
   if (!o) return undefined;
   const files = caList(o);
   if (files.length === 0 && o.cert === undefined && !o.insecureSkipVerify) return undefined;
-  const ca = files.length ? files.flatMap((f, i) => certificates(readPem(env.dir, f, files.length > 1 ? `tls.ca[${i}]` : 'tls.ca'), f, files.length > 1 ? `tls.ca[${i}]` : 'tls.ca')) : undefined;
+  const ca = files.length
+    ? files.flatMap((f, i) => certificates(readPem(env.dir, f, files.length > 1 ? `tls.ca[${i}]` : 'tls.ca'), f, files.length > 1 ? `tls.ca[${i}]` : 'tls.ca'))
+    : undefined;
   let cert: string | undefined;
   let key: string | undefined;
   if (o.cert !== undefined && o.key !== undefined) {
@@ -222,16 +233,24 @@ export function describeTlsFailure(err: unknown, url: string, tls: TlsSettings |
     return { reason: `TLS: the server's certificate is not trusted: ${what}; ${fix}`, retryable: false };
   }
   if (c.code === 'CERT_HAS_EXPIRED' || c.code === 'CERT_NOT_YET_VALID') {
-    return { reason: `TLS: the server's certificate is out of its validity period: ${what}; renew it on the server or check this machine's clock`, retryable: false };
+    return {
+      reason: `TLS: the server's certificate is out of its validity period: ${what}; renew it on the server or check this machine's clock`,
+      retryable: false,
+    };
   }
   if (c.code === 'ERR_TLS_CERT_ALTNAME_INVALID' || c.code === 'HOSTNAME_MISMATCH') {
-    return { reason: `TLS: the server's certificate is not issued for this host name: ${what}; use a name the certificate lists in the URL, ${LAB}`, retryable: false };
+    return {
+      reason: `TLS: the server's certificate is not issued for this host name: ${what}; use a name the certificate lists in the URL, ${LAB}`,
+      retryable: false,
+    };
   }
   if (c.code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' || (c.code === 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE' && !tls?.clientCertFile)) {
     return { reason: `TLS: the server requires a client certificate: ${what}; set tls.cert and tls.key`, retryable: false };
   }
   if (CLIENT_CERT_REFUSED.has(c.code)) {
-    const which = tls?.clientCertFile ? `the client certificate ${tls.clientCertFile} (tls.cert)` : 'the connection (no client certificate was sent: tls.cert and tls.key)';
+    const which = tls?.clientCertFile
+      ? `the client certificate ${tls.clientCertFile} (tls.cert)`
+      : 'the connection (no client certificate was sent: tls.cert and tls.key)';
     return { reason: `TLS: the server refused ${which}: ${what}`, retryable: false };
   }
   if (/^ERR_(SSL|TLS)_/.test(c.code) || /CERT/.test(c.code)) return { reason: `TLS: ${what}`, retryable: true };

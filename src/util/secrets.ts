@@ -3,10 +3,9 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 
 /** Where a secret comes from. A secret is never written in the playbook itself. */
-export const secretRef = z.union(
-  [z.object({ env: z.string().min(1) }).strict(), z.object({ file: z.string().min(1) }).strict()],
-  { errorMap: () => ({ message: 'a secret is never written in the playbook: use { env: NAME } or { file: PATH }' }) },
-);
+export const secretRef = z.union([z.object({ env: z.string().min(1) }).strict(), z.object({ file: z.string().min(1) }).strict()], {
+  errorMap: () => ({ message: 'a secret is never written in the playbook: use { env: NAME } or { file: PATH }' }),
+});
 export type SecretRef = z.infer<typeof secretRef>;
 
 /**
@@ -15,7 +14,10 @@ export type SecretRef = z.infer<typeof secretRef>;
  */
 export class Secrets {
   private readonly values = new Set<string>();
-  constructor(private readonly dir: string, private readonly env: NodeJS.ProcessEnv = process.env) {}
+  constructor(
+    private readonly dir: string,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
 
   resolve(ref: SecretRef): string {
     let value: string | undefined;

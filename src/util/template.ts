@@ -91,7 +91,7 @@ export function renderShell(template: string, values: TemplateValues): string {
   const stack: ShellFrame[] = ['plain'];
   const heredocs: { delim: string; expands: boolean; tabs: boolean }[] = [];
   let out = '';
-  for (let i = 0; i < template.length; ) {
+  for (let i = 0; i < template.length;) {
     const frame = stack[stack.length - 1]!;
     if (template[i] === '\n' && heredocs.length && (frame === 'plain' || frame === 'sub')) {
       // Here-document bodies follow the line that opened them; each ends at a line equal to its delimiter.

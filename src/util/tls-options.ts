@@ -15,7 +15,10 @@ const pemFile = z.string().min(1, 'a PEM file path');
 
 export const tlsOptions = z
   .object({
-    ca: z.union([pemFile, z.array(pemFile).min(1)]).optional().describe('PEM file(s) of the CA(s) that sign the server certificate, trusted in place of the system CAs (e.g. ./certs/internal-ca.pem).'),
+    ca: z
+      .union([pemFile, z.array(pemFile).min(1)])
+      .optional()
+      .describe('PEM file(s) of the CA(s) that sign the server certificate, trusted in place of the system CAs (e.g. ./certs/internal-ca.pem).'),
     insecureSkipVerify: z.boolean().default(false).describe('Accept any server certificate (warned once per run); never together with ca.'),
     cert: pemFile.optional().describe('Client certificate (PEM) for mutual TLS; needs key.'),
     key: secretRef.optional().describe("The client certificate's private key, a secret: { file: PATH } or { env: NAME }."),

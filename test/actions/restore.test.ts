@@ -24,7 +24,18 @@ afterAll(async () => srv?.close());
 
 const KEY = (ip: string) => `public|DEFAULT_GROUP@@order-service|${ip}#8080#DEFAULT`;
 function register(ip: string, weight = 4) {
-  reg.instances.set(KEY(ip), { namespace: 'public', service: 'DEFAULT_GROUP@@order-service', ip, port: 8080, cluster: 'DEFAULT', weight, enabled: true, ephemeral: true, healthy: true, metadata: { version: '1.0' } });
+  reg.instances.set(KEY(ip), {
+    namespace: 'public',
+    service: 'DEFAULT_GROUP@@order-service',
+    ip,
+    port: 8080,
+    cluster: 'DEFAULT',
+    weight,
+    enabled: true,
+    ephemeral: true,
+    healthy: true,
+    metadata: { version: '1.0' },
+  });
 }
 const weightOf = (ip: string) => reg.snapshot('order-service').find((i) => i.ip === ip)?.effWeight;
 /** The weights graywave wrote for one instance, in order. */
@@ -56,13 +67,18 @@ describe('restore step: done only when serving', () => {
   it('an instance that never registers again fails the host with "restored in reg but not serving", and status lists it under its own heading', async () => {
     register('10.0.1.1');
     // The "deploy" takes the instance away for good (the new version never registers).
-    const t = setup('10.0.1.1', `  - name: deploy
+    const t = setup(
+      '10.0.1.1',
+      `  - name: deploy
     run: curl -fsS -X DELETE "${srv.url}/nacos/v1/ns/instance?serviceName=order-service&ip=10.0.1.1&port=8080" >/dev/null
-  - restore: { provider: reg, restoreTimeout: 1500ms }`);
+  - restore: { provider: reg, restoreTimeout: 1500ms }`,
+    );
     expect(await runRelease(t.req)).toBe(1);
     const failed = t.events.find((e) => e.event === 'step.failed') as Extract<EngineEvent, { event: 'step.failed' }>;
     expect(failed).toMatchObject({ host: 'h-01', step: 'restore:reg' });
-    expect(failed.error).toMatch(/^restored in reg but not serving: nacos: cannot restore order-service 10\.0\.1\.1:8080: instance is not registered \(yet\) \(waited 1\.5s\)$/);
+    expect(failed.error).toMatch(
+      /^restored in reg but not serving: nacos: cannot restore order-service 10\.0\.1\.1:8080: instance is not registered \(yet\) \(waited 1\.5s\)$/,
+    );
     const st = await releaseStatus(t.file);
     expect(st.notServing).toEqual([{ host: 'h-01', step: 'restore:reg', error: failed.error }]);
     expect(statusText(st)).toMatch(/restored but NOT SERVING \(1\):\n.*h-01 +restore:reg: restored in reg but not serving: nacos: cannot restore/);
@@ -78,9 +94,13 @@ describe('restore step: done only when serving', () => {
   it('an instance that comes back unhealthy is not serving: the host fails with what the registry shows', async () => {
     register('10.0.1.2');
     // The new version registers again but fails its health check (Nacos marks it healthy=false).
-    const t = setup('10.0.1.2', `  - name: deploy
+    const t = setup(
+      '10.0.1.2',
+      `  - name: deploy
     run: curl -fsS -X POST "${srv.url}/nacos/v1/ns/instance?serviceName=order-service&ip=10.0.1.2&port=8080&weight=1&healthy=false" >/dev/null
-  - restore: { provider: reg }`, 'restoreTimeout: 1200ms');
+  - restore: { provider: reg }`,
+      'restoreTimeout: 1200ms',
+    );
     expect(await runRelease(t.req)).toBe(1);
     const failed = t.events.find((e) => e.event === 'step.failed') as Extract<EngineEvent, { event: 'step.failed' }>;
     expect(failed.error).toBe('restored in reg but not serving: order-service 10.0.1.2:8080 unhealthy (waited 1.2s)');
@@ -94,10 +114,14 @@ describe('warm-up', () => {
 
   it('ramps 25% → 50% → restore, journalled per step; a failing watch check drains the host again and fails it; resume continues the ramp; rollback drains', async () => {
     register('10.0.2.1');
-    const t = setup('10.0.2.1', `  - restore: { provider: reg, warmup: { weights: [25, 50, 100], every: 200ms } }`, `watch:
+    const t = setup(
+      '10.0.2.1',
+      `  - restore: { provider: reg, warmup: { weights: [25, 50, 100], every: 200ms } }`,
+      `watch:
   - name: errors
     run: '${counter}'
-    interval: 1h`);
+    interval: 1h`,
+    );
     writeFileSync(join(t.dir, 'bad-2'), '');
     reg.requests.length = 0;
     expect(await runRelease(t.req)).toBe(1);
@@ -106,9 +130,15 @@ describe('warm-up', () => {
     expect(weightOf('10.0.2.1')).toBe(0);
     const failed = t.events.find((e) => e.event === 'step.failed') as Extract<EngineEvent, { event: 'step.failed' }>;
     expect(failed.error).toMatch(/^warm-up in reg stopped at 50%: watch errors: .*; the host was drained again$/);
-    const journal = readFileSync(join(t.dir, '.graywave/rs/journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const journal = readFileSync(join(t.dir, '.graywave/rs/journal.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const did = journal.filter((r) => r.type === 'step' && r.step === 'restore:reg' && r.phase === 'did').map((r) => r.data);
-    expect(did).toEqual([{ warmup: 0, percent: 25 }, { warmup: 1, percent: 50 }]);
+    expect(did).toEqual([
+      { warmup: 0, percent: 25 },
+      { warmup: 1, percent: 50 },
+    ]);
     expect(journal.filter((r) => r.type === 'gate' && r.check === 'errors').map((r) => r.ok)).toEqual([true, false]);
     expect((await releaseStatus(t.file)).notServing).toMatchObject([{ host: 'h-01', step: 'restore:reg' }]);
 
@@ -127,7 +157,9 @@ describe('warm-up', () => {
 
   it('warm-up parameters are checked when the playbook loads (increasing weights, known keys, with FILE:LINE:COL)', async () => {
     const t = setup('10.0.2.9', `  - restore: { provider: zk, warmup: { weights: [50, 100], every: 1s } }`);
-    const text = readFileSync(t.file, 'utf8').replace('steps:\n  - drain: reg', 'steps:\n  - drain: zk').replace('providers:\n', 'providers:\n  zk: { type: zookeeper, connect: "127.0.0.1:1", path: "/x/{{host.name}}" }\n');
+    const text = readFileSync(t.file, 'utf8')
+      .replace('steps:\n  - drain: reg', 'steps:\n  - drain: zk')
+      .replace('providers:\n', 'providers:\n  zk: { type: zookeeper, connect: "127.0.0.1:1", path: "/x/{{host.name}}" }\n');
     writeFileSync(t.file, text);
     const { loadPlaybook } = await import('../../src/playbook/load.js');
     const pb = loadPlaybook(t.file);

@@ -20,7 +20,8 @@ function scripted(script: (number | string)[], queries: string[] = []): Monitor 
   return m;
 }
 
-const params = (extra: object = {}) => waitDrainedAction.params.parse({ monitor: 'prom', query: 'rps{instance="{{host.address}}"}', interval: '10ms', ...extra });
+const params = (extra: object = {}) =>
+  waitDrainedAction.params.parse({ monitor: 'prom', query: 'rps{instance="{{host.address}}"}', interval: '10ms', ...extra });
 
 describe('waitDrained', () => {
   it('is registered under key waitDrained and uses its monitor with role monitor', () => {

@@ -15,7 +15,11 @@ describe('bench smoke: simulated fleet through the real engine', () => {
       expect(r.fleet).toEqual({ deployed: 8, green: 8, drained: 0, stopped: 0 });
       // run steps have no check: each step is journalled as `started` then `done`
       expect(r.stepRecords).toBe(8 * SIM_STEPS.length * 2);
-      const steps = readFileSync(r.journal, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((x) => x.type === 'step');
+      const steps = readFileSync(r.journal, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+        .filter((x) => x.type === 'step');
       for (const name of SIM_STEPS) expect(steps.filter((s) => s.step === name && s.phase === 'done')).toHaveLength(8);
       expect(events.filter((e) => e.event === 'host.done')).toHaveLength(8);
       expect(events.at(-1)?.event).toBe('run.done');

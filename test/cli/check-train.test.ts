@@ -16,7 +16,13 @@ const trainDir = (): string => copyFixtureDir('train', tmp());
 /** Adds a `deploy:` step whose artifact does not exist to an app's playbook (before its relabel step). */
 function addMissingArtifact(dir: string, app: string): void {
   const f = join(dir, `${app}.yaml`);
-  writeFileSync(f, readFileSync(f, 'utf8').replace('  - name: relabel\n', `  - name: upload\n    deploy: { artifact: "./build/${app}-{{version}}.tar.gz", to: /opt/gw-test-${app} }\n  - name: relabel\n`));
+  writeFileSync(
+    f,
+    readFileSync(f, 'utf8').replace(
+      '  - name: relabel\n',
+      `  - name: upload\n    deploy: { artifact: "./build/${app}-{{version}}.tar.gz", to: /opt/gw-test-${app} }\n  - name: relabel\n`,
+    ),
+  );
 }
 
 describe('graywave check on a train file', () => {
@@ -55,8 +61,21 @@ describe('graywave check on a train file', () => {
     expect(j.code).toBe(1);
     const report = JSON.parse(j.stdout) as { ok: boolean; apps: { app: string; ok: boolean; cells: { host: string; check: string; ok: boolean }[] }[] };
     expect(report.ok).toBe(false);
-    expect(report.apps.map((a) => [a.app, a.ok])).toEqual([['bfe', true], ['account', true], ['order', false]]);
-    expect(report.apps[2]!.cells.filter((c) => !c.ok).map((c) => `${c.host} ${c.check}`)).toEqual(['o-01 artifact', 'o-01 space', 'o-02 artifact', 'o-02 space', 'o-03 artifact', 'o-03 space', 'o-04 artifact', 'o-04 space']);
+    expect(report.apps.map((a) => [a.app, a.ok])).toEqual([
+      ['bfe', true],
+      ['account', true],
+      ['order', false],
+    ]);
+    expect(report.apps[2]!.cells.filter((c) => !c.ok).map((c) => `${c.host} ${c.check}`)).toEqual([
+      'o-01 artifact',
+      'o-01 space',
+      'o-02 artifact',
+      'o-02 space',
+      'o-03 artifact',
+      'o-03 space',
+      'o-04 artifact',
+      'o-04 space',
+    ]);
   });
 
   it('--hosts takes app/host names (only those asked); an unknown one and an invalid train file are exit 2', async () => {

@@ -19,7 +19,13 @@ describe('plan', () => {
     expect(r.code).toBe(0);
     const plan = JSON.parse(r.stdout);
     expect(plan).toMatchObject({ release: 'rel', version: '9.9', steps: ['stop', 'start'] });
-    expect(plan.waves.map((w: { index: number; hosts: string[] }) => [w.index, w.hosts.length])).toEqual([[1, 1], [2, 3], [3, 3], [4, 3], [5, 2]]);
+    expect(plan.waves.map((w: { index: number; hosts: string[] }) => [w.index, w.hosts.length])).toEqual([
+      [1, 1],
+      [2, 3],
+      [3, 3],
+      [4, 3],
+      [5, 2],
+    ]);
     expect(plan.waves[0]).toEqual({ index: 1, hosts: ['h-01'] });
     expect(plan.waves.flatMap((w: { hosts: string[] }) => w.hosts)).toEqual(Array.from({ length: 12 }, (_, i) => `h-${String(i + 1).padStart(2, '0')}`));
     const text = await cli(['plan', file], { cwd: dir });
@@ -41,9 +47,12 @@ describe('plan', () => {
 });
 
 describe('plan: resolved commands', () => {
-  it('--json gives each host\'s command as it would run and its undo command apart; the text shows both', async () => {
+  it("--json gives each host's command as it would run and its undo command apart; the text shows both", async () => {
     const dir = temp();
-    const file = writePlaybook(dir, `name: rel\nversion: "9.9"\nhosts:\n${hostsYaml(2)}\nsteps:\n  - name: stop\n    run: "echo stop {{host.name}}"\n    undo: "echo start {{host.name}}"\n  - name: mark\n    run: "echo {{version}}"\n`);
+    const file = writePlaybook(
+      dir,
+      `name: rel\nversion: "9.9"\nhosts:\n${hostsYaml(2)}\nsteps:\n  - name: stop\n    run: "echo stop {{host.name}}"\n    undo: "echo start {{host.name}}"\n  - name: mark\n    run: "echo {{version}}"\n`,
+    );
     const plan = JSON.parse((await cli(['plan', file, '--json'], { cwd: dir })).stdout);
     expect(plan.hosts['h-02']).toEqual([
       { step: 'stop', action: 'run', command: 'echo stop h-02', undo: true, undoCommand: 'echo start h-02' },
@@ -56,7 +65,11 @@ describe('plan: resolved commands', () => {
 
 describe('plan: small fleets with the usual canary', () => {
   it('1, 2 and 3 hosts with canary 1, 25% plan 1 / 1,1 / 1,1,1 (a canary of the whole fleet is one wave)', async () => {
-    for (const [n, sizes] of [[1, [1]], [2, [1, 1]], [3, [1, 1, 1]]] as const) {
+    for (const [n, sizes] of [
+      [1, [1]],
+      [2, [1, 1]],
+      [3, [1, 1, 1]],
+    ] as const) {
       const dir = temp();
       const r = await cli(['plan', writePlaybook(dir, pb(n)), '--json'], { cwd: dir });
       expect(r.code, r.stderr).toBe(0);
@@ -77,7 +90,12 @@ describe('run --json', () => {
     for (const n of ['run.start', 'wave.start', 'step.start', 'step.done', 'wave.done', 'run.done']) expect(names.has(n), n).toBe(true);
     for (const e of ev) expect(e.release).toBe('rel');
     for (const e of ev.filter((x) => x.event === 'step.done')) {
-      expect(e).toMatchObject({ wave: expect.any(Number), host: expect.stringMatching(/^h-0[123]$/), step: expect.stringMatching(/^(stop|start)$/), ms: expect.any(Number) });
+      expect(e).toMatchObject({
+        wave: expect.any(Number),
+        host: expect.stringMatching(/^h-0[123]$/),
+        step: expect.stringMatching(/^(stop|start)$/),
+        ms: expect.any(Number),
+      });
     }
     expect(ev.filter((e) => e.event === 'step.done').length).toBe(6);
     expect(ev.find((e) => e.event === 'wave.done' && e.wave === 2)).toMatchObject({ ms: expect.any(Number) });
@@ -94,7 +112,14 @@ describe('run --json', () => {
     const r = await cli(['run', file, '--yes', '--json'], { cwd: dir });
     expect(r.code).toBe(1);
     const ev = events(r.stdout);
-    expect(ev.find((e) => e.event === 'step.failed')).toMatchObject({ release: 'rel', wave: 1, host: 'h-01', step: 'stop', ms: expect.any(Number), output: ['why it broke'] });
+    expect(ev.find((e) => e.event === 'step.failed')).toMatchObject({
+      release: 'rel',
+      wave: 1,
+      host: 'h-01',
+      step: 'stop',
+      ms: expect.any(Number),
+      output: ['why it broke'],
+    });
     expect(ev.at(-1)).toMatchObject({ event: 'run.halted', release: 'rel' });
     const plain = await cli(['resume', file, '--yes', '--plain'], { cwd: dir });
     expect(plain.code).toBe(1);
@@ -128,7 +153,9 @@ describe('locks', () => {
     // A lock left by a dead pid on this host.
     const dead = startCli(['--version']);
     await finished(dead);
-    const lock = JSON.parse(JSON.stringify({ user: 'someone', host: (await import('node:os')).hostname(), pid: dead.pid, startedAt: new Date().toISOString(), command: 'run' }));
+    const lock = JSON.parse(
+      JSON.stringify({ user: 'someone', host: (await import('node:os')).hostname(), pid: dead.pid, startedAt: new Date().toISOString(), command: 'run' }),
+    );
     writeFileSync(join(dir, '.graywave/rel/lock'), JSON.stringify(lock));
     const stale = await cli(['run', file, '--yes'], { cwd: dir });
     expect(stale.code).toBe(3);

@@ -28,13 +28,22 @@ describe('--limit', () => {
     const r = await cli(['run', 'pb.yaml', '--yes', '--plain', '--limit', 'app-01,zone=b'], { cwd: t.dir });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).not.toContain('HALTED');
-    expect(r.stdout).toMatch(/ LIMITED: 3 host\(s\) done; 1 host\(s\) outside the limit still pending: app-02\n {2}next: graywave resume pb\.yaml runs the 1 pending host \(app-02\), then the checks of wave 2 \(--limit covered part of it\)\n/);
+    expect(r.stdout).toMatch(
+      / LIMITED: 3 host\(s\) done; 1 host\(s\) outside the limit still pending: app-02\n {2}next: graywave resume pb\.yaml runs the 1 pending host \(app-02\), then the checks of wave 2 \(--limit covered part of it\)\n/,
+    );
     // Waves 1 and 3 are whole: their checks ran; wave 2's did not.
     expect(t.effects().sort()).toEqual(['app-01 1.0', 'app-03 1.0', 'app-04 1.0', 'smoke 1', 'smoke 3']);
     const st = JSON.parse((await cli(['status', 'pb.yaml', '--json'], { cwd: t.dir })).stdout);
     expect(st.status).toBe('limited');
     expect(st.reason).toBe('--limit: 3 host(s) done; 1 host(s) outside the limit still pending: app-02');
-    expect(st.limited).toEqual({ done: ['app-01', 'app-03', 'app-04'], pending: ['app-02'], partialWaves: [{ wave: 2, done: ['app-03'], pending: ['app-02'] }], checks: ['smoke'], routing: false, next: 'graywave resume pb.yaml' });
+    expect(st.limited).toEqual({
+      done: ['app-01', 'app-03', 'app-04'],
+      pending: ['app-02'],
+      partialWaves: [{ wave: 2, done: ['app-03'], pending: ['app-02'] }],
+      checks: ['smoke'],
+      routing: false,
+      next: 'graywave resume pb.yaml',
+    });
     expect(st.waves.map((w: { status: string }) => w.status)).toEqual(['done', 'limited', 'done']);
     const hosts = Object.fromEntries(st.waves.flatMap((w: { hosts: { host: string; status: string }[] }) => w.hosts.map((h) => [h.host, h.status])));
     expect(hosts).toEqual({ 'app-01': 'done', 'app-02': 'pending', 'app-03': 'done', 'app-04': 'done' });
@@ -61,7 +70,7 @@ describe('--limit', () => {
     expect(end.limited).toBeUndefined();
   });
 
-  it('a later --limit that completes a cut wave runs that wave\'s checks, exactly once, before the release is done', async () => {
+  it("a later --limit that completes a cut wave runs that wave's checks, exactly once, before the release is done", async () => {
     const t = setup({ extra: SMOKE });
     expect((await cli(['run', 'pb.yaml', '--yes', '--plain', '--limit', 'app-01,zone=b'], { cwd: t.dir })).code).toBe(0);
     expect(t.effects().filter((l) => l.startsWith('smoke'))).toEqual(['smoke 1', 'smoke 3']);
@@ -79,7 +88,10 @@ describe('--limit', () => {
     const t = setup();
     const r = await cli(['run', 'pb.yaml', '--yes', '--json', '--limit', 'app-01'], { cwd: t.dir });
     expect(r.code, r.stderr).toBe(0);
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string });
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string });
     expect(events.some((e) => e.event === 'run.halted')).toBe(false);
     expect(events.at(-1)).toEqual({
       ts: expect.any(String),
@@ -103,7 +115,9 @@ describe('--limit', () => {
     expect(existsSync(join(t.dir, '.graywave'))).toBe(false);
     const plan = JSON.parse((await cli(['plan', 'pb.yaml', '--json', '--limit', 'app-0[!]*'.replace('[!]', '')], { cwd: t.dir })).stdout);
     expect(plan.limit).toEqual(['app-01', 'app-02', 'app-03', 'app-04']);
-    expect((await cli(['plan', 'pb.yaml', '--limit', 'app-0?,zone=a'], { cwd: t.dir })).stdout).toMatch(/^--limit: only app-01, app-02, app-03, app-04 \(4 of 4 hosts\)/);
+    expect((await cli(['plan', 'pb.yaml', '--limit', 'app-0?,zone=a'], { cwd: t.dir })).stdout).toMatch(
+      /^--limit: only app-01, app-02, app-03, app-04 \(4 of 4 hosts\)/,
+    );
   });
 
   it('rollback --limit undoes only the chosen hosts', async () => {
@@ -120,7 +134,7 @@ describe('--set, --dry-run, --again', () => {
     const t = setup();
     const plan = JSON.parse((await cli(['plan', 'pb.yaml', '--json', '--set', 'version=3.10'], { cwd: t.dir })).stdout);
     expect(plan.version).toBe('3.10');
-    expect(plan.hosts['app-01'][0].command).toBe("echo app-01 3.10 >> effects.log");
+    expect(plan.hosts['app-01'][0].command).toBe('echo app-01 3.10 >> effects.log');
     const bad = await cli(['plan', 'pb.yaml', '--set', 'verison=2'], { cwd: t.dir });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('graywave: --set verison: unknown key "verison" (did you mean "version"?)');
@@ -169,7 +183,14 @@ describe('completion', () => {
 
   it('bash completes commands and options for real', () => {
     const script = execFileSync(process.execPath, [join(import.meta.dirname, '../../bin/graywave.js'), 'completion', 'bash'], { encoding: 'utf8' });
-    const out = execFileSync('bash', ['-c', `${script}\nCOMP_WORDS=(graywave ro); COMP_CWORD=1; _graywave; echo "\${COMPREPLY[@]}"; COMP_WORDS=(graywave run --li); COMP_CWORD=2; _graywave; echo "\${COMPREPLY[@]}"`], { encoding: 'utf8' });
+    const out = execFileSync(
+      'bash',
+      [
+        '-c',
+        `${script}\nCOMP_WORDS=(graywave ro); COMP_CWORD=1; _graywave; echo "\${COMPREPLY[@]}"; COMP_WORDS=(graywave run --li); COMP_CWORD=2; _graywave; echo "\${COMPREPLY[@]}"`,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(out.split('\n').slice(0, 2)).toEqual(['rollback', '--limit']);
   });
 });

@@ -20,7 +20,10 @@ let hook: string;
 beforeAll(() => {
   ensureBuilt(['cli/demo-steps.ts', 'cli/failure.ts', 'cli/main.ts', 'cli/sandbox.ts', 'sandbox/supervisor.ts', 'sandbox/http.ts']);
   dir = temp();
-  writeFileSync(join(dir, 'hooks.mjs'), "import { appendFileSync } from 'node:fs';\nexport async function load(url, context, next) {\n  if (url.startsWith('file:')) appendFileSync(process.env.GW_LOADED, url + '\\n');\n  return next(url, context);\n}\n");
+  writeFileSync(
+    join(dir, 'hooks.mjs'),
+    "import { appendFileSync } from 'node:fs';\nexport async function load(url, context, next) {\n  if (url.startsWith('file:')) appendFileSync(process.env.GW_LOADED, url + '\\n');\n  return next(url, context);\n}\n",
+  );
   hook = join(dir, 'register.mjs');
   writeFileSync(hook, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(join(dir, 'hooks.mjs')).href)});\n`);
 }, 120_000);
@@ -46,7 +49,10 @@ process.exitCode = await main([process.argv[0], 'graywave', ...process.argv.slic
 setTimeout(() => process.exit(process.exitCode), 50);`;
   const argv = [...(o.watch ? ['--import', hook] : []), ...(o.whole ? ['--input-type=module', '-e', whole] : [BIN]), ...args];
   return new Promise((done) => {
-    const child = spawn(process.execPath, argv, { cwd: dir, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', GW_LOADED: log, GRAYWAVE_SANDBOX_DIR: join(dir, 'no-sandbox'), ...o.env } });
+    const child = spawn(process.execPath, argv, {
+      cwd: dir,
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', GW_LOADED: log, GRAYWAVE_SANDBOX_DIR: join(dir, 'no-sandbox'), ...o.env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
@@ -65,14 +71,29 @@ describe('graywave sandbox … through the small entry', () => {
       ['sandbox', 'probe', '--group', 'GREEN', '--count', '3', '--version', '2.0.0'],
     ]) {
       const r = await run(args, { watch: true });
-      expect(r.loaded.some((u) => u.endsWith('/dist/cli/sandbox.js')), args.join(' ')).toBe(true);
-      expect(r.loaded.filter((u) => /\/dist\/(cli\/main|engine\/|render\/|playbook\/)|node_modules\/(listr2|yaml|zod)\//.test(u)), args.join(' ')).toEqual([]);
+      expect(
+        r.loaded.some((u) => u.endsWith('/dist/cli/sandbox.js')),
+        args.join(' '),
+      ).toBe(true);
+      expect(
+        r.loaded.filter((u) => /\/dist\/(cli\/main|engine\/|render\/|playbook\/)|node_modules\/(listr2|yaml|zod)\//.test(u)),
+        args.join(' '),
+      ).toEqual([]);
     }
   }, 60_000);
 
   it('help, --set, --verbose, colour flags and unknown subcommands go to the whole CLI', async () => {
     // The choice, in process (sandboxMain steps aside before running anything) …
-    for (const args of [['sandbox', 'deploy', '--help'], ['sandbox', 'switch', 'GREEN', '-h'], ['sandbox', 'switch', 'GREEN', '--verbose'], ['sandbox', 'status', '--no-color'], ['sandbox', 'status', '--set', 'version=2'], ['sandbox', 'nope'], ['sandbox'], ['run', 'x.yaml']]) {
+    for (const args of [
+      ['sandbox', 'deploy', '--help'],
+      ['sandbox', 'switch', 'GREEN', '-h'],
+      ['sandbox', 'switch', 'GREEN', '--verbose'],
+      ['sandbox', 'status', '--no-color'],
+      ['sandbox', 'status', '--set', 'version=2'],
+      ['sandbox', 'nope'],
+      ['sandbox'],
+      ['run', 'x.yaml'],
+    ]) {
       expect(await sandboxMain(['node', 'graywave', ...args]), args.join(' ')).toBeUndefined();
     }
     // … and bin/graywave.js then runs the whole CLI.
@@ -86,7 +107,11 @@ describe('graywave sandbox … through the small entry', () => {
       ['sandbox', 'status', '--json'],
     ]) {
       const [fast, whole] = await Promise.all([run(args), run(args, { whole: true })]);
-      expect({ code: fast.code, stdout: fast.stdout, stderr: fast.stderr }, args.join(' ')).toEqual({ code: whole.code, stdout: whole.stdout, stderr: whole.stderr });
+      expect({ code: fast.code, stdout: fast.stdout, stderr: fast.stderr }, args.join(' ')).toEqual({
+        code: whole.code,
+        stdout: whole.stdout,
+        stderr: whole.stderr,
+      });
     }
   }, 60_000);
 
@@ -102,7 +127,10 @@ describe('graywave sandbox … through the small entry', () => {
     try {
       const sb = join(dir, 'fake-sandbox');
       mkdirSync(sb, { recursive: true });
-      writeFileSync(join(sb, 'sandbox.json'), JSON.stringify({ net: '127.0.0', hubAddress: '127.0.0.1', routerPort: (hub.address() as AddressInfo).port, hosts: [] }));
+      writeFileSync(
+        join(sb, 'sandbox.json'),
+        JSON.stringify({ net: '127.0.0', hubAddress: '127.0.0.1', routerPort: (hub.address() as AddressInfo).port, hosts: [] }),
+      );
       const r = await run(['sandbox', 'switch', 'GREEN'], { env: { GRAYWAVE_SANDBOX_DIR: sb } });
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toBe('router: public traffic now goes to group GREEN\n');

@@ -18,7 +18,12 @@ const HOSTS = `hosts:\n  - { name: app-01, address: 10.0.0.1 }\n  - { name: app-
 const ok = (extra = '', hosts = HOSTS) => `name: shop\nversion: "1.0"\n${hosts}\nsteps:\n${CANARY}\n${extra}`;
 const withHost = (h: string) => ok('', `hosts:\n  - ${h}\n  - { name: app-02, address: 10.0.0.2 }`);
 const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]'];
-for (let i = 1; i < 6; i++) bomb.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(',')}]`);
+for (let i = 1; i < 6; i++)
+  bomb.push(
+    `${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10)
+      .fill(`*${String.fromCharCode(96 + i)}`)
+      .join(',')}]`,
+  );
 
 interface Case {
   name: string;
@@ -57,11 +62,21 @@ const CASES: Case[] = [
   { name: 'retries is a string', yaml: ok('    retries: many'), message: /retries/, line: 9 },
   { name: 'timeout is not a duration', yaml: ok('    timeout: soon'), message: /not a duration/, line: 9 },
   { name: 'port out of range', yaml: withHost('{ name: app-01, address: 10.0.0.1, port: 70000 }'), message: /port/, line: 4 },
-  { name: 'duplicate host name', yaml: ok('', `hosts:\n  - { name: app-01, address: 10.0.0.1 }\n  - { name: app-01, address: 10.0.0.2 }`), message: /duplicate host name "app-01"/, line: 5 },
+  {
+    name: 'duplicate host name',
+    yaml: ok('', `hosts:\n  - { name: app-01, address: 10.0.0.1 }\n  - { name: app-01, address: 10.0.0.2 }`),
+    message: /duplicate host name "app-01"/,
+    line: 5,
+  },
   { name: 'zero hosts', yaml: ok('', 'hosts: []'), message: /host list is empty/, line: 3 },
   { name: 'no hosts at all', yaml: `name: shop\nversion: "1"\nsteps:\n${CANARY}\n`, message: /no hosts/ },
   { name: 'no steps', yaml: `name: shop\nversion: "1"\n${HOSTS}\nsteps: []\n`, message: /at least one step/ },
-  { name: '100% canary', yaml: ok('waves: { canary: 2 }'), message: /canary of 2 host\(s\) is the whole fleet \(100%\): it leaves nothing to widen to/, line: 9 },
+  {
+    name: '100% canary',
+    yaml: ok('waves: { canary: 2 }'),
+    message: /canary of 2 host\(s\) is the whole fleet \(100%\): it leaves nothing to widen to/,
+    line: 9,
+  },
   { name: 'canary larger than the fleet', yaml: ok('waves: { canary: 3 }'), message: /canary of 3 host\(s\) is more than the fleet \(2 hosts\)/, line: 9 },
   { name: 'negative canary', yaml: ok('waves: { canary: -1 }'), message: /canary/, line: 9 },
   { name: 'negative size', yaml: ok('waves: { size: -3 }'), message: /size/, line: 9 },
@@ -78,28 +93,94 @@ const CASES: Case[] = [
   { name: 'no action in a step', yaml: ok('  - { name: s2 }'), message: /no action/, line: 9 },
   { name: 'duplicate step name', yaml: ok('  - { name: canary, run: "true" }'), message: /duplicate step name "canary"/, line: 9 },
   { name: 'unknown template variable', yaml: ok('  - { name: s2, run: "echo {{hostname}}" }'), message: /unknown template variable \{\{hostname\}\}/, line: 9 },
-  { name: 'misspelt host template', yaml: ok('  - name: s2\n    run: "echo {{ host.adress }}"'), message: /unknown template variable \{\{host.adress\}\}/, line: 10 },
-  { name: 'injection through a host name: $( )', yaml: withHost('{ name: "a$(touch CANARY)", address: 10.0.0.1 }'), message: /host names may only use letters, digits/, line: 4 },
-  { name: 'injection through a host name: backticks', yaml: withHost('{ name: "a`touch CANARY`", address: 10.0.0.1 }'), message: /host names may only use/, line: 4 },
-  { name: 'injection through a host name: quotes', yaml: withHost(`{ name: "a'; touch CANARY; '", address: 10.0.0.1 }`), message: /host names may only use/, line: 4 },
-  { name: 'injection through a host name: newline', yaml: withHost('{ name: "a\\ntouch CANARY", address: 10.0.0.1 }'), message: /host names may only use/, line: 4 },
-  { name: 'injection through an address', yaml: withHost('{ name: app-01, address: "10.0.0.1;touch CANARY" }'), message: /not a host name or IP address/, line: 4 },
-  { name: 'template in a host var', yaml: withHost('{ name: app-01, address: 10.0.0.1, vars: { x: "{{release_secret}}" } }'), message: /unknown template variable/, line: 4 },
-  { name: 'path traversal in the release name (state dir)', yaml: ok().replace('name: shop', 'name: ../../etc'), message: /release names may only use/, line: 1 },
-  { name: 'path traversal in a host name (log file)', yaml: withHost('{ name: ../../../tmp/x, address: 10.0.0.1 }'), message: /host names may only use/, line: 4 },
-  { name: 'path traversal through the version (artifact path)', yaml: ok().replace('version: "1.0"', 'version: ../../../etc/shadow'), message: /versions may only use/, line: 2 },
-  { name: 'path traversal in deploy.to', yaml: ok('  - deploy: { artifact: "build/app-{{version}}.tgz", to: /opt/app/../../etc }'), message: /deploy.to: .* contains a "\.\." segment/, line: 9 },
-  { name: 'path traversal in deploy.release', yaml: ok('  - deploy: { artifact: app.tgz, to: /opt/app, release: ../../../root }'), message: /deploy.release: .* must name one directory/, line: 9 },
+  {
+    name: 'misspelt host template',
+    yaml: ok('  - name: s2\n    run: "echo {{ host.adress }}"'),
+    message: /unknown template variable \{\{host.adress\}\}/,
+    line: 10,
+  },
+  {
+    name: 'injection through a host name: $( )',
+    yaml: withHost('{ name: "a$(touch CANARY)", address: 10.0.0.1 }'),
+    message: /host names may only use letters, digits/,
+    line: 4,
+  },
+  {
+    name: 'injection through a host name: backticks',
+    yaml: withHost('{ name: "a`touch CANARY`", address: 10.0.0.1 }'),
+    message: /host names may only use/,
+    line: 4,
+  },
+  {
+    name: 'injection through a host name: quotes',
+    yaml: withHost(`{ name: "a'; touch CANARY; '", address: 10.0.0.1 }`),
+    message: /host names may only use/,
+    line: 4,
+  },
+  {
+    name: 'injection through a host name: newline',
+    yaml: withHost('{ name: "a\\ntouch CANARY", address: 10.0.0.1 }'),
+    message: /host names may only use/,
+    line: 4,
+  },
+  {
+    name: 'injection through an address',
+    yaml: withHost('{ name: app-01, address: "10.0.0.1;touch CANARY" }'),
+    message: /not a host name or IP address/,
+    line: 4,
+  },
+  {
+    name: 'template in a host var',
+    yaml: withHost('{ name: app-01, address: 10.0.0.1, vars: { x: "{{release_secret}}" } }'),
+    message: /unknown template variable/,
+    line: 4,
+  },
+  {
+    name: 'path traversal in the release name (state dir)',
+    yaml: ok().replace('name: shop', 'name: ../../etc'),
+    message: /release names may only use/,
+    line: 1,
+  },
+  {
+    name: 'path traversal in a host name (log file)',
+    yaml: withHost('{ name: ../../../tmp/x, address: 10.0.0.1 }'),
+    message: /host names may only use/,
+    line: 4,
+  },
+  {
+    name: 'path traversal through the version (artifact path)',
+    yaml: ok().replace('version: "1.0"', 'version: ../../../etc/shadow'),
+    message: /versions may only use/,
+    line: 2,
+  },
+  {
+    name: 'path traversal in deploy.to',
+    yaml: ok('  - deploy: { artifact: "build/app-{{version}}.tgz", to: /opt/app/../../etc }'),
+    message: /deploy.to: .* contains a "\.\." segment/,
+    line: 9,
+  },
+  {
+    name: 'path traversal in deploy.release',
+    yaml: ok('  - deploy: { artifact: app.tgz, to: /opt/app, release: ../../../root }'),
+    message: /deploy.release: .* must name one directory/,
+    line: 9,
+  },
   { name: 'relative deploy target', yaml: ok('  - deploy: { artifact: app.tgz, to: opt/app }'), message: /absolute path/, line: 9 },
   {
     name: 'inventory pointing at /etc/passwd',
     yaml: `name: shop\nversion: "1"\ninventory: ../../../../../../../etc/passwd\nsteps:\n${CANARY}\n`,
-    message: /(^|: )not a host list: an inventory file is a YAML list of hosts \(\{ name, address \} each\) or a mapping with hosts:, and this file reads as plain text$/,
+    message:
+      /(^|: )not a host list: an inventory file is a YAML list of hosts \(\{ name, address \} each\) or a mapping with hosts:, and this file reads as plain text$/,
     line: 1,
     col: 1,
     file: '/etc/passwd',
   },
-  { name: 'missing inventory', yaml: `name: shop\nversion: "1"\ninventory: nowhere.yaml\nsteps:\n${CANARY}\n`, message: /(^|: )cannot read \S*nowhere\.yaml: no such file$/, file: 'nowhere.yaml' },
+  {
+    name: 'missing inventory',
+    yaml: `name: shop\nversion: "1"\ninventory: nowhere.yaml\nsteps:\n${CANARY}\n`,
+    message: /(^|: )cannot read \S*nowhere\.yaml: no such file$/,
+    file: 'nowhere.yaml',
+  },
   {
     name: 'inventory with a hostile host name',
     yaml: `name: shop\nversion: "1"\ninventory: inv.yaml\nsteps:\n${CANARY}\n`,
@@ -144,7 +225,12 @@ const CASES: Case[] = [
     line: 7,
   },
   { name: 'both hosts and inventory', yaml: ok('inventory: inv.yaml'), files: { 'inv.yaml': '[]\n' }, message: /either hosts or inventory/, line: 9 },
-  { name: 'huge file', yaml: ok() + '\n' + '# padding padding padding padding padding padding padding\n'.repeat(20_000), message: /limited to 1048576/, line: 1 },
+  {
+    name: 'huge file',
+    yaml: ok() + '\n' + '# padding padding padding padding padding padding padding\n'.repeat(20_000),
+    message: /limited to 1048576/,
+    line: 1,
+  },
   { name: 'YAML alias bomb (billion laughs)', yaml: `${bomb.join('\n')}\n${ok()}`, message: /alias|resource exhaustion/i },
   {
     name: 'deeply nested flow collections',
@@ -155,7 +241,12 @@ const CASES: Case[] = [
   },
   { name: 'unresolved custom tag', yaml: ok().replace('name: shop', 'name: !!js/function shop'), message: /tag/i, line: 1 },
   { name: 'switchover at 0%', yaml: ok('switchover: { at: 0%, steps: [ { run: "true" } ] }'), message: /switchover.at must be between/, line: 9 },
-  { name: 'switchover using a host template', yaml: ok('switchover: { at: 50%, steps: [ { run: "echo {{host.name}}" } ] }'), message: /\{\{host\.\*\}\} is not available here/, line: 9 },
+  {
+    name: 'switchover using a host template',
+    yaml: ok('switchover: { at: 50%, steps: [ { run: "echo {{host.name}}" } ] }'),
+    message: /\{\{host\.\*\}\} is not available here/,
+    line: 9,
+  },
   { name: 'verify entry without a check', yaml: ok('verify:\n  - { name: smoke, curl: x }'), message: /no check/, line: 10 },
   { name: 'bad onFailure', yaml: ok('onFailure: shrug'), message: /onFailure/, line: 9 },
 ];
@@ -209,7 +300,10 @@ describe(`${CASES.length} malformed or hostile playbooks`, () => {
         const lines = r.stderr.trim().split('\n');
         for (const l of lines) expect(l, where).toMatch(/^.+:\d+:\d+: \S/);
         const at = c.line !== undefined && c.col !== undefined ? `${c.line}:${c.col}: ` : '';
-        expect(lines.some((l) => l.startsWith(`${expectedFile}:${at}`) && c.message.test(l)), where).toBe(true);
+        expect(
+          lines.some((l) => l.startsWith(`${expectedFile}:${at}`) && c.message.test(l)),
+          where,
+        ).toBe(true);
         expect(existsSync(join(dir, 'CANARY')), `${c.name}: the canary step ran`).toBe(false);
         expect(existsSync(join(dir, '.graywave')), `${c.name}: state was written`).toBe(false);
         results.push(c.name);

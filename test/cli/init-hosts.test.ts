@@ -30,7 +30,16 @@ interface WrittenHost {
   labels?: Record<string, string>;
 }
 
-const CONNECTION = ['ansible_host', 'ansible_ssh_host', 'ansible_port', 'ansible_ssh_port', 'ansible_user', 'ansible_ssh_user', 'ansible_ssh_private_key_file', 'ansible_private_key_file'];
+const CONNECTION = [
+  'ansible_host',
+  'ansible_ssh_host',
+  'ansible_port',
+  'ansible_ssh_port',
+  'ansible_user',
+  'ansible_ssh_user',
+  'ansible_ssh_private_key_file',
+  'ansible_private_key_file',
+];
 
 describe.skipIf(!hasAnsible)('init --inventory FILE[:group] (ansible-inventory --list is the oracle)', () => {
   it('writes every host of the inventory / of each group with the address, port, user, key and variables Ansible gives it', async () => {
@@ -42,19 +51,39 @@ describe.skipIf(!hasAnsible)('init --inventory FILE[:group] (ansible-inventory -
       for (const group of groups) {
         const arg = group ? `${file}:${group}` : file;
         const inv = hostsFromInventory(arg, process.cwd());
-        const doc = parse(starterPlaybook(['prometheus'], 'inv', { hosts: inv.hosts, from: arg, instead: '' })) as { hosts: WrittenHost[]; inventory?: unknown };
+        const doc = parse(starterPlaybook(['prometheus'], 'inv', { hosts: inv.hosts, from: arg, instead: '' })) as {
+          hosts: WrittenHost[];
+          inventory?: unknown;
+        };
         const members = membersOf(want, group ?? 'all');
         expect({ rel, group, hosts: doc.hosts.map((h) => h.name).sort() }).toEqual({ rel, group, hosts: [...members].sort() });
         for (const h of doc.hosts) {
           const v = want._meta.hostvars[h.name] ?? {};
           const local = v.ansible_connection === 'local' && v.ansible_host === undefined;
-          expect({ rel, host: h.name, address: h.address }).toEqual({ rel, host: h.name, address: local ? 'local' : String(v.ansible_host ?? v.ansible_ssh_host ?? h.name) });
+          expect({ rel, host: h.name, address: h.address }).toEqual({
+            rel,
+            host: h.name,
+            address: local ? 'local' : String(v.ansible_host ?? v.ansible_ssh_host ?? h.name),
+          });
           const port = v.ansible_port ?? v.ansible_ssh_port;
           expect({ rel, host: h.name, port: h.port }).toEqual({ rel, host: h.name, port: port === undefined ? undefined : Number(port) });
           expect({ rel, host: h.name, user: h.ssh?.user }).toEqual({ rel, host: h.name, user: v.ansible_user ?? v.ansible_ssh_user });
-          expect({ rel, host: h.name, key: h.ssh?.identityFile }).toEqual({ rel, host: h.name, key: v.ansible_ssh_private_key_file ?? v.ansible_private_key_file });
+          expect({ rel, host: h.name, key: h.ssh?.identityFile }).toEqual({
+            rel,
+            host: h.name,
+            key: v.ansible_ssh_private_key_file ?? v.ansible_private_key_file,
+          });
           // Every other variable, as Ansible merged it (passwords, vaulted values and Jinja2 text are left out).
-          const vars = Object.fromEntries(Object.entries(v).filter(([k, x]) => !CONNECTION.includes(k) && !/pass(word)?$/.test(k) && !JSON.stringify(x).includes('{{') && !JSON.stringify(x).includes('ANSIBLE_VAULT') && !(typeof x === 'object' && x !== null && '__ansible_vault' in x)));
+          const vars = Object.fromEntries(
+            Object.entries(v).filter(
+              ([k, x]) =>
+                !CONNECTION.includes(k) &&
+                !/pass(word)?$/.test(k) &&
+                !JSON.stringify(x).includes('{{') &&
+                !JSON.stringify(x).includes('ANSIBLE_VAULT') &&
+                !(typeof x === 'object' && x !== null && '__ansible_vault' in x),
+            ),
+          );
           expect({ rel, host: h.name, vars: h.vars ?? {} }).toEqual({ rel, host: h.name, vars });
           checked++;
         }
@@ -95,7 +124,9 @@ describe.skipIf(!hasAnsible)('init --inventory FILE[:group] (ansible-inventory -
     cpSync(join(FIXTURES, 'ranges/hosts.ini'), join(dir, 'inv/hosts.ini'));
     const r = await cli(['init', '--inventory', 'inv/hosts.ini', '--out', 'deploy/pb.yaml'], { cwd: dir });
     expect(r.code, r.stderr).toBe(0);
-    expect(readFileSync(join(dir, 'deploy/pb.yaml'), 'utf8')).toContain('# To read them again at every run instead: inventory: { ansible: "../inv/hosts.ini" }');
+    expect(readFileSync(join(dir, 'deploy/pb.yaml'), 'utf8')).toContain(
+      '# To read them again at every run instead: inventory: { ansible: "../inv/hosts.ini" }',
+    );
     expect((await cli(['validate', 'deploy/pb.yaml'], { cwd: dir })).code).toBe(0);
   }, 60_000);
 });
@@ -106,8 +137,24 @@ describe('init --from-registry (Nacos: the sandbox registry, documented Nacos sh
   beforeAll(async () => {
     srv = await startRegistry({});
     reg = srv.registry;
-    for (const [ip, port, zone] of [['10.0.0.5', 8080, 'a'], ['10.0.0.6', 8080, 'b'], ['10.0.0.6', 8081, 'b'], ['10.0.0.7', 8080, 'a']] as const) {
-      reg.instances.set(`public|DEFAULT_GROUP@@order-service|${ip}#${port}#DEFAULT`, { namespace: 'public', service: 'DEFAULT_GROUP@@order-service', ip, port, cluster: 'DEFAULT', weight: 1, enabled: true, ephemeral: true, healthy: true, metadata: { zone, version: '1.0.0' } });
+    for (const [ip, port, zone] of [
+      ['10.0.0.5', 8080, 'a'],
+      ['10.0.0.6', 8080, 'b'],
+      ['10.0.0.6', 8081, 'b'],
+      ['10.0.0.7', 8080, 'a'],
+    ] as const) {
+      reg.instances.set(`public|DEFAULT_GROUP@@order-service|${ip}#${port}#DEFAULT`, {
+        namespace: 'public',
+        service: 'DEFAULT_GROUP@@order-service',
+        ip,
+        port,
+        cluster: 'DEFAULT',
+        weight: 1,
+        enabled: true,
+        ephemeral: true,
+        healthy: true,
+        metadata: { zone, version: '1.0.0' },
+      });
     }
   });
   afterAll(() => srv?.close());
@@ -118,13 +165,20 @@ describe('init --from-registry (Nacos: the sandbox registry, documented Nacos sh
     const r = await cli(['init', '--from-registry', url, '--service', 'order-service', '--json'], { cwd: dir });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ file: 'playbook.yaml', hosts: 3 });
-    const pb = parse(readFileSync(join(dir, 'playbook.yaml'), 'utf8')) as { name: string; hosts: WrittenHost[]; providers: Record<string, Record<string, unknown>>; steps: Record<string, unknown>[] };
+    const pb = parse(readFileSync(join(dir, 'playbook.yaml'), 'utf8')) as {
+      name: string;
+      hosts: WrittenHost[];
+      providers: Record<string, Record<string, unknown>>;
+      steps: Record<string, unknown>[];
+    };
     expect(pb.name).toBe('order-service');
     expect(pb.hosts.map((h) => h.address)).toEqual(['10.0.0.5', '10.0.0.6', '10.0.0.7']);
     expect(pb.hosts[1]).toMatchObject({ labels: { zone: 'b' } });
     expect(pb.providers.nacos).toEqual({ type: 'nacos', url: srv.url, services: ['order-service'] });
     expect(pb.steps[0]).toEqual({ drain: 'nacos' });
-    expect(readFileSync(join(dir, 'playbook.yaml'), 'utf8')).toContain('# To read them again at every run instead: inventory: { provider: nacos, service: "order-service" }');
+    expect(readFileSync(join(dir, 'playbook.yaml'), 'utf8')).toContain(
+      '# To read them again at every run instead: inventory: { provider: nacos, service: "order-service" }',
+    );
     expect((await cli(['plan', 'playbook.yaml'], { cwd: dir })).code).toBe(0);
     const http = await cli(['init', '--from-registry', srv.url, '--service', 'order-service', '--out', '-'], { cwd: dir });
     expect(http.code, http.stderr).toBe(0);
@@ -134,13 +188,30 @@ describe('init --from-registry (Nacos: the sandbox registry, documented Nacos sh
   it('a Nacos with auth: the password from the environment variable named in the address, written as { env: VAR }, never as text', async () => {
     const secured = await startRegistry({ auth: { username: 'nacos', password: 's3cret-pw' } });
     try {
-      secured.registry.instances.set('public|DEFAULT_GROUP@@pay|10.0.0.9#8080#DEFAULT', { namespace: 'public', service: 'DEFAULT_GROUP@@pay', ip: '10.0.0.9', port: 8080, cluster: 'DEFAULT', weight: 1, enabled: true, ephemeral: true, healthy: true, metadata: {} });
+      secured.registry.instances.set('public|DEFAULT_GROUP@@pay|10.0.0.9#8080#DEFAULT', {
+        namespace: 'public',
+        service: 'DEFAULT_GROUP@@pay',
+        ip: '10.0.0.9',
+        port: 8080,
+        cluster: 'DEFAULT',
+        weight: 1,
+        enabled: true,
+        ephemeral: true,
+        healthy: true,
+        metadata: {},
+      });
       const dir = temp();
       const url = `${secured.url}?username=nacos&passwordEnv=NACOS_PW`;
       const r = await cli(['init', '--from-registry', url, '--service', 'pay', '--out', '-'], { cwd: dir, env: { NACOS_PW: 's3cret-pw' } });
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).not.toContain('s3cret-pw');
-      expect((parse(r.stdout) as { providers: { nacos: unknown } }).providers.nacos).toEqual({ type: 'nacos', url: secured.url, services: ['pay'], username: 'nacos', password: { env: 'NACOS_PW' } });
+      expect((parse(r.stdout) as { providers: { nacos: unknown } }).providers.nacos).toEqual({
+        type: 'nacos',
+        url: secured.url,
+        services: ['pay'],
+        username: 'nacos',
+        password: { env: 'NACOS_PW' },
+      });
       expect(r.stdout).toContain('- { name: 10.0.0.9, address: 10.0.0.9');
       const wrong = await cli(['init', '--from-registry', url, '--service', 'pay', '--out', '-'], { cwd: dir, env: { NACOS_PW: 'nope' } });
       expect(wrong.code).toBe(1);
@@ -165,12 +236,34 @@ describe('init --from-registry (Nacos: the sandbox registry, documented Nacos sh
   }, 60_000);
 
   it('Dubbo registry addresses as Dubbo writes them', () => {
-    expect(registryProvider('zookeeper://zk1:2181?backup=zk2:2181,zk3:2181', 'order').spec).toEqual({ type: 'dubbo-zookeeper', connect: 'zk1:2181,zk2:2181,zk3:2181', application: 'order' });
-    expect(registryProvider('zookeeper://zk1:2181,zk2:2181/chroot?group=rpc', 'order').spec).toEqual({ type: 'dubbo-zookeeper', connect: 'zk1:2181,zk2:2181/chroot', application: 'order', root: '/rpc' });
-    expect(registryProvider('nacos://n:8848?namespace=dev', 'order').spec).toEqual({ type: 'nacos', url: 'http://n:8848', services: ['order'], namespace: 'dev' });
-    expect(registryProvider('nacos://n:8848?username=nacos&passwordEnv=NACOS_PASSWORD', 'order').spec).toEqual({ type: 'nacos', url: 'http://n:8848', services: ['order'], username: 'nacos', password: { env: 'NACOS_PASSWORD' } });
+    expect(registryProvider('zookeeper://zk1:2181?backup=zk2:2181,zk3:2181', 'order').spec).toEqual({
+      type: 'dubbo-zookeeper',
+      connect: 'zk1:2181,zk2:2181,zk3:2181',
+      application: 'order',
+    });
+    expect(registryProvider('zookeeper://zk1:2181,zk2:2181/chroot?group=rpc', 'order').spec).toEqual({
+      type: 'dubbo-zookeeper',
+      connect: 'zk1:2181,zk2:2181/chroot',
+      application: 'order',
+      root: '/rpc',
+    });
+    expect(registryProvider('nacos://n:8848?namespace=dev', 'order').spec).toEqual({
+      type: 'nacos',
+      url: 'http://n:8848',
+      services: ['order'],
+      namespace: 'dev',
+    });
+    expect(registryProvider('nacos://n:8848?username=nacos&passwordEnv=NACOS_PASSWORD', 'order').spec).toEqual({
+      type: 'nacos',
+      url: 'http://n:8848',
+      services: ['order'],
+      username: 'nacos',
+      password: { env: 'NACOS_PASSWORD' },
+    });
     // A password never lands in the playbook.
-    expect(() => registryProvider('http://nacos:s3cret@n:8848', 'order')).toThrow('init --from-registry: credentials in the address are not written into a playbook');
+    expect(() => registryProvider('http://nacos:s3cret@n:8848', 'order')).toThrow(
+      'init --from-registry: credentials in the address are not written into a playbook',
+    );
     expect(() => registryProvider('nacos://n:8848?username=nacos', 'order')).toThrow('username and passwordEnv go together');
   });
 });

@@ -34,7 +34,10 @@ describe('--json', () => {
 
   it('approve, abort, promote, unlock each print one object', async () => {
     const dir = temp();
-    const file = writePlaybook(dir, `name: rel\nversion: "1"\nhosts:\n${hostsYaml(2)}\nwaves: { size: 1, pause: approve }\nsteps:\n  - name: a\n    run: "true"\n`);
+    const file = writePlaybook(
+      dir,
+      `name: rel\nversion: "1"\nhosts:\n${hostsYaml(2)}\nwaves: { size: 1, pause: approve }\nsteps:\n  - name: a\n    run: "true"\n`,
+    );
     expect((await cli(['run', file, '--yes', '--json'], { cwd: dir })).code).toBe(4);
     const approve = await cli(['approve', file, '--yes', '--json'], { cwd: dir });
     expect(approve.code, approve.stderr).toBe(0);

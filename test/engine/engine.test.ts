@@ -70,7 +70,10 @@ describe('halt on failure', () => {
     expect(t.events.filter((e) => e.event === 'step.start' && e.host === 'h-03').map((e) => (e as { step: string }).step)).toEqual(['s2', 's3']);
     expect((await releaseStatus(t.req.file)).status).toBe('done');
     // Running again a finished release is refused (exit 2, issue #21) and does nothing; --again would run it.
-    await expect(runRelease(t.req)).rejects.toMatchObject({ exitCode: 2, message: 'release eng 3.0 is already done (its journal says so): not running it again' });
+    await expect(runRelease(t.req)).rejects.toMatchObject({
+      exitCode: 2,
+      message: 'release eng 3.0 is already done (its journal says so): not running it again',
+    });
     expect(t.effects().length).toBe(12);
   });
 
@@ -106,7 +109,9 @@ describe('rollback', () => {
     // Wave 2 only: h-02 completed everything (s3, s1 undone; s2 has no undo), h-03 only s1 (s2 failed).
     const undoLog = () => readFileSync(join(t.dir, 'undo.log'), 'utf8').trim().split('\n');
     expect(undoLog()).toEqual(['h-02 undo-s3', 'h-02 undo-s1', 'h-03 undo-s1']);
-    const skipped = t.events.filter((e) => e.event === 'undo.skipped').map((e) => `${(e as { host: string }).host} ${(e as { step: string }).step} ${(e as { reason: string }).reason}`);
+    const skipped = t.events
+      .filter((e) => e.event === 'undo.skipped')
+      .map((e) => `${(e as { host: string }).host} ${(e as { step: string }).step} ${(e as { reason: string }).reason}`);
     expect(skipped).toHaveLength(2);
     expect(skipped[0]).toBe('h-02 s2 no undo defined');
     expect(skipped[1]).toMatch(/^h-03 s2 (no undo defined|step had failed)$/);
@@ -127,7 +132,17 @@ describe('rollback', () => {
     expect(await runRelease(t.req)).toBe(1);
     expect(await rollbackRelease({ ...t.req, all: true })).toBe(0);
     const lines = readFileSync(join(t.dir, 'undo.log'), 'utf8').trim().split('\n');
-    expect(lines).toEqual(['h-04 undo-s3', 'h-04 undo-s1', 'h-05 undo-s1', 'h-02 undo-s3', 'h-02 undo-s1', 'h-03 undo-s3', 'h-03 undo-s1', 'h-01 undo-s3', 'h-01 undo-s1']);
+    expect(lines).toEqual([
+      'h-04 undo-s3',
+      'h-04 undo-s1',
+      'h-05 undo-s1',
+      'h-02 undo-s3',
+      'h-02 undo-s1',
+      'h-03 undo-s3',
+      'h-03 undo-s1',
+      'h-01 undo-s3',
+      'h-01 undo-s1',
+    ]);
     expect((await releaseStatus(t.req.file)).waves.flatMap((w) => w.hosts.map((h) => h.status))).toEqual(Array(5).fill('rolled-back'));
   });
 });
@@ -155,7 +170,11 @@ describe('approval pause', () => {
 
 describe('Ctrl-C during a verify check', () => {
   it('halts as an interrupt: the check is not a failed gate, so onFailure (rollback-wave) does not run; resume re-runs it', async () => {
-    const t = setup({ hosts: 2, waves: '{ size: 1 }', extra: 'onFailure: rollback-wave\nverify:\n  - name: slow\n    run: "if [ -e slow ]; then touch gate-started; sleep 20; fi"' });
+    const t = setup({
+      hosts: 2,
+      waves: '{ size: 1 }',
+      extra: 'onFailure: rollback-wave\nverify:\n  - name: slow\n    run: "if [ -e slow ]; then touch gate-started; sleep 20; fi"',
+    });
     writeFileSync(join(t.dir, 'slow'), '');
     const ctl = new AbortController();
     const outcome = runRelease({ ...t.req, signal: ctl.signal });
@@ -180,7 +199,8 @@ describe('a gate that cannot be measured', () => {
     const t = setup({
       hosts: 2,
       waves: '{ size: 1 }',
-      extra: 'onFailure: rollback-wave\nproviders:\n  prom: { type: prometheus, url: "http://127.0.0.1:1" }\nverify:\n  - name: error-rate\n    errorLimit: 2\n    query: { monitor: prom, expr: "up", max: 1 }',
+      extra:
+        'onFailure: rollback-wave\nproviders:\n  prom: { type: prometheus, url: "http://127.0.0.1:1" }\nverify:\n  - name: error-rate\n    errorLimit: 2\n    query: { monitor: prom, expr: "up", max: 1 }',
     });
     expect(await runRelease(t.req)).toBe(1);
     const halted = t.events.find((e) => e.event === 'run.halted') as Extract<EngineEvent, { event: 'run.halted' }>;
@@ -213,7 +233,11 @@ describe('switchover steps', () => {
   });
 
   it('stop at Ctrl-C', async () => {
-    const t = setup({ hosts: 2, waves: '{ size: 1 }', extra: 'switchover:\n  at: 50%\n  steps:\n    - name: flip\n      timeout: 10m\n      run: "touch flip-started; sleep 30"' });
+    const t = setup({
+      hosts: 2,
+      waves: '{ size: 1 }',
+      extra: 'switchover:\n  at: 50%\n  steps:\n    - name: flip\n      timeout: 10m\n      run: "touch flip-started; sleep 30"',
+    });
     const ctl = new AbortController();
     const outcome = runRelease({ ...t.req, signal: ctl.signal });
     await vi.waitFor(() => expect(existsSync(join(t.dir, 'flip-started'))).toBe(true), { timeout: 15_000, interval: 20 });
@@ -232,7 +256,10 @@ describe('journal for a different playbook', () => {
     t.fail('h-02');
     expect(await runRelease(t.req)).toBe(1);
     writeFileSync(t.req.file, readFileSync(t.req.file, 'utf8').replace('version: "3.0"', 'version: "3.1"'));
-    await expect(resumeRelease(t.req)).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/written for a different playbook \(version 3\.0.*now version 3\.1.*\): hosts, steps or version changed/) });
+    await expect(resumeRelease(t.req)).rejects.toMatchObject({
+      exitCode: 2,
+      message: expect.stringMatching(/written for a different playbook \(version 3\.0.*now version 3\.1.*\): hosts, steps or version changed/),
+    });
     await expect(runRelease(t.req)).rejects.toMatchObject({ exitCode: 2 });
     t.fail('h-02', false);
     expect(await resumeRelease({ ...t.req, force: true })).toBe(0);

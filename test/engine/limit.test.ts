@@ -115,7 +115,13 @@ describe('--limit and the checkpoints of the waves', () => {
     // What a kill -9 right after h-03's last step leaves: the journal ends with that step's record.
     const records = t.journal();
     const last = records.map((r) => r.type === 'step' && r.host === 'h-03' && r.phase === 'done').lastIndexOf(true);
-    writeFileSync(t.journalFile, records.slice(0, last + 1).map((r) => JSON.stringify(r) + '\n').join(''));
+    writeFileSync(
+      t.journalFile,
+      records
+        .slice(0, last + 1)
+        .map((r) => JSON.stringify(r) + '\n')
+        .join(''),
+    );
     expect((await releaseStatus(t.req.file)).waves[1]).toMatchObject({ status: 'verifying', verified: false });
 
     expect(await resumeRelease(t.limited('h-04'))).toBe(EXIT_OK);
@@ -139,14 +145,25 @@ describe('--limit and the checkpoints of the waves', () => {
     expect(records.find((r) => r.type === 'run' && r.phase === 'start')).toMatchObject({ limit: ['h-01', 'h-02'] });
     // What a kill -9 during h-02's s2 leaves: the journal ends with s2 started.
     const cut = records.findIndex((r) => r.type === 'step' && r.host === 'h-02' && r.step === 's2' && r.phase === 'started');
-    writeFileSync(t.journalFile, records.slice(0, cut + 1).map((r) => JSON.stringify(r) + '\n').join(''));
+    writeFileSync(
+      t.journalFile,
+      records
+        .slice(0, cut + 1)
+        .map((r) => JSON.stringify(r) + '\n')
+        .join(''),
+    );
     const st = await releaseStatus(t.req.file);
     expect(st.status).toBe('interrupted');
-    expect(st.reason).toContain(`it ran with --limit (2 host(s)): \`graywave resume ${t.req.file} --limit h-01,h-02\` goes on with those hosts only; a resume without --limit goes on with the whole fleet`);
+    expect(st.reason).toContain(
+      `it ran with --limit (2 host(s)): \`graywave resume ${t.req.file} --limit h-01,h-02\` goes on with those hosts only; a resume without --limit goes on with the whole fleet`,
+    );
     t.events.length = 0;
     expect(await resumeRelease(t.limited('h-01,h-02'))).toBe(EXIT_OK);
     // h-02 from the step in flight; h-01 (done) and h-03 (outside the limit) not at all.
-    expect(t.events.filter((e) => e.event === 'step.start').map((e) => `${(e as { host: string }).host} ${(e as { step: string }).step}`)).toEqual(['h-02 s2', 'h-02 s3']);
+    expect(t.events.filter((e) => e.event === 'step.start').map((e) => `${(e as { host: string }).host} ${(e as { step: string }).step}`)).toEqual([
+      'h-02 s2',
+      'h-02 s3',
+    ]);
     expect(t.count('h-03 s1')).toBe(0);
     expect((await releaseStatus(t.req.file)).status).toBe('limited');
   });
@@ -187,12 +204,22 @@ describe('LIMITED in the journal', () => {
     const limited = t.events.filter((e): e is Extract<EngineEvent, { event: 'run.limited' }> => e.event === 'run.limited');
     expect(limited).toHaveLength(1);
     expect(limited[0]).toMatchObject({ release: 'eng', done: 2, pending: 3 });
-    expect(limited[0]!.hint).toMatch(/^graywave resume .*pb\.yaml runs the 3 pending hosts \(h-03, h-04, h-05\), then the checks of wave 2 \(--limit covered part of it\)$/);
+    expect(limited[0]!.hint).toMatch(
+      /^graywave resume .*pb\.yaml runs the 3 pending hosts \(h-03, h-04, h-05\), then the checks of wave 2 \(--limit covered part of it\)$/,
+    );
     const st = await releaseStatus(t.req.file);
     expect(st.status).toBe('limited');
-    expect(st.limited).toMatchObject({ done: ['h-01', 'h-02'], pending: ['h-03', 'h-04', 'h-05'], partialWaves: [{ wave: 2, done: ['h-02'], pending: ['h-03'] }] });
+    expect(st.limited).toMatchObject({
+      done: ['h-01', 'h-02'],
+      pending: ['h-03', 'h-04', 'h-05'],
+      partialWaves: [{ wave: 2, done: ['h-02'], pending: ['h-03'] }],
+    });
     expect(await waitForRelease({ file: t.req.file, timeoutMs: 1000, pollMs: 50 })).toBe(EXIT_OK);
-    const report = buildReport({ records: t.journal(), waves: st.waves.map((w) => ({ index: w.index, hosts: w.hosts.map((h) => h.host) })), steps: ['s1', 's2', 's3'].map((name) => ({ name, action: 'run' })) });
+    const report = buildReport({
+      records: t.journal(),
+      waves: st.waves.map((w) => ({ index: w.index, hosts: w.hosts.map((h) => h.host) })),
+      steps: ['s1', 's2', 's3'].map((name) => ({ name, action: 'run' })),
+    });
     expect(report.status).toBe('limited');
     expect(report.failures).toEqual([]);
     // A halt is still a halt: a --limit host that fails halts the release (exit 1), status halted.

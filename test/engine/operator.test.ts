@@ -88,7 +88,7 @@ describe('promote', () => {
 });
 
 describe('hotfix policy in the audit trail', () => {
-  it('the run action carries the playbook\'s hotfix reason, marked hotfix', async () => {
+  it("the run action carries the playbook's hotfix reason, marked hotfix", async () => {
     const t = setup({ extra: 'policy: hotfix\nreason: "INC-42: checkout down"' });
     expect(await runRelease(t.req)).toBe(0);
     const run = auditTrail(t.records()).find((e) => e.action === 'run');
@@ -166,7 +166,9 @@ describe('status of a release whose process died (kill -9)', () => {
     writeFileSync(lock, JSON.stringify({ user: 'ci', host: hostname(), pid: dead, startedAt: '2026-11-22T00:00:00.000Z', command: 'run' }));
     const st = await releaseStatus(t.req.file);
     expect(st.status).toBe('interrupted');
-    expect(st.reason).toMatch(new RegExp(`pid ${dead} that ran it .* is no longer running: clear its lock with \`graywave unlock .*pb\\.yaml --force\`, then \`graywave resume`));
+    expect(st.reason).toMatch(
+      new RegExp(`pid ${dead} that ran it .* is no longer running: clear its lock with \`graywave unlock .*pb\\.yaml --force\`, then \`graywave resume`),
+    );
     const t0 = Date.now();
     expect(await waitForRelease({ file: t.req.file, timeoutMs: 30_000, pollMs: 50 })).toBe(1);
     expect(Date.now() - t0).toBeLessThan(15_000); // generous: it did not sit out its 30 s
@@ -217,10 +219,14 @@ describe('rolling window', () => {
   it('a failing gate stops new hosts, lets the in-flight ones finish, and halts', async () => {
     // The first checkpoint's hosts (h-01, h-02) run through; the next ones hold s1 until the test writes `go`, so they
     // are surely in flight when the checkpoint's gate fails.
-    const t = setup({ hosts: 8, waves: '{ mode: rolling, inFlight: 2, every: 25% }', stepCmd: `case {{host.name}} in h-01|h-02) ;; *) ${shellWaitForFile('go')} ;; esac` });
+    const t = setup({
+      hosts: 8,
+      waves: '{ mode: rolling, inFlight: 2, every: 25% }',
+      stepCmd: `case {{host.name}} in h-01|h-02) ;; *) ${shellWaitForFile('go')} ;; esac`,
+    });
     writeFileSync(join(t.dir, 'gate-fails'), '');
     const running = runRelease(t.req);
-    await waitFor(() => t.records().some((r) => r.type === 'gate' && !r.ok), 'the first checkpoint\'s gate to fail');
+    await waitFor(() => t.records().some((r) => r.type === 'gate' && !r.ok), "the first checkpoint's gate to fail");
     writeFileSync(join(t.dir, 'go'), '');
     expect(await running).toBe(1);
     // Every host that started finished its pipeline (none left between s1 and s2).
@@ -255,7 +261,12 @@ describe('watch checks', () => {
 
   it('a healthy watch lets the release finish', async () => {
     // The steps end once the watch has passed at least once.
-    const t = setup({ hosts: 2, waves: '{ size: 2, concurrency: 2 }', stepCmd: shellWaitForFile('go'), extra: 'watch:\n  - { name: ok, run: "true", interval: 100ms }' });
+    const t = setup({
+      hosts: 2,
+      waves: '{ size: 2, concurrency: 2 }',
+      stepCmd: shellWaitForFile('go'),
+      extra: 'watch:\n  - { name: ok, run: "true", interval: 100ms }',
+    });
     const running = runRelease(t.req);
     await waitFor(() => t.records().some((r) => r.type === 'gate' && r.check === 'ok' && r.ok), 'a passing watch');
     writeFileSync(join(t.dir, 'go'), '');

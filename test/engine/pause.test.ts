@@ -25,7 +25,10 @@ describe('pause: { afterCanary, between }', () => {
     expect(await resumeRelease(t.req)).toBe(0);
     expect(t.effects()).toEqual(['h-01', 'h-02', 'h-03', 'h-04']);
     const paused = t.events.filter((e) => e.event === 'wave.paused') as Extract<EngineEvent, { event: 'wave.paused' }>[];
-    expect(paused.map((e) => [e.wave, e.reason])).toEqual([[2, 'pause 50ms'], [3, 'pause 50ms']]);
+    expect(paused.map((e) => [e.wave, e.reason])).toEqual([
+      [2, 'pause 50ms'],
+      [3, 'pause 50ms'],
+    ]);
     expect(t.events.filter((e) => e.event === 'run.paused').length).toBe(1);
   });
 

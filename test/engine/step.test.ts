@@ -9,37 +9,58 @@ const never = (signal: AbortSignal) => new Promise<never>((_, reject) => signal.
 describe('withLimits', () => {
   it('resolves with the first successful attempt', async () => {
     const seen: number[] = [];
-    const r = await withLimits(async (_s, attempt) => {
-      seen.push(attempt);
-      if (attempt < 3) throw new Error(`attempt ${attempt} failed`);
-      return 'ok';
-    }, { signal: new AbortController().signal, retries: 5, backoff: () => 0 });
+    const r = await withLimits(
+      async (_s, attempt) => {
+        seen.push(attempt);
+        if (attempt < 3) throw new Error(`attempt ${attempt} failed`);
+        return 'ok';
+      },
+      { signal: new AbortController().signal, retries: 5, backoff: () => 0 },
+    );
     expect(r).toBe('ok');
     expect(seen).toEqual([1, 2, 3]);
   });
 
-  it('gives each attempt its own timeout (a slow first attempt does not eat the second one\'s time)', async () => {
+  it("gives each attempt its own timeout (a slow first attempt does not eat the second one's time)", async () => {
     const attempts: number[] = [];
-    const r = await withLimits(async (signal, attempt) => {
-      attempts.push(attempt);
-      if (attempt === 1) return never(signal);
-      await new Promise((res) => setTimeout(res, 60)); // longer than what a shared timer would have left
-      return 'second';
-    }, { signal: new AbortController().signal, timeoutMs: 100, retries: 1, backoff: () => 0 });
+    const r = await withLimits(
+      async (signal, attempt) => {
+        attempts.push(attempt);
+        if (attempt === 1) return never(signal);
+        await new Promise((res) => setTimeout(res, 60)); // longer than what a shared timer would have left
+        return 'second';
+      },
+      { signal: new AbortController().signal, timeoutMs: 100, retries: 1, backoff: () => 0 },
+    );
     expect(r).toBe('second');
     expect(attempts).toEqual([1, 2]);
   });
 
   it('rejects with the timeout message (the abort reason, not what the work threw)', async () => {
-    await expect(withLimits((s) => never(s), { signal: new AbortController().signal, timeoutMs: 20, timeoutMessage: (ms) => `undo timed out after ${ms}ms` })).rejects.toThrow('undo timed out after 20ms');
+    await expect(
+      withLimits((s) => never(s), { signal: new AbortController().signal, timeoutMs: 20, timeoutMessage: (ms) => `undo timed out after ${ms}ms` }),
+    ).rejects.toThrow('undo timed out after 20ms');
   });
 
   it('does not retry a ProviderError marked not retryable, nor what `retryable` refuses', async () => {
     let n = 0;
-    await expect(withLimits(async () => (n++, Promise.reject(new ProviderError('bad config', false))), { signal: new AbortController().signal, retries: 3, backoff: () => 0 })).rejects.toThrow('bad config');
+    await expect(
+      withLimits(async () => (n++, Promise.reject(new ProviderError('bad config', false))), {
+        signal: new AbortController().signal,
+        retries: 3,
+        backoff: () => 0,
+      }),
+    ).rejects.toThrow('bad config');
     expect(n).toBe(1);
     n = 0;
-    await expect(withLimits(async () => (n++, Promise.reject(new Error('nope'))), { signal: new AbortController().signal, retries: 3, backoff: () => 0, retryable: () => false })).rejects.toThrow('nope');
+    await expect(
+      withLimits(async () => (n++, Promise.reject(new Error('nope'))), {
+        signal: new AbortController().signal,
+        retries: 3,
+        backoff: () => 0,
+        retryable: () => false,
+      }),
+    ).rejects.toThrow('nope');
     expect(n).toBe(1);
   });
 

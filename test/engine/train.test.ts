@@ -15,7 +15,8 @@ const tmp = tempDirs('gw-train-');
 
 const trainDir = (): string => copyFixtureDir('train', tmp());
 
-const effects = (dir: string): string[] => (existsSync(join(dir, 'effects.log')) ? readFileSync(join(dir, 'effects.log'), 'utf8').trim().split('\n').filter(Boolean) : []);
+const effects = (dir: string): string[] =>
+  existsSync(join(dir, 'effects.log')) ? readFileSync(join(dir, 'effects.log'), 'utf8').trim().split('\n').filter(Boolean) : [];
 const at = (lines: string[], line: string): number => {
   const i = lines.indexOf(line);
   expect(i, `${line} in effects.log`).toBeGreaterThanOrEqual(0);
@@ -74,7 +75,8 @@ describe('release train on the local transport', () => {
     const lines = effects(dir);
     expect(lines.filter((l) => /^account .* deploy/.test(l))).toEqual([]); // deploy: false
     expect(lines.filter((l) => / deploy /.test(l))).toHaveLength(9); // bfe 5 + order 4
-    for (const [app, waves] of Object.entries(WAVES) as [string, string[][]][]) for (const hosts of waves) for (const h of hosts) expect(lines).toContain(`${app} ${h} relabel GREEN`);
+    for (const [app, waves] of Object.entries(WAVES) as [string, string[][]][])
+      for (const hosts of waves) for (const h of hosts) expect(lines).toContain(`${app} ${h} relabel GREEN`);
     for (let k = 0; k < 4; k++) {
       const verify = at(lines, `train verify wave ${k + 1}`);
       for (const [app, waves] of Object.entries(WAVES) as [string, string[][]][]) {
@@ -94,14 +96,22 @@ describe('release train on the local transport', () => {
     expect(ev.filter((e) => e.event === 'wave.start').map((e) => e.hosts.length)).toEqual([3, 4, 4, 1]);
     expect(ev.some((e) => e.event === 'host.done' && e.host === 'order/o-04')).toBe(true);
     // order's part waits for account's in waves 1–3 (the view says so); in wave 4 account has no hosts: nothing to wait for.
-    expect(ev.filter((e) => e.event === 'app.waiting').map((e) => `${e.wave} ${e.app} ${e.after.join(',')}`)).toEqual(['1 order account', '2 order account', '3 order account']);
+    expect(ev.filter((e) => e.event === 'app.waiting').map((e) => `${e.wave} ${e.app} ${e.after.join(',')}`)).toEqual([
+      '1 order account',
+      '2 order account',
+      '3 order account',
+    ]);
     for (const k of [1, 2, 3]) {
       const waiting = ev.findIndex((e) => e.event === 'app.waiting' && e.wave === k);
       expect(ev.findIndex((e) => e.event === 'step.start' && e.host === `order/${WAVES.order[k - 1]![0]}`)).toBeGreaterThan(waiting);
     }
     const st = JSON.parse((await cli(['status', 'train.yaml', '--json'], { cwd: dir })).stdout);
     expect(st.status).toBe('done');
-    expect(st.apps.map((a: { name: string; done: number; hosts: number }) => [a.name, a.done, a.hosts])).toEqual([['bfe', 5, 5], ['account', 3, 3], ['order', 4, 4]]);
+    expect(st.apps.map((a: { name: string; done: number; hosts: number }) => [a.name, a.done, a.hosts])).toEqual([
+      ['bfe', 5, 5],
+      ['account', 3, 3],
+      ['order', 4, 4],
+    ]);
   });
 
   it('a failure in one app holds the others at a safe point and halts; resume continues every app from its exact step', async () => {
@@ -120,7 +130,12 @@ describe('release train on the local transport', () => {
     expect(lines).not.toContain('train switchover');
     const st = JSON.parse((await cli(['status', 'train.yaml', '--json'], { cwd: dir })).stdout);
     expect(st.status).toBe('halted');
-    expect(st.waves[1].hosts.map((h: { host: string; status: string }) => `${h.host}:${h.status}`)).toEqual(['bfe/b-02:done', 'bfe/b-03:done', 'account/a-02:failed', 'order/o-02:pending']);
+    expect(st.waves[1].hosts.map((h: { host: string; status: string }) => `${h.host}:${h.status}`)).toEqual([
+      'bfe/b-02:done',
+      'bfe/b-03:done',
+      'account/a-02:failed',
+      'order/o-02:pending',
+    ]);
     expect(st.apps.map((a: { name: string; status: string }) => `${a.name}:${a.status}`)).toEqual(['bfe:running', 'account:failed', 'order:running']);
 
     rmSync(join(dir, 'fail-a-02-restore'));
@@ -194,7 +209,12 @@ describe('release train on the local transport', () => {
     expect(r.code, r.stderr + r.stdout).toBe(0);
     const lines = effects(dir);
     // A step that finished before the kill is not run again; only the step in flight may run twice.
-    for (const l of before) if (/ (relabel GREEN|restore)$/.test(l)) expect(lines.filter((x) => x === l), l).toHaveLength(1);
+    for (const l of before)
+      if (/ (relabel GREEN|restore)$/.test(l))
+        expect(
+          lines.filter((x) => x === l),
+          l,
+        ).toHaveLength(1);
     for (const [app, waves] of Object.entries(WAVES) as [string, string[][]][]) for (const h of waves.flat()) expect(lines).toContain(`${app} ${h} restore`);
     expect(lines.filter((l) => l === 'train switchover')).toHaveLength(1);
     expect(JSON.parse((await cli(['status', 'train.yaml', '--json'], { cwd: dir })).stdout).status).toBe('done');
@@ -203,7 +223,10 @@ describe('release train on the local transport', () => {
   it('an approval after the canary pauses the whole train (exit 4); graywave approve, then resume goes on', async () => {
     const dir = trainDir();
     const file = join(dir, 'train.yaml');
-    writeFileSync(file, readFileSync(file, 'utf8').replace('waves: { canary: 1, size: 25% }', 'waves: { canary: 1, size: 25%, pause: { afterCanary: approve } }'));
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8').replace('waves: { canary: 1, size: 25% }', 'waves: { canary: 1, size: 25%, pause: { afterCanary: approve } }'),
+    );
     const r = await cli(['run', 'train.yaml', '--yes', '--json'], { cwd: dir });
     expect(r.code, r.stderr).toBe(4);
     expect(events(r.stdout).find((e) => e.event === 'run.paused')?.wave).toBe(1);
@@ -244,7 +267,9 @@ describe('release train on the local transport', () => {
     const abort = await cli(['abort', 'train.yaml', '--reason', 'stop the train'], { cwd: dir });
     expect(abort.code, abort.stderr).toBe(0);
     // Once the running train has taken the request in (it journals it), the held deploys may finish.
-    await waitFor(() => journalText(dir).includes('"action":"abort"') || child.exitCode !== null, 'the running train to journal the abort', { timeoutMs: 60_000 });
+    await waitFor(() => journalText(dir).includes('"action":"abort"') || child.exitCode !== null, 'the running train to journal the abort', {
+      timeoutMs: 60_000,
+    });
     release(dir);
     const r = await finished(child, 60_000);
     expect(r.code).toBe(1);
@@ -266,10 +291,19 @@ describe("an app's marginal judge in a release train", () => {
     writeFileSync(order, readFileSync(order, 'utf8') + prom.judgeYaml({ window: '1s', step: '50ms', minSamples: 15 }));
     greenMedian.c = 0.4; // one non-critical metric of three clearly worse: score 66.7 → marginal
     const r = await cli(['run', 'train.yaml', '--yes', '--json'], { cwd: dir, timeoutMs: 120_000 });
-    expect(r.code, r.stderr + r.stdout.split('\n').filter((l) => /halted|verify|paused/.test(l)).join('\n')).toBe(4);
+    expect(
+      r.code,
+      r.stderr +
+        r.stdout
+          .split('\n')
+          .filter((l) => /halted|verify|paused/.test(l))
+          .join('\n'),
+    ).toBe(4);
     const ev = events(r.stdout);
     expect(ev.find((e) => e.event === 'verify.failed' && e.check === 'order/canary')?.verdict).toBe('marginal');
-    expect(ev.find((e) => e.event === 'run.paused')?.reason).toMatch(/^wave 1: waiting for approval of app order: canary: marginal: score 66\.7 .*; approve with graywave approve, then graywave resume$/s);
+    expect(ev.find((e) => e.event === 'run.paused')?.reason).toMatch(
+      /^wave 1: waiting for approval of app order: canary: marginal: score 66\.7 .*; approve with graywave approve, then graywave resume$/s,
+    );
     expect(effects(dir)).toContain('order o-01 restore');
     expect(effects(dir)).not.toContain('train verify wave 1');
 
@@ -304,7 +338,9 @@ describe("an app's marginal judge in a release train", () => {
     const judged = rep.gates.filter((g: { check: string; evidence?: unknown }) => g.check === 'order/canary' && g.evidence);
     expect(judged[0]).toMatchObject({ wave: 1, ok: false, evidence: { verdict: 'marginal', score: 66.7 } });
     expect(judged.length).toBeGreaterThanOrEqual(4);
-    expect(rep.waves[0].events.map((e: { what: string }) => e.what)).toEqual(expect.arrayContaining([expect.stringMatching(/^order: paused: canary: marginal/), expect.stringMatching(/^order: approved by /)]));
+    expect(rep.waves[0].events.map((e: { what: string }) => e.what)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^order: paused: canary: marginal/), expect.stringMatching(/^order: approved by /)]),
+    );
     const md = (await cli(['report', 'train.yaml'], { cwd: dir })).stdout;
     expect(md).toMatch(/^### Wave 1: order\/canary — marginal/m);
   }, 300_000);

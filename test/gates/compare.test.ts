@@ -22,7 +22,11 @@ const run = (answers: Record<string, number | string>) => compareGate.run(makeGa
 describe('compare gate', () => {
   it('passes when GREEN/BLUE <= maxRatio (templates rendered)', async () => {
     const r = await run({ 'p99{group="GREEN"}': 0.22, 'p99{group="BLUE"}': 0.2 });
-    expect(r).toEqual({ ok: true, observed: 'p99 latency: GREEN 0.22 / BLUE 0.2 = 1.1 <= 1.2', values: { green: 0.22, blue: 0.2, ratio: 0.22 / 0.2, maxRatio: 1.2 } });
+    expect(r).toEqual({
+      ok: true,
+      observed: 'p99 latency: GREEN 0.22 / BLUE 0.2 = 1.1 <= 1.2',
+      values: { green: 0.22, blue: 0.2, ratio: 0.22 / 0.2, maxRatio: 1.2 },
+    });
     expect(findGate('compare')).toBe(compareGate);
   });
 

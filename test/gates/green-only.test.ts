@@ -32,14 +32,20 @@ const run = (p: ReturnType<typeof params>, group = 'GREEN') => greenOnlyGate.run
 
 describe('green-only gate', () => {
   it('passes when every answer names a GREEN instance of every app, counting the instances seen', async () => {
-    (script = [GREEN1, GREEN2]), (n = 0), (status = 200);
+    ((script = [GREEN1, GREEN2]), (n = 0), (status = 200));
     const r = await run(params({ requests: 6, apps: ['bfe', 'order', 'account'] }));
     expect(r).toMatchObject({ ok: true, observed: '6/6 served by GREEN only (5 instances)', values: { requests: 6, failed: 0, instances: 5 } });
     expect(findGate('green-only')).toBe(greenOnlyGate);
   });
 
   it('fails on one BLUE instance anywhere in the chain and names the first one that answered', async () => {
-    (script = [GREEN1, GREEN2, 'bfe=GREEN@127.0.3.1,order=BLUE@127.0.3.13,account=GREEN@127.0.3.21', 'bfe=BLUE@127.0.3.4,order=GREEN@127.0.3.11,account=BLUE@127.0.3.24']), (n = 0);
+    ((script = [
+      GREEN1,
+      GREEN2,
+      'bfe=GREEN@127.0.3.1,order=BLUE@127.0.3.13,account=GREEN@127.0.3.21',
+      'bfe=BLUE@127.0.3.4,order=GREEN@127.0.3.11,account=BLUE@127.0.3.24',
+    ]),
+      (n = 0));
     const r = await run(params({ requests: 8 }));
     expect(r.ok).toBe(false);
     expect(r.observed).toBe('4/8 requests not served by GREEN only; first (request 3): order=BLUE@127.0.3.13 answered (expected GREEN)');
@@ -47,14 +53,14 @@ describe('green-only gate', () => {
   });
 
   it('the expected group defaults to the release group, and `group` overrides it', async () => {
-    (script = ['bfe=BLUE@a,order=BLUE@b']), (n = 0);
+    ((script = ['bfe=BLUE@a,order=BLUE@b']), (n = 0));
     expect((await run(params({ requests: 2 }), 'BLUE')).ok).toBe(true);
     expect((await run(params({ requests: 2 }), 'GREEN')).observed).toContain('bfe=BLUE@a answered (expected GREEN)');
     expect((await run(params({ requests: 2, group: 'BLUE' }), 'GREEN')).ok).toBe(true);
   });
 
   it('only the listed apps must be in the group, and each listed app must be in the header', async () => {
-    (script = ['bfe=GREEN@a,order=GREEN@b,audit=BLUE@c']), (n = 0);
+    ((script = ['bfe=GREEN@a,order=GREEN@b,audit=BLUE@c']), (n = 0));
     expect((await run(params({ requests: 2, apps: ['bfe', 'order'] }))).ok).toBe(true);
     const missing = await run(params({ requests: 2, apps: ['bfe', 'account'] }));
     expect(missing.observed).toContain('account missing from x-graywave-served-by (bfe=GREEN@a,order=GREEN@b,audit=BLUE@c)');
@@ -62,11 +68,11 @@ describe('green-only gate', () => {
   });
 
   it('an answer without the header, a malformed header, an HTTP error or no answer is never GREEN-only', async () => {
-    (script = [null]), (n = 0);
+    ((script = [null]), (n = 0));
     expect((await run(params({ requests: 1 }))).observed).toContain('no x-graywave-served-by header in the answer');
     script = ['bfe GREEN'];
     expect((await run(params({ requests: 1 }))).observed).toContain('x-graywave-served-by is not app=GROUP@instance');
-    (script = [GREEN1]), (status = 503);
+    ((script = [GREEN1]), (status = 503));
     expect((await run(params({ requests: 1 }))).observed).toContain('status 503');
     status = 200;
     const r = await greenOnlyGate.run(makeGateContext(), greenOnlyGate.params.parse({ url: 'http://127.0.0.1:9/x', timeout: '1s', requests: 2 }));
@@ -75,7 +81,7 @@ describe('green-only gate', () => {
   });
 
   it('sends the rendered request headers and reads another header name', async () => {
-    (script = [GREEN1]), (n = 0), (seen.length = 0);
+    ((script = [GREEN1]), (n = 0), (seen.length = 0));
     const r = await run(params({ requests: 2, headers: { 'x-gray-group': '{{group}}' } }));
     expect(r.ok).toBe(true);
     expect(seen.map((s) => s.gray)).toEqual(['GREEN', 'GREEN']);

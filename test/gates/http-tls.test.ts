@@ -31,7 +31,9 @@ describe.skipIf(!hasOpenssl())('http gate over HTTPS (tls option)', () => {
     hits = 0;
     const bad = await httpGate.run(ctx(), params({ repeat: 2 }));
     expect(bad.ok).toBe(false);
-    expect(bad.observed).toContain(`2/2 requests failed; first (request 1): GET ${srv.url}/health: TLS: the server's certificate is not trusted: self-signed certificate`);
+    expect(bad.observed).toContain(
+      `2/2 requests failed; first (request 1): GET ${srv.url}/health: TLS: the server's certificate is not trusted: self-signed certificate`,
+    );
     expect(bad.observed).toContain('tls: { ca: CA.pem }');
     expect(hits).toBe(0);
 
@@ -52,6 +54,8 @@ describe.skipIf(!hasOpenssl())('http gate over HTTPS (tls option)', () => {
   });
 
   it('a tls file that cannot be read fails the check naming the key', async () => {
-    await expect(httpGate.run(ctx(), params({ tls: { ca: 'nowhere.pem' } }))).rejects.toThrow(`http check ${srv.url}/health: tls.ca: cannot read nowhere.pem (no such file)`);
+    await expect(httpGate.run(ctx(), params({ tls: { ca: 'nowhere.pem' } }))).rejects.toThrow(
+      `http check ${srv.url}/health: tls.ca: cannot read nowhere.pem (no such file)`,
+    );
   });
 });

@@ -30,7 +30,8 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-const params = (extra: object) => httpGate.params.parse({ url: `${base}/api/ping`, headers: { 'x-gray-group': '{{group}}' }, expect: { status: 200, body: 'pong' }, ...extra });
+const params = (extra: object) =>
+  httpGate.params.parse({ url: `${base}/api/ping`, headers: { 'x-gray-group': '{{group}}' }, expect: { status: 200, body: 'pong' }, ...extra });
 
 describe('http gate', () => {
   it('passes when every repeat answers as expected, sending rendered headers', async () => {
@@ -61,7 +62,14 @@ describe('http gate', () => {
 
   it('checks JSON paths, with templates rendered for a per-host gate', async () => {
     const host = makeHost('app-3', '10.9.9.9');
-    const ok = await httpGate.run(makeGateContext({ host }), httpGate.params.parse({ url: `${base}/health`, headers: { 'x-host': '{{host.name}}' }, expect: { json: { '$.status': 'UP', '$.checks[0].ok': true, '$.host': 'app-3' } } }));
+    const ok = await httpGate.run(
+      makeGateContext({ host }),
+      httpGate.params.parse({
+        url: `${base}/health`,
+        headers: { 'x-host': '{{host.name}}' },
+        expect: { json: { '$.status': 'UP', '$.checks[0].ok': true, '$.host': 'app-3' } },
+      }),
+    );
     expect(ok.ok).toBe(true);
     const bad = await httpGate.run(makeGateContext({ host }), httpGate.params.parse({ url: `${base}/health`, expect: { json: { '$.status': 'DOWN' } } }));
     expect(bad.observed).toContain('$.status is "UP" (expected "DOWN")');

@@ -7,7 +7,16 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { collectSamples, countStep, judgeGate, judgeVerdict, longestRange, type JudgeInput, type JudgeMeasurements, type Samples } from '../../src/gates/judge.js';
+import {
+  collectSamples,
+  countStep,
+  judgeGate,
+  judgeVerdict,
+  longestRange,
+  type JudgeInput,
+  type JudgeMeasurements,
+  type Samples,
+} from '../../src/gates/judge.js';
 import { findGate } from '../../src/gates/index.js';
 import { readRangeResult } from '../../src/providers/monitor/prometheus.js';
 import type { Monitor, RangeSeries } from '../../src/providers/types.js';
@@ -54,7 +63,10 @@ describe('samples from a range result', () => {
     const r = collectSamples([s], w);
     // steps 20..40 are 0.5: step 40 is exactly 300 s (the lookback) after the value first appeared: not yet stale.
     expect(r.dropped).toEqual({ nan: 2, gaps: 2, stale: 0 });
-    const longer = collectSamples([{ labels: {}, samples: [...s.samples, ...[41, 42, 43].map((i) => ({ t: START + i * STEP, v: 0.5 }))] }], { ...w, end: START + 43 * STEP });
+    const longer = collectSamples([{ labels: {}, samples: [...s.samples, ...[41, 42, 43].map((i) => ({ t: START + i * STEP, v: 0.5 }))] }], {
+      ...w,
+      end: START + 43 * STEP,
+    });
     expect(longer.dropped.stale).toBe(3); // steps 41..43: 315 s and more after the value first appeared
     expect(r.values.length).toBe(41 - 2 - 2);
     expect(r.series).toBe(1);
@@ -66,12 +78,38 @@ describe('samples from a range result', () => {
     expect(r.values.length).toBe(41);
     expect(r.counted).toHaveLength(10); // END, END-1m, … END-9m (END-10m's range starts before the window)
     expect(longestRange('sum(increase(errors_total{group="GREEN"}[1m])) / sum(rate(x[5m:30s]))')).toBe(300_000);
-    expect(countStep(p({ metrics: [{ name: 'e', kind: 'count', green: 'increase(a[50s])', blue: 'b', greenTotal: 'c', blueTotal: 'd' }] }).metrics[0]!, STEP)).toBe(60_000);
+    expect(
+      countStep(p({ metrics: [{ name: 'e', kind: 'count', green: 'increase(a[50s])', blue: 'b', greenTotal: 'c', blueTotal: 'd' }] }).metrics[0]!, STEP),
+    ).toBe(60_000);
   });
 
   it('reads Prometheus matrix answers (values as strings, NaN and +Inf kept for counting)', () => {
-    const r = readRangeResult({ status: 'success', data: { resultType: 'matrix', result: [{ metric: { instance: 'a' }, values: [[1800000000, '0.25'], [1800000015, 'NaN'], [1800000030, '+Inf']] }] } });
-    expect(r).toEqual([{ labels: { instance: 'a' }, samples: [{ t: 1800000000000, v: 0.25 }, { t: 1800000015000, v: NaN }, { t: 1800000030000, v: Infinity }] }]);
+    const r = readRangeResult({
+      status: 'success',
+      data: {
+        resultType: 'matrix',
+        result: [
+          {
+            metric: { instance: 'a' },
+            values: [
+              [1800000000, '0.25'],
+              [1800000015, 'NaN'],
+              [1800000030, '+Inf'],
+            ],
+          },
+        ],
+      },
+    });
+    expect(r).toEqual([
+      {
+        labels: { instance: 'a' },
+        samples: [
+          { t: 1800000000000, v: 0.25 },
+          { t: 1800000015000, v: NaN },
+          { t: 1800000030000, v: Infinity },
+        ],
+      },
+    ]);
     expect(() => readRangeResult({ status: 'success', data: { resultType: 'vector', result: [] } })).toThrow(/not a range/);
   });
 });
@@ -135,11 +173,29 @@ describe('the verdict (pure)', () => {
 
   const counts = (events: number, total: number, hosts = 1): [Samples, Samples] => {
     // 41 samples per host at a 15 s step over a [1m] range: every 4th from the end is counted (10 per host).
-    const mk = (v: (i: number) => number): RangeSeries[] => Array.from({ length: hosts }, (_, h) => ({ labels: { instance: `h${h}` }, samples: Array.from({ length: 41 }, (_, i) => ({ t: START + i * STEP, v: v(i) })) }));
+    const mk = (v: (i: number) => number): RangeSeries[] =>
+      Array.from({ length: hosts }, (_, h) => ({
+        labels: { instance: `h${h}` },
+        samples: Array.from({ length: 41 }, (_, i) => ({ t: START + i * STEP, v: v(i) })),
+      }));
     const at = (i: number, n: number) => ((40 - i) % 4 === 0 && i >= 4 ? Math.floor(n / 10) + ((40 - i) / 4 < n % 10 ? 1 : 0) : 0);
-    return [collectSamples(mk((i) => at(i, events)), w, false, 60_000), collectSamples(mk((i) => at(i, total)), w, false, 60_000)];
+    return [
+      collectSamples(
+        mk((i) => at(i, events)),
+        w,
+        false,
+        60_000,
+      ),
+      collectSamples(
+        mk((i) => at(i, total)),
+        w,
+        false,
+        60_000,
+      ),
+    ];
   };
-  const countParams = (over: object = {}) => p({ metrics: [{ name: 'errors', kind: 'count', green: 'e{g}', blue: 'e{b}', greenTotal: 't{g}', blueTotal: 't{b}', ...over }], minSamples: 20 });
+  const countParams = (over: object = {}) =>
+    p({ metrics: [{ name: 'errors', kind: 'count', green: 'e{g}', blue: 'e{b}', greenTotal: 't{g}', blueTotal: 't{b}', ...over }], minSamples: 20 });
 
   it('count: 5 errors of 1,000 against 0 of 1,000 is not a pass (exact test: suggestive, a person decides); 15 of 1,000 is high', () => {
     const [ge, gt] = counts(5, 1000);
@@ -181,15 +237,44 @@ describe('the verdict (pure)', () => {
     });
     const ok = () => ({ green: samples(series(3, 0.25)), blue: samples(series(9, 0.25)) });
     const bad = { green: samples(series(3, 0.4)), blue: samples(series(9, 0.25)) };
-    const marginal = judgeVerdict(three, meas([{ name: 'a', ...ok() }, { name: 'b', ...ok() }, { name: 'c', ...bad }]));
+    const marginal = judgeVerdict(
+      three,
+      meas([
+        { name: 'a', ...ok() },
+        { name: 'b', ...ok() },
+        { name: 'c', ...bad },
+      ]),
+    );
     expect(marginal.verdict).toBe('marginal');
     expect(marginal.score).toBe(66.7);
     expect(marginal.why).toBe('score 66.7 (pass >= 90, marginal >= 60); not passed: c (high)');
-    const unknown = judgeVerdict(three, meas([{ name: 'a', ...ok() }, { name: 'b', ...ok() }, { name: 'c', green: none('timeout'), blue: none('timeout') }]));
+    const unknown = judgeVerdict(
+      three,
+      meas([
+        { name: 'a', ...ok() },
+        { name: 'b', ...ok() },
+        { name: 'c', green: none('timeout'), blue: none('timeout') },
+      ]),
+    );
     expect(unknown.verdict).toBe('inconclusive');
     expect(unknown.why).toBe('score 66.7 (pass >= 90, marginal >= 60), 100 if c had passed: the missing data decides');
-    const weighted = p({ pass: 90, marginal: 60, metrics: [{ name: 'a', green: 'g', blue: 'b', weight: 9 }, { name: 'c', green: 'g', blue: 'b' }] });
-    expect(judgeVerdict(weighted, meas([{ name: 'a', ...ok() }, { name: 'c', ...bad }])).verdict).toBe('pass');
+    const weighted = p({
+      pass: 90,
+      marginal: 60,
+      metrics: [
+        { name: 'a', green: 'g', blue: 'b', weight: 9 },
+        { name: 'c', green: 'g', blue: 'b' },
+      ],
+    });
+    expect(
+      judgeVerdict(
+        weighted,
+        meas([
+          { name: 'a', ...ok() },
+          { name: 'c', ...bad },
+        ]),
+      ).verdict,
+    ).toBe('pass');
   });
 
   it('params: keys as documented, count needs totals, tolerance as a percentage or a number', () => {
@@ -199,7 +284,15 @@ describe('the verdict (pure)', () => {
     expect(judgeGate.params.safeParse({ monitor: 'p', metrics: [{ name: 'e', green: 'g', blue: 'b', nope: 1 }] }).success).toBe(false);
     expect(judgeGate.params.safeParse({ monitor: 'p', metrics: [], pass: 90 }).success).toBe(false);
     expect(judgeGate.params.safeParse({ monitor: 'p', metrics: [{ name: 'e', green: 'g', blue: 'b' }], pass: 60, marginal: 70 }).success).toBe(false);
-    const ok = judgeGate.params.parse({ monitor: 'p', window: '10m', step: '15s', minSamples: 50, metrics: [{ name: 'e', green: 'g', blue: 'b', tolerance: 0.02, weight: 2 }], pass: 90, marginal: 70 });
+    const ok = judgeGate.params.parse({
+      monitor: 'p',
+      window: '10m',
+      step: '15s',
+      minSamples: 50,
+      metrics: [{ name: 'e', green: 'g', blue: 'b', tolerance: 0.02, weight: 2 }],
+      pass: 90,
+      marginal: 70,
+    });
     expect(ok).toMatchObject({ window: 600_000, step: 15_000, metrics: [{ tolerance: 0.02, weight: 2, kind: 'value', bad: 'increase', critical: false }] });
   });
 });

@@ -71,7 +71,10 @@ describe('query gate', () => {
         return 0;
       },
     };
-    await queryGate.run(makeGateContext({ host: makeHost('h', '10.0.0.4'), monitors: { m: mon } }), queryGate.params.parse({ monitor: 'm', expr: 'x', max: 1 }));
+    await queryGate.run(
+      makeGateContext({ host: makeHost('h', '10.0.0.4'), monitors: { m: mon } }),
+      queryGate.params.parse({ monitor: 'm', expr: 'x', max: 1 }),
+    );
     expect(seenHosts).toEqual(['10.0.0.4']);
     const r = await queryGate.run(makeGateContext({ monitors: { m: mon } }), queryGate.params.parse({ monitor: 'm', expr: 'x', max: 1 }));
     expect(r).toMatchObject({ ok: false, observed: expect.stringContaining('{{host.address}} is not available here') });

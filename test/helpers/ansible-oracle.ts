@@ -9,7 +9,14 @@ import { promisify } from 'node:util';
  */
 export const ANSIBLE_INVENTORY = '/usr/bin/ansible-inventory';
 export const ANSIBLE_FIXTURES = resolve(import.meta.dirname, '../../fixtures/ansible');
-export const ANSIBLE_CORPUS = ['ini-basic/hosts.ini', 'ini-dirs/hosts', 'yaml-basic/inventory.yml', 'yaml-priority/hosts.yaml', 'ranges/hosts.ini', 'yaml-values/hosts.yml'];
+export const ANSIBLE_CORPUS = [
+  'ini-basic/hosts.ini',
+  'ini-dirs/hosts',
+  'yaml-basic/inventory.yml',
+  'yaml-priority/hosts.yaml',
+  'ranges/hosts.ini',
+  'yaml-values/hosts.yml',
+];
 
 export interface ListJson {
   _meta: { hostvars: Record<string, Record<string, unknown>> };

@@ -93,7 +93,9 @@ export function writePlaybook(dir: string, text: string, name = 'playbook.yaml')
 
 /** A `hosts:` block of N local hosts named h-01…; `extra` adds YAML per host (e.g. vars). */
 export function hostsYaml(n: number, extra = ''): string {
-  return Array.from({ length: n }, (_, i) => `  - { name: h-${String(i + 1).padStart(2, '0')}, address: 10.0.0.${i + 1}${extra ? `, ${extra}` : ''} }`).join('\n');
+  return Array.from({ length: n }, (_, i) => `  - { name: h-${String(i + 1).padStart(2, '0')}, address: 10.0.0.${i + 1}${extra ? `, ${extra}` : ''} }`).join(
+    '\n',
+  );
 }
 
 /** Whether any stack-trace line leaked into a CLI's output. */

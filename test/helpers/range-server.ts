@@ -7,7 +7,10 @@ import { afterAll, beforeAll } from 'vitest';
  * `greenMedian[m]`, BLUE 6 series around 0.25, one log-normal reading per step (seeded: the same verdicts every run).
  * Started once per test file; `url()` is its address.
  */
-export function rangeServer(greenMedian: Record<string, number>): { url: () => string; judgeYaml: (o: { window: string; step: string; minSamples: number }) => string } {
+export function rangeServer(greenMedian: Record<string, number>): {
+  url: () => string;
+  judgeYaml: (o: { window: string; step: string; minSamples: number }) => string;
+} {
   let server: Server;
   let url = '';
   let seed = 7;
@@ -25,7 +28,8 @@ export function rangeServer(greenMedian: Record<string, number>): { url: () => s
         const green = q.includes('GREEN');
         const result = Array.from({ length: green ? 3 : 6 }, (_, h) => {
           const values: [number, string][] = [];
-          for (let t = start; t <= end + 1e-9; t += step) values.push([Number(t.toFixed(3)), String((green ? greenMedian[name]! : 0.25) * Math.exp(0.1 * normal()))]);
+          for (let t = start; t <= end + 1e-9; t += step)
+            values.push([Number(t.toFixed(3)), String((green ? greenMedian[name]! : 0.25) * Math.exp(0.1 * normal()))]);
           return { metric: { instance: `h${h}` }, values };
         });
         res.writeHead(200, { 'content-type': 'application/json' });

@@ -34,9 +34,21 @@ function selfSigned(dir: string, name: string, cn: string, san?: string): void {
   execFileSync(
     'openssl',
     [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-      '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.pem`),
-      '-days', '2', '-subj', `/CN=${cn}`,
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      join(dir, `${name}.key`),
+      '-out',
+      join(dir, `${name}.pem`),
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${cn}`,
       ...(san ? ['-addext', `subjectAltName=${san}`] : []),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
@@ -62,7 +74,10 @@ export function makeTestPki(): TestPki {
 }
 
 /** Starts an HTTPS server on 127.0.0.1; `url` is its base (https://127.0.0.1:PORT). */
-export async function startHttps(options: https.ServerOptions, handler: Parameters<typeof https.createServer>[1]): Promise<{ server: https.Server; url: string; stop(): Promise<void> }> {
+export async function startHttps(
+  options: https.ServerOptions,
+  handler: Parameters<typeof https.createServer>[1],
+): Promise<{ server: https.Server; url: string; stop(): Promise<void> }> {
   const server = https.createServer(options, handler);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {

@@ -54,7 +54,6 @@ async function runAndKill(file: string, journal: string, afterLines: number, del
   return { killed, code };
 }
 
-
 describe('kill -9 at seeded points, then resume', () => {
   it(`${POINTS} crash points: resume completes, each completed step ran exactly once`, async () => {
     let kills = 0;
@@ -90,7 +89,8 @@ describe('kill -9 at seeded points, then resume', () => {
       // status reads a torn or interrupted journal without a crash, and says that nothing runs it any more.
       const mid = await releaseStatus(file);
       expect(killed ? ['interrupted', 'done'] : ['done'], why).toContain(mid.status);
-      if (mid.status === 'interrupted') expect(mid.reason, why).toMatch(/no longer running: clear its lock with `graywave unlock .* --force`, then `graywave resume/);
+      if (mid.status === 'interrupted')
+        expect(mid.reason, why).toMatch(/no longer running: clear its lock with `graywave unlock .* --force`, then `graywave resume/);
 
       if (killed) {
         const lock = readLock(join(dir, '.graywave/crash/lock'));
@@ -113,7 +113,10 @@ describe('kill -9 at seeded points, then resume', () => {
 
       const status = await releaseStatus(file);
       expect(status.status, why).toBe('done');
-      expect(status.waves.flatMap((w) => w.hosts.map((h) => h.status)), why).toEqual(HOSTS.map(() => 'done'));
+      expect(
+        status.waves.flatMap((w) => w.hosts.map((h) => h.status)),
+        why,
+      ).toEqual(HOSTS.map(() => 'done'));
       const after = readJournal(journal);
       expect(after.torn, why).toBe(false);
 
@@ -125,6 +128,8 @@ describe('kill -9 at seeded points, then resume', () => {
     expect(kills).toBeGreaterThanOrEqual(POINTS - 3);
     expect(torn).toBeGreaterThan(5);
     expect(cliResumes).toBeGreaterThanOrEqual(4);
-    console.log(`crash points: ${POINTS}, killed: ${kills}, torn journals: ${torn}, in-flight steps that repeated: ${inFlightRepeats}, resumed by CLI: ${cliResumes}`);
+    console.log(
+      `crash points: ${POINTS}, killed: ${kills}, torn journals: ${torn}, in-flight steps that repeated: ${inFlightRepeats}, resumed by CLI: ${cliResumes}`,
+    );
   }, 400_000);
 });

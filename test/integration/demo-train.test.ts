@@ -18,7 +18,22 @@ const cli = join(root, 'bin', 'graywave.js');
 let dir: string;
 
 beforeAll(() => {
-  ensureBuilt(['cli/main.ts', 'cli/demo.ts', 'cli/demo-train.ts', 'cli/demo-sandbox.ts', 'cli/demo-steps.ts', 'cli/sandbox.ts', 'sandbox/supervisor.ts', 'sandbox/http.ts', 'sandbox/host.ts', 'sandbox/hub.ts', 'sandbox/chain.ts', 'sandbox/router.ts', 'sandbox/loadgen.ts', 'gates/green-only.ts']);
+  ensureBuilt([
+    'cli/main.ts',
+    'cli/demo.ts',
+    'cli/demo-train.ts',
+    'cli/demo-sandbox.ts',
+    'cli/demo-steps.ts',
+    'cli/sandbox.ts',
+    'sandbox/supervisor.ts',
+    'sandbox/http.ts',
+    'sandbox/host.ts',
+    'sandbox/hub.ts',
+    'sandbox/chain.ts',
+    'sandbox/router.ts',
+    'sandbox/loadgen.ts',
+    'gates/green-only.ts',
+  ]);
   dir = tempDir('train');
 }, 180_000);
 afterAll(async () => {
@@ -34,7 +49,17 @@ function cliRun(args: string[], env: Record<string, string>): Promise<{ code: nu
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
     child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
-    child.on('close', (c) => done({ code: c ?? -1, events: out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>), stderr: err }));
+    child.on('close', (c) =>
+      done({
+        code: c ?? -1,
+        events: out
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Record<string, any>),
+        stderr: err,
+      }),
+    );
   });
 }
 
@@ -55,10 +80,18 @@ describe('train sandbox and its app playbooks', () => {
   it('bfe.yaml, order.yaml and account.yaml each run standalone (all three at once): every host GREEN on 2.0.0, each wave verified GREEN through the gray entry, 0 failed requests', async () => {
     const sb = join(dir, 'sandbox');
     const c: SandboxConfig = await up({ dir: sb, train: true, rps: 20 });
-    expect(c.apps?.map((a) => [a.name, a.hosts.length])).toEqual([['bfe', 4], ['order', 4], ['account', 4]]);
+    expect(c.apps?.map((a) => [a.name, a.hosts.length])).toEqual([
+      ['bfe', 4],
+      ['order', 4],
+      ['account', 4],
+    ]);
     await hubCall(c, 'loadgen/reset', 'POST');
     const apps = ['bfe', 'order', 'account'];
-    const runs = await Promise.all(apps.map((a) => cliRun(['run', join(root, 'playbooks', 'train', `${a}.yaml`), '--yes', '--json', '--state-dir', join(dir, 'state')], { GRAYWAVE_SANDBOX_DIR: sb })));
+    const runs = await Promise.all(
+      apps.map((a) =>
+        cliRun(['run', join(root, 'playbooks', 'train', `${a}.yaml`), '--yes', '--json', '--state-dir', join(dir, 'state')], { GRAYWAVE_SANDBOX_DIR: sb }),
+      ),
+    );
     runs.forEach((r, i) => {
       expect(r.code, `${apps[i]}: ${r.stderr}`).toBe(0);
       const verified = r.events.filter((e) => e.event === 'verify.done' && e.check === `gray-${apps[i]}-green`);
@@ -83,9 +116,11 @@ describe('train sandbox and its app playbooks', () => {
     expect(existsSync(join(sb, 'sandbox.json'))).toBe(false);
   }, 300_000);
 
-  it('demo --train refuses a playbook whose hosts are not the train sandbox\'s (exit 2, nothing started)', async () => {
+  it("demo --train refuses a playbook whose hosts are not the train sandbox's (exit 2, nothing started)", async () => {
     const sb = join(dir, 'sandbox-demo');
-    const r = await cliRun(['demo', '--train', '--json', '--playbook', join(root, 'playbooks', 'demo.yaml'), '--state-dir', join(dir, 'state-bad')], { GRAYWAVE_SANDBOX_DIR: sb });
+    const r = await cliRun(['demo', '--train', '--json', '--playbook', join(root, 'playbooks', 'demo.yaml'), '--state-dir', join(dir, 'state-bad')], {
+      GRAYWAVE_SANDBOX_DIR: sb,
+    });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/demo\.yaml: host h01 \(127\.0\.1\.1\) is not a host of the train sandbox/);
     expect(r.stderr).toMatch(/bfe-01 127\.0\.3\.1/);
@@ -97,7 +132,16 @@ describe('train sandbox and its app playbooks', () => {
     const r = await cliRun(['demo', '--train', '--json', '--state-dir', join(dir, 'state-demo')], { GRAYWAVE_SANDBOX_DIR: sb });
     expect(r.code, r.stderr).toBe(0);
     const summary = r.events.at(-1)!;
-    expect(summary, JSON.stringify(summary)).toMatchObject({ event: 'demo.summary', train: true, group: 'GREEN', hosts: 12, green: 12, waves: 4, failedRequests: 0, exitCode: 0 });
+    expect(summary, JSON.stringify(summary)).toMatchObject({
+      event: 'demo.summary',
+      train: true,
+      group: 'GREEN',
+      hosts: 12,
+      green: 12,
+      waves: 4,
+      failedRequests: 0,
+      exitCode: 0,
+    });
     expect(summary.apps).toEqual([
       { name: 'bfe', hosts: 4, green: 4, versions: ['2.0.0'] },
       { name: 'order', hosts: 4, green: 4, versions: ['2.0.0'] },

@@ -13,9 +13,17 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const cli = join(root, 'bin', 'graywave.js');
 let dir: string;
 
-
 beforeAll(() => {
-  ensureBuilt(['cli/main.ts', 'cli/demo.ts', 'cli/demo-steps.ts', 'cli/sandbox.ts', 'sandbox/supervisor.ts', 'sandbox/http.ts', 'sandbox/host.ts', 'sandbox/hub.ts']);
+  ensureBuilt([
+    'cli/main.ts',
+    'cli/demo.ts',
+    'cli/demo-steps.ts',
+    'cli/sandbox.ts',
+    'sandbox/supervisor.ts',
+    'sandbox/http.ts',
+    'sandbox/host.ts',
+    'sandbox/hub.ts',
+  ]);
   dir = tempDir('demo');
 }, 60_000);
 requireTmux();
@@ -67,7 +75,10 @@ describe('graywave demo', () => {
       }
     };
     const { code, lines, stderr } = await new Promise<{ code: number; lines: string[]; stderr: string }>((done) => {
-      const child = spawn(process.execPath, [cli, 'demo', '--json', '--state-dir', state], { cwd: dir, env: { ...process.env, GRAYWAVE_SANDBOX_DIR: sb, FORCE_COLOR: '0' } });
+      const child = spawn(process.execPath, [cli, 'demo', '--json', '--state-dir', state], {
+        cwd: dir,
+        env: { ...process.env, GRAYWAVE_SANDBOX_DIR: sb, FORCE_COLOR: '0' },
+      });
       let out = '';
       let err = '';
       let sent = false;
@@ -85,7 +96,10 @@ describe('graywave demo', () => {
     expect(existsSync(join(sb, 'sandbox.json'))).toBe(false);
     expect(pids.size).toBeGreaterThanOrEqual(9); // the hub and 8 hosts
     for (const pid of pids) expect(isOurs(pid, 'host-main') || isOurs(pid, 'hub-main'), `pid ${pid} still running`).toBe(false);
-    const records = readFileSync(join(state, 'demo', 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; phase?: string; reason?: string });
+    const records = readFileSync(join(state, 'demo', 'journal.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; phase?: string; reason?: string });
     expect(records.filter((r) => r.type === 'run').at(-1)).toMatchObject({ phase: 'halted', reason: 'interrupted (Ctrl-C)' });
     expect(existsSync(join(state, 'demo', 'lock'))).toBe(false);
   }, 120_000);

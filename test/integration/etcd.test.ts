@@ -95,7 +95,10 @@ describe.skipIf(!has)('etcd provider against a real etcd', () => {
         // The app re-registers with a new weight and version right after graywave read the key, once per operation.
         if (attempt === 1 && raced < 2) {
           raced++;
-          await client.put(k).value(JSON.stringify({ weight: 50 + raced, version: `v${raced}`, group: 'BLUE' })).ignoreLease();
+          await client
+            .put(k)
+            .value(JSON.stringify({ weight: 50 + raced, version: `v${raced}`, group: 'BLUE' }))
+            .ignoreLease();
         }
       },
     };
@@ -140,7 +143,10 @@ describe.skipIf(!has)('etcd provider against a real etcd', () => {
     await provider.relabel!(ctx(), 'GREEN');
     expect((await readKey(`${key}.graywave-drained`))!.value).toEqual({ weight: 100, group: 'GREEN' });
 
-    expect(await provider.isRestored!(ctx(), saved)).toEqual({ done: false, observed: `${key} is not registered (still moved aside to ${key}.graywave-drained)` });
+    expect(await provider.isRestored!(ctx(), saved)).toEqual({
+      done: false,
+      observed: `${key} is not registered (still moved aside to ${key}.graywave-drained)`,
+    });
     expect(await provider.isRegistered!(ctx())).toEqual({ done: true, observed: `${key} moved aside (drained)` });
     await provider.restore(ctx(), saved);
     expect(await readKey(key)).toEqual({ value: { weight: 100, group: 'GREEN' }, lease: id });

@@ -70,10 +70,14 @@ describe.skipIf(!has)('haproxy provider against a real HAProxy', () => {
 
     a.release(false); // the two sessions in flight complete normally
     expect(await Promise.all(inFlight)).toEqual([200, 200, 200, 200, 200, 200]);
-    const check = await waitFor(async () => {
-      const c = await provider.isDrained(ctx);
-      return c.done && c;
-    }, 'isDrained to say done', { timeoutMs: 10_000 });
+    const check = await waitFor(
+      async () => {
+        const c = await provider.isDrained(ctx);
+        return c.done && c;
+      },
+      'isDrained to say done',
+      { timeoutMs: 10_000 },
+    );
     expect(check).toEqual({ done: true, observed: 'be/s1 local: MAINT, 0 sessions' });
     expect(await adminState('s1')).toBe(0x01);
     expect(await provider.isDrained(ctx)).toMatchObject({ done: true }); // repeatable
@@ -117,7 +121,10 @@ describe.skipIf(!has)('haproxy provider against a real HAProxy', () => {
       await sock('set server be/s2 weight 0');
       expect(await provider.isRestored!(ctx, saved)).toEqual({ done: false, observed: 'be/s2 on local has weight 0' });
       expect(await provider.isRegistered!(ctx)).toMatchObject({ done: true });
-      expect(await create({ socket: hap.socket, backend: 'be', server: '{{host.name}}' }).isRegistered!(makeContext({ host: makeHost('s9') }))).toMatchObject({ done: false, observed: expect.stringContaining('no server s9 in backend be') });
+      expect(await create({ socket: hap.socket, backend: 'be', server: '{{host.name}}' }).isRegistered!(makeContext({ host: makeHost('s9') }))).toMatchObject({
+        done: false,
+        observed: expect.stringContaining('no server s9 in backend be'),
+      });
     } finally {
       await sock('set server be/s2 state ready');
       await sock('set server be/s2 weight 1');
@@ -142,7 +149,13 @@ describe.skipIf(!has)('haproxy provider against a real HAProxy', () => {
   it('reaches a remote `at` entry through the transport with socat', async () => {
     const local = new LocalTransport();
     const commands: string[] = [];
-    const transport: Transport = { ...local, exec: (h, cmd, o) => (commands.push(`${h.name}: ${cmd}`), local.exec(h, cmd, o)), upload: local.upload, release: local.release, close: local.close };
+    const transport: Transport = {
+      ...local,
+      exec: (h, cmd, o) => (commands.push(`${h.name}: ${cmd}`), local.exec(h, cmd, o)),
+      upload: local.upload,
+      release: local.release,
+      close: local.close,
+    };
     const provider = create({ at: ['lb2'], socket: hap.socket, backend: 'be', server: 's2' }, makeEnv({ transport }));
     const ctx = makeContext({ host: makeHost('s2') });
     const saved = await provider.drain(ctx);
@@ -154,18 +167,28 @@ describe.skipIf(!has)('haproxy provider against a real HAProxy', () => {
   });
 
   it('fails clearly for an unknown server or backend, and a missing socket is never drained', async () => {
-    const err = await create({ socket: hap.socket, backend: 'be', server: 'nope' }).drain(makeContext()).catch((e: unknown) => e);
+    const err = await create({ socket: hap.socket, backend: 'be', server: 'nope' })
+      .drain(makeContext())
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProviderError);
     expect((err as ProviderError).retryable).toBe(false);
     expect((err as Error).message).toMatch(/HAProxy on local \(socket .*admin\.sock, host app-01\): no server nope in backend be \(servers: s1, s2, s3\)/);
-    await expect(create({ socket: hap.socket, backend: 'nobe', server: 's1' }).drain(makeContext())).rejects.toThrow(/show servers state nobe.*Can't find backend/);
+    await expect(create({ socket: hap.socket, backend: 'nobe', server: 's1' }).drain(makeContext())).rejects.toThrow(
+      /show servers state nobe.*Can't find backend/,
+    );
     const gone = create({ socket: `${hap.dir}/missing.sock`, backend: 'be', server: 's1' });
     expect(await gone.isDrained(makeContext())).toMatchObject({ done: false, observed: expect.stringMatching(/ENOENT/) });
   });
 
   it('all or none: when the second HAProxy fails, the first is set ready again', async () => {
     const local = new LocalTransport();
-    const broken: Transport = { ...local, exec: async () => ({ code: 1, timedOut: false, stdout: '', stderr: 'socat: E connect(): Connection refused' }), upload: local.upload, release: local.release, close: local.close };
+    const broken: Transport = {
+      ...local,
+      exec: async () => ({ code: 1, timedOut: false, stdout: '', stderr: 'socat: E connect(): Connection refused' }),
+      upload: local.upload,
+      release: local.release,
+      close: local.close,
+    };
     const provider = create({ at: ['local', 'lb2'], socket: hap.socket, backend: 'be', server: 's2' }, makeEnv({ transport: broken }));
     await expect(provider.drain(makeContext())).rejects.toThrow(/HAProxy on lb2 .*Connection refused.*\(put back on local\)/);
     expect(await adminState('s2')).toBe(0);

@@ -29,7 +29,10 @@ describe.skipIf(!has)('inventory from a dubbo-zookeeper provider (real ZooKeeper
     // A second port of the same application on one host, and a statically tagged provider.
     const iface = 'com.acme.order.RefundService';
     await mk(zk, `/dubbo/${javaUrlEncode(iface)}/providers/${javaUrlEncode(providerUrl(ORDER_HOSTS[0]!, 20890, iface, 'order-service'))}`);
-    await mk(zk, `/dubbo/${javaUrlEncode(iface)}/providers/${javaUrlEncode(providerUrl('127.0.0.30', 20880, iface, 'order-service', { 'dubbo.tag': 'gray' }))}`);
+    await mk(
+      zk,
+      `/dubbo/${javaUrlEncode(iface)}/providers/${javaUrlEncode(providerUrl('127.0.0.30', 20880, iface, 'order-service', { 'dubbo.tag': 'gray' }))}`,
+    );
   }, 40_000);
   afterAll(async () => {
     await zk?.close();
@@ -83,7 +86,12 @@ describe.skipIf(!has)('inventory from a dubbo-zookeeper provider (real ZooKeeper
     const p = dubboZookeeper.create(dubboZookeeper.options.parse({ connect: server.connect, application: 'order-service' }), makeEnv()) as Provider;
     try {
       const hosts = await p.listHosts!('com.acme.order.RefundService', AbortSignal.timeout(5000));
-      expect(hosts.find((h) => h.name === '127.0.0.11')).toEqual({ name: '127.0.0.11', address: '127.0.0.11', labels: { application: 'order-service' }, vars: { port: 20880, ports: [20880, 20890] } });
+      expect(hosts.find((h) => h.name === '127.0.0.11')).toEqual({
+        name: '127.0.0.11',
+        address: '127.0.0.11',
+        labels: { application: 'order-service' },
+        vars: { port: 20880, ports: [20880, 20890] },
+      });
       expect(hosts.find((h) => h.name === '127.0.0.30')).toMatchObject({ labels: { application: 'order-service', tag: 'gray' }, vars: { port: 20880 } });
       expect(hosts).toHaveLength(ORDER_HOSTS.length + 1);
     } finally {
@@ -94,10 +102,14 @@ describe.skipIf(!has)('inventory from a dubbo-zookeeper provider (real ZooKeeper
   it('nothing registered for the service, or ZooKeeper unreachable: FILE:LINE:COL at the inventory key, exit 2', async () => {
     const none = await cli(['plan', playbook('none.yaml', 'com.acme.Nope'), '--json']);
     expect(none.code).toBe(2);
-    expect(none.stderr).toMatch(/none\.yaml:5:\d+: inventory from provider zk \(service com\.acme\.Nope\) failed \(exit 1\): .*no provider registered for com\.acme\.Nope under \/dubbo\/<interface>\/providers/);
+    expect(none.stderr).toMatch(
+      /none\.yaml:5:\d+: inventory from provider zk \(service com\.acme\.Nope\) failed \(exit 1\): .*no provider registered for com\.acme\.Nope under \/dubbo\/<interface>\/providers/,
+    );
     const down = await cli(['plan', playbook('down.yaml', 'order-service', `127.0.0.1:${await freePort()}`), '--json']);
     expect(down.code).toBe(2);
-    expect(down.stderr).toMatch(/down\.yaml:5:\d+: inventory from provider zk \(service order-service\) failed \(exit 1\): .*cannot connect to ZooKeeper 127\.0\.0\.1:\d+ within 2000 ms/);
+    expect(down.stderr).toMatch(
+      /down\.yaml:5:\d+: inventory from provider zk \(service order-service\) failed \(exit 1\): .*cannot connect to ZooKeeper 127\.0\.0\.1:\d+ within 2000 ms/,
+    );
   }, 20_000);
 
   it('graywave init --from-registry zookeeper://… --service APP writes the registered providers as hosts (the same as inventory: {provider}), a dubbo provider for that ZooKeeper, and plans', async () => {
@@ -108,12 +120,21 @@ describe.skipIf(!has)('inventory from a dubbo-zookeeper provider (real ZooKeeper
       const r = await cli(['init', '--from-registry', url, '--service', 'order-service', '--stack', 'dubbo,prometheus'], { cwd: out });
       expect(r.code, r.stderr).toBe(0);
       const text = readFileSync(join(out, 'playbook.yaml'), 'utf8');
-      const pb = parse(text) as { name: string; hosts: { name: string; address: string; vars: { port: number }; labels: Record<string, string> }[]; providers: Record<string, unknown>; steps: unknown[] };
+      const pb = parse(text) as {
+        name: string;
+        hosts: { name: string; address: string; vars: { port: number }; labels: Record<string, string> }[];
+        providers: Record<string, unknown>;
+        steps: unknown[];
+      };
       // The oracle: what `inventory: { provider, service }` lists at load time for the same service.
       const listed = await plan(playbook('oracle.yaml', 'order-service'));
       expect(pb.hosts.map((h) => h.name).sort()).toEqual(Object.keys(listed.hosts).sort());
       expect(pb.hosts.map((h) => h.name).sort()).toEqual([...ORDER_HOSTS, '127.0.0.30'].sort());
-      expect(pb.hosts.find((h) => h.name === '127.0.0.30')).toMatchObject({ address: '127.0.0.30', labels: { application: 'order-service', tag: 'gray' }, vars: { port: 20880 } });
+      expect(pb.hosts.find((h) => h.name === '127.0.0.30')).toMatchObject({
+        address: '127.0.0.30',
+        labels: { application: 'order-service', tag: 'gray' },
+        vars: { port: 20880 },
+      });
       expect(pb.name).toBe('order-service');
       expect(pb.providers.dubbo).toEqual({ type: 'dubbo-zookeeper', connect: server.connect, application: 'order-service' });
       expect(pb.steps[0]).toEqual({ drain: 'dubbo' });
@@ -123,7 +144,9 @@ describe.skipIf(!has)('inventory from a dubbo-zookeeper provider (real ZooKeeper
       expect(Object.keys(JSON.parse(p.stdout).hosts)).toHaveLength(ORDER_HOSTS.length + 1);
 
       // An interface: the application is the one its providers name.
-      const iface = await cli(['init', '--from-registry', `zookeeper://${server.connect}`, '--service', 'com.acme.order.OrderService', '--out', '-'], { cwd: out });
+      const iface = await cli(['init', '--from-registry', `zookeeper://${server.connect}`, '--service', 'com.acme.order.OrderService', '--out', '-'], {
+        cwd: out,
+      });
       expect(iface.code, iface.stderr).toBe(0);
       expect((parse(iface.stdout) as { providers: { dubbo: { application: string } } }).providers.dubbo.application).toBe('order-service');
 

@@ -72,9 +72,16 @@ describe.skipIf(!has)('inventory from an etcd provider (real etcd)', () => {
   }, 20_000);
 
   it('listHosts: the group field becomes a label, an aside key counts as drained; servicePrefix reads address and port from values', async () => {
-    const p = etcdProvider.create(etcdProvider.options.parse({ endpoints: [etcd.endpoint], key: '/services/order/{{host.address}}:{{host.vars.port}}' }), makeEnv()) as Provider;
+    const p = etcdProvider.create(
+      etcdProvider.options.parse({ endpoints: [etcd.endpoint], key: '/services/order/{{host.address}}:{{host.vars.port}}' }),
+      makeEnv(),
+    ) as Provider;
     const q = etcdProvider.create(
-      etcdProvider.options.parse({ endpoints: [etcd.endpoint], key: '/registry/billing/instances/{{host.vars.id}}', servicePrefix: '/registry/{{service}}/instances/' }),
+      etcdProvider.options.parse({
+        endpoints: [etcd.endpoint],
+        key: '/registry/billing/instances/{{host.vars.id}}',
+        servicePrefix: '/registry/{{service}}/instances/',
+      }),
       makeEnv(),
     ) as Provider;
     try {
@@ -97,11 +104,23 @@ describe.skipIf(!has)('inventory from an etcd provider (real etcd)', () => {
   });
 
   it('no registration under the prefix, or etcd unreachable: FILE:LINE:COL at the inventory key, exit 2', async () => {
-    const none = await cli(['plan', playbook('none.yaml', 'ghost', `endpoints: ["${etcd.endpoint}"], key: "/services/{{host.name}}/x", servicePrefix: "/services/{{service}}/"`), '--json']);
+    const none = await cli([
+      'plan',
+      playbook('none.yaml', 'ghost', `endpoints: ["${etcd.endpoint}"], key: "/services/{{host.name}}/x", servicePrefix: "/services/{{service}}/"`),
+      '--json',
+    ]);
     expect(none.code).toBe(2);
-    expect(none.stderr).toMatch(/none\.yaml:5:\d+: inventory from provider reg \(service ghost\) failed \(exit 1\): .*no registration of service ghost under \/services\/ghost\//);
-    const down = await cli(['plan', playbook('down.yaml', 'order', `endpoints: ["http://127.0.0.1:${await freePort()}"], key: "/services/order/{{host.address}}:8080"`), '--json']);
+    expect(none.stderr).toMatch(
+      /none\.yaml:5:\d+: inventory from provider reg \(service ghost\) failed \(exit 1\): .*no registration of service ghost under \/services\/ghost\//,
+    );
+    const down = await cli([
+      'plan',
+      playbook('down.yaml', 'order', `endpoints: ["http://127.0.0.1:${await freePort()}"], key: "/services/order/{{host.address}}:8080"`),
+      '--json',
+    ]);
     expect(down.code).toBe(2);
-    expect(down.stderr).toMatch(/down\.yaml:5:\d+: inventory from provider reg \(service order\) failed \(exit 1\): etcd http:\/\/127\.0\.0\.1:\d+: listing \/services\/order\/\* failed/);
+    expect(down.stderr).toMatch(
+      /down\.yaml:5:\d+: inventory from provider reg \(service order\) failed \(exit 1\): etcd http:\/\/127\.0\.0\.1:\d+: listing \/services\/order\/\* failed/,
+    );
   }, 30_000);
 });

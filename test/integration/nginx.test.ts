@@ -57,10 +57,14 @@ describe.skipIf(!has)('nginx provider against a real nginx under load', () => {
     // the backup of the previous file sits beside it under a dot-name (out of include globs)
     expect(readFileSync(join(nginx.dir, '.nginx.conf.graywave-bak'), 'utf8')).toBe(original);
 
-    const check = await waitFor(async () => {
-      const c = await provider.isDrained(ctx);
-      return c.done && c;
-    }, 'isDrained to say done', { timeoutMs: 15_000 });
+    const check = await waitFor(
+      async () => {
+        const c = await provider.isDrained(ctx);
+        return c.done && c;
+      },
+      'isDrained to say done',
+      { timeoutMs: 15_000 },
+    );
     expect(check).toMatchObject({ done: true });
     // once old workers are gone, no request reaches the drained backend while the others keep serving (a window of
     // traffic, measured in requests rather than time)
@@ -74,10 +78,16 @@ describe.skipIf(!has)('nginx provider against a real nginx under load', () => {
     expect(again).toEqual(saved);
 
     // Read-back: still down, then a warm-up step (half the drain-time weight=2, not down), then the full restore.
-    expect(await provider.isRestored!(ctx, saved)).toMatchObject({ done: false, observed: expect.stringMatching(/is still down in upstream order_backend on local/) });
+    expect(await provider.isRestored!(ctx, saved)).toMatchObject({
+      done: false,
+      observed: expect.stringMatching(/is still down in upstream order_backend on local/),
+    });
     await provider.setWeight!(ctx, saved, 50);
     expect(readFileSync(nginx.conf, 'utf8')).toBe(original.replace('weight=2 max_fails=0;', 'weight=1 max_fails=0;'));
-    expect(await provider.isRestored!(ctx, saved)).toMatchObject({ done: false, observed: expect.stringMatching(/has weight 1 in upstream order_backend on local \(want 2\)/) });
+    expect(await provider.isRestored!(ctx, saved)).toMatchObject({
+      done: false,
+      observed: expect.stringMatching(/has weight 1 in upstream order_backend on local \(want 2\)/),
+    });
 
     await provider.restore(ctx, saved);
     expect(readFileSync(nginx.conf, 'utf8')).toBe(original);
@@ -106,7 +116,7 @@ describe.skipIf(!has)('nginx provider against a real nginx under load', () => {
     }
   });
 
-  it('puts the backup back and fails with nginx\'s message when test rejects the edited file', async () => {
+  it("puts the backup back and fails with nginx's message when test rejects the edited file", async () => {
     // a server line nginx cannot accept once `down` is added: `down` twice is fine, so use a test wrapper
     // that runs the real `nginx -t` and then rejects any file containing `down` (stands in for a site rule)
     const test = `${nginx.test} && ! grep -q ' down;' ${nginx.conf} || { echo "nginx: [emerg] rejected by site policy" >&2; exit 1; }`;
@@ -114,7 +124,9 @@ describe.skipIf(!has)('nginx provider against a real nginx under load', () => {
     const err = await provider.drain(makeContext()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProviderError);
     expect((err as ProviderError).retryable).toBe(false);
-    expect((err as Error).message).toMatch(/nginx on local .*failed after marking .* down in upstream order_backend .*rejected by site policy.*the previous file was put back/);
+    expect((err as Error).message).toMatch(
+      /nginx on local .*failed after marking .* down in upstream order_backend .*rejected by site policy.*the previous file was put back/,
+    );
     expect(readFileSync(nginx.conf, 'utf8')).toBe(original);
     expect(readdirSync(nginx.dir).filter((f) => f.includes('graywave-tmp'))).toEqual([]);
   });
@@ -131,8 +143,17 @@ describe.skipIf(!has)('nginx provider against a real nginx under load', () => {
     })();
     try {
       // `reload: true` sends no signal: stands in for a master that rejects the new config after `test` passed
-      const provider = create({ config: nginx.conf, upstream: 'order_backend', server: backends[1]!.address, test: nginx.test, reload: 'true', timeout: '700ms' });
-      await expect(provider.drain(makeContext())).rejects.toThrow(/no nginx master replaced its workers within 700 ms, so the new config is not running; the previous file was put back/);
+      const provider = create({
+        config: nginx.conf,
+        upstream: 'order_backend',
+        server: backends[1]!.address,
+        test: nginx.test,
+        reload: 'true',
+        timeout: '700ms',
+      });
+      await expect(provider.drain(makeContext())).rejects.toThrow(
+        /no nginx master replaced its workers within 700 ms, so the new config is not running; the previous file was put back/,
+      );
       expect(readFileSync(nginx.conf, 'utf8')).toBe(original);
     } finally {
       reloading = false;
@@ -151,7 +172,10 @@ describe('nginx provider edit logic (fake test/reload commands, no nginx needed)
       const file = join(dir, 'app.conf');
       const addrs = ['10.0.0.1:80', '10.0.0.2:80', '10.0.0.3:80', '10.0.0.4:80'];
       writeFileSync(file, conf(addrs));
-      const provider = create({ config: 'app.conf', upstream: 'app', server: '{{host.address}}:80', test: 'sleep 0.02', reload: 'true', checkWorkers: false }, makeEnv({ dir }));
+      const provider = create(
+        { config: 'app.conf', upstream: 'app', server: '{{host.address}}:80', test: 'sleep 0.02', reload: 'true', checkWorkers: false },
+        makeEnv({ dir }),
+      );
       await Promise.all(addrs.map((a, i) => provider.drain(makeContext({ host: makeHost(`h${i}`, a.split(':')[0]) }))));
       expect(readFileSync(file, 'utf8')).toBe(conf(addrs.map((a) => `${a} down`)));
     } finally {
@@ -164,8 +188,20 @@ describe('nginx provider edit logic (fake test/reload commands, no nginx needed)
     try {
       const file = join(dir, 'app.conf');
       writeFileSync(file, conf(['10.0.0.1:80']));
-      const provider = create({ config: file, upstream: 'app', server: '10.0.0.1:80', test: 'echo "nginx: [emerg] unknown directive" >&2; exit 1', reload: 'true', checkWorkers: false }, makeEnv({ dir }));
-      await expect(provider.drain(makeContext())).rejects.toThrow(/fails before graywave changed anything \(exit 1: nginx: \[emerg\] unknown directive\); fix the config first/);
+      const provider = create(
+        {
+          config: file,
+          upstream: 'app',
+          server: '10.0.0.1:80',
+          test: 'echo "nginx: [emerg] unknown directive" >&2; exit 1',
+          reload: 'true',
+          checkWorkers: false,
+        },
+        makeEnv({ dir }),
+      );
+      await expect(provider.drain(makeContext())).rejects.toThrow(
+        /fails before graywave changed anything \(exit 1: nginx: \[emerg\] unknown directive\); fix the config first/,
+      );
       expect(readFileSync(file, 'utf8')).toBe(conf(['10.0.0.1:80']));
       expect(existsSync(join(dir, '.app.conf.graywave-bak'))).toBe(false);
     } finally {
@@ -182,9 +218,20 @@ describe('nginx provider edit logic (fake test/reload commands, no nginx needed)
       writeFileSync(b, conf(['10.0.0.2:80'])); // lb2 does not know this host
       // "lb2" reached through the playbook transport: here a local shell that sees b.conf at a.conf's path
       const local = new LocalTransport(dir);
-      const remote: Transport = { ...local, exec: (h, cmd, o) => local.exec(h, cmd.replaceAll(a, b), o), upload: local.upload, release: local.release, close: local.close };
-      const provider = create({ at: ['local', 'lb2'], config: a, upstream: 'app', server: '10.0.0.1:80', test: 'true', reload: 'true', checkWorkers: false }, makeEnv({ dir, transport: remote }));
-      await expect(provider.drain(makeContext())).rejects.toThrow(/nginx on lb2 \(host app-01, .*a\.conf\): no "server 10.0.0.1:80" line in upstream app \(servers: 10.0.0.2:80\) \(put back on local\)/);
+      const remote: Transport = {
+        ...local,
+        exec: (h, cmd, o) => local.exec(h, cmd.replaceAll(a, b), o),
+        upload: local.upload,
+        release: local.release,
+        close: local.close,
+      };
+      const provider = create(
+        { at: ['local', 'lb2'], config: a, upstream: 'app', server: '10.0.0.1:80', test: 'true', reload: 'true', checkWorkers: false },
+        makeEnv({ dir, transport: remote }),
+      );
+      await expect(provider.drain(makeContext())).rejects.toThrow(
+        /nginx on lb2 \(host app-01, .*a\.conf\): no "server 10.0.0.1:80" line in upstream app \(servers: 10.0.0.2:80\) \(put back on local\)/,
+      );
       expect(readFileSync(a, 'utf8')).toBe(conf(['10.0.0.1:80', '10.0.0.2:80']));
       expect(await provider.isDrained(makeContext())).toMatchObject({ done: false });
     } finally {
@@ -197,7 +244,10 @@ describe('nginx provider edit logic (fake test/reload commands, no nginx needed)
     try {
       const big = `${'# padding '.repeat(8000)}\n${conf(['10.0.0.1:80'])}`;
       writeFileSync(join(dir, 'app.conf'), big);
-      const provider = create({ config: 'app.conf', upstream: 'app', server: '10.0.0.1:80', test: 'true', reload: 'true', checkWorkers: false }, makeEnv({ dir }));
+      const provider = create(
+        { config: 'app.conf', upstream: 'app', server: '10.0.0.1:80', test: 'true', reload: 'true', checkWorkers: false },
+        makeEnv({ dir }),
+      );
       await expect(provider.drain(makeContext())).rejects.toThrow(/read \d+ of 80042 bytes of the config; keep the upstream in a smaller file/);
       expect(readFileSync(join(dir, 'app.conf'), 'utf8')).toBe(big);
     } finally {
@@ -214,7 +264,10 @@ describe('nginx provider edit logic (fake test/reload commands, no nginx needed)
     const dir = tempDir('nginx-logic');
     try {
       writeFileSync(join(dir, 'app.conf'), conf(['10.0.0.1:80 down']));
-      const provider = create({ config: 'app.conf', upstream: 'app', server: '10.0.0.1:80', checkWorkers: false, monitor: { provider: 'prom', query: 'rate{i="{{host.name}}"}' } }, makeEnv({ dir }));
+      const provider = create(
+        { config: 'app.conf', upstream: 'app', server: '10.0.0.1:80', checkWorkers: false, monitor: { provider: 'prom', query: 'rate{i="{{host.name}}"}' } },
+        makeEnv({ dir }),
+      );
       const queries: string[] = [];
       let value: number | Error = 3;
       const monitor = () => ({
@@ -225,7 +278,10 @@ describe('nginx provider edit logic (fake test/reload commands, no nginx needed)
         },
       });
       expect(await provider.isDrained(makeContext())).toMatchObject({ done: false, observed: expect.stringMatching(/not reachable/) });
-      expect(await provider.isDrained(makeContext({ extra: { monitor } }))).toMatchObject({ done: false, observed: expect.stringMatching(/still has traffic: 3/) });
+      expect(await provider.isDrained(makeContext({ extra: { monitor } }))).toMatchObject({
+        done: false,
+        observed: expect.stringMatching(/still has traffic: 3/),
+      });
       value = new Error('no data for the query');
       expect(await provider.isDrained(makeContext({ extra: { monitor } }))).toMatchObject({ done: false, observed: expect.stringMatching(/no data/) });
       value = 0;

@@ -25,7 +25,11 @@ let dir: string;
 
 function graywave(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: dir, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, ...args], {
+      cwd: dir,
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
@@ -134,7 +138,10 @@ describe('notify: webhooks', () => {
     const log = readFileSync(join(dir, '.graywave', 'nt', 'logs', '_notify.log'), 'utf8');
     expect(log).toMatch(/broken: halted not delivered: HTTP 500/);
     expect(log).not.toContain('SECRETTOKEN');
-    const journal = readFileSync(join(dir, '.graywave', 'nt', 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; ok?: boolean; channel?: string });
+    const journal = readFileSync(join(dir, '.graywave', 'nt', 'journal.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; ok?: boolean; channel?: string });
     const notes = journal.filter((r) => r.type === 'notify');
     expect(notes).toHaveLength(chat.length + raw.length + broken.length);
     expect(notes.filter((n) => !n.ok).map((n) => n.channel)).toEqual(['broken']);

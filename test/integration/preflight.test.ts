@@ -37,7 +37,18 @@ describe.skipIf(!has)('preflight (graywave check, and before run) with a real Pr
     reg = await startRegistry({ nacos2: true });
     // h-01 and h-03 are registered; h-02 is not.
     for (const ip of ['10.0.9.1', '10.0.9.3']) {
-      reg.registry.instances.set(`public|DEFAULT_GROUP@@order-service|${ip}#8080#DEFAULT`, { namespace: 'public', service: 'DEFAULT_GROUP@@order-service', ip, port: 8080, cluster: 'DEFAULT', weight: 1, enabled: true, ephemeral: true, healthy: true, metadata: {} });
+      reg.registry.instances.set(`public|DEFAULT_GROUP@@order-service|${ip}#8080#DEFAULT`, {
+        namespace: 'public',
+        service: 'DEFAULT_GROUP@@order-service',
+        ip,
+        port: 8080,
+        cluster: 'DEFAULT',
+        weight: 1,
+        enabled: true,
+        ephemeral: true,
+        healthy: true,
+        metadata: {},
+      });
     }
   });
   afterAll(async () => {
@@ -88,7 +99,9 @@ ${extra}
     expect(lines[2]).toMatch(/^h-02 +ok +ok +ok +FAIL +ok$/);
     expect(lines[3]).toMatch(/^h-03 +ok +ok +ok +ok +FAIL$/);
     expect(r.stdout).toMatch(/2 problem\(s\):\n {2}h-02 registered:reg: no instance of order-service with ip 10\.0\.9\.2 in Nacos/);
-    expect(r.stdout).toMatch(/ {2}h-03 data:waitDrained:prom: prom: no data \(empty result\) \(query sum\(rate\(app_requests_total\{instance="127\.0\.0\.1:1"\}\[3s\]\)\)\)/);
+    expect(r.stdout).toMatch(
+      / {2}h-03 data:waitDrained:prom: prom: no data \(empty result\) \(query sum\(rate\(app_requests_total\{instance="127\.0\.0\.1:1"\}\[3s\]\)\)\)/,
+    );
     expect(r.stderr).toMatch(/preflight: 2 problem\(s\); nothing was changed/);
     // Read-only: no update reached the registry, no journal, no step ran.
     expect(reg.registry.requests.filter((q) => q.method !== 'GET')).toEqual([]);
@@ -112,7 +125,13 @@ ${extra}
     const { file, dir } = playbook(`verify:
   - query: { monitor: prom, expr: 'sum(rate(app_errors_total{job="nothing-yet"}[1m]))', max: 0 }
   - query: { monitor: dead, expr: 'up', max: 1 }`);
-    writeFileSync(file, (await import('node:fs')).readFileSync(file, 'utf8').replace('  prom: {', '  dead: { type: prometheus, url: "http://127.0.0.1:1", timeout: 1s }\n  prom: {').replace('app-{{version}}.tgz', 'app-{{version}}-missing.tgz'));
+    writeFileSync(
+      file,
+      (await import('node:fs'))
+        .readFileSync(file, 'utf8')
+        .replace('  prom: {', '  dead: { type: prometheus, url: "http://127.0.0.1:1", timeout: 1s }\n  prom: {')
+        .replace('app-{{version}}.tgz', 'app-{{version}}-missing.tgz'),
+    );
     const r = await cli(['check', file, '--json']);
     expect(r.code).toBe(1);
     const report = JSON.parse(r.stdout) as { cells: { host: string; check: string; ok: boolean; detail: string }[] };
@@ -137,7 +156,9 @@ ${extra}
 
     // Skipped: the release starts (h-01 is drained), and is stopped here with Ctrl-C.
     const child = startCli(['run', file, '--yes', '--plain', '--skip-preflight']);
-    await waitFor(() => existsSync(join(dir, '.graywave/pre/journal.jsonl')) && reg.registry.requests.some((q) => q.method === 'PUT'), 'the release started', { timeoutMs: 20_000 });
+    await waitFor(() => existsSync(join(dir, '.graywave/pre/journal.jsonl')) && reg.registry.requests.some((q) => q.method === 'PUT'), 'the release started', {
+      timeoutMs: 20_000,
+    });
     child.kill('SIGINT');
     expect((await finished(child, 30_000)).code).toBe(1);
   });
@@ -196,7 +217,9 @@ steps:
     expect(r.stdout).toMatch(/h-02 registered:dubbo: no provider of application pay-service registered from 127\.0\.0\.1 \/ 10\.0\.8\.2/);
     expect(r.stdout).toMatch(/h-02 registered:qos: nothing of pay-service registered from 127\.0\.0\.1 \/ 10\.0\.8\.2/);
     const j = JSON.parse((await cli(['check', file, '--json'])).stdout) as { cells: { host: string; check: string; ok: boolean; detail: string }[] };
-    expect(j.cells.find((c) => c.host === 'h-03' && c.check === 'registered:dubbo')!.detail).toMatch(/10\.0\.8\.3:20880 registered: 1 application-level instance/);
+    expect(j.cells.find((c) => c.host === 'h-03' && c.check === 'registered:dubbo')!.detail).toMatch(
+      /10\.0\.8\.3:20880 registered: 1 application-level instance/,
+    );
     expect(await dumpTree(zk)).toEqual(before);
     expect(existsSync(join(dir, '.graywave'))).toBe(false);
   });

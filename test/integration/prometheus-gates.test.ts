@@ -55,7 +55,12 @@ describe.skipIf(!has)('query and compare gates with a real Prometheus', () => {
   });
 
   it('compare: GREEN p99 within maxRatio of BLUE passes; 1.5x fails with both values', async () => {
-    const p = { monitor: 'prom', metric: 'p99 latency', green: 'avg(app_latency_p99_seconds{group="GREEN"})', blue: 'avg(app_latency_p99_seconds{group="BLUE"})' };
+    const p = {
+      monitor: 'prom',
+      metric: 'p99 latency',
+      green: 'avg(app_latency_p99_seconds{group="GREEN"})',
+      blue: 'avg(app_latency_p99_seconds{group="BLUE"})',
+    };
     const ok = await compareGate.run(ctx(), compareGate.params.parse({ ...p, maxRatio: 1.2 }));
     expect(ok).toMatchObject({ ok: true, observed: 'p99 latency: GREEN 0.22 / BLUE 0.2 = 1.1 <= 1.2' });
     greenP99 = 0.3;
@@ -68,7 +73,13 @@ describe.skipIf(!has)('query and compare gates with a real Prometheus', () => {
   it('compare: a side without data fails, it is not a pass', async () => {
     const r = await compareGate.run(
       ctx(),
-      compareGate.params.parse({ monitor: 'prom', metric: 'p99', green: 'avg(app_latency_p99_seconds{group="GREEN"})', blue: 'avg(app_latency_p99_seconds{group="BLUE-typo"})', maxRatio: 2 }),
+      compareGate.params.parse({
+        monitor: 'prom',
+        metric: 'p99',
+        green: 'avg(app_latency_p99_seconds{group="GREEN"})',
+        blue: 'avg(app_latency_p99_seconds{group="BLUE-typo"})',
+        maxRatio: 2,
+      }),
     );
     expect(r).toMatchObject({ ok: false, observed: 'p99: no data (BLUE: no data (empty result))' });
   });

@@ -86,7 +86,9 @@ describe.skipIf(!has)('the judge on a real Prometheus (CLI end to end)', () => {
     const f = join(fleet, `${name}.${what}`);
     return existsSync(f) ? readFileSync(f, 'utf8').trim() : dflt;
   };
-  const hosts = names.map((name, i) => new AppHost(name, [1, 1.03, 0.98, 1.01][i]!, () => ({ version: read(name, 'version', '1'), group: read(name, 'group', 'BLUE') })));
+  const hosts = names.map(
+    (name, i) => new AppHost(name, [1, 1.03, 0.98, 1.01][i]!, () => ({ version: read(name, 'version', '1'), group: read(name, 'group', 'BLUE') })),
+  );
 
   requireBuiltCli();
 
@@ -131,7 +133,15 @@ describe.skipIf(!has)('the judge on a real Prometheus (CLI end to end)', () => {
             minSamples: 30,
             metrics: [
               { name: 'p99 latency', green: q('GREEN'), blue: q('BLUE'), bad: 'increase', tolerance: '10%', critical: true },
-              { name: 'error rate', kind: 'count', green: e('app_errors_total', 'GREEN'), greenTotal: e('app_requests_total', 'GREEN'), blue: e('app_errors_total', 'BLUE'), blueTotal: e('app_requests_total', 'BLUE'), bad: 'increase' },
+              {
+                name: 'error rate',
+                kind: 'count',
+                green: e('app_errors_total', 'GREEN'),
+                greenTotal: e('app_requests_total', 'GREEN'),
+                blue: e('app_errors_total', 'BLUE'),
+                blueTotal: e('app_requests_total', 'BLUE'),
+                bad: 'increase',
+              },
             ],
             pass: 90,
             marginal: 70,

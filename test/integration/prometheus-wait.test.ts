@@ -104,7 +104,9 @@ describe.skipIf(!has)('waitDrained with a real Prometheus', () => {
     await prom.stop();
     const err = await wait;
     expect(err).toBeInstanceOf(Error);
-    expect((err as Error).message).toMatch(/^traffic did not drain within 4\.0s .*; last: unknown \(POST http:\/\/127\.0\.0\.1:\d+\/api\/v1\/query: ECONNREFUSED\)$/);
+    expect((err as Error).message).toMatch(
+      /^traffic did not drain within 4\.0s .*; last: unknown \(POST http:\/\/127\.0\.0\.1:\d+\/api\/v1\/query: ECONNREFUSED\)$/,
+    );
     // Once Prometheus is gone every poll is unknown with the streak reset; no reading ever completed the streak.
     const firstUnknown = ctx.progressLines.findIndex((l) => l.startsWith('unknown'));
     expect(firstUnknown).toBeGreaterThan(0);

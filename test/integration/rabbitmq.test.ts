@@ -25,7 +25,10 @@ class FakeApp {
   requests: string[] = [];
   closedWith?: string;
 
-  constructor(readonly address: string, readonly queue: string) {}
+  constructor(
+    readonly address: string,
+    readonly queue: string,
+  ) {}
 
   async connect(amqpPort: number) {
     this.conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${amqpPort}`, { localAddress: this.address } as Record<string, unknown>); // a socket option amqplib passes on to net.connect
@@ -48,9 +51,15 @@ class FakeApp {
       if (req.method === 'POST' && req.url === '/admin/mq/suspend') {
         const tag = this.tag;
         this.tag = undefined;
-        void (tag ? this.ch.cancel(tag) : Promise.resolve()).then(() => done(200), () => done(500));
+        void (tag ? this.ch.cancel(tag) : Promise.resolve()).then(
+          () => done(200),
+          () => done(500),
+        );
       } else if (req.method === 'POST' && req.url === '/admin/mq/resume') {
-        void (this.tag ? Promise.resolve() : this.consume()).then(() => done(200), () => done(500));
+        void (this.tag ? Promise.resolve() : this.consume()).then(
+          () => done(200),
+          () => done(500),
+        );
       } else done(404);
     });
     await new Promise<void>((r) => this.http!.listen(port, this.address, r));
@@ -169,7 +178,10 @@ describe.skipIf(!has)('rabbitmq provider against a real RabbitMQ with the manage
     // The app restarts its consumer (as the deploy would): the step passes, having called nothing on the app.
     const seen = step.progressLines.length;
     const running = restoreAction.do(step, restoreAction.params.parse({ provider: 'mq', restoreTimeout: '30s' }));
-    await waitFor(() => step.progressLines.slice(seen).some((l) => /not serving yet/.test(l)), 'the second restore to see no consumer yet', { timeoutMs: 10_000, everyMs: 20 });
+    await waitFor(() => step.progressLines.slice(seen).some((l) => /not serving yet/.test(l)), 'the second restore to see no consumer yet', {
+      timeoutMs: 10_000,
+      everyMs: 20,
+    });
     await mine.consume();
     await running;
     expect(mine.requests).toEqual(['POST /admin/mq/suspend']);
@@ -196,7 +208,7 @@ describe.skipIf(!has)('rabbitmq provider against a real RabbitMQ with the manage
     expect(await fresh.isDrained(resumed)).toMatchObject({ done: true });
   });
 
-  it('closeConnections: the host\'s connections are closed with the reason; other hosts stay connected', async () => {
+  it("closeConnections: the host's connections are closed with the reason; other hosts stay connected", async () => {
     const mine = await app('127.0.0.25', 'payments');
     const other = await app('127.0.0.29', 'payments');
     const p = provider({ closeConnections: true, closeReason: 'graywave release r1' });
@@ -232,7 +244,13 @@ describe.skipIf(!has)('rabbitmq provider against a real RabbitMQ with the manage
 
     const port = await freePort();
     const dead = createRabbitmqProvider(
-      rabbitmqOptions.parse({ url: `http://127.0.0.1:${port}`, username: 'guest', password: { env: 'RMQ_PASSWORD' }, closeConnections: true, statsInterval: 0 }),
+      rabbitmqOptions.parse({
+        url: `http://127.0.0.1:${port}`,
+        username: 'guest',
+        password: { env: 'RMQ_PASSWORD' },
+        closeConnections: true,
+        statsInterval: 0,
+      }),
       makeEnv({ env: SECRET_ENV }),
     );
     expect(await dead.isDrained(ctx)).toMatchObject({ done: false, observed: expect.stringMatching(/ECONNREFUSED/) });

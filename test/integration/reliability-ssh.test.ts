@@ -28,11 +28,17 @@ const ADDRESSES = loopbacks(31, 34);
 const HOSTS = ADDRESSES.map((_, i) => `s-0${i + 1}`);
 const STEPS = ['s1', 's2', 's3'];
 
-
 describe.skipIf(!hasSshd())('reliability over SSH (real sshd, CLI end to end)', () => {
   let fleet: SshFleet;
   let work: string;
-  const transport = () => ({ type: 'ssh', user: 'root', identityFile: fleet.clientKey, knownHostsFile: fleet.knownHosts, configFile: false, connectTimeout: '5s' });
+  const transport = () => ({
+    type: 'ssh',
+    user: 'root',
+    identityFile: fleet.clientKey,
+    knownHostsFile: fleet.knownHosts,
+    configFile: false,
+    connectTimeout: '5s',
+  });
 
   beforeAll(async () => {
     fleet = await startSshFleet(ADDRESSES);
@@ -110,7 +116,10 @@ describe.skipIf(!hasSshd())('reliability over SSH (real sshd, CLI end to end)', 
 
       const status = JSON.parse((await cli(['status', file, '--json', '--state-dir', state])).stdout);
       expect(status.status, why).toBe('done');
-      expect(status.waves.flatMap((w: { hosts: { status: string }[] }) => w.hosts.map((h) => h.status)), why).toEqual(HOSTS.map(() => 'done'));
+      expect(
+        status.waves.flatMap((w: { hosts: { status: string }[] }) => w.hosts.map((h) => h.status)),
+        why,
+      ).toEqual(HOSTS.map(() => 'done'));
       expect(status.stillDrained, why).toEqual([]);
 
       inFlightRepeats += expectEachStepOnce({
@@ -152,7 +161,9 @@ describe.skipIf(!hasSshd())('reliability over SSH (real sshd, CLI end to end)', 
     const r = await cli(['run', file, '--yes', '--json', '--state-dir', state, '--skip-preflight']);
     expect(r.code, r.stderr).toBe(1);
     const ev = events(r.stdout);
-    const connError = new RegExp(`ssh root@127\\.0\\.0\\.250:${fleet.port} \\(host gone\\): connection refused: is sshd listening on 127\\.0\\.0\\.250:${fleet.port}\\?`);
+    const connError = new RegExp(
+      `ssh root@127\\.0\\.0\\.250:${fleet.port} \\(host gone\\): connection refused: is sshd listening on 127\\.0\\.0\\.250:${fleet.port}\\?`,
+    );
     expect(ev.filter((e) => e.event === 'step.start').map((e) => `${e.host}#${e.attempt}`)).toEqual(['gone#1', 'gone#2', 'gone#3']);
     expect(ev.filter((e) => e.event === 'step.retry').map((e) => e.error)).toEqual([expect.stringMatching(connError), expect.stringMatching(connError)]);
     expect(ev.find((e) => e.event === 'step.failed')?.error).toMatch(connError);

@@ -113,14 +113,29 @@ describe('graywave report and log', () => {
     expect(lines.filter((l) => /^\S+ \S+ {2}resume /.test(l))).toHaveLength(1);
     expect(log.stdout).toMatch(/→ halted .*wave 3/);
     expect(log.stdout).toMatch(/ run +\S+@\S+ pid \d+ .*reason: ticket OPS-7/);
-    const json = (await graywave(['log', 'shop.yaml', '--json', '--actions-only'])).stdout.trim().split('\n').map((l) => JSON.parse(l) as { action: string; user?: string; pid?: number });
+    const json = (await graywave(['log', 'shop.yaml', '--json', '--actions-only'])).stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { action: string; user?: string; pid?: number });
     expect(json.map((e) => e.action)).toEqual(['create', 'run', 'resume']);
     expect(json.every((e) => typeof e.user === 'string' && typeof e.pid === 'number')).toBe(true);
 
     if (!hasChromium) return;
     const profile = mkdtempSync(join(tmpdir(), 'gw-chromium-'));
     try {
-      const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--enable-logging=stderr', '--v=0'];
+      const flags = [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        `--user-data-dir=${profile}`,
+        '--enable-logging=stderr',
+        '--v=0',
+      ];
       const url = pathToFileURL(join(dir, 'report.html')).href;
       const dom = await run(CHROMIUM, [...flags, '--dump-dom', url], dir, 60_000);
       expect(dom.code, dom.stderr).toBe(0);

@@ -90,7 +90,10 @@ describe.skipIf(!run)('routing nginx-split on a real nginx', () => {
       probe: { url: `http://127.0.0.1:${nginx.port}/`, green: 'GREEN' },
       timeout: '10s',
     });
-    const deps = routingDeps(dir, { routing: [{ name: 'gray-entry', type: 'nginx-split', params, end: 'final' }], waves: [['h1'], ['h2', 'h3'], ['h4', 'h5']] });
+    const deps = routingDeps(dir, {
+      routing: [{ name: 'gray-entry', type: 'nginx-split', params, end: 'final' }],
+      waves: [['h1'], ['h2', 'h3'], ['h4', 'h5']],
+    });
     const runner = new RoutingRunner(deps);
 
     expect(await greenShare(50)).toBe(0);
@@ -114,11 +117,23 @@ describe.skipIf(!run)('routing nginx-split on a real nginx', () => {
     await runner.at('widen', 2);
     expect(deps.journal.records.length).toBe(before);
     const routing = deps.journal.records.filter((r) => r.type === 'routing');
-    expect(routing.map((r) => `${(r as { phase: string }).phase}:${(r as { wave: number }).wave}`)).toEqual(['publish:0', 'verified:0', 'widen:1', 'verified:1', 'widen:2', 'verified:2']);
+    expect(routing.map((r) => `${(r as { phase: string }).phase}:${(r as { wave: number }).wave}`)).toEqual([
+      'publish:0',
+      'verified:0',
+      'widen:1',
+      'verified:1',
+      'widen:2',
+      'verified:2',
+    ]);
 
     // A config that fails `test` is put back and the point fails (recorded), traffic unchanged.
     const other = tempDir('routing-nginx-journal');
-    const spoiled = new RoutingRunner(routingDeps(other, { routing: [{ name: 'gray-entry', type: 'nginx-split', params: { ...params, splitOn: '$no_such_variable' }, end: 'final' }], waves: [['h1'], ['h2']] }));
+    const spoiled = new RoutingRunner(
+      routingDeps(other, {
+        routing: [{ name: 'gray-entry', type: 'nginx-split', params: { ...params, splitOn: '$no_such_variable' }, end: 'final' }],
+        waves: [['h1'], ['h2']],
+      }),
+    );
     const good = readFileSync(owned, 'utf8');
     await expect(spoiled.at('widen', 1)).rejects.toThrow(/failed after .*previous file was put back/);
     expect(readFileSync(owned, 'utf8')).toBe(good);
@@ -136,35 +151,46 @@ describe.skipIf(!run)('routing nginx-split on a real nginx', () => {
     await runner.close();
   }, 60_000);
 
-  it.skipIf(!tlsRun)('the probe reaches an https:// entry behind a private CA with tls: { ca }; without it the point fails naming the certificate', async () => {
-    writeFileSync(join(dir, 'entry-ca.pem'), pki!.serverCert);
-    const params = (tls?: object) =>
-      nginxSplitOptions.parse({
-        file: owned,
-        blue: 'order_blue',
-        green: 'order_green',
-        cookie: 'gray=GREEN',
-        weights: [0, 100],
-        test: nginx.test,
-        reload: nginx.reload,
-        probe: { url: `https://127.0.0.1:${tlsPort}/`, green: 'GREEN', requests: 5, ...(tls ? { tls } : {}) },
-        timeout: '30s',
-      });
-    const untrusted = new RoutingRunner(routingDeps(tempDir('routing-nginx-tls'), { routing: [{ name: 'gray-entry', type: 'nginx-split', params: params(), end: 'final' }], waves: [['h1']] }));
-    const t0 = Date.now();
-    await expect(untrusted.at('publish', 0)).rejects.toThrow(/self-signed certificate.*tls: \{ ca:/);
-    expect(Date.now() - t0).toBeLessThan(15_000); // at once, not after its 30 s timeout: waiting cannot make a certificate trusted
-    expect(await untrusted.undo()).toBe(true);
-    await untrusted.close();
-    expect(readFileSync(owned, 'utf8')).toBe(ORIGINAL);
+  it.skipIf(!tlsRun)(
+    'the probe reaches an https:// entry behind a private CA with tls: { ca }; without it the point fails naming the certificate',
+    async () => {
+      writeFileSync(join(dir, 'entry-ca.pem'), pki!.serverCert);
+      const params = (tls?: object) =>
+        nginxSplitOptions.parse({
+          file: owned,
+          blue: 'order_blue',
+          green: 'order_green',
+          cookie: 'gray=GREEN',
+          weights: [0, 100],
+          test: nginx.test,
+          reload: nginx.reload,
+          probe: { url: `https://127.0.0.1:${tlsPort}/`, green: 'GREEN', requests: 5, ...(tls ? { tls } : {}) },
+          timeout: '30s',
+        });
+      const untrusted = new RoutingRunner(
+        routingDeps(tempDir('routing-nginx-tls'), { routing: [{ name: 'gray-entry', type: 'nginx-split', params: params(), end: 'final' }], waves: [['h1']] }),
+      );
+      const t0 = Date.now();
+      await expect(untrusted.at('publish', 0)).rejects.toThrow(/self-signed certificate.*tls: \{ ca:/);
+      expect(Date.now() - t0).toBeLessThan(15_000); // at once, not after its 30 s timeout: waiting cannot make a certificate trusted
+      expect(await untrusted.undo()).toBe(true);
+      await untrusted.close();
+      expect(readFileSync(owned, 'utf8')).toBe(ORIGINAL);
 
-    const d = tempDir('routing-nginx-tls');
-    const trusted = new RoutingRunner(routingDeps(d, { routing: [{ name: 'gray-entry', type: 'nginx-split', params: params({ ca: join(dir, 'entry-ca.pem') }), end: 'final' }], waves: [['h1']] }));
-    await trusted.at('publish', 0);
-    const verified = readFileSync(join(d, 'journal.jsonl'), 'utf8');
-    expect(verified).toMatch(/"phase":"verified"[^\n]*with the cookie 5\/5 answered GREEN/);
-    expect(await trusted.undo()).toBe(true);
-    await trusted.close();
-    expect(readFileSync(owned, 'utf8')).toBe(ORIGINAL);
-  }, 60_000);
+      const d = tempDir('routing-nginx-tls');
+      const trusted = new RoutingRunner(
+        routingDeps(d, {
+          routing: [{ name: 'gray-entry', type: 'nginx-split', params: params({ ca: join(dir, 'entry-ca.pem') }), end: 'final' }],
+          waves: [['h1']],
+        }),
+      );
+      await trusted.at('publish', 0);
+      const verified = readFileSync(join(d, 'journal.jsonl'), 'utf8');
+      expect(verified).toMatch(/"phase":"verified"[^\n]*with the cookie 5\/5 answered GREEN/);
+      expect(await trusted.undo()).toBe(true);
+      await trusted.close();
+      expect(readFileSync(owned, 'utf8')).toBe(ORIGINAL);
+    },
+    60_000,
+  );
 });

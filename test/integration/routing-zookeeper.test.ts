@@ -40,12 +40,19 @@ describe.skipIf(!run)('routing rules on ZooKeeper', () => {
     await mk(zk, TAG, disabled);
     const before = await dumpTree(zk, '/dubbo');
     const dir = tempDir('routing-zk');
-    const deps = routingDeps(dir, { routing: [{ name: 'dubbo-gray', type: 'dubbo-tag', params: dubboTagOptions.parse({ provider: 'dubbo' }), end: 'final' }], providers: providers(), waves: [['h1'], ['h2']] });
+    const deps = routingDeps(dir, {
+      routing: [{ name: 'dubbo-gray', type: 'dubbo-tag', params: dubboTagOptions.parse({ provider: 'dubbo' }), end: 'final' }],
+      providers: providers(),
+      waves: [['h1'], ['h2']],
+    });
     const runner = new RoutingRunner(deps);
     await runner.at('publish', 0);
     const rule = YAML.parse((await zk.get(TAG))!.data.toString('utf8'));
     expect(rule.enabled).toBe(true);
-    expect(rule.tags).toEqual([{ name: 'blue', addresses: ['127.0.0.99:20880'] }, { name: 'GREEN', addresses: [] }]);
+    expect(rule.tags).toEqual([
+      { name: 'blue', addresses: ['127.0.0.99:20880'] },
+      { name: 'GREEN', addresses: [] },
+    ]);
     await runner.at('widen', 1); // nothing to widen: relabel adds the hosts
     await runner.at('publish', 0); // confirmed already: not published again
     expect(deps.journal.records.filter((r) => r.type === 'routing' && r.phase === 'publish')).toHaveLength(1);
@@ -68,11 +75,15 @@ describe.skipIf(!run)('routing rules on ZooKeeper', () => {
     removeDir(deps2.playbook.dir);
   }, 30_000);
 
-  it('dubbo-condition: chosen consumers follow the GREEN hosts wave by wave; others\' conditions stay; rollback deletes what it created', async () => {
+  it("dubbo-condition: chosen consumers follow the GREEN hosts wave by wave; others' conditions stay; rollback deletes what it created", async () => {
     await removeTree(zk, '/dubbo');
     const dir = tempDir('routing-zk');
     const params = dubboConditionOptions.parse({ provider: 'dubbo', consumers: { hosts: ['10.0.0.9'], applications: ['web-shop'] } });
-    const deps = routingDeps(dir, { routing: [{ name: 'vip', type: 'dubbo-condition', params, end: 'final' }], providers: providers(), waves: [['h1'], ['h2', 'h3']] });
+    const deps = routingDeps(dir, {
+      routing: [{ name: 'vip', type: 'dubbo-condition', params, end: 'final' }],
+      providers: providers(),
+      waves: [['h1'], ['h2', 'h3']],
+    });
     const runner = new RoutingRunner(deps);
     await runner.at('publish', 0);
     expect(await zk.get(COND)).toBeUndefined(); // no GREEN host yet: nothing to route
@@ -86,7 +97,11 @@ describe.skipIf(!run)('routing rules on ZooKeeper', () => {
     await zk.set(COND, n.data.toString('utf8').split('\n')[0] + '\n' + doc.toString(), n.version);
     await runner.at('widen', 2);
     rule = YAML.parse((await zk.get(COND))!.data.toString('utf8'));
-    expect(rule.conditions).toEqual(['host = 10.0.0.7 => host = 127.0.0.99', 'host = 10.0.0.9 => host = 127.0.0.10,127.0.0.11,127.0.0.12', 'application = web-shop => host = 127.0.0.10,127.0.0.11,127.0.0.12']);
+    expect(rule.conditions).toEqual([
+      'host = 10.0.0.7 => host = 127.0.0.99',
+      'host = 10.0.0.9 => host = 127.0.0.10,127.0.0.11,127.0.0.12',
+      'application = web-shop => host = 127.0.0.10,127.0.0.11,127.0.0.12',
+    ]);
     expect(await runner.undo()).toBe(true);
     rule = YAML.parse((await zk.get(COND))!.data.toString('utf8'));
     expect(rule.conditions).toEqual(['host = 10.0.0.7 => host = 127.0.0.99']);

@@ -51,7 +51,15 @@ const load = () => hubCall<LoadStats>(loadConfig(sandbox), 'loadgen/settle', 'PO
 const wavesOf = (events: Record<string, any>[]) => events.filter((e) => e.event === 'wave.start').map((e) => e.hosts as string[]);
 
 beforeAll(() => {
-  ensureBuilt(['cli/main.ts', 'cli/sandbox.ts', 'sandbox/supervisor.ts', 'sandbox/host.ts', 'sandbox/hub.ts', 'sandbox/registry.ts', 'providers/registry/nacos.ts']);
+  ensureBuilt([
+    'cli/main.ts',
+    'cli/sandbox.ts',
+    'sandbox/supervisor.ts',
+    'sandbox/host.ts',
+    'sandbox/hub.ts',
+    'sandbox/registry.ts',
+    'providers/registry/nacos.ts',
+  ]);
   dir = tempDir('sbx');
   sandbox = join(dir, 'sandbox');
   playbook = join(dir, 'release.yaml');
@@ -100,7 +108,17 @@ describe('sandbox release (8 host processes under load)', () => {
     s = await status({ dir: sandbox });
     expect(s.defaultGroup).toBe('GREEN');
     for (const h of s.hosts) {
-      expect(h, h.name).toMatchObject({ running: true, version: '2.0.0', group: 'GREEN', registeredGroup: 'GREEN', registeredVersion: '2.0.0', weight: 1, enabled: true, consumer: 'consuming', scheduler: 'online' });
+      expect(h, h.name).toMatchObject({
+        running: true,
+        version: '2.0.0',
+        group: 'GREEN',
+        registeredGroup: 'GREEN',
+        registeredVersion: '2.0.0',
+        weight: 1,
+        enabled: true,
+        consumer: 'consuming',
+        scheduler: 'online',
+      });
     }
   }, 150_000);
 
@@ -120,7 +138,16 @@ describe('sandbox release (8 host processes under load)', () => {
     // h02 completed its steps: every one is undone. (h03's deploy step failed, so what the engine undoes for it is
     // the engine's policy for failed steps, not asserted here.)
     const h02 = s.hosts.find((x) => x.name === 'h02')!;
-    expect(h02).toMatchObject({ running: true, version: '1.0.0', group: 'BLUE', registeredGroup: 'BLUE', weight: 1, enabled: true, consumer: 'consuming', scheduler: 'online' });
+    expect(h02).toMatchObject({
+      running: true,
+      version: '1.0.0',
+      group: 'BLUE',
+      registeredGroup: 'BLUE',
+      weight: 1,
+      enabled: true,
+      consumer: 'consuming',
+      scheduler: 'online',
+    });
     expect(s.hosts.find((x) => x.name === 'h03')).toMatchObject({ running: true, consumer: 'consuming', scheduler: 'online' });
     // The canary wave was not rolled back: h01 stays on the new version.
     expect(s.hosts.find((x) => x.name === 'h01')).toMatchObject({ version: '2.0.0', group: 'GREEN', weight: 1 });

@@ -55,7 +55,9 @@ describe.skipIf(!ready)('CanonicalizeHostname (real DNS server, ssh -G and real 
     }
   }
 
-  for (const fixture of readdirSync(FIXTURES).filter((f) => f.endsWith('.conf')).sort()) {
+  for (const fixture of readdirSync(FIXTURES)
+    .filter((f) => f.endsWith('.conf'))
+    .sort()) {
     test(fixture, async () => {
       const file = join(FIXTURES, fixture);
       const hosts = /^# hosts: (.*)$/m.exec(readFileSync(file, 'utf8'))![1]!.split(' ');
@@ -98,7 +100,10 @@ describe.skipIf(!ready)('CanonicalizeHostname (real DNS server, ssh -G and real 
     );
     const known = join(dir, 'known_hosts');
     writeFileSync(known, `[web1.corp.test]:${fleet.port} ${fleet.hostKeyPub}\n[api.corp.test]:${fleet.port} ${fleet.hostKeyPub}\n`);
-    const out = JSON.parse(await inNs(process.execPath, [PROBE, 'connect', config, known, dir, 'web1', 'api'])) as { results: { host: string; stdout?: string; error?: string }[]; logs: string[] };
+    const out = JSON.parse(await inNs(process.execPath, [PROBE, 'connect', config, known, dir, 'web1', 'api'])) as {
+      results: { host: string; stdout?: string; error?: string }[];
+      logs: string[];
+    };
     expect(out.results).toEqual([
       { host: 'web1', stdout: '127.0.0.5\nroot\n' },
       { host: 'api', stdout: '127.0.0.6\nroot\n' },

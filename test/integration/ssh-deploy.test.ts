@@ -76,11 +76,14 @@ describe.skipIf(!hasSshd()).each([
   beforeAll(async () => {
     fleet = await startSshFleet(loopbacks(2, n + 1), { sftp });
     t = new Counting(
-      new SshTransport(sshTransportOptions.parse({ user: 'root', port: fleet.port, identityFile: fleet.clientKey, knownHostsFile: fleet.knownHosts, configFile: false }), {
-        dir: fleet.dir,
-        secrets: new Secrets(fleet.dir, {}),
-        log: (h, line) => logs.push(`${h.name}: ${line}`),
-      }),
+      new SshTransport(
+        sshTransportOptions.parse({ user: 'root', port: fleet.port, identityFile: fleet.clientKey, knownHostsFile: fleet.knownHosts, configFile: false }),
+        {
+          dir: fleet.dir,
+          secrets: new Secrets(fleet.dir, {}),
+          log: (h, line) => logs.push(`${h.name}: ${line}`),
+        },
+      ),
     );
     hosts = fleet.addresses.map((a, i) => ({ name: `web-${i + 1}`, address: a, vars: { root: join(fleet.dir, `host-${i + 1}`) }, labels: {} }));
     for (const h of hosts) mkdirSync(h.vars.root as string);
@@ -109,7 +112,9 @@ describe.skipIf(!hasSshd()).each([
       expect(saved[i]!.previous).toBe(join(h.vars.root as string, 'opt/svc/releases/1.0.0'));
       // Two uploads per host (1.0.0, 2.0.0); the repeated 2.0.0 (a resume) found the checksum and skipped it.
       expect(t.uploads.get(h.name)).toBe(2);
-      const starts = readFileSync(join(h.vars.root as string, 'starts.log'), 'utf8').trim().split('\n');
+      const starts = readFileSync(join(h.vars.root as string, 'starts.log'), 'utf8')
+        .trim()
+        .split('\n');
       expect(starts[0]).toMatch(new RegExp(`^1\\.0\\.0 GREEN ${h.address.replace(/\./g, '\\.')}$`));
       expect(starts.at(-1)).toMatch(/^2\.0\.0 GREEN/);
     }
@@ -129,7 +134,14 @@ describe.skipIf(!hasSshd()).each([
 
   test.skipIf(!hasSudo)('with sudo: true the files are written by the sudo user; the upload goes as the login user', async () => {
     const sudo = new SshTransport(
-      sshTransportOptions.parse({ user: 'root', port: fleet.port, identityFile: fleet.clientKey, knownHostsFile: fleet.knownHosts, configFile: false, sudo: true }),
+      sshTransportOptions.parse({
+        user: 'root',
+        port: fleet.port,
+        identityFile: fleet.clientKey,
+        knownHostsFile: fleet.knownHosts,
+        configFile: false,
+        sudo: true,
+      }),
       { dir: fleet.dir, secrets: new Secrets(fleet.dir, {}) },
     );
     try {

@@ -95,7 +95,7 @@ describe.skipIf(!hasSshd())('ssh on real-host shapes (real sshd, real accounts)'
     const t = transport({ user: users.dash.name });
     const h = host('127.0.0.7');
     const a = await t.exec(h, 'echo "$BASH_VERSION" | cut -c1; echo "v=$V"; echo err >&2; exit 4', { env: { V: "a 'b'" } });
-    expect(a).toMatchObject({ code: 4, stdout: '5\nv=a \'b\'\n', stderr: 'err\n' }); // steps run in bash
+    expect(a).toMatchObject({ code: 4, stdout: "5\nv=a 'b'\n", stderr: 'err\n' }); // steps run in bash
     expect((await t.exec(h, 'whoami')).stdout).toBe(`${users.dash.name}\n`);
     expect(await t.exec(h, 'cat', { input: 'x\ny' })).toMatchObject({ code: 0, stdout: 'x\ny' });
     expect(await t.exec(h, 'kill -TERM $$')).toMatchObject({ code: null, signal: 'SIGTERM' });
@@ -176,7 +176,16 @@ describe.skipIf(!hasSshd())('ssh on real-host shapes (real sshd, real accounts)'
     const config = join(fleet.dir, 'ssh_config_proxy');
     writeFileSync(
       config,
-      ['Host via-proxy', '  HostName 127.0.0.5', `  Port ${fleet.port}`, `  ProxyCommand sh -c 'echo %h:%p >> ${mark}; exec nc %h %p'`, 'Host no-proxy', '  HostName 127.0.0.5', '  ProxyCommand none', ''].join('\n'),
+      [
+        'Host via-proxy',
+        '  HostName 127.0.0.5',
+        `  Port ${fleet.port}`,
+        `  ProxyCommand sh -c 'echo %h:%p >> ${mark}; exec nc %h %p'`,
+        'Host no-proxy',
+        '  HostName 127.0.0.5',
+        '  ProxyCommand none',
+        '',
+      ].join('\n'),
     );
     const t = transport({ configFile: config });
     const r = await t.exec(host('via-proxy'), 'echo "$SSH_CONNECTION" | cut -d" " -f3');
@@ -193,7 +202,10 @@ describe.skipIf(!hasSshd())('ssh on real-host shapes (real sshd, real accounts)'
     const mark = join(fleet.dir, 'proxy-port-used');
     const config = join(fleet.dir, 'ssh_config_proxy_port');
     // The Host block's Port is wrong: only the playbook's port (ssh -p) reaches sshd, through %p.
-    writeFileSync(config, ['Host pp', '  HostName 127.0.0.5', '  Port 1', '  User nobody-here', `  ProxyCommand sh -c 'echo %h:%p:%r >> ${mark}; exec nc %h %p'`, ''].join('\n'));
+    writeFileSync(
+      config,
+      ['Host pp', '  HostName 127.0.0.5', '  Port 1', '  User nobody-here', `  ProxyCommand sh -c 'echo %h:%p:%r >> ${mark}; exec nc %h %p'`, ''].join('\n'),
+    );
     const t = transport({ configFile: config, port: fleet.port, user: 'root' });
     const r = await t.exec(host('pp'), 'echo "$SSH_CONNECTION" | cut -d" " -f3,4; whoami');
     expect(r).toMatchObject({ code: 0, stdout: `127.0.0.5 ${fleet.port}\nroot\n` });
@@ -294,10 +306,14 @@ describe.skipIf(!hasSshd())('ssh on real-host shapes (real sshd, real accounts)'
     logs.length = 0;
     expect((await t.exec(host('aliased'), 'echo ok')).stdout).toBe('ok\n');
     // A CertificateFile cannot be offered: the plain key (authorized here) is, and the host log says so, with the line.
-    expect(logs).toContainEqual(expect.stringMatching(new RegExp(`^h-aliased: warning: ssh config ${config}:4: CertificateFile .*cannot authenticate with OpenSSH certificates`)));
+    expect(logs).toContainEqual(
+      expect.stringMatching(new RegExp(`^h-aliased: warning: ssh config ${config}:4: CertificateFile .*cannot authenticate with OpenSSH certificates`)),
+    );
     expect((await t.exec(host('global-only'), 'echo ok')).stdout).toBe('ok\n');
     // The same host without the alias is looked up as [127.0.0.6]:port, which the file does not have.
-    await expect(t.exec(host('not-aliased'), 'true')).rejects.toThrow(new RegExp(`host key of \\[127\\.0\\.0\\.6\\]:${fleet.port} is unknown .*not in ${userKh}\\)`));
+    await expect(t.exec(host('not-aliased'), 'true')).rejects.toThrow(
+      new RegExp(`host key of \\[127\\.0\\.0\\.6\\]:${fleet.port} is unknown .*not in ${userKh}\\)`),
+    );
     const err = (await t.exec(host('other-alias'), 'true').catch((e: unknown) => e)) as Error;
     expect(err.message).toMatch(new RegExp(`host key of db-pool \\(HostKeyAlias of 127\\.0\\.0\\.6:${fleet.port}\\) is unknown`));
     expect(err.message).toContain(`echo 'db-pool ssh-ed25519 `);
@@ -328,7 +344,9 @@ describe.skipIf(!hasSshd())('ssh on real-host shapes (real sshd, real accounts)'
     const tty = await transport({ user: users.tty.name, sudo: { password: { env: 'P' } } }, { P: SUDO_PASSWORD }).exec(host('127.0.0.9'), 'id -u');
     expect(tty.code).not.toBe(0);
     expect(tty.stderr).toMatch(/wants a terminal \(sudoers `Defaults requiretty`\)/);
-    const wrong = await transport({ user: users.sudo.name, sudo: { password: { env: 'P' } } }, { P: 'not-it' }).exec(host('127.0.0.6'), 'id -u', { timeoutMs: 20_000 });
+    const wrong = await transport({ user: users.sudo.name, sudo: { password: { env: 'P' } } }, { P: 'not-it' }).exec(host('127.0.0.6'), 'id -u', {
+      timeoutMs: 20_000,
+    });
     expect(wrong).toMatchObject({ timedOut: false });
     expect(wrong.code).not.toBe(0);
     expect(wrong.stderr).toMatch(/sudo refused the password/);

@@ -91,7 +91,11 @@ describe.skipIf(!hasSshd())('a release of 8 hosts over SSH (CLI end to end)', ()
     expect(rb.code, rb.stderr + JSON.stringify(rb.events.slice(-5))).toBe(0);
     for (const n of names) {
       expect(current(n)).toBe(join(root(n), 'opt/svc/releases/1.0.0'));
-      expect(readFileSync(join(root(n), 'starts.log'), 'utf8').trim().split('\n')).toHaveLength(2); // start ran again
+      expect(
+        readFileSync(join(root(n), 'starts.log'), 'utf8')
+          .trim()
+          .split('\n'),
+      ).toHaveLength(2); // start ran again
       expect(existsSync(join(root(n), 'drained'))).toBe(false); // restore and drain undone in reverse order
     }
   }, 58_000);
@@ -133,7 +137,9 @@ describe.skipIf(!hasSshd())('a release of 8 hosts over SSH (CLI end to end)', ()
       } else {
         expect(r.code).toBe(1);
         expect(retry).toBeUndefined();
-        expect(r.events.find((e) => e.event === 'step.failed')?.error).toMatch(/ssh root@127\.0\.0\.2:\d+ \(host web-1\): connection lost while the command ran/);
+        expect(r.events.find((e) => e.event === 'step.failed')?.error).toMatch(
+          /ssh root@127\.0\.0\.2:\d+ \(host web-1\): connection lost while the command ran/,
+        );
         expect(r.events.at(-1)).toMatchObject({ event: 'run.halted' });
       }
     }, 40_000);
@@ -145,7 +151,9 @@ describe.skipIf(!hasSshd())('a release of 8 hosts over SSH (CLI end to end)', ()
     const r = await graywave(['run', file, '--yes', '--json', '--state-dir', join(dir, 'state')]);
     expect(r.code).toBe(1);
     expect(r.events.find((e) => e.event === 'step.failed')?.error).toMatch(/timed out/);
-    const alive = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith(marker));
+    const alive = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.startsWith(marker));
     expect(alive).toEqual([]);
   }, 30_000);
 });

@@ -39,7 +39,14 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
 
   function transport(options: Record<string, unknown> = {}, env: Record<string, string> = {}): SshTransport {
     const t = new SshTransport(
-      sshTransportOptions.parse({ user: 'root', port: fleet.port, identityFile: fleet.clientKey, knownHostsFile: fleet.knownHosts, configFile: false, ...options }),
+      sshTransportOptions.parse({
+        user: 'root',
+        port: fleet.port,
+        identityFile: fleet.clientKey,
+        knownHostsFile: fleet.knownHosts,
+        configFile: false,
+        ...options,
+      }),
       { dir: fleet.dir, secrets: new Secrets(fleet.dir, env), log: (h, line) => logs.push(`${h.name}: ${line}`) },
     );
     transports.push(t);
@@ -176,7 +183,9 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
   test('a changed host key is refused with a clear message; strictHostKeyChecking false accepts it', async () => {
     const kh = join(fleet.dir, 'kh-changed');
     writeFileSync(kh, `[127.0.0.6]:${fleet.port} ${fleet.otherHostKeyPub}\n`);
-    const err = await transport({ knownHostsFile: kh }).exec(host('127.0.0.6'), 'true').catch((e: unknown) => e);
+    const err = await transport({ knownHostsFile: kh })
+      .exec(host('127.0.0.6'), 'true')
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransportError);
     expect((err as Error).message).toMatch(/HOST KEY CHANGED for \[127\.0\.0\.6\]:\d+/);
     expect((err as Error).message).toContain(`${kh}:1`);
@@ -189,7 +198,9 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
   test('an unknown host key is refused under strict checking', async () => {
     const kh = join(fleet.dir, 'kh-empty');
     writeFileSync(kh, `[127.0.0.6]:${fleet.port} ${fleet.hostKeyPub}\n`); // knows .6, not .7
-    const err = await transport({ knownHostsFile: kh }).exec(host('127.0.0.7'), 'true').catch((e: unknown) => e);
+    const err = await transport({ knownHostsFile: kh })
+      .exec(host('127.0.0.7'), 'true')
+      .catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/host key of \[127\.0\.0\.7\]:\d+ is unknown \(ssh-ed25519 SHA256:/);
     expect((err as Error).message).toContain('ssh-keyscan');
   });
@@ -204,21 +215,28 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
   });
 
   test('a key the host does not accept is refused with a clear message', async () => {
-    const err = await transport({ identityFile: fleet.strangerKey }).exec(host('127.0.0.7'), 'true').catch((e: unknown) => e);
+    const err = await transport({ identityFile: fleet.strangerKey })
+      .exec(host('127.0.0.7'), 'true')
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransportError);
     expect((err as Error).message).toMatch(/ssh root@127\.0\.0\.7:\d+.*authentication refused for user root \(tried key .*stranger_key\)/);
     expect((err as Error).message).toContain('authorized_keys');
   });
 
   test('an encrypted key needs its passphrase from an env var; the passphrase never shows', async () => {
-    const missing = await transport({ identityFile: fleet.encryptedKey }).exec(host('127.0.0.8'), 'true').catch((e: unknown) => e);
+    const missing = await transport({ identityFile: fleet.encryptedKey })
+      .exec(host('127.0.0.8'), 'true')
+      .catch((e: unknown) => e);
     expect((missing as Error).message).toMatch(/is encrypted: set transport.passphrase: \{env: NAME\}/);
     const wrong = await transport({ identityFile: fleet.encryptedKey, passphrase: { env: 'GW_PASS' } }, { GW_PASS: 'not it' })
       .exec(host('127.0.0.8'), 'true')
       .catch((e: unknown) => e);
     expect((wrong as Error).message).toMatch(/cannot use identity file .*encrypted_key/);
     expect((wrong as Error).message).not.toContain('not it');
-    const r = await transport({ identityFile: fleet.encryptedKey, passphrase: { env: 'GW_PASS' } }, { GW_PASS: fleet.passphrase }).exec(host('127.0.0.8'), 'echo in');
+    const r = await transport({ identityFile: fleet.encryptedKey, passphrase: { env: 'GW_PASS' } }, { GW_PASS: fleet.passphrase }).exec(
+      host('127.0.0.8'),
+      'echo in',
+    );
     expect(r.stdout).toBe('in\n');
   });
 
@@ -239,7 +257,11 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
     const cfg = join(fleet.dir, 'ssh_config');
     mkdirSync(join(fleet.dir, 'ssh_config.d'), { recursive: true });
     writeFileSync(cfg, `Include ${fleet.dir}/ssh_config.d/*.conf\n\nHost *\n  Port 1\n`);
-    writeFileSync(join(fleet.dir, 'ssh_config.d', 'web.conf'), `Host web-*\n  HostName 127.0.0.8\n  Port ${fleet.port}\n  User root\n  IdentityFile ${fleet.clientKey}\n  Ciphers aes128-ctr\n`, { mode: 0o644 });
+    writeFileSync(
+      join(fleet.dir, 'ssh_config.d', 'web.conf'),
+      `Host web-*\n  HostName 127.0.0.8\n  Port ${fleet.port}\n  User root\n  IdentityFile ${fleet.clientKey}\n  Ciphers aes128-ctr\n`,
+      { mode: 0o644 },
+    );
     const logged: string[] = [];
     const t = new SshTransport(sshTransportOptions.parse({ knownHostsFile: fleet.knownHosts, configFile: cfg }), {
       dir: fleet.dir,
@@ -250,7 +272,9 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
     const r = await t.exec(host('web-01'), 'echo "$SSH_CONNECTION"; id -un');
     expect(r.stdout).toMatch(new RegExp(`127\\.0\\.0\\.8 ${fleet.port}\\nroot\\n$`));
     await t.exec(host('web-01'), 'true');
-    expect(logged.filter((l) => l.includes('Ciphers'))).toEqual([`h-web-01 warning: ssh config ${join(fleet.dir, 'ssh_config.d', 'web.conf')}:6: Ciphers aes128-ctr changes how OpenSSH connects, but graywave does not implement it and ignores it for this host`]);
+    expect(logged.filter((l) => l.includes('Ciphers'))).toEqual([
+      `h-web-01 warning: ssh config ${join(fleet.dir, 'ssh_config.d', 'web.conf')}:6: Ciphers aes128-ctr changes how OpenSSH connects, but graywave does not implement it and ignores it for this host`,
+    ]);
     // The playbook wins over the config: a wrong port given in the playbook is used (and fails).
     const t2 = new SshTransport(sshTransportOptions.parse({ knownHostsFile: fleet.knownHosts, configFile: cfg, port: 1, connectTimeout: '2s' }), {
       dir: fleet.dir,
@@ -351,7 +375,9 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
     expect(a.stdout).toBe('now\n');
     const running = t.exec(h, `touch ${late}; ${wait(next)}; echo next`);
     try {
-      await waitFor(() => logs.some((l) => l.includes('late-out2') && l.includes('outside any command')), 'the late output in the host log', { timeoutMs: 15_000 });
+      await waitFor(() => logs.some((l) => l.includes('late-out2') && l.includes('outside any command')), 'the late output in the host log', {
+        timeoutMs: 15_000,
+      });
     } finally {
       writeFileSync(next, '');
     }

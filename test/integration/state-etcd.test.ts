@@ -58,7 +58,9 @@ stateSuite<{ etcd: EtcdServer; client: Etcd3 }>(
       const err = playbookError(temp(), ['type: etcd', 'endpoints: [http://127.0.0.1:1]', 'ttl: 500ms', 'bogus: 1', 'password: plain']);
       expect(err?.message).toMatch(/playbook\.yaml:9:3: unknown key "bogus"/);
       expect(err?.message).toMatch(/playbook\.yaml:8:\d+: state\.ttl: ttl must be whole seconds, at least 2s/);
-      expect(err?.message).toMatch(/playbook\.yaml:10:\d+: state\.password: .*got a value written in the file \(not shown: put the secret in the environment or a file\)/);
+      expect(err?.message).toMatch(
+        /playbook\.yaml:10:\d+: state\.password: .*got a value written in the file \(not shown: put the secret in the environment or a file\)/,
+      );
       expect(err?.message).not.toContain('plain');
     });
   },

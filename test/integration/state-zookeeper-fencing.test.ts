@@ -51,7 +51,13 @@ describe.skipIf(!has)('state: zookeeper, connection cuts and fencing', () => {
       open.push(proxy);
     }
     const b = new ZookeeperBackend(
-      zookeeperStateOptions.parse({ connect: via === 'proxy' ? proxy.connect : server.connect, root: '/gwf', sessionTimeout: via === 'proxy' ? '4s' : '10s', connectTimeout: '3s', ...extra }),
+      zookeeperStateOptions.parse({
+        connect: via === 'proxy' ? proxy.connect : server.connect,
+        root: '/gwf',
+        sessionTimeout: via === 'proxy' ? '4s' : '10s',
+        connectTimeout: '3s',
+        ...extra,
+      }),
       release,
     );
     open.push(b);
@@ -140,7 +146,7 @@ describe.skipIf(!has)('state: zookeeper, connection cuts and fencing', () => {
     expect((await kz.sessionId()).equals(session)).toBe(true);
   });
 
-  it('fencing: A passed its lock check, then B took the lock before A\'s append went out: the append is refused, nothing of A lands after B took over', async () => {
+  it("fencing: A passed its lock check, then B took the lock before A's append went out: the append is refused, nothing of A lands after B took over", async () => {
     const a = await backend('race', 'direct');
     const b = await backend('race', 'direct');
     await a.acquireLock({ command: 'run' }, 'unlock');
@@ -193,7 +199,7 @@ describe.skipIf(!has)('state: zookeeper, connection cuts and fencing', () => {
     expect((await lockOwner('expire'))?.equals(bOwner!)).toBe(true);
   });
 
-  it('fencing: A\'s session expires, B takes the lock and lets it go; A comes back: it does not take the lock again, its append fails', async () => {
+  it("fencing: A's session expires, B takes the lock and lets it go; A comes back: it does not take the lock again, its append fails", async () => {
     const a = await backend('gone', 'proxy');
     await a.acquireLock({ command: 'run' }, 'unlock');
     const ja = await a.openJournal();
@@ -264,7 +270,12 @@ describe.skipIf(!has)('state: zookeeper, connection cuts and fencing', () => {
   it('Zk.multi: a version-0 condition is exact (node-zookeeper-client would make it unconditional); sequential and ephemeral creates', async () => {
     await zk.create('/multi-v0', 'a');
     await zk.set('/multi-v0', 'b', 0); // now version 1
-    const err = await zk.multi([{ op: 'check', path: '/multi-v0', version: 0 }, { op: 'create', path: '/multi-seq-', mode: 'persistent-sequential' }]).catch((e: unknown) => e);
+    const err = await zk
+      .multi([
+        { op: 'check', path: '/multi-v0', version: 0 },
+        { op: 'create', path: '/multi-seq-', mode: 'persistent-sequential' },
+      ])
+      .catch((e: unknown) => e);
     expect(isZkError(err, 'BAD_VERSION')).toBe(true);
     expect((err as ZkError).failedOp).toBe(0);
     const res = await zk.multi([

@@ -23,7 +23,10 @@ describe.skipIf(!has)('ZooKeeper connection loss', () => {
     server = await ZooKeeperServer.start();
     zk = new Zk({ connect: server.connect, sessionTimeoutMs: 10_000, connectTimeoutMs: 3000, label: 'test' });
     await seedDubbo(zk);
-    p = dubboZookeeper.create(dubboZookeeper.options.parse({ connect: server.connect, application: 'order-service', connectTimeout: '1500ms', sessionTimeout: '4s' }), makeEnv()) as Provider;
+    p = dubboZookeeper.create(
+      dubboZookeeper.options.parse({ connect: server.connect, application: 'order-service', connectTimeout: '1500ms', sessionTimeout: '4s' }),
+      makeEnv(),
+    ) as Provider;
   });
   afterAll(async () => {
     await p?.close?.();

@@ -27,7 +27,10 @@ describe.skipIf(!has)('dubbo-qos against the Dubbo-shaped app and a real ZooKeep
   const providers: Provider[] = [];
 
   const qos = (app: DubboApp, extra: Record<string, unknown> = {}) => {
-    const p = dubboQos.create(dubboQos.options.parse({ connect: server.connect, application: 'order-service', connectTimeout: '3s', qosPort: app.qosPort, ...extra }), makeEnv()) as Provider;
+    const p = dubboQos.create(
+      dubboQos.options.parse({ connect: server.connect, application: 'order-service', connectTimeout: '3s', qosPort: app.qosPort, ...extra }),
+      makeEnv(),
+    ) as Provider;
     providers.push(p);
     return p;
   };
@@ -63,7 +66,9 @@ describe.skipIf(!has)('dubbo-qos against the Dubbo-shaped app and a real ZooKeep
     const ctx = makeContext({ host: makeHost('a', '127.0.0.31') });
     const first = await p.isDrained(ctx);
     expect(first.done).toBe(false);
-    expect(first.observed).toMatch(/interface-level .*online\/com\.acme\.order\.OrderService:1\.0\.0@127\.0\.0\.31:20880.*application-level \/services\/order-service\/127\.0\.0\.31:20880/);
+    expect(first.observed).toMatch(
+      /interface-level .*online\/com\.acme\.order\.OrderService:1\.0\.0@127\.0\.0\.31:20880.*application-level \/services\/order-service\/127\.0\.0\.31:20880/,
+    );
     const saved = (await p.drain(ctx)) as { before: string[] };
     expect(saved.before).toEqual(['app 127.0.0.31:20880', `iface ${REFUND}@127.0.0.31:20880`, `iface online/${ORDER}:1.0.0@127.0.0.31:20880`]);
     expect(await poll(p, 'isDrained', ctx)).toMatchObject({ done: true });
@@ -132,6 +137,12 @@ describe.skipIf(!has)('dubbo-qos against the Dubbo-shaped app and a real ZooKeep
   it('options are strict', () => {
     expect(dubboQos.options.safeParse({ connect: 'zk', application: 'a', via: 'ssh' }).success).toBe(false);
     expect(dubboQos.options.safeParse({ connect: 'zk', application: 'a', commnd: 'offline' }).success).toBe(false);
-    expect(dubboQos.options.parse({ connect: 'zk', application: 'a' })).toMatchObject({ qosPort: 22222, via: 'host', command: 'offline', root: '/dubbo', servicesRoot: '/services' });
+    expect(dubboQos.options.parse({ connect: 'zk', application: 'a' })).toMatchObject({
+      qosPort: 22222,
+      via: 'host',
+      command: 'offline',
+      root: '/dubbo',
+      servicesRoot: '/services',
+    });
   });
 });

@@ -30,7 +30,10 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
   const providers: Provider[] = [];
 
   const dubbo = (extra: Record<string, unknown> = {}) => {
-    const p = dubboZookeeper.create(dubboZookeeper.options.parse({ connect: server.connect, application: 'order-service', connectTimeout: '3s', ...extra }), makeEnv()) as Provider;
+    const p = dubboZookeeper.create(
+      dubboZookeeper.options.parse({ connect: server.connect, application: 'order-service', connectTimeout: '3s', ...extra }),
+      makeEnv(),
+    ) as Provider;
     providers.push(p);
     return p;
   };
@@ -50,7 +53,9 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     zk = new Zk({ connect: server.connect, sessionTimeoutMs: 10_000, connectTimeoutMs: 3000, label: 'test' });
     // Three providers of order-service: IPv4, IPv6 loopback (Dubbo writes it in full, no brackets), another IPv4.
     for (const host of ['127.0.0.11', '0:0:0:0:0:0:0:1', '127.0.0.12']) {
-      apps.push(await startDubboApp({ zk: server.connect, app: 'order-service', host, port: 20880, services: SERVICES, reexport: 'on-sync', metadataType: 'remote' }));
+      apps.push(
+        await startDubboApp({ zk: server.connect, app: 'order-service', host, port: 20880, services: SERVICES, reexport: 'on-sync', metadataType: 'remote' }),
+      );
     }
     await waitRegistered(3);
   }, 60_000);
@@ -74,7 +79,9 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     expect((await p.isDrained(ctx)).done).toBe(false);
     const saved = (await p.drain(ctx)) as { addresses: string[] };
     expect(saved.addresses).toEqual(['0:0:0:0:0:0:0:1:20880']);
-    expect(YAML.parse((await text(APP_RULE))!.replace(/^#.*\n/, '')).configs).toEqual([{ addresses: ['0:0:0:0:0:0:0:1:20880'], side: 'provider', parameters: { weight: 0 } }]);
+    expect(YAML.parse((await text(APP_RULE))!.replace(/^#.*\n/, '')).configs).toEqual([
+      { addresses: ['0:0:0:0:0:0:0:1:20880'], side: 'provider', parameters: { weight: 0 } },
+    ]);
     // Not before the provider applied it: its registered URL and its MetadataInfo still say weight 100.
     const early = await p.isDrained(ctx);
     expect(early.done).toBe(false);
@@ -108,7 +115,10 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     expect((await dubbo({ port: 20881 }).isRegistered!(makeContext({ host: makeHost('a', '127.0.0.11') }))).done).toBe(false);
     // Unknown is never registered.
     const down = dubbo({ connect: '127.0.0.1:1', connectTimeout: '300ms' });
-    expect(await down.isRegistered!(makeContext({ host: makeHost('a', '127.0.0.11') }))).toMatchObject({ done: false, observed: expect.stringMatching(/^cannot read ZooKeeper/) });
+    expect(await down.isRegistered!(makeContext({ host: makeHost('a', '127.0.0.11') }))).toMatchObject({
+      done: false,
+      observed: expect.stringMatching(/^cannot read ZooKeeper/),
+    });
   });
 
   it('a service-scope rule (weight 200 for the address) beats the application rule: isDrained says so; drain adds its item to the service rule too and restore takes out only those', async () => {
@@ -116,7 +126,11 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     await mk(zk, SVC_RULE, foreign);
     const ctx = makeContext({ host: makeHost('a', '127.0.0.11') });
     // What graywave used to write alone: weight 0 in the application rule. Dubbo applies the service rule after it.
-    await mk(zk, APP_RULE, `configVersion: v2.7\nscope: application\nkey: order-service\nenabled: true\nconfigs:\n- addresses: ["127.0.0.11:20880"]\n  side: provider\n  parameters: {weight: 0}\n`);
+    await mk(
+      zk,
+      APP_RULE,
+      `configVersion: v2.7\nscope: application\nkey: order-service\nenabled: true\nconfigs:\n- addresses: ["127.0.0.11:20880"]\n  side: provider\n  parameters: {weight: 0}\n`,
+    );
     const p = dubbo();
     const r = await p.isDrained(ctx);
     expect(r.done).toBe(false);
@@ -130,7 +144,10 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     const saved = (await p.drain(ctx)) as { rules: { path: string }[] };
     expect(saved.rules.map((e) => e.path)).toEqual([APP_RULE, SVC_RULE]);
     const svc = YAML.parse((await text(SVC_RULE))!.replace(/^#.*\n/, ''));
-    expect(svc.configs).toEqual([{ addresses: ['127.0.0.11:20880'], side: 'provider', parameters: { weight: 200 } }, { addresses: ['127.0.0.11:20880'], side: 'provider', parameters: { weight: 0 } }]);
+    expect(svc.configs).toEqual([
+      { addresses: ['127.0.0.11:20880'], side: 'provider', parameters: { weight: 200 } },
+      { addresses: ['127.0.0.11:20880'], side: 'provider', parameters: { weight: 0 } },
+    ]);
     await sync();
     expect(await p.isDrained(ctx)).toMatchObject({ done: true });
     await p.restore(ctx, saved);
@@ -140,10 +157,16 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
   });
 
   it('a rule graywave cannot beat (consumer-side item with providerAddresses; 2.6 override re-applied by consumers): drain refuses, naming it, and writes nothing', async () => {
-    await mk(zk, SVC_RULE, `configVersion: v2.7\nscope: service\nkey: online/${ORDER}:1.0.0\nenabled: true\nconfigs:\n- addresses: ["0.0.0.0"]\n  providerAddresses: ["127.0.0.11:20880"]\n  side: consumer\n  parameters: {weight: 100}\n`);
+    await mk(
+      zk,
+      SVC_RULE,
+      `configVersion: v2.7\nscope: service\nkey: online/${ORDER}:1.0.0\nenabled: true\nconfigs:\n- addresses: ["0.0.0.0"]\n  providerAddresses: ["127.0.0.11:20880"]\n  side: consumer\n  parameters: {weight: 100}\n`,
+    );
     const ctx = makeContext({ host: makeHost('a', '127.0.0.11') });
     const before = await dumpTree(zk);
-    await expect(dubbo().drain(ctx)).rejects.toThrow(new RegExp(`refusing to drain a: .*${SVC_RULE.replace(/[.]/g, '\\.')} configs\\[0\\] \\(side: consumer, weight 100\\)`));
+    await expect(dubbo().drain(ctx)).rejects.toThrow(
+      new RegExp(`refusing to drain a: .*${SVC_RULE.replace(/[.]/g, '\\.')} configs\\[0\\] \\(side: consumer, weight 100\\)`),
+    );
     expect(await dumpTree(zk)).toEqual(before);
     await removeTree(zk, SVC_RULE);
 
@@ -151,16 +174,22 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     await mk(zk, override);
     try {
       const before2 = await dumpTree(zk);
-      await expect(dubbo().drain(ctx)).rejects.toThrow(/127\.0\.0\.11:20880 com\.acme\.order\.RefundService weight 100 by \/dubbo\/com\.acme\.order\.RefundService\/configurators\/override/);
+      await expect(dubbo().drain(ctx)).rejects.toThrow(
+        /127\.0\.0\.11:20880 com\.acme\.order\.RefundService weight 100 by \/dubbo\/com\.acme\.order\.RefundService\/configurators\/override/,
+      );
       expect(await dumpTree(zk)).toEqual(before2);
     } finally {
       await removeTree(zk, override);
     }
   });
 
-  it('a consumer application\'s own rule with a consumer-side item for the host (RegistryDirectory applies it at that consumer): not drained, drain refuses', async () => {
+  it("a consumer application's own rule with a consumer-side item for the host (RegistryDirectory applies it at that consumer): not drained, drain refuses", async () => {
     const web = `${CFG}/web-app.configurators`;
-    await mk(zk, web, 'configVersion: v2.7\nscope: application\nkey: web-app\nenabled: true\nconfigs:\n- side: consumer\n  providerAddresses: ["127.0.0.12:20880"]\n  parameters: {weight: 100}\n');
+    await mk(
+      zk,
+      web,
+      'configVersion: v2.7\nscope: application\nkey: web-app\nenabled: true\nconfigs:\n- side: consumer\n  providerAddresses: ["127.0.0.12:20880"]\n  parameters: {weight: 100}\n',
+    );
     const ctx = makeContext({ host: makeHost('c', '127.0.0.12') });
     await expect(dubbo().drain(ctx)).rejects.toThrow(/web-app\.configurators configs\[0\] \(side: consumer, weight 100\)/);
     // Another host is not concerned by it.
@@ -173,7 +202,15 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
   });
 
   it('IPv6 link-local with a zone (fe80:0:0:0:0:0:0:1%eth0 as Dubbo writes it) is found from fe80::1, and the rule carries the zone', async () => {
-    const app = await startDubboApp({ zk: server.connect, app: 'll-service', host: 'fe80:0:0:0:0:0:0:1%eth0', port: 20880, services: [{ iface: 'com.acme.LinkLocal' }], reexport: 'on-sync', metadataType: 'remote' });
+    const app = await startDubboApp({
+      zk: server.connect,
+      app: 'll-service',
+      host: 'fe80:0:0:0:0:0:0:1%eth0',
+      port: 20880,
+      services: [{ iface: 'com.acme.LinkLocal' }],
+      reexport: 'on-sync',
+      metadataType: 'remote',
+    });
     try {
       const p = dubbo({ application: 'll-service', allowDrainLast: true });
       const ctx = makeContext({ host: makeHost('ll', 'fe80::1') });
@@ -197,13 +234,27 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     expect(await p.isDrained(ctx)).toMatchObject({ done: true });
     // The same item with the bare interface name is what Dubbo would not apply.
     await p.restore(ctx, saved);
-    await mk(zk, APP_RULE, `configVersion: v2.7\nscope: application\nkey: order-service\nconfigs:\n- addresses: ["127.0.0.12:20880"]\n  side: provider\n  services: [${ORDER}]\n  parameters: {weight: 0}\n`);
+    await mk(
+      zk,
+      APP_RULE,
+      `configVersion: v2.7\nscope: application\nkey: order-service\nconfigs:\n- addresses: ["127.0.0.12:20880"]\n  side: provider\n  services: [${ORDER}]\n  parameters: {weight: 0}\n`,
+    );
     await sync();
     expect((await p.isDrained(ctx)).done).toBe(false);
   });
 
-  it('a foreign tool rewrites the rule between drain and restore (JSON, reordered, its own item added): restore removes exactly graywave\'s item', async () => {
-    await mk(zk, APP_RULE, JSON.stringify({ configVersion: 'v2.7', scope: 'application', key: 'order-service', enabled: true, configs: [{ addresses: ['127.0.0.99:20880'], side: 'provider', parameters: { timeout: 1000 } }] }));
+  it("a foreign tool rewrites the rule between drain and restore (JSON, reordered, its own item added): restore removes exactly graywave's item", async () => {
+    await mk(
+      zk,
+      APP_RULE,
+      JSON.stringify({
+        configVersion: 'v2.7',
+        scope: 'application',
+        key: 'order-service',
+        enabled: true,
+        configs: [{ addresses: ['127.0.0.99:20880'], side: 'provider', parameters: { timeout: 1000 } }],
+      }),
+    );
     const p = dubbo();
     const ctx = makeContext({ host: makeHost('a', '127.0.0.11') });
     const saved = await p.drain(ctx);
@@ -229,15 +280,26 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     const p = dubbo();
     const ctx = makeContext({ host: makeHost('a', '127.0.0.11') });
     const saved = await p.drain(ctx);
-    expect(JSON.parse((await text(APP_RULE))!)).toEqual([...JSON.parse(original), 'override://127.0.0.11:20880/*?category=configurators&dynamic=false&enabled=true&weight=0']);
+    expect(JSON.parse((await text(APP_RULE))!)).toEqual([
+      ...JSON.parse(original),
+      'override://127.0.0.11:20880/*?category=configurators&dynamic=false&enabled=true&weight=0',
+    ]);
     await sync();
     expect(await p.isDrained(ctx)).toMatchObject({ done: true });
     await p.restore(ctx, saved);
     expect(await text(APP_RULE)).toBe(original);
   });
 
-  it('a provider registered by host name is found through the host\'s aliases (and the error says so without them)', async () => {
-    const app = await startDubboApp({ zk: server.connect, app: 'name-service', host: 'localhost', port: 20990, services: [{ iface: 'com.acme.NameService' }], registerMode: 'interface', reexport: 'on-sync' });
+  it("a provider registered by host name is found through the host's aliases (and the error says so without them)", async () => {
+    const app = await startDubboApp({
+      zk: server.connect,
+      app: 'name-service',
+      host: 'localhost',
+      port: 20990,
+      services: [{ iface: 'com.acme.NameService' }],
+      registerMode: 'interface',
+      reexport: 'on-sync',
+    });
     try {
       const p = dubbo({ application: 'name-service', allowDrainLast: true });
       await expect(p.drain(makeContext({ host: makeHost('n', '127.0.0.1') }))).rejects.toThrow(/aliases:/);
@@ -260,7 +322,11 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     const p = dubbo();
     const ctx = makeContext({ host: makeHost('a', '127.0.0.11') });
     // What a weight-0 item alone would leave: Dubbo still routes get() calls to it.
-    await mk(zk, SVC_RULE, `configVersion: v2.7\nscope: service\nkey: online/${ORDER}:1.0.0\nenabled: true\nconfigs:\n- addresses: ["127.0.0.11:20880"]\n  side: provider\n  parameters: {weight: 0}\n`);
+    await mk(
+      zk,
+      SVC_RULE,
+      `configVersion: v2.7\nscope: service\nkey: online/${ORDER}:1.0.0\nenabled: true\nconfigs:\n- addresses: ["127.0.0.11:20880"]\n  side: provider\n  parameters: {weight: 0}\n`,
+    );
     const half = await p.isDrained(ctx);
     expect(half.done).toBe(false);
     expect(half.observed).toMatch(new RegExp(`127\\.0\\.0\\.11:20880 online/${ORDER.replace(/\./g, '\\.')}:1\\.0\\.0 weight 0, get\\.weight 200`));
@@ -273,13 +339,19 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     expect((await p.isDrained(ctx)).done).toBe(false);
     await sync();
     expect(await p.isDrained(ctx)).toMatchObject({ done: true });
-    const registered = (await zk.children(`/dubbo/${javaUrlEncode(REFUND)}/providers`))!.map((n) => decodeURIComponent(n)).filter((u) => u.includes('127.0.0.11:'));
+    const registered = (await zk.children(`/dubbo/${javaUrlEncode(REFUND)}/providers`))!
+      .map((n) => decodeURIComponent(n))
+      .filter((u) => u.includes('127.0.0.11:'));
     expect(registered).toHaveLength(1);
     expect(registered[0]).toMatch(/[?&]get\.weight=0(&|$)/);
     expect(registered[0]).toMatch(/[?&]weight=0(&|$)/);
     // Warm-up: each weight at its share of what it had (weight 100 -> 25, get.weight 200 -> 50).
     await p.setWeight!(ctx, saved, 25);
-    expect(YAML.parse((await text(APP_RULE))!.replace(/^#.*\n/, '')).configs[1]).toEqual({ addresses: ['127.0.0.11:20880'], side: 'provider', parameters: { weight: 25, 'get.weight': 50 } });
+    expect(YAML.parse((await text(APP_RULE))!.replace(/^#.*\n/, '')).configs[1]).toEqual({
+      addresses: ['127.0.0.11:20880'],
+      side: 'provider',
+      parameters: { weight: 25, 'get.weight': 50 },
+    });
     await p.restore(ctx, saved);
     expect(await text(APP_RULE)).toBe(foreign);
     await sync();
@@ -288,7 +360,17 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
   });
 
   it('Dubbo 3 application-level instance with its MetadataInfo kept in the provider (metadata-type local, the default): never drained, and it says why', async () => {
-    const app = await startDubboApp({ zk: server.connect, app: 'local-service', host: '127.0.0.22', port: 20880, services: [{ iface: 'com.acme.LocalService' }], registerMode: 'instance', reexport: 'on-sync', metadataType: 'local', instanceMetadata: { 'dubbo.metadata-service.url-params': '{"port":"20880","protocol":"dubbo"}' } });
+    const app = await startDubboApp({
+      zk: server.connect,
+      app: 'local-service',
+      host: '127.0.0.22',
+      port: 20880,
+      services: [{ iface: 'com.acme.LocalService' }],
+      registerMode: 'instance',
+      reexport: 'on-sync',
+      metadataType: 'local',
+      instanceMetadata: { 'dubbo.metadata-service.url-params': '{"port":"20880","protocol":"dubbo"}' },
+    });
     try {
       const ctx = makeContext({ host: makeHost('l', '127.0.0.22') });
       const p = dubbo({ application: 'local-service', allowDrainLast: true });
@@ -296,7 +378,9 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
       await app.sync();
       const r = await p.isDrained(ctx);
       expect(r.done).toBe(false);
-      expect(r.observed).toMatch(/application-level instance \/services\/local-service\/127\.0\.0\.22:20880: its weight is in the provider's own MetadataService \(dubbo\.metadata\.storage-type local, served at 127\.0\.0\.22 \{"port":"20880","protocol":"dubbo"\}\).*metadata-type remote.*awaitProviderUrl: false/);
+      expect(r.observed).toMatch(
+        /application-level instance \/services\/local-service\/127\.0\.0\.22:20880: its weight is in the provider's own MetadataService \(dubbo\.metadata\.storage-type local, served at 127\.0\.0\.22 \{"port":"20880","protocol":"dubbo"\}\).*metadata-type remote.*awaitProviderUrl: false/,
+      );
       // The explicit opt-out trusts the application rule once written.
       expect(await dubbo({ application: 'local-service', awaitProviderUrl: false }).isDrained(ctx)).toMatchObject({ done: true });
       await p.restore(ctx, saved);
@@ -306,7 +390,15 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
   });
 
   it('a provider that re-exports on its own (Dubbo 2.7+, every 100 ms): isDrained waits for its URL with weight=0; restore is confirmed only once it re-registered without it', async () => {
-    const app = await startDubboApp({ zk: server.connect, app: 're-service', host: '127.0.0.41', port: 20880, services: [{ iface: 'com.acme.ReService' }], registerMode: 'interface', reexport: true });
+    const app = await startDubboApp({
+      zk: server.connect,
+      app: 're-service',
+      host: '127.0.0.41',
+      port: 20880,
+      services: [{ iface: 'com.acme.ReService' }],
+      registerMode: 'interface',
+      reexport: true,
+    });
     const poll = async (fn: () => Promise<{ done: boolean; observed?: string }>) => {
       let last: { done: boolean; observed?: string } | undefined;
       await waitFor(async () => (last = await fn()).done, 'the check to be done').catch(() => undefined);
@@ -344,7 +436,9 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     await mk(zk, node);
     try {
       const ctx = makeContext({ host: makeHost('o', '127.0.0.51') });
-      await expect(dubbo({ application: 'old-service', allowDrainLast: true }).drain(ctx)).rejects.toThrow(/a Dubbo 2\.6 provider \(no config-center rules; use style: override-url\)/);
+      await expect(dubbo({ application: 'old-service', allowDrainLast: true }).drain(ctx)).rejects.toThrow(
+        /a Dubbo 2\.6 provider \(no config-center rules; use style: override-url\)/,
+      );
       const p = dubbo({ application: 'old-service', allowDrainLast: true, style: 'override-url' });
       const saved = await p.drain(ctx);
       expect(await p.isDrained(ctx)).toMatchObject({ done: true });
@@ -356,22 +450,45 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
   });
 
   it('application-level only (register-mode instance): drained by an application-scope rule; override-url style is refused (no 2.6 overrides at that level)', async () => {
-    const app = await startDubboApp({ zk: server.connect, app: 'inst-service', host: '127.0.0.21', port: 20880, services: [{ iface: 'com.acme.InstService' }], registerMode: 'instance', reexport: 'on-sync', metadataType: 'remote' });
+    const app = await startDubboApp({
+      zk: server.connect,
+      app: 'inst-service',
+      host: '127.0.0.21',
+      port: 20880,
+      services: [{ iface: 'com.acme.InstService' }],
+      registerMode: 'instance',
+      reexport: 'on-sync',
+      metadataType: 'remote',
+    });
     try {
       const ctx = makeContext({ host: makeHost('i', '127.0.0.21') });
-      await expect(dubbo({ application: 'inst-service', allowDrainLast: true, style: 'override-url' }).drain(ctx)).rejects.toThrow(/application level.*no 2\.6 override/);
+      await expect(dubbo({ application: 'inst-service', allowDrainLast: true, style: 'override-url' }).drain(ctx)).rejects.toThrow(
+        /application level.*no 2\.6 override/,
+      );
       // The only instance of the application: the last-provider guard holds at application level too.
-      await expect(dubbo({ application: 'inst-service' }).drain(ctx)).rejects.toThrow(/last provider with weight > 0 of inst-service at application level \(other instances: none\)/);
+      await expect(dubbo({ application: 'inst-service' }).drain(ctx)).rejects.toThrow(
+        /last provider with weight > 0 of inst-service at application level \(other instances: none\)/,
+      );
       const p = dubbo({ application: 'inst-service', allowDrainLast: true });
       expect((await p.isDrained(ctx)).done).toBe(false);
       const saved = await p.drain(ctx);
       // Application-level consumers route on the MetadataInfo the instance points to: drained once the provider published weight 0 there.
-      expect(await p.isDrained(ctx)).toMatchObject({ done: false, observed: expect.stringMatching(/com\.acme\.InstService at application level: weight 100 in \/dubbo\/metadata\/inst-service\/\w+ \(the provider has not published/) });
+      expect(await p.isDrained(ctx)).toMatchObject({
+        done: false,
+        observed: expect.stringMatching(
+          /com\.acme\.InstService at application level: weight 100 in \/dubbo\/metadata\/inst-service\/\w+ \(the provider has not published/,
+        ),
+      });
       await app.sync();
       expect(await p.isDrained(ctx)).toMatchObject({ done: true });
       await p.restore(ctx, saved);
       // Back only once its MetadataInfo no longer says weight 0.
-      expect(await p.isRestored!(ctx, saved)).toMatchObject({ done: false, observed: expect.stringMatching(/not serving yet: 127\.0\.0\.21:20880 com\.acme\.InstService at application level: weight 0 in \/dubbo\/metadata\/inst-service\//) });
+      expect(await p.isRestored!(ctx, saved)).toMatchObject({
+        done: false,
+        observed: expect.stringMatching(
+          /not serving yet: 127\.0\.0\.21:20880 com\.acme\.InstService at application level: weight 0 in \/dubbo\/metadata\/inst-service\//,
+        ),
+      });
       await app.sync();
       expect(await p.isRestored!(ctx, saved)).toMatchObject({ done: true });
     } finally {
@@ -379,15 +496,21 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
     }
   });
 
-  it('warm-up (setWeight): graywave\'s own item goes to percent x the weight the host had (URL weight=200), in place; drained again and restored byte for byte', async () => {
+  it("warm-up (setWeight): graywave's own item goes to percent x the weight the host had (URL weight=200), in place; drained again and restored byte for byte", async () => {
     const W = 'com.acme.warm.WarmService';
     const WRULE = `${CFG}/warm-service.configurators`;
     const WSVC = `${CFG}/${W}:2.0.0:.configurators`;
     const foreign = `# kept by hand\nconfigVersion: v2.7\nscope: application\nkey: warm-service\nenabled: true\nconfigs:\n- addresses: ["127.0.0.99:20880"]\n  side: provider\n  parameters: {timeout: 3000}\n`;
     // A service rule raising the host to 300 (it wins over the application rule): drain adds graywave's item there too.
     const svc = `configVersion: v2.7\nscope: service\nkey: ${W}:2.0.0\nenabled: true\nconfigs:\n- addresses: ["127.0.0.51"]\n  side: provider\n  parameters: {weight: 300}\n`;
-    for (const [host, weight] of [['127.0.0.51', '200'], ['127.0.0.52', '100']]) {
-      await mk(zk, `/dubbo/${javaUrlEncode(W)}/providers/${javaUrlEncode(providerUrl(host!, 20880, W, 'warm-service', { version: '2.0.0', weight: weight! }))}`);
+    for (const [host, weight] of [
+      ['127.0.0.51', '200'],
+      ['127.0.0.52', '100'],
+    ]) {
+      await mk(
+        zk,
+        `/dubbo/${javaUrlEncode(W)}/providers/${javaUrlEncode(providerUrl(host!, 20880, W, 'warm-service', { version: '2.0.0', weight: weight! }))}`,
+      );
     }
     // The seeded providers re-export like Dubbo 2.7+ providers when rx.pass() runs.
     const rx = new SeedReexporter(zk, { interfaces: [W] });
@@ -400,7 +523,10 @@ describe.skipIf(!has)('dubbo-zookeeper: Dubbo rule precedence against a real Zoo
       const saved = await p.drain(ctx);
       await rx.pass();
       expect(await p.isDrained(ctx)).toMatchObject({ done: true });
-      const items = async (path: string) => (YAML.parse((await text(path))!.replace(/^#.*\n/, '')) as { configs: { addresses: string[]; parameters: Record<string, unknown> }[] }).configs.filter((c) => c.addresses.includes('127.0.0.51:20880'));
+      const items = async (path: string) =>
+        (YAML.parse((await text(path))!.replace(/^#.*\n/, '')) as { configs: { addresses: string[]; parameters: Record<string, unknown> }[] }).configs.filter(
+          (c) => c.addresses.includes('127.0.0.51:20880'),
+        );
       await p.setWeight!(ctx, saved, 10);
       // The host had weight 200 (its URL's weight param); graywave's item is at 10% of it, the one item, nothing added.
       expect(await items(WRULE)).toEqual([{ addresses: ['127.0.0.51:20880'], side: 'provider', parameters: { weight: 20 } }]);

@@ -53,7 +53,9 @@ describe.skipIf(!hasZookeeper())('Dubbo warm-up through run, kill -9 and resume,
   const itemWeights = (text: string | undefined) => {
     const out = new Map<string, number>();
     if (!text) return out;
-    const rule = YAML.parse(text.replace(/^# graywave-baseline: .*\n/, '')) as { configs?: { addresses?: string[]; parameters?: { weight?: number } }[] } | null;
+    const rule = YAML.parse(text.replace(/^# graywave-baseline: .*\n/, '')) as {
+      configs?: { addresses?: string[]; parameters?: { weight?: number } }[];
+    } | null;
     for (const c of rule?.configs ?? []) {
       const a = c.addresses?.[0];
       if (a && HOSTS.some((h) => a === `${h}:20880`) && typeof c.parameters?.weight === 'number') out.set(a, c.parameters.weight);
@@ -78,7 +80,8 @@ describe.skipIf(!hasZookeeper())('Dubbo warm-up through run, kill -9 and resume,
   };
 
   beforeAll(async () => {
-    if (!existsSync(join(ROOT, 'dist/cli/main.js'))) execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
+    if (!existsSync(join(ROOT, 'dist/cli/main.js')))
+      execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
     server = await ZooKeeperServer.start();
     zk = new Zk({ connect: server.connect, sessionTimeoutMs: 10_000, connectTimeoutMs: 3000, label: 'test' });
     await seedDubbo(zk, { orderHosts: HOSTS });
@@ -103,7 +106,11 @@ describe.skipIf(!hasZookeeper())('Dubbo warm-up through run, kill -9 and resume,
         transport: { type: 'local' },
         waves: { canary: 1, size: '50%', concurrency: 1, maxFailures: 0, pause: 'none' },
         providers: { dubbo: { type: 'dubbo-zookeeper', connect: server.connect, application: 'order-service', connectTimeout: '3s' } },
-        steps: [{ drain: 'dubbo' }, { name: 'deploy', run: 'true' }, { restore: { provider: 'dubbo', restoreTimeout: '20s', warmup: { weights: [10, 50, 100], every: '1500ms' } } }],
+        steps: [
+          { drain: 'dubbo' },
+          { name: 'deploy', run: 'true' },
+          { restore: { provider: 'dubbo', restoreTimeout: '20s', warmup: { weights: [10, 50, 100], every: '1500ms' } } },
+        ],
       }),
     );
   }, 60_000);
@@ -135,11 +142,17 @@ describe.skipIf(!hasZookeeper())('Dubbo warm-up through run, kill -9 and resume,
     expect((await cli(['unlock', playbook, '--force', ...state])).code).toBe(0);
     const resumed = await cli(['resume', playbook, '--yes', '--json', ...state]);
     expect(resumed.code, resumed.stderr + resumed.stdout.slice(-3000)).toBe(0);
-    const events = resumed.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event: string; host?: string; step?: string; observed?: string });
+    const events = resumed.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { event: string; host?: string; step?: string; observed?: string });
     const order2 = events.filter((e) => e.host === 'order-2' && e.event.startsWith('step.'));
     // The killed host goes on inside its restore step (its drain is not repeated), from the journalled ramp step.
     expect(order2[0]).toMatchObject({ event: 'step.start', step: 'restore:dubbo' });
-    expect(order2.filter((e) => e.event === 'step.progress').map((e) => e.observed)).toEqual(['warm-up 10% (step 1 of 2), next in 1.5s', 'warm-up 50% (step 2 of 2), next in 1.5s']);
+    expect(order2.filter((e) => e.event === 'step.progress').map((e) => e.observed)).toEqual([
+      'warm-up 10% (step 1 of 2), next in 1.5s',
+      'warm-up 50% (step 2 of 2), next in 1.5s',
+    ]);
     // Never back to weight 0 on resume: 0 (drain), 10, 50, then the item goes.
     expect(seen.get(second)).toEqual([0, 10, 50]);
     for (const h of HOSTS.slice(2)) expect(seen.get(`${h}:20880`)).toEqual([0, 10, 50]);
@@ -150,8 +163,12 @@ describe.skipIf(!hasZookeeper())('Dubbo warm-up through run, kill -9 and resume,
     // rollback --all: each restore is undone by draining again (weight 0 back in place), then the drain is undone.
     const back = await cli(['rollback', playbook, '--all', '--yes', '--json', ...state]);
     expect(back.code, back.stderr + back.stdout.slice(-3000)).toBe(0);
-    const undone = back.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event: string; host?: string; step?: string });
-    for (const step of ['restore:dubbo', 'drain:dubbo']) expect(new Set(undone.filter((e) => e.event === 'undo.done' && e.step === step).map((e) => e.host)).size, `undo ${step}`).toBe(4);
+    const undone = back.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { event: string; host?: string; step?: string });
+    for (const step of ['restore:dubbo', 'drain:dubbo'])
+      expect(new Set(undone.filter((e) => e.event === 'undo.done' && e.step === step).map((e) => e.host)).size, `undo ${step}`).toBe(4);
     // (The weight-0 item of the re-drain lives only until the drain's undo right after it: the sampler may not see it.)
     for (const h of HOSTS) expect(seen.get(`${h}:20880`)!.slice(0, 3)).toEqual([0, 10, 50]);
     await rx.pass();

@@ -55,24 +55,45 @@ describe.skipIf(!has)('dubbo-zookeeper against a real ZooKeeper', () => {
     expect((await p.isDrained(ctx)).done).toBe(false);
     const saved = await p.drain(ctx);
     // Strict by default: the rule alone is not enough while the provider's registered URL still says weight 100.
-    expect(await p.isDrained(ctx)).toMatchObject({ done: false, observed: expect.stringMatching(/127\.0\.0\.11:20880 .*registered with weight 100 .*has not re-registered/) });
+    expect(await p.isDrained(ctx)).toMatchObject({
+      done: false,
+      observed: expect.stringMatching(/127\.0\.0\.11:20880 .*registered with weight 100 .*has not re-registered/),
+    });
     await rx.pass();
-    const registered = (await zk.children(`/dubbo/${javaUrlEncode('com.acme.order.RefundService')}/providers`))!.map(javaUrlDecode).filter((u) => u.includes('127.0.0.11:'));
+    const registered = (await zk.children(`/dubbo/${javaUrlEncode('com.acme.order.RefundService')}/providers`))!
+      .map(javaUrlDecode)
+      .filter((u) => u.includes('127.0.0.11:'));
     expect(registered).toHaveLength(1);
     expect(registered[0]).toMatch(/[?&]weight=0(&|$)/);
     const rule = YAML.parse((await text(RULE))!);
     expect(rule.configs).toHaveLength(2);
-    expect(rule.configs[0]).toEqual({ addresses: ['127.0.0.99:20880'], side: 'provider', type: 'balancing', enabled: true, parameters: { loadbalance: 'leastactive' } });
+    expect(rule.configs[0]).toEqual({
+      addresses: ['127.0.0.99:20880'],
+      side: 'provider',
+      type: 'balancing',
+      enabled: true,
+      parameters: { loadbalance: 'leastactive' },
+    });
     expect(rule.configs[1]).toEqual({ addresses: ['127.0.0.11:20880'], side: 'provider', parameters: { weight: 0 } });
     expect(await p.isDrained(ctx)).toMatchObject({ done: true });
     // Another host of the same application is not drained by it; the other application's rule is untouched.
     expect((await p.isDrained(ctxFor(1))).done).toBe(false);
-    expect(await text('/dubbo/config/dubbo/payment-service.configurators')).toBe(before['/dubbo/config/dubbo/payment-service.configurators'] && Buffer.from(before['/dubbo/config/dubbo/payment-service.configurators']!, 'base64').toString());
+    expect(await text('/dubbo/config/dubbo/payment-service.configurators')).toBe(
+      before['/dubbo/config/dubbo/payment-service.configurators'] &&
+        Buffer.from(before['/dubbo/config/dubbo/payment-service.configurators']!, 'base64').toString(),
+    );
     // The journal gets the weight it had before.
-    expect(JSON.parse(JSON.stringify(saved))).toMatchObject({ style: 'config-rule', addresses: ['127.0.0.11:20880'], before: { '127.0.0.11:20880': { weight: 100, disabled: false } } });
+    expect(JSON.parse(JSON.stringify(saved))).toMatchObject({
+      style: 'config-rule',
+      addresses: ['127.0.0.11:20880'],
+      before: { '127.0.0.11:20880': { weight: 100, disabled: false } },
+    });
     await p.restore(ctx, saved);
     // The provider has not re-exported yet (its URL still says weight=0), but no rule drains it any more: not drained.
-    expect(await p.isDrained(ctx)).toMatchObject({ done: false, observed: expect.stringMatching(/^no rule keeps it drained.*127\.0\.0\.11:20880 .*weight 100/) });
+    expect(await p.isDrained(ctx)).toMatchObject({
+      done: false,
+      observed: expect.stringMatching(/^no rule keeps it drained.*127\.0\.0\.11:20880 .*weight 100/),
+    });
     await rx.pass();
     expect(await dumpTree(zk)).toEqual(before);
     expect(await text(RULE)).toBe(FOREIGN_CONFIGURATORS);
@@ -96,7 +117,12 @@ describe.skipIf(!has)('dubbo-zookeeper against a real ZooKeeper', () => {
     const before = await dumpTree(zk);
     const p = dubbo();
     const saved = await p.drain(ctxFor(3));
-    expect(YAML.parse((await text(RULE))!)).toMatchObject({ scope: 'application', key: 'order-service', enabled: true, configs: [{ addresses: ['127.0.0.14:20880'] }] });
+    expect(YAML.parse((await text(RULE))!)).toMatchObject({
+      scope: 'application',
+      key: 'order-service',
+      enabled: true,
+      configs: [{ addresses: ['127.0.0.14:20880'] }],
+    });
     await p.restore(ctxFor(3), saved);
     expect(await dumpTree(zk)).toEqual(before);
   });
@@ -163,7 +189,10 @@ describe.skipIf(!has)('dubbo-zookeeper against a real ZooKeeper', () => {
     await removeTree(zk, '/dubbo');
     await seedDubbo(zk, { orderHosts: ORDER_HOSTS.slice(0, 2) });
     for (const iface of ['com.acme.order.OrderService', 'com.acme.order.RefundService']) {
-      await mk(zk, `/dubbo/${javaUrlEncode(iface)}/configurators/${javaUrlEncode(`override://127.0.0.12:20880/${iface}?category=configurators&dynamic=false&enabled=true&disabled=true`)}`);
+      await mk(
+        zk,
+        `/dubbo/${javaUrlEncode(iface)}/configurators/${javaUrlEncode(`override://127.0.0.12:20880/${iface}?category=configurators&dynamic=false&enabled=true&disabled=true`)}`,
+      );
     }
     await expect(dubbo().drain(ctxFor(0))).rejects.toThrow(/127\.0\.0\.12:20880 disabled/);
   });
@@ -203,7 +232,10 @@ describe.skipIf(!has)('dubbo-zookeeper against a real ZooKeeper', () => {
     const ctx = ctxFor(7);
     await p.drain(ctx);
     const check = await p.isDrained(ctx);
-    expect(check).toMatchObject({ done: false, observed: expect.stringMatching(/127\.0\.0\.18:20880 com\.acme\.order\.RefundService is registered with weight 100 \(the provider has not re-registered/) });
+    expect(check).toMatchObject({
+      done: false,
+      observed: expect.stringMatching(/127\.0\.0\.18:20880 com\.acme\.order\.RefundService is registered with weight 100 \(the provider has not re-registered/),
+    });
     expect(await dubbo({ awaitProviderUrl: false, interfaces: ['com.acme.order.RefundService'] }).isDrained(ctx)).toMatchObject({ done: true });
     // What a 2.7 provider does when it applies the rule: unregister, register the URL with weight=0.
     const dir = `/dubbo/${javaUrlEncode('com.acme.order.RefundService')}/providers`;

@@ -52,7 +52,10 @@ describe.skipIf(!has)('release of 8 hosts through Dubbo and LTS in ZooKeeper, th
     await rx.pass();
     rx.start(50);
     for (const [i, h] of ORDER_HOSTS.entries()) {
-      await mk(zk, `/LTS/order_cluster/NODES/TASK_TRACKER/TASK_TRACKER:\\\\${h}?group=order_tt&clusterName=order_cluster&threads=4&identity=TT_${i}&createTime=1700000000000&isAvailable=true&hostName=order-${i + 1}`);
+      await mk(
+        zk,
+        `/LTS/order_cluster/NODES/TASK_TRACKER/TASK_TRACKER:\\\\${h}?group=order_tt&clusterName=order_cluster&threads=4&identity=TT_${i}&createTime=1700000000000&isAvailable=true&hostName=order-${i + 1}`,
+      );
     }
     initial = await dumpTree(zk);
     dir = tempDir('zkrel');
@@ -93,8 +96,13 @@ describe.skipIf(!has)('release of 8 hosts through Dubbo and LTS in ZooKeeper, th
     // --skip-preflight: preflight has its own test (test/integration/preflight.test.ts).
     const run = await cli(['run', playbook, '--yes', '--json', '--state-dir', state, '--skip-preflight']);
     expect(run.code, `run failed:\n${run.stderr}\n${run.stdout.slice(-3000)}`).toBe(0);
-    const events = (out: string) => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event: string; step?: string; host?: string; skipped?: boolean });
-    const doneBy = (evs: ReturnType<typeof events>, kind: string, step: string) => new Set(evs.filter((e) => e.event === kind && e.step === step && !e.skipped).map((e) => e.host)).size;
+    const events = (out: string) =>
+      out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { event: string; step?: string; host?: string; skipped?: boolean });
+    const doneBy = (evs: ReturnType<typeof events>, kind: string, step: string) =>
+      new Set(evs.filter((e) => e.event === kind && e.step === step && !e.skipped).map((e) => e.host)).size;
     const ran = events(run.stdout);
     for (const step of ['drain:dubbo', 'drain:jobs', 'relabel:dubbo', 'restore:jobs', 'restore:dubbo']) expect(doneBy(ran, 'step.done', step), step).toBe(8);
 
@@ -110,7 +118,8 @@ describe.skipIf(!has)('release of 8 hosts through Dubbo and LTS in ZooKeeper, th
     const back = await cli(['rollback', playbook, '--all', '--yes', '--json', '--state-dir', state]);
     expect(back.code, `rollback failed:\n${back.stderr}\n${back.stdout.slice(-3000)}`).toBe(0);
     const undone = events(back.stdout);
-    for (const step of ['drain:dubbo', 'drain:jobs', 'relabel:dubbo', 'restore:jobs', 'restore:dubbo']) expect(doneBy(undone, 'undo.done', step), `undo ${step}`).toBe(8);
+    for (const step of ['drain:dubbo', 'drain:jobs', 'relabel:dubbo', 'restore:jobs', 'restore:dubbo'])
+      expect(doneBy(undone, 'undo.done', step), `undo ${step}`).toBe(8);
     await rx.pass();
     expect(await dumpTree(zk)).toEqual(initial);
     expect(rx.count).toBeGreaterThanOrEqual(32); // each host re-registered at drain and restore, in the run and in the rollback

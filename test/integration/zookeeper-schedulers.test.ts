@@ -40,7 +40,10 @@ describe.skipIf(!has)('ZooKeeper scheduler providers against a real ZooKeeper', 
     await new Promise<void>((r) => httpServer.listen(0, '127.0.0.1', r));
     httpUrl = `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}/jobs?host={{host.address}}`;
     // LTS registry as TaskTrackers register it (ephemeral in reality; persistent here).
-    await mk(zk, '/LTS/order_cluster/NODES/TASK_TRACKER/TASK_TRACKER:\\\\127.0.0.21?group=order_tt&clusterName=order_cluster&threads=8&identity=TT_1&createTime=1700000000000&isAvailable=true&hostName=job-1');
+    await mk(
+      zk,
+      '/LTS/order_cluster/NODES/TASK_TRACKER/TASK_TRACKER:\\\\127.0.0.21?group=order_tt&clusterName=order_cluster&threads=8&identity=TT_1&createTime=1700000000000&isAvailable=true&hostName=job-1',
+    );
     // ElasticJob namespace: two jobs on the host, one on another host only.
     for (const job of ['settleJob', 'reportJob']) {
       await mk(zk, `/elastic/${job}/servers/127.0.0.21`, 'ENABLED');
@@ -75,26 +78,40 @@ describe.skipIf(!has)('ZooKeeper scheduler providers against a real ZooKeeper', 
     expect(await p.isRestored!(ctx(), saved)).toEqual({ done: false, observed: 'offline marker /LTS/order_cluster/OFFLINE/127.0.0.21 still there' });
     await p.restore(ctx(), saved);
     expect(await dumpTree(zk)).toEqual(before);
-    expect(await p.isRestored!(ctx(), saved)).toEqual({ done: true, observed: 'marker /LTS/order_cluster/OFFLINE/127.0.0.21 gone, 1 TaskTracker node(s) online' });
+    expect(await p.isRestored!(ctx(), saved)).toEqual({
+      done: true,
+      observed: 'marker /LTS/order_cluster/OFFLINE/127.0.0.21 gone, 1 TaskTracker node(s) online',
+    });
     expect(await p.isRegistered!(ctx())).toMatchObject({ done: true });
     expect(await p.isRegistered!(ctx('127.0.0.2'))).toEqual({ done: false, observed: 'no TaskTracker node of 127.0.0.2 in cluster order_cluster' });
   });
 
   it('lts: a marker someone else created is left in place; a failing running-jobs command is not drained', async () => {
     await mk(zk, '/LTS/order_cluster/OFFLINE/127.0.0.23', 'ops');
-    const p = make(ltsZookeeper, { cluster: 'order_cluster', marker: '/LTS/order_cluster/OFFLINE/{{host.address}}', runningCheck: { command: 'echo oops >&2; exit 3' } });
+    const p = make(ltsZookeeper, {
+      cluster: 'order_cluster',
+      marker: '/LTS/order_cluster/OFFLINE/{{host.address}}',
+      runningCheck: { command: 'echo oops >&2; exit 3' },
+    });
     const saved = await p.drain(ctx('127.0.0.23'));
     expect(saved).toMatchObject({ created: false });
     expect(await p.isDrained(ctx('127.0.0.23'))).toMatchObject({ done: false, observed: expect.stringMatching(/exit 3.*oops/) });
     await p.restore(ctx('127.0.0.23'), saved);
     expect((await zk.get('/LTS/order_cluster/OFFLINE/127.0.0.23'))?.data.toString()).toBe('ops');
     // The operator's marker stays, but no TaskTracker of .23 is online: not serving.
-    expect(await p.isRestored!(ctx('127.0.0.23'), saved)).toEqual({ done: false, observed: 'no TaskTracker node of 127.0.0.23 online under /LTS/order_cluster/NODES/TASK_TRACKER' });
+    expect(await p.isRestored!(ctx('127.0.0.23'), saved)).toEqual({
+      done: false,
+      observed: 'no TaskTracker node of 127.0.0.23 online under /LTS/order_cluster/NODES/TASK_TRACKER',
+    });
     await removeTree(zk, '/LTS/order_cluster/OFFLINE');
   });
 
   it('lts: the running-jobs command is rendered with shell-quoted host values', async () => {
-    const p = make(ltsZookeeper, { cluster: 'order_cluster', marker: '/LTS/order_cluster/OFFLINE/{{host.vars.machine}}', runningCheck: { command: 'test {{host.vars.machine}} = m-07 && echo 0' } });
+    const p = make(ltsZookeeper, {
+      cluster: 'order_cluster',
+      marker: '/LTS/order_cluster/OFFLINE/{{host.vars.machine}}',
+      runningCheck: { command: 'test {{host.vars.machine}} = m-07 && echo 0' },
+    });
     const saved = await p.drain(ctx());
     expect(saved).toMatchObject({ marker: '/LTS/order_cluster/OFFLINE/m-07' });
     expect(await p.isDrained(ctx())).toMatchObject({ done: true });
@@ -119,7 +136,10 @@ describe.skipIf(!has)('ZooKeeper scheduler providers against a real ZooKeeper', 
     await p.restore(ctx(), saved);
     expect(await dumpTree(zk)).toEqual(before);
     // Enabled again, but the app has no job instance online (it did not come back after the deploy).
-    expect(await p.isRestored!(ctx(), saved)).toEqual({ done: false, observed: 'reportJob: no instance of 127.0.0.21 online; settleJob: no instance of 127.0.0.21 online' });
+    expect(await p.isRestored!(ctx(), saved)).toEqual({
+      done: false,
+      observed: 'reportJob: no instance of 127.0.0.21 online; settleJob: no instance of 127.0.0.21 online',
+    });
     for (const job of ['settleJob', 'reportJob']) await mk(zk, `/elastic/${job}/instances/127.0.0.21@-@4242`, 'jobInstanceId: 127.0.0.21@-@4242');
     expect(await p.isRestored!(ctx(), saved)).toEqual({ done: true, observed: '127.0.0.21 enabled and online in reportJob, settleJob' });
     for (const job of ['settleJob', 'reportJob']) await removeTree(zk, `/elastic/${job}/instances`);

@@ -14,7 +14,14 @@ import { hasOpenssl, makeTestPki, startHttps } from '../helpers/tls.js';
 import { writeFileSync } from 'node:fs';
 
 const ctx = { version: '1.2.3', waves: 3, waveHosts: (w: number) => (w === 2 ? ['b1', 'b2'] : ['a1']) };
-const halted: EngineEvent = { event: 'run.halted', release: 'shop', reason: 'wave 2: 1 host(s) failed (b2)', wave: 2, hint: 'graywave resume', stillDrained: ['b2'] };
+const halted: EngineEvent = {
+  event: 'run.halted',
+  release: 'shop',
+  reason: 'wave 2: 1 host(s) failed (b2)',
+  wave: 2,
+  hint: 'graywave resume',
+  stillDrained: ['b2'],
+};
 
 let server: Server;
 let base: string;
@@ -45,7 +52,13 @@ function spec(over: Partial<NotifySpec>): NotifySpec {
 describe('notify config and format', () => {
   it('parses the playbook shape with defaults, and filters by kind and minimum severity', () => {
     const s = toNotifySpec(notifyEntrySchema.parse({ webhook: { url: { env: 'HOOK' } }, format: 'dingtalk' }), 0);
-    expect(s).toMatchObject({ name: 'notify-1', url: { env: 'HOOK' }, format: 'dingtalk', on: ['halted', 'rolled-back', 'done', 'limited', 'approval-needed'], timeoutMs: 5000 });
+    expect(s).toMatchObject({
+      name: 'notify-1',
+      url: { env: 'HOOK' },
+      format: 'dingtalk',
+      on: ['halted', 'rolled-back', 'done', 'limited', 'approval-needed'],
+      timeoutMs: 5000,
+    });
     expect(wants({ on: s.on, severity: 'warning' }, 'limited')).toBe(false);
     expect(notifyEntrySchema.safeParse({ webhook: 'ftp://x' }).success).toBe(false);
     expect(notifyEntrySchema.safeParse({ webhook: 'https://x', on: ['explode'] }).success).toBe(false);
@@ -60,15 +73,33 @@ describe('notify config and format', () => {
     expect(bodyFor('slack', m)).toEqual({ text: m.text });
     expect(bodyFor('feishu', m)).toEqual({ msg_type: 'text', content: { text: m.text } });
     expect(bodyFor('dingtalk', m)).toEqual({ msgtype: 'text', text: { content: m.text } });
-    expect(bodyFor('json', m)).toMatchObject({ event: 'run.halted', kind: 'halted', severity: 'error', release: 'shop', version: '1.2.3', wave: 2, hosts: ['b1', 'b2'], reason: halted.reason });
+    expect(bodyFor('json', m)).toMatchObject({
+      event: 'run.halted',
+      kind: 'halted',
+      severity: 'error',
+      release: 'shop',
+      version: '1.2.3',
+      wave: 2,
+      hosts: ['b1', 'b2'],
+      reason: halted.reason,
+    });
     expect(buildMessage({ event: 'step.done', release: 'shop', wave: 1, host: 'a1', step: 's', ms: 1 }, ctx)).toBeUndefined();
   });
 
   it('a --limit run that finished its hosts is its own kind, limited (info), never halted', () => {
-    const e: EngineEvent = { event: 'run.limited', release: 'shop', reason: '--limit: 3 host(s) done; 1 host(s) outside the limit still pending: b2', done: 3, pending: 1, hint: 'graywave resume shop.yaml runs the 1 pending host (b2)' };
+    const e: EngineEvent = {
+      event: 'run.limited',
+      release: 'shop',
+      reason: '--limit: 3 host(s) done; 1 host(s) outside the limit still pending: b2',
+      done: 3,
+      pending: 1,
+      hint: 'graywave resume shop.yaml runs the 1 pending host (b2)',
+    };
     const m = buildMessage(e, ctx)!;
     expect(m).toMatchObject({ kind: 'limited', severity: 'info', reason: e.reason });
-    expect(m.text).toBe('◐ shop 1.2.3: LIMITED: 3 host(s) done, 1 pending (outside --limit)\nReason: --limit: 3 host(s) done; 1 host(s) outside the limit still pending: b2\nNext: graywave resume shop.yaml runs the 1 pending host (b2)');
+    expect(m.text).toBe(
+      '◐ shop 1.2.3: LIMITED: 3 host(s) done, 1 pending (outside --limit)\nReason: --limit: 3 host(s) done; 1 host(s) outside the limit still pending: b2\nNext: graywave resume shop.yaml runs the 1 pending host (b2)',
+    );
     expect(bodyFor('json', m)).toMatchObject({ event: 'run.limited', kind: 'limited', severity: 'info', done: 3, pending: 1 });
     expect(wants({ on: ['halted'] }, 'limited')).toBe(false);
     // Keyed by its own journal record: a halt record is not it.
@@ -104,11 +135,27 @@ describe('Notifier', () => {
     const logDir = mkdtempSync(join(tmpdir(), 'gw-notify-'));
     try {
       const j = journal(recs);
-      const n = new Notifier({ specs: [spec({ url: `${base}/once` })], journal: j, secrets: new Secrets(logDir), context: ctx, logDir, dir: logDir, warn: () => undefined });
+      const n = new Notifier({
+        specs: [spec({ url: `${base}/once` })],
+        journal: j,
+        secrets: new Secrets(logDir),
+        context: ctx,
+        logDir,
+        dir: logDir,
+        warn: () => undefined,
+      });
       n.sink(halted);
       n.sink(halted);
       await n.flush();
-      const again = new Notifier({ specs: [spec({ url: `${base}/once` })], journal: j, secrets: new Secrets(logDir), context: ctx, logDir, dir: logDir, warn: () => undefined });
+      const again = new Notifier({
+        specs: [spec({ url: `${base}/once` })],
+        journal: j,
+        secrets: new Secrets(logDir),
+        context: ctx,
+        logDir,
+        dir: logDir,
+        warn: () => undefined,
+      });
       again.sink(halted);
       await again.flush();
       expect(got.filter((g) => g.url === '/once')).toHaveLength(1);
@@ -170,7 +217,15 @@ describe('Notifier', () => {
       writeFileSync(join(logDir, 'hook-ca.pem'), pki.serverCert);
       const parsed = notifyEntrySchema.parse({ name: 'corp', webhook: { url: `${https.url}/hook`, tls: { ca: 'hook-ca.pem' } } });
       const plain = notifyEntrySchema.parse({ name: 'plain', webhook: `${https.url}/hook` });
-      const n = new Notifier({ specs: [toNotifySpec(parsed, 0), toNotifySpec(plain, 1)], journal: journal([{ type: 'run', t: '2026-01-01T00:01:00.000Z', phase: 'halted', reason: 'x' }]), secrets: new Secrets(logDir, {}), context: ctx, logDir, dir: logDir, warn: (l) => warnings.push(l) });
+      const n = new Notifier({
+        specs: [toNotifySpec(parsed, 0), toNotifySpec(plain, 1)],
+        journal: journal([{ type: 'run', t: '2026-01-01T00:01:00.000Z', phase: 'halted', reason: 'x' }]),
+        secrets: new Secrets(logDir, {}),
+        context: ctx,
+        logDir,
+        dir: logDir,
+        warn: (l) => warnings.push(l),
+      });
       n.sink(halted);
       await n.flush();
       expect(bodies).toHaveLength(1); // only the channel that trusts the CA got through

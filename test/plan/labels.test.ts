@@ -34,22 +34,52 @@ const fleet = (rows: [string, string, string][]) =>
 const head = 'name: r\nversion: 2.0.0\nsteps:\n  - run: "true"\n';
 
 describe('labelWaves', () => {
-  const hosts = [h('a1', { set: 's1', zone: 'a' }), h('b1', { set: 's2', zone: 'b' }), h('a2', { set: 's1', zone: 'a' }), h('b2', { set: 's2', zone: 'b' }), h('a3', { set: 's1', zone: 'b' })];
+  const hosts = [
+    h('a1', { set: 's1', zone: 'a' }),
+    h('b1', { set: 's2', zone: 'b' }),
+    h('a2', { set: 's1', zone: 'a' }),
+    h('b2', { set: 's2', zone: 'b' }),
+    h('a3', { set: 's1', zone: 'b' }),
+  ];
 
   it('one wave per set, in the given order, hosts in playbook order; order decides, not the host list', () => {
-    expect(labelWaves(hosts, { by: 'set', order: ['s2', 's1'], size: { percent: 0.25 }, sizeGiven: false })).toEqual([['b1', 'b2'], ['a1', 'a2', 'a3']]);
-    expect(labelWaves(hosts, { by: 'set', size: { percent: 0.25 }, sizeGiven: false })).toEqual([['a1', 'a2', 'a3'], ['b1', 'b2']]);
+    expect(labelWaves(hosts, { by: 'set', order: ['s2', 's1'], size: { percent: 0.25 }, sizeGiven: false })).toEqual([
+      ['b1', 'b2'],
+      ['a1', 'a2', 'a3'],
+    ]);
+    expect(labelWaves(hosts, { by: 'set', size: { percent: 0.25 }, sizeGiven: false })).toEqual([
+      ['a1', 'a2', 'a3'],
+      ['b1', 'b2'],
+    ]);
   });
 
   it('splits a set by size (relative to the set) and by maxPerZone, never mixing sets; the canary comes out of the first set', () => {
     expect(labelWaves(hosts, { by: 'set', order: ['s1', 's2'], size: { count: 2 }, sizeGiven: true })).toEqual([['a1', 'a2'], ['a3'], ['b1', 'b2']]);
     expect(labelWaves(hosts, { by: 'zone', maxPerZone: 1, size: { percent: 0.25 }, sizeGiven: false })).toEqual([['a1'], ['a2'], ['b1'], ['b2'], ['a3']]);
-    expect(labelWaves(hosts, { by: 'set', order: ['s1', 's2'], canary: 1, size: { percent: 0.5 }, sizeGiven: true, maxPerZone: 1 })).toEqual([['a1'], ['a2'], ['a3'], ['b1'], ['b2']]);
-    expect(labelWaves(hosts, { by: 'set', order: ['s1', 's2'], canary: 1, size: { percent: 0.25 }, sizeGiven: false })).toEqual([['a1'], ['a2', 'a3'], ['b1', 'b2']]);
+    expect(labelWaves(hosts, { by: 'set', order: ['s1', 's2'], canary: 1, size: { percent: 0.5 }, sizeGiven: true, maxPerZone: 1 })).toEqual([
+      ['a1'],
+      ['a2'],
+      ['a3'],
+      ['b1'],
+      ['b2'],
+    ]);
+    expect(labelWaves(hosts, { by: 'set', order: ['s1', 's2'], canary: 1, size: { percent: 0.25 }, sizeGiven: false })).toEqual([
+      ['a1'],
+      ['a2', 'a3'],
+      ['b1', 'b2'],
+    ]);
   });
 
   it('hotfix: the canary, then everything else in one wave, in the normal order', () => {
-    expect(hotfixWaves([['b1', 'b2'], ['a1', 'a2', 'a3']], undefined)).toEqual([['b1'], ['b2', 'a1', 'a2', 'a3']]);
+    expect(
+      hotfixWaves(
+        [
+          ['b1', 'b2'],
+          ['a1', 'a2', 'a3'],
+        ],
+        undefined,
+      ),
+    ).toEqual([['b1'], ['b2', 'a1', 'a2', 'a3']]);
     expect(hotfixWaves([['x']], 2)).toEqual([['x']]);
   });
 });
@@ -75,7 +105,11 @@ describe('label waves in playbooks', () => {
 
   it('by: zone with maxPerZone; mixed: sets split by size', () => {
     const z = buildPlan(loadPlaybook(write(head + fleet(rows) + 'waves: { by: zone, order: [b, a], maxPerZone: 2 }\n')));
-    expect(z.waves.map((w) => w.hosts)).toEqual([['h3', 'h4'], ['h1', 'h2'], ['h5', 'h6']]);
+    expect(z.waves.map((w) => w.hosts)).toEqual([
+      ['h3', 'h4'],
+      ['h1', 'h2'],
+      ['h5', 'h6'],
+    ]);
     const m = buildPlan(loadPlaybook(write(head + fleet(rows) + 'waves: { by: set, order: [set8, set9, set10], size: 50%, canary: 1 }\n')));
     expect(m.waves.map((w) => w.hosts)).toEqual([['h5'], ['h2'], ['h4'], ['h1', 'h3'], ['h6']]);
   });
@@ -91,9 +125,18 @@ describe('label waves in playbooks', () => {
 
   it('policy: hotfix needs a reason and plans a canary plus one wave; skipOnHotfix is accepted on gates', () => {
     expect(loadErr(head + fleet(rows) + 'policy: hotfix\n')).toMatch(/policy: hotfix needs a reason/);
-    const pb = loadPlaybook(write(head + fleet(rows) + 'policy: hotfix\nreason: CVE-2025-1 fix\nwaves: { by: set, order: [set8, set9, set10] }\nverify:\n  - { name: soak, run: "sleep 600", skipOnHotfix: true }\n  - { name: smoke, run: "true" }\n'));
+    const pb = loadPlaybook(
+      write(
+        head +
+          fleet(rows) +
+          'policy: hotfix\nreason: CVE-2025-1 fix\nwaves: { by: set, order: [set8, set9, set10] }\nverify:\n  - { name: soak, run: "sleep 600", skipOnHotfix: true }\n  - { name: smoke, run: "true" }\n',
+      ),
+    );
     expect(pb.hotfix).toEqual({ reason: 'CVE-2025-1 fix' });
-    expect(pb.verify.map((g) => [g.name, !!g.skipOnHotfix])).toEqual([['soak', true], ['smoke', false]]);
+    expect(pb.verify.map((g) => [g.name, !!g.skipOnHotfix])).toEqual([
+      ['soak', true],
+      ['smoke', false],
+    ]);
     const plan = buildPlan(pb);
     expect(plan.waves.map((w) => w.hosts)).toEqual([['h5'], ['h2', 'h4', 'h1', 'h3', 'h6']]);
     expect(plan.hotfix).toEqual({ reason: 'CVE-2025-1 fix' });

@@ -60,12 +60,25 @@ describe.skipIf(!hasAnsible)('Ansible inventories read as ansible-inventory --li
   test('a group selects the hosts `ansible GROUP --list-hosts` lists, in its order', async () => {
     const cwd = join(work, 'cwd');
     mkdirSync(cwd, { recursive: true });
-    const cases = [['ini-basic/hosts.ini', 'dc1'], ['ini-dirs/hosts', 'app'], ['yaml-basic/inventory.yml', 'all'], ['yaml-basic/inventory.yml', 'web']] as const;
+    const cases = [
+      ['ini-basic/hosts.ini', 'dc1'],
+      ['ini-dirs/hosts', 'app'],
+      ['yaml-basic/inventory.yml', 'all'],
+      ['yaml-basic/inventory.yml', 'web'],
+    ] as const;
     const outputs = await Promise.all(
-      cases.map(([name, group]) => run('/usr/bin/ansible', [group, '-i', join(FIXTURES, name), '--list-hosts'], { cwd, env: { ...process.env, HOME: cwd, ANSIBLE_INVENTORY_ENABLED: 'yaml,ini' } })),
+      cases.map(([name, group]) =>
+        run('/usr/bin/ansible', [group, '-i', join(FIXTURES, name), '--list-hosts'], {
+          cwd,
+          env: { ...process.env, HOME: cwd, ANSIBLE_INVENTORY_ENABLED: 'yaml,ini' },
+        }),
+      ),
     );
     cases.forEach(([name, group], i) => {
-      const want = outputs[i]!.stdout.split('\n').slice(1).map((l) => l.trim()).filter(Boolean);
+      const want = outputs[i]!.stdout.split('\n')
+        .slice(1)
+        .map((l) => l.trim())
+        .filter(Boolean);
       expect({ name, group, hosts: ansibleInventory(join(FIXTURES, name), group).hosts.map((h) => h.name) }).toEqual({ name, group, hosts: want });
     });
   });
@@ -88,7 +101,11 @@ describe.skipIf(!hasAnsible)('Ansible inventories read as ansible-inventory --li
 async function toolOracle(file: string): Promise<ListJson> {
   const cwd = join(work, 'cwd');
   mkdirSync(cwd, { recursive: true });
-  const { stdout } = await run(ANSIBLE_INVENTORY, ['-i', file, '--list'], { cwd, env: { ...process.env, HOME: cwd, ANSIBLE_INVENTORY_UNPARSED_FAILED: 'true' }, maxBuffer: 16 << 20 });
+  const { stdout } = await run(ANSIBLE_INVENTORY, ['-i', file, '--list'], {
+    cwd,
+    env: { ...process.env, HOME: cwd, ANSIBLE_INVENTORY_UNPARSED_FAILED: 'true' },
+    maxBuffer: 16 << 20,
+  });
   return JSON.parse(stdout) as ListJson;
 }
 

@@ -14,7 +14,12 @@ const playbook = (hosts: string, transport = '{ type: ssh, user: deploy, loginSh
 describe("per-host ssh: settings and the transport's loginShell / sudo password", () => {
   it('are read as written', () => {
     const file = join(dir, 'ok.yaml');
-    writeFileSync(file, playbook('  - { name: a, address: 10.0.0.1 }\n  - { name: b, address: 10.0.0.2, ssh: { user: ops, port: 2222, identityFile: ~/.ssh/ops, jumpHost: "j1,ops@j2:22" } }'));
+    writeFileSync(
+      file,
+      playbook(
+        '  - { name: a, address: 10.0.0.1 }\n  - { name: b, address: 10.0.0.2, ssh: { user: ops, port: 2222, identityFile: ~/.ssh/ops, jumpHost: "j1,ops@j2:22" } }',
+      ),
+    );
     const pb = loadPlaybook(file);
     expect(pb.hosts[0]!.ssh).toBeUndefined();
     expect(pb.hosts[1]!.ssh).toEqual({ user: 'ops', port: 2222, identityFile: '~/.ssh/ops', jumpHost: 'j1,ops@j2:22' });
@@ -23,7 +28,13 @@ describe("per-host ssh: settings and the transport's loginShell / sudo password"
 
   it('an unknown key, a bad port, or a sudo password written in the playbook is a config error at its line', () => {
     const file = join(dir, 'bad.yaml');
-    writeFileSync(file, playbook('  - { name: a, address: 10.0.0.1, ssh: { usr: ops } }\n  - { name: b, address: 10.0.0.2, ssh: { port: 70000 } }', '{ type: ssh, sudo: { password: hunter2 } }'));
+    writeFileSync(
+      file,
+      playbook(
+        '  - { name: a, address: 10.0.0.1, ssh: { usr: ops } }\n  - { name: b, address: 10.0.0.2, ssh: { port: 70000 } }',
+        '{ type: ssh, sudo: { password: hunter2 } }',
+      ),
+    );
     let err: unknown;
     try {
       loadPlaybook(file);

@@ -62,7 +62,13 @@ describe('inventory: { ansible: FILE, group: NAME }', () => {
       },
     ]);
     const all = loadPlaybook(write('all.yaml', head + 'inventory: { ansible: ./hosts.ini }\n'));
-    expect(all.hosts.map((h) => `${h.name}@${h.address}:${h.labels.group}`)).toEqual(['app01@app01:app_a', 'app02@app02:app_a', 'app03@10.0.0.3:app_b', 'db1@db1:db', 'runner@local:local']);
+    expect(all.hosts.map((h) => `${h.name}@${h.address}:${h.labels.group}`)).toEqual([
+      'app01@app01:app_a',
+      'app02@app02:app_a',
+      'app03@10.0.0.3:app_b',
+      'db1@db1:db',
+      'runner@local:local',
+    ]);
   });
 
   it('group names drive label waves: waves: { by: group } releases one child group after another', () => {
@@ -71,25 +77,41 @@ describe('inventory: { ansible: FILE, group: NAME }', () => {
   });
 
   it('a missing file, an unknown group or an empty group is a FILE:LINE:COL error at the inventory key, never an empty fleet', () => {
-    expect(() => loadPlaybook(write('m.yaml', head + 'inventory: { ansible: ./nope.ini }\n'))).toThrow(/m\.yaml:5:23: Ansible inventory \.\/nope\.ini cannot be read: ENOENT/);
-    expect(() => loadPlaybook(write('u.yaml', head + 'inventory: { ansible: ./hosts.ini, group: web }\n'))).toThrow(/u\.yaml:5:43: group web is not in the Ansible inventory \.\/hosts\.ini \(its groups: app_a, app_b, app, db, empty, local\)/);
-    expect(() => loadPlaybook(write('e.yaml', head + 'inventory: { ansible: ./hosts.ini, group: empty }\n'))).toThrow(/e\.yaml:5:43: group empty of the Ansible inventory \.\/hosts\.ini has no hosts/);
+    expect(() => loadPlaybook(write('m.yaml', head + 'inventory: { ansible: ./nope.ini }\n'))).toThrow(
+      /m\.yaml:5:23: Ansible inventory \.\/nope\.ini cannot be read: ENOENT/,
+    );
+    expect(() => loadPlaybook(write('u.yaml', head + 'inventory: { ansible: ./hosts.ini, group: web }\n'))).toThrow(
+      /u\.yaml:5:43: group web is not in the Ansible inventory \.\/hosts\.ini \(its groups: app_a, app_b, app, db, empty, local\)/,
+    );
+    expect(() => loadPlaybook(write('e.yaml', head + 'inventory: { ansible: ./hosts.ini, group: empty }\n'))).toThrow(
+      /e\.yaml:5:43: group empty of the Ansible inventory \.\/hosts\.ini has no hosts/,
+    );
     expect(() => loadPlaybook(write('k.yaml', head + 'inventory: { ansible: ./hosts.ini, grup: app }\n'))).toThrow(/k\.yaml:5:\d+: inventory: .*grup/);
   });
 
   it('a problem inside the inventory is reported at its own FILE:LINE:COL', () => {
     write('bad.ini', '[app]\nok1\n  bad/name ansible_host=1.2.3.4\n');
-    expect(() => loadPlaybook(write('b.yaml', head + 'inventory: { ansible: ./bad.ini }\n'))).toThrow(/bad\.ini:3:3: host bad\/name: host name "bad\/name": host names may only use/);
+    expect(() => loadPlaybook(write('b.yaml', head + 'inventory: { ansible: ./bad.ini }\n'))).toThrow(
+      /bad\.ini:3:3: host bad\/name: host name "bad\/name": host names may only use/,
+    );
     write('broken.ini', '[app]\nh1 novalue\n');
-    expect(() => loadPlaybook(write('c.yaml', head + 'inventory: { ansible: ./broken.ini }\n'))).toThrow(/broken\.ini:2:4: expected key=value host variable assignment, got: novalue/);
+    expect(() => loadPlaybook(write('c.yaml', head + 'inventory: { ansible: ./broken.ini }\n'))).toThrow(
+      /broken\.ini:2:4: expected key=value host variable assignment, got: novalue/,
+    );
     write('loop.ini', '[a:children]\nb\n[b:children]\na\n');
     expect(() => loadPlaybook(write('l.yaml', head + 'inventory: { ansible: ./loop.ini }\n'))).toThrow(/loop\.ini:\d+:\d+: adding group .* creates a loop/);
     write('undef.ini', '[a:children]\nmissing\n[x]\nh\n');
-    expect(() => loadPlaybook(write('d.yaml', head + 'inventory: { ansible: ./undef.ini }\n'))).toThrow(/undef\.ini:2:1: section \[a:children\] includes undefined group: missing/);
+    expect(() => loadPlaybook(write('d.yaml', head + 'inventory: { ansible: ./undef.ini }\n'))).toThrow(
+      /undef\.ini:2:1: section \[a:children\] includes undefined group: missing/,
+    );
     write('proxy.ini', '[app]\nh1\n[app:vars]\nansible_ssh_common_args=\'-o ProxyCommand="nc -x proxy:1080 %h %p"\'\n');
-    expect(() => loadPlaybook(write('pc.yaml', head + 'inventory: { ansible: ./proxy.ini }\n'))).toThrow(/proxy\.ini:2:1: host h1: the ProxyCommand in ansible_ssh_common_args is not one graywave can follow/);
+    expect(() => loadPlaybook(write('pc.yaml', head + 'inventory: { ansible: ./proxy.ini }\n'))).toThrow(
+      /proxy\.ini:2:1: host h1: the ProxyCommand in ansible_ssh_common_args is not one graywave can follow/,
+    );
     write('bad.yml', 'all:\n  hosts:\n    h1: [not, a, mapping]\n');
-    expect(() => loadPlaybook(write('y.yaml', head + 'inventory: { ansible: ./bad.yml }\n'))).toThrow(/bad\.yml:3:5: the variables of host h1 must be a mapping/);
+    expect(() => loadPlaybook(write('y.yaml', head + 'inventory: { ansible: ./bad.yml }\n'))).toThrow(
+      /bad\.yml:3:5: the variables of host h1 must be a mapping/,
+    );
   });
 
   it('validate through the CLI: exit 2 with the position, no stack trace', async () => {
@@ -103,7 +125,10 @@ describe('inventory: { ansible: FILE, group: NAME }', () => {
 
 describe('secrets in an inventory', () => {
   it('passwords and vaulted values never become vars', () => {
-    write('secret/hosts.yml', 'app:\n  hosts:\n    s1:\n      ansible_password: hunter2\n      ansible_become_pass: hunter3\n      token: !vault |\n        $ANSIBLE_VAULT;1.1;AES256\n        6162\n      keep: me\n');
+    write(
+      'secret/hosts.yml',
+      'app:\n  hosts:\n    s1:\n      ansible_password: hunter2\n      ansible_become_pass: hunter3\n      token: !vault |\n        $ANSIBLE_VAULT;1.1;AES256\n        6162\n      keep: me\n',
+    );
     const pb = loadPlaybook(write('sec.yaml', head + 'inventory: { ansible: ./secret/hosts.yml }\n'));
     expect(pb.hosts[0]!.vars).toEqual({ keep: 'me' });
     expect(JSON.stringify(pb)).not.toMatch(/hunter|ANSIBLE_VAULT/);
@@ -112,7 +137,9 @@ describe('secrets in an inventory', () => {
 
 describe('inventory: FILE naming an Ansible inventory', () => {
   it('says how to read it', () => {
-    expect(() => loadPlaybook(write('s.yaml', head + 'inventory: ./hosts.ini\n'))).toThrow(/s\.yaml:5:12: \.\/hosts\.ini looks like an Ansible inventory: write inventory: \{ ansible: \.\/hosts\.ini, group: NAME \}/);
+    expect(() => loadPlaybook(write('s.yaml', head + 'inventory: ./hosts.ini\n'))).toThrow(
+      /s\.yaml:5:12: \.\/hosts\.ini looks like an Ansible inventory: write inventory: \{ ansible: \.\/hosts\.ini, group: NAME \}/,
+    );
     write('groups.yml', 'app:\n  hosts:\n    a1:\n');
     expect(() => loadPlaybook(write('g.yaml', head + 'inventory: ./groups.yml\n'))).toThrow(/looks like an Ansible inventory/);
   });
@@ -125,7 +152,14 @@ describe('inventory: { ansible: SCRIPT or plugin configuration }: read by ansibl
   it.skipIf(!hasAnsible)('a script inventory gives hosts with their ssh settings, vars and group labels', () => {
     const pb = loadPlaybook(write('script.yaml', head + `inventory: { ansible: ${join(FIX, 'script/inventory.py')}, group: prod }\n`));
     expect(pb.hosts).toEqual([
-      { name: 'app-1', address: '10.0.1.11', port: 2201, vars: { env: 'prod', tier: 'web', weight: 100, zone: 'a' }, labels: { prod: 'true', app: 'true', group: 'app' }, ssh: { user: 'deploy' } },
+      {
+        name: 'app-1',
+        address: '10.0.1.11',
+        port: 2201,
+        vars: { env: 'prod', tier: 'web', weight: 100, zone: 'a' },
+        labels: { prod: 'true', app: 'true', group: 'app' },
+        ssh: { user: 'deploy' },
+      },
       {
         name: 'app-2',
         address: '10.0.1.12',
@@ -133,7 +167,13 @@ describe('inventory: { ansible: SCRIPT or plugin configuration }: read by ansibl
         labels: { prod: 'true', app: 'true', group: 'app' },
         ssh: { jumpHost: 'ops@bastion:2222' },
       },
-      { name: 'db-1', address: '10.0.2.21', vars: { env: 'prod', tier: 'database', backup: 'nightly' }, labels: { prod: 'true', db: 'true', group: 'db' }, ssh: { identityFile: '~/.ssh/db_key' } },
+      {
+        name: 'db-1',
+        address: '10.0.2.21',
+        vars: { env: 'prod', tier: 'database', backup: 'nightly' },
+        labels: { prod: 'true', db: 'true', group: 'db' },
+        ssh: { identityFile: '~/.ssh/db_key' },
+      },
     ]);
   });
 

@@ -97,11 +97,20 @@ describe('routing events and status', () => {
     const order = events(r.stdout).map((e) => `${e.event}:${e.wave ?? ''}`);
     expect(order.indexOf('routing.applied:1')).toBeGreaterThan(order.indexOf('wave.done:1'));
     expect(order.indexOf('routing.applied:1')).toBeLessThan(order.indexOf('wave.start:2'));
-    expect(describeEvent(ev[1] as never)).toBe('routing gray-entry after wave 1: DEFAULT_GROUP/order-rules: order:1.0=75;1.1=25 (read back: ' + ev[1]!.observed + ')');
+    expect(describeEvent(ev[1] as never)).toBe(
+      'routing gray-entry after wave 1: DEFAULT_GROUP/order-rules: order:1.0=75;1.1=25 (read back: ' + ev[1]!.observed + ')',
+    );
 
     const s = await cli(['status', f, '--json', '--state-dir', state]);
     expect(JSON.parse(s.stdout).routing).toEqual([
-      expect.objectContaining({ rule: 'gray-entry', state: 'verified', phase: 'final', wave: 2, detail: 'DEFAULT_GROUP/order-rules: order:1.0=0;1.1=100', inEffect: 3 }),
+      expect.objectContaining({
+        rule: 'gray-entry',
+        state: 'verified',
+        phase: 'final',
+        wave: 2,
+        detail: 'DEFAULT_GROUP/order-rules: order:1.0=0;1.1=100',
+        inEffect: 3,
+      }),
     ]);
     const text = await cli(['status', f, '--state-dir', state]);
     expect(text.stdout).toMatch(/routing:\n {2}gray-entry: DEFAULT_GROUP\/order-rules: order:1\.0=0;1\.1=100 at the end \(read back: .+\)/);
@@ -122,7 +131,15 @@ describe('routing events and status', () => {
 
     const s = JSON.parse((await cli(['status', f, '--json', '--state-dir', state])).stdout);
     expect(s.routing).toEqual([
-      expect.objectContaining({ rule: 'gray-entry', state: 'failed', phase: 'publish', wave: 0, failedAt: { phase: 'widen', wave: 1 }, detail: 'DEFAULT_GROUP/pay-rules: pay:1.0=100;1.1=0', inEffect: 1 }),
+      expect.objectContaining({
+        rule: 'gray-entry',
+        state: 'failed',
+        phase: 'publish',
+        wave: 0,
+        failedAt: { phase: 'widen', wave: 1 },
+        detail: 'DEFAULT_GROUP/pay-rules: pay:1.0=100;1.1=0',
+        inEffect: 1,
+      }),
     ]);
     const text = (await cli(['status', f, '--state-dir', state])).stdout;
     expect(text).toMatch(/gray-entry: FAILED after wave 1: .*; last reached before wave 1: DEFAULT_GROUP\/pay-rules: pay:1\.0=100;1\.1=0/);

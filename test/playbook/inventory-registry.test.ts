@@ -21,7 +21,13 @@ let srv: RunningServer & { registry: Registry };
 /** The same registry seen as a Nacos 2.x server: no /nacos/v3 (404), everything else passed through. */
 let old: RunningServer;
 
-function register(reg: Registry, service: string, ip: string, port: number, opts: { enabled?: boolean; metadata?: Record<string, string>; cluster?: string } = {}) {
+function register(
+  reg: Registry,
+  service: string,
+  ip: string,
+  port: number,
+  opts: { enabled?: boolean; metadata?: Record<string, string>; cluster?: string } = {},
+) {
   const cluster = opts.cluster ?? 'DEFAULT';
   reg.instances.set(`public|DEFAULT_GROUP@@${service}|${ip}#${port}#${cluster}`, {
     namespace: 'public',
@@ -102,7 +108,10 @@ describe('inventory: {provider: nacos, service}', () => {
       '127.0.0.13': expect.stringMatching(/127\.0\.0\.13:8080 zone=a/),
     });
     const lists = srv.registry.requests.filter((q) => q.path.endsWith('/instance/list'));
-    expect(lists.at(-1)).toMatchObject({ path: '/nacos/v3/admin/ns/instance/list', params: { serviceName: 'order-service', namespaceId: 'public', groupName: 'DEFAULT_GROUP' } });
+    expect(lists.at(-1)).toMatchObject({
+      path: '/nacos/v3/admin/ns/instance/list',
+      params: { serviceName: 'order-service', namespaceId: 'public', groupName: 'DEFAULT_GROUP' },
+    });
   }, 20_000);
 
   it('without the v3 admin list (Nacos 2.x) it falls back to the v1 list, where a disabled instance is missing', async () => {
@@ -115,7 +124,9 @@ describe('inventory: {provider: nacos, service}', () => {
   it('a service with no instance, or an unreachable Nacos, is a config error at the inventory key (exit 2)', async () => {
     const none = await cli(['plan', playbook(srv.url, 'ghost-service', 'none.yaml'), '--json']);
     expect(none.code).toBe(2);
-    expect(none.stderr).toMatch(/none\.yaml:5:\d+: inventory from provider reg \(service ghost-service\) failed \(exit 1\): .*lists no instance of service ghost-service \(namespace public, group DEFAULT_GROUP, cluster DEFAULT\)/);
+    expect(none.stderr).toMatch(
+      /none\.yaml:5:\d+: inventory from provider reg \(service ghost-service\) failed \(exit 1\): .*lists no instance of service ghost-service \(namespace public, group DEFAULT_GROUP, cluster DEFAULT\)/,
+    );
     const down = await cli(['plan', playbook('http://127.0.0.1:1', 'order-service', 'down.yaml'), '--json']);
     expect(down.code).toBe(2);
     expect(down.stderr).toMatch(/down\.yaml:5:\d+: inventory from provider reg \(service order-service\) failed \(exit 1\): .*127\.0\.0\.1:1/);
@@ -133,7 +144,10 @@ describe('nacos listHosts (direct)', () => {
       { name: '127.0.0.13', address: '127.0.0.13', labels: { zone: 'a' }, vars: { port: 8080, enabled: false } },
     ]);
     // The provider's cluster decides which instances are hosts.
-    const other = nacosProviderType.create(nacosProviderType.options.parse({ url: srv.url, services: ['order-service'], cluster: 'OTHER' }), makeEnv()) as Provider;
+    const other = nacosProviderType.create(
+      nacosProviderType.options.parse({ url: srv.url, services: ['order-service'], cluster: 'OTHER' }),
+      makeEnv(),
+    ) as Provider;
     expect((await other.listHosts!('order-service', AbortSignal.timeout(5000))).map((h) => h.name)).toEqual(['127.0.0.14']);
   });
 });

@@ -19,7 +19,15 @@ const head = 'name: r\nversion: 2.0.0\nsteps:\n  - run: "true"\n';
 
 describe('inventory from a command', () => {
   it('runs in the playbook directory at load time; its YAML/JSON hosts and labels feed label waves', () => {
-    writeFileSync(join(dir, 'hosts.json'), JSON.stringify({ hosts: [{ name: 'z1', address: '127.0.0.1', labels: { zone: 'b' } }, { name: 'z2', address: '127.0.0.2', labels: { zone: 'a' } }] }));
+    writeFileSync(
+      join(dir, 'hosts.json'),
+      JSON.stringify({
+        hosts: [
+          { name: 'z1', address: '127.0.0.1', labels: { zone: 'b' } },
+          { name: 'z2', address: '127.0.0.2', labels: { zone: 'a' } },
+        ],
+      }),
+    );
     const pb = loadPlaybook(write(head + 'inventory: { command: "cat hosts.json" }\nwaves: { by: zone, order: [a, b] }\n'));
     expect(pb.hosts.map((h) => h.name)).toEqual(['z1', 'z2']);
     expect(buildPlan(pb).waves.map((w) => w.hosts)).toEqual([['z2'], ['z1']]);
@@ -29,7 +37,9 @@ describe('inventory from a command', () => {
     const fail = () => loadPlaybook(write(head + 'inventory: { command: "echo boom >&2; exit 3" }\n'));
     expect(fail).toThrow(ConfigError);
     expect(fail).toThrow(/p\.yaml:5:\d+: inventory command `echo boom >&2; exit 3` failed \(exit 3\): boom/);
-    expect(() => loadPlaybook(write(head + `inventory: { command: "printf '%s\\n' '- {name: ok, address: 1.2.3.4}' '- {name: bad}'" }\n`))).toThrow(/inventory command\):2:\d+: \[1\]\.address: required/);
+    expect(() => loadPlaybook(write(head + `inventory: { command: "printf '%s\\n' '- {name: ok, address: 1.2.3.4}' '- {name: bad}'" }\n`))).toThrow(
+      /inventory command\):2:\d+: \[1\]\.address: required/,
+    );
     expect(() => loadPlaybook(write(head + 'inventory: { provider: nope, service: x }\n'))).toThrow(/unknown provider "nope"/);
   });
 });
@@ -37,7 +47,12 @@ describe('inventory from a command', () => {
 describe('an inventory file that cannot be read', () => {
   it('an alias bomb is reported once, at the inventory file, and nothing else about the hosts', () => {
     const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
-    for (let i = 0; i < 8; i++) bomb.push(`${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`);
+    for (let i = 0; i < 8; i++)
+      bomb.push(
+        `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9)
+          .fill(`*${String.fromCharCode(97 + i)}`)
+          .join(',')}]`,
+      );
     writeFileSync(join(dir, 'bomb.yaml'), bomb.join('\n') + '\n');
     let err: ConfigError | undefined;
     try {
@@ -64,11 +79,17 @@ describe('hotfix through the CLI', () => {
       'hf.yaml',
     );
     const plan = await cli(['plan', f, '--json', '--hotfix', '--reason', 'INC-1 checkout down']);
-    expect(JSON.parse(plan.stdout)).toMatchObject({ hotfix: { reason: 'INC-1 checkout down', skippedGates: ['soak'] }, waves: [{ hosts: ['h1'] }, { hosts: ['h2', 'h3', 'h4'] }] });
+    expect(JSON.parse(plan.stdout)).toMatchObject({
+      hotfix: { reason: 'INC-1 checkout down', skippedGates: ['soak'] },
+      waves: [{ hosts: ['h1'] }, { hosts: ['h2', 'h3', 'h4'] }],
+    });
     expect((await cli(['run', f, '--yes', '--json', '--hotfix', '--state-dir', join(dir, 'state')])).code).toBe(2);
     const r = await cli(['run', f, '--yes', '--json', '--hotfix', '--reason', 'INC-1 checkout down', '--state-dir', join(dir, 'state')]);
     expect(r.code).toBe(0);
-    const records = readFileSync(join(dir, 'state', 'hf', 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const records = readFileSync(join(dir, 'state', 'hf', 'journal.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(records.find((x) => x.type === 'run' && x.phase === 'start')).toMatchObject({ hotfix: true, reason: 'INC-1 checkout down' });
     expect(records.filter((x) => x.type === 'wave' && x.phase === 'verified')).toHaveLength(2);
     expect(records.filter((x) => x.type === 'gate').map((x) => x.check)).toEqual(['smoke', 'smoke']);

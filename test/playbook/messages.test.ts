@@ -34,14 +34,20 @@ describe('playbook messages', () => {
   });
 
   it('a number where text is expected is an error telling to quote it', () => {
-    expect(problems(`name: shop\nversion: 3.10\n${HOSTS}steps:\n  - run: "true"\n`)).toEqual(['2:10: version: 3.10 is read as a number; a text is expected here: quote it: version: "3.10"']);
+    expect(problems(`name: shop\nversion: 3.10\n${HOSTS}steps:\n  - run: "true"\n`)).toEqual([
+      '2:10: version: 3.10 is read as a number; a text is expected here: quote it: version: "3.10"',
+    ]);
     expect(problems(`${head}providers:\n  reg: { type: dubbo-zookeeper, connect: "zk:2181", application: 2 }\nsteps:\n  - drain: reg\n`)).toEqual([
       '6:66: providers.reg.application: 2 is read as a number; a text is expected here: quote it: application: "2"',
     ]);
   });
 
   it('did you mean: keys, enum values, step kinds, checks, template names', () => {
-    expect(problems(`${head}waves: { concurency: 2 }\nonFailure: haltt\nsteps:\n  - drian: x\n  - run: "echo {{host.adress}}"\nverify:\n  - htp: { url: "http://x" }\n`)).toEqual([
+    expect(
+      problems(
+        `${head}waves: { concurency: 2 }\nonFailure: haltt\nsteps:\n  - drian: x\n  - run: "echo {{host.adress}}"\nverify:\n  - htp: { url: "http://x" }\n`,
+      ),
+    ).toEqual([
       '5:10: unknown key "concurency" in waves (did you mean "concurrency"?)',
       '6:12: onFailure: "haltt" is not one of halt, rollback-wave, rollback-all, freeze (did you mean "halt"?)',
       '8:5: steps[0]: unknown step kind "drian" (did you mean "drain"?)',
@@ -57,7 +63,8 @@ describe('playbook messages', () => {
   });
 
   it('unknown provider: the declared names, and the instance name when the type was written', () => {
-    const providers = 'providers:\n  mq: { type: rabbitmq, url: "http://mq:15672", username: u, password: { env: P }, closeConnections: true }\n  reg: { type: dubbo-zookeeper, connect: "zk:2181", application: order }\n';
+    const providers =
+      'providers:\n  mq: { type: rabbitmq, url: "http://mq:15672", username: u, password: { env: P }, closeConnections: true }\n  reg: { type: dubbo-zookeeper, connect: "zk:2181", application: order }\n';
     expect(problems(`${head}${providers}steps:\n  - drain: rabbitmq\n  - drain: rg\n  - drain: kafka\n`)).toEqual([
       '9:12: unknown provider "rabbitmq": "rabbitmq" is a provider type; use the name you declared it under: "mq"',
       '10:12: unknown provider "rg" (did you mean "reg"?) (declared: mq, reg)',
@@ -77,7 +84,9 @@ describe('playbook messages', () => {
       '5:29: steps[0].retries: must be at least 0 (got -1)',
       '6:12: steps[1].run: must not be empty',
     ]);
-    expect(problems(`${head}providers:\n  jobs: { type: lts-zookeeper, connect: "zk:2181" }\nsteps:\n  - drain: jobs\n`)).toEqual(['6:9: providers.jobs.cluster: required']);
+    expect(problems(`${head}providers:\n  jobs: { type: lts-zookeeper, connect: "zk:2181" }\nsteps:\n  - drain: jobs\n`)).toEqual([
+      '6:9: providers.jobs.cluster: required',
+    ]);
   });
 
   it('one error per YAML syntax problem, with a hint', () => {
@@ -87,7 +96,9 @@ describe('playbook messages', () => {
     const braces = problems(`${head}steps:\n  - { name: x, run: echo {{host.name}} }\n`);
     expect(braces).toHaveLength(1);
     expect(braces[0]).toMatch(/^6:\d+: .*; hint: quote values that contain \{\{ \}\}, e\.g\. run: "curl http:\/\/\{\{host\.address\}\}:8080\/health"$/);
-    expect(problems(`${head}steps:\n  - name: x\n    run: {{host.name}}\n`)).toEqual(['7:10: steps[0].run: expected a string, got a mapping; a value that starts with {{ must be quoted: "{{host.name}}"']);
+    expect(problems(`${head}steps:\n  - name: x\n    run: {{host.name}}\n`)).toEqual([
+      '7:10: steps[0].run: expected a string, got a mapping; a value that starts with {{ must be quoted: "{{host.name}}"',
+    ]);
   });
 
   it('a missing file: cannot read FILE: no such file', () => {

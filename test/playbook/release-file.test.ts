@@ -46,7 +46,7 @@ describe('openReleaseFile', () => {
     expect(rf.kind === 'playbook' && rf.load().name).toBe('changed');
   });
 
-  it('a file that cannot be read, is not YAML or is too large: a playbook, with the playbook loader\'s own message', () => {
+  it("a file that cannot be read, is not YAML or is too large: a playbook, with the playbook loader's own message", () => {
     const cases: [string, string | undefined][] = [
       ['missing.yaml', undefined],
       ['broken.yaml', 'name: t\napps: [\n'],

@@ -25,7 +25,7 @@ describe('state:', () => {
     expect(load('state: { type: redis }\n')).toThrow(/p\.yaml:6:16: unknown state type "redis" \(use file, etcd, zookeeper\)$/);
   });
 
-  it('options are checked by the backend\'s own schema, at their position', () => {
+  it("options are checked by the backend's own schema, at their position", () => {
     expect(load('state: { type: etcd, endpoints: [], prefix: graywave }\n')).toThrow(/p\.yaml:6:\d+: state\.endpoints: needs at least one entry/);
     expect(load('state: { type: zookeeper, connect: "zk1:2181", bogus: 1 }\n')).toThrow(/p\.yaml:6:\d+: unknown key "bogus" in state/);
     expect(load('state: { type: file, dir: x }\n')).toThrow(/unknown key "dir" in state \(type: file takes no options\)/);

@@ -31,10 +31,14 @@ apps:
   - { name: order, playbook: ./order.yaml, after: [account] }
   - { name: account, playbook: ./account.yaml, after: [bfe] }
 `);
-    expect(await refused(dir)).toBe('bad.yaml:4:47: apps wait for each other in a cycle: bfe → order → account → bfe (an app\'s part of a wave starts after the apps in its after:)');
+    expect(await refused(dir)).toBe(
+      "bad.yaml:4:47: apps wait for each other in a cycle: bfe → order → account → bfe (an app's part of a wave starts after the apps in its after:)",
+    );
     expect(await refused(dir, 'run')).toContain('cycle: bfe → order → account → bfe');
     // `report` of a train reads the train file the same way (not as a playbook): its problems, exit 2.
-    expect(await refused(dir, 'report')).toBe('bad.yaml:4:47: apps wait for each other in a cycle: bfe → order → account → bfe (an app\'s part of a wave starts after the apps in its after:)');
+    expect(await refused(dir, 'report')).toBe(
+      "bad.yaml:4:47: apps wait for each other in a cycle: bfe → order → account → bfe (an app's part of a wave starts after the apps in its after:)",
+    );
   });
 
   it('an unknown app, a missing playbook, an unknown key and hosts/steps in a train: every problem at its place', async () => {
@@ -64,7 +68,10 @@ apps:
   - { name: order, playbook: ./order.yaml }
 `);
     writeFileSync(join(dir, 'order.yaml'), readFileSync(join(dir, 'order.yaml'), 'utf8').replace('name: order\n', 'name: order\nbogus: 1\n'));
-    expect((await refused(dir, 'run')).split('\n')).toEqual(['bad.yaml:5:30: app order: ./order.yaml has 1 problem (listed with its file name)', 'order.yaml:5:1: unknown key "bogus"']);
+    expect((await refused(dir, 'run')).split('\n')).toEqual([
+      'bad.yaml:5:30: app order: ./order.yaml has 1 problem (listed with its file name)',
+      'order.yaml:5:1: unknown key "bogus"',
+    ]);
   });
 
   it('duplicate app names and an app waiting for itself', async () => {

@@ -28,11 +28,15 @@ const P = 'dubbo://10.0.0.5:20880/com.acme.OrderService?application=order&interf
 const PG = 'dubbo://10.0.0.5:20880/com.acme.OrderService?application=order&interface=com.acme.OrderService&group=online&version=1.0.0&side=provider';
 const P6 = 'dubbo://0:0:0:0:0:0:0:1:20880/com.acme.OrderService?application=order&interface=com.acme.OrderService&side=provider';
 
-const appRule = (configs: string, extra = '') => parseRuleText(`configVersion: v2.7\nscope: application\nkey: order\nenabled: true\n${extra}configs:\n${configs}`, '/dubbo/config/dubbo/order.configurators').configurators;
+const appRule = (configs: string, extra = '') =>
+  parseRuleText(`configVersion: v2.7\nscope: application\nkey: order\nenabled: true\n${extra}configs:\n${configs}`, '/dubbo/config/dubbo/order.configurators')
+    .configurators;
 const svcRule = (key: string, configs: string, version = 'v2.7') =>
-  parseRuleText(`configVersion: ${version}\nscope: service\nkey: ${key}\nenabled: true\nconfigs:\n${configs}`, `/dubbo/config/dubbo/${key}.configurators`).configurators;
+  parseRuleText(`configVersion: ${version}\nscope: service\nkey: ${key}\nenabled: true\nconfigs:\n${configs}`, `/dubbo/config/dubbo/${key}.configurators`)
+    .configurators;
 const ov = (s: string): Configurator => ({ url: url(s), source: s });
-const eff = (u: string, r: { overrides?: Configurator[]; application?: Configurator[]; service?: Configurator[] }) => effective(url(u), { overrides: r.overrides ?? [], application: r.application ?? [], service: r.service ?? [] });
+const eff = (u: string, r: { overrides?: Configurator[]; application?: Configurator[]; service?: Configurator[] }) =>
+  effective(url(u), { overrides: r.overrides ?? [], application: r.application ?? [], service: r.service ?? [] });
 
 describe('URLStrParser.parseURLBody: host and port', () => {
   it.each([
@@ -76,7 +80,10 @@ describe('host identity (graywave side: playbook address and aliases vs. the reg
     expect(hostMatches(reg, names)).toBe(same);
   });
   it('hosts take an optional aliases list (names or IPs the registry may use)', () => {
-    expect(hostsSchema.parse([{ name: 'a', address: '10.0.0.5', aliases: ['app1.example.com', 'fe80::1%eth0'] }])[0]!.aliases).toEqual(['app1.example.com', 'fe80::1%eth0']);
+    expect(hostsSchema.parse([{ name: 'a', address: '10.0.0.5', aliases: ['app1.example.com', 'fe80::1%eth0'] }])[0]!.aliases).toEqual([
+      'app1.example.com',
+      'fe80::1%eth0',
+    ]);
     expect(hostsSchema.safeParse([{ name: 'a', address: '10.0.0.5', aliases: ['bad name'] }]).success).toBe(false);
   });
   it('canonical forms', () => {
@@ -88,7 +95,15 @@ describe('ConfigParser.parseConfigurators', () => {
   it('application scope: one override URL per address and service, providerAddresses for side: provider', () => {
     const [c] = appRule('  - addresses: ["10.0.0.5:20880"]\n    side: provider\n    parameters: {weight: 0}\n');
     expect(c!.url).toMatchObject({ protocol: 'override', host: '10.0.0.5', port: 20880, path: '*' });
-    expect(c!.url.params).toMatchObject({ application: 'order', side: 'provider', weight: '0', providerAddresses: '10.0.0.5:20880', configVersion: 'v2.7', enabled: 'true', category: 'appdynamicconfigurators' });
+    expect(c!.url.params).toMatchObject({
+      application: 'order',
+      side: 'provider',
+      weight: '0',
+      providerAddresses: '10.0.0.5:20880',
+      configVersion: 'v2.7',
+      enabled: 'true',
+      category: 'appdynamicconfigurators',
+    });
   });
   it('service scope key [group/]interface[:version] becomes path + group + version params', () => {
     const [c] = svcRule('online/com.acme.OrderService:1.0.0', '  - addresses: ["10.0.0.5"]\n    side: provider\n    parameters: {weight: 200}\n');
@@ -101,15 +116,34 @@ describe('ConfigParser.parseConfigurators', () => {
     const a = parseRuleText('["override://10.0.0.5:20880/*?weight=0&category=configurators"]', 'x');
     expect(a.form).toBe('json-urls');
     expect(eff(P, { application: a.configurators }).weight).toBe(0);
-    const o = parseRuleText(JSON.stringify({ configVersion: 'v2.7', scope: 'application', key: 'order', enabled: true, configs: [{ addresses: ['10.0.0.5:20880'], side: 'provider', parameters: { weight: 0 } }] }), 'x');
+    const o = parseRuleText(
+      JSON.stringify({
+        configVersion: 'v2.7',
+        scope: 'application',
+        key: 'order',
+        enabled: true,
+        configs: [{ addresses: ['10.0.0.5:20880'], side: 'provider', parameters: { weight: 0 } }],
+      }),
+      'x',
+    );
     expect(o.form).toBe('json');
     expect(eff(P, { application: o.configurators }).weight).toBe(0);
   });
   it('parseEnabled: a general item follows the whole rule; a typed item only its own enabled (absent = off)', () => {
     const item = '  - addresses: ["10.0.0.5:20880"]\n    side: provider\n    parameters: {weight: 0}\n';
-    expect(eff(P, { application: parseRuleText(`scope: application\nkey: order\nconfigVersion: v2.7\nenabled: false\nconfigs:\n${item}`, 'x').configurators }).weight).toBe(100);
+    expect(
+      eff(P, { application: parseRuleText(`scope: application\nkey: order\nconfigVersion: v2.7\nenabled: false\nconfigs:\n${item}`, 'x').configurators })
+        .weight,
+    ).toBe(100);
     const typed = '  - addresses: ["10.0.0.5:20880"]\n    side: provider\n    type: weight\n    parameters: {weight: 0}\n';
-    expect(eff(P, { application: parseRuleText(`scope: application\nkey: order\nconfigVersion: v2.7\nenabled: false\nconfigs:\n${typed.replace('type: weight', 'type: weight\n    enabled: true')}`, 'x').configurators }).weight).toBe(0);
+    expect(
+      eff(P, {
+        application: parseRuleText(
+          `scope: application\nkey: order\nconfigVersion: v2.7\nenabled: false\nconfigs:\n${typed.replace('type: weight', 'type: weight\n    enabled: true')}`,
+          'x',
+        ).configurators,
+      }).weight,
+    ).toBe(0);
     expect(eff(P, { application: appRule(typed) }).weight).toBe(100);
   });
 });
@@ -124,9 +158,17 @@ describe('AbstractConfigurator.configure (v2.7+): which items apply to a provide
     ['other host', '  - addresses: ["10.0.0.6:20880"]\n    side: provider\n    parameters: {weight: 0}\n', 100],
     ['no side: not applied (currentSide != configuratorSide)', '  - addresses: ["10.0.0.5:20880"]\n    parameters: {weight: 0}\n', 100],
     ['side consumer: not applied to the provider URL', '  - addresses: ["10.0.0.5:20880"]\n    side: consumer\n    parameters: {weight: 0}\n', 100],
-    ['services: interface name matches an ungrouped provider', '  - addresses: ["10.0.0.5:20880"]\n    side: provider\n    services: [com.acme.OrderService]\n    parameters: {weight: 0}\n', 0],
+    [
+      'services: interface name matches an ungrouped provider',
+      '  - addresses: ["10.0.0.5:20880"]\n    side: provider\n    services: [com.acme.OrderService]\n    parameters: {weight: 0}\n',
+      0,
+    ],
     ['services: other service', '  - addresses: ["10.0.0.5:20880"]\n    side: provider\n    services: [com.acme.Other]\n    parameters: {weight: 0}\n', 100],
-    ['explicit providerAddresses win over addresses (0.0.0.0 host, provider pinned)', '  - addresses: ["0.0.0.0"]\n    providerAddresses: ["10.0.0.6:20880"]\n    side: provider\n    parameters: {weight: 0}\n', 100],
+    [
+      'explicit providerAddresses win over addresses (0.0.0.0 host, provider pinned)',
+      '  - addresses: ["0.0.0.0"]\n    providerAddresses: ["10.0.0.6:20880"]\n    side: provider\n    parameters: {weight: 0}\n',
+      100,
+    ],
     ['providerAddresses 0.0.0.0:<port>', '  - providerAddresses: ["0.0.0.0:20880"]\n    side: provider\n    parameters: {weight: 0}\n', 0],
   ])('%s', (_name, item, weight) => {
     expect(one(item).weight).toBe(weight);
@@ -139,7 +181,10 @@ describe('AbstractConfigurator.configure (v2.7+): which items apply to a provide
   });
 
   it('application must equal the provider application (application rule of another app does nothing)', () => {
-    const other = parseRuleText('configVersion: v2.7\nscope: application\nkey: web\nconfigs:\n  - side: provider\n    parameters: {weight: 0}\n', 'x').configurators;
+    const other = parseRuleText(
+      'configVersion: v2.7\nscope: application\nkey: web\nconfigs:\n  - side: provider\n    parameters: {weight: 0}\n',
+      'x',
+    ).configurators;
     expect(eff(P, { application: other }).weight).toBe(100);
   });
 
@@ -152,7 +197,8 @@ describe('AbstractConfigurator.configure (v2.7+): which items apply to a provide
 
 describe('v3.0 match (ConditionMatch / AddressMatch / StringMatch / ParamMatch)', () => {
   const v3 = (match: string) =>
-    parseRuleText(`configVersion: v3.0\nscope: application\nkey: order\nconfigs:\n  - side: provider\n    match:\n${match}\n    parameters: {weight: 0}\n`, 'x').configurators;
+    parseRuleText(`configVersion: v3.0\nscope: application\nkey: order\nconfigs:\n  - side: provider\n    match:\n${match}\n    parameters: {weight: 0}\n`, 'x')
+      .configurators;
   it.each([
     ['address cird', '      address: {cird: "10.0.0.0/24"}', 0],
     ['address cird miss', '      address: {cird: "10.0.1.0/24"}', 100],
@@ -169,7 +215,10 @@ describe('v3.0 match (ConditionMatch / AddressMatch / StringMatch / ParamMatch)'
     expect(eff(P, { application: v3(match) }).weight).toBe(weight);
   });
   it('a v2.7 rule ignores `match`', () => {
-    const r = parseRuleText('configVersion: v2.7\nscope: application\nkey: order\nconfigs:\n  - side: provider\n    match: {address: {exact: "1.2.3.4"}}\n    parameters: {weight: 0}\n', 'x').configurators;
+    const r = parseRuleText(
+      'configVersion: v2.7\nscope: application\nkey: order\nconfigs:\n  - side: provider\n    match: {address: {exact: "1.2.3.4"}}\n    parameters: {weight: 0}\n',
+      'x',
+    ).configurators;
     expect(eff(P, { application: r }).weight).toBe(0);
   });
   it('helpers', () => {
@@ -199,10 +248,14 @@ describe('precedence: RegistryProtocol (provider) and RegistryDirectory (consume
     expect(eff(P, { overrides: [o] }).disabled).toBe(true);
   });
   it('Configurator.compareTo: within one rule, 0.0.0.0 items sort before host items, then by priority (stable)', () => {
-    const r = appRule('  - addresses: ["10.0.0.5:20880"]\n    side: provider\n    parameters: {weight: 0}\n  - addresses: ["0.0.0.0"]\n    side: provider\n    parameters: {weight: 100}\n');
+    const r = appRule(
+      '  - addresses: ["10.0.0.5:20880"]\n    side: provider\n    parameters: {weight: 0}\n  - addresses: ["0.0.0.0"]\n    side: provider\n    parameters: {weight: 100}\n',
+    );
     expect(toConfigurators(r).map((c) => c.url.host)).toEqual(['0.0.0.0', '10.0.0.5']);
     expect(eff(P, { application: r }).weight).toBe(0);
-    const pr = appRule('  - addresses: ["10.0.0.5:20880"]\n    side: provider\n    parameters: {weight: 0, priority: 2}\n  - addresses: ["10.0.0.5"]\n    side: provider\n    parameters: {weight: 50}\n');
+    const pr = appRule(
+      '  - addresses: ["10.0.0.5:20880"]\n    side: provider\n    parameters: {weight: 0, priority: 2}\n  - addresses: ["10.0.0.5"]\n    side: provider\n    parameters: {weight: 50}\n',
+    );
     expect(eff(P, { application: pr }).weight).toBe(0);
   });
   it('Configurator.toConfigurators: an empty:// URL clears the list', () => {
@@ -215,7 +268,10 @@ describe('precedence: RegistryProtocol (provider) and RegistryDirectory (consume
     expect(eff(P, { overrides: [ov('override://10.0.0.5:20880/com.acme.OrderService?weight=0&enabled=false')] }).weight).toBe(100);
   });
   it('consumer-side items that can route to the provider are risks (side: consumer, providerAddresses)', () => {
-    const svc = svcRule('com.acme.OrderService', '  - addresses: ["0.0.0.0"]\n    side: consumer\n    providerAddresses: ["10.0.0.5:20880"]\n    parameters: {weight: 100}\n');
+    const svc = svcRule(
+      'com.acme.OrderService',
+      '  - addresses: ["0.0.0.0"]\n    side: consumer\n    providerAddresses: ["10.0.0.5:20880"]\n    parameters: {weight: 100}\n',
+    );
     expect(consumerRisks(url(P), svc)).toHaveLength(1);
     const other = svcRule('com.acme.OrderService', '  - side: consumer\n    providerAddresses: ["10.0.0.6:20880"]\n    parameters: {weight: 100}\n');
     expect(consumerRisks(url(P), other)).toHaveLength(0);
@@ -229,7 +285,10 @@ describe('RegistryDirectory.toInvokers / AbstractLoadBalance.getWeight', () => {
     [{ weight: '-5' }, { weight: 0, disabled: false }],
     [{ disabled: 'TRUE' }, { weight: 100, disabled: true }],
     [{ enabled: 'false' }, { weight: 100, disabled: true }],
-    [{ enabled: 'false', disabled: 'false' }, { weight: 100, disabled: false }],
+    [
+      { enabled: 'false', disabled: 'false' },
+      { weight: 100, disabled: false },
+    ],
   ])('%j', (params, want) => {
     const u: DubboUrl = { protocol: 'dubbo', host: 'h', port: 1, path: 'x', params: params as Record<string, string> };
     expect(stateOf(u)).toMatchObject(want);
@@ -241,9 +300,19 @@ describe('method-level weights: URLParam.getMethodParameter(Strict) + AbstractLo
   // `methods` list or the list (a String.contains on the raw value) holds m, else `weight`; empty -> the next one;
   // max(w, 0). The methods a consumer calls are the `methods` list. Drained = no callable method has weight > 0.
   it.each([
-    ['a method weight > 0 left by another rule keeps that method serving', { weight: '0', methods: 'get,list', 'get.weight': '200' }, true, 'weight 0, get.weight 200'],
+    [
+      'a method weight > 0 left by another rule keeps that method serving',
+      { weight: '0', methods: 'get,list', 'get.weight': '200' },
+      true,
+      'weight 0, get.weight 200',
+    ],
     ['method weight 0 too: drained', { weight: '0', methods: 'get,list', 'get.weight': '0' }, false, 'weight 0, get.weight 0'],
-    ['every callable method has its own weight 0: the service weight reaches no call', { weight: '100', methods: 'get,list', 'get.weight': '0', 'list.weight': '0' }, false, 'get.weight 0, list.weight 0'],
+    [
+      'every callable method has its own weight 0: the service weight reaches no call',
+      { weight: '100', methods: 'get,list', 'get.weight': '0', 'list.weight': '0' },
+      false,
+      'get.weight 0, list.weight 0',
+    ],
     ['a method not in `methods` is never called', { weight: '0', methods: 'get', 'put.weight': '100' }, false, 'weight 0'],
     ['no `methods` list: any `<m>.weight` counts', { weight: '0', 'get.weight': '5' }, true, 'weight 0, get.weight 5'],
     ['`getAll` is called, `get.weight` is not its parameter', { weight: '0', methods: 'getAll', 'get.weight': '5' }, false, 'weight 0'],
@@ -260,7 +329,7 @@ describe('method-level weights: URLParam.getMethodParameter(Strict) + AbstractLo
     expect(stateText(e)).toBe(text);
   });
 
-  it('a service-scope `<method>.weight: 200` for the address beats graywave\'s application-scope weight 0 for that method', () => {
+  it("a service-scope `<method>.weight: 200` for the address beats graywave's application-scope weight 0 for that method", () => {
     const drain = appRule('  - addresses: ["10.0.0.5:20880"]\n    side: provider\n    parameters: {weight: 0}\n');
     const svc = svcRule('com.acme.OrderService', '  - addresses: ["10.0.0.5:20880"]\n    side: provider\n    parameters: {get.weight: 200}\n');
     const e = eff(`${P}&methods=get,list`, { application: drain, service: svc });
@@ -268,7 +337,9 @@ describe('method-level weights: URLParam.getMethodParameter(Strict) + AbstractLo
     expect(e.methods).toEqual({ get: 200 });
     expect(e.decidedBy).toMatch(/com\.acme\.OrderService\.configurators configs\[0\]/);
     // The same method set to 0 by graywave's item (after the other one in the rule): drained.
-    const both = appRule('  - addresses: ["10.0.0.5:20880"]\n    side: provider\n    parameters: {get.weight: 200}\n  - addresses: ["10.0.0.5:20880"]\n    side: provider\n    parameters: {weight: 0, get.weight: 0}\n');
+    const both = appRule(
+      '  - addresses: ["10.0.0.5:20880"]\n    side: provider\n    parameters: {get.weight: 200}\n  - addresses: ["10.0.0.5:20880"]\n    side: provider\n    parameters: {weight: 0, get.weight: 0}\n',
+    );
     expect(serving(eff(`${P}&methods=get,list`, { application: both }))).toBe(false);
   });
 
@@ -280,7 +351,7 @@ describe('method-level weights: URLParam.getMethodParameter(Strict) + AbstractLo
 
 describe('consumerView: what consumers route on now (RegistryDirectory / ServiceDiscoveryRegistryDirectory.overrideWithConfigurator)', () => {
   const drain = appRule('  - addresses: ["10.0.0.5:20880"]\n    side: provider\n    parameters: {weight: 0}\n');
-  it('the provider application\'s rule is applied by the provider only: until it re-registered, consumers see its old URL', () => {
+  it("the provider application's rule is applied by the provider only: until it re-registered, consumers see its old URL", () => {
     expect(serving(consumerView(url(P), { overrides: [], application: drain, service: [] }))).toBe(true);
     expect(serving(consumerView(url(`${P}&weight=0&providerAddresses=10.0.0.5:20880`), { overrides: [], application: drain, service: [] }))).toBe(false);
     // The steady state (after the re-export) is drained.

@@ -22,7 +22,7 @@ describe('javaUrlEncode (java.net.URLEncoder, UTF-8)', () => {
   it.each([
     ['dubbo://10.0.0.5:20880/com.foo.BarService?a=1&b=x,y', 'dubbo%3A%2F%2F10.0.0.5%3A20880%2Fcom.foo.BarService%3Fa%3D1%26b%3Dx%2Cy'],
     ['a b', 'a+b'],
-    ["keep.-*_ but !'()~", "keep.-*_+but+%21%27%28%29%7E"],
+    ["keep.-*_ but !'()~", 'keep.-*_+but+%21%27%28%29%7E'],
     ['中文', '%E4%B8%AD%E6%96%87'],
     ['😀', '%F0%9F%98%80'],
     ['lone \uD800 surrogate', 'lone+%3F+surrogate'],
@@ -100,14 +100,24 @@ describe('configurator rule merging', () => {
   });
 
   it('disable mode and restricted services', () => {
-    expect(drainItem(['a:1'], 'disable', ['com.foo.S'])).toEqual({ addresses: ['a:1'], side: 'provider', services: ['com.foo.S'], parameters: { disabled: true } });
+    expect(drainItem(['a:1'], 'disable', ['com.foo.S'])).toEqual({
+      addresses: ['a:1'],
+      side: 'provider',
+      services: ['com.foo.S'],
+      parameters: { disabled: true },
+    });
   });
 });
 
 describe('rule forms and foreign rewrites', () => {
   const item = drainItem(['10.0.0.5:20880'], 'weight');
   it('a JSON object rule stays JSON (one line stays one line), and gives the same meaning back', () => {
-    const json = JSON.stringify({ configVersion: 'v2.7', scope: 'application', key: 'app', configs: [{ addresses: ['10.0.0.9:20880'], side: 'provider', parameters: { timeout: 1 } }] });
+    const json = JSON.stringify({
+      configVersion: 'v2.7',
+      scope: 'application',
+      key: 'app',
+      configs: [{ addresses: ['10.0.0.9:20880'], side: 'provider', parameters: { timeout: 1 } }],
+    });
     const added = addConfigItem(json, 'app', item, 'r')!;
     expect(added).not.toContain('\n');
     expect(JSON.parse(added).configs).toHaveLength(2);
@@ -122,7 +132,8 @@ describe('rule forms and foreign rewrites', () => {
     expect(removeConfigItem(added, 'app', urls, 'r')).toEqual({ kind: 'write', text: list });
   });
   it('a rule rewritten by another tool without the baseline line: only the item goes, the rest of the text stays as written', () => {
-    const foreign = 'key: app   # ops\nscope: application\nconfigs:\n  - addresses: [ "10.0.0.9:20880" ]\n    side: provider\n    parameters: { timeout: 7 }\n  - side: provider\n    addresses: ["10.0.0.5:20880"]\n    parameters: {weight: 0}\n  - addresses: [ "10.0.0.8:20880" ]   # keep me\n    side: provider\n    parameters: { timeout: 8 }\n';
+    const foreign =
+      'key: app   # ops\nscope: application\nconfigs:\n  - addresses: [ "10.0.0.9:20880" ]\n    side: provider\n    parameters: { timeout: 7 }\n  - side: provider\n    addresses: ["10.0.0.5:20880"]\n    parameters: {weight: 0}\n  - addresses: [ "10.0.0.8:20880" ]   # keep me\n    side: provider\n    parameters: { timeout: 8 }\n';
     const r = removeConfigItem(foreign, 'app', item, 'r') as { kind: 'write'; text: string };
     expect(r.text).toBe(foreign.replace('  - side: provider\n    addresses: ["10.0.0.5:20880"]\n    parameters: {weight: 0}\n', ''));
     expect(r.text).not.toMatch(/graywave-baseline/);

@@ -79,25 +79,41 @@ class FakeBigip {
         }
         const t = `TOKEN-${++this.issued}-XYZ`;
         this.tokens.add(t);
-        return send(200, { username: USER, loginProviderName: 'tmos', token: { token: t, name: t, expirationMicros: (Date.now() + 1_200_000) * 1000, timeout: 1200 } });
+        return send(200, {
+          username: USER,
+          loginProviderName: 'tmos',
+          token: { token: t, name: t, expirationMicros: (Date.now() + 1_200_000) * 1000, timeout: 1200 },
+        });
       }
       if (!token || !this.tokens.has(token)) return send(401, { code: 401, message: 'X-F5-Auth-Token does not exist.', errorStack: [] });
       if (req.method === 'POST' && path === '/mgmt/tm/cm') return send(200, { kind: 'tm:cm:runstate', command: 'run', utilCmdArgs: body.utilCmdArgs });
       const m = /^\/mgmt\/tm\/ltm\/pool\/~Common~order_pool\/members\/([^/?]+)(\/stats)?$/.exec(path);
       const key = m ? decodeURIComponent(m[1]!) : '';
       const member = this.members.get(key);
-      if (!m || !member) return send(404, { code: 404, message: `01020036:3: The requested Pool Member (/Common/order_pool ${key}) was not found.`, errorStack: [] });
+      if (!m || !member)
+        return send(404, { code: 404, message: `01020036:3: The requested Pool Member (/Common/order_pool ${key}) was not found.`, errorStack: [] });
       const self = `https://localhost${POOL}/${m[1]}`;
       if (m[2]) {
         if (this.statsStatus !== 200) return send(this.statsStatus, { code: this.statsStatus, message: 'stats unavailable' });
         const entries: Record<string, unknown> = { 'serverside.curSessions': { value: 0 } };
         if (member.conns !== null) entries['serverside.curConns'] = { value: member.conns };
-        return send(200, { kind: 'tm:ltm:pool:members:membersstats', selfLink: `${self}/stats?ver=15.1.0`, entries: { [`${self}/${m[1]}/stats`]: { nestedStats: { entries } } } });
+        return send(200, {
+          kind: 'tm:ltm:pool:members:membersstats',
+          selfLink: `${self}/stats?ver=15.1.0`,
+          entries: { [`${self}/${m[1]}/stats`]: { nestedStats: { entries } } },
+        });
       }
       // A member set user-up reads back by its health monitor's verdict (`up` here), never as "user-up".
       if (req.method === 'PATCH') Object.assign(member, body, body.state === 'user-up' ? { state: 'up' } : {});
       else if (req.method !== 'GET') return send(405, { code: 405, message: 'method not allowed' });
-      return send(200, { kind: 'tm:ltm:pool:members:membersstate', name: key.split('~')[2], partition: 'Common', session: member.session, state: member.state, selfLink: `${self}?ver=15.1.0` });
+      return send(200, {
+        kind: 'tm:ltm:pool:members:membersstate',
+        name: key.split('~')[2],
+        partition: 'Common',
+        session: member.session,
+        state: member.state,
+        selfLink: `${self}?ver=15.1.0`,
+      });
     });
   }
 }
@@ -130,7 +146,12 @@ describe('f5 provider against a stand-in iControl REST server', () => {
   it('disable: logs in with a token, reads the member, PATCHes session user-disabled; restore enables the session only', async () => {
     const p = create();
     const saved = await p.drain(ctx());
-    expect(bigip.requests[0]).toEqual({ method: 'POST', path: '/mgmt/shared/authn/login', token: undefined, body: { username: USER, password: PASSWORD, loginProviderName: 'tmos' } });
+    expect(bigip.requests[0]).toEqual({
+      method: 'POST',
+      path: '/mgmt/shared/authn/login',
+      token: undefined,
+      body: { username: USER, password: PASSWORD, loginProviderName: 'tmos' },
+    });
     expect(bigip.calls()).toEqual([`GET ${POOL}/~Common~10.0.0.5:8080`, `PATCH ${POOL}/~Common~10.0.0.5:8080 {"session":"user-disabled"}`]);
     expect(bigip.requests.slice(1).every((r) => r.token === 'TOKEN-1-XYZ')).toBe(true);
     expect(saved).toEqual({ member: '10.0.0.5:8080', session: true, state: false });
@@ -153,7 +174,10 @@ describe('f5 provider against a stand-in iControl REST server', () => {
     bigip.members.get('~Common~10.0.0.5:8080')!.conns = null;
     expect(await p.isDrained(ctx())).toEqual({ done: false, observed: 'no serverside.curConns in the stats of member 10.0.0.5:8080' });
     bigip.statsStatus = 503;
-    expect(await p.isDrained(ctx())).toMatchObject({ done: false, observed: expect.stringMatching(/reading stats of pool member 10.0.0.5:8080 failed \(HTTP 503: stats unavailable\)/) });
+    expect(await p.isDrained(ctx())).toMatchObject({
+      done: false,
+      observed: expect.stringMatching(/reading stats of pool member 10.0.0.5:8080 failed \(HTTP 503: stats unavailable\)/),
+    });
     bigip.statsStatus = 200;
     bigip.members.get('~Common~10.0.0.5:8080')!.conns = 0;
     expect(await p.isDrained(ctx())).toEqual({ done: true, observed: 'member 10.0.0.5:8080 user-disabled/up, 0 connections' });
@@ -177,7 +201,10 @@ describe('f5 provider against a stand-in iControl REST server', () => {
     bigip.members.get('~Common~10.0.0.5:8080')!.state = 'down';
     expect(await p.isRestored!(ctx(), saved)).toEqual({ done: false, observed: 'member 10.0.0.5:8080 is down (health monitor)' });
     expect(await p.isRegistered!(ctx())).toMatchObject({ done: true });
-    expect(await p.isRegistered!(makeContext({ host: makeHost('app-09', '10.0.0.9') }))).toMatchObject({ done: false, observed: expect.stringMatching(/not found/) });
+    expect(await p.isRegistered!(makeContext({ host: makeHost('app-09', '10.0.0.9') }))).toMatchObject({
+      done: false,
+      observed: expect.stringMatching(/not found/),
+    });
   });
 
   it('leaves a member an operator had disabled alone, and keeps ownership of its own change on resume', async () => {
@@ -221,10 +248,14 @@ describe('f5 provider against a stand-in iControl REST server', () => {
   });
 
   it('fails clearly on an unknown member and on a bad login, without showing secrets', async () => {
-    const err = await create({ member: '10.0.0.9:8080' }).drain(ctx()).catch((e: unknown) => e);
+    const err = await create({ member: '10.0.0.9:8080' })
+      .drain(ctx())
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProviderError);
     expect((err as ProviderError).retryable).toBe(false);
-    expect((err as Error).message).toMatch(/host app-01: reading pool member 10.0.0.9:8080: pool member 10.0.0.9:8080 not found in pool \/Common\/order_pool: 01020036:3: .*was not found\.; check pool/);
+    expect((err as Error).message).toMatch(
+      /host app-01: reading pool member 10.0.0.9:8080: pool member 10.0.0.9:8080 not found in pool \/Common\/order_pool: 01020036:3: .*was not found\.; check pool/,
+    );
 
     const dir = mkdtempSync(join(tmpdir(), 'gw-f5-'));
     try {
@@ -244,8 +275,12 @@ describe('f5 provider against a stand-in iControl REST server', () => {
     await create().drain(ctx());
     expect(env.secrets.mask('header TOKEN-1-XYZ and pa55-w0rd-s3cret')).toBe('header *** and ***');
     expect(f5Provider.options.safeParse({ url: bigip.url, pool: 'p', member: 'm', username: { env: 'U' }, password: 'plain' }).success).toBe(false);
-    expect(f5Provider.options.safeParse({ url: bigip.url, pool: 'p', member: 'm', username: { env: 'U' }, password: { env: 'P' }, weight: 0 }).success).toBe(false);
-    expect(f5Provider.options.safeParse({ url: bigip.url, pool: 'p', member: 'm', username: { env: 'U' }, password: { env: 'P' }, mode: 'drain' }).success).toBe(false);
+    expect(f5Provider.options.safeParse({ url: bigip.url, pool: 'p', member: 'm', username: { env: 'U' }, password: { env: 'P' }, weight: 0 }).success).toBe(
+      false,
+    );
+    expect(
+      f5Provider.options.safeParse({ url: bigip.url, pool: 'p', member: 'm', username: { env: 'U' }, password: { env: 'P' }, mode: 'drain' }).success,
+    ).toBe(false);
     expect(() => create({ password: { env: 'NOT_SET_ANYWHERE' } })).toThrow(/secret env var NOT_SET_ANYWHERE is not set/);
   });
 });
@@ -270,7 +305,14 @@ describe.skipIf(!hasOpenssl())('f5 provider against the stand-in BIG-IP over HTT
 
   /** The playbook's directory is the PKI dir: tls file names are relative to it. */
   function create(extra: Record<string, unknown> = {}): Provider {
-    const o = f5Provider.options.parse({ url: bigip.url, pool: 'order_pool', member: '{{host.address}}:8080', username: { env: 'F5_USER' }, password: { env: 'F5_PASSWORD' }, ...extra });
+    const o = f5Provider.options.parse({
+      url: bigip.url,
+      pool: 'order_pool',
+      member: '{{host.address}}:8080',
+      username: { env: 'F5_USER' },
+      password: { env: 'F5_PASSWORD' },
+      ...extra,
+    });
     const p = f5Provider.create(o, makeEnv({ dir: pki.dir, env: envVars })) as Provider;
     opened.push(p);
     return p;
@@ -279,7 +321,9 @@ describe.skipIf(!hasOpenssl())('f5 provider against the stand-in BIG-IP over HTT
 
   it('without tls: the login fails with the URL, the certificate problem and the tls.ca hint; nothing reaches the BIG-IP', async () => {
     expect(bigip.url).toMatch(/^https:/);
-    const err = await create().drain(ctx()).catch((e: unknown) => e);
+    const err = await create()
+      .drain(ctx())
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProviderError);
     expect((err as Error).message).toBe(
       `POST ${bigip.url}/mgmt/shared/authn/login: TLS: the server's certificate is not trusted: self-signed certificate (DEPTH_ZERO_SELF_SIGNED_CERT); ` +
@@ -311,11 +355,22 @@ describe.skipIf(!hasOpenssl())('f5 provider against the stand-in BIG-IP over HTT
     await p.isDrained(second);
     expect(bigip.calls().length).toBeGreaterThanOrEqual(4);
     const warnings = [...first.lines, ...second.lines].filter((l) => /warning/i.test(l));
-    expect(warnings).toEqual([`warning: tls.insecureSkipVerify is true: the certificate of ${bigip.url} is not checked (anyone on the path can read and change these calls, credentials included)`]);
+    expect(warnings).toEqual([
+      `warning: tls.insecureSkipVerify is true: the certificate of ${bigip.url} is not checked (anyone on the path can read and change these calls, credentials included)`,
+    ]);
   });
 
   it('a tls file that cannot be read stops the provider at creation, naming the key', () => {
     expect(() => create({ tls: { ca: 'certs/bigip-ca.pem' } })).toThrow('tls.ca: cannot read certs/bigip-ca.pem (no such file)');
-    expect(f5Provider.options.safeParse({ url: 'https://b', pool: 'p', member: 'm', username: { env: 'U' }, password: { env: 'P' }, tls: { ca: 'a.pem', verify: false } }).success).toBe(false);
+    expect(
+      f5Provider.options.safeParse({
+        url: 'https://b',
+        pool: 'p',
+        member: 'm',
+        username: { env: 'U' },
+        password: { env: 'P' },
+        tls: { ca: 'a.pem', verify: false },
+      }).success,
+    ).toBe(false);
   });
 });

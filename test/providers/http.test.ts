@@ -83,7 +83,10 @@ describe('http-admin provider', () => {
 
   it('requires a check and rejects unknown keys', () => {
     expect(httpProviderType.options.safeParse({ drain: { http: 'x' }, restore: { http: 'y' } }).success).toBe(false);
-    expect(httpProviderType.options.safeParse({ drain: { http: 'x', verb: 'POST' }, restore: { http: 'y' }, check: { http: 'z', jsonPath: 'a', equals: 1 } }).success).toBe(false);
+    expect(
+      httpProviderType.options.safeParse({ drain: { http: 'x', verb: 'POST' }, restore: { http: 'y' }, check: { http: 'z', jsonPath: 'a', equals: 1 } })
+        .success,
+    ).toBe(false);
   });
 
   it('reads JSON paths with and without $., with array indexes, and misses cleanly', () => {

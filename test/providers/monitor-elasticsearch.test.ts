@@ -57,7 +57,11 @@ beforeAll(async () => {
         res.end(JSON.stringify(obj));
       };
       const index = decodeURI(req.url!.split('/')[1]!);
-      if (mode === 'auth') return send(401, { error: { type: 'security_exception', reason: 'missing authentication credentials for REST request [/access-*/_count]' }, status: 401 });
+      if (mode === 'auth')
+        return send(401, {
+          error: { type: 'security_exception', reason: 'missing authentication credentials for REST request [/access-*/_count]' },
+          status: 401,
+        });
       if (!index.startsWith('access')) {
         return send(404, {
           error: {
@@ -73,7 +77,13 @@ beforeAll(async () => {
       if (mode === 'shards') {
         return send(200, {
           count,
-          _shards: { total: 5, successful: 3, skipped: 0, failed: 2, failures: [{ shard: 1, index: 'access-1', reason: { type: 'query_shard_exception', reason: 'No mapping found for [@timestamp]' } }] },
+          _shards: {
+            total: 5,
+            successful: 3,
+            skipped: 0,
+            failed: 2,
+            failures: [{ shard: 1, index: 'access-1', reason: { type: 'query_shard_exception', reason: 'No mapping found for [@timestamp]' } }],
+          },
         });
       }
       send(200, { count, _shards: { total: 5, successful: 5, skipped: 0, failed: 0 } });
@@ -127,7 +137,9 @@ describe('elasticsearch monitor', () => {
   });
 
   it('an index that matches nothing (404) is an error, not 0', async () => {
-    await expect(monitor({ index: 'logs-missing' }).value(ctx(), '')).rejects.toThrow(/index logs-missing not found \(index_not_found_exception: no such index/);
+    await expect(monitor({ index: 'logs-missing' }).value(ctx(), '')).rejects.toThrow(
+      /index logs-missing not found \(index_not_found_exception: no such index/,
+    );
   });
 
   it('failed shards make the count untrustworthy', async () => {
@@ -142,7 +154,9 @@ describe('elasticsearch monitor', () => {
     await monitor({ username: { env: 'U' }, password: { env: 'P' } }, makeEnv({ env: { U: 'elastic', P: 'changeme' } })).value(ctx(), '');
     expect(requests[1]!.auth).toBe(`Basic ${Buffer.from('elastic:changeme').toString('base64')}`);
     mode = 'auth';
-    const err = await monitor({ apiKey: { env: 'ES_KEY' } }, env).value(ctx(), '').catch((e: Error) => e);
+    const err = await monitor({ apiKey: { env: 'ES_KEY' } }, env)
+      .value(ctx(), '')
+      .catch((e: Error) => e);
     expect(String(err)).toMatch(/HTTP 401: security_exception/);
     expect(String(err)).not.toContain('a2V5OnNlY3JldA==');
   });
@@ -151,6 +165,8 @@ describe('elasticsearch monitor', () => {
     const o = elasticsearchMonitor.options.parse({ url: base, index: 'a' });
     expect(o).toMatchObject({ hostField: 'host.name', timeField: '@timestamp', window: 60_000, lag: 0 });
     expect(elasticsearchMonitor.options.safeParse({ url: base, index: 'a', size: 1 }).success).toBe(false);
-    expect(elasticsearchMonitor.options.safeParse({ url: base, index: 'a', apiKey: { env: 'K' }, username: { env: 'U' }, password: { env: 'P' } }).success).toBe(false);
+    expect(
+      elasticsearchMonitor.options.safeParse({ url: base, index: 'a', apiKey: { env: 'K' }, username: { env: 'U' }, password: { env: 'P' } }).success,
+    ).toBe(false);
   });
 });

@@ -23,7 +23,12 @@ afterAll(() => new Promise<void>((r) => server.close(() => r())));
 const reply = (obj: unknown, status = 200) => (answer = { status, body: typeof obj === 'string' ? obj : JSON.stringify(obj) });
 const monitor = (extra: object = {}) =>
   httpMonitor.create(
-    httpMonitor.options.parse({ url: `http://127.0.0.1:${port}/status/{{host.name}}`, headers: { 'x-host': '{{host.address}}' }, jsonPath: '$.data.inflight', ...extra }),
+    httpMonitor.options.parse({
+      url: `http://127.0.0.1:${port}/status/{{host.name}}`,
+      headers: { 'x-host': '{{host.address}}' },
+      jsonPath: '$.data.inflight',
+      ...extra,
+    }),
     makeEnv(),
   ) as Monitor;
 const ctx = () => makeContext({ host: makeHost('app-07', '10.1.2.3') });
@@ -68,7 +73,9 @@ describe('http monitor', () => {
 
   it('a bad query path is a non-retryable error; options are strict and check the path', async () => {
     reply({ data: { inflight: 0 } });
-    const err = await monitor().value(ctx(), 'data.inflight').catch((e) => e);
+    const err = await monitor()
+      .value(ctx(), 'data.inflight')
+      .catch((e) => e);
     expect(err.message).toMatch(/must start with \$/);
     expect(err.retryable).toBe(false);
     expect(httpMonitor.options.safeParse({ url: 'http://x', jsonPath: 'nope' }).success).toBe(false);

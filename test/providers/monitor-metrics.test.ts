@@ -37,14 +37,21 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
 function monitor(): Monitor {
-  return metricsMonitor.create(metricsMonitor.options.parse({ url: 'http://{{host.address}}:{{host.vars.port}}/metrics', timeout: '2s' }), makeEnv()) as Monitor;
+  return metricsMonitor.create(
+    metricsMonitor.options.parse({ url: 'http://{{host.address}}:{{host.vars.port}}/metrics', timeout: '2s' }),
+    makeEnv(),
+  ) as Monitor;
 }
 const ctx = () => makeContext({ host: makeHost('app-01', '127.0.0.1', { vars: { port } }) });
 
 describe('text exposition parser', () => {
   it('reads names, escaped label values, trailing commas and timestamps', () => {
     const s = parseExposition(SCRAPE);
-    expect(s.find((x) => x.labels.path?.includes('quoted'))).toEqual({ name: 'inflight_requests', labels: { path: '/odd "quoted" }', method: 'GET' }, value: 4 });
+    expect(s.find((x) => x.labels.path?.includes('quoted'))).toEqual({
+      name: 'inflight_requests',
+      labels: { path: '/odd "quoted" }', method: 'GET' },
+      value: 4,
+    });
     expect(s.find((x) => x.name === 'http_server_requests_active_seconds_active_count')!.labels).toEqual({ application: 'shop' });
     expect(s.find((x) => x.name === 'temperature_celsius')!.value).toBe(-15);
     expect(parseExposition('x +Inf\ny -Inf')).toEqual([

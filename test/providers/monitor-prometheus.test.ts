@@ -119,7 +119,9 @@ describe('prometheus monitor', () => {
     await monitor({ username: { env: 'U' }, password: { env: 'P' } }, env).value(makeContext(), 'x');
     expect(seen[0]!.auth).toBe(`Basic ${Buffer.from('alice:pw').toString('base64')}`);
     expect(env.secrets.mask(seen[0]!.auth!)).toBe('Basic ***');
-    const err = await monitor({ token: { env: 'NOPE_UNSET' } }, makeEnv({ env: {} })).value(makeContext(), 'x').catch((e) => e);
+    const err = await monitor({ token: { env: 'NOPE_UNSET' } }, makeEnv({ env: {} }))
+      .value(makeContext(), 'x')
+      .catch((e) => e);
     expect(err.message).toMatch(/token: secret env var NOPE_UNSET is not set/);
     expect(err.retryable).toBe(false);
   });

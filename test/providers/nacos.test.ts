@@ -54,7 +54,11 @@ describe('nacos provider, mode weight, v1', () => {
     const { reg, provider } = await setup({}, { mode: 'weight' });
     const ctx = makeContext({ host });
     const saved = await provider.drain(ctx);
-    expect(saved).toEqual({ instances: [{ service: 'order-service', ip: '10.0.0.5', port: 8080, cluster: 'DEFAULT', weight: 1, enabled: true, metadata: { version: '1.0.0', zone: 'a' } }] });
+    expect(saved).toEqual({
+      instances: [
+        { service: 'order-service', ip: '10.0.0.5', port: 8080, cluster: 'DEFAULT', weight: 1, enabled: true, metadata: { version: '1.0.0', zone: 'a' } },
+      ],
+    });
 
     const [list, put] = reg.requests;
     expect(list).toMatchObject({
@@ -229,7 +233,10 @@ describe('nacos provider against Nacos 2.x instance metadata (overrides outlive 
   it('a re-registered instance comes back at weight 0 with the drain-time metadata; restore puts back exactly the weight and metadata it had, isRestored checks both', async () => {
     const { reg, provider, url } = await setup({ nacos2: true }, { mode: 'weight' });
     // The host had weight 5 set through the API before the release (an operator's choice): that is what comes back.
-    await fetch(`${url}/nacos/v1/ns/instance?${new URLSearchParams({ serviceName: 'order-service', ip: '10.0.0.5', port: '8080', weight: '5', metadata: JSON.stringify({ version: '1.0.0', zone: 'a' }) })}`, { method: 'PUT' });
+    await fetch(
+      `${url}/nacos/v1/ns/instance?${new URLSearchParams({ serviceName: 'order-service', ip: '10.0.0.5', port: '8080', weight: '5', metadata: JSON.stringify({ version: '1.0.0', zone: 'a' }) })}`,
+      { method: 'PUT' },
+    );
     const ctx = makeContext({ host });
     const saved = await provider.drain(ctx);
     expect(inst(reg).effWeight).toBe(0);
@@ -246,7 +253,10 @@ describe('nacos provider against Nacos 2.x instance metadata (overrides outlive 
     expect(await provider.isRestored!(ctx, saved)).toMatchObject({ done: true, observed: 'order-service 10.0.0.5:8080 weight=5 enabled=true' });
 
     // Someone rewrites the metadata through the API afterwards, dropping a key the host had: isRestored says so.
-    await fetch(`${url}/nacos/v1/ns/instance?${new URLSearchParams({ serviceName: 'order-service', ip: '10.0.0.5', port: '8080', weight: '5', metadata: JSON.stringify({ group: 'GREEN' }) })}`, { method: 'PUT' });
+    await fetch(
+      `${url}/nacos/v1/ns/instance?${new URLSearchParams({ serviceName: 'order-service', ip: '10.0.0.5', port: '8080', weight: '5', metadata: JSON.stringify({ group: 'GREEN' }) })}`,
+      { method: 'PUT' },
+    );
     expect(inst(reg).metadata).toEqual({ version: '2.0.0', build: '77', group: 'GREEN' });
     expect(await provider.isRestored!(ctx, saved)).toEqual({ done: false, observed: 'order-service 10.0.0.5:8080 metadata zone missing (had "a")' });
     // Restore again puts it back.

@@ -42,7 +42,9 @@ describe('nginx upstream editing', () => {
   });
 
   it('does not match a prefix of another address (10.0.0.7 vs 10.0.0.70)', () => {
-    expect(() => findServer(CONF, 'order_backend', '10.0.0.7:8080')).toThrow(/no "server 10.0.0.7:8080" line in upstream order_backend \(servers: 10.0.0.5:8080, 10.0.0.6:8080, 10.0.0.70:8080\)/);
+    expect(() => findServer(CONF, 'order_backend', '10.0.0.7:8080')).toThrow(
+      /no "server 10.0.0.7:8080" line in upstream order_backend \(servers: 10.0.0.5:8080, 10.0.0.6:8080, 10.0.0.70:8080\)/,
+    );
     const { text } = setServerDown(CONF, 'order_backend', '10.0.0.70:8080', true);
     expect(text).toContain('server 10.0.0.70:8080 backup down;');
   });
@@ -79,7 +81,9 @@ describe('nginx upstream editing', () => {
   });
 
   it('says what it found when the upstream is missing, duplicated or the file is malformed', () => {
-    expect(() => findServer(CONF, 'payment', '10.0.0.5:8080')).toThrow(/no "upstream payment \{ … \}" block in the file \(upstreams found: order_backend, order_backend_green\)/);
+    expect(() => findServer(CONF, 'payment', '10.0.0.5:8080')).toThrow(
+      /no "upstream payment \{ … \}" block in the file \(upstreams found: order_backend, order_backend_green\)/,
+    );
     expect(() => findServer('upstream u { server a:1; }\nupstream u { server a:1; }\n', 'u', 'a:1')).toThrow(/defined 2 times/);
     expect(() => findServer('upstream u { server a:1; server a:1 backup; }', 'u', 'a:1')).toThrow(/appears 2 times/);
     expect(() => findServer('upstream u { server a:1 }', 'u', 'a:1')).toThrow(NginxConfigError);

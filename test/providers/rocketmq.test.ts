@@ -130,13 +130,21 @@ describe('rocketmq provider', () => {
     } catch {
       return [];
     }
-    return text.split('---\n').filter(Boolean).map((c) => c.trimEnd().split('\n'));
+    return text
+      .split('---\n')
+      .filter(Boolean)
+      .map((c) => c.trimEnd().split('\n'));
   }
 
   function provider(check: Record<string, unknown>, extra: Record<string, unknown> = {}) {
     const opts: RocketmqOptions = rocketmqOptions.parse({
       suspend: { http: `${base}/admin/mq/suspend?host={{host.name}}`, method: 'POST', headers: { 'x-admin-token': { env: 'APP_TOKEN' } } },
-      resume: { http: `${base}/admin/mq/resume?host={{host.name}}`, method: 'POST', body: { host: '{{host.address}}' }, headers: { 'x-admin-token': { env: 'APP_TOKEN' } } },
+      resume: {
+        http: `${base}/admin/mq/resume?host={{host.name}}`,
+        method: 'POST',
+        body: { host: '{{host.address}}' },
+        headers: { 'x-admin-token': { env: 'APP_TOKEN' } },
+      },
       check,
       ...extra,
     });
@@ -148,7 +156,9 @@ describe('rocketmq provider', () => {
     expect(rocketmqProvider.type).toBe('rocketmq');
     const call = { http: 'http://x/s', method: 'POST' };
     expect(() => rocketmqOptions.parse({ suspend: call, resume: call, check: { mqadmin: '/m', namesrv: 'ns:9876', groups: ['g'] } })).not.toThrow();
-    expect(() => rocketmqOptions.parse({ suspend: call, resume: call, check: { dashboard: 'http://d:8082', groups: ['g'], brokers: ['b:10911'] } })).not.toThrow();
+    expect(() =>
+      rocketmqOptions.parse({ suspend: call, resume: call, check: { dashboard: 'http://d:8082', groups: ['g'], brokers: ['b:10911'] } }),
+    ).not.toThrow();
     expect(() => rocketmqOptions.parse({ suspend: call, resume: call, check: { mqadmin: '/m', namesrv: 'ns', groups: [] } })).toThrow(/groups/);
     // The issue's shape: a dashboard and groups, no brokers.
     expect(() => rocketmqOptions.parse({ suspend: call, resume: call, check: { dashboard: 'http://d:8082', groups: ['g'] } })).not.toThrow();
@@ -185,7 +195,12 @@ describe('rocketmq provider', () => {
     expect(JSON.stringify(saved) + ctx.lines.join('\n')).not.toContain('s3cret-token');
 
     // Still listed in order_consumer (other hosts too); audit_consumer has no client at all.
-    respond('order_consumer', { out: table([['10.0.0.5@4242#1', '10.0.0.5:51234'], ['10.0.0.6@77#2', '10.0.0.6:40000']]) });
+    respond('order_consumer', {
+      out: table([
+        ['10.0.0.5@4242#1', '10.0.0.5:51234'],
+        ['10.0.0.6@77#2', '10.0.0.6:40000'],
+      ]),
+    });
     respond('audit_consumer', { err: ERR_206, code: 1 });
     expect(await p.isDrained(ctx)).toEqual({ done: false, observed: '10.0.0.5 still connected to order_consumer (10.0.0.5@4242#1)' });
     expect(mqadminCalls()).toEqual([
@@ -200,13 +215,27 @@ describe('rocketmq provider', () => {
     await p.restore(ctx, saved);
     expect(requests.map((r) => `${r.method} ${r.path}`)).toEqual(['POST /admin/mq/suspend', 'POST /admin/mq/resume']);
     // Back in one group only: not serving yet; in both: restored.
-    respond('order_consumer', { out: table([['10.0.0.5@4243#1', '10.0.0.5:51300'], ['10.0.0.6@77#2', '10.0.0.6:40000']]) });
-    expect(await p.isRestored!(ctx, saved)).toEqual({ done: false, observed: '10.0.0.5 not connected to audit_consumer (connected to order_consumer (10.0.0.5@4243#1))' });
+    respond('order_consumer', {
+      out: table([
+        ['10.0.0.5@4243#1', '10.0.0.5:51300'],
+        ['10.0.0.6@77#2', '10.0.0.6:40000'],
+      ]),
+    });
+    expect(await p.isRestored!(ctx, saved)).toEqual({
+      done: false,
+      observed: '10.0.0.5 not connected to audit_consumer (connected to order_consumer (10.0.0.5@4243#1))',
+    });
     respond('audit_consumer', { out: table([['10.0.0.5@4243#1', '10.0.0.5:51301']]), err: '', code: 0 });
-    expect(await p.isRestored!(ctx, saved)).toEqual({ done: true, observed: '10.0.0.5 connected to order_consumer (10.0.0.5@4243#1); audit_consumer (10.0.0.5@4243#1)' });
+    expect(await p.isRestored!(ctx, saved)).toEqual({
+      done: true,
+      observed: '10.0.0.5 connected to order_consumer (10.0.0.5@4243#1); audit_consumer (10.0.0.5@4243#1)',
+    });
     expect(await p.isRegistered!(ctx)).toMatchObject({ done: true });
     respond('audit_consumer', { err: 'org.apache.rocketmq.tools.command.SubCommandException: timeout', code: 1 });
-    expect(await p.isRestored!(ctx, saved)).toMatchObject({ done: false, observed: expect.stringMatching(/^state unknown: mqadmin consumerConnection -g audit_consumer/) });
+    expect(await p.isRestored!(ctx, saved)).toMatchObject({
+      done: false,
+      observed: expect.stringMatching(/^state unknown: mqadmin consumerConnection -g audit_consumer/),
+    });
     expect(JSON.parse(requests[1]!.body)).toEqual({ host: '10.0.0.5' });
     expect(requests[1]!.headers['content-type']).toBe('application/json');
   });
@@ -252,7 +281,9 @@ describe('rocketmq provider', () => {
     const ctx = makeContext({ host });
     const conn = (id: string, addr: string) => ({ clientId: id, clientAddr: addr, language: 'JAVA', version: 453, versionDesc: 'V5_1_4' });
     dashboard = {
-      'order_consumer@10.0.0.9:10911': { json: { status: 0, data: { connectionSet: [conn('10.0.0.6@1#2', '10.0.0.6:40000')], consumeType: 'CONSUME_PASSIVELY' }, errMsg: null } },
+      'order_consumer@10.0.0.9:10911': {
+        json: { status: 0, data: { connectionSet: [conn('10.0.0.6@1#2', '10.0.0.6:40000')], consumeType: 'CONSUME_PASSIVELY' }, errMsg: null },
+      },
       'order_consumer@10.0.0.10:10911': { json: { status: 0, data: { connectionSet: [conn('10.0.0.5@4242#9', '10.0.0.5:51234')] }, errMsg: null } },
     };
     expect(await p.isDrained(ctx)).toEqual({ done: false, observed: '10.0.0.5 still connected to order_consumer (10.0.0.5@4242#9)' });

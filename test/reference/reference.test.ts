@@ -27,12 +27,22 @@ const isTrain = (text: string) => /^apps:/m.test(text);
 
 /** Every playbook and train file in playbooks/ (and examples/) and every YAML fixture under test/ and fixtures/. */
 function playbookFiles(): string[] {
-  const walk = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? walk(join(dir, d.name)) : /\.ya?ml$/.test(d.name) ? [join(dir, d.name)] : []));
-  return [...walk(join(ROOT, 'playbooks')), ...[...walk(join(ROOT, 'test')), ...walk(join(ROOT, 'fixtures'))].filter((f) => /^name:/m.test(readFileSync(f, 'utf8')) && !/@@\w+@@/.test(readFileSync(f, 'utf8')))]; // @@SLOT@@: a test's template, not a playbook yet
+  const walk = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? walk(join(dir, d.name)) : /\.ya?ml$/.test(d.name) ? [join(dir, d.name)] : []));
+  return [
+    ...walk(join(ROOT, 'playbooks')),
+    ...[...walk(join(ROOT, 'test')), ...walk(join(ROOT, 'fixtures'))].filter(
+      (f) => /^name:/m.test(readFileSync(f, 'utf8')) && !/@@\w+@@/.test(readFileSync(f, 'utf8')),
+    ),
+  ]; // @@SLOT@@: a test's template, not a playbook yet
 }
 
 const HEAD = 'name: ex\nversion: "1.0"\nhosts:\n  - { name: app-01, address: 10.0.0.11 }\n  - { name: app-02, address: 10.0.0.12 }\n';
-const indent = (text: string, n: number) => text.split('\n').map((l) => ' '.repeat(n) + l).join('\n');
+const indent = (text: string, n: number) =>
+  text
+    .split('\n')
+    .map((l) => ' '.repeat(n) + l)
+    .join('\n');
 
 describe('reference', () => {
   it('docs/reference.md and schema/playbook.schema.json are current (run `npm run docs` when this fails)', () => {
@@ -52,7 +62,8 @@ describe('reference', () => {
       }
       let yaml: string;
       const monitor = '  prom: { type: prometheus, url: "http://prom:9090" }\n';
-      const dubbo = '  dubbo: { type: dubbo-zookeeper, connect: "zk:2181", application: order }\n  nacos: { type: nacos, url: "http://nacos:8848", services: [order] }\n';
+      const dubbo =
+        '  dubbo: { type: dubbo-zookeeper, connect: "zk:2181", application: order }\n  nacos: { type: nacos, url: "http://nacos:8848", services: [order] }\n';
       if (e.kind === 'provider' || e.kind === 'monitor') yaml = `${HEAD}providers:\n  x:\n${indent(e.doc.example, 4)}\nsteps:\n  - run: "true"\n`;
       else if (e.kind === 'step') yaml = `${HEAD}providers:\n${monitor}${dubbo}steps:\n${indent(e.doc.example, 2)}\n`;
       else if (e.kind === 'gate') yaml = `${HEAD}providers:\n${monitor}steps:\n  - run: "true"\nverify:\n${indent(e.doc.example, 2)}\n`;
@@ -87,7 +98,9 @@ describe('reference', () => {
     expect(missing).toEqual([]);
     // The words reach what a user reads: explain and the generated reference.
     expect(explainText(entries().find((e) => e.type === 'nacos')!)).toContain('  apiVersion: v1 | v2, default v1 — Open API to use');
-    expect(referenceMarkdown()).toContain('| `tls.insecureSkipVerify` | true \\| false |  | `false` | Accept any server certificate (warned once per run); never together with ca. |');
+    expect(referenceMarkdown()).toContain(
+      '| `tls.insecureSkipVerify` | true \\| false |  | `false` | Accept any server certificate (warned once per run); never together with ca. |',
+    );
   });
 
   it('graywave explain TYPE prints its options with type, default and requiredness; an unknown type is exit 2', async () => {
@@ -123,7 +136,8 @@ describe('JSON Schema', () => {
   });
 
   it('every playbook in playbooks/ names the schema for editors', () => {
-    for (const f of playbookFiles().filter((x) => x.startsWith(join(ROOT, 'playbooks') + '/'))) expect(readFileSync(f, 'utf8'), f).toMatch(/^# yaml-language-server: \$schema=/);
+    for (const f of playbookFiles().filter((x) => x.startsWith(join(ROOT, 'playbooks') + '/')))
+      expect(readFileSync(f, 'utf8'), f).toMatch(/^# yaml-language-server: \$schema=/);
   });
 
   it('the train schema rejects what the train loader rejects at the key level: a misspelt app key, hosts in a train, a misspelt waves key, a bad provider', () => {
@@ -186,19 +200,32 @@ describe('example playbooks', () => {
     }
     const finance = (await cli(['plan', join(dir, 'finance-platform.yaml')])).stdout;
     expect(finance).toContain('wave 1 (canary, 1 host): pay-01');
-    expect(finance).toContain('writes: ZooKeeper zk1:2181,zk2:2181,zk3:2181: weight=0 for payment-service on 10.20.0.11:* in /dubbo/config/dubbo/payment-service.configurators');
+    expect(finance).toContain(
+      'writes: ZooKeeper zk1:2181,zk2:2181,zk3:2181: weight=0 for payment-service on 10.20.0.11:* in /dubbo/config/dubbo/payment-service.configurators',
+    );
     expect(finance).toContain('writes: ZooKeeper zk1:2181,zk2:2181,zk3:2181: creates /LTS/payment_cluster/OFFLINE/10.20.0.11');
     expect(finance).toContain('switchover (GREEN carries ≥ 51% of the fleet): web-to-green');
     // Each scenario plans as what it is for.
-    const plans = Object.fromEntries(await Promise.all(['nacos-gray', 'set-based-gray'].map(async (n) => [n, (await cli(['plan', join(dir, `${n}.yaml`), '--json'])).stdout] as const)));
+    const plans = Object.fromEntries(
+      await Promise.all(['nacos-gray', 'set-based-gray'].map(async (n) => [n, (await cli(['plan', join(dir, `${n}.yaml`), '--json'])).stdout] as const)),
+    );
     const json = (n: string) => JSON.parse(plans[n]!) as { waves: { hosts: string[] }[] };
     const nacos = json('nacos-gray');
-    expect(readFileSync(join(dir, 'nacos-gray.yaml'), 'utf8')).toMatch(/type: nacos-rule[\s\S]*format: "x-gray-group=GREEN->\{\{greenVersion\}\};\{\{blueVersion\}\}=\{\{blueWeight\}\}/);
+    expect(readFileSync(join(dir, 'nacos-gray.yaml'), 'utf8')).toMatch(
+      /type: nacos-rule[\s\S]*format: "x-gray-group=GREEN->\{\{greenVersion\}\};\{\{blueVersion\}\}=\{\{blueWeight\}\}/,
+    );
     expect(nacos.waves.map((w) => w.hosts.length)).toEqual([1, 2, 1]);
     const f5 = (await cli(['plan', join(dir, 'f5-dubbo.yaml')])).stdout;
-    expect(f5).toContain('writes: F5 https://bigip.example.com: PATCH /mgmt/tm/ltm/pool/~Common~gateway_pool/members/~Common~10.40.0.11:8443 session=user-disabled');
+    expect(f5).toContain(
+      'writes: F5 https://bigip.example.com: PATCH /mgmt/tm/ltm/pool/~Common~gateway_pool/members/~Common~10.40.0.11:8443 session=user-disabled',
+    );
     expect(f5).toContain('routing dubbo-gray (dubbo-tag)');
-    expect(json('set-based-gray').waves.map((w) => w.hosts)).toEqual([['ord-s10-a1', 'ord-s10-b1'], ['ord-s9-a1', 'ord-s9-a2'], ['ord-s9-a3', 'ord-s9-b1'], ['ord-s1-a1', 'ord-s1-b1']]);
+    expect(json('set-based-gray').waves.map((w) => w.hosts)).toEqual([
+      ['ord-s10-a1', 'ord-s10-b1'],
+      ['ord-s9-a1', 'ord-s9-a2'],
+      ['ord-s9-a3', 'ord-s9-b1'],
+      ['ord-s1-a1', 'ord-s1-b1'],
+    ]);
     const hotfix = (await cli(['plan', join(dir, 'hotfix.yaml')])).stdout;
     expect(hotfix).toContain('HOTFIX: INC-4711: null pointer in checkout — a canary, then one wave');
     expect(hotfix).toContain('wave 2 (5 hosts): ord-02, ord-03, ord-04, ord-05, ord-06');

@@ -94,11 +94,17 @@ steps:
     for (const r of retries) expect(r.error).toMatch(/Nacos list of order-service: HTTP 500/);
     expect(refused).toHaveLength(RETRIES + 1);
     expect(new Set(refused)).toEqual(new Set(['GET /nacos/v1/ns/instance/list']));
-    expect(ev.find((e) => e.event === 'step.failed')).toMatchObject({ host: 'h-01', step: 'restore:registry', error: expect.stringMatching(/HTTP 500: caused: java.lang.IllegalStateException/) });
+    expect(ev.find((e) => e.event === 'step.failed')).toMatchObject({
+      host: 'h-01',
+      step: 'restore:registry',
+      error: expect.stringMatching(/HTTP 500: caused: java.lang.IllegalStateException/),
+    });
     const halted = ev.at(-1)!;
     expect(halted).toMatchObject({ event: 'run.halted', wave: 1, stillDrained: ['h-01'] });
     // The halt message itself names the host, the step and the HTTP status.
-    expect(halted.reason).toMatch(/wave 1: 1 host\(s\) failed \(h-01\), more than maxFailures 0; h-01 at restore:registry: Nacos list of order-service: HTTP 500/);
+    expect(halted.reason).toMatch(
+      /wave 1: 1 host\(s\) failed \(h-01\), more than maxFailures 0; h-01 at restore:registry: Nacos list of order-service: HTTP 500/,
+    );
     // Nothing beyond the canary was touched; the canary really is still out of the registry.
     expect(ev.filter((e) => e.event === 'step.start').map((e) => e.host)).not.toContain('h-02');
     expect([enabled(0), enabled(1), enabled(2)]).toEqual([false, true, true]);

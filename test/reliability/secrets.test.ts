@@ -88,8 +88,16 @@ describe('secrets in a full release (CLI end to end)', () => {
     env.GW_TEST_HOOK_URL = `${await listen(hook)}/hooks/${HOOK_PATH_TOKEN}`;
     for (const [i] of [...HOSTS, 'x-01'].entries()) {
       registry.instances.set(`public|DEFAULT_GROUP@@order-service|${ip(i)}#8080#DEFAULT`, {
-        namespace: 'public', service: 'DEFAULT_GROUP@@order-service', ip: ip(i), port: 8080, cluster: 'DEFAULT',
-        weight: 1, enabled: true, ephemeral: true, healthy: true, metadata: {},
+        namespace: 'public',
+        service: 'DEFAULT_GROUP@@order-service',
+        ip: ip(i),
+        port: 8080,
+        cluster: 'DEFAULT',
+        weight: 1,
+        enabled: true,
+        ephemeral: true,
+        healthy: true,
+        metadata: {},
       });
     }
     dir = temp();
@@ -130,7 +138,11 @@ steps:
   - restore: admin
   - restore: registry
 `;
-    writePlaybook(dir, common('full', HOSTS.map((h, i) => `  - { name: ${h}, address: ${ip(i)} }`).join('\n'), '{ canary: 1, size: 2, concurrency: 2, maxFailures: 0 }'), 'full.yaml');
+    writePlaybook(
+      dir,
+      common('full', HOSTS.map((h, i) => `  - { name: ${h}, address: ${ip(i)} }`).join('\n'), '{ canary: 1, size: 2, concurrency: 2, maxFailures: 0 }'),
+      'full.yaml',
+    );
     // x-01: its admin endpoint always answers 500 with the token in the body — a release that halts on it.
     writePlaybook(dir, common('halts', `  - { name: x-01, address: ${ip(3)} }`, '{ size: 1, maxFailures: 0 }'), 'halts.yaml');
   });
@@ -151,7 +163,9 @@ steps:
     // The release really went through the secret-bearing paths.
     expect(ev.at(-1)).toMatchObject({ event: 'run.done' });
     const retries = ev.filter((e) => e.event === 'step.retry');
-    expect(retries.filter((e) => e.step === 'drain:admin').map((e) => e.error)).toEqual(HOSTS.map(() => expect.stringMatching(/HTTP 503: busy: token \*\*\* must retry/)));
+    expect(retries.filter((e) => e.step === 'drain:admin').map((e) => e.error)).toEqual(
+      HOSTS.map(() => expect.stringMatching(/HTTP 503: busy: token \*\*\* must retry/)),
+    );
     expect(retries.filter((e) => e.step === 'deploy')).toHaveLength(HOSTS.length);
     const tokens = new Set(registry.requests.map((q) => q.params.accessToken).filter((t): t is string => !!t));
     expect(tokens.size).toBeGreaterThanOrEqual(1); // the Nacos token the server issued, used on every call
@@ -169,12 +183,28 @@ steps:
     // Every token the server issued (each CLI process logs in once).
     for (const q of registry.requests) if (q.params.accessToken) tokens.add(q.params.accessToken);
     expect(tokens.size).toBeGreaterThanOrEqual(2);
-    const secrets = { PASSWORD, ADMIN_TOKEN, HOOK_AUTH, HOOK_URL: env.GW_TEST_HOOK_URL, ...Object.fromEntries([...tokens].map((t, i) => [`NACOS_TOKEN_${i}`, t])) };
+    const secrets = {
+      PASSWORD,
+      ADMIN_TOKEN,
+      HOOK_AUTH,
+      HOOK_URL: env.GW_TEST_HOOK_URL,
+      ...Object.fromEntries([...tokens].map((t, i) => [`NACOS_TOKEN_${i}`, t])),
+    };
     const haystacks = [
-      ...outputs.flatMap(({ what, r }) => [{ path: `${what}: stdout`, text: r.stdout }, { path: `${what}: stderr`, text: r.stderr }]),
+      ...outputs.flatMap(({ what, r }) => [
+        { path: `${what}: stdout`, text: r.stdout },
+        { path: `${what}: stderr`, text: r.stderr },
+      ]),
       ...filesUnder(state),
     ];
-    expect(haystacks.map((h) => h.path)).toEqual(expect.arrayContaining([expect.stringMatching(/full[/\\]journal\.jsonl$/), expect.stringMatching(/halts[/\\]journal\.jsonl$/), expect.stringMatching(/_notify\.log$/), expect.stringMatching(/h-01\.log$/)]));
+    expect(haystacks.map((h) => h.path)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/full[/\\]journal\.jsonl$/),
+        expect.stringMatching(/halts[/\\]journal\.jsonl$/),
+        expect.stringMatching(/_notify\.log$/),
+        expect.stringMatching(/h-01\.log$/),
+      ]),
+    );
     const leaks: string[] = [];
     for (const h of haystacks) for (const [name, value] of Object.entries(secrets)) if (h.text.includes(value)) leaks.push(`${name} in ${h.path}`);
     expect(leaks).toEqual([]);
@@ -187,6 +217,8 @@ steps:
     expect(file(/_notify\.log$/)).toMatch(/credentials \*\*\* not accepted/);
     expect(file(/halts[/\\]journal\.jsonl$/)).toMatch(/token \*\*\* is locked out/);
     const counted = haystacks.reduce((n, h) => n + (h.text.match(/\*\*\*/g)?.length ?? 0), 0);
-    console.log(`secrets: ${Object.keys(secrets).length} secret values searched in ${haystacks.length} outputs and files, ${counted} masked occurrences, 0 leaks`);
+    console.log(
+      `secrets: ${Object.keys(secrets).length} secret values searched in ${haystacks.length} outputs and files, ${counted} masked occurrences, 0 leaks`,
+    );
   }, 90_000);
 });

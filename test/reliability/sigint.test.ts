@@ -68,7 +68,7 @@ describe('Ctrl-C (SIGINT) on graywave run', () => {
     expect(ms).toBeLessThan(25_000); // generous: it stopped the steps, it did not wait out their 37 s sleep
     expect(r.stderr).toMatch(/stopping at the next safe point \(Ctrl-C again to force\)/);
     // The in-flight command's process group is gone: no leftover sleep (waited for: the kill is asynchronous).
-    await until(() => alive(marker).length === 0, 'the killed steps\' sleeps to be gone');
+    await until(() => alive(marker).length === 0, "the killed steps' sleeps to be gone");
 
     const { records, torn } = readJournal(journal);
     expect(torn).toBe(false);
@@ -81,7 +81,10 @@ describe('Ctrl-C (SIGINT) on graywave run', () => {
     const ev = events(r.stdout);
     expect(ev.at(-1)).toMatchObject({ event: 'run.halted' });
     expect(ev.at(-1)!.reason).toMatch(/interrupted/);
-    expect(ev.filter((e) => e.event === 'step.failed').map((e) => e.error)).toEqual([expect.stringMatching(/interrupted/), expect.stringMatching(/interrupted/)]);
+    expect(ev.filter((e) => e.event === 'step.failed').map((e) => e.error)).toEqual([
+      expect.stringMatching(/interrupted/),
+      expect.stringMatching(/interrupted/),
+    ]);
 
     // The lock was released (a clean stop), status shows halted.
     expect(existsSync(join(dir, '.graywave/sigint/lock'))).toBe(false);

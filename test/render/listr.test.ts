@@ -4,7 +4,17 @@ import type { Plan } from '../../src/plan/build.js';
 import { listrRenderer } from '../../src/render/listr.js';
 import { jsonRenderer, plainRenderer } from '../../src/render/lines.js';
 
-const plan: Plan = { release: 'r', version: '2', group: 'GREEN', planHash: 'x', waves: [{ index: 1, hosts: ['h1'] }, { index: 2, hosts: ['h2'] }], steps: ['drain'] };
+const plan: Plan = {
+  release: 'r',
+  version: '2',
+  group: 'GREEN',
+  planHash: 'x',
+  waves: [
+    { index: 1, hosts: ['h1'] },
+    { index: 2, hosts: ['h2'] },
+  ],
+  steps: ['drain'],
+};
 const base = { release: 'r' };
 const tick = () => new Promise((r) => setTimeout(r, 20));
 
@@ -22,7 +32,11 @@ async function view(rolling: boolean, events: EngineEvent[]): Promise<{ event: s
   } finally {
     spy.mockRestore();
   }
-  return out.join('').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  return out
+    .join('')
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
 }
 
 // A rolling release: h2 (wave 2) starts while h1 (wave 1) is still in flight.
@@ -62,7 +76,11 @@ describe('listr live view', () => {
 });
 
 /** The view of a lock-step release with checks, a switchover and approvals (what a person sees, per event). */
-async function viewOf(events: EngineEvent[], shape = { verify: ['smoke'], routing: [], approve: false }, p: Plan = plan3): Promise<{ event: string; data: string; task: { title?: string } }[]> {
+async function viewOf(
+  events: EngineEvent[],
+  shape = { verify: ['smoke'], routing: [], approve: false },
+  p: Plan = plan3,
+): Promise<{ event: string; data: string; task: { title?: string } }[]> {
   const out: string[] = [];
   const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (out.push(String(chunk)), true));
   const tail: string[] = [];
@@ -76,11 +94,31 @@ async function viewOf(events: EngineEvent[], shape = { verify: ['smoke'], routin
   } finally {
     spy.mockRestore();
   }
-  return [...out.join('').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)), ...tail.map((t) => ({ event: 'TAIL', data: t.trim(), task: {} }))];
+  return [
+    ...out
+      .join('')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l)),
+    ...tail.map((t) => ({ event: 'TAIL', data: t.trim(), task: {} })),
+  ];
 }
-const plan3: Plan = { release: 'r', version: '2', group: 'GREEN', planHash: 'x', waves: [{ index: 1, hosts: ['h1'] }, { index: 2, hosts: ['h2', 'h3'] }, { index: 3, hosts: ['h4'] }], steps: ['deploy'], switchoverAfterWave: 2 };
+const plan3: Plan = {
+  release: 'r',
+  version: '2',
+  group: 'GREEN',
+  planHash: 'x',
+  waves: [
+    { index: 1, hosts: ['h1'] },
+    { index: 2, hosts: ['h2', 'h3'] },
+    { index: 3, hosts: ['h4'] },
+  ],
+  steps: ['deploy'],
+  switchoverAfterWave: 2,
+};
 const at = (lines: { event: string; data: string }[], re: RegExp, event = 'TITLE') => lines.findIndex((l) => l.event === event && re.test(l.data));
-const stateOf = (lines: { event: string; data: string; task: { title?: string } }[], title: RegExp) => lines.filter((l) => l.event === 'STATE' && title.test(l.task.title ?? '')).map((l) => l.data);
+const stateOf = (lines: { event: string; data: string; task: { title?: string } }[], title: RegExp) =>
+  lines.filter((l) => l.event === 'STATE' && title.test(l.task.title ?? '')).map((l) => l.data);
 
 describe('live view: release-level phases as they happen', () => {
   it('shows verify checks with their values and the switchover before the next wave starts; ends with the plain summary', async () => {
@@ -131,7 +169,14 @@ describe('live view: release-level phases as they happen', () => {
       { ...base, event: 'step.start', wave: 3, host: 'h4', step: 'deploy', attempt: 1 },
       { ...base, event: 'host.done', wave: 3, host: 'h4', ms: 30 },
       { ...base, event: 'wave.done', wave: 3, ms: 40, failed: [] },
-      { ...base, event: 'run.limited', reason: '--limit: 2 host(s) done; 2 host(s) outside the limit still pending: h1, h3', done: 2, pending: 2, hint: 'graywave resume x.yaml runs the 2 pending hosts (h1, h3), then the checks of wave 1, 2 (--limit covered part of them)' },
+      {
+        ...base,
+        event: 'run.limited',
+        reason: '--limit: 2 host(s) done; 2 host(s) outside the limit still pending: h1, h3',
+        done: 2,
+        pending: 2,
+        hint: 'graywave resume x.yaml runs the 2 pending hosts (h1, h3), then the checks of wave 1, 2 (--limit covered part of them)',
+      },
     ] as EngineEvent[]);
     for (const h of [/^h1/, /^h3/]) {
       expect(stateOf(lines, h)).toContain('SKIPPED');
@@ -142,7 +187,14 @@ describe('live view: release-level phases as they happen', () => {
     const skips = lines.filter((l) => l.event === 'MESSAGE').map((l) => (l.data as unknown as { skip?: string }).skip);
     expect(skips).toContain('h1: pending (outside --limit)');
     expect(skips).toContain('h3: pending (outside --limit)');
-    expect(lines.filter((l) => l.event === 'TAIL').map((l) => l.data).join('\n')).toBe('LIMITED: 2 host(s) done; 2 host(s) outside the limit still pending: h1, h3\n  next: graywave resume x.yaml runs the 2 pending hosts (h1, h3), then the checks of wave 1, 2 (--limit covered part of them)');
+    expect(
+      lines
+        .filter((l) => l.event === 'TAIL')
+        .map((l) => l.data)
+        .join('\n'),
+    ).toBe(
+      'LIMITED: 2 host(s) done; 2 host(s) outside the limit still pending: h1, h3\n  next: graywave resume x.yaml runs the 2 pending hosts (h1, h3), then the checks of wave 1, 2 (--limit covered part of them)',
+    );
   });
 
   it('after a halt: hosts never started are skipped ("not started"), never failed; later waves skipped; the halt summary last', async () => {
@@ -163,7 +215,12 @@ describe('live view: release-level phases as they happen', () => {
     expect(stateOf(lines, /^Wave 3/)).toContain('SKIPPED');
     expect(stateOf(lines, /^h4/)).not.toContain('FAILED');
     expect(lines.some((l) => l.event === 'MESSAGE' && (l.data as unknown as { skip?: string }).skip === 'h3: not started')).toBe(true);
-    expect(lines.filter((l) => l.event === 'TAIL').map((l) => l.data).join('\n')).toBe('HALTED: interrupted (Ctrl-C)\n  still drained: h2\n  next: graywave resume x.yaml');
+    expect(
+      lines
+        .filter((l) => l.event === 'TAIL')
+        .map((l) => l.data)
+        .join('\n'),
+    ).toBe('HALTED: interrupted (Ctrl-C)\n  still drained: h2\n  next: graywave resume x.yaml');
   });
 
   it('an approval ends the section: prompt() runs after the view has drawn its last frame, the next wave in a new section', async () => {
@@ -184,11 +241,21 @@ describe('live view: release-level phases as they happen', () => {
         { ...base, event: 'wave.paused', wave: 1, reason: 'waiting for approval' },
       ] as EngineEvent[]);
       const answer = await r.prompt(async () => {
-        order.push(`asked after ${out.join('').split('\n').filter((l) => l.includes('"COMPLETED"') && l.includes('Wave 1')).length} wave-1 completions`);
+        order.push(
+          `asked after ${
+            out
+              .join('')
+              .split('\n')
+              .filter((l) => l.includes('"COMPLETED"') && l.includes('Wave 1')).length
+          } wave-1 completions`,
+        );
         return true;
       });
       expect(answer).toBe(true);
-      await feed([{ ...base, event: 'wave.approved', wave: 1, by: 'me@here' }, { ...base, event: 'wave.start', wave: 2, hosts: ['h2', 'h3'] }] as EngineEvent[]);
+      await feed([
+        { ...base, event: 'wave.approved', wave: 1, by: 'me@here' },
+        { ...base, event: 'wave.start', wave: 2, hosts: ['h2', 'h3'] },
+      ] as EngineEvent[]);
       await feed([{ ...base, event: 'run.halted', reason: 'stop', wave: 2 }] as EngineEvent[]);
       await r.finish();
     } finally {
@@ -235,7 +302,14 @@ describe('live view: release-level phases as they happen', () => {
 });
 
 describe('live view of a release train: an app waiting for its after: apps', () => {
-  const train: Plan = { release: 't', version: '1', group: 'GREEN', planHash: 'x', waves: [{ index: 1, hosts: ['account/a-01', 'order/o-01', 'order/o-02'] }], steps: [] };
+  const train: Plan = {
+    release: 't',
+    version: '1',
+    group: 'GREEN',
+    planHash: 'x',
+    waves: [{ index: 1, hosts: ['account/a-01', 'order/o-01', 'order/o-02'] }],
+    steps: [],
+  };
   const tb = { release: 't' };
   const events = [
     { ...tb, event: 'run.start', version: '1', hosts: 3, waves: 1, resumed: false },

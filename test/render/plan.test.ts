@@ -52,10 +52,17 @@ describe('plan for reviewers', () => {
 
   it('--json keeps its fields and adds the resolved effects, the canary and the pauses', () => {
     const j = planJson(pb, plan);
-    expect(j.waves).toEqual([{ index: 1, hosts: ['app-01'] }, { index: 2, hosts: ['app-02', 'app-03'] }, { index: 3, hosts: ['app-04', 'app-05'] }]);
+    expect(j.waves).toEqual([
+      { index: 1, hosts: ['app-01'] },
+      { index: 2, hosts: ['app-02', 'app-03'] },
+      { index: 3, hosts: ['app-04', 'app-05'] },
+    ]);
     expect(j.pause).toEqual({ kind: 'duration', ms: 300_000 });
     expect(j.canary).toEqual({ wave: 1, hosts: 1 });
-    expect(j.between).toEqual([{ afterWave: 1, kind: 'approve' }, { afterWave: 2, kind: 'duration', ms: 300_000 }]);
+    expect(j.between).toEqual([
+      { afterWave: 1, kind: 'approve' },
+      { afterWave: 2, kind: 'duration', ms: 300_000 },
+    ]);
     expect(j.hosts['app-02']![0]).toEqual({
       step: 'drain:dubbo',
       action: 'drain',
@@ -71,7 +78,13 @@ describe('plan for reviewers', () => {
   });
 
   it('commonAndDiff cuts at separators so values stay whole', () => {
-    expect(commonAndDiff(['a', 'b'], ['curl http://10.0.0.11:8080/x', 'curl http://10.0.0.12:8080/x'])).toEqual({ line: 'curl http://‹…›:8080/x', perHost: [['a', '10.0.0.11'], ['b', '10.0.0.12']] });
+    expect(commonAndDiff(['a', 'b'], ['curl http://10.0.0.11:8080/x', 'curl http://10.0.0.12:8080/x'])).toEqual({
+      line: 'curl http://‹…›:8080/x',
+      perHost: [
+        ['a', '10.0.0.11'],
+        ['b', '10.0.0.12'],
+      ],
+    });
     expect(commonAndDiff(['a', 'b'], ['same', 'same'])).toEqual({ line: 'same' });
   });
 });

@@ -13,9 +13,14 @@ const w = { start: START, end: END, stepMs: 15_000 };
 let seed = 3;
 const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
 const s = (hosts: number, m: number): RangeSeries[] =>
-  Array.from({ length: hosts }, (_, h) => ({ labels: { instance: `h${h}` }, samples: Array.from({ length: 41 }, (_, i) => ({ t: START + i * 15_000, v: m * (0.9 + 0.2 * rnd()) })) }));
+  Array.from({ length: hosts }, (_, h) => ({
+    labels: { instance: `h${h}` },
+    samples: Array.from({ length: 41 }, (_, i) => ({ t: START + i * 15_000, v: m * (0.9 + 0.2 * rnd()) })),
+  }));
 const counts = (events: number, total: number): [RangeSeries[], RangeSeries[]] => {
-  const mk = (n: number): RangeSeries[] => [{ labels: { instance: 'a' }, samples: Array.from({ length: 41 }, (_, i) => ({ t: START + i * 15_000, v: (40 - i) % 4 === 0 && i >= 4 ? n / 10 : 0 })) }];
+  const mk = (n: number): RangeSeries[] => [
+    { labels: { instance: 'a' }, samples: Array.from({ length: 41 }, (_, i) => ({ t: START + i * 15_000, v: (40 - i) % 4 === 0 && i >= 4 ? n / 10 : 0 })) },
+  ];
   return [mk(events), mk(total)];
 };
 
@@ -36,7 +41,13 @@ const evidence = judgeVerdict(params, {
   stepMs: 15_000,
   metrics: [
     { name: 'p99 <latency>', green: collectSamples(s(3, 0.4), w), blue: collectSamples(s(6, 0.25), w) },
-    { name: 'errors', green: collectSamples(ge, w, false, 60_000), blue: collectSamples(be, w, false, 60_000), greenTotal: collectSamples(gt, w, false, 60_000), blueTotal: collectSamples(bt, w, false, 60_000) },
+    {
+      name: 'errors',
+      green: collectSamples(ge, w, false, 60_000),
+      blue: collectSamples(be, w, false, 60_000),
+      greenTotal: collectSamples(gt, w, false, 60_000),
+      blueTotal: collectSamples(bt, w, false, 60_000),
+    },
   ],
 });
 const gate = judgeResult(evidence);
@@ -45,7 +56,17 @@ const by = { user: 'ana', host: 'ops1', pid: 1 };
 const records: JournalRecord[] = [
   { type: 'header', v: 1, release: 'shop', version: '2', planHash: 'x', playbook: '/p.yaml', t: T(0), by },
   { type: 'run', t: T(1), phase: 'start', by },
-  { type: 'gate', t: T(2), wave: 1, check: 'canary', ok: gate.ok, observed: gate.observed, values: gate.values, verdict: gate.verdict, evidence: gate.evidence },
+  {
+    type: 'gate',
+    t: T(2),
+    wave: 1,
+    check: 'canary',
+    ok: gate.ok,
+    observed: gate.observed,
+    values: gate.values,
+    verdict: gate.verdict,
+    evidence: gate.evidence,
+  },
 ];
 const input = { records, waves: [{ index: 1, hosts: ['a1'] }], steps: [], hostLog: () => undefined };
 

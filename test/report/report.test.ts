@@ -26,7 +26,13 @@ const input = {
 describe('report', () => {
   it('reads poll lines per step attempt from a host log', () => {
     const p = pollsFromLog(log);
-    expect(p.get('wait')).toEqual([[{ t: T(2), text: 'value 7 (0/2 polls <= 0)' }, { t: T(3), text: 'value 0 (1/2 polls <= 0)' }, { t: T(4), text: 'value 0 (2/2 polls <= 0)' }]]);
+    expect(p.get('wait')).toEqual([
+      [
+        { t: T(2), text: 'value 7 (0/2 polls <= 0)' },
+        { t: T(3), text: 'value 0 (1/2 polls <= 0)' },
+        { t: T(4), text: 'value 0 (2/2 polls <= 0)' },
+      ],
+    ]);
     expect(p.get('deploy')).toEqual([[{ t: T(5), text: 'not yet' }]]);
   });
 
@@ -38,7 +44,11 @@ describe('report', () => {
       [2, 'rolled-back', T(10), T(14)],
       [3, 'pending', undefined, undefined],
     ]);
-    expect(r.hosts.map((h) => [h.host, h.status])).toEqual([['a1', 'done'], ['b1', 'rolled-back'], ['c1', 'pending']]);
+    expect(r.hosts.map((h) => [h.host, h.status])).toEqual([
+      ['a1', 'done'],
+      ['b1', 'rolled-back'],
+      ['c1', 'pending'],
+    ]);
     expect(r.drains.map((d) => [d.host, d.result, d.summary, d.polls.length])).toEqual([
       ['a1', 'done', 'last value 0 after 3 poll(s)', 3],
       ['b1', 'done', 'last value 0 after 2 poll(s)', 0],
@@ -49,7 +59,7 @@ describe('report', () => {
     const md = reportMarkdown(r);
     expect(md).toContain('| 1 | p99 <latency> | — | ok | 120ms <= 200ms | green=120, blue=110 |');
     expect(md).toContain('  - 2026-01-01 10:00:02Z value 7 (0/2 polls <= 0)');
-    expect(md).toContain("| approve (wave 1 may be followed by wave 2) | bo@ops1 (pid 42) |");
+    expect(md).toContain('| approve (wave 1 may be followed by wave 2) | bo@ops1 (pid 42) |');
   });
 
   it('writes self-contained HTML with every wave and host in the chart and all text escaped', () => {

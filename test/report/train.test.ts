@@ -15,9 +15,29 @@ const tmp = tempDirs('gw-train-report-');
 interface Json {
   release: string;
   status: string;
-  train?: { apps: { name: string; status: string; done: number; hosts: number; deploy: boolean; after: string[]; version?: string; logDir?: string; waves: { wave: number; status: string; hosts: string[] }[] }[] };
+  train?: {
+    apps: {
+      name: string;
+      status: string;
+      done: number;
+      hosts: number;
+      deploy: boolean;
+      after: string[];
+      version?: string;
+      logDir?: string;
+      waves: { wave: number; status: string; hosts: string[] }[];
+    }[];
+  };
   waves: { wave: number; status: string; hosts: string[]; events: { what: string }[] }[];
-  hosts: { host: string; app?: string; wave: number; status: string; spans: { step: string; result: string; start: string; end?: string }[]; log?: string; logTail?: string[] }[];
+  hosts: {
+    host: string;
+    app?: string;
+    wave: number;
+    status: string;
+    spans: { step: string; result: string; start: string; end?: string }[];
+    log?: string;
+    logTail?: string[];
+  }[];
   gates: { wave: number; check: string; ok: boolean }[];
   failures: { what: string; host?: string; error: string }[];
 }
@@ -60,8 +80,12 @@ describe('graywave report of a release train', () => {
     const md = await cli(['report', 'train.yaml', '--html', 'report.html'], { cwd: dir });
     expect(md.code, md.stderr).toBe(0);
     expect(md.stdout).toContain('# Release train platform-test 2026.12.1');
-    expect(md.stdout).toMatch(/^\| account \| 1\.0\.0 \| no \(deploy: false\) \| — \| failed \| 1\/3 \| 1 done · 2 failed · 3 pending \| \S+apps\/account\/logs \|$/m);
-    expect(md.stdout).toMatch(/^\| 2 \| account\/a-02 \| failed \| [^|]+ \| [^|]+ \| drain done \d+ms; relabel done \d+ms; restore failed \d+ms \| \S+a-02\.log \|$/m);
+    expect(md.stdout).toMatch(
+      /^\| account \| 1\.0\.0 \| no \(deploy: false\) \| — \| failed \| 1\/3 \| 1 done · 2 failed · 3 pending \| \S+apps\/account\/logs \|$/m,
+    );
+    expect(md.stdout).toMatch(
+      /^\| 2 \| account\/a-02 \| failed \| [^|]+ \| [^|]+ \| drain done \d+ms; relabel done \d+ms; restore failed \d+ms \| \S+a-02\.log \|$/m,
+    );
     expect(md.stdout).toContain('### account/a-02 (failed): the end of');
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
     expect(html).toContain('<h1>Release train platform-test 2026.12.1</h1>');
@@ -80,8 +104,15 @@ describe('graywave report of a release train', () => {
     expect(r.waves.map((w) => w.status)).toEqual(['done', 'done', 'done', 'done']);
     expect(r.hosts).toHaveLength(12);
     // The resumed host: its failed restore, then the retry that passed.
-    expect(r.hosts.find((h) => h.host === 'account/a-02')!.spans.map((s) => `${s.step} ${s.result}`)).toEqual(['drain done', 'relabel done', 'restore failed', 'restore done']);
-    expect(r.waves[1]!.events.map((e) => e.what)).toEqual(expect.arrayContaining(['verified', 'switchover started', 'switchover web-to-green done', 'switchover done']));
+    expect(r.hosts.find((h) => h.host === 'account/a-02')!.spans.map((s) => `${s.step} ${s.result}`)).toEqual([
+      'drain done',
+      'relabel done',
+      'restore failed',
+      'restore done',
+    ]);
+    expect(r.waves[1]!.events.map((e) => e.what)).toEqual(
+      expect.arrayContaining(['verified', 'switchover started', 'switchover web-to-green done', 'switchover done']),
+    );
     expect(r.gates.map((g) => g.wave)).toEqual([1, 2, 3, 4]);
 
     // The journal alone (archived, or read without the train file) is reported as a train too, its apps' logs beside it.

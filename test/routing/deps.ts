@@ -8,7 +8,10 @@ import { LocalTransport } from '../../src/transport/local.js';
 import { Secrets } from '../../src/util/secrets.js';
 
 /** Engine dependencies for driving the RoutingRunner directly: a real journal in `dir`, a fleet in `waves`. */
-export function routingDeps(dir: string, opts: { routing: RoutingSpec[]; providers?: Playbook['providers']; waves: string[][]; hosts?: Host[]; env?: NodeJS.ProcessEnv }): EngineDeps {
+export function routingDeps(
+  dir: string,
+  opts: { routing: RoutingSpec[]; providers?: Playbook['providers']; waves: string[][]; hosts?: Host[]; env?: NodeJS.ProcessEnv },
+): EngineDeps {
   const hosts = opts.hosts ?? opts.waves.flat().map((n, i) => ({ name: n, address: `127.0.0.${10 + i}`, vars: {}, labels: {} }));
   const playbook = {
     file: join(dir, 'p.yaml'),
@@ -26,7 +29,14 @@ export function routingDeps(dir: string, opts: { routing: RoutingSpec[]; provide
     onFailure: 'halt',
     routing: opts.routing,
   } as unknown as Playbook;
-  const plan: Plan = { release: 'order', version: '1.1', group: 'GREEN', planHash: 'x', waves: opts.waves.map((h, i) => ({ index: i + 1, hosts: h })), steps: [] };
+  const plan: Plan = {
+    release: 'order',
+    version: '1.1',
+    group: 'GREEN',
+    planHash: 'x',
+    waves: opts.waves.map((h, i) => ({ index: i + 1, hosts: h })),
+    steps: [],
+  };
   return {
     playbook,
     plan,

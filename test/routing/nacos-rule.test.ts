@@ -22,24 +22,24 @@ let server: http.Server;
 const dir = mkdtempSync(join(tmpdir(), 'gw-nacos-rule-'));
 
 function answer(req: http.IncomingMessage, res: http.ServerResponse): void {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      const u = new URL(req.url!, 'http://x');
-      const params = Object.fromEntries([...u.searchParams, ...new URLSearchParams(body)]);
-      requests.push({ method: req.method!, path: u.pathname, params });
-      if (u.pathname === '/nacos/v1/auth/login') return res.end(JSON.stringify({ accessToken: 'tok-123', tokenTtl: 18000 }));
-      if (u.pathname !== '/nacos/v1/cs/configs') return ((res.statusCode = 404), res.end());
-      if (params.accessToken !== 'tok-123') return ((res.statusCode = 403), res.end('no token'));
-      const key = `${params.tenant ?? ''}|${params.group}|${params.dataId}`;
-      if (req.method === 'GET') {
-        if (!configs.has(key)) return ((res.statusCode = 404), res.end('config data not exist'));
-        return res.end(configs.get(key));
-      }
-      if (req.method === 'POST') configs.set(key, params.content!);
-      if (req.method === 'DELETE') configs.delete(key);
-      res.end('true');
-    });
+  let body = '';
+  req.on('data', (c) => (body += c));
+  req.on('end', () => {
+    const u = new URL(req.url!, 'http://x');
+    const params = Object.fromEntries([...u.searchParams, ...new URLSearchParams(body)]);
+    requests.push({ method: req.method!, path: u.pathname, params });
+    if (u.pathname === '/nacos/v1/auth/login') return res.end(JSON.stringify({ accessToken: 'tok-123', tokenTtl: 18000 }));
+    if (u.pathname !== '/nacos/v1/cs/configs') return ((res.statusCode = 404), res.end());
+    if (params.accessToken !== 'tok-123') return ((res.statusCode = 403), res.end('no token'));
+    const key = `${params.tenant ?? ''}|${params.group}|${params.dataId}`;
+    if (req.method === 'GET') {
+      if (!configs.has(key)) return ((res.statusCode = 404), res.end('config data not exist'));
+      return res.end(configs.get(key));
+    }
+    if (req.method === 'POST') configs.set(key, params.content!);
+    if (req.method === 'DELETE') configs.delete(key);
+    res.end('true');
+  });
 }
 
 beforeAll(async () => {
@@ -56,7 +56,7 @@ afterAll(async () => {
 const FORMAT = '{{service}}:{{blueVersion}}={{blueWeight}};{{greenVersion}}={{greenWeight}}';
 
 describe('nacos-rule documents', () => {
-  it('renders the line and edits only graywave\'s line', () => {
+  it("renders the line and edits only graywave's line", () => {
     const o = nacosRuleOptions.parse({ provider: 'n', dataId: 'gray-rules', format: FORMAT, service: 'order', blueVersion: '1.0' });
     expect(ruleLine(o, { name: 'order', version: '1.1', group: 'GREEN' }, 25)).toEqual({ line: 'order:1.0=75;1.1=25', prefix: 'order:' });
     expect(withLine('pay:2.0=100\norder:1.0=100;1.1=0', 'order:', 'order:1.0=75;1.1=25')).toBe('pay:2.0=100\norder:1.0=75;1.1=25');
@@ -64,13 +64,18 @@ describe('nacos-rule documents', () => {
     expect(withLine(null, '', '1.0=75;1.1=25')).toBe('1.0=75;1.1=25');
   });
 
-  it('publishes 0% before wave 1, widens per wave, keeps others\' lines, logs in, and rollback restores the exact document', async () => {
+  it("publishes 0% before wave 1, widens per wave, keeps others' lines, logs in, and rollback restores the exact document", async () => {
     const tenantKey = 'dev|DEFAULT_GROUP|gray-rules';
     const original = '# rules of other teams\npay:2.0=90;2.1=10';
     configs.set(tenantKey, original);
     const providers = { nacos: { type: 'nacos', options: { url, namespace: 'dev', services: ['order'], username: 'nacos', password: { env: 'NACOS_PW' } } } };
     const params = nacosRuleOptions.parse({ provider: 'nacos', dataId: 'gray-rules', format: FORMAT, service: 'order', blueVersion: '1.0', weights: [10, 50] });
-    const deps = routingDeps(dir, { routing: [{ name: 'version-weights', type: 'nacos-rule', params, end: 'final' }], providers, waves: [['h1'], ['h2'], ['h3']], env: { NACOS_PW: 'pw' } });
+    const deps = routingDeps(dir, {
+      routing: [{ name: 'version-weights', type: 'nacos-rule', params, end: 'final' }],
+      providers,
+      waves: [['h1'], ['h2'], ['h3']],
+      env: { NACOS_PW: 'pw' },
+    });
     const runner = new RoutingRunner(deps);
     {
       await runner.at('publish', 0);
@@ -94,7 +99,12 @@ describe('nacos-rule documents', () => {
 
       // A document that did not exist is deleted again.
       configs.delete(tenantKey);
-      const d2 = routingDeps(mkdtempSync(join(tmpdir(), 'gw-nacos-rule-')), { routing: deps.playbook.routing!, providers, waves: [['h1']], env: { NACOS_PW: 'pw' } });
+      const d2 = routingDeps(mkdtempSync(join(tmpdir(), 'gw-nacos-rule-')), {
+        routing: deps.playbook.routing!,
+        providers,
+        waves: [['h1']],
+        env: { NACOS_PW: 'pw' },
+      });
       const r2 = new RoutingRunner(d2);
       await r2.at('publish', 0);
       expect(configs.get(tenantKey)).toBe('order:1.0=100;1.1=0');
@@ -104,12 +114,18 @@ describe('nacos-rule documents', () => {
     }
   });
 
-  it('the issue\'s shape (no blueVersion): BLUE is read from graywave\'s line in the document; no line: fails before writing', async () => {
+  it("the issue's shape (no blueVersion): BLUE is read from graywave's line in the document; no line: fails before writing", async () => {
     const key = '|DEFAULT_GROUP|gray-rules-pinned';
     const providers = { nacos: { type: 'nacos', options: { url, services: ['order'], username: 'nacos', password: { env: 'NACOS_PW' } } } };
     // Exactly the keys of the issue: provider, dataId, format.
     const params = nacosRuleOptions.parse({ provider: 'nacos', dataId: 'gray-rules-pinned', format: FORMAT, weights: [10, 50] });
-    const deps = () => routingDeps(mkdtempSync(join(dir, 'p-')), { routing: [{ name: 'version-weights', type: 'nacos-rule', params, end: 'final' }], providers, waves: [['h1'], ['h2'], ['h3']], env: { NACOS_PW: 'pw' } });
+    const deps = () =>
+      routingDeps(mkdtempSync(join(dir, 'p-')), {
+        routing: [{ name: 'version-weights', type: 'nacos-rule', params, end: 'final' }],
+        providers,
+        waves: [['h1'], ['h2'], ['h3']],
+        env: { NACOS_PW: 'pw' },
+      });
 
     configs.delete(key);
     const none = new RoutingRunner(deps());
@@ -132,7 +148,7 @@ describe('nacos-rule documents', () => {
     expect(configs.get(key)).toBe('pay:2.0=100\norder:1.0=50;1.1=50');
   });
 
-  it.skipIf(!hasOpenssl())('talks HTTPS with the nacos provider\'s tls: settings (a private CA); without them the certificate is refused', async () => {
+  it.skipIf(!hasOpenssl())("talks HTTPS with the nacos provider's tls: settings (a private CA); without them the certificate is refused", async () => {
     const pki = makeTestPki();
     const https = await startHttps({ cert: pki.serverCert, key: pki.serverKey }, answer);
     try {
@@ -140,8 +156,16 @@ describe('nacos-rule documents', () => {
       const key = '|DEFAULT_GROUP|tls-rules';
       configs.delete(key);
       const params = nacosRuleOptions.parse({ provider: 'nacos', dataId: 'tls-rules', format: FORMAT, service: 'order', blueVersion: '1.0' });
-      const providers = (tls?: object) => ({ nacos: { type: 'nacos', options: { url: https.url, services: ['order'], username: 'nacos', password: { env: 'NACOS_PW' }, ...(tls ? { tls } : {}) } } });
-      const deps = (tls?: object) => routingDeps(mkdtempSync(join(dir, 'r-')), { routing: [{ name: 'v', type: 'nacos-rule', params, end: 'final' }], providers: providers(tls), waves: [['h1']], env: { NACOS_PW: 'pw' } });
+      const providers = (tls?: object) => ({
+        nacos: { type: 'nacos', options: { url: https.url, services: ['order'], username: 'nacos', password: { env: 'NACOS_PW' }, ...(tls ? { tls } : {}) } },
+      });
+      const deps = (tls?: object) =>
+        routingDeps(mkdtempSync(join(dir, 'r-')), {
+          routing: [{ name: 'v', type: 'nacos-rule', params, end: 'final' }],
+          providers: providers(tls),
+          waves: [['h1']],
+          env: { NACOS_PW: 'pw' },
+        });
       const refused = new RoutingRunner(deps());
       await expect(refused.at('publish', 0)).rejects.toThrow(/self-signed certificate[\s\S]*tls: \{ ca:/);
       await refused.close();

@@ -25,7 +25,11 @@ async function get(url: string, headers: Record<string, string> = {}) {
 
 beforeAll(async () => {
   reg = await startRegistry();
-  for (const [i, group] of [['1', 'BLUE'], ['2', 'BLUE'], ['3', 'GREEN']] as const) {
+  for (const [i, group] of [
+    ['1', 'BLUE'],
+    ['2', 'BLUE'],
+    ['3', 'GREEN'],
+  ] as const) {
     const h = await startHost({ name: `h0${i}`, address: '127.0.0.1', port: 0, version: group === 'GREEN' ? '2.0.0' : '1.0.0', group, workMs: [1, 2] });
     hosts.push(h);
     await api('POST', '/nacos/v1/ns/instance', { ...base, ip: '127.0.0.1', port: String(h.port), metadata: JSON.stringify({ group, version: '1' }) });
@@ -45,7 +49,11 @@ describe('sandbox host', () => {
     const hangUp = new AbortController();
     const slow = fetch(`${h.url}/?ms=60000`, { signal: hangUp.signal }).catch(() => undefined);
     // Only the application request counts: the /metrics scrapes themselves never show up in flight.
-    await waitFor(async () => /^sandbox_requests_in_flight\{host="h01",version="1.0.0",group="BLUE"\} 1$/m.test(await metrics()), 'the request in flight in /metrics', { timeoutMs: 10_000 });
+    await waitFor(
+      async () => /^sandbox_requests_in_flight\{host="h01",version="1.0.0",group="BLUE"\} 1$/m.test(await metrics()),
+      'the request in flight in /metrics',
+      { timeoutMs: 10_000 },
+    );
     hangUp.abort();
     await slow;
     await waitFor(async () => /^sandbox_requests_in_flight\{.*\} 0$/m.test(await metrics()), 'no request in flight once it ended', { timeoutMs: 10_000 });
@@ -114,7 +122,13 @@ describe('sandbox router', () => {
     }
     expect(Object.keys(seen).sort()).toEqual(['h01', 'h02']);
 
-    await api('PUT', '/nacos/v1/ns/instance', { ...base, ip: '127.0.0.1', port: String(hosts[0]!.port), weight: '0', metadata: JSON.stringify({ group: 'BLUE' }) });
+    await api('PUT', '/nacos/v1/ns/instance', {
+      ...base,
+      ip: '127.0.0.1',
+      port: String(hosts[0]!.port),
+      weight: '0',
+      metadata: JSON.stringify({ group: 'BLUE' }),
+    });
     for (let i = 0; i < 20; i++) expect((await get(front.url)).body.host).toBe('h02');
 
     for (let i = 0; i < 10; i++) expect((await get(front.url, { 'x-gray-group': 'GREEN' })).body.host).toBe('h03');

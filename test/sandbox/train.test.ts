@@ -22,7 +22,10 @@ const base = { groupName: 'DEFAULT_GROUP', namespaceId: 'public', clusterName: '
 async function put(name: string, params: Record<string, string>) {
   const [service] = name.split('-');
   const h = hosts.get(name)!;
-  const res = await fetch(`${reg.url}/nacos/v1/ns/instance?${new URLSearchParams({ ...base, serviceName: service!, ip: addr.get(name)!, port: String(h.port), ...params })}`, { method: 'PUT' });
+  const res = await fetch(
+    `${reg.url}/nacos/v1/ns/instance?${new URLSearchParams({ ...base, serviceName: service!, ip: addr.get(name)!, port: String(h.port), ...params })}`,
+    { method: 'PUT' },
+  );
   expect(res.status).toBe(200);
 }
 const label = (name: string, group: string, weight = '1') => put(name, { weight, metadata: JSON.stringify({ group }) });
@@ -36,23 +39,46 @@ async function many(entry: RunningServer, n: number) {
   for (let i = 0; i < n; i++) out.push(await get(entry));
   return out;
 }
-const servedBy = (rs: { servedBy: string }[], app: string) => new Set(rs.map((r) => parseServedBy(r.servedBy)?.find((s) => s.app === app)).map((s) => s && `${s.group}@${s.instance}`));
+const servedBy = (rs: { servedBy: string }[], app: string) =>
+  new Set(rs.map((r) => parseServedBy(r.servedBy)?.find((s) => s.app === app)).map((s) => s && `${s.group}@${s.instance}`));
 
 beforeAll(async () => {
   reg = await startRegistry({ host: '127.0.9.100' });
-  const shape: [string, number][] = [['bfe-1', 1], ['bfe-2', 2], ['order-1', 11], ['order-2', 12], ['account-1', 21], ['account-2', 22]];
+  const shape: [string, number][] = [
+    ['bfe-1', 1],
+    ['bfe-2', 2],
+    ['order-1', 11],
+    ['order-2', 12],
+    ['account-1', 21],
+    ['account-2', 22],
+  ];
   for (const [name, octet] of shape) {
     const service = name.split('-')[0]!;
     const address = `127.0.9.${octet}`;
-    const h = await startHost({ name, address, port: 0, version: '1.0.0', group: 'BLUE', workMs: [1, 3], ...(service === 'bfe' ? { calls: { registry: reg.url, services: ['order', 'account'] } } : {}) });
+    const h = await startHost({
+      name,
+      address,
+      port: 0,
+      version: '1.0.0',
+      group: 'BLUE',
+      workMs: [1, 3],
+      ...(service === 'bfe' ? { calls: { registry: reg.url, services: ['order', 'account'] } } : {}),
+    });
     hosts.set(name, h);
     addr.set(name, address);
-    const res = await fetch(`${reg.url}/nacos/v1/ns/instance`, { method: 'POST', body: new URLSearchParams({ ...base, serviceName: service, ip: address, port: String(h.port), metadata: JSON.stringify({ group: 'BLUE' }) }) });
+    const res = await fetch(`${reg.url}/nacos/v1/ns/instance`, {
+      method: 'POST',
+      body: new URLSearchParams({ ...base, serviceName: service, ip: address, port: String(h.port), metadata: JSON.stringify({ group: 'BLUE' }) }),
+    });
     expect(res.status).toBe(200);
   }
   router = new Router({ registry: reg.registry, service: 'bfe', app: 'bfe', fallback: true });
   pub = await listen(http.createServer(router.handle), '127.0.9.100', 0);
-  gray = await listen(http.createServer((req, res) => router.handle(req, res, 'GREEN')), '127.0.9.100', 0);
+  gray = await listen(
+    http.createServer((req, res) => router.handle(req, res, 'GREEN')),
+    '127.0.9.100',
+    0,
+  );
 });
 afterAll(async () => {
   await Promise.all([...[...hosts.values()].map((h) => h.close()), reg.close(), pub.close(), gray.close()]);
@@ -127,7 +153,11 @@ describe('train traffic summary', () => {
 
   it('splits gray traffic at the canary wave and public traffic at the switchover', () => {
     const t = trainTraffic(
-      { public: [rec(1, B), rec(2, B), rec(5, G), rec(6, G), rec(7, undefined, 503)], gray: [rec(1, B), rec(2, M), rec(3, G), rec(4, M), rec(5, G)], switches: [{ at: 5, group: 'GREEN' }] },
+      {
+        public: [rec(1, B), rec(2, B), rec(5, G), rec(6, G), rec(7, undefined, 503)],
+        gray: [rec(1, B), rec(2, M), rec(3, G), rec(4, M), rec(5, G)],
+        switches: [{ at: 5, group: 'GREEN' }],
+      },
       { group: 'GREEN', apps, canaryDoneAt: 3 },
     );
     expect(t).toEqual({

@@ -61,7 +61,9 @@ describe.skipIf(!has)('the http door over HTTPS (tls option)', () => {
     expect((await http(`${plain.url}/list`, { tls: settings({ ca: ['other.pem', 'server.pem'] }) })).status).toBe(200);
 
     const err = await http(`${plain.url}/status`, { tls: settings({ ca: 'other.pem' }) }).catch((e: unknown) => e);
-    expect((err as Error).message).toMatch(/^GET https:\/\/127\.0\.0\.1:\d+\/status: TLS: the server's certificate is not trusted: self-signed certificate \(DEPTH_ZERO_SELF_SIGNED_CERT\); tls\.ca \(other\.pem\) does not hold the CA that signed it/);
+    expect((err as Error).message).toMatch(
+      /^GET https:\/\/127\.0\.0\.1:\d+\/status: TLS: the server's certificate is not trusted: self-signed certificate \(DEPTH_ZERO_SELF_SIGNED_CERT\); tls\.ca \(other\.pem\) does not hold the CA that signed it/,
+    );
   });
 
   it('insecureSkipVerify: any certificate is accepted, with one warning per provider (its settings), not per call', async () => {
@@ -70,7 +72,9 @@ describe.skipIf(!has)('the http door over HTTPS (tls option)', () => {
     const log = (l: string) => void lines.push(l);
     expect((await http(`${plain.url}/a`, { tls, log })).status).toBe(200);
     expect((await http(`${plain.url}/b?x=1`, { tls, log })).status).toBe(200);
-    expect(lines).toEqual([`warning: tls.insecureSkipVerify is true: the certificate of ${plain.url} is not checked (anyone on the path can read and change these calls, credentials included)`]);
+    expect(lines).toEqual([
+      `warning: tls.insecureSkipVerify is true: the certificate of ${plain.url} is not checked (anyone on the path can read and change these calls, credentials included)`,
+    ]);
     // another provider's settings warn on their own
     const other: string[] = [];
     await http(`${plain.url}/c`, { tls: settings({ insecureSkipVerify: true }), log: (l) => void other.push(l) });
@@ -106,8 +110,12 @@ describe.skipIf(!has)('the http door over HTTPS (tls option)', () => {
     writeFileSync(`${pki.dir}/garbage.pem`, 'not a certificate\n');
     expect(() => resolveTls(tlsOptions.parse({ ca: 'garbage.pem' }), t())).toThrow(/^tls\.ca: garbage\.pem holds no PEM certificate/);
     expect(() => resolveTls(tlsOptions.parse({ cert: 'client.pem', key: { file: 'gone.key' } }), t())).toThrow('tls.key: secret file gone.key cannot be read');
-    expect(() => resolveTls(tlsOptions.parse({ cert: 'client.pem', key: { file: 'server.key' } }), t())).toThrow('tls.key does not belong to the certificate in tls.cert (client.pem)');
-    expect(() => resolveTls(tlsOptions.parse({ cert: 'client.pem', key: { file: 'client.pem' } }), t())).toThrow(/^tls\.key: not a usable unencrypted PEM private key/);
+    expect(() => resolveTls(tlsOptions.parse({ cert: 'client.pem', key: { file: 'server.key' } }), t())).toThrow(
+      'tls.key does not belong to the certificate in tls.cert (client.pem)',
+    );
+    expect(() => resolveTls(tlsOptions.parse({ cert: 'client.pem', key: { file: 'client.pem' } }), t())).toThrow(
+      /^tls\.key: not a usable unencrypted PEM private key/,
+    );
     // nothing asked beyond the defaults: no settings (global fetch)
     expect(resolveTls(tlsOptions.parse({}), t())).toBeUndefined();
   });

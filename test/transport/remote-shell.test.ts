@@ -205,7 +205,11 @@ describe('the driver, run by the local bash, against a fresh bash -c', () => {
           commands.map((_, i) => {
             const [out, err] = parts.map((p) => p[i] ?? '');
             const end = /\x1en0nce:e:(\d+)[^\n]*\n$/;
-            return { stdout: out!.replace(end, ''), stderr: err!.replace(/^\x1en0nce:p:\d+\n/, '').replace(end, ''), status: Number(end.exec(out!)?.[1] ?? -1) };
+            return {
+              stdout: out!.replace(end, ''),
+              stderr: err!.replace(/^\x1en0nce:p:\d+\n/, '').replace(end, ''),
+              status: Number(end.exec(out!)?.[1] ?? -1),
+            };
           }),
         );
       });
@@ -247,7 +251,8 @@ describe('the driver, run by the local bash, against a fresh bash -c', () => {
       const want = viaBash(c);
       const g = got[i]!;
       if (c.includes('env')) expect({ c, out: sortLines(g.stdout), status: g.status }).toEqual({ c, out: sortLines(want.stdout), status: want.status });
-      else if (c.startsWith('time ')) expect({ c, out: g.stdout, status: g.status, timed: /real/.test(g.stderr) }).toEqual({ c, out: want.stdout, status: want.status, timed: true });
+      else if (c.startsWith('time '))
+        expect({ c, out: g.stdout, status: g.status, timed: /real/.test(g.stderr) }).toEqual({ c, out: want.stdout, status: want.status, timed: true });
       else expect({ c, ...g }).toEqual({ c, ...want });
     });
   });

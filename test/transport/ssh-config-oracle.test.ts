@@ -18,7 +18,9 @@ import { removeDir, requireBinary, tempDir } from '../integration/helpers/proces
 const SSH = '/usr/bin/ssh';
 const hasSsh = requireBinary(SSH, 'apt-get install -y openssh-client'); // CI=true: missing is a failure
 const FIXTURES = resolve(import.meta.dirname, '../../fixtures/ssh-config');
-const fixtures = readdirSync(FIXTURES).filter((f) => f.endsWith('.conf')).sort();
+const fixtures = readdirSync(FIXTURES)
+  .filter((f) => f.endsWith('.conf'))
+  .sort();
 const dirs: string[] = [];
 afterAll(() => dirs.forEach(removeDir));
 
@@ -124,7 +126,11 @@ async function oracle(file: string, home: string, host: string, cliArgs: string[
   writeFileSync(sublog, '');
   // Started as `ssh` (spawn's argv0; execFile ignores it): ssh then names the jump's ssh `ssh`, found on PATH.
   const v = await new Promise<string>((res, rej) => {
-    const child = spawn(SSH, args, { env: { ...env, GW_SUBLOG: sublog, PATH: `${fakeBin}:${process.env.PATH}` }, argv0: 'ssh', stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(SSH, args, {
+      env: { ...env, GW_SUBLOG: sublog, PATH: `${fakeBin}:${process.env.PATH}` },
+      argv0: 'ssh',
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
     child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
     const timer = setTimeout(() => {

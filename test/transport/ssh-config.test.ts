@@ -108,7 +108,9 @@ describe('~/.ssh/config', () => {
   });
 
   test('ProxyJump none and IdentityFile none disable them; ProxyCommand is exposed with its tokens, none disables it', () => {
-    const cfg = SshClientConfig.parse('Host a\n  ProxyJump none\n  IdentityFile none\n  ProxyCommand nc %h %p\nHost b\n  User u\n  Port 2022\n  ProxyCommand ssh -W %h:%p %r@gw # %n %%\nHost c\n  ProxyCommand none\n');
+    const cfg = SshClientConfig.parse(
+      'Host a\n  ProxyJump none\n  IdentityFile none\n  ProxyCommand nc %h %p\nHost b\n  User u\n  Port 2022\n  ProxyCommand ssh -W %h:%p %r@gw # %n %%\nHost c\n  ProxyCommand none\n',
+    );
     expect(cfg.lookup('a')).toMatchObject({ proxyJump: undefined, proxyCommand: undefined, identityFiles: [] });
     expect(cfg.lookup('b').proxyCommand).toBe('ssh -W b:2022 u@gw # b %');
     expect(cfg.lookup('c').proxyCommand).toBeUndefined();
@@ -122,14 +124,19 @@ describe('~/.ssh/config', () => {
     expect(() => SshClientConfig.parse('User "unclosed\n', { file: 'cfg' })).toThrow(/cfg:1:1: invalid quotes/);
     expect(() => SshClientConfig.parse('Host a\n  IdentityFile %z\n', { file: 'cfg' }).lookup('a')).toThrow(/cfg:2:1: unknown token %z/);
     expect(() => SshClientConfig.parse('CanonicalDomains none corp.test\n', { file: 'cfg' })).toThrow(/cfg:1:1: CanonicalDomains "none" must appear alone/);
-    expect(() => SshClientConfig.parse('CanonicalDomains corp..test\n', { file: 'cfg' })).toThrow(/cfg:1:1: CanonicalDomains: "corp\.\.test" is not a valid domain name/);
+    expect(() => SshClientConfig.parse('CanonicalDomains corp..test\n', { file: 'cfg' })).toThrow(
+      /cfg:1:1: CanonicalDomains: "corp\.\.test" is not a valid domain name/,
+    );
     // A playbook's jumpHost is read like ssh -J: a hop OpenSSH refuses is an error too.
     expect(() => SshClientConfig.parse('').lookup('a', { jump: 'b:0' })).toThrow(/^jumpHost "b:0" is not OpenSSH's \[user@\]host\[:port\]/);
   });
 
   test('Match exec is never run: the condition is false and a warning names the line', () => {
     const flag = join(dir, 'exec-ran');
-    const cfg = SshClientConfig.parse(`Host x\n  User before\nMatch host x exec "touch ${flag}"\n  Port 2222\nMatch host other exec "touch ${flag}"\n  Port 3333\n`, { file: 'cfg' });
+    const cfg = SshClientConfig.parse(
+      `Host x\n  User before\nMatch host x exec "touch ${flag}"\n  Port 2222\nMatch host other exec "touch ${flag}"\n  Port 3333\n`,
+      { file: 'cfg' },
+    );
     const e = cfg.lookup('x');
     expect(() => readFileSync(flag)).toThrow();
     expect(e.port).toBeUndefined();
@@ -168,7 +175,10 @@ describe('the ssh client config is checked when the playbook loads', () => {
     const cfg = join(dir, 'pb_ssh_config');
     writeFileSync(cfg, 'Host *\n  User deploy\nHost web-*\n  IdentityFile ~/.ssh/%z\n  Port 70000\n');
     const pb = join(dir, 'pb.yaml');
-    writeFileSync(pb, `name: r\nversion: 1.0.0\ntransport: { type: ssh, configFile: ${cfg} }\nhosts:\n  - { name: h1, address: web-1 }\nsteps:\n  - run: "true"\n`);
+    writeFileSync(
+      pb,
+      `name: r\nversion: 1.0.0\ntransport: { type: ssh, configFile: ${cfg} }\nhosts:\n  - { name: h1, address: web-1 }\nsteps:\n  - run: "true"\n`,
+    );
     expect(() => loadPlaybook(pb)).toThrow(new RegExp(`${cfg}:5:1: bad port '70000'`));
     writeFileSync(cfg, 'Host *\n  User deploy\nHost web-*\n  IdentityFile ~/.ssh/%z\n');
     expect(() => loadPlaybook(pb)).toThrow(new RegExp(`${cfg}:4:1: unknown token %z`));
@@ -178,7 +188,10 @@ describe('the ssh client config is checked when the playbook loads', () => {
     writeFileSync(cfg, 'Host *\n  User deploy\n');
     expect(loadPlaybook(pb).hosts).toHaveLength(1);
     // The playbook's jumpHost is read like ssh -J: what OpenSSH refuses is an error at its line, before anything runs.
-    writeFileSync(pb, `name: r\nversion: 1.0.0\ntransport: { type: ssh, configFile: ${cfg}, jumpHost: "ops@b1:2222,,b2" }\nhosts:\n  - { name: h1, address: web-1 }\nsteps:\n  - run: "true"\n`);
+    writeFileSync(
+      pb,
+      `name: r\nversion: 1.0.0\ntransport: { type: ssh, configFile: ${cfg}, jumpHost: "ops@b1:2222,,b2" }\nhosts:\n  - { name: h1, address: web-1 }\nsteps:\n  - run: "true"\n`,
+    );
     expect(() => loadPlaybook(pb)).toThrow(/pb\.yaml:3:\d+: transport\.jumpHost: not OpenSSH's \[user@\]host\[:port\]/);
   });
 });

@@ -37,7 +37,8 @@ function hostList(c: ParseContext): { src: Source; raw: unknown; base: Path } | 
   // An inventory that cannot be read (bad YAML, an alias bomb) is reported once, by itself.
   const unreadable = () => (inv!.issues.length ? (issues.push(...inv!.issues.splice(0)), true) : false);
   const hintAnsible = (data: unknown, bad: boolean) => {
-    if (typeof d.inventory === 'string' && looksAnsible(d.inventory, data, bad)) src.add(['inventory'], `${d.inventory} looks like an Ansible inventory: write inventory: { ansible: ${d.inventory}, group: NAME }`);
+    if (typeof d.inventory === 'string' && looksAnsible(d.inventory, data, bad))
+      src.add(['inventory'], `${d.inventory} looks like an Ansible inventory: write inventory: { ansible: ${d.inventory}, group: NAME }`);
   };
   if (!inv) return undefined;
   if (inv.issues.length) return (hintAnsible(undefined, true), unreadable(), undefined);
@@ -45,10 +46,14 @@ function hostList(c: ParseContext): { src: Source; raw: unknown; base: Path } | 
   if (unreadable()) return undefined;
   hintAnsible(data, false);
   if (typeof d.inventory === 'string' && data !== null && data !== undefined && typeof data !== 'object') {
-    inv.add([], `not a host list: an inventory file is a YAML list of hosts ({ name, address } each) or a mapping with hosts:, and this file reads as ${typeof data === 'string' ? 'plain text' : `a single ${typeof data}`}`);
+    inv.add(
+      [],
+      `not a host list: an inventory file is a YAML list of hosts ({ name, address } each) or a mapping with hosts:, and this file reads as ${typeof data === 'string' ? 'plain text' : `a single ${typeof data}`}`,
+    );
     return (unreadable(), undefined);
   }
-  if (data && typeof data === 'object' && !Array.isArray(data) && 'hosts' in data) return { src: inv, raw: (data as { hosts: unknown }).hosts, base: ['hosts'] };
+  if (data && typeof data === 'object' && !Array.isArray(data) && 'hosts' in data)
+    return { src: inv, raw: (data as { hosts: unknown }).hosts, base: ['hosts'] };
   return { src: inv, raw: data, base: [] };
 }
 

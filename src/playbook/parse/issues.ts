@@ -4,7 +4,12 @@ import { tlsFileIssues } from '../../util/tls-options.js';
 import type { Path, Source } from '../source.js';
 
 export function dotted(path: Path): string {
-  return path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '') || '(top level)';
+  return (
+    path
+      .map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`))
+      .join('')
+      .replace(/^\./, '') || '(top level)'
+  );
 }
 
 /** Copies zod issues into the source's issue list, in the project's words (src/playbook/messages.ts). */
@@ -26,9 +31,17 @@ export function addTlsFileIssues(src: Source, base: Path, parsed: unknown, dir: 
  */
 export function ownLimit(params: unknown): number {
   if (params === null || typeof params !== 'object') return 0;
-  const p = params as { timeout?: unknown; for?: unknown; interval?: unknown; restoreTimeout?: unknown; window?: unknown; warmup?: { weights?: unknown; every?: unknown } };
+  const p = params as {
+    timeout?: unknown;
+    for?: unknown;
+    interval?: unknown;
+    restoreTimeout?: unknown;
+    window?: unknown;
+    warmup?: { weights?: unknown; every?: unknown };
+  };
   const r = p.restoreTimeout;
-  const own = typeof p.timeout === 'number' ? p.timeout : typeof p.for === 'number' ? p.for : typeof r === 'number' ? r : typeof p.window === 'number' ? p.window : 0;
+  const own =
+    typeof p.timeout === 'number' ? p.timeout : typeof p.for === 'number' ? p.for : typeof r === 'number' ? r : typeof p.window === 'number' ? p.window : 0;
   // A restore with a warm-up ramp: each ramp step waits `every` (src/actions/provider-steps.ts).
   const w = p.warmup;
   const ramp = w && Array.isArray(w.weights) && typeof w.every === 'number' ? w.weights.length * w.every : 0;

@@ -32,7 +32,8 @@ export function parseProviders(c: ParseContext): { providers: Playbook['provider
       for (const u of list) {
         const role = roles.get(u.provider);
         if (role === undefined && !(u.provider in providers)) src.add([...path, key], unknownProviderMessage(u.provider, providers));
-        else if (role !== undefined && role !== u.role) src.add([...path, key], `provider "${u.provider}" is a ${role} provider; this needs a ${u.role} provider`);
+        else if (role !== undefined && role !== u.role)
+          src.add([...path, key], `provider "${u.provider}" is a ${role} provider; this needs a ${u.role} provider`);
       }
     },
   };

@@ -35,9 +35,10 @@ export function parseStep(src: Source, path: Path, raw: unknown): StepSpec | und
   const obj = raw as Record<string, unknown>;
   const actionKeys = Object.keys(obj).filter((k) => findAction(k));
   if (actionKeys.length !== 1) {
-    src.add(path, actionKeys.length === 0
-      ? noActionMessage(dotted(path), Object.keys(obj))
-      : `${dotted(path)}: one action per step, found ${actionKeys.join(' and ')}`);
+    src.add(
+      path,
+      actionKeys.length === 0 ? noActionMessage(dotted(path), Object.keys(obj)) : `${dotted(path)}: one action per step, found ${actionKeys.join(' and ')}`,
+    );
     return undefined;
   }
   const action = findAction(actionKeys[0]!)!;
@@ -67,7 +68,8 @@ export function parseStep(src: Source, path: Path, raw: unknown): StepSpec | und
 /** Deploy paths on the hosts: no `..` segment in `to`, and `release` names one directory (no traversal out of releases/). */
 function checkDeployPaths(src: Source, path: Path, p: { to: string; release?: string }): void {
   if (p.to.split('/').includes('..')) src.add([...path, 'to'], `deploy.to: ${JSON.stringify(p.to)} contains a ".." segment; give the plain absolute path`);
-  if (p.release !== undefined && (p.release.includes('/') || p.release.startsWith('.'))) src.add([...path, 'release'], `deploy.release: ${JSON.stringify(p.release)} must name one directory (no "/", no leading ".")`);
+  if (p.release !== undefined && (p.release.includes('/') || p.release.startsWith('.')))
+    src.add([...path, 'release'], `deploy.release: ${JSON.stringify(p.release)} must name one directory (no "/", no leading ".")`);
 }
 
 /** The `steps:` section: each entry, the providers it uses, deploy paths, unique names. */
@@ -95,7 +97,8 @@ export function parseSwitchover(c: ParseContext): { atPercent: number; steps: St
   top.switchover.steps.forEach((raw, i) => {
     const step = parseStep(src, ['switchover', 'steps', i], raw);
     if (!step) return;
-    if (usesHost(JSON.stringify(rawSteps[i]))) src.add(['switchover', 'steps', i], 'switchover steps run once for the release: {{host.*}} is not available here');
+    if (usesHost(JSON.stringify(rawSteps[i])))
+      src.add(['switchover', 'steps', i], 'switchover steps run once for the release: {{host.*}} is not available here');
     steps.push(step);
   });
   const pct = parseFloat(top.switchover.at);

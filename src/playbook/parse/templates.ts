@@ -36,10 +36,17 @@ export function checkTemplates(c: ParseContext, hosts: Host[]): void {
   for (const { path, value } of src.strings()) {
     for (const t of templateNames(value)) {
       if (!isKnownTemplateName(t.name, EXTRA_TEMPLATE_NAMES)) {
-        src.add(path, `unknown template variable {{${t.name}}}${templateSuggestion(t.name, hostVarNames(hosts), EXTRA_TEMPLATE_NAMES)} (known: release, version, group, wave, host.name, host.address, host.port, host.vars.*, host.labels.*)`, { offset: t.offset });
+        src.add(
+          path,
+          `unknown template variable {{${t.name}}}${templateSuggestion(t.name, hostVarNames(hosts), EXTRA_TEMPLATE_NAMES)} (known: release, version, group, wave, host.name, host.address, host.port, host.vars.*, host.labels.*)`,
+          { offset: t.offset },
+        );
       } else if (/^host\.(vars|labels)\./.test(t.name) || t.name === 'host.port') {
         const missing = hosts.filter((h) => !hostHas(h, t.name)).map((h) => h.name);
-        if (missing.length) src.add(path, `{{${t.name}}} is not set on host(s) ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`, { offset: t.offset });
+        if (missing.length)
+          src.add(path, `{{${t.name}}} is not set on host(s) ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`, {
+            offset: t.offset,
+          });
       }
     }
   }

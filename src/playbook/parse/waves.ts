@@ -21,13 +21,15 @@ function size(c: ParseContext, key: 'size' | 'every', v: string | number): WaveS
 function checkCanary(c: ParseContext, w: RawWaves, hosts: Host[]): void {
   if (w.canary === undefined || hosts.length === 0) return;
   if (w.canary > hosts.length) c.src.add(['waves', 'canary'], `canary of ${w.canary} host(s) is more than the fleet (${hosts.length} hosts): use fewer`);
-  else if (hosts.length > 1 && w.canary === hosts.length) c.src.add(['waves', 'canary'], `canary of ${w.canary} host(s) is the whole fleet (100%): it leaves nothing to widen to; use fewer`);
+  else if (hosts.length > 1 && w.canary === hosts.length)
+    c.src.add(['waves', 'canary'], `canary of ${w.canary} host(s) is the whole fleet (100%): it leaves nothing to widen to; use fewer`);
 }
 
 /** `mode: rolling`: `inFlight` hosts in flight, checkpoints `every` so many hosts. */
 function rolling(c: ParseContext, w: RawWaves, waves: WaveSpec): void {
   if (w.mode !== 'rolling') {
-    if (w.inFlight !== undefined || w.every !== undefined) c.src.add(['waves', w.inFlight !== undefined ? 'inFlight' : 'every'], 'inFlight and every belong to mode: rolling', { key: true });
+    if (w.inFlight !== undefined || w.every !== undefined)
+      c.src.add(['waves', w.inFlight !== undefined ? 'inFlight' : 'every'], 'inFlight and every belong to mode: rolling', { key: true });
     return;
   }
   if (w.by !== undefined) c.src.add(['waves', 'mode'], 'mode: rolling cannot be combined with label waves (by:)');
@@ -74,7 +76,14 @@ export function parseWaves(c: ParseContext, hosts: Host[]): WaveSpec {
   checkCanary(c, w, hosts);
   const { pause, afterCanary } = parsePause(w.pause);
   if (afterCanary && !w.canary) c.src.add(['waves', 'pause', 'afterCanary'], 'waves.pause.afterCanary needs a canary wave (waves.canary: 1)', { key: true });
-  const waves: WaveSpec = { canary: w.canary || undefined, size: waveSize, concurrency: w.concurrency ?? 4, maxFailures: w.maxFailures, pause, ...(afterCanary ? { afterCanary } : {}) };
+  const waves: WaveSpec = {
+    canary: w.canary || undefined,
+    size: waveSize,
+    concurrency: w.concurrency ?? 4,
+    maxFailures: w.maxFailures,
+    pause,
+    ...(afterCanary ? { afterCanary } : {}),
+  };
   rolling(c, w, waves);
   return byLabel(c, w, hosts, waves);
 }

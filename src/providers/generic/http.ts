@@ -1,13 +1,6 @@
 import { z } from 'zod';
 import { ProviderError } from '../../errors.js';
-import {
-  httpCallSchema,
-  jsonValueEquals,
-  prepareHttpCall,
-  readJsonPath,
-  sendHttpCall,
-  type PreparedHttpCall,
-} from '../http-call.js';
+import { httpCallSchema, jsonValueEquals, prepareHttpCall, readJsonPath, sendHttpCall, type PreparedHttpCall } from '../http-call.js';
 import { resolveTls, tlsOptions, type TlsSettings } from '../../transport/tls.js';
 import type { Check, Provider, ProviderContext, ProviderType } from '../types.js';
 
@@ -133,10 +126,14 @@ export const httpProviderType: ProviderType<HttpProviderOptions> = {
   role: 'drain',
   options: httpOptions,
   doc: {
-    summary: 'A system with its own HTTP admin endpoints (the app itself, a home-grown registry): one call takes the host out, one brings it back, and a read-back call decides "drained".',
+    summary:
+      'A system with its own HTTP admin endpoints (the app itself, a home-grown registry): one call takes the host out, one brings it back, and a read-back call decides "drained".',
     checkedAgainst: 'a local HTTP server (requests asserted)',
-    example: 'type: http-admin\ndrain: { http: "http://{{host.address}}:8080/admin/offline", method: POST }\nrestore: { http: "http://{{host.address}}:8080/admin/online", method: POST }\ncheck: { http: "http://{{host.address}}:8080/admin/status", jsonPath: state, equals: offline }',
-    options: { "check.jsonPath": "Where in the JSON answer the state is, e.g. consumer or $.data.state.", "check.equals": "The value at jsonPath that means drained (a string, number, true/false or null); anything else, or no answer, is not drained.",
+    example:
+      'type: http-admin\ndrain: { http: "http://{{host.address}}:8080/admin/offline", method: POST }\nrestore: { http: "http://{{host.address}}:8080/admin/online", method: POST }\ncheck: { http: "http://{{host.address}}:8080/admin/status", jsonPath: state, equals: offline }',
+    options: {
+      'check.jsonPath': 'Where in the JSON answer the state is, e.g. consumer or $.data.state.',
+      'check.equals': 'The value at jsonPath that means drained (a string, number, true/false or null); anything else, or no answer, is not drained.',
       drain: 'The call that takes the host out: `{ http, method, body, headers, timeout }`.',
       restore: 'The call that brings it back.',
       check: 'The read-back: a call plus `jsonPath` and the value it `equals` when drained.',

@@ -70,7 +70,9 @@ class GenericZookeeper extends ZkProviderBase implements Provider {
       const value = ctx.render(this.o.value);
       if (!node) return { done: false, observed: `${path} does not exist` };
       const now = node.data.toString('utf8');
-      return now === value ? { done: true, observed: `${path} = ${JSON.stringify(value)}` } : { done: false, observed: `${path} = ${JSON.stringify(now.slice(0, 80))}` };
+      return now === value
+        ? { done: true, observed: `${path} = ${JSON.stringify(value)}` }
+        : { done: false, observed: `${path} = ${JSON.stringify(now.slice(0, 80))}` };
     } catch (err) {
       return { done: false, observed: `cannot read ZooKeeper: ${(err as Error).message}` };
     }
@@ -102,7 +104,8 @@ class GenericZookeeper extends ZkProviderBase implements Provider {
   /** Serving again: the switch no longer reads drained (create: the node is gone; set: it no longer holds the value). */
   async isRestored(_ctx: ProviderContext, saved: unknown): Promise<Check> {
     const s = saved as Saved | undefined;
-    if (!s || (s.mode !== 'create' && s.mode !== 'set') || typeof s.path !== 'string') return { done: false, observed: 'saved drain data is missing or malformed' };
+    if (!s || (s.mode !== 'create' && s.mode !== 'set') || typeof s.path !== 'string')
+      return { done: false, observed: 'saved drain data is missing or malformed' };
     try {
       const node = await this.zk.get(s.path);
       if (s.mode === 'create') {

@@ -28,11 +28,17 @@ import { duration } from '../../util/duration.js';
 import { secretRef } from '../../util/secrets.js';
 import type { Check, Provider, ProviderContext, ProviderEnv, ProviderType } from '../types.js';
 
-const name = z.string().min(1).regex(/^[^/~?#\s]+$/, 'a plain F5 object name (no / ~ ? # or spaces)');
+const name = z
+  .string()
+  .min(1)
+  .regex(/^[^/~?#\s]+$/, 'a plain F5 object name (no / ~ ? # or spaces)');
 
 const options = z
   .object({
-    url: z.string().url().regex(/^https?:\/\//, 'an http(s) URL'),
+    url: z
+      .string()
+      .url()
+      .regex(/^https?:\/\//, 'an http(s) URL'),
     partition: name.default('Common'),
     pool: name,
     member: z.string().min(1),
@@ -153,7 +159,15 @@ class F5Provider implements Provider {
   private async call(ctx: ProviderContext, method: string, path: string, body?: object): Promise<HttpResponse> {
     let token = await this.getToken(ctx);
     for (let attempt = 0; ; attempt++) {
-      const res = await http(`${this.base}${path}`, { method, body, headers: { 'X-F5-Auth-Token': token }, timeoutMs: this.o.timeout, signal: ctx.signal, tls: this.tls, log: ctx.log });
+      const res = await http(`${this.base}${path}`, {
+        method,
+        body,
+        headers: { 'X-F5-Auth-Token': token },
+        timeoutMs: this.o.timeout,
+        signal: ctx.signal,
+        tls: this.tls,
+        log: ctx.log,
+      });
       if (res.status === 401 && attempt === 0) {
         token = await this.getToken(ctx, true); // expired or revoked: log in again once
         continue;
@@ -169,7 +183,10 @@ class F5Provider implements Provider {
         false,
       );
     }
-    throw new ProviderError(`F5 ${this.base}, host ${ctx.host.name}: ${what} failed (HTTP ${res.status}${this.f5Message(res)})`, res.status >= 500 || res.status === 401 || res.status === 429);
+    throw new ProviderError(
+      `F5 ${this.base}, host ${ctx.host.name}: ${what} failed (HTTP ${res.status}${this.f5Message(res)})`,
+      res.status >= 500 || res.status === 401 || res.status === 429,
+    );
   }
 
   private async read(ctx: ProviderContext, member: string): Promise<Member> {
@@ -206,7 +223,8 @@ class F5Provider implements Provider {
     try {
       const m = await this.read(ctx, member);
       if (m.session !== 'user-disabled') return { done: false, observed: `member ${member} session is ${m.session ?? 'missing'}, not user-disabled` };
-      if (this.o.mode === 'offline' && m.state !== 'user-down') return { done: false, observed: `member ${member} state is ${m.state ?? 'missing'}, not user-down` };
+      if (this.o.mode === 'offline' && m.state !== 'user-down')
+        return { done: false, observed: `member ${member} state is ${m.state ?? 'missing'}, not user-down` };
       const res = await this.call(ctx, 'GET', `${this.memberPath(member)}/stats`);
       if (res.status !== 200) this.fail(ctx, `reading stats of pool member ${member}`, res, member);
       const conns = curConns(res.json());
@@ -237,8 +255,10 @@ class F5Provider implements Provider {
       const m = await this.read(ctx, saved.member);
       if (saved.session && m.session === 'user-disabled') return { done: false, observed: `member ${saved.member} session is still user-disabled` };
       if (saved.state && m.state === 'user-down') return { done: false, observed: `member ${saved.member} state is still user-down` };
-      if (!saved.session && !saved.state) return { done: true, observed: `member ${saved.member} ${m.session}/${m.state} (drain changed nothing: left as it was)` };
-      if (m.state !== 'up' && m.state !== 'unchecked') return { done: false, observed: `member ${saved.member} is ${m.state ?? 'in an unknown state'} (health monitor)` };
+      if (!saved.session && !saved.state)
+        return { done: true, observed: `member ${saved.member} ${m.session}/${m.state} (drain changed nothing: left as it was)` };
+      if (m.state !== 'up' && m.state !== 'unchecked')
+        return { done: false, observed: `member ${saved.member} is ${m.state ?? 'in an unknown state'} (health monitor)` };
       return { done: true, observed: `member ${saved.member} ${m.session}/${m.state}` };
     } catch (err) {
       return { done: false, observed: `state unknown: ${(err as Error).message}` };
@@ -265,14 +285,20 @@ export const f5Provider: ProviderType<Options> = {
   role: 'drain',
   options,
   doc: {
-    summary: 'F5 BIG-IP LTM pool members through iControl REST: drain disables the member (no new connections) or forces it offline; restore puts back its session and state.',
+    summary:
+      'F5 BIG-IP LTM pool members through iControl REST: drain disables the member (no new connections) or forces it offline; restore puts back its session and state.',
     checkedAgainst: 'a local server answering the recorded iControl REST shapes of BIG-IP 15/16/17 (F5 does not install here)',
-    example: 'type: f5\nurl: https://bigip.example.com\npool: order_pool\nmember: "{{host.address}}:8080"\nusername: { env: F5_USER }\npassword: { env: F5_PASSWORD }\n# mode: disable          # or offline',
-    options: { username: "iControl REST user, a secret ({ env: NAME } / { file: PATH }).", password: "Its password, a secret.", loginProvider: "Login provider for the token request (tmos for local users; the name of an LDAP/RADIUS/TACACS provider otherwise).", timeout: "How long one iControl REST request may take.",
+    example:
+      'type: f5\nurl: https://bigip.example.com\npool: order_pool\nmember: "{{host.address}}:8080"\nusername: { env: F5_USER }\npassword: { env: F5_PASSWORD }\n# mode: disable          # or offline',
+    options: {
+      username: 'iControl REST user, a secret ({ env: NAME } / { file: PATH }).',
+      password: 'Its password, a secret.',
+      loginProvider: 'Login provider for the token request (tmos for local users; the name of an LDAP/RADIUS/TACACS provider otherwise).',
+      timeout: 'How long one iControl REST request may take.',
       url: 'BIG-IP management URL.',
       partition: 'Partition of the pool.',
       pool: 'Pool name.',
-      member: 'The host\'s member, address:port (a template).',
+      member: "The host's member, address:port (a template).",
       mode: '`disable`: user-disabled (persistent connections may stay); `offline`: forced offline.',
       syncGroup: 'Device group to config-sync after each change.',
     },

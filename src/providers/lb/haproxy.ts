@@ -87,7 +87,10 @@ class HaproxyProvider implements Provider {
   /** `label\0backend/server` this process drained: only those get `maint` from isDrained. */
   private readonly ours = new Set<string>();
 
-  constructor(private readonly o: Options, private readonly env: ProviderEnv) {
+  constructor(
+    private readonly o: Options,
+    private readonly env: ProviderEnv,
+  ) {
     this.places = places(o.at, env);
     const tcp = o.socket.startsWith('tcp:');
     if (tcp && !/^tcp:[^:]+:\d+$/.test(o.socket)) throw new Error(`socket ${o.socket}: write tcp:HOST:PORT`);
@@ -107,7 +110,8 @@ class HaproxyProvider implements Provider {
       const addr = tcp ? `tcp:${tcp[1]}:${tcp[2]}` : `unix-connect:${this.o.socket}`;
       const seconds = Math.max(1, Math.ceil(this.o.timeout / 1000));
       const res = await run(p, `socat -t ${seconds} stdio ${quote([addr])}`, { input: `${command}\n`, timeoutMs: this.o.timeout + 2000, signal: ctx.signal });
-      if (res.code !== 0) throw new ProviderError(`${this.where(p, ctx)}: \`${command}\` through socat failed (${why(res)}); is socat installed there and HAProxy running?`);
+      if (res.code !== 0)
+        throw new ProviderError(`${this.where(p, ctx)}: \`${command}\` through socat failed (${why(res)}); is socat installed there and HAProxy running?`);
       return res.stdout;
     }
     const target = tcp ? { host: tcp[1]!, port: Number(tcp[2]) } : { path: isAbsolute(this.o.socket) ? this.o.socket : resolve(this.env.dir, this.o.socket) };
@@ -129,7 +133,9 @@ class HaproxyProvider implements Provider {
       s.on('data', (c: string) => (out += c));
       // Non-interactive mode: HAProxy answers one command and closes the connection.
       s.on('end', () => done());
-      s.on('error', (e: NodeJS.ErrnoException) => done(new Error(e.code === 'EACCES' ? `${e.message} (run graywave as a user that may open the socket)` : e.message)));
+      s.on('error', (e: NodeJS.ErrnoException) =>
+        done(new Error(e.code === 'EACCES' ? `${e.message} (run graywave as a user that may open the socket)` : e.message)),
+      );
     });
   }
 
@@ -175,7 +181,11 @@ class HaproxyProvider implements Provider {
     const command = `set server ${this.o.backend}/${server} weight ${weight}`;
     const answer = (await this.send(p, ctx, command)).trim();
     // Success is an empty answer (older versions print nothing either way; newer may warn about static algorithms).
-    if (answer !== '') throw new ProviderError(`${this.where(p, ctx)}: \`${command}\` answered "${answer}"${/static/i.test(answer) ? ': a static balance algorithm takes only 0 or 100%, so warm-up cannot be used with it' : ''}`, false);
+    if (answer !== '')
+      throw new ProviderError(
+        `${this.where(p, ctx)}: \`${command}\` answered "${answer}"${/static/i.test(answer) ? ': a static balance algorithm takes only 0 or 100%, so warm-up cannot be used with it' : ''}`,
+        false,
+      );
     ctx.log(`${this.where(p, ctx)}: ${command}`);
   }
 
@@ -238,7 +248,8 @@ class HaproxyProvider implements Provider {
           // Drained to zero: maint also stops sticky newcomers that drain still lets in. Then read again.
           await this.set(p, ctx, server, 'maint');
           s = await this.sessions(p, ctx, server);
-          if (s.scur > 0 || s.qcur > 0) return { done: false, observed: `${this.o.backend}/${server} on ${p.label}: ${s.scur} sessions, ${s.qcur} queued (in maint)` };
+          if (s.scur > 0 || s.qcur > 0)
+            return { done: false, observed: `${this.o.backend}/${server} on ${p.label}: ${s.scur} sessions, ${s.qcur} queued (in maint)` };
         }
         seen.push(`${p.label}: ${s.status}, 0 sessions`);
       } catch (err) {
@@ -274,7 +285,8 @@ class HaproxyProvider implements Provider {
     if (!isSaved(saved)) throw new ProviderError(`HAProxy warm-up for host ${ctx.host.name}: the journal entry of the drain is not readable`, false);
     for (const p of this.places.filter((pl) => saved.added.includes(pl.label))) {
       const had = saved.weights?.[p.label];
-      if (had === undefined || !Number.isFinite(had)) throw new ProviderError(`${this.where(p, ctx)}: the drain did not record the server's weight (an older journal): cannot warm it up`, false);
+      if (had === undefined || !Number.isFinite(had))
+        throw new ProviderError(`${this.where(p, ctx)}: the drain did not record the server's weight (an older journal): cannot warm it up`, false);
       await this.setWeightAt(p, ctx, saved.server, Math.max(had > 0 ? 1 : 0, Math.round((had * percent) / 100)));
       await this.set(p, ctx, saved.server, 'ready');
     }
@@ -287,16 +299,24 @@ class HaproxyProvider implements Provider {
     for (const p of this.places.filter((pl) => saved.added.includes(pl.label))) {
       try {
         const { admin } = await this.serverState(p, ctx, saved.server);
-        if (admin & ANY_OUT) return { done: false, observed: `${this.o.backend}/${saved.server} on ${p.label} is still in ${admin & (FORCED_MAINT | 0x02 | 0x04 | 0x20) ? 'maint' : 'drain'}` };
+        if (admin & ANY_OUT)
+          return {
+            done: false,
+            observed: `${this.o.backend}/${saved.server} on ${p.label} is still in ${admin & (FORCED_MAINT | 0x02 | 0x04 | 0x20) ? 'maint' : 'drain'}`,
+          };
         const s = await this.sessions(p, ctx, saved.server);
-        if (!/^(UP|no check)/.test(s.status)) return { done: false, observed: `${this.o.backend}/${saved.server} on ${p.label} is ${s.status || 'in an unknown state'} (health check)` };
+        if (!/^(UP|no check)/.test(s.status))
+          return { done: false, observed: `${this.o.backend}/${saved.server} on ${p.label} is ${s.status || 'in an unknown state'} (health check)` };
         if (!(s.weight > 0)) return { done: false, observed: `${this.o.backend}/${saved.server} on ${p.label} has weight ${s.weight}` };
         seen.push(`${p.label}: ${s.status}, weight ${s.weight}`);
       } catch (err) {
         return { done: false, observed: `state unknown: ${(err as Error).message}` };
       }
     }
-    return { done: true, observed: seen.length ? `${this.o.backend}/${saved.server} ${seen.join('; ')}` : `drain changed nothing here (already out before): left as it was` };
+    return {
+      done: true,
+      observed: seen.length ? `${this.o.backend}/${saved.server} ${seen.join('; ')}` : `drain changed nothing here (already out before): left as it was`,
+    };
   }
 
   async isRegistered(ctx: ProviderContext): Promise<Check> {
@@ -319,10 +339,12 @@ export const haproxyProvider: ProviderType<Options> = {
   role: 'drain',
   options,
   doc: {
-    summary: 'HAProxy through its runtime API: drain sets the server to `drain` (no new traffic), then to `maint` once its sessions reach 0; restore puts back the state it had.',
+    summary:
+      'HAProxy through its runtime API: drain sets the server to `drain` (no new traffic), then to `maint` once its sessions reach 0; restore puts back the state it had.',
     checkedAgainst: 'real HAProxy 2.6 (Debian)',
     example: 'type: haproxy\nat: [local]\nsocket: /run/haproxy/admin.sock\nbackend: order\nserver: "{{host.name}}"',
-    options: { timeout: "How long one Runtime API command may take.",
+    options: {
+      timeout: 'How long one Runtime API command may take.',
       at: 'Where HAProxy runs: `local` or addresses reached through the transport.',
       socket: 'The runtime API socket (stats socket … level admin).',
       backend: 'Backend name.',

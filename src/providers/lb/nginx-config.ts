@@ -141,9 +141,7 @@ export function listUpstreams(text: string): Upstream[] {
     if (d.words[0]!.value !== 'upstream' || !d.children || d.words.length !== 2) return;
     out.push({
       name: d.words[1]!.value,
-      servers: d.children
-        .filter((s) => s.words[0]!.value === 'server' && s.words.length >= 2 && !s.children)
-        .map((s) => toServer(text, s)),
+      servers: d.children.filter((s) => s.words[0]!.value === 'server' && s.words.length >= 2 && !s.children).map((s) => toServer(text, s)),
     });
   });
   return out;

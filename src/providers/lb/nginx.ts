@@ -60,7 +60,10 @@ const options = z
     reload: z.string().min(1).default('nginx -s reload'),
     /** Watch nginx's worker processes with `ps` at each place (see the top of this file); off when they are not visible there. */
     checkWorkers: z.boolean().default(true),
-    monitor: z.object({ provider: z.string().min(1), query: z.string().min(1) }).strict().optional(),
+    monitor: z
+      .object({ provider: z.string().min(1), query: z.string().min(1) })
+      .strict()
+      .optional(),
     /** Limit for each command (cat, test, reload, ps). */
     timeout: duration.default('30s'),
   })
@@ -91,7 +94,10 @@ class NginxProvider implements Provider {
   private readonly places: Place[];
   private readonly config: string;
 
-  constructor(private readonly o: Options, env: ProviderEnv) {
+  constructor(
+    private readonly o: Options,
+    env: ProviderEnv,
+  ) {
     this.places = places(o.at, env);
     if (!isAbsolute(o.config) && o.at.some((a) => a !== 'local')) {
       throw new Error(`config ${o.config} must be an absolute path when nginx runs on other machines (at: ${o.at.join(', ')})`);
@@ -117,9 +123,13 @@ class NginxProvider implements Provider {
     const nl = body.lastIndexOf('\n');
     const size = Number(body.slice(nl + 1).trim());
     const text = body.slice(0, Math.max(nl, 0));
-    if (text.includes('\uFFFD')) throw new ProviderError(`${this.where(p, ctx)}: the config is not valid UTF-8; graywave edits it only when it can write it back byte-for-byte`, false);
+    if (text.includes('\uFFFD'))
+      throw new ProviderError(`${this.where(p, ctx)}: the config is not valid UTF-8; graywave edits it only when it can write it back byte-for-byte`, false);
     if (Buffer.byteLength(text) !== size) {
-      throw new ProviderError(`${this.where(p, ctx)}: read ${Buffer.byteLength(text)} of ${size} bytes of the config; keep the upstream in a smaller file of its own (include it from the main config)`, false);
+      throw new ProviderError(
+        `${this.where(p, ctx)}: read ${Buffer.byteLength(text)} of ${size} bytes of the config; keep the upstream in a smaller file of its own (include it from the main config)`,
+        false,
+      );
     }
     return text;
   }
@@ -145,13 +155,18 @@ class NginxProvider implements Provider {
       }
       const what = `${down ? 'marking' : 'unmarking'} ${server} down${weight !== undefined ? ` (weight ${weight ?? 'as written before'})` : ''} in upstream ${this.o.upstream}`;
       if (!changed) {
-        ctx.log(`${this.where(p, ctx)}: ${server} is already ${down ? '' : 'not '}down${weight !== undefined ? ` with weight ${weight ?? 'as before'}` : ''} in upstream ${this.o.upstream}`);
+        ctx.log(
+          `${this.where(p, ctx)}: ${server} is already ${down ? '' : 'not '}down${weight !== undefined ? ` with weight ${weight ?? 'as before'}` : ''} in upstream ${this.o.upstream}`,
+        );
         return false;
       }
       // Validate first: if the config already fails, editing and reloading it would only hide whose change broke it.
       const before = await this.exec(p, ctx, this.o.test);
       if (before.code !== 0) {
-        throw new ProviderError(`${this.where(p, ctx)}: \`${this.o.test}\` fails before graywave changed anything (${why(before)}); fix the config first`, false);
+        throw new ProviderError(
+          `${this.where(p, ctx)}: \`${this.o.test}\` fails before graywave changed anything (${why(before)}); fix the config first`,
+          false,
+        );
       }
       const hash = createHash('sha256').update(original).digest('hex');
       const write = await this.exec(
@@ -174,7 +189,9 @@ class NginxProvider implements Provider {
         if (typeof w === 'string' || w.size === 0) {
           const back = await this.putBack(p, ctx);
           const seen = typeof w === 'string' ? w : 'no nginx master process with workers is running there';
-          throw new ProviderError(`${this.where(p, ctx)}: ${seen}; ${back}; start nginx, or set checkWorkers: false when its processes are not visible from ${p.label}`);
+          throw new ProviderError(
+            `${this.where(p, ctx)}: ${seen}; ${back}; start nginx, or set checkWorkers: false when its processes are not visible from ${p.label}`,
+          );
         }
         workers = w;
       }
@@ -238,14 +255,17 @@ class NginxProvider implements Provider {
 
   private async putBack(p: Place, ctx: ProviderContext): Promise<string> {
     const res = await this.exec(p, ctx, `set -e; ${pathsSh(this.config)}; cp -p -- "$b" "$t"; mv -f -- "$t" "$c"`);
-    return res.code === 0 ? 'the previous file was put back' : `putting the previous file back FAILED (${why(res)}): restore it from .<name>.graywave-bak next to it`;
+    return res.code === 0
+      ? 'the previous file was put back'
+      : `putting the previous file back FAILED (${why(res)}): restore it from .<name>.graywave-bak next to it`;
   }
 
   async drain(ctx: ProviderContext): Promise<Saved> {
     const server = ctx.render(this.o.server);
     // A drain interrupted after its edit: the line is down now, but it was this drain that put it there.
     const earlier = isSaved(ctx.previous) && ctx.previous.server === server ? ctx.previous.added : [];
-    const weights: Record<string, number | null> = isSaved(ctx.previous) && ctx.previous.server === server && ctx.previous.weights ? { ...ctx.previous.weights } : {};
+    const weights: Record<string, number | null> =
+      isSaved(ctx.previous) && ctx.previous.server === server && ctx.previous.weights ? { ...ctx.previous.weights } : {};
     for (const p of this.places) {
       if (p.label in weights) continue;
       try {
@@ -317,7 +337,8 @@ class NginxProvider implements Provider {
   async setWeight(ctx: ProviderContext, saved: unknown, percent: number): Promise<void> {
     if (!isSaved(saved)) throw new ProviderError(`nginx warm-up for host ${ctx.host.name}: the journal entry of the drain is not readable`, false);
     for (const p of this.places.filter((pl) => saved.added.includes(pl.label))) {
-      if (!saved.weights || !(p.label in saved.weights)) throw new ProviderError(`${this.where(p, ctx)}: the drain did not record the line's weight (an older journal): cannot warm it up`, false);
+      if (!saved.weights || !(p.label in saved.weights))
+        throw new ProviderError(`${this.where(p, ctx)}: the drain did not record the line's weight (an older journal): cannot warm it up`, false);
       const full = saved.weights[p.label] ?? 1;
       await this.edit(p, ctx, saved.server, false, Math.max(1, Math.round((full * percent) / 100)));
     }
@@ -336,11 +357,15 @@ class NginxProvider implements Provider {
         if (line.down) return { done: false, observed: `${saved.server} is still down in upstream ${this.o.upstream} on ${p.label} (line ${line.line})` };
         const want = saved.weights?.[p.label];
         if (want !== undefined && serverWeight(line) !== want) {
-          return { done: false, observed: `${saved.server} has weight ${serverWeight(line) ?? 1} in upstream ${this.o.upstream} on ${p.label} (want ${want ?? 1})` };
+          return {
+            done: false,
+            observed: `${saved.server} has weight ${serverWeight(line) ?? 1} in upstream ${this.o.upstream} on ${p.label} (want ${want ?? 1})`,
+          };
         }
         if (this.o.checkWorkers) {
           const w = await this.workers(p, ctx);
-          if (typeof w === 'string' || w.size === 0) return { done: false, observed: `${this.where(p, ctx)}: ${typeof w === 'string' ? w : 'no nginx master with workers is running'}` };
+          if (typeof w === 'string' || w.size === 0)
+            return { done: false, observed: `${this.where(p, ctx)}: ${typeof w === 'string' ? w : 'no nginx master with workers is running'}` };
         }
       } catch (err) {
         return { done: false, observed: `state unknown: ${(err as Error).message}` };
@@ -378,15 +403,23 @@ export const nginxProvider: ProviderType<Options> = {
   role: 'drain',
   options,
   doc: {
-    summary: 'nginx upstreams: drain marks the host\'s `server` line in the upstream `down` in the config file, runs `nginx -t` and reloads (a backup is kept); restore takes the mark away.',
+    summary:
+      "nginx upstreams: drain marks the host's `server` line in the upstream `down` in the config file, runs `nginx -t` and reloads (a backup is kept); restore takes the mark away.",
     checkedAgainst: 'real nginx 1.22 (Debian)',
     example: 'type: nginx\nat: [local]\nconfig: /etc/nginx/conf.d/order.conf\nupstream: order\nserver: "{{host.address}}:8080"',
-    options: { test: "Command that checks the edited configuration before a reload.", reload: "Command that makes nginx load the configuration; graywave then waits for new workers.", checkWorkers: "Watch nginx's worker processes with ps: drained only when no old worker (which may still hold the old upstream) is left; turn off where they are not visible.", "monitor.provider": "Name of a monitor under providers: (prometheus, metrics, http …).", "monitor.query": "Its query for the host's traffic (a template), e.g. sum(rate(http_requests_total{instance=\"{{host.address}}:8080\"}[1m])).", timeout: "Limit for each command run (cat, test, reload, ps).",
+    options: {
+      test: 'Command that checks the edited configuration before a reload.',
+      reload: 'Command that makes nginx load the configuration; graywave then waits for new workers.',
+      checkWorkers:
+        "Watch nginx's worker processes with ps: drained only when no old worker (which may still hold the old upstream) is left; turn off where they are not visible.",
+      'monitor.provider': 'Name of a monitor under providers: (prometheus, metrics, http …).',
+      'monitor.query': 'Its query for the host\'s traffic (a template), e.g. sum(rate(http_requests_total{instance="{{host.address}}:8080"}[1m])).',
+      timeout: 'Limit for each command run (cat, test, reload, ps).',
       at: 'Where nginx runs: `local` or addresses reached through the transport.',
       config: 'The config file that holds the upstream.',
       upstream: 'Upstream block name.',
-      server: 'The host\'s server address in it (a template).',
-      monitor: 'Optional `{ provider, query }` read until the host\'s traffic through nginx is 0.',
+      server: "The host's server address in it (a template).",
+      monitor: "Optional `{ provider, query }` read until the host's traffic through nginx is 0.",
     },
   },
   describe: (o, c) => ({

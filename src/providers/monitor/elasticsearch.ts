@@ -39,10 +39,7 @@ function ago(ms: number): string {
 
 /** The `_count` request body: documents of this host in [now-lag-window, now-lag), plus the optional query_string. */
 export function countBody(o: Pick<Options, 'hostField' | 'timeField' | 'window' | 'lag'>, hostValue: string, query: string): object {
-  const filter: object[] = [
-    { range: { [o.timeField]: { gte: ago(o.lag + o.window), lt: ago(o.lag) } } },
-    { term: { [o.hostField]: hostValue } },
-  ];
+  const filter: object[] = [{ range: { [o.timeField]: { gte: ago(o.lag + o.window), lt: ago(o.lag) } } }, { term: { [o.hostField]: hostValue } }];
   if (query.trim()) filter.push({ query_string: { query: query.trim() } });
   return { query: { bool: { filter } } };
 }
@@ -64,7 +61,10 @@ class ElasticsearchMonitor implements Monitor {
   private headers?: Record<string, string>;
   private readonly tls?: TlsSettings;
 
-  constructor(private readonly o: Options, private readonly env: ProviderEnv) {
+  constructor(
+    private readonly o: Options,
+    private readonly env: ProviderEnv,
+  ) {
     this.tls = resolveTls(o.tls, env);
   }
 
@@ -73,9 +73,19 @@ class ElasticsearchMonitor implements Monitor {
   }
 
   async value(ctx: ProviderContext, query: string): Promise<number> {
-    this.headers ??= authorizationHeader('elasticsearch', this.env, { scheme: 'ApiKey', tokenKey: 'apiKey', token: this.o.apiKey, username: this.o.username, password: this.o.password });
+    this.headers ??= authorizationHeader('elasticsearch', this.env, {
+      scheme: 'ApiKey',
+      tokenKey: 'apiKey',
+      token: this.o.apiKey,
+      username: this.o.username,
+      password: this.o.password,
+    });
     const url = `${this.o.url.replace(/\/+$/, '')}/${encodeURI(ctx.render(this.o.index))}/_count`;
-    const { res, json: body } = await postForJson<CountAnswer>(ctx, url, countBody(this.o, ctx.render(this.o.hostValue), query), { headers: this.headers, timeoutMs: this.o.timeout, tls: this.tls });
+    const { res, json: body } = await postForJson<CountAnswer>(ctx, url, countBody(this.o, ctx.render(this.o.hostValue), query), {
+      headers: this.headers,
+      timeoutMs: this.o.timeout,
+      tls: this.tls,
+    });
     if (res.status === 404) throw new ProviderError(`elasticsearch: index ${this.o.index} not found (${errorText(body, res.text)})`);
     if (res.status < 200 || res.status >= 300) throw new ProviderError(`elasticsearch answered HTTP ${res.status}: ${errorText(body, res.text)}`);
     if (!body) throw new ProviderError(`elasticsearch: answer is not JSON: ${res.text.slice(0, 200)}`);
@@ -85,7 +95,8 @@ class ElasticsearchMonitor implements Monitor {
       const why = shards.failures?.[0]?.reason;
       throw new ProviderError(`elasticsearch: ${shards.failed} of ${shards.total ?? '?'} shards failed${why ? ` (${why.type}: ${why.reason})` : ''}`);
     }
-    if (typeof body.count !== 'number' || !Number.isFinite(body.count)) throw new ProviderError(`elasticsearch: answer has no count: ${res.text.slice(0, 200)}`);
+    if (typeof body.count !== 'number' || !Number.isFinite(body.count))
+      throw new ProviderError(`elasticsearch: answer has no count: ${res.text.slice(0, 200)}`);
     return body.count;
   }
 }
@@ -96,11 +107,26 @@ export const elasticsearchMonitor: ProviderType<Options> = {
   role: 'monitor',
   options,
   doc: {
-    summary: 'Elasticsearch (ELK access logs): counts the host\'s documents in the last `window` with POST <index>/_count; the query is an optional query_string.',
+    summary:
+      "Elasticsearch (ELK access logs): counts the host's documents in the last `window` with POST <index>/_count; the query is an optional query_string.",
     checkedAgainst: 'a local server answering the recorded Elasticsearch 7/8 _count shapes (Elasticsearch does not install here)',
     example: 'type: elasticsearch\nurl: http://es:9200\nindex: access-*\nhostField: host.name\nwindow: 60s',
-    options: { timeField: "Timestamp field the window is applied to.", username: "Basic-auth user (a secret reference); goes with password.", password: "Basic-auth password, a secret.", apiKey: "Elasticsearch API key (sent as ApiKey), a secret; instead of username/password.", timeout: "How long one _count request may take (default 10s).", url: 'Elasticsearch base URL.', index: 'Index or pattern; one that matches nothing is an error, never 0.', hostField: 'Field that names the host.', hostValue: 'What the host is called in hostField (a template).', window: 'Counted time window.', lag: 'End the window this far in the past (log shipping lag).' },
+    options: {
+      timeField: 'Timestamp field the window is applied to.',
+      username: 'Basic-auth user (a secret reference); goes with password.',
+      password: 'Basic-auth password, a secret.',
+      apiKey: 'Elasticsearch API key (sent as ApiKey), a secret; instead of username/password.',
+      timeout: 'How long one _count request may take (default 10s).',
+      url: 'Elasticsearch base URL.',
+      index: 'Index or pattern; one that matches nothing is an error, never 0.',
+      hostField: 'Field that names the host.',
+      hostValue: 'What the host is called in hostField (a template).',
+      window: 'Counted time window.',
+      lag: 'End the window this far in the past (log shipping lag).',
+    },
   },
-  describe: (o, c) => ({ reads: `POST ${o.url.replace(/\/+$/, '')}/${o.index}/_count where ${o.hostField} = ${c.render(o.hostValue)}, last ${o.window / 1000}s` }),
+  describe: (o, c) => ({
+    reads: `POST ${o.url.replace(/\/+$/, '')}/${o.index}/_count where ${o.hostField} = ${c.render(o.hostValue)}, last ${o.window / 1000}s`,
+  }),
   create: (o, env) => new ElasticsearchMonitor(o, env),
 };

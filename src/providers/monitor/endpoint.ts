@@ -17,7 +17,10 @@ interface EndpointOptions {
 export class EndpointMonitor<O extends EndpointOptions> {
   protected readonly tls?: TlsSettings;
 
-  constructor(protected readonly o: O, env: ProviderEnv) {
+  constructor(
+    protected readonly o: O,
+    env: ProviderEnv,
+  ) {
     this.tls = resolveTls(o.tls, env);
   }
 

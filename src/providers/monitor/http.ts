@@ -82,10 +82,16 @@ export const httpMonitor: ProviderType<Options> = {
   role: 'monitor',
   options,
   doc: {
-    summary: 'Any HTTP endpoint that answers a number in JSON (an app\'s in-flight counter): the value at `jsonPath`.',
+    summary: "Any HTTP endpoint that answers a number in JSON (an app's in-flight counter): the value at `jsonPath`.",
     checkedAgainst: 'a local HTTP server',
     example: 'type: http\nurl: "http://{{host.address}}:8080/admin/inflight"\njsonPath: $.data.inflight',
-    options: { method: "GET (default) or POST.", headers: "Extra request headers (values are templates).", timeout: "How long one request may take (default 10s).", url: 'The endpoint (a template).', jsonPath: 'Where the number is, e.g. $.data.inflight.' },
+    options: {
+      method: 'GET (default) or POST.',
+      headers: 'Extra request headers (values are templates).',
+      timeout: 'How long one request may take (default 10s).',
+      url: 'The endpoint (a template).',
+      jsonPath: 'Where the number is, e.g. $.data.inflight.',
+    },
   },
   describe: (o, c) => ({ reads: `${o.method ?? 'GET'} ${c.render(o.url)} → ${o.jsonPath}` }),
   create: (o, env) => new HttpMonitor(o, env),

@@ -159,10 +159,14 @@ export const metricsMonitor: ProviderType<Options> = {
   role: 'monitor',
   options,
   doc: {
-    summary: 'The host\'s own Prometheus-format metrics page, read directly (no Prometheus server): the query is a metric name with optional labels.',
-    checkedAgainst: 'the sandbox hosts\' metrics pages and a local HTTP server',
+    summary: "The host's own Prometheus-format metrics page, read directly (no Prometheus server): the query is a metric name with optional labels.",
+    checkedAgainst: "the sandbox hosts' metrics pages and a local HTTP server",
     example: 'type: metrics\nurl: "http://{{host.address}}:8080/metrics"',
-    options: { timeout: "How long one scrape may take (default 10s).", headers: "Extra request headers (values are templates).", url: 'The metrics page (a template).' },
+    options: {
+      timeout: 'How long one scrape may take (default 10s).',
+      headers: 'Extra request headers (values are templates).',
+      url: 'The metrics page (a template).',
+    },
   },
   describe: (o, c) => ({ reads: `GET ${c.render(o.url)}` }),
   create: (o, env) => new MetricsMonitor(o, env),

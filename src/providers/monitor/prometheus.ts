@@ -64,7 +64,10 @@ export function readInstantResult(body: Envelope, maxAgeMs: number, now = Date.n
       if (!Array.isArray(result)) throw new ProviderError('malformed answer: vector result is not a list');
       if (result.length === 0) throw new ProviderError('no data (empty result)');
       if (result.length > 1) {
-        const shown = result.slice(0, 3).map((r) => labelsOf(r.metric)).join(', ');
+        const shown = result
+          .slice(0, 3)
+          .map((r) => labelsOf(r.metric))
+          .join(', ');
         throw new ProviderError(`${result.length} series where one was expected (${shown}${result.length > 3 ? ', …' : ''}); aggregate with sum(...)`);
       }
       sample = result[0]!.value as Sample;
@@ -73,7 +76,8 @@ export function readInstantResult(body: Envelope, maxAgeMs: number, now = Date.n
     default:
       throw new ProviderError(`result type ${JSON.stringify(data?.resultType)} cannot be read as one number (use an instant vector or scalar expression)`);
   }
-  if (!Array.isArray(sample) || sample.length !== 2 || typeof sample[0] !== 'number') throw new ProviderError('malformed answer: sample is not [time, "value"]');
+  if (!Array.isArray(sample) || sample.length !== 2 || typeof sample[0] !== 'number')
+    throw new ProviderError('malformed answer: sample is not [time, "value"]');
   const value = parseSampleValue(sample[1]);
   // An instant query stamps samples with the evaluation time, so an old stamp means the answer itself is old
   // (a result cache or a stuck query frontend). Prometheus's own lookback/staleness handles vanished series.
@@ -96,7 +100,8 @@ export function readRangeResult(body: Envelope): RangeSeries[] {
     return {
       labels: r.metric ?? {},
       samples: r.values.map((s) => {
-        if (!Array.isArray(s) || typeof s[0] !== 'number' || typeof s[1] !== 'string') throw new ProviderError('malformed answer: sample is not [time, "value"]');
+        if (!Array.isArray(s) || typeof s[0] !== 'number' || typeof s[1] !== 'string')
+          throw new ProviderError('malformed answer: sample is not [time, "value"]');
         const raw = s[1].trim();
         const v = /^\+?inf(inity)?$/i.test(raw) ? Infinity : /^-inf(inity)?$/i.test(raw) ? -Infinity : Number(raw);
         return { t: Math.round(s[0] * 1000), v: raw === '' ? NaN : v };
@@ -110,7 +115,10 @@ class PrometheusMonitor implements Monitor {
   private readonly base: string;
   private readonly tls?: TlsSettings;
 
-  constructor(private readonly o: Options, private readonly env: ProviderEnv) {
+  constructor(
+    private readonly o: Options,
+    private readonly env: ProviderEnv,
+  ) {
     this.base = o.url.replace(/\/+$/, '') + '/api/v1/';
     this.tls = resolveTls(o.tls, env);
   }
@@ -130,9 +138,19 @@ class PrometheusMonitor implements Monitor {
 
   private async call(ctx: ProviderContext, api: 'query' | 'query_range', form: Record<string, string>): Promise<Envelope> {
     // Secrets are resolved on first use so that validate/plan never need them.
-    this.headers ??= authorizationHeader('prometheus', this.env, { scheme: 'Bearer', tokenKey: 'token', token: this.o.token, username: this.o.username, password: this.o.password });
+    this.headers ??= authorizationHeader('prometheus', this.env, {
+      scheme: 'Bearer',
+      tokenKey: 'token',
+      token: this.o.token,
+      username: this.o.username,
+      password: this.o.password,
+    });
     // POST (form) rather than GET: long PromQL does not hit URL length limits and stays out of proxy access logs.
-    const { res, json: body } = await postForJson<Envelope>(ctx, this.base + api, new URLSearchParams(form), { headers: this.headers, timeoutMs: this.o.timeout, tls: this.tls });
+    const { res, json: body } = await postForJson<Envelope>(ctx, this.base + api, new URLSearchParams(form), {
+      headers: this.headers,
+      timeoutMs: this.o.timeout,
+      tls: this.tls,
+    });
     if (body?.status === 'error') {
       throw new ProviderError(`prometheus query failed (HTTP ${res.status}, ${body.errorType ?? 'error'}): ${body.error ?? 'no message'}`, res.status >= 500);
     }
@@ -151,10 +169,18 @@ export const prometheusMonitor: ProviderType<Options> = {
   role: 'monitor',
   options,
   doc: {
-    summary: 'Prometheus instant queries (GET /api/v1/query) for waitDrained and gates. An error, an empty result, NaN or a sample older than maxAge is never 0.',
+    summary:
+      'Prometheus instant queries (GET /api/v1/query) for waitDrained and gates. An error, an empty result, NaN or a sample older than maxAge is never 0.',
     checkedAgainst: 'real Prometheus 2.42 (Debian)',
     example: 'type: prometheus\nurl: http://prometheus:9090\n# token: { env: PROM_TOKEN }',
-    options: { token: "Bearer token, a secret ({ env: NAME } / { file: PATH }), for a Prometheus behind an auth proxy.", username: "Basic-auth user (a secret reference); goes with password.", password: "Basic-auth password, a secret: { env: NAME } or { file: PATH }.", timeout: "How long one query may take (default 10s).", url: 'Prometheus base URL.', maxAge: 'The answer\'s sample may be at most this old.' },
+    options: {
+      token: 'Bearer token, a secret ({ env: NAME } / { file: PATH }), for a Prometheus behind an auth proxy.',
+      username: 'Basic-auth user (a secret reference); goes with password.',
+      password: 'Basic-auth password, a secret: { env: NAME } or { file: PATH }.',
+      timeout: 'How long one query may take (default 10s).',
+      url: 'Prometheus base URL.',
+      maxAge: "The answer's sample may be at most this old.",
+    },
   },
   describe: (o) => ({ reads: `GET ${o.url.replace(/\/+$/, '')}/api/v1/query?query=…` }),
   create: (o, env) => new PrometheusMonitor(o, env),

@@ -46,7 +46,11 @@ export const rabbitmqOptions = z
   .strict()
   .superRefine((o, ctx) => {
     if (!o.suspend && !o.closeConnections) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'nothing would drain the host: set suspend (the app\'s endpoint) or closeConnections: true', path: ['suspend'] });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: "nothing would drain the host: set suspend (the app's endpoint) or closeConnections: true",
+        path: ['suspend'],
+      });
     }
   });
 export type RabbitmqOptions = z.infer<typeof rabbitmqOptions>;
@@ -82,7 +86,14 @@ function managementApi(options: RabbitmqOptions, env: ProviderEnv, tls: TlsSetti
   const vhost = encodeURIComponent(options.vhost);
 
   async function api(ctx: ProviderContext, method: string, path: string, headers: Record<string, string> = {}): Promise<HttpResponse> {
-    const res = await http(`${base}${path}`, { method, headers: { authorization, ...headers }, timeoutMs: options.timeout, signal: ctx.signal, tls, log: ctx.log });
+    const res = await http(`${base}${path}`, {
+      method,
+      headers: { authorization, ...headers },
+      timeoutMs: options.timeout,
+      signal: ctx.signal,
+      tls,
+      log: ctx.log,
+    });
     if (res.status === 401 || res.status === 403) {
       throw new ProviderError(
         `RabbitMQ management API ${base} refused ${method} ${path.split('?')[0]} (HTTP ${res.status}): check username/password and that the user has the management tag (administrator to close connections)`,
@@ -105,9 +116,11 @@ function managementApi(options: RabbitmqOptions, env: ProviderEnv, tls: TlsSetti
 
   const consumersPath = `/api/consumers/${vhost}?columns=consumer_tag,queue.name,channel_details.peer_host,channel_details.connection_name`;
   /** The consumers whose channel's peer is `peer`. */
-  const consumersOf = async (ctx: ProviderContext, peer: string) => (await list<Consumer>(ctx, consumersPath)).filter((c) => c.channel_details?.peer_host === peer);
+  const consumersOf = async (ctx: ProviderContext, peer: string) =>
+    (await list<Consumer>(ctx, consumersPath)).filter((c) => c.channel_details?.peer_host === peer);
   /** The connections from `peer`. */
-  const connectionsOf = async (ctx: ProviderContext, peer: string) => (await list<Connection>(ctx, `/api/vhosts/${vhost}/connections?columns=name,peer_host`)).filter((c) => c.peer_host === peer);
+  const connectionsOf = async (ctx: ProviderContext, peer: string) =>
+    (await list<Connection>(ctx, `/api/vhosts/${vhost}/connections?columns=name,peer_host`)).filter((c) => c.peer_host === peer);
 
   async function closeHostConnections(ctx: ProviderContext, peer: string): Promise<string[]> {
     const mine = await connectionsOf(ctx, peer);
@@ -172,7 +185,8 @@ export function createRabbitmqProvider(options: RabbitmqOptions, env: ProviderEn
       }
       if (mine.length > 0) return { done: false, observed: consumersText(mine, peer) };
       const wait = start + options.statsInterval - Date.now();
-      if (wait > 0) return { done: false, observed: `no consumer from ${peer} listed; waiting ${Math.ceil(wait / 1000)}s (one stats interval) before believing it` };
+      if (wait > 0)
+        return { done: false, observed: `no consumer from ${peer} listed; waiting ${Math.ceil(wait / 1000)}s (one stats interval) before believing it` };
       return { done: true, observed: `no consumer from ${peer}` };
     },
 
@@ -212,7 +226,9 @@ export function createRabbitmqProvider(options: RabbitmqOptions, env: ProviderEn
       const peer = ctx.render(options.peerHost);
       try {
         const n = (await connectionsOf(ctx, peer)).length;
-        return n > 0 ? { done: true, observed: `${n} connection(s) from ${peer}` } : { done: false, observed: `no connection from ${peer} on vhost ${options.vhost}` };
+        return n > 0
+          ? { done: true, observed: `${n} connection(s) from ${peer}` }
+          : { done: false, observed: `no connection from ${peer} on vhost ${options.vhost}` };
       } catch (err) {
         return { done: false, observed: `state unknown: ${(err as Error).message}` };
       }
@@ -229,22 +245,33 @@ export const rabbitmqProvider: ProviderType<RabbitmqOptions> = {
   role: 'drain',
   options: rabbitmqOptions,
   doc: {
-    summary: 'RabbitMQ consumers: drain asks the host\'s app to cancel its consumers (`suspend`) or closes the host\'s connections; drained = the management API lists no consumer from the host.',
+    summary:
+      "RabbitMQ consumers: drain asks the host's app to cancel its consumers (`suspend`) or closes the host's connections; drained = the management API lists no consumer from the host.",
     checkedAgainst: 'real RabbitMQ 3.10 with the management plugin (Debian)',
-    example: 'type: rabbitmq\nurl: http://mq1:15672\nusername: graywave\npassword: { env: RABBITMQ_PASSWORD }\nsuspend: { http: "http://{{host.address}}:8080/admin/consumers/suspend", method: POST }\nresume: { http: "http://{{host.address}}:8080/admin/consumers/resume", method: POST }',
-    options: { username: "Management API user (a plain name or a secret reference).", password: "Its password, a secret: { env: NAME } or { file: PATH }.", vhost: "Virtual host whose consumers are counted.", closeReason: "With closeConnections: the close reason the clients are shown (sent as X-Reason).", timeout: "How long one management API request may take.",
+    example:
+      'type: rabbitmq\nurl: http://mq1:15672\nusername: graywave\npassword: { env: RABBITMQ_PASSWORD }\nsuspend: { http: "http://{{host.address}}:8080/admin/consumers/suspend", method: POST }\nresume: { http: "http://{{host.address}}:8080/admin/consumers/resume", method: POST }',
+    options: {
+      username: 'Management API user (a plain name or a secret reference).',
+      password: 'Its password, a secret: { env: NAME } or { file: PATH }.',
+      vhost: 'Virtual host whose consumers are counted.',
+      closeReason: 'With closeConnections: the close reason the clients are shown (sent as X-Reason).',
+      timeout: 'How long one management API request may take.',
       url: 'Management API base, e.g. http://mq1:15672.',
-      suspend: 'The app\'s endpoint that cancels its consumers.',
-      resume: 'Undoes suspend on restore; without it restore waits for the restarted app\'s consumers.',
-      closeConnections: 'Close the host\'s connections instead of (or after) suspend.',
+      suspend: "The app's endpoint that cancels its consumers.",
+      resume: "Undoes suspend on restore; without it restore waits for the restarted app's consumers.",
+      closeConnections: "Close the host's connections instead of (or after) suspend.",
       peerHost: 'The address the broker sees for this host (behind NAT it differs).',
-      statsInterval: 'How stale the consumer list may be (the broker\'s collect_statistics_interval).',
+      statsInterval: "How stale the consumer list may be (the broker's collect_statistics_interval).",
     },
   },
   describe: (o, c) => ({
-    drain: o.suspend ? `${o.suspend.method ?? 'GET'} ${c.render(o.suspend.http)}` : `RabbitMQ ${o.url}: DELETE /api/connections/<each connection from ${c.render(o.peerHost)}>`,
+    drain: o.suspend
+      ? `${o.suspend.method ?? 'GET'} ${c.render(o.suspend.http)}`
+      : `RabbitMQ ${o.url}: DELETE /api/connections/<each connection from ${c.render(o.peerHost)}>`,
     check: `GET ${o.url}/api/consumers/${encodeURIComponent(o.vhost)}: no consumer from ${c.render(o.peerHost)}`,
-    restore: o.resume ? `${o.resume.method ?? 'GET'} ${c.render(o.resume.http)}` : `waits for the host's consumers to come back (the restore step's restoreTimeout)`,
+    restore: o.resume
+      ? `${o.resume.method ?? 'GET'} ${c.render(o.resume.http)}`
+      : `waits for the host's consumers to come back (the restore step's restoreTimeout)`,
   }),
   create: (options, env) => createRabbitmqProvider(options, env),
 };

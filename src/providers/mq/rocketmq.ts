@@ -177,7 +177,11 @@ async function viaDashboard(ctx: ProviderContext, c: DashboardCheck, group: stri
 }
 
 /** Per group: the groups the host's client is connected to (with its client ids) and those it is not, or why unknown. */
-async function connectedGroups(groups: string[], list: (group: string) => Promise<Listing>, address: string): Promise<{ in: string[]; out: string[] } | { unknown: string }> {
+async function connectedGroups(
+  groups: string[],
+  list: (group: string) => Promise<Listing>,
+  address: string,
+): Promise<{ in: string[]; out: string[] } | { unknown: string }> {
   const inGroups: string[] = [];
   const out: string[] = [];
   for (const group of groups) {
@@ -225,7 +229,8 @@ export function createRocketmqProvider(options: RocketmqOptions, env: ProviderEn
       const address = s?.clientAddress || ctx.render(options.clientAddress);
       const r = await connected(ctx, address);
       if ('unknown' in r) return { done: false, observed: `state unknown: ${r.unknown}` };
-      if (r.out.length > 0) return { done: false, observed: `${address} not connected to ${r.out.join(', ')}${r.in.length ? ` (connected to ${r.in.join('; ')})` : ''}` };
+      if (r.out.length > 0)
+        return { done: false, observed: `${address} not connected to ${r.out.join(', ')}${r.in.length ? ` (connected to ${r.in.join('; ')})` : ''}` };
       return { done: true, observed: `${address} connected to ${r.in.join('; ')}` };
     },
 
@@ -256,19 +261,24 @@ export const rocketmqProvider: ProviderType<RocketmqOptions> = {
   role: 'drain',
   options: rocketmqOptions,
   doc: {
-    summary: 'RocketMQ consumers: drain asks the host\'s app to suspend its consumers; drained = the host\'s client is gone from every listed consumer group (mqadmin consumerConnection, or rocketmq-dashboard).',
+    summary:
+      "RocketMQ consumers: drain asks the host's app to suspend its consumers; drained = the host's client is gone from every listed consumer group (mqadmin consumerConnection, or rocketmq-dashboard).",
     checkedAgainst: 'a local server and an mqadmin stand-in answering the recorded RocketMQ 4.9/5.x shapes (RocketMQ does not install here)',
-    example: 'type: rocketmq\nsuspend: { http: "http://{{host.address}}:8080/admin/mq/suspend", method: POST }\nresume: { http: "http://{{host.address}}:8080/admin/mq/resume", method: POST }\ncheck: { mqadmin: /opt/rocketmq/bin/mqadmin, namesrv: "ns1:9876", groups: [order_consumer] }',
+    example:
+      'type: rocketmq\nsuspend: { http: "http://{{host.address}}:8080/admin/mq/suspend", method: POST }\nresume: { http: "http://{{host.address}}:8080/admin/mq/resume", method: POST }\ncheck: { mqadmin: /opt/rocketmq/bin/mqadmin, namesrv: "ns1:9876", groups: [order_consumer] }',
     options: {
-      suspend: 'The app\'s endpoint that suspends its consumers.',
-      resume: 'The app\'s endpoint that resumes them.',
+      suspend: "The app's endpoint that suspends its consumers.",
+      resume: "The app's endpoint that resumes them.",
       check: '`{ mqadmin, namesrv, groups }` (mqadmin consumerConnection) or `{ dashboard, groups }` (rocketmq-dashboard HTTP API).',
-      clientAddress: 'The address the broker sees for this host\'s client.',
+      clientAddress: "The address the broker sees for this host's client.",
     },
   },
   describe: (o, c) => ({
     drain: `${o.suspend.method ?? 'GET'} ${c.render(o.suspend.http)}`,
-    check: 'mqadmin' in o.check ? `mqadmin consumerConnection -n ${o.check.namesrv} -g ${o.check.groups.join(',')}: no client at ${c.render(o.clientAddress)}` : `GET ${o.check.dashboard}/consumer/consumerConnection.query?consumerGroup=${o.check.groups.join(',')}: no client at ${c.render(o.clientAddress)}`,
+    check:
+      'mqadmin' in o.check
+        ? `mqadmin consumerConnection -n ${o.check.namesrv} -g ${o.check.groups.join(',')}: no client at ${c.render(o.clientAddress)}`
+        : `GET ${o.check.dashboard}/consumer/consumerConnection.query?consumerGroup=${o.check.groups.join(',')}: no client at ${c.render(o.clientAddress)}`,
     restore: `${o.resume.method ?? 'GET'} ${c.render(o.resume.http)}`,
   }),
   create: (options, env) => createRocketmqProvider(options, env),

@@ -77,7 +77,12 @@ class DubboQos extends ZkProviderBase implements Provider {
 
   private async mine(ctx: ProviderContext): Promise<Found[]> {
     const all = await readRegistrations(this.zk, { root: this.o.root, servicesRoot: this.o.servicesRoot, applications: [this.o.application] });
-    return all.filter((f) => f.url.params.application === this.o.application && hostMatches(f.url.host, hostNames(ctx.host)) && (this.o.port === undefined || f.url.port === this.o.port));
+    return all.filter(
+      (f) =>
+        f.url.params.application === this.o.application &&
+        hostMatches(f.url.host, hostNames(ctx.host)) &&
+        (this.o.port === undefined || f.url.port === this.o.port),
+    );
   }
 
   private keyOf(f: Found): string {
@@ -92,9 +97,15 @@ class DubboQos extends ZkProviderBase implements Provider {
     if (this.o.via === 'host') {
       const url = `http://127.0.0.1:${this.o.qosPort}${path}`;
       // -w puts the status on its own last line; -sS: quiet but errors shown.
-      const res = await ctx.transport.exec(ctx.host, quote(['curl', '-sS', '--max-time', String(Math.ceil(this.o.timeout / 1000)), '-w', '\n%{http_code}', url]), { timeoutMs: this.o.timeout + 5000, signal: ctx.signal });
+      const res = await ctx.transport.exec(
+        ctx.host,
+        quote(['curl', '-sS', '--max-time', String(Math.ceil(this.o.timeout / 1000)), '-w', '\n%{http_code}', url]),
+        { timeoutMs: this.o.timeout + 5000, signal: ctx.signal },
+      );
       if (res.code !== 0) {
-        throw new ProviderError(`${this.label}: QoS ${command} on ${ctx.host.name} (curl ${url}): ${res.timedOut ? 'timed out' : `exit ${res.code ?? res.signal}`}: ${(res.stderr || res.stdout).trim().slice(0, 200)}`);
+        throw new ProviderError(
+          `${this.label}: QoS ${command} on ${ctx.host.name} (curl ${url}): ${res.timedOut ? 'timed out' : `exit ${res.code ?? res.signal}`}: ${(res.stderr || res.stdout).trim().slice(0, 200)}`,
+        );
       }
       const cut = res.stdout.lastIndexOf('\n');
       status = Number(res.stdout.slice(cut + 1).trim());
@@ -109,8 +120,16 @@ class DubboQos extends ZkProviderBase implements Provider {
     if (/Foreign Ip Not Permitted/i.test(text) || status === 0) {
       throw new ProviderError(`${this.label}: the QoS port of ${ctx.host.name} refuses this client (qos-accept-foreign-ip is false): use via: host`, false);
     }
-    if (status !== 200) throw new ProviderError(`${this.label}: QoS ${command} on ${ctx.host.name} answered HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ''}`, status >= 500);
-    if (text === 'service not found') throw new ProviderError(`${this.label}: QoS ${command} on ${ctx.host.name}: service not found${this.o.services ? ` for pattern ${this.o.services}` : ''}`, false);
+    if (status !== 200)
+      throw new ProviderError(
+        `${this.label}: QoS ${command} on ${ctx.host.name} answered HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ''}`,
+        status >= 500,
+      );
+    if (text === 'service not found')
+      throw new ProviderError(
+        `${this.label}: QoS ${command} on ${ctx.host.name}: service not found${this.o.services ? ` for pattern ${this.o.services}` : ''}`,
+        false,
+      );
     if (text !== 'OK') throw new ProviderError(`${this.label}: QoS ${command} on ${ctx.host.name} answered ${JSON.stringify(text.slice(0, 200))}, not OK`);
     return text;
   }
@@ -121,7 +140,10 @@ class DubboQos extends ZkProviderBase implements Provider {
     // A repeated drain (resume) keeps the registrations seen before the first one.
     const before = previous?.before?.length ? previous.before : [...new Set(mine.filter((f) => this.matches(f)).map((f) => this.keyOf(f)))].sort();
     if (before.length === 0) {
-      throw new ProviderError(`${this.label}: cannot drain ${ctx.host.name}: nothing of ${this.o.application} registered from ${hostNames(ctx.host).join(' / ')} under ${this.o.root} or ${this.o.servicesRoot}/${this.o.application}`, true);
+      throw new ProviderError(
+        `${this.label}: cannot drain ${ctx.host.name}: nothing of ${this.o.application} registered from ${hostNames(ctx.host).join(' / ')} under ${this.o.root} or ${this.o.servicesRoot}/${this.o.application}`,
+        true,
+      );
     }
     await this.qos(ctx, this.o.command);
     ctx.log(`dubbo-qos: ${this.o.command}${this.o.services ? ` ${this.o.services}` : ''} answered OK`);
@@ -138,9 +160,11 @@ class DubboQos extends ZkProviderBase implements Provider {
       if (iface.length) parts.push(`interface-level ${[...new Set(iface.map((f) => `${serviceKey(f.url)}@${addressOf(f.url)}`))].slice(0, 5).join(', ')}`);
       if (app.length) parts.push(`application-level ${app.map((f) => f.path).join(', ')}`);
       let hint = '';
-      if (this.o.command === 'offlineApp' && iface.length) hint = ' (offlineApp takes only the application-level instance down; interface-level consumers still route: use command: offline)';
+      if (this.o.command === 'offlineApp' && iface.length)
+        hint = ' (offlineApp takes only the application-level instance down; interface-level consumers still route: use command: offline)';
       else if (this.o.command === 'offlineInterface' && app.length) hint = ' (offlineInterface leaves the application-level instance: use command: offline)';
-      else if (this.o.services && app.length) hint = ' (with a service pattern the instance stays for the other services; the registry does not show which services it still serves)';
+      else if (this.o.services && app.length)
+        hint = ' (with a service pattern the instance stays for the other services; the registry does not show which services it still serves)';
       return { done: false, observed: `still registered: ${parts.join('; ')}${hint}` };
     } catch (err) {
       return { done: false, observed: `cannot read ZooKeeper: ${(err as Error).message}` };
@@ -159,7 +183,8 @@ class DubboQos extends ZkProviderBase implements Provider {
     try {
       const now = new Set((await this.mine(ctx)).map((f) => this.keyOf(f)));
       const missing = (s?.before ?? []).filter((k) => !now.has(k));
-      if (missing.length > 0) return { done: false, observed: `not registered again: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` (+${missing.length - 5})` : ''}` };
+      if (missing.length > 0)
+        return { done: false, observed: `not registered again: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` (+${missing.length - 5})` : ''}` };
       return { done: true, observed: `registered again: ${(s?.before ?? []).length} registrations` };
     } catch (err) {
       return { done: false, observed: `cannot read ZooKeeper: ${(err as Error).message}` };
@@ -171,7 +196,10 @@ class DubboQos extends ZkProviderBase implements Provider {
     try {
       const found = (await this.mine(ctx)).filter((f) => this.matches(f));
       const pattern = this.o.services ? ` matching ${this.o.services}` : '';
-      return registeredCheck(found, `nothing of ${this.o.application}${pattern} registered from ${hostNames(ctx.host).join(' / ')}${this.o.port ? ` port ${this.o.port}` : ''} under ${this.o.root}/<interface>/providers or ${this.o.servicesRoot}/${this.o.application}`);
+      return registeredCheck(
+        found,
+        `nothing of ${this.o.application}${pattern} registered from ${hostNames(ctx.host).join(' / ')}${this.o.port ? ` port ${this.o.port}` : ''} under ${this.o.root}/<interface>/providers or ${this.o.servicesRoot}/${this.o.application}`,
+      );
     } catch (err) {
       return { done: false, observed: `cannot read ZooKeeper: ${(err as Error).message}` };
     }
@@ -183,10 +211,22 @@ export const dubboQos: ProviderType<Options> = {
   role: 'drain',
   options,
   doc: {
-    summary: 'Dubbo providers taken offline through their own QoS port (`offline`, `offlineApp`, `offlineInterface`; `online` on restore): the provider unregisters itself; drained = its registrations are gone from ZooKeeper.',
+    summary:
+      'Dubbo providers taken offline through their own QoS port (`offline`, `offlineApp`, `offlineInterface`; `online` on restore): the provider unregisters itself; drained = its registrations are gone from ZooKeeper.',
     checkedAgainst: 'a Dubbo-shaped test application (QoS HTTP offline/online/ls) registering in a real ZooKeeper 3.8',
-    example: 'type: dubbo-qos\nconnect: zk1:2181\napplication: order-service\n# via: host              # curl on the host against 127.0.0.1:<qosPort>; or direct',
-    options: { root: "Dubbo registry root in ZooKeeper (read back to confirm the offline).", servicesRoot: "Where Dubbo 3 application-level instances live.", port: "Only the registrations on this Dubbo port (several providers on one host).", timeout: "Timeout of one QoS call.", application: 'Provider application name.', qosPort: 'Dubbo QoS port on the host.', via: '`host`: curl on the host against 127.0.0.1 (qos-accept-foreign-ip=false); `direct`: HTTP from here.', command: 'The QoS command that takes the provider offline.', services: 'Service pattern (Java regex) for offline/online; default every service.' },
+    example:
+      'type: dubbo-qos\nconnect: zk1:2181\napplication: order-service\n# via: host              # curl on the host against 127.0.0.1:<qosPort>; or direct',
+    options: {
+      root: 'Dubbo registry root in ZooKeeper (read back to confirm the offline).',
+      servicesRoot: 'Where Dubbo 3 application-level instances live.',
+      port: 'Only the registrations on this Dubbo port (several providers on one host).',
+      timeout: 'Timeout of one QoS call.',
+      application: 'Provider application name.',
+      qosPort: 'Dubbo QoS port on the host.',
+      via: '`host`: curl on the host against 127.0.0.1 (qos-accept-foreign-ip=false); `direct`: HTTP from here.',
+      command: 'The QoS command that takes the provider offline.',
+      services: 'Service pattern (Java regex) for offline/online; default every service.',
+    },
   },
   describe: (o, c) => ({
     drain: `${o.via === 'host' ? `on ${c.host.address}: curl http://127.0.0.1:${o.qosPort}` : `GET http://${c.host.address}:${o.qosPort}`}/${o.command}${o.services ? `?service=${o.services}` : ''}`,

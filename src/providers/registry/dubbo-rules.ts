@@ -108,7 +108,8 @@ export function canonicalHost(h: string): string {
   if (net.isIPv6(bare)) {
     const groups = expandIPv6(bare);
     // IPv4-mapped (::ffff:a.b.c.d) is the IPv4 host.
-    if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) return `${groups[6]! >> 8}.${groups[6]! & 255}.${groups[7]! >> 8}.${groups[7]! & 255}`;
+    if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff)
+      return `${groups[6]! >> 8}.${groups[6]! & 255}.${groups[7]! >> 8}.${groups[7]! & 255}`;
     return groups.map((g) => g.toString(16)).join(':') + zone;
   }
   if (net.isIPv4(bare)) return bare;
@@ -185,7 +186,8 @@ export function parseRuleText(text: string, where: string): ParsedRule {
   const key = cfg.key === undefined || cfg.key === null ? '' : String(cfg.key);
   for (const [i, raw] of configs.entries()) {
     const item = (raw && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
-    const params = item.parameters && typeof item.parameters === 'object' && !Array.isArray(item.parameters) ? (item.parameters as Record<string, unknown>) : undefined;
+    const params =
+      item.parameters && typeof item.parameters === 'object' && !Array.isArray(item.parameters) ? (item.parameters as Record<string, unknown>) : undefined;
     if (!params || Object.keys(params).length === 0) {
       return { form, scope, configurators: [], error: `configs[${i}] has no parameters (Dubbo rejects the whole rule)` };
     }
@@ -221,14 +223,19 @@ function parseUrlList(trimmed: string, where: string): ParsedRule | undefined {
 }
 
 /** ConfigParser: the override URLs of one `configs` item (per address, and per service or application). */
-function itemUrls(item: Record<string, unknown>, params: Record<string, unknown>, rule: { scope: 'application' | 'service'; key: string; ruleEnabled: boolean; version: string }): string[] {
+function itemUrls(
+  item: Record<string, unknown>,
+  params: Record<string, unknown>,
+  rule: { scope: 'application' | 'service'; key: string; ruleEnabled: boolean; version: string },
+): string[] {
   const { scope, key, ruleEnabled, version } = rule;
   const list = (v: unknown) => (Array.isArray(v) ? v.map((x) => String(x)) : undefined);
   const addresses = list(item.addresses)?.length ? list(item.addresses)! : ['0.0.0.0'];
   const side = item.side === undefined || item.side === null ? undefined : String(item.side);
   const type = item.type === undefined || item.type === null ? undefined : String(item.type);
   // parseEnabled: a general item (no type) follows the whole rule; a typed item only its own `enabled` (absent: "null" = false).
-  const enabled = type === undefined || type === 'general' ? String(ruleEnabled) : item.enabled === undefined || item.enabled === null ? 'null' : String(jBool(item.enabled));
+  const enabled =
+    type === undefined || type === 'general' ? String(ruleEnabled) : item.enabled === undefined || item.enabled === null ? 'null' : String(jBool(item.enabled));
   // toParameterString
   let ps = `category=dynamicconfigurators${side !== undefined ? `&side=${side}` : ''}`;
   for (const [k, v] of Object.entries(params)) ps += `&${k}=${v === null ? 'null' : String(v)}`;
@@ -239,7 +246,10 @@ function itemUrls(item: Record<string, unknown>, params: Record<string, unknown>
   if (scope === 'application') {
     const services = list(item.services)?.length ? list(item.services)! : ['*'];
     for (const addr of addresses)
-      for (const s of services) urls.push(`override://${addr}/${appendService(s)}${ps}&application=${key}&enabled=${enabled}&category=appdynamicconfigurators&configVersion=${version}`);
+      for (const s of services)
+        urls.push(
+          `override://${addr}/${appendService(s)}${ps}&application=${key}&enabled=${enabled}&category=appdynamicconfigurators&configVersion=${version}`,
+        );
   } else {
     const apps = list(item.applications);
     for (const addr of addresses) {
@@ -296,7 +306,19 @@ export function toConfigurators(list: Configurator[]): Configurator[] {
 // ---------------------------------------------------------------------------------------------------------------
 // Matching (AbstractConfigurator)
 
-const CONDITION_KEYS = ['category', 'check', 'dynamic', 'enabled', 'group', 'version', 'application', 'side', 'configVersion', 'compatible_config', 'interfaces'];
+const CONDITION_KEYS = [
+  'category',
+  'check',
+  'dynamic',
+  'enabled',
+  'group',
+  'version',
+  'application',
+  'side',
+  'configVersion',
+  'compatible_config',
+  'interfaces',
+];
 
 /** URL.getParameter(key, boolean default): empty -> default, else Boolean.parseBoolean. */
 const boolParam = (u: DubboUrl, k: string, d: boolean) => (u.params[k] === undefined || u.params[k] === '' ? d : jBool(u.params[k]));
@@ -344,9 +366,7 @@ function configureIfMatch(c: Configurator, host: string, url: DubboUrl): DubboUr
 function v27ConditionMatchOrUnset(cu: DubboUrl, url: DubboUrl): boolean {
   const providers = cu.params.providerAddresses;
   if (providers) {
-    const ok = providers
-      .split(',')
-      .some((a) => a === addressOf(url) || a === '0.0.0.0' || a === '0.0.0.0:*' || a === `0.0.0.0:${url.port}` || a === url.host);
+    const ok = providers.split(',').some((a) => a === addressOf(url) || a === '0.0.0.0' || a === '0.0.0.0:*' || a === `0.0.0.0:${url.port}` || a === url.host);
     if (!ok) return false;
   }
   const app = cu.params.application;
@@ -526,7 +546,8 @@ export function methodWeights(params: Record<string, string>, base: number): { m
 /** What a consumer's load balancer gets: RegistryDirectory.toInvokers (disabled/enabled), AbstractLoadBalance.getWeight. */
 export function stateOf(u: DubboUrl, decidedBy?: string): Effective {
   const weight = weightOf(u.params.weight, 100);
-  const disabled = u.params.disabled !== undefined ? jBool(u.params.disabled) : u.params.enabled !== undefined && u.params.enabled !== '' ? !jBool(u.params.enabled) : false;
+  const disabled =
+    u.params.disabled !== undefined ? jBool(u.params.disabled) : u.params.enabled !== undefined && u.params.enabled !== '' ? !jBool(u.params.enabled) : false;
   const e: Effective = { weight, disabled, decidedBy };
   const mw = methodWeights(u.params, weight);
   if (Object.keys(mw.methods).length > 0) {
@@ -540,7 +561,10 @@ export function stateOf(u: DubboUrl, decidedBy?: string): Effective {
 export const serving = (e: Effective) => !e.disabled && ((!e.allMethodsOwn && e.weight > 0) || Object.values(e.methods ?? {}).some((w) => w > 0));
 
 /** The methods whose own weight is > 0 (drain has to give them weight 0 too). */
-export const servingMethods = (e: Effective) => Object.entries(e.methods ?? {}).filter(([, w]) => w > 0).map(([m]) => m);
+export const servingMethods = (e: Effective) =>
+  Object.entries(e.methods ?? {})
+    .filter(([, w]) => w > 0)
+    .map(([m]) => m);
 
 /** "weight 0", "weight 0, get 200", "disabled": the state in words. */
 export function stateText(e: Effective): string {
@@ -619,7 +643,11 @@ export function consumerRisks(url: DubboUrl, rules: Configurator[]): Configurato
     const cu = c.url;
     if (cu.params.side !== 'consumer' || !cu.params.configVersion || !boolParam(cu, 'enabled', true)) continue;
     const providers = cu.params.providerAddresses;
-    if (providers && !providers.split(',').some((a) => a === addressOf(url) || a === '0.0.0.0' || a === '0.0.0.0:*' || a === `0.0.0.0:${url.port}` || a === url.host)) continue;
+    if (
+      providers &&
+      !providers.split(',').some((a) => a === addressOf(url) || a === '0.0.0.0' || a === '0.0.0.0:*' || a === `0.0.0.0:${url.port}` || a === url.host)
+    )
+      continue;
     const key = serviceKey(cu);
     if (key !== '*' && key !== serviceKey(url)) continue;
     const m = obj(cu.match);
@@ -627,7 +655,8 @@ export function consumerRisks(url: DubboUrl, rules: Configurator[]): Configurato
       if (m.providerAddress !== undefined && !addressMatch(obj(m.providerAddress), addressOf(url))) continue;
       if (m.service !== undefined && !listStringMatch(obj(m.service), serviceKey(url))) continue;
     }
-    const reEnables = Object.entries(cu.params).some(([k, v]) => isWeightKey(k) && weightOf(v, 100) > 0) || ('disabled' in cu.params && !jBool(cu.params.disabled));
+    const reEnables =
+      Object.entries(cu.params).some(([k, v]) => isWeightKey(k) && weightOf(v, 100) > 0) || ('disabled' in cu.params && !jBool(cu.params.disabled));
     if (reEnables) out.push(c);
   }
   return out;

@@ -3,8 +3,37 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { ProviderError } from '../../errors.js';
 import type { Check, Provider, ProviderContext, ProviderType } from '../types.js';
-import { addressOf, colonKey, consumerRisks, consumerView, effective, formatDubboUrl, hostMatches, isWeightKey, parseDubboUrl, parseRuleText, serviceKey, serving, servingMethods, stateText, type Configurator, type DubboUrl, type Effective } from './dubbo-rules.js';
-import { CREATED_BY_GRAYWAVE, Zk, ZkProviderBase, removeOurEmptyParents, withCas, zkConnectionOptions, zkJoin, zkOptionsOf, type ZkNode, type ZkOp } from '../zk.js';
+import {
+  addressOf,
+  colonKey,
+  consumerRisks,
+  consumerView,
+  effective,
+  formatDubboUrl,
+  hostMatches,
+  isWeightKey,
+  parseDubboUrl,
+  parseRuleText,
+  serviceKey,
+  serving,
+  servingMethods,
+  stateText,
+  type Configurator,
+  type DubboUrl,
+  type Effective,
+} from './dubbo-rules.js';
+import {
+  CREATED_BY_GRAYWAVE,
+  Zk,
+  ZkProviderBase,
+  removeOurEmptyParents,
+  withCas,
+  zkConnectionOptions,
+  zkJoin,
+  zkOptionsOf,
+  type ZkNode,
+  type ZkOp,
+} from '../zk.js';
 
 /*
  * Dubbo providers registered in ZooKeeper (reference protocols.md §1).
@@ -65,7 +94,10 @@ export function parseRule(text: string, where: string): RuleText {
   const body = m ? text.slice(m[0].length) : text;
   const doc = YAML.parseDocument(body);
   if (doc.errors.length > 0 || (doc.contents !== null && !YAML.isMap(doc.contents))) {
-    throw new ProviderError(`${where} is not a YAML rule (${doc.errors[0]?.message ?? 'not a mapping'}); fix or remove it by hand, graywave will not overwrite it`, false);
+    throw new ProviderError(
+      `${where} is not a YAML rule (${doc.errors[0]?.message ?? 'not a mapping'}); fix or remove it by hand, graywave will not overwrite it`,
+      false,
+    );
   }
   let baseline: Baseline | undefined;
   if (m) baseline = m[1] === 'absent' ? { absent: true } : { text: Buffer.from(m[1]!, 'base64').toString('utf8') };
@@ -131,7 +163,9 @@ export function drainUrls(addresses: string[], mode: 'weight' | 'disable', servi
       const c = rest.indexOf(':');
       const iface = c > 0 ? rest.slice(0, c) : rest;
       const version = c > 0 ? rest.slice(c + 1) : undefined;
-      const q = [group && `group=${group}`, version && `version=${version}`, 'category=configurators', 'dynamic=false', 'enabled=true', ...set].filter(Boolean).join('&');
+      const q = [group && `group=${group}`, version && `version=${version}`, 'category=configurators', 'dynamic=false', 'enabled=true', ...set]
+        .filter(Boolean)
+        .join('&');
       out.push(`override://${a}/${iface}?${q}`);
     }
   }
@@ -144,7 +178,8 @@ export function drainUrls(addresses: string[], mode: 'weight' | 'disable', servi
  */
 export function warmItem(item: Record<string, unknown> | string[], weights: number | Record<string, number>): Record<string, unknown> | string[] {
   const w = typeof weights === 'number' ? { weight: weights } : weights;
-  if (Array.isArray(item)) return item.map((u) => u.replace(/([?&])([^=&?]+)=0(?=&|$)/g, (all, sep: string, k: string) => (k in w ? `${sep}${k}=${w[k]}` : all)));
+  if (Array.isArray(item))
+    return item.map((u) => u.replace(/([?&])([^=&?]+)=0(?=&|$)/g, (all, sep: string, k: string) => (k in w ? `${sep}${k}=${w[k]}` : all)));
   const params = { ...(item.parameters as Record<string, unknown>) };
   for (const [k, v] of Object.entries(w)) if (k in params) params[k] = v;
   return { ...item, parameters: params };
@@ -218,14 +253,21 @@ export function ruleForm(text: string): RuleForm {
 }
 
 /** JSON written back in the style it had: one line when it was one line, else two-space indented. */
-const jsonText = (v: unknown, like: string) => (like.trim().includes('\n') ? JSON.stringify(v, null, 2) + (like.endsWith('\n') ? '\n' : '') : JSON.stringify(v));
+const jsonText = (v: unknown, like: string) =>
+  like.trim().includes('\n') ? JSON.stringify(v, null, 2) + (like.endsWith('\n') ? '\n' : '') : JSON.stringify(v);
 
 /**
  * Adds graywave's `item` to a configurators rule (undefined text: no node yet, created in YAML). The item is an object
  * for the YAML and JSON-object forms and a list of override URLs (drainUrls) for the JSON-array form. Returns the new
  * text, or undefined when the item is already there. `key`/`scope`: the new rule's key and scope when there is none.
  */
-export function addConfigItem(text: string | undefined, key: string, item: Record<string, unknown> | string[], where: string, scope: 'application' | 'service' = 'application'): string | undefined {
+export function addConfigItem(
+  text: string | undefined,
+  key: string,
+  item: Record<string, unknown> | string[],
+  where: string,
+  scope: 'application' | 'service' = 'application',
+): string | undefined {
   if (text !== undefined) {
     const form = ruleForm(text);
     if (form === 'json-urls') {
@@ -237,7 +279,11 @@ export function addConfigItem(text: string | undefined, key: string, item: Recor
     if (Array.isArray(item)) throw new ProviderError(`${where} is not a JSON list of override URLs`, false);
     if (form === 'json') {
       const o = JSON.parse(text) as Record<string, unknown>;
-      if (o.enabled !== undefined && String(o.enabled).toLowerCase() !== 'true') throw new ProviderError(`${where} is switched off (enabled: false): an item added to it would not apply; switch it on or use style override-url`, false);
+      if (o.enabled !== undefined && String(o.enabled).toLowerCase() !== 'true')
+        throw new ProviderError(
+          `${where} is switched off (enabled: false): an item added to it would not apply; switch it on or use style override-url`,
+          false,
+        );
       const configs = Array.isArray(o.configs) ? o.configs : [];
       if (configs.some((c) => isDeepStrictEqual(c, item))) return undefined;
       return jsonText({ ...o, configs: [...configs, item] }, text);
@@ -257,7 +303,13 @@ export function addConfigItem(text: string | undefined, key: string, item: Recor
 }
 
 /** Takes `item` out of the rule, in whatever form the rule now has. Returns what to do with the node, or undefined when the item is not there. */
-export function removeConfigItem(text: string, key: string, item: Record<string, unknown> | string[], where: string, scope: 'application' | 'service' = 'application') {
+export function removeConfigItem(
+  text: string,
+  key: string,
+  item: Record<string, unknown> | string[],
+  where: string,
+  scope: 'application' | 'service' = 'application',
+) {
   const form = ruleForm(text);
   if (form === 'json-urls') {
     if (!Array.isArray(item)) return undefined;
@@ -422,7 +474,14 @@ export async function readRegistrations(zk: Zk, o: { root: string; servicesRoot:
       const raw = inst?.payload?.metadata;
       const meta: Record<string, string> = {};
       if (raw && typeof raw === 'object') for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') meta[k] = v;
-      out.push({ level: 'application', folder: '', iface: '', url: { protocol: 'dubbo', host, port, path: '', params: { application: app, side: 'provider' } }, path: zkJoin(dir, id), meta });
+      out.push({
+        level: 'application',
+        folder: '',
+        iface: '',
+        url: { protocol: 'dubbo', host, port, path: '', params: { application: app, side: 'provider' } },
+        path: zkJoin(dir, id),
+        meta,
+      });
     });
   }
   return out;
@@ -437,7 +496,10 @@ export function registeredCheck(mine: Found[], notFound: string): Check {
   const addrs = [...new Set(mine.map((f) => addressOf(f.url)))];
   const iface = new Set(mine.filter((f) => f.level === 'interface').map((f) => serviceKey(f.url))).size;
   const app = mine.filter((f) => f.level === 'application').length;
-  const parts = [iface ? `${iface} service${iface > 1 ? 's' : ''} at interface level` : '', app ? `${app} application-level instance${app > 1 ? 's' : ''}` : ''].filter(Boolean);
+  const parts = [
+    iface ? `${iface} service${iface > 1 ? 's' : ''} at interface level` : '',
+    app ? `${app} application-level instance${app > 1 ? 's' : ''}` : '',
+  ].filter(Boolean);
   return { done: true, observed: `${addrs.slice(0, 5).join(', ')}${addrs.length > 5 ? ` (+${addrs.length - 5})` : ''} registered: ${parts.join(', ')}` };
 }
 
@@ -564,7 +626,12 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
   }
 
   private allProviders(): Promise<Found[]> {
-    return readRegistrations(this.zk, { root: this.o.root, servicesRoot: this.o.servicesRoot, interfaces: this.o.interfaces, applications: [this.o.application] });
+    return readRegistrations(this.zk, {
+      root: this.o.root,
+      servicesRoot: this.o.servicesRoot,
+      interfaces: this.o.interfaces,
+      applications: [this.o.application],
+    });
   }
 
   /**
@@ -579,12 +646,20 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
    */
   async listHosts(service: string): Promise<{ name: string; address: string; labels: Record<string, string>; vars: Record<string, unknown> }[]> {
     const isKey = /[/:]/.test(service);
-    let all = await readRegistrations(this.zk, { root: this.o.root, servicesRoot: this.o.servicesRoot, interfaces: this.o.interfaces, applications: isKey ? [] : [service] });
+    let all = await readRegistrations(this.zk, {
+      root: this.o.root,
+      servicesRoot: this.o.servicesRoot,
+      interfaces: this.o.interfaces,
+      applications: isKey ? [] : [service],
+    });
     let found = all.filter((f) => f.level === 'interface' && (f.iface === service || (isKey && serviceKey(f.url) === service)));
     const how = found.length ? 'interface' : 'application';
     if (!found.length) found = all.filter((f) => f.url.params.application === service);
     all = [];
-    found = found.filter((f) => f.url.host && f.url.port > 0 && (f.url.params.category ?? 'providers') === 'providers' && (this.o.port === undefined || f.url.port === this.o.port));
+    found = found.filter(
+      (f) =>
+        f.url.host && f.url.port > 0 && (f.url.params.category ?? 'providers') === 'providers' && (this.o.port === undefined || f.url.port === this.o.port),
+    );
     if (found.length === 0) {
       throw new ProviderError(
         `${this.label}: no provider registered for ${service} under ${this.o.root}/<interface>/providers or ${this.o.servicesRoot}/${service} on ${this.o.connect} ` +
@@ -598,7 +673,16 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
       byIp.set(f.url.host, e);
       e.ports.add(f.url.port);
       // Label names usable as {{host.labels.X}} (a dot would read as a path): `tag` holds the static `dubbo.tag`.
-      for (const [k, param] of [['application', 'application'], ['tag', 'dubbo.tag'], ...(how === 'interface' ? [['group', 'group'], ['version', 'version']] : [])] as const) {
+      for (const [k, param] of [
+        ['application', 'application'],
+        ['tag', 'dubbo.tag'],
+        ...(how === 'interface'
+          ? [
+              ['group', 'group'],
+              ['version', 'version'],
+            ]
+          : []),
+      ] as const) {
         const v = f.url.params[param];
         if (v && !(k in e.labels)) e.labels[k] = v;
       }
@@ -612,7 +696,11 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
   }
 
   private isMine(ctx: ProviderContext, f: Found): boolean {
-    return hostMatches(f.url.host, hostNames(ctx.host)) && f.url.params.application === this.o.application && (this.o.port === undefined || f.url.port === this.o.port);
+    return (
+      hostMatches(f.url.host, hostNames(ctx.host)) &&
+      f.url.params.application === this.o.application &&
+      (this.o.port === undefined || f.url.port === this.o.port)
+    );
   }
 
   private async mine(ctx: ProviderContext): Promise<{ all: Found[]; mine: Found[] }> {
@@ -637,7 +725,8 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
     for (const n of names) {
       const url = parseDubboUrl(javaUrlDecode(n));
       // ZookeeperRegistry delivers only overrides that match the subscriber (UrlUtils.isMatch: enabled, category).
-      if (url && (url.params.category ?? 'configurators') === 'configurators' && (url.params.enabled ?? 'true') !== 'false') out.push({ url, source: zkJoin(dir, n) });
+      if (url && (url.params.category ?? 'configurators') === 'configurators' && (url.params.enabled ?? 'true') !== 'false')
+        out.push({ url, source: zkJoin(dir, n) });
     }
     return out;
   }
@@ -661,7 +750,9 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
    * items can route to this host. Read once per judgement, pipelined.
    */
   private async consumerAppRules(nodes: RuleNodes): Promise<Configurator[]> {
-    const names = ((await this.zk.children(this.configRoot)) ?? []).filter((n) => n.endsWith('.configurators') && !n.includes(':') && n !== `${this.o.application}.configurators`);
+    const names = ((await this.zk.children(this.configRoot)) ?? []).filter(
+      (n) => n.endsWith('.configurators') && !n.includes(':') && n !== `${this.o.application}.configurators`,
+    );
     const paths = names.map((n) => zkJoin(this.configRoot, n)).filter((p) => !nodes.has(p));
     const read = await Promise.all(paths.map((p) => this.zk.get(p)));
     paths.forEach((p, i) => nodes.set(p, read[i]));
@@ -686,7 +777,9 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
       const legacy = f.level === 'interface' && isDubbo26(url);
       const eff = effective(url, { overrides: ov, application: legacy ? [] : app, service }, appLevel);
       if (legacy && serving(eff)) eff.decidedBy ??= 'a Dubbo 2.6 provider (no config-center rules; use style: override-url)';
-      const risks = consumerRisks(url, [...app, ...consumerApps, ...service]).map((c) => `${c.source} (side: consumer, ${'weight' in c.url.params ? `weight ${c.url.params.weight}` : `disabled ${c.url.params.disabled}`})`);
+      const risks = consumerRisks(url, [...app, ...consumerApps, ...service]).map(
+        (c) => `${c.source} (side: consumer, ${'weight' in c.url.params ? `weight ${c.url.params.weight}` : `disabled ${c.url.params.disabled}`})`,
+      );
       out.push({ f, key: serviceKey(url), eff, risks });
     };
     for (const f of mine) {
@@ -695,7 +788,13 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
         await judgeUrl(f, f.url, overrides.get(f.folder)!, false);
         continue;
       }
-      const same = all.filter((g) => g.level === 'interface' && g.url.params.application === f.url.params.application && hostMatches(g.url.host, [f.url.host]) && g.url.port === f.url.port);
+      const same = all.filter(
+        (g) =>
+          g.level === 'interface' &&
+          g.url.params.application === f.url.params.application &&
+          hostMatches(g.url.host, [f.url.host]) &&
+          g.url.port === f.url.port,
+      );
       if (same.length === 0) await judgeUrl(f, f.url, [], true);
       for (const g of same) {
         const p = g.url.params;
@@ -777,7 +876,14 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
     const urls: DubboUrl[] = [];
     const services = info?.services && typeof info.services === 'object' ? Object.values(info.services as Record<string, unknown>) : [];
     for (const raw of services) {
-      const sv = (raw && typeof raw === 'object' ? raw : {}) as { name?: unknown; group?: unknown; version?: unknown; protocol?: unknown; port?: unknown; params?: unknown };
+      const sv = (raw && typeof raw === 'object' ? raw : {}) as {
+        name?: unknown;
+        group?: unknown;
+        version?: unknown;
+        protocol?: unknown;
+        port?: unknown;
+        params?: unknown;
+      };
       // ServiceDiscoveryRegistryDirectory: serviceInfo.getPort() <= 0 || serviceInfo.getPort() == instance port.
       const port = typeof sv.port === 'number' ? sv.port : -1;
       if (port > 0 && port !== f.url.port) continue;
@@ -785,7 +891,8 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
       if (!name) continue;
       const params: Record<string, string> = {};
       for (const k of ['weight', 'disabled', 'enabled']) if (meta[k]) params[k] = meta[k]!;
-      if (sv.params && typeof sv.params === 'object') for (const [k, v] of Object.entries(sv.params)) if (v !== null && v !== undefined && String(v) !== '') params[k] = String(v);
+      if (sv.params && typeof sv.params === 'object')
+        for (const [k, v] of Object.entries(sv.params)) if (v !== null && v !== undefined && String(v) !== '') params[k] = String(v);
       delete params.group;
       delete params.version;
       if (typeof sv.group === 'string' && sv.group) params.group = sv.group;
@@ -825,7 +932,9 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
       const others = all.filter((f) => !mineSet.has(f) && f.level === 'application');
       const judged = await this.judge(others, all, nodes);
       if (!judged.some((j) => serving(j.eff))) {
-        problems.push(`${this.o.application} at application level (other instances: ${others.length ? [...new Set(judged.map((j) => `${addressOf(j.f.url)} ${stateText(j.eff)}`))].join(', ') : 'none'})`);
+        problems.push(
+          `${this.o.application} at application level (other instances: ${others.length ? [...new Set(judged.map((j) => `${addressOf(j.f.url)} ${stateText(j.eff)}`))].join(', ') : 'none'})`,
+        );
       }
     }
     if (problems.length > 0) {
@@ -851,7 +960,13 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
   }
 
   /** The item for a rule node in its form (a URL list for a JSON-array rule). */
-  private async itemFor(nodes: RuleNodes, path: string, addresses: string[], services: string[] | undefined, methods: string[]): Promise<Record<string, unknown> | string[]> {
+  private async itemFor(
+    nodes: RuleNodes,
+    path: string,
+    addresses: string[],
+    services: string[] | undefined,
+    methods: string[],
+  ): Promise<Record<string, unknown> | string[]> {
     const node = await this.readNode(nodes, path);
     const text = node?.data.toString('utf8');
     if (text !== undefined && ruleForm(text) === 'json-urls') return drainUrls(addresses, this.o.mode, services, methods);
@@ -862,12 +977,14 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
     const previous = ctx.previous as DrainSaved | undefined;
     return withCas(this.label, `drain ${ctx.host.name}`, async () => {
       const { all, mine } = await this.mine(ctx);
-      if (mine.length === 0) throw new ProviderError(`${this.label}: cannot drain ${ctx.host.name}: ${this.notFound(ctx)}. Is the application running there?`, true);
+      if (mine.length === 0)
+        throw new ProviderError(`${this.label}: cannot drain ${ctx.host.name}: ${this.notFound(ctx)}. Is the application running there?`, true);
       const nodes: RuleNodes = new Map();
       const judged = await this.judge(mine, all, nodes);
       const addresses = [...new Set(mine.map((f) => addressOf(f.url)))].sort();
       const before: Record<string, Effective> = { ...(previous?.before ?? {}) };
-      for (const j of judged) before[addressOf(j.f.url)] ??= { weight: j.eff.weight, disabled: j.eff.disabled, ...(j.eff.methods ? { methods: j.eff.methods } : {}) };
+      for (const j of judged)
+        before[addressOf(j.f.url)] ??= { weight: j.eff.weight, disabled: j.eff.disabled, ...(j.eff.methods ? { methods: j.eff.methods } : {}) };
       // Methods with a weight > 0 of their own keep their calls at weight 0: the item gives them weight 0 too.
       const methods = this.o.mode === 'weight' ? [...new Set(judged.flatMap((j) => servingMethods(j.eff)))].sort() : [];
       await this.guardLast(ctx, all, mine, nodes);
@@ -876,9 +993,14 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
       // Full service keys (group/interface:version): Dubbo compares those, an interface name alone would not match.
       const services = this.o.interfaces ? [...new Set(mine.filter((f) => f.level === 'interface').map((f) => serviceKey(f.url)))].sort() : undefined;
       if (services && services.length === 0) {
-        throw new ProviderError(`${this.label}: cannot drain ${ctx.host.name} for interfaces ${this.o.interfaces!.join(', ')}: none of them is registered from it at interface level, so their full service keys (group/interface:version) are unknown`, false);
+        throw new ProviderError(
+          `${this.label}: cannot drain ${ctx.host.name} for interfaces ${this.o.interfaces!.join(', ')}: none of them is registered from it at interface level, so their full service keys (group/interface:version) are unknown`,
+          false,
+        );
       }
-      const edits: RuleEdit[] = [{ path: this.rulePath, scope: 'application', key: this.o.application, item: await this.itemFor(nodes, this.rulePath, addresses, services, methods) }];
+      const edits: RuleEdit[] = [
+        { path: this.rulePath, scope: 'application', key: this.o.application, item: await this.itemFor(nodes, this.rulePath, addresses, services, methods) },
+      ];
       // Predict Dubbo's result with the application item. Where a service rule still wins, add the item there too
       // (applied after the application rule); what still wins then (a 2.6 override, a consumer-side item) is refused.
       let after = await this.judge(mine, all, this.planned(nodes, edits));
@@ -900,7 +1022,10 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
       if (losing.length > 0) {
         throw new ProviderError(
           `${this.label}: refusing to drain ${ctx.host.name}: Dubbo would keep routing to it after graywave's rule, because another rule wins: ` +
-            `${losing.slice(0, 5).map((j) => this.describe(j)).join('; ')}${losing.length > 5 ? ` (+${losing.length - 5})` : ''}. ` +
+            `${losing
+              .slice(0, 5)
+              .map((j) => this.describe(j))
+              .join('; ')}${losing.length > 5 ? ` (+${losing.length - 5})` : ''}. ` +
             `Remove or change that rule (it is applied after ${this.rulePath}), then run again.`,
           false,
         );
@@ -912,13 +1037,21 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
       const appNode = nodes.get(this.rulePath);
       if (ops.length > 0 && appNode && !ops.some((o) => o.path === this.rulePath)) ops.push({ op: 'check', path: this.rulePath, version: appNode.version });
       await this.zk.multi(ops);
-      for (const e of mineEdits) ctx.log(`dubbo: ${this.o.mode === 'weight' ? `weight 0${methods.length ? ` (and ${methods.map((m) => `${m}.weight`).join(', ')} 0)` : ''}` : 'disabled'} for ${addresses.join(', ')} in ${e.path}`);
+      for (const e of mineEdits)
+        ctx.log(
+          `dubbo: ${this.o.mode === 'weight' ? `weight 0${methods.length ? ` (and ${methods.map((m) => `${m}.weight`).join(', ')} 0)` : ''}` : 'disabled'} for ${addresses.join(', ')} in ${e.path}`,
+        );
       return { style: 'config-rule', addresses, before, rules: mineEdits };
     });
   }
 
   /** The transaction's writes for the rule edits (each node on the version judged) and the edits that are graywave's. */
-  private async ruleOps(ctx: ProviderContext, edits: RuleEdit[], nodes: RuleNodes, previous: DrainSaved | undefined): Promise<{ ops: ZkOp[]; mineEdits: RuleEdit[] }> {
+  private async ruleOps(
+    ctx: ProviderContext,
+    edits: RuleEdit[],
+    nodes: RuleNodes,
+    previous: DrainSaved | undefined,
+  ): Promise<{ ops: ZkOp[]; mineEdits: RuleEdit[] }> {
     const ops: ZkOp[] = [];
     const mineEdits: RuleEdit[] = [];
     for (const e of edits) {
@@ -927,7 +1060,7 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
       // Drained again after a warm-up step (a failing watch check, rollback): graywave's item at its warm-up weight goes.
       const warm = previous && text !== undefined ? this.withoutOurs(text, e, previous, false) : undefined;
       if (warm) text = warm.next.kind === 'write' ? warm.next.text : undefined;
-      const next = addConfigItem(text, e.key, e.item, `${this.label}: rule ${e.path}`, e.scope) ?? (warm ? text ?? '' : undefined);
+      const next = addConfigItem(text, e.key, e.item, `${this.label}: rule ${e.path}`, e.scope) ?? (warm ? (text ?? '') : undefined);
       if (next === undefined) {
         // The same item is already there: ours from an interrupted attempt, or someone else's (then not ours to remove).
         const prevEdits = previous?.rules ?? (previous?.rule?.item ? [{ path: previous.rule.path, item: previous.rule.item }] : []);
@@ -974,11 +1107,21 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
     return formatDubboUrl({ protocol: 'override', host: f.url.host, port: f.url.port, path: f.iface, params });
   }
 
-  private async drainOverrides(ctx: ProviderContext, mine: Found[], addresses: string[], before: Record<string, Effective>, nodes: RuleNodes, methods: string[]): Promise<DrainSaved> {
+  private async drainOverrides(
+    ctx: ProviderContext,
+    mine: Found[],
+    addresses: string[],
+    before: Record<string, Effective>,
+    nodes: RuleNodes,
+    methods: string[],
+  ): Promise<DrainSaved> {
     const appLevel = mine.filter((f) => f.level === 'application');
     if (appLevel.length > 0) {
       // ServiceDiscoveryRegistryDirectory applies no 2.6 overrides: application-level consumers would not see it.
-      throw new ProviderError(`${this.label}: cannot drain ${ctx.host.name} with style override-url: it is registered at application level (${appLevel.map((f) => f.path).join(', ')}), where Dubbo applies no 2.6 override URLs; use style config-rule`, false);
+      throw new ProviderError(
+        `${this.label}: cannot drain ${ctx.host.name} with style override-url: it is registered at application level (${appLevel.map((f) => f.path).join(', ')}), where Dubbo applies no 2.6 override URLs; use style config-rule`,
+        false,
+      );
     }
     const ops: ZkOp[] = [];
     const paths: string[] = [];
@@ -1007,7 +1150,10 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
     const all = mine;
     const judgedNow = await this.judge(mine, all, nodes);
     const predicted = judgedNow.map((j) => {
-      const url = { ...j.f.url, params: { ...j.f.url.params, ...Object.fromEntries(Object.entries(drainParams(this.o.mode, methods)).map(([k, v]) => [k, String(v)])) } };
+      const url = {
+        ...j.f.url,
+        params: { ...j.f.url.params, ...Object.fromEntries(Object.entries(drainParams(this.o.mode, methods)).map(([k, v]) => [k, String(v)])) },
+      };
       return { j, url };
     });
     const losing: string[] = [];
@@ -1018,7 +1164,10 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
       if (serving(eff) || j.risks.length) losing.push(this.describe({ ...j, eff }));
     }
     if (losing.length > 0) {
-      throw new ProviderError(`${this.label}: refusing to drain ${ctx.host.name}: Dubbo would keep routing to it after graywave's override URLs, because a later rule wins: ${losing.slice(0, 5).join('; ')}. Remove or change that rule, then run again.`, false);
+      throw new ProviderError(
+        `${this.label}: refusing to drain ${ctx.host.name}: Dubbo would keep routing to it after graywave's override URLs, because a later rule wins: ${losing.slice(0, 5).join('; ')}. Remove or change that rule, then run again.`,
+        false,
+      );
     }
     await this.zk.multi(ops);
     const ours: string[] = [];
@@ -1040,19 +1189,34 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
       }
       // The rules alone must drain it: a registered URL can still carry weight=0 from a rule taken away meanwhile
       // (the provider re-exports without it in a moment). Judged again from the URLs without their weight/disabled values.
-      const bare = mine.map((f) => ({ ...f, url: { ...f.url, params: Object.fromEntries(Object.entries(f.url.params).filter(([k]) => !isWeightKey(k) && k !== 'disabled' && k !== 'enabled')) } }));
+      const bare = mine.map((f) => ({
+        ...f,
+        url: { ...f.url, params: Object.fromEntries(Object.entries(f.url.params).filter(([k]) => !isWeightKey(k) && k !== 'disabled' && k !== 'enabled')) },
+      }));
       const stale = this.stillServing(await this.judge(bare, all, nodes));
       if (stale.length > 0) {
         const what = [...new Set(stale.map((j) => this.describe(j)))];
-        return { done: false, observed: `no rule keeps it drained (its registered weight is left from a rule that is gone; the provider re-exports without it): ${what.slice(0, 3).join(', ')}${what.length > 3 ? ` (+${what.length - 3})` : ''}` };
+        return {
+          done: false,
+          observed: `no rule keeps it drained (its registered weight is left from a rule that is gone; the provider re-exports without it): ${what.slice(0, 3).join(', ')}${what.length > 3 ? ` (+${what.length - 3})` : ''}`,
+        };
       }
       if (this.o.awaitProviderUrl) {
-        const unseen = (await this.published(mine, nodes)).filter((x) => x.serving !== false).map((x) => (x.serving ? `${x.text} (the provider has not ${x.f.level === 'interface' ? 're-registered with' : 'published'} the rule yet)` : x.text));
-        if (unseen.length > 0) return { done: false, observed: `the rules drain it, but consumers still route to it: ${unseen.slice(0, 3).join('; ')}${unseen.length > 3 ? ` (+${unseen.length - 3})` : ''}` };
+        const unseen = (await this.published(mine, nodes))
+          .filter((x) => x.serving !== false)
+          .map((x) => (x.serving ? `${x.text} (the provider has not ${x.f.level === 'interface' ? 're-registered with' : 'published'} the rule yet)` : x.text));
+        if (unseen.length > 0)
+          return {
+            done: false,
+            observed: `the rules drain it, but consumers still route to it: ${unseen.slice(0, 3).join('; ')}${unseen.length > 3 ? ` (+${unseen.length - 3})` : ''}`,
+          };
       }
       const addrs = [...new Set(mine.map((f) => addressOf(f.url)))];
       const app = mine.some((f) => f.level === 'application') ? ' (and its application-level instance)' : '';
-      return { done: true, observed: `${addrs.join(', ')}: ${this.o.mode === 'weight' ? 'weight 0' : 'disabled'} on ${new Set(judged.map((j) => j.key)).size} services${app}` };
+      return {
+        done: true,
+        observed: `${addrs.join(', ')}: ${this.o.mode === 'weight' ? 'weight 0' : 'disabled'} on ${new Set(judged.map((j) => j.key)).size} services${app}`,
+      };
     } catch (err) {
       return { done: false, observed: `cannot read ZooKeeper: ${(err as Error).message}` };
     }
@@ -1110,7 +1274,13 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
     const out: Record<string, number> = {};
     for (const k of keys) {
       const m = k === 'weight' ? undefined : k.slice(0, -'.weight'.length);
-      const ws = [...new Set(s.addresses.map((a) => (s.before?.[a]?.disabled ? 0 : m === undefined ? (s.before?.[a]?.weight ?? 100) : (s.before?.[a]?.methods?.[m] ?? s.before?.[a]?.weight ?? 100))))];
+      const ws = [
+        ...new Set(
+          s.addresses.map((a) =>
+            s.before?.[a]?.disabled ? 0 : m === undefined ? (s.before?.[a]?.weight ?? 100) : (s.before?.[a]?.methods?.[m] ?? s.before?.[a]?.weight ?? 100),
+          ),
+        ),
+      ];
       if (ws.length !== 1) return undefined;
       out[k] = ws[0]!;
     }
@@ -1150,11 +1320,18 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
   async setWeight(ctx: ProviderContext, saved: unknown, percent: number): Promise<void> {
     const s = saved as DrainSaved | undefined;
     if (!s || s.style !== 'config-rule' || this.o.mode !== 'weight') {
-      throw new ProviderError(`${this.label}: warm-up needs mode weight and style config-rule (this drain: ${s?.style ?? 'no record'}, mode ${this.o.mode})`, false);
+      throw new ProviderError(
+        `${this.label}: warm-up needs mode weight and style config-rule (this drain: ${s?.style ?? 'no record'}, mode ${this.o.mode})`,
+        false,
+      );
     }
     for (const e of this.editsOf(s)) {
       const had = this.hadWeights(s, itemWeightKeys(e.item));
-      if (had === undefined) throw new ProviderError(`${this.label}: cannot warm ${ctx.host.name} up: its addresses had different weights (${s.addresses.map((a) => `${a} ${s.before?.[a] ? stateText(s.before[a]!) : '?'}`).join(', ')})`, false);
+      if (had === undefined)
+        throw new ProviderError(
+          `${this.label}: cannot warm ${ctx.host.name} up: its addresses had different weights (${s.addresses.map((a) => `${a} ${s.before?.[a] ? stateText(s.before[a]!) : '?'}`).join(', ')})`,
+          false,
+        );
       if (Object.values(had).every((w) => w === 0)) {
         ctx.log(`dubbo: ${s.addresses.join(', ')} had weight 0 before the drain: nothing to warm up`);
         continue;
@@ -1171,7 +1348,11 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
         if (node) await this.zk.set(e.path, next, node.version);
         else await this.createRule(e.path, next);
       });
-      ctx.log(`dubbo: ${Object.entries(w).map(([k, v]) => `${k} ${v}`).join(', ')} (${percent}% of ${Object.values(had).join('/')}) for ${s.addresses.join(', ')} in ${e.path}`);
+      ctx.log(
+        `dubbo: ${Object.entries(w)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')} (${percent}% of ${Object.values(had).join('/')}) for ${s.addresses.join(', ')} in ${e.path}`,
+      );
     }
   }
 
@@ -1185,21 +1366,38 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
       const { all, mine } = await this.mine(ctx);
       const have = new Set(mine.map((f) => addressOf(f.url)));
       const missing = (s?.addresses ?? []).filter((a) => !have.has(a));
-      if (mine.length === 0 || missing.length > 0) return { done: false, observed: missing.length ? `not registered again: ${missing.join(', ')}` : this.notFound(ctx) };
+      if (mine.length === 0 || missing.length > 0)
+        return { done: false, observed: missing.length ? `not registered again: ${missing.join(', ')}` : this.notFound(ctx) };
       for (const e of s ? this.editsOf(s) : []) {
         const node = await this.zk.get(e.path);
         if (node && this.withoutOurs(node.data.toString('utf8'), e, s!, true)) return { done: false, observed: `graywave's item is still in ${e.path}` };
       }
-      for (const p of s?.overrides ?? []) if ((await this.zk.get(p))?.data.toString('utf8') === OVERRIDE_DATA) return { done: false, observed: `override ${javaUrlDecode(p.split('/').pop()!)} still there` };
+      for (const p of s?.overrides ?? [])
+        if ((await this.zk.get(p))?.data.toString('utf8') === OVERRIDE_DATA)
+          return { done: false, observed: `override ${javaUrlDecode(p.split('/').pop()!)} still there` };
       const nodes: RuleNodes = new Map();
       const judged = await this.judge(mine, all, nodes);
       const out = judged.filter((j) => !serving(j.eff));
-      if (out.length > 0) return { done: false, observed: `not serving: ${out.slice(0, 5).map((j) => this.describe(j)).join(', ')}` };
+      if (out.length > 0)
+        return {
+          done: false,
+          observed: `not serving: ${out
+            .slice(0, 5)
+            .map((j) => this.describe(j))
+            .join(', ')}`,
+        };
       // What consumers route on now: an application-level instance whose MetadataInfo still says weight 0 (the provider
       // has not published the restore yet) is not back. One whose MetadataInfo cannot be read is judged by the rules.
       if (this.o.awaitProviderUrl) {
         const off = (await this.published(mine, nodes)).filter((x) => x.serving === false);
-        if (off.length > 0) return { done: false, observed: `not serving yet: ${off.slice(0, 3).map((x) => x.text).join('; ')} (the provider has not re-exported without graywave's item yet)` };
+        if (off.length > 0)
+          return {
+            done: false,
+            observed: `not serving yet: ${off
+              .slice(0, 3)
+              .map((x) => x.text)
+              .join('; ')} (the provider has not re-exported without graywave's item yet)`,
+          };
       }
       const weights = [...new Set(judged.map((j) => `${addressOf(j.f.url)} weight ${j.eff.weight}`))];
       return { done: true, observed: `serving again: ${weights.slice(0, 5).join(', ')}${weights.length > 5 ? ` (+${weights.length - 5})` : ''}` };
@@ -1240,7 +1438,8 @@ class DubboZookeeper extends ZkProviderBase implements Provider {
 
   async restoreLabel(ctx: ProviderContext, saved: unknown): Promise<void> {
     const s = saved as LabelSaved | undefined;
-    if (!s || !s.path || !Array.isArray(s.added)) throw new ProviderError(`${this.label}: restoreLabel of ${ctx.host.name} got no relabel record it understands`, false);
+    if (!s || !s.path || !Array.isArray(s.added))
+      throw new ProviderError(`${this.label}: restoreLabel of ${ctx.host.name} got no relabel record it understands`, false);
     if (s.added.length === 0 && !s.createdTag) return;
     await withCas(this.label, `restore label of ${ctx.host.name}`, async () => {
       const node = await this.zk.get(s.path);
@@ -1261,16 +1460,20 @@ export const dubboZookeeper: ProviderType<Options> = {
   role: 'drain',
   options,
   doc: {
-    summary: 'Dubbo services registered in ZooKeeper: drain gives the host\'s provider addresses weight 0 (or disabled) through an override rule; relabel adds them to a tag route; restore removes exactly the rule item drain added.',
+    summary:
+      "Dubbo services registered in ZooKeeper: drain gives the host's provider addresses weight 0 (or disabled) through an override rule; relabel adds them to a tag route; restore removes exactly the rule item drain added.",
     checkedAgainst: 'real ZooKeeper 3.8 (Debian); rule formats of Dubbo 2.6 (override URLs) and 2.7/3.x (config rules, tag-router), read from the Dubbo source',
-    example: 'type: dubbo-zookeeper\nconnect: zk1:2181,zk2:2181\napplication: order-service\n# interfaces: [com.acme.OrderService]   # default: every interface of the application on the host\n# mode: weight                          # or disable',
-    options: { servicesRoot: "Where Dubbo 3 application-level instances live (<servicesRoot>/<application>/<id>).",
+    example:
+      'type: dubbo-zookeeper\nconnect: zk1:2181,zk2:2181\napplication: order-service\n# interfaces: [com.acme.OrderService]   # default: every interface of the application on the host\n# mode: weight                          # or disable',
+    options: {
+      servicesRoot: 'Where Dubbo 3 application-level instances live (<servicesRoot>/<application>/<id>).',
       connect: 'ZooKeeper connection string, `zk1:2181,zk2:2181`.',
       sessionTimeout: 'ZooKeeper session timeout.',
       connectTimeout: 'Limit to (re)connect and for each request.',
       root: 'Registry root: "/" + the registry URL\'s `group` parameter.',
       application: 'Provider application name (the `application` URL parameter): only its URLs on the host are drained.',
-      style: '`config-rule` (Dubbo 2.7+/3: <configRoot>/<application>.configurators) or `override-url` (Dubbo 2.6: <root>/<interface>/configurators/override://…).',
+      style:
+        '`config-rule` (Dubbo 2.7+/3: <configRoot>/<application>.configurators) or `override-url` (Dubbo 2.6: <root>/<interface>/configurators/override://…).',
       mode: '`weight`: weight 0; `disable`: disabled=true (the stronger drain).',
       port: 'Only the provider URLs on this port (one protocol of several). Default: every port of the application on the host.',
       interfaces: 'Only these interfaces (not `services`). Default: every interface the application provides from the host.',

@@ -80,7 +80,10 @@ function parseObject(kv: IKeyValue, key: string): Json {
   try {
     value = JSON.parse(text);
   } catch {
-    throw new ProviderError(`etcd key ${key}: value is not JSON (starts with ${JSON.stringify(text.slice(0, 40))}); graywave edits JSON registrations only`, false);
+    throw new ProviderError(
+      `etcd key ${key}: value is not JSON (starts with ${JSON.stringify(text.slice(0, 40))}); graywave edits JSON registrations only`,
+      false,
+    );
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new ProviderError(`etcd key ${key}: value is not a JSON object; graywave edits a field of it`, false);
@@ -101,8 +104,17 @@ export function keyPattern(template: string): { re: RegExp; captures: Capture[] 
     last = m.index! + m[0].length;
     const name = m[1]!;
     const c: Capture =
-      name === 'host.address' ? { kind: 'address' } : name === 'host.name' ? { kind: 'name' } : name === 'host.port' ? { kind: 'port' }
-        : name.startsWith('host.vars.') ? { kind: 'var', field: name.slice(10) } : name.startsWith('host.labels.') ? { kind: 'label', field: name.slice(12) } : { kind: 'other' };
+      name === 'host.address'
+        ? { kind: 'address' }
+        : name === 'host.name'
+          ? { kind: 'name' }
+          : name === 'host.port'
+            ? { kind: 'port' }
+            : name.startsWith('host.vars.')
+              ? { kind: 'var', field: name.slice(10) }
+              : name.startsWith('host.labels.')
+                ? { kind: 'label', field: name.slice(12) }
+                : { kind: 'other' };
     captures.push(c);
     src += c.kind === 'port' ? '(\\d+)' : '([^/]+?)';
   }
@@ -153,7 +165,10 @@ function registrationValue(kv: IKeyValue): Json {
 type ListedHost = { name: string; address: string; port?: number; labels: Record<string, string>; vars: Record<string, unknown> };
 
 /** What the key template's {{…}} places say of a key's host (undefined: the key is not of the template's shape). */
-function fromKey(key: string, pattern: ReturnType<typeof keyPattern>): { address?: string; name?: string; port?: number; vars: Record<string, unknown>; labels: Record<string, string> } | undefined {
+function fromKey(
+  key: string,
+  pattern: ReturnType<typeof keyPattern>,
+): { address?: string; name?: string; port?: number; vars: Record<string, unknown>; labels: Record<string, string> } | undefined {
   const m = pattern.re.exec(key);
   if (!m) return undefined;
   const out: { address?: string; name?: string; port?: number; vars: Record<string, unknown>; labels: Record<string, string> } = { vars: {}, labels: {} };
@@ -182,7 +197,9 @@ function hostOfKv(kv: IKeyValue, options: EtcdOptions, pattern: ReturnType<typeo
   const fromAddr = fromValue ? splitAddress(fromValue) : undefined;
   const address = m?.address ?? fromAddr?.address ?? (m ? undefined : last.address);
   if (!address) return undefined;
-  const port = m?.port ?? (typeof vars.port === 'number' ? vars.port : Number.isInteger(value.port) ? (value.port as number) : (fromAddr?.port ?? (m ? undefined : last.port)));
+  const port =
+    m?.port ??
+    (typeof vars.port === 'number' ? vars.port : Number.isInteger(value.port) ? (value.port as number) : (fromAddr?.port ?? (m ? undefined : last.port)));
   for (const bag of [value.labels, value.metadata]) {
     if (bag && typeof bag === 'object' && !Array.isArray(bag)) {
       for (const [k, v] of Object.entries(bag as Json)) if (['string', 'number', 'boolean'].includes(typeof v) && !(k in labels)) labels[k] = String(v);
@@ -306,7 +323,9 @@ export function createEtcdProvider(options: EtcdOptions, env: ProviderEnv, hooks
     });
     if (!kv) {
       ctx.log(`etcd: ${key} is not registered; nothing to drain`);
-      return prev && prev.mode === options.mode && prev.key === key ? prev : { mode: options.mode as 'weight' | 'disable', key, field, existed: false, had: false };
+      return prev && prev.mode === options.mode && prev.key === key
+        ? prev
+        : { mode: options.mode as 'weight' | 'disable', key, field, existed: false, had: false };
     }
     const s = saved!;
     if (s.mode !== 'remove' && s.previous === drainedValue() && !prev) {
@@ -331,10 +350,7 @@ export function createEtcdProvider(options: EtcdOptions, env: ProviderEnv, hooks
       await hooks.afterRead?.(key, attempt);
       // The copy is written without a lease: it must outlive the app's session so restore can put it back.
       const res = await call('moving aside', key, () =>
-        etcd()
-          .if(key, 'Mod', '==', kv.mod_revision)
-          .then(etcd().put(aside).value(kv.value), etcd().delete().key(key))
-          .commit(),
+        etcd().if(key, 'Mod', '==', kv.mod_revision).then(etcd().put(aside).value(kv.value), etcd().delete().key(key)).commit(),
       );
       if (res.succeeded) {
         const lease = hasLease(kv) ? String(kv.lease) : '0';
@@ -365,15 +381,12 @@ export function createEtcdProvider(options: EtcdOptions, env: ProviderEnv, hooks
       const put = etcd().put(key).value(copy.value);
       if (alive) put.lease(saved.lease);
       const res = await call('restoring', key, () =>
-        etcd()
-          .if(key, 'Create', '==', 0)
-          .and(aside, 'Mod', '==', copy.mod_revision)
-          .then(put, etcd().delete().key(aside))
-          .commit(),
+        etcd().if(key, 'Create', '==', 0).and(aside, 'Mod', '==', copy.mod_revision).then(put, etcd().delete().key(aside)).commit(),
       );
       if (res.succeeded) {
         if (alive) ctx.log(`etcd: ${key} restored on its lease ${saved.lease}`);
-        else if (saved.lease !== '0') ctx.log(`etcd: ${key} restored WITHOUT a lease: its lease ${saved.lease} expired while drained (the key no longer expires with the app)`);
+        else if (saved.lease !== '0')
+          ctx.log(`etcd: ${key} restored WITHOUT a lease: its lease ${saved.lease} expired while drained (the key no longer expires with the app)`);
         else ctx.log(`etcd: ${key} restored`);
         return;
       }
@@ -437,11 +450,17 @@ export function createEtcdProvider(options: EtcdOptions, env: ProviderEnv, hooks
       let kv: IKeyValue | undefined;
       try {
         kv = await read(s.key);
-        if (!kv) return { done: false, observed: `${s.key} is not registered${s.mode === 'remove' && (await read(s.key + ASIDE_SUFFIX)) ? ` (still moved aside to ${s.key}${ASIDE_SUFFIX})` : ''}` };
+        if (!kv)
+          return {
+            done: false,
+            observed: `${s.key} is not registered${s.mode === 'remove' && (await read(s.key + ASIDE_SUFFIX)) ? ` (still moved aside to ${s.key}${ASIDE_SUFFIX})` : ''}`,
+          };
         if (s.mode === 'remove') return { done: true, observed: `${s.key} registered` };
         const value = parseObject(kv, s.key);
-        if (s.had && s.previous === drainedValue()) return { done: true, observed: `${s.field}=${JSON.stringify(value[s.field])} (it was so before the drain)` };
-        if (value[s.field] === drainedValue()) return { done: false, observed: `${s.key} ${s.field}=${JSON.stringify(value[s.field])} (want ${s.had ? JSON.stringify(s.previous) : 'absent'})` };
+        if (s.had && s.previous === drainedValue())
+          return { done: true, observed: `${s.field}=${JSON.stringify(value[s.field])} (it was so before the drain)` };
+        if (value[s.field] === drainedValue())
+          return { done: false, observed: `${s.key} ${s.field}=${JSON.stringify(value[s.field])} (want ${s.had ? JSON.stringify(s.previous) : 'absent'})` };
         return { done: true, observed: `${s.key} ${s.field}=${JSON.stringify(value[s.field] ?? null)}` };
       } catch (err) {
         return { done: false, observed: `state unknown: ${(err as Error).message}` };
@@ -451,10 +470,12 @@ export function createEtcdProvider(options: EtcdOptions, env: ProviderEnv, hooks
     /** Warm-up (mode weight): the weight field at `percent` of the weight saved at drain time (an integer, at least 1). */
     async setWeight(ctx, saved, percent) {
       const s = saved as EtcdDrained;
-      if (!s || typeof s !== 'object' || s.mode !== 'weight') throw new ProviderError(`etcd: warm-up needs mode weight (this provider drains by ${options.mode})`, false);
+      if (!s || typeof s !== 'object' || s.mode !== 'weight')
+        throw new ProviderError(`etcd: warm-up needs mode weight (this provider drains by ${options.mode})`, false);
       if (!s.existed || (s.had && s.previous === 0)) return;
       const full = s.had ? Number(s.previous) : 1;
-      if (!Number.isFinite(full)) throw new ProviderError(`etcd: ${s.key} had ${s.field}=${JSON.stringify(s.previous)}, not a number: cannot warm it up`, false);
+      if (!Number.isFinite(full))
+        throw new ProviderError(`etcd: ${s.key} had ${s.field}=${JSON.stringify(s.previous)}, not a number: cannot warm it up`, false);
       const target = Number.isInteger(full) ? Math.max(1, Math.round((full * percent) / 100)) : (full * percent) / 100;
       const kv = await casEdit(s.key, (value) => (value[s.field] === target ? undefined : { ...value, [s.field]: target }));
       if (!kv) throw new ProviderError(`etcd: ${s.key} is not registered (yet): cannot set its weight`, true, true);
@@ -538,12 +559,16 @@ export const etcdProvider: ProviderType<EtcdOptions> = {
   role: 'drain',
   options: etcdOptions,
   doc: {
-    summary: 'Services registered in etcd as JSON values: drain sets the weight field to 0, the enabled field to false, or moves the key aside; compare-and-swap on the mod revision, the lease kept.',
+    summary:
+      'Services registered in etcd as JSON values: drain sets the weight field to 0, the enabled field to false, or moves the key aside; compare-and-swap on the mod revision, the lease kept.',
     checkedAgainst: 'real etcd 3.4 (Debian)',
     example: 'type: etcd\nendpoints: ["http://etcd1:2379"]\nkey: /services/order/{{host.address}}:8080\n# mode: weight          # or disable, remove',
-    options: { username: "etcd user (a plain name or a secret { env: NAME }); goes with password.", password: "etcd password, a secret: { env: NAME } or { file: PATH }.", timeout: "Dial timeout and deadline of each etcd call.",
+    options: {
+      username: 'etcd user (a plain name or a secret { env: NAME }); goes with password.',
+      password: 'etcd password, a secret: { env: NAME } or { file: PATH }.',
+      timeout: 'Dial timeout and deadline of each etcd call.',
       endpoints: 'etcd client URLs.',
-      key: 'The host\'s registration key (a template).',
+      key: "The host's registration key (a template).",
       mode: '`weight`: weightField = 0; `disable`: enabledField = false; `remove`: the key is moved aside and put back on restore.',
       groupField: 'Field relabel writes the group into.',
       weightField: 'Field set to 0 in mode weight.',

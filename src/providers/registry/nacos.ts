@@ -145,7 +145,13 @@ class NacosProvider implements Provider {
       }
       const token = await this.login(ctx.signal);
       if (token) q.set('accessToken', token);
-      const res = await http(`${this.base}${this.path(kind, ver)}?${q}`, { method, signal: ctx.signal, timeoutMs: this.o.timeout, tls: this.tls, log: ctx.log });
+      const res = await http(`${this.base}${this.path(kind, ver)}?${q}`, {
+        method,
+        signal: ctx.signal,
+        timeoutMs: this.o.timeout,
+        tls: this.tls,
+        log: ctx.log,
+      });
       if (res.status === 410 && ver !== 'v3' && attempt < 2) {
         this.v3 = true;
         ctx.log(`Nacos answered HTTP 410 to ${method} ${this.path(kind, ver)} (Nacos 3.x, admin compatibility off): using /nacos/v3/admin from now on`);
@@ -222,7 +228,7 @@ class NacosProvider implements Provider {
       });
       this.remember(service, ip, Number(h.port));
     }
-    const ports = new Set<number>(port !== undefined ? [port] : this.knownPorts.get(`${service}|${ip}`) ?? []);
+    const ports = new Set<number>(port !== undefined ? [port] : (this.knownPorts.get(`${service}|${ip}`) ?? []));
     for (const p of ports) {
       if (found.some((f) => f.port === p)) continue;
       const d = await this.detail(ctx, service, ip, p);
@@ -298,7 +304,10 @@ class NacosProvider implements Provider {
    * is asked the configured v1/v2 list instead, and then a disabled (e.g. drained) instance is NOT in the inventory.
    * No instance at all is an error (an inventory must not silently be empty).
    */
-  async listHosts(service: string, signal: AbortSignal): Promise<{ name: string; address: string; labels: Record<string, string>; vars: Record<string, unknown> }[]> {
+  async listHosts(
+    service: string,
+    signal: AbortSignal,
+  ): Promise<{ name: string; address: string; labels: Record<string, string>; vars: Record<string, unknown> }[]> {
     const io: Io = { signal, log: () => {} };
     const params = { ...this.common(service), clusters: this.o.cluster, healthyOnly: 'false' };
     let data = await this.adminList(io, params);
@@ -323,7 +332,7 @@ class NacosProvider implements Provider {
     if (byIp.size === 0) {
       throw new ProviderError(
         `Nacos ${this.base} lists no instance of service ${service} (namespace ${this.o.namespace}, group ${this.o.group}, cluster ${this.o.cluster})` +
-          (hidden ? '; disabled instances are hidden from this server\'s list' : ''),
+          (hidden ? "; disabled instances are hidden from this server's list" : ''),
         false,
       );
     }
@@ -342,7 +351,13 @@ class NacosProvider implements Provider {
     const q = new URLSearchParams(params);
     const token = await this.login(io.signal);
     if (token) q.set('accessToken', token);
-    const res = await http(`${this.base}${this.path('list', 'v3')}?${q}`, { method: 'GET', signal: io.signal, timeoutMs: this.o.timeout, tls: this.tls, log: io.log });
+    const res = await http(`${this.base}${this.path('list', 'v3')}?${q}`, {
+      method: 'GET',
+      signal: io.signal,
+      timeoutMs: this.o.timeout,
+      tls: this.tls,
+      log: io.log,
+    });
     if (res.status < 200 || res.status >= 300) return undefined;
     try {
       const env = res.json<{ code?: number; data?: unknown }>();
@@ -369,8 +384,17 @@ class NacosProvider implements Provider {
     const saved: SavedDrain = { instances: [...(previous?.instances ?? [])] };
     for (const i of current) {
       if (!saved.instances.some((s) => keyOf(s) === keyOf(i))) {
-        saved.instances.push({ service: i.service, ip: i.ip, port: i.port, cluster: i.cluster, weight: i.weight, enabled: i.enabled, metadata: { ...i.metadata } });
-        if (this.isOut(i)) ctx.log(`nacos: ${show(i)} was already out before the drain (weight=${i.weight} enabled=${i.enabled}); restore brings back exactly that`);
+        saved.instances.push({
+          service: i.service,
+          ip: i.ip,
+          port: i.port,
+          cluster: i.cluster,
+          weight: i.weight,
+          enabled: i.enabled,
+          metadata: { ...i.metadata },
+        });
+        if (this.isOut(i))
+          ctx.log(`nacos: ${show(i)} was already out before the drain (weight=${i.weight} enabled=${i.enabled}); restore brings back exactly that`);
       }
       if (this.isOut(i)) continue;
       await this.write(ctx, i, this.o.mode === 'disable' ? { enabled: false } : { weight: 0 });
@@ -515,15 +539,24 @@ export const nacosProviderType: ProviderType<NacosOptions> = {
   role: 'drain',
   options: nacosOptions,
   doc: {
-    summary: 'Nacos naming: drain sets the host\'s instances of each service to enabled=false (or weight 0) by read-modify-write of the instance; relabel writes the metadata `group`.',
+    summary:
+      "Nacos naming: drain sets the host's instances of each service to enabled=false (or weight 0) by read-modify-write of the instance; relabel writes the metadata `group`.",
     checkedAgainst: 'a local server answering the Nacos Open API v1/v2 (and v3 admin) request and response shapes (Nacos does not install here)',
-    example: 'type: nacos\nurl: http://nacos:8848\nservices: [order-service]\n# namespace: public\n# mode: disable         # or weight\n# username: nacos\n# password: { env: NACOS_PASSWORD }',
-    options: { namespace: "Nacos namespace id of the services.", group: "Nacos group of the services.", cluster: "Cluster of the instances; instances of other clusters are not the host's.", apiVersion: "Open API to use: v1 (Nacos 1.x/2.x) or v2 (Nacos 2.2+); Nacos 3.x is followed after its HTTP 410.", username: "Nacos user (a plain name or a secret { env: NAME }); goes with password.", password: "Nacos password, a secret: { env: NAME } or { file: PATH }.", timeout: "How long one Nacos request may take.",
+    example:
+      'type: nacos\nurl: http://nacos:8848\nservices: [order-service]\n# namespace: public\n# mode: disable         # or weight\n# username: nacos\n# password: { env: NACOS_PASSWORD }',
+    options: {
+      namespace: 'Nacos namespace id of the services.',
+      group: 'Nacos group of the services.',
+      cluster: "Cluster of the instances; instances of other clusters are not the host's.",
+      apiVersion: 'Open API to use: v1 (Nacos 1.x/2.x) or v2 (Nacos 2.2+); Nacos 3.x is followed after its HTTP 410.',
+      username: 'Nacos user (a plain name or a secret { env: NAME }); goes with password.',
+      password: 'Nacos password, a secret: { env: NAME } or { file: PATH }.',
+      timeout: 'How long one Nacos request may take.',
       url: 'Nacos server base URL.',
       services: 'Service names whose instances on the host are drained.',
       mode: '`disable`: enabled=false (hidden from consumers); `weight`: weight 0 (still listed).',
-      ip: 'IP of the host\'s instances (a template).',
-      port: 'Port of the host\'s instances; without it every instance with the host\'s IP.',
+      ip: "IP of the host's instances (a template).",
+      port: "Port of the host's instances; without it every instance with the host's IP.",
       ephemeral: 'Must match how the instances were registered.',
     },
   },
@@ -538,7 +571,8 @@ export const nacosProviderType: ProviderType<NacosOptions> = {
     };
   },
   create(options, env) {
-    const user = options.username === undefined ? undefined : typeof options.username === 'string' ? options.username : env.secrets.resolve(options.username as SecretRef);
+    const user =
+      options.username === undefined ? undefined : typeof options.username === 'string' ? options.username : env.secrets.resolve(options.username as SecretRef);
     const password = options.password === undefined ? undefined : env.secrets.resolve(options.password);
     return new NacosProvider(options, user, password, (v) => env.secrets.add(v), resolveTls(options.tls, env));
   },

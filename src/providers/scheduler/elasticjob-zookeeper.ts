@@ -136,7 +136,9 @@ class ElasticJobZookeeper extends ZkProviderBase implements Provider {
     const s = saved as Saved | undefined;
     if (!s || typeof s.server !== 'string' || typeof s.previous !== 'object') return { done: false, observed: 'saved drain data is missing or malformed' };
     const wrong: string[] = [];
-    const jobs = Object.entries(s.previous).filter(([, content]) => content !== DISABLED).map(([job]) => job);
+    const jobs = Object.entries(s.previous)
+      .filter(([, content]) => content !== DISABLED)
+      .map(([job]) => job);
     try {
       for (const job of jobs) {
         const node = await this.zk.get(this.serverPath(job, s.server));
@@ -150,14 +152,18 @@ class ElasticJobZookeeper extends ZkProviderBase implements Provider {
       return { done: false, observed: `state unknown: cannot read ZooKeeper: ${(err as Error).message}` };
     }
     if (wrong.length) return { done: false, observed: wrong.join('; ') };
-    return { done: true, observed: jobs.length ? `${s.server} enabled and online in ${jobs.join(', ')}` : `drain changed nothing (already disabled before): left so` };
+    return {
+      done: true,
+      observed: jobs.length ? `${s.server} enabled and online in ${jobs.join(', ')}` : `drain changed nothing (already disabled before): left so`,
+    };
   }
 
   async isRegistered(ctx: ProviderContext): Promise<Check> {
     const server = ctx.render(this.o.server);
     try {
       const jobs = await this.jobsOf(server);
-      if (jobs.length === 0) return { done: false, observed: `no job has server ${server} under ${this.root}${this.o.jobs ? ` (jobs ${this.o.jobs.join(', ')})` : ''}` };
+      if (jobs.length === 0)
+        return { done: false, observed: `no job has server ${server} under ${this.root}${this.o.jobs ? ` (jobs ${this.o.jobs.join(', ')})` : ''}` };
       return { done: true, observed: `server ${server} in ${jobs.join(', ')}` };
     } catch (err) {
       return { done: false, observed: `state unknown: cannot read ZooKeeper: ${(err as Error).message}` };
@@ -170,12 +176,12 @@ export const elasticjobZookeeper: ProviderType<Options> = {
   role: 'drain',
   options,
   doc: {
-    summary: 'ElasticJob (Lite): drain sets the host\'s server node of every job (or the listed ones) to DISABLED; restore puts back what was there.',
+    summary: "ElasticJob (Lite): drain sets the host's server node of every job (or the listed ones) to DISABLED; restore puts back what was there.",
     checkedAgainst: 'real ZooKeeper 3.8 (Debian); node layout of ElasticJob-Lite 3.x',
     example: 'type: elasticjob-zookeeper\nconnect: zk1:2181\nnamespace: order-jobs',
     options: {
       connect: 'ZooKeeper connection string.',
-      namespace: 'Registry-center namespace (the jobs\' ZooKeeper root, without the slash).',
+      namespace: "Registry-center namespace (the jobs' ZooKeeper root, without the slash).",
       jobs: 'Only these jobs. Default: every job that has this server.',
       server: 'Server name under servers/ (a template). Default {{host.address}}.',
     },

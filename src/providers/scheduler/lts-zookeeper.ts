@@ -86,7 +86,10 @@ export function runningCount(text: string, field?: string): number | undefined {
 class LtsZookeeper extends ZkProviderBase implements Provider {
   private readonly label: string;
   private readonly tls?: TlsSettings;
-  constructor(private readonly o: Options, env: ProviderEnv) {
+  constructor(
+    private readonly o: Options,
+    env: ProviderEnv,
+  ) {
     const label = `lts-zookeeper (${o.cluster})`;
     super(zkOptionsOf(o, label));
     this.label = label;
@@ -127,7 +130,8 @@ class LtsZookeeper extends ZkProviderBase implements Provider {
     if ('command' in rc) {
       const shell = (ctx as ProviderContext & { renderShell?: (t: string) => string }).renderShell ?? ctx.render;
       const res = await ctx.transport.exec(ctx.host, shell(rc.command), { timeoutMs: rc.timeout, signal: ctx.signal });
-      if (res.code !== 0) return { done: false, observed: `running-jobs command failed (exit ${res.code ?? res.signal ?? 'timeout'}): ${res.stderr.trim().slice(0, 200)}` };
+      if (res.code !== 0)
+        return { done: false, observed: `running-jobs command failed (exit ${res.code ?? res.signal ?? 'timeout'}): ${res.stderr.trim().slice(0, 200)}` };
       raw = res.stdout;
       n = runningCount(raw);
     } else {
@@ -177,7 +181,11 @@ class LtsZookeeper extends ZkProviderBase implements Provider {
     try {
       if (s.created && (await this.zk.exists(s.marker))) return { done: false, observed: `offline marker ${s.marker} still there` };
       const nodes = await this.trackerNodes(ctx);
-      if (nodes !== undefined && nodes.length === 0) return { done: false, observed: `no TaskTracker node of ${ctx.host.address} online under ${zkJoin(this.o.root, this.o.cluster, 'NODES', 'TASK_TRACKER')}` };
+      if (nodes !== undefined && nodes.length === 0)
+        return {
+          done: false,
+          observed: `no TaskTracker node of ${ctx.host.address} online under ${zkJoin(this.o.root, this.o.cluster, 'NODES', 'TASK_TRACKER')}`,
+        };
       const marker = s.created ? `marker ${s.marker} gone` : `marker ${s.marker} was not graywave's: left in place`;
       return { done: true, observed: nodes ? `${marker}, ${nodes.length} TaskTracker node(s) online` : marker };
     } catch (err) {
@@ -189,7 +197,8 @@ class LtsZookeeper extends ZkProviderBase implements Provider {
   async isRegistered(ctx: ProviderContext): Promise<Check> {
     try {
       const nodes = await this.trackerNodes(ctx);
-      if (nodes === undefined) return { done: false, observed: `no ${zkJoin(this.o.root, this.o.cluster, 'NODES', 'TASK_TRACKER')} in ZooKeeper (cluster ${this.o.cluster})` };
+      if (nodes === undefined)
+        return { done: false, observed: `no ${zkJoin(this.o.root, this.o.cluster, 'NODES', 'TASK_TRACKER')} in ZooKeeper (cluster ${this.o.cluster})` };
       if (nodes.length === 0) return { done: false, observed: `no TaskTracker node of ${ctx.host.address} in cluster ${this.o.cluster}` };
       return { done: true, observed: `${nodes.length} TaskTracker node(s) of ${ctx.host.address}` };
     } catch (err) {
@@ -208,9 +217,11 @@ export const ltsZookeeper: ProviderType<Options> = {
   role: 'drain',
   options,
   doc: {
-    summary: 'LTS TaskTrackers: drain creates an offline marker znode the TaskTracker watches (it pulls no new jobs while it exists); restore deletes it. See the contract in the README.',
-    checkedAgainst: 'real ZooKeeper 3.8 (Debian); the marker contract is graywave\'s own (LTS has no remote offline switch)',
-    example: 'type: lts-zookeeper\nconnect: zk1:2181\ncluster: order_cluster\n# runningCheck: { http: "http://{{host.address}}:8719/jobs", field: data.running }',
+    summary:
+      'LTS TaskTrackers: drain creates an offline marker znode the TaskTracker watches (it pulls no new jobs while it exists); restore deletes it. See the contract in the README.',
+    checkedAgainst: "real ZooKeeper 3.8 (Debian); the marker contract is graywave's own (LTS has no remote offline switch)",
+    example:
+      'type: lts-zookeeper\nconnect: zk1:2181\ncluster: order_cluster\n# runningCheck: { http: "http://{{host.address}}:8719/jobs", field: data.running }',
     options: {
       connect: 'ZooKeeper connection string.',
       cluster: 'LTS cluster name (`clusterName` of the nodes).',

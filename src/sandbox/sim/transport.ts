@@ -66,7 +66,10 @@ export class SimTransport implements Transport {
   private readonly stepMs: number;
   private readonly uploadMs: number;
 
-  constructor(readonly world: SimWorld, private readonly opts: SimTransportOptions = {}) {
+  constructor(
+    readonly world: SimWorld,
+    private readonly opts: SimTransportOptions = {},
+  ) {
     this.stepMs = opts.stepMs ?? 20;
     this.uploadMs = opts.uploadMs ?? this.stepMs;
   }

@@ -34,7 +34,10 @@ export interface SimWorldOptions {
 export class SimWorld {
   readonly hosts = new Map<string, SimHost>();
 
-  constructor(names: Iterable<string> = [], private readonly defaults: SimWorldOptions = {}) {
+  constructor(
+    names: Iterable<string> = [],
+    private readonly defaults: SimWorldOptions = {},
+  ) {
     for (const n of names) this.add(n);
   }
 

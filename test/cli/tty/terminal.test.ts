@@ -123,7 +123,10 @@ steps:
 describe('SIGTERM in the live view', () => {
   it('the same clean stop as Ctrl-C: exit 1, "terminated (SIGTERM)" journalled, the lock released', async () => {
     const dir = temp();
-    const file = writePlaybook(dir, `name: term\nversion: "1"\nhosts:\n  - { name: h-01, address: 10.0.0.1 }\n  - { name: h-02, address: 10.0.0.2 }\nwaves: { size: 1 }\nsteps:\n  - name: slow\n    run: "${until('never')}"\n`);
+    const file = writePlaybook(
+      dir,
+      `name: term\nversion: "1"\nhosts:\n  - { name: h-01, address: 10.0.0.1 }\n  - { name: h-02, address: 10.0.0.2 }\nwaves: { size: 1 }\nsteps:\n  - name: slow\n    run: "${until('never')}"\n`,
+    );
     const t = start(['run', file, '--yes'], { cwd: dir });
     await t.waitFor(/h-01 › slow/);
     process.kill(t.pid(), 'SIGTERM');
@@ -140,7 +143,10 @@ describe('SIGTERM in the live view', () => {
 describe('prompts in the live view', () => {
   it('the approval question is on screen while the release waits, and the answer typed there is journalled', async () => {
     const dir = temp();
-    const file = writePlaybook(dir, `name: ask\nversion: "1"\nhosts:\n  - { name: h-01, address: 10.0.0.1 }\n  - { name: h-02, address: 10.0.0.2 }\nwaves: { size: 1, pause: approve }\nsteps:\n  - name: mark\n    run: "touch ran-{{host.name}}"\n`);
+    const file = writePlaybook(
+      dir,
+      `name: ask\nversion: "1"\nhosts:\n  - { name: h-01, address: 10.0.0.1 }\n  - { name: h-02, address: 10.0.0.2 }\nwaves: { size: 1, pause: approve }\nsteps:\n  - name: mark\n    run: "touch ran-{{host.name}}"\n`,
+    );
     const t = start(['run', file, '--yes'], { cwd: dir });
     const screen = await t.waitFor(/Continue with wave 2\? \[y\/N\]/, 20_000);
     expect(screen).toMatch(/h-01 done/);
@@ -157,7 +163,10 @@ describe('prompts in the live view', () => {
 
   it('answering no halts with the approval hint (exit 1)', async () => {
     const dir = temp();
-    writePlaybook(dir, `name: no\nversion: "1"\nhosts:\n  - { name: h-01, address: 10.0.0.1 }\n  - { name: h-02, address: 10.0.0.2 }\nwaves: { size: 1, pause: approve }\nsteps:\n  - name: mark\n    run: "true"\n`);
+    writePlaybook(
+      dir,
+      `name: no\nversion: "1"\nhosts:\n  - { name: h-01, address: 10.0.0.1 }\n  - { name: h-02, address: 10.0.0.2 }\nwaves: { size: 1, pause: approve }\nsteps:\n  - name: mark\n    run: "true"\n`,
+    );
     const t = start(['run', 'playbook.yaml', '--yes'], { cwd: dir });
     await t.waitFor(/Continue with wave 2\? \[y\/N\]/, 20_000);
     t.keys(['n', 'Enter']);
@@ -223,7 +232,10 @@ switchover:
 
   it('a halt in a later wave names `graywave rollback FILE --all` and the log directory; a second rollback mentions --all', async () => {
     const dir = temp();
-    const file = writePlaybook(dir, `name: hint\nversion: "1"\nhosts:\n  - { name: h-01, address: 10.0.0.1 }\n  - { name: h-02, address: 10.0.0.2 }\nwaves: { size: 1 }\nsteps:\n  - name: deploy\n    run: "[ $GRAYWAVE_HOST = h-01 ]"\n    undo: "true"\n`);
+    const file = writePlaybook(
+      dir,
+      `name: hint\nversion: "1"\nhosts:\n  - { name: h-01, address: 10.0.0.1 }\n  - { name: h-02, address: 10.0.0.2 }\nwaves: { size: 1 }\nsteps:\n  - name: deploy\n    run: "[ $GRAYWAVE_HOST = h-01 ]"\n    undo: "true"\n`,
+    );
     const t = start(['run', 'playbook.yaml', '--yes'], { cwd: dir });
     expect(await t.exitCode()).toBe(1);
     const s = t.screen();
@@ -241,7 +253,10 @@ switchover:
 describe('--limit in the live view', () => {
   it('a run limited to part of a wave ends LIMITED (not HALTED, not red), the other hosts pending, with the command that continues', async () => {
     const dir = temp();
-    writePlaybook(dir, `name: lim\nversion: "1"\nhosts:\n  - { name: h-01, address: 10.0.0.1 }\n  - { name: h-02, address: 10.0.0.2 }\n  - { name: h-03, address: 10.0.0.3 }\nwaves: { canary: 1, size: 2 }\nsteps:\n  - name: mark\n    run: "true"\nverify:\n  - name: smoke\n    run: "true"\n`);
+    writePlaybook(
+      dir,
+      `name: lim\nversion: "1"\nhosts:\n  - { name: h-01, address: 10.0.0.1 }\n  - { name: h-02, address: 10.0.0.2 }\n  - { name: h-03, address: 10.0.0.3 }\nwaves: { canary: 1, size: 2 }\nsteps:\n  - name: mark\n    run: "true"\nverify:\n  - name: smoke\n    run: "true"\n`,
+    );
     const t = start(['run', 'playbook.yaml', '--yes', '--limit', 'h-01,h-02'], { cwd: dir });
     expect(await t.exitCode()).toBe(0);
     const s = t.screen();
@@ -251,14 +266,18 @@ describe('--limit in the live view', () => {
     expect(s).toMatch(/h-03: pending \(outside --limit\)/);
     expect(s).not.toMatch(/not started/);
     // The LIMITED line is not drawn in red (a halt is).
-    const coloured = t.screen(true).split('\n').find((l) => l.includes('LIMITED'));
+    const coloured = t
+      .screen(true)
+      .split('\n')
+      .find((l) => l.includes('LIMITED'));
     expect(coloured).toBeDefined();
     expect(coloured).not.toMatch(/\x1b\[31m/);
   }, 60_000);
 });
 
 describe('colours', () => {
-  const pb = (dir: string) => writePlaybook(dir, `name: colours\nversion: "1"\nhosts:\n  - { name: h-01, address: 10.0.0.1 }\nsteps:\n  - name: mark\n    run: "true"\n`);
+  const pb = (dir: string) =>
+    writePlaybook(dir, `name: colours\nversion: "1"\nhosts:\n  - { name: h-01, address: 10.0.0.1 }\nsteps:\n  - name: mark\n    run: "true"\n`);
 
   it('a terminal gets colours (plan, error lines)', async () => {
     const dir = temp();
@@ -271,12 +290,26 @@ describe('colours', () => {
     expect(err.screen(true)).toMatch(COLOURED);
   });
 
-  for (const how of [{ env: { NO_COLOR: '1' } as Record<string, string>, args: [] as string[] }, { env: { NO_COLOR: '' }, args: [] }, { env: {}, args: ['--no-color'] }]) {
+  for (const how of [
+    { env: { NO_COLOR: '1' } as Record<string, string>, args: [] as string[] },
+    { env: { NO_COLOR: '' }, args: [] },
+    { env: {}, args: ['--no-color'] },
+  ]) {
     it(`${how.args.length ? '--no-color' : `NO_COLOR=${JSON.stringify(how.env.NO_COLOR)}`} turns them off everywhere: plan, status, error lines, the live view`, async () => {
       const dir = temp();
       const file = pb(dir);
       const all = how.env.NO_COLOR === '1';
-      for (const args of all ? [['plan', file], ['run', file, '--yes'], ['status', file], ['unlock', file]] : [['plan', file], ['unlock', file]]) {
+      for (const args of all
+        ? [
+            ['plan', file],
+            ['run', file, '--yes'],
+            ['status', file],
+            ['unlock', file],
+          ]
+        : [
+            ['plan', file],
+            ['unlock', file],
+          ]) {
         const t = start([...args, ...how.args], { cwd: dir, env: how.env });
         await t.exitCode();
         const s = t.screen(true);

@@ -48,7 +48,19 @@ export class Terminal {
     const env = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${quote(v)}`);
     const unset = ['NO_COLOR', 'FORCE_COLOR', 'CI'].filter((k) => !(k in (opts.env ?? {}))).flatMap((k) => ['-u', k]);
     const command = ['env', ...unset, ...env, quote(process.execPath), quote(BIN), ...args.map(quote)].join(' ');
-    tmux('new-session', '-d', '-s', name, '-x', String(opts.cols ?? 160), '-y', String(opts.rows ?? 50), '-c', opts.cwd, `${command}; echo "__EXIT=$?__"; sleep 3600`);
+    tmux(
+      'new-session',
+      '-d',
+      '-s',
+      name,
+      '-x',
+      String(opts.cols ?? 160),
+      '-y',
+      String(opts.rows ?? 50),
+      '-c',
+      opts.cwd,
+      `${command}; echo "__EXIT=$?__"; sleep 3600`,
+    );
     tmux('set-option', '-t', name, 'history-limit', '5000');
     // Keep the pane (its screen and the command's exit status) even if its shell is ended by a Ctrl-C too.
     tmux('set-option', '-t', name, 'remain-on-exit', 'on');

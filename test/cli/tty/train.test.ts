@@ -52,7 +52,10 @@ describe('the live view of a release train', () => {
         expected.push(new RegExp(`^  ✔ ${app} \\(${hs.length} hosts?\\)$`));
         for (const h of hs) expected.push(new RegExp(`^    ✔ ${app}/${h} done \\(`));
       }
-      expect(lines.slice(1, 1 + expected.length).map((l, n) => expected[n]!.test(l)), lines.join('\n')).toEqual(expected.map(() => true));
+      expect(
+        lines.slice(1, 1 + expected.length).map((l, n) => expected[n]!.test(l)),
+        lines.join('\n'),
+      ).toEqual(expected.map(() => true));
       const rest = lines.slice(1 + expected.length);
       expect(rest[0], lines.join('\n')).toBe('  ✔ verify green-everywhere: ok (exit 0)');
       // GREEN carries 50% of every app after wave 2 (bfe 3/5, account 2/3, order 2/4): the switchover is drawn there.
@@ -83,7 +86,10 @@ describe('the live view of a release train', () => {
     expect(await r.exitCode(120_000)).toBe(0);
     s = r.screen();
     const order = ['Undo wave 3', 'switchover: undid web-to-green', 'Undo wave 2', 'Undo wave 1'].map((x) => s.indexOf(x));
-    expect(order.every((p) => p >= 0), s).toBe(true);
+    expect(
+      order.every((p) => p >= 0),
+      s,
+    ).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
     // Inside a wave, consumers before the apps they call: order (after account) first, bfe last.
     const u3 = block(s, /^✔ Undo wave 3 \(4 hosts\)$/, /^✔ switchover/);
@@ -96,7 +102,10 @@ describe('the live view of a release train', () => {
     const dir = trainDir();
     // account's relabel takes 2 s: order (after account) visibly waits in each wave.
     const account = join(dir, 'account.yaml');
-    writeFileSync(account, readFileSync(account, 'utf8').replace(`run: "echo 'account {{host.name}} relabel`, `run: "sleep 2 && echo 'account {{host.name}} relabel`));
+    writeFileSync(
+      account,
+      readFileSync(account, 'utf8').replace(`run: "echo 'account {{host.name}} relabel`, `run: "sleep 2 && echo 'account {{host.name}} relabel`),
+    );
     const t = start(['run', 'train.yaml', '--yes'], { cwd: dir });
     const live = await t.waitFor(/order\/o-01 › waiting for account/, 60_000);
     expect(live).toMatch(/^ {4}. order\/o-01 › waiting for account$/m);

@@ -26,7 +26,9 @@ export function expectEachStepOnce(opts: {
   const phaseOf = (h: string, s: string) => steps.filter((r) => r.host === h && r.step === s).map((r) => r.phase);
   let total = 0;
   for (const [i, h] of opts.hosts.entries()) {
-    const lines = readFileSync(join(opts.effectsDir, `${h}.log`), 'utf8').trim().split('\n');
+    const lines = readFileSync(join(opts.effectsDir, `${h}.log`), 'utf8')
+      .trim()
+      .split('\n');
     for (const l of lines) opts.eachLine?.(l, h, i);
     let repeats = 0;
     for (const s of opts.steps) {

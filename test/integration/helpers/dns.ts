@@ -9,7 +9,8 @@ import { requireBinary, startProcess, waitFor, type Server } from './process.js'
  * so glibc's getaddrinfo (ssh's resolve_host, Node's dns.lookup) asks it, and nothing else on the machine changes.
  */
 export const DNSMASQ = '/usr/sbin/dnsmasq';
-export const hasDns = (): boolean => requireBinary(DNSMASQ, 'apt-get install -y dnsmasq-base') && requireBinary('/usr/bin/unshare', 'apt-get install -y util-linux');
+export const hasDns = (): boolean =>
+  requireBinary(DNSMASQ, 'apt-get install -y dnsmasq-base') && requireBinary('/usr/bin/unshare', 'apt-get install -y util-linux');
 
 export interface Dns {
   address: string;

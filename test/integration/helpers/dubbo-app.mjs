@@ -26,7 +26,10 @@ const root = cfg.root ?? '/dubbo';
 const servicesRoot = cfg.servicesRoot ?? '/services';
 const mode = cfg.registerMode ?? 'all'; // all | interface | instance
 
-const enc = (s) => encodeURIComponent(s).replace(/[!'()~]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase()).replace(/%20/g, '+');
+const enc = (s) =>
+  encodeURIComponent(s)
+    .replace(/[!'()~]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase())
+    .replace(/%20/g, '+');
 const serviceKey = (s) => `${s.group ? s.group + '/' : ''}${s.iface}${s.version ? ':' + s.version : ''}`;
 const displayKey = (s) => `${s.iface}:${s.version ?? null}`;
 
@@ -48,7 +51,10 @@ function providerUrl(s) {
     ...(s.version ? { version: s.version } : {}),
     ...(cfg.params ?? {}),
   };
-  const q = Object.keys(params).sort().map((k) => `${k}=${params[k]}`).join('&');
+  const q = Object.keys(params)
+    .sort()
+    .map((k) => `${k}=${params[k]}`)
+    .join('&');
   return `dubbo://${cfg.host}:${cfg.port}/${s.iface}?${q}`;
 }
 
@@ -122,7 +128,12 @@ async function syncInstance() {
     address: cfg.host,
     port: cfg.port,
     sslPort: null,
-    payload: { '@class': 'org.apache.dubbo.registry.zookeeper.ZookeeperInstance', id, name: cfg.app, metadata: { ...(cfg.instanceMetadata ?? {}), 'dubbo.metadata.revision': info.revision, 'dubbo.metadata.storage-type': metadataType } },
+    payload: {
+      '@class': 'org.apache.dubbo.registry.zookeeper.ZookeeperInstance',
+      id,
+      name: cfg.app,
+      metadata: { ...(cfg.instanceMetadata ?? {}), 'dubbo.metadata.revision': info.revision, 'dubbo.metadata.storage-type': metadataType },
+    },
     registrationTimeUTC: registeredAt,
     serviceType: 'DYNAMIC',
     uriSpec: null,
@@ -151,7 +162,9 @@ function reexport() {
       for (const st of state) {
         const origin = parseUrl(st.origin);
         // ZookeeperRegistry delivers the enabled override URLs of category configurators.
-        const overrides = (await children(`${root}/${enc(st.s.iface)}/configurators`)).map((n) => decodeURIComponent(n.replace(/\+/g, ' '))).filter((u) => !/[?&]enabled=false(&|$)/.test(u) && (/[?&]category=configurators(&|$)/.test(u) || !/[?&]category=/.test(u)));
+        const overrides = (await children(`${root}/${enc(st.s.iface)}/configurators`))
+          .map((n) => decodeURIComponent(n.replace(/\+/g, ' ')))
+          .filter((u) => !/[?&]enabled=false(&|$)/.test(u) && (/[?&]category=configurators(&|$)/.test(u) || !/[?&]category=/.test(u)));
         const next = reexported(origin, { overrides, application: appText, service: await readRule(`${configRoot}/${serviceRuleName(origin)}`) });
         const url = JSON.stringify(next.params) === JSON.stringify(origin.params) ? st.origin : formatUrl(next);
         if (url === st.url) continue;
@@ -205,7 +218,10 @@ async function command(name, args) {
     return 'OK';
   }
   if (name === 'ls') {
-    const rows = state.map((st) => `|${serviceKey(st.s)}|${[mode !== 'instance' ? `zookeeper-I(${st.iface ? 'Y' : 'N'})` : '', mode !== 'interface' ? `zookeeper-A(${st.app ? 'Y' : 'N'})` : ''].filter(Boolean).join('/')}|`);
+    const rows = state.map(
+      (st) =>
+        `|${serviceKey(st.s)}|${[mode !== 'instance' ? `zookeeper-I(${st.iface ? 'Y' : 'N'})` : '', mode !== 'interface' ? `zookeeper-A(${st.app ? 'Y' : 'N'})` : ''].filter(Boolean).join('/')}|`,
+    );
     return `As Provider side:\n|Provider Service Name|PUB|\n${rows.join('\n')}\nAs Consumer side:\n|Consumer Service Name|NUM|\n`;
   }
   return undefined;

@@ -13,4 +13,12 @@ export function serviceRuleName(u: SimUrl): string;
 export function isLegacy(u: SimUrl): boolean;
 export function ruleConfigurators(text: string | undefined): SimUrl[];
 export function reexported(origin: SimUrl, rules: { overrides?: string[]; application?: string; service?: string }): SimUrl;
-export function serviceInfo(u: SimUrl): { name: string; group?: string; version?: string; protocol: string; port: number; path: string; params: Record<string, string> };
+export function serviceInfo(u: SimUrl): {
+  name: string;
+  group?: string;
+  version?: string;
+  protocol: string;
+  port: number;
+  path: string;
+  params: Record<string, string>;
+};

@@ -13,7 +13,19 @@
 // Not covered (a test needing them sees the provider keep serving, never the reverse): v3.0 `match`, `~key` conditions.
 import YAML from 'yaml';
 
-const CONDITION_KEYS = new Set(['category', 'check', 'dynamic', 'enabled', 'group', 'version', 'application', 'side', 'configVersion', 'compatible_config', 'interfaces']);
+const CONDITION_KEYS = new Set([
+  'category',
+  'check',
+  'dynamic',
+  'enabled',
+  'group',
+  'version',
+  'application',
+  'side',
+  'configVersion',
+  'compatible_config',
+  'interfaces',
+]);
 
 /** `proto://host[:port]/path?k=v` (IPv6 without brackets: the port follows the last ':' unless a '%' zone comes after it). */
 export function parseUrl(text) {
@@ -118,7 +130,8 @@ export function ruleConfigurators(text) {
       } else {
         const { path, extra } = keyed(String(rule.key));
         const apps = Array.isArray(item.applications) && item.applications.length ? item.applications.map(String) : [undefined];
-        for (const a of apps) out.push({ protocol: 'override', host: host.host, port: host.port, path, params: { ...params, ...extra, ...(a ? { application: a } : {}) } });
+        for (const a of apps)
+          out.push({ protocol: 'override', host: host.host, port: host.port, path, params: { ...params, ...extra, ...(a ? { application: a } : {}) } });
       }
     }
   }
@@ -158,7 +171,11 @@ function applies(c, u) {
 export function reexported(origin, rules) {
   if (isLegacy(origin)) return origin;
   let u = origin;
-  const lists = [sorted((rules.overrides ?? []).map(parseUrl).filter(Boolean)), sorted(ruleConfigurators(rules.application)), sorted(ruleConfigurators(rules.service))];
+  const lists = [
+    sorted((rules.overrides ?? []).map(parseUrl).filter(Boolean)),
+    sorted(ruleConfigurators(rules.application)),
+    sorted(ruleConfigurators(rules.service)),
+  ];
   for (const list of lists) {
     for (const c of list) {
       if (!applies(c, u)) continue;
@@ -171,7 +188,21 @@ export function reexported(origin, rules) {
 }
 
 /** MetadataInfo.ServiceInfo params of a provider URL (DefaultMetadataParamsFilter: these keys are left out). */
-const EXCLUDED = new Set(['monitor', 'bind.ip', 'bind.port', 'qos.enable', 'qos.host', 'qos.port', 'qos.accept.foreign.ip', 'validation', 'interfaces', 'pid', 'timestamp', 'heartbeat.timeout', 'ipv6']);
+const EXCLUDED = new Set([
+  'monitor',
+  'bind.ip',
+  'bind.port',
+  'qos.enable',
+  'qos.host',
+  'qos.port',
+  'qos.accept.foreign.ip',
+  'validation',
+  'interfaces',
+  'pid',
+  'timestamp',
+  'heartbeat.timeout',
+  'ipv6',
+]);
 export function serviceInfo(u) {
   const params = Object.fromEntries(Object.entries(u.params).filter(([k]) => !EXCLUDED.has(k)));
   return { name: iface(u), group: u.params.group, version: u.params.version, protocol: u.protocol, port: u.port, path: u.path, params };

@@ -71,7 +71,10 @@ export async function seedDubbo(zk: Zk, opts: { orderHosts?: string[]; foreignRu
   // The other application shares two of the hosts (other port): it must never be touched.
   for (const h of hosts.slice(0, 2)) await reg(h, 20881, 'com.acme.pay.PayService', 'payment-service', { methods: 'pay,refund' });
   // Consumers and routers folders exist in a real registry.
-  await mk(zk, `/dubbo/${javaUrlEncode('com.acme.order.OrderService')}/consumers/${javaUrlEncode('consumer://127.0.0.50/com.acme.order.OrderService?application=web&category=consumers&side=consumer')}`);
+  await mk(
+    zk,
+    `/dubbo/${javaUrlEncode('com.acme.order.OrderService')}/consumers/${javaUrlEncode('consumer://127.0.0.50/com.acme.order.OrderService?application=web&category=consumers&side=consumer')}`,
+  );
   await mk(zk, `/dubbo/${javaUrlEncode('com.acme.order.OrderService')}/routers`, '127.0.0.1');
   if (opts.foreignRules !== false) {
     await mk(zk, '/dubbo/config/dubbo/order-service.configurators', FOREIGN_CONFIGURATORS);
@@ -81,7 +84,11 @@ export async function seedDubbo(zk: Zk, opts: { orderHosts?: string[]; foreignRu
       zk,
       `/dubbo/${javaUrlEncode('com.acme.order.RefundService')}/configurators/${javaUrlEncode('override://127.0.0.99:20880/com.acme.order.RefundService?category=configurators&dynamic=false&enabled=true&weight=50')}`,
     );
-    await mk(zk, '/dubbo/config/dubbo/payment-service.configurators', 'configVersion: v2.7\nscope: application\nkey: payment-service\nenabled: true\nconfigs:\n  - addresses: [0.0.0.0]\n    side: provider\n    parameters: {timeout: 3000}\n');
+    await mk(
+      zk,
+      '/dubbo/config/dubbo/payment-service.configurators',
+      'configVersion: v2.7\nscope: application\nkey: payment-service\nenabled: true\nconfigs:\n  - addresses: [0.0.0.0]\n    side: provider\n    parameters: {timeout: 3000}\n',
+    );
   }
 }
 
@@ -129,7 +136,9 @@ export class SeedReexporter {
   private async once(): Promise<void> {
     const root = this.o.root ?? '/dubbo';
     const configRoot = this.o.configRoot ?? `${root}/config/dubbo`;
-    const folders = ((await this.zk.children(root)) ?? []).filter((f) => !['config', 'metadata', 'mapping'].includes(f) && (!this.o.interfaces || this.o.interfaces.includes(javaUrlDecode(f))));
+    const folders = ((await this.zk.children(root)) ?? []).filter(
+      (f) => !['config', 'metadata', 'mapping'].includes(f) && (!this.o.interfaces || this.o.interfaces.includes(javaUrlDecode(f))),
+    );
     for (const folder of folders) {
       const dir = `${root}/${folder}/providers`;
       const nodes = (await this.zk.children(dir)) ?? [];
@@ -147,7 +156,11 @@ export class SeedReexporter {
         this.origins.set(path, origin);
         const app = origin.url.params.application ?? '';
         if (!application.has(app)) application.set(app, await this.text(`${configRoot}/${app}.configurators`));
-        const next = reexported(origin.url, { overrides, application: application.get(app), service: await this.text(`${configRoot}/${serviceRuleName(origin.url)}`) });
+        const next = reexported(origin.url, {
+          overrides,
+          application: application.get(app),
+          service: await this.text(`${configRoot}/${serviceRuleName(origin.url)}`),
+        });
         const same = JSON.stringify(next.params) === JSON.stringify(origin.url.params);
         const target = same ? origin.path : `${dir}/${javaUrlEncode(formatUrl(next))}`;
         if (target === path) continue;

@@ -35,11 +35,7 @@ export interface Server {
   log(): string;
 }
 
-export function startProcess(
-  cmd: string,
-  args: string[],
-  opts: { dir: string; name: string; env?: NodeJS.ProcessEnv; cwd?: string },
-): Server {
+export function startProcess(cmd: string, args: string[], opts: { dir: string; name: string; env?: NodeJS.ProcessEnv; cwd?: string }): Server {
   const logFile = join(opts.dir, `${opts.name}.log`);
   const fd = openSync(logFile, 'a');
   const child = spawn(cmd, args, {

@@ -58,7 +58,11 @@ export async function startPrometheus(dir: string, jobs: ScrapeJob[]): Promise<P
     server,
     query,
     async waitForSeries(expr, min, timeoutMs = 30_000) {
-      await waitFor(async () => ((await query(expr)) as any)?.data?.result?.length >= min, `prometheus: ${expr} (${min} series)`, { server, timeoutMs, everyMs: 200 });
+      await waitFor(async () => ((await query(expr)) as any)?.data?.result?.length >= min, `prometheus: ${expr} (${min} series)`, {
+        server,
+        timeoutMs,
+        everyMs: 200,
+      });
     },
     stop: () => server.stop('SIGTERM', 5_000),
   };

@@ -10,7 +10,8 @@ import { freePort, portOpen, removeDir, requireBinary, startProcess, tempDir, wa
  */
 
 export const SSHD = '/usr/sbin/sshd';
-export const hasSshd = (): boolean => requireBinary(SSHD, 'apt-get install -y openssh-server') && requireBinary('/usr/bin/ssh-keygen', 'apt-get install -y openssh-client');
+export const hasSshd = (): boolean =>
+  requireBinary(SSHD, 'apt-get install -y openssh-server') && requireBinary('/usr/bin/ssh-keygen', 'apt-get install -y openssh-client');
 
 export interface SshFleet {
   dir: string;
@@ -99,7 +100,7 @@ export interface FleetOptions {
   extraConfig?: string[];
   /** false: no `Subsystem sftp` line, as on hardened hosts. Default true. */
   sftp?: boolean;
-/** Seconds the login user's ~/.bashrc takes. Default RC_SECONDS. */
+  /** Seconds the login user's ~/.bashrc takes. Default RC_SECONDS. */
   rcSeconds?: number;
 }
 
@@ -163,7 +164,10 @@ export async function startSshFleet(addresses: string[], opts: FleetOptions = {}
       const server = startProcess(SSHD, ['-D', '-e', '-f', conf], { dir, name: `sshd-${i}` });
       servers.push(server);
       for (const a of group) owner.set(a, server);
-      await waitFor(async () => (await Promise.all(group.map((a) => portOpen(a, port)))).every(Boolean), `sshd ${i} on ${group[0]}..:${port}`, { server, timeoutMs: 15_000 });
+      await waitFor(async () => (await Promise.all(group.map((a) => portOpen(a, port)))).every(Boolean), `sshd ${i} on ${group[0]}..:${port}`, {
+        server,
+        timeoutMs: 15_000,
+      });
     }
   } catch (err) {
     await Promise.all(servers.map((s) => s.stop()));
@@ -183,8 +187,15 @@ export async function startSshFleet(addresses: string[], opts: FleetOptions = {}
     hostKeyPub,
     otherHostKeyPub: pub('other_host_key.pub'),
     servers,
-    serverFor: (a) => owner.get(a) ?? (() => { throw new Error(`no sshd for ${a}`); })(),
-    sessionPids: (server) => descendants(server.pid).filter((p) => p.comm === 'sshd').map((p) => p.pid),
+    serverFor: (a) =>
+      owner.get(a) ??
+      (() => {
+        throw new Error(`no sshd for ${a}`);
+      })(),
+    sessionPids: (server) =>
+      descendants(server.pid)
+        .filter((p) => p.comm === 'sshd')
+        .map((p) => p.pid),
     async stop() {
       // Open sessions outlive the listener: kill them (by PID, descendants of our own listeners) first.
       for (const s of servers) {
@@ -242,7 +253,11 @@ export function testUser(name: string, opts: { shell?: string; password?: string
   execFileSync('/usr/sbin/usermod', ['-s', shell, name], { stdio: 'pipe' });
   const home = `/home/${name}`;
   mkdirSync(home, { recursive: true });
-  for (const [f, text] of [['.bashrc', rcFile(home, RC_SECONDS)], ['.profile', PROFILE], ['.zshenv', `echo x >> ${home}/.rc-runs\n`]] as const) {
+  for (const [f, text] of [
+    ['.bashrc', rcFile(home, RC_SECONDS)],
+    ['.profile', PROFILE],
+    ['.zshenv', `echo x >> ${home}/.rc-runs\n`],
+  ] as const) {
     writeFileSync(join(home, f), text);
   }
   execFileSync('/bin/chown', ['-R', `${name}:`, home]);

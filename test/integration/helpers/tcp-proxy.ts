@@ -73,7 +73,12 @@ export class TcpProxy {
       client.resetAndDestroy();
       return;
     }
-    const pair = new Pair(client, net.connect(this.target), () => this.mode, () => this.pairs.delete(pair));
+    const pair = new Pair(
+      client,
+      net.connect(this.target),
+      () => this.mode,
+      () => this.pairs.delete(pair),
+    );
     this.pairs.add(pair);
   }
 }

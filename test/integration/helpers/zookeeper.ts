@@ -12,7 +12,10 @@ const JAR = '/usr/share/java/zookeeper.jar';
 const SLF4J = '/usr/share/java/slf4j-simple.jar';
 
 export function hasZookeeper(): boolean {
-  return requireBinary(JAR, 'apt-get install -y --no-install-recommends zookeeper') && requireBinary('/usr/bin/java', 'apt-get install -y --no-install-recommends default-jre-headless');
+  return (
+    requireBinary(JAR, 'apt-get install -y --no-install-recommends zookeeper') &&
+    requireBinary('/usr/bin/java', 'apt-get install -y --no-install-recommends default-jre-headless')
+  );
 }
 
 /** Send a four-letter word and return the answer. */

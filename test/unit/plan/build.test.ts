@@ -87,6 +87,9 @@ describe('buildPlan', () => {
       'name: shop\nversion: "1.0"\ngroup: CANARY\nhosts: [ { name: a, address: 10.0.0.1 } ]\nproviders: { z: { type: zookeeper, connect: "127.0.0.1:2181", path: "/x/{{host.name}}" } }\nsteps:\n  - relabel: { provider: z }\n  - { name: blue, relabel: { provider: z, group: BLUE } }\n',
     );
     const pb = loadPlaybook(file);
-    expect(pb.steps.map((s) => describeStep(pb, s, pb.hosts[0]!, 1))).toEqual(['relabel the host into group CANARY in z', 'relabel the host into group BLUE in z']);
+    expect(pb.steps.map((s) => describeStep(pb, s, pb.hosts[0]!, 1))).toEqual([
+      'relabel the host into group CANARY in z',
+      'relabel the host into group BLUE in z',
+    ]);
   });
 });

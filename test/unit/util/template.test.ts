@@ -15,7 +15,14 @@ function bash(command: string, env: Record<string, string> = {}): { out: string;
 }
 
 const host = (vars: Record<string, unknown> = {}, name = 'app-01'): Host => ({ name, address: '10.0.0.1', port: 2222, vars, labels: { zone: 'eu-1' } });
-const values = (vars: Record<string, unknown> = {}, extra: Partial<TemplateValues> = {}): TemplateValues => ({ release: 'shop', version: '2.4.1', group: 'GREEN', wave: 3, host: host(vars), ...extra });
+const values = (vars: Record<string, unknown> = {}, extra: Partial<TemplateValues> = {}): TemplateValues => ({
+  release: 'shop',
+  version: '2.4.1',
+  group: 'GREEN',
+  wave: 3,
+  host: host(vars),
+  ...extra,
+});
 
 /** Values that would run a command, split words or expand, if they reached the shell unquoted. */
 const HOSTILE = [
@@ -55,7 +62,7 @@ const CONTEXTS: { name: string; template: string; out: (v: string) => string; mu
   { name: 'inside a double-quoted word', template: 'printf \'%s\' "pre-{{host.vars.x}}-post"', out: (v) => `pre-${v}-post` },
   { name: 'inside a single-quoted word', template: "printf '%s' 'pre-{{host.vars.x}}-post'", out: (v) => `pre-${v}-post` },
   { name: 'glued to a bare word', template: "printf '%s' pre{{host.vars.x}}post", out: (v) => `pre${v}post` },
-  { name: '$( ) in double quotes', template: 'printf \'%s\' "$(printf \'%s\' {{host.vars.x}})"', out: (v) => v.replace(/\n+$/, '') },
+  { name: '$( ) in double quotes', template: "printf '%s' \"$(printf '%s' {{host.vars.x}})\"", out: (v) => v.replace(/\n+$/, '') },
   { name: 'quoted inside $( )', template: 'printf \'%s\' "$(printf \'%s\' "{{host.vars.x}}")"', out: (v) => v.replace(/\n+$/, '') },
   { name: 'backticks', template: "printf '%s' \"`printf '%s' {{host.vars.x}}`\"", out: (v) => v.replace(/\n+$/, '') },
   { name: "ANSI-C $'…'", template: "printf '%s' $'{{host.vars.x}}'", out: (v) => v },
@@ -103,9 +110,12 @@ describe('renderShell: hostile values arrive literally, in every quoting context
 
   it('renders every known name', () => {
     const vals = values({ port: 8080, nested: { a: [1, 2] }, flag: false });
-    expect(render('{{release}} {{version}} {{group}} {{wave}} {{host.name}} {{host.address}} {{host.port}} {{host.vars.port}} {{host.labels.zone}} {{ host.vars.flag }}', vals)).toBe(
-      'shop 2.4.1 GREEN 3 app-01 10.0.0.1 2222 8080 eu-1 false',
-    );
+    expect(
+      render(
+        '{{release}} {{version}} {{group}} {{wave}} {{host.name}} {{host.address}} {{host.port}} {{host.vars.port}} {{host.labels.zone}} {{ host.vars.flag }}',
+        vals,
+      ),
+    ).toBe('shop 2.4.1 GREEN 3 app-01 10.0.0.1 2222 8080 eu-1 false');
     expect(render('{{host.vars.nested}}', vals)).toBe('{"a":[1,2]}');
     expect(render('{{host.vars.nested.a}}', vals)).toBe('[1,2]');
     expect(bash(renderShell('echo {{host.vars.nested}}', vals)).out).toBe('{"a":[1,2]}\n');
@@ -126,7 +136,8 @@ describe('renderShell: hostile values arrive literally, in every quoting context
 
 describe('template names', () => {
   it('knows the documented names and vars/labels sub-keys only', () => {
-    for (const n of ['release', 'version', 'group', 'wave', 'host.name', 'host.address', 'host.port', 'host.vars.x', 'host.vars.a.b', 'host.labels.zone']) expect(isKnownTemplateName(n)).toBe(true);
+    for (const n of ['release', 'version', 'group', 'wave', 'host.name', 'host.address', 'host.port', 'host.vars.x', 'host.vars.a.b', 'host.labels.zone'])
+      expect(isKnownTemplateName(n)).toBe(true);
     for (const n of ['hostname', 'host', 'host.vars', 'host.nme', 'env.HOME', 'Release', 'service']) expect(isKnownTemplateName(n)).toBe(false);
     expect(isKnownTemplateName('service', ['service'])).toBe(true);
   });
@@ -143,8 +154,16 @@ describe('template names', () => {
 describe('templateEnv', () => {
   it('exports GRAYWAVE_* values that a command can read unquoted-safe', () => {
     const env = templateEnv({ ...values(), host: { ...host(), name: 'app-01' } });
-    expect(env).toMatchObject({ GRAYWAVE_RELEASE: 'shop', GRAYWAVE_VERSION: '2.4.1', GRAYWAVE_HOST: 'app-01', GRAYWAVE_ADDRESS: '10.0.0.1', GRAYWAVE_WAVE: '3' });
-    expect(bash('printf "%s|" "$GRAYWAVE_RELEASE" "$GRAYWAVE_VERSION" "$GRAYWAVE_HOST" "$GRAYWAVE_ADDRESS" "$GRAYWAVE_WAVE"', env).out).toBe('shop|2.4.1|app-01|10.0.0.1|3|');
+    expect(env).toMatchObject({
+      GRAYWAVE_RELEASE: 'shop',
+      GRAYWAVE_VERSION: '2.4.1',
+      GRAYWAVE_HOST: 'app-01',
+      GRAYWAVE_ADDRESS: '10.0.0.1',
+      GRAYWAVE_WAVE: '3',
+    });
+    expect(bash('printf "%s|" "$GRAYWAVE_RELEASE" "$GRAYWAVE_VERSION" "$GRAYWAVE_HOST" "$GRAYWAVE_ADDRESS" "$GRAYWAVE_WAVE"', env).out).toBe(
+      'shop|2.4.1|app-01|10.0.0.1|3|',
+    );
     const noHost = templateEnv({ release: 'r', version: '1', group: 'G' });
     expect(noHost.GRAYWAVE_HOST).toBeUndefined();
     expect(noHost.GRAYWAVE_WAVE).toBeUndefined();
