@@ -112,6 +112,33 @@ export class ReleaseContext {
     return 'halted';
   }
 
+  /** Records the release done and tells the world. */
+  async done(waves: number, started: number): Promise<Outcome> {
+    const { playbook } = this.deps;
+    await this.record({ type: 'run', t: now(), phase: 'done' });
+    this.emit({
+      event: 'run.done',
+      release: this.release,
+      version: playbook.version,
+      hosts: playbook.hosts.length,
+      waves,
+      ms: Date.now() - started,
+      failed: [],
+    });
+    return 'done';
+  }
+
+  /**
+   * The halt after the journal could not be written, or a bug: records it if the journal still takes it (the journal
+   * itself may be what failed) and tells the world what we know.
+   */
+  async haltOnError(err: unknown): Promise<Outcome> {
+    const reason = this.mask((err as Error).message);
+    await this.deps.journal.append({ type: 'run', t: now(), phase: 'halted', reason }).catch(() => undefined);
+    this.emit({ event: 'run.halted', release: this.release, reason, stillDrained: this.stillDrained() });
+    return 'halted';
+  }
+
   /** Hosts whose drain completed but whose matching restore did not: the halt message lists them. */
   stillDrained(): string[] {
     const steps = this.deps.playbook.steps;

@@ -67,23 +67,9 @@ export class Engine {
         if (o !== 'continue') return o;
       }
       if (!(await routingAt(rc, 'final', plan.waves[plan.waves.length - 1]?.index ?? 0))) return 'halted';
-      await rc.record({ type: 'run', t: now(), phase: 'done' });
-      rc.emit({
-        event: 'run.done',
-        release: rc.release,
-        version: playbook.version,
-        hosts: playbook.hosts.length,
-        waves: plan.waves.length,
-        ms: Date.now() - started,
-        failed: [],
-      });
-      return 'done';
+      return await rc.done(plan.waves.length, started);
     } catch (err) {
-      // The journal could not be written, or a bug: halt with what we know, if we still can.
-      const reason = rc.mask((err as Error).message);
-      await rc.deps.journal.append({ type: 'run', t: now(), phase: 'halted', reason }).catch(() => undefined); // the journal itself may be what failed
-      rc.emit({ event: 'run.halted', release: rc.release, reason, stillDrained: rc.stillDrained() });
-      return 'halted';
+      return await rc.haltOnError(err);
     } finally {
       await stopControls();
       await rc.close();

@@ -108,22 +108,9 @@ export class TrainEngine {
         );
       const last = plan.waves[plan.waves.length - 1]?.index ?? 0;
       for (const app of this.apps) if (!(await routingAt(app.rc, 'final', last))) return this.halt(`app ${app.name}: ${app.halted ?? 'routing rule failed'}`);
-      await trc.record({ type: 'run', t: now(), phase: 'done' });
-      trc.emit({
-        event: 'run.done',
-        release: trc.release,
-        version: playbook.version,
-        hosts: playbook.hosts.length,
-        waves: plan.waves.length,
-        ms: Date.now() - started,
-        failed: [],
-      });
-      return 'done';
+      return await trc.done(plan.waves.length, started);
     } catch (err) {
-      const reason = trc.mask((err as Error).message);
-      await this.t.train.journal.append({ type: 'run', t: now(), phase: 'halted', reason }).catch(() => undefined);
-      trc.emit({ event: 'run.halted', release: trc.release, reason, stillDrained: trc.stillDrained() });
-      return 'halted';
+      return await trc.haltOnError(err);
     } finally {
       await stopControls();
       await Promise.all([trc.close(), ...this.apps.map((a) => a.rc.close())]);

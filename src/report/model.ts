@@ -39,17 +39,8 @@ export interface WaveRow {
   events: { t: string; what: string }[];
 }
 
-export interface GateRow {
-  t: string;
-  wave: number;
-  check: string;
-  host?: string;
-  ok: boolean;
-  observed: string;
-  values?: Record<string, number | string>;
-  /** A judge gate's evidence (src/gates/judge.ts). */
-  evidence?: JudgeEvidence;
-}
+/** A gate's result as the journal recorded it (a judge gate's with its verdict and evidence, src/gates/judge.ts). */
+export type GateRow = Omit<Extract<JournalRecord, { type: 'gate' }>, 'type'>;
 
 export interface DrainWait {
   wave: number;

@@ -135,6 +135,21 @@ export class RoutingRunner {
     await this.deps.journal.append({ type: 'routing', t: now(), ...r } as RoutingRecord);
   }
 
+  /** Records a point of a rule as confirmed (what was read back, the change's summary) and tells the world. */
+  private async confirmed(rule: string, phase: RoutingPhase, wave: number, observed: string, summary: string | undefined, changed: boolean): Promise<void> {
+    await this.record({ rule, phase: 'verified', wave, data: { of: phase, observed, ...(summary !== undefined ? { summary } : {}) } });
+    this.emit({
+      event: 'routing.applied',
+      release: this.release,
+      rule,
+      wave,
+      phase,
+      detail: summary ?? 'already in place, nothing changed',
+      changed,
+      observed,
+    });
+  }
+
   /** Routing events go out after their journal record (like every engine event); text is masked. */
   private emit(e: EngineEvent): void {
     this.deps.emit(e);
@@ -157,17 +172,7 @@ export class RoutingRunner {
         if (phase === 'final' && spec.end === 'remove') {
           const ok = await this.undo(spec.name);
           if (!ok) throw new Error('removing its changes failed (see the journal)');
-          await this.record({ rule: spec.name, phase: 'verified', wave, data: { of: phase, observed: 'removed' } });
-          this.emit({
-            event: 'routing.applied',
-            release: this.release,
-            rule: spec.name,
-            wave,
-            phase,
-            detail: 'its changes removed (end: remove)',
-            changed: true,
-            observed: 'removed',
-          });
+          await this.confirmed(spec.name, phase, wave, 'removed', 'its changes removed (end: remove)', true);
           continue;
         }
         const prior = changesInEffect(this.deps.journal.records, spec.name).at(-1)?.data;
@@ -180,17 +185,7 @@ export class RoutingRunner {
         ctx.log(`routing ${spec.name}: read back: ${observed}`);
         // The change's summary rides on the confirmation of its point: `graywave status` shows it as the rule's state.
         const summary = change ? this.deps.secrets.mask(change.summary) : undefined;
-        await this.record({ rule: spec.name, phase: 'verified', wave, data: { of: phase, observed, ...(summary !== undefined ? { summary } : {}) } });
-        this.emit({
-          event: 'routing.applied',
-          release: this.release,
-          rule: spec.name,
-          wave,
-          phase,
-          detail: summary ?? 'already in place, nothing changed',
-          changed: !!change,
-          observed,
-        });
+        await this.confirmed(spec.name, phase, wave, observed, summary, !!change);
       } catch (err) {
         const error = this.deps.secrets.mask((err as Error).message);
         await this.record({ rule: spec.name, phase: 'failed', wave, error, data: { of: phase } });
