@@ -1,5 +1,17 @@
 import type { JudgeEvidence, Verdict } from '../gates/evidence.js';
 
+/** A check's result (verify.done, verify.failed); `verdict`/`evidence`: a judging gate's verdict and its evidence (src/gates/judge.ts); verify.failed with verdict marginal/inconclusive pauses for approval. */
+export interface VerifyResult {
+  release: string;
+  wave: number;
+  check: string;
+  host?: string;
+  observed: string;
+  ms: number;
+  verdict?: Verdict;
+  evidence?: JudgeEvidence;
+}
+
 /**
  * What the engine tells the world. Renderers (listr2, plain lines, JSON lines) and tests subscribe to these;
  * the engine itself never prints. Every event is emitted after the matching journal record is on disk.
@@ -19,29 +31,8 @@ export type EngineEvent =
   | { event: 'host.done'; release: string; wave: number; host: string; ms: number }
   | { event: 'host.failed'; release: string; wave: number; host: string; step: string; error: string }
   | { event: 'verify.start'; release: string; wave: number; check: string; host?: string }
-  /** `verdict`/`evidence`: a judging gate's verdict and its evidence (src/gates/judge.ts); verify.failed with verdict marginal/inconclusive pauses for approval. */
-  | {
-      event: 'verify.done';
-      release: string;
-      wave: number;
-      check: string;
-      host?: string;
-      observed: string;
-      ms: number;
-      verdict?: Verdict;
-      evidence?: JudgeEvidence;
-    }
-  | {
-      event: 'verify.failed';
-      release: string;
-      wave: number;
-      check: string;
-      host?: string;
-      observed: string;
-      ms: number;
-      verdict?: Verdict;
-      evidence?: JudgeEvidence;
-    }
+  | ({ event: 'verify.done' } & VerifyResult)
+  | ({ event: 'verify.failed' } & VerifyResult)
   | { event: 'wave.done'; release: string; wave: number; ms: number; failed: string[] }
   | { event: 'wave.paused'; release: string; wave: number; until?: string; reason: string }
   | { event: 'wave.approved'; release: string; wave: number; by: string }

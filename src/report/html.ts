@@ -1,22 +1,8 @@
 import { formatMs } from '../util/duration.js';
 import type { HostRow, Report, StepSpan } from './model.js';
 import { judgeRows } from './model.js';
-import {
-  APP_HEAD,
-  appCells,
-  closingSections,
-  eventsTable,
-  failuresSection,
-  gatesSection,
-  hostsTable,
-  releaseTitle,
-  span,
-  troubledHosts,
-  wavesTable,
-  when,
-  type ReportSection,
-  type ReportTable,
-} from './tables.js';
+import * as tables from './tables.js';
+import type { ReportSection, ReportTable } from './tables.js';
 import type { GateRow } from './model.js';
 import type { MetricEvidence } from '../gates/evidence.js';
 import { fmtValue } from '../actions/wait-drained.js';
@@ -62,7 +48,7 @@ function gantt(r: Report): string {
   const bar = (s: StepSpan, yy: number, end: string) => {
     const x1 = x(s.start);
     const w = Math.max(2, x(s.end ?? end) - x1);
-    const title = `${s.kind === 'undo' ? 'undo ' : ''}${s.step}${s.attempt && s.attempt > 1 ? ` attempt ${s.attempt}` : ''}: ${s.result} (${span(s.start, s.end)})${s.error ? ` — ${s.error}` : ''}`;
+    const title = `${s.kind === 'undo' ? 'undo ' : ''}${s.step}${s.attempt && s.attempt > 1 ? ` attempt ${s.attempt}` : ''}: ${s.result} (${tables.span(s.start, s.end)})${s.error ? ` — ${s.error}` : ''}`;
     return `<rect x="${x1.toFixed(1)}" y="${yy + 4}" width="${w.toFixed(1)}" height="${ROW_H - 8}" rx="2" fill="${RESULT_COLOR[s.result] ?? '#5b8def'}"${s.kind === 'undo' ? ' fill-opacity="0.6" stroke="#333" stroke-dasharray="2 2"' : ''}><title>${esc(title)}</title></rect>`;
   };
   const hostRow = (h: HostRow) => {
@@ -79,10 +65,10 @@ function gantt(r: Report): string {
       `<g class="wave" data-wave="${w.wave}"><rect x="0" y="${y}" width="${LABEL_W + CHART_W}" height="${ROW_H}" class="waveband"/>` +
         `<text x="6" y="${y + 15}" class="wavelabel">Wave ${w.wave} · ${esc(w.status)}</text>` +
         (w.start
-          ? `<rect x="${wx1.toFixed(1)}" y="${y + 7}" width="${Math.max(2, wx2 - wx1).toFixed(1)}" height="${ROW_H - 14}" class="wavebar"><title>wave ${w.wave}: ${esc(when(w.start))} → ${esc(when(w.end))} (${esc(span(w.start, w.end))})</title></rect>`
+          ? `<rect x="${wx1.toFixed(1)}" y="${y + 7}" width="${Math.max(2, wx2 - wx1).toFixed(1)}" height="${ROW_H - 14}" class="wavebar"><title>wave ${w.wave}: ${esc(tables.when(w.start))} → ${esc(tables.when(w.end))} (${esc(tables.span(w.start, w.end))})</title></rect>`
           : '') +
         w.events
-          .map((e) => `<path d="M${x(e.t).toFixed(1)} ${y + 3} l4 8 l-4 8 l-4 -8 z" class="mark"><title>${esc(`${when(e.t)} ${e.what}`)}</title></path>`)
+          .map((e) => `<path d="M${x(e.t).toFixed(1)} ${y + 3} l4 8 l-4 8 l-4 -8 z" class="mark"><title>${esc(`${tables.when(e.t)} ${e.what}`)}</title></path>`)
           .join('') +
         `</g>`,
     );
@@ -144,8 +130,8 @@ function drainsHtml(r: Report): string[] {
   if (!r.drains.length) out.push('<p>No drain wait was recorded.</p>');
   for (const d of r.drains) {
     out.push(
-      `<div class="drain"><b>Wave ${d.wave} · ${esc(d.host)}</b> ${esc(d.step)}: ${badge(d.result)} after ${esc(span(d.start, d.end))}${d.summary ? ` — ${esc(d.summary)}` : ''}${spark(d.polls)}` +
-        (d.polls.length ? `<ul class="polls">${d.polls.map((p) => `<li>${esc(when(p.t))} ${esc(p.text)}</li>`).join('')}</ul>` : '') +
+      `<div class="drain"><b>Wave ${d.wave} · ${esc(d.host)}</b> ${esc(d.step)}: ${badge(d.result)} after ${esc(tables.span(d.start, d.end))}${d.summary ? ` — ${esc(d.summary)}` : ''}${spark(d.polls)}` +
+        (d.polls.length ? `<ul class="polls">${d.polls.map((p) => `<li>${esc(tables.when(p.t))} ${esc(p.text)}</li>`).join('')}</ul>` : '') +
         `</div>`,
     );
   }
@@ -160,11 +146,11 @@ export function reportHtml(r: Report): string {
     .map(([k, c]) => `<span><i style="background:${c}"></i>${esc(k)}</span>`)
     .join('');
   const parts: string[] = [];
-  parts.push(`<h1>${esc(releaseTitle(r))}</h1>`);
+  parts.push(`<h1>${esc(tables.releaseTitle(r))}</h1>`);
   parts.push(
     `<table class="summary"><tbody>` +
       `<tr><td>Status</td><td>${badge(r.status)}${r.reason ? ` ${esc(r.reason)}` : ''}</td></tr>` +
-      `<tr><td>Time</td><td>${esc(when(r.start))} → ${esc(when(r.end))} (${esc(span(r.start, r.end))})</td></tr>` +
+      `<tr><td>Time</td><td>${esc(tables.when(r.start))} → ${esc(tables.when(r.end))} (${esc(tables.span(r.start, r.end))})</td></tr>` +
       `<tr><td>Hosts</td><td>${done}/${r.hosts.length} done in ${r.waves.length} wave(s)${r.train ? ` over ${r.train.apps.length} apps` : ''}</td></tr>` +
       (r.playbook ? `<tr><td>Playbook</td><td><code>${esc(r.playbook)}</code>${r.planHash ? ` plan ${esc(r.planHash)}` : ''}</td></tr>` : '') +
       `</tbody></table>`,
@@ -173,25 +159,25 @@ export function reportHtml(r: Report): string {
     parts.push(
       '<h2>Apps</h2>',
       table(
-        APP_HEAD,
-        r.train.apps.map((a) => appCells(a).map((c, i) => (i === 4 ? badge(c) : c))),
+        tables.APP_HEAD,
+        r.train.apps.map((a) => tables.appCells(a).map((c, i) => (i === 4 ? badge(c) : c))),
         [4],
       ),
     );
   parts.push(`<h2>Timeline</h2><div class="legend">${legend}<span><i style="background:#7c3aed"></i>wave event</span></div>${gantt(r)}`);
-  for (const t of [wavesTable(r), hostsTable(r), eventsTable(r)]) if (t) parts.push(tableOf(t));
-  parts.push(...section(gatesSection(r)), judgeHtml(r.gates), ...drainsHtml(r), ...section(failuresSection(r)));
+  for (const t of [tables.wavesTable(r), tables.hostsTable(r), tables.eventsTable(r)]) if (t) parts.push(tableOf(t));
+  parts.push(...section(tables.gatesSection(r)), judgeHtml(r.gates), ...drainsHtml(r), ...section(tables.failuresSection(r)));
   const tails = r.hosts.filter((h) => h.logTail?.length);
   if (tails.length) {
     // Every host's log tail, folded; the hosts that did not finish cleanly open.
-    const troubled = new Set(troubledHosts(r));
+    const troubled = new Set(tables.troubledHosts(r));
     parts.push('<h2>Host logs</h2>');
     for (const h of tails)
       parts.push(
         `<details${troubled.has(h) ? ' open' : ''}><summary>${esc(h.host)} ${badge(h.status)} <code>${esc(h.log)}</code></summary><pre>${esc(h.logTail!.join('\n'))}</pre></details>`,
       );
   }
-  for (const sec of closingSections(r)) parts.push(...section(sec));
+  for (const sec of tables.closingSections(r)) parts.push(...section(sec));
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
@@ -273,7 +259,7 @@ export function judgeHtml(gates: GateRow[]): string {
     const cls = e.verdict === 'pass' ? 'ok' : e.verdict === 'fail' ? 'bad' : 'warn';
     parts.push(
       `<h3>Wave ${g.wave}: ${esc(g.check)} <span class="badge ${cls}">${esc(e.verdict)}</span></h3>` +
-        `<p>${esc(when(g.t))} — score ${esc(e.score)} (pass ≥ ${esc(e.pass)}, marginal ≥ ${esc(e.marginal)}): ${esc(e.why)}<br>window ${esc(e.window.start)} … ${esc(e.window.end)}, step ${esc(e.window.step)}, minSamples ${esc(e.minSamples)}</p>`,
+        `<p>${esc(tables.when(g.t))} — score ${esc(e.score)} (pass ≥ ${esc(e.pass)}, marginal ≥ ${esc(e.marginal)}): ${esc(e.why)}<br>window ${esc(e.window.start)} … ${esc(e.window.end)}, step ${esc(e.window.step)}, minSamples ${esc(e.minSamples)}</p>`,
     );
     parts.push(
       '<table><tr><th>Metric</th><th>Class</th><th>Samples G/B</th><th>GREEN</th><th>BLUE</th><th>Shift (CI)</th><th>p</th><th>Tolerance</th><th>Why</th><th>Distribution</th></tr>',

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { NacosInstanceFields } from '../providers/registry/nacos.js';
 
 /**
  * The sandbox registry: an in-memory service registry speaking the subset of the Nacos Open API that the
@@ -18,19 +19,10 @@ import type { AddressInfo } from 'node:net';
  *  - optionally requires a token from /nacos/v1/auth/login.
  */
 
-export interface Instance {
+/** An instance as registered (weight, enabled, metadata: as the client registered them). */
+export interface Instance extends NacosInstanceFields {
   namespace: string;
-  /** `group@@name`, as Nacos keys services. */
-  service: string;
-  ip: string;
-  port: number;
-  cluster: string;
-  /** As the client registered it. */
-  weight: number;
-  enabled: boolean;
-  ephemeral: boolean;
   healthy: boolean;
-  metadata: Record<string, string>;
   /** Written by the update API; wins over the registered values (metadata: laid over key by key) and survives re-registration. */
   override?: { weight: number; enabled: boolean; metadata?: Record<string, string> };
 }

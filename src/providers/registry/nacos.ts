@@ -47,8 +47,9 @@ type Ver = 'v1' | 'v2' | 'v3';
 /** What a call needs of its caller: a provider context, or just a signal and a log (listHosts). */
 type Io = Pick<ProviderContext, 'signal' | 'log'>;
 
-/** One instance as graywave sees it (read back from Nacos). */
-interface Instance {
+/** The fields of a Nacos instance (its open API's JSON); the sandbox's Nacos-shaped registry keeps the same. */
+export interface NacosInstanceFields {
+  /** `group@@name`, as Nacos keys services. */
   service: string;
   ip: string;
   port: number;
@@ -57,6 +58,10 @@ interface Instance {
   enabled: boolean;
   ephemeral: boolean;
   metadata: Record<string, string>;
+}
+
+/** One instance as graywave sees it (read back from Nacos). */
+interface Instance extends NacosInstanceFields {
   /** In the instance list (what consumers get); false when only the detail call found it. */
   listed?: boolean;
   healthy?: boolean;
