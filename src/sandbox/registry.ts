@@ -80,6 +80,16 @@ export class Registry {
       .map((i) => ({ ...i, metadata: effective(i).metadata, effWeight: effective(i).weight, effEnabled: effective(i).enabled }));
   }
 
+  /**
+   * Puts an instance in the registry as if it had registered (namespace public, cluster DEFAULT, weight 1, enabled,
+   * ephemeral, healthy and no metadata unless given): how tests and the sandbox seed a registry without a client.
+   */
+  add(i: Pick<Instance, 'service' | 'ip' | 'port'> & Partial<Instance>): Instance {
+    const inst: Instance = { namespace: 'public', cluster: 'DEFAULT', weight: 1, enabled: true, ephemeral: true, healthy: true, metadata: {}, ...i };
+    this.instances.set(this.key(inst.namespace, inst.service, inst.ip, inst.port, inst.cluster), inst);
+    return inst;
+  }
+
   private key(ns: string, service: string, ip: string, port: number, cluster: string) {
     return `${ns}|${service}|${ip}#${port}#${cluster}`;
   }

@@ -24,18 +24,7 @@ afterAll(async () => srv?.close());
 
 const KEY = (ip: string) => `public|DEFAULT_GROUP@@order-service|${ip}#8080#DEFAULT`;
 function register(ip: string, weight = 4) {
-  reg.instances.set(KEY(ip), {
-    namespace: 'public',
-    service: 'DEFAULT_GROUP@@order-service',
-    ip,
-    port: 8080,
-    cluster: 'DEFAULT',
-    weight,
-    enabled: true,
-    ephemeral: true,
-    healthy: true,
-    metadata: { version: '1.0' },
-  });
+  reg.add({ service: 'DEFAULT_GROUP@@order-service', ip, port: 8080, weight, metadata: { version: '1.0' } });
 }
 const weightOf = (ip: string) => reg.snapshot('order-service').find((i) => i.ip === ip)?.effWeight;
 /** The weights graywave wrote for one instance, in order. */

@@ -143,18 +143,7 @@ describe('init --from-registry (Nacos: the sandbox registry, documented Nacos sh
       ['10.0.0.6', 8081, 'b'],
       ['10.0.0.7', 8080, 'a'],
     ] as const) {
-      reg.instances.set(`public|DEFAULT_GROUP@@order-service|${ip}#${port}#DEFAULT`, {
-        namespace: 'public',
-        service: 'DEFAULT_GROUP@@order-service',
-        ip,
-        port,
-        cluster: 'DEFAULT',
-        weight: 1,
-        enabled: true,
-        ephemeral: true,
-        healthy: true,
-        metadata: { zone, version: '1.0.0' },
-      });
+      reg.add({ service: 'DEFAULT_GROUP@@order-service', ip, port, metadata: { zone, version: '1.0.0' } });
     }
   });
   afterAll(() => srv?.close());
@@ -188,18 +177,7 @@ describe('init --from-registry (Nacos: the sandbox registry, documented Nacos sh
   it('a Nacos with auth: the password from the environment variable named in the address, written as { env: VAR }, never as text', async () => {
     const secured = await startRegistry({ auth: { username: 'nacos', password: 's3cret-pw' } });
     try {
-      secured.registry.instances.set('public|DEFAULT_GROUP@@pay|10.0.0.9#8080#DEFAULT', {
-        namespace: 'public',
-        service: 'DEFAULT_GROUP@@pay',
-        ip: '10.0.0.9',
-        port: 8080,
-        cluster: 'DEFAULT',
-        weight: 1,
-        enabled: true,
-        ephemeral: true,
-        healthy: true,
-        metadata: {},
-      });
+      secured.registry.add({ service: 'DEFAULT_GROUP@@pay', ip: '10.0.0.9', port: 8080 });
       const dir = temp();
       const url = `${secured.url}?username=nacos&passwordEnv=NACOS_PW`;
       const r = await cli(['init', '--from-registry', url, '--service', 'pay', '--out', '-'], { cwd: dir, env: { NACOS_PW: 's3cret-pw' } });

@@ -37,18 +37,7 @@ describe.skipIf(!has)('preflight (graywave check, and before run) with a real Pr
     reg = await startRegistry({ nacos2: true });
     // h-01 and h-03 are registered; h-02 is not.
     for (const ip of ['10.0.9.1', '10.0.9.3']) {
-      reg.registry.instances.set(`public|DEFAULT_GROUP@@order-service|${ip}#8080#DEFAULT`, {
-        namespace: 'public',
-        service: 'DEFAULT_GROUP@@order-service',
-        ip,
-        port: 8080,
-        cluster: 'DEFAULT',
-        weight: 1,
-        enabled: true,
-        ephemeral: true,
-        healthy: true,
-        metadata: {},
-      });
+      reg.registry.add({ service: 'DEFAULT_GROUP@@order-service', ip, port: 8080 });
     }
   });
   afterAll(async () => {

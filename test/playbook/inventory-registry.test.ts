@@ -29,18 +29,7 @@ function register(
   opts: { enabled?: boolean; metadata?: Record<string, string>; cluster?: string } = {},
 ) {
   const cluster = opts.cluster ?? 'DEFAULT';
-  reg.instances.set(`public|DEFAULT_GROUP@@${service}|${ip}#${port}#${cluster}`, {
-    namespace: 'public',
-    service: `DEFAULT_GROUP@@${service}`,
-    ip,
-    port,
-    cluster,
-    weight: 1,
-    enabled: opts.enabled ?? true,
-    ephemeral: true,
-    healthy: true,
-    metadata: opts.metadata ?? {},
-  });
+  reg.add({ service: `DEFAULT_GROUP@@${service}`, ip, port, cluster, enabled: opts.enabled ?? true, metadata: opts.metadata ?? {} });
 }
 
 beforeAll(async () => {

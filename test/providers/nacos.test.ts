@@ -33,18 +33,7 @@ async function setup(opts: RegistryOptions = {}, options: Record<string, unknown
 }
 
 function register(reg: Registry, ip: string, port: number, metadata: Record<string, string>) {
-  reg.instances.set(`public|DEFAULT_GROUP@@order-service|${ip}#${port}#DEFAULT`, {
-    namespace: 'public',
-    service: 'DEFAULT_GROUP@@order-service',
-    ip,
-    port,
-    cluster: 'DEFAULT',
-    weight: 1,
-    enabled: true,
-    ephemeral: true,
-    healthy: true,
-    metadata,
-  });
+  reg.add({ service: 'DEFAULT_GROUP@@order-service', ip, port, metadata });
 }
 
 const inst = (reg: Registry, ip = '10.0.0.5') => reg.snapshot('order-service').find((i) => i.ip === ip)!;

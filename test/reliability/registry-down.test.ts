@@ -42,18 +42,7 @@ describe('the registry answers HTTP 500 mid-release (CLI end to end)', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     for (const [i] of HOSTS.entries()) {
-      registry.instances.set(`public|DEFAULT_GROUP@@order-service|${ip(i)}#8080#DEFAULT`, {
-        namespace: 'public',
-        service: 'DEFAULT_GROUP@@order-service',
-        ip: ip(i),
-        port: 8080,
-        cluster: 'DEFAULT',
-        weight: 1,
-        enabled: true,
-        ephemeral: true,
-        healthy: true,
-        metadata: {},
-      });
+      registry.add({ service: 'DEFAULT_GROUP@@order-service', ip: ip(i), port: 8080 });
     }
     dir = temp();
     flag = join(dir, 'registry-down');

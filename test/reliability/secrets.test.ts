@@ -87,18 +87,7 @@ describe('secrets in a full release (CLI end to end)', () => {
     const adminUrl = await listen(admin);
     env.GW_TEST_HOOK_URL = `${await listen(hook)}/hooks/${HOOK_PATH_TOKEN}`;
     for (const [i] of [...HOSTS, 'x-01'].entries()) {
-      registry.instances.set(`public|DEFAULT_GROUP@@order-service|${ip(i)}#8080#DEFAULT`, {
-        namespace: 'public',
-        service: 'DEFAULT_GROUP@@order-service',
-        ip: ip(i),
-        port: 8080,
-        cluster: 'DEFAULT',
-        weight: 1,
-        enabled: true,
-        ephemeral: true,
-        healthy: true,
-        metadata: {},
-      });
+      registry.add({ service: 'DEFAULT_GROUP@@order-service', ip: ip(i), port: 8080 });
     }
     dir = temp();
     const header = `headers: { X-Admin-Token: { env: GW_TEST_ADMIN_TOKEN } }`;
