@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { quote } from 'shell-quote';
@@ -250,7 +251,9 @@ export async function preflight(pb: Playbook, opts: PreflightOptions = {}): Prom
   const secrets = new Secrets(pb.dir);
   const transport = opts.transport ?? createTransport(pb.transport, { dir: pb.dir, secrets });
   const providers = new ProviderSet(pb, { dir: pb.dir, secrets, transport });
-  const run = new Preflight(pb, transport, providers, opts.signal ?? new AbortController().signal, opts.hosts);
+  const signal = opts.signal ?? new AbortController().signal;
+  setMaxListeners(0, signal); // CONCURRENCY hosts' commands listen on it at once: not a leak
+  const run = new Preflight(pb, transport, providers, signal, opts.hosts);
   try {
     let next = 0;
     const worker = async () => {

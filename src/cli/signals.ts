@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { notice, writeDirect } from '../render/notice.js';
 
 /**
@@ -11,6 +12,8 @@ import { notice, writeDirect } from '../render/notice.js';
  */
 export function interruptSignal(opts: { what?: string; then?: string; force?: () => Promise<void> } = {}): AbortSignal {
   const ctl = new AbortController();
+  // Every command in flight (a preflight asks 16 hosts at once, a wave runs hundreds of steps) listens on it.
+  setMaxListeners(0, ctl.signal);
   let count = 0;
   const on = (sig: NodeJS.Signals) => {
     const name = sig === 'SIGINT' ? 'Ctrl-C' : sig;
