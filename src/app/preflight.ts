@@ -53,6 +53,20 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, limit]).finally(() => clearTimeout(timer));
 }
 
+/** What a host command gave (exec's result, or an error as exit -1 with its message). */
+type HostOutput = { code: number | null; stdout: string; stderr: string };
+/** The first line the merged reach command prints: the host's shell ran it. */
+const REACHED = 'graywave-preflight-reached';
+
+/**
+ * Free space where a deploy goes: the nearest existing directory of `to` (deploy creates the rest), found by the shell
+ * itself, then df's POSIX line (free KiB is its 4th field): each process costs the host a fork, 40 hosts at once.
+ */
+function spaceScript(ctx: Ctx, d: StepSpec): string {
+  const to = ctx.render((d.params as { to: string }).to);
+  return `d=${quote([to])}; while [ ! -e "$d" ]; do case $d in */*) d=\${d%/*}; d=\${d:-/};; *) d=.;; esac; done; df -Pk -- "$d"`;
+}
+
 function stepProviderName(step: StepSpec): string | undefined {
   if (typeof step.params === 'string') return step.params;
   const p = step.params as { provider?: unknown } | null;
@@ -129,33 +143,42 @@ class Preflight {
   async checkHost(host: Host): Promise<void> {
     const ctx = this.contextFor(host);
     const add: Add = (check, ok, detail, skipped = false) => this.cells.push({ host: host.name, check, ok, detail, skipped });
-    const reachable = await this.reach(host, add);
-    for (const d of this.deploys) await this.deploy(host, ctx, d, reachable, add);
+    // Without sudo, the first deploy's space check is what proves the host reachable too: one command per host
+    // instead of two (each costs the host a shell; 40 hosts are asked at once).
+    const first = !this.sudo && this.deploys[0] ? spaceScript(ctx, this.deploys[0]) : undefined;
+    const { reachable, out } = await this.reach(host, add, first);
+    for (const [i, d] of this.deploys.entries()) await this.deploy(host, ctx, d, reachable, add, i === 0 ? out : undefined);
     for (const name of this.drains) await this.registered(ctx, name, add);
     for (const w of this.waits) await this.data(ctx, w, add);
   }
 
-  /** Reachable and authenticated (an unknown host key fails the connection); sudo where the transport uses it. */
-  private async reach(host: Host, add: Add): Promise<boolean> {
+  /**
+   * Reachable and authenticated (an unknown host key fails the connection); sudo where the transport uses it.
+   * `script`: run it as the reach command (after a marker line that proves the shell ran) and return its output.
+   */
+  private async reach(host: Host, add: Add, script?: string): Promise<{ reachable: boolean; out?: HostOutput }> {
     let reachable = false;
+    let out: HostOutput | undefined;
     try {
-      const r = await this.sh(host, 'true');
-      reachable = r.code === 0;
+      const r = await this.sh(host, script ? `echo ${REACHED}; ${script}` : 'true');
+      const [head = '', ...rest] = r.stdout.split('\n');
+      reachable = script ? head === REACHED : r.code === 0;
+      if (script && reachable) out = { code: r.code, stdout: rest.join('\n'), stderr: r.stderr };
       add('reach', reachable, reachable ? 'ok' : `exit ${r.code ?? r.signal}${r.stderr.trim() ? `: ${r.stderr.trim().split('\n').pop()}` : ''}`);
     } catch (err) {
       add('reach', false, firstLine(err));
     }
-    if (!this.sudo) return reachable;
+    if (!this.sudo) return { reachable, out };
     if (!reachable) add('sudo', false, 'not asked: host unreachable', true);
     else {
       const r = await this.sh(host, 'true', true).catch((err: unknown) => ({ code: -1, stderr: firstLine(err), signal: null }));
       add('sudo', r.code === 0, r.code === 0 ? 'sudo -n works' : `sudo -n true failed: ${String(r.stderr).trim().split('\n').pop() || `exit ${r.code}`}`);
     }
-    return reachable;
+    return { reachable };
   }
 
-  /** The artifact exists here, and the host has room for it at `to`. */
-  private async deploy(host: Host, ctx: Ctx, d: StepSpec, reachable: boolean, add: Add): Promise<void> {
+  /** The artifact exists here, and the host has room for it at `to` (`asked`: the space script's output, already run). */
+  private async deploy(host: Host, ctx: Ctx, d: StepSpec, reachable: boolean, add: Add, asked?: HostOutput): Promise<void> {
     const p = d.params as { artifact: string; to: string };
     const file = ctx.render(p.artifact);
     const path = isAbsolute(file) ? file : resolve(this.pb.dir, file);
@@ -171,13 +194,7 @@ class Preflight {
     if (!reachable) return add('space', false, 'not asked: host unreachable', true);
     if (size < 0) return add('space', false, 'not asked: no artifact', true);
     const to = ctx.render(p.to);
-    // The nearest existing directory of `to` (deploy creates the rest); free KiB there: the 4th field of df's POSIX
-    // line (read here, and the parent found by the shell itself: each process costs the host a fork, 40 hosts at once).
-    const r = await this.sh(
-      host,
-      `d=${quote([to])}; while [ ! -e "$d" ]; do case $d in */*) d=\${d%/*}; d=\${d:-/};; *) d=.;; esac; done; df -Pk -- "$d"`,
-      this.sudo,
-    ).catch((err: unknown) => ({ code: -1, stdout: '', stderr: firstLine(err) }));
+    const r = asked ?? (await this.sh(host, spaceScript(ctx, d), this.sudo).catch((err: unknown) => ({ code: -1, stdout: '', stderr: firstLine(err) })));
     const free = String(r.stdout).trim().split('\n')[1]?.trim().split(/\s+/)[3] ?? '';
     const freeKb = /^\d+$/.test(free) ? Number(free) : NaN;
     // The upload plus its unpacked copy: twice the artifact.
