@@ -47,8 +47,8 @@ export interface StatusReport {
   notServing: { host: string; step: string; error: string }[];
   switchover?: { afterWave: number; done: boolean };
   /**
-   * A release train that waits for a person: what `graywave approve` would approve — the train's own wave, or an
-   * app's check that paused it (a marginal or inconclusive judge), with why.
+   * A release that waits for a person: what `graywave approve` would approve — a playbook's or the train's own
+   * wave, or an app's check that paused a train (a marginal or inconclusive judge), with why.
    */
   pending?: PendingApproval[];
   /** A release train: each app, its hosts done and the status of its part of each wave (src/app/train.ts). */
@@ -189,6 +189,7 @@ export function statusOf(pb: Playbook, plan: Plan, records: JournalRecord[], loc
   });
   const gone = interruptedLimited(interruption(state.status, lock, file), state.limit, file, stateDir);
   const limited = !gone && state.status === 'limited' ? limitedSummary(plan, state, resumeCommand(file, stateDir), pb) : undefined;
+  const pending = !gone && state.status === 'paused' ? pausedWaves(records) : [];
   if (limited) for (const w of waves) if (limited.partialWaves.some((p) => p.wave === w.index)) w.status = 'limited';
   return {
     release: pb.name,
@@ -206,6 +207,7 @@ export function statusOf(pb: Playbook, plan: Plan, records: JournalRecord[], loc
     notServing,
     switchover: plan.switchoverAfterWave ? { afterWave: plan.switchoverAfterWave, done: state.switchover.done } : undefined,
     ...(limited ? { limited } : {}),
+    ...(pending.length ? { pending } : {}),
     routing:
       pb.routing?.length || records.some((r) => r.type === 'routing')
         ? routingState(

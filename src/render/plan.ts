@@ -147,7 +147,7 @@ export function statusText(r: StatusReport): string {
   out.push(chalk.bold(`${r.release} ${r.version}: ${r.status}`) + (r.reason ? ` — ${r.reason}` : ''));
   if (r.limited) out.push(...limitedLines(r.limited));
   if (r.lockedBy) out.push(`locked by ${r.lockedBy}`);
-  // A train waiting for a person: what `graywave approve` approves (an app's paused check, or the train's wave).
+  // A release waiting for a person: what `graywave approve` approves (an app's paused check, or the release's wave).
   for (const p of r.pending ?? []) out.push(chalk.yellow(`waiting for approval: ${p.app ? `app ${p.app}, ` : ''}wave ${p.wave}: ${p.detail}`));
   if (r.pending?.length) out.push('  (graywave approve, then graywave resume)');
   // A release train: each app's progress, then the train's waves with every app's hosts.

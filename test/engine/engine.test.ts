@@ -152,14 +152,20 @@ describe('approval pause', () => {
     const t = setup({ hosts: 3, waves: '{ canary: 1, size: 1, concurrency: 1, pause: approve }' });
     expect(await runRelease(t.req)).toBe(4);
     expect(t.effects()).toEqual(['h-01 s1', 'h-01 s2', 'h-01 s3']);
-    expect((await releaseStatus(t.req.file)).status).toBe('paused');
+    const paused = await releaseStatus(t.req.file);
+    expect(paused.status).toBe('paused');
+    // What `graywave approve` would approve, as for a train (status --json `pending`).
+    expect(paused.pending).toEqual([{ wave: 1, detail: expect.stringMatching(/approv/) }]);
     expect(t.events.find((e) => e.event === 'run.paused')).toMatchObject({ wave: 1 });
     // Resuming without approval pauses again and runs nothing.
     expect(await resumeRelease(t.req)).toBe(4);
     expect(t.effects().length).toBe(3);
     expect(await approveRelease({ file: t.req.file, yes: true })).toEqual({ code: 0, wave: 1 });
+    // Approved and not resumed yet: nothing waits for a person.
+    expect((await releaseStatus(t.req.file)).pending).toBeUndefined();
     expect(await resumeRelease(t.req)).toBe(4);
     expect(t.effects().length).toBe(6);
+    expect((await releaseStatus(t.req.file)).pending).toEqual([{ wave: 2, detail: expect.stringMatching(/approv/) }]);
     expect((await approveRelease({ file: t.req.file, yes: true })).wave).toBe(2);
     expect(await resumeRelease(t.req)).toBe(0);
     for (const h of hosts(3)) for (const s of ['s1', 's2', 's3']) expect(t.count(`${h} ${s}`)).toBe(1);
