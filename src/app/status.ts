@@ -181,7 +181,9 @@ export function statusOf(pb: Playbook, plan: Plan, records: JournalRecord[], loc
     return {
       index: w.index,
       status: wstatus,
-      verified: !!ws?.verified,
+      // A rollback takes a verified wave's hosts back to the old release: its checks no longer hold (the engine checks
+      // the wave again when its hosts run again).
+      verified: !!ws?.verified && !hosts.some((h) => h.status === 'rolled-back' || h.status === 'rollback-failed'),
       approved: !!ws?.approved,
       hosts,
       ...(judges.size ? { judges: [...judges.values()] } : {}),

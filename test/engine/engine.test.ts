@@ -143,7 +143,14 @@ describe('rollback', () => {
       'h-01 undo-s3',
       'h-01 undo-s1',
     ]);
-    expect((await releaseStatus(t.req.file)).waves.flatMap((w) => w.hosts.map((h) => h.status))).toEqual(Array(5).fill('rolled-back'));
+    const st = await releaseStatus(t.req.file);
+    expect(st.waves.flatMap((w) => w.hosts.map((h) => h.status))).toEqual(Array(5).fill('rolled-back'));
+    // Waves 1 and 2 had passed their checks; rolled back, they are no longer verified (their hosts run the old release).
+    expect(st.waves.map((w) => [w.index, w.status, w.verified])).toEqual([
+      [1, 'rolled-back', false],
+      [2, 'rolled-back', false],
+      [3, 'rolled-back', false],
+    ]);
   });
 });
 
