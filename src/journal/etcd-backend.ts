@@ -301,6 +301,22 @@ export class EtcdBackend implements StateBackend {
     return (await this.readJournalKeys()).records;
   }
 
+  /**
+   * The lock as etcd has it now, after it refused an append. When it cannot be read either, whether this process still
+   * holds the release is unknown: that is said as such (never as a lost lock), and nothing more is done.
+   */
+  private async lockAfterRefusal(): Promise<IKeyValue | undefined> {
+    try {
+      return await this.get(this.lockKey);
+    } catch (err) {
+      throw new GraywaveError(
+        `etcd refused the journal append to ${this.journalPrefix}, and the release lock ${this.lockKey} could not be read back (${(err as Error).message}): whether this process still holds the release is unknown; no further side effect is taken`,
+        1,
+        'check `graywave status` once etcd answers, then resume',
+      );
+    }
+  }
+
   /** One append: chunk puts in as few transactions as fit, each guarded as described on the class. */
   async appendChunks(next: number, lines: string[]): Promise<number> {
     if (this.leaseLost)
@@ -317,7 +333,7 @@ export class EtcdBackend implements StateBackend {
       if (this.leaseId) txn.and(this.lockKey, 'Lease', '==', this.leaseId);
       const res = await this.call(`appending to ${this.journalPrefix}`, () => txn.then(...group.map((c, j) => etcd.put(keys[j]!).value(c))).commit());
       if (!res.succeeded) {
-        const lock = this.leaseId ? await this.get(this.lockKey).catch(() => undefined) : undefined;
+        const lock = this.leaseId ? await this.lockAfterRefusal() : undefined;
         if (this.leaseId && (!lock || String(lock.lease) !== String(this.leaseId))) {
           throw new GraywaveError(
             `lost the release lock ${this.lockKey} (expired or removed by unlock --force): no further side effect is taken`,
