@@ -1,10 +1,11 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import { basename, isAbsolute, resolve } from 'node:path';
 import { quote } from 'shell-quote';
 import { z } from 'zod';
 import { ProviderError } from '../errors.js';
 import { duration } from '../util/duration.js';
+import type { ExecResult, RemoteFiles } from '../transport/types.js';
 import type { Action, StepContext } from './types.js';
 
 const healthy = z.union([
@@ -87,12 +88,21 @@ function unpack(file: string, name: string, into: string): string {
   return `cp ${q(file)} ${q(`${into}/${name}`)}`;
 }
 
+/** Why a command failed and the end of what it said, for an error message. */
+function failure(r: ExecResult): { why: string; tail: string } {
+  const why = r.timedOut ? 'timed out' : r.code === null ? `killed by ${r.signal}` : `exit ${r.code}`;
+  return { why, tail: (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-5).join('\n') };
+}
+
+function failed(ctx: StepContext, what: string, why: string, tail = ''): ProviderError {
+  return new ProviderError(`deploy: ${what} failed on ${ctx.host.name} (${why})${tail ? `:\n${tail}` : ''}`);
+}
+
 async function must(ctx: StepContext, what: string, command: string, timeoutMs?: number): Promise<string> {
   const r = await ctx.sh(command, timeoutMs ? { timeoutMs } : undefined);
   if (r.code === 0) return r.stdout;
-  const why = r.timedOut ? 'timed out' : r.code === null ? `killed by ${r.signal}` : `exit ${r.code}`;
-  const tail = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-5).join('\n');
-  throw new ProviderError(`deploy: ${what} failed on ${ctx.host.name} (${why})${tail ? `:\n${tail}` : ''}`);
+  const f = failure(r);
+  throw failed(ctx, what, f.why, f.tail);
 }
 
 function paths(ctx: StepContext, p: DeployParams) {
@@ -108,6 +118,308 @@ function paths(ctx: StepContext, p: DeployParams) {
 function switchCommand(to: string, target: string): string {
   const tmp = `${q(`${to}/.current.graywave-`)}$$`;
   return `ln -sfn ${q(target)} ${tmp} && mv -T ${tmp} ${q(`${to}/current`)}`;
+}
+
+/**
+ * Prune: keep the newest `keep` releases, never the live one nor the one undo would go back to. The listing pipeline
+ * runs only when there are more entries than `keep` (counted by a glob, no process).
+ */
+function pruneCommand(to: string, keep: number, keepSet: string[]): string {
+  const releases = q(`${to}/releases`);
+  return `{ set -- ${releases}/*; [ $# -le ${keep} ] || { cd ${releases} && ls -1t | grep -v '\\.graywave-tmp$' | tail -n +${keep + 1} | grep -vxF -e ${keepSet.map(q).join(' -e ')} | while IFS= read -r d; do rm -rf -- "$d"; done; }; true; }`;
+}
+
+/** One deploy of one host: its paths and the artifact, worked out before the host is asked anything. */
+interface Job {
+  to: string;
+  release: string;
+  current: string;
+  /** The artifact here, its file name and SHA-256. */
+  local: string;
+  name: string;
+  sha: string;
+  /** Where the upload lands on the host, the release's checksum marker and previous-release record, the unpack dir. */
+  upload: string;
+  marker: string;
+  prevFile: string;
+  tmp: string;
+  keep: number;
+}
+
+/** The host's state before the deploy (empty strings where there is nothing). */
+interface HostState {
+  /** The release's checksum marker. */
+  have: string;
+  /** An earlier upload's checksum, hashed only when the release does not hold this artifact yet. */
+  uploaded: string;
+  /** Where `current` points, and the release's recorded previous release. */
+  now: string;
+  recorded: string;
+}
+
+/** What the deploy changes after the upload, decided from the state the same way whichever way the host is changed. */
+interface Plan {
+  /** Put the upload into the release (verify, unpack or move, mark, rename into place). */
+  install: boolean;
+  /** The upload's checksum on the host is known to match already (an earlier upload hashed by the probe). */
+  checked: boolean;
+  /** The line to write into .graywave-previous. */
+  record?: string;
+  /** Point `current` here. */
+  switchTo?: string;
+  /** Release names prune never removes. */
+  keepSet: string[];
+}
+
+/** How a host's files are read and changed: through the shell, or through RemoteFiles (no process on the host). */
+interface Way {
+  probe(job: Job): Promise<HostState>;
+  /** After the upload: install, record, switch and prune as `plan` says (after a probe of the same job). */
+  apply(job: Job, plan: Plan): Promise<void>;
+  /** Undo: where `current` points and the release's recorded previous release. */
+  live(current: string, prevFile: string): Promise<{ now: string; recorded: string }>;
+  /** Undo: point `current` at `target`, or remove it (null: no previous release). */
+  switchBack(to: string, target: string | null): Promise<void>;
+}
+
+const firstLine = (text: string | undefined) => (text ?? '').split('\n')[0]!;
+
+function mismatch(ctx: StepContext, job: Job, got: string): ProviderError {
+  return new ProviderError(
+    `deploy: checksum mismatch on ${ctx.host.name} after upload of ${job.name} (local ${job.sha.slice(0, 12)}, host ${got.slice(0, 12) || 'none'})`,
+  );
+}
+
+const installing = (job: Job) => `installing ${job.name} as ${job.release} and switching ${job.current}`;
+
+/** The shell way: one round trip reads the state, one changes it (each remote command costs a channel, a shell, processes). */
+function shellWay(ctx: StepContext): Way {
+  return {
+    async probe({ sha, upload, marker, current, prevFile }) {
+      // The release's checksum marker, an earlier upload's checksum (hashed only when the release is not there yet),
+      // what `current` points at, and the recorded previous release. Files are read with the shell's own `read` and
+      // tested before anything runs: each process costs the host a fork.
+      const out = await must(
+        ctx,
+        'reading the release state',
+        `m= u= c= v=; [ ! -f ${q(marker)} ] || IFS= read -r m < ${q(marker)}; ` +
+          `[ "$m" = ${sha} ] || [ ! -f ${q(upload)} ] || { u=$(sha256sum ${q(upload)}); u=\${u%% *}; }; ` +
+          `[ ! -L ${q(current)} ] || c=$(readlink ${q(current)}); [ ! -f ${q(prevFile)} ] || IFS= read -r v < ${q(prevFile)}; ` +
+          `printf '%s\\n' "$m" "$u" "$c" "$v"`,
+      );
+      const [have = '', uploaded = '', now = '', recorded = ''] = out.split('\n');
+      return { have, uploaded, now, recorded };
+    },
+    async apply(job, plan) {
+      const { sha, upload, tmp, release, prevFile } = job;
+      const steps: string[] = [];
+      if (plan.install) {
+        // Directories are removed only when they exist, and a plain file is moved, not copied: fewer processes.
+        steps.push(
+          `got=$(sha256sum ${q(upload)}); got=\${got%% *}; [ "$got" = ${sha} ] || { rm -f ${q(upload)}; echo "checksum $got" >&2; exit 97; }`,
+          `{ [ ! -e ${q(tmp)} ] || rm -rf ${q(tmp)}; }`,
+          `mkdir -p ${q(tmp)}`,
+          ...(isArchive(job.name) ? [unpack(upload, job.name, tmp), `rm -f ${q(upload)}`] : [`mv -f ${q(upload)} ${q(`${tmp}/${job.name}`)}`]),
+          `printf '%s\\n' ${sha} > ${q(`${tmp}/.graywave-sha256`)}`,
+          `{ [ ! -e ${q(release)} ] || rm -rf ${q(release)}; }`,
+          `mv -T ${q(tmp)} ${q(release)}`,
+        );
+      }
+      if (plan.record !== undefined) steps.push(`printf '%s\\n' ${q(plan.record)} > ${q(prevFile)}`);
+      if (plan.switchTo) steps.push(switchCommand(job.to, plan.switchTo));
+      steps.push(pruneCommand(job.to, job.keep, plan.keepSet));
+      const r = await ctx.sh(steps.join(' && '));
+      // Exit 97: the corrupt upload was removed, and a retry uploads afresh.
+      if (r.code === 97) throw mismatch(ctx, job, /checksum (\w*)/.exec(r.stderr)?.[1] ?? '');
+      if (r.code !== 0) {
+        const f = failure(r);
+        throw failed(ctx, installing(job), f.why, f.tail);
+      }
+    },
+    async live(cur, prev) {
+      const out = await must(ctx, 'reading the release state', `readlink ${q(cur)} 2>/dev/null; echo; cat ${q(prev)} 2>/dev/null; true`);
+      const [now = '', recorded = ''] = out.split('\n');
+      return { now: now.trim(), recorded: recorded.trim() };
+    },
+    async switchBack(to, target) {
+      if (!target) await must(ctx, `removing ${to}/current`, `rm -f ${q(`${to}/current`)}`);
+      else {
+        await must(ctx, `previous release ${target} is gone`, `test -d ${q(target)}`);
+        await must(ctx, `switching ${to}/current back to ${target}`, switchCommand(to, target));
+      }
+    },
+  };
+}
+
+/**
+ * A command of the files way: plain words where it can (the remote shell's driver then execs it without a bash),
+ * without the step's GRAYWAVE_* environment (an `export` in front would need a bash), logged as ctx.sh logs.
+ */
+async function hostCommand(ctx: StepContext, command: string): Promise<ExecResult> {
+  ctx.log(`$ ${command}`);
+  const left = ctx.deadline - Date.now();
+  const r = await ctx.transport.exec(ctx.host, command, {
+    signal: ctx.signal,
+    timeoutMs: Number.isFinite(left) ? Math.max(1, left) : undefined,
+    onOutput: (chunk) => ctx.log(chunk.trimEnd()),
+  });
+  ctx.log(`exit ${r.code ?? r.signal ?? '?'}${r.timedOut ? ' (timed out)' : ''}`);
+  return r;
+}
+
+/** A failed command or file operation of the files way, turned into the error the shell way gives. */
+class Failed extends Error {
+  constructor(
+    readonly why: string,
+    readonly tail = '',
+  ) {
+    super(why);
+  }
+}
+
+async function mustRun(ctx: StepContext, command: string): Promise<void> {
+  const r = await hostCommand(ctx, command);
+  if (r.code !== 0) {
+    const f = failure(r);
+    throw new Failed(f.why, f.tail);
+  }
+}
+
+/** The upload's SHA-256 as the host computes it: `sha256sum FILE`, one process; '' when it cannot be hashed. */
+async function hostSha(ctx: StepContext, path: string): Promise<string> {
+  const r = await hostCommand(ctx, `sha256sum ${q(path)}`);
+  return r.code === 0 ? r.stdout.split(' ')[0]!.trim() : '';
+}
+
+/** RemoteFiles whose every operation is written to the host log first (`deploy: sftp rename A -> B`). */
+function loggedFiles(f: RemoteFiles, log: (line: string) => void): RemoteFiles {
+  const say = (what: string) => log(`deploy: ${f.via} ${what}`);
+  return {
+    via: f.via,
+    mtimeStepMs: f.mtimeStepMs,
+    read: (path) => (say(`read ${path}`), f.read(path)),
+    readlink: (path) => (say(`readlink ${path}`), f.readlink(path)),
+    kind: (path) => (say(`lstat ${path}`), f.kind(path)),
+    write: (path, text) => (say(`write ${path}: ${text.trimEnd()}`), f.write(path, text)),
+    mkdirp: (path) => (say(`mkdir -p ${path}`), f.mkdirp(path)),
+    rename: (from, to) => (say(`rename ${from} -> ${to}`), f.rename(from, to)),
+    symlink: (target, path) => (say(`symlink ${path} -> ${target}`), f.symlink(target, path)),
+    unlink: (path) => (say(`unlink ${path}`), f.unlink(path)),
+    list: (dir) => (say(`list ${dir}`), f.list(dir)),
+  };
+}
+
+/** Points `<to>/current` at `target` atomically: a symlink under a temp name, then rename(2) over the old one. */
+async function switchFiles(f: RemoteFiles, to: string, target: string): Promise<void> {
+  const link = `${to}/.current.graywave-${randomBytes(6).toString('hex')}`;
+  await f.symlink(target, link);
+  await f.rename(link, `${to}/current`).catch(async (err: unknown) => {
+    await f.unlink(link).catch(() => undefined);
+    throw err;
+  });
+}
+
+/** Moves the upload into the release dir: a rename, or one `mv -f` where /tmp is another filesystem. */
+async function moveIn(ctx: StepContext, f: RemoteFiles, from: string, to: string): Promise<void> {
+  try {
+    await f.rename(from, to);
+  } catch (err) {
+    ctx.log(`deploy: ${(err as Error).message}: moving it with mv (another filesystem?)`);
+    await mustRun(ctx, `mv -f ${q(from)} ${q(to)}`);
+  }
+}
+
+/** Prune through RemoteFiles with the shell way's rules; the shell's own listing decides where mtimes tie at the cut. */
+async function pruneFiles(ctx: StepContext, f: RemoteFiles, job: Job, keepSet: string[]): Promise<void> {
+  const dir = `${job.to}/releases`;
+  const entries = ((await f.list(dir)) ?? []).filter((e) => !e.name.startsWith('.')); // as the glob and ls -1 see them
+  if (entries.length <= job.keep) return;
+  const byAge = entries.filter((e) => !e.name.endsWith('.graywave-tmp')).sort((a, b) => b.mtimeMs - a.mtimeMs);
+  const [last, next] = [byAge[job.keep - 1], byAge[job.keep]];
+  const step = f.mtimeStepMs;
+  if (last && next && (step ? Math.floor(last.mtimeMs / step) === Math.floor(next.mtimeMs / step) : last.mtimeMs === next.mtimeMs)) {
+    // Which of two releases of the same second is newer only the host's own (nanosecond) times tell.
+    return mustRun(ctx, pruneCommand(job.to, job.keep, keepSet));
+  }
+  const old = byAge.slice(job.keep).filter((e) => !keepSet.includes(e.name));
+  if (old.length) await mustRun(ctx, `rm -rf -- ${old.map((e) => q(`${dir}/${e.name}`)).join(' ')}`);
+}
+
+/** The steps of an install through RemoteFiles, as the shell way's install does them. */
+async function installFiles(ctx: StepContext, f: RemoteFiles, job: Job, plan: Plan, found: { tmp: boolean; release: boolean }): Promise<void> {
+  const { upload, tmp, release, sha, name } = job;
+  if (!plan.checked) {
+    const got = await hostSha(ctx, upload);
+    if (got !== sha) {
+      await f.unlink(upload); // a retry uploads afresh
+      throw mismatch(ctx, job, got);
+    }
+  }
+  if (found.tmp) await mustRun(ctx, `rm -rf ${q(tmp)}`);
+  await f.mkdirp(tmp);
+  if (isArchive(name)) {
+    await mustRun(ctx, unpack(upload, name, tmp));
+    await f.unlink(upload);
+  } else await moveIn(ctx, f, upload, `${tmp}/${name}`);
+  await f.write(`${tmp}/.graywave-sha256`, `${sha}\n`);
+  if (found.release) await mustRun(ctx, `rm -rf ${q(release)}`);
+  await f.rename(tmp, release);
+}
+
+/** Runs `fn`; a failed command or file operation becomes the shell way's error for `what`. */
+async function as<T>(ctx: StepContext, what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ProviderError) throw err;
+    if (err instanceof Failed) throw failed(ctx, what, err.why, err.tail);
+    throw failed(ctx, what, (err as Error).message);
+  }
+}
+
+/**
+ * The files way: the state is read by parallel file requests (one round trip of wall time), the release put in
+ * place by renames and small writes; on the host only the checksum runs, plus `rm -rf` of leftovers, an unpack, or a
+ * prune's removal where there is one.
+ */
+function filesWay(ctx: StepContext, f: RemoteFiles): Way {
+  const found = { tmp: false, release: false };
+  return {
+    probe: (job) =>
+      as(ctx, 'reading the release state', async () => {
+        const [marker, now, recorded, upload, tmp, release] = await Promise.all([
+          f.read(job.marker),
+          f.readlink(job.current),
+          f.read(job.prevFile),
+          f.kind(job.upload),
+          f.kind(job.tmp),
+          f.kind(job.release),
+        ]);
+        found.tmp = tmp !== 'missing';
+        found.release = release !== 'missing';
+        const have = firstLine(marker);
+        const uploaded = have !== job.sha && upload === 'file' ? await hostSha(ctx, job.upload) : '';
+        return { have, uploaded, now: now ?? '', recorded: firstLine(recorded) };
+      }),
+    apply: (job, plan) =>
+      as(ctx, installing(job), async () => {
+        if (plan.install) await installFiles(ctx, f, job, plan, found);
+        if (plan.record !== undefined) await f.write(job.prevFile, `${plan.record}\n`);
+        if (plan.switchTo) await switchFiles(f, job.to, plan.switchTo);
+        await pruneFiles(ctx, f, job, plan.keepSet);
+      }),
+    async live(cur, prev) {
+      const [now, recorded] = await as(ctx, 'reading the release state', () => Promise.all([f.readlink(cur), f.read(prev)]));
+      return { now: now ?? '', recorded: firstLine(recorded).trim() };
+    },
+    async switchBack(to, target) {
+      if (!target) return as(ctx, `removing ${to}/current`, () => f.unlink(`${to}/current`));
+      const kind = await as(ctx, `previous release ${target} is gone`, () => f.kind(target));
+      // test -d follows a symlink: a link is checked where it leads.
+      if (kind !== 'dir' && !(kind === 'link' && (await f.list(target)))) throw failed(ctx, `previous release ${target} is gone`, kind);
+      await as(ctx, `switching ${to}/current back to ${target}`, () => switchFiles(f, to, target));
+    },
+  };
 }
 
 /** Template values that differ from the step's own (undo: the version that is live again). */
@@ -151,11 +463,47 @@ async function start(ctx: StepContext, p: DeployParams, over?: Over): Promise<vo
   await waitHealthy(ctx, p, over);
 }
 
+/** The paths and the artifact of one deploy (the artifact hashed once per process, see sha256File). */
+async function prepare(ctx: StepContext, p: DeployParams): Promise<Job> {
+  const { to, release, current } = paths(ctx, p);
+  const rendered = ctx.render(p.artifact);
+  const local = isAbsolute(rendered) ? rendered : resolve(ctx.playbook.dir, rendered);
+  const sha = await sha256File(local).catch(() => {
+    throw new ProviderError(`deploy: artifact ${local} cannot be read (built yet?)`, false);
+  });
+  const name = basename(local);
+  // A per-host upload name: hosts may share a filesystem (and /tmp) in tests and on NFS.
+  const safeHost = ctx.host.name.replace(/[^\w.-]/g, '_');
+  return {
+    to,
+    release,
+    current,
+    local,
+    name,
+    sha,
+    upload: `/tmp/graywave-${safeHost}-${sha.slice(0, 16)}-${name}`,
+    marker: `${release}/.graywave-sha256`,
+    prevFile: `${release}/.graywave-previous`,
+    tmp: `${release}.graywave-tmp`,
+    keep: p.keep,
+  };
+}
+
+/**
+ * RemoteFiles where the transport has them for this host (SFTP, or the local filesystem; none with sudo, as for
+ * ctx.sh, whose commands run with the transport's own sudo mode), else the shell.
+ */
+async function wayFor(ctx: StepContext): Promise<Way> {
+  const files = await ctx.transport.files?.(ctx.host);
+  return files ? filesWay(ctx, loggedFiles(files, ctx.log)) : shellWay(ctx);
+}
+
 /**
  * `- deploy: { artifact, to, keep, start, healthy }` — Capistrano-style releases: upload by the transport
  * (skipped when the same checksum is already on the host), unpack into releases/<version>/, switch `current`
  * atomically, start, wait until healthy, prune old releases. Undo points `current` back and starts again.
- * Everything goes through ctx.sh / ctx.transport.upload, so it works with any transport (and sudo).
+ * Files are read and changed through the transport's RemoteFiles where it has them (SFTP: no process on the host
+ * but the checksum), else through ctx.sh; the upload through ctx.transport.upload: any transport works (and sudo).
  */
 export const deployAction: Action<DeployParams> = {
   doc: {
@@ -185,119 +533,57 @@ export const deployAction: Action<DeployParams> = {
     (p.healthy ? `, until healthy (${'http' in p.healthy ? ctx.render(p.healthy.http) : ctx.renderShell(p.healthy.command)})` : ''),
 
   async do(ctx, p): Promise<DeploySaved> {
-    const { to, release, current } = paths(ctx, p);
-    const rendered = ctx.render(p.artifact);
-    const local = isAbsolute(rendered) ? rendered : resolve(ctx.playbook.dir, rendered);
-    const sha = await sha256File(local).catch(() => {
-      throw new ProviderError(`deploy: artifact ${local} cannot be read (built yet?)`, false);
-    });
-    const name = basename(local);
-    const marker = `${release}/.graywave-sha256`;
-
-    // A per-host upload name: hosts may share a filesystem (and /tmp) in tests and on NFS.
-    const safeHost = ctx.host.name.replace(/[^\w.-]/g, '_');
-    const upload = `/tmp/graywave-${safeHost}-${sha.slice(0, 16)}-${name}`;
-    const prevFile = `${release}/.graywave-previous`;
-    // One round trip reads the host's state: the release's checksum marker, an earlier upload's checksum (hashed
-    // only when the release is not there yet), what `current` points at, and the recorded previous release. Files
-    // are read with the shell's own `read` and tested before anything runs: each process costs the host a fork.
-    const probe = await must(
-      ctx,
-      'reading the release state',
-      `m= u= c= v=; [ ! -f ${q(marker)} ] || IFS= read -r m < ${q(marker)}; ` +
-        `[ "$m" = ${sha} ] || [ ! -f ${q(upload)} ] || { u=$(sha256sum ${q(upload)}); u=\${u%% *}; }; ` +
-        `[ ! -L ${q(current)} ] || c=$(readlink ${q(current)}); [ ! -f ${q(prevFile)} ] || IFS= read -r v < ${q(prevFile)}; ` +
-        `printf '%s\\n' "$m" "$u" "$c" "$v"`,
-    );
-    const [have = '', uploaded = '', now = '', recorded = ''] = probe.split('\n');
-
+    const job = await prepare(ctx, p);
+    const { sha, name, release, current, upload } = job;
+    const way = await wayFor(ctx);
+    const { have, uploaded, now, recorded } = await way.probe(job);
     // What `current` pointed to before this release went live. Kept in the release dir so that a repeated
     // do (resume, retry) still knows the real previous release after the switch has happened.
     const previous: string | null = now === release ? recorded || null : now || null;
-    const steps: string[] = [];
     if (have === sha) {
       ctx.log(`deploy: ${release} already holds ${name} (sha256 ${sha.slice(0, 12)}): upload skipped`);
+    } else if (uploaded === sha) {
+      ctx.log(`deploy: ${upload} already uploaded (sha256 matches): upload skipped`);
     } else {
-      if (uploaded === sha) {
-        ctx.log(`deploy: ${upload} already uploaded (sha256 matches): upload skipped`);
-      } else {
-        ctx.log(`deploy: uploading ${name} (sha256 ${sha.slice(0, 12)}) to ${ctx.host.name}:${upload}`);
-        await ctx.transport.upload(ctx.host, local, upload, { signal: ctx.signal, sha256: sha });
-      }
-      const tmp = `${release}.graywave-tmp`;
-      // Directories are removed only when they exist, and a plain file is moved, not copied: fewer processes.
-      steps.push(
-        `got=$(sha256sum ${q(upload)}); got=\${got%% *}; [ "$got" = ${sha} ] || { rm -f ${q(upload)}; echo "checksum $got" >&2; exit 97; }`,
-        `{ [ ! -e ${q(tmp)} ] || rm -rf ${q(tmp)}; }`,
-        `mkdir -p ${q(tmp)}`,
-        ...(isArchive(name) ? [unpack(upload, name, tmp), `rm -f ${q(upload)}`] : [`mv -f ${q(upload)} ${q(`${tmp}/${name}`)}`]),
-        `printf '%s\\n' ${sha} > ${q(`${tmp}/.graywave-sha256`)}`,
-        `{ [ ! -e ${q(release)} ] || rm -rf ${q(release)}; }`,
-        `mv -T ${q(tmp)} ${q(release)}`,
-      );
+      ctx.log(`deploy: uploading ${name} (sha256 ${sha.slice(0, 12)}) to ${ctx.host.name}:${upload}`);
+      await ctx.transport.upload(ctx.host, job.local, upload, { signal: ctx.signal, sha256: sha });
     }
-    if (now !== release) {
-      steps.push(`printf '%s\\n' ${q(now)} > ${q(prevFile)}`, switchCommand(to, release));
-    } else if (have !== sha && previous) {
+    await way.apply(job, {
+      install: have !== sha,
+      checked: uploaded === sha,
       // Same version re-unpacked over the live one (a new artifact): the record went with the old dir.
-      steps.push(`printf '%s\\n' ${q(previous)} > ${q(prevFile)}`);
-    }
-    // Prune: keep the newest `keep` releases, never the live one nor the one undo would go back to.
-    const keepSet = [release, previous].filter((x): x is string => !!x).map((x) => basename(x));
-    // The listing pipeline runs only when there are more entries than `keep` (counted by a glob, no process).
-    const releases = q(`${to}/releases`);
-    steps.push(
-      `{ set -- ${releases}/*; [ $# -le ${p.keep} ] || { cd ${releases} && ls -1t | grep -v '\\.graywave-tmp$' | tail -n +${p.keep + 1} | grep -vxF -e ${keepSet.map(q).join(' -e ')} | while IFS= read -r d; do rm -rf -- "$d"; done; }; true; }`,
-    );
-    // Unpack, switch and prune in one round trip: each remote command costs a channel, a shell and a process.
-    const r = await ctx.sh(steps.join(' && '));
-    if (r.code === 97) {
-      // The corrupt upload was removed: a retry uploads afresh.
-      const got = /checksum (\w*)/.exec(r.stderr)?.[1] ?? '';
-      throw new ProviderError(
-        `deploy: checksum mismatch on ${ctx.host.name} after upload of ${name} (local ${sha.slice(0, 12)}, host ${got.slice(0, 12) || 'none'})`,
-      );
-    }
-    if (r.code !== 0) {
-      const tail = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-5).join('\n');
-      throw new ProviderError(
-        `deploy: installing ${name} as ${release} and switching ${current} failed on ${ctx.host.name} (${r.timedOut ? 'timed out' : `exit ${r.code ?? r.signal}`})${tail ? `:\n${tail}` : ''}`,
-      );
-    }
+      record: now !== release ? now : have !== sha && previous ? previous : undefined,
+      switchTo: now !== release ? release : undefined,
+      keepSet: [release, previous].filter((x): x is string => !!x).map((x) => basename(x)),
+    });
     if (now !== release) ctx.log(`deploy: ${current} -> ${release} (was ${previous ?? 'nothing'})`);
 
     await start(ctx, p);
-    return { to, release, previous, sha256: sha };
+    return { to: job.to, release, previous, sha256: sha };
   },
 
   // A deploy that failed after switching `current` (an unhealthy start) must be switched back too.
   undoAfterFailure: true,
 
   async undo(ctx, p, saved) {
+    const way = await wayFor(ctx);
     let s = saved as DeploySaved | undefined;
     if (!s || !s.to) {
       // The step failed before it recorded anything: read what it did from the host itself.
       const { to, release, current } = paths(ctx, p);
-      const out = await must(
-        ctx,
-        'reading the release state',
-        `readlink ${q(current)} 2>/dev/null; echo; cat ${q(`${release}/.graywave-previous`)} 2>/dev/null; true`,
-      );
-      const [now = '', recorded = ''] = out.split('\n');
-      if (now.trim() !== release) {
+      const { now, recorded } = await way.live(current, `${release}/.graywave-previous`);
+      if (now !== release) {
         ctx.log(`deploy undo: ${current} does not point at ${release}: nothing to undo`);
         return;
       }
-      s = { to, release, previous: recorded.trim() || null, sha256: '' };
+      s = { to, release, previous: recorded || null, sha256: '' };
     }
+    await way.switchBack(s.to, s.previous);
     if (!s.previous) {
-      // First release on this host: there is nothing to go back to; take the new one out of `current`.
-      await must(ctx, `removing ${s.to}/current`, `rm -f ${q(`${s.to}/current`)}`);
+      // First release on this host: there is nothing to go back to; the new one is out of `current`.
       ctx.log(`deploy undo: ${s.to}/current removed (no previous release)`);
       return;
     }
-    await must(ctx, `previous release ${s.previous} is gone`, `test -d ${q(s.previous)}`);
-    await must(ctx, `switching ${s.to}/current back to ${s.previous}`, switchCommand(s.to, s.previous));
     ctx.log(`deploy undo: ${s.to}/current -> ${s.previous}`);
     // `start` and `healthy` run for the release that is live again: with the default release names (the version),
     // {{version}} in them is the previous release's, so that "restart app@{{version}}" restarts the right one.

@@ -45,6 +45,9 @@ export class MixedTransport implements Transport {
   upload(host: Host, localPath: string, remotePath: string, opts?: UploadOptions) {
     return this.pick(host).upload(host, localPath, remotePath, opts);
   }
+  async files(host: Host, opts?: { sudo?: boolean }) {
+    return this.pick(host).files?.(host, opts);
+  }
   release(host: Host) {
     return this.pick(host).release(host);
   }

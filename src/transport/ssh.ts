@@ -28,7 +28,8 @@ import {
   type SshCommandLine,
   type SshConfigEntry,
 } from './ssh-config.js';
-import type { ExecOptions, ExecResult, Transport, UploadOptions } from './types.js';
+import { SftpFiles } from './sftp-files.js';
+import type { ExecOptions, ExecResult, RemoteFiles, Transport, UploadOptions } from './types.js';
 
 // Loaded when the first host is reached: status, plan and local runs never need SSH (and ssh2 is 40 modules).
 const requireCjs = createRequire(import.meta.url);
@@ -916,19 +917,41 @@ export class SshTransport implements Transport {
     }
   }
 
+  /** The host's connection and its SFTP session (undefined: no SFTP subsystem); a dropped connection is reopened once. */
+  private async sftpSession(host: Host): Promise<{ conn: Conn; sftp: SFTPWrapper | undefined }> {
+    const conn = await this.connection(host);
+    try {
+      return { conn, sftp: await this.sftpIfAny(host, conn) };
+    } catch {
+      const again = await this.connection(host, true); // dropped since the last step: reopen once
+      const sftp = await this.sftpIfAny(host, again).catch((err) => {
+        throw new TransportError(`${again.where}: cannot start SFTP: ${errMessage(err)}`, host.name);
+      });
+      return { conn: again, sftp };
+    }
+  }
+
+  /**
+   * File operations over the connection's SFTP session (the one uploads use): no process on the host. Undefined
+   * without an SFTP subsystem, without OpenSSH's posix-rename (an atomic replace), or with sudo in effect.
+   */
+  async files(host: Host, opts: { sudo?: boolean } = {}): Promise<RemoteFiles | undefined> {
+    if (this.isLocal(host)) return this.local.files(host, opts);
+    if (this.sudoFor(opts)) return undefined;
+    const session = async () => {
+      const { conn, sftp } = await this.sftpSession(host);
+      if (!sftp) throw new TransportError(`${conn.where}: the SFTP subsystem is gone (reconnected to a host without one)`, host.name);
+      return { sftp, where: conn.where };
+    };
+    const { sftp } = await this.sftpSession(host);
+    const extensions = (sftp as unknown as { _extensions?: Record<string, string> } | undefined)?._extensions;
+    return extensions?.['posix-rename@openssh.com'] === '1' ? new SftpFiles(session, host.name) : undefined;
+  }
+
   async upload(host: Host, localPath: string, remotePath: string, opts: UploadOptions = {}): Promise<void> {
     if (this.isLocal(host)) return this.local.upload(host, localPath, remotePath);
     if (opts.signal?.aborted) throw new TransportError(`upload of ${localPath} to ${host.name} aborted`, host.name);
-    let conn = await this.connection(host);
-    let sftp: SFTPWrapper | undefined;
-    try {
-      sftp = await this.sftpIfAny(host, conn);
-    } catch {
-      conn = await this.connection(host, true); // dropped since the last step: reopen once
-      sftp = await this.sftpIfAny(host, conn).catch((err) => {
-        throw new TransportError(`${conn.where}: cannot start SFTP: ${errMessage(err)}`, host.name);
-      });
-    }
+    const { conn, sftp } = await this.sftpSession(host);
     if (!sftp) return this.uploadExec(host, conn, localPath, remotePath, opts);
     const s = sftp;
     await new Promise<void>((res, rej) => {

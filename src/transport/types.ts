@@ -30,6 +30,46 @@ export interface ExecResult {
   stderr: string;
 }
 
+/** What is at a path on a host, as lstat(2) sees it: a symlink is a `link`, whatever it points at. */
+export type FileKind = 'file' | 'dir' | 'link' | 'other' | 'missing';
+
+/** One entry of RemoteFiles.list. */
+export interface DirEntry {
+  name: string;
+  kind: FileKind;
+  /** Modification time (epoch ms), as precise as the way there gives it (see RemoteFiles.mtimeStepMs). */
+  mtimeMs: number;
+}
+
+/**
+ * File operations on a host that start no process there (ssh: the connection's SFTP session; local: node:fs), for
+ * small files and directory entries: the state a deploy reads and the renames and links it makes. Paths are absolute.
+ * "No such file" is `undefined` or `missing`; any other failure throws a TransportError that names the host and path.
+ */
+export interface RemoteFiles {
+  /** How the operations travel, for the host log: `sftp` or `fs`. */
+  readonly via: string;
+  /** The step of list()'s mtimes in ms (SFTP carries whole seconds: 1000; 0: as precise as the filesystem). */
+  readonly mtimeStepMs: number;
+  /** A small text file's content; undefined when there is no such file. */
+  read(path: string): Promise<string | undefined>;
+  /** A symlink's target; undefined when there is nothing at `path` or it is no symlink. */
+  readlink(path: string): Promise<string | undefined>;
+  kind(path: string): Promise<FileKind>;
+  /** Creates or truncates `path` with `text` (mode 0666 less the umask, as a shell redirection does). */
+  write(path: string, text: string): Promise<void>;
+  /** mkdir -p. */
+  mkdirp(path: string): Promise<void>;
+  /** rename(2): replaces `to` atomically (a file, a symlink or an empty directory); across filesystems it fails. */
+  rename(from: string, to: string): Promise<void>;
+  /** Makes `path` a symlink to `target` (ln -s target path); fails when `path` exists. */
+  symlink(target: string, path: string): Promise<void>;
+  /** Removes a file or symlink; nothing there is fine. */
+  unlink(path: string): Promise<void>;
+  /** The entries of a directory (without `.` and `..`); undefined when there is no such directory. */
+  list(dir: string): Promise<DirEntry[] | undefined>;
+}
+
 /**
  * The narrow door through which every command on a host goes.
  * `exec` resolves (never rejects) for commands that ran, whatever their exit code;
@@ -42,6 +82,12 @@ export interface Transport {
    * has no SFTP subsystem). Creates no directories.
    */
   upload(host: Host, localPath: string, remotePath: string, opts?: UploadOptions): Promise<void>;
+  /**
+   * File operations on the host that start no process there, or undefined where there are none: a host without an
+   * SFTP subsystem, or sudo in effect for this call (`sudo` as in ExecOptions; default: the transport's own), since
+   * files must then be changed as root through the shell.
+   */
+  files?(host: Host, opts?: { sudo?: boolean }): Promise<RemoteFiles | undefined>;
   /** The host is done for now: close its connection if any. Idempotent. */
   release(host: Host): Promise<void>;
   /** Close everything. Idempotent. */
