@@ -237,7 +237,12 @@ function shellWay(ctx: StepContext): Way {
       }
     },
     async live(cur, prev) {
-      const out = await must(ctx, 'reading the release state', `readlink ${q(cur)} 2>/dev/null; echo; cat ${q(prev)} 2>/dev/null; true`);
+      // One line each (a readlink that printed a line and then an `echo` would shift the record to the third line).
+      const out = await must(
+        ctx,
+        'reading the release state',
+        `c= v=; [ ! -L ${q(cur)} ] || c=$(readlink ${q(cur)}); [ ! -f ${q(prev)} ] || IFS= read -r v < ${q(prev)}; printf '%s\\n' "$c" "$v"`,
+      );
       const [now = '', recorded = ''] = out.split('\n');
       return { now: now.trim(), recorded: recorded.trim() };
     },

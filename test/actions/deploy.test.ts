@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -9,20 +9,30 @@ import type { StepContext } from '../../src/actions/types.js';
 import { ProviderError } from '../../src/errors.js';
 import type { Host } from '../../src/playbook/types.js';
 import { LocalTransport } from '../../src/transport/local.js';
-import type { Transport } from '../../src/transport/types.js';
+import type { ExecOptions, Transport } from '../../src/transport/types.js';
 import { render, renderShell } from '../../src/util/template.js';
 import { makeHost, makePlaybook } from '../helpers/contexts.js';
 import { removeDir, tempDir } from '../integration/helpers/process.js';
 
-/** A transport that counts uploads and can corrupt them (to test the checksum check). */
+/** A transport that counts uploads, records the commands it runs, and can corrupt uploads (to test the checksum check). */
 class CountingTransport extends LocalTransport {
   uploads = 0;
   corrupt = false;
+  commands: string[] = [];
   override async upload(host: Host, from: string, to: string): Promise<void> {
     this.uploads++;
     await super.upload(host, from, to);
     if (this.corrupt) writeFileSync(to, 'garbage');
   }
+  override exec(host: Host, command: string, opts?: ExecOptions) {
+    this.commands.push(command);
+    return super.exec(host, command, opts);
+  }
+}
+
+/** The same transport without `files`: deploy goes through the shell (as over SSH without SFTP, or with sudo). */
+function withoutFiles(t: CountingTransport): Transport {
+  return { exec: (h, c, o) => t.exec(h, c, o), upload: (h, l, r) => t.upload(h, l, r), release: () => t.release(), close: () => t.close() };
 }
 
 function makeArtifact(dir: string, version: string): string {
@@ -66,10 +76,11 @@ function ctxFor(opts: { dir: string; version: string; transport: Transport; host
   };
 }
 
-describe('deploy action (local transport, temp dir)', () => {
+describe.each([{ way: 'files' }, { way: 'shell' }])('deploy action (local transport, temp dir, the $way way)', ({ way }) => {
   let dir: string;
   let root: string;
-  const t = new CountingTransport();
+  const counting = new CountingTransport();
+  const t = Object.assign(way === 'files' ? counting : withoutFiles(counting), { counting });
   const base = {
     artifact: 'build/app-{{version}}.tar.gz',
     to: '{{host.vars.root}}/opt/app',
@@ -95,7 +106,7 @@ describe('deploy action (local transport, temp dir)', () => {
     expect(readlinkSync(join(app(), 'current'))).toBe(join(app(), 'releases/1.0.0'));
     expect(readFileSync(join(app(), 'current/app.txt'), 'utf8')).toBe('app 1.0.0\n');
     expect(starts()).toEqual(['1.0.0 GREEN']);
-    expect(t.uploads).toBe(1);
+    expect(t.counting.uploads).toBe(1);
     expect(readdirSync('/tmp').filter((f) => f.startsWith(`graywave-app-01-${saved.sha256.slice(0, 16)}`))).toEqual([]); // upload cleaned up
   });
 
@@ -110,9 +121,9 @@ describe('deploy action (local transport, temp dir)', () => {
   });
 
   test('repeating the step (resume/retry) skips the upload and keeps the real previous release', async () => {
-    const before = t.uploads;
+    const before = t.counting.uploads;
     const saved = await deploy('2.0.0');
-    expect(t.uploads).toBe(before);
+    expect(t.counting.uploads).toBe(before);
     expect(saved.previous).toBe(join(app(), 'releases/1.0.0'));
     const c = ctxFor({ dir, version: '2.0.0', transport: t });
     await deployAction.do(c, params());
@@ -142,11 +153,11 @@ describe('deploy action (local transport, temp dir)', () => {
 
   test('a corrupted upload fails with a checksum mismatch', async () => {
     makeArtifact(dir, '5.0.0');
-    t.corrupt = true;
+    t.counting.corrupt = true;
     try {
       await expect(deploy('5.0.0')).rejects.toThrow(/checksum mismatch on app-01 after upload of app-5\.0\.0\.tar\.gz/);
     } finally {
-      t.corrupt = false;
+      t.counting.corrupt = false;
     }
     expect(readlinkSync(join(app(), 'current'))).toBe(join(app(), 'releases/4.0.0'));
     expect(readdirSync('/tmp').filter((f) => f.startsWith('graywave-app-01-') && f.endsWith('app-5.0.0.tar.gz'))).toEqual([]);
@@ -191,5 +202,150 @@ describe('deploy action (local transport, temp dir)', () => {
     expect(() => deployAction.params.parse({ ...base, kep: 3 })).toThrow();
     expect(() => deployAction.params.parse({ ...base, to: 'relative/dir' })).toThrow(/absolute/);
     expect(deployAction.params.parse(base).keep).toBe(5);
+  });
+});
+
+/** Every path under `root` with what it is: a file's content, a link's target (with `root` as `<root>`), a dir. */
+function tree(root: string): string[] {
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    for (const name of readdirSync(join(root, rel)).sort()) {
+      const p = join(root, rel, name);
+      const r = join(rel, name).replace(/\.current\.graywave-\w+$/, '.current.graywave-TMP');
+      const st = lstatSync(p);
+      if (st.isSymbolicLink()) out.push(`${r} -> ${readlinkSync(p).split(root).join('<root>')}`);
+      else if (st.isDirectory()) {
+        out.push(`${r}/`);
+        walk(join(rel, name));
+      } else out.push(`${r}: ${readFileSync(p, 'utf8').split(root).join('<root>')}`);
+    }
+  };
+  walk('');
+  return out;
+}
+
+describe('deploy through RemoteFiles (local transport): no process but the checksum', () => {
+  let dir: string;
+  const t = new CountingTransport();
+  const jar = (version: string) => {
+    mkdirSync(join(dir, 'build'), { recursive: true });
+    writeFileSync(join(dir, 'build', `app-${version}.jar`), `jar ${version}\n`);
+  };
+  const ctx = (version: string, root: string, transport: Transport = t) =>
+    ctxFor({ dir, version, transport, host: makeHost('app-01', 'local', { vars: { root } }) });
+  const params = (extra: object = {}) => deployAction.params.parse({ artifact: 'build/app-{{version}}.jar', to: '{{host.vars.root}}/opt/app', ...extra });
+
+  beforeAll(() => {
+    dir = tempDir('deploy-files');
+    for (const v of ['1.0.0', '2.0.0', '3.0.0', '4.0.0']) jar(v);
+  });
+  afterAll(() => removeDir(dir));
+
+  test('a release of a plain file runs one command on the host, `sha256sum FILE` in plain words; the log names each file operation', async () => {
+    const root = join(dir, 'one');
+    t.commands = [];
+    const c = ctx('1.0.0', root);
+    const saved = (await deployAction.do(c, params())) as DeploySaved;
+    expect(t.commands).toHaveLength(1);
+    expect(t.commands[0]).toMatch(/^sha256sum \/tmp\/graywave-app-01-[0-9a-f]{16}-app-1\.0\.0\.jar$/);
+    // What the remote shell's driver execs without a bash (see DRIVER: letters, digits, `_./,:=@%+-` and spaces).
+    expect(t.commands[0]).toMatch(/^[A-Za-z0-9_./,:=@%+ -]+$/);
+    expect(readlinkSync(join(root, 'opt/app/current'))).toBe(join(root, 'opt/app/releases/1.0.0'));
+    expect(readFileSync(join(root, 'opt/app/current/app-1.0.0.jar'), 'utf8')).toBe('jar 1.0.0\n');
+    expect(readFileSync(join(root, 'opt/app/releases/1.0.0/.graywave-sha256'), 'utf8')).toBe(`${saved.sha256}\n`);
+    const ops = c.lines.filter((l) => l.startsWith('deploy: fs '));
+    const at = (re: RegExp) => ops.findIndex((l) => re.test(l));
+    expect(at(/^deploy: fs rename \/tmp\/graywave-app-01-\S+ -> \S+\/releases\/1\.0\.0\.graywave-tmp\/app-1\.0\.0\.jar$/)).toBeGreaterThan(-1);
+    // current is switched by a link under a temp name renamed over it: never missing for a reader.
+    const link = at(/^deploy: fs symlink \S+\/opt\/app\/\.current\.graywave-\w+ -> \S+\/releases\/1\.0\.0$/);
+    const rename = at(/^deploy: fs rename \S+\/opt\/app\/\.current\.graywave-\w+ -> \S+\/opt\/app\/current$/);
+    expect(link).toBeGreaterThan(-1);
+    expect(rename).toBe(link + 1);
+    // Repeated: the marker matches, nothing runs at all.
+    t.commands = [];
+    await deployAction.do(ctx('1.0.0', root), params());
+    expect(t.commands).toEqual([]);
+  });
+
+  test('an earlier upload (resume) is hashed once by the probe and not uploaded again; a leftover unpack dir is removed', async () => {
+    const root = join(dir, 'resume');
+    const sha = ((await deployAction.do(ctx('1.0.0', root), params())) as DeploySaved).sha256;
+    const upload = `/tmp/graywave-app-01-${sha.slice(0, 16)}-app-2.0.0.jar`;
+    const { copyFileSync } = await import('node:fs');
+    const sha2 = execFileSync('sha256sum', [join(dir, 'build/app-2.0.0.jar')], { encoding: 'utf8' }).split(' ')[0]!;
+    const upload2 = upload.replace(sha.slice(0, 16), sha2.slice(0, 16));
+    copyFileSync(join(dir, 'build/app-2.0.0.jar'), upload2);
+    mkdirSync(join(root, 'opt/app/releases/2.0.0.graywave-tmp/junk'), { recursive: true });
+    const before = t.uploads;
+    t.commands = [];
+    const c = ctx('2.0.0', root);
+    await deployAction.do(c, params());
+    expect(t.uploads).toBe(before);
+    expect(c.lines.join('\n')).toMatch(/already uploaded \(sha256 matches\): upload skipped/);
+    expect(t.commands).toEqual([`sha256sum ${upload2}`, `rm -rf ${join(root, 'opt/app/releases/2.0.0.graywave-tmp')}`]);
+    expect(readdirSync(join(root, 'opt/app/releases/2.0.0')).sort()).toEqual(['.graywave-previous', '.graywave-sha256', 'app-2.0.0.jar']);
+    expect(existsSync(upload2)).toBe(false);
+  });
+
+  test.skipIf(!existsSync('/dev/shm'))('where /tmp is another filesystem the upload is moved in by one `mv -f`', async () => {
+    const root = mkdtempSync('/dev/shm/gw-deploy-xfs-');
+    try {
+      t.commands = [];
+      const c = ctx('1.0.0', root);
+      await deployAction.do(c, params());
+      expect(c.lines.join('\n')).toMatch(/EXDEV.*moving it with mv/);
+      expect(t.commands[1]).toMatch(/^mv -f \/tmp\/graywave-app-01-\S+ \/dev\/shm\/\S+\/releases\/1\.0\.0\.graywave-tmp\/app-1\.0\.0\.jar$/);
+      expect(readFileSync(join(root, 'opt/app/current/app-1.0.0.jar'), 'utf8')).toBe('jar 1.0.0\n');
+    } finally {
+      removeDir(root);
+    }
+  });
+
+  test('prune goes by modification time, not by name, and removes with one `rm -rf`; equal times at the cut ask the shell', async () => {
+    const root = join(dir, 'prune');
+    const rel = join(root, 'opt/app/releases');
+    for (const v of ['1.0.0', '2.0.0', '3.0.0']) await deployAction.do(ctx(v, root), params({ keep: 5 }));
+    // Oldest by time: 3.0.0 (though the live one), then 1.0.0; 2.0.0 is the newest.
+    const { utimesSync } = await import('node:fs');
+    utimesSync(join(rel, '3.0.0'), 1000, 1000);
+    utimesSync(join(rel, '1.0.0'), 2000, 2000);
+    utimesSync(join(rel, '2.0.0'), 3000, 3000);
+    t.commands = [];
+    await deployAction.do(ctx('4.0.0', root), params({ keep: 2 }));
+    // Newest two by time: 4.0.0 (now), 2.0.0; 3.0.0 is the previous release (kept for undo); 1.0.0 goes.
+    expect(readdirSync(rel).sort()).toEqual(['2.0.0', '3.0.0', '4.0.0']);
+    expect(t.commands.filter((c) => c.startsWith('rm '))).toEqual([`rm -rf -- ${join(rel, '1.0.0')}`]);
+    // Two releases of the same time at the cut: the host's `ls -t` decides (by name among equals), as on the shell way.
+    utimesSync(join(rel, '2.0.0'), 5000, 5000);
+    utimesSync(join(rel, '4.0.0'), 5000, 5000);
+    utimesSync(join(rel, '3.0.0'), 4000, 4000);
+    mkdirSync(join(rel, '0.9.0'));
+    utimesSync(join(rel, '0.9.0'), 100, 100);
+    t.commands = [];
+    await deployAction.do(ctx('4.0.0', root), params({ keep: 1 }));
+    expect(t.commands.some((c) => c.includes('ls -1t'))).toBe(true);
+    expect(readdirSync(rel).sort()).toEqual(['2.0.0', '3.0.0', '4.0.0']);
+  });
+
+  test('the files way and the shell way leave the same tree after the same releases, re-runs, prunes and undos', async () => {
+    const run = async (root: string, transport: Transport) => {
+      const steps: [string, object][] = [
+        ['1.0.0', {}],
+        ['2.0.0', {}],
+        ['2.0.0', {}],
+        ['3.0.0', { keep: 2 }],
+        ['4.0.0', { keep: 2 }],
+      ];
+      let saved: unknown;
+      for (const [v, extra] of steps) saved = await deployAction.do(ctx(v, root, transport), params(extra));
+      await deployAction.undo!(ctx('4.0.0', root, transport), params({ keep: 2 }), saved);
+      await deployAction.do(ctx('4.0.0', root, transport), params({ keep: 2 }));
+      await deployAction.undo!(ctx('4.0.0', root, transport), params({ keep: 2 }), undefined); // read back from the host
+      return tree(root);
+    };
+    const files = await run(join(dir, 'same-files'), t);
+    const shell = await run(join(dir, 'same-shell'), withoutFiles(t));
+    expect(files).toEqual(shell);
+    expect(files).toContain('opt/app/current -> <root>/opt/app/releases/3.0.0');
   });
 });
