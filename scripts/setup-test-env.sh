@@ -17,6 +17,7 @@ PACKAGES=(
   zsh                             # a test host whose login shell is zsh (dash is Debian's /bin/sh)
   dnsmasq-base                    # a DNS server for the CanonicalizeHostname tests (ssh -G and graywave in a namespace)
   netcat-openbsd curl time procps sudo tar
+  strace                          # sees every process a test host starts (deploy through SFTP: only sha256sum)
   openssl                         # self-signed certificates made by the TLS tests (tls: option)
   chromium                        # headless rendering check of graywave report --html
   tmux                            # the live view, Ctrl-C and prompts tested in a real terminal (test/cli/tty)

@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { deployAction, type DeploySaved } from '../../src/actions/deploy.js';
@@ -10,14 +10,16 @@ import type { Transport } from '../../src/transport/types.js';
 import { Secrets } from '../../src/util/secrets.js';
 import { render, renderShell } from '../../src/util/template.js';
 import { makePlaybook } from '../helpers/contexts.js';
-import { requireBinary } from './helpers/process.js';
-import { hasSshd, loopbacks, startSshFleet, type SshFleet } from './helpers/sshd.js';
+import { requireBinary, waitFor } from './helpers/process.js';
+import { descendants, hasSshd, loopbacks, startSshFleet, type SshFleet } from './helpers/sshd.js';
 
-/** Counts SFTP uploads per host, to see which were skipped. */
+/** Counts SFTP uploads per host, to see which were skipped, and records the commands; files as the SSH transport's. */
 class Counting implements Transport {
   uploads = new Map<string, number>();
+  commands: string[] = [];
   constructor(readonly inner: SshTransport) {}
-  exec: Transport['exec'] = (h, c, o) => this.inner.exec(h, c, o);
+  exec: Transport['exec'] = (h, c, o) => (this.commands.push(c), this.inner.exec(h, c, o));
+  files: NonNullable<Transport['files']> = (h, o) => this.inner.files(h, o);
   upload: Transport['upload'] = async (h, l, r, o) => {
     this.uploads.set(h.name, (this.uploads.get(h.name) ?? 0) + 1);
     await this.inner.upload(h, l, r, o);
@@ -26,7 +28,7 @@ class Counting implements Transport {
   close: Transport['close'] = () => this.inner.close();
 }
 
-function stepCtx(dir: string, host: Host, version: string, transport: Transport): StepContext {
+function stepCtx(dir: string, host: Host, version: string, transport: Transport, lines: string[] = []): StepContext {
   const values = { release: 'r1', version, group: 'GREEN', host };
   const signal = new AbortController().signal;
   return {
@@ -47,8 +49,54 @@ function stepCtx(dir: string, host: Host, version: string, transport: Transport)
     },
     savedOf: () => undefined,
     progress: () => {},
-    log: () => {},
+    log: (l) => void lines.push(l),
     deadline: Infinity,
+  };
+}
+
+// strace (Debian package `strace`) sees every process the host's sshd starts; CI=true: missing is a failure.
+const hasStrace = hasSshd() && requireBinary('/usr/bin/strace', 'apt-get install -y strace');
+
+interface HostEvent {
+  /** Epoch seconds. */
+  t: number;
+  kind: 'exec' | 'fork';
+  argv: string[];
+}
+
+/**
+ * Traces every process start under a fleet's sshd listeners (their sessions, command shells and SFTP servers) with
+ * strace -f until stop(): forks (clone/fork/vfork that made a child) and execs (with argv).
+ */
+async function traceSshd(fleet: SshFleet, out: string): Promise<{ stop(): Promise<HostEvent[]> }> {
+  const pids = fleet.servers.flatMap((s) => [s.pid, ...descendants(s.pid).map((d) => d.pid)]);
+  const args = ['-f', '-ttt', '-s', '256', '-e', 'trace=execve,clone,clone3,fork,vfork', '-e', 'signal=none', '-o', out];
+  const child = spawn('/usr/bin/strace', [...args, ...pids.flatMap((p) => ['-p', String(p)])], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const exited = new Promise((r) => child.on('exit', r));
+  await waitFor(() => (err.match(/attached/g) ?? []).length >= pids.length, `strace attached to ${pids.length} processes`, { timeoutMs: 15_000 });
+  return {
+    async stop() {
+      child.kill('SIGINT');
+      await exited;
+      const events: HostEvent[] = [];
+      const pending = new Map<string, string[]>(); // an execve cut by another process's line: `<unfinished ...>`
+      for (const line of readFileSync(out, 'utf8').split('\n')) {
+        const m = /^(\d+) (\d+\.\d+) (.*)$/.exec(line);
+        if (!m) continue;
+        const [, pid, t, call] = m as unknown as [string, string, string, string];
+        // execve("PATH", ["ARG", …], 0x… /* N vars */): the strings after the path are argv (C-escaped, maybe cut).
+        if (call.startsWith('execve(')) {
+          const strings = [...call.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((x) => x[1]!.replace(/\\(.)/g, '$1'));
+          if (/ = 0$/.test(call)) events.push({ t: Number(t), kind: 'exec', argv: strings.slice(1) });
+          else if (call.endsWith('<unfinished ...>')) pending.set(pid, strings.slice(1));
+        } else if (call.startsWith('<... execve resumed>') && / = 0$/.test(call)) {
+          events.push({ t: Number(t), kind: 'exec', argv: pending.get(pid) ?? [] });
+        } else if (/^(<\.\.\. )?(clone3?|v?fork)\b.* = [1-9]\d*$/.test(call)) events.push({ t: Number(t), kind: 'fork', argv: [] });
+      }
+      return events;
+    },
   };
 }
 
@@ -75,16 +123,7 @@ describe.skipIf(!hasSshd()).each([
 
   beforeAll(async () => {
     fleet = await startSshFleet(loopbacks(2, n + 1), { sftp });
-    t = new Counting(
-      new SshTransport(
-        sshTransportOptions.parse({ user: 'root', port: fleet.port, identityFile: fleet.clientKey, knownHostsFile: fleet.knownHosts, configFile: false }),
-        {
-          dir: fleet.dir,
-          secrets: new Secrets(fleet.dir, {}),
-          log: (h, line) => logs.push(`${h.name}: ${line}`),
-        },
-      ),
-    );
+    t = new Counting(newTransport());
     hosts = fleet.addresses.map((a, i) => ({ name: `web-${i + 1}`, address: a, vars: { root: join(fleet.dir, `host-${i + 1}`) }, labels: {} }));
     for (const h of hosts) mkdirSync(h.vars.root as string);
     for (const v of ['1.0.0', '2.0.0']) {
@@ -94,12 +133,25 @@ describe.skipIf(!hasSshd()).each([
       mkdirSync(join(fleet.dir, 'build'), { recursive: true });
       execFileSync('tar', ['-czf', join(fleet.dir, 'build', `svc-${v}.tar.gz`), '-C', src, '.']);
     }
+    for (const v of ['1.0.0', '2.0.0', '3.0.0']) writeFileSync(join(fleet.dir, 'build', `svc-${v}.jar`), `jar ${v}\n`);
   }, 30_000);
   afterAll(async () => {
     await t?.close();
     await fleet?.stop();
   });
 
+  const newTransport = (extra: object = {}) =>
+    new SshTransport(
+      sshTransportOptions.parse({
+        user: 'root',
+        port: fleet.port,
+        identityFile: fleet.clientKey,
+        knownHostsFile: fleet.knownHosts,
+        configFile: false,
+        ...extra,
+      }),
+      { dir: fleet.dir, secrets: new Secrets(fleet.dir, {}), log: (h, line) => logs.push(`${h.name}: ${line}`) },
+    );
   const current = (h: Host) => readlinkSync(join(h.vars.root as string, 'opt/svc/current'));
 
   test('1.0.0 then 2.0.0 on every host in parallel, then rollback of every host', async () => {
@@ -130,22 +182,18 @@ describe.skipIf(!hasSshd()).each([
     const noSftp = logs.filter((l) => l.includes('no SFTP on this host'));
     if (sftp) expect(noSftp).toEqual([]);
     else expect(new Set(noSftp.map((l) => l.split(':')[0]))).toEqual(new Set(hosts.map((h) => h.name)));
+    // Files through SFTP where there is SFTP; without it, the shell way (whose commands read and switch).
+    expect(!!(await t.files(hosts[0]!))).toBe(sftp);
+    expect(t.commands.some((c) => c.includes('readlink'))).toBe(!sftp);
   });
 
   test.skipIf(!hasSudo)('with sudo: true the files are written by the sudo user; the upload goes as the login user', async () => {
-    const sudo = new SshTransport(
-      sshTransportOptions.parse({
-        user: 'root',
-        port: fleet.port,
-        identityFile: fleet.clientKey,
-        knownHostsFile: fleet.knownHosts,
-        configFile: false,
-        sudo: true,
-      }),
-      { dir: fleet.dir, secrets: new Secrets(fleet.dir, {}) },
-    );
+    const sudo = newTransport({ sudo: true });
     try {
       const h = { ...hosts[0]!, name: 'sudo-host', vars: { root: join(fleet.dir, 'sudo-root') } };
+      // Files are changed as root through the shell: no SFTP way under sudo (unless the call asks for no sudo).
+      expect(await sudo.files(h)).toBeUndefined();
+      expect(!!(await sudo.files(h, { sudo: false }))).toBe(sftp);
       mkdirSync(h.vars.root);
       const p = deployAction.params.parse({ ...params, start: 'echo "$SUDO_USER" > {{host.vars.root}}/who', healthy: undefined });
       await deployAction.do(stepCtx(fleet.dir, h, '1.0.0', sudo), p);
@@ -154,5 +202,86 @@ describe.skipIf(!hasSshd()).each([
     } finally {
       await sudo.close();
     }
+  });
+
+  /** A host of its own on the fleet's first address, reached by a transport of its own (a connection of its own). */
+  const ownHost = (name: string) => {
+    const h: Host = { name, address: hosts[0]!.address, vars: { root: join(fleet.dir, name) }, labels: {} };
+    mkdirSync(h.vars.root as string);
+    return h;
+  };
+  const jarParams = (extra: object = {}) =>
+    deployAction.params.parse({ artifact: 'build/svc-{{version}}.jar', to: '{{host.vars.root}}/opt/svc', keep: 3, ...extra });
+
+  test.skipIf(!sftp || !hasStrace)('through SFTP a deploy starts no process on the host but sha256sum; a re-run and an undo start none', async () => {
+    const own = new Counting(newTransport());
+    const h = ownHost('traced');
+    try {
+      // The connection, its command shell and its SFTP session exist before tracing (a release opens them once).
+      await own.exec(h, 'true');
+      await (await own.files(h))!.kind('/');
+      const trace = await traceSshd(fleet, join(fleet.dir, 'deploy.strace'));
+      const marks: number[] = [];
+      const lines: string[] = [];
+      const saved = (await deployAction.do(stepCtx(fleet.dir, h, '1.0.0', own, lines), jarParams())) as DeploySaved;
+      marks.push(Date.now() / 1000);
+      await deployAction.do(stepCtx(fleet.dir, h, '1.0.0', own), jarParams());
+      marks.push(Date.now() / 1000);
+      await deployAction.do(stepCtx(fleet.dir, h, '2.0.0', own), jarParams());
+      await deployAction.undo!(stepCtx(fleet.dir, h, '2.0.0', own), jarParams(), undefined);
+      const events = await trace.stop();
+      const phase = (from: number, to: number) => events.filter((e) => e.t > from && e.t <= to);
+      const first = phase(0, marks[0]!);
+      // One process: the driver's fork that execs sha256sum on the upload (no bash, no readlink, mkdir, mv or ln).
+      expect(first.filter((e) => e.kind === 'exec').map((e) => e.argv)).toEqual([
+        ['sha256sum', `/tmp/graywave-traced-${saved.sha256.slice(0, 16)}-svc-1.0.0.jar`],
+      ]);
+      expect(first.filter((e) => e.kind === 'fork')).toHaveLength(1);
+      expect(phase(marks[0]!, marks[1]!)).toEqual([]); // the re-run: the marker matches, nothing runs
+      const rest = phase(marks[1]!, Infinity);
+      expect(rest.filter((e) => e.kind === 'exec').map((e) => e.argv[0])).toEqual(['sha256sum']); // 2.0.0's; the undo none
+      expect(lines.some((l) => /^deploy: sftp rename \S+\/\.current\.graywave-\w+ -> \S+\/opt\/svc\/current$/.test(l))).toBe(true);
+      expect(readlinkSync(join(h.vars.root as string, 'opt/svc/current'))).toBe(join(h.vars.root as string, 'opt/svc/releases/1.0.0'));
+    } finally {
+      await own.close();
+    }
+  });
+
+  test.skipIf(!sftp)('through SFTP current links to the release (not the other way round), is switched atomically, and prune keeps `keep`', async () => {
+    const h = ownHost('switch');
+    const root = h.vars.root as string;
+    const rel = join(root, 'opt/svc/releases');
+    const versions = ['1.0.0', '2.0.0', '3.0.0'];
+    // Releases a minute apart, as on a real host (SFTP gives whole seconds; equal ones at the cut would ask ls -t).
+    for (const [i, v] of versions.entries()) {
+      await deployAction.do(stepCtx(fleet.dir, h, v, t), jarParams({ keep: 5 }));
+      utimesSync(join(rel, v), 1_700_000_000 + i * 60, 1_700_000_000 + i * 60);
+    }
+    expect(lstatSync(join(root, 'opt/svc/current')).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(join(root, 'opt/svc/current'))).toBe(join(rel, '3.0.0'));
+    expect(lstatSync(join(rel, '3.0.0')).isDirectory()).toBe(true);
+    expect(readFileSync(join(root, 'opt/svc/current/svc-3.0.0.jar'), 'utf8')).toBe('jar 3.0.0\n');
+    // A reader on the host sees `current` at every moment while it is switched back and forth.
+    const watcher = spawn('/bin/bash', ['-c', `n=0; while [ ! -e stop ]; do [ -f current/.graywave-sha256 ] || echo gap; n=$((n+1)); done; echo "reads $n"`], {
+      cwd: join(root, 'opt/svc'),
+    });
+    let out = '';
+    watcher.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const ended = new Promise((r) => watcher.on('exit', r));
+    try {
+      for (let i = 0; i < 4; i++) {
+        await deployAction.undo!(stepCtx(fleet.dir, h, '3.0.0', t), jarParams({ keep: 5 }), undefined);
+        await deployAction.do(stepCtx(fleet.dir, h, '3.0.0', t), jarParams({ keep: 5 }));
+      }
+    } finally {
+      writeFileSync(join(root, 'opt/svc/stop'), '');
+      await ended;
+    }
+    expect(out).toMatch(/^reads [1-9]\d*\n$/); // read many times, never a gap
+    t.commands = [];
+    await deployAction.do(stepCtx(fleet.dir, h, '3.0.0', t), jarParams({ keep: 1 }));
+    // keep 1: the live 3.0.0 and the previous 2.0.0 (undo's) stay; 1.0.0 goes in one command.
+    expect(readdirSync(rel).sort()).toEqual(['2.0.0', '3.0.0']);
+    expect(t.commands).toEqual([`rm -rf -- ${join(rel, '1.0.0')}`]);
   });
 });

@@ -47,7 +47,7 @@ function keygen(file: string, passphrase = ''): void {
 }
 
 /** Descendants of `root` as read from /proc (PID, comm). */
-function descendants(root: number): { pid: number; comm: string }[] {
+export function descendants(root: number): { pid: number; comm: string }[] {
   const procs: { pid: number; ppid: number; comm: string }[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
