@@ -122,7 +122,8 @@ describe.skipIf(!hasSshd()).each([
   });
 
   beforeAll(async () => {
-    fleet = await startSshFleet(loopbacks(2, n + 1), { sftp });
+    // With SFTP: OpenSSH's sftp-server program, as Debian's sshd_config has it (other test files use internal-sftp).
+    fleet = await startSshFleet(loopbacks(2, n + 1), { sftp: sftp && 'external' });
     t = new Counting(newTransport());
     hosts = fleet.addresses.map((a, i) => ({ name: `web-${i + 1}`, address: a, vars: { root: join(fleet.dir, `host-${i + 1}`) }, labels: {} }));
     for (const h of hosts) mkdirSync(h.vars.root as string);

@@ -98,8 +98,11 @@ const PROFILE = 'if [ -n "$BASH_VERSION" ] && [ -f "$HOME/.bashrc" ]; then . "$H
 
 export interface FleetOptions {
   extraConfig?: string[];
-  /** false: no `Subsystem sftp` line, as on hardened hosts. Default true. */
-  sftp?: boolean;
+  /**
+   * false: no `Subsystem sftp` line, as on hardened hosts. `external`: OpenSSH's sftp-server program, started through
+   * the login shell (Debian's default sshd_config). Default true: sshd's internal-sftp.
+   */
+  sftp?: boolean | 'external';
   /** Seconds the login user's ~/.bashrc takes. Default RC_SECONDS. */
   rcSeconds?: number;
 }
@@ -154,7 +157,7 @@ export async function startSshFleet(addresses: string[], opts: FleetOptions = {}
           'StrictModes no', // keys live under /tmp, which is world-writable
           'MaxStartups 100:30:200',
           'MaxSessions 50',
-          ...(opts.sftp === false ? [] : ['Subsystem sftp internal-sftp']),
+          ...(opts.sftp === false ? [] : [`Subsystem sftp ${opts.sftp === 'external' ? '/usr/lib/openssh/sftp-server' : 'internal-sftp'}`]),
           'LogLevel VERBOSE',
           ...(opts.extraConfig ?? []),
           'Match User root',
