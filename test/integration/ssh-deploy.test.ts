@@ -5,13 +5,13 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { deployAction, type DeploySaved } from '../../src/actions/deploy.js';
 import type { StepContext } from '../../src/actions/types.js';
 import type { Host } from '../../src/playbook/types.js';
-import { SshTransport, sshTransportOptions } from '../../src/transport/ssh.js';
+import { SshTransport } from '../../src/transport/ssh.js';
 import type { Transport } from '../../src/transport/types.js';
 import { Secrets } from '../../src/util/secrets.js';
 import { render, renderShell } from '../../src/util/template.js';
 import { makePlaybook } from '../helpers/contexts.js';
 import { requireBinary, waitFor } from './helpers/process.js';
-import { descendants, hasSshd, loopbacks, startSshFleet, type SshFleet } from './helpers/sshd.js';
+import { descendants, fleetOptions, hasSshd, loopbacks, startSshFleet, type SshFleet } from './helpers/sshd.js';
 
 /** Counts SFTP uploads per host, to see which were skipped, and records the commands; files as the SSH transport's. */
 class Counting implements Transport {
@@ -141,18 +141,12 @@ describe.skipIf(!hasSshd()).each([
     await fleet?.stop();
   });
 
-  const newTransport = (extra: object = {}) =>
-    new SshTransport(
-      sshTransportOptions.parse({
-        user: 'root',
-        port: fleet.port,
-        identityFile: fleet.clientKey,
-        knownHostsFile: fleet.knownHosts,
-        configFile: false,
-        ...extra,
-      }),
-      { dir: fleet.dir, secrets: new Secrets(fleet.dir, {}), log: (h, line) => logs.push(`${h.name}: ${line}`) },
-    );
+  const newTransport = (extra: Record<string, unknown> = {}) =>
+    new SshTransport(fleetOptions(fleet, extra), {
+      dir: fleet.dir,
+      secrets: new Secrets(fleet.dir, {}),
+      log: (h, line) => logs.push(`${h.name}: ${line}`),
+    });
   const current = (h: Host) => readlinkSync(join(h.vars.root as string, 'opt/svc/current'));
 
   test('1.0.0 then 2.0.0 on every host in parallel, then rollback of every host', async () => {

@@ -9,7 +9,7 @@ import { SshTransport, sshTransportOptions } from '../../src/transport/ssh.js';
 import { Secrets } from '../../src/util/secrets.js';
 import { killIfAlive, requireBinary, startProcess, waitFor as waitForServer } from './helpers/process.js';
 import { shellWaitForFile, waitFor } from '../helpers/wait.js';
-import { hasSshd, loopbacks, startSshFleet, type SshFleet } from './helpers/sshd.js';
+import { fleetOptions, hasSshd, loopbacks, startSshFleet, type SshFleet } from './helpers/sshd.js';
 
 const host = (address: string, extra: Partial<Host> = {}): Host => ({ name: `h-${address}`, address, vars: {}, labels: {}, ...extra });
 
@@ -38,17 +38,11 @@ describe.skipIf(!hasSshd())('ssh transport against a real sshd', () => {
   const logs: string[] = [];
 
   function transport(options: Record<string, unknown> = {}, env: Record<string, string> = {}): SshTransport {
-    const t = new SshTransport(
-      sshTransportOptions.parse({
-        user: 'root',
-        port: fleet.port,
-        identityFile: fleet.clientKey,
-        knownHostsFile: fleet.knownHosts,
-        configFile: false,
-        ...options,
-      }),
-      { dir: fleet.dir, secrets: new Secrets(fleet.dir, env), log: (h, line) => logs.push(`${h.name}: ${line}`) },
-    );
+    const t = new SshTransport(fleetOptions(fleet, options), {
+      dir: fleet.dir,
+      secrets: new Secrets(fleet.dir, env),
+      log: (h, line) => logs.push(`${h.name}: ${line}`),
+    });
     transports.push(t);
     return t;
   }

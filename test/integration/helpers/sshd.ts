@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
+import { sshTransportOptions, type SshTransportOptions } from '../../../src/transport/ssh.js';
 import { freePort, portOpen, removeDir, requireBinary, startProcess, tempDir, waitFor, type Server } from './process.js';
 
 /**
@@ -214,6 +215,18 @@ export async function startSshFleet(addresses: string[], opts: FleetOptions = {}
       removeDir(dir);
     },
   };
+}
+
+/** SSH transport options that log in to a fleet as root with its client key and known_hosts (`extra` on top). */
+export function fleetOptions(fleet: SshFleet, extra: Record<string, unknown> = {}): SshTransportOptions {
+  return sshTransportOptions.parse({
+    user: 'root',
+    port: fleet.port,
+    identityFile: fleet.clientKey,
+    knownHostsFile: fleet.knownHosts,
+    configFile: false,
+    ...extra,
+  });
 }
 
 /** 127.0.0.<from> … 127.0.0.<to>. */
