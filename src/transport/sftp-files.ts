@@ -4,7 +4,6 @@ import type { DirEntry, FileKind, RemoteFiles } from './types.js';
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02, the version OpenSSH speaks). */
 const NO_SUCH_FILE = 2;
-const FAILURE = 4;
 /** Bytes asked for per read: small files come back in one round trip. */
 const READ_CHUNK = 64 * 1024;
 
@@ -71,8 +70,9 @@ export class SftpFiles implements RemoteFiles {
     try {
       return await this.op<string>('readlink', path, (s, cb) => s.readlink(path, cb));
     } catch (err) {
-      // sftp-server answers EINVAL (no symlink there) with a plain failure: lstat tells that from a real error.
-      if ((err as { sftpCode?: number }).sftpCode === FAILURE && (await this.kind(path)) !== 'link') return undefined;
+      // No symlink there (EINVAL): OpenSSH's sftp-server says "Bad message", internal-sftp and others "Failure";
+      // lstat tells that from a real error.
+      if ((await this.kind(path)) !== 'link') return undefined;
       throw err;
     }
   }

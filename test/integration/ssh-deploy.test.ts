@@ -6,7 +6,9 @@ import { deployAction, type DeploySaved } from '../../src/actions/deploy.js';
 import type { StepContext } from '../../src/actions/types.js';
 import type { Host } from '../../src/playbook/types.js';
 import { SshTransport } from '../../src/transport/ssh.js';
-import type { Transport } from '../../src/transport/types.js';
+import { LocalTransport } from '../../src/transport/local.js';
+import type { RemoteFiles, Transport } from '../../src/transport/types.js';
+import { TransportError } from '../../src/errors.js';
 import { Secrets } from '../../src/util/secrets.js';
 import { render, renderShell } from '../../src/util/template.js';
 import { makePlaybook } from '../helpers/contexts.js';
@@ -83,7 +85,7 @@ async function traceSshd(fleet: SshFleet, out: string): Promise<{ stop(): Promis
       const events: HostEvent[] = [];
       const pending = new Map<string, string[]>(); // an execve cut by another process's line: `<unfinished ...>`
       for (const line of readFileSync(out, 'utf8').split('\n')) {
-        const m = /^(\d+) (\d+\.\d+) (.*)$/.exec(line);
+        const m = /^(\d+)\s+(\d+\.\d+) (.*)$/.exec(line); // strace pads the PID to five columns
         if (!m) continue;
         const [, pid, t, call] = m as unknown as [string, string, string, string];
         // execve("PATH", ["ARG", …], 0x… /* N vars */): the strings after the path are argv (C-escaped, maybe cut).
@@ -278,5 +280,44 @@ describe.skipIf(!hasSshd()).each([
     // keep 1: the live 3.0.0 and the previous 2.0.0 (undo's) stay; 1.0.0 goes in one command.
     expect(readdirSync(rel).sort()).toEqual(['2.0.0', '3.0.0']);
     expect(t.commands).toEqual([`rm -rf -- ${join(rel, '1.0.0')}`]);
+  });
+
+  test.skipIf(!sftp)('RemoteFiles over SFTP answer as node:fs does on this machine (missing is undefined, other errors name host and path)', async () => {
+    const scenario = async (f: RemoteFiles, root: string) => {
+      const p = (rel: string) => join(root, rel);
+      await f.mkdirp(p('a/b/c'));
+      await f.mkdirp(p('a/b/c')); // again: fine, as mkdir -p
+      await f.write(p('a/f'), 'one\ntwo\n');
+      await f.write(p('a/g'), 'old');
+      await f.rename(p('a/f'), p('a/g')); // replaces
+      await f.symlink(p('a/b'), p('a/link'));
+      const error = (e: unknown) =>
+        e instanceof TransportError ? `TransportError ${e.host}: ${e.message.includes(p('x/y')) ? 'path' : e.message}` : String(e);
+      return {
+        read: await f.read(p('a/g')),
+        missing: await f.read(p('nope')),
+        readlink: (await f.readlink(p('a/link')))?.replace(root, '<root>'),
+        notLink: await f.readlink(p('a/g')),
+        kinds: await Promise.all(['a', 'a/g', 'a/link', 'nope'].map((r) => f.kind(p(r)))),
+        list: ((await f.list(p('a'))) ?? []).map((e) => `${e.name}:${e.kind}`).sort(),
+        noDir: await f.list(p('nope')),
+        unlinkMissing: await f.unlink(p('nope')),
+        writeIntoMissingDir: await f.write(p('x/y'), 'z').then(() => 'written', error),
+        renameMissing: await f.rename(p('x/y'), p('a/z')).then(() => 'renamed', error),
+      };
+    };
+    const h = ownHost('files-api');
+    const local = new LocalTransport();
+    const viaSftp = await scenario((await t.files(h))!, join(h.vars.root as string, 'sftp'));
+    const viaFs = await scenario((await local.files({ ...h, address: 'local' }))!, join(h.vars.root as string, 'fs'));
+    expect(viaSftp).toEqual(viaFs);
+    expect(viaSftp).toMatchObject({
+      read: 'one\ntwo\n',
+      missing: undefined,
+      readlink: '<root>/a/b',
+      notLink: undefined,
+      kinds: ['dir', 'file', 'link', 'missing'],
+    });
+    expect(viaSftp.writeIntoMissingDir).toBe('TransportError files-api: path');
   });
 });
