@@ -11,7 +11,10 @@ import type { ExecResult } from './types.js';
  * orchestration costs. Written here because no SSH library offers it (ssh2 gives sessions, not a command loop).
  *
  * Protocol, over the session channel's three streams:
- * - request (stdin): the bash script of one command, NUL-terminated (bash strings cannot hold NUL, so no escaping).
+ * - request (stdin): two NUL-terminated fields (bash strings cannot hold NUL, so no escaping): the command's
+ *   environment as a bash script of `export` words (may be empty), then the bash script of the command itself.
+ *   Apart, so that a command of plain words still runs without a `bash -c` when it has an environment (every step
+ *   has: GRAYWAVE_HOST and the rest).
  * - the driver answers with marker lines `\x1e<nonce>:<kind>[:<value>]\n`: `s` (start) on stdout and stderr before
  *   the command runs, `p:<pid>` on stderr once it runs, `e:<status>` on both streams after it ends. The command's
  *   own output lies between a stream's `s` and `e`; both `e`s mean both streams are complete. Flags after the
@@ -26,7 +29,7 @@ import type { ExecResult } from './types.js';
  * - the driver keeps the number of the last command it started in a file of its own on the host (startedQuery):
  *   when the connection drops before the client saw a command's start marker, that file tells whether the command
  *   had started (then the step fails: it may still run there) or not (then it may run on a new connection). An empty
- *   request is a quit: the driver removes the file and ends; a plain EOF (a dropped connection) keeps it. The
+ *   command is a quit: the driver removes the file and ends; a plain EOF (a dropped connection) keeps it. The
  *   file's name carries its creation time: a driver starting removes its user's records older than a day (those of
  *   connections that dropped with nobody asking), so they cannot pile up.
  * The nonce makes the markers impossible to forge by accident; a marker may be cut anywhere between chunks.
@@ -46,21 +49,24 @@ export const DRIVER = [
   // sudo with a password: what precedes the first NUL (the password, unless sudo read it) is not a command.
   "case $2 in *pre*) IFS= read -r -d '' _ || :;; esac",
   'n=$1; i=0; q=',
-  "while IFS= read -r -d '' c; do",
+  "while IFS= read -r -d '' e && IFS= read -r -d '' c; do",
   '  [ -n "$c" ] || { q=1; break; }',
   // A record that cannot be written must not tell an older number: it goes (a missing record means "may have started").
   '  i=$((i+1)); [ -z "$f" ] || echo "$i" >"$f" || { rm -f -- "$f"; f=; }',
   `  printf '\\036%s:s\\n' "$n"; printf '\\036%s:s\\n' "$n" >&5`,
   // One external program with plain words (nothing bash would expand, quote, redirect or join: letters, digits,
-  // `_./,:=@%+-` and spaces; not a keyword, builtin or function) needs no bash to parse it: the job execs it at once,
-  // with the environment `bash -c` would give it (bash -c execs a lone command too, SHLVL unchanged). That is one
-  // bash start fewer per step (~5 ms of a host's CPU where fork and exec are slow; see bench/README.md). Anything
-  // else, every step of a login shell, and every step where BASH_ENV names a file bash would read, gets `bash -c`.
+  // `_./,:=@%+-` and spaces; not a keyword, builtin or function) needs no bash to parse it: the job sets its
+  // environment (`export` builtins, in the job's own subshell) and runs it at once, with the environment `bash -c`
+  // would give it (bash -c execs a lone command too, SHLVL unchanged). That is one bash start fewer per step (~5 ms
+  // of a host's CPU where fork and exec are slow; see bench/README.md). Anything else, every step of a login shell,
+  // and every step where BASH_ENV names a file bash would read, gets `bash -c` with the exports in front, as before.
   '  w=; [ -n "$lg$BASH_ENV" ] || case $c in *[!A-Za-z0-9_./,:=@%+\\ -]*) ;; *) w=${c%% *};; esac',
   "  case $w in ''|*=*|-*|if|then|else|elif|fi|case|esac|for|select|while|until|do|done|in|function|time|coproc) w=;;",
   '    */*) [ -f "$w" ] && [ -x "$w" ] || w=;; *) hash -r; hash -- "$w" 2>/dev/null && [ -n "${BASH_CMDS[$w]}" ] || w=;; esac',
-  '  if [ -n "$w" ]; then $c </dev/null 2>&5 6<&- &',
-  '  else /bin/bash "${sf[@]}" -c "$c" </dev/null 2>&5 6<&- &',
+  // `( …; $c )`: bash runs a subshell's last simple command without a fork of its own (and sets `_` as for any
+  // command, which `exec` would not), so the job is still one process.
+  '  if [ -n "$w" ]; then ( eval "$e"; $c ) </dev/null 2>&5 6<&- &',
+  '  else /bin/bash "${sf[@]}" -c "$e$c" </dev/null 2>&5 6<&- &',
   '  fi',
   '  p=$!',
   `  printf '\\036%s:p:%s\\n' "$n" "$p" >&5`,
@@ -239,18 +245,21 @@ export class RemoteShell {
     return true;
   }
 
-  /** Runs one bash script after tryClaim(); resolves with its status and output, rejects when the shell ends first. */
-  run(script: string, run: ShellRun): Promise<ExecResult> {
+  /**
+   * Runs one bash script after tryClaim(), with `env` (a bash script of `export` words, or '') exported to it;
+   * resolves with its status and output, rejects when the shell ends first.
+   */
+  run(script: string, run: ShellRun, env = ''): Promise<ExecResult> {
     if (this.closedFlag) return Promise.reject(new ShellEnded(false, false));
     if (!this.claimed || this.pending) return Promise.reject(new Error('the remote shell is not reserved for this command'));
-    if (script.includes('\0')) {
+    if (script.includes('\0') || env.includes('\0')) {
       this.claimed = false;
       return Promise.reject(new Error('a command cannot contain a NUL byte'));
     }
     return new Promise<ExecResult>((resolve, reject) => {
       const seq = ++this.sent;
       this.pending = { run, seq, stdout: '', stderr: '', started: [false, false], ended: [false, false], resolve, reject };
-      this.ch.write((script === '' ? ':' : script) + '\0'); // an empty request means quit
+      this.ch.write(`${env}\0${script === '' ? ':' : script}\0`); // an empty command means quit
     });
   }
 
@@ -260,7 +269,7 @@ export class RemoteShell {
    */
   end(waitMs = 0): Promise<void> {
     if (this.closedFlag) return Promise.resolve();
-    this.ch.write('\0');
+    this.ch.write('\0\0');
     this.ch.end();
     if (waitMs <= 0) return Promise.resolve();
     return new Promise<void>((resolve) => {

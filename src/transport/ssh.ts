@@ -739,7 +739,7 @@ export class SshTransport implements Transport {
    * live connection: the caller then runs it in a session of its own.
    */
   private async execInShell(host: Host, conn: Conn, shell: RemoteShell, command: string, opts: ExecOptions): Promise<ExecResult | undefined> {
-    const script = this.envExports(opts) + command;
+    const env = this.envExports(opts);
     let settle: ((r: ExecResult) => void) | undefined;
     const forced = new Promise<ExecResult>((res) => (settle = res));
     const stopper = new CommandStopper(
@@ -758,7 +758,7 @@ export class SshTransport implements Transport {
     );
     const killed = (): ExecResult => ({ code: null, signal: 'SIGKILL', timedOut: stopper.timedOut, stdout: '', stderr: '' });
     try {
-      const r = await Promise.race([shell.run(script, { onPid: (p) => stopper.started(p), onOutput: opts.onOutput }), forced]);
+      const r = await Promise.race([shell.run(command, { onPid: (p) => stopper.started(p), onOutput: opts.onOutput }, env), forced]);
       if (!stopper.killing || r.code !== null) return r; // it ended on its own (possibly just before the kill)
       return { ...r, code: null, signal: r.signal ?? 'SIGKILL', timedOut: stopper.timedOut };
     } catch (err) {

@@ -1,9 +1,10 @@
 import { spawn, spawnSync, type SpawnSyncOptionsWithStringEncoding } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
+import { quote } from 'shell-quote';
 import type { ClientChannel } from 'ssh2';
 import { DRIVER, RemoteShell, ShellEnded } from '../../src/transport/remote-shell.js';
 
@@ -53,7 +54,7 @@ describe('RemoteShell', () => {
     const pids: number[] = [];
     const out: string[] = [];
     const p = shell.run('echo hi; exit 3', { onPid: (x) => pids.push(x), onOutput: (c, s) => out.push(`${s}:${c}`) });
-    expect(ch.written).toEqual(['echo hi; exit 3\0']);
+    expect(ch.written).toEqual(['\0echo hi; exit 3\0']); // no environment, then the command
     ch.out(m('s') + 'hi\n');
     ch.err(m('s') + m('p:4242') + 'warn\n');
     ch.out(m('e:3'));
@@ -153,7 +154,7 @@ describe('RemoteShell', () => {
       ch.out(m('s') + m('e:0'));
       ch.err(m('s') + m('e:0'));
       await p;
-      expect(ch.written[i]).toBe(script === '' ? ':\0' : 'true\0');
+      expect(ch.written[i]).toBe(script === '' ? '\0:\0' : '\0true\0');
     }
     shell.tryClaim();
     const third = shell.run('sleep 1', { onPid: () => {} });
@@ -164,7 +165,7 @@ describe('RemoteShell', () => {
 
     const b = setup();
     const ended = b.shell.end(1000);
-    expect(b.ch.written).toEqual(['\0']);
+    expect(b.ch.written).toEqual(['\0\0']);
     b.ch.close();
     await ended; // resolves when the driver is gone
   });
@@ -192,7 +193,7 @@ describe('the driver, run by the local bash, against a fresh bash -c', () => {
   const env = { ...process.env, SHLVL: '1', 'BASH_FUNC_uname%%': '() {  echo "uname, the function: $*"\n}' };
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  function viaDriver(commands: string[]): Promise<{ stdout: string; stderr: string; status: number }[]> {
+  function viaDriver(commands: string[], exports = ''): Promise<{ stdout: string; stderr: string; status: number; pid?: number }[]> {
     return new Promise((resolve, reject) => {
       const b = spawn('/bin/bash', ['--norc', '--noprofile', '-c', DRIVER, 'graywave-shell', 'n0nce', '-'], { cwd: dir, env });
       const streams = ['', ''];
@@ -209,19 +210,20 @@ describe('the driver, run by the local bash, against a fresh bash -c', () => {
               stdout: out!.replace(end, ''),
               stderr: err!.replace(/^\x1en0nce:p:\d+\n/, '').replace(end, ''),
               status: Number(end.exec(out!)?.[1] ?? -1),
+              pid: Number(/^\x1en0nce:p:(\d+)\n/.exec(err!)?.[1]),
             };
           }),
         );
       });
-      b.stdin.end(commands.map((c) => `${c}\0`).join('') + '\0');
+      b.stdin.end(commands.map((c) => `${exports}\0${c}\0`).join('') + '\0\0');
     });
   }
 
-  function viaBash(command: string): { stdout: string; stderr: string; status: number } {
+  function viaBash(command: string, exports = ''): { stdout: string; stderr: string; status: number } {
     // A process group of its own, as the driver's job has (`kill 0` below): spawnSync honours `detached` (Node's
     // SyncProcessRunner), though its option type does not list it.
     const options: SpawnSyncOptionsWithStringEncoding & { detached: boolean } = { cwd: dir, env, encoding: 'utf8', detached: true };
-    const r = spawnSync('/bin/bash', ['--norc', '--noprofile', '-c', command], options);
+    const r = spawnSync('/bin/bash', ['--norc', '--noprofile', '-c', exports + command], options);
     return { stdout: r.stdout, stderr: r.stderr, status: r.status ?? 128 + (constants.signals[r.signal as keyof typeof constants.signals] ?? 0) };
   }
 
@@ -253,7 +255,42 @@ describe('the driver, run by the local bash, against a fresh bash -c', () => {
       if (c.includes('env')) expect({ c, out: sortLines(g.stdout), status: g.status }).toEqual({ c, out: sortLines(want.stdout), status: want.status });
       else if (c.startsWith('time '))
         expect({ c, out: g.stdout, status: g.status, timed: /real/.test(g.stderr) }).toEqual({ c, out: want.stdout, status: want.status, timed: true });
-      else expect({ c, ...g }).toEqual({ c, ...want });
+      else expect({ c, stdout: g.stdout, stderr: g.stderr, status: g.status }).toEqual({ c, ...want });
     });
+  });
+
+  test('with an environment (the exports every step carries): what bash -c gives with the exports in front', async () => {
+    // As the ssh transport writes them (envExports): one `export` of quoted words. A value with spaces, quotes, `$`
+    // and a newline; a PATH that makes a program resolvable only through it.
+    const bin = join(dir, 'bin');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, 'only-on-new-path'), '#!/bin/sh\necho "found on PATH, GRAYWAVE_HOST=$GRAYWAVE_HOST"\n', { mode: 0o755 });
+    const exports = `export ${quote(['GRAYWAVE_HOST=h-01', `GRAYWAVE_NOTE=a b 'c' "d" $x\nline2`, `PATH=${bin}:${process.env.PATH}`])}; `;
+    const commands = [
+      '/usr/bin/printenv GRAYWAVE_HOST',
+      '/usr/bin/printenv GRAYWAVE_NOTE',
+      '/usr/bin/env',
+      'only-on-new-path',
+      'uname -s',
+      'echo $GRAYWAVE_HOST',
+    ];
+    const got = await viaDriver(commands, exports);
+    commands.forEach((c, i) => {
+      const want = viaBash(c, exports);
+      const g = got[i]!;
+      if (c.includes('env')) expect({ c, out: sortLines(g.stdout), status: g.status }).toEqual({ c, out: sortLines(want.stdout), status: want.status });
+      else expect({ c, stdout: g.stdout, stderr: g.stderr, status: g.status }).toEqual({ c, ...want });
+    });
+    expect(got[0]!.stdout).toBe('h-01\n');
+    expect(got[3]!.stdout).toBe('found on PATH, GRAYWAVE_HOST=h-01\n');
+    // The driver's own shell is untouched: the next command without an environment does not see them.
+    const [after] = await viaDriver(['/usr/bin/printenv GRAYWAVE_HOST']);
+    expect(after!.status).toBe(1);
+    // Still one process per plain command: the PID the driver reports is the program's own (/proc/self/stat's first
+    // field), with or without an environment; a `bash -c` or an extra fork would show another PID.
+    for (const ex of ['', exports]) {
+      const [stat] = await viaDriver(['/bin/cat /proc/self/stat'], ex);
+      expect(Number(stat!.stdout.split(' ')[0])).toBe(stat!.pid);
+    }
   });
 });
