@@ -222,7 +222,9 @@ async function startFleet(D, { n = HOSTS, rcSeconds = 0, sftp = true } = {}) {
       'StrictModes no',
       'MaxStartups 100:30:200',
       'MaxSessions 50',
-      ...(sftp ? ['Subsystem sftp internal-sftp'] : []), // graywave's upload and ansible's copy prefer SFTP
+      // graywave's deploy and ansible's copy prefer SFTP. OpenSSH's sftp-server program, as Debian, Ubuntu and RHEL
+      // configure it (sshd starts it through the login shell, which reads its rc file), not the built-in internal-sftp.
+      ...(sftp ? ['Subsystem sftp /usr/lib/openssh/sftp-server'] : []),
       'LogLevel ERROR',
       `SetEnv HOME=${home}`,
     ].join('\n');
