@@ -161,7 +161,7 @@ interface HostState {
 interface Plan {
   /** Put the upload into the release (verify, unpack or move, mark, rename into place). */
   install: boolean;
-  /** The upload's checksum on the host is known to match already (an earlier upload hashed by the probe). */
+  /** The upload's checksum on the host is known to match already (an earlier upload hashed by the probe, or an upload the transport checked). */
   checked: boolean;
   /** The line to write into .graywave-previous. */
   record?: string;
@@ -216,7 +216,9 @@ function shellWay(ctx: StepContext): Way {
       if (plan.install) {
         // Directories are removed only when they exist, and a plain file is moved, not copied: fewer processes.
         steps.push(
-          `got=$(sha256sum ${q(upload)}); got=\${got%% *}; [ "$got" = ${sha} ] || { rm -f ${q(upload)}; echo "checksum $got" >&2; exit 97; }`,
+          ...(plan.checked
+            ? []
+            : [`got=$(sha256sum ${q(upload)}); got=\${got%% *}; [ "$got" = ${sha} ] || { rm -f ${q(upload)}; echo "checksum $got" >&2; exit 97; }`]),
           `{ [ ! -e ${q(tmp)} ] || rm -rf ${q(tmp)}; }`,
           `mkdir -p ${q(tmp)}`,
           ...(isArchive(job.name) ? [unpack(upload, job.name, tmp), `rm -f ${q(upload)}`] : [`mv -f ${q(upload)} ${q(`${tmp}/${job.name}`)}`]),
@@ -545,17 +547,20 @@ export const deployAction: Action<DeployParams> = {
     // What `current` pointed to before this release went live. Kept in the release dir so that a repeated
     // do (resume, retry) still knows the real previous release after the switch has happened.
     const previous: string | null = now === release ? recorded || null : now || null;
+    // The upload's checksum on the host: known to match when the probe hashed an earlier upload, or the transport
+    // checked it on the host as it wrote it (the exec-channel upload); otherwise the install hashes it there.
+    let checkedByUpload = false;
     if (have === sha) {
       ctx.log(`deploy: ${release} already holds ${name} (sha256 ${sha.slice(0, 12)}): upload skipped`);
     } else if (uploaded === sha) {
       ctx.log(`deploy: ${upload} already uploaded (sha256 matches): upload skipped`);
     } else {
       ctx.log(`deploy: uploading ${name} (sha256 ${sha.slice(0, 12)}) to ${ctx.host.name}:${upload}`);
-      await ctx.transport.upload(ctx.host, job.local, upload, { signal: ctx.signal, sha256: sha });
+      checkedByUpload = (await ctx.transport.upload(ctx.host, job.local, upload, { signal: ctx.signal, sha256: sha }))?.checked === true;
     }
     await way.apply(job, {
       install: have !== sha,
-      checked: uploaded === sha,
+      checked: uploaded === sha || checkedByUpload,
       // Same version re-unpacked over the live one (a new artifact): the record went with the old dir.
       record: now !== release ? now : have !== sha && previous ? previous : undefined,
       switchTo: now !== release ? release : undefined,

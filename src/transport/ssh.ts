@@ -29,7 +29,7 @@ import {
   type SshConfigEntry,
 } from './ssh-config.js';
 import { SftpFiles } from './sftp-files.js';
-import type { ExecOptions, ExecResult, RemoteFiles, Transport, UploadOptions } from './types.js';
+import type { ExecOptions, ExecResult, RemoteFiles, Transport, UploadOptions, UploadResult } from './types.js';
 
 // Loaded when the first host is reached: status, plan and local runs never need SSH (and ssh2 is 40 modules).
 const requireCjs = createRequire(import.meta.url);
@@ -948,7 +948,7 @@ export class SshTransport implements Transport {
     return extensions?.['posix-rename@openssh.com'] === '1' ? new SftpFiles(session, host.name) : undefined;
   }
 
-  async upload(host: Host, localPath: string, remotePath: string, opts: UploadOptions = {}): Promise<void> {
+  async upload(host: Host, localPath: string, remotePath: string, opts: UploadOptions = {}): Promise<UploadResult | void> {
     if (this.isLocal(host)) return this.local.upload(host, localPath, remotePath);
     if (opts.signal?.aborted) throw new TransportError(`upload of ${localPath} to ${host.name} aborted`, host.name);
     const { conn, sftp } = await this.sftpSession(host);
@@ -973,7 +973,7 @@ export class SshTransport implements Transport {
    * command, so any login shell runs it), the host checks its SHA-256, and only a file that matches is renamed into
    * place; anything else is removed. Written here because ssh2 offers SFTP or raw channels, nothing in between.
    */
-  private async uploadExec(host: Host, conn: Conn, localPath: string, remotePath: string, opts: UploadOptions): Promise<void> {
+  private async uploadExec(host: Host, conn: Conn, localPath: string, remotePath: string, opts: UploadOptions): Promise<UploadResult> {
     const sha = opts.sha256 ?? (await sha256Of(localPath));
     const part = `${remotePath}.graywave-part`;
     const fail = (why: string) => new TransportError(this.mask(`${conn.where}: upload of ${localPath} to ${remotePath} failed: ${why}`), host.name);
@@ -1024,6 +1024,8 @@ export class SshTransport implements Transport {
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
     }
+    // The host hashed what it received and it matched: the caller need not hash it there again.
+    return { checked: opts.sha256 !== undefined };
   }
 
   async release(host: Host): Promise<void> {

@@ -21,6 +21,11 @@ export interface UploadOptions {
   sha256?: string;
 }
 
+export interface UploadResult {
+  /** The host computed the uploaded file's SHA-256 and it matched `sha256` (the exec-channel upload does): no need to hash it again. */
+  checked: boolean;
+}
+
 export interface ExecResult {
   /** Exit code, or null when the command was killed by a signal or a timeout. */
   code: number | null;
@@ -81,7 +86,7 @@ export interface Transport {
    * Copy a local file to the host (ssh: SFTP, or a stream over an exec channel checked by SHA-256 where the host
    * has no SFTP subsystem). Creates no directories.
    */
-  upload(host: Host, localPath: string, remotePath: string, opts?: UploadOptions): Promise<void>;
+  upload(host: Host, localPath: string, remotePath: string, opts?: UploadOptions): Promise<UploadResult | void>;
   /**
    * File operations on the host that start no process there, or undefined where there are none: a host without an
    * SFTP subsystem, or sudo in effect for this call (`sudo` as in ExecOptions; default: the transport's own), since

@@ -24,7 +24,7 @@ class Counting implements Transport {
   files: NonNullable<Transport['files']> = (h, o) => this.inner.files(h, o);
   upload: Transport['upload'] = async (h, l, r, o) => {
     this.uploads.set(h.name, (this.uploads.get(h.name) ?? 0) + 1);
-    await this.inner.upload(h, l, r, o);
+    return this.inner.upload(h, l, r, o);
   };
   release: Transport['release'] = (h) => this.inner.release(h);
   close: Transport['close'] = () => this.inner.close();
@@ -182,6 +182,10 @@ describe.skipIf(!hasSshd()).each([
     // Files through SFTP where there is SFTP; without it, the shell way (whose commands read and switch).
     expect(!!(await t.files(hosts[0]!))).toBe(sftp);
     expect(t.commands.some((c) => c.includes('readlink'))).toBe(!sftp);
+    // Without SFTP the host checked each upload's SHA-256 as it was written: the shell install does not hash it again.
+    const installs = t.commands.filter((c) => c.includes('mv -T'));
+    expect(installs.length > 0).toBe(!sftp);
+    expect(installs.filter((c) => c.includes('got=$(sha256sum'))).toEqual([]);
   });
 
   test.skipIf(!hasSudo)('with sudo: true the files are written by the sudo user; the upload goes as the login user', async () => {
