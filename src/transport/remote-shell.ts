@@ -6,7 +6,8 @@ import type { ExecResult } from './types.js';
 
 /**
  * One long-lived bash per SSH connection that runs the host's commands one after another, so that a step costs a
- * fork of `/bin/bash -c` on the host instead of a new SSH session (sshd session setup, a login shell, then bash):
+ * fork on the host (of the program itself, or of `/bin/bash -c` for a script) instead of a new SSH session (sshd
+ * session setup, a login shell, then bash):
  * measured ≈5 ms of CPU per command on the host, which on a 2-core machine driving 10 hosts is most of what
  * orchestration costs. Written here because no SSH library offers it (ssh2 gives sessions, not a command loop).
  *
