@@ -258,22 +258,6 @@ function shellWay(ctx: StepContext): Way {
   };
 }
 
-/**
- * A command of the files way: plain words where it can (the remote shell's driver then execs it without a bash),
- * without the step's GRAYWAVE_* environment (an `export` in front would need a bash), logged as ctx.sh logs.
- */
-async function hostCommand(ctx: StepContext, command: string): Promise<ExecResult> {
-  ctx.log(`$ ${command}`);
-  const left = ctx.deadline - Date.now();
-  const r = await ctx.transport.exec(ctx.host, command, {
-    signal: ctx.signal,
-    timeoutMs: Number.isFinite(left) ? Math.max(1, left) : undefined,
-    onOutput: (chunk) => ctx.log(chunk.trimEnd()),
-  });
-  ctx.log(`exit ${r.code ?? r.signal ?? '?'}${r.timedOut ? ' (timed out)' : ''}`);
-  return r;
-}
-
 /** A failed command or file operation of the files way, turned into the error the shell way gives. */
 class Failed extends Error {
   constructor(
@@ -284,8 +268,12 @@ class Failed extends Error {
   }
 }
 
+/**
+ * A command of the files way, through ctx.sh like every step command: plain words where it can, so that the remote
+ * shell's driver execs it without a bash (the step's environment travels beside the command, see DRIVER).
+ */
 async function mustRun(ctx: StepContext, command: string): Promise<void> {
-  const r = await hostCommand(ctx, command);
+  const r = await ctx.sh(command);
   if (r.code !== 0) {
     const f = failure(r);
     throw new Failed(f.why, f.tail);
@@ -294,7 +282,7 @@ async function mustRun(ctx: StepContext, command: string): Promise<void> {
 
 /** The upload's SHA-256 as the host computes it: `sha256sum FILE`, one process; '' when it cannot be hashed. */
 async function hostSha(ctx: StepContext, path: string): Promise<string> {
-  const r = await hostCommand(ctx, `sha256sum ${q(path)}`);
+  const r = await ctx.sh(`sha256sum ${q(path)}`);
   return r.code === 0 ? r.stdout.split(' ')[0]!.trim() : '';
 }
 
