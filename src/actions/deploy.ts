@@ -1,10 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { basename, isAbsolute, resolve } from 'node:path';
 import { quote } from 'shell-quote';
 import { z } from 'zod';
 import { ProviderError } from '../errors.js';
 import { duration } from '../util/duration.js';
+import { sha256OfFile } from '../util/sha256.js';
 import type { ExecResult, RemoteFiles } from '../transport/types.js';
 import type { Action, StepContext } from './types.js';
 
@@ -59,21 +60,11 @@ function sha256File(path: string): Promise<string> {
   }
   let p = shaCache.get(key);
   if (!p) {
-    p = hashFile(path);
+    p = sha256OfFile(path);
     shaCache.set(key, p);
     p.catch(() => shaCache.delete(key));
   }
   return p;
-}
-
-function hashFile(path: string): Promise<string> {
-  return new Promise((res, rej) => {
-    const h = createHash('sha256');
-    createReadStream(path)
-      .on('error', rej)
-      .on('data', (c) => h.update(c))
-      .on('end', () => res(h.digest('hex')));
-  });
 }
 
 const isArchive = (name: string) => /\.(tar\.gz|tgz|tar\.xz|txz|tar\.bz2|tbz2?|tar|zip)$/i.test(name);

@@ -12,6 +12,7 @@ import { ConfigError, TransportError, type ConfigIssue } from '../errors.js';
 import type { Host } from '../playbook/types.js';
 import { duration } from '../util/duration.js';
 import { secretRef, type Secrets } from '../util/secrets.js';
+import { sha256OfFile } from '../util/sha256.js';
 import { LocalTransport } from './local.js';
 import { driverCommand, newNonce, RemoteShell, ShellEnded, startedQuery, stepShellFlags } from './remote-shell.js';
 import {
@@ -169,16 +170,6 @@ function sudoHint(stderr: string, withPassword: boolean): string | undefined {
   }
   if (/incorrect password|try again|no password was provided/i.test(stderr)) return 'sudo refused the password from transport.sudo.password';
   return undefined;
-}
-
-function sha256Of(path: string): Promise<string> {
-  return new Promise((res, rej) => {
-    const h = createHash('sha256');
-    createReadStream(path)
-      .on('data', (c) => h.update(c))
-      .on('error', rej)
-      .on('end', () => res(h.digest('hex')));
-  });
 }
 
 function errMessage(err: unknown): string {
@@ -974,7 +965,7 @@ export class SshTransport implements Transport {
    * place; anything else is removed. Written here because ssh2 offers SFTP or raw channels, nothing in between.
    */
   private async uploadExec(host: Host, conn: Conn, localPath: string, remotePath: string, opts: UploadOptions): Promise<UploadResult> {
-    const sha = opts.sha256 ?? (await sha256Of(localPath));
+    const sha = opts.sha256 ?? (await sha256OfFile(localPath));
     const part = `${remotePath}.graywave-part`;
     const fail = (why: string) => new TransportError(this.mask(`${conn.where}: upload of ${localPath} to ${remotePath} failed: ${why}`), host.name);
     // Exit 97: the checksum differs (the temp file is gone); otherwise cat's or mv's own status and message.
