@@ -214,7 +214,9 @@ async function startFleet(D, { n = HOSTS, rcSeconds = 0, sftp = true } = {}) {
       `HostKey ${S}/host_ed25519_key`,
       `PidFile ${S}/${name}.pid`,
       `AuthorizedKeysFile ${S}/authorized_keys`,
-      'UsePAM no',
+      // As Debian's and RHEL's sshd_config have it: PAM's account and session modules run for every connection
+      // (about 20 ms more of a host's CPU per connection here), as on the hosts the tools are used on.
+      'UsePAM yes',
       'PasswordAuthentication no',
       'KbdInteractiveAuthentication no',
       'PubkeyAuthentication yes',
@@ -286,6 +288,31 @@ echo "$2 $1 $(( ($(date +%s%N) - t0) / 1000 ))" >> "$ROOT/times.log"
   writeFileSync(join(B, 'gwb'), script);
   chmodSync(join(B, 'gwb'), 0o755);
   return join(B, 'gwb');
+}
+
+/**
+ * The floor: the same steps and the same deploy work run by plain bash on this machine, a wave's hosts in parallel
+ * (as with concurrency 10), with no SSH and no tool. On loopback the 40 "hosts" share this machine's cores with the
+ * tool, so the steps' own processes (each `gwb` is a bash with forks of its own) slow each other down; what this takes
+ * beyond the hosts' own step time is that sharing, which no tool can remove here. Run by `npm run bench` beside the
+ * tools, so that their overhead can be read against it.
+ */
+function writeFloor(D, gwb, artifact, n) {
+  const waveSize = Math.ceil(n * 0.25);
+  const waves = [];
+  for (let w = 0; w < n; w += waveSize) waves.push(Array.from({ length: Math.min(waveSize, n - w) }, (_, k) => hname(w + k)));
+  const host = (h) => {
+    const A = `${D}/hosts/${h}/app`;
+    return (
+      `( ${gwb} drain ${h} && ${gwb} wait ${h} && ${gwb} stop ${h} && mkdir -p ${A}/releases/2.0.0 && ` +
+      `cp ${artifact} ${A}/releases/2.0.0/ && sha256sum ${A}/releases/2.0.0/app-2.0.0.bin >/dev/null && ` +
+      `ln -sfn ${A}/releases/2.0.0 ${A}/current && ${gwb} start ${h} GREEN && ${gwb} restore ${h} ) &`
+    );
+  };
+  const script = ['#!/bin/bash', '# The floor of the 40-host bench (bench/run.mjs writeFloor): the steps alone, a wave at a time.', 'set -e'];
+  for (const hs of waves) script.push(...hs.map(host), 'for p in $(jobs -p); do wait "$p"; done');
+  writeFileSync(join(D, 'floor.sh'), script.join('\n') + '\n');
+  return join(D, 'floor.sh');
 }
 
 function writeGraywave(D, fleet, gwb, artifact, n) {
@@ -435,6 +462,7 @@ async function benchSsh(real = false) {
   }
   const n = real ? REAL_HOSTS : HOSTS;
   const tools = ['graywave', 'ansible'];
+  if (!real) tools.push('floor');
   if (real) {
     if (existsSync(MITOGEN_STRATEGIES)) tools.push('mitogen');
     else log(`Mitogen column skipped: ${MITOGEN_STRATEGIES} missing (apt-get install ansible-mitogen)`);
@@ -449,6 +477,7 @@ async function benchSsh(real = false) {
     const playbook = writeGraywave(D, fleet, gwb, artifact, n);
     const A = writeAnsible(D, fleet, gwb, artifact, n);
     const M = writeAnsible(D, fleet, gwb, artifact, n, { mitogen: true });
+    const floor = writeFloor(D, gwb, artifact, n);
 
     // The deploy's unavoidable work on a host (copy 5 MB into the release dir, checksum it, switch the symlink),
     // measured locally; the same constant is added for both tools.
@@ -506,6 +535,8 @@ async function benchSsh(real = false) {
             { dir: D, cwd: D, env: process.env, fleetPids: fleet.pids },
           );
           if (process.env.BENCH_EVENTS) writeFileSync(`${process.env.BENCH_EVENTS}.${rep}`, r.stdout ?? '');
+        } else if (tool === 'floor') {
+          r = await timed('/bin/bash', ['--norc', '--noprofile', floor], { dir: D, cwd: D, env: { ...process.env, BASH_ENV: '' }, fleetPids: fleet.pids });
         } else {
           const dir = tool === 'mitogen' ? M : A;
           r = await timed('/usr/bin/ansible-playbook', ['-i', join(dir, 'inventory.ini'), join(dir, 'play.yml')], {
@@ -607,6 +638,8 @@ async function benchSsh(real = false) {
         wallAtMostThird: summary.graywave.wall <= summary.ansible.wall / 3,
         overheadAtMostOwnTime: summary.graywave.overhead <= summary.graywave.unavoidable,
       },
+      // What graywave's run takes beyond the floor (the steps alone, no SSH): what the tool and SSH add here.
+      overGraywaveFloor: summary.floor ? r2(summary.graywave.wall - summary.floor.wall) : undefined,
       runs,
     };
   } finally {
@@ -731,29 +764,41 @@ function table(res) {
       `40 hosts over real sshd, 25% waves, 6 steps per host (5 MB upload), medians of ${s.reps} alternating runs each${s.from ? ` (run ${s.from})` : ''}:`,
     );
     L.push('');
-    L.push('| | graywave | ansible-playbook | ansible / graywave |');
-    L.push('|---|---:|---:|---:|');
-    L.push(`| wall time | ${g.wall} s | ${a.wall} s | ${s.ansibleOverGraywave.wall}× |`);
-    L.push(`| CPU, user+sys of the process tree | ${g.cpu} s | ${a.cpu} s | ${s.ansibleOverGraywave.cpu}× |`);
-    L.push(`| CPU, whole machine (incl. sshd and remote side) | ${g.machineCpu} s | ${a.machineCpu} s | ${s.ansibleOverGraywave.machineCpu}× |`);
+    // The floor's column (the steps alone, see writeFloor) where the run had one.
+    const f = s.medians.floor;
+    const fc = (v) => (f ? ` ${v} |` : '');
+    L.push(`| | graywave | ansible-playbook |${f ? ' the steps alone, no SSH, no tool (floor) |' : ''} ansible / graywave |`);
+    L.push(`|---|---:|---:|${f ? '---:|' : ''}---:|`);
+    L.push(`| wall time | ${g.wall} s | ${a.wall} s |${fc(`${f?.wall} s`)} ${s.ansibleOverGraywave.wall}× |`);
+    L.push(`| CPU, user+sys of the process tree | ${g.cpu} s | ${a.cpu} s |${fc(`${f?.cpu} s`)} ${s.ansibleOverGraywave.cpu}× |`);
+    L.push(
+      `| CPU, whole machine (incl. sshd and remote side) | ${g.machineCpu} s | ${a.machineCpu} s |${fc(`${f?.machineCpu} s`)} ${s.ansibleOverGraywave.machineCpu}× |`,
+    );
     if (g.runCpu !== undefined && a.runCpu !== undefined) {
       L.push(
-        `| CPU of the run: the tool, its ssh processes and the hosts' side (sshd, shells, commands) | ${g.runCpu} s | ${a.runCpu} s | ${s.ansibleOverGraywave.runCpu}× |`,
+        `| CPU of the run: the tool, its ssh processes and the hosts' side (sshd, shells, commands) | ${g.runCpu} s | ${a.runCpu} s |${fc('')} ${s.ansibleOverGraywave.runCpu}× |`,
       );
     }
-    L.push(`| peak RSS (largest process) | ${g.maxRssMb} MB | ${a.maxRssMb} MB | ${s.ansibleOverGraywave.maxRssMb}× |`);
+    L.push(`| peak RSS (largest process) | ${g.maxRssMb} MB | ${a.maxRssMb} MB |${fc('')} ${s.ansibleOverGraywave.maxRssMb}× |`);
     if (g.runRssMb !== undefined && a.runRssMb !== undefined) {
       L.push(
-        `| peak memory (PSS) of every process the run started, both ends (sampled every 100 ms) | ${g.runRssMb} MB (${g.runProcesses} processes) | ${a.runRssMb} MB (${a.runProcesses} processes) | ${s.ansibleOverGraywave.runRssMb}× |`,
+        `| peak memory (PSS) of every process the run started, both ends (sampled every 100 ms) | ${g.runRssMb} MB (${g.runProcesses} processes) | ${a.runRssMb} MB (${a.runProcesses} processes) |${fc('')} ${s.ansibleOverGraywave.runRssMb}× |`,
       );
     }
-    L.push(`| hosts' own step time (Σ waves, slowest host) | ${g.unavoidable} s | ${a.unavoidable} s | |`);
-    L.push(`| orchestration overhead (wall − own time) | ${g.overhead} s | ${a.overhead} s | ${s.ansibleOverGraywave.overhead}× |`);
+    L.push(`| hosts' own step time (Σ waves, slowest host) | ${g.unavoidable} s | ${a.unavoidable} s |${fc(`${f?.unavoidable} s`)} |`);
+    L.push(`| orchestration overhead (wall − own time) | ${g.overhead} s | ${a.overhead} s |${fc(`${f?.overhead} s`)} ${s.ansibleOverGraywave.overhead}× |`);
     L.push('');
     const own = s.targets.overheadAtMostOwnTime;
     L.push(
       `Targets: graywave overhead ≤ 1/10 of Ansible's: ${s.targets.overheadAtMostTenth ? 'met' : 'NOT met'}; wall ≤ 1/3: ${s.targets.wallAtMostThird ? 'met' : 'NOT met'}${own === undefined ? '' : `; overhead ≤ the hosts' own step time: ${own ? 'met' : 'NOT met'}`}.`,
     );
+    if (f)
+      L.push(
+        '',
+        `The floor column runs the same steps and deploy work with plain bash on this machine, a wave's 10 hosts in parallel, without SSH or any tool: ` +
+          `on loopback the hosts share ${m.nproc} cores with each other and with the tool, so even this run takes ${f.overhead} s beyond the hosts' own step time. ` +
+          `graywave's run takes ${s.overGraywaveFloor} s more than the floor: that is what graywave and SSH (40 connections, 200 MB encrypted) add here.`,
+      );
   } else if (res.ssh?.skipped) L.push(`\nssh part skipped: ${res.ssh.skipped}`);
   if (res.real && !res.real.skipped) {
     const s = res.real;
