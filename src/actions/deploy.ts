@@ -295,14 +295,33 @@ function loggedFiles(f: RemoteFiles, log: (line: string) => void): RemoteFiles {
   };
 }
 
-/** Points `<to>/current` at `target` atomically: a symlink under a temp name, then rename(2) over the old one. */
-async function switchFiles(f: RemoteFiles, to: string, target: string): Promise<void> {
-  const link = `${to}/.current.graywave-${randomBytes(6).toString('hex')}`;
-  await f.symlink(target, link);
+/**
+ * Promise.all that waits for every part before it fails: a request or command still under way when another failed
+ * must not outlive the step (its undo could meet it on the host).
+ */
+async function allDone<T extends readonly unknown[]>(parts: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const settled = await Promise.allSettled(parts);
+  const failedPart = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failedPart) throw failedPart.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
+}
+
+/** A new name for the link that becomes `<to>/current`: made under it, then renamed over the old one. */
+const linkName = (to: string): string => `${to}/.current.graywave-${randomBytes(6).toString('hex')}`;
+
+/** Renames the prepared `link` over `<to>/current` (atomic: `current` is never missing for a reader); a failed rename removes it. */
+async function switchLink(f: RemoteFiles, to: string, link: string): Promise<void> {
   await f.rename(link, `${to}/current`).catch(async (err: unknown) => {
     await f.unlink(link).catch(() => undefined);
     throw err;
   });
+}
+
+/** Points `<to>/current` at `target` atomically: a symlink under a temp name, then rename(2) over the old one. */
+async function switchFiles(f: RemoteFiles, to: string, target: string): Promise<void> {
+  const link = linkName(to);
+  await f.symlink(target, link);
+  await switchLink(f, to, link);
 }
 
 /** Moves the upload into the release dir: a rename, or one `mv -f` where /tmp is another filesystem. */
@@ -331,23 +350,40 @@ async function pruneFiles(ctx: StepContext, f: RemoteFiles, job: Job, keepSet: s
   if (old.length) await mustRun(ctx, `rm -rf -- ${old.map((e) => q(`${dir}/${e.name}`)).join(' ')}`);
 }
 
-/** The steps of an install through RemoteFiles, as the shell way's install does them. */
-async function installFiles(ctx: StepContext, f: RemoteFiles, job: Job, plan: Plan, found: { tmp: boolean; release: boolean }): Promise<void> {
+/**
+ * The steps of an install through RemoteFiles, as the shell way's install does them, with the requests that do not
+ * depend on each other sent together (each file operation is a round trip: on a WAN link that is what the host's
+ * drained time is made of). `record`: the previous release's record, written into the release as it is put in place;
+ * `alongside`: another request sent with the last ones, once `<to>` exists.
+ */
+async function installFiles(
+  ctx: StepContext,
+  f: RemoteFiles,
+  job: Job,
+  plan: Plan,
+  found: { tmp: boolean; release: boolean },
+  record: string | undefined,
+  alongside: () => Promise<void> | undefined,
+): Promise<void> {
   const { upload, tmp, release, sha, name } = job;
-  if (!plan.checked) {
-    const got = await hostSha(ctx, upload);
-    if (got !== sha) {
-      await f.unlink(upload); // a retry uploads afresh
-      throw mismatch(ctx, job, got);
-    }
-  }
   if (found.tmp) await mustRun(ctx, `rm -rf ${q(tmp)}`);
-  await f.mkdirp(tmp);
+  // The checksum on the host and the unpack dir at once: a bad upload leaves an empty dir, which the next try removes.
+  const [got] = await allDone([plan.checked ? sha : hostSha(ctx, upload), f.mkdirp(tmp)] as const);
+  if (got !== sha) {
+    await f.unlink(upload); // a retry uploads afresh
+    throw mismatch(ctx, job, got);
+  }
   if (isArchive(name)) {
+    // The archive's own files first: the marker and the record are written over whatever it holds.
     await mustRun(ctx, unpack(upload, name, tmp));
     await f.unlink(upload);
-  } else await moveIn(ctx, f, upload, `${tmp}/${name}`);
-  await f.write(`${tmp}/.graywave-sha256`, `${sha}\n`);
+  }
+  await allDone([
+    isArchive(name) ? undefined : moveIn(ctx, f, upload, `${tmp}/${name}`),
+    f.write(`${tmp}/.graywave-sha256`, `${sha}\n`),
+    record === undefined ? undefined : f.write(`${tmp}/.graywave-previous`, `${record}\n`),
+    alongside(), // once the unpack dir exists, so does its parent
+  ]);
   if (found.release) await mustRun(ctx, `rm -rf ${q(release)}`);
   await f.rename(tmp, release);
 }
@@ -389,10 +425,19 @@ function filesWay(ctx: StepContext, f: RemoteFiles): Way {
       }),
     apply: (job, plan) =>
       as(ctx, installing(job), async () => {
-        if (plan.install) await installFiles(ctx, f, job, plan, found);
-        if (plan.record !== undefined) await f.write(job.prevFile, `${plan.record}\n`);
-        if (plan.switchTo) await switchFiles(f, job.to, plan.switchTo);
-        await pruneFiles(ctx, f, job, plan.keepSet);
+        // The link that becomes `current` is made while the release is put in place (nothing reads its temp name);
+        // it is renamed over `current` only once the release is there, and removed if the install fails.
+        const link = plan.switchTo ? linkName(job.to) : undefined;
+        const makeLink = () => (link && plan.switchTo ? f.symlink(plan.switchTo, link) : undefined);
+        try {
+          if (plan.install) await installFiles(ctx, f, job, plan, found, plan.record, makeLink);
+          else await allDone([plan.record !== undefined ? f.write(job.prevFile, `${plan.record}\n`) : undefined, makeLink()]);
+        } catch (err) {
+          if (link) await f.unlink(link).catch(() => undefined);
+          throw err;
+        }
+        // The switch and the prune's listing together: the prune never removes the new release or the previous one.
+        await allDone([link ? switchLink(f, job.to, link) : undefined, pruneFiles(ctx, f, job, plan.keepSet)]);
       }),
     async live(cur, prev) {
       const [now, recorded] = await as(ctx, 'reading the release state', () => Promise.all([f.readlink(cur), f.read(prev)]));

@@ -9,7 +9,7 @@ import type { StepContext } from '../../src/actions/types.js';
 import { ProviderError } from '../../src/errors.js';
 import type { Host } from '../../src/playbook/types.js';
 import { LocalTransport } from '../../src/transport/local.js';
-import type { ExecOptions, Transport } from '../../src/transport/types.js';
+import type { ExecOptions, RemoteFiles, Transport } from '../../src/transport/types.js';
 import { render, renderShell } from '../../src/util/template.js';
 import { makeHost, makePlaybook } from '../helpers/contexts.js';
 import { removeDir, tempDir } from '../integration/helpers/process.js';
@@ -160,6 +160,7 @@ describe.each([{ way: 'files' }, { way: 'shell' }])('deploy action (local transp
       t.counting.corrupt = false;
     }
     expect(readlinkSync(join(app(), 'current'))).toBe(join(app(), 'releases/4.0.0'));
+    expect(readdirSync(app()).filter((f) => f.startsWith('.current.graywave-'))).toEqual([]); // no half-made switch left
     expect(readdirSync('/tmp').filter((f) => f.startsWith('graywave-app-01-') && f.endsWith('app-5.0.0.tar.gz'))).toEqual([]);
   });
 
@@ -224,6 +225,52 @@ function tree(root: string): string[] {
   return out;
 }
 
+/**
+ * The transport seen over a link with a long round trip: every file request and every command waits for the next
+ * round, and all those sent before it go out together. `rounds` is then the number of round trips a deploy waits
+ * for in a row, which is what a host's deploy costs on a WAN link whatever the host's speed.
+ */
+class RoundsTransport extends CountingTransport {
+  rounds = 0;
+  private queue: (() => void)[] = [];
+  private inRound<T>(run: () => Promise<T>): Promise<T> {
+    return new Promise<T>((res, rej) => {
+      if (!this.queue.length)
+        setTimeout(() => {
+          const q = this.queue;
+          this.queue = [];
+          this.rounds++;
+          for (const go of q) go();
+        }, 5);
+      this.queue.push(() => void run().then(res, rej));
+    });
+  }
+  override exec(host: Host, command: string, opts?: ExecOptions) {
+    return this.inRound(() => super.exec(host, command, opts));
+  }
+  override async files(host: Host, opts?: { sudo?: boolean }): Promise<RemoteFiles | undefined> {
+    const f = await super.files(host, opts);
+    if (!f) return undefined;
+    const r =
+      <A extends unknown[], T>(fn: (...a: A) => Promise<T>) =>
+      (...a: A) =>
+        this.inRound(() => fn.apply(f, a));
+    return {
+      via: f.via,
+      mtimeStepMs: f.mtimeStepMs,
+      read: r(f.read),
+      readlink: r(f.readlink),
+      kind: r(f.kind),
+      write: r(f.write),
+      mkdirp: r(f.mkdirp),
+      rename: r(f.rename),
+      symlink: r(f.symlink),
+      unlink: r(f.unlink),
+      list: r(f.list),
+    };
+  }
+}
+
 describe('deploy through RemoteFiles (local transport): no process but the checksum', () => {
   let dir: string;
   const t = new CountingTransport();
@@ -260,11 +307,32 @@ describe('deploy through RemoteFiles (local transport): no process but the check
     const link = at(/^deploy: fs symlink \S+\/opt\/app\/\.current\.graywave-\w+ -> \S+\/releases\/1\.0\.0$/);
     const rename = at(/^deploy: fs rename \S+\/opt\/app\/\.current\.graywave-\w+ -> \S+\/opt\/app\/current$/);
     expect(link).toBeGreaterThan(-1);
-    expect(rename).toBe(link + 1);
+    expect(rename).toBeGreaterThan(link);
+    // ... and only once the release is in place (the link itself is made while it is put there).
+    expect(rename).toBeGreaterThan(at(/^deploy: fs rename \S+\/releases\/1\.0\.0\.graywave-tmp -> \S+\/releases\/1\.0\.0$/));
+    expect(at(/^deploy: fs rename \S+\/releases\/1\.0\.0\.graywave-tmp -> /)).toBeGreaterThan(at(/^deploy: fs write \S+\.graywave-tmp\/\.graywave-sha256: /));
     // Repeated: the marker matches, nothing runs at all.
     t.commands = [];
     await deployAction.do(ctx('1.0.0', root), params());
     expect(t.commands).toEqual([]);
+  });
+
+  test('requests that do not wait for each other go out together: a release waits 5 round trips besides its upload', async () => {
+    const root = join(dir, 'rounds');
+    const slow = new RoundsTransport();
+    const rounds = async (version: string) => {
+      slow.rounds = 0;
+      await deployAction.do(ctx(version, root, slow), params({ keep: 1 }));
+      return slow.rounds;
+    };
+    // The probe (the state's reads together), the checksum with the new dir, the move with the marker, the record and
+    // the new link, the release into place, the switch with the prune's listing: 5, each file operation one request
+    // here (over SFTP a read or a write of a file is two, a listing three).
+    expect(await rounds('1.0.0')).toBe(5); // one after another, as before: 10
+    // The next release: the same, with a record of the previous release to write (and keep 1 keeps that one too).
+    expect(await rounds('2.0.0')).toBe(5);
+    expect(readlinkSync(join(root, 'opt/app/current'))).toBe(join(root, 'opt/app/releases/2.0.0'));
+    expect(readFileSync(join(root, 'opt/app/releases/2.0.0/.graywave-previous'), 'utf8')).toBe(`${join(root, 'opt/app/releases/1.0.0')}\n`);
   });
 
   test('an earlier upload (resume) is hashed once by the probe and not uploaded again; a leftover unpack dir is removed', async () => {
