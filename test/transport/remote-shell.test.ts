@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type SpawnSyncOptionsWithStringEncoding } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -291,6 +291,31 @@ describe('the driver, run by the local bash, against a fresh bash -c', () => {
     for (const ex of ['', exports]) {
       const [stat] = await viaDriver(['/bin/cat /proc/self/stat'], ex);
       expect(Number(stat!.stdout.split(' ')[0])).toBe(stat!.pid);
+    }
+  });
+
+  test('its record of the last command started: kept while it runs and after a plain EOF (a dropped connection), gone after a quit', async () => {
+    const records = (nonce: string) => readdirSync('/tmp').filter((f) => f.startsWith('.graywave-shell-') && f.endsWith(`-${nonce}`));
+    const run = (nonce: string, input: string) =>
+      new Promise<void>((resolve, reject) => {
+        const b = spawn('/bin/bash', ['--norc', '--noprofile', '-c', DRIVER, 'graywave-shell', nonce, '-'], {
+          cwd: dir,
+          env,
+          stdio: ['pipe', 'ignore', 'ignore'],
+        });
+        b.on('error', reject);
+        b.on('close', () => resolve());
+        b.stdin.end(input);
+      });
+    const [dropped, quit] = [`d${process.pid}`, `q${process.pid}`];
+    try {
+      await run(dropped, '\0/bin/true\0\0/bin/true\0');
+      const [kept] = records(dropped);
+      expect(readFileSync(join('/tmp', kept!), 'utf8')).toBe('2\n');
+      await run(quit, '\0/bin/true\0\0\0');
+      expect(records(quit)).toEqual([]);
+    } finally {
+      for (const f of [...records(dropped), ...records(quit)]) rmSync(join('/tmp', f), { force: true });
     }
   });
 });
