@@ -398,6 +398,49 @@ control_path_dir = ${A}/cp
  * Close ansible's ControlPersist masters (daemonized): ssh -O exit per socket, then any left by PID. Returns the CPU
  * seconds the masters had used (their parent is init, so /usr/bin/time never counts them).
  */
+/**
+ * 40 bare logins: OpenSSH's `ssh HOST true` to every host, a wave of 10 at a time, as the release connects. What the
+ * hosts' side (sshd, PAM, the login shell) costs for the connections alone, which any SSH tool pays; measured so that
+ * the floor and the tools' figures can be read against it.
+ */
+async function bareLogins(D, fleet, n) {
+  const waveSize = Math.ceil(n * 0.25);
+  const S = join(D, 'sshd');
+  const h0 = await hostsCpuSeconds(fleet.pids);
+  const t0 = performance.now();
+  for (let w = 0; w < n; w += waveSize) {
+    const wave = Array.from({ length: Math.min(waveSize, n - w) }, (_, k) => addr(w + k));
+    await Promise.all(
+      wave.map(
+        (a) =>
+          new Promise((res, rej) => {
+            const c = spawn(
+              'ssh',
+              [
+                '-F',
+                '/dev/null',
+                '-i',
+                fleet.key,
+                '-o',
+                `UserKnownHostsFile=${fleet.knownHosts}`,
+                '-o',
+                'BatchMode=yes',
+                '-p',
+                String(fleet.port),
+                `root@${a}`,
+                'true',
+              ],
+              { stdio: 'ignore', cwd: S },
+            );
+            c.on('error', rej);
+            c.on('exit', (code) => (code === 0 ? res() : rej(new Error(`ssh ${a} true: exit ${code}`))));
+          }),
+      ),
+    );
+  }
+  return { wall: (performance.now() - t0) / 1000, hostsCpu: (await hostsCpuSeconds(fleet.pids)) - h0 };
+}
+
 function sweepMasters(A) {
   const cp = join(A, 'cp');
   let cpu = 0;
@@ -575,6 +618,9 @@ async function benchSsh(real = false) {
         await sleep(1000);
       }
     }
+    const logins = [];
+    if (!real && !ONLY) for (let k = 0; k < REPS; k++) logins.push(await bareLogins(D, fleet, n));
+    if (logins.length) log(`bare logins: ${JSON.stringify(logins)}`);
     const med = (tool, k) => r2(median(runs[tool].map((x) => x[k])));
     const summary = {};
     for (const tool of tools)
@@ -640,6 +686,8 @@ async function benchSsh(real = false) {
       },
       // What graywave's run takes beyond the floor (the steps alone, no SSH): what the tool and SSH add here.
       overGraywaveFloor: summary.floor ? r2(summary.graywave.wall - summary.floor.wall) : undefined,
+      // 40 × `ssh HOST true` (OpenSSH), 10 at a time: the connections alone, medians.
+      bareLogins: logins.length ? { wall: r2(median(logins.map((x) => x.wall))), hostsCpu: r2(median(logins.map((x) => x.hostsCpu))) } : undefined,
       runs,
     };
   } finally {
@@ -797,7 +845,11 @@ function table(res) {
         '',
         `The floor column runs the same steps and deploy work with plain bash on this machine, a wave's 10 hosts in parallel, without SSH or any tool: ` +
           `on loopback the hosts share ${m.nproc} cores with each other and with the tool, so even this run takes ${f.overhead} s beyond the hosts' own step time. ` +
-          `graywave's run takes ${s.overGraywaveFloor} s more than the floor: that is what graywave and SSH (40 connections, 200 MB encrypted) add here.`,
+          `graywave's run takes ${s.overGraywaveFloor} s more than the floor: that is what graywave and SSH (40 connections, 200 MB encrypted) add here.` +
+          (s.bareLogins
+            ? ` The connections alone, 40 × OpenSSH's \`ssh HOST true\` 10 at a time, take ${s.bareLogins.wall} s and ${s.bareLogins.hostsCpu} s of the hosts' CPU (sshd, PAM, the login shell), ` +
+              `at least ${r2(s.bareLogins.hostsCpu / m.nproc)} s of wall on ${m.nproc} cores, against the ${r2(f.unavoidable - f.overhead)} s above the floor that "overhead ≤ the hosts' own step time" leaves any SSH tool here.`
+            : ''),
       );
   } else if (res.ssh?.skipped) L.push(`\nssh part skipped: ${res.ssh.skipped}`);
   if (res.real && !res.real.skipped) {
