@@ -290,6 +290,18 @@ echo "$2 $1 $(( ($(date +%s%N) - t0) / 1000 ))" >> "$ROOT/times.log"
   return join(B, 'gwb');
 }
 
+/** The release's waves of 25% (as both tools run them): host indexes, wave by wave. */
+function wavesOf(n) {
+  const size = Math.ceil(n * 0.25);
+  const waves = [];
+  for (let w = 0; w < n; w += size) waves.push(Array.from({ length: Math.min(size, n - w) }, (_, k) => w + k));
+  return waves;
+}
+
+/** The deploy's own work on a host, as a shell command: copy the artifact into the release dir, checksum it, switch the link. */
+const deployWork = (artifact, to) =>
+  `mkdir -p ${to}/releases/2.0.0 && cp ${artifact} ${to}/releases/2.0.0/ && sha256sum ${to}/releases/2.0.0/app-2.0.0.bin >/dev/null && ln -sfn ${to}/releases/2.0.0 ${to}/current`;
+
 /**
  * The floor: the same steps and the same deploy work run by plain bash on this machine, a wave's hosts in parallel
  * (as with concurrency 10), with no SSH and no tool. On loopback the 40 "hosts" share this machine's cores with the
@@ -298,19 +310,15 @@ echo "$2 $1 $(( ($(date +%s%N) - t0) / 1000 ))" >> "$ROOT/times.log"
  * tools, so that their overhead can be read against it.
  */
 function writeFloor(D, gwb, artifact, n) {
-  const waveSize = Math.ceil(n * 0.25);
-  const waves = [];
-  for (let w = 0; w < n; w += waveSize) waves.push(Array.from({ length: Math.min(waveSize, n - w) }, (_, k) => hname(w + k)));
-  const host = (h) => {
-    const A = `${D}/hosts/${h}/app`;
+  const host = (i) => {
+    const h = hname(i);
     return (
-      `( ${gwb} drain ${h} && ${gwb} wait ${h} && ${gwb} stop ${h} && mkdir -p ${A}/releases/2.0.0 && ` +
-      `cp ${artifact} ${A}/releases/2.0.0/ && sha256sum ${A}/releases/2.0.0/app-2.0.0.bin >/dev/null && ` +
-      `ln -sfn ${A}/releases/2.0.0 ${A}/current && ${gwb} start ${h} GREEN && ${gwb} restore ${h} ) &`
+      `( ${gwb} drain ${h} && ${gwb} wait ${h} && ${gwb} stop ${h} && ${deployWork(artifact, `${D}/hosts/${h}/app`)} && ` +
+      `${gwb} start ${h} GREEN && ${gwb} restore ${h} ) &`
     );
   };
   const script = ['#!/bin/bash', '# The floor of the 40-host bench (bench/run.mjs writeFloor): the steps alone, a wave at a time.', 'set -e'];
-  for (const hs of waves) script.push(...hs.map(host), 'for p in $(jobs -p); do wait "$p"; done');
+  for (const wave of wavesOf(n)) script.push(...wave.map(host), 'for p in $(jobs -p); do wait "$p"; done');
   writeFileSync(join(D, 'floor.sh'), script.join('\n') + '\n');
   return join(D, 'floor.sh');
 }
@@ -395,23 +403,16 @@ control_path_dir = ${A}/cp
 }
 
 /**
- * Close ansible's ControlPersist masters (daemonized): ssh -O exit per socket, then any left by PID. Returns the CPU
- * seconds the masters had used (their parent is init, so /usr/bin/time never counts them).
- */
-/**
  * 40 bare logins: OpenSSH's `ssh HOST true` to every host, a wave of 10 at a time, as the release connects. What the
  * hosts' side (sshd, PAM, the login shell) costs for the connections alone, which any SSH tool pays; measured so that
  * the floor and the tools' figures can be read against it.
  */
-async function bareLogins(D, fleet, n) {
-  const waveSize = Math.ceil(n * 0.25);
-  const S = join(D, 'sshd');
+async function bareLogins(fleet, n) {
   const h0 = await hostsCpuSeconds(fleet.pids);
   const t0 = performance.now();
-  for (let w = 0; w < n; w += waveSize) {
-    const wave = Array.from({ length: Math.min(waveSize, n - w) }, (_, k) => addr(w + k));
+  for (const wave of wavesOf(n)) {
     await Promise.all(
-      wave.map(
+      wave.map(addr).map(
         (a) =>
           new Promise((res, rej) => {
             const c = spawn(
@@ -430,7 +431,7 @@ async function bareLogins(D, fleet, n) {
                 `root@${a}`,
                 'true',
               ],
-              { stdio: 'ignore', cwd: S },
+              { stdio: 'ignore' },
             );
             c.on('error', rej);
             c.on('exit', (code) => (code === 0 ? res() : rej(new Error(`ssh ${a} true: exit ${code}`))));
@@ -441,6 +442,10 @@ async function bareLogins(D, fleet, n) {
   return { wall: (performance.now() - t0) / 1000, hostsCpu: (await hostsCpuSeconds(fleet.pids)) - h0 };
 }
 
+/**
+ * Close ansible's ControlPersist masters (daemonized): ssh -O exit per socket, then any left by PID. Returns the CPU
+ * seconds the masters had used (their parent is init, so /usr/bin/time never counts them).
+ */
 function sweepMasters(A) {
   const cp = join(A, 'cp');
   let cpu = 0;
@@ -470,12 +475,7 @@ function unavoidable(D, deployOwnS, n) {
     per.set(h, (per.get(h) ?? 0) + Number(us) / 1e6);
   }
   let total = 0;
-  const waveSize = Math.ceil(n * 0.25);
-  for (let w = 0; w < n; w += waveSize) {
-    let max = 0;
-    for (let i = w; i < Math.min(n, w + waveSize); i++) max = Math.max(max, (per.get(hname(i)) ?? NaN) + deployOwnS);
-    total += max;
-  }
+  for (const wave of wavesOf(n)) total += Math.max(0, ...wave.map((i) => (per.get(hname(i)) ?? NaN) + deployOwnS));
   return { seconds: total, lines: lines.length };
 }
 
@@ -531,16 +531,7 @@ async function benchSsh(real = false) {
       const t0 = performance.now();
       // --norc --noprofile and no BASH_ENV: this machine's own rc files (pyenv init, ~0.4 s) are not the deploy's work
       // (bash reads ~/.bashrc for `bash -c` when it thinks sshd started it).
-      execFileSync(
-        '/bin/bash',
-        [
-          '--norc',
-          '--noprofile',
-          '-c',
-          `mkdir -p ${t}/releases/2.0.0 && cp ${artifact} ${t}/releases/2.0.0/ && sha256sum ${t}/releases/2.0.0/app-2.0.0.bin >/dev/null && ln -sfn ${t}/releases/2.0.0 ${t}/current`,
-        ],
-        { env: { ...process.env, BASH_ENV: '', ENV: '' } },
-      );
+      execFileSync('/bin/bash', ['--norc', '--noprofile', '-c', deployWork(artifact, t)], { env: { ...process.env, BASH_ENV: '', ENV: '' } });
       own.push((performance.now() - t0) / 1000);
     }
     const deployOwnS = median(own);
@@ -619,7 +610,7 @@ async function benchSsh(real = false) {
       }
     }
     const logins = [];
-    if (!real && !ONLY) for (let k = 0; k < REPS; k++) logins.push(await bareLogins(D, fleet, n));
+    if (!real && !ONLY) for (let k = 0; k < REPS; k++) logins.push(await bareLogins(fleet, n));
     if (logins.length) log(`bare logins: ${JSON.stringify(logins)}`);
     const med = (tool, k) => r2(median(runs[tool].map((x) => x[k])));
     const summary = {};
