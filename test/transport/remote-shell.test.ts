@@ -294,7 +294,7 @@ describe('the driver, run by the local bash, against a fresh bash -c', () => {
     }
   });
 
-  test('its record of the last command started: kept while it runs and after a plain EOF (a dropped connection), gone after a quit', async () => {
+  test('its record of the last command started: kept after a plain EOF (a dropped connection), gone after a quit', async () => {
     const records = (nonce: string) => readdirSync('/tmp').filter((f) => f.startsWith('.graywave-shell-') && f.endsWith(`-${nonce}`));
     const run = (nonce: string, input: string) =>
       new Promise<void>((resolve, reject) => {
